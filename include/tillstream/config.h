@@ -1,0 +1,137 @@
+/*
+ * tillstream/config.h - the one JSON config file, parsed and validated.
+ *
+ * Shape (docs/configuration.md is the reference; the parser is table
+ * driven so the docs, --help and validation come from one place):
+ *
+ * { "kafka":    { "bootstrap.servers": "...", "<any librdkafka property>": "..." },
+ *   "topics":   { "customers": "pos.customers", "orders": "pos.orders",
+ *                 "dead_letter": "pos.deadletter" },
+ *   "klaviyo":  { "base_url": "https://a.klaviyo.com", "revision": "2026-07-15",
+ *                 "ca_bundle": null, "linger_ms": 200, "timeout_ms": 30000,
+ *                 "max_queued_events": 20000 },
+ *   "accounts": [ { "name": "brand-a", "api_key_env": "KLAVIYO_KEY_BRAND_A",
+ *                   "outlets": ["101", "102"],
+ *                   "rate_limits": { "events_bulk": {"burst_per_s": 10, "steady_per_min": 150}, ... } },
+ *                 { "name": "brand-b", "api_key_file": "/run/secrets/brand-b", "outlets": ["201"] } ],
+ *   "routing":  { "default_online_outlet": null, "only_accounts": null,
+ *                 "default_phone_country": null,
+ *                 "outlet_names": { "101": "Sydney CBD" } },
+ *   "consumer": { "group_id_customers": "tillstream-customers",
+ *                 "group_id_orders": "tillstream-orders",
+ *                 "shutdown_grace_ms": 30000, "unknown_customer_retry_ms": 60000,
+ *                 "max_inflight_records": 50000 },
+ *   "registry": { "url": null, "username_env": null, "password_env": null,
+ *                 "password_file": null, "ca_bundle": null },
+ *   "admin":    { "listen": "0.0.0.0:9464" },
+ *   "log":      { "level": "info" } }
+ *
+ * Environment overrides: TILLSTREAM_BOOTSTRAP_SERVERS replaces
+ * kafka."bootstrap.servers".
+ *
+ * Errors name the key path: "accounts[1].outlets: expected an array of
+ * strings". Unknown keys are errors (except under "kafka", which passes
+ * through to librdkafka verbatim).
+ */
+#ifndef TILLSTREAM_CONFIG_H
+#define TILLSTREAM_CONFIG_H
+
+#include "tillstream/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Klaviyo endpoints the engine uses; index into per-account limits. */
+typedef enum {
+    TS_EP_EVENTS_BULK = 0,   /* POST /api/event-bulk-create-jobs      10/s 150/min */
+    TS_EP_PROFILES_BULK,     /* POST /api/profile-bulk-import-jobs    10/s 150/min */
+    TS_EP_SUBSCRIBE_BULK,    /* POST /api/profile-subscription-bulk-create-jobs 75/s 750/min */
+    TS_EP_UNSUBSCRIBE_BULK,  /* POST /api/profile-subscription-bulk-delete-jobs 75/s 750/min */
+    TS_EP__COUNT
+} ts_endpoint_t;
+const char *ts_endpoint_name(ts_endpoint_t ep); /* "events_bulk", ... */
+const char *ts_endpoint_path(ts_endpoint_t ep); /* "/api/event-bulk-create-jobs", ... */
+
+typedef struct {
+    double burst_per_s;    /* tokens per second, burst window */
+    double steady_per_min; /* tokens per minute, steady window */
+} ts_rate_limit_t;
+
+typedef struct {
+    char *name;
+    char *api_key_env;  /* exactly one of env/file is set */
+    char *api_key_file;
+    char **outlets;
+    size_t n_outlets;
+    ts_rate_limit_t limits[TS_EP__COUNT]; /* defaults = Klaviyo's published limits */
+    bool active; /* false when routing.only_accounts excludes it */
+} ts_account_conf_t;
+
+typedef struct {
+    char *key, *value;
+} ts_kv_t;
+
+typedef struct ts_config_s {
+    ts_kv_t *kafka; /* librdkafka properties, verbatim */
+    size_t n_kafka;
+
+    char *topic_customers;
+    char *topic_orders;
+    char *topic_dead_letter;
+
+    char *klaviyo_base_url;
+    char *klaviyo_revision;
+    char *klaviyo_ca_bundle; /* NULL: system default; verification is always on */
+    int klaviyo_linger_ms;
+    int klaviyo_timeout_ms;
+    int klaviyo_max_queued_events; /* per account lane, backpressure threshold */
+
+    ts_account_conf_t *accounts;
+    size_t n_accounts;
+
+    char *default_online_outlet; /* NULL: none */
+    char *default_phone_country; /* digits, e.g. "61"; NULL: national numbers dropped */
+    ts_kv_t *outlet_names;       /* outlet id -> store name (HomeOutletName) */
+    size_t n_outlet_names;
+
+    char *group_id_customers;
+    char *group_id_orders;
+    int shutdown_grace_ms;
+    int unknown_customer_retry_ms;
+    int max_inflight_records;
+
+    char *registry_url;
+    char *registry_username_env;
+    char *registry_password_env;
+    char *registry_password_file;
+    char *registry_ca_bundle;
+
+    char *admin_listen; /* "host:port"; NULL or "" disables */
+    char *log_level;    /* "debug" | "info" | "warn" | "error" */
+} ts_config_t;
+
+/* Parses and validates the file at `path`. On success *out is a new
+ * config the caller frees with ts_config_destroy(). On failure returns
+ * TS_ERR_CONFIG (or TS_ERR_IO for an unreadable file) and errstr names the
+ * key path. Does not read API keys (see ts_config_account_key). */
+ts_err_t ts_config_load(const char *path, ts_config_t **out, char *errstr, size_t errstr_size);
+/* Same, from a JSON text (tests, embedded sandbox default). */
+ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size_t errstr_size);
+void ts_config_destroy(ts_config_t *cfg);
+
+/* Reads account `idx`'s API key from its env var or file (trailing
+ * whitespace trimmed) into a new malloc'd string the caller frees (and
+ * should wipe). TS_ERR_CONFIG with a message naming the key path, never
+ * the key, when missing/empty. */
+ts_err_t ts_config_account_key(const ts_config_t *cfg, size_t idx, char **key_out, char *errstr,
+                               size_t errstr_size);
+/* Store name for an outlet id from routing.outlet_names, or NULL. */
+const char *ts_config_outlet_name(const ts_config_t *cfg, const char *outlet_id);
+/* Returns the account index by name, or -1. */
+int ts_config_account_index(const ts_config_t *cfg, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,98 @@
+/*
+ * tillstream/engine.h - the Klaviyo delivery engine (libcurl multi).
+ *
+ * One lane per active Klaviyo account: its own API key, queues per
+ * endpoint, token buckets (burst + steady) per endpoint. Events go out in
+ * Bulk Create Events requests grouped per profile (<= 1,000 events, < 5 MB,
+ * or when linger_ms passes); profiles in Bulk Profile Import jobs; consent
+ * in bulk subscribe / unsubscribe jobs. 429 honours Retry-After; 5xx,
+ * timeouts and connection errors retry with capped exponential backoff and
+ * jitter and are never dropped; other 4xx bisect the batch and reject only
+ * the offending records.
+ *
+ * Threading: single-threaded. All calls, and all callbacks, happen on the
+ * thread that calls ts_engine_poll().
+ *
+ * Completion contract: every record accepted by ts_engine_submit() gets
+ * exactly one on_done callback (from inside ts_engine_poll), once all of
+ * its parts (events, profile, consent) are settled: result TS_OK when all
+ * were accepted (202), TS_ERR_REJECTED / TS_ERR_TOO_LARGE (with Klaviyo's
+ * error detail) when any part was rejected permanently. Retryable failures
+ * never reach the callback. If ts_engine_submit() returns an error, the
+ * callback is never called for that token. ts_engine_destroy() abandons
+ * pending records without callbacks (their offsets are not committed, so
+ * they are re-consumed: at-least-once).
+ *
+ * The API keys never appear in logs, metrics or error strings.
+ */
+#ifndef TILLSTREAM_ENGINE_H
+#define TILLSTREAM_ENGINE_H
+
+#include "tillstream/config.h"
+#include "tillstream/map.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ts_metrics_s ts_metrics_t;
+
+typedef void (*ts_engine_done_cb)(void *opaque, uint64_t token, ts_err_t result,
+                                  const char *detail);
+
+typedef struct {
+    const ts_config_t *cfg;   /* borrowed; must outlive the engine */
+    ts_engine_done_cb on_done;
+    void *opaque;
+    ts_clock_fn clock;        /* NULL: ts_clock_mono */
+    void *clock_opaque;
+    ts_metrics_t *metrics;    /* NULL: no metrics */
+    uint64_t seed;            /* jitter PRNG seed (0: from time) */
+} ts_engine_opts_t;
+
+typedef struct ts_engine_s ts_engine_t;
+
+/* Reads every active account's API key (ts_config_account_key). Fails with
+ * TS_ERR_CONFIG naming the key path when one is missing. */
+ts_engine_t *ts_engine_new(const ts_engine_opts_t *opts, char *errstr, size_t errstr_size);
+void ts_engine_destroy(ts_engine_t *e);
+
+/* Queues everything `m` asks to send for its account (m->account >= 0),
+ * copying what it needs: `m` may be reset right after. `backfill` sets
+ * Bulk Create Events' backfill flag. Returns TS_OK, or TS_ERR_FULL when the
+ * account's lane is over its queue limit (backpressure: pause and retry
+ * later; nothing was queued), or TS_ERR_INVALID for an unusable record. */
+ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, bool backfill,
+                          char *errstr, size_t errstr_size);
+
+/* True when `account`'s lane can take more (below its queue limit). */
+bool ts_engine_has_room(const ts_engine_t *e, int account);
+
+/* Drives transfers, timers and retries for up to timeout_ms (returns early
+ * when something completed). Invokes on_done callbacks. Returns the number
+ * of records completed. */
+int ts_engine_poll(ts_engine_t *e, int timeout_ms);
+
+/* Sends partial batches now instead of waiting for linger (shutdown,
+ * --exit-at-end). */
+void ts_engine_flush(ts_engine_t *e);
+
+/* Records submitted and not yet completed (all lanes). */
+size_t ts_engine_pending(const ts_engine_t *e);
+
+typedef struct {
+    uint64_t events_accepted;
+    uint64_t events_rejected;
+    uint64_t profiles_accepted;
+    uint64_t requests;
+    uint64_t throttled_429;
+    uint64_t retries;
+    size_t queued_events;     /* waiting in the lane now */
+    size_t max_queued_bytes;  /* high-water mark of the lane's memory */
+} ts_lane_stats_t;
+void ts_engine_lane_stats(const ts_engine_t *e, int account, ts_lane_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

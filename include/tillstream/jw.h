@@ -1,0 +1,58 @@
+/*
+ * tillstream/jw.h - a streaming JSON writer into a ts_buf_t.
+ *
+ * The request bodies for Klaviyo are written straight into one reusable
+ * buffer per lane: no tree, no allocation per field. The writer tracks
+ * commas with a small nesting stack; callers write keys and values in
+ * order. Strings are escaped per RFC 8259 (control characters as \u00XX,
+ * invalid UTF-8 bytes replaced by U+FFFD so the body is always valid).
+ * Any allocation failure sets `failed`; check it once at the end.
+ */
+#ifndef TILLSTREAM_JW_H
+#define TILLSTREAM_JW_H
+
+#include "tillstream/common.h"
+#include "tillstream/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TS_JW_MAX_DEPTH 32
+
+typedef struct {
+    ts_buf_t *out;  /* borrowed */
+    int depth;
+    bool first[TS_JW_MAX_DEPTH]; /* no element written yet at this level */
+    bool after_key;
+    bool failed;
+} ts_jw_t;
+
+/* Starts writing at the current end of `out` (appends). */
+void ts_jw_init(ts_jw_t *w, ts_buf_t *out);
+void ts_jw_obj_open(ts_jw_t *w);
+void ts_jw_obj_close(ts_jw_t *w);
+void ts_jw_arr_open(ts_jw_t *w);
+void ts_jw_arr_close(ts_jw_t *w);
+void ts_jw_key(ts_jw_t *w, const char *key);
+void ts_jw_str(ts_jw_t *w, const char *s);             /* NULL writes null */
+void ts_jw_strn(ts_jw_t *w, const char *s, size_t n);
+void ts_jw_int(ts_jw_t *w, int64_t v);
+void ts_jw_bool(ts_jw_t *w, bool v);
+void ts_jw_null(ts_jw_t *w);
+void ts_jw_decimal(ts_jw_t *w, ts_decimal_t d);        /* exact number text; null if !present */
+void ts_jw_time(ts_jw_t *w, int64_t ms);               /* ISO-8601 string */
+/* Inserts already-valid JSON text as one value (e.g. a pre-rendered fragment). */
+void ts_jw_raw(ts_jw_t *w, const char *json, size_t n);
+/* Convenience: key + value; the *_opt forms write nothing for NULL/absent. */
+void ts_jw_kv_str(ts_jw_t *w, const char *key, const char *s);
+void ts_jw_kv_str_opt(ts_jw_t *w, const char *key, const char *s);
+void ts_jw_kv_decimal_opt(ts_jw_t *w, const char *key, ts_decimal_t d);
+
+/* Appends the escaped form of s (without quotes) to out. Returns 0/-1. */
+int ts_json_escape(ts_buf_t *out, const char *s, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
