@@ -1,0 +1,562 @@
+/*
+ * config.c - the JSON config file: parsing, defaults and validation.
+ *
+ * Table driven (like Fluent Bit's config_map): each simple section is a
+ * table of {key, type, default, offset, description}; the same tables
+ * drive validation and the reference in docs/configuration.md. Every
+ * error names its key path ("accounts[1].outlets: expected an array of
+ * strings"). Unknown keys are errors, except under "kafka", whose
+ * properties go to librdkafka verbatim.
+ */
+#include "tillstream/config.h"
+
+#include <cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { CT_STR, CT_STR_NULL, CT_INT } ctype_t;
+
+typedef struct {
+    const char *key;
+    ctype_t type;
+    const char *def; /* default (string form); NULL = null */
+    size_t offset;
+    int min, max; /* CT_INT bounds */
+    const char *desc;
+} copt_t;
+
+#define O(f) offsetof(ts_config_t, f)
+
+static const copt_t topics_opts[] = {
+    {"customers", CT_STR, "pos.customers", O(topic_customers), 0, 0, "customers topic"},
+    {"orders", CT_STR, "pos.orders", O(topic_orders), 0, 0, "orders topic"},
+    {"dead_letter", CT_STR, "pos.deadletter", O(topic_dead_letter), 0, 0, "dead-letter topic"},
+    {NULL, 0, NULL, 0, 0, 0, NULL}};
+
+static const copt_t klaviyo_opts[] = {
+    {"base_url", CT_STR, "https://a.klaviyo.com", O(klaviyo_base_url), 0, 0, "API base URL"},
+    {"revision", CT_STR, "2026-07-15", O(klaviyo_revision), 0, 0, "revision header"},
+    {"ca_bundle", CT_STR_NULL, NULL, O(klaviyo_ca_bundle), 0, 0, "CA bundle path"},
+    {"linger_ms", CT_INT, "200", O(klaviyo_linger_ms), 0, 600000, "max wait to fill a batch"},
+    {"timeout_ms", CT_INT, "30000", O(klaviyo_timeout_ms), 100, 600000, "request timeout"},
+    {"max_queued_events", CT_INT, "20000", O(klaviyo_max_queued_events), 1, 10000000,
+     "per-account queue limit (backpressure)"},
+    {NULL, 0, NULL, 0, 0, 0, NULL}};
+
+static const copt_t routing_opts[] = {
+    {"default_online_outlet", CT_STR_NULL, NULL, O(default_online_outlet), 0, 0,
+     "outlet for customers without a Home Outlet"},
+    {"default_phone_country", CT_STR_NULL, NULL, O(default_phone_country), 0, 0,
+     "country calling code for national phone numbers"},
+    {NULL, 0, NULL, 0, 0, 0, NULL}};
+
+static const copt_t consumer_opts[] = {
+    {"group_id_customers", CT_STR, "tillstream-customers", O(group_id_customers), 0, 0, "group"},
+    {"group_id_orders", CT_STR, "tillstream-orders", O(group_id_orders), 0, 0, "group"},
+    {"shutdown_grace_ms", CT_INT, "30000", O(shutdown_grace_ms), 0, 3600000, "drain time"},
+    {"unknown_customer_retry_ms", CT_INT, "60000", O(unknown_customer_retry_ms), 0, 86400000,
+     "how long an order waits for its customer"},
+    {"max_inflight_records", CT_INT, "50000", O(max_inflight_records), 1, 10000000,
+     "records in flight before partitions pause"},
+    {NULL, 0, NULL, 0, 0, 0, NULL}};
+
+static const copt_t registry_opts[] = {
+    {"url", CT_STR_NULL, NULL, O(registry_url), 0, 0, "schema registry URL"},
+    {"username_env", CT_STR_NULL, NULL, O(registry_username_env), 0, 0, "basic auth user env"},
+    {"password_env", CT_STR_NULL, NULL, O(registry_password_env), 0, 0, "password env"},
+    {"password_file", CT_STR_NULL, NULL, O(registry_password_file), 0, 0, "password file"},
+    {"ca_bundle", CT_STR_NULL, NULL, O(registry_ca_bundle), 0, 0, "CA bundle path"},
+    {NULL, 0, NULL, 0, 0, 0, NULL}};
+
+static const copt_t admin_opts[] = {
+    {"listen", CT_STR_NULL, "0.0.0.0:9464", O(admin_listen), 0, 0, "admin HTTP listener"},
+    {NULL, 0, NULL, 0, 0, 0, NULL}};
+
+static const copt_t log_opts[] = {
+    {"level", CT_STR, "info", O(log_level), 0, 0, "debug|info|warn|error"},
+    {NULL, 0, NULL, 0, 0, 0, NULL}};
+
+static const ts_rate_limit_t default_limits[TS_EP__COUNT] = {
+    [TS_EP_EVENTS_BULK] = {10, 150},
+    [TS_EP_PROFILES_BULK] = {10, 150},
+    [TS_EP_SUBSCRIBE_BULK] = {75, 750},
+    [TS_EP_UNSUBSCRIBE_BULK] = {75, 750},
+};
+static const char *const ep_names[TS_EP__COUNT] = {"events_bulk", "profiles_bulk",
+                                                   "subscribe_bulk", "unsubscribe_bulk"};
+static const char *const ep_paths[TS_EP__COUNT] = {
+    "/api/event-bulk-create-jobs", "/api/profile-bulk-import-jobs",
+    "/api/profile-subscription-bulk-create-jobs", "/api/profile-subscription-bulk-delete-jobs"};
+
+const char *ts_endpoint_name(ts_endpoint_t ep) {
+    return (unsigned)ep < TS_EP__COUNT ? ep_names[ep] : "unknown";
+}
+const char *ts_endpoint_path(ts_endpoint_t ep) {
+    return (unsigned)ep < TS_EP__COUNT ? ep_paths[ep] : "/";
+}
+
+#define ERR(...) ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, __VA_ARGS__)
+
+static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
+
+static ts_err_t apply_table(ts_config_t *cfg, const copt_t *tab, const char *section,
+                            const cJSON *obj, char *errstr, size_t errstr_size) {
+    /* defaults */
+    for (const copt_t *o = tab; o->key; o++) {
+        void *field = (char *)cfg + o->offset;
+        if (o->type == CT_INT) *(int *)field = atoi(o->def);
+        else *(char **)field = xstrdup(o->def);
+    }
+    if (!obj) return TS_OK;
+    if (!cJSON_IsObject(obj)) return ERR("%s: expected an object", section);
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        const copt_t *o = tab;
+        while (o->key && strcmp(o->key, it->string) != 0) o++;
+        if (!o->key) return ERR("%s.%s: unknown key", section, it->string);
+        void *field = (char *)cfg + o->offset;
+        switch (o->type) {
+        case CT_INT:
+            if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int)it->valuedouble)
+                return ERR("%s.%s: expected an integer", section, o->key);
+            if (it->valueint < o->min || it->valueint > o->max)
+                return ERR("%s.%s: must be between %d and %d", section, o->key, o->min, o->max);
+            *(int *)field = it->valueint;
+            break;
+        case CT_STR:
+        case CT_STR_NULL:
+            if (cJSON_IsNull(it) && o->type == CT_STR_NULL) {
+                free(*(char **)field);
+                *(char **)field = NULL;
+                break;
+            }
+            if (!cJSON_IsString(it))
+                return ERR("%s.%s: expected a string%s", section, o->key,
+                           o->type == CT_STR_NULL ? " or null" : "");
+            if (o->type == CT_STR && !*it->valuestring)
+                return ERR("%s.%s: must not be empty", section, o->key);
+            free(*(char **)field);
+            *(char **)field = strdup(it->valuestring);
+            if (!*(char **)field) return TS_ERR_NOMEM;
+            break;
+        }
+    }
+    return TS_OK;
+}
+
+static ts_err_t parse_kafka(ts_config_t *cfg, const cJSON *obj, char *errstr,
+                            size_t errstr_size) {
+    if (!obj) return TS_OK;
+    if (!cJSON_IsObject(obj)) return ERR("kafka: expected an object of librdkafka properties");
+    size_t n = (size_t)cJSON_GetArraySize(obj);
+    cfg->kafka = calloc(n + 1, sizeof *cfg->kafka);
+    if (!cfg->kafka) return TS_ERR_NOMEM;
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        char num[64];
+        const char *v;
+        if (cJSON_IsString(it)) v = it->valuestring;
+        else if (cJSON_IsBool(it)) v = cJSON_IsTrue(it) ? "true" : "false";
+        else if (cJSON_IsNumber(it)) {
+            snprintf(num, sizeof num, "%.17g", it->valuedouble);
+            v = num;
+        } else
+            return ERR("kafka.%s: expected a string, number or boolean", it->string);
+        cfg->kafka[cfg->n_kafka].key = strdup(it->string);
+        cfg->kafka[cfg->n_kafka].value = strdup(v);
+        cfg->n_kafka++;
+    }
+    return TS_OK;
+}
+
+static ts_err_t parse_limits(ts_account_conf_t *a, size_t idx, const cJSON *obj, char *errstr,
+                             size_t errstr_size) {
+    memcpy(a->limits, default_limits, sizeof a->limits);
+    if (!obj) return TS_OK;
+    if (!cJSON_IsObject(obj)) return ERR("accounts[%zu].rate_limits: expected an object", idx);
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        int ep = 0;
+        while (ep < TS_EP__COUNT && strcmp(ep_names[ep], it->string) != 0) ep++;
+        if (ep == TS_EP__COUNT)
+            return ERR("accounts[%zu].rate_limits.%s: unknown endpoint (expected one of "
+                       "events_bulk, profiles_bulk, subscribe_bulk, unsubscribe_bulk)",
+                       idx, it->string);
+        if (!cJSON_IsObject(it))
+            return ERR("accounts[%zu].rate_limits.%s: expected an object", idx, it->string);
+        for (const cJSON *l = it->child; l; l = l->next) {
+            double *dst;
+            if (!strcmp(l->string, "burst_per_s")) dst = &a->limits[ep].burst_per_s;
+            else if (!strcmp(l->string, "steady_per_min")) dst = &a->limits[ep].steady_per_min;
+            else
+                return ERR("accounts[%zu].rate_limits.%s.%s: unknown key", idx, it->string,
+                           l->string);
+            if (!cJSON_IsNumber(l) || l->valuedouble <= 0)
+                return ERR("accounts[%zu].rate_limits.%s.%s: expected a positive number", idx,
+                           it->string, l->string);
+            *dst = l->valuedouble;
+        }
+    }
+    return TS_OK;
+}
+
+static ts_err_t parse_accounts(ts_config_t *cfg, const cJSON *arr, char *errstr,
+                               size_t errstr_size) {
+    if (!arr) return ERR("accounts: required (an array of Klaviyo accounts)");
+    if (!cJSON_IsArray(arr)) return ERR("accounts: expected an array of objects");
+    size_t n = (size_t)cJSON_GetArraySize(arr);
+    if (n == 0) return ERR("accounts: must list at least one account");
+    cfg->accounts = calloc(n, sizeof *cfg->accounts);
+    if (!cfg->accounts) return TS_ERR_NOMEM;
+    size_t i = 0;
+    for (const cJSON *acc = arr->child; acc; acc = acc->next, i++) {
+        ts_account_conf_t *a = &cfg->accounts[i];
+        cfg->n_accounts = i + 1;
+        a->active = true;
+        if (!cJSON_IsObject(acc)) return ERR("accounts[%zu]: expected an object", i);
+        const cJSON *limits = NULL;
+        for (const cJSON *it = acc->child; it; it = it->next) {
+            const char *k = it->string;
+            if (!strcmp(k, "name") || !strcmp(k, "api_key_env") || !strcmp(k, "api_key_file")) {
+                if (!cJSON_IsString(it) || !*it->valuestring)
+                    return ERR("accounts[%zu].%s: expected a non-empty string", i, k);
+                char **dst = !strcmp(k, "name")          ? &a->name
+                             : !strcmp(k, "api_key_env") ? &a->api_key_env
+                                                         : &a->api_key_file;
+                *dst = strdup(it->valuestring);
+            } else if (!strcmp(k, "outlets")) {
+                if (!cJSON_IsArray(it)) return ERR("accounts[%zu].outlets: expected an array of strings", i);
+                size_t no = (size_t)cJSON_GetArraySize(it);
+                a->outlets = calloc(no ? no : 1, sizeof *a->outlets);
+                if (!a->outlets) return TS_ERR_NOMEM;
+                for (const cJSON *o = it->child; o; o = o->next) {
+                    if (!cJSON_IsString(o) || !*o->valuestring)
+                        return ERR("accounts[%zu].outlets: expected an array of strings", i);
+                    a->outlets[a->n_outlets++] = strdup(o->valuestring);
+                }
+            } else if (!strcmp(k, "api_key")) {
+                return ERR("accounts[%zu].api_key: inline API keys are not allowed; use "
+                           "api_key_env or api_key_file",
+                           i);
+            } else if (!strcmp(k, "rate_limits")) {
+                limits = it;
+            } else {
+                return ERR("accounts[%zu].%s: unknown key", i, k);
+            }
+        }
+        if (!a->name) return ERR("accounts[%zu].name: required", i);
+        if (!a->api_key_env && !a->api_key_file)
+            return ERR("accounts[%zu]: needs a key source (api_key_env or api_key_file)", i);
+        if (a->api_key_env && a->api_key_file)
+            return ERR("accounts[%zu]: api_key_env and api_key_file are exclusive", i);
+        if (!a->outlets) return ERR("accounts[%zu].outlets: required (an array of strings)", i);
+        ts_err_t rc = parse_limits(a, i, limits, errstr, errstr_size);
+        if (rc) return rc;
+        for (size_t j = 0; j < i; j++) {
+            if (!strcmp(cfg->accounts[j].name, a->name))
+                return ERR("accounts[%zu].name: duplicate account name \"%s\"", i, a->name);
+            for (size_t x = 0; x < a->n_outlets; x++)
+                for (size_t y = 0; y < cfg->accounts[j].n_outlets; y++)
+                    if (!strcmp(a->outlets[x], cfg->accounts[j].outlets[y]))
+                        return ERR("accounts[%zu].outlets: outlet \"%s\" is already served by "
+                                   "account \"%s\" (accounts[%zu])",
+                                   i, a->outlets[x], cfg->accounts[j].name, j);
+        }
+        for (size_t x = 0; x < a->n_outlets; x++)
+            for (size_t y = 0; y < x; y++)
+                if (!strcmp(a->outlets[x], a->outlets[y]))
+                    return ERR("accounts[%zu].outlets: outlet \"%s\" listed twice", i,
+                               a->outlets[x]);
+    }
+    return TS_OK;
+}
+
+static ts_err_t parse_routing_extra(ts_config_t *cfg, const cJSON *routing, char *errstr,
+                                    size_t errstr_size, cJSON **stripped) {
+    /* only_accounts and outlet_names are structured: handled here, removed
+     * from the copy that goes through the simple table. */
+    *stripped = routing ? cJSON_Duplicate(routing, 1) : NULL;
+    if (!routing) return TS_OK;
+    if (!cJSON_IsObject(routing)) return ERR("routing: expected an object");
+    cJSON *only = cJSON_DetachItemFromObjectCaseSensitive(*stripped, "only_accounts");
+    cJSON *names = cJSON_DetachItemFromObjectCaseSensitive(*stripped, "outlet_names");
+    ts_err_t rc = TS_OK;
+    if (only && !cJSON_IsNull(only)) {
+        if (!cJSON_IsArray(only)) {
+            rc = ERR("routing.only_accounts: expected an array of account names or null");
+            goto out;
+        }
+        for (size_t i = 0; i < cfg->n_accounts; i++) cfg->accounts[i].active = false;
+        int k = 0;
+        for (const cJSON *it = only->child; it; it = it->next, k++) {
+            int idx = cJSON_IsString(it) ? ts_config_account_index(cfg, it->valuestring) : -1;
+            if (idx < 0) {
+                rc = ERR("routing.only_accounts[%d]: unknown account%s%s", k,
+                         cJSON_IsString(it) ? " " : "", cJSON_IsString(it) ? it->valuestring : "");
+                goto out;
+            }
+            cfg->accounts[idx].active = true;
+        }
+    }
+    if (names && !cJSON_IsNull(names)) {
+        if (!cJSON_IsObject(names)) {
+            rc = ERR("routing.outlet_names: expected an object of outlet id -> store name");
+            goto out;
+        }
+        size_t n = (size_t)cJSON_GetArraySize(names);
+        cfg->outlet_names = calloc(n + 1, sizeof *cfg->outlet_names);
+        for (const cJSON *it = names->child; it; it = it->next) {
+            if (!cJSON_IsString(it)) {
+                rc = ERR("routing.outlet_names.%s: expected a string", it->string);
+                goto out;
+            }
+            cfg->outlet_names[cfg->n_outlet_names].key = strdup(it->string);
+            cfg->outlet_names[cfg->n_outlet_names].value = strdup(it->valuestring);
+            cfg->n_outlet_names++;
+        }
+    }
+out:
+    cJSON_Delete(only);
+    cJSON_Delete(names);
+    return rc;
+}
+
+static bool valid_revision(const char *r) {
+    /* YYYY-MM-DD[.suffix] */
+    for (int i = 0; i < 10; i++) {
+        char c = r[i];
+        if (i == 4 || i == 7) {
+            if (c != '-') return false;
+        } else if (!isdigit((unsigned char)c)) {
+            return false;
+        }
+    }
+    return r[10] == '\0' || (r[10] == '.' && r[11] != '\0');
+}
+
+ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size_t errstr_size) {
+    *out = NULL;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
+    if (!root) {
+        size_t off = end ? (size_t)(end - json) : 0;
+        int line = 1;
+        for (size_t i = 0; i < off && json[i]; i++) line += json[i] == '\n';
+        return ERR("invalid JSON near line %d (byte %zu)", line, off);
+    }
+    ts_config_t *cfg = calloc(1, sizeof *cfg);
+    ts_err_t rc = TS_OK;
+    cJSON *routing_rest = NULL;
+    if (!cfg) {
+        rc = TS_ERR_NOMEM;
+        goto fail;
+    }
+    if (!cJSON_IsObject(root)) {
+        rc = ERR("(root): expected a JSON object");
+        goto fail;
+    }
+    static const char *const sections[] = {"kafka",    "topics",   "klaviyo", "accounts", "routing",
+                                           "consumer", "registry", "admin",   "log",      NULL};
+    for (const cJSON *it = root->child; it; it = it->next) {
+        int k = 0;
+        while (sections[k] && strcmp(sections[k], it->string) != 0) k++;
+        if (!sections[k]) {
+            rc = ERR("%s: unknown key", it->string);
+            goto fail;
+        }
+    }
+#define GET(name) cJSON_GetObjectItemCaseSensitive(root, name)
+    if ((rc = parse_kafka(cfg, GET("kafka"), errstr, errstr_size))) goto fail;
+    if ((rc = apply_table(cfg, topics_opts, "topics", GET("topics"), errstr, errstr_size)))
+        goto fail;
+    if ((rc = apply_table(cfg, klaviyo_opts, "klaviyo", GET("klaviyo"), errstr, errstr_size)))
+        goto fail;
+    if ((rc = parse_accounts(cfg, GET("accounts"), errstr, errstr_size))) goto fail;
+    if ((rc = parse_routing_extra(cfg, GET("routing"), errstr, errstr_size, &routing_rest)))
+        goto fail;
+    if ((rc = apply_table(cfg, routing_opts, "routing", routing_rest, errstr, errstr_size)))
+        goto fail;
+    if ((rc = apply_table(cfg, consumer_opts, "consumer", GET("consumer"), errstr, errstr_size)))
+        goto fail;
+    if ((rc = apply_table(cfg, registry_opts, "registry", GET("registry"), errstr, errstr_size)))
+        goto fail;
+    if ((rc = apply_table(cfg, admin_opts, "admin", GET("admin"), errstr, errstr_size))) goto fail;
+    if ((rc = apply_table(cfg, log_opts, "log", GET("log"), errstr, errstr_size))) goto fail;
+#undef GET
+
+    /* cross-field validation */
+    if (strncmp(cfg->klaviyo_base_url, "https://", 8) && strncmp(cfg->klaviyo_base_url, "http://", 7)) {
+        rc = ERR("klaviyo.base_url: expected an http(s):// URL");
+        goto fail;
+    }
+    if (!valid_revision(cfg->klaviyo_revision)) {
+        rc = ERR("klaviyo.revision: expected YYYY-MM-DD[.suffix], got \"%s\"", cfg->klaviyo_revision);
+        goto fail;
+    }
+    if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
+        strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
+        rc = ERR("log.level: expected one of debug, info, warn, error");
+        goto fail;
+    }
+    if (cfg->default_phone_country) {
+        const char *p = cfg->default_phone_country;
+        size_t n = strlen(p);
+        bool ok = n >= 1 && n <= 3 && p[0] != '0';
+        for (size_t i = 0; i < n; i++) ok = ok && isdigit((unsigned char)p[i]);
+        if (!ok) {
+            rc = ERR("routing.default_phone_country: expected a country calling code (1-3 digits, "
+                     "e.g. \"61\")");
+            goto fail;
+        }
+    }
+    if (cfg->default_online_outlet) {
+        bool served = false;
+        for (size_t i = 0; i < cfg->n_accounts && !served; i++)
+            for (size_t j = 0; j < cfg->accounts[i].n_outlets; j++)
+                served = served || !strcmp(cfg->accounts[i].outlets[j], cfg->default_online_outlet);
+        if (!served) {
+            rc = ERR("routing.default_online_outlet: outlet \"%s\" is not served by any account",
+                     cfg->default_online_outlet);
+            goto fail;
+        }
+    }
+    if (cfg->admin_listen && !*cfg->admin_listen) {
+        free(cfg->admin_listen);
+        cfg->admin_listen = NULL;
+    }
+    const char *bs = getenv("TILLSTREAM_BOOTSTRAP_SERVERS");
+    if (bs && *bs) {
+        size_t i = 0;
+        while (i < cfg->n_kafka && strcmp(cfg->kafka[i].key, "bootstrap.servers")) i++;
+        if (i == cfg->n_kafka) {
+            ts_kv_t *nk = realloc(cfg->kafka, (cfg->n_kafka + 1) * sizeof *nk);
+            if (!nk) {
+                rc = TS_ERR_NOMEM;
+                goto fail;
+            }
+            cfg->kafka = nk;
+            cfg->kafka[i].key = strdup("bootstrap.servers");
+            cfg->kafka[i].value = NULL;
+            cfg->n_kafka++;
+        }
+        free(cfg->kafka[i].value);
+        cfg->kafka[i].value = strdup(bs);
+    }
+    cJSON_Delete(routing_rest);
+    cJSON_Delete(root);
+    *out = cfg;
+    return TS_OK;
+fail:
+    cJSON_Delete(routing_rest);
+    cJSON_Delete(root);
+    ts_config_destroy(cfg);
+    return rc;
+}
+
+ts_err_t ts_config_load(const char *path, ts_config_t **out, char *errstr, size_t errstr_size) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return ts_seterr(errstr, errstr_size, TS_ERR_IO, "cannot open: %s", strerror(errno));
+    ts_buf_t b = TS_BUF_INIT;
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (ts_buf_append(&b, chunk, n) != 0) {
+            fclose(f);
+            ts_buf_free(&b);
+            return TS_ERR_NOMEM;
+        }
+    }
+    fclose(f);
+    ts_err_t rc = ts_config_parse(b.data ? b.data : "", out, errstr, errstr_size);
+    ts_buf_free(&b);
+    return rc;
+}
+
+static void free_table(ts_config_t *cfg, const copt_t *tab) {
+    for (const copt_t *o = tab; o->key; o++)
+        if (o->type != CT_INT) free(*(char **)((char *)cfg + o->offset));
+}
+
+void ts_config_destroy(ts_config_t *cfg) {
+    if (!cfg) return;
+    for (size_t i = 0; i < cfg->n_kafka; i++) {
+        free(cfg->kafka[i].key);
+        free(cfg->kafka[i].value);
+    }
+    free(cfg->kafka);
+    for (size_t i = 0; i < cfg->n_accounts; i++) {
+        ts_account_conf_t *a = &cfg->accounts[i];
+        free(a->name);
+        free(a->api_key_env);
+        free(a->api_key_file);
+        for (size_t j = 0; j < a->n_outlets; j++) free(a->outlets[j]);
+        free(a->outlets);
+    }
+    free(cfg->accounts);
+    for (size_t i = 0; i < cfg->n_outlet_names; i++) {
+        free(cfg->outlet_names[i].key);
+        free(cfg->outlet_names[i].value);
+    }
+    free(cfg->outlet_names);
+    free_table(cfg, topics_opts);
+    free_table(cfg, klaviyo_opts);
+    free_table(cfg, routing_opts);
+    free_table(cfg, consumer_opts);
+    free_table(cfg, registry_opts);
+    free_table(cfg, admin_opts);
+    free_table(cfg, log_opts);
+    free(cfg);
+}
+
+ts_err_t ts_config_account_key(const ts_config_t *cfg, size_t idx, char **key_out, char *errstr,
+                               size_t errstr_size) {
+    *key_out = NULL;
+    if (idx >= cfg->n_accounts) return ERR("accounts[%zu]: no such account", idx);
+    const ts_account_conf_t *a = &cfg->accounts[idx];
+    char *key = NULL;
+    if (a->api_key_env) {
+        const char *v = getenv(a->api_key_env);
+        if (!v || !*v)
+            return ERR("accounts[%zu].api_key_env: environment variable %s is not set", idx,
+                       a->api_key_env);
+        key = strdup(v);
+    } else {
+        FILE *f = fopen(a->api_key_file, "rb");
+        if (!f)
+            return ERR("accounts[%zu].api_key_file: cannot read %s: %s", idx, a->api_key_file,
+                       strerror(errno));
+        char buf[1024];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        key = strdup(buf);
+        memset(buf, 0, sizeof buf);
+    }
+    if (!key) return TS_ERR_NOMEM;
+    size_t n = strlen(key);
+    while (n > 0 && isspace((unsigned char)key[n - 1])) key[--n] = '\0';
+    size_t lead = 0;
+    while (key[lead] && isspace((unsigned char)key[lead])) lead++;
+    if (lead) memmove(key, key + lead, n - lead + 1);
+    if (!*key) {
+        free(key);
+        return ERR("accounts[%zu].%s: the API key is empty", idx,
+                   a->api_key_env ? "api_key_env" : "api_key_file");
+    }
+    *key_out = key;
+    return TS_OK;
+}
+
+int ts_config_account_index(const ts_config_t *cfg, const char *name) {
+    for (size_t i = 0; i < cfg->n_accounts; i++)
+        if (cfg->accounts[i].name && !strcmp(cfg->accounts[i].name, name)) return (int)i;
+    return -1;
+}
+
+const char *ts_config_outlet_name(const ts_config_t *cfg, const char *outlet_id) {
+    if (!outlet_id) return NULL;
+    for (size_t i = 0; i < cfg->n_outlet_names; i++)
+        if (!strcmp(cfg->outlet_names[i].key, outlet_id)) return cfg->outlet_names[i].value;
+    return NULL;
+}

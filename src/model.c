@@ -1,0 +1,313 @@
+/*
+ * model.c - value helpers of the record model: exact decimals, ISO-8601
+ * times, E.164 phone numbers, enum names. Pure functions, no allocation.
+ */
+#include "tillstream/model.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const int64_t pow10_tab[19] = {1LL,
+                                      10LL,
+                                      100LL,
+                                      1000LL,
+                                      10000LL,
+                                      100000LL,
+                                      1000000LL,
+                                      10000000LL,
+                                      100000000LL,
+                                      1000000000LL,
+                                      10000000000LL,
+                                      100000000000LL,
+                                      1000000000000LL,
+                                      10000000000000LL,
+                                      100000000000000LL,
+                                      1000000000000000LL,
+                                      10000000000000000LL,
+                                      100000000000000000LL,
+                                      1000000000000000000LL};
+
+ts_err_t ts_decimal_parse(const char *s, size_t len, ts_decimal_t *out, char *errstr,
+                          size_t errstr_size) {
+    size_t i = 0;
+    bool neg = false;
+    int64_t units = 0;
+    int32_t scale = 0;
+    int digits = 0;
+    bool seen_dot = false, seen_digit = false;
+    while (i < len && isspace((unsigned char)s[i])) i++;
+    while (len > i && isspace((unsigned char)s[len - 1])) len--;
+    if (i < len && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
+    for (; i < len; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (seen_dot)
+                return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                                 "expected a decimal number, got two decimal points");
+            seen_dot = true;
+            continue;
+        }
+        if (c < '0' || c > '9')
+            return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                             "expected a decimal number, got character '%c'",
+                             isprint((unsigned char)c) ? c : '?');
+        seen_digit = true;
+        if (digits > 0 || c != '0') digits++;
+        if (digits > 18)
+            return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                             "decimal has more than 18 significant digits");
+        units = units * 10 + (c - '0');
+        if (seen_dot) scale++;
+        if (scale > 18)
+            return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                             "decimal has more than 18 fraction digits");
+    }
+    if (!seen_digit)
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "expected a decimal number");
+    out->units = neg ? -units : units;
+    out->scale = scale;
+    out->present = true;
+    return TS_OK;
+}
+
+ts_err_t ts_decimal_from_double(double d, ts_decimal_t *out, char *errstr, size_t errstr_size) {
+    if (!isfinite(d))
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "number is not finite");
+    if (fabs(d) >= 1e17)
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "number too large");
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.15g", d);
+    if (strtod(buf, NULL) != d) snprintf(buf, sizeof buf, "%.17g", d);
+    if (strchr(buf, 'e') || strchr(buf, 'E')) {
+        /* tiny values: print positionally */
+        snprintf(buf, sizeof buf, "%.18f", d);
+        size_t n = strlen(buf);
+        while (n > 0 && buf[n - 1] == '0') buf[--n] = '\0';
+    }
+    return ts_decimal_parse(buf, strlen(buf), out, errstr, errstr_size);
+}
+
+int ts_decimal_format(ts_decimal_t d, char *buf, size_t bufsize) {
+    uint64_t mag = d.units < 0 ? (uint64_t)(-(d.units + 1)) + 1u : (uint64_t)d.units;
+    int32_t scale = d.scale;
+    while (scale > 0 && mag % 10 == 0) {
+        mag /= 10;
+        scale--;
+    }
+    char digits[32];
+    int nd = snprintf(digits, sizeof digits, "%" PRIu64, mag);
+    char tmp[48];
+    size_t p = 0;
+    if (d.units < 0 && mag != 0) tmp[p++] = '-';
+    if (scale == 0) {
+        memcpy(tmp + p, digits, (size_t)nd);
+        p += (size_t)nd;
+    } else if (nd <= scale) {
+        tmp[p++] = '0';
+        tmp[p++] = '.';
+        for (int i = 0; i < scale - nd; i++) tmp[p++] = '0';
+        memcpy(tmp + p, digits, (size_t)nd);
+        p += (size_t)nd;
+    } else {
+        memcpy(tmp + p, digits, (size_t)(nd - scale));
+        p += (size_t)(nd - scale);
+        tmp[p++] = '.';
+        memcpy(tmp + p, digits + nd - scale, (size_t)scale);
+        p += (size_t)scale;
+    }
+    if (p + 1 > bufsize) return -1;
+    memcpy(buf, tmp, p);
+    buf[p] = '\0';
+    return (int)p;
+}
+
+ts_err_t ts_decimal_rescale(ts_decimal_t d, int32_t scale, ts_decimal_t *out) {
+    if (scale < 0 || scale > 18 || d.scale < 0 || d.scale > 18) return TS_ERR_INVALID;
+    ts_decimal_t r = d;
+    if (scale >= d.scale) {
+        int64_t f = pow10_tab[scale - d.scale];
+        if (d.units != 0 && (d.units > INT64_MAX / f || d.units < INT64_MIN / f))
+            return TS_ERR_INVALID;
+        r.units = d.units * f;
+    } else {
+        int64_t f = pow10_tab[d.scale - scale];
+        if (d.units % f != 0) return TS_ERR_INVALID;
+        r.units = d.units / f;
+    }
+    r.scale = scale;
+    *out = r;
+    return TS_OK;
+}
+
+/* ---- time ---------------------------------------------------------------- */
+
+/* days since 1970-01-01 for a civil date (Howard Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const int64_t yy = (int64_t)yoe + era * 400;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = yy + (*m <= 2);
+}
+
+static int read_digits(const char *s, size_t len, size_t *i, int n, int *out) {
+    int v = 0;
+    for (int k = 0; k < n; k++) {
+        if (*i >= len || s[*i] < '0' || s[*i] > '9') return -1;
+        v = v * 10 + (s[(*i)++] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+ts_err_t ts_time_parse_iso8601(const char *s, size_t len, int64_t *out_ms, char *errstr,
+                               size_t errstr_size) {
+    size_t i = 0;
+    int y, mo, d, h = 0, mi = 0, se = 0, ms = 0;
+    const char *bad = "expected an ISO-8601 time like 2026-11-20T10:15:00+11:00";
+    if (read_digits(s, len, &i, 4, &y) || i >= len || s[i++] != '-' ||
+        read_digits(s, len, &i, 2, &mo) || i >= len || s[i++] != '-' ||
+        read_digits(s, len, &i, 2, &d))
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
+    int64_t offset_min = 0;
+    if (i < len) {
+        if (s[i] != 'T' && s[i] != 't' && s[i] != ' ')
+            return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
+        i++;
+        if (read_digits(s, len, &i, 2, &h) || i >= len || s[i++] != ':' ||
+            read_digits(s, len, &i, 2, &mi))
+            return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
+        if (i < len && s[i] == ':') {
+            i++;
+            if (read_digits(s, len, &i, 2, &se))
+                return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
+            if (i < len && (s[i] == '.' || s[i] == ',')) {
+                i++;
+                int nd = 0;
+                while (i < len && s[i] >= '0' && s[i] <= '9') {
+                    if (nd < 3) ms = ms * 10 + (s[i] - '0');
+                    nd++;
+                    i++;
+                }
+                if (nd == 0) return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
+                for (; nd < 3; nd++) ms *= 10;
+            }
+        }
+        if (i >= len)
+            return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                             "time has no UTC offset (add Z or +hh:mm)");
+        if (s[i] == 'Z' || s[i] == 'z') {
+            i++;
+        } else if (s[i] == '+' || s[i] == '-') {
+            int sign = s[i++] == '-' ? -1 : 1, oh, om = 0;
+            if (read_digits(s, len, &i, 2, &oh))
+                return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
+            if (i < len && s[i] == ':') i++;
+            if (i < len && read_digits(s, len, &i, 2, &om))
+                return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
+            if (oh > 23 || om > 59)
+                return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "UTC offset out of range");
+            offset_min = sign * (oh * 60 + om);
+        } else {
+            return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
+        }
+        if (i != len) return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
+    }
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || se > 60)
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "date or time out of range");
+    int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+    int64_t secs = days * 86400 + h * 3600 + mi * 60 + se - offset_min * 60;
+    *out_ms = secs * 1000 + ms;
+    return TS_OK;
+}
+
+int ts_time_format_iso8601(int64_t ms, char *buf, size_t bufsize) {
+    int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    int64_t rem = secs - days * 86400;
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    return snprintf(buf, bufsize, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d+00:00", y, m, d,
+                    (int)(rem / 3600), (int)(rem % 3600 / 60), (int)(rem % 60));
+}
+
+/* ---- phone numbers ------------------------------------------------------- */
+
+ts_err_t ts_phone_e164(const char *in, const char *default_country_code, char *out,
+                       size_t outsize) {
+    char digits[32];
+    size_t n = 0;
+    bool plus = false;
+    if (!in) return TS_ERR_INVALID;
+    const char *p = in;
+    while (*p == ' ') p++;
+    if (*p == '+') {
+        plus = true;
+        p++;
+    }
+    for (; *p; p++) {
+        if (*p >= '0' && *p <= '9') {
+            if (n >= sizeof digits - 1) return TS_ERR_INVALID;
+            digits[n++] = *p;
+        } else if (strchr(" -().", *p) == NULL) {
+            return TS_ERR_INVALID;
+        }
+    }
+    digits[n] = '\0';
+    const char *body = digits;
+    char national[48];
+    if (!plus) {
+        if (n > 2 && digits[0] == '0' && digits[1] == '0') {
+            body = digits + 2; /* international prefix 00 */
+        } else {
+            if (!default_country_code || !*default_country_code) return TS_ERR_INVALID;
+            const char *nat = digits;
+            if (nat[0] == '0') nat++; /* one national trunk prefix */
+            if (snprintf(national, sizeof national, "%s%s", default_country_code, nat) >=
+                (int)sizeof national)
+                return TS_ERR_INVALID;
+            body = national;
+        }
+    }
+    size_t bl = strlen(body);
+    if (bl < 8 || bl > 15 || body[0] == '0') return TS_ERR_INVALID;
+    if (bl + 2 > outsize) return TS_ERR_INVALID;
+    out[0] = '+';
+    memcpy(out + 1, body, bl + 1);
+    return TS_OK;
+}
+
+const char *ts_channel_name(ts_channel_t c) {
+    return c == TS_CHANNEL_ONLINE ? "online" : "in_store";
+}
+
+const char *ts_order_status_name(ts_order_status_t s) {
+    switch (s) {
+    case TS_ORDER_COMPLETED: return "completed";
+    case TS_ORDER_FULFILLED: return "fulfilled";
+    case TS_ORDER_CANCELLED: return "cancelled";
+    case TS_ORDER_REFUNDED: return "refunded";
+    case TS_ORDER_VOIDED: return "voided";
+    }
+    return "unknown";
+}
