@@ -1,0 +1,253 @@
+/*
+ * dryrun.c - the offline pipeline: JSON lines in, one JSON object per
+ * input line out, through exactly the decode -> route -> map code of the
+ * live consumers (no second implementation). Users audit their mapping
+ * with it; tests check it record by record. Output shape: docs/dry-run.md.
+ */
+#include "tillstream/dryrun.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tillstream/jw.h"
+#include "tillstream/map.h"
+#include "tillstream/route.h"
+
+/* --customers FILE: a small id -> customer map standing in for the
+ * customer table of the live path. All strings live in one arena. */
+typedef struct {
+    ts_arena_t *arena;
+    ts_customer_ref_t *refs;
+    size_t n, cap;
+    size_t *index; /* open addressing: ref index + 1, 0 = empty */
+    size_t mask;
+} custmap_t;
+
+static uint64_t hstr(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static const ts_customer_ref_t *custmap_get(const custmap_t *cm, const char *id) {
+    if (!cm->index || !id) return NULL;
+    for (size_t k = hstr(id) & cm->mask; cm->index[k]; k = (k + 1) & cm->mask)
+        if (!strcmp(cm->refs[cm->index[k] - 1].customer_id, id)) return &cm->refs[cm->index[k] - 1];
+    return NULL;
+}
+
+static ts_err_t custmap_load(custmap_t *cm, const char *path, char *errstr, size_t errstr_size) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return ts_seterr(errstr, errstr_size, TS_ERR_IO, "cannot open --customers %s: %s", path,
+                         strerror(errno));
+    cm->arena = ts_arena_new(1 << 16);
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t n;
+    ts_err_t rc = TS_OK;
+    while ((n = getline(&line, &lcap, f)) > 0) {
+        ts_customer_t c;
+        char why[256];
+        if (n <= 1) continue;
+        if (ts_decode_customer_json(line, (size_t)n, cm->arena, &c, why, sizeof why) != TS_OK)
+            continue; /* a bad customer line is simply not in the table */
+        if (cm->n == cm->cap) {
+            cm->cap = cm->cap ? cm->cap * 2 : 64;
+            cm->refs = realloc(cm->refs, cm->cap * sizeof *cm->refs);
+            if (!cm->refs) {
+                rc = TS_ERR_NOMEM;
+                break;
+            }
+        }
+        ts_customer_ref_t *r = &cm->refs[cm->n++];
+        *r = (ts_customer_ref_t){true,         c.customer_id, c.email, c.phone,
+                                 c.first_name, c.last_name,   c.home_outlet_id};
+    }
+    free(line);
+    fclose(f);
+    if (rc) return rc;
+    size_t cap = 16;
+    while (cap < cm->n * 2) cap *= 2;
+    cm->index = calloc(cap, sizeof *cm->index);
+    if (!cm->index) return TS_ERR_NOMEM;
+    cm->mask = cap - 1;
+    for (size_t i = 0; i < cm->n; i++) { /* later lines win, like a compacted topic */
+        size_t k = hstr(cm->refs[i].customer_id) & cm->mask;
+        while (cm->index[k] && strcmp(cm->refs[cm->index[k] - 1].customer_id, cm->refs[i].customer_id))
+            k = (k + 1) & cm->mask;
+        cm->index[k] = i + 1;
+    }
+    return TS_OK;
+}
+
+static void custmap_free(custmap_t *cm) {
+    ts_arena_destroy(cm->arena);
+    free(cm->refs);
+    free(cm->index);
+}
+
+static void write_subscriptions(ts_jw_t *w, const ts_mapped_t *m) {
+    if (m->email_marketing == TS_SUB_KEEP && m->sms_marketing == TS_SUB_KEEP) return;
+    ts_jw_key(w, "subscriptions");
+    ts_jw_obj_open(w);
+    if (m->email_marketing != TS_SUB_KEEP)
+        ts_jw_kv_str(w, "email", m->email_marketing == TS_SUB_SUBSCRIBE ? "SUBSCRIBED" : "UNSUBSCRIBED");
+    if (m->sms_marketing != TS_SUB_KEEP)
+        ts_jw_kv_str(w, "sms", m->sms_marketing == TS_SUB_SUBSCRIBE ? "SUBSCRIBED" : "UNSUBSCRIBED");
+    ts_jw_obj_close(w);
+}
+
+/* Writes `json` (an object) with extra members appended before its '}'. */
+static void object_with(ts_buf_t *out, const char *json, size_t len) {
+    ts_buf_append(out, json, len - 1);
+}
+
+static void write_line(ts_buf_t *out, const ts_config_t *cfg, uint64_t lineno,
+                       const ts_mapped_t *m) {
+    ts_jw_t w;
+    ts_jw_init(&w, out);
+    ts_jw_obj_open(&w);
+    ts_jw_key(&w, "input");
+    ts_jw_int(&w, (int64_t)lineno);
+    ts_jw_key(&w, "account");
+    int acc = m->account >= 0 ? m->account : m->route.account;
+    if (acc >= 0 && !m->dead_letter) ts_jw_str(&w, cfg->accounts[acc].name);
+    else ts_jw_null(&w);
+    bool sending = m->account >= 0 && !m->dead_letter && !m->skipped;
+    const char *profile = ts_mapped_str(m, m->profile);
+    ts_jw_key(&w, "events");
+    ts_jw_arr_open(&w);
+    for (size_t i = 0; sending && i < m->n_events; i++) {
+        const ts_map_event_t *e = &m->events[i];
+        ts_jw_raw(&w, "", 0); /* comma handling */
+        object_with(out, ts_mapped_str(m, e->json), e->json.len);
+        ts_buf_puts(out, ",\"profile\":");
+        ts_buf_append(out, profile, m->profile.len);
+        ts_buf_putc(out, '}');
+    }
+    ts_jw_arr_close(&w);
+    ts_jw_key(&w, "profiles");
+    ts_jw_arr_open(&w);
+    if (sending && m->profile.len) {
+        ts_jw_raw(&w, "", 0);
+        object_with(out, profile, m->profile.len);
+        ts_jw_t sw;
+        ts_jw_init(&sw, out);
+        sw.depth = 1;
+        sw.first[1] = false;
+        write_subscriptions(&sw, m);
+        ts_buf_putc(out, '}');
+    }
+    ts_jw_arr_close(&w);
+    ts_jw_key(&w, "dead_letter");
+    if (m->dead_letter) {
+        ts_jw_obj_open(&w);
+        ts_jw_kv_str(&w, "reason", ts_reason_name(m->dead_letter));
+        ts_jw_kv_str(&w, "detail", m->detail);
+        ts_jw_obj_close(&w);
+    } else {
+        ts_jw_null(&w);
+    }
+    ts_jw_key(&w, "skipped");
+    ts_jw_str(&w, m->skipped);
+    if (m->warnings) {
+        ts_jw_key(&w, "warnings");
+        ts_jw_arr_open(&w);
+        if (m->warnings & TS_MAP_WARN_PHONE_DROPPED) ts_jw_str(&w, "PHONE_DROPPED");
+        if (m->warnings & TS_MAP_WARN_TRUNCATED) ts_jw_str(&w, "STRING_TRUNCATED");
+        if (m->warnings & TS_MAP_WARN_DEFAULT_OUTLET) ts_jw_str(&w, "DEFAULT_OUTLET");
+        ts_jw_arr_close(&w);
+    }
+    ts_jw_obj_close(&w);
+    ts_buf_putc(out, '\n');
+}
+
+ts_err_t ts_dryrun_run(const ts_config_t *cfg, ts_kind_t kind, FILE *in,
+                       const char *customers_path, FILE *out, ts_dryrun_stats_t *stats,
+                       char *errstr, size_t errstr_size) {
+    ts_dryrun_stats_t st;
+    memset(&st, 0, sizeof st);
+    custmap_t cm;
+    memset(&cm, 0, sizeof cm);
+    ts_err_t rc = TS_OK;
+    ts_router_t *router = ts_router_new(cfg, errstr, errstr_size);
+    ts_mapper_t *mapper = router ? ts_mapper_new(cfg, router, errstr, errstr_size) : NULL;
+    ts_arena_t *arena = ts_arena_new(1 << 16);
+    ts_mapped_t m;
+    ts_mapped_init(&m);
+    ts_buf_t line_out = TS_BUF_INIT;
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t n;
+    if (!router || !mapper || !arena) {
+        rc = TS_ERR_NOMEM;
+        goto done;
+    }
+    if (kind == TS_KIND_ORDER && customers_path &&
+        (rc = custmap_load(&cm, customers_path, errstr, errstr_size)) != TS_OK)
+        goto done;
+
+    while ((n = getline(&line, &lcap, in)) >= 0) {
+        st.lines++;
+        ts_arena_reset(arena);
+        ts_mapped_reset(&m);
+        char why[512];
+        size_t len = (size_t)n;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+        ts_err_t drc;
+        if (len == 0) {
+            drc = ts_seterr(why, sizeof why, TS_ERR_INVALID, "empty line");
+        } else if (kind == TS_KIND_CUSTOMER) {
+            ts_customer_t c;
+            drc = ts_decode_customer_json(line, len, arena, &c, why, sizeof why);
+            if (drc == TS_OK) drc = ts_map_customer(mapper, &c, &m);
+        } else {
+            ts_order_t o;
+            drc = ts_decode_order_json(line, len, arena, &o, why, sizeof why);
+            if (drc == TS_OK) {
+                const ts_customer_ref_t *cust =
+                    ts_map_resolve_customer(&o, custmap_get(&cm, o.customer_id));
+                drc = ts_map_order(mapper, &o, cust, &m);
+            }
+        }
+        if (drc == TS_ERR_NOMEM) {
+            rc = TS_ERR_NOMEM;
+            goto done;
+        }
+        if (drc != TS_OK) {
+            m.dead_letter = TS_REASON_DECODE_ERROR;
+            snprintf(m.detail, sizeof m.detail, "%s", why);
+            m.account = -1;
+            m.route.account = -1;
+        }
+        if (m.dead_letter) {
+            st.dead_letter++;
+            st.by_reason[m.dead_letter]++;
+        } else if (m.skipped) {
+            st.skipped++;
+        } else {
+            st.sent++;
+            st.events_per_account_total += m.n_events;
+        }
+        ts_buf_reset(&line_out);
+        write_line(&line_out, cfg, st.lines, &m);
+        if (fwrite(line_out.data, 1, line_out.len, out) != line_out.len) {
+            rc = ts_seterr(errstr, errstr_size, TS_ERR_IO, "write failed: %s", strerror(errno));
+            goto done;
+        }
+    }
+    if (fflush(out) != 0)
+        rc = ts_seterr(errstr, errstr_size, TS_ERR_IO, "write failed: %s", strerror(errno));
+done:
+    if (stats) *stats = st;
+    free(line);
+    ts_buf_free(&line_out);
+    ts_mapped_free(&m);
+    ts_arena_destroy(arena);
+    custmap_free(&cm);
+    ts_mapper_destroy(mapper);
+    ts_router_destroy(router);
+    return rc;
+}

@@ -1,0 +1,137 @@
+/*
+ * kbody.c - Klaviyo JSON:API request envelopes around pre-rendered
+ * profile/event fragments. The only place that knows the envelope shapes
+ * of the bulk endpoints (revision 2026-07-15); the contract tests validate
+ * these exact bytes against Klaviyo's official OpenAPI schemas.
+ */
+#include "tillstream/kbody.h"
+
+void ts_kbody_events_open(ts_jw_t *w, ts_buf_t *out) {
+    ts_jw_init(w, out);
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "data");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", "event-bulk-create-job");
+    ts_jw_key(w, "attributes");
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "events-bulk-create");
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "data");
+    ts_jw_arr_open(w);
+}
+
+void ts_kbody_events_entry_open(ts_jw_t *w, const char *profile_json, size_t profile_len,
+                                bool backfill) {
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", "event-bulk-create");
+    ts_jw_key(w, "attributes");
+    ts_jw_obj_open(w);
+    if (backfill) {
+        ts_jw_key(w, "backfill");
+        ts_jw_bool(w, true);
+    }
+    ts_jw_key(w, "profile");
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "data");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", "profile");
+    ts_jw_key(w, "attributes");
+    ts_jw_raw(w, profile_json, profile_len);
+    ts_jw_obj_close(w);
+    ts_jw_obj_close(w);
+    ts_jw_key(w, "events");
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "data");
+    ts_jw_arr_open(w);
+}
+
+void ts_kbody_events_event(ts_jw_t *w, const char *event_json, size_t event_len) {
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", "event");
+    ts_jw_key(w, "attributes");
+    ts_jw_raw(w, event_json, event_len);
+    ts_jw_obj_close(w);
+}
+
+void ts_kbody_events_entry_close(ts_jw_t *w) {
+    ts_jw_arr_close(w); /* events.data */
+    ts_jw_obj_close(w); /* events */
+    ts_jw_obj_close(w); /* attributes */
+    ts_jw_obj_close(w); /* entry */
+}
+
+static void close_n(ts_jw_t *w, int arrays_then_objects) {
+    ts_jw_arr_close(w);
+    for (int i = 0; i < arrays_then_objects; i++) ts_jw_obj_close(w);
+}
+
+void ts_kbody_events_close(ts_jw_t *w) { close_n(w, 4); }
+
+void ts_kbody_profiles_open(ts_jw_t *w, ts_buf_t *out) {
+    ts_jw_init(w, out);
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "data");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", "profile-bulk-import-job");
+    ts_jw_key(w, "attributes");
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "profiles");
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "data");
+    ts_jw_arr_open(w);
+}
+
+void ts_kbody_profiles_add(ts_jw_t *w, const char *profile_json, size_t profile_len) {
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", "profile");
+    ts_jw_key(w, "attributes");
+    ts_jw_raw(w, profile_json, profile_len);
+    ts_jw_obj_close(w);
+}
+
+void ts_kbody_profiles_close(ts_jw_t *w) { close_n(w, 4); }
+
+void ts_kbody_subs_open(ts_jw_t *w, ts_buf_t *out, bool subscribe, const char *custom_source) {
+    ts_jw_init(w, out);
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "data");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", subscribe ? "profile-subscription-bulk-create-job"
+                                      : "profile-subscription-bulk-delete-job");
+    ts_jw_key(w, "attributes");
+    ts_jw_obj_open(w);
+    if (subscribe && custom_source) ts_jw_kv_str(w, "custom_source", custom_source);
+    ts_jw_key(w, "profiles");
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "data");
+    ts_jw_arr_open(w);
+}
+
+static void channel(ts_jw_t *w, const char *name, bool subscribe) {
+    ts_jw_key(w, name);
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "marketing");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "consent", subscribe ? "SUBSCRIBED" : "UNSUBSCRIBED");
+    ts_jw_obj_close(w);
+    ts_jw_obj_close(w);
+}
+
+void ts_kbody_subs_add(ts_jw_t *w, bool subscribe, const char *email, const char *phone_e164,
+                       bool email_ch, bool sms_ch) {
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", "profile");
+    ts_jw_key(w, "attributes");
+    ts_jw_obj_open(w);
+    if (email) ts_jw_kv_str(w, "email", email);
+    if (phone_e164) ts_jw_kv_str(w, "phone_number", phone_e164);
+    ts_jw_key(w, "subscriptions");
+    ts_jw_obj_open(w);
+    if (email_ch && email) channel(w, "email", subscribe);
+    if (sms_ch && phone_e164) channel(w, "sms", subscribe);
+    ts_jw_obj_close(w);
+    ts_jw_obj_close(w);
+    ts_jw_obj_close(w);
+}
+
+void ts_kbody_subs_close(ts_jw_t *w) { close_n(w, 4); }

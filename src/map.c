@@ -1,0 +1,522 @@
+/*
+ * map.c - POS customers and orders -> Klaviyo profiles, consent changes
+ * and events (API revision 2026-07-15). The single mapping implementation
+ * behind both the live consumers and the dry run; docs/klaviyo-mapping.md
+ * describes the rules and docs/data-model.md every field's destination.
+ *
+ * Output goes into a reused ts_mapped_t: JSON fragments are written with
+ * the streaming writer into m->text and referenced by spans, so a warm
+ * mapper does not allocate per record.
+ */
+#include "tillstream/map.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tillstream/jw.h"
+
+#define TS_MAX_STRING_BYTES (100 * 1024)        /* Klaviyo: a string cannot exceed 100 KB */
+#define TS_MAX_RECORD_BYTES (4 * 1024 * 1024)   /* one record's events must fit a 5 MB request */
+#define TS_TRUNC_MARKER "...[truncated]"
+#define TS_MIN_TIME_MS 631152000000LL           /* 1990-01-01T00:00:00Z */
+#define TS_MAX_FUTURE_MS (365LL * 24 * 3600 * 1000)
+
+struct ts_mapper_s {
+    const ts_config_t *cfg;
+    const ts_router_t *router;
+    ts_clock_fn wall; /* for the "not more than a year in the future" rule */
+};
+
+void ts_mapped_init(ts_mapped_t *m) {
+    memset(m, 0, sizeof *m);
+    m->account = -1;
+}
+
+void ts_mapped_reset(ts_mapped_t *m) {
+    ts_buf_t text = m->text;
+    ts_map_event_t *ev = m->events;
+    size_t cap = m->cap_events;
+    memset(m, 0, sizeof *m);
+    m->text = text;
+    ts_buf_reset(&m->text);
+    m->events = ev;
+    m->cap_events = cap;
+    m->account = -1;
+}
+
+void ts_mapped_free(ts_mapped_t *m) {
+    ts_buf_free(&m->text);
+    free(m->events);
+    ts_mapped_init(m);
+}
+
+static int64_t wall_clock(void *opaque) {
+    (void)opaque;
+    return ts_now_wall_ms();
+}
+
+ts_mapper_t *ts_mapper_new(const ts_config_t *cfg, const ts_router_t *router, char *errstr,
+                           size_t errstr_size) {
+    ts_mapper_t *mp = calloc(1, sizeof *mp);
+    if (!mp) {
+        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    mp->cfg = cfg;
+    mp->router = router;
+    mp->wall = wall_clock;
+    return mp;
+}
+
+void ts_mapper_destroy(ts_mapper_t *mp) { free(mp); }
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static void dead(ts_mapped_t *m, ts_reason_t r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void dead(ts_mapped_t *m, ts_reason_t r, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->detail, sizeof m->detail, fmt, ap);
+    va_end(ap);
+    m->dead_letter = r;
+    m->account = -1;
+}
+
+/* Writes a string value, truncating it (at a UTF-8 boundary) when it is
+ * over Klaviyo's 100 KB string limit. */
+static void put_text(ts_mapped_t *m, ts_jw_t *w, const char *s) {
+    if (!s) {
+        ts_jw_null(w);
+        return;
+    }
+    size_t n = strlen(s);
+    if (n <= TS_MAX_STRING_BYTES) {
+        ts_jw_strn(w, s, n);
+        return;
+    }
+    size_t keep = TS_MAX_STRING_BYTES - sizeof TS_TRUNC_MARKER;
+    while (keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80) keep--;
+    ts_buf_t *out = w->out;
+    /* write "<prefix>...[truncated]" as one string */
+    ts_jw_strn(w, s, keep);
+    if (out->len > 0 && out->data[out->len - 1] == '"') {
+        out->len--;
+        ts_buf_puts(out, TS_TRUNC_MARKER "\"");
+    }
+    m->warnings |= TS_MAP_WARN_TRUNCATED;
+}
+
+static void kv_text(ts_mapped_t *m, ts_jw_t *w, const char *key, const char *s) {
+    if (!s) return;
+    ts_jw_key(w, key);
+    put_text(m, w, s);
+}
+
+static ts_span_t put_raw(ts_mapped_t *m, const char *s, size_t n) {
+    ts_span_t sp = {m->text.len, n};
+    ts_buf_append(&m->text, s, n);
+    return sp;
+}
+
+static ts_map_event_t *new_event(ts_mapped_t *m) {
+    if (m->n_events == m->cap_events) {
+        size_t nc = m->cap_events ? m->cap_events * 2 : 16;
+        ts_map_event_t *ne = realloc(m->events, nc * sizeof *ne);
+        if (!ne) return NULL;
+        m->events = ne;
+        m->cap_events = nc;
+    }
+    ts_map_event_t *e = &m->events[m->n_events++];
+    memset(e, 0, sizeof *e);
+    return e;
+}
+
+/* Identifiers: the normalised email (trimmed, lower-cased) and phone. */
+static void put_identifiers(ts_mapper_t *mp, ts_mapped_t *m, const char *email,
+                            const char *phone) {
+    m->email.off = m->text.len;
+    if (email) {
+        const char *s = email;
+        while (*s && isspace((unsigned char)*s)) s++;
+        size_t n = strlen(s);
+        while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
+        if (n > 0 && memchr(s, '@', n)) {
+            for (size_t i = 0; i < n; i++) ts_buf_putc(&m->text, (char)tolower((unsigned char)s[i]));
+        }
+    }
+    m->email.len = m->text.len - m->email.off;
+    m->phone_e164.off = m->text.len;
+    if (phone && *phone) {
+        char e164[24];
+        if (ts_phone_e164(phone, mp->cfg->default_phone_country, e164, sizeof e164) == TS_OK)
+            ts_buf_puts(&m->text, e164);
+        else
+            m->warnings |= TS_MAP_WARN_PHONE_DROPPED;
+    }
+    m->phone_e164.len = m->text.len - m->phone_e164.off;
+}
+
+/* NUL-terminated copy of a span in a small stack buffer, or NULL if empty. */
+static const char *span_cstr(const ts_mapped_t *m, ts_span_t s, char *buf, size_t bufsize) {
+    if (s.len == 0 || s.len >= bufsize) return NULL;
+    memcpy(buf, m->text.data + s.off, s.len);
+    buf[s.len] = '\0';
+    return buf;
+}
+
+typedef struct {
+    const char *customer_id, *first_name, *last_name;
+    const ts_customer_t *full;   /* customers path: location and extra properties */
+    const ts_order_t *order;     /* orders path: most recent store */
+} profile_src_t;
+
+static void write_profile(ts_mapper_t *mp, ts_mapped_t *m, const profile_src_t *p) {
+    char ebuf[512], pbuf[32];
+    const char *email = span_cstr(m, m->email, ebuf, sizeof ebuf);
+    const char *phone = span_cstr(m, m->phone_e164, pbuf, sizeof pbuf);
+    ts_jw_t w;
+    m->profile.off = m->text.len;
+    ts_jw_init(&w, &m->text);
+    ts_jw_obj_open(&w);
+    if (email) ts_jw_kv_str(&w, "email", email);
+    if (phone) ts_jw_kv_str(&w, "phone_number", phone);
+    kv_text(m, &w, "external_id", p->customer_id);
+    kv_text(m, &w, "first_name", p->first_name);
+    kv_text(m, &w, "last_name", p->last_name);
+    if (p->full && p->full->has_billing_address) {
+        const ts_address_t *a = &p->full->billing_address;
+        ts_jw_key(&w, "location");
+        ts_jw_obj_open(&w);
+        kv_text(m, &w, "address1", a->line1);
+        kv_text(m, &w, "address2", a->line2);
+        kv_text(m, &w, "city", a->city);
+        kv_text(m, &w, "region", a->region);
+        kv_text(m, &w, "zip", a->postcode);
+        kv_text(m, &w, "country", a->country);
+        ts_jw_obj_close(&w);
+    }
+    ts_jw_key(&w, "properties");
+    ts_jw_obj_open(&w);
+    kv_text(m, &w, "HomeOutletId", m->route.outlet);
+    kv_text(m, &w, "HomeOutletName", ts_config_outlet_name(mp->cfg, m->route.outlet));
+    if (m->route.defaulted) {
+        ts_jw_key(&w, "HomeOutletDefaulted");
+        ts_jw_bool(&w, true);
+    }
+    if (p->order) {
+        kv_text(m, &w, "MostRecentStoreId", p->order->outlet_id);
+        kv_text(m, &w, "MostRecentStoreLocation", p->order->outlet_name);
+    }
+    if (p->full) {
+        const ts_customer_t *c = p->full;
+        if (c->email_consent != TS_TRI_UNKNOWN) {
+            ts_jw_key(&w, "EmailConsent");
+            ts_jw_bool(&w, c->email_consent == TS_TRI_TRUE);
+        }
+        if (c->sms_consent != TS_TRI_UNKNOWN) {
+            ts_jw_key(&w, "SmsConsent");
+            ts_jw_bool(&w, c->sms_consent == TS_TRI_TRUE);
+        }
+        if (c->loyalty_member != TS_TRI_UNKNOWN) {
+            ts_jw_key(&w, "LoyaltyMember");
+            ts_jw_bool(&w, c->loyalty_member == TS_TRI_TRUE);
+        }
+        kv_text(m, &w, "DateOfBirth", c->date_of_birth);
+        if (c->created_at_ms) {
+            ts_jw_key(&w, "PosCreatedAt");
+            ts_jw_time(&w, c->created_at_ms);
+        }
+    }
+    ts_jw_obj_close(&w);
+    ts_jw_obj_close(&w);
+    m->profile.len = m->text.len - m->profile.off;
+
+    /* grouping identity: external id first (stable across email changes) */
+    m->profile_key.off = m->text.len;
+    if (p->customer_id) {
+        ts_buf_puts(&m->text, "x:");
+        ts_buf_puts(&m->text, p->customer_id);
+    } else if (email) {
+        ts_buf_puts(&m->text, "e:");
+        ts_buf_puts(&m->text, email);
+    } else if (phone) {
+        ts_buf_puts(&m->text, "p:");
+        ts_buf_puts(&m->text, phone);
+    }
+    m->profile_key.len = m->text.len - m->profile_key.off;
+}
+
+/* Routes by Home Outlet; fills m->route/account or the dead letter / skip. */
+static bool route(ts_mapper_t *mp, ts_mapped_t *m, const char *home_outlet, const char *what) {
+    m->route = ts_route_lookup(mp->router, home_outlet);
+    if (m->route.defaulted) m->warnings |= TS_MAP_WARN_DEFAULT_OUTLET;
+    switch (m->route.status) {
+    case TS_ROUTE_OK: m->account = m->route.account; return true;
+    case TS_ROUTE_OTHER_ACCOUNT: m->skipped = "OTHER_ACCOUNT"; return false;
+    case TS_ROUTE_DEAD_LETTER: break;
+    }
+    if (m->route.reason == TS_REASON_NO_HOME_OUTLET)
+        dead(m, TS_REASON_NO_HOME_OUTLET, "%s has no Home Outlet and no "
+             "routing.default_online_outlet is configured", what);
+    else
+        dead(m, TS_REASON_UNMAPPED_OUTLET, "%s's Home Outlet \"%s\" is not served by any "
+             "account", what, m->route.outlet ? m->route.outlet : "");
+    return false;
+}
+
+/* ---- customers ------------------------------------------------------------ */
+
+ts_err_t ts_map_customer(ts_mapper_t *mp, const ts_customer_t *c, ts_mapped_t *out) {
+    ts_mapped_reset(out);
+    if (!route(mp, out, c->home_outlet_id, "customer")) return TS_OK;
+    put_identifiers(mp, out, c->email, c->phone);
+    if (out->email.len == 0 && out->phone_e164.len == 0) {
+        dead(out, TS_REASON_NO_PROFILE_IDENTIFIER,
+             "customer %s has neither a valid email nor a valid phone number", c->customer_id);
+        return TS_OK;
+    }
+    profile_src_t p = {c->customer_id, c->first_name, c->last_name, c, NULL};
+    write_profile(mp, out, &p);
+    out->send_profile = true;
+    /* consent: true subscribes, false unsubscribes ("do not contact"),
+     * unknown leaves Klaviyo's consent untouched */
+    if (out->email.len) {
+        if (c->email_consent == TS_TRI_TRUE) out->email_marketing = TS_SUB_SUBSCRIBE;
+        else if (c->email_consent == TS_TRI_FALSE) out->email_marketing = TS_SUB_UNSUBSCRIBE;
+    }
+    if (out->phone_e164.len) {
+        if (c->sms_consent == TS_TRI_TRUE) out->sms_marketing = TS_SUB_SUBSCRIBE;
+        else if (c->sms_consent == TS_TRI_FALSE) out->sms_marketing = TS_SUB_UNSUBSCRIBE;
+    }
+    if (out->text.len > TS_MAX_RECORD_BYTES) {
+        dead(out, TS_REASON_PAYLOAD_TOO_LARGE, "customer profile is %zu bytes", out->text.len);
+        return TS_OK;
+    }
+    return TS_OK;
+}
+
+/* ---- orders --------------------------------------------------------------- */
+
+static void write_unique_list(ts_jw_t *w, const ts_order_t *o, int which) {
+    /* which: 0 names, 1 categories, 2 brands; duplicates dropped, order kept */
+    ts_jw_arr_open(w);
+    for (size_t i = 0; i < o->n_lines; i++) {
+        const ts_order_line_t *l = &o->lines[i];
+        size_t nv = which == 1 ? l->n_categories : 1;
+        for (size_t k = 0; k < nv; k++) {
+            const char *v = which == 0 ? l->name : which == 1 ? l->categories[k] : l->brand;
+            if (!v) continue;
+            bool seen = false;
+            for (size_t j = 0; j <= i && !seen; j++) {
+                const ts_order_line_t *pl = &o->lines[j];
+                size_t pn = which == 1 ? pl->n_categories : 1;
+                for (size_t q = 0; q < pn; q++) {
+                    if (j == i && q >= k) break;
+                    const char *pv = which == 0 ? pl->name : which == 1 ? pl->categories[q] : pl->brand;
+                    if (pv && !strcmp(pv, v)) {
+                        seen = true;
+                        break;
+                    }
+                }
+            }
+            if (!seen) ts_jw_str(w, v);
+        }
+    }
+    ts_jw_arr_close(w);
+}
+
+static void write_str_array(ts_mapped_t *m, ts_jw_t *w, const char *const *v, size_t n) {
+    ts_jw_arr_open(w);
+    for (size_t i = 0; i < n; i++) put_text(m, w, v[i]);
+    ts_jw_arr_close(w);
+}
+
+static void write_order_properties(ts_mapped_t *m, ts_jw_t *w, const ts_order_t *o) {
+    kv_text(m, w, "OrderId", o->order_id);
+    ts_jw_key(w, "Items");
+    ts_jw_arr_open(w);
+    for (size_t i = 0; i < o->n_lines; i++) {
+        const ts_order_line_t *l = &o->lines[i];
+        ts_jw_obj_open(w);
+        kv_text(m, w, "LineId", l->line_id);
+        kv_text(m, w, "ProductID", l->product_id);
+        kv_text(m, w, "SKU", l->sku);
+        kv_text(m, w, "ProductName", l->name);
+        ts_jw_kv_decimal_opt(w, "Quantity", l->quantity);
+        ts_jw_kv_decimal_opt(w, "ItemPrice", l->unit_price);
+        ts_jw_kv_decimal_opt(w, "RowTotal", l->row_total);
+        ts_jw_kv_decimal_opt(w, "Discount", l->discount);
+        kv_text(m, w, "ImageURL", l->image_url);
+        kv_text(m, w, "ProductURL", l->product_url);
+        ts_jw_key(w, "Categories");
+        write_str_array(m, w, l->categories, l->n_categories);
+        kv_text(m, w, "Brand", l->brand);
+        ts_jw_obj_close(w);
+    }
+    ts_jw_arr_close(w);
+    ts_jw_key(w, "ItemNames");
+    write_unique_list(w, o, 0);
+    ts_jw_key(w, "Categories");
+    write_unique_list(w, o, 1);
+    ts_jw_key(w, "Brands");
+    write_unique_list(w, o, 2);
+    kv_text(m, w, "StoreId", o->outlet_id);
+    kv_text(m, w, "StoreLocation", o->outlet_name);
+    ts_jw_kv_str(w, "Channel", ts_channel_name(o->channel));
+    ts_jw_kv_decimal_opt(w, "Discount", o->discount);
+    ts_jw_kv_decimal_opt(w, "Tax", o->tax);
+}
+
+/* Opens an event attributes object; the caller writes properties members
+ * and then calls end_event. */
+static void begin_event(ts_mapped_t *m, ts_jw_t *w, ts_map_event_t *e, const char *metric) {
+    e->metric = metric;
+    e->json.off = m->text.len;
+    ts_jw_init(w, &m->text);
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "properties");
+    ts_jw_obj_open(w);
+}
+
+static void end_event(ts_mapped_t *m, ts_jw_t *w, ts_map_event_t *e, const ts_order_t *o,
+                      ts_decimal_t value, const char *uid_a, const char *uid_sep,
+                      const char *uid_b) {
+    ts_jw_obj_close(w); /* properties */
+    ts_jw_key(w, "time");
+    ts_jw_time(w, o->occurred_at_ms);
+    if (value.present) {
+        ts_jw_key(w, "value");
+        ts_jw_decimal(w, value);
+        if (o->currency[0]) ts_jw_kv_str(w, "value_currency", o->currency);
+    }
+    /* unique_id: written into the JSON and kept raw for de-duplication */
+    char uid[512];
+    snprintf(uid, sizeof uid, "%s%s%s", uid_a, uid_sep ? uid_sep : "", uid_b ? uid_b : "");
+    ts_jw_kv_str(w, "unique_id", uid);
+    ts_jw_key(w, "metric");
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "data");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", "metric");
+    ts_jw_key(w, "attributes");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "name", e->metric);
+    ts_jw_obj_close(w);
+    ts_jw_obj_close(w);
+    ts_jw_obj_close(w);
+    ts_jw_obj_close(w);
+    e->json.len = m->text.len - e->json.off;
+    e->unique_id = put_raw(m, uid, strlen(uid));
+}
+
+const ts_customer_ref_t *ts_map_resolve_customer(const ts_order_t *o,
+                                                 const ts_customer_ref_t *from_table) {
+    if (o->customer.present) return &o->customer;
+    return from_table && from_table->present ? from_table : NULL;
+}
+
+ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_ref_t *cust,
+                      ts_mapped_t *out) {
+    ts_mapped_reset(out);
+    if (o->status == TS_ORDER_VOIDED) {
+        out->skipped = "VOIDED";
+        return TS_OK;
+    }
+    if (o->is_test) {
+        out->skipped = "TEST_ORDER";
+        return TS_OK;
+    }
+    if (!cust) {
+        dead(out, TS_REASON_UNKNOWN_CUSTOMER, "order %s: customer %s is unknown (no embedded "
+             "customer and not in the customer table)", o->order_id,
+             o->customer_id ? o->customer_id : "(none)");
+        return TS_OK;
+    }
+    int64_t now = mp->wall(NULL);
+    if (o->occurred_at_ms < TS_MIN_TIME_MS || o->occurred_at_ms > now + TS_MAX_FUTURE_MS) {
+        char t[40];
+        ts_time_format_iso8601(o->occurred_at_ms, t, sizeof t);
+        dead(out, TS_REASON_DECODE_ERROR, "occurred_at: %s is outside Klaviyo's accepted window "
+             "(after 1990, at most one year ahead)", t);
+        return TS_OK;
+    }
+    if (!route(mp, out, cust->home_outlet_id, "order's customer")) return TS_OK;
+    put_identifiers(mp, out, cust->email, cust->phone);
+    if (out->email.len == 0 && out->phone_e164.len == 0) {
+        dead(out, TS_REASON_NO_PROFILE_IDENTIFIER,
+             "order %s: customer %s has neither a valid email nor a valid phone number",
+             o->order_id, cust->customer_id ? cust->customer_id : "(guest)");
+        return TS_OK;
+    }
+    profile_src_t p = {cust->customer_id ? cust->customer_id : o->customer_id, cust->first_name,
+                       cust->last_name, NULL, o};
+    write_profile(mp, out, &p);
+
+    ts_jw_t w;
+    ts_map_event_t *e;
+    static const char *const metric_for[] = {"Placed Order", "Fulfilled Order", "Cancelled Order",
+                                             "Refunded Order", NULL};
+    const char *metric = metric_for[o->status];
+    if (!(e = new_event(out))) return TS_ERR_NOMEM;
+    begin_event(out, &w, e, metric);
+    write_order_properties(out, &w, o);
+    if (o->status == TS_ORDER_REFUNDED || o->status == TS_ORDER_CANCELLED) {
+        if (o->refund.present) kv_text(out, &w, "Reason", o->refund.reason);
+        if (o->refund.present && o->refund.refund_id) kv_text(out, &w, "RefundId", o->refund.refund_id);
+    }
+    switch (o->status) {
+    case TS_ORDER_COMPLETED: end_event(out, &w, e, o, o->total, o->order_id, NULL, NULL); break;
+    case TS_ORDER_FULFILLED:
+        end_event(out, &w, e, o, o->total, o->order_id, ":", "fulfilled");
+        break;
+    case TS_ORDER_CANCELLED:
+        end_event(out, &w, e, o, o->total, o->order_id, ":", "cancelled");
+        break;
+    case TS_ORDER_REFUNDED: {
+        ts_decimal_t v = o->refund.present && o->refund.amount.present ? o->refund.amount : o->total;
+        if (o->refund.present && o->refund.refund_id)
+            end_event(out, &w, e, o, v, o->refund.refund_id, NULL, NULL);
+        else
+            end_event(out, &w, e, o, v, o->order_id, ":", "refunded");
+        break;
+    }
+    case TS_ORDER_VOIDED: break;
+    }
+    if (w.failed) return TS_ERR_NOMEM;
+
+    if (o->status == TS_ORDER_COMPLETED) {
+        for (size_t i = 0; i < o->n_lines; i++) {
+            const ts_order_line_t *l = &o->lines[i];
+            if (!(e = new_event(out))) return TS_ERR_NOMEM;
+            begin_event(out, &w, e, "Ordered Product");
+            kv_text(out, &w, "OrderId", o->order_id);
+            kv_text(out, &w, "LineId", l->line_id);
+            kv_text(out, &w, "ProductID", l->product_id);
+            kv_text(out, &w, "SKU", l->sku);
+            kv_text(out, &w, "ProductName", l->name);
+            ts_jw_kv_decimal_opt(&w, "Quantity", l->quantity);
+            ts_jw_kv_decimal_opt(&w, "ItemPrice", l->unit_price);
+            ts_jw_kv_decimal_opt(&w, "RowTotal", l->row_total);
+            ts_jw_kv_decimal_opt(&w, "Discount", l->discount);
+            kv_text(out, &w, "ImageURL", l->image_url);
+            kv_text(out, &w, "ProductURL", l->product_url);
+            ts_jw_key(&w, "ProductCategories");
+            write_str_array(out, &w, l->categories, l->n_categories);
+            kv_text(out, &w, "ProductBrand", l->brand);
+            kv_text(out, &w, "StoreId", o->outlet_id);
+            kv_text(out, &w, "StoreLocation", o->outlet_name);
+            end_event(out, &w, e, o, l->row_total, o->order_id, ":", l->line_id);
+            if (w.failed) return TS_ERR_NOMEM;
+        }
+    }
+    if (out->text.len > TS_MAX_RECORD_BYTES) {
+        dead(out, TS_REASON_PAYLOAD_TOO_LARGE,
+             "order %s maps to %zu bytes of events, over the %d-byte budget of one Bulk Create "
+             "Events request", o->order_id, out->text.len, TS_MAX_RECORD_BYTES);
+        out->n_events = 0;
+    }
+    return TS_OK;
+}
