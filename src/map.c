@@ -429,6 +429,11 @@ ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_re
         out->skipped = "TEST_ORDER";
         return TS_OK;
     }
+    if (!cust && !o->customer_id) {
+        dead(out, TS_REASON_NO_PROFILE_IDENTIFIER,
+             "order %s is a guest sale: no customer id and no embedded customer", o->order_id);
+        return TS_OK;
+    }
     if (!cust) {
         dead(out, TS_REASON_UNKNOWN_CUSTOMER, "order %s: customer %s is unknown (no embedded "
              "customer and not in the customer table)", o->order_id,
