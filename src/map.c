@@ -429,6 +429,14 @@ ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_re
         out->skipped = "TEST_ORDER";
         return TS_OK;
     }
+    int64_t now = mp->wall(NULL);
+    if (o->occurred_at_ms < TS_MIN_TIME_MS || o->occurred_at_ms > now + TS_MAX_FUTURE_MS) {
+        char t[40];
+        ts_time_format_iso8601(o->occurred_at_ms, t, sizeof t);
+        dead(out, TS_REASON_DECODE_ERROR, "occurred_at: %s is outside Klaviyo's accepted window "
+             "(after 1990, at most one year ahead)", t);
+        return TS_OK;
+    }
     if (!cust && !o->customer_id) {
         dead(out, TS_REASON_NO_PROFILE_IDENTIFIER,
              "order %s is a guest sale: no customer id and no embedded customer", o->order_id);
@@ -438,14 +446,6 @@ ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_re
         dead(out, TS_REASON_UNKNOWN_CUSTOMER, "order %s: customer %s is unknown (no embedded "
              "customer and not in the customer table)", o->order_id,
              o->customer_id ? o->customer_id : "(none)");
-        return TS_OK;
-    }
-    int64_t now = mp->wall(NULL);
-    if (o->occurred_at_ms < TS_MIN_TIME_MS || o->occurred_at_ms > now + TS_MAX_FUTURE_MS) {
-        char t[40];
-        ts_time_format_iso8601(o->occurred_at_ms, t, sizeof t);
-        dead(out, TS_REASON_DECODE_ERROR, "occurred_at: %s is outside Klaviyo's accepted window "
-             "(after 1990, at most one year ahead)", t);
         return TS_OK;
     }
     if (!route(mp, out, cust->home_outlet_id, "order's customer")) return TS_OK;

@@ -1,0 +1,182 @@
+/* test_config.c - config parsing, defaults and errors that name the key path. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tillstream/config.h"
+
+#define ACC "\"accounts\":[{\"name\":\"brand-a\",\"api_key_env\":\"TS_TEST_KEY_A\",\"outlets\":[\"101\",\"102\"]}," \
+            "{\"name\":\"brand-b\",\"api_key_file\":\"/nonexistent/key\",\"outlets\":[\"201\"]}]"
+
+static char err[512];
+
+static ts_err_t parse(const char *json, ts_config_t **cfg) {
+    err[0] = '\0';
+    return ts_config_parse(json, cfg, err, sizeof err);
+}
+
+static void expect_error(const char *json, const char *want) {
+    ts_config_t *cfg = NULL;
+    assert_int_equal(parse(json, &cfg), TS_ERR_CONFIG);
+    assert_null(cfg);
+    if (!strstr(err, want)) fail_msg("error \"%s\" does not contain \"%s\"", err, want);
+}
+
+static void test_defaults_and_passthrough(void **state) {
+    (void)state;
+    ts_config_t *cfg;
+    unsetenv("TILLSTREAM_BOOTSTRAP_SERVERS");
+    assert_int_equal(parse("{\"kafka\":{\"bootstrap.servers\":\"k:9092\",\"fetch.max.bytes\":1048576,"
+                           "\"enable.idempotence\":true}," ACC "}", &cfg), TS_OK);
+    assert_string_equal(cfg->topic_customers, "pos.customers");
+    assert_string_equal(cfg->topic_orders, "pos.orders");
+    assert_string_equal(cfg->topic_dead_letter, "pos.deadletter");
+    assert_string_equal(cfg->klaviyo_base_url, "https://a.klaviyo.com");
+    assert_string_equal(cfg->klaviyo_revision, "2026-07-15");
+    assert_null(cfg->default_online_outlet);
+    assert_int_equal(cfg->n_kafka, 3);
+    assert_string_equal(cfg->kafka[1].key, "fetch.max.bytes");
+    assert_string_equal(cfg->kafka[1].value, "1048576");
+    assert_string_equal(cfg->kafka[2].value, "true");
+    assert_int_equal(cfg->n_accounts, 2);
+    assert_true(cfg->accounts[0].active);
+    assert_true(cfg->accounts[0].limits[TS_EP_EVENTS_BULK].burst_per_s == 10);
+    assert_true(cfg->accounts[0].limits[TS_EP_EVENTS_BULK].steady_per_min == 150);
+    assert_true(cfg->accounts[1].limits[TS_EP_SUBSCRIBE_BULK].steady_per_min == 750);
+    assert_int_equal(ts_config_account_index(cfg, "brand-b"), 1);
+    ts_config_destroy(cfg);
+}
+
+static void test_env_overrides_bootstrap(void **state) {
+    (void)state;
+    ts_config_t *cfg;
+    setenv("TILLSTREAM_BOOTSTRAP_SERVERS", "override:1", 1);
+    assert_int_equal(parse("{\"kafka\":{\"bootstrap.servers\":\"k:9092\"}," ACC "}", &cfg), TS_OK);
+    assert_string_equal(cfg->kafka[0].value, "override:1");
+    ts_config_destroy(cfg);
+    assert_int_equal(parse("{" ACC "}", &cfg), TS_OK);
+    assert_int_equal(cfg->n_kafka, 1);
+    assert_string_equal(cfg->kafka[0].key, "bootstrap.servers");
+    ts_config_destroy(cfg);
+    unsetenv("TILLSTREAM_BOOTSTRAP_SERVERS");
+}
+
+static void test_errors_name_the_key_path(void **state) {
+    (void)state;
+    expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"]},"
+                 "{\"name\":\"b\",\"api_key_env\":\"K\",\"outlets\":\"201\"}]}",
+                 "accounts[1].outlets: expected an array of strings");
+    expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"]},"
+                 "{\"name\":\"b\",\"api_key_env\":\"K\",\"outlets\":[2]}]}",
+                 "accounts[1].outlets: expected an array of strings");
+    expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"]},"
+                 "{\"name\":\"b\",\"api_key_env\":\"K\",\"outlets\":[\"1\"]}]}",
+                 "accounts[1].outlets: outlet \"1\" is already served by account \"a\"");
+    expect_error("{\"accounts\":[{\"name\":\"a\",\"outlets\":[\"1\"]}]}",
+                 "accounts[0]: needs a key source");
+    expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"api_key_file\":\"/f\",\"outlets\":[\"1\"]}]}",
+                 "accounts[0]: api_key_env and api_key_file are exclusive");
+    expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key\":\"pk_live\",\"outlets\":[\"1\"]}]}",
+                 "accounts[0].api_key: inline API keys are not allowed");
+    expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"],\"colour\":1}]}",
+                 "accounts[0].colour: unknown key");
+    expect_error("{\"klaviyo\":{\"bse_url\":\"x\"}," ACC "}", "klaviyo.bse_url: unknown key");
+    expect_error("{\"topicz\":{}," ACC "}", "topicz: unknown key");
+    expect_error("{\"accounts\":[]}", "accounts: must list at least one account");
+    expect_error("{}", "accounts: required");
+    expect_error("{\"routing\":{\"default_online_outlet\":\"999\"}," ACC "}",
+                 "routing.default_online_outlet: outlet \"999\" is not served by any account");
+    expect_error("{\"routing\":{\"only_accounts\":[\"brand-z\"]}," ACC "}",
+                 "routing.only_accounts[0]: unknown account brand-z");
+    expect_error("{\"routing\":{\"default_phone_country\":\"+61\"}," ACC "}",
+                 "routing.default_phone_country");
+    expect_error("{\"klaviyo\":{\"revision\":\"latest\"}," ACC "}", "klaviyo.revision");
+    expect_error("{\"klaviyo\":{\"linger_ms\":\"fast\"}," ACC "}", "klaviyo.linger_ms: expected an integer");
+    expect_error("{\"klaviyo\":{\"base_url\":\"ftp://x\"}," ACC "}", "klaviyo.base_url");
+    expect_error("{\"log\":{\"level\":\"loud\"}," ACC "}", "log.level");
+    expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"],"
+                 "\"rate_limits\":{\"events_bulk\":{\"burst_per_s\":0}}}]}",
+                 "accounts[0].rate_limits.events_bulk.burst_per_s: expected a positive number");
+    expect_error("{\"accounts\": [", "invalid JSON near line 1");
+}
+
+static void test_only_accounts_and_rate_limit_override(void **state) {
+    (void)state;
+    ts_config_t *cfg;
+    assert_int_equal(parse("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"],"
+                           "\"rate_limits\":{\"events_bulk\":{\"steady_per_min\":6000}}},"
+                           "{\"name\":\"b\",\"api_key_env\":\"K\",\"outlets\":[\"2\"]}],"
+                           "\"routing\":{\"only_accounts\":[\"b\"],\"outlet_names\":{\"1\":\"One\"}}}", &cfg),
+                     TS_OK);
+    assert_false(cfg->accounts[0].active);
+    assert_true(cfg->accounts[1].active);
+    assert_true(cfg->accounts[0].limits[TS_EP_EVENTS_BULK].steady_per_min == 6000);
+    assert_true(cfg->accounts[0].limits[TS_EP_EVENTS_BULK].burst_per_s == 10);
+    assert_string_equal(ts_config_outlet_name(cfg, "1"), "One");
+    assert_null(ts_config_outlet_name(cfg, "2"));
+    ts_config_destroy(cfg);
+}
+
+static void test_api_key_sources_never_leak(void **state) {
+    (void)state;
+    ts_config_t *cfg;
+    char path[] = "/tmp/ts_test_keyXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("pk_from_file_SECRET\n", f);
+    fclose(f);
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"TS_TEST_KEY_A\",\"outlets\":[\"1\"]},"
+             "{\"name\":\"b\",\"api_key_file\":\"%s\",\"outlets\":[\"2\"]}]}", path);
+    assert_int_equal(parse(json, &cfg), TS_OK);
+    char *key = NULL;
+    unsetenv("TS_TEST_KEY_A");
+    assert_int_equal(ts_config_account_key(cfg, 0, &key, err, sizeof err), TS_ERR_CONFIG);
+    assert_non_null(strstr(err, "accounts[0].api_key_env: environment variable TS_TEST_KEY_A is not set"));
+    setenv("TS_TEST_KEY_A", "pk_env_SECRET", 1);
+    assert_int_equal(ts_config_account_key(cfg, 0, &key, err, sizeof err), TS_OK);
+    assert_string_equal(key, "pk_env_SECRET");
+    free(key);
+    assert_int_equal(ts_config_account_key(cfg, 1, &key, err, sizeof err), TS_OK);
+    assert_string_equal(key, "pk_from_file_SECRET"); /* newline trimmed */
+    free(key);
+    setenv("TS_TEST_KEY_A", "   ", 1);
+    assert_int_equal(ts_config_account_key(cfg, 0, &key, err, sizeof err), TS_ERR_CONFIG);
+    assert_null(strstr(err, "SECRET"));
+    unlink(path);
+    assert_int_equal(ts_config_account_key(cfg, 1, &key, err, sizeof err), TS_ERR_CONFIG);
+    assert_non_null(strstr(err, "accounts[1].api_key_file"));
+    ts_config_destroy(cfg);
+}
+
+static void test_load_file_errors(void **state) {
+    (void)state;
+    ts_config_t *cfg;
+    assert_int_equal(ts_config_load("/nonexistent/tillstream.json", &cfg, err, sizeof err), TS_ERR_IO);
+    char path[512];
+    snprintf(path, sizeof path, "%s/samples/config.sandbox.json", getenv("TS_SOURCE_DIR") ? getenv("TS_SOURCE_DIR") : TS_SOURCE_DIR);
+    assert_int_equal(ts_config_load(path, &cfg, err, sizeof err), TS_OK);
+    assert_int_equal(cfg->n_accounts, 3);
+    assert_string_equal(cfg->default_online_outlet, "101");
+    ts_config_destroy(cfg);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_and_passthrough),
+        cmocka_unit_test(test_env_overrides_bootstrap),
+        cmocka_unit_test(test_errors_name_the_key_path),
+        cmocka_unit_test(test_only_accounts_and_rate_limit_override),
+        cmocka_unit_test(test_api_key_sources_never_leak),
+        cmocka_unit_test(test_load_file_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

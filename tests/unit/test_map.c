@@ -1,0 +1,348 @@
+/*
+ * test_map.c - every mapping rule, checked on the exact Klaviyo JSON the
+ * mapper writes (parsed back with cJSON and compared member by member).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tillstream/decode.h"
+#include "tillstream/map.h"
+
+typedef struct {
+    ts_config_t *cfg;
+    ts_router_t *router;
+    ts_mapper_t *mapper;
+    ts_arena_t *arena;
+    ts_mapped_t m;
+} fx_t;
+
+static const char *CONFIG =
+    "{\"accounts\":[{\"name\":\"brand-a\",\"api_key_env\":\"K\",\"outlets\":[\"101\",\"102\"]},"
+    "{\"name\":\"brand-b\",\"api_key_env\":\"K\",\"outlets\":[\"201\"]}],"
+    "\"routing\":{\"default_phone_country\":\"61\",\"outlet_names\":{\"101\":\"Sydney CBD\"}}}";
+
+static int setup(void **state) {
+    fx_t *f = calloc(1, sizeof *f);
+    char err[256];
+    assert_int_equal(ts_config_parse(CONFIG, &f->cfg, err, sizeof err), TS_OK);
+    f->router = ts_router_new(f->cfg, err, sizeof err);
+    f->mapper = ts_mapper_new(f->cfg, f->router, err, sizeof err);
+    f->arena = ts_arena_new(0);
+    ts_mapped_init(&f->m);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fx_t *f = *state;
+    ts_mapped_free(&f->m);
+    ts_arena_destroy(f->arena);
+    ts_mapper_destroy(f->mapper);
+    ts_router_destroy(f->router);
+    ts_config_destroy(f->cfg);
+    free(f);
+    return 0;
+}
+
+static cJSON *span_json(const ts_mapped_t *m, ts_span_t s) {
+    cJSON *j = cJSON_ParseWithLength(ts_mapped_str(m, s), s.len);
+    assert_non_null(j);
+    return j;
+}
+
+static const char *str_at(const cJSON *o, const char *path) {
+    /* path: "a.b.c" */
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    const cJSON *cur = o;
+    for (char *tok = strtok(buf, "."); tok && cur; tok = strtok(NULL, "."))
+        cur = cJSON_GetObjectItemCaseSensitive(cur, tok);
+    return cJSON_IsString(cur) ? cur->valuestring : NULL;
+}
+
+/* The exact number text in the JSON (money must not drift through doubles). */
+static void assert_number_text(const ts_mapped_t *m, ts_span_t s, const char *member,
+                               const char *text) {
+    char needle[128];
+    snprintf(needle, sizeof needle, "\"%s\":%s", member, text);
+    const char *hay = ts_mapped_str(m, s);
+    char *copy = strndup(hay, s.len);
+    if (!strstr(copy, needle)) fail_msg("%s not in %s", needle, copy);
+    free(copy);
+}
+
+static void map_order(fx_t *f, const char *json, const ts_customer_ref_t *table) {
+    ts_order_t o;
+    char err[256];
+    ts_arena_reset(f->arena);
+    assert_int_equal(ts_decode_order_json(json, strlen(json), f->arena, &o, err, sizeof err), TS_OK);
+    assert_int_equal(ts_map_order(f->mapper, &o, ts_map_resolve_customer(&o, table), &f->m), TS_OK);
+}
+
+static void map_customer(fx_t *f, const char *json) {
+    ts_customer_t c;
+    char err[256];
+    ts_arena_reset(f->arena);
+    assert_int_equal(ts_decode_customer_json(json, strlen(json), f->arena, &c, err, sizeof err), TS_OK);
+    assert_int_equal(ts_map_customer(f->mapper, &c, &f->m), TS_OK);
+}
+
+#define ORDER_HEAD "{\"order_id\":\"O1\",\"customer_id\":\"C1\",\"outlet_id\":\"201\",\"outlet_name\":\"Melbourne\"," \
+                   "\"channel\":\"in_store\",\"occurred_at\":\"2026-11-20T10:15:00+11:00\",\"currency\":\"AUD\","
+#define LINES "\"lines\":[{\"line_id\":\"1\",\"product_id\":\"P1\",\"sku\":\"TEE\",\"name\":\"Tee\",\"quantity\":1," \
+              "\"unit_price\":\"29.95\",\"row_total\":\"29.95\",\"categories\":[\"Apparel\",\"Tops\"],\"brand\":\"Till\"," \
+              "\"image_url\":\"https://i/1.jpg\",\"product_url\":\"https://p/1\"}," \
+              "{\"line_id\":\"2\",\"product_id\":\"P1\",\"sku\":\"TEE\",\"name\":\"Tee\",\"quantity\":2," \
+              "\"unit_price\":153.02,\"row_total\":306.04,\"categories\":[\"Apparel\"],\"brand\":\"Till\"}]"
+
+static const ts_customer_ref_t TABLE_C1 = {true, "C1", "Jo@Example.com ", "0412 345 678", "Jo", "Lee", "101"};
+
+static void test_placed_order_field_by_field(void **state) {
+    fx_t *f = *state;
+    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":335.99,\"discount\":\"0\",\"tax\":\"30.54\"," LINES "}",
+              &TABLE_C1);
+    ts_mapped_t *m = &f->m;
+    assert_int_equal(m->dead_letter, TS_REASON_NONE);
+    assert_null(m->skipped);
+    assert_int_equal(m->account, 0); /* Home Outlet 101 -> brand-a, not the selling outlet 201 */
+    assert_int_equal(m->n_events, 3);
+
+    cJSON *po = span_json(m, m->events[0].json);
+    assert_string_equal(m->events[0].metric, "Placed Order");
+    assert_string_equal(str_at(po, "metric.data.type"), "metric");
+    assert_string_equal(str_at(po, "metric.data.attributes.name"), "Placed Order");
+    assert_string_equal(str_at(po, "unique_id"), "O1");
+    assert_string_equal(str_at(po, "time"), "2026-11-19T23:15:00+00:00");
+    assert_string_equal(str_at(po, "value_currency"), "AUD");
+    assert_number_text(m, m->events[0].json, "value", "335.99");
+    const cJSON *p = cJSON_GetObjectItem(po, "properties");
+    assert_string_equal(str_at(p, "OrderId"), "O1");
+    assert_string_equal(str_at(p, "StoreId"), "201");
+    assert_string_equal(str_at(p, "StoreLocation"), "Melbourne");
+    assert_string_equal(str_at(p, "Channel"), "in_store");
+    assert_number_text(m, m->events[0].json, "Tax", "30.54");
+    const cJSON *items = cJSON_GetObjectItem(p, "Items");
+    assert_int_equal(cJSON_GetArraySize(items), 2);
+    const cJSON *it0 = cJSON_GetArrayItem(items, 0);
+    assert_string_equal(str_at(it0, "ProductID"), "P1");
+    assert_string_equal(str_at(it0, "SKU"), "TEE");
+    assert_string_equal(str_at(it0, "ProductName"), "Tee");
+    assert_string_equal(str_at(it0, "ImageURL"), "https://i/1.jpg");
+    assert_string_equal(str_at(it0, "ProductURL"), "https://p/1");
+    assert_string_equal(str_at(it0, "Brand"), "Till");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(it0, "Categories")), 2);
+    assert_number_text(m, m->events[0].json, "ItemPrice", "29.95");
+    assert_number_text(m, m->events[0].json, "RowTotal", "306.04");
+    /* unique lists */
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "ItemNames")), 1);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "Categories")), 2);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "Brands")), 1);
+    cJSON_Delete(po);
+
+    /* Ordered Product per line; repeated SKU stays distinct by line id */
+    cJSON *op1 = span_json(m, m->events[1].json), *op2 = span_json(m, m->events[2].json);
+    assert_string_equal(m->events[1].metric, "Ordered Product");
+    assert_string_equal(str_at(op1, "unique_id"), "O1:1");
+    assert_string_equal(str_at(op2, "unique_id"), "O1:2");
+    assert_string_equal(str_at(op2, "properties.SKU"), "TEE");
+    assert_string_equal(str_at(op2, "properties.ProductBrand"), "Till");
+    assert_string_equal(str_at(op2, "properties.StoreId"), "201");
+    assert_number_text(m, m->events[2].json, "value", "306.04");
+    assert_number_text(m, m->events[2].json, "Quantity", "2");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(op1, "properties"),
+                                                            "ProductCategories")), 2);
+    assert_memory_equal(ts_mapped_str(m, m->events[2].unique_id), "O1:2", 4);
+    cJSON_Delete(op1);
+    cJSON_Delete(op2);
+
+    /* profile attributes */
+    cJSON *prof = span_json(m, m->profile);
+    assert_string_equal(str_at(prof, "email"), "jo@example.com");
+    assert_string_equal(str_at(prof, "phone_number"), "+61412345678");
+    assert_string_equal(str_at(prof, "external_id"), "C1");
+    assert_string_equal(str_at(prof, "first_name"), "Jo");
+    assert_string_equal(str_at(prof, "last_name"), "Lee");
+    assert_string_equal(str_at(prof, "properties.HomeOutletId"), "101");
+    assert_string_equal(str_at(prof, "properties.HomeOutletName"), "Sydney CBD");
+    assert_string_equal(str_at(prof, "properties.MostRecentStoreId"), "201");
+    assert_string_equal(str_at(prof, "properties.MostRecentStoreLocation"), "Melbourne");
+    cJSON_Delete(prof);
+    assert_memory_equal(ts_mapped_str(m, m->profile_key), "x:C1", 4);
+}
+
+static void test_status_events(void **state) {
+    fx_t *f = *state;
+    map_order(f, ORDER_HEAD "\"status\":\"fulfilled\",\"total\":\"10\"," LINES "}", &TABLE_C1);
+    assert_int_equal(f->m.n_events, 1);
+    assert_string_equal(f->m.events[0].metric, "Fulfilled Order");
+    cJSON *e = span_json(&f->m, f->m.events[0].json);
+    assert_string_equal(str_at(e, "unique_id"), "O1:fulfilled");
+    assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "properties"), "Items"));
+    cJSON_Delete(e);
+
+    map_order(f, ORDER_HEAD "\"status\":\"cancelled\",\"total\":\"10\",\"refund\":{\"reason\":\"Changed mind\"}}", &TABLE_C1);
+    assert_string_equal(f->m.events[0].metric, "Cancelled Order");
+    e = span_json(&f->m, f->m.events[0].json);
+    assert_string_equal(str_at(e, "unique_id"), "O1:cancelled");
+    assert_string_equal(str_at(e, "properties.Reason"), "Changed mind");
+    cJSON_Delete(e);
+
+    map_order(f, ORDER_HEAD "\"status\":\"refunded\",\"total\":\"100\",\"refund\":{\"refund_id\":\"R9\",\"reason\":\"Faulty\",\"amount\":\"29.95\"}}", &TABLE_C1);
+    assert_string_equal(f->m.events[0].metric, "Refunded Order");
+    e = span_json(&f->m, f->m.events[0].json);
+    assert_string_equal(str_at(e, "unique_id"), "R9");
+    assert_string_equal(str_at(e, "properties.Reason"), "Faulty");
+    assert_number_text(&f->m, f->m.events[0].json, "value", "29.95");
+    cJSON_Delete(e);
+
+    map_order(f, ORDER_HEAD "\"status\":\"refunded\",\"total\":\"100\"}", &TABLE_C1);
+    e = span_json(&f->m, f->m.events[0].json);
+    assert_string_equal(str_at(e, "unique_id"), "O1:refunded");
+    assert_number_text(&f->m, f->m.events[0].json, "value", "100");
+    cJSON_Delete(e);
+}
+
+static void test_voided_and_test_orders_skipped(void **state) {
+    fx_t *f = *state;
+    map_order(f, ORDER_HEAD "\"status\":\"voided\",\"total\":\"10\"}", &TABLE_C1);
+    assert_string_equal(f->m.skipped, "VOIDED");
+    assert_int_equal(f->m.n_events, 0);
+    assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
+    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"is_test\":true,\"total\":\"10\"}", &TABLE_C1);
+    assert_string_equal(f->m.skipped, "TEST_ORDER");
+    assert_int_equal(f->m.n_events, 0);
+}
+
+static void test_order_dead_letters(void **state) {
+    fx_t *f = *state;
+    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", NULL);
+    assert_int_equal(f->m.dead_letter, TS_REASON_UNKNOWN_CUSTOMER);
+    assert_non_null(strstr(f->m.detail, "C1"));
+    ts_customer_ref_t nohome = TABLE_C1;
+    nohome.home_outlet_id = NULL;
+    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", &nohome);
+    assert_int_equal(f->m.dead_letter, TS_REASON_NO_HOME_OUTLET);
+    ts_customer_ref_t unmapped = TABLE_C1;
+    unmapped.home_outlet_id = "999";
+    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", &unmapped);
+    assert_int_equal(f->m.dead_letter, TS_REASON_UNMAPPED_OUTLET);
+    assert_non_null(strstr(f->m.detail, "\"999\""));
+    ts_customer_ref_t noid = TABLE_C1;
+    noid.email = NULL;
+    noid.phone = "garbage";
+    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", &noid);
+    assert_int_equal(f->m.dead_letter, TS_REASON_NO_PROFILE_IDENTIFIER);
+    assert_int_equal(f->m.account, -1);
+    map_order(f, "{\"order_id\":\"O2\",\"status\":\"completed\",\"occurred_at\":1,\"total\":\"1\"}", NULL);
+    assert_int_equal(f->m.dead_letter, TS_REASON_DECODE_ERROR); /* 1970: outside Klaviyo's window */
+}
+
+static void test_snapshot_wins_over_table(void **state) {
+    fx_t *f = *state;
+    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\",\"customer\":{\"email\":\"snap@example.com\","
+                 "\"home_outlet_id\":\"201\"}}", &TABLE_C1);
+    assert_int_equal(f->m.account, 1);
+    cJSON *prof = span_json(&f->m, f->m.profile);
+    assert_string_equal(str_at(prof, "email"), "snap@example.com");
+    assert_string_equal(str_at(prof, "external_id"), "C1");
+    assert_null(str_at(prof, "phone_number"));
+    cJSON_Delete(prof);
+}
+
+static void test_customer_consent_rules(void **state) {
+    fx_t *f = *state;
+    map_customer(f, "{\"customer_id\":\"C7\",\"email\":\"a@b.co\",\"phone\":\"+61412345678\",\"home_outlet_id\":\"102\","
+                    "\"email_consent\":true,\"sms_consent\":false,\"billing_address\":{\"line1\":\"1 George St\","
+                    "\"city\":\"Sydney\",\"postcode\":\"2000\",\"country\":\"AU\"},\"loyalty_member\":true}");
+    ts_mapped_t *m = &f->m;
+    assert_int_equal(m->account, 0);
+    assert_true(m->send_profile);
+    assert_int_equal(m->email_marketing, TS_SUB_SUBSCRIBE);
+    assert_int_equal(m->sms_marketing, TS_SUB_UNSUBSCRIBE); /* false never subscribes */
+    cJSON *prof = span_json(m, m->profile);
+    assert_string_equal(str_at(prof, "location.address1"), "1 George St");
+    assert_string_equal(str_at(prof, "location.zip"), "2000");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(prof, "properties"), "EmailConsent")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetObjectItem(prof, "properties"), "SmsConsent")));
+    cJSON_Delete(prof);
+
+    map_customer(f, "{\"customer_id\":\"C8\",\"email\":\"a@b.co\",\"home_outlet_id\":\"102\",\"email_consent\":null}");
+    assert_int_equal(m->email_marketing, TS_SUB_KEEP);
+    assert_int_equal(m->sms_marketing, TS_SUB_KEEP);
+    prof = span_json(m, m->profile);
+    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(prof, "properties"), "EmailConsent"));
+    cJSON_Delete(prof);
+
+    /* SMS consent without a usable phone changes nothing; the phone is dropped with a warning */
+    map_customer(f, "{\"customer_id\":\"C9\",\"email\":\"a@b.co\",\"phone\":\"12\",\"home_outlet_id\":\"102\",\"sms_consent\":true}");
+    assert_int_equal(m->sms_marketing, TS_SUB_KEEP);
+    assert_true(m->warnings & TS_MAP_WARN_PHONE_DROPPED);
+    assert_int_equal(m->dead_letter, TS_REASON_NONE);
+
+    map_customer(f, "{\"customer_id\":\"C10\",\"home_outlet_id\":\"102\",\"email_consent\":true}");
+    assert_int_equal(m->dead_letter, TS_REASON_NO_PROFILE_IDENTIFIER);
+    map_customer(f, "{\"customer_id\":\"C11\",\"email\":\"a@b.co\"}");
+    assert_int_equal(m->dead_letter, TS_REASON_NO_HOME_OUTLET);
+}
+
+static void test_long_strings_are_truncated(void **state) {
+    fx_t *f = *state;
+    size_t n = 150 * 1024;
+    char *big = malloc(n + 1);
+    memset(big, 'x', n);
+    big[n] = '\0';
+    char *json = malloc(n + 512);
+    snprintf(json, n + 512, ORDER_HEAD "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"1\","
+             "\"quantity\":1,\"row_total\":1,\"name\":\"%s\"}]}", big);
+    map_order(f, json, &TABLE_C1);
+    assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
+    assert_true(f->m.warnings & TS_MAP_WARN_TRUNCATED);
+    cJSON *op = span_json(&f->m, f->m.events[1].json);
+    const char *name = str_at(op, "properties.ProductName");
+    assert_non_null(name);
+    assert_true(strlen(name) <= 100 * 1024);
+    assert_non_null(strstr(name, "...[truncated]"));
+    cJSON_Delete(op);
+    free(big);
+    free(json);
+}
+
+static void test_oversized_order_is_dead_lettered(void **state) {
+    fx_t *f = *state;
+    /* 600 lines with ~9 KB of names each: > 5 MB of events */
+    size_t nl = 600, cap = nl * 20000 + 1024;
+    char *json = malloc(cap), *p = json;
+    char *name = malloc(9001);
+    memset(name, 'n', 9000);
+    name[9000] = '\0';
+    p += sprintf(p, ORDER_HEAD "\"status\":\"completed\",\"total\":\"1\",\"lines\":[");
+    for (size_t i = 0; i < nl; i++)
+        p += sprintf(p, "%s{\"line_id\":\"%zu\",\"quantity\":1,\"row_total\":1,\"name\":\"%s\"}", i ? "," : "", i, name);
+    strcpy(p, "]}");
+    map_order(f, json, &TABLE_C1);
+    assert_int_equal(f->m.dead_letter, TS_REASON_PAYLOAD_TOO_LARGE);
+    assert_int_equal(f->m.account, -1);
+    free(json);
+    free(name);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_placed_order_field_by_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_voided_and_test_orders_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_order_dead_letters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_wins_over_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_customer_consent_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_strings_are_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_order_is_dead_lettered, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

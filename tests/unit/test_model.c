@@ -1,0 +1,119 @@
+/* test_model.c - exact decimals, ISO-8601 times, E.164 normalisation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "tillstream/model.h"
+
+static void fmt_eq(ts_decimal_t d, const char *want) {
+    char buf[48];
+    assert_true(ts_decimal_format(d, buf, sizeof buf) > 0);
+    assert_string_equal(buf, want);
+}
+
+static void test_decimal_money_is_exact(void **state) {
+    (void)state;
+    ts_decimal_t d;
+    char err[128];
+    assert_int_equal(ts_decimal_parse("335.99", 6, &d, err, sizeof err), TS_OK);
+    assert_int_equal(d.units, 33599);
+    assert_int_equal(d.scale, 2);
+    fmt_eq(d, "335.99");
+    /* the JSON-number path: cJSON hands us a double */
+    assert_int_equal(ts_decimal_from_double(335.99, &d, err, sizeof err), TS_OK);
+    assert_int_equal(d.units, 33599);
+    assert_int_equal(d.scale, 2);
+    fmt_eq(d, "335.99");
+    assert_int_equal(ts_decimal_from_double(0.1 + 0.2, &d, err, sizeof err), TS_OK);
+    fmt_eq(d, "0.30000000000000004"); /* what the producer actually sent */
+    assert_int_equal(ts_decimal_from_double(19.9, &d, err, sizeof err), TS_OK);
+    fmt_eq(d, "19.9");
+    /* Avro decimal(18,4) path: 335.9900 formats without trailing zeros */
+    d = (ts_decimal_t){3359900, 4, true};
+    fmt_eq(d, "335.99");
+    d = (ts_decimal_t){50000, 4, true};
+    fmt_eq(d, "5");
+    d = (ts_decimal_t){-5, 2, true};
+    fmt_eq(d, "-0.05");
+    d = (ts_decimal_t){0, 4, true};
+    fmt_eq(d, "0");
+}
+
+static void test_decimal_rejects_garbage(void **state) {
+    (void)state;
+    ts_decimal_t d;
+    char err[128];
+    assert_int_equal(ts_decimal_parse("1e5", 3, &d, err, sizeof err), TS_ERR_INVALID);
+    assert_non_null(strstr(err, "'e'"));
+    assert_int_equal(ts_decimal_parse("", 0, &d, err, sizeof err), TS_ERR_INVALID);
+    assert_int_equal(ts_decimal_parse("1.2.3", 5, &d, err, sizeof err), TS_ERR_INVALID);
+    assert_int_equal(ts_decimal_parse("1234567890123456789", 19, &d, err, sizeof err),
+                     TS_ERR_INVALID);
+    assert_int_equal(ts_decimal_parse(" -12.50 ", 8, &d, err, sizeof err), TS_OK);
+    assert_int_equal(d.units, -1250);
+}
+
+static void test_decimal_rescale_detects_loss(void **state) {
+    (void)state;
+    ts_decimal_t d = {33599, 2, true}, r;
+    assert_int_equal(ts_decimal_rescale(d, 4, &r), TS_OK);
+    assert_int_equal(r.units, 3359900);
+    assert_int_equal(ts_decimal_rescale(r, 2, &d), TS_OK);
+    assert_int_equal(d.units, 33599);
+    assert_int_equal(ts_decimal_rescale(d, 1, &r), TS_ERR_INVALID);
+}
+
+static void test_time_parse_offsets(void **state) {
+    (void)state;
+    int64_t a, b;
+    char err[128];
+    const char *s1 = "2026-11-20T10:15:00+11:00", *s2 = "2026-11-19T23:15:00Z";
+    assert_int_equal(ts_time_parse_iso8601(s1, strlen(s1), &a, err, sizeof err), TS_OK);
+    assert_int_equal(ts_time_parse_iso8601(s2, strlen(s2), &b, err, sizeof err), TS_OK);
+    assert_int_equal(a, b);
+    assert_int_equal(b, 1795130100000LL);
+    const char *s3 = "2026-11-19T23:15:00.250-0000";
+    assert_int_equal(ts_time_parse_iso8601(s3, strlen(s3), &a, err, sizeof err), TS_OK);
+    assert_int_equal(a, b + 250);
+    const char *s4 = "2026-11-19T23:15:00"; /* no offset: ambiguous, rejected */
+    assert_int_equal(ts_time_parse_iso8601(s4, strlen(s4), &a, err, sizeof err), TS_ERR_INVALID);
+    assert_non_null(strstr(err, "offset"));
+    const char *s5 = "2026-02-30";
+    assert_int_equal(ts_time_parse_iso8601(s5, strlen(s5), &a, err, sizeof err), TS_ERR_INVALID);
+    char out[40];
+    ts_time_format_iso8601(b + 999, out, sizeof out);
+    assert_string_equal(out, "2026-11-19T23:15:00+00:00");
+    ts_time_format_iso8601(0, out, sizeof out);
+    assert_string_equal(out, "1970-01-01T00:00:00+00:00");
+}
+
+static void test_phone_e164(void **state) {
+    (void)state;
+    char out[24];
+    assert_int_equal(ts_phone_e164("+61 412 345 678", NULL, out, sizeof out), TS_OK);
+    assert_string_equal(out, "+61412345678");
+    assert_int_equal(ts_phone_e164("0412 345 678", "61", out, sizeof out), TS_OK);
+    assert_string_equal(out, "+61412345678");
+    assert_int_equal(ts_phone_e164("0061412345678", NULL, out, sizeof out), TS_OK);
+    assert_string_equal(out, "+61412345678");
+    assert_int_equal(ts_phone_e164("(02) 9999-0000", "61", out, sizeof out), TS_OK);
+    assert_string_equal(out, "+61299990000");
+    assert_int_equal(ts_phone_e164("0412 345 678", NULL, out, sizeof out), TS_ERR_INVALID);
+    assert_int_equal(ts_phone_e164("12", "61", out, sizeof out), TS_ERR_INVALID);
+    assert_int_equal(ts_phone_e164("call me", "61", out, sizeof out), TS_ERR_INVALID);
+    assert_int_equal(ts_phone_e164("+1234567890123456", NULL, out, sizeof out), TS_ERR_INVALID);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decimal_money_is_exact),
+        cmocka_unit_test(test_decimal_rejects_garbage),
+        cmocka_unit_test(test_decimal_rescale_detects_loss),
+        cmocka_unit_test(test_time_parse_offsets),
+        cmocka_unit_test(test_phone_e164),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
