@@ -20,6 +20,11 @@ typedef struct {
     char path[128]; /* prefix, e.g. "lines[2]." */
 } dctx_t;
 
+static bool is_id_field(const char *key) {
+    size_t n = strlen(key);
+    return (n > 3 && !strcmp(key + n - 3, "_id")) || !strcmp(key, "sku");
+}
+
 static ts_err_t get_str(dctx_t *c, const cJSON *obj, const char *key, bool required,
                         const char **out) {
     char *errstr = c->errstr;
@@ -33,7 +38,7 @@ static ts_err_t get_str(dctx_t *c, const cJSON *obj, const char *key, bool requi
     if (cJSON_IsString(v)) {
         if (required && !*v->valuestring) return BAD("%s%s: must not be empty", c->path, key);
         *out = ts_arena_strdup(c->arena, v->valuestring);
-    } else if (cJSON_IsNumber(v)) {
+    } else if (cJSON_IsNumber(v) && is_id_field(key)) {
         /* ids are often numeric in POS exports: accept integers as text */
         char buf[32];
         if (v->valuedouble != (double)(long long)v->valuedouble)
