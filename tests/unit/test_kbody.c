@@ -1,0 +1,204 @@
+/*
+ * test_kbody.c - request bodies built from the bundled samples through the
+ * real decode -> map -> envelope path. Checks their shape here; when
+ * TS_BODY_DUMP_DIR is set, also writes every body there so the contract
+ * test (tests/contract/0100-*.sh) validates these exact bytes against
+ * Klaviyo's official OpenAPI schemas with an independent validator.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tillstream/decode.h"
+#include "tillstream/kbody.h"
+#include "tillstream/map.h"
+
+static const char *src_dir(void) {
+    const char *d = getenv("TS_SOURCE_DIR");
+    return d ? d : TS_SOURCE_DIR;
+}
+
+static int dumped;
+
+static void dump(const char *op, const ts_buf_t *b) {
+    const char *dir = getenv("TS_BODY_DUMP_DIR");
+    if (!dir) return;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s-%04d.json", dir, op, dumped++);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fwrite(b->data, 1, b->len, f);
+    fclose(f);
+}
+
+static cJSON *parse_ok(const ts_buf_t *b) {
+    cJSON *j = cJSON_ParseWithLength(b->data, b->len);
+    if (!j) fail_msg("body is not valid JSON: %.200s", b->data);
+    return j;
+}
+
+typedef struct {
+    ts_config_t *cfg;
+    ts_router_t *router;
+    ts_mapper_t *mapper;
+    ts_arena_t *arena;
+} env_t;
+
+static void env_init(env_t *e) {
+    char path[1024], err[256];
+    snprintf(path, sizeof path, "%s/samples/config.sandbox.json", src_dir());
+    assert_int_equal(ts_config_load(path, &e->cfg, err, sizeof err), TS_OK);
+    e->router = ts_router_new(e->cfg, err, sizeof err);
+    e->mapper = ts_mapper_new(e->cfg, e->router, err, sizeof err);
+    e->arena = ts_arena_new(0);
+}
+
+static void env_free(env_t *e) {
+    ts_arena_destroy(e->arena);
+    ts_mapper_destroy(e->mapper);
+    ts_router_destroy(e->router);
+    ts_config_destroy(e->cfg);
+}
+
+static FILE *open_sample(const char *name) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/samples/%s", src_dir(), name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    return f;
+}
+
+static void test_event_bodies_from_samples(void **state) {
+    (void)state;
+    env_t e;
+    env_init(&e);
+    FILE *f = open_sample("orders.jsonl");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    ts_mapped_t m;
+    ts_mapped_init(&m);
+    ts_buf_t body = TS_BUF_INIT;
+    int bodies = 0, events = 0;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        ts_order_t o;
+        char err[256];
+        ts_arena_reset(e.arena);
+        assert_int_equal(ts_decode_order_json(line, (size_t)n, e.arena, &o, err, sizeof err), TS_OK);
+        /* embedded snapshot, else a stand-in customer with a Home Outlet */
+        ts_customer_ref_t stand_in = {true, o.customer_id, "someone@example.com", NULL, "Some", "One", "201"};
+        assert_int_equal(ts_map_order(e.mapper, &o, ts_map_resolve_customer(&o, &stand_in), &m), TS_OK);
+        if (m.account < 0 || m.n_events == 0) continue;
+        ts_jw_t w;
+        ts_buf_reset(&body);
+        ts_kbody_events_open(&w, &body);
+        ts_kbody_events_entry_open(&w, ts_mapped_str(&m, m.profile), m.profile.len, bodies % 2 == 1);
+        for (size_t i = 0; i < m.n_events; i++)
+            ts_kbody_events_event(&w, ts_mapped_str(&m, m.events[i].json), m.events[i].json.len);
+        ts_kbody_events_entry_close(&w);
+        ts_kbody_events_close(&w);
+        assert_false(w.failed);
+        cJSON *j = parse_ok(&body);
+        const cJSON *data = cJSON_GetObjectItem(j, "data");
+        assert_string_equal(cJSON_GetObjectItem(data, "type")->valuestring, "event-bulk-create-job");
+        const cJSON *entries = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(data, "attributes"),
+                                                                       "events-bulk-create"), "data");
+        assert_int_equal(cJSON_GetArraySize(entries), 1);
+        const cJSON *attrs = cJSON_GetObjectItem(cJSON_GetArrayItem(entries, 0), "attributes");
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(attrs, "events"), "data")),
+                         (int)m.n_events);
+        assert_true(bodies % 2 == 1 ? cJSON_IsTrue(cJSON_GetObjectItem(attrs, "backfill"))
+                                    : cJSON_GetObjectItem(attrs, "backfill") == NULL);
+        cJSON_Delete(j);
+        dump("bulk_create_events", &body);
+        bodies++;
+        events += (int)m.n_events;
+    }
+    assert_true(bodies >= 20);
+    assert_true(events > bodies);
+    free(line);
+    fclose(f);
+    ts_buf_free(&body);
+    ts_mapped_free(&m);
+    env_free(&e);
+}
+
+static void test_profile_and_consent_bodies_from_samples(void **state) {
+    (void)state;
+    env_t e;
+    env_init(&e);
+    FILE *f = open_sample("customers.jsonl");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    ts_mapped_t m;
+    ts_mapped_init(&m);
+    ts_buf_t prof = TS_BUF_INIT, sub = TS_BUF_INIT, unsub = TS_BUF_INIT;
+    ts_jw_t wp, ws, wu;
+    ts_kbody_profiles_open(&wp, &prof);
+    ts_kbody_subs_open(&ws, &sub, true, "POS");
+    ts_kbody_subs_open(&wu, &unsub, false, NULL);
+    int np = 0, ns = 0, nu = 0;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        ts_customer_t c;
+        char err[256], email[256] = "", phone[32] = "";
+        ts_arena_reset(e.arena);
+        assert_int_equal(ts_decode_customer_json(line, (size_t)n, e.arena, &c, err, sizeof err), TS_OK);
+        assert_int_equal(ts_map_customer(e.mapper, &c, &m), TS_OK);
+        if (m.account < 0) continue;
+        ts_kbody_profiles_add(&wp, ts_mapped_str(&m, m.profile), m.profile.len);
+        np++;
+        memcpy(email, ts_mapped_str(&m, m.email), m.email.len);
+        memcpy(phone, ts_mapped_str(&m, m.phone_e164), m.phone_e164.len);
+        bool se = m.email_marketing == TS_SUB_SUBSCRIBE, ss = m.sms_marketing == TS_SUB_SUBSCRIBE;
+        bool ue = m.email_marketing == TS_SUB_UNSUBSCRIBE, us = m.sms_marketing == TS_SUB_UNSUBSCRIBE;
+        if (se || ss) {
+            ts_kbody_subs_add(&ws, true, se ? email : NULL, ss ? phone : NULL, se, ss);
+            ns++;
+        }
+        if (ue || us) {
+            ts_kbody_subs_add(&wu, false, ue ? email : NULL, us ? phone : NULL, ue, us);
+            nu++;
+        }
+    }
+    ts_kbody_profiles_close(&wp);
+    ts_kbody_subs_close(&ws);
+    ts_kbody_subs_close(&wu);
+    assert_true(np >= 20 && ns >= 5 && nu >= 5);
+    cJSON *j = parse_ok(&prof);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(
+                         cJSON_GetObjectItem(j, "data"), "attributes"), "profiles"), "data")), np);
+    cJSON_Delete(j);
+    j = parse_ok(&sub);
+    assert_non_null(strstr(sub.data, "\"consent\":\"SUBSCRIBED\""));
+    assert_null(strstr(sub.data, "UNSUBSCRIBED"));
+    cJSON_Delete(j);
+    j = parse_ok(&unsub);
+    assert_non_null(strstr(unsub.data, "profile-subscription-bulk-delete-job"));
+    assert_null(strstr(unsub.data, "\"SUBSCRIBED\""));
+    cJSON_Delete(j);
+    dump("bulk_import_profiles", &prof);
+    dump("bulk_subscribe_profiles", &sub);
+    dump("bulk_unsubscribe_profiles", &unsub);
+    free(line);
+    fclose(f);
+    ts_buf_free(&prof);
+    ts_buf_free(&sub);
+    ts_buf_free(&unsub);
+    ts_mapped_free(&m);
+    env_free(&e);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_event_bodies_from_samples),
+        cmocka_unit_test(test_profile_and_consent_bodies_from_samples),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
