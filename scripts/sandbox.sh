@@ -11,6 +11,41 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 TS_SETUP_MINIMAL=1 "$here/scripts/setup.sh"
 bin=${TS_BUILD_DIR:-$here/build}
+
+if [ ! -x "$bin/tillstream-klaviyo-sim" ] || [ "${TS_SANDBOX_OFFLINE:-0}" = 1 ]; then
+  # Offline pipeline: the same decode -> route -> map code, no Kafka, no Klaviyo.
+  echo "sandbox: offline pipeline (dry run) over samples/" >&2
+  out=$(mktemp -d)
+  "$bin/tillstream-customers" --config samples/config.sandbox.json --dry-run \
+      --input samples/customers.jsonl >"$out/customers.out"
+  "$bin/tillstream-orders" --config samples/config.sandbox.json --dry-run \
+      --input samples/orders.jsonl --customers samples/customers.jsonl >"$out/orders.out"
+  python3 - "$out" <<'PY'
+import json, sys, collections
+d = sys.argv[1]
+for kind in ("customers", "orders"):
+    rows = [json.loads(l) for l in open(f"{d}/{kind}.out")]
+    per = collections.Counter(); metrics = collections.Counter()
+    for r in rows:
+        if r["account"] and not r["dead_letter"] and not r["skipped"]:
+            per[r["account"]] += len(r["events"]) or len(r["profiles"])
+            for e in r["events"]:
+                metrics[(r["account"], e["metric"]["data"]["attributes"]["name"])] += 1
+    dl = collections.Counter(r["dead_letter"]["reason"] for r in rows if r["dead_letter"])
+    sk = collections.Counter(r["skipped"] for r in rows if r["skipped"])
+    print(f"\n{kind}: {len(rows)} records")
+    print("  would be accepted, per Klaviyo account (%s)" % ("events" if kind == "orders" else "profiles"))
+    for a, n in sorted(per.items()):
+        print(f"    {a:<10} {n:6d}")
+        for (acc, m), k in sorted(metrics.items()):
+            if acc == a: print(f"      {m:<22} {k:6d}")
+    print("  dead-letter records by reason")
+    for r, n in sorted(dl.items()): print(f"    {r:<24} {n:6d}")
+    if sk: print("  skipped (counted, not sent): " + ", ".join(f"{k} {v}" for k, v in sorted(sk.items())))
+PY
+  rm -rf "$out"
+  exit 0
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/tillstream-sandbox.XXXXXX")
 pids=()
 cleanup() {

@@ -39,4 +39,10 @@ fi
 build=${TS_BUILD_DIR:-$here/build}
 cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTS_WERROR=ON \
       ${TS_CMAKE_ARGS:-} >/dev/null
-cmake --build "$build" -j "$(nproc)"
+log="$build/build.log"
+if ! cmake --build "$build" -j "$(nproc)" >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "setup: build failed" >&2
+  exit 1
+fi
+echo "setup: built into $build" >&2
