@@ -146,6 +146,37 @@ static ts_err_t apply_table(ts_config_t *cfg, const copt_t *tab, const char *sec
     return TS_OK;
 }
 
+/* Kafka credentials never sit in the config file: a value "${env:NAME}" or
+ * "${file:/path}" is replaced by the variable's value or the file's
+ * content (trailing newline trimmed). Errors name the key, never a value. */
+static ts_err_t resolve_secret_ref(const char *key, const char *v, char **out, char *errstr,
+                                   size_t errstr_size) {
+    size_t n = strlen(v);
+    *out = NULL;
+    if (n > 7 && !strncmp(v, "${env:", 6) && v[n - 1] == '}') {
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(n - 7), v + 6);
+        const char *ev = getenv(name);
+        if (!ev) return ERR("kafka.%s: environment variable %s is not set", key, name);
+        *out = strdup(ev);
+    } else if (n > 8 && !strncmp(v, "${file:", 7) && v[n - 1] == '}') {
+        char path[1024];
+        snprintf(path, sizeof path, "%.*s", (int)(n - 8), v + 7);
+        FILE *f = fopen(path, "rb");
+        if (!f) return ERR("kafka.%s: cannot read %s: %s", key, path, strerror(errno));
+        char buf[4096];
+        size_t got = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == '\r')) got--;
+        buf[got] = '\0';
+        *out = strdup(buf);
+        memset(buf, 0, sizeof buf);
+    } else {
+        *out = strdup(v);
+    }
+    return *out ? TS_OK : TS_ERR_NOMEM;
+}
+
 static ts_err_t parse_kafka(ts_config_t *cfg, const cJSON *obj, char *errstr,
                             size_t errstr_size) {
     if (!obj) return TS_OK;
@@ -163,8 +194,11 @@ static ts_err_t parse_kafka(ts_config_t *cfg, const cJSON *obj, char *errstr,
             v = num;
         } else
             return ERR("kafka.%s: expected a string, number or boolean", it->string);
+        char *resolved = NULL;
+        ts_err_t rc = resolve_secret_ref(it->string, v, &resolved, errstr, errstr_size);
+        if (rc) return rc;
         cfg->kafka[cfg->n_kafka].key = strdup(it->string);
-        cfg->kafka[cfg->n_kafka].value = strdup(v);
+        cfg->kafka[cfg->n_kafka].value = resolved;
         cfg->n_kafka++;
     }
     return TS_OK;

@@ -157,6 +157,31 @@ static void test_api_key_sources_never_leak(void **state) {
     ts_config_destroy(cfg);
 }
 
+static void test_kafka_secrets_from_env_and_file(void **state) {
+    (void)state;
+    ts_config_t *cfg;
+    char path[] = "/tmp/ts_test_saslXXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fdopen(fd, "w");
+    fputs("file-SECRET\n", f);
+    fclose(f);
+    setenv("TS_TEST_SASL_USER", "svc-tillstream", 1);
+    char json[512];
+    snprintf(json, sizeof json, "{\"kafka\":{\"sasl.username\":\"${env:TS_TEST_SASL_USER}\","
+             "\"sasl.password\":\"${file:%s}\"}," ACC "}", path);
+    unsetenv("TILLSTREAM_BOOTSTRAP_SERVERS");
+    assert_int_equal(parse(json, &cfg), TS_OK);
+    assert_string_equal(cfg->kafka[0].value, "svc-tillstream");
+    assert_string_equal(cfg->kafka[1].value, "file-SECRET");
+    ts_config_destroy(cfg);
+    unlink(path);
+    assert_int_equal(parse(json, &cfg), TS_ERR_CONFIG);
+    assert_non_null(strstr(err, "kafka.sasl.password: cannot read"));
+    unsetenv("TS_TEST_SASL_USER");
+    expect_error("{\"kafka\":{\"sasl.username\":\"${env:TS_TEST_SASL_USER}\"}," ACC "}",
+                 "kafka.sasl.username: environment variable TS_TEST_SASL_USER is not set");
+}
+
 static void test_load_file_errors(void **state) {
     (void)state;
     ts_config_t *cfg;
@@ -176,6 +201,7 @@ int main(void) {
         cmocka_unit_test(test_errors_name_the_key_path),
         cmocka_unit_test(test_only_accounts_and_rate_limit_override),
         cmocka_unit_test(test_api_key_sources_never_leak),
+        cmocka_unit_test(test_kafka_secrets_from_env_and_file),
         cmocka_unit_test(test_load_file_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
