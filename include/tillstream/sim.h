@@ -1,0 +1,81 @@
+/*
+ * tillstream/sim.h - a Klaviyo simulator (libmicrohttpd) that behaves like
+ * Klaviyo where it matters to tillstream: per-account API keys (401), the
+ * revision header (400), JSON:API validation with Klaviyo's error document
+ * (400 + source pointer), 202 on success, unique_id de-duplication (across
+ * requests: kept once; within one bulk request: the whole request fails),
+ * per-account and per-endpoint rate limits (burst + steady, 429 with
+ * Retry-After, RateLimit-* headers), fault injection, and an inspection
+ * API under /__sim/. docs/simulator.md says what it does not model.
+ *
+ * Threading: the server runs its own threads; every ts_sim_* call is
+ * thread-safe.
+ */
+#ifndef TILLSTREAM_SIM_H
+#define TILLSTREAM_SIM_H
+
+#include "tillstream/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    TS_SIM_EP_EVENTS_BULK = 0, /* /api/event-bulk-create-jobs */
+    TS_SIM_EP_PROFILES_BULK,   /* /api/profile-bulk-import-jobs */
+    TS_SIM_EP_SUBSCRIBE_BULK,  /* /api/profile-subscription-bulk-create-jobs */
+    TS_SIM_EP_UNSUBSCRIBE_BULK,/* /api/profile-subscription-bulk-delete-jobs */
+    TS_SIM_EP__COUNT
+} ts_sim_ep_t;
+
+typedef struct {
+    double burst_per_s, steady_per_min;
+} ts_sim_limit_t;
+
+typedef struct {
+    const char *listen_host; /* default 127.0.0.1 */
+    int port;                /* 0 = any free port */
+    ts_sim_limit_t limits[TS_SIM_EP__COUNT]; /* zero = Klaviyo's defaults */
+    double rate_scale;       /* multiplies all limits (0 = 1) */
+    double fail_rate;        /* fraction answered 503 (nothing recorded) */
+    double drop_rate;        /* fraction whose connection is closed without answer */
+    double spike_rate;       /* fraction delayed by spike_ms */
+    int spike_ms;
+    int latency_ms;          /* added to every response */
+    uint64_t seed;
+    bool summary_only;       /* keep only de-duplication keys and counters */
+    const char *dump_dir;    /* write every accepted body there (NULL: off) */
+    ts_clock_fn clock;       /* ms clock for rate limiting (NULL: monotonic) */
+    void *clock_opaque;
+} ts_sim_opts_t;
+
+typedef struct ts_sim_s ts_sim_t;
+
+/* Creates the simulator (not yet listening). `opts` is copied. */
+ts_sim_t *ts_sim_new(const ts_sim_opts_t *opts, char *errstr, size_t errstr_size);
+/* Adds an account and its API key (copied). Call before ts_sim_start. */
+ts_err_t ts_sim_add_account(ts_sim_t *s, const char *name, const char *api_key);
+ts_err_t ts_sim_start(ts_sim_t *s, char *errstr, size_t errstr_size);
+int ts_sim_port(const ts_sim_t *s);
+void ts_sim_stop(ts_sim_t *s);
+void ts_sim_destroy(ts_sim_t *s);
+
+/* Counters of one account (tests). Returns -1 for an unknown account. */
+typedef struct {
+    uint64_t events_recorded, duplicates_ignored, backfill_events;
+    uint64_t profiles, subscribed, unsubscribed;
+    uint64_t requests, accepted, rejected_400, throttled_429, failed_5xx, dropped, unauthorized;
+} ts_sim_stats_t;
+int ts_sim_stats(ts_sim_t *s, const char *account, ts_sim_stats_t *out);
+/* Renders /__sim/stats JSON into out. */
+void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out);
+
+/* Validates a Bulk Create Events body as Klaviyo would (exposed for unit
+ * tests). Returns 0 when valid, else fills detail/pointer. */
+int ts_sim_validate_events(const char *body, size_t len, char *detail, size_t detail_size,
+                           char *pointer, size_t pointer_size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,158 @@
+/*
+ * tillstream-klaviyo-sim: the Klaviyo simulator as a process, for
+ * developers, tests, benchmarks and the compose file (docs/simulator.md).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tillstream/sim.h"
+
+static volatile sig_atomic_t stop;
+static void on_signal(int sig) { (void)sig; stop = 1; }
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "Usage: tillstream-klaviyo-sim [options]\n"
+            "A Klaviyo API simulator (revision 2026-07-15) for tests and local development.\n\n"
+            "  --listen HOST:PORT        address (default 127.0.0.1:0 = a free port)\n"
+            "  --port-file PATH          write the bound port there once listening\n"
+            "  --account NAME=ENVVAR     an account whose API key is in $ENVVAR (repeatable)\n"
+            "  --account-key-file NAME=PATH  an account whose API key is in PATH\n"
+            "  --limit EP=B/s,S/m        rate limit per endpoint (events_bulk, profiles_bulk,\n"
+            "                            subscribe_bulk, unsubscribe_bulk); default Klaviyo's\n"
+            "  --rate-scale X            multiply all limits by X (faster tests)\n"
+            "  --fail-rate F             fraction of requests answered 503 (nothing recorded)\n"
+            "  --drop-rate F             fraction of connections closed without an answer\n"
+            "  --latency-ms N            latency added to every request\n"
+            "  --spike-rate F --spike-ms N  occasional latency spikes\n"
+            "  --seed N                  fault injection seed\n"
+            "  --events-summary-only     keep only de-duplication keys and counters\n"
+            "  --dump-bodies DIR         write every accepted request body to DIR\n"
+            "  -h, --help, -V, --version\n\n"
+            "Inspection: GET /__sim/stats, GET /__sim/accounts/NAME/events,\n"
+            "GET /__sim/accounts/NAME/profiles, POST /__sim/reset\n");
+}
+
+static char *read_key_file(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) n--;
+    buf[n] = '\0';
+    return strdup(buf);
+}
+
+int main(int argc, char **argv) {
+    ts_sim_opts_t o;
+    memset(&o, 0, sizeof o);
+    char host[64] = "127.0.0.1";
+    const char *port_file = NULL;
+    struct { char *name, *key; } accts[64];
+    int n_accts = 0;
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'}, {"port-file", required_argument, NULL, 'p'},
+        {"account", required_argument, NULL, 'a'}, {"account-key-file", required_argument, NULL, 'k'},
+        {"limit", required_argument, NULL, 'L'}, {"rate-scale", required_argument, NULL, 'r'},
+        {"fail-rate", required_argument, NULL, 'f'}, {"drop-rate", required_argument, NULL, 'd'},
+        {"latency-ms", required_argument, NULL, 't'}, {"spike-rate", required_argument, NULL, 's'},
+        {"spike-ms", required_argument, NULL, 'S'}, {"seed", required_argument, NULL, 'e'},
+        {"events-summary-only", no_argument, NULL, 'o'}, {"dump-bodies", required_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': {
+            const char *colon = strrchr(optarg, ':');
+            if (!colon) goto bad;
+            snprintf(host, sizeof host, "%.*s", (int)(colon - optarg), optarg);
+            o.port = atoi(colon + 1);
+            break;
+        }
+        case 'p': port_file = optarg; break;
+        case 'a':
+        case 'k': {
+            char *eq = strchr(optarg, '=');
+            if (!eq || n_accts == 64) goto bad;
+            *eq = '\0';
+            const char *v = c == 'a' ? getenv(eq + 1) : NULL;
+            char *key = c == 'a' ? (v ? strdup(v) : NULL) : read_key_file(eq + 1);
+            if (!key || !*key) {
+                fprintf(stderr, "tillstream-klaviyo-sim: --account %s: no key in %s\n", optarg, eq + 1);
+                return 2;
+            }
+            accts[n_accts].name = optarg;
+            accts[n_accts++].key = key;
+            break;
+        }
+        case 'L': {
+            static const char *names[] = {"events_bulk", "profiles_bulk", "subscribe_bulk", "unsubscribe_bulk"};
+            char *eq = strchr(optarg, '=');
+            double b, st;
+            if (!eq || sscanf(eq + 1, "%lf/s,%lf/m", &b, &st) != 2) goto bad;
+            *eq = '\0';
+            int ep = 0;
+            while (ep < 4 && strcmp(names[ep], optarg)) ep++;
+            if (ep == 4) goto bad;
+            o.limits[ep].burst_per_s = b;
+            o.limits[ep].steady_per_min = st;
+            break;
+        }
+        case 'r': o.rate_scale = atof(optarg); break;
+        case 'f': o.fail_rate = atof(optarg); break;
+        case 'd': o.drop_rate = atof(optarg); break;
+        case 't': o.latency_ms = atoi(optarg); break;
+        case 's': o.spike_rate = atof(optarg); break;
+        case 'S': o.spike_ms = atoi(optarg); break;
+        case 'e': o.seed = strtoull(optarg, NULL, 10); break;
+        case 'o': o.summary_only = true; break;
+        case 'D': o.dump_dir = optarg; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("tillstream-klaviyo-sim %s\n", TS_VERSION); return 0;
+        default: goto bad;
+        }
+    }
+    o.listen_host = host;
+    char err[256];
+    ts_sim_t *s = ts_sim_new(&o, err, sizeof err);
+    if (!s) {
+        fprintf(stderr, "tillstream-klaviyo-sim: %s\n", err);
+        return 1;
+    }
+    for (int i = 0; i < n_accts; i++) {
+        ts_sim_add_account(s, accts[i].name, accts[i].key);
+        memset(accts[i].key, 0, strlen(accts[i].key));
+        free(accts[i].key);
+    }
+    if (ts_sim_start(s, err, sizeof err) != TS_OK) {
+        fprintf(stderr, "tillstream-klaviyo-sim: %s\n", err);
+        ts_sim_destroy(s);
+        return 1;
+    }
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    printf("listening on http://%s:%d\n", host, ts_sim_port(s));
+    fflush(stdout);
+    if (port_file) {
+        char tmp[1024];
+        snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
+        FILE *f = fopen(tmp, "w");
+        if (f) {
+            fprintf(f, "%d\n", ts_sim_port(s));
+            fclose(f);
+            rename(tmp, port_file);
+        }
+    }
+    while (!stop) pause();
+    ts_sim_destroy(s);
+    return 0;
+bad:
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,929 @@
+/*
+ * sim.c - the Klaviyo simulator behind tillstream-klaviyo-sim.
+ *
+ * Behaves like Klaviyo (revision 2026-07-15) where tillstream depends on
+ * it: auth per account key, the revision header, JSON:API body validation
+ * answered with Klaviyo's error document, 202 on success, unique_id
+ * de-duplication, per-account/per-endpoint rate limits with 429 +
+ * Retry-After and RateLimit-* headers, and injected faults. All state is
+ * behind one mutex; libmicrohttpd runs a thread per connection so added
+ * latency does not serialise clients.
+ */
+#include "tillstream/sim.h"
+
+#include <arpa/inet.h>
+#include <cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tillstream/jw.h"
+#include "tillstream/model.h"
+
+#define MAX_BODY (5 * 1024 * 1024)
+#define MAX_STRING (100 * 1024)
+
+static const char *const ep_paths[TS_SIM_EP__COUNT] = {
+    "/api/event-bulk-create-jobs", "/api/profile-bulk-import-jobs",
+    "/api/profile-subscription-bulk-create-jobs", "/api/profile-subscription-bulk-delete-jobs"};
+static const char *const ep_ops[TS_SIM_EP__COUNT] = {"bulk_create_events", "bulk_import_profiles",
+                                                     "bulk_subscribe_profiles",
+                                                     "bulk_unsubscribe_profiles"};
+static const ts_sim_limit_t default_limits[TS_SIM_EP__COUNT] = {
+    {10, 150}, {10, 150}, {75, 750}, {75, 750}};
+
+/* ---- a string set (de-duplication keys) --------------------------------- */
+typedef struct {
+    char **keys;
+    size_t cap, n;
+} strset_t;
+
+static uint64_t hbytes(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Returns 1 if inserted, 0 if present, -1 on allocation failure. */
+static int strset_add(strset_t *s, const char *k) {
+    if ((s->n + 1) * 2 > s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 1024;
+        char **nk = calloc(nc, sizeof *nk);
+        if (!nk) return -1;
+        for (size_t i = 0; i < s->cap; i++) {
+            if (!s->keys[i]) continue;
+            size_t j = hbytes(s->keys[i]) & (nc - 1);
+            while (nk[j]) j = (j + 1) & (nc - 1);
+            nk[j] = s->keys[i];
+        }
+        free(s->keys);
+        s->keys = nk;
+        s->cap = nc;
+    }
+    size_t j = hbytes(k) & (s->cap - 1);
+    while (s->keys[j]) {
+        if (!strcmp(s->keys[j], k)) return 0;
+        j = (j + 1) & (s->cap - 1);
+    }
+    if (!(s->keys[j] = strdup(k))) return -1;
+    s->n++;
+    return 1;
+}
+
+static void strset_free(strset_t *s) {
+    for (size_t i = 0; i < s->cap; i++) free(s->keys[i]);
+    free(s->keys);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- state --------------------------------------------------------------- */
+typedef struct {
+    int64_t burst_window, steady_window; /* window index (s, min) */
+    int burst_count, steady_count;
+} window_t;
+
+typedef struct {
+    char *name, *key;
+    window_t win[TS_SIM_EP__COUNT];
+    strset_t events;   /* profile|metric|unique_id */
+    strset_t profiles; /* profile keys */
+    ts_buf_t events_jsonl, profiles_jsonl;
+    ts_sim_stats_t st;
+    uint64_t by_status[6]; /* 2xx..5xx by first digit; [5] = dropped */
+    uint64_t by_metric_n;
+    cJSON *by_metric; /* metric name -> count */
+} acct_t;
+
+struct ts_sim_s {
+    ts_sim_opts_t o;
+    char *dump_dir;
+    struct MHD_Daemon *d;
+    pthread_mutex_t mu;
+    acct_t *acc;
+    size_t n_acc;
+    uint64_t rng;
+    uint64_t seq;
+    int port;
+};
+
+static int64_t sim_now(ts_sim_t *s) {
+    return s->o.clock ? s->o.clock(s->o.clock_opaque) : ts_now_mono_ms();
+}
+
+static double rnd(ts_sim_t *s) { /* under s->mu */
+    uint64_t x = s->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    s->rng = x;
+    return (double)(x >> 11) / (double)(1ULL << 53);
+}
+
+ts_sim_t *ts_sim_new(const ts_sim_opts_t *opts, char *errstr, size_t errstr_size) {
+    ts_sim_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    s->o = *opts;
+    if (opts->dump_dir) s->dump_dir = strdup(opts->dump_dir);
+    s->o.dump_dir = NULL;
+    if (s->o.rate_scale <= 0) s->o.rate_scale = 1;
+    for (int i = 0; i < TS_SIM_EP__COUNT; i++)
+        if (s->o.limits[i].burst_per_s <= 0 || s->o.limits[i].steady_per_min <= 0)
+            s->o.limits[i] = default_limits[i];
+    s->rng = opts->seed ? opts->seed : 0x9E3779B97F4A7C15ULL;
+    pthread_mutex_init(&s->mu, NULL);
+    return s;
+}
+
+ts_err_t ts_sim_add_account(ts_sim_t *s, const char *name, const char *api_key) {
+    acct_t *na = realloc(s->acc, (s->n_acc + 1) * sizeof *na);
+    if (!na) return TS_ERR_NOMEM;
+    s->acc = na;
+    acct_t *a = &s->acc[s->n_acc++];
+    memset(a, 0, sizeof *a);
+    a->name = strdup(name);
+    a->key = strdup(api_key);
+    a->by_metric = cJSON_CreateObject();
+    return a->name && a->key && a->by_metric ? TS_OK : TS_ERR_NOMEM;
+}
+
+static acct_t *find_account(ts_sim_t *s, const char *name) {
+    for (size_t i = 0; i < s->n_acc; i++)
+        if (!strcmp(s->acc[i].name, name)) return &s->acc[i];
+    return NULL;
+}
+
+/* ---- responses ------------------------------------------------------------ */
+
+static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, const char *ctype,
+                                const char *body, size_t len, const char *hdrs[][2]) {
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
+    if (ctype) MHD_add_response_header(r, "Content-Type", ctype);
+    for (int i = 0; hdrs && hdrs[i][0]; i++) MHD_add_response_header(r, hdrs[i][0], hdrs[i][1]);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_error(ts_sim_t *s, struct MHD_Connection *c, unsigned status,
+                                  const char *code, const char *title, const char *detail,
+                                  const char *pointer, const char *hdrs[][2]) {
+    ts_buf_t b = TS_BUF_INIT;
+    ts_jw_t w;
+    char id[40];
+    pthread_mutex_lock(&s->mu);
+    snprintf(id, sizeof id, "%08x-%04x-4%03x-a%03x-%012llx", (unsigned)(rnd(s) * 4294967295.0),
+             (unsigned)(rnd(s) * 65535), (unsigned)(rnd(s) * 4095), (unsigned)(rnd(s) * 4095),
+             (unsigned long long)(rnd(s) * 281474976710655.0));
+    pthread_mutex_unlock(&s->mu);
+    ts_jw_init(&w, &b);
+    ts_jw_obj_open(&w);
+    ts_jw_key(&w, "errors");
+    ts_jw_arr_open(&w);
+    ts_jw_obj_open(&w);
+    ts_jw_kv_str(&w, "id", id);
+    ts_jw_key(&w, "status");
+    ts_jw_int(&w, status);
+    ts_jw_kv_str(&w, "code", code);
+    ts_jw_kv_str(&w, "title", title);
+    ts_jw_kv_str(&w, "detail", detail);
+    ts_jw_key(&w, "source");
+    ts_jw_obj_open(&w);
+    if (pointer && *pointer) ts_jw_kv_str(&w, "pointer", pointer);
+    ts_jw_obj_close(&w);
+    ts_jw_obj_close(&w);
+    ts_jw_arr_close(&w);
+    ts_jw_obj_close(&w);
+    enum MHD_Result r = send_buf(c, status, "application/vnd.api+json", b.data, b.len, hdrs);
+    ts_buf_free(&b);
+    return r;
+}
+
+/* ---- validation ----------------------------------------------------------- */
+
+typedef struct {
+    char *detail;
+    size_t dsz;
+    char *ptr;
+    size_t psz;
+} verr_t;
+
+static int bad(verr_t *e, const char *ptr, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(verr_t *e, const char *ptr, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->detail, e->dsz, fmt, ap);
+    va_end(ap);
+    snprintf(e->ptr, e->psz, "%s", ptr);
+    return -1;
+}
+
+static const cJSON *obj(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsObject(v) ? v : NULL;
+}
+static const char *str(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Any string over 100 KB, anywhere. */
+static int check_strings(const cJSON *n, char *path, size_t plen, size_t cap, verr_t *e) {
+    for (const cJSON *c = n->child; c; c = c->next) {
+        size_t l = plen;
+        if (c->string) l += (size_t)snprintf(path + plen, cap - plen, "/%s", c->string);
+        if (l >= cap) l = cap - 1;
+        if (cJSON_IsString(c) && strlen(c->valuestring) > MAX_STRING)
+            return bad(e, path, "A string exceeds the maximum allowed size of 100KB.");
+        if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && check_strings(c, path, l, cap, e)) return -1;
+        path[plen] = '\0';
+    }
+    return 0;
+}
+
+static bool e164(const char *p) {
+    if (*p++ != '+') return false;
+    size_t n = 0;
+    for (; *p; p++, n++)
+        if (*p < '0' || *p > '9') return false;
+    return n >= 8 && n <= 15;
+}
+
+/* The identity Klaviyo matches a profile on, for de-duplication. */
+static int profile_key(const cJSON *attrs, const char *ptr, char *out, size_t outsz, verr_t *e) {
+    const char *email = str(attrs, "email"), *phone = str(attrs, "phone_number"),
+               *ext = str(attrs, "external_id");
+    char p[256];
+    if (email && !strchr(email, '@')) {
+        snprintf(p, sizeof p, "%s/email", ptr);
+        return bad(e, p, "Invalid email address");
+    }
+    if (phone && !e164(phone)) {
+        snprintf(p, sizeof p, "%s/phone_number", ptr);
+        return bad(e, p, "Invalid phone number format (Example of a valid format: +12345678901)");
+    }
+    if (email) snprintf(out, outsz, "e:%s", email);
+    else if (phone) snprintf(out, outsz, "p:%s", phone);
+    else if (ext) snprintf(out, outsz, "x:%s", ext);
+    else return bad(e, ptr, "At least one identifier (email, phone_number, external_id, id) is required");
+    return 0;
+}
+
+typedef struct {
+    const cJSON *event; /* attributes */
+    const cJSON *profile; /* attributes */
+    char key[600];
+    bool backfill;
+} vevent_t;
+
+/* Validates; on success fills evs (caller frees) with n events. */
+static int validate_events(cJSON *root, int64_t now_wall, vevent_t **evs, size_t *n_evs, verr_t *e) {
+    char ptr[512], path[1024] = "";
+    *evs = NULL;
+    *n_evs = 0;
+    if (check_strings(root, path, 0, sizeof path, e)) return -1;
+    const cJSON *data = obj(root, "data");
+    if (!data) return bad(e, "/data", "'data' is a required property");
+    const char *t = str(data, "type");
+    if (!t || strcmp(t, "event-bulk-create-job"))
+        return bad(e, "/data/type", "'type' must be 'event-bulk-create-job'");
+    const cJSON *batch = obj(obj(data, "attributes"), "events-bulk-create");
+    const cJSON *entries = batch ? cJSON_GetObjectItemCaseSensitive(batch, "data") : NULL;
+    if (!cJSON_IsArray(entries))
+        return bad(e, "/data/attributes/events-bulk-create/data", "'data' must be an array");
+    size_t total = 0;
+    for (const cJSON *en = entries->child; en; en = en->next) {
+        const cJSON *ev = cJSON_GetObjectItemCaseSensitive(obj(obj(en, "attributes"), "events"), "data");
+        total += cJSON_IsArray(ev) ? (size_t)cJSON_GetArraySize(ev) : 0;
+    }
+    if (total > 1000)
+        return bad(e, "/data/attributes/events-bulk-create/data",
+                   "A maximum of 1000 events may be created per request (got %zu)", total);
+    if (total == 0) return bad(e, "/data/attributes/events-bulk-create/data", "No events in request");
+    vevent_t *out = calloc(total, sizeof *out);
+    if (!out) return bad(e, "", "out of memory");
+    strset_t seen = {0};
+    size_t n = 0;
+    int i = 0;
+    for (const cJSON *en = entries->child; en; en = en->next, i++) {
+        char base[160];
+        snprintf(base, sizeof base, "/data/attributes/events-bulk-create/data/%d", i);
+        const char *et = str(en, "type");
+        if (!et || strcmp(et, "event-bulk-create")) {
+            snprintf(ptr, sizeof ptr, "%s/type", base);
+            bad(e, ptr, "'type' must be 'event-bulk-create'");
+            goto fail;
+        }
+        const cJSON *attrs = obj(en, "attributes");
+        const cJSON *pd = obj(obj(attrs, "profile"), "data");
+        snprintf(ptr, sizeof ptr, "%s/attributes/profile/data", base);
+        if (!pd || !str(pd, "type") || strcmp(str(pd, "type"), "profile")) {
+            bad(e, ptr, "'profile.data' must be a profile resource object");
+            goto fail;
+        }
+        const cJSON *pattrs = obj(pd, "attributes");
+        char pkey[300];
+        snprintf(ptr, sizeof ptr, "%s/attributes/profile/data/attributes", base);
+        if (!pattrs) {
+            bad(e, ptr, "'attributes' is a required property");
+            goto fail;
+        }
+        if (profile_key(pattrs, ptr, pkey, sizeof pkey, e)) goto fail;
+        const cJSON *bf = cJSON_GetObjectItemCaseSensitive(attrs, "backfill");
+        if (bf && !cJSON_IsBool(bf) && !cJSON_IsNull(bf)) {
+            snprintf(ptr, sizeof ptr, "%s/attributes/backfill", base);
+            bad(e, ptr, "'backfill' must be a boolean");
+            goto fail;
+        }
+        const cJSON *evs_ = cJSON_GetObjectItemCaseSensitive(obj(attrs, "events"), "data");
+        if (!cJSON_IsArray(evs_)) {
+            snprintf(ptr, sizeof ptr, "%s/attributes/events/data", base);
+            bad(e, ptr, "'events.data' must be an array");
+            goto fail;
+        }
+        int j = 0;
+        for (const cJSON *ev = evs_->child; ev; ev = ev->next, j++) {
+            char eb[256];
+            snprintf(eb, sizeof eb, "%s/attributes/events/data/%d", base, j);
+            const char *evt = str(ev, "type");
+            const cJSON *ea = obj(ev, "attributes");
+            if (!evt || strcmp(evt, "event") || !ea) {
+                snprintf(ptr, sizeof ptr, "%s", eb);
+                bad(e, ptr, "each event must be {\"type\":\"event\",\"attributes\":{...}}");
+                goto fail;
+            }
+            const cJSON *md = obj(obj(ea, "metric"), "data");
+            const char *mname = md ? str(obj(md, "attributes"), "name") : NULL;
+            if (!md || !str(md, "type") || strcmp(str(md, "type"), "metric") || !mname) {
+                snprintf(ptr, sizeof ptr, "%s/attributes/metric", eb);
+                bad(e, ptr, "'metric' with data.type 'metric' and attributes.name is required");
+                goto fail;
+            }
+            if (strlen(mname) >= 128 || !*mname) {
+                snprintf(ptr, sizeof ptr, "%s/attributes/metric/data/attributes/name", eb);
+                bad(e, ptr, "Metric name must be between 1 and 127 characters");
+                goto fail;
+            }
+            const cJSON *props = cJSON_GetObjectItemCaseSensitive(ea, "properties");
+            if (!cJSON_IsObject(props)) {
+                snprintf(ptr, sizeof ptr, "%s/attributes/properties", eb);
+                bad(e, ptr, "'properties' is a required object");
+                goto fail;
+            }
+            const cJSON *val = cJSON_GetObjectItemCaseSensitive(ea, "value");
+            if (val && !cJSON_IsNumber(val) && !cJSON_IsNull(val)) {
+                snprintf(ptr, sizeof ptr, "%s/attributes/value", eb);
+                bad(e, ptr, "'value' must be a number");
+                goto fail;
+            }
+            const cJSON *tm = cJSON_GetObjectItemCaseSensitive(ea, "time");
+            int64_t tms = now_wall;
+            if (tm && !cJSON_IsNull(tm)) {
+                char why[128];
+                if (!cJSON_IsString(tm) ||
+                    ts_time_parse_iso8601(tm->valuestring, strlen(tm->valuestring), &tms, why, sizeof why)) {
+                    snprintf(ptr, sizeof ptr, "%s/attributes/time", eb);
+                    bad(e, ptr, "'time' must be an ISO 8601 date-time");
+                    goto fail;
+                }
+                if (tms < 631152000000LL || tms > now_wall + 365LL * 86400000) {
+                    snprintf(ptr, sizeof ptr, "%s/attributes/time", eb);
+                    bad(e, ptr, "The time must be after 1990 and at most one year in the future");
+                    goto fail;
+                }
+            }
+            const char *uid = str(ea, "unique_id");
+            vevent_t *v = &out[n++];
+            v->event = ea;
+            v->profile = pattrs;
+            v->backfill = cJSON_IsTrue(bf);
+            if (uid) snprintf(v->key, sizeof v->key, "%s|%s|u:%s", pkey, mname, uid);
+            else snprintf(v->key, sizeof v->key, "%s|%s|t:%lld", pkey, mname, (long long)(tms / 1000));
+            int r = strset_add(&seen, v->key);
+            if (r == 0) {
+                snprintf(ptr, sizeof ptr, "%s/attributes/unique_id", eb);
+                bad(e, ptr, "Duplicate unique_id for the same profile and metric within one request");
+                goto fail;
+            }
+        }
+    }
+    strset_free(&seen);
+    *evs = out;
+    *n_evs = n;
+    return 0;
+fail:
+    strset_free(&seen);
+    free(out);
+    return -1;
+}
+
+int ts_sim_validate_events(const char *body, size_t len, char *detail, size_t detail_size,
+                           char *pointer, size_t pointer_size) {
+    verr_t e = {detail, detail_size, pointer, pointer_size};
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!root) return bad(&e, "", "Request body is not valid JSON");
+    vevent_t *evs;
+    size_t n;
+    int r = validate_events(root, ts_now_wall_ms(), &evs, &n, &e);
+    if (r == 0) free(evs);
+    cJSON_Delete(root);
+    return r;
+}
+
+/* Profiles / subscriptions: returns the profiles array after validation. */
+static const cJSON *validate_profiles(cJSON *root, ts_sim_ep_t ep, verr_t *e) {
+    static const char *const types[TS_SIM_EP__COUNT] = {
+        NULL, "profile-bulk-import-job", "profile-subscription-bulk-create-job",
+        "profile-subscription-bulk-delete-job"};
+    char path[1024] = "", ptr[256];
+    if (check_strings(root, path, 0, sizeof path, e)) return NULL;
+    const cJSON *data = obj(root, "data");
+    const char *t = data ? str(data, "type") : NULL;
+    if (!t || strcmp(t, types[ep])) {
+        bad(e, "/data/type", "'type' must be '%s'", types[ep]);
+        return NULL;
+    }
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj(obj(data, "attributes"), "profiles"), "data");
+    if (!cJSON_IsArray(arr)) {
+        bad(e, "/data/attributes/profiles/data", "'profiles.data' must be an array");
+        return NULL;
+    }
+    int n = cJSON_GetArraySize(arr);
+    if (n == 0 || n > (ep == TS_SIM_EP_PROFILES_BULK ? 10000 : 1000)) {
+        bad(e, "/data/attributes/profiles/data", "between 1 and %d profiles are allowed",
+            ep == TS_SIM_EP_PROFILES_BULK ? 10000 : 1000);
+        return NULL;
+    }
+    int i = 0;
+    for (const cJSON *p = arr->child; p; p = p->next, i++) {
+        snprintf(ptr, sizeof ptr, "/data/attributes/profiles/data/%d", i);
+        const char *pt = str(p, "type");
+        const cJSON *a = obj(p, "attributes");
+        if (!pt || strcmp(pt, "profile") || !a) {
+            bad(e, ptr, "each profile must be {\"type\":\"profile\",\"attributes\":{...}}");
+            return NULL;
+        }
+        char key[300];
+        snprintf(ptr, sizeof ptr, "/data/attributes/profiles/data/%d/attributes", i);
+        if (profile_key(a, ptr, key, sizeof key, e)) return NULL;
+        if (ep != TS_SIM_EP_PROFILES_BULK) {
+            const cJSON *subs = obj(a, "subscriptions");
+            if (!subs || !subs->child) {
+                snprintf(ptr, sizeof ptr, "/data/attributes/profiles/data/%d/attributes/subscriptions", i);
+                bad(e, ptr, "'subscriptions' is required");
+                return NULL;
+            }
+            const char *want = ep == TS_SIM_EP_SUBSCRIBE_BULK ? "SUBSCRIBED" : "UNSUBSCRIBED";
+            for (const cJSON *ch = subs->child; ch; ch = ch->next) {
+                const char *consent = str(obj(ch, "marketing"), "consent");
+                if (!consent || strcmp(consent, want)) {
+                    snprintf(ptr, sizeof ptr, "/data/attributes/profiles/data/%d/attributes/subscriptions/%s/marketing/consent",
+                             i, ch->string);
+                    bad(e, ptr, "'consent' must be '%s'", want);
+                    return NULL;
+                }
+                if (!strcmp(ch->string, "email") && !str(a, "email")) {
+                    bad(e, ptr, "email subscriptions need an email");
+                    return NULL;
+                }
+                if (!strcmp(ch->string, "sms") && !str(a, "phone_number")) {
+                    bad(e, ptr, "sms subscriptions need a phone_number");
+                    return NULL;
+                }
+            }
+        }
+    }
+    return arr;
+}
+
+/* ---- rate limiting -------------------------------------------------------- */
+
+/* Under s->mu. Returns 0 when admitted, else seconds to wait (>= 1). */
+static int admit(ts_sim_t *s, acct_t *a, ts_sim_ep_t ep, int64_t now, int *limit, int *remaining,
+                 int *reset) {
+    window_t *w = &a->win[ep];
+    int burst = (int)ceil(s->o.limits[ep].burst_per_s * s->o.rate_scale);
+    int steady = (int)ceil(s->o.limits[ep].steady_per_min * s->o.rate_scale);
+    int64_t bw = now / 1000, sw = now / 60000;
+    if (w->burst_window != bw) w->burst_window = bw, w->burst_count = 0;
+    if (w->steady_window != sw) w->steady_window = sw, w->steady_count = 0;
+    *limit = steady;
+    *reset = (int)((sw + 1) * 60000 - now + 999) / 1000;
+    if (w->steady_count >= steady) {
+        *remaining = 0;
+        return *reset > 0 ? *reset : 1;
+    }
+    if (w->burst_count >= burst) {
+        *remaining = steady - w->steady_count;
+        int r = (int)(((bw + 1) * 1000 - now + 999) / 1000);
+        return r > 0 ? r : 1;
+    }
+    w->burst_count++;
+    w->steady_count++;
+    *remaining = steady - w->steady_count;
+    return 0;
+}
+
+/* ---- HTTP ------------------------------------------------------------------ */
+
+typedef struct {
+    ts_buf_t body;
+    bool too_big;
+} req_t;
+
+static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)c;
+    (void)toe;
+    req_t *r = *con_cls;
+    if (r) {
+        ts_buf_free(&r->body);
+        free(r);
+    }
+    *con_cls = NULL;
+}
+
+static void dump_body(ts_sim_t *s, ts_sim_ep_t ep, const req_t *r) {
+    if (!s->dump_dir) return;
+    pthread_mutex_lock(&s->mu);
+    uint64_t seq = s->seq++;
+    pthread_mutex_unlock(&s->mu);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s-%06llu.json", s->dump_dir, ep_ops[ep], (unsigned long long)seq);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fwrite(r->body.data, 1, r->body.len, f);
+        fclose(f);
+    }
+}
+
+static void count_status(acct_t *a, unsigned status) {
+    a->st.requests++;
+    if (status >= 200 && status < 600) a->by_status[status / 100]++;
+}
+
+static void record_events(ts_sim_t *s, acct_t *a, vevent_t *evs, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        int r = strset_add(&a->events, evs[i].key);
+        if (r == 0) {
+            a->st.duplicates_ignored++;
+            continue;
+        }
+        a->st.events_recorded++;
+        if (evs[i].backfill) a->st.backfill_events++;
+        const char *m = str(obj(obj(obj(evs[i].event, "metric"), "data"), "attributes"), "name");
+        cJSON *cnt = cJSON_GetObjectItemCaseSensitive(a->by_metric, m);
+        if (cnt) cJSON_SetNumberValue(cnt, cnt->valuedouble + 1);
+        else cJSON_AddNumberToObject(a->by_metric, m, 1);
+        if (s->o.summary_only) continue;
+        cJSON *line = cJSON_CreateObject();
+        cJSON_AddStringToObject(line, "metric", m);
+        const char *uid = str(evs[i].event, "unique_id");
+        if (uid) cJSON_AddStringToObject(line, "unique_id", uid);
+        cJSON_AddItemToObject(line, "profile", cJSON_Duplicate(evs[i].profile, 1));
+        const cJSON *keep[] = {cJSON_GetObjectItemCaseSensitive(evs[i].event, "time"),
+                               cJSON_GetObjectItemCaseSensitive(evs[i].event, "value"),
+                               cJSON_GetObjectItemCaseSensitive(evs[i].event, "value_currency"),
+                               cJSON_GetObjectItemCaseSensitive(evs[i].event, "properties")};
+        for (size_t k = 0; k < 4; k++)
+            if (keep[k]) cJSON_AddItemToObject(line, keep[k]->string, cJSON_Duplicate(keep[k], 1));
+        cJSON_AddBoolToObject(line, "backfill", evs[i].backfill);
+        char *txt = cJSON_PrintUnformatted(line);
+        if (txt) {
+            ts_buf_puts(&a->events_jsonl, txt);
+            ts_buf_putc(&a->events_jsonl, '\n');
+            free(txt);
+        }
+        cJSON_Delete(line);
+    }
+}
+
+static void record_profiles(ts_sim_t *s, acct_t *a, ts_sim_ep_t ep, const cJSON *arr) {
+    for (const cJSON *p = arr->child; p; p = p->next) {
+        const cJSON *at = obj(p, "attributes");
+        if (ep == TS_SIM_EP_PROFILES_BULK) {
+            char key[300];
+            char d[8], q[8];
+            verr_t e = {d, sizeof d, q, sizeof q};
+            if (profile_key(at, "", key, sizeof key, &e) == 0) strset_add(&a->profiles, key);
+            a->st.profiles = a->profiles.n;
+            if (!s->o.summary_only) {
+                char *txt = cJSON_PrintUnformatted(at);
+                if (txt) {
+                    ts_buf_puts(&a->profiles_jsonl, txt);
+                    ts_buf_putc(&a->profiles_jsonl, '\n');
+                    free(txt);
+                }
+            }
+        } else {
+            const cJSON *subs = obj(at, "subscriptions");
+            for (const cJSON *ch = subs ? subs->child : NULL; ch; ch = ch->next) {
+                if (ep == TS_SIM_EP_SUBSCRIBE_BULK) a->st.subscribed++;
+                else a->st.unsubscribed++;
+            }
+        }
+    }
+}
+
+static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_ep_t ep, req_t *r) {
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    const char *rev = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "revision");
+    const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    acct_t *a = NULL;
+    if (auth && !strncmp(auth, "Klaviyo-API-Key ", 16)) {
+        for (size_t i = 0; i < s->n_acc; i++)
+            if (!strcmp(s->acc[i].key, auth + 16)) a = &s->acc[i];
+    }
+    if (!a) {
+        return send_error(s, c, 401, "not_authenticated", "Authentication credentials were not provided.",
+                          auth ? "Incorrect authentication credentials." : "Missing or invalid private key.",
+                          NULL, NULL);
+    }
+    if (!rev || !*rev) {
+        pthread_mutex_lock(&s->mu);
+        count_status(a, 400);
+        a->st.rejected_400++;
+        pthread_mutex_unlock(&s->mu);
+        return send_error(s, c, 400, "invalid", "Invalid input.", "Missing or invalid revision header",
+                          NULL, NULL);
+    }
+    if (!ctype || (strncmp(ctype, "application/vnd.api+json", 24) && strncmp(ctype, "application/json", 16)))
+        return send_error(s, c, 415, "unsupported_media_type", "Unsupported media type.",
+                          "Content-Type must be application/vnd.api+json", NULL, NULL);
+
+    /* faults and latency first: a fault never records anything */
+    pthread_mutex_lock(&s->mu);
+    double f_drop = rnd(s), f_fail = rnd(s), f_spike = rnd(s);
+    pthread_mutex_unlock(&s->mu);
+    int delay = s->o.latency_ms + (f_spike < s->o.spike_rate ? s->o.spike_ms : 0);
+    if (delay > 0) usleep((useconds_t)delay * 1000);
+    if (f_drop < s->o.drop_rate) {
+        pthread_mutex_lock(&s->mu);
+        a->st.requests++;
+        a->st.dropped++;
+        a->by_status[0]++;
+        pthread_mutex_unlock(&s->mu);
+        return MHD_NO; /* close the connection without an answer */
+    }
+
+    char limit_s[16], rem_s[16], reset_s[16], ra_s[16];
+    int limit, remaining, reset;
+    pthread_mutex_lock(&s->mu);
+    int wait = admit(s, a, ep, sim_now(s), &limit, &remaining, &reset);
+    if (wait) {
+        count_status(a, 429);
+        a->st.throttled_429++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    snprintf(limit_s, sizeof limit_s, "%d", limit);
+    snprintf(rem_s, sizeof rem_s, "%d", remaining);
+    snprintf(reset_s, sizeof reset_s, "%d", reset);
+    if (wait) {
+        snprintf(ra_s, sizeof ra_s, "%d", wait);
+        const char *h[][2] = {{"Retry-After", ra_s}, {NULL, NULL}};
+        return send_error(s, c, 429, "throttled", "Request was throttled.",
+                          "Request was throttled. Expected available in the number of seconds in Retry-After.",
+                          NULL, h);
+    }
+    const char *rl[][2] = {{"RateLimit-Limit", limit_s}, {"RateLimit-Remaining", rem_s},
+                           {"RateLimit-Reset", reset_s}, {NULL, NULL}};
+    if (f_fail < s->o.fail_rate) {
+        pthread_mutex_lock(&s->mu);
+        count_status(a, 503);
+        a->st.failed_5xx++;
+        pthread_mutex_unlock(&s->mu);
+        return send_error(s, c, 503, "service_unavailable", "Service unavailable.",
+                          "Injected fault: the service is temporarily unavailable.", NULL, rl);
+    }
+
+    char detail[512] = "", pointer[512] = "";
+    verr_t e = {detail, sizeof detail, pointer, sizeof pointer};
+    if (r->too_big) {
+        pthread_mutex_lock(&s->mu);
+        count_status(a, 413);
+        a->st.rejected_400++;
+        pthread_mutex_unlock(&s->mu);
+        return send_error(s, c, 413, "payload_too_large", "Payload too large.",
+                          "The maximum allowed payload size is 5MB.", NULL, rl);
+    }
+    cJSON *root = cJSON_ParseWithLength(r->body.data ? r->body.data : "", r->body.len);
+    int rc = -1;
+    vevent_t *evs = NULL;
+    size_t n_evs = 0;
+    const cJSON *profiles = NULL;
+    if (!root) bad(&e, "", "Request body is not valid JSON");
+    else if (ep == TS_SIM_EP_EVENTS_BULK) rc = validate_events(root, ts_now_wall_ms(), &evs, &n_evs, &e);
+    else rc = (profiles = validate_profiles(root, ep, &e)) ? 0 : -1;
+    if (rc != 0) {
+        cJSON_Delete(root);
+        pthread_mutex_lock(&s->mu);
+        count_status(a, 400);
+        a->st.rejected_400++;
+        pthread_mutex_unlock(&s->mu);
+        return send_error(s, c, 400, "invalid", "Invalid input.", detail, pointer, rl);
+    }
+    pthread_mutex_lock(&s->mu);
+    count_status(a, 202);
+    a->st.accepted++;
+    if (ep == TS_SIM_EP_EVENTS_BULK) record_events(s, a, evs, n_evs);
+    else record_profiles(s, a, ep, profiles);
+    pthread_mutex_unlock(&s->mu);
+    free(evs);
+    cJSON_Delete(root);
+    dump_body(s, ep, r);
+    if (ep == TS_SIM_EP_PROFILES_BULK) {
+        char job[256];
+        int jn = snprintf(job, sizeof job,
+                          "{\"data\":{\"type\":\"profile-bulk-import-job\",\"id\":\"sim-%llu\","
+                          "\"attributes\":{\"status\":\"queued\"}}}",
+                          (unsigned long long)s->seq);
+        return send_buf(c, 202, "application/vnd.api+json", job, (size_t)jn, rl);
+    }
+    return send_buf(c, 202, NULL, "", 0, rl);
+}
+
+void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out) {
+    ts_jw_t w;
+    ts_jw_init(&w, out);
+    pthread_mutex_lock(&s->mu);
+    ts_jw_obj_open(&w);
+    ts_jw_key(&w, "accounts");
+    ts_jw_obj_open(&w);
+    for (size_t i = 0; i < s->n_acc; i++) {
+        acct_t *a = &s->acc[i];
+        ts_jw_key(&w, a->name);
+        ts_jw_obj_open(&w);
+#define N(k, v)                                                                                    \
+    ts_jw_key(&w, k);                                                                              \
+    ts_jw_int(&w, (int64_t)(v))
+        N("events_recorded", a->st.events_recorded);
+        N("duplicates_ignored", a->st.duplicates_ignored);
+        N("backfill_events", a->st.backfill_events);
+        N("profiles", a->st.profiles);
+        N("subscribed", a->st.subscribed);
+        N("unsubscribed", a->st.unsubscribed);
+        N("throttled", a->st.throttled_429);
+        N("dropped", a->st.dropped);
+        ts_jw_key(&w, "requests");
+        ts_jw_obj_open(&w);
+        N("total", a->st.requests);
+        N("202", a->st.accepted);
+        N("400", a->st.rejected_400);
+        N("429", a->st.throttled_429);
+        N("5xx", a->st.failed_5xx);
+#undef N
+        ts_jw_obj_close(&w);
+        ts_jw_key(&w, "events_by_metric");
+        char *m = cJSON_PrintUnformatted(a->by_metric);
+        ts_jw_raw(&w, m ? m : "{}", m ? strlen(m) : 2);
+        free(m);
+        ts_jw_obj_close(&w);
+    }
+    ts_jw_obj_close(&w);
+    ts_jw_obj_close(&w);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const char *method,
+                                  const char *url) {
+    if (!strcmp(url, "/__sim/stats") && !strcmp(method, "GET")) {
+        ts_buf_t b = TS_BUF_INIT;
+        ts_sim_stats_json(s, &b);
+        enum MHD_Result r = send_buf(c, 200, "application/json", b.data, b.len, NULL);
+        ts_buf_free(&b);
+        return r;
+    }
+    if (!strcmp(url, "/__sim/reset") && !strcmp(method, "POST")) {
+        pthread_mutex_lock(&s->mu);
+        for (size_t i = 0; i < s->n_acc; i++) {
+            acct_t *a = &s->acc[i];
+            strset_free(&a->events);
+            strset_free(&a->profiles);
+            ts_buf_reset(&a->events_jsonl);
+            ts_buf_reset(&a->profiles_jsonl);
+            memset(&a->st, 0, sizeof a->st);
+            memset(a->win, 0, sizeof a->win);
+            cJSON_Delete(a->by_metric);
+            a->by_metric = cJSON_CreateObject();
+        }
+        pthread_mutex_unlock(&s->mu);
+        return send_buf(c, 200, "application/json", "{}", 2, NULL);
+    }
+    const char *pre = "/__sim/accounts/";
+    if (!strncmp(url, pre, strlen(pre)) && !strcmp(method, "GET")) {
+        char name[128];
+        const char *rest = url + strlen(pre), *slash = strchr(rest, '/');
+        if (slash && (size_t)(slash - rest) < sizeof name) {
+            snprintf(name, sizeof name, "%.*s", (int)(slash - rest), rest);
+            pthread_mutex_lock(&s->mu);
+            acct_t *a = find_account(s, name);
+            ts_buf_t *b = !a ? NULL : !strcmp(slash, "/events") ? &a->events_jsonl
+                                  : !strcmp(slash, "/profiles") ? &a->profiles_jsonl : NULL;
+            enum MHD_Result r = b ? send_buf(c, 200, "application/x-ndjson", b->data ? b->data : "",
+                                             b->len, NULL)
+                                  : send_buf(c, 404, "text/plain", "not found\n", 10, NULL);
+            pthread_mutex_unlock(&s->mu);
+            return r;
+        }
+    }
+    return send_buf(c, 404, "text/plain", "not found\n", 10, NULL);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+    (void)version;
+    ts_sim_t *s = cls;
+    req_t *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        *con_cls = r;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (r->body.len + *upload_data_size > MAX_BODY) r->too_big = true;
+        else if (ts_buf_append(&r->body, upload_data, *upload_data_size) != 0) return MHD_NO;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (!strncmp(url, "/__sim/", 7)) return handle_sim(s, c, method, url);
+    for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++) {
+        if (!strcmp(url, ep_paths[ep])) {
+            if (strcmp(method, "POST"))
+                return send_error(s, c, 405, "method_not_allowed", "Method not allowed.",
+                                  "Method not allowed", NULL, NULL);
+            return handle_api(s, c, (ts_sim_ep_t)ep, r);
+        }
+    }
+    return send_error(s, c, 404, "not_found", "Not found.", "Not found", NULL, NULL);
+}
+
+ts_err_t ts_sim_start(ts_sim_t *s, char *errstr, size_t errstr_size) {
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)s->o.port);
+    if (inet_pton(AF_INET, s->o.listen_host ? s->o.listen_host : "127.0.0.1", &sa.sin_addr) != 1)
+        return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "bad listen address");
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
+                            NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                            MHD_OPTION_NOTIFY_COMPLETED, request_done, s,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+    if (!s->d)
+        return ts_seterr(errstr, errstr_size, TS_ERR_IO, "cannot listen on %s:%d",
+                         s->o.listen_host ? s->o.listen_host : "127.0.0.1", s->o.port);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : s->o.port;
+    return TS_OK;
+}
+
+int ts_sim_port(const ts_sim_t *s) { return s->port; }
+
+void ts_sim_stop(ts_sim_t *s) {
+    if (s && s->d) {
+        MHD_stop_daemon(s->d);
+        s->d = NULL;
+    }
+}
+
+void ts_sim_destroy(ts_sim_t *s) {
+    if (!s) return;
+    ts_sim_stop(s);
+    for (size_t i = 0; i < s->n_acc; i++) {
+        acct_t *a = &s->acc[i];
+        free(a->name);
+        if (a->key) memset(a->key, 0, strlen(a->key));
+        free(a->key);
+        strset_free(&a->events);
+        strset_free(&a->profiles);
+        ts_buf_free(&a->events_jsonl);
+        ts_buf_free(&a->profiles_jsonl);
+        cJSON_Delete(a->by_metric);
+    }
+    free(s->acc);
+    free(s->dump_dir);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+int ts_sim_stats(ts_sim_t *s, const char *account, ts_sim_stats_t *out) {
+    pthread_mutex_lock(&s->mu);
+    acct_t *a = find_account(s, account);
+    if (a) *out = a->st;
+    pthread_mutex_unlock(&s->mu);
+    return a ? 0 : -1;
+}
