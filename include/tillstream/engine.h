@@ -48,6 +48,7 @@ typedef struct {
     void *clock_opaque;
     ts_metrics_t *metrics;    /* NULL: no metrics */
     uint64_t seed;            /* jitter PRNG seed (0: from time) */
+    int backoff_base_ms;      /* first retry delay (0: 500 ms); doubles up to 60 s */
 } ts_engine_opts_t;
 
 typedef struct ts_engine_s ts_engine_t;

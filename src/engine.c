@@ -1,0 +1,808 @@
+/*
+ * engine.c - the Klaviyo delivery engine: libcurl multi, one lane per
+ * account, bulk batching, rate limits, retries and bisection.
+ *
+ * Memory: one allocation per submitted record (rec_t) holding a copy of
+ * the mapper's text and one work item per part (event, profile, consent
+ * change); queues and batches link those items, so the number of
+ * allocations does not grow with the number of events. A lane refuses new
+ * records (TS_ERR_FULL) above klaviyo.max_queued_events: memory is
+ * bounded whatever the backlog.
+ *
+ * Failure handling: 429 -> wait Retry-After and re-send the same batch;
+ * 5xx, timeouts, connection errors, 401/403 -> capped exponential backoff
+ * with jitter, re-send; other 4xx -> bisect until the offending event is
+ * alone, then reject only the records it belongs to.
+ */
+#include "tillstream/engine.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tillstream/kbody.h"
+#include "tillstream/log.h"
+#include "tillstream/ratelimit.h"
+
+#define MAX_EVENTS_PER_REQUEST 1000
+#define MAX_PROFILES_PER_REQUEST 10000
+#define MAX_SUBS_PER_REQUEST 1000
+#define MAX_BODY_BYTES (4500 * 1024) /* margin under Klaviyo's 5 MB */
+#define MAX_INFLIGHT_PER_ENDPOINT 2
+#define BACKOFF_BASE_MS 500
+#define BACKOFF_CAP_MS 60000
+#define MAX_RESP_BYTES 65536
+
+enum { EP_EVENTS = TS_EP_EVENTS_BULK, EP_PROFILES = TS_EP_PROFILES_BULK,
+       EP_SUB = TS_EP_SUBSCRIBE_BULK, EP_UNSUB = TS_EP_UNSUBSCRIBE_BULK };
+
+typedef struct rec_s rec_t;
+
+typedef struct item_s {
+    rec_t *rec;
+    int32_t ev;         /* event index for events, -1 otherwise */
+    uint8_t ep;         /* endpoint */
+    struct item_s *next;
+} item_t;
+
+struct rec_s {
+    uint64_t token;
+    int parts;          /* unsettled parts */
+    int n_parts;
+    bool backfill;
+    ts_err_t fail;      /* first permanent failure */
+    char *detail;       /* malloc'd on failure only */
+    char *text;
+    ts_span_t profile, profile_key, email, phone;
+    ts_sub_t email_sub, sms_sub;
+    ts_map_event_t *events;
+    size_t n_events;
+    item_t items[];     /* n_parts */
+};
+
+typedef struct {
+    item_t *head, *tail;
+    size_t n;
+    int64_t first_ms; /* when the oldest queued item arrived */
+} queue_t;
+
+typedef struct lane_s lane_t;
+
+typedef struct batch_s {
+    lane_t *lane;
+    int ep;
+    item_t **items;
+    size_t n, n_unique;
+    int attempt;
+    int64_t not_before;
+    CURL *easy;
+    ts_buf_t body, resp;
+    long retry_after;
+    long rl_remaining, rl_reset;
+    int64_t started_ms;
+    struct batch_s *next;
+    struct batch_s *active_next; /* engine's list of in-flight batches */
+} batch_t;
+
+struct lane_s {
+    ts_engine_t *e;
+    int account;
+    const char *name;
+    struct curl_slist *headers; /* holds the API key: wiped on destroy */
+    char *url[TS_EP__COUNT];
+    ts_ratelimit_t rl[TS_EP__COUNT];
+    queue_t q[TS_EP__COUNT];
+    batch_t *retry; /* batches waiting to be (re)sent */
+    int inflight[TS_EP__COUNT];
+    size_t queued_parts;
+    ts_lane_stats_t st;
+    size_t bytes;
+};
+
+struct ts_engine_s {
+    ts_engine_opts_t o;
+    const ts_config_t *cfg;
+    CURLM *multi;
+    lane_t *lanes;   /* indexed by account (inactive accounts unused) */
+    size_t n_lanes;
+    size_t pending;  /* records not completed */
+    uint64_t rng;
+    batch_t *active; /* in flight */
+    int completed;   /* during one poll */
+    bool flush;
+};
+
+static int64_t now_ms(ts_engine_t *e) { return e->o.clock(e->o.clock_opaque); }
+
+static double jitter(ts_engine_t *e) {
+    uint64_t x = e->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    e->rng = x;
+    return 0.5 + (double)(x >> 11) / (double)(1ULL << 53); /* 0.5 .. 1.5 */
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+ts_engine_t *ts_engine_new(const ts_engine_opts_t *opts, char *errstr, size_t errstr_size) {
+    static int curl_ready;
+    if (!curl_ready) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        curl_ready = 1;
+    }
+    ts_engine_t *e = calloc(1, sizeof *e);
+    if (!e) {
+        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    e->o = *opts;
+    if (!e->o.clock) e->o.clock = ts_clock_mono;
+    e->cfg = opts->cfg;
+    e->rng = opts->seed ? opts->seed : (uint64_t)ts_now_wall_ms() * 2654435761u + 1;
+    e->multi = curl_multi_init();
+    e->n_lanes = e->cfg->n_accounts;
+    e->lanes = calloc(e->n_lanes ? e->n_lanes : 1, sizeof *e->lanes);
+    if (!e->multi || !e->lanes) {
+        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+        ts_engine_destroy(e);
+        return NULL;
+    }
+    curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
+    int64_t now = now_ms(e);
+    for (size_t i = 0; i < e->n_lanes; i++) {
+        const ts_account_conf_t *a = &e->cfg->accounts[i];
+        lane_t *l = &e->lanes[i];
+        l->e = e;
+        l->account = (int)i;
+        l->name = a->name;
+        if (!a->active) continue;
+        char *key = NULL;
+        ts_err_t rc = ts_config_account_key(e->cfg, i, &key, errstr, errstr_size);
+        if (rc != TS_OK) {
+            ts_engine_destroy(e);
+            return NULL;
+        }
+        size_t hl = strlen(key) + 64;
+        char *h = malloc(hl);
+        if (!h) {
+            free(key);
+            ts_engine_destroy(e);
+            return NULL;
+        }
+        snprintf(h, hl, "Authorization: Klaviyo-API-Key %s", key);
+        memset(key, 0, strlen(key));
+        free(key);
+        l->headers = curl_slist_append(NULL, h);
+        memset(h, 0, strlen(h));
+        free(h);
+        char rev[96];
+        snprintf(rev, sizeof rev, "revision: %s", e->cfg->klaviyo_revision);
+        l->headers = curl_slist_append(l->headers, rev);
+        l->headers = curl_slist_append(l->headers, "Content-Type: application/vnd.api+json");
+        l->headers = curl_slist_append(l->headers, "Accept: application/vnd.api+json");
+        l->headers = curl_slist_append(l->headers, "Expect:");
+        for (int ep = 0; ep < TS_EP__COUNT; ep++) {
+            size_t ul = strlen(e->cfg->klaviyo_base_url) + 64;
+            l->url[ep] = malloc(ul);
+            if (!l->url[ep]) {
+                ts_engine_destroy(e);
+                return NULL;
+            }
+            size_t bl = strlen(e->cfg->klaviyo_base_url);
+            while (bl > 0 && e->cfg->klaviyo_base_url[bl - 1] == '/') bl--;
+            snprintf(l->url[ep], ul, "%.*s%s", (int)bl, e->cfg->klaviyo_base_url,
+                     ts_endpoint_path((ts_endpoint_t)ep));
+            ts_ratelimit_init(&l->rl[ep], a->limits[ep].burst_per_s, a->limits[ep].steady_per_min, now);
+        }
+    }
+    return e;
+}
+
+static void rec_free(rec_t *r) {
+    if (!r) return;
+    free(r->detail);
+    free(r);
+}
+
+static void batch_free(batch_t *b) {
+    if (!b) return;
+    if (b->easy) curl_easy_cleanup(b->easy);
+    free(b->items);
+    ts_buf_free(&b->body);
+    ts_buf_free(&b->resp);
+    free(b);
+}
+
+static int ptr_cmp(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t) * (rec_t *const *)a, y = (uintptr_t) * (rec_t *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void collect(rec_t ***recs, size_t *n, size_t *cap, rec_t *r) {
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        rec_t **nr = realloc(*recs, nc * sizeof *nr);
+        if (!nr) return;
+        *recs = nr;
+        *cap = nc;
+    }
+    (*recs)[(*n)++] = r;
+}
+
+void ts_engine_destroy(ts_engine_t *e) {
+    if (!e) return;
+    /* abandon everything without callbacks; a record's items may sit in
+     * several queues and batches, so collect, de-duplicate, free once */
+    rec_t **recs = NULL;
+    size_t n = 0, cap = 0;
+    for (batch_t *b = e->active, *nb; b; b = nb) {
+        nb = b->active_next;
+        curl_multi_remove_handle(e->multi, b->easy);
+        for (size_t i = 0; i < b->n; i++) collect(&recs, &n, &cap, b->items[i]->rec);
+        batch_free(b);
+    }
+    for (size_t i = 0; e->lanes && i < e->n_lanes; i++) {
+        lane_t *l = &e->lanes[i];
+        for (int ep = 0; ep < TS_EP__COUNT; ep++) free(l->url[ep]);
+        for (batch_t *b = l->retry, *nb; b; b = nb) {
+            nb = b->next;
+            for (size_t k = 0; k < b->n; k++) collect(&recs, &n, &cap, b->items[k]->rec);
+            batch_free(b);
+        }
+        if (l->headers) {
+            for (struct curl_slist *s = l->headers; s; s = s->next) memset(s->data, 0, strlen(s->data));
+            curl_slist_free_all(l->headers);
+        }
+        for (int ep = 0; ep < TS_EP__COUNT; ep++)
+            for (item_t *it = l->q[ep].head; it; it = it->next) collect(&recs, &n, &cap, it->rec);
+    }
+    if (e->multi) curl_multi_cleanup(e->multi);
+    if (n) qsort(recs, n, sizeof *recs, ptr_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || recs[i] != recs[i - 1]) rec_free(recs[i]);
+    free(recs);
+    free(e->lanes);
+    free(e);
+}
+
+/* ---- submit --------------------------------------------------------------- */
+
+bool ts_engine_has_room(const ts_engine_t *e, int account) {
+    if (account < 0 || (size_t)account >= e->n_lanes) return false;
+    return e->lanes[account].queued_parts < (size_t)e->cfg->klaviyo_max_queued_events;
+}
+
+static void enqueue(lane_t *l, item_t *it, int64_t now) {
+    queue_t *q = &l->q[it->ep];
+    it->next = NULL;
+    if (q->tail) q->tail->next = it;
+    else {
+        q->head = it;
+        q->first_ms = now;
+    }
+    q->tail = it;
+    q->n++;
+}
+
+ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, bool backfill,
+                          char *errstr, size_t errstr_size) {
+    if (m->account < 0 || (size_t)m->account >= e->n_lanes || !e->cfg->accounts[m->account].active)
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "record has no active account");
+    lane_t *l = &e->lanes[m->account];
+    if (!ts_engine_has_room(e, m->account)) return TS_ERR_FULL;
+    int subs = (m->email_marketing == TS_SUB_SUBSCRIBE || m->sms_marketing == TS_SUB_SUBSCRIBE) +
+               (m->email_marketing == TS_SUB_UNSUBSCRIBE || m->sms_marketing == TS_SUB_UNSUBSCRIBE);
+    int n_parts = (int)m->n_events + (m->send_profile ? 1 : 0) + subs;
+    if (n_parts == 0)
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "record has nothing to send");
+    size_t sz = sizeof(rec_t) + (size_t)n_parts * sizeof(item_t) + m->n_events * sizeof(ts_map_event_t) +
+                m->text.len + 1;
+    rec_t *r = calloc(1, sz);
+    if (!r) return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+    r->token = token;
+    r->parts = r->n_parts = n_parts;
+    r->backfill = backfill;
+    r->events = (ts_map_event_t *)(r->items + n_parts);
+    r->n_events = m->n_events;
+    r->text = (char *)(r->events + m->n_events);
+    memcpy(r->events, m->events, m->n_events * sizeof *m->events);
+    memcpy(r->text, m->text.data, m->text.len);
+    r->text[m->text.len] = '\0';
+    r->profile = m->profile;
+    r->profile_key = m->profile_key;
+    r->email = m->email;
+    r->phone = m->phone_e164;
+    r->email_sub = m->email_marketing;
+    r->sms_sub = m->sms_marketing;
+    int64_t now = now_ms(e);
+    int k = 0;
+    for (size_t i = 0; i < m->n_events; i++) {
+        r->items[k] = (item_t){r, (int32_t)i, EP_EVENTS, NULL};
+        enqueue(l, &r->items[k++], now);
+    }
+    if (m->send_profile) {
+        r->items[k] = (item_t){r, -1, EP_PROFILES, NULL};
+        enqueue(l, &r->items[k++], now);
+    }
+    if (m->email_marketing == TS_SUB_SUBSCRIBE || m->sms_marketing == TS_SUB_SUBSCRIBE) {
+        r->items[k] = (item_t){r, -1, EP_SUB, NULL};
+        enqueue(l, &r->items[k++], now);
+    }
+    if (m->email_marketing == TS_SUB_UNSUBSCRIBE || m->sms_marketing == TS_SUB_UNSUBSCRIBE) {
+        r->items[k] = (item_t){r, -1, EP_UNSUB, NULL};
+        enqueue(l, &r->items[k++], now);
+    }
+    l->queued_parts += (size_t)n_parts;
+    l->bytes += sz;
+    if (l->bytes > l->st.max_queued_bytes) l->st.max_queued_bytes = l->bytes;
+    e->pending++;
+    return TS_OK;
+}
+
+size_t ts_engine_pending(const ts_engine_t *e) { return e->pending; }
+void ts_engine_flush(ts_engine_t *e) { e->flush = true; }
+
+void ts_engine_lane_stats(const ts_engine_t *e, int account, ts_lane_stats_t *out) {
+    memset(out, 0, sizeof *out);
+    if (account < 0 || (size_t)account >= e->n_lanes) return;
+    *out = e->lanes[account].st;
+    out->queued_events = e->lanes[account].queued_parts;
+}
+
+/* ---- completion ------------------------------------------------------------ */
+
+static void settle(ts_engine_t *e, lane_t *l, item_t *it, ts_err_t fail, const char *detail) {
+    rec_t *r = it->rec;
+    if (fail != TS_OK && r->fail == TS_OK) {
+        r->fail = fail;
+        r->detail = strdup(detail ? detail : "rejected by Klaviyo");
+    }
+    if (--r->parts > 0) return;
+    l->queued_parts -= (size_t)r->n_parts;
+    l->bytes -= sizeof(rec_t) + (size_t)r->n_parts * sizeof(item_t) +
+                r->n_events * sizeof(ts_map_event_t) + strlen(r->text) + 1;
+    e->pending--;
+    e->completed++;
+    if (e->o.on_done) e->o.on_done(e->o.opaque, r->token, r->fail, r->fail ? r->detail : NULL);
+    rec_free(r);
+}
+
+/* ---- request bodies --------------------------------------------------------- */
+
+static const char *rtext(const rec_t *r, ts_span_t s) { return r->text + s.off; }
+
+static bool same_span(const rec_t *a, ts_span_t sa, const rec_t *b, ts_span_t sb) {
+    return sa.len == sb.len && !memcmp(a->text + sa.off, b->text + sb.off, sa.len);
+}
+
+static uint64_t hspan(const rec_t *r, ts_span_t s, uint64_t h) {
+    for (size_t i = 0; i < s.len; i++) h = (h ^ (unsigned char)r->text[s.off + i]) * 1099511628211ULL;
+    return h;
+}
+
+/* Builds the body of an events batch: entries grouped by (profile, backfill);
+ * an event repeating (profile, metric, unique_id) is written once.
+ * Returns the number of unique events. */
+static size_t build_events_body(batch_t *b) {
+    size_t n = b->n, cap = 16;
+    while (cap < n * 2) cap *= 2;
+    int32_t *ent_of = malloc(n * sizeof *ent_of);    /* item -> entry leader item */
+    int32_t *nexti = malloc(n * sizeof *nexti);      /* next item in same entry */
+    int32_t *lasti = malloc(n * sizeof *lasti);      /* per leader: last item */
+    int32_t *ptab = malloc(cap * sizeof *ptab), *utab = malloc(cap * sizeof *utab);
+    bool *dup = calloc(n, sizeof *dup);
+    size_t uniq = 0;
+    if (!ent_of || !nexti || !lasti || !ptab || !utab || !dup) goto out;
+    memset(ptab, -1, cap * sizeof *ptab);
+    memset(utab, -1, cap * sizeof *utab);
+    for (size_t i = 0; i < n; i++) {
+        const rec_t *r = b->items[i]->rec;
+        const ts_map_event_t *ev = &r->events[b->items[i]->ev];
+        nexti[i] = -1;
+        /* unique (profile, metric, unique_id) */
+        uint64_t h = hspan(r, r->profile_key, 1469598103934665603ULL);
+        for (const char *m = ev->metric; *m; m++) h = (h ^ (unsigned char)*m) * 1099511628211ULL;
+        h = hspan(r, ev->unique_id, h);
+        size_t k = h & (cap - 1);
+        for (; utab[k] >= 0; k = (k + 1) & (cap - 1)) {
+            const rec_t *r2 = b->items[utab[k]]->rec;
+            const ts_map_event_t *e2 = &r2->events[b->items[utab[k]]->ev];
+            if (same_span(r, r->profile_key, r2, r2->profile_key) && !strcmp(ev->metric, e2->metric) &&
+                same_span(r, ev->unique_id, r2, e2->unique_id)) {
+                dup[i] = true;
+                break;
+            }
+        }
+        if (dup[i]) continue;
+        utab[k] = (int32_t)i;
+        uniq++;
+        /* entry per (profile, backfill) */
+        uint64_t hp = hspan(r, r->profile_key, r->backfill ? 7 : 3);
+        size_t p = hp & (cap - 1);
+        for (; ptab[p] >= 0; p = (p + 1) & (cap - 1)) {
+            const rec_t *r2 = b->items[ptab[p]]->rec;
+            if (r2->backfill == r->backfill && same_span(r, r->profile_key, r2, r2->profile_key)) break;
+        }
+        if (ptab[p] < 0) {
+            ptab[p] = (int32_t)i;
+            ent_of[i] = (int32_t)i;
+            lasti[i] = (int32_t)i;
+        } else {
+            int32_t lead = ptab[p];
+            ent_of[i] = lead;
+            nexti[lasti[lead]] = (int32_t)i;
+            lasti[lead] = (int32_t)i;
+        }
+    }
+    ts_jw_t w;
+    ts_buf_reset(&b->body);
+    ts_kbody_events_open(&w, &b->body);
+    for (size_t i = 0; i < n; i++) {
+        if (dup[i] || ent_of[i] != (int32_t)i) continue;
+        const rec_t *r = b->items[i]->rec;
+        ts_kbody_events_entry_open(&w, rtext(r, r->profile), r->profile.len, r->backfill);
+        for (int32_t j = (int32_t)i; j >= 0; j = nexti[j]) {
+            const rec_t *rj = b->items[j]->rec;
+            const ts_map_event_t *ev = &rj->events[b->items[j]->ev];
+            ts_kbody_events_event(&w, rtext(rj, ev->json), ev->json.len);
+        }
+        ts_kbody_events_entry_close(&w);
+    }
+    ts_kbody_events_close(&w);
+out:
+    free(ent_of);
+    free(nexti);
+    free(lasti);
+    free(ptab);
+    free(utab);
+    free(dup);
+    return uniq;
+}
+
+/* Profiles and consent: the latest item per profile wins within a batch. */
+static size_t build_profiles_body(batch_t *b) {
+    size_t uniq = 0;
+    ts_jw_t w;
+    ts_buf_reset(&b->body);
+    if (b->ep == EP_PROFILES) ts_kbody_profiles_open(&w, &b->body);
+    else ts_kbody_subs_open(&w, &b->body, b->ep == EP_SUB, b->ep == EP_SUB ? "Point of sale" : NULL);
+    for (size_t i = 0; i < b->n; i++) {
+        const rec_t *r = b->items[i]->rec;
+        bool later = false;
+        for (size_t j = i + 1; j < b->n && !later; j++) /* batches of one profile are short */
+            later = same_span(r, r->profile_key, b->items[j]->rec, b->items[j]->rec->profile_key);
+        if (later) continue;
+        uniq++;
+        if (b->ep == EP_PROFILES) {
+            ts_kbody_profiles_add(&w, rtext(r, r->profile), r->profile.len);
+        } else {
+            ts_sub_t want = b->ep == EP_SUB ? TS_SUB_SUBSCRIBE : TS_SUB_UNSUBSCRIBE;
+            char email[512] = "", phone[32] = "";
+            if (r->email.len < sizeof email) memcpy(email, rtext(r, r->email), r->email.len);
+            if (r->phone.len < sizeof phone) memcpy(phone, rtext(r, r->phone), r->phone.len);
+            bool ech = r->email_sub == want && *email, sch = r->sms_sub == want && *phone;
+            ts_kbody_subs_add(&w, b->ep == EP_SUB, ech ? email : NULL, sch ? phone : NULL, ech, sch);
+        }
+    }
+    if (b->ep == EP_PROFILES) ts_kbody_profiles_close(&w);
+    else ts_kbody_subs_close(&w);
+    return uniq;
+}
+
+/* ---- HTTP ---------------------------------------------------------------- */
+
+static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
+    batch_t *b = ud;
+    size_t n = sz * nm;
+    if (b->resp.len + n <= MAX_RESP_BYTES) ts_buf_append(&b->resp, p, n);
+    return n;
+}
+
+static long header_num(const char *line, size_t n, const char *name) {
+    size_t nl = strlen(name);
+    if (n <= nl + 1 || strncasecmp(line, name, nl) || line[nl] != ':') return -1;
+    return strtol(line + nl + 1, NULL, 10);
+}
+
+static size_t on_header(char *p, size_t sz, size_t nm, void *ud) {
+    batch_t *b = ud;
+    size_t n = sz * nm;
+    long v;
+    if ((v = header_num(p, n, "Retry-After")) >= 0) b->retry_after = v;
+    if ((v = header_num(p, n, "RateLimit-Remaining")) >= 0) b->rl_remaining = v;
+    if ((v = header_num(p, n, "RateLimit-Reset")) >= 0) b->rl_reset = v;
+    return n;
+}
+
+static ts_err_t start_transfer(ts_engine_t *e, batch_t *b, int64_t now) {
+    lane_t *l = b->lane;
+    if (b->ep == EP_EVENTS) b->n_unique = build_events_body(b);
+    else b->n_unique = build_profiles_body(b);
+    CURL *c = b->easy ? b->easy : curl_easy_init();
+    if (!c) return TS_ERR_NOMEM;
+    b->easy = c;
+    curl_easy_reset(c);
+    ts_buf_reset(&b->resp);
+    b->retry_after = b->rl_remaining = b->rl_reset = -1;
+    b->started_ms = now;
+    curl_easy_setopt(c, CURLOPT_URL, l->url[b->ep]);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, l->headers);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, b->body.data);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b->body.len);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, b);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, b);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)e->cfg->klaviyo_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    /* TLS verification is always on; there is deliberately no switch */
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (e->cfg->klaviyo_ca_bundle) curl_easy_setopt(c, CURLOPT_CAINFO, e->cfg->klaviyo_ca_bundle);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "tillstream/" TS_VERSION);
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    if (curl_multi_add_handle(e->multi, c) != CURLM_OK) return TS_ERR_INTERNAL;
+    b->active_next = e->active;
+    e->active = b;
+    l->inflight[b->ep]++;
+    l->st.requests++;
+    return TS_OK;
+}
+
+/* Takes up to one request's worth of items from the queue head. */
+static batch_t *take_batch(lane_t *l, int ep) {
+    queue_t *q = &l->q[ep];
+    size_t max = ep == EP_EVENTS ? MAX_EVENTS_PER_REQUEST
+                 : ep == EP_PROFILES ? MAX_PROFILES_PER_REQUEST : MAX_SUBS_PER_REQUEST;
+    size_t n = q->n < max ? q->n : max;
+    batch_t *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->items = malloc((n ? n : 1) * sizeof *b->items);
+    if (!b->items) {
+        free(b);
+        return NULL;
+    }
+    b->lane = l;
+    b->ep = ep;
+    size_t bytes = TS_KBODY_EVENTS_OVERHEAD;
+    while (q->head && b->n < n) {
+        item_t *it = q->head;
+        const rec_t *r = it->rec;
+        size_t add = ep == EP_EVENTS ? r->events[it->ev].json.len + r->profile.len + TS_KBODY_ENTRY_OVERHEAD
+                                     : r->profile.len + TS_KBODY_PROFILE_OVERHEAD;
+        if (b->n > 0 && bytes + add > MAX_BODY_BYTES) break;
+        bytes += add;
+        q->head = it->next;
+        if (!q->head) q->tail = NULL;
+        q->n--;
+        b->items[b->n++] = it;
+    }
+    q->first_ms = q->head ? q->first_ms : 0;
+    return b;
+}
+
+static void schedule_retry(lane_t *l, batch_t *b, int64_t at, bool front) {
+    b->not_before = at;
+    if (front || !l->retry) {
+        b->next = l->retry;
+        l->retry = b;
+        return;
+    }
+    batch_t *t = l->retry;
+    while (t->next) t = t->next;
+    t->next = b;
+    b->next = NULL;
+}
+
+static const char *klaviyo_detail(const batch_t *b, char *out, size_t outsz) {
+    snprintf(out, outsz, "HTTP %s", "error");
+    const char *d = b->resp.data ? strstr(b->resp.data, "\"detail\":\"") : NULL;
+    if (d) {
+        d += 10;
+        size_t i = 0;
+        while (d[i] && d[i] != '"' && i + 1 < outsz) {
+            out[i] = d[i];
+            i++;
+        }
+        out[i] = '\0';
+        const char *p = strstr(b->resp.data, "\"pointer\":\"");
+        if (p) {
+            p += 11;
+            size_t j = 0;
+            char ptr[256];
+            while (p[j] && p[j] != '"' && j + 1 < sizeof ptr) {
+                ptr[j] = p[j];
+                j++;
+            }
+            ptr[j] = '\0';
+            size_t used = strlen(out);
+            snprintf(out + used, outsz - used, " (at %s)", ptr);
+        }
+    }
+    return out;
+}
+
+static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
+    lane_t *l = b->lane;
+    int64_t now = now_ms(e);
+    long status = 0;
+    curl_easy_getinfo(b->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_multi_remove_handle(e->multi, b->easy);
+    for (batch_t **pp = &e->active; *pp; pp = &(*pp)->active_next)
+        if (*pp == b) {
+            *pp = b->active_next;
+            break;
+        }
+    b->active_next = NULL;
+    l->inflight[b->ep]--;
+    ts_ratelimit_observe(&l->rl[b->ep], now, b->rl_remaining, b->rl_reset);
+    char ctx[160];
+    snprintf(ctx, sizeof ctx, "\"account\":\"%s\",\"endpoint\":\"%s\",\"status\":%ld,\"events\":%zu",
+             l->name, ts_endpoint_name((ts_endpoint_t)b->ep), status, b->n);
+
+    if (cc == CURLE_OK && status >= 200 && status < 300) {
+        for (size_t i = 0; i < b->n; i++) {
+            if (b->ep == EP_EVENTS) l->st.events_accepted++;
+            else if (b->ep == EP_PROFILES) l->st.profiles_accepted++;
+            settle(e, l, b->items[i], TS_OK, NULL);
+        }
+        batch_free(b);
+        return;
+    }
+    if (cc == CURLE_OK && status == 429) {
+        l->st.throttled_429++;
+        long ra = b->retry_after > 0 ? b->retry_after : 1;
+        ts_ratelimit_block(&l->rl[b->ep], now, ra);
+        ts_log(TS_LOG_INFO, "engine", ctx, "throttled by Klaviyo; retrying after %ld s", ra);
+        schedule_retry(l, b, now + ra * 1000, true);
+        return;
+    }
+    bool transient = cc != CURLE_OK || status >= 500 || status == 401 || status == 403 ||
+                     status == 408 || status == 0;
+    if (transient) {
+        l->st.retries++;
+        b->attempt++;
+        int64_t back = e->o.backoff_base_ms > 0 ? e->o.backoff_base_ms : BACKOFF_BASE_MS;
+        for (int i = 1; i < b->attempt && back < BACKOFF_CAP_MS; i++) back *= 2;
+        if (back > BACKOFF_CAP_MS) back = BACKOFF_CAP_MS;
+        back = (int64_t)((double)back * jitter(e));
+        if (status == 401 || status == 403)
+            ts_log(TS_LOG_ERROR, "engine", ctx,
+                   "Klaviyo refused the account's API key (HTTP %ld): check the key and its scopes; "
+                   "retrying in %lld ms", status, (long long)back);
+        else
+            ts_log(TS_LOG_WARN, "engine", ctx, "request failed (%s); retrying in %lld ms",
+                   cc != CURLE_OK ? curl_easy_strerror(cc) : "server error", (long long)back);
+        schedule_retry(l, b, now + back, true);
+        return;
+    }
+    /* bad data: isolate the offending events */
+    char detail[512];
+    klaviyo_detail(b, detail, sizeof detail);
+    if (b->n_unique <= 1 || b->n == 1) {
+        ts_err_t code = status == 413 ? TS_ERR_TOO_LARGE : TS_ERR_REJECTED;
+        char full[640];
+        snprintf(full, sizeof full, "Klaviyo HTTP %ld: %s", status, detail);
+        ts_log(TS_LOG_WARN, "engine", ctx, "rejected by Klaviyo: %s", detail);
+        for (size_t i = 0; i < b->n; i++) {
+            if (b->ep == EP_EVENTS) l->st.events_rejected++;
+            settle(e, l, b->items[i], code, full);
+        }
+        batch_free(b);
+        return;
+    }
+    size_t half = b->n / 2;
+    batch_t *b2 = calloc(1, sizeof *b2);
+    if (!b2 || !(b2->items = malloc((b->n - half) * sizeof *b2->items))) {
+        free(b2);
+        schedule_retry(l, b, now + BACKOFF_BASE_MS, true); /* try again later */
+        return;
+    }
+    b2->lane = l;
+    b2->ep = b->ep;
+    memcpy(b2->items, b->items + half, (b->n - half) * sizeof *b2->items);
+    b2->n = b->n - half;
+    b->n = half;
+    b->attempt = 0;
+    ts_log(TS_LOG_INFO, "engine", ctx, "Klaviyo rejected a batch (%s); bisecting", detail);
+    schedule_retry(l, b2, now, true);
+    schedule_retry(l, b, now, true);
+}
+
+/* ---- the loop ---------------------------------------------------------------- */
+
+/* Sends what may be sent now; returns ms until something else could be. */
+static int64_t dispatch(ts_engine_t *e, int64_t now) {
+    int64_t next = 1000;
+    for (size_t i = 0; i < e->n_lanes; i++) {
+        lane_t *l = &e->lanes[i];
+        if (!e->cfg->accounts[i].active) continue;
+        /* retries and bisected halves first, in order */
+        for (batch_t **pp = &l->retry; *pp;) {
+            batch_t *b = *pp;
+            if (b->not_before > now) {
+                if (b->not_before - now < next) next = b->not_before - now;
+                pp = &b->next;
+                continue;
+            }
+            if (l->inflight[b->ep] >= MAX_INFLIGHT_PER_ENDPOINT) {
+                pp = &b->next;
+                continue;
+            }
+            int64_t w = ts_ratelimit_acquire(&l->rl[b->ep], now);
+            if (w > 0) {
+                if (w < next) next = w;
+                pp = &b->next;
+                continue;
+            }
+            *pp = b->next;
+            b->next = NULL;
+            if (start_transfer(e, b, now) != TS_OK) {
+                ts_ratelimit_refund(&l->rl[b->ep]);
+                schedule_retry(l, b, now + BACKOFF_BASE_MS, false);
+                break;
+            }
+        }
+        for (int ep = 0; ep < TS_EP__COUNT; ep++) {
+            queue_t *q = &l->q[ep];
+            while (q->n > 0 && l->inflight[ep] < MAX_INFLIGHT_PER_ENDPOINT) {
+                bool blocked_by_retry = false;
+                for (batch_t *b = l->retry; b; b = b->next) blocked_by_retry |= b->ep == ep;
+                if (blocked_by_retry) break; /* keep order: retries go first */
+                size_t full = ep == EP_EVENTS ? MAX_EVENTS_PER_REQUEST : 500;
+                int64_t due = q->first_ms + e->cfg->klaviyo_linger_ms;
+                if (q->n < full && now < due && !e->flush) {
+                    if (due - now < next) next = due - now;
+                    break;
+                }
+                int64_t w = ts_ratelimit_acquire(&l->rl[ep], now);
+                if (w > 0) {
+                    if (w < next) next = w;
+                    break;
+                }
+                batch_t *b = take_batch(l, ep);
+                if (!b) {
+                    ts_ratelimit_refund(&l->rl[ep]);
+                    break;
+                }
+                if (start_transfer(e, b, now) != TS_OK) {
+                    ts_ratelimit_refund(&l->rl[ep]);
+                    schedule_retry(l, b, now + BACKOFF_BASE_MS, false);
+                    break;
+                }
+            }
+        }
+    }
+    return next < 1 ? 1 : next;
+}
+
+int ts_engine_poll(ts_engine_t *e, int timeout_ms) {
+    int64_t start = now_ms(e), now = start;
+    e->completed = 0;
+    for (;;) {
+        int64_t next = dispatch(e, now);
+        int running = 0;
+        curl_multi_perform(e->multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(e->multi, &left))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            batch_t *b = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&b);
+            on_finished(e, b, msg->data.result);
+        }
+        if (e->pending == 0) e->flush = false;
+        now = now_ms(e);
+        int64_t left_ms = start + timeout_ms - now;
+        if (e->completed > 0 || left_ms <= 0) break;
+        int wait = (int)(next < left_ms ? next : left_ms);
+        if (wait > 0) curl_multi_poll(e->multi, NULL, 0, wait, NULL);
+        now = now_ms(e);
+    }
+    return e->completed;
+}
