@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tillstream/decode.h"
 #include "tillstream/engine.h"
 #include "tillstream/log.h"
 #include "tillstream/sim.h"
@@ -47,7 +48,9 @@ static void start(fx_t *f, const ts_sim_opts_t *so, const char *extra_klaviyo, i
     memset(f, 0, sizeof *f);
     f->n_tokens = 10000;
     f->seen = calloc(f->n_tokens, sizeof *f->seen);
-    f->sim = ts_sim_new(so, err, sizeof err);
+    ts_sim_opts_t o = *so;
+    if (!o.dump_dir) o.dump_dir = getenv("TS_BODY_DUMP_DIR"); /* contract test */
+    f->sim = ts_sim_new(&o, err, sizeof err);
     assert_non_null(f->sim);
     ts_sim_add_account(f->sim, "a", KEY_A);
     ts_sim_add_account(f->sim, "b", KEY_B);
@@ -251,6 +254,49 @@ static void test_one_bad_event_rejects_only_its_record(void **state) {
     stop(&f);
 }
 
+static void test_customers_profiles_and_consent(void **state) {
+    (void)state;
+    fx_t f;
+    ts_sim_opts_t so = {0};
+    start(&f, &so, NULL, 100000);
+    char err[256];
+    ts_router_t *router = ts_router_new(f.cfg, err, sizeof err);
+    ts_mapper_t *mapper = ts_mapper_new(f.cfg, router, err, sizeof err);
+    ts_arena_t *arena = ts_arena_new(0);
+    ts_mapped_t m;
+    ts_mapped_init(&m);
+    const char *recs[] = {
+        "{\"customer_id\":\"C1\",\"email\":\"one@example.com\",\"phone\":\"+61412000001\",\"home_outlet_id\":\"1\","
+        "\"email_consent\":true,\"sms_consent\":false}",
+        "{\"customer_id\":\"C2\",\"email\":\"two@example.com\",\"home_outlet_id\":\"1\",\"email_consent\":false}",
+        "{\"customer_id\":\"C3\",\"phone\":\"+61412000003\",\"home_outlet_id\":\"2\",\"sms_consent\":true}",
+        "{\"customer_id\":\"C4\",\"email\":\"four@example.com\",\"home_outlet_id\":\"2\"}",
+    };
+    for (int i = 0; i < 4; i++) {
+        ts_customer_t c;
+        ts_arena_reset(arena);
+        assert_int_equal(ts_decode_customer_json(recs[i], strlen(recs[i]), arena, &c, err, sizeof err), TS_OK);
+        assert_int_equal(ts_map_customer(mapper, &c, &m), TS_OK);
+        assert_int_equal(ts_engine_submit(f.eng, &m, (uint64_t)i, false, err, sizeof err), TS_OK);
+    }
+    drain(&f, 10000);
+    assert_int_equal(f.done_ok, 4);
+    ts_sim_stats_t sa, sb;
+    ts_sim_stats(f.sim, "a", &sa);
+    ts_sim_stats(f.sim, "b", &sb);
+    assert_int_equal(sa.profiles, 2);
+    assert_int_equal(sb.profiles, 2);
+    assert_int_equal(sa.subscribed, 1);   /* C1 email */
+    assert_int_equal(sa.unsubscribed, 2); /* C1 sms, C2 email */
+    assert_int_equal(sb.subscribed, 1);   /* C3 sms */
+    assert_int_equal(sb.unsubscribed, 0); /* C4: consent unknown, untouched */
+    ts_mapped_free(&m);
+    ts_arena_destroy(arena);
+    ts_mapper_destroy(mapper);
+    ts_router_destroy(router);
+    stop(&f);
+}
+
 static void test_backpressure(void **state) {
     (void)state;
     fx_t f;
@@ -335,6 +381,7 @@ int main(void) {
         cmocka_unit_test(test_throttled_batches_are_delivered_later),
         cmocka_unit_test(test_faults_deliver_exactly_once),
         cmocka_unit_test(test_one_bad_event_rejects_only_its_record),
+        cmocka_unit_test(test_customers_profiles_and_consent),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_api_key_never_logged),
     };
