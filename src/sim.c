@@ -84,9 +84,16 @@ static void strset_free(strset_t *s) {
 }
 
 /* ---- state --------------------------------------------------------------- */
+/* Sliding windows: the times of the requests admitted in the last second
+ * (burst) and the last minute (steady), oldest first, in rings sized to
+ * the limits. A request is admitted when both windows have room. */
 typedef struct {
-    int64_t burst_window, steady_window; /* window index (s, min) */
-    int burst_count, steady_count;
+    int64_t *t;
+    int cap, head, n;
+} ring_t;
+
+typedef struct {
+    ring_t burst, steady;
 } window_t;
 
 typedef struct {
@@ -509,29 +516,52 @@ static const cJSON *validate_profiles(cJSON *root, ts_sim_ep_t ep, verr_t *e) {
 
 /* ---- rate limiting -------------------------------------------------------- */
 
+static void ring_expire(ring_t *r, int64_t older_than) {
+    while (r->n > 0 && r->t[r->head] <= older_than) {
+        r->head = (r->head + 1) % r->cap;
+        r->n--;
+    }
+}
+
+static int ring_ready(ring_t *r, int cap) {
+    if (r->cap == cap) return 0;
+    free(r->t);
+    r->t = calloc((size_t)cap, sizeof *r->t);
+    r->cap = r->t ? cap : 0;
+    r->head = r->n = 0;
+    return r->t ? 0 : -1;
+}
+
+static void ring_push(ring_t *r, int64_t now) {
+    r->t[(r->head + r->n) % r->cap] = now;
+    r->n++;
+}
+
 /* Under s->mu. Returns 0 when admitted, else seconds to wait (>= 1). */
 static int admit(ts_sim_t *s, acct_t *a, ts_sim_ep_t ep, int64_t now, int *limit, int *remaining,
                  int *reset) {
     window_t *w = &a->win[ep];
     int burst = (int)ceil(s->o.limits[ep].burst_per_s * s->o.rate_scale);
     int steady = (int)ceil(s->o.limits[ep].steady_per_min * s->o.rate_scale);
-    int64_t bw = now / 1000, sw = now / 60000;
-    if (w->burst_window != bw) w->burst_window = bw, w->burst_count = 0;
-    if (w->steady_window != sw) w->steady_window = sw, w->steady_count = 0;
+    if (ring_ready(&w->burst, burst) || ring_ready(&w->steady, steady)) return 1;
+    ring_expire(&w->burst, now - 1000);
+    ring_expire(&w->steady, now - 60000);
     *limit = steady;
-    *reset = (int)((sw + 1) * 60000 - now + 999) / 1000;
-    if (w->steady_count >= steady) {
+    int64_t steady_free_at = w->steady.n ? w->steady.t[w->steady.head] + 60000 : now;
+    *reset = (int)((steady_free_at - now + 999) / 1000);
+    if (w->steady.n >= steady) {
         *remaining = 0;
         return *reset > 0 ? *reset : 1;
     }
-    if (w->burst_count >= burst) {
-        *remaining = steady - w->steady_count;
-        int r = (int)(((bw + 1) * 1000 - now + 999) / 1000);
+    if (w->burst.n >= burst) {
+        *remaining = steady - w->steady.n;
+        int r = (int)((w->burst.t[w->burst.head] + 1000 - now + 999) / 1000);
         return r > 0 ? r : 1;
     }
-    w->burst_count++;
-    w->steady_count++;
-    *remaining = steady - w->steady_count;
+    ring_push(&w->burst, now);
+    ring_push(&w->steady, now);
+    *remaining = steady - w->steady.n;
+    if (*remaining == 0) *reset = (int)((w->steady.t[w->steady.head] + 60000 - now + 999) / 1000);
     return 0;
 }
 
@@ -679,7 +709,7 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
     }
 
     char limit_s[16], rem_s[16], reset_s[16], ra_s[16];
-    int limit, remaining, reset;
+    int limit = 0, remaining = 0, reset = 0;
     pthread_mutex_lock(&s->mu);
     int wait = admit(s, a, ep, sim_now(s), &limit, &remaining, &reset);
     if (wait) {
@@ -814,7 +844,7 @@ static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const c
             ts_buf_reset(&a->events_jsonl);
             ts_buf_reset(&a->profiles_jsonl);
             memset(&a->st, 0, sizeof a->st);
-            memset(a->win, 0, sizeof a->win);
+            for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++) a->win[ep].burst.n = a->win[ep].steady.n = 0;
             cJSON_Delete(a->by_metric);
             a->by_metric = cJSON_CreateObject();
         }
@@ -913,6 +943,10 @@ void ts_sim_destroy(ts_sim_t *s) {
         ts_buf_free(&a->events_jsonl);
         ts_buf_free(&a->profiles_jsonl);
         cJSON_Delete(a->by_metric);
+        for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++) {
+            free(a->win[ep].burst.t);
+            free(a->win[ep].steady.t);
+        }
     }
     free(s->acc);
     free(s->dump_dir);
