@@ -19,7 +19,7 @@
 
 #define TS_MAX_STRING_BYTES (100 * 1024)        /* Klaviyo: a string cannot exceed 100 KB */
 #define TS_MAX_RECORD_BYTES (4 * 1024 * 1024)   /* one record's events must fit a 5 MB request */
-#define TS_TRUNC_MARKER "...[truncated]"
+#define TS_TRUNC_MARKER "\xE2\x80\xA6[truncated]" /* U+2026 then "[truncated]" */
 #define TS_MIN_TIME_MS 631152000000LL           /* 1990-01-01T00:00:00Z */
 #define TS_MAX_FUTURE_MS (365LL * 24 * 3600 * 1000)
 
@@ -100,7 +100,8 @@ static void put_text(ts_mapped_t *m, ts_jw_t *w, const char *s) {
     size_t keep = TS_MAX_STRING_BYTES - sizeof TS_TRUNC_MARKER;
     while (keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80) keep--;
     ts_buf_t *out = w->out;
-    /* write "<prefix>...[truncated]" as one string */
+    /* write "<prefix>…[truncated]" as one string; sizeof counts the NUL,
+     * so prefix + marker stays within the limit */
     ts_jw_strn(w, s, keep);
     if (out->len > 0 && out->data[out->len - 1] == '"') {
         out->len--;
@@ -143,7 +144,8 @@ static void put_identifiers(ts_mapper_t *mp, ts_mapped_t *m, const char *email,
         while (*s && isspace((unsigned char)*s)) s++;
         size_t n = strlen(s);
         while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
-        if (n > 0 && memchr(s, '@', n)) {
+        /* over 254 bytes is no valid address (RFC 5321): not an identifier */
+        if (n > 0 && n <= 254 && memchr(s, '@', n)) {
             for (size_t i = 0; i < n; i++) ts_buf_putc(&m->text, (char)tolower((unsigned char)s[i]));
         }
     }

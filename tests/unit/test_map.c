@@ -218,6 +218,13 @@ static void test_voided_and_test_orders_skipped(void **state) {
     map_order(f, ORDER_HEAD "\"status\":\"completed\",\"is_test\":true,\"total\":\"10\"}", &TABLE_C1);
     assert_string_equal(f->m.skipped, "TEST_ORDER");
     assert_int_equal(f->m.n_events, 0);
+    /* a voided test order counts as VOIDED (status is checked first) */
+    map_order(f, ORDER_HEAD "\"status\":\"voided\",\"is_test\":true,\"total\":\"10\"}", &TABLE_C1);
+    assert_string_equal(f->m.skipped, "VOIDED");
+    /* skipped records are never dead-lettered, even with an unknown customer */
+    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"is_test\":true,\"total\":\"10\"}", NULL);
+    assert_string_equal(f->m.skipped, "TEST_ORDER");
+    assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
 }
 
 static void test_order_dead_letters(void **state) {
@@ -308,7 +315,30 @@ static void test_long_strings_are_truncated(void **state) {
     const char *name = str_at(op, "properties.ProductName");
     assert_non_null(name);
     assert_true(strlen(name) <= 100 * 1024);
-    assert_non_null(strstr(name, "...[truncated]"));
+    assert_non_null(strstr(name, "\xE2\x80\xA6[truncated]"));
+    /* the kept prefix plus the marker ends exactly at the marker */
+    size_t nl = strlen(name), ml = strlen("\xE2\x80\xA6[truncated]");
+    assert_string_equal(name + nl - ml, "\xE2\x80\xA6[truncated]");
+    assert_int_equal(name[nl - ml - 1], 'x');
+    cJSON_Delete(op);
+
+    /* two-byte characters: the cut never splits one */
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        big[i] = (char)0xC3;
+        big[i + 1] = (char)0xA9; /* U+00E9 */
+    }
+    snprintf(json, n + 512, ORDER_HEAD "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"1\","
+             "\"quantity\":1,\"row_total\":1,\"brand\":\"%s\"}]}", big);
+    map_order(f, json, &TABLE_C1);
+    assert_true(f->m.warnings & TS_MAP_WARN_TRUNCATED);
+    op = span_json(&f->m, f->m.events[1].json);
+    name = str_at(op, "properties.ProductBrand");
+    assert_non_null(name);
+    size_t bl = strlen(name), ml2 = strlen("\xE2\x80\xA6[truncated]");
+    assert_true(bl <= 100 * 1024);
+    assert_int_equal((bl - ml2) % 2, 0);
+    assert_int_equal((unsigned char)name[bl - ml2 - 1], 0xA9);
+    assert_int_equal((unsigned char)name[bl - ml2 - 2], 0xC3);
     cJSON_Delete(op);
     free(big);
     free(json);
