@@ -6,8 +6,11 @@
 #include "tillstream/app.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "tillstream/consumer.h"
 
 #include "tillstream/config.h"
 #include "tillstream/dryrun.h"
@@ -26,6 +29,8 @@ static void usage(FILE *f, const char *prog, ts_kind_t kind) {
             "%s"
             "      --exit-at-end     exit 0 once everything up to the end offsets\n"
             "                        captured at start is done and committed\n"
+            "      --group ID        consumer group (default: consumer.group_id_*)\n"
+            "      --backfill        send events with backfill: true (no flows fire)\n"
             "  -h, --help            this help\n"
             "  -V, --version         print the version\n",
             prog,
@@ -41,17 +46,26 @@ static void usage(FILE *f, const char *prog, ts_kind_t kind) {
                 : "");
 }
 
+static volatile int g_stop;
+static void on_signal(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
+
 int ts_app_main(ts_kind_t kind, int argc, char **argv) {
     const char *prog = kind == TS_KIND_ORDER ? "tillstream-orders" : "tillstream-customers";
     const char *config_path = NULL, *input = NULL, *customers = NULL;
-    int dry_run = 0, exit_at_end = 0;
-    enum { OPT_DRY = 256, OPT_INPUT, OPT_CUSTOMERS, OPT_EXIT_AT_END };
+    const char *group = NULL;
+    int dry_run = 0, exit_at_end = 0, backfill = 0;
+    enum { OPT_DRY = 256, OPT_INPUT, OPT_CUSTOMERS, OPT_EXIT_AT_END, OPT_GROUP, OPT_BACKFILL };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"dry-run", no_argument, NULL, OPT_DRY},
         {"input", required_argument, NULL, OPT_INPUT},
         {"customers", required_argument, NULL, OPT_CUSTOMERS},
         {"exit-at-end", no_argument, NULL, OPT_EXIT_AT_END},
+        {"group", required_argument, NULL, OPT_GROUP},
+        {"backfill", no_argument, NULL, OPT_BACKFILL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
@@ -64,12 +78,13 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         case OPT_INPUT: input = optarg; break;
         case OPT_CUSTOMERS: customers = optarg; break;
         case OPT_EXIT_AT_END: exit_at_end = 1; break;
+        case OPT_GROUP: group = optarg; break;
+        case OPT_BACKFILL: backfill = 1; break;
         case 'h': usage(stdout, prog, kind); return 0;
         case 'V': printf("%s %s\n", prog, TS_VERSION); return 0;
         default: usage(stderr, prog, kind); return 2;
         }
     }
-    (void)exit_at_end;
     if (!config_path) {
         fprintf(stderr, "%s: --config FILE is required (see --help)\n", prog);
         return 2;
@@ -96,8 +111,18 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
             exit_code = rc == TS_ERR_CONFIG ? 2 : 1;
         }
     } else {
-        fprintf(stderr, "%s: live mode is not built yet\n", prog);
-        exit_code = 1;
+        ts_log_level_t lvl = TS_LOG_INFO;
+        ts_log_level_parse(cfg->log_level, &lvl);
+        ts_log_set_level(lvl);
+        ts_log_set_sink(stdout);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        ts_consumer_opts_t co = {kind, prog, exit_at_end, group, backfill, &g_stop};
+        exit_code = ts_consumer_run(cfg, &co);
     }
     ts_config_destroy(cfg);
     return exit_code;

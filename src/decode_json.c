@@ -125,6 +125,15 @@ static ts_err_t parse_root(const char *buf, size_t len, cJSON **root, char *errs
         size_t off = end ? (size_t)(end - buf) : 0;
         return BAD("invalid JSON at byte %zu", off);
     }
+    /* one value per record: anything but whitespace after it is an error */
+    size_t off = end ? (size_t)(end - buf) : len;
+    while (off < len && (buf[off] == ' ' || buf[off] == '\t' || buf[off] == '\r' || buf[off] == '\n'))
+        off++;
+    if (off < len) {
+        cJSON_Delete(*root);
+        *root = NULL;
+        return BAD("invalid JSON at byte %zu: trailing data after the object", off);
+    }
     if (!cJSON_IsObject(*root)) {
         cJSON_Delete(*root);
         *root = NULL;

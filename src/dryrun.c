@@ -112,10 +112,14 @@ static void write_line(ts_buf_t *out, const ts_config_t *cfg, uint64_t lineno,
     ts_jw_key(&w, "input");
     ts_jw_int(&w, (int64_t)lineno);
     ts_jw_key(&w, "account");
-    int acc = m->account >= 0 ? m->account : m->route.account;
-    if (acc >= 0 && !m->dead_letter) ts_jw_str(&w, cfg->accounts[acc].name);
-    else ts_jw_null(&w);
+    /* the account that gets the record; for OTHER_ACCOUNT skips the account
+     * it belongs to (served by another deployment); null when not routed */
     bool sending = m->account >= 0 && !m->dead_letter && !m->skipped;
+    int acc = sending ? m->account
+                      : (m->skipped && m->route.status == TS_ROUTE_OTHER_ACCOUNT ? m->route.account
+                                                                                : -1);
+    if (acc >= 0 && (size_t)acc < cfg->n_accounts) ts_jw_str(&w, cfg->accounts[acc].name);
+    else ts_jw_null(&w);
     const char *profile = ts_mapped_str(m, m->profile);
     ts_jw_key(&w, "events");
     ts_jw_arr_open(&w);

@@ -32,6 +32,7 @@ struct ts_mapper_s {
 void ts_mapped_init(ts_mapped_t *m) {
     memset(m, 0, sizeof *m);
     m->account = -1;
+    m->route.account = -1;
 }
 
 void ts_mapped_reset(ts_mapped_t *m) {
@@ -44,6 +45,7 @@ void ts_mapped_reset(ts_mapped_t *m) {
     m->events = ev;
     m->cap_events = cap;
     m->account = -1;
+    m->route.account = -1; /* not routed yet (skips are decided before routing) */
 }
 
 void ts_mapped_free(ts_mapped_t *m) {

@@ -7,9 +7,13 @@ set -euo pipefail
 py=${TS_CACHE:-$HOME/.cache/tillstream}/venv/bin/python
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
 TS_BODY_DUMP_DIR=$dir "$TS_BIN_DIR/test_kbody" >/dev/null
-for op in bulk_create_events bulk_import_profiles bulk_subscribe_profiles bulk_unsubscribe_profiles; do
+# at least: one events body per sendable sample order (+1 holding them all),
+# one body for each profile/consent operation
+for want in bulk_create_events:41 bulk_import_profiles:1 bulk_subscribe_profiles:1 \
+            bulk_unsubscribe_profiles:1; do
+  op=${want%%:*} min=${want##*:}
   n=$(ls "$dir" | grep -c "^$op-" || true)
-  [ "$n" -ge 1 ] || { echo "no $op bodies were produced" >&2; exit 1; }
+  [ "$n" -ge "$min" ] || { echo "only $n $op bodies were produced, want >= $min" >&2; exit 1; }
 done
 "$py" "$TS_SOURCE_DIR/tests/contract/validate.py" --auto "$dir"/*.json
 

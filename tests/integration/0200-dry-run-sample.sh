@@ -48,8 +48,37 @@ for cid, inp in zip([i["customer_id"] for i in cin], cin):
 orr = by_id(o, oin, "order_id")
 reasons = collections.Counter(x["dead_letter"]["reason"] for x in o if x["dead_letter"])
 skips = collections.Counter(x["skipped"] for x in o if x["skipped"])
-assert skips == {"VOIDED": 1, "TEST_ORDER": 1}, skips
-assert reasons == {"UNMAPPED_OUTLET": 1, "NO_PROFILE_IDENTIFIER": 2, "UNKNOWN_CUSTOMER": 1}, reasons
+assert skips == {"VOIDED": 2, "TEST_ORDER": 2}, skips
+assert reasons == {"UNMAPPED_OUTLET": 2, "NO_PROFILE_IDENTIFIER": 3, "UNKNOWN_CUSTOMER": 1}, reasons
+for x in o:
+    if x["skipped"] or x["dead_letter"]:
+        assert x["account"] is None and x["events"] == [] and x["profiles"] == [], x
+def metric(e): return e["metric"]["data"]["attributes"]["name"]
+def only(oid): ev = orr[oid]["events"]; assert len(ev) == 1, ev; return ev[0]
+# refunds: refund id as unique_id, value = refund amount, else the order total
+e = only("O5044"); assert (metric(e), e["unique_id"], e["value"], e["properties"]["Reason"]) == ("Refunded Order", "R-91", 199.99, "Changed mind"), e
+e = only("O5045"); assert (e["unique_id"], e["value"]) == ("O5045:refunded", 12.5), e
+e = only("O5046"); assert (metric(e), e["unique_id"], e["properties"]["Reason"]) == ("Cancelled Order", "O5046:cancelled", "Out of stock"), e
+e = only("O5058"); assert (metric(e), e["unique_id"]) == ("Fulfilled Order", "O5058:fulfilled"), e
+assert len(e["properties"]["Items"]) == 1 and e["properties"]["StoreId"] == "202"
+# online orders of customers without a Home Outlet use routing.default_online_outlet
+assert orr["O5039"]["account"] == "brand-a" and "DEFAULT_OUTLET" in orr["O5039"]["warnings"]
+assert orr["O5041"]["dead_letter"] is None and "PHONE_DROPPED" in orr["O5041"]["warnings"]
+assert "phone_number" not in orr["O5041"]["events"][0]["profile"]
+# three lines with the same SKU: three distinct unique_ids
+rep = orr["O5049"]["events"]
+assert [e["unique_id"] for e in rep] == ["O5049", "O5049:1", "O5049:2", "O5049:3"]
+assert len({e["properties"]["SKU"] for e in rep[1:]}) == 1
+# a phone-only embedded snapshot for a customer not in the table
+p = orr["O5050"]["events"][0]["profile"]
+assert orr["O5050"]["account"] == "brand-b" and p["phone_number"] == "+61395550101" and "email" not in p, p
+assert p["properties"]["HomeOutletId"] == "202" and p["properties"]["MostRecentStoreId"] == "202"
+# amounts given as JSON numbers and times as epoch ms
+e = orr["O5052"]["events"][0]
+assert e["value"] == 84.4 and e["time"].startswith("2025-11-24T"), e
+# unique ids are unique across the whole run per metric
+ids = [(metric(e), e["unique_id"]) for x in o for e in x["events"]]
+assert len(ids) == len(set(ids)), "duplicate unique_id"
 assert orr["O5022"]["events"][0]["value"] == 335.99 and '"value":335.99' in open(d + "/o.out").read()
 rep = orr["O5023"]["events"]
 assert [e["unique_id"] for e in rep] == ["O5023", "O5023:1", "O5023:2"]

@@ -58,6 +58,9 @@ static void test_order_errors_have_paths(void **state) {
     (void)state;
     expect_order_error("[1,2]", "not a JSON object");
     expect_order_error("{\"order_id\":", "invalid JSON at byte");
+    expect_order_error("{\"order_id\": x}", "invalid JSON at byte 13");
+    expect_order_error(OK_HEAD "} {\"order_id\":\"O2\"}", "invalid JSON at byte 88: trailing data");
+    expect_order_error("", "invalid JSON at byte 0");
     expect_order_error("{\"status\":\"completed\"}", "order_id: required");
     expect_order_error("{\"order_id\":\"O1\",\"status\":\"lost\",\"occurred_at\":1795130100000,\"total\":1}", "status: expected one of completed|fulfilled|cancelled|refunded|voided");
     expect_order_error("{\"order_id\":\"O1\",\"status\":\"completed\",\"total\":\"1\"}", "occurred_at: required");

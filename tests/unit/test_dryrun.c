@@ -31,10 +31,11 @@ typedef struct {
     char err[256];
 } run_t;
 
-static void run(run_t *r, ts_kind_t kind, const char *input, const char *customers_path) {
+static void run_cfg(run_t *r, const char *config, ts_kind_t kind, const char *input,
+                    const char *customers_path) {
     ts_config_t *cfg = NULL;
     char err[256];
-    assert_int_equal(ts_config_parse(CONFIG, &cfg, err, sizeof err), TS_OK);
+    assert_int_equal(ts_config_parse(config, &cfg, err, sizeof err), TS_OK);
     FILE *in = fmemopen((void *)input, strlen(input), "r");
     assert_non_null(in);
     char *obuf = NULL;
@@ -54,6 +55,10 @@ static void run(run_t *r, ts_kind_t kind, const char *input, const char *custome
     }
     free(obuf);
     ts_config_destroy(cfg);
+}
+
+static void run(run_t *r, ts_kind_t kind, const char *input, const char *customers_path) {
+    run_cfg(r, CONFIG, kind, input, customers_path);
 }
 
 static void run_free(run_t *r) {
@@ -181,6 +186,31 @@ static void test_customer_profiles_and_subscriptions(void **state) {
     run_free(&r);
 }
 
+/* A deployment limited to brand-a: brand-b's records are skipped (not
+ * dead-lettered) and the line names the account they belong to. */
+static void test_other_account_is_skipped(void **state) {
+    (void)state;
+    const char *cfg =
+        "{\"accounts\":[{\"name\":\"brand-a\",\"api_key_env\":\"K\",\"outlets\":[\"101\"]},"
+        "{\"name\":\"brand-b\",\"api_key_env\":\"K\",\"outlets\":[\"201\"]}],"
+        "\"routing\":{\"only_accounts\":[\"brand-a\"]}}";
+    run_t r;
+    run_cfg(&r, cfg, TS_KIND_CUSTOMER,
+            "{\"customer_id\":\"C1\",\"email\":\"a@b.co\",\"home_outlet_id\":\"201\"}\n"
+            "{\"customer_id\":\"C2\",\"email\":\"c@d.co\",\"home_outlet_id\":\"101\"}\n",
+            NULL);
+    assert_int_equal(r.rc, TS_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(cJSON_GetStringValue(get(r.rows[0], "skipped")), "OTHER_ACCOUNT");
+    assert_string_equal(cJSON_GetStringValue(get(r.rows[0], "account")), "brand-b");
+    assert_true(cJSON_IsNull(get(r.rows[0], "dead_letter")));
+    assert_int_equal(cJSON_GetArraySize(get(r.rows[0], "profiles")), 0);
+    assert_string_equal(cJSON_GetStringValue(get(r.rows[1], "account")), "brand-a");
+    assert_int_equal(r.st.skipped, 1);
+    assert_int_equal(r.st.sent, 1);
+    run_free(&r);
+}
+
 static void test_unreadable_customers_file(void **state) {
     (void)state;
     run_t r;
@@ -195,6 +225,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_object_per_line_in_order),
         cmocka_unit_test(test_customer_profiles_and_subscriptions),
+        cmocka_unit_test(test_other_account_is_skipped),
         cmocka_unit_test(test_unreadable_customers_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,8 +84,11 @@ static void test_event_bodies_from_samples(void **state) {
     ssize_t n;
     ts_mapped_t m;
     ts_mapped_init(&m);
-    ts_buf_t body = TS_BUF_INIT;
+    ts_buf_t body = TS_BUF_INIT, all = TS_BUF_INIT;
     int bodies = 0, events = 0;
+    /* one body with an entry per order too: separators between entries */
+    ts_jw_t wa;
+    ts_kbody_events_open(&wa, &all);
     while ((n = getline(&line, &cap, f)) > 0) {
         ts_order_t o;
         char err[256];
@@ -95,6 +98,10 @@ static void test_event_bodies_from_samples(void **state) {
         ts_customer_ref_t stand_in = {true, o.customer_id, "someone@example.com", NULL, "Some", "One", "201"};
         assert_int_equal(ts_map_order(e.mapper, &o, ts_map_resolve_customer(&o, &stand_in), &m), TS_OK);
         if (m.account < 0 || m.n_events == 0) continue;
+        ts_kbody_events_entry_open(&wa, ts_mapped_str(&m, m.profile), m.profile.len, false);
+        for (size_t i = 0; i < m.n_events; i++)
+            ts_kbody_events_event(&wa, ts_mapped_str(&m, m.events[i].json), m.events[i].json.len);
+        ts_kbody_events_entry_close(&wa);
         ts_jw_t w;
         ts_buf_reset(&body);
         ts_kbody_events_open(&w, &body);
@@ -120,8 +127,25 @@ static void test_event_bodies_from_samples(void **state) {
         bodies++;
         events += (int)m.n_events;
     }
-    assert_true(bodies >= 20);
+    assert_true(bodies >= 40);
     assert_true(events > bodies);
+    ts_kbody_events_close(&wa);
+    assert_false(wa.failed);
+    cJSON *j = parse_ok(&all);
+    const cJSON *entries = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(j, "data"), "attributes"), "events-bulk-create"), "data");
+    assert_int_equal(cJSON_GetArraySize(entries), bodies);
+    int total = 0;
+    const cJSON *en;
+    cJSON_ArrayForEach(en, entries) {
+        assert_string_equal(cJSON_GetObjectItem(en, "type")->valuestring, "event-bulk-create");
+        total += cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(
+            cJSON_GetObjectItem(en, "attributes"), "events"), "data"));
+    }
+    assert_int_equal(total, events);
+    cJSON_Delete(j);
+    dump("bulk_create_events", &all);
+    ts_buf_free(&all);
     free(line);
     fclose(f);
     ts_buf_free(&body);

@@ -249,6 +249,15 @@ static void test_order_dead_letters(void **state) {
     assert_int_equal(f->m.account, -1);
     map_order(f, "{\"order_id\":\"O2\",\"status\":\"completed\",\"occurred_at\":1,\"total\":\"1\"}", NULL);
     assert_int_equal(f->m.dead_letter, TS_REASON_DECODE_ERROR); /* 1970: outside Klaviyo's window */
+    assert_non_null(strstr(f->m.detail, "occurred_at: 1970-01-01T00:00:00"));
+    map_order(f, "{\"order_id\":\"O3\",\"status\":\"completed\",\"occurred_at\":\"2100-01-01T00:00:00Z\","
+                 "\"total\":\"1\",\"customer\":{\"email\":\"a@b.co\",\"home_outlet_id\":\"101\"}}", NULL);
+    assert_int_equal(f->m.dead_letter, TS_REASON_DECODE_ERROR); /* more than a year ahead */
+    assert_int_equal(f->m.n_events, 0);
+    map_order(f, "{\"order_id\":\"O4\",\"status\":\"completed\",\"occurred_at\":\"1990-01-02T00:00:00Z\","
+                 "\"total\":\"1\",\"customer\":{\"email\":\"a@b.co\",\"home_outlet_id\":\"101\"}}", NULL);
+    assert_int_equal(f->m.dead_letter, TS_REASON_NONE); /* historical backfill is fine */
+    assert_int_equal(f->m.n_events, 1);
 }
 
 static void test_snapshot_wins_over_table(void **state) {
@@ -297,6 +306,41 @@ static void test_customer_consent_rules(void **state) {
     assert_int_equal(m->dead_letter, TS_REASON_NO_PROFILE_IDENTIFIER);
     map_customer(f, "{\"customer_id\":\"C11\",\"email\":\"a@b.co\"}");
     assert_int_equal(m->dead_letter, TS_REASON_NO_HOME_OUTLET);
+}
+
+static void test_overlong_email_is_not_an_identifier(void **state) {
+    fx_t *f = *state;
+    char local[300], json[600];
+    memset(local, 'a', 260);
+    local[260] = '\0';
+    snprintf(json, sizeof json, "{\"customer_id\":\"C12\",\"email\":\"%s@b.co\",\"home_outlet_id\":\"101\"}", local);
+    map_customer(f, json);
+    assert_int_equal(f->m.dead_letter, TS_REASON_NO_PROFILE_IDENTIFIER);
+    snprintf(json, sizeof json, "{\"customer_id\":\"C12\",\"email\":\"%s@b.co\",\"phone\":\"0412345678\","
+             "\"home_outlet_id\":\"101\"}", local);
+    map_customer(f, json);
+    assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
+    cJSON *prof = span_json(&f->m, f->m.profile);
+    assert_null(str_at(prof, "email"));
+    assert_string_equal(str_at(prof, "phone_number"), "+61412345678");
+    cJSON_Delete(prof);
+}
+
+/* Once warm, mapping the same kind of record reuses the buffers. */
+static void test_warm_mapper_reuses_buffers(void **state) {
+    fx_t *f = *state;
+    const char *json = ORDER_HEAD "\"status\":\"completed\",\"total\":\"335.99\"," LINES "}";
+    map_order(f, json, &TABLE_C1);
+    char *text = f->m.text.data;
+    size_t cap = f->m.text.cap;
+    ts_map_event_t *ev = f->m.events;
+    for (int i = 0; i < 50; i++) {
+        map_order(f, json, &TABLE_C1);
+        assert_int_equal(f->m.n_events, 3);
+        assert_ptr_equal(f->m.text.data, text);
+        assert_int_equal(f->m.text.cap, cap);
+        assert_ptr_equal(f->m.events, ev);
+    }
 }
 
 static void test_long_strings_are_truncated(void **state) {
@@ -371,6 +415,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_order_dead_letters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_wins_over_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customer_consent_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlong_email_is_not_an_identifier, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_warm_mapper_reuses_buffers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_strings_are_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_order_is_dead_lettered, setup, teardown),
     };

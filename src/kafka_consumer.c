@@ -1,0 +1,769 @@
+/*
+ * kafka_consumer.c - the consume loop shared by tillstream-customers and
+ * tillstream-orders: Kafka in, decode -> route -> map, the delivery engine
+ * out, dead letters to the dead-letter topic, offsets stored only for
+ * records that are completely done.
+ *
+ * Design (docs/consumers.md):
+ * - high-level consumer, eager `range`/`roundrobin` assignment (librdkafka
+ *   2.0.2 has close-path bugs with cooperative-sticky), auto offset store
+ *   off; stored offsets are auto-committed and committed synchronously on
+ *   revoke and shutdown.
+ * - every consumed message is kept (it is the dead-letter copy's source)
+ *   until its record completes, bounded by consumer.max_inflight_records.
+ * - an account whose lane is full pauses the partition whose record it
+ *   blocks; polling continues so the member is never evicted.
+ * - tillstream-orders first restores the customer table from the
+ *   beginning of the customers topic, then keeps it current.
+ */
+#include "tillstream/consumer.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tillstream/custtable.h"
+#include "tillstream/engine.h"
+#include "tillstream/jw.h"
+#include "tillstream/log.h"
+#include "tillstream/map.h"
+#include "tillstream/offsets.h"
+#include "tillstream/route.h"
+
+#define MAX_PARTITIONS 1024
+
+typedef struct held_s {
+    rd_kafka_message_t *msg;
+    uint64_t token;
+    int64_t deadline; /* unknown customer: when to give up */
+    bool blocked;     /* lane full: waiting for room */
+    struct held_s *next;
+} held_t;
+
+typedef struct dlq_retry_s {
+    uint64_t token;
+    ts_reason_t reason;
+    char *detail;
+    int account;
+    struct dlq_retry_s *next;
+} dlq_retry_t;
+
+typedef struct {
+    const ts_config_t *cfg;
+    const ts_consumer_opts_t *o;
+    const char *topic;
+    rd_kafka_t *rk;      /* group consumer */
+    rd_kafka_t *table_rk; /* orders: customer table reader */
+    rd_kafka_t *dlq;     /* dead-letter producer */
+    ts_offsets_t *offsets;
+    ts_engine_t *engine;
+    ts_router_t *router;
+    ts_mapper_t *mapper;
+    ts_custtable_t *table;
+    ts_arena_t *arena;
+    ts_mapped_t m;
+    held_t *held;
+    size_t n_held;
+    dlq_retry_t *dlq_retries;
+    size_t dlq_pending;
+    bool fatal;
+    bool table_ready;
+    int64_t *table_end; /* per customers partition: high watermark at start */
+    int table_parts;
+    int64_t end[MAX_PARTITIONS]; /* exit-at-end targets */
+    bool reached[MAX_PARTITIONS];
+    bool paused[MAX_PARTITIONS];
+    int n_parts;
+    bool assigned_once;
+    /* counters for the final summary */
+    uint64_t consumed, completed, dead_lettered, skipped, rejected;
+    uint64_t by_reason[TS_REASON__COUNT];
+} loop_t;
+
+static void log_kv(ts_log_level_t lvl, const rd_kafka_message_t *msg, const char *fmt, const char *a) {
+    char ctx[256];
+    snprintf(ctx, sizeof ctx, "\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld",
+             msg ? rd_kafka_topic_name(msg->rkt) : "", msg ? msg->partition : -1,
+             msg ? (long long)msg->offset : -1LL);
+    ts_log(lvl, "consumer", ctx, fmt, a);
+}
+
+/* ---- completion ----------------------------------------------------------- */
+
+static void release_msg(void *user, void *opaque) {
+    (void)opaque;
+    rd_kafka_message_destroy(user);
+}
+
+static void complete(loop_t *L, uint64_t token) {
+    int64_t store;
+    int32_t p = ts_offsets_token_partition(token);
+    rd_kafka_message_t *msg = ts_offsets_user(L->offsets, token);
+    char topic[256] = "";
+    if (msg) snprintf(topic, sizeof topic, "%s", rd_kafka_topic_name(msg->rkt));
+    if (!ts_offsets_done(L->offsets, token, &store, release_msg, NULL)) return; /* revoked since */
+    L->completed++;
+    if (store >= 0) {
+        rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(pl, L->topic, p)->offset = store;
+        rd_kafka_resp_err_t err = rd_kafka_offsets_store(L->rk, pl);
+        if (err) ts_log(TS_LOG_WARN, "consumer", NULL, "offsets_store: %s", rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(pl);
+    }
+}
+
+/* ---- dead letters ------------------------------------------------------------ */
+
+static void hdr(rd_kafka_headers_t *h, const char *k, const char *v) {
+    if (v) rd_kafka_header_add(h, k, -1, v, -1);
+}
+
+static void dead_letter(loop_t *L, uint64_t token, ts_reason_t reason, const char *detail, int account,
+                        const char *outlet) {
+    rd_kafka_message_t *msg = ts_offsets_user(L->offsets, token);
+    if (!msg) return; /* partition revoked: the next owner re-reads it */
+    rd_kafka_headers_t *orig = NULL, *h;
+    if (rd_kafka_message_headers(msg, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
+        h = rd_kafka_headers_copy(orig);
+    else
+        h = rd_kafka_headers_new(16);
+    char part[16], off[24], ts[24];
+    rd_kafka_timestamp_type_t tstype;
+    int64_t tsv = rd_kafka_message_timestamp(msg, &tstype);
+    snprintf(part, sizeof part, "%d", msg->partition);
+    snprintf(off, sizeof off, "%lld", (long long)msg->offset);
+    snprintf(ts, sizeof ts, "%lld", (long long)tsv);
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    char cls[64];
+    snprintf(cls, sizeof cls, "tillstream.%s", ts_reason_name(reason));
+    hdr(h, "tillstream.reason", ts_reason_name(reason));
+    hdr(h, "tillstream.detail", detail);
+    hdr(h, "tillstream.source.topic", topic);
+    hdr(h, "tillstream.source.partition", part);
+    hdr(h, "tillstream.source.offset", off);
+    hdr(h, "tillstream.source.timestamp", ts);
+    hdr(h, "tillstream.consumer", L->o->prog);
+    hdr(h, "tillstream.outlet", outlet);
+    if (account >= 0) hdr(h, "tillstream.account", L->cfg->accounts[account].name);
+    /* Kafka Connect's dead-letter context, so existing DLQ tooling reads ours */
+    hdr(h, "__connect.errors.topic", topic);
+    hdr(h, "__connect.errors.partition", part);
+    hdr(h, "__connect.errors.offset", off);
+    hdr(h, "__connect.errors.connector.name", L->o->prog);
+    hdr(h, "__connect.errors.task.id", "0");
+    hdr(h, "__connect.errors.stage", reason == TS_REASON_DECODE_ERROR || reason == TS_REASON_SCHEMA_NOT_FOUND
+                                          ? "VALUE_CONVERTER" : "TASK_PUT");
+    hdr(h, "__connect.errors.class.name", "tillstream");
+    hdr(h, "__connect.errors.exception.class.name", cls);
+    hdr(h, "__connect.errors.exception.message", detail);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        L->dlq, RD_KAFKA_V_TOPIC(L->cfg->topic_dead_letter), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(msg->key, msg->key_len), RD_KAFKA_V_VALUE(msg->payload, msg->len),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)token), RD_KAFKA_V_END);
+    if (err) {
+        rd_kafka_headers_destroy(h);
+        /* queue full or similar: retry from the loop, never drop */
+        dlq_retry_t *r = calloc(1, sizeof *r);
+        if (r) {
+            *r = (dlq_retry_t){token, reason, strdup(detail ? detail : ""), account, L->dlq_retries};
+            L->dlq_retries = r;
+        }
+        log_kv(TS_LOG_WARN, msg, "dead-letter produce failed (%s); will retry", rd_kafka_err2str(err));
+        return;
+    }
+    L->dlq_pending++;
+    L->dead_lettered++;
+    L->by_reason[reason]++;
+    if (ts_log_enabled(TS_LOG_INFO)) {
+        char ctx[512];
+        snprintf(ctx, sizeof ctx, "\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld,\"reason\":\"%s\"",
+                 topic, msg->partition, (long long)msg->offset, ts_reason_name(reason));
+        ts_log(TS_LOG_INFO, "consumer", ctx, "dead-lettered: %s", detail ? detail : "");
+    }
+}
+
+static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *dm, void *opaque) {
+    (void)rk;
+    loop_t *L = opaque;
+    uint64_t token = (uint64_t)(uintptr_t)dm->_private;
+    L->dlq_pending--;
+    if (dm->err) {
+        /* the dead-letter topic cannot be written: do not advance, retry */
+        ts_log(TS_LOG_ERROR, "dlq", NULL,
+               "cannot write the dead-letter topic (%s): not advancing past this record; retrying",
+               rd_kafka_err2str(dm->err));
+        rd_kafka_headers_t *h = NULL;
+        const char *reason = "DECODE_ERROR", *detail = "";
+        const void *v;
+        size_t n;
+        char rbuf[64] = "", dbuf[512] = "";
+        if (rd_kafka_message_headers(dm, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (!rd_kafka_header_get_last(h, "tillstream.reason", &v, &n) && n < sizeof rbuf) {
+                memcpy(rbuf, v, n);
+                reason = rbuf;
+            }
+            if (!rd_kafka_header_get_last(h, "tillstream.detail", &v, &n) && n < sizeof dbuf) {
+                memcpy(dbuf, v, n);
+                detail = dbuf;
+            }
+        }
+        dlq_retry_t *r = calloc(1, sizeof *r);
+        if (r) {
+            *r = (dlq_retry_t){token, ts_reason_parse(reason), strdup(detail), -1, L->dlq_retries};
+            L->dlq_retries = r;
+        }
+        L->dead_lettered--;
+        return;
+    }
+    complete(L, token);
+}
+
+/* ---- the engine's completions ------------------------------------------------ */
+
+static void on_delivered(void *opaque, uint64_t token, ts_err_t result, const char *detail) {
+    loop_t *L = opaque;
+    if (result == TS_OK) {
+        complete(L, token);
+        return;
+    }
+    L->rejected++;
+    dead_letter(L, token,
+                result == TS_ERR_TOO_LARGE ? TS_REASON_PAYLOAD_TOO_LARGE : TS_REASON_KLAVIYO_REJECTED,
+                detail, -1, NULL);
+}
+
+/* ---- processing ------------------------------------------------------------- */
+
+static void hold(loop_t *L, rd_kafka_message_t *msg, uint64_t token, int64_t deadline, bool blocked) {
+    held_t *h = calloc(1, sizeof *h);
+    if (!h) {
+        L->fatal = true;
+        return;
+    }
+    *h = (held_t){msg, token, deadline, blocked, NULL};
+    /* append: keeps partition order */
+    held_t **pp = &L->held;
+    while (*pp) pp = &(*pp)->next;
+    *pp = h;
+    L->n_held++;
+}
+
+static void set_pause(loop_t *L, int32_t p, bool pause) {
+    if (p < 0 || p >= MAX_PARTITIONS || L->paused[p] == pause) return;
+    rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(pl, L->topic, p);
+    if (pause) rd_kafka_pause_partitions(L->rk, pl);
+    else rd_kafka_resume_partitions(L->rk, pl);
+    rd_kafka_topic_partition_list_destroy(pl);
+    L->paused[p] = pause;
+}
+
+static bool partition_blocked(const loop_t *L, int32_t p) {
+    for (const held_t *h = L->held; h; h = h->next)
+        if (h->blocked && h->msg->partition == p) return true;
+    return false;
+}
+
+typedef enum { P_DONE, P_WAIT_CUSTOMER, P_WAIT_LANE } presult_t;
+
+/* P_DONE when the record went somewhere (engine, dead letter, skipped);
+ * otherwise it must be held: its customer is unknown yet, or its
+ * account's lane is full. */
+static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, bool give_up_waiting) {
+    char why[512];
+    ts_mapped_t *m = &L->m;
+    ts_arena_reset(L->arena);
+    if (!msg->payload) { /* tombstone */
+        L->skipped++;
+        complete(L, token);
+        return P_DONE;
+    }
+    ts_err_t rc;
+    if (L->o->kind == TS_KIND_CUSTOMER) {
+        ts_customer_t c;
+        rc = ts_decode_customer_json(msg->payload, msg->len, L->arena, &c, why, sizeof why);
+        if (rc == TS_OK) rc = ts_map_customer(L->mapper, &c, m);
+    } else {
+        ts_order_t o;
+        rc = ts_decode_order_json(msg->payload, msg->len, L->arena, &o, why, sizeof why);
+        if (rc == TS_OK) {
+            ts_customer_ref_t from_table = {0};
+            bool in_table = o.customer_id && ts_custtable_get(L->table, o.customer_id, &from_table);
+            const ts_customer_ref_t *cust = ts_map_resolve_customer(&o, in_table ? &from_table : NULL);
+            if (!cust && o.customer_id && !give_up_waiting && o.status != TS_ORDER_VOIDED && !o.is_test)
+                return P_WAIT_CUSTOMER; /* the customer may arrive just after the order */
+            rc = ts_map_order(L->mapper, &o, cust, m);
+        }
+    }
+    if (rc == TS_ERR_NOMEM) {
+        L->fatal = true;
+        return P_DONE;
+    }
+    if (rc != TS_OK) {
+        if (msg->len > 0 && ((const unsigned char *)msg->payload)[0] == 0)
+            snprintf(why + strlen(why), sizeof why - strlen(why),
+                     " (Confluent Avro framing: Avro decoding is not enabled in this build)");
+        dead_letter(L, token, TS_REASON_DECODE_ERROR, why, -1, NULL);
+        return P_DONE;
+    }
+    if (m->dead_letter) {
+        dead_letter(L, token, m->dead_letter, m->detail, m->route.account, m->route.outlet);
+        return P_DONE;
+    }
+    if (m->skipped) {
+        L->skipped++;
+        complete(L, token);
+        return P_DONE;
+    }
+    rc = ts_engine_submit(L->engine, m, token, L->o->backfill, why, sizeof why);
+    if (rc == TS_ERR_FULL) return P_WAIT_LANE;
+    if (rc != TS_OK) {
+        dead_letter(L, token, TS_REASON_KLAVIYO_REJECTED, why, m->account, m->route.outlet);
+    }
+    return P_DONE;
+}
+
+static void consume(loop_t *L, rd_kafka_message_t *msg) {
+    int32_t p = msg->partition;
+    uint64_t token;
+    ts_err_t rc = ts_offsets_track(L->offsets, p, msg->offset, msg, &token);
+    if (rc != TS_OK) { /* not assigned any more, or a re-delivery after seek */
+        rd_kafka_message_destroy(msg);
+        return;
+    }
+    L->consumed++;
+    if (partition_blocked(L, p)) { /* keep order behind a blocked record */
+        hold(L, msg, token, 0, true);
+        return;
+    }
+    switch (process(L, msg, token, false)) {
+    case P_DONE: break;
+    case P_WAIT_LANE:
+        hold(L, msg, token, 0, true);
+        set_pause(L, p, true);
+        break;
+    case P_WAIT_CUSTOMER:
+        hold(L, msg, token, ts_now_mono_ms() + L->cfg->unknown_customer_retry_ms, false);
+        break;
+    }
+}
+
+static void retry_held(loop_t *L) {
+    int64_t now = ts_now_mono_ms();
+    bool blocked_parts[MAX_PARTITIONS] = {false};
+    for (held_t **pp = &L->held; *pp;) {
+        held_t *h = *pp;
+        int32_t p = h->msg->partition;
+        if (h->blocked && p < MAX_PARTITIONS && blocked_parts[p]) {
+            pp = &h->next;
+            continue;
+        }
+        presult_t r = process(L, h->msg, h->token, !h->blocked && now >= h->deadline);
+        bool done = r == P_DONE;
+        if (r == P_WAIT_CUSTOMER && h->blocked) { /* was behind a full lane; now waits for its customer */
+            h->blocked = false;
+            h->deadline = now + L->cfg->unknown_customer_retry_ms;
+        } else if (r == P_WAIT_LANE) {
+            h->blocked = true;
+        }
+        if (done) {
+            *pp = h->next;
+            free(h);
+            L->n_held--;
+        } else {
+            if (h->blocked && p < MAX_PARTITIONS) blocked_parts[p] = true;
+            pp = &h->next;
+        }
+    }
+    for (int p = 0; p < L->n_parts && p < MAX_PARTITIONS; p++)
+        if (L->paused[p] && !blocked_parts[p] && !ts_offsets_full(L->offsets)) set_pause(L, p, false);
+}
+
+static void drop_held_partition(loop_t *L, int32_t p) {
+    for (held_t **pp = &L->held; *pp;) {
+        if ((*pp)->msg->partition == p) {
+            held_t *h = *pp;
+            *pp = h->next;
+            free(h); /* the message is released by the tracker's revoke */
+            L->n_held--;
+        } else {
+            pp = &(*pp)->next;
+        }
+    }
+}
+
+/* ---- rebalancing -------------------------------------------------------------- */
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                         void *opaque) {
+    loop_t *L = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt; i++) {
+            int32_t p = parts->elems[i].partition;
+            ts_offsets_assign(L->offsets, p);
+            if (p < MAX_PARTITIONS) L->paused[p] = false;
+        }
+        ts_log(TS_LOG_INFO, "consumer", NULL, "assigned %d partition(s) of %s", parts->cnt, L->topic);
+        rd_kafka_assign(rk, parts);
+        L->assigned_once = true;
+    } else {
+        /* stop taking work for these partitions, commit what is complete;
+         * late completions of their records are ignored (generations) */
+        for (int i = 0; i < parts->cnt; i++) {
+            int32_t p = parts->elems[i].partition;
+            drop_held_partition(L, p);
+            ts_offsets_revoke(L->offsets, p, release_msg, NULL);
+            if (p < MAX_PARTITIONS) L->paused[p] = false;
+        }
+        rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+        if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            ts_log(TS_LOG_WARN, "consumer", NULL, "commit on revoke: %s", rd_kafka_err2str(cerr));
+        ts_log(TS_LOG_INFO, "consumer", NULL, "revoked %d partition(s) of %s", parts->cnt, L->topic);
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+/* ---- setup ---------------------------------------------------------------------- */
+
+static rd_kafka_conf_t *base_conf(const ts_config_t *cfg, char *err, size_t errsz) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    for (size_t i = 0; i < cfg->n_kafka; i++) {
+        if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err, errsz) != RD_KAFKA_CONF_OK) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "kafka.%s: %s", cfg->kafka[i].key, err);
+            snprintf(err, errsz, "%s", msg);
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    return conf;
+}
+
+static int64_t now_wall_clock(void *o) { (void)o; return ts_now_mono_ms(); }
+
+/* Captures the high watermarks of every partition of `topic`. */
+static int capture_ends(rd_kafka_t *rk, const char *topic, int64_t *ends, int max, int *n_out) {
+    const rd_kafka_metadata_t *md;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+    rd_kafka_topic_destroy(rkt);
+    if (err) return -1;
+    int n = 0;
+    if (md->topic_cnt == 1 && !md->topics[0].err) n = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    if (n == 0 || n > max) return -1;
+    for (int p = 0; p < n; p++) {
+        int64_t lo, hi;
+        if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000)) return -1;
+        ends[p] = hi;
+    }
+    *n_out = n;
+    return 0;
+}
+
+static void table_consume(loop_t *L, rd_kafka_message_t *msg) {
+    if (msg->err) return;
+    if (!msg->key || msg->key_len == 0) return;
+    if (!msg->payload) {
+        ts_custtable_delete(L->table, msg->key, msg->key_len);
+        return;
+    }
+    ts_customer_t c;
+    char why[256];
+    ts_arena_t *a = L->arena;
+    ts_arena_reset(a);
+    if (ts_decode_customer_json(msg->payload, msg->len, a, &c, why, sizeof why) == TS_OK)
+        ts_custtable_put(L->table, &c);
+}
+
+static int table_open(loop_t *L, char *err, size_t errsz) {
+    rd_kafka_conf_t *conf = base_conf(L->cfg, err, errsz);
+    if (!conf) return -1;
+    char gid[256];
+    snprintf(gid, sizeof gid, "%s-customer-table", L->cfg->group_id_orders);
+    rd_kafka_conf_set(conf, "group.id", gid, NULL, 0);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+    rd_kafka_conf_set(conf, "enable.partition.eof", "false", NULL, 0);
+    L->table_rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errsz);
+    if (!L->table_rk) return -1;
+    L->table_end = calloc(MAX_PARTITIONS, sizeof *L->table_end);
+    if (capture_ends(L->table_rk, L->cfg->topic_customers, L->table_end, MAX_PARTITIONS, &L->table_parts)) {
+        snprintf(err, errsz, "cannot read the partitions of %s", L->cfg->topic_customers);
+        return -1;
+    }
+    rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(L->table_parts);
+    for (int p = 0; p < L->table_parts; p++)
+        rd_kafka_topic_partition_list_add(pl, L->cfg->topic_customers, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(L->table_rk, pl);
+    rd_kafka_topic_partition_list_destroy(pl);
+    return 0;
+}
+
+/* Reads what is available; marks the table ready once every partition
+ * reached the end captured at start. */
+static void table_poll(loop_t *L, int timeout_ms) {
+    rd_kafka_message_t *msg;
+    int n = 0;
+    while (n < 10000 && (msg = rd_kafka_consumer_poll(L->table_rk, n == 0 ? timeout_ms : 0))) {
+        table_consume(L, msg);
+        rd_kafka_message_destroy(msg);
+        n++;
+    }
+    if (L->table_ready) return;
+    rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(L->table_parts);
+    for (int p = 0; p < L->table_parts; p++) rd_kafka_topic_partition_list_add(pl, L->cfg->topic_customers, p);
+    rd_kafka_position(L->table_rk, pl);
+    bool ready = true;
+    for (int p = 0; p < L->table_parts; p++) {
+        int64_t pos = pl->elems[p].offset;
+        if (L->table_end[p] > 0 && (pos < 0 || pos < L->table_end[p])) {
+            int64_t lo, hi;
+            /* an empty or fully compacted-away partition has nothing to read */
+            if (!rd_kafka_get_watermark_offsets(L->table_rk, L->cfg->topic_customers, p, &lo, &hi) &&
+                lo >= L->table_end[p])
+                continue;
+            ready = false;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(pl);
+    if (ready) {
+        L->table_ready = true;
+        char ctx[64];
+        snprintf(ctx, sizeof ctx, "\"customers\":%zu", ts_custtable_size(L->table));
+        ts_log(TS_LOG_INFO, "orders", ctx, "customer table restored from %s", L->cfg->topic_customers);
+    }
+}
+
+static bool at_end(loop_t *L) {
+    if (!L->assigned_once || L->n_held || ts_engine_pending(L->engine) || L->dlq_pending || L->dlq_retries)
+        return false;
+    if (ts_offsets_inflight(L->offsets)) return false;
+    for (int p = 0; p < L->n_parts; p++)
+        if (L->end[p] > 0 && !L->reached[p]) return false;
+    return true;
+}
+
+static void print_summary(loop_t *L) {
+    ts_buf_t b = TS_BUF_INIT;
+    ts_jw_t w;
+    ts_jw_init(&w, &b);
+    ts_jw_obj_open(&w);
+    ts_jw_key(&w, "consumed");
+    ts_jw_int(&w, (int64_t)L->consumed);
+    ts_jw_key(&w, "dead_lettered");
+    ts_jw_int(&w, (int64_t)L->dead_lettered);
+    ts_jw_key(&w, "skipped");
+    ts_jw_int(&w, (int64_t)L->skipped);
+    ts_jw_key(&w, "dead_letter_reasons");
+    ts_jw_obj_open(&w);
+    for (int r = 1; r < TS_REASON__COUNT; r++)
+        if (L->by_reason[r]) {
+            ts_jw_key(&w, ts_reason_name((ts_reason_t)r));
+            ts_jw_int(&w, (int64_t)L->by_reason[r]);
+        }
+    ts_jw_obj_close(&w);
+    ts_jw_key(&w, "accounts");
+    ts_jw_obj_open(&w);
+    for (size_t i = 0; i < L->cfg->n_accounts; i++) {
+        if (!L->cfg->accounts[i].active) continue;
+        ts_lane_stats_t st;
+        ts_engine_lane_stats(L->engine, (int)i, &st);
+        ts_jw_key(&w, L->cfg->accounts[i].name);
+        ts_jw_obj_open(&w);
+        ts_jw_key(&w, "events_accepted");
+        ts_jw_int(&w, (int64_t)st.events_accepted);
+        ts_jw_key(&w, "profiles_accepted");
+        ts_jw_int(&w, (int64_t)st.profiles_accepted);
+        ts_jw_key(&w, "requests");
+        ts_jw_int(&w, (int64_t)st.requests);
+        ts_jw_key(&w, "throttled_429");
+        ts_jw_int(&w, (int64_t)st.throttled_429);
+        ts_jw_obj_close(&w);
+    }
+    ts_jw_obj_close(&w);
+    ts_jw_obj_close(&w);
+    ts_log(TS_LOG_INFO, L->o->prog, b.data + 1 /* members only */, "summary");
+    ts_buf_free(&b);
+}
+
+int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
+    loop_t *L = calloc(1, sizeof *L);
+    char err[512];
+    int exit_code = 1;
+    if (!L) return 1;
+    L->cfg = cfg;
+    L->o = o;
+    L->topic = o->kind == TS_KIND_ORDER ? cfg->topic_orders : cfg->topic_customers;
+    ts_mapped_init(&L->m);
+    L->arena = ts_arena_new(1 << 16);
+    L->offsets = ts_offsets_new((size_t)cfg->max_inflight_records);
+    L->router = ts_router_new(cfg, err, sizeof err);
+    L->mapper = L->router ? ts_mapper_new(cfg, L->router, err, sizeof err) : NULL;
+    L->table = o->kind == TS_KIND_ORDER ? ts_custtable_new(0) : NULL;
+    if (!L->arena || !L->offsets || !L->mapper || (o->kind == TS_KIND_ORDER && !L->table)) goto out;
+
+    ts_engine_opts_t eo = {cfg, on_delivered, L, now_wall_clock, NULL, NULL, 0, 0};
+    L->engine = ts_engine_new(&eo, err, sizeof err);
+    if (!L->engine) {
+        fprintf(stderr, "%s: %s\n", o->prog, err);
+        exit_code = 2;
+        goto out;
+    }
+    /* dead-letter producer: idempotent, acks=all */
+    rd_kafka_conf_t *pconf = base_conf(cfg, err, sizeof err);
+    if (!pconf) {
+        fprintf(stderr, "%s: %s\n", o->prog, err);
+        exit_code = 2;
+        goto out;
+    }
+    rd_kafka_conf_set(pconf, "enable.idempotence", "true", NULL, 0);
+    rd_kafka_conf_set(pconf, "acks", "all", NULL, 0);
+    rd_kafka_conf_set(pconf, "linger.ms", "5", NULL, 0);
+    rd_kafka_conf_set_dr_msg_cb(pconf, on_dlq_delivery);
+    rd_kafka_conf_set_opaque(pconf, L);
+    if (!(L->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, err, sizeof err))) {
+        fprintf(stderr, "%s: dead-letter producer: %s\n", o->prog, err);
+        goto out;
+    }
+    if (o->kind == TS_KIND_ORDER && table_open(L, err, sizeof err)) {
+        fprintf(stderr, "%s: customer table: %s\n", o->prog, err);
+        goto out;
+    }
+    rd_kafka_conf_t *cconf = base_conf(cfg, err, sizeof err);
+    if (!cconf) {
+        fprintf(stderr, "%s: %s\n", o->prog, err);
+        exit_code = 2;
+        goto out;
+    }
+    const char *gid = o->group_id ? o->group_id : o->kind == TS_KIND_ORDER ? cfg->group_id_orders
+                                                                           : cfg->group_id_customers;
+    rd_kafka_conf_set(cconf, "group.id", gid, NULL, 0);
+    rd_kafka_conf_set(cconf, "enable.auto.offset.store", "false", NULL, 0);
+    rd_kafka_conf_set(cconf, "enable.auto.commit", "true", NULL, 0);
+    rd_kafka_conf_set(cconf, "auto.offset.reset", "earliest", NULL, 0);
+    rd_kafka_conf_set(cconf, "enable.partition.eof", "true", NULL, 0);
+    /* eager assignment: see docs/consumers.md (librdkafka 2.0.2 close-path bugs) */
+    char probe[64];
+    size_t probe_sz = sizeof probe;
+    if (rd_kafka_conf_get(cconf, "partition.assignment.strategy", probe, &probe_sz) == RD_KAFKA_CONF_OK &&
+        strstr(probe, "cooperative") == NULL)
+        rd_kafka_conf_set(cconf, "partition.assignment.strategy", "range,roundrobin", NULL, 0);
+    rd_kafka_conf_set_rebalance_cb(cconf, on_rebalance);
+    rd_kafka_conf_set_opaque(cconf, L);
+    if (!(L->rk = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, err, sizeof err))) {
+        fprintf(stderr, "%s: consumer: %s\n", o->prog, err);
+        goto out;
+    }
+    rd_kafka_poll_set_consumer(L->rk);
+    if (o->exit_at_end && capture_ends(L->rk, L->topic, L->end, MAX_PARTITIONS, &L->n_parts)) {
+        fprintf(stderr, "%s: cannot read the end offsets of %s\n", o->prog, L->topic);
+        goto out;
+    }
+    if (!o->exit_at_end) {
+        int64_t dummy[MAX_PARTITIONS];
+        capture_ends(L->rk, L->topic, dummy, MAX_PARTITIONS, &L->n_parts);
+    }
+    if (o->kind == TS_KIND_ORDER) {
+        ts_log(TS_LOG_INFO, "orders", NULL, "restoring the customer table from %s", cfg->topic_customers);
+        while (!L->table_ready && !*o->stop) table_poll(L, 100);
+    }
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, L->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t serr = rd_kafka_subscribe(L->rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (serr) {
+        fprintf(stderr, "%s: subscribe: %s\n", o->prog, rd_kafka_err2str(serr));
+        goto out;
+    }
+    ts_log(TS_LOG_INFO, o->prog, NULL, "consuming %s as group %s", L->topic, gid);
+
+    while (!*o->stop && !L->fatal) {
+        bool busy = ts_engine_pending(L->engine) > 0 || L->n_held > 0;
+        rd_kafka_message_t *msg = NULL;
+        if (!ts_offsets_full(L->offsets))
+            msg = rd_kafka_consumer_poll(L->rk, busy ? 5 : 100);
+        else
+            rd_kafka_poll(L->rk, 5); /* keep the membership alive while full */
+        if (msg) {
+            if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                if (msg->partition < MAX_PARTITIONS && msg->offset >= L->end[msg->partition])
+                    L->reached[msg->partition] = true;
+                rd_kafka_message_destroy(msg);
+            } else if (msg->err) {
+                ts_log(msg->err == RD_KAFKA_RESP_ERR__TRANSPORT ? TS_LOG_WARN : TS_LOG_ERROR, "consumer", NULL,
+                       "consumer: %s", rd_kafka_message_errstr(msg));
+                rd_kafka_message_destroy(msg);
+            } else {
+                if (msg->partition < MAX_PARTITIONS && msg->offset + 1 >= L->end[msg->partition])
+                    L->reached[msg->partition] = true;
+                consume(L, msg);
+            }
+        }
+        if (L->table) table_poll(L, 0);
+        for (dlq_retry_t *r = L->dlq_retries, *n; r; r = n) {
+            n = r->next;
+            L->dlq_retries = n;
+            dead_letter(L, r->token, r->reason, r->detail, r->account, NULL);
+            free(r->detail);
+            free(r);
+        }
+        if (L->n_held) retry_held(L);
+        ts_engine_poll(L->engine, 0);
+        rd_kafka_poll(L->dlq, 0);
+        if (o->exit_at_end && at_end(L)) break;
+    }
+
+    /* drain: no new records, finish what is in flight within the grace period */
+    int64_t grace_end = ts_now_mono_ms() + cfg->shutdown_grace_ms;
+    ts_engine_flush(L->engine);
+    while ((ts_engine_pending(L->engine) || L->dlq_pending || L->dlq_retries) && ts_now_mono_ms() < grace_end &&
+           !L->fatal) {
+        ts_engine_poll(L->engine, 20);
+        rd_kafka_poll(L->dlq, 0);
+        rd_kafka_poll(L->rk, 0);
+        for (dlq_retry_t *r = L->dlq_retries, *n; r; r = n) {
+            n = r->next;
+            L->dlq_retries = n;
+            dead_letter(L, r->token, r->reason, r->detail, r->account, NULL);
+            free(r->detail);
+            free(r);
+        }
+    }
+    rd_kafka_flush(L->dlq, 5000);
+    if (ts_engine_pending(L->engine))
+        ts_log(TS_LOG_WARN, o->prog, NULL, "%zu record(s) not delivered within the grace period: their "
+               "offsets are not committed and they will be re-read", ts_engine_pending(L->engine));
+    rd_kafka_resp_err_t cerr = rd_kafka_commit(L->rk, NULL, 0);
+    if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        ts_log(TS_LOG_WARN, o->prog, NULL, "final commit: %s", rd_kafka_err2str(cerr));
+    print_summary(L);
+    exit_code = L->fatal ? 1 : 0;
+out:
+    if (L->rk) {
+        rd_kafka_consumer_close(L->rk);
+        /* the revoke in close released tracked messages; release held ones too */
+        rd_kafka_destroy(L->rk);
+    }
+    while (L->held) {
+        held_t *h = L->held;
+        L->held = h->next;
+        free(h);
+    }
+    for (int p = 0; p < MAX_PARTITIONS && L->offsets; p++) ts_offsets_revoke(L->offsets, p, release_msg, NULL);
+    if (L->table_rk) {
+        rd_kafka_consumer_close(L->table_rk);
+        rd_kafka_destroy(L->table_rk);
+    }
+    if (L->dlq) rd_kafka_destroy(L->dlq);
+    ts_engine_destroy(L->engine);
+    ts_offsets_destroy(L->offsets);
+    ts_custtable_destroy(L->table);
+    ts_mapper_destroy(L->mapper);
+    ts_router_destroy(L->router);
+    ts_arena_destroy(L->arena);
+    ts_mapped_free(&L->m);
+    free(L->table_end);
+    free(L);
+    return exit_code;
+}
