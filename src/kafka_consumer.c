@@ -641,6 +641,12 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
     rd_kafka_conf_set(cconf, "group.id", gid, NULL, 0);
     rd_kafka_conf_set(cconf, "enable.auto.offset.store", "false", NULL, 0);
     rd_kafka_conf_set(cconf, "enable.auto.commit", "true", NULL, 0);
+    /* stored offsets reach the broker within a second (fewer re-sends after a
+     * crash); a user's own value wins */
+    bool user_interval = false;
+    for (size_t i = 0; i < cfg->n_kafka; i++)
+        user_interval |= !strcmp(cfg->kafka[i].key, "auto.commit.interval.ms");
+    if (!user_interval) rd_kafka_conf_set(cconf, "auto.commit.interval.ms", "1000", NULL, 0);
     rd_kafka_conf_set(cconf, "auto.offset.reset", "earliest", NULL, 0);
     rd_kafka_conf_set(cconf, "enable.partition.eof", "true", NULL, 0);
     /* eager assignment: see docs/consumers.md (librdkafka 2.0.2 close-path bugs) */
