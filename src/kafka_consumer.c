@@ -426,9 +426,33 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 
 /* ---- setup ---------------------------------------------------------------------- */
 
-static rd_kafka_conf_t *base_conf(const ts_config_t *cfg, char *err, size_t errsz) {
+/* librdkafka's own logs, as JSON lines like ours */
+static void on_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    (void)rk;
+    ts_log_level_t lvl = level <= 3 ? TS_LOG_ERROR : level <= 4 ? TS_LOG_WARN : level <= 6 ? TS_LOG_INFO : TS_LOG_DEBUG;
+    char ctx[96];
+    snprintf(ctx, sizeof ctx, "\"facility\":\"%.40s\"", fac);
+    ts_log(lvl, "librdkafka", ctx, "%s", buf);
+}
+
+/* Properties that only make sense for consumers; the dead-letter producer
+ * skips them instead of warning about each. */
+static bool consumer_only(const char *k) {
+    static const char *const keys[] = {"session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms",
+                                       "auto.offset.reset", "auto.commit.interval.ms", "enable.auto.commit",
+                                       "partition.assignment.strategy", "isolation.level", "group.instance.id",
+                                       "fetch.min.bytes", "fetch.max.bytes", "fetch.wait.max.ms",
+                                       "max.partition.fetch.bytes", "queued.min.messages", NULL};
+    for (int i = 0; keys[i]; i++)
+        if (!strcmp(keys[i], k)) return true;
+    return false;
+}
+
+static rd_kafka_conf_t *base_conf_for(const ts_config_t *cfg, bool producer, char *err, size_t errsz) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, on_rdkafka_log);
     for (size_t i = 0; i < cfg->n_kafka; i++) {
+        if (producer && consumer_only(cfg->kafka[i].key)) continue;
         if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err, errsz) != RD_KAFKA_CONF_OK) {
             char msg[512];
             snprintf(msg, sizeof msg, "kafka.%s: %s", cfg->kafka[i].key, err);
@@ -438,6 +462,10 @@ static rd_kafka_conf_t *base_conf(const ts_config_t *cfg, char *err, size_t errs
         }
     }
     return conf;
+}
+
+static rd_kafka_conf_t *base_conf(const ts_config_t *cfg, char *err, size_t errsz) {
+    return base_conf_for(cfg, false, err, errsz);
 }
 
 static int64_t now_wall_clock(void *o) { (void)o; return ts_now_mono_ms(); }
@@ -611,7 +639,7 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
         goto out;
     }
     /* dead-letter producer: idempotent, acks=all */
-    rd_kafka_conf_t *pconf = base_conf(cfg, err, sizeof err);
+    rd_kafka_conf_t *pconf = base_conf_for(cfg, true, err, sizeof err);
     if (!pconf) {
         fprintf(stderr, "%s: %s\n", o->prog, err);
         exit_code = 2;
