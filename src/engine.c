@@ -307,7 +307,7 @@ ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, 
     r->events = (ts_map_event_t *)(r->items + n_parts);
     r->n_events = m->n_events;
     r->text = (char *)(r->events + m->n_events);
-    memcpy(r->events, m->events, m->n_events * sizeof *m->events);
+    if (m->n_events) memcpy(r->events, m->events, m->n_events * sizeof *m->events);
     memcpy(r->text, m->text.data, m->text.len);
     r->text[m->text.len] = '\0';
     r->profile = m->profile;
