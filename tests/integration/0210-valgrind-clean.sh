@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# valgrind (memcheck) stays clean on the offline pipeline over the samples
+# and on the mapping and config unit tests: no invalid reads/writes, no
+# uninitialised values, no leaks.
+set -euo pipefail
+command -v valgrind >/dev/null || { echo "valgrind missing (scripts/setup.sh installs it)" >&2; exit 1; }
+vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect)
+cfg=$TS_SOURCE_DIR/samples/config.sandbox.json
+"${vg[@]}" "$TS_BIN_DIR/tillstream-orders" --config "$cfg" --dry-run --input "$TS_SOURCE_DIR/samples/orders.jsonl" \
+    --customers "$TS_SOURCE_DIR/samples/customers.jsonl" >/dev/null
+"${vg[@]}" "$TS_BIN_DIR/tillstream-customers" --config "$cfg" --dry-run --input "$TS_SOURCE_DIR/samples/customers.jsonl" >/dev/null
+for t in test_map test_config test_decode_json test_offsets test_custtable; do
+  "${vg[@]}" "$TS_BIN_DIR/$t" >/dev/null 2>&1 || { echo "valgrind: $t failed" >&2; "${vg[@]}" "$TS_BIN_DIR/$t" 2>&1 | tail -30 >&2; exit 1; }
+done
+echo "valgrind: clean"
