@@ -23,6 +23,7 @@
 
 #include "tillstream/kbody.h"
 #include "tillstream/log.h"
+#include "tillstream/metrics.h"
 #include "tillstream/ratelimit.h"
 
 #define MAX_EVENTS_PER_REQUEST 1000
@@ -98,6 +99,11 @@ struct lane_s {
     size_t queued_parts;
     ts_lane_stats_t st;
     size_t bytes;
+    /* metrics (NULL when the engine runs without a registry) */
+    ts_metric_t *m_req[TS_EP__COUNT][5]; /* 2xx, 4xx, 429, 5xx, transport error */
+    ts_metric_t *m_throttled[TS_EP__COUNT], *m_retries[TS_EP__COUNT], *m_latency[TS_EP__COUNT];
+    ts_metric_t *m_batch, *m_queue;
+    struct { const char *metric; ts_metric_t *h; } m_events[8];
 };
 
 struct ts_engine_s {
@@ -122,6 +128,68 @@ static double jitter(ts_engine_t *e) {
     x ^= x << 17;
     e->rng = x;
     return 0.5 + (double)(x >> 11) / (double)(1ULL << 53); /* 0.5 .. 1.5 */
+}
+
+/* ---- metrics --------------------------------------------------------------- */
+
+static void lane_metrics(ts_engine_t *e, lane_t *l) {
+    ts_metrics_t *m = e->o.metrics;
+    if (!m) return;
+    static const char *const cls[5] = {"2xx", "4xx", "429", "5xx", "error"};
+    static const double lat_b[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+    static const double batch_b[] = {1, 10, 50, 100, 250, 500, 750, 1000};
+    ts_buf_t lb = TS_BUF_INIT;
+    for (int ep = 0; ep < TS_EP__COUNT; ep++) {
+        for (int c = 0; c < 5; c++) {
+            ts_buf_reset(&lb);
+            ts_buf_puts(&lb, "account=\"");
+            ts_metrics_label_escape(&lb, l->name);
+            ts_buf_printf(&lb, "\",endpoint=\"%s\",status_class=\"%s\"", ts_endpoint_name((ts_endpoint_t)ep), cls[c]);
+            l->m_req[ep][c] = ts_metrics_counter(m, "tillstream_klaviyo_requests_total",
+                                                 "Klaviyo API requests by account, endpoint and status class", lb.data);
+        }
+        ts_buf_reset(&lb);
+        ts_buf_puts(&lb, "account=\"");
+        ts_metrics_label_escape(&lb, l->name);
+        ts_buf_printf(&lb, "\",endpoint=\"%s\"", ts_endpoint_name((ts_endpoint_t)ep));
+        l->m_throttled[ep] = ts_metrics_counter(m, "tillstream_klaviyo_throttled_total",
+                                                "429 answers from Klaviyo (batch re-sent after Retry-After)", lb.data);
+        l->m_retries[ep] = ts_metrics_counter(m, "tillstream_klaviyo_retries_total",
+                                              "requests retried after 5xx, timeouts or connection errors", lb.data);
+        l->m_latency[ep] = ts_metrics_histogram(m, "tillstream_klaviyo_request_duration_seconds",
+                                                "Klaviyo request latency", lb.data, lat_b, sizeof lat_b / sizeof *lat_b);
+    }
+    ts_buf_reset(&lb);
+    ts_buf_puts(&lb, "account=\"");
+    ts_metrics_label_escape(&lb, l->name);
+    ts_buf_putc(&lb, '"');
+    l->m_batch = ts_metrics_histogram(m, "tillstream_klaviyo_batch_events", "events per Bulk Create Events request",
+                                      lb.data, batch_b, sizeof batch_b / sizeof *batch_b);
+    l->m_queue = ts_metrics_gauge(m, "tillstream_lane_queue_parts",
+                                  "records' parts (events, profiles, consent changes) waiting in the account's lane",
+                                  lb.data);
+    ts_buf_free(&lb);
+}
+
+static void count_event(ts_engine_t *e, lane_t *l, const char *metric) {
+    if (!e->o.metrics) return;
+    size_t i = 0;
+    for (; i < 8 && l->m_events[i].metric; i++)
+        if (l->m_events[i].metric == metric || !strcmp(l->m_events[i].metric, metric)) break;
+    if (i == 8) return;
+    if (!l->m_events[i].metric) {
+        ts_buf_t lb = TS_BUF_INIT;
+        ts_buf_puts(&lb, "account=\"");
+        ts_metrics_label_escape(&lb, l->name);
+        ts_buf_puts(&lb, "\",metric=\"");
+        ts_metrics_label_escape(&lb, metric);
+        ts_buf_putc(&lb, '"');
+        l->m_events[i].metric = metric;
+        l->m_events[i].h = ts_metrics_counter(e->o.metrics, "tillstream_events_accepted_total",
+                                              "events accepted by Klaviyo (202) by account and metric", lb.data);
+        ts_buf_free(&lb);
+    }
+    ts_metric_add(l->m_events[i].h, 1);
 }
 
 /* ---- lifecycle ------------------------------------------------------------ */
@@ -196,6 +264,7 @@ ts_engine_t *ts_engine_new(const ts_engine_opts_t *opts, char *errstr, size_t er
                      ts_endpoint_path((ts_endpoint_t)ep));
             ts_ratelimit_init(&l->rl[ep], a->limits[ep].burst_per_s, a->limits[ep].steady_per_min, now);
         }
+        lane_metrics(e, l);
     }
     return e;
 }
@@ -335,6 +404,7 @@ ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, 
         enqueue(l, &r->items[k++], now);
     }
     l->queued_parts += (size_t)n_parts;
+    ts_metric_set(l->m_queue, (double)l->queued_parts);
     l->bytes += sz;
     if (l->bytes > l->st.max_queued_bytes) l->st.max_queued_bytes = l->bytes;
     e->pending++;
@@ -361,6 +431,7 @@ static void settle(ts_engine_t *e, lane_t *l, item_t *it, ts_err_t fail, const c
     }
     if (--r->parts > 0) return;
     l->queued_parts -= (size_t)r->n_parts;
+    ts_metric_set(l->m_queue, (double)l->queued_parts);
     l->bytes -= sizeof(rec_t) + (size_t)r->n_parts * sizeof(item_t) +
                 r->n_events * sizeof(ts_map_event_t) + strlen(r->text) + 1;
     e->pending--;
@@ -518,8 +589,12 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud) {
 
 static ts_err_t start_transfer(ts_engine_t *e, batch_t *b, int64_t now) {
     lane_t *l = b->lane;
-    if (b->ep == EP_EVENTS) b->n_unique = build_events_body(b);
-    else b->n_unique = build_profiles_body(b);
+    if (b->ep == EP_EVENTS) {
+        b->n_unique = build_events_body(b);
+        ts_metric_observe(l->m_batch, (double)b->n_unique);
+    } else {
+        b->n_unique = build_profiles_body(b);
+    }
     CURL *c = b->easy ? b->easy : curl_easy_init();
     if (!c) return TS_ERR_NOMEM;
     b->easy = c;
@@ -641,14 +716,21 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
     b->active_next = NULL;
     l->inflight[b->ep]--;
     ts_ratelimit_observe(&l->rl[b->ep], now, b->rl_remaining, b->rl_reset);
+    int cls = cc != CURLE_OK ? 4 : status == 429 ? 2 : status >= 500 ? 3 : status >= 400 ? 1 : 0;
+    ts_metric_add(l->m_req[b->ep][cls], 1);
+    ts_metric_observe(l->m_latency[b->ep], (double)(now - b->started_ms) / 1000.0);
     char ctx[160];
     snprintf(ctx, sizeof ctx, "\"account\":\"%s\",\"endpoint\":\"%s\",\"status\":%ld,\"events\":%zu",
              l->name, ts_endpoint_name((ts_endpoint_t)b->ep), status, b->n);
 
     if (cc == CURLE_OK && status >= 200 && status < 300) {
         for (size_t i = 0; i < b->n; i++) {
-            if (b->ep == EP_EVENTS) l->st.events_accepted++;
-            else if (b->ep == EP_PROFILES) l->st.profiles_accepted++;
+            if (b->ep == EP_EVENTS) {
+                l->st.events_accepted++;
+                count_event(e, l, b->items[i]->rec->events[b->items[i]->ev].metric);
+            } else if (b->ep == EP_PROFILES) {
+                l->st.profiles_accepted++;
+            }
             settle(e, l, b->items[i], TS_OK, NULL);
         }
         batch_free(b);
@@ -656,6 +738,7 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
     }
     if (cc == CURLE_OK && status == 429) {
         l->st.throttled_429++;
+        ts_metric_add(l->m_throttled[b->ep], 1);
         long ra = b->retry_after > 0 ? b->retry_after : 1;
         ts_ratelimit_block(&l->rl[b->ep], now, ra);
         ts_log(TS_LOG_INFO, "engine", ctx, "throttled by Klaviyo; retrying after %ld s", ra);
@@ -666,6 +749,7 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
                      status == 408 || status == 0;
     if (transient) {
         l->st.retries++;
+        ts_metric_add(l->m_retries[b->ep], 1);
         b->attempt++;
         int64_t back = e->o.backoff_base_ms > 0 ? e->o.backoff_base_ms : BACKOFF_BASE_MS;
         for (int i = 1; i < b->attempt && back < BACKOFF_CAP_MS; i++) back *= 2;

@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tillstream/admin.h"
 #include "tillstream/custtable.h"
+#include "tillstream/metrics.h"
 #include "tillstream/engine.h"
 #include "tillstream/jw.h"
 #include "tillstream/log.h"
@@ -76,6 +78,11 @@ typedef struct {
     bool paused[MAX_PARTITIONS];
     int n_parts;
     bool assigned_once;
+    ts_metrics_t *metrics;
+    ts_admin_t *admin;
+    ts_metric_t *m_consumed, *m_dlq[TS_REASON__COUNT], *m_skipped, *m_paused, *m_table, *m_inflight;
+    ts_metric_t *m_lag[MAX_PARTITIONS];
+    int64_t next_lag_ms;
     /* counters for the final summary */
     uint64_t consumed, completed, dead_lettered, skipped, rejected;
     uint64_t by_reason[TS_REASON__COUNT];
@@ -175,6 +182,7 @@ static void dead_letter(loop_t *L, uint64_t token, ts_reason_t reason, const cha
     L->dlq_pending++;
     L->dead_lettered++;
     L->by_reason[reason]++;
+    ts_metric_add(L->m_dlq[reason], 1);
     if (ts_log_enabled(TS_LOG_INFO)) {
         char ctx[512];
         snprintf(ctx, sizeof ctx, "\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld,\"reason\":\"%s\"",
@@ -257,6 +265,7 @@ static void set_pause(loop_t *L, int32_t p, bool pause) {
     else rd_kafka_resume_partitions(L->rk, pl);
     rd_kafka_topic_partition_list_destroy(pl);
     L->paused[p] = pause;
+    ts_metric_add(L->m_paused, pause ? 1 : -1);
 }
 
 static bool partition_blocked(const loop_t *L, int32_t p) {
@@ -276,6 +285,7 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
     ts_arena_reset(L->arena);
     if (!msg->payload) { /* tombstone */
         L->skipped++;
+        ts_metric_add(L->m_skipped, 1);
         complete(L, token);
         return P_DONE;
     }
@@ -313,6 +323,7 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
     }
     if (m->skipped) {
         L->skipped++;
+        ts_metric_add(L->m_skipped, 1);
         complete(L, token);
         return P_DONE;
     }
@@ -333,6 +344,7 @@ static void consume(loop_t *L, rd_kafka_message_t *msg) {
         return;
     }
     L->consumed++;
+    ts_metric_add(L->m_consumed, 1);
     if (partition_blocked(L, p)) { /* keep order behind a blocked record */
         hold(L, msg, token, 0, true);
         return;
@@ -563,6 +575,50 @@ static void table_poll(loop_t *L, int timeout_ms) {
     }
 }
 
+static void metrics_setup(loop_t *L) {
+    ts_metrics_t *m = L->metrics;
+    char lb[256];
+    snprintf(lb, sizeof lb, "topic=\"%s\"", L->topic);
+    L->m_consumed = ts_metrics_counter(m, "tillstream_records_consumed_total", "records consumed", lb);
+    for (int r = 1; r < TS_REASON__COUNT; r++) {
+        snprintf(lb, sizeof lb, "topic=\"%s\",reason=\"%s\"", L->topic, ts_reason_name((ts_reason_t)r));
+        L->m_dlq[r] = ts_metrics_counter(m, "tillstream_dead_letter_total", "records written to the dead-letter topic", lb);
+    }
+    snprintf(lb, sizeof lb, "topic=\"%s\"", L->topic);
+    L->m_skipped = ts_metrics_counter(m, "tillstream_records_skipped_total",
+                                      "records not sent on purpose (voided, test, other account, tombstone)", lb);
+    L->m_paused = ts_metrics_gauge(m, "tillstream_paused_partitions", "partitions paused by backpressure", lb);
+    L->m_inflight = ts_metrics_gauge(m, "tillstream_inflight_records", "records consumed and not yet completed", lb);
+    if (L->o->kind == TS_KIND_ORDER)
+        L->m_table = ts_metrics_gauge(m, "tillstream_customer_table_customers", "customers in the customer table", NULL);
+}
+
+/* Every 5 s: consumer lag per assigned partition (cached watermarks, no I/O). */
+static void metrics_tick(loop_t *L) {
+    int64_t now = ts_now_mono_ms();
+    if (!L->metrics || now < L->next_lag_ms) return;
+    L->next_lag_ms = now + 5000;
+    ts_metric_set(L->m_inflight, (double)ts_offsets_inflight(L->offsets));
+    if (L->table) ts_metric_set(L->m_table, (double)ts_custtable_size(L->table));
+    rd_kafka_topic_partition_list_t *as = NULL;
+    if (rd_kafka_assignment(L->rk, &as) || !as) return;
+    rd_kafka_position(L->rk, as);
+    for (int i = 0; i < as->cnt; i++) {
+        int32_t p = as->elems[i].partition;
+        int64_t lo, hi;
+        if (p >= MAX_PARTITIONS || rd_kafka_get_watermark_offsets(L->rk, L->topic, p, &lo, &hi)) continue;
+        if (!L->m_lag[p]) {
+            char lb[256];
+            snprintf(lb, sizeof lb, "topic=\"%s\",partition=\"%d\"", L->topic, p);
+            L->m_lag[p] = ts_metrics_gauge(L->metrics, "tillstream_consumer_lag_records",
+                                           "records between the consumer's position and the partition end", lb);
+        }
+        int64_t pos = as->elems[i].offset >= 0 ? as->elems[i].offset : lo;
+        ts_metric_set(L->m_lag[p], (double)(hi > pos ? hi - pos : 0));
+    }
+    rd_kafka_topic_partition_list_destroy(as);
+}
+
 static bool at_end(loop_t *L) {
     if (!L->assigned_once || L->n_held || ts_engine_pending(L->engine) || L->dlq_pending || L->dlq_retries)
         return false;
@@ -631,7 +687,20 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
     L->table = o->kind == TS_KIND_ORDER ? ts_custtable_new(0) : NULL;
     if (!L->arena || !L->offsets || !L->mapper || (o->kind == TS_KIND_ORDER && !L->table)) goto out;
 
-    ts_engine_opts_t eo = {cfg, on_delivered, L, now_wall_clock, NULL, NULL, 0, 0};
+    L->metrics = ts_metrics_new();
+    metrics_setup(L);
+    if (cfg->admin_listen) {
+        L->admin = ts_admin_new(cfg->admin_listen, L->metrics, err, sizeof err);
+        if (!L->admin) {
+            fprintf(stderr, "%s: %s\n", o->prog, err);
+            exit_code = 2;
+            goto out;
+        }
+        char ctx[64];
+        snprintf(ctx, sizeof ctx, "\"port\":%d", ts_admin_port(L->admin));
+        ts_log(TS_LOG_INFO, o->prog, ctx, "admin listener on %s (/metrics /healthz /readyz)", cfg->admin_listen);
+    }
+    ts_engine_opts_t eo = {cfg, on_delivered, L, now_wall_clock, NULL, L->metrics, 0, 0};
     L->engine = ts_engine_new(&eo, err, sizeof err);
     if (!L->engine) {
         fprintf(stderr, "%s: %s\n", o->prog, err);
@@ -700,7 +769,10 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
     }
     if (o->kind == TS_KIND_ORDER) {
         ts_log(TS_LOG_INFO, "orders", NULL, "restoring the customer table from %s", cfg->topic_customers);
-        while (!L->table_ready && !*o->stop) table_poll(L, 100);
+        while (!L->table_ready && !*o->stop) {
+            table_poll(L, 100);
+            ts_admin_heartbeat(L->admin);
+        }
     }
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, L->topic, RD_KAFKA_PARTITION_UA);
@@ -745,6 +817,9 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
         if (L->n_held) retry_held(L);
         ts_engine_poll(L->engine, 0);
         rd_kafka_poll(L->dlq, 0);
+        ts_admin_heartbeat(L->admin);
+        ts_admin_set_ready(L->admin, L->assigned_once && (L->o->kind == TS_KIND_CUSTOMER || L->table_ready));
+        metrics_tick(L);
         if (o->exit_at_end && at_end(L)) break;
     }
 
@@ -791,6 +866,8 @@ out:
     }
     if (L->dlq) rd_kafka_destroy(L->dlq);
     ts_engine_destroy(L->engine);
+    ts_admin_destroy(L->admin);
+    ts_metrics_destroy(L->metrics);
     ts_offsets_destroy(L->offsets);
     ts_custtable_destroy(L->table);
     ts_mapper_destroy(L->mapper);

@@ -1,0 +1,32 @@
+/*
+ * tillstream/admin.h - the admin HTTP listener of each binary
+ * (libmicrohttpd, its own thread):
+ *   GET /metrics  Prometheus text format (metrics.h)
+ *   GET /healthz  200 while the main loop is turning (heartbeat younger
+ *                 than 30 s), else 503
+ *   GET /readyz   200 once the process is ready (assignment received and,
+ *                 for orders, the customer table restored), else 503
+ */
+#ifndef TILLSTREAM_ADMIN_H
+#define TILLSTREAM_ADMIN_H
+
+#include "tillstream/metrics.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ts_admin_s ts_admin_t;
+
+/* listen: "host:port" (port 0 = any free port). `metrics` is borrowed. */
+ts_admin_t *ts_admin_new(const char *listen, ts_metrics_t *metrics, char *errstr, size_t errstr_size);
+void ts_admin_destroy(ts_admin_t *a);
+int ts_admin_port(const ts_admin_t *a);
+/* Called by the main loop on every turn (cheap). */
+void ts_admin_heartbeat(ts_admin_t *a);
+void ts_admin_set_ready(ts_admin_t *a, bool ready);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

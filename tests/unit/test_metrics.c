@@ -1,0 +1,117 @@
+/* test_metrics.c - Prometheus registry: exact exposition text, get-or-create, concurrency, admin endpoints. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tillstream/admin.h"
+#include "tillstream/metrics.h"
+
+static void test_render_exact(void **state) {
+    (void)state;
+    ts_metrics_t *m = ts_metrics_new();
+    ts_metric_t *a = ts_metrics_counter(m, "t_requests_total", "requests", "account=\"a\"");
+    ts_metric_t *g = ts_metrics_gauge(m, "t_queue", "queue", NULL);
+    ts_metric_t *b = ts_metrics_counter(m, "t_requests_total", "requests", "account=\"b\"");
+    assert_ptr_equal(a, ts_metrics_counter(m, "t_requests_total", "requests", "account=\"a\""));
+    double bounds[] = {0.1, 1};
+    ts_metric_t *h = ts_metrics_histogram(m, "t_latency_seconds", "latency", NULL, bounds, 2);
+    ts_metric_add(a, 2);
+    ts_metric_add(b, 1);
+    ts_metric_set(g, 7);
+    ts_metric_observe(h, 0.05);
+    ts_metric_observe(h, 0.5);
+    ts_metric_observe(h, 5);
+    ts_buf_t out = TS_BUF_INIT;
+    ts_metrics_render(m, &out);
+    assert_string_equal(out.data,
+                        "# HELP t_requests_total requests\n# TYPE t_requests_total counter\n"
+                        "t_requests_total{account=\"a\"} 2\nt_requests_total{account=\"b\"} 1\n"
+                        "# HELP t_queue queue\n# TYPE t_queue gauge\nt_queue 7\n"
+                        "# HELP t_latency_seconds latency\n# TYPE t_latency_seconds histogram\n"
+                        "t_latency_seconds_bucket{le=\"0.10000000000000001\"} 1\n"
+                        "t_latency_seconds_bucket{le=\"1\"} 2\nt_latency_seconds_bucket{le=\"+Inf\"} 3\n"
+                        "t_latency_seconds_sum 5.5499999999999998\nt_latency_seconds_count 3\n");
+    ts_buf_free(&out);
+    ts_metric_add(NULL, 1); /* NULL-safe */
+    assert_null(ts_metrics_counter(NULL, "x", "y", NULL));
+    ts_metrics_destroy(m);
+}
+
+static ts_metric_t *shared;
+static void *adder(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 100000; i++) ts_metric_add(shared, 1);
+    return NULL;
+}
+
+static void test_concurrent_adds(void **state) {
+    (void)state;
+    ts_metrics_t *m = ts_metrics_new();
+    shared = ts_metrics_counter(m, "t_total", "t", NULL);
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, adder, NULL);
+    pthread_create(&t2, NULL, adder, NULL);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    assert_true(ts_metric_value(shared) == 200000);
+    ts_metrics_destroy(m);
+}
+
+static size_t wr(char *p, size_t s, size_t n, void *ud) { ts_buf_append(ud, p, s * n); return s * n; }
+
+static long get(int port, const char *path, ts_buf_t *body) {
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, wr);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+static void test_admin_endpoints(void **state) {
+    (void)state;
+    ts_metrics_t *m = ts_metrics_new();
+    ts_metric_add(ts_metrics_counter(m, "t_seen_total", "seen", NULL), 3);
+    char err[128];
+    ts_admin_t *a = ts_admin_new("127.0.0.1:0", m, err, sizeof err);
+    assert_non_null(a);
+    int port = ts_admin_port(a);
+    ts_buf_t b = TS_BUF_INIT;
+    assert_int_equal(get(port, "/healthz", &b), 200);
+    assert_int_equal(get(port, "/readyz", &b), 503);
+    ts_admin_set_ready(a, true);
+    assert_int_equal(get(port, "/readyz", &b), 200);
+    ts_buf_reset(&b);
+    assert_int_equal(get(port, "/metrics", &b), 200);
+    assert_non_null(strstr(b.data, "t_seen_total 3\n"));
+    assert_non_null(strstr(b.data, "tillstream_ready 1\n"));
+    assert_int_equal(get(port, "/nope", &b), 404);
+    ts_buf_free(&b);
+    ts_admin_destroy(a);
+    assert_null(ts_admin_new("nonsense", m, err, sizeof err));
+    assert_non_null(strstr(err, "admin.listen"));
+    ts_metrics_destroy(m);
+}
+
+int main(void) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_render_exact),
+        cmocka_unit_test(test_concurrent_adds),
+        cmocka_unit_test(test_admin_endpoints),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
