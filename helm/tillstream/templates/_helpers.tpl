@@ -1,0 +1,78 @@
+{{- define "tillstream.fullname" -}}{{ .Release.Name }}-tillstream{{- end -}}
+{{- define "tillstream.labels" -}}
+app.kubernetes.io/name: tillstream
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end -}}
+{{- define "tillstream.secretName" -}}
+{{- if .Values.apiKeys.existingSecret }}{{ .Values.apiKeys.existingSecret }}{{ else }}{{ include "tillstream.fullname" . }}-api-keys{{ end -}}
+{{- end -}}
+{{/* The config file: docs/configuration.md. Keys come from env vars only. */}}
+{{- define "tillstream.config" -}}
+{{- $accounts := list -}}
+{{- range .Values.accounts -}}
+{{- $accounts = append $accounts (dict "name" .name "api_key_env" .envVar "outlets" .outlets) -}}
+{{- end -}}
+{{- $cfg := dict "kafka" .Values.kafka "topics" .Values.topics "klaviyo" .Values.klaviyo "accounts" $accounts
+     "routing" .Values.routing "consumer" .Values.consumer
+     "admin" (dict "listen" (printf "0.0.0.0:%d" (int .Values.admin.port))) "log" (dict "level" .Values.logLevel) -}}
+{{- toPrettyJson $cfg -}}
+{{- end -}}
+{{- define "tillstream.podSpec" -}}
+terminationGracePeriodSeconds: {{ add (div .root.Values.consumer.shutdown_grace_ms 1000) 15 }}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 10001
+  fsGroup: 10001
+  seccompProfile: {type: RuntimeDefault}
+containers:
+  - name: {{ .name }}
+    image: "{{ .root.Values.image.repository }}:{{ .root.Values.image.tag }}"
+    imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+    command: ["/usr/local/bin/{{ .binary }}"]
+    args: {{ toJson (concat (list "--config" "/etc/tillstream/config.json") (.args | default list)) }}
+    env:
+      {{- range .root.Values.accounts }}
+      - name: {{ .envVar }}
+        valueFrom:
+          secretKeyRef: {name: {{ include "tillstream.secretName" $.root }}, key: {{ .keyName }}}
+      {{- end }}
+    ports:
+      - {name: admin, containerPort: {{ .root.Values.admin.port }}}
+    {{- if .probes }}
+    livenessProbe:
+      httpGet: {path: /healthz, port: admin}
+      periodSeconds: 10
+      failureThreshold: 6
+    readinessProbe:
+      httpGet: {path: /readyz, port: admin}
+      periodSeconds: 5
+    {{- end }}
+    resources: {{ toJson .resources }}
+    securityContext:
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: true
+      capabilities: {drop: ["ALL"]}
+    volumeMounts:
+      - {name: config, mountPath: /etc/tillstream/config.json, subPath: config.json, readOnly: true}
+      - {name: tmp, mountPath: /tmp}
+      {{- if .root.Values.kafkaTls.secretName }}
+      - {name: kafka-tls, mountPath: /etc/tillstream/kafka-tls, readOnly: true}
+      {{- end }}
+      {{- if .root.Values.kafkaSasl.secretName }}
+      - {name: kafka-sasl, mountPath: /etc/tillstream/kafka-sasl, readOnly: true}
+      {{- end }}
+volumes:
+  - name: config
+    configMap: {name: {{ include "tillstream.fullname" .root }}-config}
+  - name: tmp
+    emptyDir: {}
+  {{- if .root.Values.kafkaTls.secretName }}
+  - name: kafka-tls
+    secret: {secretName: {{ .root.Values.kafkaTls.secretName }}}
+  {{- end }}
+  {{- if .root.Values.kafkaSasl.secretName }}
+  - name: kafka-sasl
+    secret: {secretName: {{ .root.Values.kafkaSasl.secretName }}}
+  {{- end }}
+{{- end -}}
