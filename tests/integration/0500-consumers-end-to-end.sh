@@ -85,6 +85,24 @@ print("e2e: %d events over 3 accounts, %d dead letters, reasons %s" % (
       sum(s["events_recorded"] for s in stats.values()), len(dlq), dict(got_reasons)))
 PY
 
+# tillstream-dlq stats counts exactly the dead letters that are there
+"$bin/tillstream-dlq" stats --config "$work/config.json" --json >"$work/stats-dlq.json"
+"$bin/tillstream-dlq" stats --config "$work/config.json" | grep -q '^dead-letter topic pos.deadletter'
+python3 - "$work" <<'PY'
+import json, sys, collections
+w = sys.argv[1]
+dlq = [json.loads(l) for l in open(w + "/dlq.json") if l.strip()]
+st = json.load(open(w + "/stats-dlq.json"))
+hs = [dict(zip(r["headers"][0::2], r["headers"][1::2])) for r in dlq]
+assert st["total"] == len(dlq)
+for field, key in (("by_reason", "tillstream.reason"), ("by_source_topic", "tillstream.source.topic"),
+                   ("by_account", "tillstream.account"), ("by_outlet", "tillstream.outlet")):
+    want = collections.Counter(h.get(key, "(none)") for h in hs)
+    assert st[field] == dict(want), (field, st[field], want)
+assert sum(st["by_day"].values()) == len(dlq) and st["oldest"] <= st["newest"]
+print("dlq stats: equal to the %d records in the topic" % len(dlq))
+PY
+
 # offsets were committed: the same groups find nothing new
 timeout 60 "$bin/tillstream-orders" --config "$work/config.json" --exit-at-end >"$work/orders2.log"
 grep -q '"message":"summary","consumed":0,' "$work/orders2.log" || { tail -3 "$work/orders2.log" >&2; echo "orders were re-consumed: offsets not committed" >&2; exit 1; }

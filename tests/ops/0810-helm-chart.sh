@@ -57,6 +57,12 @@ assert {"/etc/tillstream/kafka-tls", "/etc/tillstream/kafka-sasl"} <= mounts
 assert kind(ma, "ServiceMonitor") and kind(ma, "PrometheusRule")
 alerts = {r["alert"] for g in kind(ma, "PrometheusRule")[0]["spec"]["groups"] for r in g["rules"]}
 assert alerts == {"TillstreamDeadLetters", "TillstreamConsumerLag", "TillstreamThrottled", "TillstreamNotReady"}
+cj = kind(ma, "CronJob")[0]["spec"]
+assert cj["schedule"] == "5 * * * *"
+cjc = cj["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+assert cjc["command"] == ["/usr/local/bin/tillstream-dlq"]
+assert cjc["args"] == ["stats", "--config", "/etc/tillstream/config.json", "--json"]
+assert not kind(m, "CronJob"), "the stats CronJob is optional"
 es = docs("existing-secret")
 assert not kind(es, "Secret"), "existingSecret must not render a Secret"
 c = kind(es, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]

@@ -30,7 +30,11 @@ containers:
     image: "{{ .root.Values.image.repository }}:{{ .root.Values.image.tag }}"
     imagePullPolicy: {{ .root.Values.image.pullPolicy }}
     command: ["/usr/local/bin/{{ .binary }}"]
+    {{- if eq .binary "tillstream-dlq" }}
+    args: {{ toJson (concat (list "stats" "--config" "/etc/tillstream/config.json") (.args | default list)) }}
+    {{- else }}
     args: {{ toJson (concat (list "--config" "/etc/tillstream/config.json") (.args | default list)) }}
+    {{- end }}
     env:
       {{- range .root.Values.accounts }}
       - name: {{ .envVar }}
