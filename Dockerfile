@@ -19,7 +19,7 @@ RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTS_WERROR=O
 
 FROM debian:bookworm-20241111-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends librdkafka1 libavro23 libcurl4 libcjson1 libmicrohttpd12 ca-certificates \
+ && apt-get install -y --no-install-recommends librdkafka1 libavro23 libcurl4 libcjson1 libmicrohttpd12 ca-certificates kcat \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin tillstream
 COPY --from=build /opt/tillstream/bin/ /usr/local/bin/

@@ -18,6 +18,7 @@ struct ts_admin_s {
     ts_metric_t *ready_g;
     _Atomic int64_t heartbeat_ms;
     _Atomic int ready;
+    _Atomic int64_t stale_ms; /* /healthz fails when the heartbeat is older */
     int port;
 };
 
@@ -48,7 +49,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (!strcmp(url, "/healthz")) {
         int64_t age = ts_now_mono_ms() - atomic_load(&a->heartbeat_ms);
-        return age < 30000 ? reply(c, 200, "text/plain", "ok\n", 3)
+        return age < atomic_load(&a->stale_ms) ? reply(c, 200, "text/plain", "ok\n", 3)
                            : reply(c, 503, "text/plain", "main loop stalled\n", 18);
     }
     if (!strcmp(url, "/readyz"))
@@ -78,6 +79,7 @@ ts_admin_t *ts_admin_new(const char *listen, ts_metrics_t *metrics, char *errstr
     a->metrics = metrics;
     a->ready_g = ts_metrics_gauge(metrics, "tillstream_ready", "1 when the process is ready (readyz)", NULL);
     atomic_store(&a->heartbeat_ms, ts_now_mono_ms());
+    atomic_store(&a->stale_ms, 30000);
     a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&sa, MHD_OPTION_END);
     if (!a->d) {
@@ -106,4 +108,8 @@ void ts_admin_set_ready(ts_admin_t *a, bool ready) {
     if (!a) return;
     atomic_store(&a->ready, ready ? 1 : 0);
     ts_metric_set(a->ready_g, ready ? 1 : 0);
+}
+
+void ts_admin_set_stale_ms(ts_admin_t *a, int64_t stale_ms) {
+    if (a) atomic_store(&a->stale_ms, stale_ms);
 }

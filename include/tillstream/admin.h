@@ -3,7 +3,8 @@
  * (libmicrohttpd, its own thread):
  *   GET /metrics  Prometheus text format (metrics.h)
  *   GET /healthz  200 while the main loop is turning (heartbeat younger
- *                 than 30 s), else 503
+ *                 than 30 s,
+ *                 ts_admin_set_stale_ms), else 503
  *   GET /readyz   200 once the process is ready (assignment received and,
  *                 for orders, the customer table restored), else 503
  */
@@ -25,6 +26,9 @@ int ts_admin_port(const ts_admin_t *a);
 /* Called by the main loop on every turn (cheap). */
 void ts_admin_heartbeat(ts_admin_t *a);
 void ts_admin_set_ready(ts_admin_t *a, bool ready);
+/* /healthz answers 503 once the last heartbeat is `stale_ms` old or older
+ * (default 30000; 0 = always stale, used by tests). */
+void ts_admin_set_stale_ms(ts_admin_t *a, int64_t stale_ms);
 
 #ifdef __cplusplus
 }

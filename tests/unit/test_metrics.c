@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tillstream/admin.h"
@@ -83,6 +84,18 @@ static void test_admin_endpoints(void **state) {
     (void)state;
     ts_metrics_t *m = ts_metrics_new();
     ts_metric_add(ts_metrics_counter(m, "t_seen_total", "seen", NULL), 3);
+    /* a labelled histogram and an escaped label value, so the live output
+     * checked by promtool (tests/ops/0800) covers every shape we render */
+    ts_buf_t lab = TS_BUF_INIT;
+    ts_buf_append(&lab, "account=\"", 9);
+    ts_metrics_label_escape(&lab, "brand \"a\"\\x\n");
+    ts_buf_append(&lab, "\"", 1);
+    double bounds[] = {0.005, 0.25, 2.5};
+    ts_metric_t *h = ts_metrics_histogram(m, "t_request_seconds", "latency", lab.data, bounds, 3);
+    ts_metric_observe(h, 0.1);
+    ts_metric_observe(h, 3);
+    ts_metric_set(ts_metrics_gauge(m, "t_lag", "lag", "topic=\"pos.orders\",partition=\"0\""), 42);
+    ts_buf_free(&lab);
     char err[128];
     ts_admin_t *a = ts_admin_new("127.0.0.1:0", m, err, sizeof err);
     assert_non_null(a);
@@ -96,7 +109,21 @@ static void test_admin_endpoints(void **state) {
     assert_int_equal(get(port, "/metrics", &b), 200);
     assert_non_null(strstr(b.data, "t_seen_total 3\n"));
     assert_non_null(strstr(b.data, "tillstream_ready 1\n"));
+    assert_non_null(strstr(b.data, "t_request_seconds_bucket{account=\"brand \\\"a\\\"\\\\x\\n\",le=\"+Inf\"} 2\n"));
+    assert_non_null(strstr(b.data, "t_lag{topic=\"pos.orders\",partition=\"0\"} 42\n"));
+    const char *dump = getenv("TS_METRICS_DUMP"); /* tests/ops/0800 pipes it to promtool */
+    if (dump) {
+        FILE *f = fopen(dump, "w");
+        assert_non_null(f);
+        fwrite(b.data, 1, b.len, f);
+        fclose(f);
+    }
     assert_int_equal(get(port, "/nope", &b), 404);
+    ts_admin_set_stale_ms(a, 0); /* every heartbeat is now too old: the loop counts as stalled */
+    ts_admin_heartbeat(a);
+    assert_int_equal(get(port, "/healthz", &b), 503);
+    ts_admin_set_stale_ms(a, 60000);
+    assert_int_equal(get(port, "/healthz", &b), 200);
     ts_buf_free(&b);
     ts_admin_destroy(a);
     assert_null(ts_admin_new("nonsense", m, err, sizeof err));

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The LIVE /metrics output of the admin listener (ts_admin over HTTP, served
+# by unit.test_metrics from a registry with counters, labelled gauges, a
+# labelled histogram and escaped label values) passes `promtool check
+# metrics` (Debian's prometheus package). Needs no Kafka; the Kafka-backed
+# check of a running tillstream-orders is integration/0530.
+set -euo pipefail
+command -v promtool >/dev/null || { echo "promtool missing (scripts/setup.sh installs prometheus)" >&2; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+TS_METRICS_DUMP="$work/metrics.txt" "$TS_BIN_DIR/test_metrics" >"$work/test.log" 2>&1 || { cat "$work/test.log" >&2; exit 1; }
+[ -s "$work/metrics.txt" ] || { echo "test_metrics wrote no metrics dump" >&2; exit 1; }
+grep -q '^# TYPE t_request_seconds histogram$' "$work/metrics.txt"
+grep -q '^tillstream_ready 1$' "$work/metrics.txt"
+promtool check metrics <"$work/metrics.txt"
+echo "live /metrics output: promtool ok"
