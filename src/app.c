@@ -15,6 +15,7 @@
 #include "tillstream/config.h"
 #include "tillstream/dryrun.h"
 #include "tillstream/log.h"
+#include "tillstream/model.h"
 
 static void usage(FILE *f, const char *prog, ts_kind_t kind) {
     fprintf(f,
@@ -31,6 +32,11 @@ static void usage(FILE *f, const char *prog, ts_kind_t kind) {
             "                        captured at start is done and committed\n"
             "      --group ID        consumer group (default: consumer.group_id_*)\n"
             "      --backfill        send events with backfill: true (no flows fire)\n"
+            "      --replay-from T   replay (backfill) from `earliest` or an ISO-8601 time,\n"
+            "                        under its own group (--group, default <group>-replay);\n"
+            "                        backfill: true unless --no-backfill; exits when done\n"
+            "      --replay-to T     end of the window: `now` (default) or an ISO-8601 time\n"
+            "      --replay-outlets L  replay only records of these Home Outlets (a,b,c)\n"
             "  -h, --help            this help\n"
             "  -V, --version         print the version\n",
             prog,
@@ -56,8 +62,10 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
     const char *prog = kind == TS_KIND_ORDER ? "tillstream-orders" : "tillstream-customers";
     const char *config_path = NULL, *input = NULL, *customers = NULL;
     const char *group = NULL;
-    int dry_run = 0, exit_at_end = 0, backfill = 0;
-    enum { OPT_DRY = 256, OPT_INPUT, OPT_CUSTOMERS, OPT_EXIT_AT_END, OPT_GROUP, OPT_BACKFILL };
+    const char *replay_from = NULL, *replay_to = NULL, *replay_outlets = NULL;
+    int dry_run = 0, exit_at_end = 0, backfill = -1;
+    enum { OPT_DRY = 256, OPT_INPUT, OPT_CUSTOMERS, OPT_EXIT_AT_END, OPT_GROUP, OPT_BACKFILL, OPT_NO_BACKFILL,
+           OPT_REPLAY_FROM, OPT_REPLAY_TO, OPT_REPLAY_OUTLETS };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"dry-run", no_argument, NULL, OPT_DRY},
@@ -66,6 +74,10 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         {"exit-at-end", no_argument, NULL, OPT_EXIT_AT_END},
         {"group", required_argument, NULL, OPT_GROUP},
         {"backfill", no_argument, NULL, OPT_BACKFILL},
+        {"no-backfill", no_argument, NULL, OPT_NO_BACKFILL},
+        {"replay-from", required_argument, NULL, OPT_REPLAY_FROM},
+        {"replay-to", required_argument, NULL, OPT_REPLAY_TO},
+        {"replay-outlets", required_argument, NULL, OPT_REPLAY_OUTLETS},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
@@ -80,6 +92,10 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         case OPT_EXIT_AT_END: exit_at_end = 1; break;
         case OPT_GROUP: group = optarg; break;
         case OPT_BACKFILL: backfill = 1; break;
+        case OPT_NO_BACKFILL: backfill = 0; break;
+        case OPT_REPLAY_FROM: replay_from = optarg; break;
+        case OPT_REPLAY_TO: replay_to = optarg; break;
+        case OPT_REPLAY_OUTLETS: replay_outlets = optarg; break;
         case 'h': usage(stdout, prog, kind); return 0;
         case 'V': printf("%s %s\n", prog, TS_VERSION); return 0;
         default: usage(stderr, prog, kind); return 2;
@@ -121,7 +137,33 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
-        ts_consumer_opts_t co = {kind, prog, exit_at_end, group, backfill, &g_stop};
+        ts_consumer_opts_t co = {kind, prog, exit_at_end, group, backfill == 1, &g_stop,
+                                 TS_REPLAY_NONE, TS_REPLAY_NOW, replay_outlets};
+        char gbuf[300];
+        if (replay_from) {
+            if (!strcmp(replay_from, "earliest")) co.replay_from_ms = TS_REPLAY_EARLIEST;
+            else if (ts_time_parse_iso8601(replay_from, strlen(replay_from), &co.replay_from_ms, err, sizeof err)) {
+                fprintf(stderr, "%s: --replay-from: %s\n", prog, err);
+                ts_config_destroy(cfg);
+                return 2;
+            }
+            if (replay_to && strcmp(replay_to, "now") &&
+                ts_time_parse_iso8601(replay_to, strlen(replay_to), &co.replay_to_ms, err, sizeof err)) {
+                fprintf(stderr, "%s: --replay-to: %s\n", prog, err);
+                ts_config_destroy(cfg);
+                return 2;
+            }
+            co.backfill = backfill != 0; /* replays are backfills unless --no-backfill */
+            if (!group) {
+                snprintf(gbuf, sizeof gbuf, "%s-replay",
+                         kind == TS_KIND_ORDER ? cfg->group_id_orders : cfg->group_id_customers);
+                co.group_id = gbuf;
+            }
+        } else if (replay_to || replay_outlets) {
+            fprintf(stderr, "%s: --replay-to and --replay-outlets need --replay-from\n", prog);
+            ts_config_destroy(cfg);
+            return 2;
+        }
         exit_code = ts_consumer_run(cfg, &co);
     }
     ts_config_destroy(cfg);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tillstream/admin.h"
 #include "tillstream/custtable.h"
@@ -83,6 +84,12 @@ typedef struct {
     ts_metric_t *m_consumed, *m_dlq[TS_REASON__COUNT], *m_skipped, *m_paused, *m_table, *m_inflight;
     ts_metric_t *m_lag[MAX_PARTITIONS];
     int64_t next_lag_ms;
+    /* replay */
+    bool replay;
+    int64_t start_offset[MAX_PARTITIONS]; /* where this run started, for progress */
+    int64_t next_progress_ms, progress_t0;
+    uint64_t progress_events0;
+    ts_metric_t *m_replay;
     /* counters for the final summary */
     uint64_t consumed, completed, dead_lettered, skipped, rejected;
     uint64_t by_reason[TS_REASON__COUNT];
@@ -276,6 +283,19 @@ static bool partition_blocked(const loop_t *L, int32_t p) {
 
 typedef enum { P_DONE, P_WAIT_CUSTOMER, P_WAIT_LANE } presult_t;
 
+static bool outlet_in_list(const char *list, const char *outlet) {
+    if (!outlet) return false;
+    size_t n = strlen(outlet);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == n && !strncmp(p, outlet, n)) return true;
+        if (!e) break;
+        p = e + 1;
+    }
+    return false;
+}
+
 /* P_DONE when the record went somewhere (engine, dead letter, skipped);
  * otherwise it must be held: its customer is unknown yet, or its
  * account's lane is full. */
@@ -323,6 +343,12 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
     }
     if (m->skipped) {
         L->skipped++;
+        ts_metric_add(L->m_skipped, 1);
+        complete(L, token);
+        return P_DONE;
+    }
+    if (L->o->replay_outlets && !outlet_in_list(L->o->replay_outlets, m->route.outlet)) {
+        L->skipped++; /* a replay restricted to some outlets */
         ts_metric_add(L->m_skipped, 1);
         complete(L, token);
         return P_DONE;
@@ -407,6 +433,91 @@ static void drop_held_partition(loop_t *L, int32_t p) {
 
 /* ---- rebalancing -------------------------------------------------------------- */
 
+/* A replay starts each partition where its group stopped (resume) or, for
+ * a new replay group, at the first record at or after --replay-from. */
+static void replay_start_offsets(loop_t *L, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts) {
+    rd_kafka_resp_err_t err = rd_kafka_committed(rk, parts, 10000);
+    if (err) ts_log(TS_LOG_WARN, "replay", NULL, "committed offsets: %s", rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        if (tp->offset >= 0) continue; /* resume */
+        if (L->o->replay_from_ms == TS_REPLAY_EARLIEST) tp->offset = RD_KAFKA_OFFSET_BEGINNING;
+        else rd_kafka_topic_partition_list_add(q, tp->topic, tp->partition)->offset = L->o->replay_from_ms;
+    }
+    if (q->cnt > 0) {
+        err = rd_kafka_offsets_for_times(rk, q, 10000);
+        if (err) ts_log(TS_LOG_ERROR, "replay", NULL, "offsets for times: %s", rd_kafka_err2str(err));
+        for (int i = 0; i < q->cnt; i++) {
+            rd_kafka_topic_partition_t *tp =
+                rd_kafka_topic_partition_list_find(parts, q->elems[i].topic, q->elems[i].partition);
+            /* -1: no record at or after the time: start at the end */
+            if (tp) tp->offset = q->elems[i].offset >= 0 ? q->elems[i].offset : RD_KAFKA_OFFSET_END;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(q);
+    for (int i = 0; i < parts->cnt; i++) {
+        int32_t p = parts->elems[i].partition;
+        int64_t lo = 0, hi = 0;
+        rd_kafka_get_watermark_offsets(rk, L->topic, p, &lo, &hi);
+        int64_t off = parts->elems[i].offset;
+        if (p < MAX_PARTITIONS) L->start_offset[p] = off >= 0 ? off : off == RD_KAFKA_OFFSET_END ? L->end[p] : lo;
+        char ctx[128];
+        snprintf(ctx, sizeof ctx, "\"partition\":%d,\"start\":%lld,\"end\":%lld", p, (long long)off,
+                 (long long)(p < MAX_PARTITIONS ? L->end[p] : -1));
+        ts_log(TS_LOG_INFO, "replay", ctx, "replaying partition %d", p);
+    }
+}
+
+/* Progress of a replay: a JSON line every 5 s (and a bar on a terminal). */
+static void replay_progress(loop_t *L, bool final) {
+    int64_t now = ts_now_mono_ms();
+    if (!final && now < L->next_progress_ms) return;
+    L->next_progress_ms = now + 5000;
+    int64_t total = 0, done = 0;
+    for (int p = 0; p < L->n_parts; p++) {
+        int64_t window = L->end[p] - L->start_offset[p];
+        if (window <= 0) continue;
+        total += window;
+        int64_t c = ts_offsets_committed(L->offsets, p);
+        int64_t upto = c >= 0 ? c : L->start_offset[p];
+        if (L->reached[p] && ts_offsets_partition_inflight(L->offsets, p) == 0) upto = L->end[p];
+        done += upto > L->start_offset[p] ? (upto < L->end[p] ? upto : L->end[p]) - L->start_offset[p] : 0;
+    }
+    uint64_t events = 0;
+    ts_buf_t acc = TS_BUF_INIT;
+    double secs = (double)(now - L->progress_t0) / 1000.0;
+    for (size_t i = 0; i < L->cfg->n_accounts; i++) {
+        if (!L->cfg->accounts[i].active) continue;
+        ts_lane_stats_t st;
+        ts_engine_lane_stats(L->engine, (int)i, &st);
+        events += st.events_accepted + st.profiles_accepted;
+        ts_buf_printf(&acc, "%s\"%s\":{\"events_per_s\":%.0f,\"ceiling_pct\":%.1f,\"throttled\":%llu}",
+                      acc.len ? "," : "", L->cfg->accounts[i].name, secs > 0 ? (double)st.events_accepted / secs : 0,
+                      secs > 0 ? 100.0 * (double)st.events_accepted / secs /
+                                     (L->cfg->accounts[i].limits[TS_EP_EVENTS_BULK].steady_per_min * 1000.0 / 60.0)
+                               : 0,
+                      (unsigned long long)st.throttled_429);
+    }
+    double eps = secs > 0 ? (double)(events - L->progress_events0) / secs : 0;
+    double frac = total > 0 ? (double)done / (double)total : 1.0;
+    double eta = done > 0 && frac < 1 ? secs * (1 - frac) / frac : 0;
+    ts_metric_set(L->m_replay, frac);
+    char ctx[1024];
+    snprintf(ctx, sizeof ctx, "\"topic\":\"%s\",\"records_done\":%lld,\"records_total\":%lld,\"progress\":%.4f,"
+             "\"events_per_s\":%.0f,\"eta_s\":%.0f,\"accounts\":{%s}",
+             L->topic, (long long)done, (long long)total, frac, eps, eta, acc.data ? acc.data : "");
+    ts_log(TS_LOG_INFO, "replay", ctx, final ? "replay complete" : "replay progress");
+    if (isatty(STDERR_FILENO)) {
+        int w = (int)(frac * 40);
+        fprintf(stderr, "\r%s [%.*s%*s] %5.1f%% %lld/%lld records %6.0f ev/s ETA %4.0fs%s", L->topic, w,
+                "########################################", 40 - w, "", frac * 100, (long long)done,
+                (long long)total, eps, eta, final ? "\n" : "");
+        fflush(stderr);
+    }
+    ts_buf_free(&acc);
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *opaque) {
     loop_t *L = opaque;
@@ -417,6 +528,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
             if (p < MAX_PARTITIONS) L->paused[p] = false;
         }
         ts_log(TS_LOG_INFO, "consumer", NULL, "assigned %d partition(s) of %s", parts->cnt, L->topic);
+        if (L->replay) replay_start_offsets(L, rk, parts);
         rd_kafka_assign(rk, parts);
         L->assigned_once = true;
     } else {
@@ -758,11 +870,27 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
         goto out;
     }
     rd_kafka_poll_set_consumer(L->rk);
-    if (o->exit_at_end && capture_ends(L->rk, L->topic, L->end, MAX_PARTITIONS, &L->n_parts)) {
+    L->replay = o->replay_from_ms != TS_REPLAY_NONE;
+    if (L->replay) {
+        L->m_replay = ts_metrics_gauge(L->metrics, "tillstream_replay_progress_ratio",
+                                       "share of the replay window done (0..1)", NULL);
+        L->progress_t0 = ts_now_mono_ms();
+    }
+    if ((o->exit_at_end || L->replay) && capture_ends(L->rk, L->topic, L->end, MAX_PARTITIONS, &L->n_parts)) {
         fprintf(stderr, "%s: cannot read the end offsets of %s\n", o->prog, L->topic);
         goto out;
     }
-    if (!o->exit_at_end) {
+    if (L->replay && o->replay_to_ms != TS_REPLAY_NOW) {
+        /* the window ends at the first record at or after --replay-to */
+        rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(L->n_parts);
+        for (int p = 0; p < L->n_parts; p++) rd_kafka_topic_partition_list_add(q, L->topic, p)->offset = o->replay_to_ms;
+        if (rd_kafka_offsets_for_times(L->rk, q, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            for (int i = 0; i < q->cnt; i++)
+                if (q->elems[i].offset >= 0 && q->elems[i].partition < MAX_PARTITIONS)
+                    L->end[q->elems[i].partition] = q->elems[i].offset;
+        rd_kafka_topic_partition_list_destroy(q);
+    }
+    if (!o->exit_at_end && !L->replay) {
         int64_t dummy[MAX_PARTITIONS];
         capture_ends(L->rk, L->topic, dummy, MAX_PARTITIONS, &L->n_parts);
     }
@@ -799,6 +927,11 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
                 ts_log(msg->err == RD_KAFKA_RESP_ERR__TRANSPORT ? TS_LOG_WARN : TS_LOG_ERROR, "consumer", NULL,
                        "consumer: %s", rd_kafka_message_errstr(msg));
                 rd_kafka_message_destroy(msg);
+            } else if (L->replay && msg->partition < MAX_PARTITIONS && msg->offset >= L->end[msg->partition]) {
+                /* past the replay window: not ours to process */
+                L->reached[msg->partition] = true;
+                set_pause(L, msg->partition, true);
+                rd_kafka_message_destroy(msg);
             } else {
                 if (msg->partition < MAX_PARTITIONS && msg->offset + 1 >= L->end[msg->partition])
                     L->reached[msg->partition] = true;
@@ -819,7 +952,8 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
         ts_admin_heartbeat(L->admin);
         ts_admin_set_ready(L->admin, L->assigned_once && (L->o->kind == TS_KIND_CUSTOMER || L->table_ready));
         metrics_tick(L);
-        if (o->exit_at_end && at_end(L)) break;
+        if (L->replay) replay_progress(L, false);
+        if ((o->exit_at_end || L->replay) && at_end(L)) break;
     }
 
     /* drain: no new records, finish what is in flight within the grace period */
@@ -845,6 +979,7 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
     rd_kafka_resp_err_t cerr = rd_kafka_commit(L->rk, NULL, 0);
     if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
         ts_log(TS_LOG_WARN, o->prog, NULL, "final commit: %s", rd_kafka_err2str(cerr));
+    if (L->replay) replay_progress(L, true);
     print_summary(L);
     exit_code = L->fatal ? 1 : 0;
 out:

@@ -21,6 +21,10 @@
 extern "C" {
 #endif
 
+#define TS_REPLAY_NONE INT64_MIN
+#define TS_REPLAY_EARLIEST (-2)
+#define TS_REPLAY_NOW (-1)
+
 typedef struct {
     ts_kind_t kind;
     const char *prog;      /* binary name, for the tillstream.consumer header */
@@ -28,6 +32,13 @@ typedef struct {
     const char *group_id;  /* overrides the config's group (replays) */
     bool backfill;         /* send events with backfill: true */
     volatile int *stop;    /* set by a signal handler: drain and exit */
+    /* replay (backfill) mode: a window of the topic under its own group;
+     * implies exit_at_end. replay_from_ms: TS_REPLAY_NONE, TS_REPLAY_EARLIEST
+     * or epoch ms; replay_to_ms: TS_REPLAY_NOW or epoch ms. A resumed replay
+     * (the group has committed offsets) continues where it stopped. */
+    int64_t replay_from_ms;
+    int64_t replay_to_ms;
+    const char *replay_outlets; /* comma-separated Home Outlets, NULL = all */
 } ts_consumer_opts_t;
 
 /* Runs until *stop (or the end with exit_at_end). Returns the process exit
