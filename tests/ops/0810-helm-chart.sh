@@ -71,7 +71,8 @@ bf = docs("backfill")
 job = kind(bf, "Job")[0]["spec"]["template"]["spec"]
 assert job["containers"][0]["command"] == ["/usr/local/bin/tillstream-orders"]
 assert job["containers"][0]["args"] == ["--config", "/etc/tillstream/config.json", "--group",
-                                        "tillstream-orders-backfill-2026-11", "--backfill", "--exit-at-end"]
+                                        "tillstream-orders-backfill-2026-11", "--replay-from",
+                                        "2026-11-01T00:00:00Z", "--replay-to", "now"]
 assert job["restartPolicy"] == "OnFailure"
 assert [x["metadata"]["name"] for x in kind(bf, "Deployment")] == ["rel-tillstream-orders"]
 print("helm: lint clean on 4 value sets; manifests as expected; bad values rejected")
