@@ -11,7 +11,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "tillstream/decode.h"
 #include "tillstream/log.h"
+#include "tillstream/route.h"
 
 static void bump(cJSON *obj, const char *key) {
     cJSON *n = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -141,5 +143,400 @@ int ts_dlqtool_stats(const ts_config_t *cfg, bool json, FILE *out) {
     free(end);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
+    return rc;
+}
+
+/* ---- shared reading ------------------------------------------------------------ */
+
+typedef int (*rec_fn)(void *opaque, rd_kafka_message_t *m);
+
+/* Reads `topic` from `group`'s committed offsets (or the beginning when
+ * group is NULL or has none) up to the end captured at start (or forever
+ * with follow); calls fn per record. Commits when `commit`. */
+static int read_topic(const ts_config_t *cfg, const char *topic, const char *group, bool follow, bool commit,
+                      rec_fn fn, int (*before_commit)(void *), void *opaque) {
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    for (size_t i = 0; i < cfg->n_kafka; i++)
+        if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err, sizeof err) != RD_KAFKA_CONF_OK) {
+            fprintf(stderr, "tillstream-dlq: kafka.%s: %s\n", cfg->kafka[i].key, err);
+            rd_kafka_conf_destroy(conf);
+            return 2;
+        }
+    rd_kafka_conf_set(conf, "group.id", group ? group : "tillstream-dlq-reader", NULL, 0);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "65536", NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    if (!rk) return 1;
+    const rd_kafka_metadata_t *md;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    int parts = 0;
+    if (!rd_kafka_metadata(rk, 0, rkt, &md, 10000)) {
+        if (md->topic_cnt == 1 && !md->topics[0].err) parts = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+    if (!parts) {
+        fprintf(stderr, "tillstream-dlq: cannot read topic %s\n", topic);
+        rd_kafka_destroy(rk);
+        return 1;
+    }
+    int64_t *end = calloc((size_t)parts, sizeof *end);
+    int remaining = 0;
+    rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(parts);
+    for (int p = 0; p < parts; p++) rd_kafka_topic_partition_list_add(pl, topic, p);
+    if (group) rd_kafka_committed(rk, pl, 10000);
+    for (int p = 0; p < parts; p++) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000);
+        int64_t start = group && pl->elems[p].offset >= 0 ? pl->elems[p].offset : lo;
+        pl->elems[p].offset = start > lo ? start : RD_KAFKA_OFFSET_BEGINNING;
+        end[p] = hi > (start > lo ? start : lo) ? hi : -1;
+        if (end[p] >= 0) remaining++;
+    }
+    rd_kafka_assign(rk, pl);
+    int rc = 0;
+    while ((remaining > 0 || follow) && rc == 0) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
+        if (!m) continue;
+        if (!m->err) {
+            rc = fn(opaque, m);
+            if (!follow && m->partition < parts && end[m->partition] >= 0 && m->offset + 1 >= end[m->partition]) {
+                end[m->partition] = -1;
+                remaining--;
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    if (commit && rc == 0 && before_commit) rc = before_commit(opaque);
+    if (commit && rc == 0) {
+        rd_kafka_resp_err_t e = rd_kafka_commit(rk, NULL, 0);
+        if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+            fprintf(stderr, "tillstream-dlq: commit: %s\n", rd_kafka_err2str(e));
+            rc = 1;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(pl);
+    free(end);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+static bool matches(const ts_dlqtool_opts_t *o, rd_kafka_message_t *m) {
+    rd_kafka_headers_t *h = NULL;
+    rd_kafka_message_headers(m, &h);
+    char buf[256];
+    if (o->reason && strcmp(header(h, "tillstream.reason", buf, sizeof buf), o->reason)) return false;
+    if (o->outlet && strcmp(header(h, "tillstream.outlet", buf, sizeof buf), o->outlet)) return false;
+    rd_kafka_timestamp_type_t tt;
+    int64_t ts = rd_kafka_message_timestamp(m, &tt);
+    if (o->since_ms && ts < o->since_ms) return false;
+    if (o->until_ms && ts >= o->until_ms) return false;
+    return true;
+}
+
+/* ---- show / tail ---------------------------------------------------------------- */
+
+typedef struct {
+    const ts_dlqtool_opts_t *o;
+    FILE *out;
+    long shown;
+} show_t;
+
+static int show_one(void *opaque, rd_kafka_message_t *m) {
+    show_t *s = opaque;
+    if (!matches(s->o, m)) return 0;
+    rd_kafka_headers_t *h = NULL;
+    rd_kafka_message_headers(m, &h);
+    cJSON *value = m->payload ? cJSON_ParseWithLength(m->payload, m->len) : NULL;
+    cJSON *rec = cJSON_CreateObject();
+    cJSON_AddNumberToObject(rec, "partition", m->partition);
+    cJSON_AddNumberToObject(rec, "offset", (double)m->offset);
+    char *key = m->key ? strndup(m->key, m->key_len) : NULL;
+    if (key) cJSON_AddStringToObject(rec, "key", key);
+    free(key);
+    cJSON *hj = cJSON_AddObjectToObject(rec, "headers");
+    const char *name;
+    const void *val;
+    size_t sz;
+    for (size_t i = 0; h && !rd_kafka_header_get_all(h, i, &name, &val, &sz); i++) {
+        char *v = val ? strndup(val, sz) : NULL;
+        cJSON_AddStringToObject(hj, name, v ? v : "");
+        free(v);
+    }
+    if (value) cJSON_AddItemToObject(rec, "value", value);
+    else if (m->payload) {
+        char *raw = strndup(m->payload, m->len);
+        cJSON_AddStringToObject(rec, "value_raw", raw);
+        free(raw);
+    }
+    char *txt = s->o->json ? cJSON_PrintUnformatted(rec) : cJSON_Print(rec);
+    fprintf(s->out, "%s\n", txt);
+    fflush(s->out);
+    free(txt);
+    cJSON_Delete(rec);
+    s->shown++;
+    return 0;
+}
+
+int ts_dlqtool_show(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE *out) {
+    show_t s = {o, out, 0};
+    int rc = read_topic(cfg, cfg->topic_dead_letter, NULL, o->follow, false, show_one, NULL, &s);
+    if (!o->json) fprintf(stderr, "%ld record(s)\n", s.shown);
+    return rc;
+}
+
+/* ---- redrive ---------------------------------------------------------------------- */
+
+typedef struct {
+    const ts_dlqtool_opts_t *o;
+    FILE *out;
+    rd_kafka_t *producer;
+    long redriven, skipped_max, failed;
+} redrive_t;
+
+static void redrive_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    redrive_t *r = opaque;
+    if (m->err) r->failed++;
+}
+
+static int redrive_one(void *opaque, rd_kafka_message_t *m) {
+    redrive_t *r = opaque;
+    if (!matches(r->o, m)) return 0;
+    rd_kafka_headers_t *h = NULL;
+    rd_kafka_message_headers(m, &h);
+    char buf[256], topic[256], cnt[16];
+    snprintf(topic, sizeof topic, "%s", header(h, "tillstream.source.topic", buf, sizeof buf));
+    int count = atoi(header(h, "tillstream.redrive.count", buf, sizeof buf));
+    char *key = m->key ? strndup(m->key, m->key_len) : strdup("");
+    if (count >= r->o->max_redrives) {
+        fprintf(r->out, "skip     %s offset %lld key %s: redriven %d times already\n", topic, (long long)m->offset, key,
+                count);
+        r->skipped_max++;
+        free(key);
+        return 0;
+    }
+    fprintf(r->out, "%s %s key %s (%s, redrive %d)\n", r->o->dry_run ? "would redrive to" : "redrive  to", topic, key,
+            header(h, "tillstream.reason", buf, sizeof buf), count + 1);
+    free(key);
+    if (r->o->dry_run) {
+        r->redriven++;
+        return 0;
+    }
+    /* original headers without our dead-letter context, plus the count */
+    rd_kafka_headers_t *nh = rd_kafka_headers_new(8);
+    const char *name;
+    const void *val;
+    size_t sz;
+    for (size_t i = 0; h && !rd_kafka_header_get_all(h, i, &name, &val, &sz); i++)
+        if (strncmp(name, "tillstream.", 11) && strncmp(name, "__connect.errors.", 17))
+            rd_kafka_header_add(nh, name, -1, val, (ssize_t)sz);
+    snprintf(cnt, sizeof cnt, "%d", count + 1);
+    rd_kafka_header_add(nh, "tillstream.redrive.count", -1, cnt, -1);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        r->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_HEADERS(nh),
+        RD_KAFKA_V_END);
+    if (err) {
+        rd_kafka_headers_destroy(nh);
+        fprintf(stderr, "tillstream-dlq: produce to %s: %s\n", topic, rd_kafka_err2str(err));
+        return 1;
+    }
+    rd_kafka_poll(r->producer, 0);
+    r->redriven++;
+    return 0;
+}
+
+/* Commit only once every re-produced record is acknowledged by the broker. */
+static int redrive_flush(void *opaque) {
+    redrive_t *r = opaque;
+    if (!r->producer) return 0;
+    rd_kafka_flush(r->producer, 30000);
+    return r->failed || rd_kafka_outq_len(r->producer) > 0 ? 1 : 0;
+}
+
+int ts_dlqtool_redrive(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE *out) {
+    char err[512];
+    redrive_t r = {o, out, NULL, 0, 0, 0};
+    if (!o->dry_run) {
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        for (size_t i = 0; i < cfg->n_kafka; i++)
+            rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err, sizeof err);
+        rd_kafka_conf_set(conf, "enable.idempotence", "true", NULL, 0);
+        rd_kafka_conf_set_dr_msg_cb(conf, redrive_dr);
+        rd_kafka_conf_set_opaque(conf, &r);
+        if (!(r.producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err))) {
+            fprintf(stderr, "tillstream-dlq: %s\n", err);
+            return 1;
+        }
+    }
+    char group[300];
+    snprintf(group, sizeof group, "%s", o->group ? o->group : "tillstream-dlq-redrive");
+    /* the group remembers what was redriven; a dry run reads without committing */
+    int rc = read_topic(cfg, cfg->topic_dead_letter, group, false, !o->dry_run, redrive_one, redrive_flush, &r);
+    if (r.producer) rd_kafka_destroy(r.producer);
+    fprintf(out, "%s%ld record(s) %s, %ld at the redrive limit (%d)\n", o->dry_run ? "dry run: " : "", r.redriven,
+            o->dry_run ? "would be redriven" : "redriven", r.skipped_max, o->max_redrives);
+    return rc;
+}
+
+/* ---- audit -------------------------------------------------------------------------- */
+
+enum { A_NO_HOME = 1, A_UNMAPPED = 2, A_NO_ID = 4, A_EMAIL_SUB = 8, A_SMS_SUB = 16, A_DEFAULTED = 32 };
+
+typedef struct {
+    char *key;     /* NULL = empty slot */
+    int outlet;    /* index into outlets, -1 none */
+    uint8_t flags; /* A_*; 0xff = deleted */
+} aslot_t;
+
+typedef struct {
+    const ts_config_t *cfg;
+    ts_router_t *router;
+    ts_arena_t *arena;
+    aslot_t *slots;
+    size_t cap, n;
+    char **outlets;
+    size_t n_outlets;
+    uint64_t records, undecodable;
+} audit_t;
+
+static uint64_t akey_hash(const char *k, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+    return h;
+}
+
+static aslot_t *aslot(audit_t *a, const char *k, size_t n) {
+    if ((a->n + 1) * 2 > a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 1 << 16;
+        aslot_t *ns = calloc(nc, sizeof *ns);
+        for (size_t i = 0; i < a->cap; i++) {
+            if (!a->slots[i].key) continue;
+            size_t j = akey_hash(a->slots[i].key, strlen(a->slots[i].key)) & (nc - 1);
+            while (ns[j].key) j = (j + 1) & (nc - 1);
+            ns[j] = a->slots[i];
+        }
+        free(a->slots);
+        a->slots = ns;
+        a->cap = nc;
+    }
+    size_t j = akey_hash(k, n) & (a->cap - 1);
+    while (a->slots[j].key && (strlen(a->slots[j].key) != n || memcmp(a->slots[j].key, k, n))) j = (j + 1) & (a->cap - 1);
+    if (!a->slots[j].key) {
+        a->slots[j].key = strndup(k, n);
+        a->slots[j].outlet = -1;
+        a->n++;
+    }
+    return &a->slots[j];
+}
+
+static int outlet_index(audit_t *a, const char *o) {
+    if (!o) return -1;
+    for (size_t i = 0; i < a->n_outlets; i++)
+        if (!strcmp(a->outlets[i], o)) return (int)i;
+    a->outlets = realloc(a->outlets, (a->n_outlets + 1) * sizeof *a->outlets);
+    a->outlets[a->n_outlets] = strdup(o);
+    return (int)a->n_outlets++;
+}
+
+static int audit_one(void *opaque, rd_kafka_message_t *m) {
+    audit_t *a = opaque;
+    a->records++;
+    if (!m->key || !m->key_len) return 0;
+    aslot_t *s = aslot(a, m->key, m->key_len);
+    if (!m->payload) { /* tombstone: the latest record wins */
+        s->flags = 0xff;
+        return 0;
+    }
+    ts_customer_t c;
+    char err[256];
+    ts_arena_reset(a->arena);
+    if (ts_decode_customer_json(m->payload, m->len, a->arena, &c, err, sizeof err) != TS_OK) {
+        a->undecodable++;
+        s->flags = 0xff;
+        return 0;
+    }
+    ts_route_t r = ts_route_lookup(a->router, c.home_outlet_id);
+    uint8_t f = 0;
+    if (!c.home_outlet_id || !*c.home_outlet_id) f |= A_NO_HOME;
+    if (r.defaulted) f |= A_DEFAULTED;
+    if (r.status == TS_ROUTE_DEAD_LETTER && r.reason == TS_REASON_UNMAPPED_OUTLET) f |= A_UNMAPPED;
+    bool email = c.email && *c.email, phone = c.phone && *c.phone;
+    if (!email && !phone) f |= A_NO_ID;
+    if (c.email_consent == TS_TRI_TRUE && email) f |= A_EMAIL_SUB;
+    if (c.sms_consent == TS_TRI_TRUE && phone) f |= A_SMS_SUB;
+    s->flags = f;
+    s->outlet = outlet_index(a, c.home_outlet_id);
+    return 0;
+}
+
+int ts_dlqtool_audit(const ts_config_t *cfg, bool json, FILE *out) {
+    char err[256];
+    audit_t a = {cfg, ts_router_new(cfg, err, sizeof err), ts_arena_new(0), NULL, 0, 0, NULL, 0, 0, 0};
+    int64_t t0 = ts_now_mono_ms();
+    int rc = read_topic(cfg, cfg->topic_customers, NULL, false, false, audit_one, NULL, &a);
+    double secs = (double)(ts_now_mono_ms() - t0) / 1000.0;
+    /* per outlet (+1 row for "no Home Outlet") */
+    size_t rows = a.n_outlets + 1;
+    uint64_t (*agg)[6] = calloc(rows, sizeof *agg); /* customers, no_home, unmapped, no_id, email_sub, sms_sub */
+    uint64_t tot[6] = {0};
+    for (size_t i = 0; i < a.cap; i++) {
+        aslot_t *s = &a.slots[i];
+        if (!s->key || s->flags == 0xff) continue;
+        size_t row = s->outlet < 0 ? a.n_outlets : (size_t)s->outlet;
+        uint64_t v[6] = {1, !!(s->flags & A_NO_HOME), !!(s->flags & A_UNMAPPED), !!(s->flags & A_NO_ID),
+                         !!(s->flags & A_EMAIL_SUB), !!(s->flags & A_SMS_SUB)};
+        for (int k = 0; k < 6; k++) {
+            agg[row][k] += v[k];
+            tot[k] += v[k];
+        }
+    }
+    static const char *const names[6] = {"customers", "no_home_outlet", "unmapped_outlet", "no_email_or_phone",
+                                         "email_subscribed", "sms_subscribed"};
+    cJSON *root = cJSON_CreateObject(), *overall = cJSON_AddObjectToObject(root, "overall"),
+          *per = cJSON_AddObjectToObject(root, "by_outlet");
+    for (int k = 0; k < 6; k++) cJSON_AddNumberToObject(overall, names[k], (double)tot[k]);
+    for (size_t r = 0; r < rows; r++) {
+        if (!agg[r][0]) continue;
+        cJSON *o = cJSON_AddObjectToObject(per, r < a.n_outlets ? a.outlets[r] : "(none)");
+        for (int k = 0; k < 6; k++) cJSON_AddNumberToObject(o, names[k], (double)agg[r][k]);
+        if (r < a.n_outlets) {
+            ts_route_t rt = ts_route_lookup(a.router, a.outlets[r]);
+            cJSON_AddStringToObject(o, "account", rt.account >= 0 ? cfg->accounts[rt.account].name : "(unmapped)");
+        }
+    }
+    cJSON_AddNumberToObject(root, "records_read", (double)a.records);
+    cJSON_AddNumberToObject(root, "undecodable", (double)a.undecodable);
+    cJSON_AddNumberToObject(root, "seconds", secs);
+    if (json) {
+        char *t = cJSON_PrintUnformatted(root);
+        fprintf(out, "%s\n", t);
+        free(t);
+    } else {
+        fprintf(out, "Home Outlet audit of %s: %llu customers (%llu records read in %.1f s)\n\n", cfg->topic_customers,
+                (unsigned long long)tot[0], (unsigned long long)a.records, secs);
+        fprintf(out, "%-12s %-12s %10s %10s %10s %10s %10s %10s\n", "outlet", "account", "customers", "no_home",
+                "unmapped", "no_id", "email_sub", "sms_sub");
+        for (const cJSON *o = per->child; o; o = o->next) {
+            const cJSON *acc = cJSON_GetObjectItem(o, "account");
+            fprintf(out, "%-12s %-12s", o->string, acc ? acc->valuestring : "-");
+            for (int k = 0; k < 6; k++) fprintf(out, " %10.0f", cJSON_GetObjectItem(o, names[k])->valuedouble);
+            fputc('\n', out);
+        }
+        fprintf(out, "%-25s", "overall");
+        for (int k = 0; k < 6; k++) fprintf(out, " %10llu", (unsigned long long)tot[k]);
+        fputc('\n', out);
+    }
+    cJSON_Delete(root);
+    free(agg);
+    for (size_t i = 0; i < a.cap; i++) free(a.slots[i].key);
+    free(a.slots);
+    for (size_t i = 0; i < a.n_outlets; i++) free(a.outlets[i]);
+    free(a.outlets);
+    ts_arena_destroy(a.arena);
+    ts_router_destroy(a.router);
     return rc;
 }
