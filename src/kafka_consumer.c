@@ -79,6 +79,7 @@ typedef struct {
     bool paused[MAX_PARTITIONS];
     int n_parts;
     bool assigned_once;
+    bool full_paused; /* every partition paused: in-flight limit or shutdown */
     ts_metrics_t *metrics;
     ts_admin_t *admin;
     ts_metric_t *m_consumed, *m_dlq[TS_REASON__COUNT], *m_skipped, *m_paused, *m_table, *m_inflight;
@@ -234,6 +235,17 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *dm, void *
     complete(L, token);
 }
 
+/* Dead letters whose produce failed: try again (never dropped). */
+static void retry_dead_letters(loop_t *L) {
+    for (dlq_retry_t *r = L->dlq_retries, *n; r; r = n) {
+        n = r->next;
+        L->dlq_retries = n;
+        dead_letter(L, r->token, r->reason, r->detail, r->account, NULL);
+        free(r->detail);
+        free(r);
+    }
+}
+
 /* ---- the engine's completions ------------------------------------------------ */
 
 static void on_delivered(void *opaque, uint64_t token, ts_err_t result, const char *detail) {
@@ -273,6 +285,26 @@ static void set_pause(loop_t *L, int32_t p, bool pause) {
     rd_kafka_topic_partition_list_destroy(pl);
     L->paused[p] = pause;
     ts_metric_add(L->m_paused, pause ? 1 : -1);
+}
+
+/* Pauses (or resumes) every assigned partition for the in-flight limit or
+ * shutdown; partitions paused for a full lane stay paused. */
+static void pause_all(loop_t *L, bool pause) {
+    rd_kafka_topic_partition_list_t *as = NULL;
+    if (rd_kafka_assignment(L->rk, &as) || !as) return;
+    if (!pause) { /* keep lane-blocked partitions paused */
+        rd_kafka_topic_partition_list_t *keep = rd_kafka_topic_partition_list_new(as->cnt);
+        for (int i = 0; i < as->cnt; i++) {
+            int32_t p = as->elems[i].partition;
+            if (p >= MAX_PARTITIONS || !L->paused[p]) rd_kafka_topic_partition_list_add(keep, L->topic, p);
+        }
+        rd_kafka_resume_partitions(L->rk, keep);
+        rd_kafka_topic_partition_list_destroy(keep);
+    } else {
+        rd_kafka_pause_partitions(L->rk, as);
+    }
+    rd_kafka_topic_partition_list_destroy(as);
+    L->full_paused = pause;
 }
 
 static bool partition_blocked(const loop_t *L, int32_t p) {
@@ -415,7 +447,7 @@ static void retry_held(loop_t *L) {
         }
     }
     for (int p = 0; p < L->n_parts && p < MAX_PARTITIONS; p++)
-        if (L->paused[p] && !blocked_parts[p] && !ts_offsets_full(L->offsets)) set_pause(L, p, false);
+        if (L->paused[p] && !blocked_parts[p] && !L->full_paused) set_pause(L, p, false);
 }
 
 static void drop_held_partition(loop_t *L, int32_t p) {
@@ -530,6 +562,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         ts_log(TS_LOG_INFO, "consumer", NULL, "assigned %d partition(s) of %s", parts->cnt, L->topic);
         if (L->replay) replay_start_offsets(L, rk, parts);
         rd_kafka_assign(rk, parts);
+        L->full_paused = false; /* a new assignment starts unpaused */
         L->assigned_once = true;
     } else {
         /* stop taking work for these partitions, commit what is complete;
@@ -792,7 +825,8 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
     L->topic = o->kind == TS_KIND_ORDER ? cfg->topic_orders : cfg->topic_customers;
     ts_mapped_init(&L->m);
     L->arena = ts_arena_new(1 << 16);
-    L->offsets = ts_offsets_new((size_t)cfg->max_inflight_records);
+    /* room for twice the limit: what was fetched before a pause still fits */
+    L->offsets = ts_offsets_new(2 * (size_t)cfg->max_inflight_records);
     L->router = ts_router_new(cfg, err, sizeof err);
     L->mapper = L->router ? ts_mapper_new(cfg, L->router, err, sizeof err) : NULL;
     L->table = o->kind == TS_KIND_ORDER ? ts_custtable_new(0) : NULL;
@@ -913,11 +947,13 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
 
     while (!*o->stop && !L->fatal) {
         bool busy = ts_engine_pending(L->engine) > 0 || L->n_held > 0;
-        rd_kafka_message_t *msg = NULL;
-        if (!ts_offsets_full(L->offsets))
-            msg = rd_kafka_consumer_poll(L->rk, busy ? 5 : 100);
-        else
-            rd_kafka_poll(L->rk, 5); /* keep the membership alive while full */
+        /* too many records in flight: pause fetching (the tracker has room
+         * for what was fetched before the pause) and keep polling, which
+         * keeps the membership alive; resume at half */
+        size_t inflight = ts_offsets_inflight(L->offsets);
+        if (!L->full_paused && inflight >= (size_t)cfg->max_inflight_records) pause_all(L, true);
+        else if (L->full_paused && inflight < (size_t)cfg->max_inflight_records / 2) pause_all(L, false);
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(L->rk, busy ? 5 : 100);
         if (msg) {
             if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 if (msg->partition < MAX_PARTITIONS && msg->offset >= L->end[msg->partition])
@@ -939,13 +975,7 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
             }
         }
         if (L->table) table_poll(L, 0);
-        for (dlq_retry_t *r = L->dlq_retries, *n; r; r = n) {
-            n = r->next;
-            L->dlq_retries = n;
-            dead_letter(L, r->token, r->reason, r->detail, r->account, NULL);
-            free(r->detail);
-            free(r);
-        }
+        retry_dead_letters(L);
         if (L->n_held) retry_held(L);
         ts_engine_poll(L->engine, 0);
         rd_kafka_poll(L->dlq, 0);
@@ -959,18 +989,16 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
     /* drain: no new records, finish what is in flight within the grace period */
     int64_t grace_end = ts_now_mono_ms() + cfg->shutdown_grace_ms;
     ts_engine_flush(L->engine);
+    pause_all(L, true);
     while ((ts_engine_pending(L->engine) || L->dlq_pending || L->dlq_retries) && ts_now_mono_ms() < grace_end &&
            !L->fatal) {
         ts_engine_poll(L->engine, 20);
         rd_kafka_poll(L->dlq, 0);
-        rd_kafka_poll(L->rk, 0);
-        for (dlq_retry_t *r = L->dlq_retries, *n; r; r = n) {
-            n = r->next;
-            L->dlq_retries = n;
-            dead_letter(L, r->token, r->reason, r->detail, r->account, NULL);
-            free(r->detail);
-            free(r);
-        }
+        /* serve the consumer queue (never rd_kafka_poll() on a consumer):
+         * records fetched before the pause are left for the next owner */
+        rd_kafka_message_t *late = rd_kafka_consumer_poll(L->rk, 0);
+        if (late) rd_kafka_message_destroy(late);
+        retry_dead_letters(L);
     }
     rd_kafka_flush(L->dlq, 5000);
     if (ts_engine_pending(L->engine))
