@@ -7,8 +7,9 @@
  *   bench_engine [--accounts 4] [--seconds 240] [--events-per-order 5]
  *                [--starve-first] [--linger-ms 200]
  *
- * --starve-first throttles account 0 to 1 request/min at the simulator,
- * to measure that its lane's memory stays bounded while the others run.
+ * --starve-first throttles account 0 to 1 bulk request a minute at the
+ * simulator (429 + Retry-After all run long), to measure that its lane's
+ * memory stays bounded while the others run at their ceiling.
  * Reports per account: events accepted, % of the steady ceiling, 429s,
  * lost events (submitted - accepted after draining; must be 0), the lane's
  * high-water memory, process RSS, and engine CPU per event.
@@ -117,9 +118,11 @@ int main(int argc, char **argv) {
     ts_config_t *cfg;
     if (ts_config_parse(cfgjson.data, &cfg, err, sizeof err)) return fprintf(stderr, "%s\n", err), 1;
     if (starve) {
-        /* re-create the simulator with account 0 throttled hard: its own sim */
+        /* account 0 is throttled hard at the simulator: 1 bulk request a
+         * minute instead of 150, i.e. 429 + Retry-After for the whole run */
         ts_sim_destroy(sim);
-        so.limits[TS_SIM_EP_EVENTS_BULK] = (ts_sim_limit_t){10, 150};
+        so.throttle_account = "acct0";
+        so.throttle_scale = 1.0 / 150.0;
         sim = ts_sim_new(&so, err, sizeof err);
         for (int i = 0; i < accounts; i++) {
             char name[16], key[32];
@@ -127,15 +130,11 @@ int main(int argc, char **argv) {
             snprintf(key, sizeof key, "pk_bench_%d", i);
             ts_sim_add_account(sim, name, key);
         }
-        /* same port is not guaranteed: rewrite the base URL */
         if (ts_sim_start(sim, err, sizeof err)) return 1;
         free(cfg->klaviyo_base_url);
         char url[64];
         snprintf(url, sizeof url, "http://127.0.0.1:%d", ts_sim_port(sim));
         cfg->klaviyo_base_url = strdup(url);
-        /* account 0: the simulator's key for it is wrong => 401 forever,
-         * i.e. an account that cannot deliver for the whole run */
-        setenv("BENCH_KEY_0", "pk_wrong_key", 1);
     }
     ts_engine_opts_t eo = {cfg, on_done, NULL, NULL, NULL, NULL, 1, 0};
     ts_engine_t *e = ts_engine_new(&eo, err, sizeof err);

@@ -111,6 +111,7 @@ typedef struct {
 struct ts_sim_s {
     ts_sim_opts_t o;
     char *dump_dir;
+    char *throttle_account;
     struct MHD_Daemon *d;
     pthread_mutex_t mu;
     acct_t *acc;
@@ -142,6 +143,9 @@ ts_sim_t *ts_sim_new(const ts_sim_opts_t *opts, char *errstr, size_t errstr_size
     s->o = *opts;
     if (opts->dump_dir) s->dump_dir = strdup(opts->dump_dir);
     s->o.dump_dir = NULL;
+    if (opts->throttle_account) s->throttle_account = strdup(opts->throttle_account);
+    s->o.throttle_account = NULL;
+    if (s->o.throttle_scale <= 0) s->o.throttle_scale = 1;
     if (s->o.rate_scale <= 0) s->o.rate_scale = 1;
     for (int i = 0; i < TS_SIM_EP__COUNT; i++)
         if (s->o.limits[i].burst_per_s <= 0 || s->o.limits[i].steady_per_min <= 0)
@@ -541,8 +545,10 @@ static void ring_push(ring_t *r, int64_t now) {
 static int admit(ts_sim_t *s, acct_t *a, ts_sim_ep_t ep, int64_t now, int *limit, int *remaining,
                  int *reset) {
     window_t *w = &a->win[ep];
-    int burst = (int)ceil(s->o.limits[ep].burst_per_s * s->o.rate_scale);
-    int steady = (int)ceil(s->o.limits[ep].steady_per_min * s->o.rate_scale);
+    double scale = s->o.rate_scale;
+    if (s->throttle_account && !strcmp(a->name, s->throttle_account)) scale *= s->o.throttle_scale;
+    int burst = (int)ceil(s->o.limits[ep].burst_per_s * scale);
+    int steady = (int)ceil(s->o.limits[ep].steady_per_min * scale);
     if (ring_ready(&w->burst, burst) || ring_ready(&w->steady, steady)) return 1;
     ring_expire(&w->burst, now - 1000);
     ring_expire(&w->steady, now - 60000);
@@ -950,6 +956,7 @@ void ts_sim_destroy(ts_sim_t *s) {
     }
     free(s->acc);
     free(s->dump_dir);
+    free(s->throttle_account);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -44,6 +44,8 @@ typedef struct {
     int latency_ms;          /* added to every response */
     uint64_t seed;
     bool summary_only;       /* keep only de-duplication keys and counters */
+    const char *throttle_account; /* this account's limits are multiplied by throttle_scale */
+    double throttle_scale;
     const char *dump_dir;    /* write every accepted body there (NULL: off) */
     ts_clock_fn clock;       /* ms clock for rate limiting (NULL: monotonic) */
     void *clock_opaque;

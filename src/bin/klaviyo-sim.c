@@ -32,6 +32,7 @@ static void usage(FILE *f) {
             "  --seed N                  fault injection seed\n"
             "  --events-summary-only     keep only de-duplication keys and counters\n"
             "  --dump-bodies DIR         write every accepted request body to DIR\n"
+            "  --throttle-account NAME=X multiply NAME's limits by X (e.g. 0.01: a throttled account)\n"
             "  -h, --help, -V, --version\n\n"
             "Inspection: GET /__sim/stats, GET /__sim/accounts/NAME/events,\n"
             "GET /__sim/accounts/NAME/profiles, POST /__sim/reset\n");
@@ -63,6 +64,7 @@ int main(int argc, char **argv) {
         {"latency-ms", required_argument, NULL, 't'}, {"spike-rate", required_argument, NULL, 's'},
         {"spike-ms", required_argument, NULL, 'S'}, {"seed", required_argument, NULL, 'e'},
         {"events-summary-only", no_argument, NULL, 'o'}, {"dump-bodies", required_argument, NULL, 'D'},
+        {"throttle-account", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
@@ -111,6 +113,14 @@ int main(int argc, char **argv) {
         case 'S': o.spike_ms = atoi(optarg); break;
         case 'e': o.seed = strtoull(optarg, NULL, 10); break;
         case 'o': o.summary_only = true; break;
+        case 'T': {
+            char *eq = strchr(optarg, '=');
+            if (!eq) goto bad;
+            *eq = '\0';
+            o.throttle_account = optarg;
+            o.throttle_scale = atof(eq + 1);
+            break;
+        }
         case 'D': o.dump_dir = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("tillstream-klaviyo-sim %s\n", TS_VERSION); return 0;
