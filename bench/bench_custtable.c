@@ -48,7 +48,8 @@ int main(int argc, char **argv) {
     size_t mem = ts_custtable_memory_bytes(t);
     double secs = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
     printf("customers=%zu table_bytes=%zu (%.1f B/customer) rss_growth=%ld KiB (%.1f B/customer) "
-           "insert=%.0f/s\n", ts_custtable_size(t), mem, (double)mem / (double)n, r1 - r0,
+           "insert=%.0f/s\n",
+           ts_custtable_size(t), mem, (double)mem / (double)n, r1 - r0,
            (double)(r1 - r0) * 1024.0 / (double)n, (double)n / secs);
     ts_custtable_destroy(t);
     return 0;

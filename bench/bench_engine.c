@@ -25,7 +25,9 @@
 
 static uint64_t accepted_records;
 static void on_done(void *o, uint64_t token, ts_err_t r, const char *d) {
-    (void)o; (void)token; (void)d;
+    (void)o;
+    (void)token;
+    (void)d;
     if (r == TS_OK) accepted_records++;
 }
 
@@ -49,10 +51,13 @@ static void make(ts_mapped_t *m, int account, uint64_t order, int n_events) {
     ts_mapped_reset(m);
     m->account = account;
     m->profile.off = m->text.len;
-    ts_buf_printf(&m->text, "{\"email\":\"c%llu@example.com\",\"external_id\":\"C%llu\",\"first_name\":\"Olivia\","
-                  "\"last_name\":\"Nguyen\",\"properties\":{\"HomeOutletId\":\"101\",\"HomeOutletName\":\"Sydney CBD\","
-                  "\"MostRecentStoreId\":\"102\",\"MostRecentStoreLocation\":\"Bondi Junction\"}}",
-                  (unsigned long long)(order % 50000), (unsigned long long)(order % 50000));
+    ts_buf_printf(
+        &m->text,
+        "{\"email\":\"c%llu@example.com\",\"external_id\":\"C%llu\",\"first_name\":\"Olivia\","
+        "\"last_name\":\"Nguyen\",\"properties\":{\"HomeOutletId\":\"101\",\"HomeOutletName\":"
+        "\"Sydney CBD\","
+        "\"MostRecentStoreId\":\"102\",\"MostRecentStoreLocation\":\"Bondi Junction\"}}",
+        (unsigned long long)(order % 50000), (unsigned long long)(order % 50000));
     m->profile.len = m->text.len - m->profile.off;
     m->profile_key.off = m->text.len;
     ts_buf_printf(&m->text, "x:C%llu", (unsigned long long)(order % 50000));
@@ -68,13 +73,18 @@ static void make(ts_mapped_t *m, int account, uint64_t order, int n_events) {
         ts_buf_printf(&m->text, "A%dO%llu:%d", account, (unsigned long long)order, i);
         e->unique_id.len = m->text.len - e->unique_id.off;
         e->json.off = m->text.len;
-        ts_buf_printf(&m->text, "{\"properties\":{\"OrderId\":\"O%llu\",\"ProductID\":\"P%d\",\"SKU\":\"SKU-%d\","
-                      "\"ProductName\":\"Classic Tee\",\"Quantity\":1,\"ItemPrice\":29.95,\"RowTotal\":29.95,"
-                      "\"ProductCategories\":[\"Apparel\",\"Tops\"],\"ProductBrand\":\"Tillwear\",\"StoreId\":\"102\","
-                      "\"StoreLocation\":\"Bondi Junction\"},\"time\":\"2026-11-01T10:00:00+00:00\",\"value\":29.95,"
-                      "\"value_currency\":\"AUD\",\"unique_id\":\"A%dO%llu:%d\",\"metric\":{\"data\":{\"type\":\"metric\","
-                      "\"attributes\":{\"name\":\"%s\"}}}}",
-                      (unsigned long long)order, i, i, account, (unsigned long long)order, i, e->metric);
+        ts_buf_printf(
+            &m->text,
+            "{\"properties\":{\"OrderId\":\"O%llu\",\"ProductID\":\"P%d\",\"SKU\":\"SKU-%d\","
+            "\"ProductName\":\"Classic Tee\",\"Quantity\":1,\"ItemPrice\":29.95,\"RowTotal\":29.95,"
+            "\"ProductCategories\":[\"Apparel\",\"Tops\"],\"ProductBrand\":\"Tillwear\","
+            "\"StoreId\":\"102\","
+            "\"StoreLocation\":\"Bondi "
+            "Junction\"},\"time\":\"2026-11-01T10:00:00+00:00\",\"value\":29.95,"
+            "\"value_currency\":\"AUD\",\"unique_id\":\"A%dO%llu:%d\",\"metric\":{\"data\":{"
+            "\"type\":\"metric\","
+            "\"attributes\":{\"name\":\"%s\"}}}}",
+            (unsigned long long)order, i, i, account, (unsigned long long)order, i, e->metric);
         e->json.len = m->text.len - e->json.off;
     }
     m->n_events = (size_t)n_events;
@@ -83,17 +93,24 @@ static void make(ts_mapped_t *m, int account, uint64_t order, int n_events) {
 int main(int argc, char **argv) {
     int accounts = 4, seconds = 240, epo = 5, linger = 200;
     bool starve = false;
-    static const struct option opts[] = {{"accounts", 1, NULL, 'a'}, {"seconds", 1, NULL, 's'},
-                                         {"events-per-order", 1, NULL, 'e'}, {"linger-ms", 1, NULL, 'l'},
-                                         {"starve-first", 0, NULL, 'S'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"accounts", 1, NULL, 'a'},         {"seconds", 1, NULL, 's'},
+        {"events-per-order", 1, NULL, 'e'}, {"linger-ms", 1, NULL, 'l'},
+        {"starve-first", 0, NULL, 'S'},     {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'a') accounts = atoi(optarg);
-        else if (c == 's') seconds = atoi(optarg);
-        else if (c == 'e') epo = atoi(optarg);
-        else if (c == 'l') linger = atoi(optarg);
-        else if (c == 'S') starve = true;
-        else return 2;
+        if (c == 'a')
+            accounts = atoi(optarg);
+        else if (c == 's')
+            seconds = atoi(optarg);
+        else if (c == 'e')
+            epo = atoi(optarg);
+        else if (c == 'l')
+            linger = atoi(optarg);
+        else if (c == 'S')
+            starve = true;
+        else
+            return 2;
     }
     char err[256];
     ts_sim_opts_t so = {0};
@@ -109,14 +126,19 @@ int main(int argc, char **argv) {
         ts_sim_add_account(sim, name, key);
     }
     if (ts_sim_start(sim, err, sizeof err)) return fprintf(stderr, "%s\n", err), 1;
-    ts_buf_printf(&cfgjson, "{\"klaviyo\":{\"base_url\":\"http://127.0.0.1:%d\",\"linger_ms\":%d,"
-                  "\"max_queued_events\":20000},\"accounts\":[", ts_sim_port(sim), linger);
+    ts_buf_printf(&cfgjson,
+                  "{\"klaviyo\":{\"base_url\":\"http://127.0.0.1:%d\",\"linger_ms\":%d,"
+                  "\"max_queued_events\":20000},\"accounts\":[",
+                  ts_sim_port(sim), linger);
     for (int i = 0; i < accounts; i++)
-        ts_buf_printf(&cfgjson, "%s{\"name\":\"acct%d\",\"api_key_env\":\"BENCH_KEY_%d\",\"outlets\":[\"%d\"]}",
-                      i ? "," : "", i, i, i);
+        ts_buf_printf(
+            &cfgjson,
+            "%s{\"name\":\"acct%d\",\"api_key_env\":\"BENCH_KEY_%d\",\"outlets\":[\"%d\"]}",
+            i ? "," : "", i, i, i);
     ts_buf_puts(&cfgjson, "]}");
     ts_config_t *cfg;
-    if (ts_config_parse(cfgjson.data, &cfg, err, sizeof err)) return fprintf(stderr, "%s\n", err), 1;
+    if (ts_config_parse(cfgjson.data, &cfg, err, sizeof err))
+        return fprintf(stderr, "%s\n", err), 1;
     if (starve) {
         /* account 0 is throttled hard at the simulator: 1 bulk request a
          * minute instead of 150, i.e. 429 + Retry-After for the whole run */
@@ -165,19 +187,22 @@ int main(int argc, char **argv) {
     double elapsed = (double)(ts_now_mono_ms() - t0) / 1000.0;
     double cpu = thread_cpu_s() - cpu0;
     uint64_t total_acc = 0;
-    printf("accounts=%d seconds=%.0f events_per_order=%d linger_ms=%d%s\n", accounts, elapsed, epo, linger,
-           starve ? " starve-first" : "");
-    printf("%-7s %12s %10s %9s %8s %10s\n", "account", "accepted", "events/s", "ceiling%", "429s", "lane_max_KiB");
+    printf("accounts=%d seconds=%.0f events_per_order=%d linger_ms=%d%s\n", accounts, elapsed, epo,
+           linger, starve ? " starve-first" : "");
+    printf("%-7s %12s %10s %9s %8s %10s\n", "account", "accepted", "events/s", "ceiling%", "429s",
+           "lane_max_KiB");
     for (int a = 0; a < accounts; a++) {
         ts_lane_stats_t ls;
         ts_engine_lane_stats(e, a, &ls);
         double eps = (double)ls.events_accepted / elapsed;
-        printf("acct%-3d %12llu %10.0f %8.1f%% %8llu %10zu\n", a, (unsigned long long)ls.events_accepted, eps,
-               100.0 * eps / 2500.0, (unsigned long long)ls.throttled_429, ls.max_queued_bytes / 1024);
+        printf("acct%-3d %12llu %10.0f %8.1f%% %8llu %10zu\n", a,
+               (unsigned long long)ls.events_accepted, eps, 100.0 * eps / 2500.0,
+               (unsigned long long)ls.throttled_429, ls.max_queued_bytes / 1024);
         total_acc += ls.events_accepted;
     }
-    printf("engine CPU %.2f s for %llu events = %.2f us/event; RSS start %ld KiB, max %ld KiB\n", cpu,
-           (unsigned long long)total_acc, total_acc ? cpu * 1e6 / (double)total_acc : 0.0, rss_start, rss_max);
+    printf("engine CPU %.2f s for %llu events = %.2f us/event; RSS start %ld KiB, max %ld KiB\n",
+           cpu, (unsigned long long)total_acc, total_acc ? cpu * 1e6 / (double)total_acc : 0.0,
+           rss_start, rss_max);
     /* drain what is queued (except a starved account) and check nothing was lost */
     ts_engine_flush(e);
     int64_t drain_end = ts_now_mono_ms() + 120000;

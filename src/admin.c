@@ -22,9 +22,10 @@ struct ts_admin_s {
     int port;
 };
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype, const char *body,
-                             size_t len) {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype,
+                             const char *body, size_t len) {
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, "Content-Type", ctype);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
@@ -32,25 +33,29 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
     return ret;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                  const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls) {
     (void)version;
     (void)upload;
     (void)upload_size;
     (void)con_cls;
     ts_admin_t *a = cls;
-    if (strcmp(method, "GET") && strcmp(method, "HEAD")) return reply(c, 405, "text/plain", "method\n", 7);
+    if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+        return reply(c, 405, "text/plain", "method\n", 7);
     if (!strcmp(url, "/metrics")) {
         ts_buf_t b = TS_BUF_INIT;
         ts_metrics_render(a->metrics, &b);
-        enum MHD_Result r = reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "", b.len);
+        enum MHD_Result r =
+            reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "", b.len);
         ts_buf_free(&b);
         return r;
     }
     if (!strcmp(url, "/healthz")) {
         int64_t age = ts_now_mono_ms() - atomic_load(&a->heartbeat_ms);
-        return age < atomic_load(&a->stale_ms) ? reply(c, 200, "text/plain", "ok\n", 3)
-                           : reply(c, 503, "text/plain", "main loop stalled\n", 18);
+        return age < atomic_load(&a->stale_ms)
+                   ? reply(c, 200, "text/plain", "ok\n", 3)
+                   : reply(c, 503, "text/plain", "main loop stalled\n", 18);
     }
     if (!strcmp(url, "/readyz"))
         return atomic_load(&a->ready) ? reply(c, 200, "text/plain", "ready\n", 6)
@@ -58,7 +63,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return reply(c, 404, "text/plain", "not found\n", 10);
 }
 
-ts_admin_t *ts_admin_new(const char *listen, ts_metrics_t *metrics, char *errstr, size_t errstr_size) {
+ts_admin_t *ts_admin_new(const char *listen, ts_metrics_t *metrics, char *errstr,
+                         size_t errstr_size) {
     char host[128];
     const char *colon = listen ? strrchr(listen, ':') : NULL;
     if (!colon || (size_t)(colon - listen) >= sizeof host) {
@@ -71,17 +77,19 @@ ts_admin_t *ts_admin_new(const char *listen, ts_metrics_t *metrics, char *errstr
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)atoi(colon + 1));
     if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "admin.listen: %s is not an IPv4 address", host);
+        ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "admin.listen: %s is not an IPv4 address",
+                  host);
         return NULL;
     }
     ts_admin_t *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     a->metrics = metrics;
-    a->ready_g = ts_metrics_gauge(metrics, "tillstream_ready", "1 when the process is ready (readyz)", NULL);
+    a->ready_g =
+        ts_metrics_gauge(metrics, "tillstream_ready", "1 when the process is ready (readyz)", NULL);
     atomic_store(&a->heartbeat_ms, ts_now_mono_ms());
     atomic_store(&a->stale_ms, 30000);
-    a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR,
-                            (struct sockaddr *)&sa, MHD_OPTION_END);
+    a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, a,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
     if (!a->d) {
         ts_seterr(errstr, errstr_size, TS_ERR_IO, "admin.listen: cannot listen on %s", listen);
         free(a);

@@ -64,8 +64,18 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
     const char *group = NULL;
     const char *replay_from = NULL, *replay_to = NULL, *replay_outlets = NULL;
     int dry_run = 0, exit_at_end = 0, backfill = -1;
-    enum { OPT_DRY = 256, OPT_INPUT, OPT_CUSTOMERS, OPT_EXIT_AT_END, OPT_GROUP, OPT_BACKFILL, OPT_NO_BACKFILL,
-           OPT_REPLAY_FROM, OPT_REPLAY_TO, OPT_REPLAY_OUTLETS };
+    enum {
+        OPT_DRY = 256,
+        OPT_INPUT,
+        OPT_CUSTOMERS,
+        OPT_EXIT_AT_END,
+        OPT_GROUP,
+        OPT_BACKFILL,
+        OPT_NO_BACKFILL,
+        OPT_REPLAY_FROM,
+        OPT_REPLAY_TO,
+        OPT_REPLAY_OUTLETS
+    };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"dry-run", no_argument, NULL, OPT_DRY},
@@ -137,18 +147,22 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
-        ts_consumer_opts_t co = {kind, prog, exit_at_end, group, backfill == 1, &g_stop,
+        ts_consumer_opts_t co = {kind,           prog,          exit_at_end,
+                                 group,          backfill == 1, &g_stop,
                                  TS_REPLAY_NONE, TS_REPLAY_NOW, replay_outlets};
         char gbuf[300];
         if (replay_from) {
-            if (!strcmp(replay_from, "earliest")) co.replay_from_ms = TS_REPLAY_EARLIEST;
-            else if (ts_time_parse_iso8601(replay_from, strlen(replay_from), &co.replay_from_ms, err, sizeof err)) {
+            if (!strcmp(replay_from, "earliest"))
+                co.replay_from_ms = TS_REPLAY_EARLIEST;
+            else if (ts_time_parse_iso8601(replay_from, strlen(replay_from), &co.replay_from_ms,
+                                           err, sizeof err)) {
                 fprintf(stderr, "%s: --replay-from: %s\n", prog, err);
                 ts_config_destroy(cfg);
                 return 2;
             }
             if (replay_to && strcmp(replay_to, "now") &&
-                ts_time_parse_iso8601(replay_to, strlen(replay_to), &co.replay_to_ms, err, sizeof err)) {
+                ts_time_parse_iso8601(replay_to, strlen(replay_to), &co.replay_to_ms, err,
+                                      sizeof err)) {
                 fprintf(stderr, "%s: --replay-to: %s\n", prog, err);
                 ts_config_destroy(cfg);
                 return 2;

@@ -65,7 +65,11 @@ ts_err_t ts_seterr(char *errstr, size_t errstr_size, ts_err_t code, const char *
 
 /* ---- ts_buf_t ---------------------------------------------------------- */
 
-void ts_buf_init(ts_buf_t *b) { b->data = NULL; b->len = 0; b->cap = 0; }
+void ts_buf_init(ts_buf_t *b) {
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
 
 void ts_buf_free(ts_buf_t *b) {
     free(b->data);
@@ -170,7 +174,10 @@ void *ts_arena_alloc(ts_arena_t *a, size_t n) {
         nb->size = sz;
         nb->used = 0;
         nb->next = NULL;
-        if (b) b->next = nb; else a->first = nb;
+        if (b)
+            b->next = nb;
+        else
+            a->first = nb;
         b = nb;
     }
     a->head = b;

@@ -85,8 +85,8 @@ static const ts_rate_limit_t default_limits[TS_EP__COUNT] = {
     [TS_EP_SUBSCRIBE_BULK] = {75, 750},
     [TS_EP_UNSUBSCRIBE_BULK] = {75, 750},
 };
-static const char *const ep_names[TS_EP__COUNT] = {"events_bulk", "profiles_bulk",
-                                                   "subscribe_bulk", "unsubscribe_bulk"};
+static const char *const ep_names[TS_EP__COUNT] = {"events_bulk", "profiles_bulk", "subscribe_bulk",
+                                                   "unsubscribe_bulk"};
 static const char *const ep_paths[TS_EP__COUNT] = {
     "/api/event-bulk-create-jobs", "/api/profile-bulk-import-jobs",
     "/api/profile-subscription-bulk-create-jobs", "/api/profile-subscription-bulk-delete-jobs"};
@@ -107,8 +107,10 @@ static ts_err_t apply_table(ts_config_t *cfg, const copt_t *tab, const char *sec
     /* defaults */
     for (const copt_t *o = tab; o->key; o++) {
         void *field = (char *)cfg + o->offset;
-        if (o->type == CT_INT) *(int *)field = atoi(o->def);
-        else *(char **)field = xstrdup(o->def);
+        if (o->type == CT_INT)
+            *(int *)field = atoi(o->def);
+        else
+            *(char **)field = xstrdup(o->def);
     }
     if (!obj) return TS_OK;
     if (!cJSON_IsObject(obj)) return ERR("%s: expected an object", section);
@@ -177,8 +179,7 @@ static ts_err_t resolve_secret_ref(const char *key, const char *v, char **out, c
     return *out ? TS_OK : TS_ERR_NOMEM;
 }
 
-static ts_err_t parse_kafka(ts_config_t *cfg, const cJSON *obj, char *errstr,
-                            size_t errstr_size) {
+static ts_err_t parse_kafka(ts_config_t *cfg, const cJSON *obj, char *errstr, size_t errstr_size) {
     if (!obj) return TS_OK;
     if (!cJSON_IsObject(obj)) return ERR("kafka: expected an object of librdkafka properties");
     size_t n = (size_t)cJSON_GetArraySize(obj);
@@ -187,8 +188,10 @@ static ts_err_t parse_kafka(ts_config_t *cfg, const cJSON *obj, char *errstr,
     for (const cJSON *it = obj->child; it; it = it->next) {
         char num[64];
         const char *v;
-        if (cJSON_IsString(it)) v = it->valuestring;
-        else if (cJSON_IsBool(it)) v = cJSON_IsTrue(it) ? "true" : "false";
+        if (cJSON_IsString(it))
+            v = it->valuestring;
+        else if (cJSON_IsBool(it))
+            v = cJSON_IsTrue(it) ? "true" : "false";
         else if (cJSON_IsNumber(it)) {
             snprintf(num, sizeof num, "%.17g", it->valuedouble);
             v = num;
@@ -220,8 +223,10 @@ static ts_err_t parse_limits(ts_account_conf_t *a, size_t idx, const cJSON *obj,
             return ERR("accounts[%zu].rate_limits.%s: expected an object", idx, it->string);
         for (const cJSON *l = it->child; l; l = l->next) {
             double *dst;
-            if (!strcmp(l->string, "burst_per_s")) dst = &a->limits[ep].burst_per_s;
-            else if (!strcmp(l->string, "steady_per_min")) dst = &a->limits[ep].steady_per_min;
+            if (!strcmp(l->string, "burst_per_s"))
+                dst = &a->limits[ep].burst_per_s;
+            else if (!strcmp(l->string, "steady_per_min"))
+                dst = &a->limits[ep].steady_per_min;
             else
                 return ERR("accounts[%zu].rate_limits.%s.%s: unknown key", idx, it->string,
                            l->string);
@@ -259,7 +264,8 @@ static ts_err_t parse_accounts(ts_config_t *cfg, const cJSON *arr, char *errstr,
                                                          : &a->api_key_file;
                 *dst = strdup(it->valuestring);
             } else if (!strcmp(k, "outlets")) {
-                if (!cJSON_IsArray(it)) return ERR("accounts[%zu].outlets: expected an array of strings", i);
+                if (!cJSON_IsArray(it))
+                    return ERR("accounts[%zu].outlets: expected an array of strings", i);
                 size_t no = (size_t)cJSON_GetArraySize(it);
                 a->outlets = calloc(no ? no : 1, sizeof *a->outlets);
                 if (!a->outlets) return TS_ERR_NOMEM;
@@ -419,12 +425,14 @@ ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size
 #undef GET
 
     /* cross-field validation */
-    if (strncmp(cfg->klaviyo_base_url, "https://", 8) && strncmp(cfg->klaviyo_base_url, "http://", 7)) {
+    if (strncmp(cfg->klaviyo_base_url, "https://", 8) &&
+        strncmp(cfg->klaviyo_base_url, "http://", 7)) {
         rc = ERR("klaviyo.base_url: expected an http(s):// URL");
         goto fail;
     }
     if (!valid_revision(cfg->klaviyo_revision)) {
-        rc = ERR("klaviyo.revision: expected YYYY-MM-DD[.suffix], got \"%s\"", cfg->klaviyo_revision);
+        rc = ERR("klaviyo.revision: expected YYYY-MM-DD[.suffix], got \"%s\"",
+                 cfg->klaviyo_revision);
         goto fail;
     }
     if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&

@@ -109,8 +109,8 @@ static ts_err_t grow(ts_custtable_t *t) {
 
 ts_err_t ts_custtable_put(ts_custtable_t *t, const ts_customer_t *c) {
     if (!c->customer_id || !*c->customer_id) return TS_ERR_INVALID;
-    const char *v[F__N] = {c->customer_id, c->email, c->phone, c->first_name, c->last_name,
-                           c->home_outlet_id};
+    const char *v[F__N] = {c->customer_id, c->email,     c->phone,
+                           c->first_name,  c->last_name, c->home_outlet_id};
     size_t lens[F__N], total = 0;
     for (int f = 0; f < F__N; f++) {
         lens[f] = v[f] ? strlen(v[f]) : 0;

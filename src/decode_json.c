@@ -85,10 +85,12 @@ static ts_err_t get_decimal(dctx_t *c, const cJSON *obj, const char *key, bool r
         return TS_OK;
     }
     ts_err_t rc;
-    if (cJSON_IsNumber(v)) rc = ts_decimal_from_double(v->valuedouble, out, why, sizeof why);
+    if (cJSON_IsNumber(v))
+        rc = ts_decimal_from_double(v->valuedouble, out, why, sizeof why);
     else if (cJSON_IsString(v))
         rc = ts_decimal_parse(v->valuestring, strlen(v->valuestring), out, why, sizeof why);
-    else return BAD("%s%s: expected a number or decimal string", c->path, key);
+    else
+        return BAD("%s%s: expected a number or decimal string", c->path, key);
     if (rc != TS_OK) return BAD("%s%s: %s", c->path, key, why);
     return TS_OK;
 }
@@ -127,7 +129,8 @@ static ts_err_t parse_root(const char *buf, size_t len, cJSON **root, char *errs
     }
     /* one value per record: anything but whitespace after it is an error */
     size_t off = end ? (size_t)(end - buf) : len;
-    while (off < len && (buf[off] == ' ' || buf[off] == '\t' || buf[off] == '\r' || buf[off] == '\n'))
+    while (off < len &&
+           (buf[off] == ' ' || buf[off] == '\t' || buf[off] == '\r' || buf[off] == '\n'))
         off++;
     if (off < len) {
         cJSON_Delete(*root);
@@ -147,8 +150,8 @@ static ts_err_t parse_root(const char *buf, size_t len, cJSON **root, char *errs
         if ((rc = (x)) != TS_OK) goto done;                                                        \
     } while (0)
 
-ts_err_t ts_decode_customer_json(const char *buf, size_t len, ts_arena_t *arena,
-                                 ts_customer_t *out, char *errstr, size_t errstr_size) {
+ts_err_t ts_decode_customer_json(const char *buf, size_t len, ts_arena_t *arena, ts_customer_t *out,
+                                 char *errstr, size_t errstr_size) {
     cJSON *root;
     ts_err_t rc = parse_root(buf, len, &root, errstr, errstr_size);
     if (rc) return rc;

@@ -62,7 +62,7 @@ static ts_err_t custmap_load(custmap_t *cm, const char *path, char *errstr, size
             }
         }
         ts_customer_ref_t *r = &cm->refs[cm->n++];
-        *r = (ts_customer_ref_t){true,         c.customer_id, c.email, c.phone,
+        *r = (ts_customer_ref_t){true,         c.customer_id, c.email,         c.phone,
                                  c.first_name, c.last_name,   c.home_outlet_id};
     }
     free(line);
@@ -75,7 +75,8 @@ static ts_err_t custmap_load(custmap_t *cm, const char *path, char *errstr, size
     cm->mask = cap - 1;
     for (size_t i = 0; i < cm->n; i++) { /* later lines win, like a compacted topic */
         size_t k = hstr(cm->refs[i].customer_id) & cm->mask;
-        while (cm->index[k] && strcmp(cm->refs[cm->index[k] - 1].customer_id, cm->refs[i].customer_id))
+        while (cm->index[k] &&
+               strcmp(cm->refs[cm->index[k] - 1].customer_id, cm->refs[i].customer_id))
             k = (k + 1) & cm->mask;
         cm->index[k] = i + 1;
     }
@@ -93,9 +94,11 @@ static void write_subscriptions(ts_jw_t *w, const ts_mapped_t *m) {
     ts_jw_key(w, "subscriptions");
     ts_jw_obj_open(w);
     if (m->email_marketing != TS_SUB_KEEP)
-        ts_jw_kv_str(w, "email", m->email_marketing == TS_SUB_SUBSCRIBE ? "SUBSCRIBED" : "UNSUBSCRIBED");
+        ts_jw_kv_str(w, "email",
+                     m->email_marketing == TS_SUB_SUBSCRIBE ? "SUBSCRIBED" : "UNSUBSCRIBED");
     if (m->sms_marketing != TS_SUB_KEEP)
-        ts_jw_kv_str(w, "sms", m->sms_marketing == TS_SUB_SUBSCRIBE ? "SUBSCRIBED" : "UNSUBSCRIBED");
+        ts_jw_kv_str(w, "sms",
+                     m->sms_marketing == TS_SUB_SUBSCRIBE ? "SUBSCRIBED" : "UNSUBSCRIBED");
     ts_jw_obj_close(w);
 }
 
@@ -115,11 +118,13 @@ static void write_line(ts_buf_t *out, const ts_config_t *cfg, uint64_t lineno,
     /* the account that gets the record; for OTHER_ACCOUNT skips the account
      * it belongs to (served by another deployment); null when not routed */
     bool sending = m->account >= 0 && !m->dead_letter && !m->skipped;
-    int acc = sending ? m->account
-                      : (m->skipped && m->route.status == TS_ROUTE_OTHER_ACCOUNT ? m->route.account
-                                                                                : -1);
-    if (acc >= 0 && (size_t)acc < cfg->n_accounts) ts_jw_str(&w, cfg->accounts[acc].name);
-    else ts_jw_null(&w);
+    int acc =
+        sending ? m->account
+                : (m->skipped && m->route.status == TS_ROUTE_OTHER_ACCOUNT ? m->route.account : -1);
+    if (acc >= 0 && (size_t)acc < cfg->n_accounts)
+        ts_jw_str(&w, cfg->accounts[acc].name);
+    else
+        ts_jw_null(&w);
     const char *profile = ts_mapped_str(m, m->profile);
     ts_jw_key(&w, "events");
     ts_jw_arr_open(&w);
@@ -168,9 +173,8 @@ static void write_line(ts_buf_t *out, const ts_config_t *cfg, uint64_t lineno,
     ts_buf_putc(out, '\n');
 }
 
-ts_err_t ts_dryrun_run(const ts_config_t *cfg, ts_kind_t kind, FILE *in,
-                       const char *customers_path, FILE *out, ts_dryrun_stats_t *stats,
-                       char *errstr, size_t errstr_size) {
+ts_err_t ts_dryrun_run(const ts_config_t *cfg, ts_kind_t kind, FILE *in, const char *customers_path,
+                       FILE *out, ts_dryrun_stats_t *stats, char *errstr, size_t errstr_size) {
     ts_dryrun_stats_t st;
     memset(&st, 0, sizeof st);
     custmap_t cm;

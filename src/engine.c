@@ -26,40 +26,44 @@
 #include "tillstream/metrics.h"
 #include "tillstream/ratelimit.h"
 
-#define MAX_EVENTS_PER_REQUEST 1000
-#define MAX_PROFILES_PER_REQUEST 10000
-#define MAX_SUBS_PER_REQUEST 1000
-#define MAX_BODY_BYTES (4500 * 1024) /* margin under Klaviyo's 5 MB */
+#define MAX_EVENTS_PER_REQUEST    1000
+#define MAX_PROFILES_PER_REQUEST  10000
+#define MAX_SUBS_PER_REQUEST      1000
+#define MAX_BODY_BYTES            (4500 * 1024) /* margin under Klaviyo's 5 MB */
 #define MAX_INFLIGHT_PER_ENDPOINT 2
-#define BACKOFF_BASE_MS 500
-#define BACKOFF_CAP_MS 60000
-#define MAX_RESP_BYTES 65536
+#define BACKOFF_BASE_MS           500
+#define BACKOFF_CAP_MS            60000
+#define MAX_RESP_BYTES            65536
 
-enum { EP_EVENTS = TS_EP_EVENTS_BULK, EP_PROFILES = TS_EP_PROFILES_BULK,
-       EP_SUB = TS_EP_SUBSCRIBE_BULK, EP_UNSUB = TS_EP_UNSUBSCRIBE_BULK };
+enum {
+    EP_EVENTS = TS_EP_EVENTS_BULK,
+    EP_PROFILES = TS_EP_PROFILES_BULK,
+    EP_SUB = TS_EP_SUBSCRIBE_BULK,
+    EP_UNSUB = TS_EP_UNSUBSCRIBE_BULK
+};
 
 typedef struct rec_s rec_t;
 
 typedef struct item_s {
     rec_t *rec;
-    int32_t ev;         /* event index for events, -1 otherwise */
-    uint8_t ep;         /* endpoint */
+    int32_t ev; /* event index for events, -1 otherwise */
+    uint8_t ep; /* endpoint */
     struct item_s *next;
 } item_t;
 
 struct rec_s {
     uint64_t token;
-    int parts;          /* unsettled parts */
+    int parts; /* unsettled parts */
     int n_parts;
     bool backfill;
-    ts_err_t fail;      /* first permanent failure */
-    char *detail;       /* malloc'd on failure only */
+    ts_err_t fail; /* first permanent failure */
+    char *detail;  /* malloc'd on failure only */
     char *text;
     ts_span_t profile, profile_key, email, phone;
     ts_sub_t email_sub, sms_sub;
     ts_map_event_t *events;
     size_t n_events;
-    item_t items[];     /* n_parts */
+    item_t items[]; /* n_parts */
 };
 
 typedef struct {
@@ -103,16 +107,19 @@ struct lane_s {
     ts_metric_t *m_req[TS_EP__COUNT][5]; /* 2xx, 4xx, 429, 5xx, transport error */
     ts_metric_t *m_throttled[TS_EP__COUNT], *m_retries[TS_EP__COUNT], *m_latency[TS_EP__COUNT];
     ts_metric_t *m_batch, *m_queue;
-    struct { const char *metric; ts_metric_t *h; } m_events[8];
+    struct {
+        const char *metric;
+        ts_metric_t *h;
+    } m_events[8];
 };
 
 struct ts_engine_s {
     ts_engine_opts_t o;
     const ts_config_t *cfg;
     CURLM *multi;
-    lane_t *lanes;   /* indexed by account (inactive accounts unused) */
+    lane_t *lanes; /* indexed by account (inactive accounts unused) */
     size_t n_lanes;
-    size_t pending;  /* records not completed */
+    size_t pending; /* records not completed */
     uint64_t rng;
     batch_t *active; /* in flight */
     int completed;   /* during one poll */
@@ -144,30 +151,37 @@ static void lane_metrics(ts_engine_t *e, lane_t *l) {
             ts_buf_reset(&lb);
             ts_buf_puts(&lb, "account=\"");
             ts_metrics_label_escape(&lb, l->name);
-            ts_buf_printf(&lb, "\",endpoint=\"%s\",status_class=\"%s\"", ts_endpoint_name((ts_endpoint_t)ep), cls[c]);
-            l->m_req[ep][c] = ts_metrics_counter(m, "tillstream_klaviyo_requests_total",
-                                                 "Klaviyo API requests by account, endpoint and status class", lb.data);
+            ts_buf_printf(&lb, "\",endpoint=\"%s\",status_class=\"%s\"",
+                          ts_endpoint_name((ts_endpoint_t)ep), cls[c]);
+            l->m_req[ep][c] = ts_metrics_counter(
+                m, "tillstream_klaviyo_requests_total",
+                "Klaviyo API requests by account, endpoint and status class", lb.data);
         }
         ts_buf_reset(&lb);
         ts_buf_puts(&lb, "account=\"");
         ts_metrics_label_escape(&lb, l->name);
         ts_buf_printf(&lb, "\",endpoint=\"%s\"", ts_endpoint_name((ts_endpoint_t)ep));
-        l->m_throttled[ep] = ts_metrics_counter(m, "tillstream_klaviyo_throttled_total",
-                                                "429 answers from Klaviyo (batch re-sent after Retry-After)", lb.data);
-        l->m_retries[ep] = ts_metrics_counter(m, "tillstream_klaviyo_retries_total",
-                                              "requests retried after 5xx, timeouts or connection errors", lb.data);
+        l->m_throttled[ep] = ts_metrics_counter(
+            m, "tillstream_klaviyo_throttled_total",
+            "429 answers from Klaviyo (batch re-sent after Retry-After)", lb.data);
+        l->m_retries[ep] = ts_metrics_counter(
+            m, "tillstream_klaviyo_retries_total",
+            "requests retried after 5xx, timeouts or connection errors", lb.data);
         l->m_latency[ep] = ts_metrics_histogram(m, "tillstream_klaviyo_request_duration_seconds",
-                                                "Klaviyo request latency", lb.data, lat_b, sizeof lat_b / sizeof *lat_b);
+                                                "Klaviyo request latency", lb.data, lat_b,
+                                                sizeof lat_b / sizeof *lat_b);
     }
     ts_buf_reset(&lb);
     ts_buf_puts(&lb, "account=\"");
     ts_metrics_label_escape(&lb, l->name);
     ts_buf_putc(&lb, '"');
-    l->m_batch = ts_metrics_histogram(m, "tillstream_klaviyo_batch_events", "events per Bulk Create Events request",
-                                      lb.data, batch_b, sizeof batch_b / sizeof *batch_b);
-    l->m_queue = ts_metrics_gauge(m, "tillstream_lane_queue_parts",
-                                  "records' parts (events, profiles, consent changes) waiting in the account's lane",
-                                  lb.data);
+    l->m_batch = ts_metrics_histogram(m, "tillstream_klaviyo_batch_events",
+                                      "events per Bulk Create Events request", lb.data, batch_b,
+                                      sizeof batch_b / sizeof *batch_b);
+    l->m_queue = ts_metrics_gauge(
+        m, "tillstream_lane_queue_parts",
+        "records' parts (events, profiles, consent changes) waiting in the account's lane",
+        lb.data);
     ts_buf_free(&lb);
 }
 
@@ -185,8 +199,9 @@ static void count_event(ts_engine_t *e, lane_t *l, const char *metric) {
         ts_metrics_label_escape(&lb, metric);
         ts_buf_putc(&lb, '"');
         l->m_events[i].metric = metric;
-        l->m_events[i].h = ts_metrics_counter(e->o.metrics, "tillstream_events_accepted_total",
-                                              "events accepted by Klaviyo (202) by account and metric", lb.data);
+        l->m_events[i].h =
+            ts_metrics_counter(e->o.metrics, "tillstream_events_accepted_total",
+                               "events accepted by Klaviyo (202) by account and metric", lb.data);
         ts_buf_free(&lb);
     }
     ts_metric_add(l->m_events[i].h, 1);
@@ -262,7 +277,8 @@ ts_engine_t *ts_engine_new(const ts_engine_opts_t *opts, char *errstr, size_t er
             while (bl > 0 && e->cfg->klaviyo_base_url[bl - 1] == '/') bl--;
             snprintf(l->url[ep], ul, "%.*s%s", (int)bl, e->cfg->klaviyo_base_url,
                      ts_endpoint_path((ts_endpoint_t)ep));
-            ts_ratelimit_init(&l->rl[ep], a->limits[ep].burst_per_s, a->limits[ep].steady_per_min, now);
+            ts_ratelimit_init(&l->rl[ep], a->limits[ep].burst_per_s, a->limits[ep].steady_per_min,
+                              now);
         }
         lane_metrics(e, l);
     }
@@ -321,7 +337,8 @@ void ts_engine_destroy(ts_engine_t *e) {
             batch_free(b);
         }
         if (l->headers) {
-            for (struct curl_slist *s = l->headers; s; s = s->next) memset(s->data, 0, strlen(s->data));
+            for (struct curl_slist *s = l->headers; s; s = s->next)
+                memset(s->data, 0, strlen(s->data));
             curl_slist_free_all(l->headers);
         }
         for (int ep = 0; ep < TS_EP__COUNT; ep++)
@@ -346,7 +363,8 @@ bool ts_engine_has_room(const ts_engine_t *e, int account) {
 static void enqueue(lane_t *l, item_t *it, int64_t now) {
     queue_t *q = &l->q[it->ep];
     it->next = NULL;
-    if (q->tail) q->tail->next = it;
+    if (q->tail)
+        q->tail->next = it;
     else {
         q->head = it;
         q->first_ms = now;
@@ -366,8 +384,8 @@ ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, 
     int n_parts = (int)m->n_events + (m->send_profile ? 1 : 0) + subs;
     if (n_parts == 0)
         return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "record has nothing to send");
-    size_t sz = sizeof(rec_t) + (size_t)n_parts * sizeof(item_t) + m->n_events * sizeof(ts_map_event_t) +
-                m->text.len + 1;
+    size_t sz = sizeof(rec_t) + (size_t)n_parts * sizeof(item_t) +
+                m->n_events * sizeof(ts_map_event_t) + m->text.len + 1;
     rec_t *r = calloc(1, sz);
     if (!r) return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
     r->token = token;
@@ -449,7 +467,8 @@ static bool same_span(const rec_t *a, ts_span_t sa, const rec_t *b, ts_span_t sb
 }
 
 static uint64_t hspan(const rec_t *r, ts_span_t s, uint64_t h) {
-    for (size_t i = 0; i < s.len; i++) h = (h ^ (unsigned char)r->text[s.off + i]) * 1099511628211ULL;
+    for (size_t i = 0; i < s.len; i++)
+        h = (h ^ (unsigned char)r->text[s.off + i]) * 1099511628211ULL;
     return h;
 }
 
@@ -459,9 +478,9 @@ static uint64_t hspan(const rec_t *r, ts_span_t s, uint64_t h) {
 static size_t build_events_body(batch_t *b) {
     size_t n = b->n, cap = 16;
     while (cap < n * 2) cap *= 2;
-    int32_t *ent_of = malloc(n * sizeof *ent_of);    /* item -> entry leader item */
-    int32_t *nexti = malloc(n * sizeof *nexti);      /* next item in same entry */
-    int32_t *lasti = malloc(n * sizeof *lasti);      /* per leader: last item */
+    int32_t *ent_of = malloc(n * sizeof *ent_of); /* item -> entry leader item */
+    int32_t *nexti = malloc(n * sizeof *nexti);   /* next item in same entry */
+    int32_t *lasti = malloc(n * sizeof *lasti);   /* per leader: last item */
     int32_t *ptab = malloc(cap * sizeof *ptab), *utab = malloc(cap * sizeof *utab);
     bool *dup = calloc(n, sizeof *dup);
     size_t uniq = 0;
@@ -480,8 +499,8 @@ static size_t build_events_body(batch_t *b) {
         for (; utab[k] >= 0; k = (k + 1) & (cap - 1)) {
             const rec_t *r2 = b->items[utab[k]]->rec;
             const ts_map_event_t *e2 = &r2->events[b->items[utab[k]]->ev];
-            if (same_span(r, r->profile_key, r2, r2->profile_key) && !strcmp(ev->metric, e2->metric) &&
-                same_span(r, ev->unique_id, r2, e2->unique_id)) {
+            if (same_span(r, r->profile_key, r2, r2->profile_key) &&
+                !strcmp(ev->metric, e2->metric) && same_span(r, ev->unique_id, r2, e2->unique_id)) {
                 dup[i] = true;
                 break;
             }
@@ -494,7 +513,8 @@ static size_t build_events_body(batch_t *b) {
         size_t p = hp & (cap - 1);
         for (; ptab[p] >= 0; p = (p + 1) & (cap - 1)) {
             const rec_t *r2 = b->items[ptab[p]]->rec;
-            if (r2->backfill == r->backfill && same_span(r, r->profile_key, r2, r2->profile_key)) break;
+            if (r2->backfill == r->backfill && same_span(r, r->profile_key, r2, r2->profile_key))
+                break;
         }
         if (ptab[p] < 0) {
             ptab[p] = (int32_t)i;
@@ -537,8 +557,10 @@ static size_t build_profiles_body(batch_t *b) {
     size_t uniq = 0;
     ts_jw_t w;
     ts_buf_reset(&b->body);
-    if (b->ep == EP_PROFILES) ts_kbody_profiles_open(&w, &b->body);
-    else ts_kbody_subs_open(&w, &b->body, b->ep == EP_SUB, b->ep == EP_SUB ? "Point of sale" : NULL);
+    if (b->ep == EP_PROFILES)
+        ts_kbody_profiles_open(&w, &b->body);
+    else
+        ts_kbody_subs_open(&w, &b->body, b->ep == EP_SUB, b->ep == EP_SUB ? "Point of sale" : NULL);
     for (size_t i = 0; i < b->n; i++) {
         const rec_t *r = b->items[i]->rec;
         bool later = false;
@@ -554,11 +576,14 @@ static size_t build_profiles_body(batch_t *b) {
             if (r->email.len < sizeof email) memcpy(email, rtext(r, r->email), r->email.len);
             if (r->phone.len < sizeof phone) memcpy(phone, rtext(r, r->phone), r->phone.len);
             bool ech = r->email_sub == want && *email, sch = r->sms_sub == want && *phone;
-            ts_kbody_subs_add(&w, b->ep == EP_SUB, ech ? email : NULL, sch ? phone : NULL, ech, sch);
+            ts_kbody_subs_add(&w, b->ep == EP_SUB, ech ? email : NULL, sch ? phone : NULL, ech,
+                              sch);
         }
     }
-    if (b->ep == EP_PROFILES) ts_kbody_profiles_close(&w);
-    else ts_kbody_subs_close(&w);
+    if (b->ep == EP_PROFILES)
+        ts_kbody_profiles_close(&w);
+    else
+        ts_kbody_subs_close(&w);
     return uniq;
 }
 
@@ -632,8 +657,9 @@ static ts_err_t start_transfer(ts_engine_t *e, batch_t *b, int64_t now) {
 /* Takes up to one request's worth of items from the queue head. */
 static batch_t *take_batch(lane_t *l, int ep) {
     queue_t *q = &l->q[ep];
-    size_t max = ep == EP_EVENTS ? MAX_EVENTS_PER_REQUEST
-                 : ep == EP_PROFILES ? MAX_PROFILES_PER_REQUEST : MAX_SUBS_PER_REQUEST;
+    size_t max = ep == EP_EVENTS     ? MAX_EVENTS_PER_REQUEST
+                 : ep == EP_PROFILES ? MAX_PROFILES_PER_REQUEST
+                                     : MAX_SUBS_PER_REQUEST;
     size_t n = q->n < max ? q->n : max;
     batch_t *b = calloc(1, sizeof *b);
     if (!b) return NULL;
@@ -648,8 +674,9 @@ static batch_t *take_batch(lane_t *l, int ep) {
     while (q->head && b->n < n) {
         item_t *it = q->head;
         const rec_t *r = it->rec;
-        size_t add = ep == EP_EVENTS ? r->events[it->ev].json.len + r->profile.len + TS_KBODY_ENTRY_OVERHEAD
-                                     : r->profile.len + TS_KBODY_PROFILE_OVERHEAD;
+        size_t add = ep == EP_EVENTS
+                         ? r->events[it->ev].json.len + r->profile.len + TS_KBODY_ENTRY_OVERHEAD
+                         : r->profile.len + TS_KBODY_PROFILE_OVERHEAD;
         if (b->n > 0 && bytes + add > MAX_BODY_BYTES) break;
         bytes += add;
         q->head = it->next;
@@ -720,8 +747,9 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
     ts_metric_add(l->m_req[b->ep][cls], 1);
     ts_metric_observe(l->m_latency[b->ep], (double)(now - b->started_ms) / 1000.0);
     char ctx[160];
-    snprintf(ctx, sizeof ctx, "\"account\":\"%s\",\"endpoint\":\"%s\",\"status\":%ld,\"events\":%zu",
-             l->name, ts_endpoint_name((ts_endpoint_t)b->ep), status, b->n);
+    snprintf(ctx, sizeof ctx,
+             "\"account\":\"%s\",\"endpoint\":\"%s\",\"status\":%ld,\"events\":%zu", l->name,
+             ts_endpoint_name((ts_endpoint_t)b->ep), status, b->n);
 
     if (cc == CURLE_OK && status >= 200 && status < 300) {
         for (size_t i = 0; i < b->n; i++) {
@@ -756,9 +784,11 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
         if (back > BACKOFF_CAP_MS) back = BACKOFF_CAP_MS;
         back = (int64_t)((double)back * jitter(e));
         if (status == 401 || status == 403)
-            ts_log(TS_LOG_ERROR, "engine", ctx,
-                   "Klaviyo refused the account's API key (HTTP %ld): check the key and its scopes; "
-                   "retrying in %lld ms", status, (long long)back);
+            ts_log(
+                TS_LOG_ERROR, "engine", ctx,
+                "Klaviyo refused the account's API key (HTTP %ld): check the key and its scopes; "
+                "retrying in %lld ms",
+                status, (long long)back);
         else
             ts_log(TS_LOG_WARN, "engine", ctx, "request failed (%s); retrying in %lld ms",
                    cc != CURLE_OK ? curl_easy_strerror(cc) : "server error", (long long)back);

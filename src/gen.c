@@ -27,10 +27,12 @@ static uint64_t next(ts_gen_t *g) {
 static double unit(ts_gen_t *g) { return (double)(next(g) >> 11) / (double)(1ULL << 53); }
 static size_t pick(ts_gen_t *g, size_t n) { return (size_t)(next(g) % n); }
 
-static const char *const FIRST[] = {"Olivia", "Jack", "Mia", "Noah", "Charlotte", "William", "Amelia", "Oliver",
-                                    "Isla", "Leo", "Ava", "Henry", "Grace", "Thomas", "Chloe", "Lucas"};
-static const char *const LAST[] = {"Smith", "Nguyen", "Williams", "Brown", "Jones", "Taylor", "Wilson", "Martin",
-                                   "Lee", "Walker", "Anderson", "Thompson"};
+static const char *const FIRST[] = {"Olivia", "Jack",   "Mia",   "Noah", "Charlotte", "William",
+                                    "Amelia", "Oliver", "Isla",  "Leo",  "Ava",       "Henry",
+                                    "Grace",  "Thomas", "Chloe", "Lucas"};
+static const char *const LAST[] = {"Smith", "Nguyen", "Williams", "Brown",
+                                   "Jones", "Taylor", "Wilson",   "Martin",
+                                   "Lee",   "Walker", "Anderson", "Thompson"};
 static const struct {
     const char *id, *sku, *name, *price, *cat1, *cat2, *brand;
 } PRODUCTS[] = {
@@ -72,14 +74,17 @@ static void derive(const ts_gen_t *g, size_t i, cust_t *c) {
     c->last = LAST[pick(&t, sizeof LAST / sizeof *LAST)];
     double r = unit(&t);
     c->outlet = r < g->o.online_share ? NULL
-                : r < g->o.online_share + g->o.unmapped_share ? "999"
-                : g->o.outlets[pick(&t, g->o.n_outlets)];
+                : r < g->o.online_share + g->o.unmapped_share
+                    ? "999"
+                    : g->o.outlets[pick(&t, g->o.n_outlets)];
     bool no_contact = unit(&t) < g->o.no_contact_share;
     c->has_email = !no_contact && unit(&t) < 0.9;
     c->has_phone = !no_contact && (!c->has_email || unit(&t) < 0.6);
     snprintf(c->email, sizeof c->email, "%c.%s%zu@example.com", c->first[0] + 32, c->last, i);
-    for (char *p = c->email; *p; p++) if (*p >= 'A' && *p <= 'Z') *p += 32;
-    snprintf(c->phone, sizeof c->phone, "04%02u %03u %03u", (unsigned)(i % 100), (unsigned)(i / 100 % 1000), (unsigned)(i % 997));
+    for (char *p = c->email; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p += 32;
+    snprintf(c->phone, sizeof c->phone, "04%02u %03u %03u", (unsigned)(i % 100),
+             (unsigned)(i / 100 % 1000), (unsigned)(i % 997));
     c->email_consent = (int)pick(&t, 3) - 1;
     c->sms_consent = (int)pick(&t, 3) - 1;
 }
@@ -92,8 +97,10 @@ static void money(ts_jw_t *w, const char *k, long cents) {
 
 static void tri(ts_jw_t *w, const char *k, int v) {
     ts_jw_key(w, k);
-    if (v < 0) ts_jw_null(w);
-    else ts_jw_bool(w, v == 1);
+    if (v < 0)
+        ts_jw_null(w);
+    else
+        ts_jw_bool(w, v == 1);
 }
 
 void ts_gen_customer(ts_gen_t *g, size_t i, ts_buf_t *key, ts_buf_t *value) {
@@ -130,8 +137,10 @@ void ts_gen_customer(ts_gen_t *g, size_t i, ts_buf_t *key, ts_buf_t *value) {
     ts_jw_int(&w, 1735689600000LL + (int64_t)(i % 100000) * 60000);
     ts_jw_obj_close(&w);
     g->c.customers++;
-    if (!c.outlet) g->c.no_home_outlet++;
-    else if (!strcmp(c.outlet, "999")) g->c.unmapped_outlet++;
+    if (!c.outlet)
+        g->c.no_home_outlet++;
+    else if (!strcmp(c.outlet, "999"))
+        g->c.unmapped_outlet++;
     if (!c.has_email && !c.has_phone) g->c.no_identifier++;
     if (c.email_consent == 1 && c.has_email) g->c.email_subscribed++;
     if (c.sms_consent == 1 && c.has_phone) g->c.sms_subscribed++;
@@ -145,8 +154,11 @@ void ts_gen_order(ts_gen_t *g, ts_buf_t *key, ts_buf_t *value) {
     cust_t c;
     derive(g, ci, &c);
     double r = unit(g);
-    const char *status = r < 0.80 ? "completed" : r < 0.86 ? "fulfilled" : r < 0.90 ? "cancelled"
-                         : r < 0.96 ? "refunded" : "voided";
+    const char *status = r < 0.80   ? "completed"
+                         : r < 0.86 ? "fulfilled"
+                         : r < 0.90 ? "cancelled"
+                         : r < 0.96 ? "refunded"
+                                    : "voided";
     bool test = unit(g) < 0.01;
     const char *outlet = g->o.outlets[pick(g, g->o.n_outlets)];
     char oid[32];
@@ -176,7 +188,8 @@ void ts_gen_order(ts_gen_t *g, ts_buf_t *key, ts_buf_t *value) {
         int qty = 1 + (int)pick(g, 3);
         long cents = 0;
         const char *pr = PRODUCTS[p].price;
-        for (const char *q = pr; *q; q++) if (*q != '.') cents = cents * 10 + (*q - '0');
+        for (const char *q = pr; *q; q++)
+            if (*q != '.') cents = cents * 10 + (*q - '0');
         total_cents += cents * qty;
         ts_jw_obj_open(&w);
         ts_jw_key(&w, "line_id");

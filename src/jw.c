@@ -57,10 +57,14 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
     size_t len;
     uint32_t cp;
     if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
-    else return 0;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
     if (len > n) return 0;
     for (size_t i = 1; i < len; i++) {
         if ((s[i] & 0xC0) != 0x80) return 0;
@@ -81,11 +85,16 @@ int ts_json_escape(ts_buf_t *out, const char *s, size_t n) {
         const char *esc = NULL;
         char ubuf[8];
         size_t l = 1;
-        if (c == '"') esc = "\\\"";
-        else if (c == '\\') esc = "\\\\";
-        else if (c == '\n') esc = "\\n";
-        else if (c == '\r') esc = "\\r";
-        else if (c == '\t') esc = "\\t";
+        if (c == '"')
+            esc = "\\\"";
+        else if (c == '\\')
+            esc = "\\\\";
+        else if (c == '\n')
+            esc = "\\n";
+        else if (c == '\r')
+            esc = "\\r";
+        else if (c == '\t')
+            esc = "\\t";
         else if (c < 0x20) {
             snprintf(ubuf, sizeof ubuf, "\\u%04x", c);
             esc = ubuf;
@@ -126,8 +135,10 @@ void ts_jw_strn(ts_jw_t *w, const char *s, size_t n) {
 }
 
 void ts_jw_str(ts_jw_t *w, const char *s) {
-    if (!s) ts_jw_null(w);
-    else ts_jw_strn(w, s, strlen(s));
+    if (!s)
+        ts_jw_null(w);
+    else
+        ts_jw_strn(w, s, strlen(s));
 }
 
 void ts_jw_int(ts_jw_t *w, int64_t v) {
@@ -139,8 +150,10 @@ void ts_jw_int(ts_jw_t *w, int64_t v) {
 
 void ts_jw_bool(ts_jw_t *w, bool v) {
     pre_value(w);
-    if (v) put(w, "true", 4);
-    else put(w, "false", 5);
+    if (v)
+        put(w, "true", 4);
+    else
+        put(w, "false", 5);
 }
 
 void ts_jw_null(ts_jw_t *w) {

@@ -56,9 +56,9 @@ typedef struct {
     const ts_config_t *cfg;
     const ts_consumer_opts_t *o;
     const char *topic;
-    rd_kafka_t *rk;      /* group consumer */
+    rd_kafka_t *rk;       /* group consumer */
     rd_kafka_t *table_rk; /* orders: customer table reader */
-    rd_kafka_t *dlq;     /* dead-letter producer */
+    rd_kafka_t *dlq;      /* dead-letter producer */
     ts_offsets_t *offsets;
     ts_engine_t *engine;
     ts_router_t *router;
@@ -96,7 +96,8 @@ typedef struct {
     uint64_t by_reason[TS_REASON__COUNT];
 } loop_t;
 
-static void log_kv(ts_log_level_t lvl, const rd_kafka_message_t *msg, const char *fmt, const char *a) {
+static void log_kv(ts_log_level_t lvl, const rd_kafka_message_t *msg, const char *fmt,
+                   const char *a) {
     char ctx[256];
     snprintf(ctx, sizeof ctx, "\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld",
              msg ? rd_kafka_topic_name(msg->rkt) : "", msg ? msg->partition : -1,
@@ -134,8 +135,8 @@ static void hdr(rd_kafka_headers_t *h, const char *k, const char *v) {
     if (v) rd_kafka_header_add(h, k, -1, v, -1);
 }
 
-static void dead_letter(loop_t *L, uint64_t token, ts_reason_t reason, const char *detail, int account,
-                        const char *outlet) {
+static void dead_letter(loop_t *L, uint64_t token, ts_reason_t reason, const char *detail,
+                        int account, const char *outlet) {
     rd_kafka_message_t *msg = ts_offsets_user(L->offsets, token);
     if (!msg) return; /* partition revoked: the next owner re-reads it */
     rd_kafka_headers_t *orig = NULL, *h;
@@ -167,24 +168,28 @@ static void dead_letter(loop_t *L, uint64_t token, ts_reason_t reason, const cha
     hdr(h, "__connect.errors.offset", off);
     hdr(h, "__connect.errors.connector.name", L->o->prog);
     hdr(h, "__connect.errors.task.id", "0");
-    hdr(h, "__connect.errors.stage", reason == TS_REASON_DECODE_ERROR || reason == TS_REASON_SCHEMA_NOT_FOUND
-                                          ? "VALUE_CONVERTER" : "TASK_PUT");
+    hdr(h, "__connect.errors.stage",
+        reason == TS_REASON_DECODE_ERROR || reason == TS_REASON_SCHEMA_NOT_FOUND ? "VALUE_CONVERTER"
+                                                                                 : "TASK_PUT");
     hdr(h, "__connect.errors.class.name", "tillstream");
     hdr(h, "__connect.errors.exception.class.name", cls);
     hdr(h, "__connect.errors.exception.message", detail);
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        L->dlq, RD_KAFKA_V_TOPIC(L->cfg->topic_dead_letter), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(msg->key, msg->key_len), RD_KAFKA_V_VALUE(msg->payload, msg->len),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)token), RD_KAFKA_V_END);
+        L->dlq, RD_KAFKA_V_TOPIC(L->cfg->topic_dead_letter),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(msg->key, msg->key_len),
+        RD_KAFKA_V_VALUE(msg->payload, msg->len), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_OPAQUE((void *)(uintptr_t)token), RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(h);
         /* queue full or similar: retry from the loop, never drop */
         dlq_retry_t *r = calloc(1, sizeof *r);
         if (r) {
-            *r = (dlq_retry_t){token, reason, strdup(detail ? detail : ""), account, L->dlq_retries};
+            *r =
+                (dlq_retry_t){token, reason, strdup(detail ? detail : ""), account, L->dlq_retries};
             L->dlq_retries = r;
         }
-        log_kv(TS_LOG_WARN, msg, "dead-letter produce failed (%s); will retry", rd_kafka_err2str(err));
+        log_kv(TS_LOG_WARN, msg, "dead-letter produce failed (%s); will retry",
+               rd_kafka_err2str(err));
         return;
     }
     L->dlq_pending++;
@@ -193,8 +198,9 @@ static void dead_letter(loop_t *L, uint64_t token, ts_reason_t reason, const cha
     ts_metric_add(L->m_dlq[reason], 1);
     if (ts_log_enabled(TS_LOG_INFO)) {
         char ctx[512];
-        snprintf(ctx, sizeof ctx, "\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld,\"reason\":\"%s\"",
-                 topic, msg->partition, (long long)msg->offset, ts_reason_name(reason));
+        snprintf(ctx, sizeof ctx,
+                 "\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld,\"reason\":\"%s\"", topic,
+                 msg->partition, (long long)msg->offset, ts_reason_name(reason));
         ts_log(TS_LOG_INFO, "consumer", ctx, "dead-lettered: %s", detail ? detail : "");
     }
 }
@@ -256,13 +262,15 @@ static void on_delivered(void *opaque, uint64_t token, ts_err_t result, const ch
     }
     L->rejected++;
     dead_letter(L, token,
-                result == TS_ERR_TOO_LARGE ? TS_REASON_PAYLOAD_TOO_LARGE : TS_REASON_KLAVIYO_REJECTED,
+                result == TS_ERR_TOO_LARGE ? TS_REASON_PAYLOAD_TOO_LARGE
+                                           : TS_REASON_KLAVIYO_REJECTED,
                 detail, -1, NULL);
 }
 
 /* ---- processing ------------------------------------------------------------- */
 
-static void hold(loop_t *L, rd_kafka_message_t *msg, uint64_t token, int64_t deadline, bool blocked) {
+static void hold(loop_t *L, rd_kafka_message_t *msg, uint64_t token, int64_t deadline,
+                 bool blocked) {
     held_t *h = calloc(1, sizeof *h);
     if (!h) {
         L->fatal = true;
@@ -280,8 +288,10 @@ static void set_pause(loop_t *L, int32_t p, bool pause) {
     if (p < 0 || p >= MAX_PARTITIONS || L->paused[p] == pause) return;
     rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(pl, L->topic, p);
-    if (pause) rd_kafka_pause_partitions(L->rk, pl);
-    else rd_kafka_resume_partitions(L->rk, pl);
+    if (pause)
+        rd_kafka_pause_partitions(L->rk, pl);
+    else
+        rd_kafka_resume_partitions(L->rk, pl);
     rd_kafka_topic_partition_list_destroy(pl);
     L->paused[p] = pause;
     ts_metric_add(L->m_paused, pause ? 1 : -1);
@@ -296,7 +306,8 @@ static void pause_all(loop_t *L, bool pause) {
         rd_kafka_topic_partition_list_t *keep = rd_kafka_topic_partition_list_new(as->cnt);
         for (int i = 0; i < as->cnt; i++) {
             int32_t p = as->elems[i].partition;
-            if (p >= MAX_PARTITIONS || !L->paused[p]) rd_kafka_topic_partition_list_add(keep, L->topic, p);
+            if (p >= MAX_PARTITIONS || !L->paused[p])
+                rd_kafka_topic_partition_list_add(keep, L->topic, p);
         }
         rd_kafka_resume_partitions(L->rk, keep);
         rd_kafka_topic_partition_list_destroy(keep);
@@ -352,8 +363,10 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
         if (rc == TS_OK) {
             ts_customer_ref_t from_table = {0};
             bool in_table = o.customer_id && ts_custtable_get(L->table, o.customer_id, &from_table);
-            const ts_customer_ref_t *cust = ts_map_resolve_customer(&o, in_table ? &from_table : NULL);
-            if (!cust && o.customer_id && !give_up_waiting && o.status != TS_ORDER_VOIDED && !o.is_test)
+            const ts_customer_ref_t *cust =
+                ts_map_resolve_customer(&o, in_table ? &from_table : NULL);
+            if (!cust && o.customer_id && !give_up_waiting && o.status != TS_ORDER_VOIDED &&
+                !o.is_test)
                 return P_WAIT_CUSTOMER; /* the customer may arrive just after the order */
             rc = ts_map_order(L->mapper, &o, cust, m);
         }
@@ -431,7 +444,8 @@ static void retry_held(loop_t *L) {
         }
         presult_t r = process(L, h->msg, h->token, !h->blocked && now >= h->deadline);
         bool done = r == P_DONE;
-        if (r == P_WAIT_CUSTOMER && h->blocked) { /* was behind a full lane; now waits for its customer */
+        if (r == P_WAIT_CUSTOMER &&
+            h->blocked) { /* was behind a full lane; now waits for its customer */
             h->blocked = false;
             h->deadline = now + L->cfg->unknown_customer_retry_ms;
         } else if (r == P_WAIT_LANE) {
@@ -467,19 +481,24 @@ static void drop_held_partition(loop_t *L, int32_t p) {
 
 /* A replay starts each partition where its group stopped (resume) or, for
  * a new replay group, at the first record at or after --replay-from. */
-static void replay_start_offsets(loop_t *L, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts) {
+static void replay_start_offsets(loop_t *L, rd_kafka_t *rk,
+                                 rd_kafka_topic_partition_list_t *parts) {
     rd_kafka_resp_err_t err = rd_kafka_committed(rk, parts, 10000);
     if (err) ts_log(TS_LOG_WARN, "replay", NULL, "committed offsets: %s", rd_kafka_err2str(err));
     rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(parts->cnt);
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
         if (tp->offset >= 0) continue; /* resume */
-        if (L->o->replay_from_ms == TS_REPLAY_EARLIEST) tp->offset = RD_KAFKA_OFFSET_BEGINNING;
-        else rd_kafka_topic_partition_list_add(q, tp->topic, tp->partition)->offset = L->o->replay_from_ms;
+        if (L->o->replay_from_ms == TS_REPLAY_EARLIEST)
+            tp->offset = RD_KAFKA_OFFSET_BEGINNING;
+        else
+            rd_kafka_topic_partition_list_add(q, tp->topic, tp->partition)->offset =
+                L->o->replay_from_ms;
     }
     if (q->cnt > 0) {
         err = rd_kafka_offsets_for_times(rk, q, 10000);
-        if (err) ts_log(TS_LOG_ERROR, "replay", NULL, "offsets for times: %s", rd_kafka_err2str(err));
+        if (err)
+            ts_log(TS_LOG_ERROR, "replay", NULL, "offsets for times: %s", rd_kafka_err2str(err));
         for (int i = 0; i < q->cnt; i++) {
             rd_kafka_topic_partition_t *tp =
                 rd_kafka_topic_partition_list_find(parts, q->elems[i].topic, q->elems[i].partition);
@@ -493,7 +512,8 @@ static void replay_start_offsets(loop_t *L, rd_kafka_t *rk, rd_kafka_topic_parti
         int64_t lo = 0, hi = 0;
         rd_kafka_get_watermark_offsets(rk, L->topic, p, &lo, &hi);
         int64_t off = parts->elems[i].offset;
-        if (p < MAX_PARTITIONS) L->start_offset[p] = off >= 0 ? off : off == RD_KAFKA_OFFSET_END ? L->end[p] : lo;
+        if (p < MAX_PARTITIONS)
+            L->start_offset[p] = off >= 0 ? off : off == RD_KAFKA_OFFSET_END ? L->end[p] : lo;
         char ctx[128];
         snprintf(ctx, sizeof ctx, "\"partition\":%d,\"start\":%lld,\"end\":%lld", p, (long long)off,
                  (long long)(p < MAX_PARTITIONS ? L->end[p] : -1));
@@ -514,7 +534,9 @@ static void replay_progress(loop_t *L, bool final) {
         int64_t c = ts_offsets_committed(L->offsets, p);
         int64_t upto = c >= 0 ? c : L->start_offset[p];
         if (L->reached[p] && ts_offsets_partition_inflight(L->offsets, p) == 0) upto = L->end[p];
-        done += upto > L->start_offset[p] ? (upto < L->end[p] ? upto : L->end[p]) - L->start_offset[p] : 0;
+        done += upto > L->start_offset[p]
+                    ? (upto < L->end[p] ? upto : L->end[p]) - L->start_offset[p]
+                    : 0;
     }
     uint64_t events = 0;
     ts_buf_t acc = TS_BUF_INIT;
@@ -524,34 +546,38 @@ static void replay_progress(loop_t *L, bool final) {
         ts_lane_stats_t st;
         ts_engine_lane_stats(L->engine, (int)i, &st);
         events += st.events_accepted + st.profiles_accepted;
-        ts_buf_printf(&acc, "%s\"%s\":{\"events_per_s\":%.0f,\"ceiling_pct\":%.1f,\"throttled\":%llu}",
-                      acc.len ? "," : "", L->cfg->accounts[i].name, secs > 0 ? (double)st.events_accepted / secs : 0,
-                      secs > 0 ? 100.0 * (double)st.events_accepted / secs /
-                                     (L->cfg->accounts[i].limits[TS_EP_EVENTS_BULK].steady_per_min * 1000.0 / 60.0)
-                               : 0,
-                      (unsigned long long)st.throttled_429);
+        ts_buf_printf(
+            &acc, "%s\"%s\":{\"events_per_s\":%.0f,\"ceiling_pct\":%.1f,\"throttled\":%llu}",
+            acc.len ? "," : "", L->cfg->accounts[i].name,
+            secs > 0 ? (double)st.events_accepted / secs : 0,
+            secs > 0
+                ? 100.0 * (double)st.events_accepted / secs /
+                      (L->cfg->accounts[i].limits[TS_EP_EVENTS_BULK].steady_per_min * 1000.0 / 60.0)
+                : 0,
+            (unsigned long long)st.throttled_429);
     }
     double eps = secs > 0 ? (double)(events - L->progress_events0) / secs : 0;
     double frac = total > 0 ? (double)done / (double)total : 1.0;
     double eta = done > 0 && frac < 1 ? secs * (1 - frac) / frac : 0;
     ts_metric_set(L->m_replay, frac);
     char ctx[1024];
-    snprintf(ctx, sizeof ctx, "\"topic\":\"%s\",\"records_done\":%lld,\"records_total\":%lld,\"progress\":%.4f,"
+    snprintf(ctx, sizeof ctx,
+             "\"topic\":\"%s\",\"records_done\":%lld,\"records_total\":%lld,\"progress\":%.4f,"
              "\"events_per_s\":%.0f,\"eta_s\":%.0f,\"accounts\":{%s}",
              L->topic, (long long)done, (long long)total, frac, eps, eta, acc.data ? acc.data : "");
     ts_log(TS_LOG_INFO, "replay", ctx, final ? "replay complete" : "replay progress");
     if (isatty(STDERR_FILENO)) {
         int w = (int)(frac * 40);
-        fprintf(stderr, "\r%s [%.*s%*s] %5.1f%% %lld/%lld records %6.0f ev/s ETA %4.0fs%s", L->topic, w,
-                "########################################", 40 - w, "", frac * 100, (long long)done,
-                (long long)total, eps, eta, final ? "\n" : "");
+        fprintf(stderr, "\r%s [%.*s%*s] %5.1f%% %lld/%lld records %6.0f ev/s ETA %4.0fs%s",
+                L->topic, w, "########################################", 40 - w, "", frac * 100,
+                (long long)done, (long long)total, eps, eta, final ? "\n" : "");
         fflush(stderr);
     }
     ts_buf_free(&acc);
 }
 
-static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
-                         void *opaque) {
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
     loop_t *L = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         for (int i = 0; i < parts->cnt; i++) {
@@ -559,7 +585,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
             ts_offsets_assign(L->offsets, p);
             if (p < MAX_PARTITIONS) L->paused[p] = false;
         }
-        ts_log(TS_LOG_INFO, "consumer", NULL, "assigned %d partition(s) of %s", parts->cnt, L->topic);
+        ts_log(TS_LOG_INFO, "consumer", NULL, "assigned %d partition(s) of %s", parts->cnt,
+               L->topic);
         if (L->replay) replay_start_offsets(L, rk, parts);
         rd_kafka_assign(rk, parts);
         L->full_paused = false; /* a new assignment starts unpaused */
@@ -576,7 +603,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
         if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
             ts_log(TS_LOG_WARN, "consumer", NULL, "commit on revoke: %s", rd_kafka_err2str(cerr));
-        ts_log(TS_LOG_INFO, "consumer", NULL, "revoked %d partition(s) of %s", parts->cnt, L->topic);
+        ts_log(TS_LOG_INFO, "consumer", NULL, "revoked %d partition(s) of %s", parts->cnt,
+               L->topic);
         rd_kafka_assign(rk, NULL);
     }
 }
@@ -586,7 +614,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 /* librdkafka's own logs, as JSON lines like ours */
 static void on_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     (void)rk;
-    ts_log_level_t lvl = level <= 3 ? TS_LOG_ERROR : level <= 4 ? TS_LOG_WARN : level <= 6 ? TS_LOG_INFO : TS_LOG_DEBUG;
+    ts_log_level_t lvl = level <= 3   ? TS_LOG_ERROR
+                         : level <= 4 ? TS_LOG_WARN
+                         : level <= 6 ? TS_LOG_INFO
+                                      : TS_LOG_DEBUG;
     char ctx[96];
     snprintf(ctx, sizeof ctx, "\"facility\":\"%.40s\"", fac);
     ts_log(lvl, "librdkafka", ctx, "%s", buf);
@@ -595,22 +626,34 @@ static void on_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, con
 /* Properties that only make sense for consumers; the dead-letter producer
  * skips them instead of warning about each. */
 static bool consumer_only(const char *k) {
-    static const char *const keys[] = {"session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms",
-                                       "auto.offset.reset", "auto.commit.interval.ms", "enable.auto.commit",
-                                       "partition.assignment.strategy", "isolation.level", "group.instance.id",
-                                       "fetch.min.bytes", "fetch.max.bytes", "fetch.wait.max.ms",
-                                       "max.partition.fetch.bytes", "queued.min.messages", NULL};
+    static const char *const keys[] = {"session.timeout.ms",
+                                       "heartbeat.interval.ms",
+                                       "max.poll.interval.ms",
+                                       "auto.offset.reset",
+                                       "auto.commit.interval.ms",
+                                       "enable.auto.commit",
+                                       "partition.assignment.strategy",
+                                       "isolation.level",
+                                       "group.instance.id",
+                                       "fetch.min.bytes",
+                                       "fetch.max.bytes",
+                                       "fetch.wait.max.ms",
+                                       "max.partition.fetch.bytes",
+                                       "queued.min.messages",
+                                       NULL};
     for (int i = 0; keys[i]; i++)
         if (!strcmp(keys[i], k)) return true;
     return false;
 }
 
-static rd_kafka_conf_t *base_conf_for(const ts_config_t *cfg, bool producer, char *err, size_t errsz) {
+static rd_kafka_conf_t *base_conf_for(const ts_config_t *cfg, bool producer, char *err,
+                                      size_t errsz) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, on_rdkafka_log);
     for (size_t i = 0; i < cfg->n_kafka; i++) {
         if (producer && consumer_only(cfg->kafka[i].key)) continue;
-        if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err, errsz) != RD_KAFKA_CONF_OK) {
+        if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err, errsz) !=
+            RD_KAFKA_CONF_OK) {
             char msg[512];
             snprintf(msg, sizeof msg, "kafka.%s: %s", cfg->kafka[i].key, err);
             snprintf(err, errsz, "%s", msg);
@@ -625,7 +668,10 @@ static rd_kafka_conf_t *base_conf(const ts_config_t *cfg, char *err, size_t errs
     return base_conf_for(cfg, false, err, errsz);
 }
 
-static int64_t now_wall_clock(void *o) { (void)o; return ts_now_mono_ms(); }
+static int64_t now_wall_clock(void *o) {
+    (void)o;
+    return ts_now_mono_ms();
+}
 
 /* Captures the high watermarks of every partition of `topic`. */
 static int capture_ends(rd_kafka_t *rk, const char *topic, int64_t *ends, int max, int *n_out) {
@@ -672,13 +718,15 @@ static int table_open(loop_t *L, char *err, size_t errsz) {
     L->table_rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errsz);
     if (!L->table_rk) return -1;
     L->table_end = calloc(MAX_PARTITIONS, sizeof *L->table_end);
-    if (capture_ends(L->table_rk, L->cfg->topic_customers, L->table_end, MAX_PARTITIONS, &L->table_parts)) {
+    if (capture_ends(L->table_rk, L->cfg->topic_customers, L->table_end, MAX_PARTITIONS,
+                     &L->table_parts)) {
         snprintf(err, errsz, "cannot read the partitions of %s", L->cfg->topic_customers);
         return -1;
     }
     rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(L->table_parts);
     for (int p = 0; p < L->table_parts; p++)
-        rd_kafka_topic_partition_list_add(pl, L->cfg->topic_customers, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_topic_partition_list_add(pl, L->cfg->topic_customers, p)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_assign(L->table_rk, pl);
     rd_kafka_topic_partition_list_destroy(pl);
     return 0;
@@ -696,7 +744,8 @@ static void table_poll(loop_t *L, int timeout_ms) {
     }
     if (L->table_ready) return;
     rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(L->table_parts);
-    for (int p = 0; p < L->table_parts; p++) rd_kafka_topic_partition_list_add(pl, L->cfg->topic_customers, p);
+    for (int p = 0; p < L->table_parts; p++)
+        rd_kafka_topic_partition_list_add(pl, L->cfg->topic_customers, p);
     rd_kafka_position(L->table_rk, pl);
     bool ready = true;
     for (int p = 0; p < L->table_parts; p++) {
@@ -704,7 +753,8 @@ static void table_poll(loop_t *L, int timeout_ms) {
         if (L->table_end[p] > 0 && (pos < 0 || pos < L->table_end[p])) {
             int64_t lo, hi;
             /* an empty or fully compacted-away partition has nothing to read */
-            if (!rd_kafka_get_watermark_offsets(L->table_rk, L->cfg->topic_customers, p, &lo, &hi) &&
+            if (!rd_kafka_get_watermark_offsets(L->table_rk, L->cfg->topic_customers, p, &lo,
+                                                &hi) &&
                 lo >= L->table_end[p])
                 continue;
             ready = false;
@@ -715,7 +765,8 @@ static void table_poll(loop_t *L, int timeout_ms) {
         L->table_ready = true;
         char ctx[64];
         snprintf(ctx, sizeof ctx, "\"customers\":%zu", ts_custtable_size(L->table));
-        ts_log(TS_LOG_INFO, "orders", ctx, "customer table restored from %s", L->cfg->topic_customers);
+        ts_log(TS_LOG_INFO, "orders", ctx, "customer table restored from %s",
+               L->cfg->topic_customers);
     }
 }
 
@@ -723,18 +774,25 @@ static void metrics_setup(loop_t *L) {
     ts_metrics_t *m = L->metrics;
     char lb[256];
     snprintf(lb, sizeof lb, "topic=\"%s\"", L->topic);
-    L->m_consumed = ts_metrics_counter(m, "tillstream_records_consumed_total", "records consumed", lb);
+    L->m_consumed =
+        ts_metrics_counter(m, "tillstream_records_consumed_total", "records consumed", lb);
     for (int r = 1; r < TS_REASON__COUNT; r++) {
-        snprintf(lb, sizeof lb, "topic=\"%s\",reason=\"%s\"", L->topic, ts_reason_name((ts_reason_t)r));
-        L->m_dlq[r] = ts_metrics_counter(m, "tillstream_dead_letter_total", "records written to the dead-letter topic", lb);
+        snprintf(lb, sizeof lb, "topic=\"%s\",reason=\"%s\"", L->topic,
+                 ts_reason_name((ts_reason_t)r));
+        L->m_dlq[r] = ts_metrics_counter(m, "tillstream_dead_letter_total",
+                                         "records written to the dead-letter topic", lb);
     }
     snprintf(lb, sizeof lb, "topic=\"%s\"", L->topic);
-    L->m_skipped = ts_metrics_counter(m, "tillstream_records_skipped_total",
-                                      "records not sent on purpose (voided, test, other account, tombstone)", lb);
-    L->m_paused = ts_metrics_gauge(m, "tillstream_paused_partitions", "partitions paused by backpressure", lb);
-    L->m_inflight = ts_metrics_gauge(m, "tillstream_inflight_records", "records consumed and not yet completed", lb);
+    L->m_skipped = ts_metrics_counter(
+        m, "tillstream_records_skipped_total",
+        "records not sent on purpose (voided, test, other account, tombstone)", lb);
+    L->m_paused = ts_metrics_gauge(m, "tillstream_paused_partitions",
+                                   "partitions paused by backpressure", lb);
+    L->m_inflight = ts_metrics_gauge(m, "tillstream_inflight_records",
+                                     "records consumed and not yet completed", lb);
     if (L->o->kind == TS_KIND_ORDER)
-        L->m_table = ts_metrics_gauge(m, "tillstream_customer_table_customers", "customers in the customer table", NULL);
+        L->m_table = ts_metrics_gauge(m, "tillstream_customer_table_customers",
+                                      "customers in the customer table", NULL);
 }
 
 /* Every 5 s: consumer lag per assigned partition (cached watermarks, no I/O). */
@@ -750,12 +808,14 @@ static void metrics_tick(loop_t *L) {
     for (int i = 0; i < as->cnt; i++) {
         int32_t p = as->elems[i].partition;
         int64_t lo, hi;
-        if (p >= MAX_PARTITIONS || rd_kafka_get_watermark_offsets(L->rk, L->topic, p, &lo, &hi)) continue;
+        if (p >= MAX_PARTITIONS || rd_kafka_get_watermark_offsets(L->rk, L->topic, p, &lo, &hi))
+            continue;
         if (!L->m_lag[p]) {
             char lb[256];
             snprintf(lb, sizeof lb, "topic=\"%s\",partition=\"%d\"", L->topic, p);
-            L->m_lag[p] = ts_metrics_gauge(L->metrics, "tillstream_consumer_lag_records",
-                                           "records between the consumer's position and the partition end", lb);
+            L->m_lag[p] = ts_metrics_gauge(
+                L->metrics, "tillstream_consumer_lag_records",
+                "records between the consumer's position and the partition end", lb);
         }
         int64_t pos = as->elems[i].offset >= 0 ? as->elems[i].offset : lo;
         ts_metric_set(L->m_lag[p], (double)(hi > pos ? hi - pos : 0));
@@ -764,7 +824,8 @@ static void metrics_tick(loop_t *L) {
 }
 
 static bool at_end(loop_t *L) {
-    if (!L->assigned_once || L->n_held || ts_engine_pending(L->engine) || L->dlq_pending || L->dlq_retries)
+    if (!L->assigned_once || L->n_held || ts_engine_pending(L->engine) || L->dlq_pending ||
+        L->dlq_retries)
         return false;
     if (ts_offsets_inflight(L->offsets)) return false;
     for (int p = 0; p < L->n_parts; p++)
@@ -843,7 +904,8 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
         }
         char ctx[64];
         snprintf(ctx, sizeof ctx, "\"port\":%d", ts_admin_port(L->admin));
-        ts_log(TS_LOG_INFO, o->prog, ctx, "admin listener on %s (/metrics /healthz /readyz)", cfg->admin_listen);
+        ts_log(TS_LOG_INFO, o->prog, ctx, "admin listener on %s (/metrics /healthz /readyz)",
+               cfg->admin_listen);
     }
     ts_engine_opts_t eo = {cfg, on_delivered, L, now_wall_clock, NULL, L->metrics, 0, 0};
     L->engine = ts_engine_new(&eo, err, sizeof err);
@@ -878,8 +940,9 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
         exit_code = 2;
         goto out;
     }
-    const char *gid = o->group_id ? o->group_id : o->kind == TS_KIND_ORDER ? cfg->group_id_orders
-                                                                           : cfg->group_id_customers;
+    const char *gid = o->group_id                ? o->group_id
+                      : o->kind == TS_KIND_ORDER ? cfg->group_id_orders
+                                                 : cfg->group_id_customers;
     rd_kafka_conf_set(cconf, "group.id", gid, NULL, 0);
     rd_kafka_conf_set(cconf, "enable.auto.offset.store", "false", NULL, 0);
     rd_kafka_conf_set(cconf, "enable.auto.commit", "true", NULL, 0);
@@ -894,7 +957,8 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
     /* eager assignment: see docs/consumers.md (librdkafka 2.0.2 close-path bugs) */
     char probe[64];
     size_t probe_sz = sizeof probe;
-    if (rd_kafka_conf_get(cconf, "partition.assignment.strategy", probe, &probe_sz) == RD_KAFKA_CONF_OK &&
+    if (rd_kafka_conf_get(cconf, "partition.assignment.strategy", probe, &probe_sz) ==
+            RD_KAFKA_CONF_OK &&
         strstr(probe, "cooperative") == NULL)
         rd_kafka_conf_set(cconf, "partition.assignment.strategy", "range,roundrobin", NULL, 0);
     rd_kafka_conf_set_rebalance_cb(cconf, on_rebalance);
@@ -910,14 +974,16 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
                                        "share of the replay window done (0..1)", NULL);
         L->progress_t0 = ts_now_mono_ms();
     }
-    if ((o->exit_at_end || L->replay) && capture_ends(L->rk, L->topic, L->end, MAX_PARTITIONS, &L->n_parts)) {
+    if ((o->exit_at_end || L->replay) &&
+        capture_ends(L->rk, L->topic, L->end, MAX_PARTITIONS, &L->n_parts)) {
         fprintf(stderr, "%s: cannot read the end offsets of %s\n", o->prog, L->topic);
         goto out;
     }
     if (L->replay && o->replay_to_ms != TS_REPLAY_NOW) {
         /* the window ends at the first record at or after --replay-to */
         rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(L->n_parts);
-        for (int p = 0; p < L->n_parts; p++) rd_kafka_topic_partition_list_add(q, L->topic, p)->offset = o->replay_to_ms;
+        for (int p = 0; p < L->n_parts; p++)
+            rd_kafka_topic_partition_list_add(q, L->topic, p)->offset = o->replay_to_ms;
         if (rd_kafka_offsets_for_times(L->rk, q, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
             for (int i = 0; i < q->cnt; i++)
                 if (q->elems[i].offset >= 0 && q->elems[i].partition < MAX_PARTITIONS)
@@ -929,7 +995,8 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
         capture_ends(L->rk, L->topic, dummy, MAX_PARTITIONS, &L->n_parts);
     }
     if (o->kind == TS_KIND_ORDER) {
-        ts_log(TS_LOG_INFO, "orders", NULL, "restoring the customer table from %s", cfg->topic_customers);
+        ts_log(TS_LOG_INFO, "orders", NULL, "restoring the customer table from %s",
+               cfg->topic_customers);
         while (!L->table_ready && !*o->stop) {
             table_poll(L, 100);
             ts_admin_heartbeat(L->admin);
@@ -951,8 +1018,10 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
          * for what was fetched before the pause) and keep polling, which
          * keeps the membership alive; resume at half */
         size_t inflight = ts_offsets_inflight(L->offsets);
-        if (!L->full_paused && inflight >= (size_t)cfg->max_inflight_records) pause_all(L, true);
-        else if (L->full_paused && inflight < (size_t)cfg->max_inflight_records / 2) pause_all(L, false);
+        if (!L->full_paused && inflight >= (size_t)cfg->max_inflight_records)
+            pause_all(L, true);
+        else if (L->full_paused && inflight < (size_t)cfg->max_inflight_records / 2)
+            pause_all(L, false);
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(L->rk, busy ? 5 : 100);
         if (msg) {
             if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -960,10 +1029,11 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
                     L->reached[msg->partition] = true;
                 rd_kafka_message_destroy(msg);
             } else if (msg->err) {
-                ts_log(msg->err == RD_KAFKA_RESP_ERR__TRANSPORT ? TS_LOG_WARN : TS_LOG_ERROR, "consumer", NULL,
-                       "consumer: %s", rd_kafka_message_errstr(msg));
+                ts_log(msg->err == RD_KAFKA_RESP_ERR__TRANSPORT ? TS_LOG_WARN : TS_LOG_ERROR,
+                       "consumer", NULL, "consumer: %s", rd_kafka_message_errstr(msg));
                 rd_kafka_message_destroy(msg);
-            } else if (L->replay && msg->partition < MAX_PARTITIONS && msg->offset >= L->end[msg->partition]) {
+            } else if (L->replay && msg->partition < MAX_PARTITIONS &&
+                       msg->offset >= L->end[msg->partition]) {
                 /* past the replay window: not ours to process */
                 L->reached[msg->partition] = true;
                 set_pause(L, msg->partition, true);
@@ -980,7 +1050,8 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
         ts_engine_poll(L->engine, 0);
         rd_kafka_poll(L->dlq, 0);
         ts_admin_heartbeat(L->admin);
-        ts_admin_set_ready(L->admin, L->assigned_once && (L->o->kind == TS_KIND_CUSTOMER || L->table_ready));
+        ts_admin_set_ready(L->admin,
+                           L->assigned_once && (L->o->kind == TS_KIND_CUSTOMER || L->table_ready));
         metrics_tick(L);
         if (L->replay) replay_progress(L, false);
         if ((o->exit_at_end || L->replay) && at_end(L)) break;
@@ -990,8 +1061,8 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
     int64_t grace_end = ts_now_mono_ms() + cfg->shutdown_grace_ms;
     ts_engine_flush(L->engine);
     pause_all(L, true);
-    while ((ts_engine_pending(L->engine) || L->dlq_pending || L->dlq_retries) && ts_now_mono_ms() < grace_end &&
-           !L->fatal) {
+    while ((ts_engine_pending(L->engine) || L->dlq_pending || L->dlq_retries) &&
+           ts_now_mono_ms() < grace_end && !L->fatal) {
         ts_engine_poll(L->engine, 20);
         rd_kafka_poll(L->dlq, 0);
         /* serve the consumer queue (never rd_kafka_poll() on a consumer):
@@ -1002,8 +1073,10 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
     }
     rd_kafka_flush(L->dlq, 5000);
     if (ts_engine_pending(L->engine))
-        ts_log(TS_LOG_WARN, o->prog, NULL, "%zu record(s) not delivered within the grace period: their "
-               "offsets are not committed and they will be re-read", ts_engine_pending(L->engine));
+        ts_log(TS_LOG_WARN, o->prog, NULL,
+               "%zu record(s) not delivered within the grace period: their "
+               "offsets are not committed and they will be re-read",
+               ts_engine_pending(L->engine));
     rd_kafka_resp_err_t cerr = rd_kafka_commit(L->rk, NULL, 0);
     if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
         ts_log(TS_LOG_WARN, o->prog, NULL, "final commit: %s", rd_kafka_err2str(cerr));
@@ -1021,7 +1094,8 @@ out:
         L->held = h->next;
         free(h);
     }
-    for (int p = 0; p < MAX_PARTITIONS && L->offsets; p++) ts_offsets_revoke(L->offsets, p, release_msg, NULL);
+    for (int p = 0; p < MAX_PARTITIONS && L->offsets; p++)
+        ts_offsets_revoke(L->offsets, p, release_msg, NULL);
     if (L->table_rk) {
         rd_kafka_consumer_close(L->table_rk);
         rd_kafka_destroy(L->table_rk);

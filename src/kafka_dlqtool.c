@@ -17,8 +17,10 @@
 
 static void bump(cJSON *obj, const char *key) {
     cJSON *n = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (n) cJSON_SetNumberValue(n, n->valuedouble + 1);
-    else cJSON_AddNumberToObject(obj, key, 1);
+    if (n)
+        cJSON_SetNumberValue(n, n->valuedouble + 1);
+    else
+        cJSON_AddNumberToObject(obj, key, 1);
 }
 
 static const char *header(rd_kafka_headers_t *h, const char *name, char *buf, size_t bufsz) {
@@ -31,7 +33,8 @@ static const char *header(rd_kafka_headers_t *h, const char *name, char *buf, si
 
 static void print_table(FILE *out, const char *title, const cJSON *obj) {
     fprintf(out, "\n%s\n", title);
-    for (const cJSON *it = obj->child; it; it = it->next) fprintf(out, "  %-32s %10.0f\n", it->string, it->valuedouble);
+    for (const cJSON *it = obj->child; it; it = it->next)
+        fprintf(out, "  %-32s %10.0f\n", it->string, it->valuedouble);
 }
 
 typedef struct {
@@ -63,14 +66,20 @@ static int stats_one(void *opaque, rd_kafka_message_t *m) {
     return 0;
 }
 
-static int read_topic(const ts_config_t *cfg, const char *topic, const char *group, bool follow, bool commit,
-                      int (*fn)(void *, rd_kafka_message_t *), int (*before_commit)(void *), void *opaque);
+static int read_topic(const ts_config_t *cfg, const char *topic, const char *group, bool follow,
+                      bool commit, int (*fn)(void *, rd_kafka_message_t *),
+                      int (*before_commit)(void *), void *opaque);
 
 int ts_dlqtool_stats(const ts_config_t *cfg, bool json, FILE *out) {
     cJSON *root = cJSON_CreateObject();
-    stats_t st = {cJSON_AddObjectToObject(root, "by_reason"), cJSON_AddObjectToObject(root, "by_outlet"),
-                  cJSON_AddObjectToObject(root, "by_account"), cJSON_AddObjectToObject(root, "by_source_topic"),
-                  cJSON_AddObjectToObject(root, "by_day"), 0, -1, -1};
+    stats_t st = {cJSON_AddObjectToObject(root, "by_reason"),
+                  cJSON_AddObjectToObject(root, "by_outlet"),
+                  cJSON_AddObjectToObject(root, "by_account"),
+                  cJSON_AddObjectToObject(root, "by_source_topic"),
+                  cJSON_AddObjectToObject(root, "by_day"),
+                  0,
+                  -1,
+                  -1};
     const char *topic = cfg->topic_dead_letter;
     int rc = read_topic(cfg, topic, NULL, false, false, stats_one, NULL, &st);
     cJSON_AddNumberToObject(root, "total", (double)st.total);
@@ -108,12 +117,14 @@ int ts_dlqtool_stats(const ts_config_t *cfg, bool json, FILE *out) {
 /* Reads `topic` from `group`'s committed offsets (or the beginning when
  * group is NULL or has none) up to the end captured at start (or forever
  * with follow); calls fn per record. Commits when `commit`. */
-static int read_topic(const ts_config_t *cfg, const char *topic, const char *group, bool follow, bool commit,
-                      int (*fn)(void *, rd_kafka_message_t *), int (*before_commit)(void *), void *opaque) {
+static int read_topic(const ts_config_t *cfg, const char *topic, const char *group, bool follow,
+                      bool commit, int (*fn)(void *, rd_kafka_message_t *),
+                      int (*before_commit)(void *), void *opaque) {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     for (size_t i = 0; i < cfg->n_kafka; i++)
-        if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err, sizeof err) != RD_KAFKA_CONF_OK) {
+        if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err, sizeof err) !=
+            RD_KAFKA_CONF_OK) {
             fprintf(stderr, "tillstream-dlq: kafka.%s: %s\n", cfg->kafka[i].key, err);
             rd_kafka_conf_destroy(conf);
             return 2;
@@ -156,7 +167,8 @@ static int read_topic(const ts_config_t *cfg, const char *topic, const char *gro
         if (!m) continue;
         if (!m->err) {
             rc = fn(opaque, m);
-            if (!follow && m->partition < parts && end[m->partition] >= 0 && m->offset + 1 >= end[m->partition]) {
+            if (!follow && m->partition < parts && end[m->partition] >= 0 &&
+                m->offset + 1 >= end[m->partition]) {
                 end[m->partition] = -1;
                 remaining--;
             }
@@ -182,8 +194,10 @@ static bool matches(const ts_dlqtool_opts_t *o, rd_kafka_message_t *m) {
     rd_kafka_headers_t *h = NULL;
     rd_kafka_message_headers(m, &h);
     char buf[256];
-    if (o->reason && strcmp(header(h, "tillstream.reason", buf, sizeof buf), o->reason)) return false;
-    if (o->outlet && strcmp(header(h, "tillstream.outlet", buf, sizeof buf), o->outlet)) return false;
+    if (o->reason && strcmp(header(h, "tillstream.reason", buf, sizeof buf), o->reason))
+        return false;
+    if (o->outlet && strcmp(header(h, "tillstream.outlet", buf, sizeof buf), o->outlet))
+        return false;
     rd_kafka_timestamp_type_t tt;
     int64_t ts = rd_kafka_message_timestamp(m, &tt);
     if (o->since_ms && ts < o->since_ms) return false;
@@ -220,7 +234,8 @@ static int show_one(void *opaque, rd_kafka_message_t *m) {
         cJSON_AddStringToObject(hj, name, v ? v : "");
         free(v);
     }
-    if (value) cJSON_AddItemToObject(rec, "value", value);
+    if (value)
+        cJSON_AddItemToObject(rec, "value", value);
     else if (m->payload) {
         char *raw = strndup(m->payload, m->len);
         cJSON_AddStringToObject(rec, "value_raw", raw);
@@ -267,13 +282,14 @@ static int redrive_one(void *opaque, rd_kafka_message_t *m) {
     int count = atoi(header(h, "tillstream.redrive.count", buf, sizeof buf));
     char *key = m->key ? strndup(m->key, m->key_len) : strdup("");
     if (count >= r->o->max_redrives) {
-        fprintf(r->out, "skip     %s offset %lld key %s: redriven %d times already\n", topic, (long long)m->offset, key,
-                count);
+        fprintf(r->out, "skip     %s offset %lld key %s: redriven %d times already\n", topic,
+                (long long)m->offset, key, count);
         r->skipped_max++;
         free(key);
         return 0;
     }
-    fprintf(r->out, "%s %s key %s (%s, redrive %d)\n", r->o->dry_run ? "would redrive to" : "redrive  to", topic, key,
+    fprintf(r->out, "%s %s key %s (%s, redrive %d)\n",
+            r->o->dry_run ? "would redrive to" : "redrive  to", topic, key,
             header(h, "tillstream.reason", buf, sizeof buf), count + 1);
     free(key);
     if (r->o->dry_run) {
@@ -292,8 +308,8 @@ static int redrive_one(void *opaque, rd_kafka_message_t *m) {
     rd_kafka_header_add(nh, "tillstream.redrive.count", -1, cnt, -1);
     rd_kafka_resp_err_t err = rd_kafka_producev(
         r->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_HEADERS(nh),
-        RD_KAFKA_V_END);
+        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+        RD_KAFKA_V_HEADERS(nh), RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(nh);
         fprintf(stderr, "tillstream-dlq: produce to %s: %s\n", topic, rd_kafka_err2str(err));
@@ -330,16 +346,25 @@ int ts_dlqtool_redrive(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE 
     char group[300];
     snprintf(group, sizeof group, "%s", o->group ? o->group : "tillstream-dlq-redrive");
     /* the group remembers what was redriven; a dry run reads without committing */
-    int rc = read_topic(cfg, cfg->topic_dead_letter, group, false, !o->dry_run, redrive_one, redrive_flush, &r);
+    int rc = read_topic(cfg, cfg->topic_dead_letter, group, false, !o->dry_run, redrive_one,
+                        redrive_flush, &r);
     if (r.producer) rd_kafka_destroy(r.producer);
-    fprintf(out, "%s%ld record(s) %s, %ld at the redrive limit (%d)\n", o->dry_run ? "dry run: " : "", r.redriven,
+    fprintf(out, "%s%ld record(s) %s, %ld at the redrive limit (%d)\n",
+            o->dry_run ? "dry run: " : "", r.redriven,
             o->dry_run ? "would be redriven" : "redriven", r.skipped_max, o->max_redrives);
     return rc;
 }
 
 /* ---- audit -------------------------------------------------------------------------- */
 
-enum { A_NO_HOME = 1, A_UNMAPPED = 2, A_NO_ID = 4, A_EMAIL_SUB = 8, A_SMS_SUB = 16, A_DEFAULTED = 32 };
+enum {
+    A_NO_HOME = 1,
+    A_UNMAPPED = 2,
+    A_NO_ID = 4,
+    A_EMAIL_SUB = 8,
+    A_SMS_SUB = 16,
+    A_DEFAULTED = 32
+};
 
 typedef struct {
     char *key;     /* NULL = empty slot */
@@ -379,7 +404,8 @@ static aslot_t *aslot(audit_t *a, const char *k, size_t n) {
         a->cap = nc;
     }
     size_t j = akey_hash(k, n) & (a->cap - 1);
-    while (a->slots[j].key && (strlen(a->slots[j].key) != n || memcmp(a->slots[j].key, k, n))) j = (j + 1) & (a->cap - 1);
+    while (a->slots[j].key && (strlen(a->slots[j].key) != n || memcmp(a->slots[j].key, k, n)))
+        j = (j + 1) & (a->cap - 1);
     if (!a->slots[j].key) {
         a->slots[j].key = strndup(k, n);
         a->slots[j].outlet = -1;
@@ -430,27 +456,33 @@ static int audit_one(void *opaque, rd_kafka_message_t *m) {
 
 int ts_dlqtool_audit(const ts_config_t *cfg, bool json, FILE *out) {
     char err[256];
-    audit_t a = {cfg, ts_router_new(cfg, err, sizeof err), ts_arena_new(0), NULL, 0, 0, NULL, 0, 0, 0};
+    audit_t a = {cfg, ts_router_new(cfg, err, sizeof err), ts_arena_new(0), NULL, 0, 0, NULL, 0, 0,
+                 0};
     int64_t t0 = ts_now_mono_ms();
     int rc = read_topic(cfg, cfg->topic_customers, NULL, false, false, audit_one, NULL, &a);
     double secs = (double)(ts_now_mono_ms() - t0) / 1000.0;
     /* per outlet (+1 row for "no Home Outlet") */
     size_t rows = a.n_outlets + 1;
-    uint64_t (*agg)[6] = calloc(rows, sizeof *agg); /* customers, no_home, unmapped, no_id, email_sub, sms_sub */
+    uint64_t(*agg)[6] =
+        calloc(rows, sizeof *agg); /* customers, no_home, unmapped, no_id, email_sub, sms_sub */
     uint64_t tot[6] = {0};
     for (size_t i = 0; i < a.cap; i++) {
         aslot_t *s = &a.slots[i];
         if (!s->key || s->flags == 0xff) continue;
         size_t row = s->outlet < 0 ? a.n_outlets : (size_t)s->outlet;
-        uint64_t v[6] = {1, !!(s->flags & A_NO_HOME), !!(s->flags & A_UNMAPPED), !!(s->flags & A_NO_ID),
-                         !!(s->flags & A_EMAIL_SUB), !!(s->flags & A_SMS_SUB)};
+        uint64_t v[6] = {1,
+                         !!(s->flags & A_NO_HOME),
+                         !!(s->flags & A_UNMAPPED),
+                         !!(s->flags & A_NO_ID),
+                         !!(s->flags & A_EMAIL_SUB),
+                         !!(s->flags & A_SMS_SUB)};
         for (int k = 0; k < 6; k++) {
             agg[row][k] += v[k];
             tot[k] += v[k];
         }
     }
-    static const char *const names[6] = {"customers", "no_home_outlet", "unmapped_outlet", "no_email_or_phone",
-                                         "email_subscribed", "sms_subscribed"};
+    static const char *const names[6] = {"customers",         "no_home_outlet",   "unmapped_outlet",
+                                         "no_email_or_phone", "email_subscribed", "sms_subscribed"};
     cJSON *root = cJSON_CreateObject(), *overall = cJSON_AddObjectToObject(root, "overall"),
           *per = cJSON_AddObjectToObject(root, "by_outlet");
     for (int k = 0; k < 6; k++) cJSON_AddNumberToObject(overall, names[k], (double)tot[k]);
@@ -460,7 +492,8 @@ int ts_dlqtool_audit(const ts_config_t *cfg, bool json, FILE *out) {
         for (int k = 0; k < 6; k++) cJSON_AddNumberToObject(o, names[k], (double)agg[r][k]);
         if (r < a.n_outlets) {
             ts_route_t rt = ts_route_lookup(a.router, a.outlets[r]);
-            cJSON_AddStringToObject(o, "account", rt.account >= 0 ? cfg->accounts[rt.account].name : "(unmapped)");
+            cJSON_AddStringToObject(
+                o, "account", rt.account >= 0 ? cfg->accounts[rt.account].name : "(unmapped)");
         }
     }
     cJSON_AddNumberToObject(root, "records_read", (double)a.records);
@@ -471,14 +504,16 @@ int ts_dlqtool_audit(const ts_config_t *cfg, bool json, FILE *out) {
         fprintf(out, "%s\n", t);
         free(t);
     } else {
-        fprintf(out, "Home Outlet audit of %s: %llu customers (%llu records read in %.1f s)\n\n", cfg->topic_customers,
-                (unsigned long long)tot[0], (unsigned long long)a.records, secs);
-        fprintf(out, "%-12s %-12s %10s %10s %10s %10s %10s %10s\n", "outlet", "account", "customers", "no_home",
-                "unmapped", "no_id", "email_sub", "sms_sub");
+        fprintf(out, "Home Outlet audit of %s: %llu customers (%llu records read in %.1f s)\n\n",
+                cfg->topic_customers, (unsigned long long)tot[0], (unsigned long long)a.records,
+                secs);
+        fprintf(out, "%-12s %-12s %10s %10s %10s %10s %10s %10s\n", "outlet", "account",
+                "customers", "no_home", "unmapped", "no_id", "email_sub", "sms_sub");
         for (const cJSON *o = per->child; o; o = o->next) {
             const cJSON *acc = cJSON_GetObjectItem(o, "account");
             fprintf(out, "%-12s %-12s", o->string, acc ? acc->valuestring : "-");
-            for (int k = 0; k < 6; k++) fprintf(out, " %10.0f", cJSON_GetObjectItem(o, names[k])->valuedouble);
+            for (int k = 0; k < 6; k++)
+                fprintf(out, " %10.0f", cJSON_GetObjectItem(o, names[k])->valuedouble);
             fputc('\n', out);
         }
         fprintf(out, "%-25s", "overall");

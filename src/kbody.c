@@ -96,8 +96,9 @@ void ts_kbody_subs_open(ts_jw_t *w, ts_buf_t *out, bool subscribe, const char *c
     ts_jw_obj_open(w);
     ts_jw_key(w, "data");
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", subscribe ? "profile-subscription-bulk-create-job"
-                                      : "profile-subscription-bulk-delete-job");
+    ts_jw_kv_str(w, "type",
+                 subscribe ? "profile-subscription-bulk-create-job"
+                           : "profile-subscription-bulk-delete-job");
     ts_jw_key(w, "attributes");
     ts_jw_obj_open(w);
     if (subscribe && custom_source) ts_jw_kv_str(w, "custom_source", custom_source);

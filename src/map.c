@@ -17,11 +17,11 @@
 
 #include "tillstream/jw.h"
 
-#define TS_MAX_STRING_BYTES (100 * 1024)        /* Klaviyo: a string cannot exceed 100 KB */
-#define TS_MAX_RECORD_BYTES (4 * 1024 * 1024)   /* one record's events must fit a 5 MB request */
-#define TS_TRUNC_MARKER "\xE2\x80\xA6[truncated]" /* U+2026 then "[truncated]" */
-#define TS_MIN_TIME_MS 631152000000LL           /* 1990-01-01T00:00:00Z */
-#define TS_MAX_FUTURE_MS (365LL * 24 * 3600 * 1000)
+#define TS_MAX_STRING_BYTES (100 * 1024)      /* Klaviyo: a string cannot exceed 100 KB */
+#define TS_MAX_RECORD_BYTES (4 * 1024 * 1024) /* one record's events must fit a 5 MB request */
+#define TS_TRUNC_MARKER     "\xE2\x80\xA6[truncated]" /* U+2026 then "[truncated]" */
+#define TS_MIN_TIME_MS      631152000000LL            /* 1990-01-01T00:00:00Z */
+#define TS_MAX_FUTURE_MS    (365LL * 24 * 3600 * 1000)
 
 struct ts_mapper_s {
     const ts_config_t *cfg;
@@ -138,8 +138,7 @@ static ts_map_event_t *new_event(ts_mapped_t *m) {
 }
 
 /* Identifiers: the normalised email (trimmed, lower-cased) and phone. */
-static void put_identifiers(ts_mapper_t *mp, ts_mapped_t *m, const char *email,
-                            const char *phone) {
+static void put_identifiers(ts_mapper_t *mp, ts_mapped_t *m, const char *email, const char *phone) {
     m->email.off = m->text.len;
     if (email) {
         const char *s = email;
@@ -148,7 +147,8 @@ static void put_identifiers(ts_mapper_t *mp, ts_mapped_t *m, const char *email,
         while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
         /* over 254 bytes is no valid address (RFC 5321): not an identifier */
         if (n > 0 && n <= 254 && memchr(s, '@', n)) {
-            for (size_t i = 0; i < n; i++) ts_buf_putc(&m->text, (char)tolower((unsigned char)s[i]));
+            for (size_t i = 0; i < n; i++)
+                ts_buf_putc(&m->text, (char)tolower((unsigned char)s[i]));
         }
     }
     m->email.len = m->text.len - m->email.off;
@@ -173,8 +173,8 @@ static const char *span_cstr(const ts_mapped_t *m, ts_span_t s, char *buf, size_
 
 typedef struct {
     const char *customer_id, *first_name, *last_name;
-    const ts_customer_t *full;   /* customers path: location and extra properties */
-    const ts_order_t *order;     /* orders path: most recent store */
+    const ts_customer_t *full; /* customers path: location and extra properties */
+    const ts_order_t *order;   /* orders path: most recent store */
 } profile_src_t;
 
 static void write_profile(ts_mapper_t *mp, ts_mapped_t *m, const profile_src_t *p) {
@@ -263,11 +263,15 @@ static bool route(ts_mapper_t *mp, ts_mapped_t *m, const char *home_outlet, cons
     case TS_ROUTE_DEAD_LETTER: break;
     }
     if (m->route.reason == TS_REASON_NO_HOME_OUTLET)
-        dead(m, TS_REASON_NO_HOME_OUTLET, "%s has no Home Outlet and no "
-             "routing.default_online_outlet is configured", what);
+        dead(m, TS_REASON_NO_HOME_OUTLET,
+             "%s has no Home Outlet and no "
+             "routing.default_online_outlet is configured",
+             what);
     else
-        dead(m, TS_REASON_UNMAPPED_OUTLET, "%s's Home Outlet \"%s\" is not served by any "
-             "account", what, m->route.outlet ? m->route.outlet : "");
+        dead(m, TS_REASON_UNMAPPED_OUTLET,
+             "%s's Home Outlet \"%s\" is not served by any "
+             "account",
+             what, m->route.outlet ? m->route.outlet : "");
     return false;
 }
 
@@ -288,12 +292,16 @@ ts_err_t ts_map_customer(ts_mapper_t *mp, const ts_customer_t *c, ts_mapped_t *o
     /* consent: true subscribes, false unsubscribes ("do not contact"),
      * unknown leaves Klaviyo's consent untouched */
     if (out->email.len) {
-        if (c->email_consent == TS_TRI_TRUE) out->email_marketing = TS_SUB_SUBSCRIBE;
-        else if (c->email_consent == TS_TRI_FALSE) out->email_marketing = TS_SUB_UNSUBSCRIBE;
+        if (c->email_consent == TS_TRI_TRUE)
+            out->email_marketing = TS_SUB_SUBSCRIBE;
+        else if (c->email_consent == TS_TRI_FALSE)
+            out->email_marketing = TS_SUB_UNSUBSCRIBE;
     }
     if (out->phone_e164.len) {
-        if (c->sms_consent == TS_TRI_TRUE) out->sms_marketing = TS_SUB_SUBSCRIBE;
-        else if (c->sms_consent == TS_TRI_FALSE) out->sms_marketing = TS_SUB_UNSUBSCRIBE;
+        if (c->sms_consent == TS_TRI_TRUE)
+            out->sms_marketing = TS_SUB_SUBSCRIBE;
+        else if (c->sms_consent == TS_TRI_FALSE)
+            out->sms_marketing = TS_SUB_UNSUBSCRIBE;
     }
     if (out->text.len > TS_MAX_RECORD_BYTES) {
         dead(out, TS_REASON_PAYLOAD_TOO_LARGE, "customer profile is %zu bytes", out->text.len);
@@ -319,7 +327,9 @@ static void write_unique_list(ts_jw_t *w, const ts_order_t *o, int which) {
                 size_t pn = which == 1 ? pl->n_categories : 1;
                 for (size_t q = 0; q < pn; q++) {
                     if (j == i && q >= k) break;
-                    const char *pv = which == 0 ? pl->name : which == 1 ? pl->categories[q] : pl->brand;
+                    const char *pv = which == 0   ? pl->name
+                                     : which == 1 ? pl->categories[q]
+                                                  : pl->brand;
                     if (pv && !strcmp(pv, v)) {
                         seen = true;
                         break;
@@ -437,8 +447,10 @@ ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_re
     if (o->occurred_at_ms < TS_MIN_TIME_MS || o->occurred_at_ms > now + TS_MAX_FUTURE_MS) {
         char t[40];
         ts_time_format_iso8601(o->occurred_at_ms, t, sizeof t);
-        dead(out, TS_REASON_DECODE_ERROR, "occurred_at: %s is outside Klaviyo's accepted window "
-             "(after 1990, at most one year ahead)", t);
+        dead(out, TS_REASON_DECODE_ERROR,
+             "occurred_at: %s is outside Klaviyo's accepted window "
+             "(after 1990, at most one year ahead)",
+             t);
         return TS_OK;
     }
     if (!cust && !o->customer_id) {
@@ -447,9 +459,10 @@ ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_re
         return TS_OK;
     }
     if (!cust) {
-        dead(out, TS_REASON_UNKNOWN_CUSTOMER, "order %s: customer %s is unknown (no embedded "
-             "customer and not in the customer table)", o->order_id,
-             o->customer_id ? o->customer_id : "(none)");
+        dead(out, TS_REASON_UNKNOWN_CUSTOMER,
+             "order %s: customer %s is unknown (no embedded "
+             "customer and not in the customer table)",
+             o->order_id, o->customer_id ? o->customer_id : "(none)");
         return TS_OK;
     }
     if (!route(mp, out, cust->home_outlet_id, "order's customer")) return TS_OK;
@@ -474,7 +487,8 @@ ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_re
     write_order_properties(out, &w, o);
     if (o->status == TS_ORDER_REFUNDED || o->status == TS_ORDER_CANCELLED) {
         if (o->refund.present) kv_text(out, &w, "Reason", o->refund.reason);
-        if (o->refund.present && o->refund.refund_id) kv_text(out, &w, "RefundId", o->refund.refund_id);
+        if (o->refund.present && o->refund.refund_id)
+            kv_text(out, &w, "RefundId", o->refund.refund_id);
     }
     switch (o->status) {
     case TS_ORDER_COMPLETED: end_event(out, &w, e, o, o->total, o->order_id, NULL, NULL); break;
@@ -485,7 +499,8 @@ ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_re
         end_event(out, &w, e, o, o->total, o->order_id, ":", "cancelled");
         break;
     case TS_ORDER_REFUNDED: {
-        ts_decimal_t v = o->refund.present && o->refund.amount.present ? o->refund.amount : o->total;
+        ts_decimal_t v =
+            o->refund.present && o->refund.amount.present ? o->refund.amount : o->total;
         if (o->refund.present && o->refund.refund_id)
             end_event(out, &w, e, o, v, o->refund.refund_id, NULL, NULL);
         else
@@ -524,7 +539,8 @@ ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_re
     if (out->text.len > TS_MAX_RECORD_BYTES) {
         dead(out, TS_REASON_PAYLOAD_TOO_LARGE,
              "order %s maps to %zu bytes of events, over the %d-byte budget of one Bulk Create "
-             "Events request", o->order_id, out->text.len, TS_MAX_RECORD_BYTES);
+             "Events request",
+             o->order_id, out->text.len, TS_MAX_RECORD_BYTES);
         out->n_events = 0;
     }
     return TS_OK;

@@ -45,7 +45,8 @@ static void atomic_add_double(_Atomic uint64_t *a, double v) {
     uint64_t old = atomic_load_explicit(a, memory_order_relaxed), nw;
     do {
         nw = to_bits(from_bits(old) + v);
-    } while (!atomic_compare_exchange_weak_explicit(a, &old, nw, memory_order_relaxed, memory_order_relaxed));
+    } while (!atomic_compare_exchange_weak_explicit(a, &old, nw, memory_order_relaxed,
+                                                    memory_order_relaxed));
 }
 
 ts_metrics_t *ts_metrics_new(void) {
@@ -69,8 +70,8 @@ void ts_metrics_destroy(ts_metrics_t *m) {
     free(m);
 }
 
-static ts_metric_t *get(ts_metrics_t *m, mtype_t t, const char *name, const char *help, const char *labels,
-                        const double *bounds, size_t nb) {
+static ts_metric_t *get(ts_metrics_t *m, mtype_t t, const char *name, const char *help,
+                        const char *labels, const double *bounds, size_t nb) {
     if (!m || !name) return NULL;
     if (!labels) labels = "";
     pthread_mutex_lock(&m->mu);
@@ -88,22 +89,26 @@ static ts_metric_t *get(ts_metrics_t *m, mtype_t t, const char *name, const char
             if (s->bounds) memcpy(s->bounds, bounds, nb * sizeof *bounds);
             s->n_bounds = nb;
         }
-        if (m->tail) m->tail->next = s;
-        else m->head = s;
+        if (m->tail)
+            m->tail->next = s;
+        else
+            m->head = s;
         m->tail = s;
     }
     pthread_mutex_unlock(&m->mu);
     return s;
 }
 
-ts_metric_t *ts_metrics_counter(ts_metrics_t *m, const char *name, const char *help, const char *labels) {
+ts_metric_t *ts_metrics_counter(ts_metrics_t *m, const char *name, const char *help,
+                                const char *labels) {
     return get(m, M_COUNTER, name, help, labels, NULL, 0);
 }
-ts_metric_t *ts_metrics_gauge(ts_metrics_t *m, const char *name, const char *help, const char *labels) {
+ts_metric_t *ts_metrics_gauge(ts_metrics_t *m, const char *name, const char *help,
+                              const char *labels) {
     return get(m, M_GAUGE, name, help, labels, NULL, 0);
 }
-ts_metric_t *ts_metrics_histogram(ts_metrics_t *m, const char *name, const char *help, const char *labels,
-                                  const double *bounds, size_t n_bounds) {
+ts_metric_t *ts_metrics_histogram(ts_metrics_t *m, const char *name, const char *help,
+                                  const char *labels, const double *bounds, size_t n_bounds) {
     return get(m, M_HISTOGRAM, name, help, labels, bounds, n_bounds);
 }
 
@@ -127,15 +132,17 @@ double ts_metric_value(const ts_metric_t *c) {
 
 int ts_metrics_label_escape(ts_buf_t *out, const char *v) {
     for (; *v; v++) {
-        int r = *v == '\\' ? ts_buf_puts(out, "\\\\") : *v == '"' ? ts_buf_puts(out, "\\\"")
-                : *v == '\n' ? ts_buf_puts(out, "\\n") : ts_buf_putc(out, *v);
+        int r = *v == '\\'   ? ts_buf_puts(out, "\\\\")
+                : *v == '"'  ? ts_buf_puts(out, "\\\"")
+                : *v == '\n' ? ts_buf_puts(out, "\\n")
+                             : ts_buf_putc(out, *v);
         if (r) return -1;
     }
     return 0;
 }
 
-static void series(ts_buf_t *out, const char *name, const char *suffix, const char *labels, const char *extra,
-                   double v) {
+static void series(ts_buf_t *out, const char *name, const char *suffix, const char *labels,
+                   const char *extra, double v) {
     ts_buf_printf(out, "%s%s", name, suffix);
     bool l = labels && *labels, e = extra && *extra;
     if (l || e) ts_buf_printf(out, "{%s%s%s}", l ? labels : "", l && e ? "," : "", e ? extra : "");
@@ -162,8 +169,10 @@ int ts_metrics_render(ts_metrics_t *m, ts_buf_t *out) {
             char le[64];
             for (size_t i = 0; i <= f->n_bounds; i++) {
                 cum += atomic_load_explicit(&f->buckets[i], memory_order_relaxed);
-                if (i < f->n_bounds) snprintf(le, sizeof le, "le=\"%.17g\"", f->bounds[i]);
-                else snprintf(le, sizeof le, "le=\"+Inf\"");
+                if (i < f->n_bounds)
+                    snprintf(le, sizeof le, "le=\"%.17g\"", f->bounds[i]);
+                else
+                    snprintf(le, sizeof le, "le=\"+Inf\"");
                 series(out, f->name, "_bucket", f->labels, le, (double)cum);
             }
             series(out, f->name, "_sum", f->labels, NULL,

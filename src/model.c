@@ -75,10 +75,8 @@ ts_err_t ts_decimal_parse(const char *s, size_t len, ts_decimal_t *out, char *er
 }
 
 ts_err_t ts_decimal_from_double(double d, ts_decimal_t *out, char *errstr, size_t errstr_size) {
-    if (!isfinite(d))
-        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "number is not finite");
-    if (fabs(d) >= 1e17)
-        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "number too large");
+    if (!isfinite(d)) return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "number is not finite");
+    if (fabs(d) >= 1e17) return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "number too large");
     char buf[64];
     snprintf(buf, sizeof buf, "%.15g", d);
     if (strtod(buf, NULL) != d) snprintf(buf, sizeof buf, "%.17g", d);

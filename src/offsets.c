@@ -96,7 +96,8 @@ ts_err_t ts_offsets_track(ts_offsets_t *t, int32_t partition, int64_t offset, vo
         uint32_t nc = p->cap ? p->cap * 2 : 64;
         entry_t *nr = malloc(nc * sizeof *nr);
         if (!nr) return TS_ERR_NOMEM;
-        for (uint32_t i = 0; i < p->n; i++) nr[(p->head_seq + i) % nc] = p->ring[(p->head_seq + i) % p->cap];
+        for (uint32_t i = 0; i < p->n; i++)
+            nr[(p->head_seq + i) % nc] = p->ring[(p->head_seq + i) % p->cap];
         free(p->ring);
         p->ring = nr;
         p->cap = nc;

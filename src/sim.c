@@ -27,7 +27,7 @@
 #include "tillstream/jw.h"
 #include "tillstream/model.h"
 
-#define MAX_BODY (5 * 1024 * 1024)
+#define MAX_BODY   (5 * 1024 * 1024)
 #define MAX_STRING (100 * 1024)
 
 static const char *const ep_paths[TS_SIM_EP__COUNT] = {
@@ -230,7 +230,8 @@ typedef struct {
     size_t psz;
 } verr_t;
 
-static int bad(verr_t *e, const char *ptr, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(verr_t *e, const char *ptr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int bad(verr_t *e, const char *ptr, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -284,22 +285,28 @@ static int profile_key(const cJSON *attrs, const char *ptr, char *out, size_t ou
         snprintf(p, sizeof p, "%s/phone_number", ptr);
         return bad(e, p, "Invalid phone number format (Example of a valid format: +12345678901)");
     }
-    if (email) snprintf(out, outsz, "e:%s", email);
-    else if (phone) snprintf(out, outsz, "p:%s", phone);
-    else if (ext) snprintf(out, outsz, "x:%s", ext);
-    else return bad(e, ptr, "At least one identifier (email, phone_number, external_id, id) is required");
+    if (email)
+        snprintf(out, outsz, "e:%s", email);
+    else if (phone)
+        snprintf(out, outsz, "p:%s", phone);
+    else if (ext)
+        snprintf(out, outsz, "x:%s", ext);
+    else
+        return bad(e, ptr,
+                   "At least one identifier (email, phone_number, external_id, id) is required");
     return 0;
 }
 
 typedef struct {
-    const cJSON *event; /* attributes */
+    const cJSON *event;   /* attributes */
     const cJSON *profile; /* attributes */
     char key[600];
     bool backfill;
 } vevent_t;
 
 /* Validates; on success fills evs (caller frees) with n events. */
-static int validate_events(cJSON *root, int64_t now_wall, vevent_t **evs, size_t *n_evs, verr_t *e) {
+static int validate_events(cJSON *root, int64_t now_wall, vevent_t **evs, size_t *n_evs,
+                           verr_t *e) {
     char ptr[512], path[1024] = "";
     *evs = NULL;
     *n_evs = 0;
@@ -315,13 +322,15 @@ static int validate_events(cJSON *root, int64_t now_wall, vevent_t **evs, size_t
         return bad(e, "/data/attributes/events-bulk-create/data", "'data' must be an array");
     size_t total = 0;
     for (const cJSON *en = entries->child; en; en = en->next) {
-        const cJSON *ev = cJSON_GetObjectItemCaseSensitive(obj(obj(en, "attributes"), "events"), "data");
+        const cJSON *ev =
+            cJSON_GetObjectItemCaseSensitive(obj(obj(en, "attributes"), "events"), "data");
         total += cJSON_IsArray(ev) ? (size_t)cJSON_GetArraySize(ev) : 0;
     }
     if (total > 1000)
         return bad(e, "/data/attributes/events-bulk-create/data",
                    "A maximum of 1000 events may be created per request (got %zu)", total);
-    if (total == 0) return bad(e, "/data/attributes/events-bulk-create/data", "No events in request");
+    if (total == 0)
+        return bad(e, "/data/attributes/events-bulk-create/data", "No events in request");
     vevent_t *out = calloc(total, sizeof *out);
     if (!out) return bad(e, "", "out of memory");
     strset_t seen = {0};
@@ -403,7 +412,8 @@ static int validate_events(cJSON *root, int64_t now_wall, vevent_t **evs, size_t
             if (tm && !cJSON_IsNull(tm)) {
                 char why[128];
                 if (!cJSON_IsString(tm) ||
-                    ts_time_parse_iso8601(tm->valuestring, strlen(tm->valuestring), &tms, why, sizeof why)) {
+                    ts_time_parse_iso8601(tm->valuestring, strlen(tm->valuestring), &tms, why,
+                                          sizeof why)) {
                     snprintf(ptr, sizeof ptr, "%s/attributes/time", eb);
                     bad(e, ptr, "'time' must be an ISO 8601 date-time");
                     goto fail;
@@ -419,12 +429,16 @@ static int validate_events(cJSON *root, int64_t now_wall, vevent_t **evs, size_t
             v->event = ea;
             v->profile = pattrs;
             v->backfill = cJSON_IsTrue(bf);
-            if (uid) snprintf(v->key, sizeof v->key, "%s|%s|u:%s", pkey, mname, uid);
-            else snprintf(v->key, sizeof v->key, "%s|%s|t:%lld", pkey, mname, (long long)(tms / 1000));
+            if (uid)
+                snprintf(v->key, sizeof v->key, "%s|%s|u:%s", pkey, mname, uid);
+            else
+                snprintf(v->key, sizeof v->key, "%s|%s|t:%lld", pkey, mname,
+                         (long long)(tms / 1000));
             int r = strset_add(&seen, v->key);
             if (r == 0) {
                 snprintf(ptr, sizeof ptr, "%s/attributes/unique_id", eb);
-                bad(e, ptr, "Duplicate unique_id for the same profile and metric within one request");
+                bad(e, ptr,
+                    "Duplicate unique_id for the same profile and metric within one request");
                 goto fail;
             }
         }
@@ -454,9 +468,9 @@ int ts_sim_validate_events(const char *body, size_t len, char *detail, size_t de
 
 /* Profiles / subscriptions: returns the profiles array after validation. */
 static const cJSON *validate_profiles(cJSON *root, ts_sim_ep_t ep, verr_t *e) {
-    static const char *const types[TS_SIM_EP__COUNT] = {
-        NULL, "profile-bulk-import-job", "profile-subscription-bulk-create-job",
-        "profile-subscription-bulk-delete-job"};
+    static const char *const types[TS_SIM_EP__COUNT] = {NULL, "profile-bulk-import-job",
+                                                        "profile-subscription-bulk-create-job",
+                                                        "profile-subscription-bulk-delete-job"};
     char path[1024] = "", ptr[256];
     if (check_strings(root, path, 0, sizeof path, e)) return NULL;
     const cJSON *data = obj(root, "data");
@@ -465,7 +479,8 @@ static const cJSON *validate_profiles(cJSON *root, ts_sim_ep_t ep, verr_t *e) {
         bad(e, "/data/type", "'type' must be '%s'", types[ep]);
         return NULL;
     }
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj(obj(data, "attributes"), "profiles"), "data");
+    const cJSON *arr =
+        cJSON_GetObjectItemCaseSensitive(obj(obj(data, "attributes"), "profiles"), "data");
     if (!cJSON_IsArray(arr)) {
         bad(e, "/data/attributes/profiles/data", "'profiles.data' must be an array");
         return NULL;
@@ -491,7 +506,8 @@ static const cJSON *validate_profiles(cJSON *root, ts_sim_ep_t ep, verr_t *e) {
         if (ep != TS_SIM_EP_PROFILES_BULK) {
             const cJSON *subs = obj(a, "subscriptions");
             if (!subs || !subs->child) {
-                snprintf(ptr, sizeof ptr, "/data/attributes/profiles/data/%d/attributes/subscriptions", i);
+                snprintf(ptr, sizeof ptr,
+                         "/data/attributes/profiles/data/%d/attributes/subscriptions", i);
                 bad(e, ptr, "'subscriptions' is required");
                 return NULL;
             }
@@ -499,7 +515,9 @@ static const cJSON *validate_profiles(cJSON *root, ts_sim_ep_t ep, verr_t *e) {
             for (const cJSON *ch = subs->child; ch; ch = ch->next) {
                 const char *consent = str(obj(ch, "marketing"), "consent");
                 if (!consent || strcmp(consent, want)) {
-                    snprintf(ptr, sizeof ptr, "/data/attributes/profiles/data/%d/attributes/subscriptions/%s/marketing/consent",
+                    snprintf(ptr, sizeof ptr,
+                             "/data/attributes/profiles/data/%d/attributes/subscriptions/%s/"
+                             "marketing/consent",
                              i, ch->string);
                     bad(e, ptr, "'consent' must be '%s'", want);
                     return NULL;
@@ -597,7 +615,8 @@ static void dump_body(ts_sim_t *s, ts_sim_ep_t ep, const req_t *r) {
     uint64_t seq = s->seq++;
     pthread_mutex_unlock(&s->mu);
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s-%06llu.json", s->dump_dir, ep_ops[ep], (unsigned long long)seq);
+    snprintf(path, sizeof path, "%s/%s-%06llu.json", s->dump_dir, ep_ops[ep],
+             (unsigned long long)seq);
     FILE *f = fopen(path, "w");
     if (f) {
         fwrite(r->body.data, 1, r->body.len, f);
@@ -621,8 +640,10 @@ static void record_events(ts_sim_t *s, acct_t *a, vevent_t *evs, size_t n) {
         if (evs[i].backfill) a->st.backfill_events++;
         const char *m = str(obj(obj(obj(evs[i].event, "metric"), "data"), "attributes"), "name");
         cJSON *cnt = cJSON_GetObjectItemCaseSensitive(a->by_metric, m);
-        if (cnt) cJSON_SetNumberValue(cnt, cnt->valuedouble + 1);
-        else cJSON_AddNumberToObject(a->by_metric, m, 1);
+        if (cnt)
+            cJSON_SetNumberValue(cnt, cnt->valuedouble + 1);
+        else
+            cJSON_AddNumberToObject(a->by_metric, m, 1);
         if (s->o.summary_only) continue;
         cJSON *line = cJSON_CreateObject();
         cJSON_AddStringToObject(line, "metric", m);
@@ -666,8 +687,10 @@ static void record_profiles(ts_sim_t *s, acct_t *a, ts_sim_ep_t ep, const cJSON 
         } else {
             const cJSON *subs = obj(at, "subscriptions");
             for (const cJSON *ch = subs ? subs->child : NULL; ch; ch = ch->next) {
-                if (ep == TS_SIM_EP_SUBSCRIBE_BULK) a->st.subscribed++;
-                else a->st.unsubscribed++;
+                if (ep == TS_SIM_EP_SUBSCRIBE_BULK)
+                    a->st.subscribed++;
+                else
+                    a->st.unsubscribed++;
             }
         }
     }
@@ -683,19 +706,21 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
             if (!strcmp(s->acc[i].key, auth + 16)) a = &s->acc[i];
     }
     if (!a) {
-        return send_error(s, c, 401, "not_authenticated", "Authentication credentials were not provided.",
-                          auth ? "Incorrect authentication credentials." : "Missing or invalid private key.",
-                          NULL, NULL);
+        return send_error(
+            s, c, 401, "not_authenticated", "Authentication credentials were not provided.",
+            auth ? "Incorrect authentication credentials." : "Missing or invalid private key.",
+            NULL, NULL);
     }
     if (!rev || !*rev) {
         pthread_mutex_lock(&s->mu);
         count_status(a, 400);
         a->st.rejected_400++;
         pthread_mutex_unlock(&s->mu);
-        return send_error(s, c, 400, "invalid", "Invalid input.", "Missing or invalid revision header",
-                          NULL, NULL);
+        return send_error(s, c, 400, "invalid", "Invalid input.",
+                          "Missing or invalid revision header", NULL, NULL);
     }
-    if (!ctype || (strncmp(ctype, "application/vnd.api+json", 24) && strncmp(ctype, "application/json", 16)))
+    if (!ctype ||
+        (strncmp(ctype, "application/vnd.api+json", 24) && strncmp(ctype, "application/json", 16)))
         return send_error(s, c, 415, "unsupported_media_type", "Unsupported media type.",
                           "Content-Type must be application/vnd.api+json", NULL, NULL);
 
@@ -729,12 +754,15 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
     if (wait) {
         snprintf(ra_s, sizeof ra_s, "%d", wait);
         const char *h[][2] = {{"Retry-After", ra_s}, {NULL, NULL}};
-        return send_error(s, c, 429, "throttled", "Request was throttled.",
-                          "Request was throttled. Expected available in the number of seconds in Retry-After.",
-                          NULL, h);
+        return send_error(
+            s, c, 429, "throttled", "Request was throttled.",
+            "Request was throttled. Expected available in the number of seconds in Retry-After.",
+            NULL, h);
     }
-    const char *rl[][2] = {{"RateLimit-Limit", limit_s}, {"RateLimit-Remaining", rem_s},
-                           {"RateLimit-Reset", reset_s}, {NULL, NULL}};
+    const char *rl[][2] = {{"RateLimit-Limit", limit_s},
+                           {"RateLimit-Remaining", rem_s},
+                           {"RateLimit-Reset", reset_s},
+                           {NULL, NULL}};
     if (f_fail < s->o.fail_rate) {
         pthread_mutex_lock(&s->mu);
         count_status(a, 503);
@@ -759,9 +787,12 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
     vevent_t *evs = NULL;
     size_t n_evs = 0;
     const cJSON *profiles = NULL;
-    if (!root) bad(&e, "", "Request body is not valid JSON");
-    else if (ep == TS_SIM_EP_EVENTS_BULK) rc = validate_events(root, ts_now_wall_ms(), &evs, &n_evs, &e);
-    else rc = (profiles = validate_profiles(root, ep, &e)) ? 0 : -1;
+    if (!root)
+        bad(&e, "", "Request body is not valid JSON");
+    else if (ep == TS_SIM_EP_EVENTS_BULK)
+        rc = validate_events(root, ts_now_wall_ms(), &evs, &n_evs, &e);
+    else
+        rc = (profiles = validate_profiles(root, ep, &e)) ? 0 : -1;
     if (rc != 0) {
         cJSON_Delete(root);
         pthread_mutex_lock(&s->mu);
@@ -773,8 +804,10 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
     pthread_mutex_lock(&s->mu);
     count_status(a, 202);
     a->st.accepted++;
-    if (ep == TS_SIM_EP_EVENTS_BULK) record_events(s, a, evs, n_evs);
-    else record_profiles(s, a, ep, profiles);
+    if (ep == TS_SIM_EP_EVENTS_BULK)
+        record_events(s, a, evs, n_evs);
+    else
+        record_profiles(s, a, ep, profiles);
     pthread_mutex_unlock(&s->mu);
     free(evs);
     cJSON_Delete(root);
@@ -850,7 +883,8 @@ static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const c
             ts_buf_reset(&a->events_jsonl);
             ts_buf_reset(&a->profiles_jsonl);
             memset(&a->st, 0, sizeof a->st);
-            for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++) a->win[ep].burst.n = a->win[ep].steady.n = 0;
+            for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++)
+                a->win[ep].burst.n = a->win[ep].steady.n = 0;
             cJSON_Delete(a->by_metric);
             a->by_metric = cJSON_CreateObject();
         }
@@ -865,11 +899,13 @@ static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const c
             snprintf(name, sizeof name, "%.*s", (int)(slash - rest), rest);
             pthread_mutex_lock(&s->mu);
             acct_t *a = find_account(s, name);
-            ts_buf_t *b = !a ? NULL : !strcmp(slash, "/events") ? &a->events_jsonl
-                                  : !strcmp(slash, "/profiles") ? &a->profiles_jsonl : NULL;
-            enum MHD_Result r = b ? send_buf(c, 200, "application/x-ndjson", b->data ? b->data : "",
-                                             b->len, NULL)
-                                  : send_buf(c, 404, "text/plain", "not found\n", 10, NULL);
+            ts_buf_t *b = !a                            ? NULL
+                          : !strcmp(slash, "/events")   ? &a->events_jsonl
+                          : !strcmp(slash, "/profiles") ? &a->profiles_jsonl
+                                                        : NULL;
+            enum MHD_Result r =
+                b ? send_buf(c, 200, "application/x-ndjson", b->data ? b->data : "", b->len, NULL)
+                  : send_buf(c, 404, "text/plain", "not found\n", 10, NULL);
             pthread_mutex_unlock(&s->mu);
             return r;
         }
@@ -878,9 +914,8 @@ static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const c
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
     (void)version;
     ts_sim_t *s = cls;
     req_t *r = *con_cls;
@@ -891,8 +926,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (r->body.len + *upload_data_size > MAX_BODY) r->too_big = true;
-        else if (ts_buf_append(&r->body, upload_data, *upload_data_size) != 0) return MHD_NO;
+        if (r->body.len + *upload_data_size > MAX_BODY)
+            r->too_big = true;
+        else if (ts_buf_append(&r->body, upload_data, *upload_data_size) != 0)
+            return MHD_NO;
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -915,8 +952,8 @@ ts_err_t ts_sim_start(ts_sim_t *s, char *errstr, size_t errstr_size) {
     sa.sin_port = htons((uint16_t)s->o.port);
     if (inet_pton(AF_INET, s->o.listen_host ? s->o.listen_host : "127.0.0.1", &sa.sin_addr) != 1)
         return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "bad listen address");
-    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
-                            NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
+                            NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_NOTIFY_COMPLETED, request_done, s,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
     if (!s->d)

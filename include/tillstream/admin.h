@@ -20,7 +20,8 @@ extern "C" {
 typedef struct ts_admin_s ts_admin_t;
 
 /* listen: "host:port" (port 0 = any free port). `metrics` is borrowed. */
-ts_admin_t *ts_admin_new(const char *listen, ts_metrics_t *metrics, char *errstr, size_t errstr_size);
+ts_admin_t *ts_admin_new(const char *listen, ts_metrics_t *metrics, char *errstr,
+                         size_t errstr_size);
 void ts_admin_destroy(ts_admin_t *a);
 int ts_admin_port(const ts_admin_t *a);
 /* Called by the main loop on every turn (cheap). */

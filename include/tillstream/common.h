@@ -72,17 +72,21 @@ ts_err_t ts_seterr(char *errstr, size_t errstr_size, ts_err_t code, const char *
 
 /* ---- ts_buf_t: growable byte buffer, reused across records ------------ */
 typedef struct ts_buf_s {
-    char *data;  /* owned; always NUL-terminated when cap > 0 */
+    char *data; /* owned; always NUL-terminated when cap > 0 */
     size_t len;
     size_t cap;
 } ts_buf_t;
 
-#define TS_BUF_INIT {NULL, 0, 0}
+#define TS_BUF_INIT                                                                                \
+    { NULL, 0, 0 }
 void ts_buf_init(ts_buf_t *b);
 /* Frees the storage; the struct itself belongs to the caller. */
 void ts_buf_free(ts_buf_t *b);
 /* Keeps the storage, forgets the content (the hot-path "clear"). */
-static inline void ts_buf_reset(ts_buf_t *b) { b->len = 0; if (b->cap) b->data[0] = '\0'; }
+static inline void ts_buf_reset(ts_buf_t *b) {
+    b->len = 0;
+    if (b->cap) b->data[0] = '\0';
+}
 /* All appenders return 0, or -1 on allocation failure (buffer unchanged). */
 int ts_buf_reserve(ts_buf_t *b, size_t extra);
 int ts_buf_append(ts_buf_t *b, const void *p, size_t n);

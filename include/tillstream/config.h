@@ -12,8 +12,8 @@
  *                 "max_queued_events": 20000 },
  *   "accounts": [ { "name": "brand-a", "api_key_env": "KLAVIYO_KEY_BRAND_A",
  *                   "outlets": ["101", "102"],
- *                   "rate_limits": { "events_bulk": {"burst_per_s": 10, "steady_per_min": 150}, ... } },
- *                 { "name": "brand-b", "api_key_file": "/run/secrets/brand-b", "outlets": ["201"] } ],
+ *                   "rate_limits": { "events_bulk": {"burst_per_s": 10, "steady_per_min": 150}, ...
+ * } }, { "name": "brand-b", "api_key_file": "/run/secrets/brand-b", "outlets": ["201"] } ],
  *   "routing":  { "default_online_outlet": null, "only_accounts": null,
  *                 "default_phone_country": null,
  *                 "outlet_names": { "101": "Sydney CBD" } },
@@ -44,10 +44,10 @@ extern "C" {
 
 /* Klaviyo endpoints the engine uses; index into per-account limits. */
 typedef enum {
-    TS_EP_EVENTS_BULK = 0,   /* POST /api/event-bulk-create-jobs      10/s 150/min */
-    TS_EP_PROFILES_BULK,     /* POST /api/profile-bulk-import-jobs    10/s 150/min */
-    TS_EP_SUBSCRIBE_BULK,    /* POST /api/profile-subscription-bulk-create-jobs 75/s 750/min */
-    TS_EP_UNSUBSCRIBE_BULK,  /* POST /api/profile-subscription-bulk-delete-jobs 75/s 750/min */
+    TS_EP_EVENTS_BULK = 0,  /* POST /api/event-bulk-create-jobs      10/s 150/min */
+    TS_EP_PROFILES_BULK,    /* POST /api/profile-bulk-import-jobs    10/s 150/min */
+    TS_EP_SUBSCRIBE_BULK,   /* POST /api/profile-subscription-bulk-create-jobs 75/s 750/min */
+    TS_EP_UNSUBSCRIBE_BULK, /* POST /api/profile-subscription-bulk-delete-jobs 75/s 750/min */
     TS_EP__COUNT
 } ts_endpoint_t;
 const char *ts_endpoint_name(ts_endpoint_t ep); /* "events_bulk", ... */
@@ -60,12 +60,12 @@ typedef struct {
 
 typedef struct {
     char *name;
-    char *api_key_env;  /* exactly one of env/file is set */
+    char *api_key_env; /* exactly one of env/file is set */
     char *api_key_file;
     char **outlets;
     size_t n_outlets;
     ts_rate_limit_t limits[TS_EP__COUNT]; /* defaults = Klaviyo's published limits */
-    bool active; /* false when routing.only_accounts excludes it */
+    bool active;                          /* false when routing.only_accounts excludes it */
 } ts_account_conf_t;
 
 typedef struct {

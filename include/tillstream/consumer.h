@@ -21,17 +21,17 @@
 extern "C" {
 #endif
 
-#define TS_REPLAY_NONE INT64_MIN
+#define TS_REPLAY_NONE     INT64_MIN
 #define TS_REPLAY_EARLIEST (-2)
-#define TS_REPLAY_NOW (-1)
+#define TS_REPLAY_NOW      (-1)
 
 typedef struct {
     ts_kind_t kind;
-    const char *prog;      /* binary name, for the tillstream.consumer header */
-    bool exit_at_end;      /* exit 0 once the end offsets captured at start are done */
-    const char *group_id;  /* overrides the config's group (replays) */
-    bool backfill;         /* send events with backfill: true */
-    volatile int *stop;    /* set by a signal handler: drain and exit */
+    const char *prog;     /* binary name, for the tillstream.consumer header */
+    bool exit_at_end;     /* exit 0 once the end offsets captured at start are done */
+    const char *group_id; /* overrides the config's group (replays) */
+    bool backfill;        /* send events with backfill: true */
+    volatile int *stop;   /* set by a signal handler: drain and exit */
     /* replay (backfill) mode: a window of the topic under its own group;
      * implies exit_at_end. replay_from_ms: TS_REPLAY_NONE, TS_REPLAY_EARLIEST
      * or epoch ms; replay_to_ms: TS_REPLAY_NOW or epoch ms. A resumed replay

@@ -24,8 +24,8 @@ extern "C" {
 typedef enum { TS_KIND_CUSTOMER = 0, TS_KIND_ORDER = 1 } ts_kind_t;
 
 /* JSON decoders (usable alone: the dry run uses these directly). */
-ts_err_t ts_decode_customer_json(const char *buf, size_t len, ts_arena_t *arena,
-                                 ts_customer_t *out, char *errstr, size_t errstr_size);
+ts_err_t ts_decode_customer_json(const char *buf, size_t len, ts_arena_t *arena, ts_customer_t *out,
+                                 char *errstr, size_t errstr_size);
 ts_err_t ts_decode_order_json(const char *buf, size_t len, ts_arena_t *arena, ts_order_t *out,
                               char *errstr, size_t errstr_size);
 

@@ -19,12 +19,12 @@ extern "C" {
 #endif
 
 typedef struct {
-    const char *reason;  /* filter: tillstream.reason, NULL = any */
-    const char *outlet;  /* filter: tillstream.outlet */
+    const char *reason;         /* filter: tillstream.reason, NULL = any */
+    const char *outlet;         /* filter: tillstream.outlet */
     int64_t since_ms, until_ms; /* filter on the dead-letter timestamp (0 = open) */
     bool json, dry_run, follow;
-    int max_redrives;    /* redrive: records redriven this often are not re-sent */
-    const char *group;   /* redrive: consumer group that remembers what was redriven */
+    int max_redrives;  /* redrive: records redriven this often are not re-sent */
+    const char *group; /* redrive: consumer group that remembers what was redriven */
 } ts_dlqtool_opts_t;
 
 /* Each returns the exit code (0 ok, 1 Kafka failure, 2 usage). */

@@ -30,9 +30,8 @@ typedef struct {
  * stand in for the customer table. Malformed lines become DECODE_ERROR
  * dead letters. Returns TS_OK, TS_ERR_IO (unreadable customers file,
  * write failure) or TS_ERR_NOMEM. `stats` may be NULL. */
-ts_err_t ts_dryrun_run(const ts_config_t *cfg, ts_kind_t kind, FILE *in,
-                       const char *customers_path, FILE *out, ts_dryrun_stats_t *stats,
-                       char *errstr, size_t errstr_size);
+ts_err_t ts_dryrun_run(const ts_config_t *cfg, ts_kind_t kind, FILE *in, const char *customers_path,
+                       FILE *out, ts_dryrun_stats_t *stats, char *errstr, size_t errstr_size);
 
 #ifdef __cplusplus
 }

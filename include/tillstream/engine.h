@@ -41,14 +41,14 @@ typedef void (*ts_engine_done_cb)(void *opaque, uint64_t token, ts_err_t result,
                                   const char *detail);
 
 typedef struct {
-    const ts_config_t *cfg;   /* borrowed; must outlive the engine */
+    const ts_config_t *cfg; /* borrowed; must outlive the engine */
     ts_engine_done_cb on_done;
     void *opaque;
-    ts_clock_fn clock;        /* NULL: ts_clock_mono */
+    ts_clock_fn clock; /* NULL: ts_clock_mono */
     void *clock_opaque;
-    ts_metrics_t *metrics;    /* NULL: no metrics */
-    uint64_t seed;            /* jitter PRNG seed (0: from time) */
-    int backoff_base_ms;      /* first retry delay (0: 500 ms); doubles up to 60 s */
+    ts_metrics_t *metrics; /* NULL: no metrics */
+    uint64_t seed;         /* jitter PRNG seed (0: from time) */
+    int backoff_base_ms;   /* first retry delay (0: 500 ms); doubles up to 60 s */
 } ts_engine_opts_t;
 
 typedef struct ts_engine_s ts_engine_t;
@@ -88,8 +88,8 @@ typedef struct {
     uint64_t requests;
     uint64_t throttled_429;
     uint64_t retries;
-    size_t queued_events;     /* waiting in the lane now */
-    size_t max_queued_bytes;  /* high-water mark of the lane's memory */
+    size_t queued_events;    /* waiting in the lane now */
+    size_t max_queued_bytes; /* high-water mark of the lane's memory */
 } ts_lane_stats_t;
 void ts_engine_lane_stats(const ts_engine_t *e, int account, ts_lane_stats_t *out);
 

@@ -20,13 +20,14 @@ typedef struct {
     size_t customers;
     const char *const *outlets; /* mapped outlets */
     size_t n_outlets;
-    double online_share;        /* customers without a Home Outlet */
-    double unmapped_share;      /* customers on outlet "999" */
-    double no_contact_share;    /* customers without email and phone */
+    double online_share;     /* customers without a Home Outlet */
+    double unmapped_share;   /* customers on outlet "999" */
+    double no_contact_share; /* customers without email and phone */
 } ts_gen_opts_t;
 
 typedef struct {
-    uint64_t customers, no_home_outlet, unmapped_outlet, no_identifier, email_subscribed, sms_subscribed;
+    uint64_t customers, no_home_outlet, unmapped_outlet, no_identifier, email_subscribed,
+        sms_subscribed;
     uint64_t orders, voided, test, refunded, cancelled, lines;
 } ts_gen_counts_t;
 

@@ -21,7 +21,7 @@ extern "C" {
 #define TS_JW_MAX_DEPTH 32
 
 typedef struct {
-    ts_buf_t *out;  /* borrowed */
+    ts_buf_t *out; /* borrowed */
     int depth;
     bool first[TS_JW_MAX_DEPTH]; /* no element written yet at this level */
     bool after_key;
@@ -35,13 +35,13 @@ void ts_jw_obj_close(ts_jw_t *w);
 void ts_jw_arr_open(ts_jw_t *w);
 void ts_jw_arr_close(ts_jw_t *w);
 void ts_jw_key(ts_jw_t *w, const char *key);
-void ts_jw_str(ts_jw_t *w, const char *s);             /* NULL writes null */
+void ts_jw_str(ts_jw_t *w, const char *s); /* NULL writes null */
 void ts_jw_strn(ts_jw_t *w, const char *s, size_t n);
 void ts_jw_int(ts_jw_t *w, int64_t v);
 void ts_jw_bool(ts_jw_t *w, bool v);
 void ts_jw_null(ts_jw_t *w);
-void ts_jw_decimal(ts_jw_t *w, ts_decimal_t d);        /* exact number text; null if !present */
-void ts_jw_time(ts_jw_t *w, int64_t ms);               /* ISO-8601 string */
+void ts_jw_decimal(ts_jw_t *w, ts_decimal_t d); /* exact number text; null if !present */
+void ts_jw_time(ts_jw_t *w, int64_t ms);        /* ISO-8601 string */
 /* Inserts already-valid JSON text as one value (e.g. a pre-rendered fragment). */
 void ts_jw_raw(ts_jw_t *w, const char *json, size_t n);
 /* Convenience: key + value; the *_opt forms write nothing for NULL/absent. */

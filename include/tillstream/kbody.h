@@ -28,9 +28,9 @@ extern "C" {
 #endif
 
 /* Bytes the envelope adds around the fragments, for the 5 MB budget. */
-#define TS_KBODY_EVENTS_OVERHEAD 128
-#define TS_KBODY_ENTRY_OVERHEAD 160
-#define TS_KBODY_EVENT_OVERHEAD 48
+#define TS_KBODY_EVENTS_OVERHEAD  128
+#define TS_KBODY_ENTRY_OVERHEAD   160
+#define TS_KBODY_EVENT_OVERHEAD   48
 #define TS_KBODY_PROFILE_OVERHEAD 48
 
 void ts_kbody_events_open(ts_jw_t *w, ts_buf_t *out);

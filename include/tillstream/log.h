@@ -18,7 +18,13 @@
 extern "C" {
 #endif
 
-typedef enum { TS_LOG_DEBUG = 0, TS_LOG_INFO, TS_LOG_WARN, TS_LOG_ERROR, TS_LOG_OFF } ts_log_level_t;
+typedef enum {
+    TS_LOG_DEBUG = 0,
+    TS_LOG_INFO,
+    TS_LOG_WARN,
+    TS_LOG_ERROR,
+    TS_LOG_OFF
+} ts_log_level_t;
 
 /* Process-wide settings (set once by main before threads start). */
 void ts_log_set_level(ts_log_level_t lvl);
@@ -33,7 +39,10 @@ bool ts_log_enabled(ts_log_level_t lvl);
 void ts_log(ts_log_level_t lvl, const char *logger, const char *ctx, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-#define TS_LOG_DEBUG_(logger, ...) do { if (ts_log_enabled(TS_LOG_DEBUG)) ts_log(TS_LOG_DEBUG, logger, NULL, __VA_ARGS__); } while (0)
+#define TS_LOG_DEBUG_(logger, ...)                                                                 \
+    do {                                                                                           \
+        if (ts_log_enabled(TS_LOG_DEBUG)) ts_log(TS_LOG_DEBUG, logger, NULL, __VA_ARGS__);         \
+    } while (0)
 
 #ifdef __cplusplus
 }

@@ -35,8 +35,8 @@ typedef struct {
 typedef enum { TS_SUB_KEEP = 0, TS_SUB_SUBSCRIBE, TS_SUB_UNSUBSCRIBE } ts_sub_t;
 
 /* Warning bits: the record is sent, but something was dropped/changed. */
-#define TS_MAP_WARN_PHONE_DROPPED 0x1u /* unparseable phone left out */
-#define TS_MAP_WARN_TRUNCATED 0x2u     /* a string over 100 KB was truncated */
+#define TS_MAP_WARN_PHONE_DROPPED  0x1u /* unparseable phone left out */
+#define TS_MAP_WARN_TRUNCATED      0x2u /* a string over 100 KB was truncated */
 #define TS_MAP_WARN_DEFAULT_OUTLET 0x4u /* default_online_outlet applied */
 
 typedef struct {
@@ -58,17 +58,17 @@ typedef struct ts_mapped_s {
     unsigned warnings;       /* TS_MAP_WARN_* */
 
     /* what to send */
-    ts_buf_t text;           /* owns all text the spans point into */
-    ts_span_t profile;       /* profile `attributes` object JSON (email,
-                                phone_number, external_id, names, location,
-                                properties) */
-    ts_span_t profile_key;   /* stable identity for per-profile grouping and
-                                de-duplication ("x:<external_id>" etc.) */
-    ts_span_t email;         /* normalised identifiers, raw text (may be empty) */
+    ts_buf_t text;         /* owns all text the spans point into */
+    ts_span_t profile;     /* profile `attributes` object JSON (email,
+                              phone_number, external_id, names, location,
+                              properties) */
+    ts_span_t profile_key; /* stable identity for per-profile grouping and
+                              de-duplication ("x:<external_id>" etc.) */
+    ts_span_t email;       /* normalised identifiers, raw text (may be empty) */
     ts_span_t phone_e164;
     ts_map_event_t *events;
     size_t n_events, cap_events;
-    bool send_profile;       /* customers: import the profile */
+    bool send_profile; /* customers: import the profile */
     ts_sub_t email_marketing;
     ts_sub_t sms_marketing;
 } ts_mapped_t;

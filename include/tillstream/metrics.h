@@ -38,7 +38,7 @@ ts_metric_t *ts_metrics_histogram(ts_metrics_t *m, const char *name, const char 
 void ts_metric_add(ts_metric_t *c, double v);     /* counters and gauges */
 void ts_metric_set(ts_metric_t *g, double v);     /* gauges */
 void ts_metric_observe(ts_metric_t *h, double v); /* histograms */
-double ts_metric_value(const ts_metric_t *c);      /* tests */
+double ts_metric_value(const ts_metric_t *c);     /* tests */
 
 /* Appends the Prometheus text exposition format (0.0.4). Thread-safe. */
 int ts_metrics_render(ts_metrics_t *m, ts_buf_t *out);

@@ -57,8 +57,7 @@ int ts_time_format_iso8601(int64_t ms, char *buf, size_t bufsize);
  * one national trunk '0' is dropped. Separators " -().", are ignored.
  * Returns TS_OK and writes a NUL-terminated string (16 bytes suffice), or
  * TS_ERR_INVALID when the result is not 8..15 digits. */
-ts_err_t ts_phone_e164(const char *in, const char *default_country_code, char *out,
-                       size_t outsize);
+ts_err_t ts_phone_e164(const char *in, const char *default_country_code, char *out, size_t outsize);
 
 typedef enum { TS_TRI_UNKNOWN = 0, TS_TRI_TRUE = 1, TS_TRI_FALSE = 2 } ts_tri_t;
 

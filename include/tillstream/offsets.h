@@ -36,8 +36,8 @@ void ts_offsets_destroy(ts_offsets_t *t);
 ts_err_t ts_offsets_assign(ts_offsets_t *t, int32_t partition);
 /* Stops tracking: calls release(user) for every entry still tracked
  * (completed or not) and invalidates their tokens. */
-void ts_offsets_revoke(ts_offsets_t *t, int32_t partition, void (*release)(void *user, void *opaque),
-                       void *opaque);
+void ts_offsets_revoke(ts_offsets_t *t, int32_t partition,
+                       void (*release)(void *user, void *opaque), void *opaque);
 
 /* Registers a consumed record. TS_ERR_FULL when max_inflight records are
  * tracked (pause and retry), TS_ERR_INVALID for an unassigned partition

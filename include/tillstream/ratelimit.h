@@ -25,7 +25,8 @@ typedef struct {
 } ts_ratelimit_t;
 
 /* Buckets start full. */
-void ts_ratelimit_init(ts_ratelimit_t *rl, double burst_per_s, double steady_per_min, int64_t now_ms);
+void ts_ratelimit_init(ts_ratelimit_t *rl, double burst_per_s, double steady_per_min,
+                       int64_t now_ms);
 /* 0 when a request may be sent now (one token taken from both buckets);
  * otherwise the ms to wait, and nothing is taken. */
 int64_t ts_ratelimit_acquire(ts_ratelimit_t *rl, int64_t now_ms);

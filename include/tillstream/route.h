@@ -20,16 +20,16 @@ extern "C" {
 
 typedef enum {
     TS_ROUTE_OK = 0,
-    TS_ROUTE_DEAD_LETTER,   /* see .reason */
-    TS_ROUTE_OTHER_ACCOUNT  /* served by an inactive account: skip silently */
+    TS_ROUTE_DEAD_LETTER,  /* see .reason */
+    TS_ROUTE_OTHER_ACCOUNT /* served by an inactive account: skip silently */
 } ts_route_status_t;
 
 typedef struct {
     ts_route_status_t status;
-    int account;         /* index into cfg->accounts, -1 unless OK/OTHER_ACCOUNT */
-    const char *outlet;  /* the outlet used (borrowed: from the record or the config) */
-    bool defaulted;      /* default_online_outlet was applied */
-    ts_reason_t reason;  /* NO_HOME_OUTLET / UNMAPPED_OUTLET when DEAD_LETTER */
+    int account;        /* index into cfg->accounts, -1 unless OK/OTHER_ACCOUNT */
+    const char *outlet; /* the outlet used (borrowed: from the record or the config) */
+    bool defaulted;     /* default_online_outlet was applied */
+    ts_reason_t reason; /* NO_HOME_OUTLET / UNMAPPED_OUTLET when DEAD_LETTER */
 } ts_route_t;
 
 typedef struct ts_router_s ts_router_t;

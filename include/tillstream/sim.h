@@ -21,10 +21,10 @@ extern "C" {
 #endif
 
 typedef enum {
-    TS_SIM_EP_EVENTS_BULK = 0, /* /api/event-bulk-create-jobs */
-    TS_SIM_EP_PROFILES_BULK,   /* /api/profile-bulk-import-jobs */
-    TS_SIM_EP_SUBSCRIBE_BULK,  /* /api/profile-subscription-bulk-create-jobs */
-    TS_SIM_EP_UNSUBSCRIBE_BULK,/* /api/profile-subscription-bulk-delete-jobs */
+    TS_SIM_EP_EVENTS_BULK = 0,  /* /api/event-bulk-create-jobs */
+    TS_SIM_EP_PROFILES_BULK,    /* /api/profile-bulk-import-jobs */
+    TS_SIM_EP_SUBSCRIBE_BULK,   /* /api/profile-subscription-bulk-create-jobs */
+    TS_SIM_EP_UNSUBSCRIBE_BULK, /* /api/profile-subscription-bulk-delete-jobs */
     TS_SIM_EP__COUNT
 } ts_sim_ep_t;
 
@@ -33,21 +33,21 @@ typedef struct {
 } ts_sim_limit_t;
 
 typedef struct {
-    const char *listen_host; /* default 127.0.0.1 */
-    int port;                /* 0 = any free port */
+    const char *listen_host;                 /* default 127.0.0.1 */
+    int port;                                /* 0 = any free port */
     ts_sim_limit_t limits[TS_SIM_EP__COUNT]; /* zero = Klaviyo's defaults */
-    double rate_scale;       /* multiplies all limits (0 = 1) */
-    double fail_rate;        /* fraction answered 503 (nothing recorded) */
-    double drop_rate;        /* fraction whose connection is closed without answer */
-    double spike_rate;       /* fraction delayed by spike_ms */
+    double rate_scale;                       /* multiplies all limits (0 = 1) */
+    double fail_rate;                        /* fraction answered 503 (nothing recorded) */
+    double drop_rate;  /* fraction whose connection is closed without answer */
+    double spike_rate; /* fraction delayed by spike_ms */
     int spike_ms;
-    int latency_ms;          /* added to every response */
+    int latency_ms; /* added to every response */
     uint64_t seed;
-    bool summary_only;       /* keep only de-duplication keys and counters */
+    bool summary_only;            /* keep only de-duplication keys and counters */
     const char *throttle_account; /* this account's limits are multiplied by throttle_scale */
     double throttle_scale;
-    const char *dump_dir;    /* write every accepted body there (NULL: off) */
-    ts_clock_fn clock;       /* ms clock for rate limiting (NULL: monotonic) */
+    const char *dump_dir; /* write every accepted body there (NULL: off) */
+    ts_clock_fn clock;    /* ms clock for rate limiting (NULL: monotonic) */
     void *clock_opaque;
 } ts_sim_opts_t;
 

@@ -12,22 +12,22 @@
 #include "tillstream/model.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "Usage: tillstream-dlq COMMAND --config FILE [options]\n\n"
-            "  stats     counts by reason, outlet, account, source topic and day; oldest/newest\n"
-            "  show      records with their headers, values pretty-printed\n"
-            "  tail      like show, then follow new dead letters\n"
-            "  redrive   send selected dead letters back to their source topic\n"
-            "  audit     Home Outlet audit of the customers topic (per outlet and overall)\n\n"
-            "Options:\n"
-            "  --json                 JSON output\n"
-            "  --reason R             only this reason (show, tail, redrive)\n"
-            "  --outlet O             only this outlet\n"
-            "  --since T, --until T   only dead letters written in [T, T) (ISO-8601)\n"
-            "  --dry-run              redrive: say what would happen, send nothing\n"
-            "  --max-redrives N       redrive: never re-send a record redriven N times (default 3)\n"
-            "  --group G              redrive: the group remembering what was redriven\n"
-            "                         (default tillstream-dlq-redrive)\n");
+    fprintf(
+        f, "Usage: tillstream-dlq COMMAND --config FILE [options]\n\n"
+           "  stats     counts by reason, outlet, account, source topic and day; oldest/newest\n"
+           "  show      records with their headers, values pretty-printed\n"
+           "  tail      like show, then follow new dead letters\n"
+           "  redrive   send selected dead letters back to their source topic\n"
+           "  audit     Home Outlet audit of the customers topic (per outlet and overall)\n\n"
+           "Options:\n"
+           "  --json                 JSON output\n"
+           "  --reason R             only this reason (show, tail, redrive)\n"
+           "  --outlet O             only this outlet\n"
+           "  --since T, --until T   only dead letters written in [T, T) (ISO-8601)\n"
+           "  --dry-run              redrive: say what would happen, send nothing\n"
+           "  --max-redrives N       redrive: never re-send a record redriven N times (default 3)\n"
+           "  --group G              redrive: the group remembering what was redriven\n"
+           "                         (default tillstream-dlq-redrive)\n");
 }
 
 int main(int argc, char **argv) {
@@ -47,10 +47,12 @@ int main(int argc, char **argv) {
     const char *config = NULL;
     ts_dlqtool_opts_t o = {0};
     o.max_redrives = 3;
-    static const struct option opts[] = {
-        {"config", 1, NULL, 'c'}, {"json", 0, NULL, 'j'}, {"reason", 1, NULL, 'r'}, {"outlet", 1, NULL, 'o'},
-        {"since", 1, NULL, 's'}, {"until", 1, NULL, 'u'}, {"dry-run", 0, NULL, 'd'}, {"max-redrives", 1, NULL, 'm'},
-        {"group", 1, NULL, 'g'}, {"help", 0, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", 1, NULL, 'c'},  {"json", 0, NULL, 'j'},
+                                         {"reason", 1, NULL, 'r'},  {"outlet", 1, NULL, 'o'},
+                                         {"since", 1, NULL, 's'},   {"until", 1, NULL, 'u'},
+                                         {"dry-run", 0, NULL, 'd'}, {"max-redrives", 1, NULL, 'm'},
+                                         {"group", 1, NULL, 'g'},   {"help", 0, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int c;
     char err[256];
     optind = 2;
@@ -62,7 +64,8 @@ int main(int argc, char **argv) {
         case 'o': o.outlet = optarg; break;
         case 's':
         case 'u':
-            if (ts_time_parse_iso8601(optarg, strlen(optarg), c == 's' ? &o.since_ms : &o.until_ms, err, sizeof err)) {
+            if (ts_time_parse_iso8601(optarg, strlen(optarg), c == 's' ? &o.since_ms : &o.until_ms,
+                                      err, sizeof err)) {
                 fprintf(stderr, "tillstream-dlq: --%s: %s\n", c == 's' ? "since" : "until", err);
                 return 2;
             }
@@ -85,13 +88,17 @@ int main(int argc, char **argv) {
     }
     ts_log_set_level(TS_LOG_WARN);
     int rc;
-    if (!strcmp(cmd, "stats")) rc = ts_dlqtool_stats(cfg, o.json, stdout);
-    else if (!strcmp(cmd, "show")) rc = ts_dlqtool_show(cfg, &o, stdout);
+    if (!strcmp(cmd, "stats"))
+        rc = ts_dlqtool_stats(cfg, o.json, stdout);
+    else if (!strcmp(cmd, "show"))
+        rc = ts_dlqtool_show(cfg, &o, stdout);
     else if (!strcmp(cmd, "tail")) {
         o.follow = true;
         rc = ts_dlqtool_show(cfg, &o, stdout);
-    } else if (!strcmp(cmd, "redrive")) rc = ts_dlqtool_redrive(cfg, &o, stdout);
-    else if (!strcmp(cmd, "audit")) rc = ts_dlqtool_audit(cfg, o.json, stdout);
+    } else if (!strcmp(cmd, "redrive"))
+        rc = ts_dlqtool_redrive(cfg, &o, stdout);
+    else if (!strcmp(cmd, "audit"))
+        rc = ts_dlqtool_audit(cfg, o.json, stdout);
     else {
         usage(stderr);
         rc = 2;

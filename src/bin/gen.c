@@ -33,11 +33,20 @@ int main(int argc, char **argv) {
     const char *oc = NULL, *oo = NULL;
     bool keys = false, counts = false;
     static const char *const outlets[] = {"101", "102", "201", "202", "301"};
-    static const struct option opts[] = {
-        {"customers", 1, NULL, 'c'}, {"orders", 1, NULL, 'o'}, {"seed", 1, NULL, 's'}, {"rate", 1, NULL, 'r'},
-        {"online-share", 1, NULL, 'n'}, {"unmapped-share", 1, NULL, 'u'}, {"no-contact-share", 1, NULL, 'x'},
-        {"out-customers", 1, NULL, 'C'}, {"out-orders", 1, NULL, 'O'}, {"keys", 0, NULL, 'k'},
-        {"counts", 0, NULL, 'K'}, {"help", 0, NULL, 'h'}, {"version", 0, NULL, 'V'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"customers", 1, NULL, 'c'},
+                                         {"orders", 1, NULL, 'o'},
+                                         {"seed", 1, NULL, 's'},
+                                         {"rate", 1, NULL, 'r'},
+                                         {"online-share", 1, NULL, 'n'},
+                                         {"unmapped-share", 1, NULL, 'u'},
+                                         {"no-contact-share", 1, NULL, 'x'},
+                                         {"out-customers", 1, NULL, 'C'},
+                                         {"out-orders", 1, NULL, 'O'},
+                                         {"keys", 0, NULL, 'k'},
+                                         {"counts", 0, NULL, 'K'},
+                                         {"help", 0, NULL, 'h'},
+                                         {"version", 0, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
         switch (c) {
@@ -89,14 +98,17 @@ int main(int argc, char **argv) {
     }
     if (counts) {
         const ts_gen_counts_t *ct = ts_gen_counts(g);
-        printf("{\"customers\":%llu,\"no_home_outlet\":%llu,\"unmapped_outlet\":%llu,\"no_identifier\":%llu,"
-               "\"email_subscribed\":%llu,\"sms_subscribed\":%llu,\"orders\":%llu,\"voided\":%llu,\"test\":%llu,"
+        printf("{\"customers\":%llu,\"no_home_outlet\":%llu,\"unmapped_outlet\":%llu,\"no_"
+               "identifier\":%llu,"
+               "\"email_subscribed\":%llu,\"sms_subscribed\":%llu,\"orders\":%llu,\"voided\":%llu,"
+               "\"test\":%llu,"
                "\"refunded\":%llu,\"cancelled\":%llu,\"lines\":%llu}\n",
                (unsigned long long)ct->customers, (unsigned long long)ct->no_home_outlet,
                (unsigned long long)ct->unmapped_outlet, (unsigned long long)ct->no_identifier,
                (unsigned long long)ct->email_subscribed, (unsigned long long)ct->sms_subscribed,
-               (unsigned long long)ct->orders, (unsigned long long)ct->voided, (unsigned long long)ct->test,
-               (unsigned long long)ct->refunded, (unsigned long long)ct->cancelled, (unsigned long long)ct->lines);
+               (unsigned long long)ct->orders, (unsigned long long)ct->voided,
+               (unsigned long long)ct->test, (unsigned long long)ct->refunded,
+               (unsigned long long)ct->cancelled, (unsigned long long)ct->lines);
     }
     if (fc && fc != stdout) fclose(fc);
     if (fo && fo != stdout) fclose(fo);

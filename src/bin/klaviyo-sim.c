@@ -12,30 +12,34 @@
 #include "tillstream/sim.h"
 
 static volatile sig_atomic_t stop;
-static void on_signal(int sig) { (void)sig; stop = 1; }
+static void on_signal(int sig) {
+    (void)sig;
+    stop = 1;
+}
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "Usage: tillstream-klaviyo-sim [options]\n"
-            "A Klaviyo API simulator (revision 2026-07-15) for tests and local development.\n\n"
-            "  --listen HOST:PORT        address (default 127.0.0.1:0 = a free port)\n"
-            "  --port-file PATH          write the bound port there once listening\n"
-            "  --account NAME=ENVVAR     an account whose API key is in $ENVVAR (repeatable)\n"
-            "  --account-key-file NAME=PATH  an account whose API key is in PATH\n"
-            "  --limit EP=B/s,S/m        rate limit per endpoint (events_bulk, profiles_bulk,\n"
-            "                            subscribe_bulk, unsubscribe_bulk); default Klaviyo's\n"
-            "  --rate-scale X            multiply all limits by X (faster tests)\n"
-            "  --fail-rate F             fraction of requests answered 503 (nothing recorded)\n"
-            "  --drop-rate F             fraction of connections closed without an answer\n"
-            "  --latency-ms N            latency added to every request\n"
-            "  --spike-rate F --spike-ms N  occasional latency spikes\n"
-            "  --seed N                  fault injection seed\n"
-            "  --events-summary-only     keep only de-duplication keys and counters\n"
-            "  --dump-bodies DIR         write every accepted request body to DIR\n"
-            "  --throttle-account NAME=X multiply NAME's limits by X (e.g. 0.01: a throttled account)\n"
-            "  -h, --help, -V, --version\n\n"
-            "Inspection: GET /__sim/stats, GET /__sim/accounts/NAME/events,\n"
-            "GET /__sim/accounts/NAME/profiles, POST /__sim/reset\n");
+    fprintf(
+        f,
+        "Usage: tillstream-klaviyo-sim [options]\n"
+        "A Klaviyo API simulator (revision 2026-07-15) for tests and local development.\n\n"
+        "  --listen HOST:PORT        address (default 127.0.0.1:0 = a free port)\n"
+        "  --port-file PATH          write the bound port there once listening\n"
+        "  --account NAME=ENVVAR     an account whose API key is in $ENVVAR (repeatable)\n"
+        "  --account-key-file NAME=PATH  an account whose API key is in PATH\n"
+        "  --limit EP=B/s,S/m        rate limit per endpoint (events_bulk, profiles_bulk,\n"
+        "                            subscribe_bulk, unsubscribe_bulk); default Klaviyo's\n"
+        "  --rate-scale X            multiply all limits by X (faster tests)\n"
+        "  --fail-rate F             fraction of requests answered 503 (nothing recorded)\n"
+        "  --drop-rate F             fraction of connections closed without an answer\n"
+        "  --latency-ms N            latency added to every request\n"
+        "  --spike-rate F --spike-ms N  occasional latency spikes\n"
+        "  --seed N                  fault injection seed\n"
+        "  --events-summary-only     keep only de-duplication keys and counters\n"
+        "  --dump-bodies DIR         write every accepted request body to DIR\n"
+        "  --throttle-account NAME=X multiply NAME's limits by X (e.g. 0.01: a throttled account)\n"
+        "  -h, --help, -V, --version\n\n"
+        "Inspection: GET /__sim/stats, GET /__sim/accounts/NAME/events,\n"
+        "GET /__sim/accounts/NAME/profiles, POST /__sim/reset\n");
 }
 
 static char *read_key_file(const char *path) {
@@ -54,18 +58,28 @@ int main(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     char host[64] = "127.0.0.1";
     const char *port_file = NULL;
-    struct { char *name, *key; } accts[64];
+    struct {
+        char *name, *key;
+    } accts[64];
     int n_accts = 0;
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'}, {"port-file", required_argument, NULL, 'p'},
-        {"account", required_argument, NULL, 'a'}, {"account-key-file", required_argument, NULL, 'k'},
-        {"limit", required_argument, NULL, 'L'}, {"rate-scale", required_argument, NULL, 'r'},
-        {"fail-rate", required_argument, NULL, 'f'}, {"drop-rate", required_argument, NULL, 'd'},
-        {"latency-ms", required_argument, NULL, 't'}, {"spike-rate", required_argument, NULL, 's'},
-        {"spike-ms", required_argument, NULL, 'S'}, {"seed", required_argument, NULL, 'e'},
-        {"events-summary-only", no_argument, NULL, 'o'}, {"dump-bodies", required_argument, NULL, 'D'},
-        {"throttle-account", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
+                                         {"port-file", required_argument, NULL, 'p'},
+                                         {"account", required_argument, NULL, 'a'},
+                                         {"account-key-file", required_argument, NULL, 'k'},
+                                         {"limit", required_argument, NULL, 'L'},
+                                         {"rate-scale", required_argument, NULL, 'r'},
+                                         {"fail-rate", required_argument, NULL, 'f'},
+                                         {"drop-rate", required_argument, NULL, 'd'},
+                                         {"latency-ms", required_argument, NULL, 't'},
+                                         {"spike-rate", required_argument, NULL, 's'},
+                                         {"spike-ms", required_argument, NULL, 'S'},
+                                         {"seed", required_argument, NULL, 'e'},
+                                         {"events-summary-only", no_argument, NULL, 'o'},
+                                         {"dump-bodies", required_argument, NULL, 'D'},
+                                         {"throttle-account", required_argument, NULL, 'T'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
         switch (c) {
@@ -85,7 +99,8 @@ int main(int argc, char **argv) {
             const char *v = c == 'a' ? getenv(eq + 1) : NULL;
             char *key = c == 'a' ? (v ? strdup(v) : NULL) : read_key_file(eq + 1);
             if (!key || !*key) {
-                fprintf(stderr, "tillstream-klaviyo-sim: --account %s: no key in %s\n", optarg, eq + 1);
+                fprintf(stderr, "tillstream-klaviyo-sim: --account %s: no key in %s\n", optarg,
+                        eq + 1);
                 return 2;
             }
             accts[n_accts].name = optarg;
@@ -93,7 +108,8 @@ int main(int argc, char **argv) {
             break;
         }
         case 'L': {
-            static const char *names[] = {"events_bulk", "profiles_bulk", "subscribe_bulk", "unsubscribe_bulk"};
+            static const char *names[] = {"events_bulk", "profiles_bulk", "subscribe_bulk",
+                                          "unsubscribe_bulk"};
             char *eq = strchr(optarg, '=');
             double b, st;
             if (!eq || sscanf(eq + 1, "%lf/s,%lf/m", &b, &st) != 2) goto bad;

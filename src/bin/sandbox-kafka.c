@@ -20,7 +20,10 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t stop;
-static void on_signal(int sig) { (void)sig; stop = 1; }
+static void on_signal(int sig) {
+    (void)sig;
+    stop = 1;
+}
 
 int main(int argc, char **argv) {
     const char *bootstrap_file = NULL;
@@ -37,10 +40,12 @@ int main(int argc, char **argv) {
                    "Runs librdkafka's mock cluster for the local sandbox until SIGTERM.\n");
             return 0;
         } else if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
-            printf("tillstream-sandbox-kafka %s (librdkafka %s)\n", TS_VERSION, rd_kafka_version_str());
+            printf("tillstream-sandbox-kafka %s (librdkafka %s)\n", TS_VERSION,
+                   rd_kafka_version_str());
             return 0;
         } else {
-            fprintf(stderr, "tillstream-sandbox-kafka: unknown argument %s (see --help)\n", argv[i]);
+            fprintf(stderr, "tillstream-sandbox-kafka: unknown argument %s (see --help)\n",
+                    argv[i]);
             return 2;
         }
     }

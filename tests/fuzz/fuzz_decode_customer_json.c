@@ -17,8 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static ts_mapped_t m;
     if (!cfg) {
         char err[256];
-        ts_config_parse("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"101\"]}],"
-                        "\"routing\":{\"default_phone_country\":\"61\"}}", &cfg, err, sizeof err);
+        ts_config_parse(
+            "{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"101\"]}],"
+            "\"routing\":{\"default_phone_country\":\"61\"}}",
+            &cfg, err, sizeof err);
         router = ts_router_new(cfg, err, sizeof err);
         mapper = ts_mapper_new(cfg, router, err, sizeof err);
         arena = ts_arena_new(0);
@@ -29,7 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ts_customer_t c;
     char err[512];
     ts_arena_reset(arena);
-    if (ts_decode_customer_json(buf, size, arena, &c, err, sizeof err) == TS_OK) ts_map_customer(mapper, &c, &m);
+    if (ts_decode_customer_json(buf, size, arena, &c, err, sizeof err) == TS_OK)
+        ts_map_customer(mapper, &c, &m);
     free(buf);
     return 0;
 }

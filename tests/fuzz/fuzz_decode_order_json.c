@@ -17,9 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static ts_mapped_t m;
     if (!cfg) {
         char err[256];
-        ts_config_parse("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"101\",\"102\"]}],"
-                        "\"routing\":{\"default_online_outlet\":\"101\",\"default_phone_country\":\"61\"}}",
-                        &cfg, err, sizeof err);
+        ts_config_parse(
+            "{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"101\",\"102\"]}],"
+            "\"routing\":{\"default_online_outlet\":\"101\",\"default_phone_country\":\"61\"}}",
+            &cfg, err, sizeof err);
         router = ts_router_new(cfg, err, sizeof err);
         mapper = ts_mapper_new(cfg, router, err, sizeof err);
         arena = ts_arena_new(0);

@@ -15,8 +15,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[256], out[32];
     int64_t ms;
     ts_decimal_t d;
-    if (ts_time_parse_iso8601(buf, size, &ms, err, sizeof err) == TS_OK) ts_time_format_iso8601(ms, out, sizeof out);
-    if (ts_decimal_parse(buf, size, &d, err, sizeof err) == TS_OK) ts_decimal_format(d, out, sizeof out);
+    if (ts_time_parse_iso8601(buf, size, &ms, err, sizeof err) == TS_OK)
+        ts_time_format_iso8601(ms, out, sizeof out);
+    if (ts_decimal_parse(buf, size, &d, err, sizeof err) == TS_OK)
+        ts_decimal_format(d, out, sizeof out);
     ts_phone_e164(buf, "61", out, sizeof out);
     free(buf);
     return 0;

@@ -11,8 +11,10 @@
 
 #include "tillstream/config.h"
 
-#define ACC "\"accounts\":[{\"name\":\"brand-a\",\"api_key_env\":\"TS_TEST_KEY_A\",\"outlets\":[\"101\",\"102\"]}," \
-            "{\"name\":\"brand-b\",\"api_key_file\":\"/nonexistent/key\",\"outlets\":[\"201\"]}]"
+#define ACC                                                                                        \
+    "\"accounts\":[{\"name\":\"brand-a\",\"api_key_env\":\"TS_TEST_KEY_A\",\"outlets\":[\"101\","  \
+    "\"102\"]},"                                                                                   \
+    "{\"name\":\"brand-b\",\"api_key_file\":\"/nonexistent/key\",\"outlets\":[\"201\"]}]"
 
 static char err[512];
 
@@ -32,8 +34,11 @@ static void test_defaults_and_passthrough(void **state) {
     (void)state;
     ts_config_t *cfg;
     unsetenv("TILLSTREAM_BOOTSTRAP_SERVERS");
-    assert_int_equal(parse("{\"kafka\":{\"bootstrap.servers\":\"k:9092\",\"fetch.max.bytes\":1048576,"
-                           "\"enable.idempotence\":true}," ACC "}", &cfg), TS_OK);
+    assert_int_equal(
+        parse("{\"kafka\":{\"bootstrap.servers\":\"k:9092\",\"fetch.max.bytes\":1048576,"
+              "\"enable.idempotence\":true}," ACC "}",
+              &cfg),
+        TS_OK);
     assert_string_equal(cfg->topic_customers, "pos.customers");
     assert_string_equal(cfg->topic_orders, "pos.orders");
     assert_string_equal(cfg->topic_dead_letter, "pos.deadletter");
@@ -80,12 +85,14 @@ static void test_errors_name_the_key_path(void **state) {
                  "accounts[1].outlets: outlet \"1\" is already served by account \"a\"");
     expect_error("{\"accounts\":[{\"name\":\"a\",\"outlets\":[\"1\"]}]}",
                  "accounts[0]: needs a key source");
-    expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"api_key_file\":\"/f\",\"outlets\":[\"1\"]}]}",
+    expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"api_key_file\":\"/"
+                 "f\",\"outlets\":[\"1\"]}]}",
                  "accounts[0]: api_key_env and api_key_file are exclusive");
     expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key\":\"pk_live\",\"outlets\":[\"1\"]}]}",
                  "accounts[0].api_key: inline API keys are not allowed");
-    expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"],\"colour\":1}]}",
-                 "accounts[0].colour: unknown key");
+    expect_error(
+        "{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"],\"colour\":1}]}",
+        "accounts[0].colour: unknown key");
     expect_error("{\"klaviyo\":{\"bse_url\":\"x\"}," ACC "}", "klaviyo.bse_url: unknown key");
     expect_error("{\"topicz\":{}," ACC "}", "topicz: unknown key");
     expect_error("{\"accounts\":[]}", "accounts: must list at least one account");
@@ -97,7 +104,8 @@ static void test_errors_name_the_key_path(void **state) {
     expect_error("{\"routing\":{\"default_phone_country\":\"+61\"}," ACC "}",
                  "routing.default_phone_country");
     expect_error("{\"klaviyo\":{\"revision\":\"latest\"}," ACC "}", "klaviyo.revision");
-    expect_error("{\"klaviyo\":{\"linger_ms\":\"fast\"}," ACC "}", "klaviyo.linger_ms: expected an integer");
+    expect_error("{\"klaviyo\":{\"linger_ms\":\"fast\"}," ACC "}",
+                 "klaviyo.linger_ms: expected an integer");
     expect_error("{\"klaviyo\":{\"base_url\":\"ftp://x\"}," ACC "}", "klaviyo.base_url");
     expect_error("{\"log\":{\"level\":\"loud\"}," ACC "}", "log.level");
     expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"],"
@@ -109,11 +117,13 @@ static void test_errors_name_the_key_path(void **state) {
 static void test_only_accounts_and_rate_limit_override(void **state) {
     (void)state;
     ts_config_t *cfg;
-    assert_int_equal(parse("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"],"
-                           "\"rate_limits\":{\"events_bulk\":{\"steady_per_min\":6000}}},"
-                           "{\"name\":\"b\",\"api_key_env\":\"K\",\"outlets\":[\"2\"]}],"
-                           "\"routing\":{\"only_accounts\":[\"b\"],\"outlet_names\":{\"1\":\"One\"}}}", &cfg),
-                     TS_OK);
+    assert_int_equal(
+        parse("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"],"
+              "\"rate_limits\":{\"events_bulk\":{\"steady_per_min\":6000}}},"
+              "{\"name\":\"b\",\"api_key_env\":\"K\",\"outlets\":[\"2\"]}],"
+              "\"routing\":{\"only_accounts\":[\"b\"],\"outlet_names\":{\"1\":\"One\"}}}",
+              &cfg),
+        TS_OK);
     assert_false(cfg->accounts[0].active);
     assert_true(cfg->accounts[1].active);
     assert_true(cfg->accounts[0].limits[TS_EP_EVENTS_BULK].steady_per_min == 6000);
@@ -133,14 +143,17 @@ static void test_api_key_sources_never_leak(void **state) {
     fputs("pk_from_file_SECRET\n", f);
     fclose(f);
     char json[512];
-    snprintf(json, sizeof json,
-             "{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"TS_TEST_KEY_A\",\"outlets\":[\"1\"]},"
-             "{\"name\":\"b\",\"api_key_file\":\"%s\",\"outlets\":[\"2\"]}]}", path);
+    snprintf(
+        json, sizeof json,
+        "{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"TS_TEST_KEY_A\",\"outlets\":[\"1\"]},"
+        "{\"name\":\"b\",\"api_key_file\":\"%s\",\"outlets\":[\"2\"]}]}",
+        path);
     assert_int_equal(parse(json, &cfg), TS_OK);
     char *key = NULL;
     unsetenv("TS_TEST_KEY_A");
     assert_int_equal(ts_config_account_key(cfg, 0, &key, err, sizeof err), TS_ERR_CONFIG);
-    assert_non_null(strstr(err, "accounts[0].api_key_env: environment variable TS_TEST_KEY_A is not set"));
+    assert_non_null(
+        strstr(err, "accounts[0].api_key_env: environment variable TS_TEST_KEY_A is not set"));
     setenv("TS_TEST_KEY_A", "pk_env_SECRET", 1);
     assert_int_equal(ts_config_account_key(cfg, 0, &key, err, sizeof err), TS_OK);
     assert_string_equal(key, "pk_env_SECRET");
@@ -167,8 +180,10 @@ static void test_kafka_secrets_from_env_and_file(void **state) {
     fclose(f);
     setenv("TS_TEST_SASL_USER", "svc-tillstream", 1);
     char json[512];
-    snprintf(json, sizeof json, "{\"kafka\":{\"sasl.username\":\"${env:TS_TEST_SASL_USER}\","
-             "\"sasl.password\":\"${file:%s}\"}," ACC "}", path);
+    snprintf(json, sizeof json,
+             "{\"kafka\":{\"sasl.username\":\"${env:TS_TEST_SASL_USER}\","
+             "\"sasl.password\":\"${file:%s}\"}," ACC "}",
+             path);
     unsetenv("TILLSTREAM_BOOTSTRAP_SERVERS");
     assert_int_equal(parse(json, &cfg), TS_OK);
     assert_string_equal(cfg->kafka[0].value, "svc-tillstream");
@@ -185,9 +200,11 @@ static void test_kafka_secrets_from_env_and_file(void **state) {
 static void test_load_file_errors(void **state) {
     (void)state;
     ts_config_t *cfg;
-    assert_int_equal(ts_config_load("/nonexistent/tillstream.json", &cfg, err, sizeof err), TS_ERR_IO);
+    assert_int_equal(ts_config_load("/nonexistent/tillstream.json", &cfg, err, sizeof err),
+                     TS_ERR_IO);
     char path[512];
-    snprintf(path, sizeof path, "%s/samples/config.sandbox.json", getenv("TS_SOURCE_DIR") ? getenv("TS_SOURCE_DIR") : TS_SOURCE_DIR);
+    snprintf(path, sizeof path, "%s/samples/config.sandbox.json",
+             getenv("TS_SOURCE_DIR") ? getenv("TS_SOURCE_DIR") : TS_SOURCE_DIR);
     assert_int_equal(ts_config_load(path, &cfg, err, sizeof err), TS_OK);
     assert_int_equal(cfg->n_accounts, 3);
     assert_string_equal(cfg->default_online_outlet, "101");

@@ -66,8 +66,10 @@ static void test_growth_and_deletes(void **state) {
         if (found) {
             snprintf(email, sizeof email, "c%d@example.com", i);
             assert_string_equal(r.email, email);
-            if (i % 3) assert_string_equal(r.home_outlet_id, "101");
-            else assert_null(r.home_outlet_id);
+            if (i % 3)
+                assert_string_equal(r.home_outlet_id, "101");
+            else
+                assert_null(r.home_outlet_id);
         }
     }
     ts_custtable_destroy(t);

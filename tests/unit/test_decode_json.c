@@ -23,18 +23,25 @@ static void expect_order_error(const char *json, const char *want) {
     ts_arena_destroy(a);
 }
 
-#define OK_HEAD "{\"order_id\":\"O1\",\"status\":\"completed\",\"occurred_at\":\"2026-11-20T10:15:00Z\",\"total\":\"1\""
+#define OK_HEAD                                                                                    \
+    "{\"order_id\":\"O1\",\"status\":\"completed\",\"occurred_at\":\"2026-11-20T10:15:00Z\","      \
+    "\"total\":\"1\""
 
 static void test_order_values(void **state) {
     (void)state;
     ts_arena_t *a = ts_arena_new(0);
     ts_order_t o;
-    assert_int_equal(order("{\"order_id\":123,\"customer_id\":\"C1\",\"status\":\"refunded\",\"channel\":\"online\","
-                           "\"is_test\":false,\"occurred_at\":1795130100000,\"currency\":\"NZD\",\"total\":\"335.99\","
-                           "\"tax\":30.5,\"lines\":[{\"line_id\":\"L1\",\"quantity\":\"1.5\",\"row_total\":10,"
-                           "\"categories\":[\"A\",\"B\"]}],\"refund\":{\"refund_id\":\"R1\",\"amount\":\"5\"},"
-                           "\"customer\":{\"email\":\"x@y.z\",\"home_outlet_id\":\"101\"},\"future_field\":{\"x\":1}}",
-                           &o, a), TS_OK);
+    assert_int_equal(
+        order("{\"order_id\":123,\"customer_id\":\"C1\",\"status\":\"refunded\",\"channel\":"
+              "\"online\","
+              "\"is_test\":false,\"occurred_at\":1795130100000,\"currency\":\"NZD\",\"total\":"
+              "\"335.99\","
+              "\"tax\":30.5,\"lines\":[{\"line_id\":\"L1\",\"quantity\":\"1.5\",\"row_total\":10,"
+              "\"categories\":[\"A\",\"B\"]}],\"refund\":{\"refund_id\":\"R1\",\"amount\":\"5\"},"
+              "\"customer\":{\"email\":\"x@y.z\",\"home_outlet_id\":\"101\"},\"future_field\":{"
+              "\"x\":1}}",
+              &o, a),
+        TS_OK);
     assert_string_equal(o.order_id, "123");
     assert_int_equal(o.status, TS_ORDER_REFUNDED);
     assert_int_equal(o.channel, TS_CHANNEL_ONLINE);
@@ -62,20 +69,32 @@ static void test_order_errors_have_paths(void **state) {
     expect_order_error(OK_HEAD "} {\"order_id\":\"O2\"}", "invalid JSON at byte 88: trailing data");
     expect_order_error("", "invalid JSON at byte 0");
     expect_order_error("{\"status\":\"completed\"}", "order_id: required");
-    expect_order_error("{\"order_id\":\"O1\",\"status\":\"lost\",\"occurred_at\":1795130100000,\"total\":1}", "status: expected one of completed|fulfilled|cancelled|refunded|voided");
-    expect_order_error("{\"order_id\":\"O1\",\"status\":\"completed\",\"total\":\"1\"}", "occurred_at: required");
-    expect_order_error("{\"order_id\":\"O1\",\"status\":\"completed\",\"occurred_at\":\"yesterday\",\"total\":1}", "occurred_at: expected an ISO-8601");
+    expect_order_error(
+        "{\"order_id\":\"O1\",\"status\":\"lost\",\"occurred_at\":1795130100000,\"total\":1}",
+        "status: expected one of completed|fulfilled|cancelled|refunded|voided");
+    expect_order_error("{\"order_id\":\"O1\",\"status\":\"completed\",\"total\":\"1\"}",
+                       "occurred_at: required");
+    expect_order_error(
+        "{\"order_id\":\"O1\",\"status\":\"completed\",\"occurred_at\":\"yesterday\",\"total\":1}",
+        "occurred_at: expected an ISO-8601");
     expect_order_error(OK_HEAD ",\"currency\":\"dollars\"}", "currency: expected an ISO 4217 code");
     expect_order_error(OK_HEAD ",\"lines\":[{\"line_id\":\"1\",\"quantity\":1,\"row_total\":1},"
-                       "{\"line_id\":\"2\",\"quantity\":1,\"row_total\":1},{\"line_id\":\"3\",\"quantity\":true,\"row_total\":1}]}",
+                               "{\"line_id\":\"2\",\"quantity\":1,\"row_total\":1},{\"line_id\":"
+                               "\"3\",\"quantity\":true,\"row_total\":1}]}",
                        "lines[2].quantity: expected a number or decimal string");
-    expect_order_error(OK_HEAD ",\"lines\":[{\"quantity\":1,\"row_total\":1}]}", "lines[0].line_id: required");
-    expect_order_error(OK_HEAD ",\"lines\":[{\"line_id\":\"1\",\"quantity\":1,\"row_total\":\"1,00\"}]}",
+    expect_order_error(OK_HEAD ",\"lines\":[{\"quantity\":1,\"row_total\":1}]}",
+                       "lines[0].line_id: required");
+    expect_order_error(OK_HEAD
+                       ",\"lines\":[{\"line_id\":\"1\",\"quantity\":1,\"row_total\":\"1,00\"}]}",
                        "lines[0].row_total: expected a decimal number");
-    expect_order_error(OK_HEAD ",\"lines\":[{\"line_id\":\"1\",\"quantity\":1,\"row_total\":1,\"categories\":[1]}]}",
-                       "lines[0].categories[0]: expected a string");
-    expect_order_error(OK_HEAD ",\"refund\":{\"amount\":[]}}", "refund.amount: expected a number or decimal string");
-    expect_order_error(OK_HEAD ",\"customer\":{\"email\":5.5}}", "customer.email: expected a string");
+    expect_order_error(
+        OK_HEAD
+        ",\"lines\":[{\"line_id\":\"1\",\"quantity\":1,\"row_total\":1,\"categories\":[1]}]}",
+        "lines[0].categories[0]: expected a string");
+    expect_order_error(OK_HEAD ",\"refund\":{\"amount\":[]}}",
+                       "refund.amount: expected a number or decimal string");
+    expect_order_error(OK_HEAD ",\"customer\":{\"email\":5.5}}",
+                       "customer.email: expected a string");
     expect_order_error(OK_HEAD ",\"is_test\":\"no\"}", "is_test: expected true or false");
 }
 
@@ -83,9 +102,11 @@ static void test_customer_values_and_errors(void **state) {
     (void)state;
     ts_arena_t *a = ts_arena_new(0);
     ts_customer_t c;
-    const char *j = "{\"customer_id\":\"C1\",\"email\":\"a@b.c\",\"home_outlet_id\":null,\"email_consent\":false,"
-                    "\"sms_consent\":null,\"billing_address\":{\"line1\":\"1 St\",\"postcode\":\"2000\"},"
-                    "\"created_at\":\"2025-01-01T00:00:00+10:00\"}";
+    const char *j =
+        "{\"customer_id\":\"C1\",\"email\":\"a@b.c\",\"home_outlet_id\":null,\"email_consent\":"
+        "false,"
+        "\"sms_consent\":null,\"billing_address\":{\"line1\":\"1 St\",\"postcode\":\"2000\"},"
+        "\"created_at\":\"2025-01-01T00:00:00+10:00\"}";
     assert_int_equal(ts_decode_customer_json(j, strlen(j), a, &c, err, sizeof err), TS_OK);
     assert_null(c.home_outlet_id);
     assert_int_equal(c.email_consent, TS_TRI_FALSE);

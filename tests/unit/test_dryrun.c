@@ -65,7 +65,9 @@ static void run_free(run_t *r) {
     for (size_t i = 0; i < r->n; i++) cJSON_Delete(r->rows[i]);
 }
 
-static const cJSON *get(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
+static const cJSON *get(const cJSON *o, const char *k) {
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
 
 static const char *reason(const cJSON *row) {
     const cJSON *dl = get(row, "dead_letter");
@@ -79,10 +81,10 @@ static void write_file(const char *path, const char *text) {
     fclose(f);
 }
 
-#define ORDER(id, cust, extra)                                                                    \
-    "{\"order_id\":\"" id "\",\"customer_id\":\"" cust "\",\"outlet_id\":\"102\",\"status\":"    \
-    "\"completed\",\"occurred_at\":\"2026-11-20T10:15:00+11:00\",\"currency\":\"AUD\","          \
-    "\"total\":\"335.99\",\"lines\":[{\"line_id\":\"1\",\"sku\":\"S\",\"quantity\":1,"            \
+#define ORDER(id, cust, extra)                                                                     \
+    "{\"order_id\":\"" id "\",\"customer_id\":\"" cust "\",\"outlet_id\":\"102\",\"status\":"      \
+    "\"completed\",\"occurred_at\":\"2026-11-20T10:15:00+11:00\",\"currency\":\"AUD\","            \
+    "\"total\":\"335.99\",\"lines\":[{\"line_id\":\"1\",\"sku\":\"S\",\"quantity\":1,"             \
     "\"row_total\":\"335.99\"}]" extra "}\n"
 
 static void test_one_object_per_line_in_order(void **state) {
@@ -92,23 +94,25 @@ static void test_one_object_per_line_in_order(void **state) {
     assert_true(fd >= 0);
     close(fd);
     /* C1 moves from brand-a (101) to brand-b (201): the later line wins */
-    write_file(path, "{\"customer_id\":\"C1\",\"email\":\"a@b.co\",\"home_outlet_id\":\"101\"}\n"
-                     "not json, ignored\n"
-                     "{\"customer_id\":\"C1\",\"email\":\"a@b.co\",\"home_outlet_id\":\"201\"}\n"
-                     "{\"customer_id\":\"C2\",\"phone\":\"0412 345 678\",\"home_outlet_id\":\"102\"}\n");
-    const char *input = ORDER("O1", "C1", "")
-        "\n"
-        "{\"order_id\":\n"
-        ORDER("O2", "C9", "")
-        ORDER("O3", "C2", "")
-        ORDER("O4", "C1", ",\"customer\":{\"email\":\"snap@b.co\",\"home_outlet_id\":\"101\"}")
-        ORDER("O5", "C1", ",\"is_test\":true");
+    write_file(path,
+               "{\"customer_id\":\"C1\",\"email\":\"a@b.co\",\"home_outlet_id\":\"101\"}\n"
+               "not json, ignored\n"
+               "{\"customer_id\":\"C1\",\"email\":\"a@b.co\",\"home_outlet_id\":\"201\"}\n"
+               "{\"customer_id\":\"C2\",\"phone\":\"0412 345 678\",\"home_outlet_id\":\"102\"}\n");
+    const char *input =
+        ORDER("O1", "C1",
+              "") "\n"
+                  "{\"order_id\":\n" ORDER("O2", "C9", "") ORDER("O3", "C2", "")
+                      ORDER("O4", "C1",
+                            ",\"customer\":{\"email\":\"snap@b.co\",\"home_outlet_id\":\"101\"}")
+                          ORDER("O5", "C1", ",\"is_test\":true");
     run_t r;
     run(&r, TS_KIND_ORDER, input, path);
     unlink(path);
     assert_int_equal(r.rc, TS_OK);
     assert_int_equal(r.n, 7);
-    for (size_t i = 0; i < r.n; i++) assert_int_equal(get(r.rows[i], "input")->valueint, (int)i + 1);
+    for (size_t i = 0; i < r.n; i++)
+        assert_int_equal(get(r.rows[i], "input")->valueint, (int)i + 1);
 
     /* O1: routed by C1's latest Home Outlet; events carry the profile */
     assert_string_equal(cJSON_GetStringValue(get(r.rows[0], "account")), "brand-b");
@@ -129,8 +133,8 @@ static void test_one_object_per_line_in_order(void **state) {
     /* blank line and malformed JSON: DECODE_ERROR, the run goes on */
     assert_string_equal(reason(r.rows[1]), "DECODE_ERROR");
     assert_string_equal(reason(r.rows[2]), "DECODE_ERROR");
-    assert_non_null(strstr(cJSON_GetStringValue(get(get(r.rows[2], "dead_letter"), "detail")),
-                           "invalid JSON"));
+    assert_non_null(
+        strstr(cJSON_GetStringValue(get(get(r.rows[2], "dead_letter"), "detail")), "invalid JSON"));
     assert_true(cJSON_IsNull(get(r.rows[2], "account")));
     assert_int_equal(cJSON_GetArraySize(get(r.rows[2], "events")), 0);
 
@@ -138,10 +142,10 @@ static void test_one_object_per_line_in_order(void **state) {
     assert_string_equal(reason(r.rows[3]), "UNKNOWN_CUSTOMER");
     /* O3: phone-only customer from the table, phone normalised to E.164 */
     assert_string_equal(cJSON_GetStringValue(get(r.rows[4], "account")), "brand-a");
-    assert_string_equal(cJSON_GetStringValue(get(get(cJSON_GetArrayItem(get(r.rows[4], "events"), 0),
-                                                     "profile"),
-                                                 "phone_number")),
-                        "+61412345678");
+    assert_string_equal(
+        cJSON_GetStringValue(
+            get(get(cJSON_GetArrayItem(get(r.rows[4], "events"), 0), "profile"), "phone_number")),
+        "+61412345678");
     /* O4: the embedded snapshot wins over the table (101 -> brand-a) */
     assert_string_equal(cJSON_GetStringValue(get(r.rows[5], "account")), "brand-a");
     /* O5: a test order is skipped, not dead-lettered */
@@ -180,7 +184,8 @@ static void test_customer_profiles_and_subscriptions(void **state) {
     assert_non_null(p);
     assert_null(get(p, "subscriptions"));
     assert_string_equal(reason(r.rows[2]), "UNMAPPED_OUTLET");
-    assert_non_null(strstr(cJSON_GetStringValue(get(get(r.rows[2], "dead_letter"), "detail")), "999"));
+    assert_non_null(
+        strstr(cJSON_GetStringValue(get(get(r.rows[2], "dead_letter"), "detail")), "999"));
     assert_int_equal(cJSON_GetArraySize(get(r.rows[2], "profiles")), 0);
     assert_string_equal(reason(r.rows[3]), "NO_PROFILE_IDENTIFIER");
     run_free(&r);

@@ -36,7 +36,8 @@ static void on_done(void *opaque, uint64_t token, ts_err_t result, const char *d
     assert_true(token < f->n_tokens);
     f->seen[token]++;
     f->done_total++;
-    if (result == TS_OK) f->done_ok++;
+    if (result == TS_OK)
+        f->done_ok++;
     else {
         f->done_rejected++;
         snprintf(f->last_detail, sizeof f->last_detail, "%s", detail ? detail : "");
@@ -58,12 +59,14 @@ static void start(fx_t *f, const ts_sim_opts_t *so, const char *extra_klaviyo, i
     setenv("TS_ENGINE_KEY_A", KEY_A, 1);
     setenv("TS_ENGINE_KEY_B", KEY_B, 1);
     char json[1024];
-    snprintf(json, sizeof json,
-             "{\"klaviyo\":{\"base_url\":\"http://127.0.0.1:%d\",\"linger_ms\":20,\"max_queued_events\":%d%s},"
-             "\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"TS_ENGINE_KEY_A\",\"outlets\":[\"1\"],"
-             "\"rate_limits\":{\"events_bulk\":{\"burst_per_s\":100,\"steady_per_min\":100000}}},"
-             "{\"name\":\"b\",\"api_key_env\":\"TS_ENGINE_KEY_B\",\"outlets\":[\"2\"]}]}",
-             ts_sim_port(f->sim), max_queued, extra_klaviyo ? extra_klaviyo : "");
+    snprintf(
+        json, sizeof json,
+        "{\"klaviyo\":{\"base_url\":\"http://"
+        "127.0.0.1:%d\",\"linger_ms\":20,\"max_queued_events\":%d%s},"
+        "\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"TS_ENGINE_KEY_A\",\"outlets\":[\"1\"],"
+        "\"rate_limits\":{\"events_bulk\":{\"burst_per_s\":100,\"steady_per_min\":100000}}},"
+        "{\"name\":\"b\",\"api_key_env\":\"TS_ENGINE_KEY_B\",\"outlets\":[\"2\"]}]}",
+        ts_sim_port(f->sim), max_queued, extra_klaviyo ? extra_klaviyo : "");
     assert_int_equal(ts_config_parse(json, &f->cfg, err, sizeof err), TS_OK);
     ts_engine_opts_t eo = {f->cfg, on_done, f, NULL, NULL, NULL, 42, 20};
     f->eng = ts_engine_new(&eo, err, sizeof err);
@@ -101,12 +104,18 @@ static void make(ts_mapped_t *m, int account, const char *email, const char *ord
         e->unique_id.len = m->text.len - e->unique_id.off;
         e->json.off = m->text.len;
         if (bad_event && i == 0) /* no properties: Klaviyo answers 400 */
-            ts_buf_printf(&m->text, "{\"unique_id\":\"%s:%d\",\"metric\":{\"data\":{\"type\":\"metric\","
-                          "\"attributes\":{\"name\":\"Ordered Product\"}}}}", order, i);
+            ts_buf_printf(&m->text,
+                          "{\"unique_id\":\"%s:%d\",\"metric\":{\"data\":{\"type\":\"metric\","
+                          "\"attributes\":{\"name\":\"Ordered Product\"}}}}",
+                          order, i);
         else
-            ts_buf_printf(&m->text, "{\"properties\":{\"OrderId\":\"%s\"},\"time\":\"2026-11-01T10:00:00+00:00\","
-                          "\"value\":12.5,\"value_currency\":\"AUD\",\"unique_id\":\"%s:%d\",\"metric\":{\"data\":"
-                          "{\"type\":\"metric\",\"attributes\":{\"name\":\"Ordered Product\"}}}}", order, order, i);
+            ts_buf_printf(
+                &m->text,
+                "{\"properties\":{\"OrderId\":\"%s\"},\"time\":\"2026-11-01T10:00:00+00:00\","
+                "\"value\":12.5,\"value_currency\":\"AUD\",\"unique_id\":\"%s:%d\",\"metric\":{"
+                "\"data\":"
+                "{\"type\":\"metric\",\"attributes\":{\"name\":\"Ordered Product\"}}}}",
+                order, order, i);
         e->json.len = m->text.len - e->json.off;
     }
     m->n_events = (size_t)n_events;
@@ -207,7 +216,8 @@ static void test_faults_deliver_exactly_once(void **state) {
             snprintf(order, sizeof order, "F%d", n);
             snprintf(email, sizeof email, "f%d@example.com", n % 7);
             make(&m, n % 2, email, order, 2, false);
-            assert_int_equal(ts_engine_submit(f.eng, &m, (uint64_t)n, false, err, sizeof err), TS_OK);
+            assert_int_equal(ts_engine_submit(f.eng, &m, (uint64_t)n, false, err, sizeof err),
+                             TS_OK);
         }
         ts_engine_poll(f.eng, 30);
     }
@@ -266,16 +276,20 @@ static void test_customers_profiles_and_consent(void **state) {
     ts_mapped_t m;
     ts_mapped_init(&m);
     const char *recs[] = {
-        "{\"customer_id\":\"C1\",\"email\":\"one@example.com\",\"phone\":\"+61412000001\",\"home_outlet_id\":\"1\","
+        "{\"customer_id\":\"C1\",\"email\":\"one@example.com\",\"phone\":\"+61412000001\",\"home_"
+        "outlet_id\":\"1\","
         "\"email_consent\":true,\"sms_consent\":false}",
-        "{\"customer_id\":\"C2\",\"email\":\"two@example.com\",\"home_outlet_id\":\"1\",\"email_consent\":false}",
-        "{\"customer_id\":\"C3\",\"phone\":\"+61412000003\",\"home_outlet_id\":\"2\",\"sms_consent\":true}",
+        "{\"customer_id\":\"C2\",\"email\":\"two@example.com\",\"home_outlet_id\":\"1\",\"email_"
+        "consent\":false}",
+        "{\"customer_id\":\"C3\",\"phone\":\"+61412000003\",\"home_outlet_id\":\"2\",\"sms_"
+        "consent\":true}",
         "{\"customer_id\":\"C4\",\"email\":\"four@example.com\",\"home_outlet_id\":\"2\"}",
     };
     for (int i = 0; i < 4; i++) {
         ts_customer_t c;
         ts_arena_reset(arena);
-        assert_int_equal(ts_decode_customer_json(recs[i], strlen(recs[i]), arena, &c, err, sizeof err), TS_OK);
+        assert_int_equal(
+            ts_decode_customer_json(recs[i], strlen(recs[i]), arena, &c, err, sizeof err), TS_OK);
         assert_int_equal(ts_map_customer(mapper, &c, &m), TS_OK);
         assert_int_equal(ts_engine_submit(f.eng, &m, (uint64_t)i, false, err, sizeof err), TS_OK);
     }
@@ -342,9 +356,11 @@ static void test_api_key_never_logged(void **state) {
     ts_engine_destroy(f.eng);
     char json[512];
     ts_config_destroy(f.cfg);
-    snprintf(json, sizeof json, "{\"klaviyo\":{\"base_url\":\"http://127.0.0.1:%d\",\"linger_ms\":0},"
-             "\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"TS_ENGINE_KEY_A\",\"outlets\":[\"1\"]}]}",
-             ts_sim_port(f.sim));
+    snprintf(
+        json, sizeof json,
+        "{\"klaviyo\":{\"base_url\":\"http://127.0.0.1:%d\",\"linger_ms\":0},"
+        "\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"TS_ENGINE_KEY_A\",\"outlets\":[\"1\"]}]}",
+        ts_sim_port(f.sim));
     assert_int_equal(ts_config_parse(json, &f.cfg, err, sizeof err), TS_OK);
     ts_engine_opts_t eo = {f.cfg, on_done, &f, NULL, NULL, NULL, 1, 10};
     f.eng = ts_engine_new(&eo, err, sizeof err);

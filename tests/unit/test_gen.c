@@ -23,7 +23,8 @@ static void run(uint64_t seed, ts_buf_t *all) {
         ts_gen_customer(g, i, &k, &v);
         ts_customer_t c;
         ts_arena_reset(a);
-        if (ts_decode_customer_json(v.data, v.len, a, &c, err, sizeof err)) fail_msg("%s: %s", err, v.data);
+        if (ts_decode_customer_json(v.data, v.len, a, &c, err, sizeof err))
+            fail_msg("%s: %s", err, v.data);
         assert_string_equal(c.customer_id, k.data);
         ts_buf_append(all, v.data, v.len);
     }
@@ -33,7 +34,8 @@ static void run(uint64_t seed, ts_buf_t *all) {
         ts_gen_order(g, &k, &v);
         ts_order_t o2;
         ts_arena_reset(a);
-        if (ts_decode_order_json(v.data, v.len, a, &o2, err, sizeof err)) fail_msg("%s: %s", err, v.data);
+        if (ts_decode_order_json(v.data, v.len, a, &o2, err, sizeof err))
+            fail_msg("%s: %s", err, v.data);
         assert_string_equal(o2.order_id, k.data);
         assert_true(o2.n_lines >= 1);
         ts_buf_append(all, v.data, v.len);

@@ -43,8 +43,9 @@ static void test_escaping_and_invalid_utf8(void **state) {
     ts_jw_init(&w, &b);
     const char s[] = "q\"b\\n\n\x01 caf\xc3\xa9 bad\xff\xfe end \xe2\x82";
     ts_jw_strn(&w, s, sizeof s - 1);
-    assert_string_equal(b.data, "\"q\\\"b\\\\n\\n\\u0001 caf\xc3\xa9 bad\xef\xbf\xbd\xef\xbf\xbd end "
-                                "\xef\xbf\xbd\xef\xbf\xbd\"");
+    assert_string_equal(b.data,
+                        "\"q\\\"b\\\\n\\n\\u0001 caf\xc3\xa9 bad\xef\xbf\xbd\xef\xbf\xbd end "
+                        "\xef\xbf\xbd\xef\xbf\xbd\"");
     cJSON *j = cJSON_Parse(b.data);
     assert_non_null(j); /* always valid JSON */
     cJSON_Delete(j);

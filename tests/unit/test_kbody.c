@@ -93,10 +93,13 @@ static void test_event_bodies_from_samples(void **state) {
         ts_order_t o;
         char err[256];
         ts_arena_reset(e.arena);
-        assert_int_equal(ts_decode_order_json(line, (size_t)n, e.arena, &o, err, sizeof err), TS_OK);
+        assert_int_equal(ts_decode_order_json(line, (size_t)n, e.arena, &o, err, sizeof err),
+                         TS_OK);
         /* embedded snapshot, else a stand-in customer with a Home Outlet */
-        ts_customer_ref_t stand_in = {true, o.customer_id, "someone@example.com", NULL, "Some", "One", "201"};
-        assert_int_equal(ts_map_order(e.mapper, &o, ts_map_resolve_customer(&o, &stand_in), &m), TS_OK);
+        ts_customer_ref_t stand_in = {true,  o.customer_id, "someone@example.com", NULL, "Some",
+                                      "One", "201"};
+        assert_int_equal(ts_map_order(e.mapper, &o, ts_map_resolve_customer(&o, &stand_in), &m),
+                         TS_OK);
         if (m.account < 0 || m.n_events == 0) continue;
         ts_kbody_events_entry_open(&wa, ts_mapped_str(&m, m.profile), m.profile.len, false);
         for (size_t i = 0; i < m.n_events; i++)
@@ -105,7 +108,8 @@ static void test_event_bodies_from_samples(void **state) {
         ts_jw_t w;
         ts_buf_reset(&body);
         ts_kbody_events_open(&w, &body);
-        ts_kbody_events_entry_open(&w, ts_mapped_str(&m, m.profile), m.profile.len, bodies % 2 == 1);
+        ts_kbody_events_entry_open(&w, ts_mapped_str(&m, m.profile), m.profile.len,
+                                   bodies % 2 == 1);
         for (size_t i = 0; i < m.n_events; i++)
             ts_kbody_events_event(&w, ts_mapped_str(&m, m.events[i].json), m.events[i].json.len);
         ts_kbody_events_entry_close(&w);
@@ -113,13 +117,16 @@ static void test_event_bodies_from_samples(void **state) {
         assert_false(w.failed);
         cJSON *j = parse_ok(&body);
         const cJSON *data = cJSON_GetObjectItem(j, "data");
-        assert_string_equal(cJSON_GetObjectItem(data, "type")->valuestring, "event-bulk-create-job");
-        const cJSON *entries = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(data, "attributes"),
-                                                                       "events-bulk-create"), "data");
+        assert_string_equal(cJSON_GetObjectItem(data, "type")->valuestring,
+                            "event-bulk-create-job");
+        const cJSON *entries = cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(data, "attributes"), "events-bulk-create"),
+            "data");
         assert_int_equal(cJSON_GetArraySize(entries), 1);
         const cJSON *attrs = cJSON_GetObjectItem(cJSON_GetArrayItem(entries, 0), "attributes");
-        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(attrs, "events"), "data")),
-                         (int)m.n_events);
+        assert_int_equal(
+            cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(attrs, "events"), "data")),
+            (int)m.n_events);
         assert_true(bodies % 2 == 1 ? cJSON_IsTrue(cJSON_GetObjectItem(attrs, "backfill"))
                                     : cJSON_GetObjectItem(attrs, "backfill") == NULL);
         cJSON_Delete(j);
@@ -132,15 +139,17 @@ static void test_event_bodies_from_samples(void **state) {
     ts_kbody_events_close(&wa);
     assert_false(wa.failed);
     cJSON *j = parse_ok(&all);
-    const cJSON *entries = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(
-        cJSON_GetObjectItem(j, "data"), "attributes"), "events-bulk-create"), "data");
+    const cJSON *entries = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "data"), "attributes"),
+                            "events-bulk-create"),
+        "data");
     assert_int_equal(cJSON_GetArraySize(entries), bodies);
     int total = 0;
     const cJSON *en;
     cJSON_ArrayForEach(en, entries) {
         assert_string_equal(cJSON_GetObjectItem(en, "type")->valuestring, "event-bulk-create");
-        total += cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(
-            cJSON_GetObjectItem(en, "attributes"), "events"), "data"));
+        total += cJSON_GetArraySize(cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(en, "attributes"), "events"), "data"));
     }
     assert_int_equal(total, events);
     cJSON_Delete(j);
@@ -173,7 +182,8 @@ static void test_profile_and_consent_bodies_from_samples(void **state) {
         ts_customer_t c;
         char err[256], email[256] = "", phone[32] = "";
         ts_arena_reset(e.arena);
-        assert_int_equal(ts_decode_customer_json(line, (size_t)n, e.arena, &c, err, sizeof err), TS_OK);
+        assert_int_equal(ts_decode_customer_json(line, (size_t)n, e.arena, &c, err, sizeof err),
+                         TS_OK);
         assert_int_equal(ts_map_customer(e.mapper, &c, &m), TS_OK);
         if (m.account < 0) continue;
         ts_kbody_profiles_add(&wp, ts_mapped_str(&m, m.profile), m.profile.len);
@@ -181,7 +191,8 @@ static void test_profile_and_consent_bodies_from_samples(void **state) {
         memcpy(email, ts_mapped_str(&m, m.email), m.email.len);
         memcpy(phone, ts_mapped_str(&m, m.phone_e164), m.phone_e164.len);
         bool se = m.email_marketing == TS_SUB_SUBSCRIBE, ss = m.sms_marketing == TS_SUB_SUBSCRIBE;
-        bool ue = m.email_marketing == TS_SUB_UNSUBSCRIBE, us = m.sms_marketing == TS_SUB_UNSUBSCRIBE;
+        bool ue = m.email_marketing == TS_SUB_UNSUBSCRIBE,
+             us = m.sms_marketing == TS_SUB_UNSUBSCRIBE;
         if (se || ss) {
             ts_kbody_subs_add(&ws, true, se ? email : NULL, ss ? phone : NULL, se, ss);
             ns++;
@@ -196,8 +207,12 @@ static void test_profile_and_consent_bodies_from_samples(void **state) {
     ts_kbody_subs_close(&wu);
     assert_true(np >= 20 && ns >= 5 && nu >= 5);
     cJSON *j = parse_ok(&prof);
-    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(
-                         cJSON_GetObjectItem(j, "data"), "attributes"), "profiles"), "data")), np);
+    assert_int_equal(
+        cJSON_GetArraySize(cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "data"), "attributes"),
+                                "profiles"),
+            "data")),
+        np);
     cJSON_Delete(j);
     j = parse_ok(&sub);
     assert_non_null(strstr(sub.data, "\"consent\":\"SUBSCRIBED\""));

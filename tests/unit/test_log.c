@@ -16,7 +16,8 @@ static void test_line_is_valid_json(void **state) {
     assert_non_null(f);
     ts_log_set_sink(f);
     ts_log_set_level(TS_LOG_INFO);
-    ts_log(TS_LOG_WARN, "orders", "\"topic\":\"pos.orders\",\"partition\":3", "bad \"x\"\n\t%d", 42);
+    ts_log(TS_LOG_WARN, "orders", "\"topic\":\"pos.orders\",\"partition\":3", "bad \"x\"\n\t%d",
+           42);
     ts_log(TS_LOG_DEBUG, "orders", NULL, "filtered");
     fflush(f);
     rewind(f);

@@ -82,7 +82,8 @@ static void map_order(fx_t *f, const char *json, const ts_customer_ref_t *table)
     ts_order_t o;
     char err[256];
     ts_arena_reset(f->arena);
-    assert_int_equal(ts_decode_order_json(json, strlen(json), f->arena, &o, err, sizeof err), TS_OK);
+    assert_int_equal(ts_decode_order_json(json, strlen(json), f->arena, &o, err, sizeof err),
+                     TS_OK);
     assert_int_equal(ts_map_order(f->mapper, &o, ts_map_resolve_customer(&o, table), &f->m), TS_OK);
 }
 
@@ -90,24 +91,34 @@ static void map_customer(fx_t *f, const char *json) {
     ts_customer_t c;
     char err[256];
     ts_arena_reset(f->arena);
-    assert_int_equal(ts_decode_customer_json(json, strlen(json), f->arena, &c, err, sizeof err), TS_OK);
+    assert_int_equal(ts_decode_customer_json(json, strlen(json), f->arena, &c, err, sizeof err),
+                     TS_OK);
     assert_int_equal(ts_map_customer(f->mapper, &c, &f->m), TS_OK);
 }
 
-#define ORDER_HEAD "{\"order_id\":\"O1\",\"customer_id\":\"C1\",\"outlet_id\":\"201\",\"outlet_name\":\"Melbourne\"," \
-                   "\"channel\":\"in_store\",\"occurred_at\":\"2026-11-20T10:15:00+11:00\",\"currency\":\"AUD\","
-#define LINES "\"lines\":[{\"line_id\":\"1\",\"product_id\":\"P1\",\"sku\":\"TEE\",\"name\":\"Tee\",\"quantity\":1," \
-              "\"unit_price\":\"29.95\",\"row_total\":\"29.95\",\"categories\":[\"Apparel\",\"Tops\"],\"brand\":\"Till\"," \
-              "\"image_url\":\"https://i/1.jpg\",\"product_url\":\"https://p/1\"}," \
-              "{\"line_id\":\"2\",\"product_id\":\"P1\",\"sku\":\"TEE\",\"name\":\"Tee\",\"quantity\":2," \
-              "\"unit_price\":153.02,\"row_total\":306.04,\"categories\":[\"Apparel\"],\"brand\":\"Till\"}]"
+#define ORDER_HEAD                                                                                 \
+    "{\"order_id\":\"O1\",\"customer_id\":\"C1\",\"outlet_id\":\"201\",\"outlet_name\":"           \
+    "\"Melbourne\","                                                                               \
+    "\"channel\":\"in_store\",\"occurred_at\":\"2026-11-20T10:15:00+11:00\",\"currency\":\"AUD\","
+#define LINES                                                                                      \
+    "\"lines\":[{\"line_id\":\"1\",\"product_id\":\"P1\",\"sku\":\"TEE\",\"name\":\"Tee\","        \
+    "\"quantity\":1,"                                                                              \
+    "\"unit_price\":\"29.95\",\"row_total\":\"29.95\",\"categories\":[\"Apparel\",\"Tops\"],"      \
+    "\"brand\":\"Till\","                                                                          \
+    "\"image_url\":\"https://i/1.jpg\",\"product_url\":\"https://p/1\"},"                          \
+    "{\"line_id\":\"2\",\"product_id\":\"P1\",\"sku\":\"TEE\",\"name\":\"Tee\",\"quantity\":2,"    \
+    "\"unit_price\":153.02,\"row_total\":306.04,\"categories\":[\"Apparel\"],\"brand\":\"Till\"}]"
 
-static const ts_customer_ref_t TABLE_C1 = {true, "C1", "Jo@Example.com ", "0412 345 678", "Jo", "Lee", "101"};
+static const ts_customer_ref_t TABLE_C1 = {true,  "C1", "Jo@Example.com ", "0412 345 678", "Jo",
+                                           "Lee", "101"};
 
 static void test_placed_order_field_by_field(void **state) {
     fx_t *f = *state;
-    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":335.99,\"discount\":\"0\",\"tax\":\"30.54\"," LINES "}",
-              &TABLE_C1);
+    map_order(
+        f,
+        ORDER_HEAD
+        "\"status\":\"completed\",\"total\":335.99,\"discount\":\"0\",\"tax\":\"30.54\"," LINES "}",
+        &TABLE_C1);
     ts_mapped_t *m = &f->m;
     assert_int_equal(m->dead_letter, TS_REASON_NONE);
     assert_null(m->skipped);
@@ -157,7 +168,8 @@ static void test_placed_order_field_by_field(void **state) {
     assert_number_text(m, m->events[2].json, "value", "306.04");
     assert_number_text(m, m->events[2].json, "Quantity", "2");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(op1, "properties"),
-                                                            "ProductCategories")), 2);
+                                                            "ProductCategories")),
+                     2);
     assert_memory_equal(ts_mapped_str(m, m->events[2].unique_id), "O1:2", 4);
     cJSON_Delete(op1);
     cJSON_Delete(op2);
@@ -187,14 +199,20 @@ static void test_status_events(void **state) {
     assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "properties"), "Items"));
     cJSON_Delete(e);
 
-    map_order(f, ORDER_HEAD "\"status\":\"cancelled\",\"total\":\"10\",\"refund\":{\"reason\":\"Changed mind\"}}", &TABLE_C1);
+    map_order(f,
+              ORDER_HEAD
+              "\"status\":\"cancelled\",\"total\":\"10\",\"refund\":{\"reason\":\"Changed mind\"}}",
+              &TABLE_C1);
     assert_string_equal(f->m.events[0].metric, "Cancelled Order");
     e = span_json(&f->m, f->m.events[0].json);
     assert_string_equal(str_at(e, "unique_id"), "O1:cancelled");
     assert_string_equal(str_at(e, "properties.Reason"), "Changed mind");
     cJSON_Delete(e);
 
-    map_order(f, ORDER_HEAD "\"status\":\"refunded\",\"total\":\"100\",\"refund\":{\"refund_id\":\"R9\",\"reason\":\"Faulty\",\"amount\":\"29.95\"}}", &TABLE_C1);
+    map_order(f,
+              ORDER_HEAD "\"status\":\"refunded\",\"total\":\"100\",\"refund\":{\"refund_id\":"
+                         "\"R9\",\"reason\":\"Faulty\",\"amount\":\"29.95\"}}",
+              &TABLE_C1);
     assert_string_equal(f->m.events[0].metric, "Refunded Order");
     e = span_json(&f->m, f->m.events[0].json);
     assert_string_equal(str_at(e, "unique_id"), "R9");
@@ -215,7 +233,8 @@ static void test_voided_and_test_orders_skipped(void **state) {
     assert_string_equal(f->m.skipped, "VOIDED");
     assert_int_equal(f->m.n_events, 0);
     assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
-    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"is_test\":true,\"total\":\"10\"}", &TABLE_C1);
+    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"is_test\":true,\"total\":\"10\"}",
+              &TABLE_C1);
     assert_string_equal(f->m.skipped, "TEST_ORDER");
     assert_int_equal(f->m.n_events, 0);
     /* a voided test order counts as VOIDED (status is checked first) */
@@ -247,23 +266,34 @@ static void test_order_dead_letters(void **state) {
     map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", &noid);
     assert_int_equal(f->m.dead_letter, TS_REASON_NO_PROFILE_IDENTIFIER);
     assert_int_equal(f->m.account, -1);
-    map_order(f, "{\"order_id\":\"O2\",\"status\":\"completed\",\"occurred_at\":1,\"total\":\"1\"}", NULL);
+    map_order(f, "{\"order_id\":\"O2\",\"status\":\"completed\",\"occurred_at\":1,\"total\":\"1\"}",
+              NULL);
     assert_int_equal(f->m.dead_letter, TS_REASON_DECODE_ERROR); /* 1970: outside Klaviyo's window */
     assert_non_null(strstr(f->m.detail, "occurred_at: 1970-01-01T00:00:00"));
-    map_order(f, "{\"order_id\":\"O3\",\"status\":\"completed\",\"occurred_at\":\"2100-01-01T00:00:00Z\","
-                 "\"total\":\"1\",\"customer\":{\"email\":\"a@b.co\",\"home_outlet_id\":\"101\"}}", NULL);
+    map_order(
+        f,
+        "{\"order_id\":\"O3\",\"status\":\"completed\",\"occurred_at\":\"2100-01-01T00:00:00Z\","
+        "\"total\":\"1\",\"customer\":{\"email\":\"a@b.co\",\"home_outlet_id\":\"101\"}}",
+        NULL);
     assert_int_equal(f->m.dead_letter, TS_REASON_DECODE_ERROR); /* more than a year ahead */
     assert_int_equal(f->m.n_events, 0);
-    map_order(f, "{\"order_id\":\"O4\",\"status\":\"completed\",\"occurred_at\":\"1990-01-02T00:00:00Z\","
-                 "\"total\":\"1\",\"customer\":{\"email\":\"a@b.co\",\"home_outlet_id\":\"101\"}}", NULL);
+    map_order(
+        f,
+        "{\"order_id\":\"O4\",\"status\":\"completed\",\"occurred_at\":\"1990-01-02T00:00:00Z\","
+        "\"total\":\"1\",\"customer\":{\"email\":\"a@b.co\",\"home_outlet_id\":\"101\"}}",
+        NULL);
     assert_int_equal(f->m.dead_letter, TS_REASON_NONE); /* historical backfill is fine */
     assert_int_equal(f->m.n_events, 1);
 }
 
 static void test_snapshot_wins_over_table(void **state) {
     fx_t *f = *state;
-    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\",\"customer\":{\"email\":\"snap@example.com\","
-                 "\"home_outlet_id\":\"201\"}}", &TABLE_C1);
+    map_order(
+        f,
+        ORDER_HEAD
+        "\"status\":\"completed\",\"total\":\"10\",\"customer\":{\"email\":\"snap@example.com\","
+        "\"home_outlet_id\":\"201\"}}",
+        &TABLE_C1);
     assert_int_equal(f->m.account, 1);
     cJSON *prof = span_json(&f->m, f->m.profile);
     assert_string_equal(str_at(prof, "email"), "snap@example.com");
@@ -274,9 +304,13 @@ static void test_snapshot_wins_over_table(void **state) {
 
 static void test_customer_consent_rules(void **state) {
     fx_t *f = *state;
-    map_customer(f, "{\"customer_id\":\"C7\",\"email\":\"a@b.co\",\"phone\":\"+61412345678\",\"home_outlet_id\":\"102\","
-                    "\"email_consent\":true,\"sms_consent\":false,\"billing_address\":{\"line1\":\"1 George St\","
-                    "\"city\":\"Sydney\",\"postcode\":\"2000\",\"country\":\"AU\"},\"loyalty_member\":true}");
+    map_customer(
+        f,
+        "{\"customer_id\":\"C7\",\"email\":\"a@b.co\",\"phone\":\"+61412345678\",\"home_outlet_"
+        "id\":\"102\","
+        "\"email_consent\":true,\"sms_consent\":false,\"billing_address\":{\"line1\":\"1 George "
+        "St\","
+        "\"city\":\"Sydney\",\"postcode\":\"2000\",\"country\":\"AU\"},\"loyalty_member\":true}");
     ts_mapped_t *m = &f->m;
     assert_int_equal(m->account, 0);
     assert_true(m->send_profile);
@@ -285,11 +319,14 @@ static void test_customer_consent_rules(void **state) {
     cJSON *prof = span_json(m, m->profile);
     assert_string_equal(str_at(prof, "location.address1"), "1 George St");
     assert_string_equal(str_at(prof, "location.zip"), "2000");
-    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(prof, "properties"), "EmailConsent")));
-    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetObjectItem(prof, "properties"), "SmsConsent")));
+    assert_true(
+        cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(prof, "properties"), "EmailConsent")));
+    assert_true(
+        cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetObjectItem(prof, "properties"), "SmsConsent")));
     cJSON_Delete(prof);
 
-    map_customer(f, "{\"customer_id\":\"C8\",\"email\":\"a@b.co\",\"home_outlet_id\":\"102\",\"email_consent\":null}");
+    map_customer(f, "{\"customer_id\":\"C8\",\"email\":\"a@b.co\",\"home_outlet_id\":\"102\","
+                    "\"email_consent\":null}");
     assert_int_equal(m->email_marketing, TS_SUB_KEEP);
     assert_int_equal(m->sms_marketing, TS_SUB_KEEP);
     prof = span_json(m, m->profile);
@@ -297,7 +334,8 @@ static void test_customer_consent_rules(void **state) {
     cJSON_Delete(prof);
 
     /* SMS consent without a usable phone changes nothing; the phone is dropped with a warning */
-    map_customer(f, "{\"customer_id\":\"C9\",\"email\":\"a@b.co\",\"phone\":\"12\",\"home_outlet_id\":\"102\",\"sms_consent\":true}");
+    map_customer(f, "{\"customer_id\":\"C9\",\"email\":\"a@b.co\",\"phone\":\"12\",\"home_outlet_"
+                    "id\":\"102\",\"sms_consent\":true}");
     assert_int_equal(m->sms_marketing, TS_SUB_KEEP);
     assert_true(m->warnings & TS_MAP_WARN_PHONE_DROPPED);
     assert_int_equal(m->dead_letter, TS_REASON_NONE);
@@ -313,11 +351,14 @@ static void test_overlong_email_is_not_an_identifier(void **state) {
     char local[300], json[600];
     memset(local, 'a', 260);
     local[260] = '\0';
-    snprintf(json, sizeof json, "{\"customer_id\":\"C12\",\"email\":\"%s@b.co\",\"home_outlet_id\":\"101\"}", local);
+    snprintf(json, sizeof json,
+             "{\"customer_id\":\"C12\",\"email\":\"%s@b.co\",\"home_outlet_id\":\"101\"}", local);
     map_customer(f, json);
     assert_int_equal(f->m.dead_letter, TS_REASON_NO_PROFILE_IDENTIFIER);
-    snprintf(json, sizeof json, "{\"customer_id\":\"C12\",\"email\":\"%s@b.co\",\"phone\":\"0412345678\","
-             "\"home_outlet_id\":\"101\"}", local);
+    snprintf(json, sizeof json,
+             "{\"customer_id\":\"C12\",\"email\":\"%s@b.co\",\"phone\":\"0412345678\","
+             "\"home_outlet_id\":\"101\"}",
+             local);
     map_customer(f, json);
     assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
     cJSON *prof = span_json(&f->m, f->m.profile);
@@ -350,8 +391,10 @@ static void test_long_strings_are_truncated(void **state) {
     memset(big, 'x', n);
     big[n] = '\0';
     char *json = malloc(n + 512);
-    snprintf(json, n + 512, ORDER_HEAD "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"1\","
-             "\"quantity\":1,\"row_total\":1,\"name\":\"%s\"}]}", big);
+    snprintf(json, n + 512,
+             ORDER_HEAD "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"1\","
+                        "\"quantity\":1,\"row_total\":1,\"name\":\"%s\"}]}",
+             big);
     map_order(f, json, &TABLE_C1);
     assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
     assert_true(f->m.warnings & TS_MAP_WARN_TRUNCATED);
@@ -371,8 +414,10 @@ static void test_long_strings_are_truncated(void **state) {
         big[i] = (char)0xC3;
         big[i + 1] = (char)0xA9; /* U+00E9 */
     }
-    snprintf(json, n + 512, ORDER_HEAD "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"1\","
-             "\"quantity\":1,\"row_total\":1,\"brand\":\"%s\"}]}", big);
+    snprintf(json, n + 512,
+             ORDER_HEAD "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"1\","
+                        "\"quantity\":1,\"row_total\":1,\"brand\":\"%s\"}]}",
+             big);
     map_order(f, json, &TABLE_C1);
     assert_true(f->m.warnings & TS_MAP_WARN_TRUNCATED);
     op = span_json(&f->m, f->m.events[1].json);
@@ -398,7 +443,8 @@ static void test_oversized_order_is_dead_lettered(void **state) {
     name[9000] = '\0';
     p += sprintf(p, ORDER_HEAD "\"status\":\"completed\",\"total\":\"1\",\"lines\":[");
     for (size_t i = 0; i < nl; i++)
-        p += sprintf(p, "%s{\"line_id\":\"%zu\",\"quantity\":1,\"row_total\":1,\"name\":\"%s\"}", i ? "," : "", i, name);
+        p += sprintf(p, "%s{\"line_id\":\"%zu\",\"quantity\":1,\"row_total\":1,\"name\":\"%s\"}",
+                     i ? "," : "", i, name);
     strcpy(p, "]}");
     map_order(f, json, &TABLE_C1);
     assert_int_equal(f->m.dead_letter, TS_REASON_PAYLOAD_TOO_LARGE);

@@ -1,4 +1,5 @@
-/* test_metrics.c - Prometheus registry: exact exposition text, get-or-create, concurrency, admin endpoints. */
+/* test_metrics.c - Prometheus registry: exact exposition text, get-or-create, concurrency, admin
+ * endpoints. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,14 +31,14 @@ static void test_render_exact(void **state) {
     ts_metric_observe(h, 5);
     ts_buf_t out = TS_BUF_INIT;
     ts_metrics_render(m, &out);
-    assert_string_equal(out.data,
-                        "# HELP t_requests_total requests\n# TYPE t_requests_total counter\n"
-                        "t_requests_total{account=\"a\"} 2\nt_requests_total{account=\"b\"} 1\n"
-                        "# HELP t_queue queue\n# TYPE t_queue gauge\nt_queue 7\n"
-                        "# HELP t_latency_seconds latency\n# TYPE t_latency_seconds histogram\n"
-                        "t_latency_seconds_bucket{le=\"0.10000000000000001\"} 1\n"
-                        "t_latency_seconds_bucket{le=\"1\"} 2\nt_latency_seconds_bucket{le=\"+Inf\"} 3\n"
-                        "t_latency_seconds_sum 5.5499999999999998\nt_latency_seconds_count 3\n");
+    assert_string_equal(
+        out.data, "# HELP t_requests_total requests\n# TYPE t_requests_total counter\n"
+                  "t_requests_total{account=\"a\"} 2\nt_requests_total{account=\"b\"} 1\n"
+                  "# HELP t_queue queue\n# TYPE t_queue gauge\nt_queue 7\n"
+                  "# HELP t_latency_seconds latency\n# TYPE t_latency_seconds histogram\n"
+                  "t_latency_seconds_bucket{le=\"0.10000000000000001\"} 1\n"
+                  "t_latency_seconds_bucket{le=\"1\"} 2\nt_latency_seconds_bucket{le=\"+Inf\"} 3\n"
+                  "t_latency_seconds_sum 5.5499999999999998\nt_latency_seconds_count 3\n");
     ts_buf_free(&out);
     ts_metric_add(NULL, 1); /* NULL-safe */
     assert_null(ts_metrics_counter(NULL, "x", "y", NULL));
@@ -64,7 +65,10 @@ static void test_concurrent_adds(void **state) {
     ts_metrics_destroy(m);
 }
 
-static size_t wr(char *p, size_t s, size_t n, void *ud) { ts_buf_append(ud, p, s * n); return s * n; }
+static size_t wr(char *p, size_t s, size_t n, void *ud) {
+    ts_buf_append(ud, p, s * n);
+    return s * n;
+}
 
 static long get(int port, const char *path, ts_buf_t *body) {
     char url[128];
@@ -109,7 +113,8 @@ static void test_admin_endpoints(void **state) {
     assert_int_equal(get(port, "/metrics", &b), 200);
     assert_non_null(strstr(b.data, "t_seen_total 3\n"));
     assert_non_null(strstr(b.data, "tillstream_ready 1\n"));
-    assert_non_null(strstr(b.data, "t_request_seconds_bucket{account=\"brand \\\"a\\\"\\\\x\\n\",le=\"+Inf\"} 2\n"));
+    assert_non_null(strstr(
+        b.data, "t_request_seconds_bucket{account=\"brand \\\"a\\\"\\\\x\\n\",le=\"+Inf\"} 2\n"));
     assert_non_null(strstr(b.data, "t_lag{topic=\"pos.orders\",partition=\"0\"} 42\n"));
     const char *dump = getenv("TS_METRICS_DUMP"); /* tests/ops/0800 pipes it to promtool */
     if (dump) {

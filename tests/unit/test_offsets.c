@@ -8,7 +8,11 @@
 #include "tillstream/offsets.h"
 
 static int released;
-static void rel(void *u, void *o) { (void)u; (void)o; released++; }
+static void rel(void *u, void *o) {
+    (void)u;
+    (void)o;
+    released++;
+}
 
 static void test_out_of_order_completion(void **state) {
     (void)state;
@@ -18,8 +22,10 @@ static void test_out_of_order_completion(void **state) {
     int dummy;
     assert_int_equal(ts_offsets_assign(t, 2), TS_OK);
     int64_t offs[5] = {10, 11, 15, 16, 20}; /* gaps: compaction */
-    for (int i = 0; i < 5; i++) assert_int_equal(ts_offsets_track(t, 2, offs[i], &dummy, &tok[i]), TS_OK);
-    assert_int_equal(ts_offsets_track(t, 2, 20, &dummy, &tok[0]), TS_ERR_INVALID); /* not increasing */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(ts_offsets_track(t, 2, offs[i], &dummy, &tok[i]), TS_OK);
+    assert_int_equal(ts_offsets_track(t, 2, 20, &dummy, &tok[0]),
+                     TS_ERR_INVALID); /* not increasing */
     released = 0;
     assert_true(ts_offsets_done(t, tok[2], &store, rel, NULL));
     assert_int_equal(store, -1); /* 10 and 11 still open */
@@ -71,7 +77,8 @@ static void test_bounded_and_growing(void **state) {
     int u;
     ts_offsets_assign(t, 1);
     ts_offsets_assign(t, 3);
-    for (int i = 0; i < 1000; i++) assert_int_equal(ts_offsets_track(t, i % 2 ? 1 : 3, i, &u, &tok), TS_OK);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(ts_offsets_track(t, i % 2 ? 1 : 3, i, &u, &tok), TS_OK);
     assert_true(ts_offsets_full(t));
     assert_int_equal(ts_offsets_track(t, 1, 5000, &u, &tok), TS_ERR_FULL);
     assert_int_equal(ts_offsets_track(t, 7, 1, &u, &tok), TS_ERR_INVALID); /* not assigned */

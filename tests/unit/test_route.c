@@ -13,7 +13,8 @@ static ts_config_t *load(const char *routing) {
     char json[1024], err[256];
     snprintf(json, sizeof json,
              "{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"101\",\"102\"]},"
-             "{\"name\":\"b\",\"api_key_env\":\"K\",\"outlets\":[\"201\"]}],\"routing\":%s}", routing);
+             "{\"name\":\"b\",\"api_key_env\":\"K\",\"outlets\":[\"201\"]}],\"routing\":%s}",
+             routing);
     ts_config_t *cfg = NULL;
     assert_int_equal(ts_config_parse(json, &cfg, err, sizeof err), TS_OK);
     return cfg;

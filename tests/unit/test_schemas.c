@@ -25,26 +25,33 @@ static char *slurp(const char *name) {
 static void check(const char *file, const char *const *required) {
     avro_schema_t s;
     char *json = slurp(file);
-    if (avro_schema_from_json_length(json, strlen(json), &s)) fail_msg("%s: %s", file, avro_strerror());
+    if (avro_schema_from_json_length(json, strlen(json), &s))
+        fail_msg("%s: %s", file, avro_strerror());
     assert_true(is_avro_record(s));
     for (int i = 0; required[i]; i++)
-        if (!avro_schema_record_field_get(s, required[i])) fail_msg("%s lacks %s", file, required[i]);
+        if (!avro_schema_record_field_get(s, required[i]))
+            fail_msg("%s lacks %s", file, required[i]);
     avro_schema_decref(s);
 }
 
 static void test_customer_schema(void **state) {
     (void)state;
-    static const char *const req[] = {"customer_id", "email", "phone", "first_name", "last_name",
-                                      "home_outlet_id", "email_consent", "sms_consent", "billing_address",
-                                      "date_of_birth", "loyalty_member", "created_at", "updated_at", NULL};
+    static const char *const req[] = {"customer_id",     "email",
+                                      "phone",           "first_name",
+                                      "last_name",       "home_outlet_id",
+                                      "email_consent",   "sms_consent",
+                                      "billing_address", "date_of_birth",
+                                      "loyalty_member",  "created_at",
+                                      "updated_at",      NULL};
     check("customer.avsc", req);
 }
 
 static void test_order_schema(void **state) {
     (void)state;
-    static const char *const req[] = {"order_id", "customer_id", "outlet_id", "outlet_name", "channel",
-                                      "status", "is_test", "occurred_at", "currency", "total", "discount",
-                                      "tax", "lines", "refund", "customer", NULL};
+    static const char *const req[] = {"order_id", "customer_id", "outlet_id", "outlet_name",
+                                      "channel",  "status",      "is_test",   "occurred_at",
+                                      "currency", "total",       "discount",  "tax",
+                                      "lines",    "refund",      "customer",  NULL};
     check("order.avsc", req);
 }
 

@@ -17,7 +17,10 @@
 #include "tillstream/sim.h"
 
 static int64_t fake_now;
-static int64_t fake_clock(void *o) { (void)o; return fake_now; }
+static int64_t fake_clock(void *o) {
+    (void)o;
+    return fake_now;
+}
 
 typedef struct {
     long status;
@@ -25,9 +28,13 @@ typedef struct {
     CURLcode cc;
 } resp_t;
 
-static size_t wr(char *p, size_t s, size_t n, void *ud) { ts_buf_append(ud, p, s * n); return s * n; }
+static size_t wr(char *p, size_t s, size_t n, void *ud) {
+    ts_buf_append(ud, p, s * n);
+    return s * n;
+}
 
-static resp_t post(ts_sim_t *sim, const char *path, const char *key, const char *rev, const char *body) {
+static resp_t post(ts_sim_t *sim, const char *path, const char *key, const char *rev,
+                   const char *body) {
     resp_t r = {0, TS_BUF_INIT, TS_BUF_INIT, CURLE_OK};
     CURL *c = curl_easy_init();
     char url[256], auth[128], revh[64];
@@ -55,7 +62,10 @@ static resp_t post(ts_sim_t *sim, const char *path, const char *key, const char 
     return r;
 }
 
-static void resp_free(resp_t *r) { ts_buf_free(&r->body); ts_buf_free(&r->headers); }
+static void resp_free(resp_t *r) {
+    ts_buf_free(&r->body);
+    ts_buf_free(&r->headers);
+}
 
 static ts_sim_t *sim_start(ts_sim_opts_t *o) {
     char err[128];
@@ -66,10 +76,14 @@ static ts_sim_t *sim_start(ts_sim_opts_t *o) {
     return s;
 }
 
-#define EV(uid, extra) "{\"type\":\"event\",\"attributes\":{\"properties\":{}," extra "\"unique_id\":\"" uid "\"," \
+#define EV(uid, extra)                                                                             \
+    "{\"type\":\"event\",\"attributes\":{\"properties\":{}," extra "\"unique_id\":\"" uid "\","    \
     "\"metric\":{\"data\":{\"type\":\"metric\",\"attributes\":{\"name\":\"Placed Order\"}}}}}"
-#define BODY(events) "{\"data\":{\"type\":\"event-bulk-create-job\",\"attributes\":{\"events-bulk-create\":{\"data\":[" \
-    "{\"type\":\"event-bulk-create\",\"attributes\":{\"profile\":{\"data\":{\"type\":\"profile\",\"attributes\":" \
+#define BODY(events)                                                                               \
+    "{\"data\":{\"type\":\"event-bulk-create-job\",\"attributes\":{\"events-bulk-create\":{"       \
+    "\"data\":["                                                                                   \
+    "{\"type\":\"event-bulk-create\",\"attributes\":{\"profile\":{\"data\":{\"type\":\"profile\"," \
+    "\"attributes\":"                                                                              \
     "{\"email\":\"x@example.com\"}}},\"events\":{\"data\":[" events "]}}}]}}}}"
 #define EVENTS "/api/event-bulk-create-jobs"
 
@@ -92,11 +106,13 @@ static void test_auth_revision_and_validation(void **state) {
     cJSON *j = cJSON_Parse(r.body.data);
     cJSON *e0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "errors"), 0);
     assert_string_equal(cJSON_GetObjectItem(e0, "code")->valuestring, "invalid");
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(e0, "source"), "pointer")->valuestring,
-                        "/data/attributes/events-bulk-create/data/0/attributes/events/data/0/attributes/value");
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(e0, "source"), "pointer")->valuestring,
+        "/data/attributes/events-bulk-create/data/0/attributes/events/data/0/attributes/value");
     cJSON_Delete(j);
     resp_free(&r);
-    r = post(s, EVENTS, "pk_a", "2026-07-15", BODY(EV("1", "\"time\":\"1985-01-01T00:00:00+00:00\",")));
+    r = post(s, EVENTS, "pk_a", "2026-07-15",
+             BODY(EV("1", "\"time\":\"1985-01-01T00:00:00+00:00\",")));
     assert_int_equal(r.status, 400);
     resp_free(&r);
     ts_sim_stats_t st;
@@ -190,12 +206,17 @@ static void test_validator_limits(void **state) {
     char d[256], p[256];
     /* 1,001 events in one request */
     ts_buf_t b = TS_BUF_INIT;
-    ts_buf_puts(&b, "{\"data\":{\"type\":\"event-bulk-create-job\",\"attributes\":{\"events-bulk-create\":{\"data\":["
-                    "{\"type\":\"event-bulk-create\",\"attributes\":{\"profile\":{\"data\":{\"type\":\"profile\","
+    ts_buf_puts(&b, "{\"data\":{\"type\":\"event-bulk-create-job\",\"attributes\":{\"events-bulk-"
+                    "create\":{\"data\":["
+                    "{\"type\":\"event-bulk-create\",\"attributes\":{\"profile\":{\"data\":{"
+                    "\"type\":\"profile\","
                     "\"attributes\":{\"email\":\"x@example.com\"}}},\"events\":{\"data\":[");
     for (int i = 0; i < 1001; i++)
-        ts_buf_printf(&b, "%s{\"type\":\"event\",\"attributes\":{\"properties\":{},\"unique_id\":\"%d\",\"metric\":"
-                      "{\"data\":{\"type\":\"metric\",\"attributes\":{\"name\":\"M\"}}}}}", i ? "," : "", i);
+        ts_buf_printf(&b,
+                      "%s{\"type\":\"event\",\"attributes\":{\"properties\":{},\"unique_id\":\"%"
+                      "d\",\"metric\":"
+                      "{\"data\":{\"type\":\"metric\",\"attributes\":{\"name\":\"M\"}}}}}",
+                      i ? "," : "", i);
     ts_buf_puts(&b, "]}}}]}}}}");
     assert_int_equal(ts_sim_validate_events(b.data, b.len, d, sizeof d, p, sizeof p), -1);
     assert_non_null(strstr(d, "1000"));
@@ -205,11 +226,16 @@ static void test_validator_limits(void **state) {
     char *big = malloc(n + 1);
     memset(big, 'y', n);
     big[n] = '\0';
-    ts_buf_printf(&b, "{\"data\":{\"type\":\"event-bulk-create-job\",\"attributes\":{\"events-bulk-create\":{\"data\":["
-                      "{\"type\":\"event-bulk-create\",\"attributes\":{\"profile\":{\"data\":{\"type\":\"profile\","
-                      "\"attributes\":{\"email\":\"x@example.com\"}}},\"events\":{\"data\":[{\"type\":\"event\","
-                      "\"attributes\":{\"properties\":{\"Big\":\"%s\"},\"metric\":{\"data\":{\"type\":\"metric\","
-                      "\"attributes\":{\"name\":\"M\"}}}}}]}}}]}}}}", big);
+    ts_buf_printf(
+        &b,
+        "{\"data\":{\"type\":\"event-bulk-create-job\",\"attributes\":{\"events-bulk-create\":{"
+        "\"data\":["
+        "{\"type\":\"event-bulk-create\",\"attributes\":{\"profile\":{\"data\":{\"type\":"
+        "\"profile\","
+        "\"attributes\":{\"email\":\"x@example.com\"}}},\"events\":{\"data\":[{\"type\":\"event\","
+        "\"attributes\":{\"properties\":{\"Big\":\"%s\"},\"metric\":{\"data\":{\"type\":\"metric\","
+        "\"attributes\":{\"name\":\"M\"}}}}}]}}}]}}}}",
+        big);
     assert_int_equal(ts_sim_validate_events(b.data, b.len, d, sizeof d, p, sizeof p), -1);
     assert_non_null(strstr(d, "100KB"));
     assert_non_null(strstr(p, "/properties/Big"));
