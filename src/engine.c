@@ -552,21 +552,36 @@ out:
     return uniq;
 }
 
-/* Profiles and consent: the latest item per profile wins within a batch. */
+/* Profiles and consent: the latest item per profile wins within a batch.
+ * One pass backwards with a hash set of profile keys: O(n). */
 static size_t build_profiles_body(batch_t *b) {
-    size_t uniq = 0;
+    size_t uniq = 0, n = b->n, cap = 16;
+    while (cap < n * 2) cap *= 2;
+    int32_t *tab = malloc(cap * sizeof *tab);
+    bool *keep = calloc(n ? n : 1, sizeof *keep);
     ts_jw_t w;
     ts_buf_reset(&b->body);
     if (b->ep == EP_PROFILES)
         ts_kbody_profiles_open(&w, &b->body);
     else
         ts_kbody_subs_open(&w, &b->body, b->ep == EP_SUB, b->ep == EP_SUB ? "Point of sale" : NULL);
-    for (size_t i = 0; i < b->n; i++) {
+    if (!tab || !keep) goto out;
+    memset(tab, -1, cap * sizeof *tab);
+    for (size_t i = n; i-- > 0;) {
         const rec_t *r = b->items[i]->rec;
-        bool later = false;
-        for (size_t j = i + 1; j < b->n && !later; j++) /* batches of one profile are short */
-            later = same_span(r, r->profile_key, b->items[j]->rec, b->items[j]->rec->profile_key);
-        if (later) continue;
+        size_t k = hspan(r, r->profile_key, 1469598103934665603ULL) & (cap - 1);
+        for (; tab[k] >= 0; k = (k + 1) & (cap - 1))
+            if (same_span(r, r->profile_key, b->items[tab[k]]->rec,
+                          b->items[tab[k]]->rec->profile_key))
+                break;
+        if (tab[k] < 0) {
+            tab[k] = (int32_t)i;
+            keep[i] = true;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!keep[i]) continue;
+        const rec_t *r = b->items[i]->rec;
         uniq++;
         if (b->ep == EP_PROFILES) {
             ts_kbody_profiles_add(&w, rtext(r, r->profile), r->profile.len);
@@ -580,10 +595,13 @@ static size_t build_profiles_body(batch_t *b) {
                               sch);
         }
     }
+out:
     if (b->ep == EP_PROFILES)
         ts_kbody_profiles_close(&w);
     else
         ts_kbody_subs_close(&w);
+    free(tab);
+    free(keep);
     return uniq;
 }
 
