@@ -27,6 +27,8 @@ struct ts_mapper_s {
     const ts_config_t *cfg;
     const ts_router_t *router;
     ts_clock_fn wall; /* for the "not more than a year in the future" rule */
+    const char **set; /* scratch hash set for unique lists, reused */
+    size_t set_cap;
 };
 
 void ts_mapped_init(ts_mapped_t *m) {
@@ -72,7 +74,11 @@ ts_mapper_t *ts_mapper_new(const ts_config_t *cfg, const ts_router_t *router, ch
     return mp;
 }
 
-void ts_mapper_destroy(ts_mapper_t *mp) { free(mp); }
+void ts_mapper_destroy(ts_mapper_t *mp) {
+    if (!mp) return;
+    free(mp->set);
+    free(mp);
+}
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -312,8 +318,29 @@ ts_err_t ts_map_customer(ts_mapper_t *mp, const ts_customer_t *c, ts_mapped_t *o
 
 /* ---- orders --------------------------------------------------------------- */
 
-static void write_unique_list(ts_jw_t *w, const ts_order_t *o, int which) {
-    /* which: 0 names, 1 categories, 2 brands; duplicates dropped, order kept */
+static uint64_t hstr64(const char *v) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *v; v++) h = (h ^ (unsigned char)*v) * 1099511628211ULL;
+    return h;
+}
+
+/* Unique item names (which 0), categories (1) or brands (2) of an order, in
+ * order of appearance: one pass with a hash set kept in the mapper. */
+static void write_unique_list(ts_mapper_t *mp, ts_jw_t *w, const ts_order_t *o, int which) {
+    size_t total = 0;
+    for (size_t i = 0; i < o->n_lines; i++) total += which == 1 ? o->lines[i].n_categories : 1;
+    size_t cap = 16;
+    while (cap < total * 2) cap *= 2;
+    if (cap > mp->set_cap) {
+        const char **ns = realloc(mp->set, cap * sizeof *ns);
+        if (!ns) {
+            w->failed = true;
+            return;
+        }
+        mp->set = ns;
+        mp->set_cap = cap;
+    }
+    memset(mp->set, 0, cap * sizeof *mp->set);
     ts_jw_arr_open(w);
     for (size_t i = 0; i < o->n_lines; i++) {
         const ts_order_line_t *l = &o->lines[i];
@@ -321,22 +348,11 @@ static void write_unique_list(ts_jw_t *w, const ts_order_t *o, int which) {
         for (size_t k = 0; k < nv; k++) {
             const char *v = which == 0 ? l->name : which == 1 ? l->categories[k] : l->brand;
             if (!v) continue;
-            bool seen = false;
-            for (size_t j = 0; j <= i && !seen; j++) {
-                const ts_order_line_t *pl = &o->lines[j];
-                size_t pn = which == 1 ? pl->n_categories : 1;
-                for (size_t q = 0; q < pn; q++) {
-                    if (j == i && q >= k) break;
-                    const char *pv = which == 0   ? pl->name
-                                     : which == 1 ? pl->categories[q]
-                                                  : pl->brand;
-                    if (pv && !strcmp(pv, v)) {
-                        seen = true;
-                        break;
-                    }
-                }
-            }
-            if (!seen) ts_jw_str(w, v);
+            size_t j = hstr64(v) & (cap - 1);
+            while (mp->set[j] && strcmp(mp->set[j], v)) j = (j + 1) & (cap - 1);
+            if (mp->set[j]) continue; /* seen */
+            mp->set[j] = v;
+            ts_jw_str(w, v);
         }
     }
     ts_jw_arr_close(w);
@@ -348,7 +364,8 @@ static void write_str_array(ts_mapped_t *m, ts_jw_t *w, const char *const *v, si
     ts_jw_arr_close(w);
 }
 
-static void write_order_properties(ts_mapped_t *m, ts_jw_t *w, const ts_order_t *o) {
+static void write_order_properties(ts_mapper_t *mp, ts_mapped_t *m, ts_jw_t *w,
+                                   const ts_order_t *o) {
     kv_text(m, w, "OrderId", o->order_id);
     ts_jw_key(w, "Items");
     ts_jw_arr_open(w);
@@ -372,11 +389,11 @@ static void write_order_properties(ts_mapped_t *m, ts_jw_t *w, const ts_order_t 
     }
     ts_jw_arr_close(w);
     ts_jw_key(w, "ItemNames");
-    write_unique_list(w, o, 0);
+    write_unique_list(mp, w, o, 0);
     ts_jw_key(w, "Categories");
-    write_unique_list(w, o, 1);
+    write_unique_list(mp, w, o, 1);
     ts_jw_key(w, "Brands");
-    write_unique_list(w, o, 2);
+    write_unique_list(mp, w, o, 2);
     kv_text(m, w, "StoreId", o->outlet_id);
     kv_text(m, w, "StoreLocation", o->outlet_name);
     ts_jw_kv_str(w, "Channel", ts_channel_name(o->channel));
@@ -484,7 +501,7 @@ ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_re
     const char *metric = metric_for[o->status];
     if (!(e = new_event(out))) return TS_ERR_NOMEM;
     begin_event(out, &w, e, metric);
-    write_order_properties(out, &w, o);
+    write_order_properties(mp, out, &w, o);
     if (o->status == TS_ORDER_REFUNDED || o->status == TS_ORDER_CANCELLED) {
         if (o->refund.present) kv_text(out, &w, "Reason", o->refund.reason);
         if (o->refund.present && o->refund.refund_id)
