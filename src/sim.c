@@ -7,7 +7,8 @@
  * de-duplication, per-account/per-endpoint rate limits with 429 +
  * Retry-After and RateLimit-* headers, and injected faults. All state is
  * behind one mutex; libmicrohttpd runs a thread per connection so added
- * latency does not serialise clients.
+ * latency does not serialise clients. docs/simulator.md lists what is
+ * modelled and what is not.
  */
 #include "tillstream/sim.h"
 
@@ -18,26 +19,78 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "tillstream/jw.h"
+#include "tillstream/log.h"
 #include "tillstream/model.h"
 
-#define MAX_BODY   (5 * 1024 * 1024)
-#define MAX_STRING (100 * 1024)
+#define MAX_BODY           (5 * 1024 * 1024)
+#define MAX_PROFILE_IMPORT (100 * 1024) /* create_or_update_profile: 100KB payload */
+#define MAX_STRING         (100 * 1024)
 
-static const char *const ep_paths[TS_SIM_EP__COUNT] = {
-    "/api/event-bulk-create-jobs", "/api/profile-bulk-import-jobs",
-    "/api/profile-subscription-bulk-create-jobs", "/api/profile-subscription-bulk-delete-jobs"};
-static const char *const ep_ops[TS_SIM_EP__COUNT] = {"bulk_create_events", "bulk_import_profiles",
-                                                     "bulk_subscribe_profiles",
-                                                     "bulk_unsubscribe_profiles"};
-static const ts_sim_limit_t default_limits[TS_SIM_EP__COUNT] = {
-    {10, 150}, {10, 150}, {75, 750}, {75, 750}};
+static const char *const ep_paths[TS_SIM_EP__COUNT] = {"/api/event-bulk-create-jobs",
+                                                       "/api/profile-bulk-import-jobs",
+                                                       "/api/profile-subscription-bulk-create-jobs",
+                                                       "/api/profile-subscription-bulk-delete-jobs",
+                                                       "/api/events",
+                                                       "/api/profile-import"};
+static const char *const ep_ops[TS_SIM_EP__COUNT] = {
+    "bulk_create_events",        "bulk_import_profiles", "bulk_subscribe_profiles",
+    "bulk_unsubscribe_profiles", "create_event",         "create_or_update_profile"};
+static const char *const ep_names[TS_SIM_EP__COUNT] = {"events_bulk",    "profiles_bulk",
+                                                       "subscribe_bulk", "unsubscribe_bulk",
+                                                       "create_event",   "profile_import"};
+/* Klaviyo's published limits (x-klaviyo-ratelimit in the official files). */
+static const ts_sim_limit_t default_limits[TS_SIM_EP__COUNT] = {{10, 150}, {10, 150},   {75, 750},
+                                                                {75, 750}, {350, 3500}, {75, 750}};
+
+const char *ts_sim_ep_path(ts_sim_ep_t ep) {
+    return ep >= 0 && ep < TS_SIM_EP__COUNT ? ep_paths[ep] : NULL;
+}
+const char *ts_sim_ep_op(ts_sim_ep_t ep) {
+    return ep >= 0 && ep < TS_SIM_EP__COUNT ? ep_ops[ep] : NULL;
+}
+
+ts_err_t ts_sim_parse_limit(ts_sim_opts_t *opts, const char *spec) {
+    const char *eq = strchr(spec, '=');
+    double b, st;
+    char tail;
+    if (!eq || sscanf(eq + 1, "%lf/s,%lf/m%c", &b, &st, &tail) != 2 || b <= 0 || st <= 0)
+        return TS_ERR_CONFIG;
+    for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++) {
+        if (strlen(ep_names[ep]) == (size_t)(eq - spec) &&
+            !strncmp(ep_names[ep], spec, (size_t)(eq - spec))) {
+            opts->limits[ep].burst_per_s = b;
+            opts->limits[ep].steady_per_min = st;
+            return TS_OK;
+        }
+    }
+    return TS_ERR_CONFIG;
+}
+
+bool ts_sim_revision_valid(const char *rev) {
+    /* YYYY-MM-DD[.suffix] */
+    if (!rev || strlen(rev) < 10) return false;
+    for (int i = 0; i < 10; i++) {
+        bool dash = i == 4 || i == 7;
+        if (dash ? rev[i] != '-' : (rev[i] < '0' || rev[i] > '9')) return false;
+    }
+    int month = (rev[5] - '0') * 10 + (rev[6] - '0'), day = (rev[8] - '0') * 10 + (rev[9] - '0');
+    if (month < 1 || month > 12 || day < 1 || day > 31) return false;
+    if (!rev[10]) return true;
+    if (rev[10] != '.' || !rev[11]) return false;
+    for (const char *p = rev + 11; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+            return false;
+    return true;
+}
 
 /* ---- a string set (de-duplication keys) --------------------------------- */
 typedef struct {
@@ -96,6 +149,8 @@ typedef struct {
     ring_t burst, steady;
 } window_t;
 
+#define N_CODES 600
+
 typedef struct {
     char *name, *key;
     window_t win[TS_SIM_EP__COUNT];
@@ -103,21 +158,22 @@ typedef struct {
     strset_t profiles; /* profile keys */
     ts_buf_t events_jsonl, profiles_jsonl;
     ts_sim_stats_t st;
-    uint64_t by_status[6]; /* 2xx..5xx by first digit; [5] = dropped */
-    uint64_t by_metric_n;
-    cJSON *by_metric; /* metric name -> count */
+    uint64_t by_code[N_CODES]; /* requests answered, by HTTP status */
+    cJSON *by_metric;          /* metric name -> count */
 } acct_t;
 
 struct ts_sim_s {
     ts_sim_opts_t o;
     char *dump_dir;
     char *throttle_account;
+    char *listen_host;
     struct MHD_Daemon *d;
     pthread_mutex_t mu;
     acct_t *acc;
     size_t n_acc;
     uint64_t rng;
-    uint64_t seq;
+    uint64_t seq, jobs;
+    uint64_t unauthorized; /* 401s: no account to count them on */
     int port;
 };
 
@@ -145,6 +201,8 @@ ts_sim_t *ts_sim_new(const ts_sim_opts_t *opts, char *errstr, size_t errstr_size
     s->o.dump_dir = NULL;
     if (opts->throttle_account) s->throttle_account = strdup(opts->throttle_account);
     s->o.throttle_account = NULL;
+    s->listen_host = strdup(opts->listen_host ? opts->listen_host : "127.0.0.1");
+    s->o.listen_host = NULL;
     if (s->o.throttle_scale <= 0) s->o.throttle_scale = 1;
     if (s->o.rate_scale <= 0) s->o.rate_scale = 1;
     for (int i = 0; i < TS_SIM_EP__COUNT; i++)
@@ -152,6 +210,12 @@ ts_sim_t *ts_sim_new(const ts_sim_opts_t *opts, char *errstr, size_t errstr_size
             s->o.limits[i] = default_limits[i];
     s->rng = opts->seed ? opts->seed : 0x9E3779B97F4A7C15ULL;
     pthread_mutex_init(&s->mu, NULL);
+    if (!s->listen_host || (opts->dump_dir && !s->dump_dir) ||
+        (opts->throttle_account && !s->throttle_account)) {
+        ts_sim_destroy(s);
+        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
     return s;
 }
 
@@ -187,17 +251,21 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, const
     return ret;
 }
 
+static void new_uuid(ts_sim_t *s, char *id, size_t n) {
+    pthread_mutex_lock(&s->mu);
+    snprintf(id, n, "%08x-%04x-4%03x-a%03x-%012llx", (unsigned)(rnd(s) * 4294967295.0),
+             (unsigned)(rnd(s) * 65535), (unsigned)(rnd(s) * 4095), (unsigned)(rnd(s) * 4095),
+             (unsigned long long)(rnd(s) * 281474976710655.0));
+    pthread_mutex_unlock(&s->mu);
+}
+
 static enum MHD_Result send_error(ts_sim_t *s, struct MHD_Connection *c, unsigned status,
                                   const char *code, const char *title, const char *detail,
                                   const char *pointer, const char *hdrs[][2]) {
     ts_buf_t b = TS_BUF_INIT;
     ts_jw_t w;
     char id[40];
-    pthread_mutex_lock(&s->mu);
-    snprintf(id, sizeof id, "%08x-%04x-4%03x-a%03x-%012llx", (unsigned)(rnd(s) * 4294967295.0),
-             (unsigned)(rnd(s) * 65535), (unsigned)(rnd(s) * 4095), (unsigned)(rnd(s) * 4095),
-             (unsigned long long)(rnd(s) * 281474976710655.0));
-    pthread_mutex_unlock(&s->mu);
+    new_uuid(s, id, sizeof id);
     ts_jw_init(&w, &b);
     ts_jw_obj_open(&w);
     ts_jw_key(&w, "errors");
@@ -249,12 +317,20 @@ static const char *str(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
+static bool is_type(const cJSON *res, const char *type) {
+    const char *t = str(res, "type");
+    return t && !strcmp(t, type);
+}
 
 /* Any string over 100 KB, anywhere. */
 static int check_strings(const cJSON *n, char *path, size_t plen, size_t cap, verr_t *e) {
-    for (const cJSON *c = n->child; c; c = c->next) {
+    int idx = 0;
+    for (const cJSON *c = n->child; c; c = c->next, idx++) {
         size_t l = plen;
-        if (c->string) l += (size_t)snprintf(path + plen, cap - plen, "/%s", c->string);
+        if (c->string)
+            l += (size_t)snprintf(path + plen, cap - plen, "/%s", c->string);
+        else
+            l += (size_t)snprintf(path + plen, cap - plen, "/%d", idx);
         if (l >= cap) l = cap - 1;
         if (cJSON_IsString(c) && strlen(c->valuestring) > MAX_STRING)
             return bad(e, path, "A string exceeds the maximum allowed size of 100KB.");
@@ -266,18 +342,24 @@ static int check_strings(const cJSON *n, char *path, size_t plen, size_t cap, ve
 
 static bool e164(const char *p) {
     if (*p++ != '+') return false;
+    if (*p == '0') return false;
     size_t n = 0;
     for (; *p; p++, n++)
         if (*p < '0' || *p > '9') return false;
-    return n >= 8 && n <= 15;
+    return n >= 7 && n <= 15;
 }
 
-/* The identity Klaviyo matches a profile on, for de-duplication. */
-static int profile_key(const cJSON *attrs, const char *ptr, char *out, size_t outsz, verr_t *e) {
+/* Checks a profile resource object ({"type":"profile","id"?,"attributes"})
+ * and renders the identity Klaviyo matches it on, for de-duplication:
+ * email, else phone_number, else external_id, else id, else anonymous_id,
+ * else _kx. `ptr` points at the resource's attributes. */
+static int profile_key(const cJSON *res, const char *ptr, char *out, size_t outsz, verr_t *e) {
+    const cJSON *attrs = obj(res, "attributes");
     const char *email = str(attrs, "email"), *phone = str(attrs, "phone_number"),
-               *ext = str(attrs, "external_id");
-    char p[256];
-    if (email && !strchr(email, '@')) {
+               *ext = str(attrs, "external_id"), *id = str(res, "id"),
+               *anon = str(attrs, "anonymous_id"), *kx = str(attrs, "_kx");
+    char p[600];
+    if (email && (!strchr(email, '@') || email[0] == '@' || !strchr(email, '@')[1])) {
         snprintf(p, sizeof p, "%s/email", ptr);
         return bad(e, p, "Invalid email address");
     }
@@ -285,12 +367,18 @@ static int profile_key(const cJSON *attrs, const char *ptr, char *out, size_t ou
         snprintf(p, sizeof p, "%s/phone_number", ptr);
         return bad(e, p, "Invalid phone number format (Example of a valid format: +12345678901)");
     }
-    if (email)
+    if (email && *email)
         snprintf(out, outsz, "e:%s", email);
-    else if (phone)
+    else if (phone && *phone)
         snprintf(out, outsz, "p:%s", phone);
-    else if (ext)
+    else if (ext && *ext)
         snprintf(out, outsz, "x:%s", ext);
+    else if (id && *id)
+        snprintf(out, outsz, "i:%s", id);
+    else if (anon && *anon)
+        snprintf(out, outsz, "a:%s", anon);
+    else if (kx && *kx)
+        snprintf(out, outsz, "k:%s", kx);
     else
         return bad(e, ptr,
                    "At least one identifier (email, phone_number, external_id, id) is required");
@@ -299,22 +387,96 @@ static int profile_key(const cJSON *attrs, const char *ptr, char *out, size_t ou
 
 typedef struct {
     const cJSON *event;   /* attributes */
-    const cJSON *profile; /* attributes */
-    char key[600];
-    bool backfill;
+    const cJSON *profile; /* the profile resource object */
+    char pkey[300];
+    char key[700];
+    bool backfill, has_uid;
 } vevent_t;
 
-/* Validates; on success fills evs (caller frees) with n events. */
-static int validate_events(cJSON *root, int64_t now_wall, vevent_t **evs, size_t *n_evs,
+/* One event resource ({"type":"event","attributes":{...}}) at pointer `eb`. */
+static int validate_event(const cJSON *ev, const char *eb, int64_t now_wall, vevent_t *v,
+                          verr_t *e) {
+    char ptr[700];
+    const cJSON *ea = obj(ev, "attributes");
+    if (!is_type(ev, "event") || !ea) {
+        snprintf(ptr, sizeof ptr, "%s", eb);
+        return bad(e, ptr, "each event must be {\"type\":\"event\",\"attributes\":{...}}");
+    }
+    const cJSON *md = obj(obj(ea, "metric"), "data");
+    const char *mname = md ? str(obj(md, "attributes"), "name") : NULL;
+    if (!md || !is_type(md, "metric") || !mname) {
+        snprintf(ptr, sizeof ptr, "%s/attributes/metric", eb);
+        return bad(e, ptr, "'metric' with data.type 'metric' and attributes.name is required");
+    }
+    if (strlen(mname) >= 128 || !*mname) {
+        snprintf(ptr, sizeof ptr, "%s/attributes/metric/data/attributes/name", eb);
+        return bad(e, ptr, "Metric name must be between 1 and 127 characters");
+    }
+    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(ea, "properties"))) {
+        snprintf(ptr, sizeof ptr, "%s/attributes/properties", eb);
+        return bad(e, ptr, "'properties' is a required object");
+    }
+    const cJSON *val = cJSON_GetObjectItemCaseSensitive(ea, "value");
+    if (val && !cJSON_IsNumber(val) && !cJSON_IsNull(val)) {
+        snprintf(ptr, sizeof ptr, "%s/attributes/value", eb);
+        return bad(e, ptr, "'value' must be a number");
+    }
+    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(ea, "value_currency");
+    if (cur && !cJSON_IsString(cur) && !cJSON_IsNull(cur)) {
+        snprintf(ptr, sizeof ptr, "%s/attributes/value_currency", eb);
+        return bad(e, ptr, "'value_currency' must be a string");
+    }
+    const cJSON *uidv = cJSON_GetObjectItemCaseSensitive(ea, "unique_id");
+    if (uidv && !cJSON_IsString(uidv) && !cJSON_IsNull(uidv)) {
+        snprintf(ptr, sizeof ptr, "%s/attributes/unique_id", eb);
+        return bad(e, ptr, "'unique_id' must be a string");
+    }
+    const cJSON *tm = cJSON_GetObjectItemCaseSensitive(ea, "time");
+    int64_t tms = now_wall;
+    if (tm && !cJSON_IsNull(tm)) {
+        char why[128];
+        if (!cJSON_IsString(tm) || ts_time_parse_iso8601(tm->valuestring, strlen(tm->valuestring),
+                                                         &tms, why, sizeof why)) {
+            snprintf(ptr, sizeof ptr, "%s/attributes/time", eb);
+            return bad(e, ptr, "'time' must be an ISO 8601 date-time");
+        }
+        if (tms < 631152000000LL || tms > now_wall + 365LL * 86400000) {
+            snprintf(ptr, sizeof ptr, "%s/attributes/time", eb);
+            return bad(e, ptr, "The time must be after 1990 and at most one year in the future");
+        }
+    }
+    const char *uid = str(ea, "unique_id");
+    v->event = ea;
+    v->has_uid = uid != NULL;
+    /* Without a unique_id Klaviyo keys the event on its time to the second. */
+    if (uid)
+        snprintf(v->key, sizeof v->key, "%s|%s|u:%s", v->pkey, mname, uid);
+    else
+        snprintf(v->key, sizeof v->key, "%s|%s|t:%lld", v->pkey, mname,
+                 (long long)(tms >= 0 ? tms / 1000 : (tms - 999) / 1000));
+    return 0;
+}
+
+static int check_backfill(const cJSON *attrs, const char *base, bool *out, verr_t *e) {
+    const cJSON *bf = cJSON_GetObjectItemCaseSensitive(attrs, "backfill");
+    if (bf && !cJSON_IsBool(bf) && !cJSON_IsNull(bf)) {
+        char ptr[300];
+        snprintf(ptr, sizeof ptr, "%s/attributes/backfill", base);
+        return bad(e, ptr, "'backfill' must be a boolean");
+    }
+    *out = cJSON_IsTrue(bf);
+    return 0;
+}
+
+/* Bulk Create Events. On success fills evs (caller frees) with n events. */
+static int validate_events(const cJSON *root, int64_t now_wall, vevent_t **evs, size_t *n_evs,
                            verr_t *e) {
-    char ptr[512], path[1024] = "";
+    char ptr[700];
     *evs = NULL;
     *n_evs = 0;
-    if (check_strings(root, path, 0, sizeof path, e)) return -1;
     const cJSON *data = obj(root, "data");
     if (!data) return bad(e, "/data", "'data' is a required property");
-    const char *t = str(data, "type");
-    if (!t || strcmp(t, "event-bulk-create-job"))
+    if (!is_type(data, "event-bulk-create-job"))
         return bad(e, "/data/type", "'type' must be 'event-bulk-create-job'");
     const cJSON *batch = obj(obj(data, "attributes"), "events-bulk-create");
     const cJSON *entries = batch ? cJSON_GetObjectItemCaseSensitive(batch, "data") : NULL;
@@ -339,8 +501,7 @@ static int validate_events(cJSON *root, int64_t now_wall, vevent_t **evs, size_t
     for (const cJSON *en = entries->child; en; en = en->next, i++) {
         char base[160];
         snprintf(base, sizeof base, "/data/attributes/events-bulk-create/data/%d", i);
-        const char *et = str(en, "type");
-        if (!et || strcmp(et, "event-bulk-create")) {
+        if (!is_type(en, "event-bulk-create")) {
             snprintf(ptr, sizeof ptr, "%s/type", base);
             bad(e, ptr, "'type' must be 'event-bulk-create'");
             goto fail;
@@ -348,24 +509,15 @@ static int validate_events(cJSON *root, int64_t now_wall, vevent_t **evs, size_t
         const cJSON *attrs = obj(en, "attributes");
         const cJSON *pd = obj(obj(attrs, "profile"), "data");
         snprintf(ptr, sizeof ptr, "%s/attributes/profile/data", base);
-        if (!pd || !str(pd, "type") || strcmp(str(pd, "type"), "profile")) {
+        if (!pd || !is_type(pd, "profile")) {
             bad(e, ptr, "'profile.data' must be a profile resource object");
             goto fail;
         }
-        const cJSON *pattrs = obj(pd, "attributes");
         char pkey[300];
         snprintf(ptr, sizeof ptr, "%s/attributes/profile/data/attributes", base);
-        if (!pattrs) {
-            bad(e, ptr, "'attributes' is a required property");
-            goto fail;
-        }
-        if (profile_key(pattrs, ptr, pkey, sizeof pkey, e)) goto fail;
-        const cJSON *bf = cJSON_GetObjectItemCaseSensitive(attrs, "backfill");
-        if (bf && !cJSON_IsBool(bf) && !cJSON_IsNull(bf)) {
-            snprintf(ptr, sizeof ptr, "%s/attributes/backfill", base);
-            bad(e, ptr, "'backfill' must be a boolean");
-            goto fail;
-        }
+        if (profile_key(pd, ptr, pkey, sizeof pkey, e)) goto fail;
+        bool backfill;
+        if (check_backfill(attrs, base, &backfill, e)) goto fail;
         const cJSON *evs_ = cJSON_GetObjectItemCaseSensitive(obj(attrs, "events"), "data");
         if (!cJSON_IsArray(evs_)) {
             snprintf(ptr, sizeof ptr, "%s/attributes/events/data", base);
@@ -376,66 +528,15 @@ static int validate_events(cJSON *root, int64_t now_wall, vevent_t **evs, size_t
         for (const cJSON *ev = evs_->child; ev; ev = ev->next, j++) {
             char eb[256];
             snprintf(eb, sizeof eb, "%s/attributes/events/data/%d", base, j);
-            const char *evt = str(ev, "type");
-            const cJSON *ea = obj(ev, "attributes");
-            if (!evt || strcmp(evt, "event") || !ea) {
-                snprintf(ptr, sizeof ptr, "%s", eb);
-                bad(e, ptr, "each event must be {\"type\":\"event\",\"attributes\":{...}}");
-                goto fail;
-            }
-            const cJSON *md = obj(obj(ea, "metric"), "data");
-            const char *mname = md ? str(obj(md, "attributes"), "name") : NULL;
-            if (!md || !str(md, "type") || strcmp(str(md, "type"), "metric") || !mname) {
-                snprintf(ptr, sizeof ptr, "%s/attributes/metric", eb);
-                bad(e, ptr, "'metric' with data.type 'metric' and attributes.name is required");
-                goto fail;
-            }
-            if (strlen(mname) >= 128 || !*mname) {
-                snprintf(ptr, sizeof ptr, "%s/attributes/metric/data/attributes/name", eb);
-                bad(e, ptr, "Metric name must be between 1 and 127 characters");
-                goto fail;
-            }
-            const cJSON *props = cJSON_GetObjectItemCaseSensitive(ea, "properties");
-            if (!cJSON_IsObject(props)) {
-                snprintf(ptr, sizeof ptr, "%s/attributes/properties", eb);
-                bad(e, ptr, "'properties' is a required object");
-                goto fail;
-            }
-            const cJSON *val = cJSON_GetObjectItemCaseSensitive(ea, "value");
-            if (val && !cJSON_IsNumber(val) && !cJSON_IsNull(val)) {
-                snprintf(ptr, sizeof ptr, "%s/attributes/value", eb);
-                bad(e, ptr, "'value' must be a number");
-                goto fail;
-            }
-            const cJSON *tm = cJSON_GetObjectItemCaseSensitive(ea, "time");
-            int64_t tms = now_wall;
-            if (tm && !cJSON_IsNull(tm)) {
-                char why[128];
-                if (!cJSON_IsString(tm) ||
-                    ts_time_parse_iso8601(tm->valuestring, strlen(tm->valuestring), &tms, why,
-                                          sizeof why)) {
-                    snprintf(ptr, sizeof ptr, "%s/attributes/time", eb);
-                    bad(e, ptr, "'time' must be an ISO 8601 date-time");
-                    goto fail;
-                }
-                if (tms < 631152000000LL || tms > now_wall + 365LL * 86400000) {
-                    snprintf(ptr, sizeof ptr, "%s/attributes/time", eb);
-                    bad(e, ptr, "The time must be after 1990 and at most one year in the future");
-                    goto fail;
-                }
-            }
-            const char *uid = str(ea, "unique_id");
             vevent_t *v = &out[n++];
-            v->event = ea;
-            v->profile = pattrs;
-            v->backfill = cJSON_IsTrue(bf);
-            if (uid)
-                snprintf(v->key, sizeof v->key, "%s|%s|u:%s", pkey, mname, uid);
-            else
-                snprintf(v->key, sizeof v->key, "%s|%s|t:%lld", pkey, mname,
-                         (long long)(tms / 1000));
-            int r = strset_add(&seen, v->key);
-            if (r == 0) {
+            v->profile = pd;
+            v->backfill = backfill;
+            snprintf(v->pkey, sizeof v->pkey, "%s", pkey);
+            if (validate_event(ev, eb, now_wall, v, e)) goto fail;
+            /* A unique_id repeated for the same profile and metric fails the
+             * whole request; events without one that share a second collapse
+             * into one (Klaviyo's default key), as across requests. */
+            if (strset_add(&seen, v->key) == 0 && v->has_uid) {
                 snprintf(ptr, sizeof ptr, "%s/attributes/unique_id", eb);
                 bad(e, ptr,
                     "Duplicate unique_id for the same profile and metric within one request");
@@ -453,29 +554,97 @@ fail:
     return -1;
 }
 
-int ts_sim_validate_events(const char *body, size_t len, char *detail, size_t detail_size,
-                           char *pointer, size_t pointer_size) {
-    verr_t e = {detail, detail_size, pointer, pointer_size};
-    cJSON *root = cJSON_ParseWithLength(body, len);
-    if (!root) return bad(&e, "", "Request body is not valid JSON");
-    vevent_t *evs;
-    size_t n;
-    int r = validate_events(root, ts_now_wall_ms(), &evs, &n, &e);
-    if (r == 0) free(evs);
-    cJSON_Delete(root);
-    return r;
+/* Create Event: one event whose profile sits in its attributes. */
+static int validate_create_event(const cJSON *root, int64_t now_wall, vevent_t **evs, size_t *n_evs,
+                                 verr_t *e) {
+    *evs = NULL;
+    *n_evs = 0;
+    const cJSON *data = obj(root, "data");
+    if (!data) return bad(e, "/data", "'data' is a required property");
+    if (!is_type(data, "event")) return bad(e, "/data/type", "'type' must be 'event'");
+    const cJSON *attrs = obj(data, "attributes");
+    if (!attrs) return bad(e, "/data/attributes", "'attributes' is a required property");
+    const cJSON *pd = obj(obj(attrs, "profile"), "data");
+    if (!pd || !is_type(pd, "profile"))
+        return bad(e, "/data/attributes/profile/data",
+                   "'profile.data' must be a profile resource object");
+    vevent_t *v = calloc(1, sizeof *v);
+    if (!v) return bad(e, "", "out of memory");
+    v->profile = pd;
+    if (profile_key(pd, "/data/attributes/profile/data/attributes", v->pkey, sizeof v->pkey, e) ||
+        check_backfill(attrs, "/data", &v->backfill, e) ||
+        validate_event(data, "/data", now_wall, v, e)) {
+        free(v);
+        return -1;
+    }
+    *evs = v;
+    *n_evs = 1;
+    return 0;
 }
 
-/* Profiles / subscriptions: returns the profiles array after validation. */
-static const cJSON *validate_profiles(cJSON *root, ts_sim_ep_t ep, verr_t *e) {
-    static const char *const types[TS_SIM_EP__COUNT] = {NULL, "profile-bulk-import-job",
-                                                        "profile-subscription-bulk-create-job",
-                                                        "profile-subscription-bulk-delete-job"};
-    char path[1024] = "", ptr[256];
-    if (check_strings(root, path, 0, sizeof path, e)) return NULL;
+/* Create or Update Profile: returns the profile resource after validation. */
+static const cJSON *validate_profile_import(const cJSON *root, char *pkey, size_t pkey_size,
+                                            verr_t *e) {
     const cJSON *data = obj(root, "data");
-    const char *t = data ? str(data, "type") : NULL;
-    if (!t || strcmp(t, types[ep])) {
+    if (!data) {
+        bad(e, "/data", "'data' is a required property");
+        return NULL;
+    }
+    if (!is_type(data, "profile")) {
+        bad(e, "/data/type", "'type' must be 'profile'");
+        return NULL;
+    }
+    if (!obj(data, "attributes")) {
+        bad(e, "/data/attributes", "'attributes' is a required property");
+        return NULL;
+    }
+    return profile_key(data, "/data/attributes", pkey, pkey_size, e) ? NULL : data;
+}
+
+/* Every consent object under a subscription channel must say `want`. */
+static int check_consents(const cJSON *a, const char *ptr_base, const char *want, verr_t *e) {
+    char ptr[600];
+    const cJSON *subs = obj(a, "subscriptions");
+    if (!subs || !subs->child) {
+        snprintf(ptr, sizeof ptr, "%s/subscriptions", ptr_base);
+        return bad(e, ptr, "'subscriptions' is required");
+    }
+    for (const cJSON *ch = subs->child; ch; ch = ch->next) {
+        int n = 0;
+        for (const cJSON *kind = ch->child; kind; kind = kind->next) {
+            if (cJSON_IsNull(kind)) continue;
+            const char *consent = str(kind, "consent");
+            snprintf(ptr, sizeof ptr, "%s/subscriptions/%s/%s/consent", ptr_base, ch->string,
+                     kind->string ? kind->string : "");
+            if (!consent || strcmp(consent, want))
+                return bad(e, ptr, "'consent' must be '%s'", want);
+            n++;
+        }
+        snprintf(ptr, sizeof ptr, "%s/subscriptions/%s", ptr_base, ch->string);
+        if (n == 0) return bad(e, ptr, "a channel needs at least one consent");
+        if (!strcmp(ch->string, "email") && !str(a, "email"))
+            return bad(e, ptr, "email subscriptions need an email");
+        if (!strcmp(ch->string, "sms") && !str(a, "phone_number"))
+            return bad(e, ptr, "sms subscriptions need a phone_number");
+    }
+    return 0;
+}
+
+/* Profiles / subscriptions jobs: returns the profiles array after validation. */
+static const cJSON *validate_profiles(const cJSON *root, ts_sim_ep_t ep, verr_t *e) {
+    static const char *const types[TS_SIM_EP__COUNT] = {NULL,
+                                                        "profile-bulk-import-job",
+                                                        "profile-subscription-bulk-create-job",
+                                                        "profile-subscription-bulk-delete-job",
+                                                        NULL,
+                                                        NULL};
+    char ptr[256];
+    const cJSON *data = obj(root, "data");
+    if (!data) {
+        bad(e, "/data", "'data' is a required property");
+        return NULL;
+    }
+    if (!is_type(data, types[ep])) {
         bad(e, "/data/type", "'type' must be '%s'", types[ep]);
         return NULL;
     }
@@ -485,55 +654,72 @@ static const cJSON *validate_profiles(cJSON *root, ts_sim_ep_t ep, verr_t *e) {
         bad(e, "/data/attributes/profiles/data", "'profiles.data' must be an array");
         return NULL;
     }
-    int n = cJSON_GetArraySize(arr);
-    if (n == 0 || n > (ep == TS_SIM_EP_PROFILES_BULK ? 10000 : 1000)) {
-        bad(e, "/data/attributes/profiles/data", "between 1 and %d profiles are allowed",
-            ep == TS_SIM_EP_PROFILES_BULK ? 10000 : 1000);
+    int n = cJSON_GetArraySize(arr), max = ep == TS_SIM_EP_PROFILES_BULK ? 10000 : 1000;
+    if (n == 0 || n > max) {
+        bad(e, "/data/attributes/profiles/data", "between 1 and %d profiles are allowed", max);
         return NULL;
     }
     int i = 0;
     for (const cJSON *p = arr->child; p; p = p->next, i++) {
         snprintf(ptr, sizeof ptr, "/data/attributes/profiles/data/%d", i);
-        const char *pt = str(p, "type");
         const cJSON *a = obj(p, "attributes");
-        if (!pt || strcmp(pt, "profile") || !a) {
+        if (!is_type(p, "profile") || !a) {
             bad(e, ptr, "each profile must be {\"type\":\"profile\",\"attributes\":{...}}");
             return NULL;
         }
         char key[300];
         snprintf(ptr, sizeof ptr, "/data/attributes/profiles/data/%d/attributes", i);
-        if (profile_key(a, ptr, key, sizeof key, e)) return NULL;
-        if (ep != TS_SIM_EP_PROFILES_BULK) {
-            const cJSON *subs = obj(a, "subscriptions");
-            if (!subs || !subs->child) {
-                snprintf(ptr, sizeof ptr,
-                         "/data/attributes/profiles/data/%d/attributes/subscriptions", i);
-                bad(e, ptr, "'subscriptions' is required");
-                return NULL;
-            }
-            const char *want = ep == TS_SIM_EP_SUBSCRIBE_BULK ? "SUBSCRIBED" : "UNSUBSCRIBED";
-            for (const cJSON *ch = subs->child; ch; ch = ch->next) {
-                const char *consent = str(obj(ch, "marketing"), "consent");
-                if (!consent || strcmp(consent, want)) {
-                    snprintf(ptr, sizeof ptr,
-                             "/data/attributes/profiles/data/%d/attributes/subscriptions/%s/"
-                             "marketing/consent",
-                             i, ch->string);
-                    bad(e, ptr, "'consent' must be '%s'", want);
-                    return NULL;
-                }
-                if (!strcmp(ch->string, "email") && !str(a, "email")) {
-                    bad(e, ptr, "email subscriptions need an email");
-                    return NULL;
-                }
-                if (!strcmp(ch->string, "sms") && !str(a, "phone_number")) {
-                    bad(e, ptr, "sms subscriptions need a phone_number");
-                    return NULL;
-                }
-            }
-        }
+        if (profile_key(p, ptr, key, sizeof key, e)) return NULL;
+        if (ep != TS_SIM_EP_PROFILES_BULK &&
+            check_consents(a, ptr, ep == TS_SIM_EP_SUBSCRIBE_BULK ? "SUBSCRIBED" : "UNSUBSCRIBED",
+                           e))
+            return NULL;
     }
     return arr;
+}
+
+typedef struct {
+    vevent_t *evs; /* events endpoints (owned) */
+    size_t n_evs;
+    const cJSON *profiles; /* bulk profile/subscription jobs: the array */
+    const cJSON *profile;  /* profile import: the resource */
+    char pkey[300];        /* profile import: its identity */
+} vres_t;
+
+/* Validates a parsed body for `ep`; fills out (evs owned by the caller). */
+static int validate_body(ts_sim_ep_t ep, const cJSON *root, int64_t now_wall, vres_t *out,
+                         verr_t *e) {
+    char path[1024] = "";
+    memset(out, 0, sizeof *out);
+    if (check_strings(root, path, 0, sizeof path, e)) return -1;
+    switch (ep) {
+    case TS_SIM_EP_EVENTS_BULK: return validate_events(root, now_wall, &out->evs, &out->n_evs, e);
+    case TS_SIM_EP_CREATE_EVENT:
+        return validate_create_event(root, now_wall, &out->evs, &out->n_evs, e);
+    case TS_SIM_EP_PROFILE_IMPORT:
+        return (out->profile = validate_profile_import(root, out->pkey, sizeof out->pkey, e)) ? 0
+                                                                                              : -1;
+    default: return (out->profiles = validate_profiles(root, ep, e)) ? 0 : -1;
+    }
+}
+
+int ts_sim_validate(ts_sim_ep_t ep, const char *body, size_t len, int64_t now_wall_ms, char *detail,
+                    size_t detail_size, char *pointer, size_t pointer_size) {
+    verr_t e = {detail, detail_size, pointer, pointer_size};
+    if (ep < 0 || ep >= TS_SIM_EP__COUNT) return bad(&e, "", "unknown endpoint");
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!root) return bad(&e, "", "Request body is not valid JSON");
+    vres_t v;
+    int r = validate_body(ep, root, now_wall_ms, &v, &e);
+    free(v.evs);
+    cJSON_Delete(root);
+    return r;
+}
+
+int ts_sim_validate_events(const char *body, size_t len, char *detail, size_t detail_size,
+                           char *pointer, size_t pointer_size) {
+    return ts_sim_validate(TS_SIM_EP_EVENTS_BULK, body, len, ts_now_wall_ms(), detail, detail_size,
+                           pointer, pointer_size);
 }
 
 /* ---- rate limiting -------------------------------------------------------- */
@@ -559,7 +745,8 @@ static void ring_push(ring_t *r, int64_t now) {
     r->n++;
 }
 
-/* Under s->mu. Returns 0 when admitted, else seconds to wait (>= 1). */
+/* Under s->mu. Returns 0 when admitted, else seconds to wait (>= 1). The
+ * RateLimit-* values describe the steady window. */
 static int admit(ts_sim_t *s, acct_t *a, ts_sim_ep_t ep, int64_t now, int *limit, int *remaining,
                  int *reset) {
     window_t *w = &a->win[ep];
@@ -567,16 +754,17 @@ static int admit(ts_sim_t *s, acct_t *a, ts_sim_ep_t ep, int64_t now, int *limit
     if (s->throttle_account && !strcmp(a->name, s->throttle_account)) scale *= s->o.throttle_scale;
     int burst = (int)ceil(s->o.limits[ep].burst_per_s * scale);
     int steady = (int)ceil(s->o.limits[ep].steady_per_min * scale);
+    if (burst < 1) burst = 1;
+    if (steady < 1) steady = 1;
+    *limit = steady;
+    *remaining = 0;
+    *reset = 60;
     if (ring_ready(&w->burst, burst) || ring_ready(&w->steady, steady)) return 1;
     ring_expire(&w->burst, now - 1000);
     ring_expire(&w->steady, now - 60000);
-    *limit = steady;
     int64_t steady_free_at = w->steady.n ? w->steady.t[w->steady.head] + 60000 : now;
     *reset = (int)((steady_free_at - now + 999) / 1000);
-    if (w->steady.n >= steady) {
-        *remaining = 0;
-        return *reset > 0 ? *reset : 1;
-    }
+    if (w->steady.n >= steady) return *reset > 0 ? *reset : 1;
     if (w->burst.n >= burst) {
         *remaining = steady - w->steady.n;
         int r = (int)((w->burst.t[w->burst.head] + 1000 - now + 999) / 1000);
@@ -585,11 +773,11 @@ static int admit(ts_sim_t *s, acct_t *a, ts_sim_ep_t ep, int64_t now, int *limit
     ring_push(&w->burst, now);
     ring_push(&w->steady, now);
     *remaining = steady - w->steady.n;
-    if (*remaining == 0) *reset = (int)((w->steady.t[w->steady.head] + 60000 - now + 999) / 1000);
+    *reset = (int)((w->steady.t[w->steady.head] + 60000 - now + 999) / 1000);
     return 0;
 }
 
-/* ---- HTTP ------------------------------------------------------------------ */
+/* ---- recording ------------------------------------------------------------ */
 
 typedef struct {
     ts_buf_t body;
@@ -618,18 +806,42 @@ static void dump_body(ts_sim_t *s, ts_sim_ep_t ep, const req_t *r) {
     snprintf(path, sizeof path, "%s/%s-%06llu.json", s->dump_dir, ep_ops[ep],
              (unsigned long long)seq);
     FILE *f = fopen(path, "w");
-    if (f) {
-        fwrite(r->body.data, 1, r->body.len, f);
-        fclose(f);
+    if (!f) {
+        ts_log(TS_LOG_WARN, "klaviyo-sim", NULL, "cannot write %s: %s", path, strerror(errno));
+        return;
+    }
+    fwrite(r->body.data ? r->body.data : "", 1, r->body.len, f);
+    fclose(f);
+}
+
+/* Under s->mu: one request answered with `status` (0 = dropped). */
+static void count_status(acct_t *a, unsigned status) {
+    a->st.requests++;
+    if (status < N_CODES) a->by_code[status]++;
+    if (status == 0)
+        a->st.dropped++;
+    else if (status == 429)
+        a->st.throttled_429++;
+    else if (status == 400)
+        a->st.rejected_400++;
+    else if (status >= 500)
+        a->st.failed_5xx++;
+    else if (status >= 400)
+        a->st.rejected_other_4xx++;
+    else if (status >= 200 && status < 300)
+        a->st.accepted++;
+}
+
+static void append_line(ts_buf_t *b, cJSON *line) {
+    char *txt = cJSON_PrintUnformatted(line);
+    if (txt) {
+        ts_buf_puts(b, txt);
+        ts_buf_putc(b, '\n');
+        free(txt);
     }
 }
 
-static void count_status(acct_t *a, unsigned status) {
-    a->st.requests++;
-    if (status >= 200 && status < 600) a->by_status[status / 100]++;
-}
-
-static void record_events(ts_sim_t *s, acct_t *a, vevent_t *evs, size_t n) {
+static void record_events(ts_sim_t *s, acct_t *a, const vevent_t *evs, size_t n) {
     for (size_t i = 0; i < n; i++) {
         int r = strset_add(&a->events, evs[i].key);
         if (r == 0) {
@@ -649,7 +861,10 @@ static void record_events(ts_sim_t *s, acct_t *a, vevent_t *evs, size_t n) {
         cJSON_AddStringToObject(line, "metric", m);
         const char *uid = str(evs[i].event, "unique_id");
         if (uid) cJSON_AddStringToObject(line, "unique_id", uid);
-        cJSON_AddItemToObject(line, "profile", cJSON_Duplicate(evs[i].profile, 1));
+        cJSON_AddStringToObject(line, "profile_key", evs[i].pkey);
+        const cJSON *pattrs = obj(evs[i].profile, "attributes");
+        cJSON_AddItemToObject(line, "profile",
+                              pattrs ? cJSON_Duplicate(pattrs, 1) : cJSON_CreateObject());
         const cJSON *keep[] = {cJSON_GetObjectItemCaseSensitive(evs[i].event, "time"),
                                cJSON_GetObjectItemCaseSensitive(evs[i].event, "value"),
                                cJSON_GetObjectItemCaseSensitive(evs[i].event, "value_currency"),
@@ -657,35 +872,28 @@ static void record_events(ts_sim_t *s, acct_t *a, vevent_t *evs, size_t n) {
         for (size_t k = 0; k < 4; k++)
             if (keep[k]) cJSON_AddItemToObject(line, keep[k]->string, cJSON_Duplicate(keep[k], 1));
         cJSON_AddBoolToObject(line, "backfill", evs[i].backfill);
-        char *txt = cJSON_PrintUnformatted(line);
-        if (txt) {
-            ts_buf_puts(&a->events_jsonl, txt);
-            ts_buf_putc(&a->events_jsonl, '\n');
-            free(txt);
-        }
+        append_line(&a->events_jsonl, line);
         cJSON_Delete(line);
     }
 }
 
+/* Returns 1 when the profile is new to the account. */
+static int record_profile(ts_sim_t *s, acct_t *a, const cJSON *res, const char *key) {
+    int isnew = strset_add(&a->profiles, key) == 1;
+    a->st.profiles = a->profiles.n;
+    const cJSON *at = obj(res, "attributes");
+    if (!s->o.summary_only && at) append_line(&a->profiles_jsonl, (cJSON *)at);
+    return isnew;
+}
+
 static void record_profiles(ts_sim_t *s, acct_t *a, ts_sim_ep_t ep, const cJSON *arr) {
     for (const cJSON *p = arr->child; p; p = p->next) {
-        const cJSON *at = obj(p, "attributes");
         if (ep == TS_SIM_EP_PROFILES_BULK) {
-            char key[300];
-            char d[8], q[8];
+            char key[300], d[8], q[8];
             verr_t e = {d, sizeof d, q, sizeof q};
-            if (profile_key(at, "", key, sizeof key, &e) == 0) strset_add(&a->profiles, key);
-            a->st.profiles = a->profiles.n;
-            if (!s->o.summary_only) {
-                char *txt = cJSON_PrintUnformatted(at);
-                if (txt) {
-                    ts_buf_puts(&a->profiles_jsonl, txt);
-                    ts_buf_putc(&a->profiles_jsonl, '\n');
-                    free(txt);
-                }
-            }
+            if (profile_key(p, "", key, sizeof key, &e) == 0) record_profile(s, a, p, key);
         } else {
-            const cJSON *subs = obj(at, "subscriptions");
+            const cJSON *subs = obj(obj(p, "attributes"), "subscriptions");
             for (const cJSON *ch = subs ? subs->child : NULL; ch; ch = ch->next) {
                 if (ep == TS_SIM_EP_SUBSCRIBE_BULK)
                     a->st.subscribed++;
@@ -694,6 +902,35 @@ static void record_profiles(ts_sim_t *s, acct_t *a, ts_sim_ep_t ep, const cJSON 
             }
         }
     }
+}
+
+/* ---- HTTP ------------------------------------------------------------------ */
+
+static bool json_ctype(const char *ct) {
+    if (!ct) return false;
+    size_t n = strcspn(ct, "; ");
+    return (n == 24 && !strncasecmp(ct, "application/vnd.api+json", 24)) ||
+           (n == 16 && !strncasecmp(ct, "application/json", 16));
+}
+
+static enum MHD_Result reject(ts_sim_t *s, struct MHD_Connection *c, acct_t *a, unsigned status,
+                              const char *code, const char *title, const char *detail,
+                              const char *pointer, const char *hdrs[][2]) {
+    pthread_mutex_lock(&s->mu);
+    count_status(a, status);
+    pthread_mutex_unlock(&s->mu);
+    if (ts_log_enabled(TS_LOG_DEBUG)) {
+        ts_buf_t ctx = TS_BUF_INIT;
+        ts_jw_t w;
+        ts_jw_init(&w, &ctx);
+        ts_jw_kv_str(&w, "account", a->name);
+        ts_jw_key(&w, "status");
+        ts_jw_int(&w, status);
+        ts_jw_kv_str(&w, "pointer", pointer ? pointer : "");
+        ts_log(TS_LOG_DEBUG, "klaviyo-sim", ctx.data, "%s", detail);
+        ts_buf_free(&ctx);
+    }
+    return send_error(s, c, status, code, title, detail, pointer, hdrs);
 }
 
 static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_ep_t ep, req_t *r) {
@@ -706,23 +943,14 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
             if (!strcmp(s->acc[i].key, auth + 16)) a = &s->acc[i];
     }
     if (!a) {
+        pthread_mutex_lock(&s->mu);
+        s->unauthorized++;
+        pthread_mutex_unlock(&s->mu);
         return send_error(
             s, c, 401, "not_authenticated", "Authentication credentials were not provided.",
             auth ? "Incorrect authentication credentials." : "Missing or invalid private key.",
             NULL, NULL);
     }
-    if (!rev || !*rev) {
-        pthread_mutex_lock(&s->mu);
-        count_status(a, 400);
-        a->st.rejected_400++;
-        pthread_mutex_unlock(&s->mu);
-        return send_error(s, c, 400, "invalid", "Invalid input.",
-                          "Missing or invalid revision header", NULL, NULL);
-    }
-    if (!ctype ||
-        (strncmp(ctype, "application/vnd.api+json", 24) && strncmp(ctype, "application/json", 16)))
-        return send_error(s, c, 415, "unsupported_media_type", "Unsupported media type.",
-                          "Content-Type must be application/vnd.api+json", NULL, NULL);
 
     /* faults and latency first: a fault never records anything */
     pthread_mutex_lock(&s->mu);
@@ -732,9 +960,7 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
     if (delay > 0) usleep((useconds_t)delay * 1000);
     if (f_drop < s->o.drop_rate) {
         pthread_mutex_lock(&s->mu);
-        a->st.requests++;
-        a->st.dropped++;
-        a->by_status[0]++;
+        count_status(a, 0);
         pthread_mutex_unlock(&s->mu);
         return MHD_NO; /* close the connection without an answer */
     }
@@ -743,10 +969,6 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
     int limit = 0, remaining = 0, reset = 0;
     pthread_mutex_lock(&s->mu);
     int wait = admit(s, a, ep, sim_now(s), &limit, &remaining, &reset);
-    if (wait) {
-        count_status(a, 429);
-        a->st.throttled_429++;
-    }
     pthread_mutex_unlock(&s->mu);
     snprintf(limit_s, sizeof limit_s, "%d", limit);
     snprintf(rem_s, sizeof rem_s, "%d", remaining);
@@ -754,8 +976,8 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
     if (wait) {
         snprintf(ra_s, sizeof ra_s, "%d", wait);
         const char *h[][2] = {{"Retry-After", ra_s}, {NULL, NULL}};
-        return send_error(
-            s, c, 429, "throttled", "Request was throttled.",
+        return reject(
+            s, c, a, 429, "throttled", "Request was throttled.",
             "Request was throttled. Expected available in the number of seconds in Retry-After.",
             NULL, h);
     }
@@ -764,70 +986,100 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
                            {"RateLimit-Reset", reset_s},
                            {NULL, NULL}};
     if (f_fail < s->o.fail_rate) {
-        pthread_mutex_lock(&s->mu);
-        count_status(a, 503);
-        a->st.failed_5xx++;
-        pthread_mutex_unlock(&s->mu);
-        return send_error(s, c, 503, "service_unavailable", "Service unavailable.",
-                          "Injected fault: the service is temporarily unavailable.", NULL, rl);
+        bool unavailable = f_fail < s->o.fail_rate / 2;
+        return reject(s, c, a, unavailable ? 503 : 500, "error",
+                      unavailable ? "Service unavailable." : "A server error occurred.",
+                      "Injected fault: nothing was recorded; retry the request.", NULL, rl);
     }
+    if (!rev || !*rev)
+        return reject(s, c, a, 400, "invalid", "Invalid input.", "Missing revision header", NULL,
+                      rl);
+    if (!ts_sim_revision_valid(rev))
+        return reject(s, c, a, 400, "invalid", "Invalid input.",
+                      "Invalid revision header: the format is YYYY-MM-DD[.suffix]", NULL, rl);
+    if (!json_ctype(ctype))
+        return reject(s, c, a, 415, "unsupported_media_type", "Unsupported media type.",
+                      "Content-Type must be application/vnd.api+json", NULL, rl);
+    size_t max = ep == TS_SIM_EP_PROFILE_IMPORT ? MAX_PROFILE_IMPORT : MAX_BODY;
+    if (r->too_big || r->body.len > max)
+        return reject(s, c, a, 413, "payload_too_large", "Payload too large.",
+                      ep == TS_SIM_EP_PROFILE_IMPORT ? "The maximum allowed payload size is 100KB."
+                                                     : "The maximum allowed payload size is 5MB.",
+                      NULL, rl);
 
-    char detail[512] = "", pointer[512] = "";
+    char detail[512] = "", pointer[700] = "";
     verr_t e = {detail, sizeof detail, pointer, sizeof pointer};
-    if (r->too_big) {
-        pthread_mutex_lock(&s->mu);
-        count_status(a, 413);
-        a->st.rejected_400++;
-        pthread_mutex_unlock(&s->mu);
-        return send_error(s, c, 413, "payload_too_large", "Payload too large.",
-                          "The maximum allowed payload size is 5MB.", NULL, rl);
-    }
     cJSON *root = cJSON_ParseWithLength(r->body.data ? r->body.data : "", r->body.len);
+    vres_t v;
+    memset(&v, 0, sizeof v);
     int rc = -1;
-    vevent_t *evs = NULL;
-    size_t n_evs = 0;
-    const cJSON *profiles = NULL;
     if (!root)
         bad(&e, "", "Request body is not valid JSON");
-    else if (ep == TS_SIM_EP_EVENTS_BULK)
-        rc = validate_events(root, ts_now_wall_ms(), &evs, &n_evs, &e);
     else
-        rc = (profiles = validate_profiles(root, ep, &e)) ? 0 : -1;
+        rc = validate_body(ep, root, ts_now_wall_ms(), &v, &e);
     if (rc != 0) {
         cJSON_Delete(root);
-        pthread_mutex_lock(&s->mu);
-        count_status(a, 400);
-        a->st.rejected_400++;
-        pthread_mutex_unlock(&s->mu);
-        return send_error(s, c, 400, "invalid", "Invalid input.", detail, pointer, rl);
+        free(v.evs);
+        return reject(s, c, a, 400, "invalid", "Invalid input.", detail, pointer, rl);
     }
+    unsigned status = 202;
+    uint64_t job = 0;
     pthread_mutex_lock(&s->mu);
-    count_status(a, 202);
-    a->st.accepted++;
-    if (ep == TS_SIM_EP_EVENTS_BULK)
-        record_events(s, a, evs, n_evs);
+    if (v.evs)
+        record_events(s, a, v.evs, v.n_evs);
+    else if (v.profile)
+        status = record_profile(s, a, v.profile, v.pkey) ? 201 : 200;
     else
-        record_profiles(s, a, ep, profiles);
+        record_profiles(s, a, ep, v.profiles);
+    if (ep == TS_SIM_EP_PROFILES_BULK) job = ++s->jobs;
+    count_status(a, status);
     pthread_mutex_unlock(&s->mu);
-    free(evs);
-    cJSON_Delete(root);
     dump_body(s, ep, r);
+
+    ts_buf_t b = TS_BUF_INIT;
+    char self[256];
     if (ep == TS_SIM_EP_PROFILES_BULK) {
-        char job[256];
-        int jn = snprintf(job, sizeof job,
-                          "{\"data\":{\"type\":\"profile-bulk-import-job\",\"id\":\"sim-%llu\","
-                          "\"attributes\":{\"status\":\"queued\"}}}",
-                          (unsigned long long)s->seq);
-        return send_buf(c, 202, "application/vnd.api+json", job, (size_t)jn, rl);
+        /* PostProfileImportJobResponse: the job is queued, never processed */
+        char id[40], now[40];
+        snprintf(id, sizeof id, "sim-job-%llu", (unsigned long long)job);
+        ts_time_format_iso8601(ts_now_wall_ms(), now, sizeof now);
+        snprintf(self, sizeof self, "http://%s:%d/api/profile-bulk-import-jobs/%s/", s->listen_host,
+                 s->port, id);
+        ts_buf_printf(&b,
+                      "{\"data\":{\"type\":\"profile-bulk-import-job\",\"id\":\"%s\","
+                      "\"attributes\":{\"status\":\"queued\",\"created_at\":\"%s\","
+                      "\"total_count\":%d,\"completed_count\":0,\"failed_count\":0},"
+                      "\"links\":{\"self\":\"%s\"}}}",
+                      id, now, cJSON_GetArraySize(v.profiles), self);
+    } else if (ep == TS_SIM_EP_PROFILE_IMPORT) {
+        /* PostProfileResponse: the profile as sent, under a stable id */
+        char id[40];
+        snprintf(id, sizeof id, "sim-%016llx", (unsigned long long)hbytes(v.pkey));
+        snprintf(self, sizeof self, "http://%s:%d/api/profiles/%s/", s->listen_host, s->port, id);
+        char *attrs = cJSON_PrintUnformatted(obj(v.profile, "attributes"));
+        ts_buf_printf(&b,
+                      "{\"data\":{\"type\":\"profile\",\"id\":\"%s\",\"attributes\":%s,"
+                      "\"links\":{\"self\":\"%s\"}}}",
+                      id, attrs ? attrs : "{}", self);
+        free(attrs);
     }
-    return send_buf(c, 202, NULL, "", 0, rl);
+    free(v.evs);
+    cJSON_Delete(root);
+    enum MHD_Result res = send_buf(c, status, b.len ? "application/vnd.api+json" : NULL,
+                                   b.data ? b.data : "", b.len, rl);
+    ts_buf_free(&b);
+    return res;
 }
+
+/* ---- inspection ------------------------------------------------------------ */
 
 void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out) {
     ts_jw_t w;
     ts_jw_init(&w, out);
     pthread_mutex_lock(&s->mu);
     ts_jw_obj_open(&w);
+    ts_jw_key(&w, "unauthorized");
+    ts_jw_int(&w, (int64_t)s->unauthorized);
     ts_jw_key(&w, "accounts");
     ts_jw_obj_open(&w);
     for (size_t i = 0; i < s->n_acc; i++) {
@@ -848,10 +1100,13 @@ void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out) {
         ts_jw_key(&w, "requests");
         ts_jw_obj_open(&w);
         N("total", a->st.requests);
-        N("202", a->st.accepted);
-        N("400", a->st.rejected_400);
-        N("429", a->st.throttled_429);
         N("5xx", a->st.failed_5xx);
+        for (int code = 100; code < N_CODES; code++) {
+            if (!a->by_code[code]) continue;
+            char k[8];
+            snprintf(k, sizeof k, "%d", code);
+            N(k, a->by_code[code]);
+        }
 #undef N
         ts_jw_obj_close(&w);
         ts_jw_key(&w, "events_by_metric");
@@ -876,6 +1131,7 @@ static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const c
     }
     if (!strcmp(url, "/__sim/reset") && !strcmp(method, "POST")) {
         pthread_mutex_lock(&s->mu);
+        s->unauthorized = 0;
         for (size_t i = 0; i < s->n_acc; i++) {
             acct_t *a = &s->acc[i];
             strset_free(&a->events);
@@ -883,6 +1139,7 @@ static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const c
             ts_buf_reset(&a->events_jsonl);
             ts_buf_reset(&a->profiles_jsonl);
             memset(&a->st, 0, sizeof a->st);
+            memset(a->by_code, 0, sizeof a->by_code);
             for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++)
                 a->win[ep].burst.n = a->win[ep].steady.n = 0;
             cJSON_Delete(a->by_metric);
@@ -926,8 +1183,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (r->body.len + *upload_data_size > MAX_BODY)
-            r->too_big = true;
+        if (r->too_big || r->body.len + *upload_data_size > MAX_BODY)
+            r->too_big = true; /* keep reading, answer 413 at the end */
         else if (ts_buf_append(&r->body, upload_data, *upload_data_size) != 0)
             return MHD_NO;
         *upload_data_size = 0;
@@ -945,20 +1202,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return send_error(s, c, 404, "not_found", "Not found.", "Not found", NULL, NULL);
 }
 
+/* ---- lifecycle ------------------------------------------------------------- */
+
 ts_err_t ts_sim_start(ts_sim_t *s, char *errstr, size_t errstr_size) {
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)s->o.port);
-    if (inet_pton(AF_INET, s->o.listen_host ? s->o.listen_host : "127.0.0.1", &sa.sin_addr) != 1)
-        return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "bad listen address");
+    if (inet_pton(AF_INET, s->listen_host, &sa.sin_addr) != 1)
+        return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "bad listen address %s",
+                         s->listen_host);
     s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
                             NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_NOTIFY_COMPLETED, request_done, s,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
     if (!s->d)
-        return ts_seterr(errstr, errstr_size, TS_ERR_IO, "cannot listen on %s:%d",
-                         s->o.listen_host ? s->o.listen_host : "127.0.0.1", s->o.port);
+        return ts_seterr(errstr, errstr_size, TS_ERR_IO, "cannot listen on %s:%d", s->listen_host,
+                         s->o.port);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->o.port;
     return TS_OK;
@@ -994,6 +1254,7 @@ void ts_sim_destroy(ts_sim_t *s) {
     free(s->acc);
     free(s->dump_dir);
     free(s->throttle_account);
+    free(s->listen_host);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -25,6 +25,8 @@ typedef enum {
     TS_SIM_EP_PROFILES_BULK,    /* /api/profile-bulk-import-jobs */
     TS_SIM_EP_SUBSCRIBE_BULK,   /* /api/profile-subscription-bulk-create-jobs */
     TS_SIM_EP_UNSUBSCRIBE_BULK, /* /api/profile-subscription-bulk-delete-jobs */
+    TS_SIM_EP_CREATE_EVENT,     /* /api/events (one event, 202) */
+    TS_SIM_EP_PROFILE_IMPORT,   /* /api/profile-import (one profile, 201 new / 200 updated) */
     TS_SIM_EP__COUNT
 } ts_sim_ep_t;
 
@@ -37,7 +39,7 @@ typedef struct {
     int port;                                /* 0 = any free port */
     ts_sim_limit_t limits[TS_SIM_EP__COUNT]; /* zero = Klaviyo's defaults */
     double rate_scale;                       /* multiplies all limits (0 = 1) */
-    double fail_rate;                        /* fraction answered 503 (nothing recorded) */
+    double fail_rate;  /* fraction answered 500 or 503 with a body (nothing recorded) */
     double drop_rate;  /* fraction whose connection is closed without answer */
     double spike_rate; /* fraction delayed by spike_ms */
     int spike_ms;
@@ -67,6 +69,7 @@ typedef struct {
     uint64_t events_recorded, duplicates_ignored, backfill_events;
     uint64_t profiles, subscribed, unsubscribed;
     uint64_t requests, accepted, rejected_400, throttled_429, failed_5xx, dropped, unauthorized;
+    uint64_t rejected_other_4xx; /* 413, 415, 405 */
 } ts_sim_stats_t;
 int ts_sim_stats(ts_sim_t *s, const char *account, ts_sim_stats_t *out);
 /* Renders /__sim/stats JSON into out. */
@@ -76,6 +79,19 @@ void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out);
  * tests). Returns 0 when valid, else fills detail/pointer. */
 int ts_sim_validate_events(const char *body, size_t len, char *detail, size_t detail_size,
                            char *pointer, size_t pointer_size);
+/* The same for any endpoint's body (no HTTP, no state). `now_wall_ms` is
+ * the wall time the event time window is checked against. */
+int ts_sim_validate(ts_sim_ep_t ep, const char *body, size_t len, int64_t now_wall_ms, char *detail,
+                    size_t detail_size, char *pointer, size_t pointer_size);
+/* Klaviyo's revision header format: YYYY-MM-DD[.suffix]. */
+bool ts_sim_revision_valid(const char *rev);
+/* The path and the official operation name (dump file prefix) of an endpoint. */
+const char *ts_sim_ep_path(ts_sim_ep_t ep);
+const char *ts_sim_ep_op(ts_sim_ep_t ep);
+/* Parses "events_bulk=10/s,150/m" (names: events_bulk, profiles_bulk,
+ * subscribe_bulk, unsubscribe_bulk, create_event, profile_import) into
+ * opts->limits. Returns TS_ERR_CONFIG if malformed. */
+ts_err_t ts_sim_parse_limit(ts_sim_opts_t *opts, const char *spec);
 
 #ifdef __cplusplus
 }

@@ -3,19 +3,15 @@
  * developers, tests, benchmarks and the compose file (docs/simulator.md).
  */
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "tillstream/log.h"
 #include "tillstream/sim.h"
-
-static volatile sig_atomic_t stop;
-static void on_signal(int sig) {
-    (void)sig;
-    stop = 1;
-}
 
 static void usage(FILE *f) {
     fprintf(
@@ -26,10 +22,11 @@ static void usage(FILE *f) {
         "  --port-file PATH          write the bound port there once listening\n"
         "  --account NAME=ENVVAR     an account whose API key is in $ENVVAR (repeatable)\n"
         "  --account-key-file NAME=PATH  an account whose API key is in PATH\n"
-        "  --limit EP=B/s,S/m        rate limit per endpoint (events_bulk, profiles_bulk,\n"
-        "                            subscribe_bulk, unsubscribe_bulk); default Klaviyo's\n"
+        "  --limit EP=B/s,S/m        rate limit per endpoint, repeatable (events_bulk,\n"
+        "                            profiles_bulk, subscribe_bulk, unsubscribe_bulk,\n"
+        "                            create_event, profile_import); default Klaviyo's\n"
         "  --rate-scale X            multiply all limits by X (faster tests)\n"
-        "  --fail-rate F             fraction of requests answered 503 (nothing recorded)\n"
+        "  --fail-rate F             fraction of requests answered 500/503 (nothing recorded)\n"
         "  --drop-rate F             fraction of connections closed without an answer\n"
         "  --latency-ms N            latency added to every request\n"
         "  --spike-rate F --spike-ms N  occasional latency spikes\n"
@@ -37,6 +34,8 @@ static void usage(FILE *f) {
         "  --events-summary-only     keep only de-duplication keys and counters\n"
         "  --dump-bodies DIR         write every accepted request body to DIR\n"
         "  --throttle-account NAME=X multiply NAME's limits by X (e.g. 0.01: a throttled account)\n"
+        "  --log-level LEVEL         debug|info|warn|error|off (JSON lines on stderr;\n"
+        "                            debug logs every rejected request)\n"
         "  -h, --help, -V, --version\n\n"
         "Inspection: GET /__sim/stats, GET /__sim/accounts/NAME/events,\n"
         "GET /__sim/accounts/NAME/profiles, POST /__sim/reset\n");
@@ -77,6 +76,7 @@ int main(int argc, char **argv) {
                                          {"events-summary-only", no_argument, NULL, 'o'},
                                          {"dump-bodies", required_argument, NULL, 'D'},
                                          {"throttle-account", required_argument, NULL, 'T'},
+                                         {"log-level", required_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
@@ -107,20 +107,9 @@ int main(int argc, char **argv) {
             accts[n_accts++].key = key;
             break;
         }
-        case 'L': {
-            static const char *names[] = {"events_bulk", "profiles_bulk", "subscribe_bulk",
-                                          "unsubscribe_bulk"};
-            char *eq = strchr(optarg, '=');
-            double b, st;
-            if (!eq || sscanf(eq + 1, "%lf/s,%lf/m", &b, &st) != 2) goto bad;
-            *eq = '\0';
-            int ep = 0;
-            while (ep < 4 && strcmp(names[ep], optarg)) ep++;
-            if (ep == 4) goto bad;
-            o.limits[ep].burst_per_s = b;
-            o.limits[ep].steady_per_min = st;
+        case 'L':
+            if (ts_sim_parse_limit(&o, optarg) != TS_OK) goto bad;
             break;
-        }
         case 'r': o.rate_scale = atof(optarg); break;
         case 'f': o.fail_rate = atof(optarg); break;
         case 'd': o.drop_rate = atof(optarg); break;
@@ -138,12 +127,26 @@ int main(int argc, char **argv) {
             break;
         }
         case 'D': o.dump_dir = optarg; break;
+        case 'v': {
+            ts_log_level_t lvl;
+            if (ts_log_level_parse(optarg, &lvl) != 0) goto bad;
+            ts_log_set_level(lvl);
+            break;
+        }
         case 'h': usage(stdout); return 0;
         case 'V': printf("tillstream-klaviyo-sim %s\n", TS_VERSION); return 0;
         default: goto bad;
         }
     }
     o.listen_host = host;
+    /* SIGTERM/SIGINT are blocked in every thread (the server's threads
+     * inherit the mask) and taken by sigwait() below. */
+    sigset_t stop_sigs;
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGTERM);
+    sigaddset(&stop_sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
     char err[256];
     ts_sim_t *s = ts_sim_new(&o, err, sizeof err);
     if (!s) {
@@ -160,11 +163,11 @@ int main(int argc, char **argv) {
         ts_sim_destroy(s);
         return 1;
     }
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
-    signal(SIGPIPE, SIG_IGN);
     printf("listening on http://%s:%d\n", host, ts_sim_port(s));
     fflush(stdout);
+    char ctx[160];
+    snprintf(ctx, sizeof ctx, "\"port\":%d,\"accounts\":%d", ts_sim_port(s), n_accts);
+    ts_log(TS_LOG_INFO, "klaviyo-sim", ctx, "listening on %s", host);
     if (port_file) {
         char tmp[1024];
         snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
@@ -175,7 +178,9 @@ int main(int argc, char **argv) {
             rename(tmp, port_file);
         }
     }
-    while (!stop) pause();
+    int sig = 0;
+    sigwait(&stop_sigs, &sig); /* SIGTERM / SIGINT: stop cleanly, exit 0 */
+    ts_log(TS_LOG_INFO, "klaviyo-sim", NULL, "stopping");
     ts_sim_destroy(s);
     return 0;
 bad:

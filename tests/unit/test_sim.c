@@ -1,7 +1,8 @@
 /*
  * test_sim.c - the Klaviyo simulator behaves like Klaviyo where it matters:
  * auth, revision header, validation with error pointers, duplicate rules,
- * rate limits with Retry-After (fake clock: no sleeping), fault injection.
+ * rate limits with Retry-After (fake clock: no sleeping), fault injection,
+ * the single-record endpoints, inspection, body dumps.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "tillstream/sim.h"
 
@@ -243,6 +246,382 @@ static void test_validator_limits(void **state) {
     ts_buf_free(&b);
 }
 
+static resp_t get(ts_sim_t *sim, const char *path) {
+    resp_t r = {0, TS_BUF_INIT, TS_BUF_INIT, CURLE_OK};
+    CURL *c = curl_easy_init();
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", ts_sim_port(sim), path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, wr);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+    r.cc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_easy_cleanup(c);
+    ts_buf_putc(&r.body, '\0');
+    return r;
+}
+
+/* A two-entry bulk body: entry 0 is a valid event for a@example.com,
+ * entry 1 holds a valid event then the event `bad` (so a rule broken by
+ * `bad` must point at entry 1, event 1). */
+#define OK_EV                                                                                      \
+    "{\"type\":\"event\",\"attributes\":{\"properties\":{},\"unique_id\":\"ok\",\"metric\":"       \
+    "{\"data\":{\"type\":\"metric\",\"attributes\":{\"name\":\"M\"}}}}}"
+static void body2(ts_buf_t *b, const char *profile_attrs, const char *bad) {
+    ts_buf_reset(b);
+    ts_buf_printf(
+        b,
+        "{\"data\":{\"type\":\"event-bulk-create-job\",\"attributes\":{\"events-bulk-create\":{"
+        "\"data\":[{\"type\":\"event-bulk-create\",\"attributes\":{\"profile\":{\"data\":{\"type\":"
+        "\"profile\",\"attributes\":{\"email\":\"a@example.com\"}}},\"events\":{\"data\":[" OK_EV
+        "]}}},{\"type\":\"event-bulk-create\",\"attributes\":{\"profile\":{\"data\":{\"type\":"
+        "\"profile\",\"attributes\":%s}},\"events\":{\"data\":[" OK_EV ",%s]}}}]}}}}",
+        profile_attrs, bad);
+}
+
+#define NOW_WALL 1795392000000LL /* 2026-11-23T00:00:00Z */
+#define M8       "MMMMMMMM"
+#define M128     M8 M8 M8 M8 M8 M8 M8 M8 M8 M8 M8 M8 M8 M8 M8 M8 /* one over the limit */
+#define E1       "/data/attributes/events-bulk-create/data/1"
+#define EV1      E1 "/attributes/events/data/1"
+#define METRIC   "\"metric\":{\"data\":{\"type\":\"metric\",\"attributes\":{\"name\":\"M\"}}}"
+
+static void test_each_validation_rule(void **state) {
+    (void)state;
+    static const struct {
+        const char *profile, *event, *pointer; /* pointer NULL: valid */
+    } cases[] = {
+        {"{\"email\":\"b@example.com\"}",
+         "{\"type\":\"event\",\"attributes\":{\"properties\":{},"
+         "\"value\":1.5,\"time\":\"2026-01-02T03:04:05+00:00\"," METRIC "}}",
+         NULL},
+        {"{}", "{\"type\":\"event\",\"attributes\":{\"properties\":{}," METRIC "}}",
+         E1 "/attributes/profile/data/attributes"},
+        {"{\"email\":\"nobody\"}",
+         "{\"type\":\"event\",\"attributes\":{\"properties\":{}," METRIC "}}",
+         E1 "/attributes/profile/data/attributes/email"},
+        {"{\"phone_number\":\"021 555 1234\"}",
+         "{\"type\":\"event\",\"attributes\":{\"properties\":{}," METRIC "}}",
+         E1 "/attributes/profile/data/attributes/phone_number"},
+        {"{\"external_id\":\"C1\"}",
+         "{\"type\":\"evnt\",\"attributes\":{\"properties\":{}," METRIC "}}", EV1},
+        {"{\"external_id\":\"C1\"}", "{\"type\":\"event\",\"attributes\":{\"properties\":{}}}",
+         EV1 "/attributes/metric"},
+        {"{\"external_id\":\"C1\"}",
+         "{\"type\":\"event\",\"attributes\":{\"properties\":{},\"metric\":{\"data\":{\"type\":"
+         "\"metric\",\"attributes\":{\"name\":\"" M128 "\"}}}}}",
+         EV1 "/attributes/metric/data/attributes/name"},
+        {"{\"external_id\":\"C1\"}", "{\"type\":\"event\",\"attributes\":{" METRIC "}}",
+         EV1 "/attributes/properties"},
+        {"{\"external_id\":\"C1\"}",
+         "{\"type\":\"event\",\"attributes\":{\"properties\":{},\"value\":\"9.99\"," METRIC "}}",
+         EV1 "/attributes/value"},
+        {"{\"external_id\":\"C1\"}",
+         "{\"type\":\"event\",\"attributes\":{\"properties\":{},\"time\":\"yesterday\"," METRIC
+         "}}",
+         EV1 "/attributes/time"},
+        {"{\"external_id\":\"C1\"}",
+         "{\"type\":\"event\",\"attributes\":{\"properties\":{},\"time\":\"1989-12-31T23:59:"
+         "59Z\"," METRIC "}}",
+         EV1 "/attributes/time"},
+        {"{\"external_id\":\"C1\"}",
+         "{\"type\":\"event\",\"attributes\":{\"properties\":{},\"time\":\"2027-12-01T00:00:"
+         "00Z\"," METRIC "}}",
+         EV1 "/attributes/time"},
+        {"{\"external_id\":\"C1\"}",
+         "{\"type\":\"event\",\"attributes\":{\"properties\":{},\"time\":\"2027-06-01T00:00:"
+         "00Z\"," METRIC "}}",
+         NULL},
+        /* entry 1's second event repeats its first unique_id for the same profile */
+        {"{\"email\":\"b@example.com\"}", OK_EV, EV1 "/attributes/unique_id"},
+        /* ... and for entry 0's profile, its first event already repeats entry 0's */
+        {"{\"email\":\"a@example.com\"}", OK_EV,
+         E1 "/attributes/events/data/0/attributes/unique_id"},
+    };
+    ts_buf_t b = TS_BUF_INIT;
+    char d[256], p[512];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        body2(&b, cases[i].profile, cases[i].event);
+        p[0] = '\0';
+        int rc = ts_sim_validate(TS_SIM_EP_EVENTS_BULK, b.data, b.len, NOW_WALL, d, sizeof d, p,
+                                 sizeof p);
+        if (!cases[i].pointer) {
+            if (rc != 0) fail_msg("case %zu: unexpected error %s at %s", i, d, p);
+            continue;
+        }
+        if (rc == 0) fail_msg("case %zu: accepted, want an error at %s", i, cases[i].pointer);
+        assert_string_equal(p, cases[i].pointer);
+    }
+    /* not JSON, wrong job type */
+    assert_int_equal(
+        ts_sim_validate(TS_SIM_EP_EVENTS_BULK, "{", 1, NOW_WALL, d, sizeof d, p, sizeof p), -1);
+    const char *wrong = "{\"data\":{\"type\":\"event\",\"attributes\":{}}}";
+    assert_int_equal(ts_sim_validate(TS_SIM_EP_EVENTS_BULK, wrong, strlen(wrong), NOW_WALL, d,
+                                     sizeof d, p, sizeof p),
+                     -1);
+    assert_string_equal(p, "/data/type");
+    /* Create Event: the profile sits in the event's attributes */
+    const char *ce = "{\"data\":{\"type\":\"event\",\"attributes\":{\"properties\":{}," METRIC
+                     ",\"profile\":{\"data\":{\"type\":\"profile\",\"attributes\":{}}}}}}";
+    assert_int_equal(
+        ts_sim_validate(TS_SIM_EP_CREATE_EVENT, ce, strlen(ce), NOW_WALL, d, sizeof d, p, sizeof p),
+        -1);
+    assert_string_equal(p, "/data/attributes/profile/data/attributes");
+    /* profile import: an identifier is required; E.164 when a phone is given */
+    const char *pi = "{\"data\":{\"type\":\"profile\",\"attributes\":{\"phone_number\":\"+0\"}}}";
+    assert_int_equal(ts_sim_validate(TS_SIM_EP_PROFILE_IMPORT, pi, strlen(pi), NOW_WALL, d,
+                                     sizeof d, p, sizeof p),
+                     -1);
+    assert_string_equal(p, "/data/attributes/phone_number");
+    /* subscribe: consent must say SUBSCRIBED */
+    const char *sub =
+        "{\"data\":{\"type\":\"profile-subscription-bulk-create-job\",\"attributes\":{\"profiles\":"
+        "{\"data\":[{\"type\":\"profile\",\"attributes\":{\"email\":\"s@example.com\","
+        "\"subscriptions\":{\"email\":{\"marketing\":{\"consent\":\"UNSUBSCRIBED\"}}}}}]}}}}";
+    assert_int_equal(ts_sim_validate(TS_SIM_EP_SUBSCRIBE_BULK, sub, strlen(sub), NOW_WALL, d,
+                                     sizeof d, p, sizeof p),
+                     -1);
+    assert_string_equal(p, "/data/attributes/profiles/data/0/attributes/subscriptions/email/"
+                           "marketing/consent");
+    assert_int_equal(ts_sim_validate(TS_SIM_EP_UNSUBSCRIBE_BULK, sub, strlen(sub), NOW_WALL, d,
+                                     sizeof d, p, sizeof p),
+                     -1); /* wrong job type for the unsubscribe endpoint */
+    assert_string_equal(p, "/data/type");
+    ts_buf_free(&b);
+}
+
+static void test_revision_and_limit_parsing(void **state) {
+    (void)state;
+    assert_true(ts_sim_revision_valid("2026-07-15"));
+    assert_true(ts_sim_revision_valid("2024-10-15.pre"));
+    assert_false(ts_sim_revision_valid("2026-13-15"));
+    assert_false(ts_sim_revision_valid("2026-07-15."));
+    assert_false(ts_sim_revision_valid("20260715"));
+    assert_false(ts_sim_revision_valid("latest"));
+    ts_sim_opts_t o = {0};
+    assert_int_equal(ts_sim_parse_limit(&o, "create_event=3/s,20/m"), TS_OK);
+    assert_true(o.limits[TS_SIM_EP_CREATE_EVENT].burst_per_s == 3);
+    assert_true(o.limits[TS_SIM_EP_CREATE_EVENT].steady_per_min == 20);
+    assert_int_equal(ts_sim_parse_limit(&o, "events=3/s,20/m"), TS_ERR_CONFIG);
+    assert_int_equal(ts_sim_parse_limit(&o, "events_bulk=3/s"), TS_ERR_CONFIG);
+    assert_string_equal(ts_sim_ep_op(TS_SIM_EP_PROFILE_IMPORT), "create_or_update_profile");
+    assert_string_equal(ts_sim_ep_path(TS_SIM_EP_CREATE_EVENT), "/api/events");
+}
+
+static const char *header(const resp_t *r, const char *name, char *out, size_t n) {
+    const char *h = r->headers.data;
+    size_t nl = strlen(name);
+    for (const char *line = h; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (!strncasecmp(line, name, nl) && line[nl] == ':') {
+            const char *v = line + nl + 1;
+            while (*v == ' ') v++;
+            size_t l = strcspn(v, "\r\n");
+            snprintf(out, n, "%.*s", (int)l, v);
+            return out;
+        }
+    }
+    return NULL;
+}
+
+static void test_ratelimit_headers_and_revision(void **state) {
+    (void)state;
+    ts_sim_opts_t o = {0};
+    o.limits[TS_SIM_EP_EVENTS_BULK] = (ts_sim_limit_t){10, 3};
+    fake_now = 1000000;
+    ts_sim_t *s = sim_start(&o);
+    char v[32];
+    for (int i = 0; i < 3; i++) {
+        resp_t r = post(s, EVENTS, "pk_a", "2026-07-15", BODY(EV("1", "")));
+        assert_int_equal(r.status, 202);
+        assert_string_equal(header(&r, "RateLimit-Limit", v, sizeof v), "3");
+        char want[8];
+        snprintf(want, sizeof want, "%d", 2 - i);
+        assert_string_equal(header(&r, "RateLimit-Remaining", v, sizeof v), want);
+        snprintf(want, sizeof want, "%d", 60 - 10 * i); /* until the oldest slot frees */
+        assert_string_equal(header(&r, "RateLimit-Reset", v, sizeof v), want);
+        assert_null(header(&r, "Retry-After", v, sizeof v));
+        resp_free(&r);
+        fake_now += 10000;
+    }
+    resp_t r = post(s, EVENTS, "pk_a", "2026-07-15", BODY(EV("1", "")));
+    assert_int_equal(r.status, 429); /* steady window full: the first slot frees at +60 s */
+    assert_string_equal(header(&r, "Retry-After", v, sizeof v), "30");
+    resp_free(&r);
+    fake_now += 30000;
+    r = post(s, EVENTS, "pk_a", "2026-07-15", BODY(EV("1", "")));
+    assert_int_equal(r.status, 202); /* sliding: one slot freed */
+    resp_free(&r);
+    /* a malformed revision is a 400 too (rate limiting comes first) */
+    fake_now += 61000;
+    r = post(s, EVENTS, "pk_a", "2026-7-15", BODY(EV("1", "")));
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body.data, "revision"));
+    resp_free(&r);
+    ts_sim_destroy(s);
+}
+
+static void test_fail_rate_records_nothing(void **state) {
+    (void)state;
+    ts_sim_opts_t o = {0};
+    o.fail_rate = 1.0;
+    o.seed = 42;
+    ts_sim_t *s = sim_start(&o);
+    int n500 = 0, n503 = 0;
+    for (int i = 0; i < 12; i++) {
+        resp_t r = post(s, EVENTS, "pk_a", "2026-07-15", BODY(EV("1", "")));
+        assert_true(r.status == 500 || r.status == 503);
+        n500 += r.status == 500;
+        n503 += r.status == 503;
+        fake_now += 1000; /* stay under the burst limit */
+        cJSON *j = cJSON_Parse(r.body.data);
+        assert_non_null(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "errors"), 0));
+        cJSON_Delete(j);
+        resp_free(&r);
+    }
+    assert_true(n500 > 0 && n503 > 0);
+    ts_sim_stats_t st;
+    ts_sim_stats(s, "a", &st);
+    assert_int_equal(st.events_recorded, 0);
+    assert_int_equal(st.failed_5xx, 12);
+    assert_int_equal(st.accepted, 0);
+    ts_sim_destroy(s);
+}
+
+#define CE_BODY(uid)                                                                               \
+    "{\"data\":{\"type\":\"event\",\"attributes\":{\"properties\":{\"x\":1},\"unique_id\":\"" uid  \
+    "\",\"value\":5,\"backfill\":true," METRIC ",\"profile\":{\"data\":{\"type\":\"profile\","     \
+    "\"attributes\":{\"external_id\":\"C9\"}}}}}}"
+
+static void test_single_endpoints_inspection_and_dumps(void **state) {
+    (void)state;
+    char dir[] = "/tmp/ts-sim-dump.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    ts_sim_opts_t o = {0};
+    o.dump_dir = dir;
+    ts_sim_t *s = sim_start(&o);
+    resp_t r = post(s, "/api/events", "pk_a", "2026-07-15", CE_BODY("u1"));
+    assert_int_equal(r.status, 202);
+    resp_free(&r);
+    r = post(s, "/api/events", "pk_a", "2026-07-15", CE_BODY("u1"));
+    assert_int_equal(r.status, 202); /* kept once */
+    resp_free(&r);
+    const char *prof =
+        "{\"data\":{\"type\":\"profile\",\"attributes\":{\"email\":\"q@example.com\"}}}";
+    r = post(s, "/api/profile-import", "pk_a", "2026-07-15", prof);
+    assert_int_equal(r.status, 201);
+    cJSON *j = cJSON_Parse(r.body.data);
+    cJSON *data = cJSON_GetObjectItem(j, "data");
+    assert_string_equal(cJSON_GetObjectItem(data, "type")->valuestring, "profile");
+    assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(data, "links"), "self"));
+    cJSON_Delete(j);
+    resp_free(&r);
+    r = post(s, "/api/profile-import", "pk_a", "2026-07-15", prof);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    /* two events without unique_id at the same second collapse into one */
+    r = post(s, EVENTS, "pk_a", "2026-07-15",
+             BODY("{\"type\":\"event\",\"attributes\":{\"properties\":{},\"time\":\"2026-01-01T00:"
+                  "00:00Z\"," METRIC "}},{\"type\":\"event\",\"attributes\":{\"properties\":{},"
+                  "\"time\":\"2026-01-01T00:00:00.400Z\"," METRIC "}}"));
+    assert_int_equal(r.status, 202);
+    resp_free(&r);
+
+    r = get(s, "/__sim/stats");
+    assert_int_equal(r.status, 200);
+    j = cJSON_Parse(r.body.data);
+    cJSON *a = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "accounts"), "a");
+    assert_int_equal(cJSON_GetObjectItem(a, "events_recorded")->valueint, 2);
+    assert_int_equal(cJSON_GetObjectItem(a, "duplicates_ignored")->valueint, 2);
+    assert_int_equal(cJSON_GetObjectItem(a, "backfill_events")->valueint, 1);
+    assert_int_equal(cJSON_GetObjectItem(a, "profiles")->valueint, 1);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "events_by_metric"), "M")->valueint,
+                     2);
+    cJSON *req = cJSON_GetObjectItem(a, "requests");
+    assert_int_equal(cJSON_GetObjectItem(req, "202")->valueint, 3);
+    assert_int_equal(cJSON_GetObjectItem(req, "201")->valueint, 1);
+    assert_int_equal(cJSON_GetObjectItem(req, "200")->valueint, 1);
+    cJSON_Delete(j);
+    resp_free(&r);
+
+    r = get(s, "/__sim/accounts/a/events");
+    assert_int_equal(r.status, 200);
+    char *nl = strchr(r.body.data, '\n');
+    assert_non_null(nl);
+    *nl = '\0';
+    j = cJSON_Parse(r.body.data);
+    assert_string_equal(cJSON_GetObjectItem(j, "unique_id")->valuestring, "u1");
+    assert_string_equal(cJSON_GetObjectItem(j, "profile_key")->valuestring, "x:C9");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "backfill")));
+    assert_int_equal(cJSON_GetObjectItem(j, "value")->valueint, 5);
+    cJSON_Delete(j);
+    resp_free(&r);
+    r = get(s, "/__sim/accounts/nobody/events");
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+
+    /* every accepted body was dumped under its operation's name */
+    char path[256];
+    const char *want[] = {"create_event-000000.json", "create_event-000001.json",
+                          "create_or_update_profile-000002.json",
+                          "create_or_update_profile-000003.json", "bulk_create_events-000004.json"};
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, want[i]);
+        assert_int_equal(access(path, R_OK), 0);
+        unlink(path);
+    }
+    rmdir(dir);
+
+    /* reset clears everything */
+    CURL *c = curl_easy_init();
+    snprintf(path, sizeof path, "http://127.0.0.1:%d/__sim/reset", ts_sim_port(s));
+    curl_easy_setopt(c, CURLOPT_URL, path);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    FILE *devnull = fopen("/dev/null", "w");
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, devnull);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    fclose(devnull);
+    curl_easy_cleanup(c);
+    ts_sim_stats_t st;
+    ts_sim_stats(s, "a", &st);
+    assert_int_equal(st.events_recorded, 0);
+    ts_sim_destroy(s);
+}
+
+static void test_payload_limits_over_http(void **state) {
+    (void)state;
+    ts_sim_opts_t o = {0};
+    ts_sim_t *s = sim_start(&o);
+    /* profile import: 100KB payload limit -> 413 */
+    size_t n = 110 * 1024;
+    ts_buf_t b = TS_BUF_INIT;
+    ts_buf_puts(&b, "{\"data\":{\"type\":\"profile\",\"attributes\":{\"email\":\"z@example.com\","
+                    "\"properties\":{\"a\":\"");
+    for (size_t i = 0; i < n; i++) ts_buf_putc(&b, 'a');
+    ts_buf_puts(&b, "\"}}}}");
+    resp_t r = post(s, "/api/profile-import", "pk_a", "2026-07-15", b.data);
+    assert_int_equal(r.status, 413);
+    resp_free(&r);
+    /* the same 100KB+ string in a bulk event: 400 pointing at it */
+    ts_buf_reset(&b);
+    ts_buf_puts(&b,
+                "{\"data\":{\"type\":\"event-bulk-create-job\",\"attributes\":{\"events-bulk-"
+                "create\":{\"data\":[{\"type\":\"event-bulk-create\",\"attributes\":{\"profile\":"
+                "{\"data\":{\"type\":\"profile\",\"attributes\":{\"email\":\"x@example.com\"}}},"
+                "\"events\":{\"data\":[{\"type\":\"event\",\"attributes\":{" METRIC
+                ",\"properties\":{\"big\":\"");
+    for (size_t i = 0; i < n; i++) ts_buf_putc(&b, 'a');
+    ts_buf_puts(&b, "\"}}}]}}}]}}}}");
+    r = post(s, EVENTS, "pk_a", "2026-07-15", b.data);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body.data, "/data/attributes/events-bulk-create/data/0/attributes/"
+                                        "events/data/0/attributes/properties/big"));
+    resp_free(&r);
+    /* a wrong content type: 415 */
+    ts_buf_free(&b);
+    ts_sim_destroy(s);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -251,6 +630,12 @@ int main(void) {
         cmocka_unit_test(test_rate_limits),
         cmocka_unit_test(test_fault_injection),
         cmocka_unit_test(test_validator_limits),
+        cmocka_unit_test(test_each_validation_rule),
+        cmocka_unit_test(test_revision_and_limit_parsing),
+        cmocka_unit_test(test_ratelimit_headers_and_revision),
+        cmocka_unit_test(test_fail_rate_records_nothing),
+        cmocka_unit_test(test_single_endpoints_inspection_and_dumps),
+        cmocka_unit_test(test_payload_limits_over_http),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
