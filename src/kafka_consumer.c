@@ -26,6 +26,7 @@
 
 #include "tillstream/admin.h"
 #include "tillstream/custtable.h"
+#include "tillstream/decode.h"
 #include "tillstream/metrics.h"
 #include "tillstream/engine.h"
 #include "tillstream/jw.h"
@@ -40,7 +41,8 @@ typedef struct held_s {
     rd_kafka_message_t *msg;
     uint64_t token;
     int64_t deadline; /* unknown customer: when to give up */
-    bool blocked;     /* lane full: waiting for room */
+    bool blocked;     /* lane full or registry down: waiting, partition paused */
+    bool registry;    /* waiting for the schema registry */
     struct held_s *next;
 } held_t;
 
@@ -64,6 +66,11 @@ typedef struct {
     ts_router_t *router;
     ts_mapper_t *mapper;
     ts_custtable_t *table;
+    ts_decoder_t *dec;              /* the topic's records: JSON, Confluent Avro, raw Avro */
+    ts_decoder_t *table_dec;        /* orders: the customer table's records */
+    rd_kafka_message_t *table_held; /* customer waiting for the schema registry */
+    bool registry_down;             /* logged once per outage */
+    uint64_t registry_failures;     /* reported to the metric so far */
     ts_arena_t *arena;
     ts_mapped_t m;
     held_t *held;
@@ -83,6 +90,7 @@ typedef struct {
     ts_metrics_t *metrics;
     ts_admin_t *admin;
     ts_metric_t *m_consumed, *m_dlq[TS_REASON__COUNT], *m_skipped, *m_paused, *m_table, *m_inflight;
+    ts_metric_t *m_registry_wait;
     ts_metric_t *m_lag[MAX_PARTITIONS];
     int64_t next_lag_ms;
     /* replay */
@@ -269,14 +277,14 @@ static void on_delivered(void *opaque, uint64_t token, ts_err_t result, const ch
 
 /* ---- processing ------------------------------------------------------------- */
 
-static void hold(loop_t *L, rd_kafka_message_t *msg, uint64_t token, int64_t deadline,
-                 bool blocked) {
+static void hold(loop_t *L, rd_kafka_message_t *msg, uint64_t token, int64_t deadline, bool blocked,
+                 bool registry) {
     held_t *h = calloc(1, sizeof *h);
     if (!h) {
         L->fatal = true;
         return;
     }
-    *h = (held_t){msg, token, deadline, blocked, NULL};
+    *h = (held_t){msg, token, deadline, blocked, registry, NULL};
     /* append: keeps partition order */
     held_t **pp = &L->held;
     while (*pp) pp = &(*pp)->next;
@@ -324,7 +332,7 @@ static bool partition_blocked(const loop_t *L, int32_t p) {
     return false;
 }
 
-typedef enum { P_DONE, P_WAIT_CUSTOMER, P_WAIT_LANE } presult_t;
+typedef enum { P_DONE, P_WAIT_CUSTOMER, P_WAIT_LANE, P_WAIT_REGISTRY } presult_t;
 
 static bool outlet_in_list(const char *list, const char *outlet) {
     if (!outlet) return false;
@@ -339,9 +347,27 @@ static bool outlet_in_list(const char *list, const char *outlet) {
     return false;
 }
 
+/* The schema registry could not be asked (down, slow, 5xx): log once per
+ * outage; the record is held and its partition paused, never dead-lettered. */
+static void registry_unavailable(loop_t *L, const rd_kafka_message_t *msg, const char *why) {
+    uint64_t f = ts_decoder_registry_failures(L->dec) + ts_decoder_registry_failures(L->table_dec);
+    if (f > L->registry_failures)
+        ts_metric_add(L->m_registry_wait, (double)(f - L->registry_failures));
+    L->registry_failures = f;
+    if (L->registry_down) return;
+    L->registry_down = true;
+    log_kv(TS_LOG_WARN, msg, "%s: pausing until the schema registry answers", why);
+}
+
+static void registry_answered(loop_t *L) {
+    if (!L->registry_down) return;
+    L->registry_down = false;
+    ts_log(TS_LOG_INFO, "consumer", NULL, "schema registry reachable again: resuming");
+}
+
 /* P_DONE when the record went somewhere (engine, dead letter, skipped);
- * otherwise it must be held: its customer is unknown yet, or its
- * account's lane is full. */
+ * otherwise it must be held: its customer is unknown yet, its account's
+ * lane is full, or the schema registry is unavailable. */
 static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, bool give_up_waiting) {
     char why[512];
     ts_mapped_t *m = &L->m;
@@ -355,18 +381,20 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
     ts_err_t rc;
     if (L->o->kind == TS_KIND_CUSTOMER) {
         ts_customer_t c;
-        rc = ts_decode_customer_json(msg->payload, msg->len, L->arena, &c, why, sizeof why);
+        rc = ts_decoder_decode(L->dec, msg->payload, msg->len, L->arena, &c, why, sizeof why);
         if (rc == TS_OK) rc = ts_map_customer(L->mapper, &c, m);
     } else {
         ts_order_t o;
-        rc = ts_decode_order_json(msg->payload, msg->len, L->arena, &o, why, sizeof why);
+        rc = ts_decoder_decode(L->dec, msg->payload, msg->len, L->arena, &o, why, sizeof why);
         if (rc == TS_OK) {
             ts_customer_ref_t from_table = {0};
             bool in_table = o.customer_id && ts_custtable_get(L->table, o.customer_id, &from_table);
             const ts_customer_ref_t *cust =
                 ts_map_resolve_customer(&o, in_table ? &from_table : NULL);
-            if (!cust && o.customer_id && !give_up_waiting && o.status != TS_ORDER_VOIDED &&
-                !o.is_test)
+            /* while the table reader waits for the registry, a missing
+             * customer may just not be read yet: keep waiting */
+            if (!cust && o.customer_id && (!give_up_waiting || L->table_held) &&
+                o.status != TS_ORDER_VOIDED && !o.is_test)
                 return P_WAIT_CUSTOMER; /* the customer may arrive just after the order */
             rc = ts_map_order(L->mapper, &o, cust, m);
         }
@@ -375,11 +403,14 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
         L->fatal = true;
         return P_DONE;
     }
+    if (rc == TS_ERR_TRANSIENT) {
+        registry_unavailable(L, msg, why);
+        return P_WAIT_REGISTRY;
+    }
     if (rc != TS_OK) {
-        if (msg->len > 0 && ((const unsigned char *)msg->payload)[0] == 0)
-            snprintf(why + strlen(why), sizeof why - strlen(why),
-                     " (Confluent Avro framing: Avro decoding is not enabled in this build)");
-        dead_letter(L, token, TS_REASON_DECODE_ERROR, why, -1, NULL);
+        dead_letter(L, token,
+                    rc == TS_ERR_NOT_FOUND ? TS_REASON_SCHEMA_NOT_FOUND : TS_REASON_DECODE_ERROR,
+                    why, -1, NULL);
         return P_DONE;
     }
     if (m->dead_letter) {
@@ -417,17 +448,19 @@ static void consume(loop_t *L, rd_kafka_message_t *msg) {
     L->consumed++;
     ts_metric_add(L->m_consumed, 1);
     if (partition_blocked(L, p)) { /* keep order behind a blocked record */
-        hold(L, msg, token, 0, true);
+        hold(L, msg, token, 0, true, false);
         return;
     }
-    switch (process(L, msg, token, false)) {
+    presult_t r = process(L, msg, token, false);
+    switch (r) {
     case P_DONE: break;
     case P_WAIT_LANE:
-        hold(L, msg, token, 0, true);
+    case P_WAIT_REGISTRY: /* like a full lane: keep order, pause, retry */
+        hold(L, msg, token, 0, true, r == P_WAIT_REGISTRY);
         set_pause(L, p, true);
         break;
     case P_WAIT_CUSTOMER:
-        hold(L, msg, token, ts_now_mono_ms() + L->cfg->unknown_customer_retry_ms, false);
+        hold(L, msg, token, ts_now_mono_ms() + L->cfg->unknown_customer_retry_ms, false, false);
         break;
     }
 }
@@ -448,9 +481,11 @@ static void retry_held(loop_t *L) {
             h->blocked) { /* was behind a full lane; now waits for its customer */
             h->blocked = false;
             h->deadline = now + L->cfg->unknown_customer_retry_ms;
-        } else if (r == P_WAIT_LANE) {
+        } else if (r == P_WAIT_LANE || r == P_WAIT_REGISTRY) {
             h->blocked = true;
         }
+        if (h->registry && r != P_WAIT_REGISTRY) registry_answered(L);
+        h->registry = r == P_WAIT_REGISTRY;
         if (done) {
             *pp = h->next;
             free(h);
@@ -693,18 +728,27 @@ static int capture_ends(rd_kafka_t *rk, const char *topic, int64_t *ends, int ma
     return 0;
 }
 
-static void table_consume(loop_t *L, rd_kafka_message_t *msg) {
-    if (msg->err) return;
+/* false: the schema registry is unavailable and `msg` must be applied
+ * later (the caller keeps it; the table stops reading until then).
+ * Records that do not decode are not in the table: the customers consumer
+ * dead-letters them. */
+static bool table_consume(loop_t *L, rd_kafka_message_t *msg) {
+    if (msg->err) return true;
     if (!msg->payload) { /* tombstone: the key is the customer id */
         if (msg->key && msg->key_len) ts_custtable_delete(L->table, msg->key, msg->key_len);
-        return;
+        return true;
     }
     ts_customer_t c;
-    char why[256];
+    char why[512];
     ts_arena_t *a = L->arena;
     ts_arena_reset(a);
-    if (ts_decode_customer_json(msg->payload, msg->len, a, &c, why, sizeof why) == TS_OK)
-        ts_custtable_put(L->table, &c);
+    ts_err_t rc = ts_decoder_decode(L->table_dec, msg->payload, msg->len, a, &c, why, sizeof why);
+    if (rc == TS_ERR_TRANSIENT) {
+        registry_unavailable(L, msg, why);
+        return false;
+    }
+    if (rc == TS_OK) ts_custtable_put(L->table, &c);
+    return true;
 }
 
 static int table_open(loop_t *L, char *err, size_t errsz) {
@@ -737,10 +781,22 @@ static int table_open(loop_t *L, char *err, size_t errsz) {
 static void table_poll(loop_t *L, int timeout_ms) {
     rd_kafka_message_t *msg;
     int n = 0;
+    if (L->table_held) { /* waiting for the registry: nothing after it applies first */
+        if (!table_consume(L, L->table_held)) {
+            if (timeout_ms > 0) usleep((useconds_t)timeout_ms * 1000);
+            return;
+        }
+        registry_answered(L);
+        rd_kafka_message_destroy(L->table_held);
+        L->table_held = NULL;
+    }
     while (n < 10000 && (msg = rd_kafka_consumer_poll(L->table_rk, n == 0 ? timeout_ms : 0))) {
-        table_consume(L, msg);
-        rd_kafka_message_destroy(msg);
         n++;
+        if (!table_consume(L, msg)) {
+            L->table_held = msg;
+            return;
+        }
+        rd_kafka_message_destroy(msg);
     }
     if (L->table_ready) return;
     rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(L->table_parts);
@@ -790,6 +846,10 @@ static void metrics_setup(loop_t *L) {
                                    "partitions paused by backpressure", lb);
     L->m_inflight = ts_metrics_gauge(m, "tillstream_inflight_records",
                                      "records consumed and not yet completed", lb);
+    L->m_registry_wait = ts_metrics_counter(m, "tillstream_registry_unavailable_total",
+                                            "schema registry requests that failed (down, timeout, "
+                                            "5xx): records wait, never dead-lettered",
+                                            lb);
     if (L->o->kind == TS_KIND_ORDER)
         L->m_table = ts_metrics_gauge(m, "tillstream_customer_table_customers",
                                       "customers in the customer table", NULL);
@@ -892,6 +952,14 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
     L->mapper = L->router ? ts_mapper_new(cfg, L->router, err, sizeof err) : NULL;
     L->table = o->kind == TS_KIND_ORDER ? ts_custtable_new(0) : NULL;
     if (!L->arena || !L->offsets || !L->mapper || (o->kind == TS_KIND_ORDER && !L->table)) goto out;
+    /* decoders: a bad registry or raw-writer-schema setting is a config error */
+    if (!(L->dec = ts_decoder_new(cfg, o->kind, err, sizeof err)) ||
+        (o->kind == TS_KIND_ORDER &&
+         !(L->table_dec = ts_decoder_new(cfg, TS_KIND_CUSTOMER, err, sizeof err)))) {
+        fprintf(stderr, "%s: %s\n", o->prog, err);
+        exit_code = 2;
+        goto out;
+    }
 
     L->metrics = ts_metrics_new();
     metrics_setup(L);
@@ -1096,6 +1164,7 @@ out:
     }
     for (int p = 0; p < MAX_PARTITIONS && L->offsets; p++)
         ts_offsets_revoke(L->offsets, p, release_msg, NULL);
+    if (L->table_held) rd_kafka_message_destroy(L->table_held);
     if (L->table_rk) {
         rd_kafka_consumer_close(L->table_rk);
         rd_kafka_destroy(L->table_rk);
@@ -1106,6 +1175,8 @@ out:
     ts_metrics_destroy(L->metrics);
     ts_offsets_destroy(L->offsets);
     ts_custtable_destroy(L->table);
+    ts_decoder_destroy(L->dec);
+    ts_decoder_destroy(L->table_dec);
     ts_mapper_destroy(L->mapper);
     ts_router_destroy(L->router);
     ts_arena_destroy(L->arena);

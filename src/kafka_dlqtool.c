@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tillstream/decode.h"
 #include "tillstream/log.h"
@@ -376,6 +377,7 @@ typedef struct {
     const ts_config_t *cfg;
     ts_router_t *router;
     ts_arena_t *arena;
+    ts_decoder_t *dec; /* JSON, Confluent Avro (registry), raw Avro */
     aslot_t *slots;
     size_t cap, n;
     char **outlets;
@@ -435,7 +437,18 @@ static int audit_one(void *opaque, rd_kafka_message_t *m) {
     ts_customer_t c;
     char err[256];
     ts_arena_reset(a->arena);
-    if (ts_decode_customer_json(m->payload, m->len, a->arena, &c, err, sizeof err) != TS_OK) {
+    ts_err_t rc;
+    /* a registry outage is waited out (bounded), never counted as undecodable */
+    for (int waited_ms = 0;; waited_ms += 500) {
+        rc = ts_decoder_decode(a->dec, m->payload, m->len, a->arena, &c, err, sizeof err);
+        if (rc != TS_ERR_TRANSIENT) break;
+        if (waited_ms >= 120000) {
+            fprintf(stderr, "tillstream-dlq: audit stopped: %s\n", err);
+            return 1;
+        }
+        usleep(500 * 1000);
+    }
+    if (rc != TS_OK) {
         a->undecodable++;
         s->flags = 0xff;
         return 0;
@@ -454,13 +467,33 @@ static int audit_one(void *opaque, rd_kafka_message_t *m) {
     return 0;
 }
 
+static void audit_free(audit_t *a) {
+    for (size_t i = 0; i < a->cap; i++) free(a->slots[i].key);
+    free(a->slots);
+    for (size_t i = 0; i < a->n_outlets; i++) free(a->outlets[i]);
+    free(a->outlets);
+    ts_arena_destroy(a->arena);
+    ts_router_destroy(a->router);
+    ts_decoder_destroy(a->dec);
+}
+
 int ts_dlqtool_audit(const ts_config_t *cfg, bool json, FILE *out) {
     char err[256];
-    audit_t a = {cfg, ts_router_new(cfg, err, sizeof err), ts_arena_new(0), NULL, 0, 0, NULL, 0, 0,
-                 0};
+    audit_t a = {
+        cfg, ts_router_new(cfg, err, sizeof err), ts_arena_new(0), NULL, NULL, 0, 0, NULL, 0, 0, 0};
+    if (!(a.dec = ts_decoder_new(cfg, TS_KIND_CUSTOMER, err, sizeof err))) {
+        fprintf(stderr, "tillstream-dlq: %s\n", err);
+        ts_arena_destroy(a.arena);
+        ts_router_destroy(a.router);
+        return 2;
+    }
     int64_t t0 = ts_now_mono_ms();
     int rc = read_topic(cfg, cfg->topic_customers, NULL, false, false, audit_one, NULL, &a);
     double secs = (double)(ts_now_mono_ms() - t0) / 1000.0;
+    if (rc) { /* no partial counts: they would read as the truth */
+        audit_free(&a);
+        return rc;
+    }
     /* per outlet (+1 row for "no Home Outlet") */
     size_t rows = a.n_outlets + 1;
     uint64_t(*agg)[6] =
@@ -522,11 +555,6 @@ int ts_dlqtool_audit(const ts_config_t *cfg, bool json, FILE *out) {
     }
     cJSON_Delete(root);
     free(agg);
-    for (size_t i = 0; i < a.cap; i++) free(a.slots[i].key);
-    free(a.slots);
-    for (size_t i = 0; i < a.n_outlets; i++) free(a.outlets[i]);
-    free(a.outlets);
-    ts_arena_destroy(a.arena);
-    ts_router_destroy(a.router);
+    audit_free(&a);
     return rc;
 }

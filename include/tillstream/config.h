@@ -22,7 +22,8 @@
  *                 "shutdown_grace_ms": 30000, "unknown_customer_retry_ms": 60000,
  *                 "max_inflight_records": 50000 },
  *   "registry": { "url": null, "username_env": null, "password_env": null,
- *                 "password_file": null, "ca_bundle": null },
+ *                 "password_file": null, "ca_bundle": null,
+ *                 "raw_writer_schema_customers": null, "raw_writer_schema_orders": null },
  *   "admin":    { "listen": "0.0.0.0:9464" },
  *   "log":      { "level": "info" } }
  *
@@ -106,6 +107,8 @@ typedef struct ts_config_s {
     char *registry_password_env;
     char *registry_password_file;
     char *registry_ca_bundle;
+    char *registry_raw_writer_schema_customers; /* file: raw Avro without framing */
+    char *registry_raw_writer_schema_orders;
 
     char *admin_listen; /* "host:port"; NULL or "" disables */
     char *log_level;    /* "debug" | "info" | "warn" | "error" */

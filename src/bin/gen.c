@@ -2,11 +2,19 @@
  * tillstream-gen: realistic POS customers and orders for tests, demos and
  * benchmarks, reproducible by seed. Writes JSON lines (`key<TAB>value` with
  * --keys, the format `kcat -K'\t'` produces from), or the ground-truth
- * counts with --counts.
+ * counts with --counts. With --format avro each record is Confluent-framed
+ * Avro (schema registered with --registry, or --schema-id-* given), one
+ * file per record in the --out-* directory (for kcat -P: one message per
+ * file); --writer-schema-* encode with another (older or newer) version.
  *
  *   tillstream-gen --customers 1000 --orders 5000 --seed 42 \
  *       --out-customers c.jsonl --out-orders o.jsonl [--keys] [--counts]
  *       [--rate N]   (records per second; default as fast as possible)
+ *
+ * With --kafka BOOTSTRAP the records are produced to --topic-customers /
+ * --topic-orders (keyed by customer_id / order_id, acks=all, idempotent),
+ * as JSON or, with --format avro, Confluent-framed Avro; the --out-* are
+ * then optional.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -14,7 +22,157 @@
 #include <string.h>
 #include <time.h>
 
+#include <errno.h>
+#include <sys/stat.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "tillstream/avro.h"
 #include "tillstream/gen.h"
+#include "tillstream/registry.h"
+
+typedef struct {
+    ts_kind_t kind;
+    ts_avro_enc_t *enc;
+    int32_t id;
+    const char *dir; /* NULL: no files (Kafka only) */
+    bool on;
+    uint64_t n;
+    ts_arena_t *arena;
+    ts_buf_t bin;
+} avro_out_t;
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    ts_buf_t b = TS_BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) ts_buf_append(&b, chunk, n);
+    fclose(f);
+    return b.data;
+}
+
+/* Sets up Avro output for one kind; returns 0 or prints why and returns -1. */
+static int avro_setup(avro_out_t *a, ts_kind_t kind, const char *dir, const char *schema_file,
+                      int32_t id, ts_registry_t *reg, const char *topic) {
+    char err[512];
+    char *json = NULL;
+    a->kind = kind;
+    a->dir = dir;
+    a->id = id;
+    if (!dir && !a->on) return 0;
+    if (schema_file && !(json = slurp(schema_file))) {
+        fprintf(stderr, "tillstream-gen: cannot read %s\n", schema_file);
+        return -1;
+    }
+    const char *wj = json                       ? json
+                     : kind == TS_KIND_CUSTOMER ? ts_schema_customer_avsc
+                                                : ts_schema_order_avsc;
+    if (!(a->enc = ts_avro_enc_new(kind, wj, err, sizeof err))) {
+        fprintf(stderr, "tillstream-gen: %s\n", err);
+        free(json);
+        return -1;
+    }
+    if (reg) {
+        char subject[256];
+        snprintf(subject, sizeof subject, "%s-value", topic);
+        if (ts_registry_register(reg, subject, wj, &a->id, err, sizeof err)) {
+            fprintf(stderr, "tillstream-gen: %s\n", err);
+            free(json);
+            return -1;
+        }
+        fprintf(stderr, "tillstream-gen: subject %s: schema id %ld\n", subject, (long)a->id);
+    }
+    free(json);
+    if (a->id < 0) {
+        fprintf(stderr, "tillstream-gen: --format avro needs --registry or --schema-id-*\n");
+        return -1;
+    }
+    if (dir && mkdir(dir, 0777) && errno != EEXIST) {
+        fprintf(stderr, "tillstream-gen: cannot create %s\n", dir);
+        return -1;
+    }
+    a->arena = ts_arena_new(0);
+    return 0;
+}
+
+/* Re-encodes one generated JSON record as a framed Avro file. */
+static int avro_emit(avro_out_t *a, const ts_buf_t *v) {
+    char err[512], path[4096];
+    union {
+        ts_customer_t c;
+        ts_order_t o;
+    } r;
+    ts_arena_reset(a->arena);
+    ts_buf_reset(&a->bin);
+    ts_err_t rc = a->kind == TS_KIND_CUSTOMER
+                      ? ts_decode_customer_json(v->data, v->len, a->arena, &r.c, err, sizeof err)
+                      : ts_decode_order_json(v->data, v->len, a->arena, &r.o, err, sizeof err);
+    if (!rc) rc = ts_avro_encode(a->enc, &r, a->id, &a->bin, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "tillstream-gen: %s\n", err);
+        return -1;
+    }
+    if (!a->dir) return 0;
+    snprintf(path, sizeof path, "%s/%08llu.avro", a->dir, (unsigned long long)a->n++);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(a->bin.data, 1, a->bin.len, f) != a->bin.len || fclose(f)) {
+        fprintf(stderr, "tillstream-gen: cannot write %s\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+static void avro_free(avro_out_t *a) {
+    ts_avro_enc_destroy(a->enc);
+    ts_arena_destroy(a->arena);
+    ts_buf_free(&a->bin);
+}
+
+/* ---- --kafka: produce directly ---------------------------------------- */
+static uint64_t delivery_failures;
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o) {
+    (void)rk;
+    (void)o;
+    if (m->err) {
+        if (!delivery_failures++)
+            fprintf(stderr, "tillstream-gen: delivery failed: %s\n", rd_kafka_err2str(m->err));
+    }
+}
+
+static rd_kafka_t *producer_new(const char *bootstrap) {
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof err) ||
+        rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof err) ||
+        rd_kafka_conf_set(conf, "linger.ms", "20", err, sizeof err)) {
+        fprintf(stderr, "tillstream-gen: kafka: %s\n", err);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!rk) fprintf(stderr, "tillstream-gen: kafka: %s\n", err);
+    return rk;
+}
+
+static int produce(rd_kafka_t *rk, const char *topic, const ts_buf_t *k, const void *v,
+                   size_t vlen) {
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY(k->data, k->len), RD_KAFKA_V_VALUE((void *)v, vlen), RD_KAFKA_V_END);
+        if (!e) break;
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            fprintf(stderr, "tillstream-gen: produce to %s: %s\n", topic, rd_kafka_err2str(e));
+            return -1;
+        }
+        rd_kafka_poll(rk, 100); /* wait for room */
+    }
+    rd_kafka_poll(rk, 0);
+    return 0;
+}
 
 static void pace(double rate, uint64_t n, int64_t t0) {
     if (rate <= 0) return;
@@ -31,7 +189,10 @@ int main(int argc, char **argv) {
     uint64_t seed = 1;
     double rate = 0, online = 0.15, unmapped = 0.03, nocontact = 0.02;
     const char *oc = NULL, *oo = NULL;
-    bool keys = false, counts = false;
+    bool keys = false, counts = false, avro = false;
+    const char *registry = NULL, *wsc = NULL, *wso = NULL, *kafka = NULL;
+    const char *topic_c = "pos.customers", *topic_o = "pos.orders";
+    long id_c = -1, id_o = -1;
     static const char *const outlets[] = {"101", "102", "201", "202", "301"};
     static const struct option opts[] = {{"customers", 1, NULL, 'c'},
                                          {"orders", 1, NULL, 'o'},
@@ -43,7 +204,16 @@ int main(int argc, char **argv) {
                                          {"out-customers", 1, NULL, 'C'},
                                          {"out-orders", 1, NULL, 'O'},
                                          {"keys", 0, NULL, 'k'},
+                                         {"format", 1, NULL, 'f'},
+                                         {"registry", 1, NULL, 'R'},
+                                         {"topic-customers", 1, NULL, 't'},
+                                         {"topic-orders", 1, NULL, 'T'},
+                                         {"writer-schema-customers", 1, NULL, 'w'},
+                                         {"writer-schema-orders", 1, NULL, 'W'},
+                                         {"schema-id-customers", 1, NULL, 'i'},
+                                         {"schema-id-orders", 1, NULL, 'I'},
                                          {"counts", 0, NULL, 'K'},
+                                         {"kafka", 1, NULL, 'B'},
                                          {"help", 0, NULL, 'h'},
                                          {"version", 0, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
@@ -60,12 +230,34 @@ int main(int argc, char **argv) {
         case 'C': oc = optarg; break;
         case 'O': oo = optarg; break;
         case 'k': keys = true; break;
+        case 'f':
+            if (strcmp(optarg, "json") && strcmp(optarg, "avro")) {
+                fprintf(stderr, "tillstream-gen: --format json|avro\n");
+                return 2;
+            }
+            avro = !strcmp(optarg, "avro");
+            break;
+        case 'R': registry = optarg; break;
+        case 't': topic_c = optarg; break;
+        case 'T': topic_o = optarg; break;
+        case 'w': wsc = optarg; break;
+        case 'W': wso = optarg; break;
+        case 'i': id_c = strtol(optarg, NULL, 10); break;
+        case 'I': id_o = strtol(optarg, NULL, 10); break;
         case 'K': counts = true; break;
+        case 'B': kafka = optarg; break;
         case 'h':
             printf("Usage: tillstream-gen [--customers N] [--orders M] [--seed S] [--rate R]\n"
                    "  [--online-share F] [--unmapped-share F] [--no-contact-share F]\n"
                    "  [--out-customers FILE] [--out-orders FILE] [--keys] [--counts]\n"
-                   "Outlets 101 102 201 202 301 (and 999: unmapped). '-' = stdout.\n");
+                   "  [--format json|avro] [--registry URL] [--topic-customers T]\n"
+                   "  [--topic-orders T] [--writer-schema-customers FILE]\n"
+                   "  [--writer-schema-orders FILE] [--schema-id-customers N]\n"
+                   "  [--schema-id-orders N] [--kafka BOOTSTRAP]\n"
+                   "Outlets 101 102 201 202 301 (and 999: unmapped). '-' = stdout.\n"
+                   "Avro: the --out-* are directories, one Confluent-framed file per record\n"
+                   "(kcat -P -t TOPIC DIR/*); the schema is registered under TOPIC-value.\n"
+                   "--kafka: produce keyed records to the topics (JSON or Avro).\n");
             return 0;
         case 'V': printf("tillstream-gen %s\n", TS_VERSION); return 0;
         default: return 2;
@@ -73,9 +265,28 @@ int main(int argc, char **argv) {
     }
     ts_gen_opts_t go = {seed, customers, outlets, 5, online, unmapped, nocontact};
     ts_gen_t *g = ts_gen_new(&go);
-    FILE *fc = !oc ? NULL : strcmp(oc, "-") ? fopen(oc, "w") : stdout;
-    FILE *fo = !oo ? NULL : strcmp(oo, "-") ? fopen(oo, "w") : stdout;
-    if ((oc && !fc) || (oo && !fo)) {
+    avro_out_t ac = {0}, ao = {0};
+    ac.on = ao.on = kafka != NULL;
+    rd_kafka_t *rk = kafka ? producer_new(kafka) : NULL;
+    if (kafka && !rk) return 2;
+    if (avro) {
+        char err[512];
+        ts_registry_t *reg = NULL;
+        if (registry) {
+            ts_registry_opts_t ro = {.url = registry};
+            if (!(reg = ts_registry_new(&ro, err, sizeof err))) {
+                fprintf(stderr, "tillstream-gen: %s\n", err);
+                return 2;
+            }
+        }
+        int bad = avro_setup(&ac, TS_KIND_CUSTOMER, oc, wsc, (int32_t)id_c, reg, topic_c) ||
+                  avro_setup(&ao, TS_KIND_ORDER, oo, wso, (int32_t)id_o, reg, topic_o);
+        ts_registry_destroy(reg);
+        if (bad) return 1;
+    }
+    FILE *fc = !oc || avro ? NULL : strcmp(oc, "-") ? fopen(oc, "w") : stdout;
+    FILE *fo = !oo || avro ? NULL : strcmp(oo, "-") ? fopen(oo, "w") : stdout;
+    if (!avro && ((oc && !fc) || (oo && !fo))) {
         fprintf(stderr, "tillstream-gen: cannot open an output file\n");
         return 1;
     }
@@ -87,6 +298,10 @@ int main(int argc, char **argv) {
         ts_buf_reset(&v);
         ts_gen_customer(g, i, &k, &v);
         if (fc) fprintf(fc, "%s%s%s\n", keys ? k.data : "", keys ? "\t" : "", v.data);
+        if (ac.enc && avro_emit(&ac, &v)) return 1;
+        if (rk &&
+            produce(rk, topic_c, &k, ac.enc ? ac.bin.data : v.data, ac.enc ? ac.bin.len : v.len))
+            return 1;
         pace(rate, n, t0);
     }
     for (size_t i = 0; i < orders; i++, n++) {
@@ -94,7 +309,20 @@ int main(int argc, char **argv) {
         ts_buf_reset(&v);
         ts_gen_order(g, &k, &v);
         if (fo) fprintf(fo, "%s%s%s\n", keys ? k.data : "", keys ? "\t" : "", v.data);
+        if (ao.enc && avro_emit(&ao, &v)) return 1;
+        if (rk &&
+            produce(rk, topic_o, &k, ao.enc ? ao.bin.data : v.data, ao.enc ? ao.bin.len : v.len))
+            return 1;
         pace(rate, n, t0);
+    }
+    if (rk) {
+        rd_kafka_resp_err_t fe = rd_kafka_flush(rk, 60000);
+        rd_kafka_destroy(rk);
+        if (fe || delivery_failures) {
+            fprintf(stderr, "tillstream-gen: %llu record(s) not delivered%s\n",
+                    (unsigned long long)delivery_failures, fe ? " (flush timed out)" : "");
+            return 1;
+        }
     }
     if (counts) {
         const ts_gen_counts_t *ct = ts_gen_counts(g);
@@ -114,6 +342,8 @@ int main(int argc, char **argv) {
     if (fo && fo != stdout) fclose(fo);
     ts_buf_free(&k);
     ts_buf_free(&v);
+    avro_free(&ac);
+    avro_free(&ao);
     ts_gen_destroy(g);
     return 0;
 }

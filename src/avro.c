@@ -1,0 +1,1069 @@
+/*
+ * avro.c - Avro binary bodies into ts_customer_t/ts_order_t with Avro-C's
+ * schema resolution (the only file that includes <avro.h>).
+ *
+ * Per writer schema id we keep: the writer schema, a resolved-writer
+ * value (reads writer bytes, writes into the reader value) and a generic
+ * value of the reader schema; records are read into those reused values
+ * and then copied into the model, strings into the caller's arena. The
+ * reader schema is the compiled-in copy of schemas/{customer,order}.avsc. Field indices
+ * of the reader schema are looked up once in ts_avro_new().
+ */
+#include "tillstream/avro.h"
+
+#include <avro.h>
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int32_t id;
+    avro_schema_t writer;
+    avro_schema_t reader; /* reader schema less the defaulted fields the writer lacks */
+    avro_value_iface_t *reader_iface;
+    avro_value_iface_t *resolver_iface;
+    avro_value_t resolved; /* writer side */
+    avro_value_t value;    /* reader side (resolved's destination) */
+} writer_t;
+
+struct ts_avro_s {
+    ts_kind_t kind;
+    avro_schema_t reader;
+    avro_value_iface_t *reader_iface;
+    avro_reader_t in;
+    writer_t *w;
+    size_t n_w, cap_w;
+    char path[128]; /* field path of the value being converted */
+};
+
+static void writer_free(writer_t *w) {
+    avro_value_decref(&w->resolved);
+    avro_value_decref(&w->value);
+    avro_value_iface_decref(w->resolver_iface);
+    avro_value_iface_decref(w->reader_iface);
+    avro_schema_decref(w->reader);
+    avro_schema_decref(w->writer);
+}
+
+void ts_avro_destroy(ts_avro_t *a) {
+    if (!a) return;
+    for (size_t i = 0; i < a->n_w; i++) writer_free(&a->w[i]);
+    free(a->w);
+    if (a->in) avro_reader_free(a->in);
+    if (a->reader_iface) avro_value_iface_decref(a->reader_iface);
+    if (a->reader) avro_schema_decref(a->reader);
+    free(a);
+}
+
+ts_avro_t *ts_avro_new(ts_kind_t kind, char *errstr, size_t errstr_size) {
+    ts_avro_t *a = calloc(1, sizeof *a);
+    if (!a) {
+        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "avro: out of memory");
+        return NULL;
+    }
+    a->kind = kind;
+    const char *json = kind == TS_KIND_CUSTOMER ? ts_schema_customer_avsc : ts_schema_order_avsc;
+    if (avro_schema_from_json_length(json, strlen(json), &a->reader)) {
+        ts_seterr(errstr, errstr_size, TS_ERR_INTERNAL, "avro: reader schema: %s", avro_strerror());
+        a->reader = NULL;
+        goto fail;
+    }
+    if (!(a->reader_iface = avro_generic_class_from_schema(a->reader))) {
+        ts_seterr(errstr, errstr_size, TS_ERR_INTERNAL, "avro: reader class: %s", avro_strerror());
+        goto fail;
+    }
+    if (!(a->in = avro_reader_memory("", 0))) {
+        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "avro: out of memory");
+        goto fail;
+    }
+    return a;
+fail:
+    ts_avro_destroy(a);
+    return NULL;
+}
+
+static writer_t *find(const ts_avro_t *a, int32_t id) {
+    for (size_t i = 0; i < a->n_w; i++)
+        if (a->w[i].id == id) return &a->w[i];
+    return NULL;
+}
+
+bool ts_avro_has_writer(const ts_avro_t *a, int32_t id) { return find(a, id) != NULL; }
+
+/* ---- per-writer reader schema --------------------------------------- */
+/* Avro-C's resolver rejects a reader field the writer lacks even when the
+ * reader gives it a default ("Reader field x doesn't appear in writer").
+ * So each writer gets its own copy of the reader schema without such
+ * fields; the conversion below reads an absent field as its default, and
+ * every default in schemas/ equals the model's "absent" value (null,
+ * false, [], in_store). A missing field without a default is an error. */
+
+static const cJSON *named(const cJSON *names, const char *name) {
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(names, name);
+    if (!n && strrchr(name, '.'))
+        n = cJSON_GetObjectItemCaseSensitive(names, strrchr(name, '.') + 1);
+    return n;
+}
+
+/* The record schema inside `t` (record, array of records, union with a
+ * record, or a name), or NULL. */
+static const cJSON *record_in(const cJSON *t, const cJSON *names) {
+    if (cJSON_IsString(t)) return names ? named(names, t->valuestring) : NULL;
+    if (cJSON_IsArray(t)) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, t) {
+            const cJSON *r = record_in(e, names);
+            if (r) return r;
+        }
+        return NULL;
+    }
+    if (!cJSON_IsObject(t)) return NULL;
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(t, "type");
+    if (!cJSON_IsString(ty)) return record_in(ty, names);
+    if (!strcmp(ty->valuestring, "record")) return t;
+    if (!strcmp(ty->valuestring, "array"))
+        return record_in(cJSON_GetObjectItemCaseSensitive(t, "items"), names);
+    return NULL;
+}
+
+/* Collects every named record of the writer schema (full and short name). */
+static void collect_names(const cJSON *t, const char *ns, cJSON *names) {
+    if (cJSON_IsArray(t)) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, t) collect_names(e, ns, names);
+        return;
+    }
+    if (!cJSON_IsObject(t)) return;
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(t, "type");
+    if (!cJSON_IsString(ty)) {
+        collect_names(ty, ns, names);
+        return;
+    }
+    if (!strcmp(ty->valuestring, "array")) {
+        collect_names(cJSON_GetObjectItemCaseSensitive(t, "items"), ns, names);
+        return;
+    }
+    if (strcmp(ty->valuestring, "record")) return;
+    const cJSON *nm = cJSON_GetObjectItemCaseSensitive(t, "name");
+    const cJSON *n2 = cJSON_GetObjectItemCaseSensitive(t, "namespace");
+    if (cJSON_IsString(n2)) ns = n2->valuestring;
+    if (cJSON_IsString(nm)) {
+        char full[512];
+        snprintf(full, sizeof full, "%s%s%s", ns && !strchr(nm->valuestring, '.') ? ns : "",
+                 ns && !strchr(nm->valuestring, '.') ? "." : "", nm->valuestring);
+        const char *shortn =
+            strrchr(nm->valuestring, '.') ? strrchr(nm->valuestring, '.') + 1 : nm->valuestring;
+        if (!cJSON_GetObjectItemCaseSensitive(names, full))
+            cJSON_AddItemReferenceToObject(names, full, (cJSON *)t);
+        if (!cJSON_GetObjectItemCaseSensitive(names, shortn))
+            cJSON_AddItemReferenceToObject(names, shortn, (cJSON *)t);
+    }
+    const cJSON *f;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(t, "fields"))
+        collect_names(cJSON_GetObjectItemCaseSensitive(f, "type"), ns, names);
+}
+
+static ts_err_t prune(cJSON *rrec, const cJSON *wrec, const cJSON *names, const char *path,
+                      char *errstr, size_t errstr_size) {
+    cJSON *rfields = cJSON_GetObjectItemCaseSensitive(rrec, "fields");
+    const cJSON *wfields = cJSON_GetObjectItemCaseSensitive(wrec, "fields");
+    cJSON *f = rfields ? rfields->child : NULL;
+    while (f) {
+        cJSON *next = f->next;
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(f, "name");
+        const cJSON *wf = NULL, *e;
+        cJSON_ArrayForEach(e, wfields) {
+            const cJSON *wn = cJSON_GetObjectItemCaseSensitive(e, "name");
+            if (cJSON_IsString(wn) && cJSON_IsString(nm) &&
+                !strcmp(wn->valuestring, nm->valuestring))
+                wf = e;
+        }
+        char sub[256];
+        snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "",
+                 cJSON_IsString(nm) ? nm->valuestring : "?");
+        if (!wf) {
+            if (!cJSON_HasObjectItem(f, "default"))
+                return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                                 "reader field %s has no default and the writer schema lacks it",
+                                 sub);
+            cJSON_Delete(cJSON_DetachItemViaPointer(rfields, f));
+        } else {
+            cJSON *rr = (cJSON *)record_in(cJSON_GetObjectItemCaseSensitive(f, "type"), NULL);
+            const cJSON *wr = record_in(cJSON_GetObjectItemCaseSensitive(wf, "type"), names);
+            if (rr && wr) {
+                ts_err_t rc = prune(rr, wr, names, sub, errstr, errstr_size);
+                if (rc) return rc;
+            }
+        }
+        f = next;
+    }
+    return TS_OK;
+}
+
+/* A new avro schema: the reader schema pruned for `writer_json`. */
+static ts_err_t reader_for(const ts_avro_t *a, const char *writer_json, avro_schema_t *out,
+                           char *errstr, size_t errstr_size) {
+    const char *rjson =
+        a->kind == TS_KIND_CUSTOMER ? ts_schema_customer_avsc : ts_schema_order_avsc;
+    cJSON *r = cJSON_Parse(rjson), *w = cJSON_Parse(writer_json), *names = cJSON_CreateObject();
+    ts_err_t rc = TS_OK;
+    char *text = NULL;
+    if (!r || !names) {
+        rc = ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "avro: out of memory");
+        goto done;
+    }
+    const cJSON *wrec = w ? record_in(w, NULL) : NULL;
+    if (!wrec) {
+        rc = ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "writer schema is not an Avro record");
+        goto done;
+    }
+    collect_names(w, NULL, names);
+    if ((rc = prune(r, wrec, names, "", errstr, errstr_size))) goto done;
+    if (!(text = cJSON_PrintUnformatted(r))) {
+        rc = ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "avro: out of memory");
+        goto done;
+    }
+    if (avro_schema_from_json_length(text, strlen(text), out))
+        rc = ts_seterr(errstr, errstr_size, TS_ERR_INTERNAL, "avro: pruned reader schema: %s",
+                       avro_strerror());
+done:
+    free(text);
+    cJSON_Delete(names);
+    cJSON_Delete(r);
+    cJSON_Delete(w);
+    return rc;
+}
+
+ts_err_t ts_avro_add_writer(ts_avro_t *a, int32_t id, const char *schema_json, char *errstr,
+                            size_t errstr_size) {
+    if (find(a, id)) return TS_OK;
+    if (a->n_w == a->cap_w) {
+        size_t cap = a->cap_w ? a->cap_w * 2 : 4;
+        writer_t *nw = realloc(a->w, cap * sizeof *nw);
+        if (!nw) return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "avro: out of memory");
+        a->w = nw;
+        a->cap_w = cap;
+    }
+    writer_t w = {.id = id};
+    ts_err_t rc;
+    if (avro_schema_from_json_length(schema_json, strlen(schema_json), &w.writer))
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                         "writer schema %ld is not a valid Avro schema: %s", (long)id,
+                         avro_strerror());
+    if ((rc = reader_for(a, schema_json, &w.reader, errstr, errstr_size))) {
+        size_t l = errstr_size ? strlen(errstr) : 0;
+        char tmp[256];
+        snprintf(tmp, sizeof tmp, "%.*s", (int)(l < 200 ? l : 200), errstr);
+        if (rc == TS_ERR_INVALID)
+            ts_seterr(errstr, errstr_size, rc, "writer schema %ld cannot be resolved: %s", (long)id,
+                      tmp);
+        w.reader = NULL;
+        goto fail;
+    }
+    if (!(w.reader_iface = avro_generic_class_from_schema(w.reader))) {
+        rc = ts_seterr(errstr, errstr_size, TS_ERR_INTERNAL, "avro: %s", avro_strerror());
+        goto fail;
+    }
+    if (!(w.resolver_iface = avro_resolved_writer_new(w.writer, w.reader))) {
+        rc = ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                       "writer schema %ld cannot be resolved to the reader schema: %s", (long)id,
+                       avro_strerror());
+        goto fail;
+    }
+    if (avro_resolved_writer_new_value(w.resolver_iface, &w.resolved)) {
+        avro_value_iface_decref(w.resolver_iface);
+        w.resolver_iface = NULL;
+        rc = ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "avro: %s", avro_strerror());
+        goto fail;
+    }
+    if (avro_generic_value_new(w.reader_iface, &w.value)) {
+        avro_value_decref(&w.resolved);
+        avro_value_iface_decref(w.resolver_iface);
+        w.resolver_iface = NULL;
+        rc = ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "avro: %s", avro_strerror());
+        goto fail;
+    }
+    avro_resolved_writer_set_dest(&w.resolved, &w.value);
+    a->w[a->n_w++] = w;
+    return TS_OK;
+fail:
+    if (w.resolver_iface) avro_value_iface_decref(w.resolver_iface);
+    if (w.reader_iface) avro_value_iface_decref(w.reader_iface);
+    if (w.reader) avro_schema_decref(w.reader);
+    avro_schema_decref(w.writer);
+    return rc;
+}
+
+/* ---- conversion of the reader value into the model ------------------- */
+
+typedef struct {
+    ts_avro_t *a;
+    ts_arena_t *arena;
+    char *errstr;
+    size_t errstr_size;
+} cx_t;
+
+#define NOMEM(c) ts_seterr((c)->errstr, (c)->errstr_size, TS_ERR_NOMEM, "avro: out of memory")
+
+static ts_err_t bad(cx_t *c, const char *path, const char *what) {
+    return ts_seterr(c->errstr, c->errstr_size, TS_ERR_INVALID, "%s: %s", path, what);
+}
+
+/* Field `name` of record `rec`; unwraps ["null", T] unions. *present =
+ * false for null. */
+static ts_err_t field(cx_t *c, avro_value_t *rec, const char *name, const char *path,
+                      avro_value_t *out, bool *present) {
+    avro_value_t v = {NULL, NULL};
+    *present = false; /* a field the writer lacks reads as its default (see prune) */
+    if (avro_value_get_by_name(rec, name, &v, NULL)) return TS_OK;
+    *present = true;
+    if (avro_value_get_type(&v) == AVRO_UNION) {
+        int disc;
+        if (avro_value_get_discriminant(&v, &disc) || avro_value_get_current_branch(&v, &v))
+            return bad(c, path, "union without a branch");
+        if (avro_value_get_type(&v) == AVRO_NULL) *present = false;
+    }
+    *out = v;
+    return TS_OK;
+}
+
+static ts_err_t get_str(cx_t *c, avro_value_t *rec, const char *name, const char *path,
+                        const char **out) {
+    avro_value_t v = {NULL, NULL};
+    bool present;
+    ts_err_t rc = field(c, rec, name, path, &v, &present);
+    *out = NULL;
+    if (rc || !present) return rc;
+    const char *s;
+    size_t size;
+    if (avro_value_get_string(&v, &s, &size)) return bad(c, path, "expected a string");
+    if (!(*out = ts_arena_strndup(c->arena, s, size ? size - 1 : 0))) return NOMEM(c);
+    return TS_OK;
+}
+
+static ts_err_t get_tri(cx_t *c, avro_value_t *rec, const char *name, const char *path,
+                        ts_tri_t *out) {
+    avro_value_t v = {NULL, NULL};
+    bool present;
+    ts_err_t rc = field(c, rec, name, path, &v, &present);
+    *out = TS_TRI_UNKNOWN;
+    if (rc || !present) return rc;
+    int b;
+    if (avro_value_get_boolean(&v, &b)) return bad(c, path, "expected a boolean");
+    *out = b ? TS_TRI_TRUE : TS_TRI_FALSE;
+    return TS_OK;
+}
+
+static ts_err_t get_long(cx_t *c, avro_value_t *rec, const char *name, const char *path,
+                         int64_t *out) {
+    avro_value_t v = {NULL, NULL};
+    bool present;
+    ts_err_t rc = field(c, rec, name, path, &v, &present);
+    *out = 0;
+    if (rc || !present) return rc;
+    if (avro_value_get_long(&v, out)) return bad(c, path, "expected a long");
+    return TS_OK;
+}
+
+/* decimal(18,4) bytes: two's-complement big-endian unscaled value. */
+static ts_err_t get_dec(cx_t *c, avro_value_t *rec, const char *name, const char *path,
+                        ts_decimal_t *out) {
+    avro_value_t v = {NULL, NULL};
+    bool present;
+    ts_err_t rc = field(c, rec, name, path, &v, &present);
+    memset(out, 0, sizeof *out);
+    if (rc || !present) return rc;
+    const void *p;
+    size_t n;
+    if (avro_value_get_bytes(&v, &p, &n)) return bad(c, path, "expected decimal bytes");
+    const unsigned char *b = p;
+    size_t skip = 0; /* redundant sign-extension bytes */
+    while (n - skip > 8 && (b[skip] == 0x00 || b[skip] == 0xff) &&
+           (b[skip] & 0x80) == (b[skip + 1] & 0x80))
+        skip++;
+    if (n - skip > 8) {
+        char what[96];
+        snprintf(what, sizeof what, "decimal of %zu bytes does not fit decimal(18,4)", n);
+        return bad(c, path, what);
+    }
+    uint64_t u = (n - skip > 0 && (b[skip] & 0x80)) ? UINT64_MAX : 0;
+    for (size_t i = skip; i < n; i++) u = (u << 8) | b[i];
+    int64_t units = (int64_t)u;
+    if (units > 999999999999999999LL || units < -999999999999999999LL)
+        return bad(c, path, "decimal exceeds 18 digits");
+    out->units = units;
+    out->scale = 4;
+    out->present = true;
+    return TS_OK;
+}
+
+static ts_err_t get_enum(cx_t *c, avro_value_t *rec, const char *name, const char *path, int nsym,
+                         int *out) {
+    avro_value_t v = {NULL, NULL};
+    bool present;
+    ts_err_t rc = field(c, rec, name, path, &v, &present);
+    *out = 0; /* absent: the reader default, symbol 0 (in_store) */
+    if (rc || !present) return rc;
+    if (avro_value_get_enum(&v, out) || *out < 0 || *out >= nsym)
+        return bad(c, path, "expected an enum symbol");
+    return TS_OK;
+}
+
+#define P(buf, fmt, ...) (snprintf(buf, sizeof buf, fmt, __VA_ARGS__), buf)
+
+static ts_err_t to_customer(cx_t *c, avro_value_t *r, ts_customer_t *o) {
+    ts_err_t rc;
+    memset(o, 0, sizeof *o);
+    if ((rc = get_str(c, r, "customer_id", "customer_id", &o->customer_id))) return rc;
+    if (!o->customer_id) return bad(c, "customer_id", "required");
+    if ((rc = get_str(c, r, "email", "email", &o->email)) ||
+        (rc = get_str(c, r, "phone", "phone", &o->phone)) ||
+        (rc = get_str(c, r, "first_name", "first_name", &o->first_name)) ||
+        (rc = get_str(c, r, "last_name", "last_name", &o->last_name)) ||
+        (rc = get_str(c, r, "home_outlet_id", "home_outlet_id", &o->home_outlet_id)) ||
+        (rc = get_tri(c, r, "email_consent", "email_consent", &o->email_consent)) ||
+        (rc = get_tri(c, r, "sms_consent", "sms_consent", &o->sms_consent)) ||
+        (rc = get_str(c, r, "date_of_birth", "date_of_birth", &o->date_of_birth)) ||
+        (rc = get_tri(c, r, "loyalty_member", "loyalty_member", &o->loyalty_member)) ||
+        (rc = get_long(c, r, "created_at", "created_at", &o->created_at_ms)) ||
+        (rc = get_long(c, r, "updated_at", "updated_at", &o->updated_at_ms)))
+        return rc;
+    avro_value_t ad;
+    bool present;
+    if ((rc = field(c, r, "billing_address", "billing_address", &ad, &present))) return rc;
+    if (present) {
+        ts_address_t *A = &o->billing_address;
+        o->has_billing_address = true;
+        if ((rc = get_str(c, &ad, "line1", "billing_address.line1", &A->line1)) ||
+            (rc = get_str(c, &ad, "line2", "billing_address.line2", &A->line2)) ||
+            (rc = get_str(c, &ad, "city", "billing_address.city", &A->city)) ||
+            (rc = get_str(c, &ad, "region", "billing_address.region", &A->region)) ||
+            (rc = get_str(c, &ad, "postcode", "billing_address.postcode", &A->postcode)) ||
+            (rc = get_str(c, &ad, "country", "billing_address.country", &A->country)))
+            return rc;
+    }
+    return TS_OK;
+}
+
+/* Field paths are relative ("row_total"); to_order() prefixes "lines[i]."
+ * on error, so no path is formatted for records that decode. */
+static ts_err_t to_line(cx_t *c, avro_value_t *l, size_t i, ts_order_line_t *o) {
+    char p[64];
+    ts_err_t rc;
+    memset(o, 0, sizeof *o);
+    if ((rc = get_str(c, l, "line_id", "line_id", &o->line_id))) return rc;
+    if (!o->line_id) return bad(c, "line_id", "required");
+    if ((rc = get_str(c, l, "product_id", "product_id", &o->product_id)) ||
+        (rc = get_str(c, l, "sku", "sku", &o->sku)) ||
+        (rc = get_str(c, l, "name", "name", &o->name)) ||
+        (rc = get_dec(c, l, "quantity", "quantity", &o->quantity)) ||
+        (rc = get_dec(c, l, "unit_price", "unit_price", &o->unit_price)) ||
+        (rc = get_dec(c, l, "row_total", "row_total", &o->row_total)) ||
+        (rc = get_dec(c, l, "discount", "discount", &o->discount)) ||
+        (rc = get_str(c, l, "brand", "brand", &o->brand)) ||
+        (rc = get_str(c, l, "image_url", "image_url", &o->image_url)) ||
+        (rc = get_str(c, l, "product_url", "product_url", &o->product_url)))
+        return rc;
+    avro_value_t cats;
+    bool present;
+    if ((rc = field(c, l, "categories", "categories", &cats, &present))) return rc;
+    size_t n = 0;
+    if (present && avro_value_get_size(&cats, &n)) return bad(c, "categories", "expected an array");
+    if (n) {
+        if (!(o->categories = ts_arena_alloc(c->arena, n * sizeof *o->categories))) return NOMEM(c);
+        for (size_t k = 0; k < n; k++) {
+            avro_value_t s;
+            const char *str;
+            size_t size;
+            if (avro_value_get_by_index(&cats, k, &s, NULL) ||
+                avro_value_get_string(&s, &str, &size))
+                return bad(c, P(p, "categories[%zu]", k), "expected a string");
+            if (!(o->categories[k] = ts_arena_strndup(c->arena, str, size ? size - 1 : 0)))
+                return NOMEM(c);
+        }
+        o->n_categories = n;
+    }
+    return TS_OK;
+}
+
+static ts_err_t to_order(cx_t *c, avro_value_t *r, ts_order_t *o) {
+    ts_err_t rc;
+    int e;
+    const char *cur;
+    memset(o, 0, sizeof *o);
+    if ((rc = get_str(c, r, "order_id", "order_id", &o->order_id))) return rc;
+    if (!o->order_id) return bad(c, "order_id", "required");
+    if ((rc = get_str(c, r, "customer_id", "customer_id", &o->customer_id)) ||
+        (rc = get_str(c, r, "outlet_id", "outlet_id", &o->outlet_id)) ||
+        (rc = get_str(c, r, "outlet_name", "outlet_name", &o->outlet_name)))
+        return rc;
+    if ((rc = get_enum(c, r, "channel", "channel", 2, &e))) return rc;
+    o->channel = (ts_channel_t)e;
+    if ((rc = get_enum(c, r, "status", "status", 5, &e))) return rc;
+    o->status = (ts_order_status_t)e;
+    avro_value_t v = {NULL, NULL};
+    bool present;
+    if ((rc = field(c, r, "is_test", "is_test", &v, &present))) return rc;
+    if (present) {
+        int b;
+        if (avro_value_get_boolean(&v, &b)) return bad(c, "is_test", "expected a boolean");
+        o->is_test = b != 0;
+    }
+    if ((rc = get_long(c, r, "occurred_at", "occurred_at", &o->occurred_at_ms)) ||
+        (rc = get_str(c, r, "currency", "currency", &cur)))
+        return rc;
+    if (cur) {
+        if (strlen(cur) != 3) return bad(c, "currency", "expected a 3-letter ISO 4217 code");
+        memcpy(o->currency, cur, 4);
+    }
+    if ((rc = get_dec(c, r, "total", "total", &o->total)) ||
+        (rc = get_dec(c, r, "discount", "discount", &o->discount)) ||
+        (rc = get_dec(c, r, "tax", "tax", &o->tax)))
+        return rc;
+    avro_value_t lines;
+    if ((rc = field(c, r, "lines", "lines", &lines, &present))) return rc;
+    size_t n = 0;
+    if (present && avro_value_get_size(&lines, &n)) return bad(c, "lines", "expected an array");
+    if (n) {
+        if (!(o->lines = ts_arena_alloc(c->arena, n * sizeof *o->lines))) return NOMEM(c);
+        for (size_t i = 0; i < n; i++) {
+            avro_value_t l;
+            if (avro_value_get_by_index(&lines, i, &l, NULL)) return bad(c, "lines", "bad item");
+            if ((rc = to_line(c, &l, i, &o->lines[i]))) {
+                if (c->errstr_size) {
+                    char rel[400];
+                    snprintf(rel, sizeof rel, "%s", c->errstr);
+                    ts_seterr(c->errstr, c->errstr_size, rc, "lines[%zu].%s", i, rel);
+                }
+                return rc;
+            }
+        }
+        o->n_lines = n;
+    }
+    avro_value_t rf;
+    if ((rc = field(c, r, "refund", "refund", &rf, &present))) return rc;
+    if (present) {
+        o->refund.present = true;
+        if ((rc = get_str(c, &rf, "refund_id", "refund.refund_id", &o->refund.refund_id)) ||
+            (rc = get_str(c, &rf, "reason", "refund.reason", &o->refund.reason)) ||
+            (rc = get_dec(c, &rf, "amount", "refund.amount", &o->refund.amount)))
+            return rc;
+    }
+    avro_value_t cs;
+    if ((rc = field(c, r, "customer", "customer", &cs, &present))) return rc;
+    if (present) {
+        ts_customer_ref_t *C = &o->customer;
+        C->present = true;
+        C->customer_id = o->customer_id;
+        if ((rc = get_str(c, &cs, "email", "customer.email", &C->email)) ||
+            (rc = get_str(c, &cs, "phone", "customer.phone", &C->phone)) ||
+            (rc = get_str(c, &cs, "first_name", "customer.first_name", &C->first_name)) ||
+            (rc = get_str(c, &cs, "last_name", "customer.last_name", &C->last_name)) ||
+            (rc = get_str(c, &cs, "home_outlet_id", "customer.home_outlet_id", &C->home_outlet_id)))
+            return rc;
+    }
+    return TS_OK;
+}
+
+/* ---- validation of the bytes against the writer schema -------------- */
+/* Avro-C trusts length prefixes: it mallocs a string's announced length
+ * before reading it and leaks the buffer when the read then fails, so a
+ * garbage record could allocate (and leak) gigabytes. Every body is
+ * therefore walked first against the writer schema without allocating:
+ * lengths, union and enum indices, block counts and the end of the record
+ * are checked, and a failure names the byte offset and the field path.
+ * Avro-C only ever sees bytes that decode. */
+
+#define V_MAX_DEPTH 48
+
+typedef struct {
+    const unsigned char *p, *start, *end;
+    size_t base;
+    int depth;
+    const char *name[V_MAX_DEPTH];
+    long idx[V_MAX_DEPTH]; /* array index, or -1 */
+    char *errstr;
+    size_t errstr_size;
+} vx_t;
+
+static ts_err_t vfail(vx_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static ts_err_t vfail(vx_t *v, const char *fmt, ...) {
+    char path[192] = "", what[160];
+    size_t pl = 0;
+    for (int i = 0; i < v->depth && pl < sizeof path - 1; i++) {
+        int n = v->idx[i] >= 0 ? snprintf(path + pl, sizeof path - pl, "[%ld]", v->idx[i])
+                               : snprintf(path + pl, sizeof path - pl, "%s%s", pl ? "." : "",
+                                          v->name[i] ? v->name[i] : "?");
+        if (n < 0) break;
+        pl += (size_t)n;
+        if (pl >= sizeof path) pl = sizeof path - 1;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return ts_seterr(v->errstr, v->errstr_size, TS_ERR_INVALID, "Avro at byte %zu%s%s: %s",
+                     v->base + (size_t)(v->p - v->start), pl ? ", field " : "", path, what);
+}
+
+static ts_err_t vlong(vx_t *v, int64_t *out, int maxbytes) {
+    *out = 0;
+    uint64_t u = 0;
+    const unsigned char *at = v->p;
+    for (int i = 0, shift = 0; i < maxbytes; i++, shift += 7) {
+        if (v->p >= v->end) {
+            v->p = at; /* report where the varint starts */
+            return vfail(v, "truncated varint");
+        }
+        unsigned char b = *v->p++;
+        u |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+            return TS_OK;
+        }
+    }
+    v->p = at;
+    return vfail(v, "varint longer than %d bytes", maxbytes);
+}
+
+static ts_err_t vskip(vx_t *v, int64_t n, const char *what) {
+    if (n < 0) return vfail(v, "negative %s length %lld", what, (long long)n);
+    if (n > v->end - v->p)
+        return vfail(v, "%s of %lld bytes but only %lld remain", what, (long long)n,
+                     (long long)(v->end - v->p));
+    v->p += n;
+    return TS_OK;
+}
+
+static ts_err_t vwalk(vx_t *v, avro_schema_t s);
+
+static ts_err_t vpush(vx_t *v, const char *name, long idx) {
+    if (v->depth >= V_MAX_DEPTH) return vfail(v, "nested deeper than %d", V_MAX_DEPTH);
+    v->name[v->depth] = name;
+    v->idx[v->depth] = idx;
+    v->depth++;
+    return TS_OK;
+}
+
+/* array/map blocks */
+static ts_err_t vblocks(vx_t *v, avro_schema_t items, bool map) {
+    long index = 0;
+    for (;;) {
+        int64_t count = 0, size = 0;
+        ts_err_t rc = vlong(v, &count, 10);
+        if (rc) return rc;
+        if (count == 0) return TS_OK;
+        if (count < 0) {
+            if (count == INT64_MIN) return vfail(v, "bad block count");
+            count = -count;
+            if ((rc = vlong(v, &size, 10))) return rc;
+        }
+        /* every item takes at least one byte unless its type is empty */
+        if (count > v->end - v->p && count > (1 << 20))
+            return vfail(v, "block of %lld items but only %lld bytes remain", (long long)count,
+                         (long long)(v->end - v->p));
+        for (int64_t i = 0; i < count; i++, index++) {
+            if ((rc = vpush(v, NULL, index))) return rc;
+            if (map) {
+                int64_t kl = 0;
+                if ((rc = vlong(v, &kl, 10)) || (rc = vskip(v, kl, "map key"))) return rc;
+            }
+            if ((rc = vwalk(v, items))) return rc;
+            v->depth--;
+        }
+    }
+}
+
+static ts_err_t vwalk(vx_t *v, avro_schema_t s) {
+    int64_t x = 0;
+    ts_err_t rc;
+    switch (avro_typeof(s)) {
+    case AVRO_NULL: return TS_OK;
+    case AVRO_BOOLEAN:
+        if (v->p >= v->end) return vfail(v, "truncated boolean");
+        if (*v->p > 1) return vfail(v, "boolean byte 0x%02x", *v->p);
+        v->p++;
+        return TS_OK;
+    case AVRO_INT32: return vlong(v, &x, 5);
+    case AVRO_INT64: return vlong(v, &x, 10);
+    case AVRO_FLOAT: return vskip(v, 4, "float");
+    case AVRO_DOUBLE: return vskip(v, 8, "double");
+    case AVRO_STRING:
+    case AVRO_BYTES:
+        if ((rc = vlong(v, &x, 10))) return rc;
+        return vskip(v, x, avro_typeof(s) == AVRO_STRING ? "string" : "bytes");
+    case AVRO_FIXED: return vskip(v, avro_schema_fixed_size(s), "fixed");
+    case AVRO_ENUM:
+        if ((rc = vlong(v, &x, 10))) return rc;
+        if (x < 0 || x >= avro_schema_enum_number_of_symbols(s))
+            return vfail(v, "enum index %lld out of range", (long long)x);
+        return TS_OK;
+    case AVRO_UNION:
+        if ((rc = vlong(v, &x, 10))) return rc;
+        if (x < 0 || (uint64_t)x >= avro_schema_union_size(s))
+            return vfail(v, "union branch %lld out of range", (long long)x);
+        return vwalk(v, avro_schema_union_branch(s, (int)x));
+    case AVRO_ARRAY: return vblocks(v, avro_schema_array_items(s), false);
+    case AVRO_MAP: return vblocks(v, avro_schema_map_values(s), true);
+    case AVRO_RECORD:
+        for (size_t i = 0; i < avro_schema_record_size(s); i++) {
+            if ((rc = vpush(v, avro_schema_record_field_name(s, (int)i), -1))) return rc;
+            if ((rc = vwalk(v, avro_schema_record_field_get_by_index(s, (int)i)))) return rc;
+            v->depth--;
+        }
+        return TS_OK;
+    case AVRO_LINK: return vwalk(v, avro_schema_link_target(s));
+    default: return vfail(v, "unsupported schema type");
+    }
+}
+
+static ts_err_t validate(avro_schema_t writer, const void *buf, size_t len, size_t base,
+                         char *errstr, size_t errstr_size) {
+    vx_t v = {.p = buf,
+              .start = buf,
+              .end = (const unsigned char *)buf + len,
+              .base = base,
+              .errstr = errstr,
+              .errstr_size = errstr_size};
+    ts_err_t rc = vwalk(&v, writer);
+    if (rc) return rc;
+    if (v.p != v.end)
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                         "Avro record ends at byte %zu but the message has %zu: trailing bytes",
+                         base + (size_t)(v.p - v.start), base + len);
+    return TS_OK;
+}
+
+ts_err_t ts_avro_decode(ts_avro_t *a, int32_t id, const void *buf, size_t len, size_t base_offset,
+                        ts_arena_t *arena, void *out, char *errstr, size_t errstr_size) {
+    writer_t *w = find(a, id);
+    if (!w)
+        return ts_seterr(errstr, errstr_size, TS_ERR_NOT_FOUND, "writer schema %ld not loaded",
+                         (long)id);
+    ts_err_t rc = validate(w->writer, len ? buf : "", len, base_offset, errstr, errstr_size);
+    if (rc) return rc;
+    avro_reader_memory_set_source(a->in, len ? buf : "", (int64_t)len);
+    avro_value_reset(&w->value);
+    if (avro_value_read(a->in, &w->resolved)) { /* not expected after validate() */
+        const char *why = avro_strerror();
+        size_t wl = strlen(why);
+        while (wl > 0 && (why[wl - 1] == '\n' || why[wl - 1] == ' ')) wl--;
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                         "Avro body at byte %zu (writer schema %ld) does not decode: %.*s",
+                         base_offset, (long)id, (int)wl, why);
+    }
+    cx_t c = {a, arena, errstr, errstr_size};
+    return a->kind == TS_KIND_CUSTOMER ? to_customer(&c, &w->value, out)
+                                       : to_order(&c, &w->value, out);
+}
+
+/* ---- encoding --------------------------------------------------------- */
+
+struct ts_avro_enc_s {
+    ts_kind_t kind;
+    avro_schema_t reader, writer;
+    avro_value_iface_t *reader_iface, *writer_iface;
+    avro_value_t rv, wv;
+};
+
+void ts_avro_enc_destroy(ts_avro_enc_t *e) {
+    if (!e) return;
+    if (e->wv.iface) avro_value_decref(&e->wv);
+    if (e->rv.iface) avro_value_decref(&e->rv);
+    if (e->writer_iface) avro_value_iface_decref(e->writer_iface);
+    if (e->reader_iface) avro_value_iface_decref(e->reader_iface);
+    if (e->writer) avro_schema_decref(e->writer);
+    if (e->reader) avro_schema_decref(e->reader);
+    free(e);
+}
+
+ts_avro_enc_t *ts_avro_enc_new(ts_kind_t kind, const char *writer_schema_json, char *errstr,
+                               size_t errstr_size) {
+    ts_avro_enc_t *e = calloc(1, sizeof *e);
+    if (!e) {
+        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "avro: out of memory");
+        return NULL;
+    }
+    e->kind = kind;
+    const char *rj = kind == TS_KIND_CUSTOMER ? ts_schema_customer_avsc : ts_schema_order_avsc;
+    const char *wj = writer_schema_json ? writer_schema_json : rj;
+    if (avro_schema_from_json_length(rj, strlen(rj), &e->reader)) {
+        e->reader = NULL;
+        ts_seterr(errstr, errstr_size, TS_ERR_INTERNAL, "avro: %s", avro_strerror());
+        goto fail;
+    }
+    if (avro_schema_from_json_length(wj, strlen(wj), &e->writer)) {
+        e->writer = NULL;
+        ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "writer schema: %s", avro_strerror());
+        goto fail;
+    }
+    if (!(e->reader_iface = avro_generic_class_from_schema(e->reader)) ||
+        !(e->writer_iface = avro_generic_class_from_schema(e->writer)) ||
+        avro_generic_value_new(e->reader_iface, &e->rv) ||
+        avro_generic_value_new(e->writer_iface, &e->wv)) {
+        ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "avro: %s", avro_strerror());
+        goto fail;
+    }
+    return e;
+fail:
+    ts_avro_enc_destroy(e);
+    return NULL;
+}
+
+/* Field `name` of rec, selecting the non-null branch of a union (or the
+ * null branch when `null`). */
+static int efield(avro_value_t *rec, const char *name, bool null, avro_value_t *out) {
+    avro_value_t v = {NULL, NULL};
+    if (avro_value_get_by_name(rec, name, &v, NULL)) return -1;
+    if (avro_value_get_type(&v) == AVRO_UNION) return avro_value_set_branch(&v, null ? 0 : 1, out);
+    *out = v;
+    return 0;
+}
+static int estr(avro_value_t *rec, const char *name, const char *s) {
+    avro_value_t v = {NULL, NULL};
+    if (efield(rec, name, s == NULL, &v)) return -1;
+    return s ? avro_value_set_string(&v, s) : 0;
+}
+static int elong(avro_value_t *rec, const char *name, int64_t x, bool null) {
+    avro_value_t v = {NULL, NULL};
+    if (efield(rec, name, null, &v)) return -1;
+    return null ? 0 : avro_value_set_long(&v, x);
+}
+static int etri(avro_value_t *rec, const char *name, ts_tri_t t) {
+    avro_value_t v = {NULL, NULL};
+    if (efield(rec, name, t == TS_TRI_UNKNOWN, &v)) return -1;
+    return t == TS_TRI_UNKNOWN ? 0 : avro_value_set_boolean(&v, t == TS_TRI_TRUE);
+}
+static int edec(avro_value_t *rec, const char *name, ts_decimal_t d) {
+    avro_value_t v = {NULL, NULL};
+    ts_decimal_t d4 = {0, 4, true};
+    if (d.present && ts_decimal_rescale(d, 4, &d4)) return -1;
+    if (efield(rec, name, !d.present, &v)) return -1;
+    if (!d.present) return 0;
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)d4.units >> (56 - 8 * i));
+    int k = 0;
+    while (k < 7 && ((b[k] == 0 && !(b[k + 1] & 0x80)) || (b[k] == 0xff && (b[k + 1] & 0x80)))) k++;
+    return avro_value_set_bytes(&v, b + k, (size_t)(8 - k));
+}
+
+static int fill_customer(avro_value_t *r, const ts_customer_t *c) {
+    avro_value_t ad;
+    if (estr(r, "customer_id", c->customer_id) || estr(r, "email", c->email) ||
+        estr(r, "phone", c->phone) || estr(r, "first_name", c->first_name) ||
+        estr(r, "last_name", c->last_name) || estr(r, "home_outlet_id", c->home_outlet_id) ||
+        etri(r, "email_consent", c->email_consent) || etri(r, "sms_consent", c->sms_consent) ||
+        estr(r, "date_of_birth", c->date_of_birth) ||
+        etri(r, "loyalty_member", c->loyalty_member) ||
+        elong(r, "created_at", c->created_at_ms, c->created_at_ms == 0) ||
+        elong(r, "updated_at", c->updated_at_ms, c->updated_at_ms == 0) ||
+        efield(r, "billing_address", !c->has_billing_address, &ad))
+        return -1;
+    if (!c->has_billing_address) return 0;
+    const ts_address_t *A = &c->billing_address;
+    return estr(&ad, "line1", A->line1) || estr(&ad, "line2", A->line2) ||
+           estr(&ad, "city", A->city) || estr(&ad, "region", A->region) ||
+           estr(&ad, "postcode", A->postcode) || estr(&ad, "country", A->country);
+}
+
+static int fill_order(avro_value_t *r, const ts_order_t *o) {
+    avro_value_t v, lines, sub;
+    if (estr(r, "order_id", o->order_id) || estr(r, "customer_id", o->customer_id) ||
+        estr(r, "outlet_id", o->outlet_id) || estr(r, "outlet_name", o->outlet_name) ||
+        efield(r, "channel", false, &v) || avro_value_set_enum(&v, (int)o->channel) ||
+        efield(r, "status", false, &v) || avro_value_set_enum(&v, (int)o->status) ||
+        efield(r, "is_test", false, &v) || avro_value_set_boolean(&v, o->is_test) ||
+        elong(r, "occurred_at", o->occurred_at_ms, false) ||
+        estr(r, "currency", o->currency[0] ? o->currency : NULL) || edec(r, "total", o->total) ||
+        edec(r, "discount", o->discount) || edec(r, "tax", o->tax) ||
+        efield(r, "lines", false, &lines))
+        return -1;
+    for (size_t i = 0; i < o->n_lines; i++) {
+        const ts_order_line_t *L = &o->lines[i];
+        avro_value_t l, cats, cat;
+        if (avro_value_append(&lines, &l, NULL) || estr(&l, "line_id", L->line_id) ||
+            estr(&l, "product_id", L->product_id) || estr(&l, "sku", L->sku) ||
+            estr(&l, "name", L->name) || edec(&l, "quantity", L->quantity) ||
+            edec(&l, "unit_price", L->unit_price) || edec(&l, "row_total", L->row_total) ||
+            edec(&l, "discount", L->discount) || estr(&l, "brand", L->brand) ||
+            estr(&l, "image_url", L->image_url) || estr(&l, "product_url", L->product_url) ||
+            efield(&l, "categories", false, &cats))
+            return -1;
+        for (size_t k = 0; k < L->n_categories; k++)
+            if (avro_value_append(&cats, &cat, NULL) ||
+                avro_value_set_string(&cat, L->categories[k]))
+                return -1;
+    }
+    if (efield(r, "refund", !o->refund.present, &sub)) return -1;
+    if (o->refund.present &&
+        (estr(&sub, "refund_id", o->refund.refund_id) || estr(&sub, "reason", o->refund.reason) ||
+         edec(&sub, "amount", o->refund.amount)))
+        return -1;
+    if (efield(r, "customer", !o->customer.present, &sub)) return -1;
+    if (o->customer.present &&
+        (estr(&sub, "email", o->customer.email) || estr(&sub, "phone", o->customer.phone) ||
+         estr(&sub, "first_name", o->customer.first_name) ||
+         estr(&sub, "last_name", o->customer.last_name) ||
+         estr(&sub, "home_outlet_id", o->customer.home_outlet_id)))
+        return -1;
+    return 0;
+}
+
+/* Writer-side value for a field the reader value lacks: null, zero, "",
+ * empty array, first enum symbol, a record of such. */
+static int zero_value(avro_value_t *d) {
+    avro_value_t c;
+    size_t n;
+    switch (avro_value_get_type(d)) {
+    case AVRO_UNION: {
+        avro_schema_t us = avro_value_get_schema(d);
+        for (size_t i = 0; i < avro_schema_union_size(us); i++)
+            if (avro_typeof(avro_schema_union_branch(us, (int)i)) == AVRO_NULL)
+                return avro_value_set_branch(d, (int)i, &c);
+        return avro_value_set_branch(d, 0, &c) || zero_value(&c);
+    }
+    case AVRO_RECORD:
+        avro_value_get_size(d, &n);
+        for (size_t i = 0; i < n; i++)
+            if (avro_value_get_by_index(d, i, &c, NULL) || zero_value(&c)) return -1;
+        return 0;
+    case AVRO_STRING: return avro_value_set_string(d, "");
+    case AVRO_ENUM: return avro_value_set_enum(d, 0);
+    default: return 0; /* generic values start at zero / empty */
+    }
+}
+
+static bool same_family(avro_type_t a, avro_type_t b) {
+    bool an = a == AVRO_INT32 || a == AVRO_INT64, bn = b == AVRO_INT32 || b == AVRO_INT64;
+    bool af = a == AVRO_FLOAT || a == AVRO_DOUBLE, bf = b == AVRO_FLOAT || b == AVRO_DOUBLE;
+    return a == b || (an && bn) || (af && bf) ||
+           ((a == AVRO_STRING || a == AVRO_BYTES) && (b == AVRO_STRING || b == AVRO_BYTES));
+}
+
+/* Projects reader-shaped `s` onto writer-shaped `d` by field name. */
+static int project(avro_value_t *d, avro_value_t *s) {
+    avro_value_t sc, dc;
+    size_t n;
+    if (avro_value_get_type(s) == AVRO_UNION) {
+        if (avro_value_get_current_branch(s, &sc)) return zero_value(d);
+        return project(d, &sc);
+    }
+    avro_type_t st = avro_value_get_type(s), dt = avro_value_get_type(d);
+    if (dt == AVRO_UNION) {
+        avro_schema_t us = avro_value_get_schema(d);
+        for (size_t i = 0; i < avro_schema_union_size(us); i++) {
+            avro_schema_t b = avro_schema_union_branch(us, (int)i);
+            if (is_avro_link(b)) b = avro_schema_link_target(b);
+            if (same_family(avro_typeof(b), st))
+                return avro_value_set_branch(d, (int)i, &dc) || project(&dc, s);
+        }
+        return -1;
+    }
+    switch (dt) {
+    case AVRO_RECORD:
+        if (st != AVRO_RECORD) return -1;
+        avro_value_get_size(d, &n);
+        for (size_t i = 0; i < n; i++) {
+            const char *name;
+            if (avro_value_get_by_index(d, i, &dc, &name)) return -1;
+            if (avro_value_get_by_name(s, name, &sc, NULL) ? zero_value(&dc) : project(&dc, &sc))
+                return -1;
+        }
+        return 0;
+    case AVRO_ARRAY:
+        if (st != AVRO_ARRAY) return -1;
+        avro_value_get_size(s, &n);
+        for (size_t i = 0; i < n; i++)
+            if (avro_value_get_by_index(s, i, &sc, NULL) || avro_value_append(d, &dc, NULL) ||
+                project(&dc, &sc))
+                return -1;
+        return 0;
+    case AVRO_ENUM: {
+        int sym, k;
+        if (st != AVRO_ENUM || avro_value_get_enum(s, &sym)) return -1;
+        const char *name = avro_schema_enum_get(avro_value_get_schema(s), sym);
+        if (!name || (k = avro_schema_enum_get_by_name(avro_value_get_schema(d), name)) < 0)
+            return -1;
+        return avro_value_set_enum(d, k);
+    }
+    case AVRO_STRING:
+    case AVRO_BYTES: {
+        const void *p;
+        size_t len;
+        if (st == AVRO_STRING) {
+            const char *str;
+            if (avro_value_get_string(s, &str, &len)) return -1;
+            p = str;
+            len = len ? len - 1 : 0;
+        } else if (st != AVRO_BYTES || avro_value_get_bytes(s, &p, &len)) {
+            return -1;
+        }
+        if (dt == AVRO_BYTES) return avro_value_set_bytes(d, (void *)p, len);
+        return avro_value_set_string_len(d, p, len + 1) ? -1 : 0;
+    }
+    case AVRO_INT32:
+    case AVRO_INT64: {
+        int64_t x = 0;
+        int32_t i32;
+        if (st == AVRO_INT32) {
+            if (avro_value_get_int(s, &i32)) return -1;
+            x = i32;
+        } else if (st != AVRO_INT64 || avro_value_get_long(s, &x)) {
+            return -1;
+        }
+        return dt == AVRO_INT32 ? avro_value_set_int(d, (int32_t)x) : avro_value_set_long(d, x);
+    }
+    case AVRO_FLOAT:
+    case AVRO_DOUBLE: {
+        double x = 0;
+        float f;
+        if (st == AVRO_FLOAT) {
+            if (avro_value_get_float(s, &f)) return -1;
+            x = f;
+        } else if (st != AVRO_DOUBLE || avro_value_get_double(s, &x)) {
+            return -1;
+        }
+        return dt == AVRO_FLOAT ? avro_value_set_float(d, (float)x) : avro_value_set_double(d, x);
+    }
+    case AVRO_BOOLEAN: {
+        int b;
+        if (st != AVRO_BOOLEAN || avro_value_get_boolean(s, &b)) return -1;
+        return avro_value_set_boolean(d, b);
+    }
+    case AVRO_NULL: return st == AVRO_NULL ? 0 : -1;
+    default: return -1;
+    }
+}
+
+ts_err_t ts_avro_encode(ts_avro_enc_t *e, const void *rec, int32_t framed_id, ts_buf_t *out,
+                        char *errstr, size_t errstr_size) {
+    avro_value_reset(&e->rv);
+    avro_value_reset(&e->wv);
+    if (zero_value(&e->rv) ||
+        (e->kind == TS_KIND_CUSTOMER ? fill_customer(&e->rv, rec) : fill_order(&e->rv, rec)))
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "avro encode: %s", avro_strerror());
+    if (project(&e->wv, &e->rv))
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                         "avro encode: the record does not fit the writer schema");
+    size_t n = 0;
+    if (avro_value_sizeof(&e->wv, &n))
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "avro encode: %s", avro_strerror());
+    if (ts_buf_reserve(out, n + 6))
+        return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "avro: out of memory");
+    if (framed_id >= 0) {
+        unsigned char h[5] = {0, (unsigned char)(framed_id >> 24), (unsigned char)(framed_id >> 16),
+                              (unsigned char)(framed_id >> 8), (unsigned char)framed_id};
+        ts_buf_append(out, h, 5);
+    }
+    avro_writer_t w = avro_writer_memory(out->data + out->len, (int64_t)n);
+    if (!w) return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "avro: out of memory");
+    int rc = avro_value_write(w, &e->wv);
+    avro_writer_free(w);
+    if (rc)
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "avro encode: %s", avro_strerror());
+    out->len += n;
+    out->data[out->len] = '\0';
+    return TS_OK;
+}

@@ -1,0 +1,251 @@
+/*
+ * registry.c - Confluent Schema Registry client (libcurl): writer schemas
+ * by id, cached for the life of the process (ids are immutable), and
+ * registration for the generator. One reused curl handle; TLS verification
+ * is never turned off. A 404 is permanent (TS_ERR_NOT_FOUND), outages and
+ * 5xx are transient. Credentials are never put into messages.
+ */
+#include "tillstream/registry.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int32_t id;
+    char *json;
+} cached_t;
+
+struct ts_registry_s {
+    char *url;
+    char *userpwd;
+    char *ca_bundle;
+    long timeout_ms;
+    CURL *curl;
+    ts_buf_t body;
+    cached_t *cache;
+    size_t n_cache, cap_cache;
+    uint64_t requests;
+};
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+void ts_registry_destroy(ts_registry_t *r) {
+    if (!r) return;
+    if (r->curl) curl_easy_cleanup(r->curl);
+    for (size_t i = 0; i < r->n_cache; i++) free(r->cache[i].json);
+    free(r->cache);
+    if (r->userpwd) {
+        memset(r->userpwd, 0, strlen(r->userpwd));
+        free(r->userpwd);
+    }
+    free(r->url);
+    free(r->ca_bundle);
+    ts_buf_free(&r->body);
+    free(r);
+}
+
+ts_registry_t *ts_registry_new(const ts_registry_opts_t *o, char *errstr, size_t errstr_size) {
+    if (!o || !o->url || !*o->url) {
+        ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "registry: no url");
+        return NULL;
+    }
+    ts_registry_t *r = calloc(1, sizeof *r);
+    if (!r) goto nomem;
+    ts_buf_init(&r->body);
+    size_t ul = strlen(o->url);
+    while (ul > 0 && o->url[ul - 1] == '/') ul--;
+    r->url = strndup(o->url, ul);
+    r->ca_bundle = dup_or_null(o->ca_bundle);
+    r->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
+    if (!r->url || (o->ca_bundle && !r->ca_bundle)) goto nomem;
+    if (o->username) {
+        const char *pw = o->password ? o->password : "";
+        size_t n = strlen(o->username) + strlen(pw) + 2;
+        if (!(r->userpwd = malloc(n))) goto nomem;
+        snprintf(r->userpwd, n, "%s:%s", o->username, pw);
+    }
+    if (!(r->curl = curl_easy_init())) goto nomem;
+    return r;
+nomem:
+    ts_registry_destroy(r);
+    ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "registry: out of memory");
+    return NULL;
+}
+
+static char *read_secret_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) n--;
+    buf[n] = '\0';
+    char *s = strdup(buf);
+    memset(buf, 0, sizeof buf);
+    return s;
+}
+
+ts_registry_t *ts_registry_from_config(const ts_config_t *cfg, char *errstr, size_t errstr_size) {
+    if (errstr_size) errstr[0] = '\0';
+    if (!cfg || !cfg->registry_url || !*cfg->registry_url) return NULL;
+    ts_registry_opts_t o = {.url = cfg->registry_url, .ca_bundle = cfg->registry_ca_bundle};
+    char *pw_file = NULL;
+    if (cfg->registry_username_env) {
+        o.username = getenv(cfg->registry_username_env);
+        if (!o.username) {
+            ts_seterr(errstr, errstr_size, TS_ERR_CONFIG,
+                      "registry.username_env: environment variable %s is not set",
+                      cfg->registry_username_env);
+            return NULL;
+        }
+    }
+    if (cfg->registry_password_env) {
+        o.password = getenv(cfg->registry_password_env);
+        if (!o.password) {
+            ts_seterr(errstr, errstr_size, TS_ERR_CONFIG,
+                      "registry.password_env: environment variable %s is not set",
+                      cfg->registry_password_env);
+            return NULL;
+        }
+    } else if (cfg->registry_password_file) {
+        if (!(pw_file = read_secret_file(cfg->registry_password_file))) {
+            ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "registry.password_file: cannot read %s",
+                      cfg->registry_password_file);
+            return NULL;
+        }
+        o.password = pw_file;
+    }
+    ts_registry_t *r = ts_registry_new(&o, errstr, errstr_size);
+    if (pw_file) {
+        memset(pw_file, 0, strlen(pw_file));
+        free(pw_file);
+    }
+    return r;
+}
+
+uint64_t ts_registry_requests(const ts_registry_t *r) { return r ? r->requests : 0; }
+
+static size_t on_body(char *p, size_t size, size_t n, void *opaque) {
+    ts_buf_t *b = opaque;
+    if (b->len + size * n > 4u << 20) return 0; /* a schema is never 4 MB */
+    return ts_buf_append(b, p, size * n) ? 0 : size * n;
+}
+
+/* One request; fills r->body; *status = HTTP status. */
+static ts_err_t request(ts_registry_t *r, const char *path, const char *post, long *status,
+                        char *errstr, size_t errstr_size) {
+    char url[2048];
+    snprintf(url, sizeof url, "%s%s", r->url, path);
+    CURL *c = r->curl;
+    curl_easy_reset(c);
+    ts_buf_reset(&r->body);
+    struct curl_slist *h =
+        curl_slist_append(NULL, "Accept: application/vnd.schemaregistry.v1+json, "
+                                "application/json");
+    if (post) h = curl_slist_append(h, "Content-Type: application/vnd.schemaregistry.v1+json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, r->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (r->ca_bundle) curl_easy_setopt(c, CURLOPT_CAINFO, r->ca_bundle);
+    if (r->userpwd) {
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(c, CURLOPT_USERPWD, r->userpwd);
+    }
+    if (post) curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
+    r->requests++;
+    CURLcode cc = curl_easy_perform(c);
+    curl_slist_free_all(h);
+    if (cc != CURLE_OK)
+        return ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "schema registry %s: %s", path,
+                         curl_easy_strerror(cc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    if (*status >= 500 || *status == 429 || *status == 408)
+        return ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "schema registry %s: HTTP %ld",
+                         path, *status);
+    return TS_OK;
+}
+
+ts_err_t ts_registry_get(ts_registry_t *r, int32_t id, const char **schema_json, char *errstr,
+                         size_t errstr_size) {
+    for (size_t i = 0; i < r->n_cache; i++)
+        if (r->cache[i].id == id) {
+            *schema_json = r->cache[i].json;
+            return TS_OK;
+        }
+    char path[64];
+    long status = 0;
+    snprintf(path, sizeof path, "/schemas/ids/%ld", (long)id);
+    ts_err_t rc = request(r, path, NULL, &status, errstr, errstr_size);
+    if (rc) return rc;
+    if (status == 404)
+        return ts_seterr(errstr, errstr_size, TS_ERR_NOT_FOUND,
+                         "schema id %ld not found in the schema registry", (long)id);
+    if (status != 200)
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                         "schema registry %s: unexpected HTTP %ld", path, status);
+    cJSON *j = cJSON_ParseWithLength(r->body.data ? r->body.data : "", r->body.len);
+    const cJSON *s = j ? cJSON_GetObjectItemCaseSensitive(j, "schema") : NULL;
+    if (!cJSON_IsString(s)) {
+        cJSON_Delete(j);
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                         "schema registry %s: answer has no \"schema\" string", path);
+    }
+    if (r->n_cache == r->cap_cache) {
+        size_t cap = r->cap_cache ? r->cap_cache * 2 : 8;
+        cached_t *nc = realloc(r->cache, cap * sizeof *nc);
+        if (!nc) {
+            cJSON_Delete(j);
+            return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "registry: out of memory");
+        }
+        r->cache = nc;
+        r->cap_cache = cap;
+    }
+    char *copy = strdup(s->valuestring);
+    cJSON_Delete(j);
+    if (!copy) return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "registry: out of memory");
+    r->cache[r->n_cache].id = id;
+    r->cache[r->n_cache].json = copy;
+    r->n_cache++;
+    *schema_json = copy;
+    return TS_OK;
+}
+
+ts_err_t ts_registry_register(ts_registry_t *r, const char *subject, const char *schema_json,
+                              int32_t *id_out, char *errstr, size_t errstr_size) {
+    cJSON *req = cJSON_CreateObject();
+    if (!req || !cJSON_AddStringToObject(req, "schema", schema_json)) {
+        cJSON_Delete(req);
+        return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "registry: out of memory");
+    }
+    char *body = cJSON_PrintUnformatted(req);
+    cJSON_Delete(req);
+    if (!body) return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "registry: out of memory");
+    char path[512];
+    snprintf(path, sizeof path, "/subjects/%s/versions", subject);
+    long status = 0;
+    ts_err_t rc = request(r, path, body, &status, errstr, errstr_size);
+    free(body);
+    if (rc) return rc;
+    cJSON *j = cJSON_ParseWithLength(r->body.data ? r->body.data : "", r->body.len);
+    const cJSON *id = j ? cJSON_GetObjectItemCaseSensitive(j, "id") : NULL;
+    if (status != 200 || !cJSON_IsNumber(id)) {
+        const cJSON *m = j ? cJSON_GetObjectItemCaseSensitive(j, "message") : NULL;
+        rc = ts_seterr(errstr, errstr_size, status == 404 ? TS_ERR_NOT_FOUND : TS_ERR_INVALID,
+                       "schema registry %s: HTTP %ld%s%s", path, status,
+                       cJSON_IsString(m) ? ": " : "", cJSON_IsString(m) ? m->valuestring : "");
+        cJSON_Delete(j);
+        return rc;
+    }
+    *id_out = (int32_t)id->valuedouble;
+    cJSON_Delete(j);
+    return TS_OK;
+}
