@@ -30,6 +30,12 @@ T_C="pos.customers.$sfx" T_O="pos.orders.$sfx"
 av="$src/tests/integration/avro"
 gen() { "$bin/tillstream-gen" --customers 24 --orders 60 "$@" 2>>"$work/gen.log"; }
 
+# a writer schema file that cannot be read is a config error: exit 2, key path
+write_config "$work/bad.json" "{\"registry\": {\"url\": \"$url\", \"raw_writer_schema_orders\": \"$work/nope.avsc\"}}"
+rc=0; "$bin/tillstream-orders" --config "$work/bad.json" --exit-at-end >/dev/null 2>"$work/bad.err" || rc=$?
+[ "$rc" = 2 ] && grep -q 'registry.raw_writer_schema_orders: cannot read' "$work/bad.err" ||
+  { echo "bad raw writer schema: exit $rc: $(cat "$work/bad.err")" >&2; exit 1; }
+
 # ---- phase 1 -----------------------------------------------------------------
 gen --seed 11 --keys --out-customers "$work/c.kv" --out-orders "$work/o.kv"
 for v in v1 v2; do

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "avro_testlib.h"
 #include "tillstream/avro.h"
@@ -449,6 +451,54 @@ static void test_decoder_detection(void **state) {
     ts_avro_destroy(NULL);
 }
 
+/* registry.raw_writer_schema_orders: raw (unframed) Avro written with an
+ * older schema file decodes through the config; a missing or bad file is
+ * a config error naming the key path. */
+static void test_raw_writer_from_config(void **state) {
+    (void)state;
+    char path[] = "/tmp/ts-raw-writer-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, ORDER_V1, strlen(ORDER_V1)), (ssize_t)strlen(ORDER_V1));
+    close(fd);
+    ts_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.registry_raw_writer_schema_orders = path;
+    ts_decoder_t *d = ts_decoder_new(&cfg, TS_KIND_ORDER, err, sizeof err);
+    if (!d) fail_msg("%s", err);
+    tw_t w;
+    tw_init(&w, ORDER_V1);
+    tw_str(&w.rec, "order_id", "O-RAW");
+    tw_null(&w.rec, "customer_id");
+    tw_enum(&w.rec, "status", 0);
+    tw_long(&w.rec, "occurred_at", 1700000000123LL);
+    tw_dec(&w.rec, "total", 3359900);
+    size_t n = tw_write(&w, 0, 0, buf, sizeof buf);
+    tw_free(&w);
+    ts_arena_t *ar = ts_arena_new(0);
+    ts_order_t o;
+    if (ts_decoder_decode(d, buf, n, ar, &o, err, sizeof err)) fail_msg("%s", err);
+    assert_string_equal(o.order_id, "O-RAW");
+    assert_true(o.total.units == 3359900 && o.total.scale == 4);
+    ts_decoder_destroy(d);
+    /* customers do not use the orders file */
+    d = ts_decoder_new(&cfg, TS_KIND_CUSTOMER, err, sizeof err);
+    assert_non_null(d);
+    ts_customer_t c;
+    assert_int_equal(ts_decoder_decode(d, buf, n, ar, &c, err, sizeof err), TS_ERR_INVALID);
+    ts_decoder_destroy(d);
+    /* not JSON Avro: config error with the key path */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_int_equal(write(fd, "{\"type\": \"nope\"", 16), 16);
+    close(fd);
+    assert_null(ts_decoder_new(&cfg, TS_KIND_ORDER, err, sizeof err));
+    if (!strstr(err, "registry.raw_writer_schema_orders: ")) fail_msg("%s", err);
+    unlink(path);
+    assert_null(ts_decoder_new(&cfg, TS_KIND_ORDER, err, sizeof err));
+    if (!strstr(err, "registry.raw_writer_schema_orders: cannot read")) fail_msg("%s", err);
+    ts_arena_destroy(ar);
+}
+
 /* The encoder (generator, bench) round-trips through the decoder, with
  * the reader schema and projected onto older/newer writer schemas. */
 static void test_encode_roundtrip(void **state) {
@@ -520,6 +570,7 @@ int main(void) {
         cmocka_unit_test(test_unresolvable_writers),
         cmocka_unit_test(test_bad_decimal_and_garbage),
         cmocka_unit_test(test_decoder_detection),
+        cmocka_unit_test(test_raw_writer_from_config),
         cmocka_unit_test(test_encode_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
