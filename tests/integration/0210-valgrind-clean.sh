@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # valgrind (memcheck) stays clean on the offline pipeline over the samples
-# and on the mapping and config unit tests: no invalid reads/writes, no
+# and on the mapping, config and decoder (JSON, Avro, registry) unit tests:
+# no invalid reads/writes, no
 # uninitialised values, no leaks.
 set -euo pipefail
 command -v valgrind >/dev/null || { echo "valgrind missing (scripts/setup.sh installs it)" >&2; exit 1; }
@@ -9,7 +10,7 @@ cfg=$TS_SOURCE_DIR/samples/config.sandbox.json
 "${vg[@]}" "$TS_BIN_DIR/tillstream-orders" --config "$cfg" --dry-run --input "$TS_SOURCE_DIR/samples/orders.jsonl" \
     --customers "$TS_SOURCE_DIR/samples/customers.jsonl" >/dev/null
 "${vg[@]}" "$TS_BIN_DIR/tillstream-customers" --config "$cfg" --dry-run --input "$TS_SOURCE_DIR/samples/customers.jsonl" >/dev/null
-for t in test_map test_config test_decode_json test_offsets test_custtable; do
+for t in test_map test_config test_decode_json test_offsets test_custtable test_avro test_registry; do
   "${vg[@]}" "$TS_BIN_DIR/$t" >/dev/null 2>&1 || { echo "valgrind: $t failed" >&2; "${vg[@]}" "$TS_BIN_DIR/$t" 2>&1 | tail -30 >&2; exit 1; }
 done
 echo "valgrind: clean"
