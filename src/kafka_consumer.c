@@ -40,9 +40,10 @@
 typedef struct held_s {
     rd_kafka_message_t *msg;
     uint64_t token;
-    int64_t deadline; /* unknown customer: when to give up */
-    bool blocked;     /* lane full or registry down: waiting, partition paused */
-    bool registry;    /* waiting for the schema registry */
+    int64_t deadline;       /* unknown customer: when to give up */
+    bool blocked;           /* lane full or registry down: waiting, partition paused */
+    bool registry;          /* waiting for the schema registry */
+    uint64_t table_version; /* unknown customer: the table as last tried */
     struct held_s *next;
 } held_t;
 
@@ -69,12 +70,15 @@ typedef struct {
     ts_decoder_t *dec;              /* the topic's records: JSON, Confluent Avro, raw Avro */
     ts_decoder_t *table_dec;        /* orders: the customer table's records */
     rd_kafka_message_t *table_held; /* customer waiting for the schema registry */
+    uint64_t table_version;         /* bumped by every change to the table */
     bool registry_down;             /* logged once per outage */
     uint64_t registry_failures;     /* reported to the metric so far */
     ts_arena_t *arena;
     ts_mapped_t m;
     held_t *held;
     size_t n_held;
+    held_t *held_tail;                  /* append in O(1) */
+    uint32_t n_blocked[MAX_PARTITIONS]; /* held records blocking each partition */
     dlq_retry_t *dlq_retries;
     size_t dlq_pending;
     bool fatal;
@@ -284,12 +288,15 @@ static void hold(loop_t *L, rd_kafka_message_t *msg, uint64_t token, int64_t dea
         L->fatal = true;
         return;
     }
-    *h = (held_t){msg, token, deadline, blocked, registry, NULL};
+    *h = (held_t){msg, token, deadline, blocked, registry, L->table_version, NULL};
     /* append: keeps partition order */
-    held_t **pp = &L->held;
-    while (*pp) pp = &(*pp)->next;
-    *pp = h;
+    if (L->held_tail)
+        L->held_tail->next = h;
+    else
+        L->held = h;
+    L->held_tail = h;
     L->n_held++;
+    if (blocked && msg->partition < MAX_PARTITIONS) L->n_blocked[msg->partition]++;
 }
 
 static void set_pause(loop_t *L, int32_t p, bool pause) {
@@ -327,9 +334,24 @@ static void pause_all(loop_t *L, bool pause) {
 }
 
 static bool partition_blocked(const loop_t *L, int32_t p) {
-    for (const held_t *h = L->held; h; h = h->next)
-        if (h->blocked && h->msg->partition == p) return true;
-    return false;
+    return p < MAX_PARTITIONS && L->n_blocked[p] > 0;
+}
+
+static void set_blocked(loop_t *L, held_t *h, bool blocked) {
+    int32_t p = h->msg->partition;
+    if (h->blocked == blocked) return;
+    h->blocked = blocked;
+    if (p < MAX_PARTITIONS) L->n_blocked[p] += blocked ? 1 : (uint32_t)-1;
+}
+
+/* Unlinks *pp (prev = the node before it, NULL at the head) and frees it. */
+static void unhold(loop_t *L, held_t **pp, held_t *prev) {
+    held_t *h = *pp;
+    set_blocked(L, h, false);
+    *pp = h->next;
+    if (L->held_tail == h) L->held_tail = prev;
+    free(h); /* the message belongs to the offsets tracker */
+    L->n_held--;
 }
 
 typedef enum { P_DONE, P_WAIT_CUSTOMER, P_WAIT_LANE, P_WAIT_REGISTRY } presult_t;
@@ -468,30 +490,36 @@ static void consume(loop_t *L, rd_kafka_message_t *msg) {
 static void retry_held(loop_t *L) {
     int64_t now = ts_now_mono_ms();
     bool blocked_parts[MAX_PARTITIONS] = {false};
+    held_t *prev = NULL;
     for (held_t **pp = &L->held; *pp;) {
         held_t *h = *pp;
         int32_t p = h->msg->partition;
-        if (h->blocked && p < MAX_PARTITIONS && blocked_parts[p]) {
+        /* behind a blocked record of its partition: keeps its place */
+        bool skip = h->blocked && p < MAX_PARTITIONS && blocked_parts[p];
+        /* an order waiting for its customer is tried again only when the
+         * table changed or its wait is over: no re-decoding every loop */
+        skip |= !h->blocked && h->table_version == L->table_version && now < h->deadline;
+        if (skip) {
+            prev = h;
             pp = &h->next;
             continue;
         }
+        h->table_version = L->table_version;
         presult_t r = process(L, h->msg, h->token, !h->blocked && now >= h->deadline);
-        bool done = r == P_DONE;
-        if (r == P_WAIT_CUSTOMER &&
-            h->blocked) { /* was behind a full lane; now waits for its customer */
-            h->blocked = false;
+        if (r == P_WAIT_CUSTOMER && (h->blocked || now >= h->deadline)) {
+            /* was behind a full lane, or the table waits for the registry */
+            set_blocked(L, h, false);
             h->deadline = now + L->cfg->unknown_customer_retry_ms;
         } else if (r == P_WAIT_LANE || r == P_WAIT_REGISTRY) {
-            h->blocked = true;
+            set_blocked(L, h, true);
         }
         if (h->registry && r != P_WAIT_REGISTRY) registry_answered(L);
         h->registry = r == P_WAIT_REGISTRY;
-        if (done) {
-            *pp = h->next;
-            free(h);
-            L->n_held--;
+        if (r == P_DONE) {
+            unhold(L, pp, prev);
         } else {
             if (h->blocked && p < MAX_PARTITIONS) blocked_parts[p] = true;
+            prev = h;
             pp = &h->next;
         }
     }
@@ -500,13 +528,12 @@ static void retry_held(loop_t *L) {
 }
 
 static void drop_held_partition(loop_t *L, int32_t p) {
+    held_t *prev = NULL;
     for (held_t **pp = &L->held; *pp;) {
         if ((*pp)->msg->partition == p) {
-            held_t *h = *pp;
-            *pp = h->next;
-            free(h); /* the message is released by the tracker's revoke */
-            L->n_held--;
+            unhold(L, pp, prev); /* the message is released by the tracker's revoke */
         } else {
+            prev = *pp;
             pp = &(*pp)->next;
         }
     }
@@ -736,6 +763,7 @@ static bool table_consume(loop_t *L, rd_kafka_message_t *msg) {
     if (msg->err) return true;
     if (!msg->payload) { /* tombstone: the key is the customer id */
         if (msg->key && msg->key_len) ts_custtable_delete(L->table, msg->key, msg->key_len);
+        L->table_version++;
         return true;
     }
     ts_customer_t c;
@@ -747,7 +775,10 @@ static bool table_consume(loop_t *L, rd_kafka_message_t *msg) {
         registry_unavailable(L, msg, why);
         return false;
     }
-    if (rc == TS_OK) ts_custtable_put(L->table, &c);
+    if (rc == TS_OK) {
+        ts_custtable_put(L->table, &c);
+        L->table_version++;
+    }
     return true;
 }
 
@@ -1157,6 +1188,7 @@ out:
         /* the revoke in close released tracked messages; release held ones too */
         rd_kafka_destroy(L->rk);
     }
+    L->held_tail = NULL;
     while (L->held) {
         held_t *h = L->held;
         L->held = h->next;
