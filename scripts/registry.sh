@@ -1,44 +1,121 @@
 #!/usr/bin/env bash
-# scripts/registry.sh - a schema registry speaking the Confluent REST API
-# for the integration tests, on 127.0.0.1 and a free port.
+# scripts/registry.sh - a real schema registry speaking the Confluent REST
+# API for the integration tests, on 127.0.0.1 and a free port.
 #
+#   scripts/registry.sh fetch                   # one-time: build the registry into $TS_CACHE
 #   scripts/registry.sh start DIR [BOOTSTRAP]   # prints the URL, writes DIR/url and DIR/pid
-#   scripts/registry.sh stop DIR                # an outage: state is kept in DIR
+#   scripts/registry.sh stop DIR                # an outage: the registry process stops, its store stays
 #   scripts/registry.sh restart DIR             # back on the same port with the same ids
-#   scripts/registry.sh destroy DIR             # stop and remove DIR
+#   scripts/registry.sh destroy DIR             # stop everything and remove DIR
 #
-# Which registry: Karapace is not published on PyPI (pip finds no
-# version), Confluent's jars are not on Maven Central and Apicurio ships
-# only as a Quarkus build: none installs from this machine's package
-# registries, so this starts scripts/schema_registry.py, a stand-in in
-# the Python standard library that implements the endpoints tillstream
-# uses (docs/registry.md). BOOTSTRAP is accepted for a Kafka-backed
-# registry and ignored by the stand-in (its state is a file in DIR).
-# Basic auth: TS_REGISTRY_USER + TS_REGISTRY_PASSWORD in the environment.
+# Which registry (docs/registry.md): AxonOps Schema Registry, an Apache-2.0
+# Go implementation of the Confluent Schema Registry REST API, fetched as a
+# Go module through the Go module proxy and built once with the machine's
+# Go; its store is a PostgreSQL cluster (Debian's postgresql, installed by
+# scripts/setup.sh) created in DIR and kept running across stop/restart,
+# so an outage keeps every schema id, as with a production registry.
+# Karapace is not on PyPI, Confluent's registry is not on Maven Central,
+# and Apicurio's Maven Central artifacts lack modules it needs to run.
+#
+# TS_REGISTRY_IMPL=standin selects scripts/schema_registry.py instead (the
+# Python stand-in: no Go, no PostgreSQL).
+# BOOTSTRAP is accepted for a Kafka-backed registry; this one ignores it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cmd=${1:-}
+impl=${TS_REGISTRY_IMPL:-axonops}
+AXON_VERSION=${TS_REGISTRY_VERSION:-v0.2.1}
+AXON_MODULE=github.com/axonops/axonops-schema-registry
+cache=${TS_CACHE:-$HOME/.cache/tillstream}/axonops-schema-registry-$AXON_VERSION
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
+fetch() {
+  [ "$impl" = standin ] && return 0
+  [ -x "$cache/schema-registry" ] && return 0
+  command -v go >/dev/null || { echo "registry.sh: Go is required to build the schema registry" >&2; exit 1; }
+  echo "registry.sh: building AxonOps Schema Registry $AXON_VERSION (Go module) into $cache (one time)" >&2
+  local tmp; tmp=$(mktemp -d)
+  # the module by its exact version (no version listing needed), then a
+  # build in a writable copy of it
+  local dir
+  dir=$(cd "$tmp" && GOFLAGS=-mod=mod go mod download -json "$AXON_MODULE@$AXON_VERSION" |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d["Error"]) if d.get("Error") else print(d["Dir"])')
+  cp -r "$dir" "$tmp/src" && chmod -R u+w "$tmp/src"
+  mkdir -p "$cache"
+  (cd "$tmp/src" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$cache/schema-registry.tmp" ./cmd/schema-registry) >&2
+  mv "$cache/schema-registry.tmp" "$cache/schema-registry"
+  rm -rf "$tmp"
+}
+
+pg() { runuser -u postgres -- "$pgbin/$@"; }
+
+pg_start() { # a PostgreSQL cluster of its own, on a free port; its path in DIR/pgdata
+  local dir=$1
+  [ -n "$pgbin" ] || { echo "registry.sh: PostgreSQL is required (scripts/setup.sh installs it)" >&2; exit 1; }
+  if [ ! -f "$dir/pgdata" ]; then
+    # outside DIR: the postgres user must reach it, and DIR may be private
+    local data; data=$(mktemp -d "${TMPDIR:-/tmp}/tillstream-registry-pg.XXXXXX")
+    chown postgres "$data" && chmod 700 "$data"
+    pg initdb -D "$data" -A trust -U registry >/dev/null
+    echo "$data" >"$dir/pgdata"
+    free_port >"$dir/pgport"
+  fi
+  local port data; port=$(cat "$dir/pgport"); data=$(cat "$dir/pgdata")
+  pg pg_ctl -D "$data" -l "$data/server.log" -w -t 60 \
+     -o "-c listen_addresses=127.0.0.1 -p $port -k $data -c fsync=off" start >/dev/null
+  pg psql -h 127.0.0.1 -p "$port" -U registry -d postgres -tAc \
+     "SELECT 1 FROM pg_database WHERE datname='schemaregistry'" | grep -q 1 ||
+    pg createdb -h 127.0.0.1 -p "$port" -U registry schemaregistry
+}
+
 run() {
   local dir=$1 port=$2
-  local auth=()
-  [ -n "${TS_REGISTRY_USER:-}" ] && auth=(--user "$TS_REGISTRY_USER" --password-env TS_REGISTRY_PASSWORD)
-  nohup python3 "$here/schema_registry.py" --port "$port" --state "$dir/state.json" "${auth[@]}" \
-      >>"$dir/registry.log" 2>&1 &
+  if [ "$impl" = standin ]; then
+    local auth=()
+    [ -n "${TS_REGISTRY_USER:-}" ] && auth=(--user "$TS_REGISTRY_USER" --password-env TS_REGISTRY_PASSWORD)
+    nohup python3 "$here/schema_registry.py" --port "$port" --state "$dir/state.json" "${auth[@]}" \
+        >>"$dir/registry.log" 2>&1 &
+  else
+    # the store's password: any (trust on loopback), but lib/pq needs one
+    cat >"$dir/registry.yaml" <<EOF
+server:
+  host: "127.0.0.1"
+  port: $port
+storage:
+  type: postgresql
+  postgresql:
+    host: 127.0.0.1
+    port: $(cat "$dir/pgport")
+    database: schemaregistry
+    user: registry
+    password: "registry"
+    ssl_mode: disable
+compatibility:
+  default_level: NONE
+logging:
+  level: info
+  format: json
+security:
+  auth:
+    enabled: false
+EOF
+    nohup "$cache/schema-registry" -config "$dir/registry.yaml" >>"$dir/registry.log" 2>&1 &
+  fi
   echo $! >"$dir/pid"
   echo "http://127.0.0.1:$port" >"$dir/url"
-  for _ in $(seq 1 100); do
-    if python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1]+'/subjects', timeout=1)" \
-         "http://127.0.0.1:$port" 2>/dev/null || grep -q '" 401 ' "$dir/registry.log" 2>/dev/null; then
+  for _ in $(seq 1 300); do
+    local code
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/subjects" 2>/dev/null || true)
+    if [ "$code" = 200 ] || [ "$code" = 401 ]; then
       echo "http://127.0.0.1:$port"
       return 0
     fi
-    kill -0 "$(cat "$dir/pid")" 2>/dev/null || { cat "$dir/registry.log" >&2; exit 1; }
+    kill -0 "$(cat "$dir/pid")" 2>/dev/null || { tail -20 "$dir/registry.log" >&2; exit 1; }
     sleep 0.1
   done
-  echo "registry.sh: registry did not become ready" >&2; exit 1
+  echo "registry.sh: registry did not become ready" >&2; tail -20 "$dir/registry.log" >&2; exit 1
 }
 
 stop() {
@@ -51,10 +128,26 @@ stop() {
   rm -f "$dir/pid"
 }
 
+destroy() {
+  local dir=$1
+  stop "$dir"
+  if [ -f "$dir/pgdata" ] && [ -n "$pgbin" ]; then
+    local data; data=$(cat "$dir/pgdata")
+    pg pg_ctl -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$data"
+  fi
+  rm -rf "$dir"
+}
+
 case "$cmd" in
-  start) dir=${2:?DIR}; mkdir -p "$dir"; echo "${3:-}" >"$dir/bootstrap"; run "$dir" "$(free_port)" ;;
+  fetch) fetch ;;
+  start)
+    dir=${2:?DIR}; mkdir -p "$dir"; dir=$(cd "$dir" && pwd); echo "${3:-}" >"$dir/bootstrap"
+    fetch
+    [ "$impl" = standin ] || pg_start "$dir"
+    run "$dir" "$(free_port)" ;;
   restart) dir=${2:?DIR}; run "$dir" "$(sed 's/.*://' "$dir/url")" ;;
   stop) stop "${2:?DIR}" ;;
-  destroy) stop "${2:?DIR}"; rm -rf "${2:?DIR}" ;;
-  *) echo "usage: $0 start DIR [BOOTSTRAP] | stop DIR | restart DIR | destroy DIR" >&2; exit 2 ;;
+  destroy) destroy "${2:?DIR}" ;;
+  *) echo "usage: $0 fetch | start DIR [BOOTSTRAP] | stop DIR | restart DIR | destroy DIR" >&2; exit 2 ;;
 esac
