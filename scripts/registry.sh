@@ -17,6 +17,8 @@
 # Karapace is not on PyPI, Confluent's registry is not on Maven Central,
 # and Apicurio's Maven Central artifacts lack modules it needs to run.
 #
+# Basic auth: TS_REGISTRY_USER + TS_REGISTRY_PASSWORD in the environment of
+# `start`/`restart`.
 # TS_REGISTRY_IMPL=standin selects scripts/schema_registry.py instead (the
 # Python stand-in: no Go, no PostgreSQL).
 # BOOTSTRAP is accepted for a Kafka-backed registry; this one ignores it.
@@ -78,6 +80,20 @@ run() {
     nohup python3 "$here/schema_registry.py" --port "$port" --state "$dir/state.json" "${auth[@]}" \
         >>"$dir/registry.log" 2>&1 &
   else
+    # basic auth (TS_REGISTRY_USER + TS_REGISTRY_PASSWORD): the registry's
+    # own users, its first admin created from the environment
+    local auth="    enabled: false"
+    if [ -n "${TS_REGISTRY_USER:-}" ]; then
+      auth="    enabled: true
+    methods: [basic]
+    bootstrap:
+      enabled: true
+      username: \"$TS_REGISTRY_USER\"
+    rbac:
+      enabled: true
+      default_role: readonly
+      super_admins: [\"$TS_REGISTRY_USER\"]"
+    fi
     # the store's password: any (trust on loopback), but lib/pq needs one
     cat >"$dir/registry.yaml" <<EOF
 server:
@@ -99,9 +115,10 @@ logging:
   format: json
 security:
   auth:
-    enabled: false
+$auth
 EOF
-    nohup "$cache/schema-registry" -config "$dir/registry.yaml" >>"$dir/registry.log" 2>&1 &
+    SCHEMA_REGISTRY_BOOTSTRAP_PASSWORD=${TS_REGISTRY_PASSWORD:-} \
+      nohup "$cache/schema-registry" -config "$dir/registry.yaml" >>"$dir/registry.log" 2>&1 &
   fi
   echo $! >"$dir/pid"
   echo "http://127.0.0.1:$port" >"$dir/url"

@@ -171,6 +171,13 @@ static ts_err_t request(ts_registry_t *r, const char *path, const char *post, lo
     if (*status >= 500 || *status == 429 || *status == 408)
         return ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "schema registry %s: HTTP %ld",
                          path, *status);
+    /* refused credentials are an operations problem, not the record's:
+     * wait (and say so) like for an outage */
+    if (*status == 401 || *status == 403)
+        return ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT,
+                         "schema registry %s: HTTP %ld: the registry refused our credentials "
+                         "(registry.username_env, registry.password_env/password_file)",
+                         path, *status);
     return TS_OK;
 }
 
@@ -189,15 +196,19 @@ ts_err_t ts_registry_get(ts_registry_t *r, int32_t id, const char **schema_json,
     if (status == 404)
         return ts_seterr(errstr, errstr_size, TS_ERR_NOT_FOUND,
                          "schema id %ld not found in the schema registry", (long)id);
+    /* anything but a registry's answer (a redirect, a proxy's page) says
+     * nothing about the record either: transient, never a dead letter */
     if (status != 200)
-        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+        return ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT,
                          "schema registry %s: unexpected HTTP %ld", path, status);
     cJSON *j = cJSON_ParseWithLength(r->body.data ? r->body.data : "", r->body.len);
     const cJSON *s = j ? cJSON_GetObjectItemCaseSensitive(j, "schema") : NULL;
     if (!cJSON_IsString(s)) {
         cJSON_Delete(j);
-        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
-                         "schema registry %s: answer has no \"schema\" string", path);
+        return ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT,
+                         "schema registry %s: the answer has no \"schema\" string (not a schema "
+                         "registry?)",
+                         path);
     }
     if (r->n_cache == r->cap_cache) {
         size_t cap = r->cap_cache ? r->cap_cache * 2 : 8;

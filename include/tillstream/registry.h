@@ -9,8 +9,10 @@
  * the config text, and never appear in errors or logs.
  *
  * Results: TS_OK; TS_ERR_NOT_FOUND for a 404 (permanent: dead-letter
- * SCHEMA_NOT_FOUND); TS_ERR_TRANSIENT for connection errors, timeouts and
- * 5xx (retry later, never dead-letter); TS_ERR_INVALID for any other answer.
+ * SCHEMA_NOT_FOUND); TS_ERR_TRANSIENT for connection errors, timeouts,
+ * 5xx, 429, 408, refused credentials (401/403) and anything that is not a
+ * registry's answer (other statuses, a body without "schema"): retry
+ * later, never dead-letter, since none of it is the record's fault.
  *
  * Thread: a ts_registry_t is used by one thread at a time.
  */

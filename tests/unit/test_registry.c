@@ -96,6 +96,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return r;
     }
     if (!strcmp(url, "/schemas/ids/500")) return reply(c, 500, "{\"message\":\"boom\"}");
+    if (!strcmp(url, "/schemas/ids/401"))
+        return reply(c, 401, "{\"error_code\":40101,\"message\":\"Unauthorized\"}");
+    if (!strcmp(url, "/schemas/ids/403")) return reply(c, 403, "{\"message\":\"Forbidden\"}");
+    if (!strcmp(url, "/schemas/ids/302")) return reply(c, 302, "");
+    if (!strcmp(url, "/schemas/ids/200")) return reply(c, 200, "<html>a proxy's login page</html>");
     if (!strcmp(url, "/subjects/pos.orders-value/versions") && !strcmp(method, "POST"))
         return reply(c, 200, "{\"id\":7}");
     return reply(c, 404, "{\"error_code\":40403,\"message\":\"Schema not found\"}");
@@ -167,6 +172,17 @@ static void test_errors_classified(void **state) {
     assert_string_equal(S.last_user, ""); /* no credentials configured: none sent */
     assert_int_equal(ts_registry_get(r, 500, &json, err, sizeof err), TS_ERR_TRANSIENT);
     assert_non_null(strstr(err, "HTTP 500"));
+    /* the registry refusing us, or something else answering in its place,
+     * says nothing about the record: wait and retry, never dead-letter */
+    static const int not_the_record[] = {401, 403, 302, 200};
+    for (size_t i = 0; i < sizeof not_the_record / sizeof *not_the_record; i++) {
+        assert_int_equal(ts_registry_get(r, not_the_record[i], &json, err, sizeof err),
+                         TS_ERR_TRANSIENT);
+        assert_non_null(strstr(err, "schema registry"));
+    }
+    assert_int_equal(ts_registry_get(r, 401, &json, err, sizeof err), TS_ERR_TRANSIENT);
+    assert_non_null(strstr(err, "HTTP 401"));
+    assert_non_null(strstr(err, "credentials"));
     /* errors are not cached: a retry asks again */
     int before = requests();
     assert_int_equal(ts_registry_get(r, 500, &json, err, sizeof err), TS_ERR_TRANSIENT);
