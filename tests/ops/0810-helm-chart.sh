@@ -8,17 +8,18 @@ command -v helm >/dev/null || { echo "helm missing (scripts/helm.sh installs it)
 py=${TS_CACHE:-$HOME/.cache/tillstream}/venv/bin/python
 chart=$TS_SOURCE_DIR/helm/tillstream vals=$TS_SOURCE_DIR/tests/ops/values
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
-for v in minimal multi-account existing-secret backfill; do
+for v in minimal multi-account existing-secret backfill registry; do
   helm lint --strict "$chart" -f "$vals/$v.yaml" >/dev/null
   helm template rel "$chart" -f "$vals/$v.yaml" >"$dir/$v.yaml"
 done
-for bad in bad-outlets bad-replicas; do
+for bad in bad-outlets bad-replicas bad-registry; do
   if helm template rel "$chart" -f "$vals/$bad.yaml" >/dev/null 2>"$dir/$bad.err"; then
     echo "values $bad were accepted" >&2; exit 1
   fi
 done
 grep -q 'accounts.0.outlets: Invalid type. Expected: array' "$dir/bad-outlets.err"
 grep -q 'orders.replicas' "$dir/bad-replicas.err"
+grep -q 'registry.url' "$dir/bad-registry.err"
 "$py" - "$dir" <<'PY'
 import json, sys, yaml
 d = sys.argv[1]
@@ -75,5 +76,25 @@ assert job["containers"][0]["args"] == ["--config", "/etc/tillstream/config.json
                                         "2026-11-01T00:00:00Z", "--replay-to", "now"]
 assert job["restartPolicy"] == "OnFailure"
 assert [x["metadata"]["name"] for x in kind(bf, "Deployment")] == ["rel-tillstream-orders"]
-print("helm: lint clean on 4 value sets; manifests as expected; bad values rejected")
+assert "registry" not in json.loads(kind(m, "ConfigMap")[0]["data"]["config.json"]), "no registry by default"
+rg = docs("registry")
+cfg = json.loads(kind(rg, "ConfigMap")[0]["data"]["config.json"])
+assert cfg["registry"] == {"url": "https://schema-registry.data.svc:8081",
+                           "username_env": "TILLSTREAM_REGISTRY_USERNAME",
+                           "password_env": "TILLSTREAM_REGISTRY_PASSWORD",
+                           "ca_bundle": "/etc/tillstream/registry-ca/ca.crt"}, cfg["registry"]
+json.dump(cfg, open(f"{d}/registry-config.json", "w"))
+pods = [x["spec"]["template"]["spec"] for x in kind(rg, "Deployment")]
+pods.append(kind(rg, "CronJob")[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+for spec in pods:   # every pod that decodes records gets the credentials and the CA
+    c = spec["containers"][0]
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"]}
+    assert env["TILLSTREAM_REGISTRY_USERNAME"] == {"name": "registry-creds", "key": "user"}, env
+    assert env["TILLSTREAM_REGISTRY_PASSWORD"] == {"name": "registry-creds", "key": "pass"}, env
+    mounts = {v["name"]: v for v in c["volumeMounts"]}
+    assert mounts["registry-ca"]["mountPath"] == "/etc/tillstream/registry-ca" and mounts["registry-ca"]["readOnly"]
+    assert {"name": "registry-ca", "secret": {"secretName": "registry-ca"}} in spec["volumes"]
+print("helm: lint clean on 5 value sets; manifests as expected; bad values rejected")
 PY
+# the rendered config is one the binaries accept (unknown keys would exit 2)
+"$TS_BIN_DIR/tillstream-customers" --config "$dir/registry-config.json" --dry-run --input /dev/null >/dev/null

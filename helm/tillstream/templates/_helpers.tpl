@@ -16,6 +16,15 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- $cfg := dict "kafka" .Values.kafka "topics" .Values.topics "klaviyo" .Values.klaviyo "accounts" $accounts
      "routing" .Values.routing "consumer" .Values.consumer
      "admin" (dict "listen" (printf "0.0.0.0:%d" (int .Values.admin.port))) "log" (dict "level" .Values.logLevel) -}}
+{{- with .Values.registry }}{{- if .url }}
+{{- $reg := dict "url" .url -}}
+{{- if .basicAuth.existingSecret }}
+{{- $_ := set $reg "username_env" "TILLSTREAM_REGISTRY_USERNAME" -}}
+{{- $_ := set $reg "password_env" "TILLSTREAM_REGISTRY_PASSWORD" -}}
+{{- end }}
+{{- if .caSecret }}{{- $_ := set $reg "ca_bundle" "/etc/tillstream/registry-ca/ca.crt" -}}{{- end }}
+{{- $_ := set $cfg "registry" $reg -}}
+{{- end }}{{- end }}
 {{- toPrettyJson $cfg -}}
 {{- end -}}
 {{- define "tillstream.podSpec" -}}
@@ -41,6 +50,14 @@ containers:
         valueFrom:
           secretKeyRef: {name: {{ include "tillstream.secretName" $.root }}, key: {{ .keyName }}}
       {{- end }}
+      {{- with .root.Values.registry }}{{- if and .url .basicAuth.existingSecret }}
+      - name: TILLSTREAM_REGISTRY_USERNAME
+        valueFrom:
+          secretKeyRef: {name: {{ .basicAuth.existingSecret }}, key: {{ .basicAuth.usernameKey }}}
+      - name: TILLSTREAM_REGISTRY_PASSWORD
+        valueFrom:
+          secretKeyRef: {name: {{ .basicAuth.existingSecret }}, key: {{ .basicAuth.passwordKey }}}
+      {{- end }}{{- end }}
     ports:
       - {name: admin, containerPort: {{ .root.Values.admin.port }}}
     {{- if .probes }}
@@ -66,6 +83,9 @@ containers:
       {{- if .root.Values.kafkaSasl.secretName }}
       - {name: kafka-sasl, mountPath: /etc/tillstream/kafka-sasl, readOnly: true}
       {{- end }}
+      {{- if and .root.Values.registry.url .root.Values.registry.caSecret }}
+      - {name: registry-ca, mountPath: /etc/tillstream/registry-ca, readOnly: true}
+      {{- end }}
 volumes:
   - name: config
     configMap: {name: {{ include "tillstream.fullname" .root }}-config}
@@ -78,5 +98,9 @@ volumes:
   {{- if .root.Values.kafkaSasl.secretName }}
   - name: kafka-sasl
     secret: {secretName: {{ .root.Values.kafkaSasl.secretName }}}
+  {{- end }}
+  {{- if and .root.Values.registry.url .root.Values.registry.caSecret }}
+  - name: registry-ca
+    secret: {secretName: {{ .root.Values.registry.caSecret }}}
   {{- end }}
 {{- end -}}
