@@ -214,12 +214,65 @@ typedef struct {
     long shown;
 } show_t;
 
+/* Text that JSON can carry as a string: valid UTF-8, no NUL. */
+static bool is_text(const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (!c || !len || i + len > n) return false;
+        for (size_t k = 1; k < len; k++)
+            if ((p[i + k] & 0xc0) != 0x80) return false;
+        i += len;
+    }
+    return true;
+}
+
+static char *base64(const unsigned char *p, size_t n) {
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+                     (i + 2 < n ? p[i + 2] : 0);
+        *o++ = tab[v >> 18 & 63];
+        *o++ = tab[v >> 12 & 63];
+        *o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        *o++ = i + 2 < n ? tab[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+/* The dead letter's value as it was: a JSON value, text, or (Avro and
+ * other binary) base64, with the Confluent schema id when framed. */
+static void add_value(cJSON *rec, const rd_kafka_message_t *m) {
+    if (!m->payload) return;
+    const unsigned char *p = m->payload;
+    cJSON *value = cJSON_ParseWithLength(m->payload, m->len);
+    if (value) {
+        cJSON_AddItemToObject(rec, "value", value);
+    } else if (is_text(p, m->len)) {
+        char *raw = strndup(m->payload, m->len);
+        cJSON_AddStringToObject(rec, "value_raw", raw ? raw : "");
+        free(raw);
+    } else {
+        char *b = base64(p, m->len);
+        cJSON_AddStringToObject(rec, "value_base64", b ? b : "");
+        free(b);
+        if (m->len >= 5 && p[0] == 0) {
+            cJSON_AddStringToObject(rec, "value_format", "confluent-avro");
+            cJSON_AddNumberToObject(rec, "schema_id",
+                                    (double)(int32_t)((uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
+                                                      (uint32_t)p[3] << 8 | p[4]));
+        }
+    }
+}
+
 static int show_one(void *opaque, rd_kafka_message_t *m) {
     show_t *s = opaque;
     if (!matches(s->o, m)) return 0;
     rd_kafka_headers_t *h = NULL;
     rd_kafka_message_headers(m, &h);
-    cJSON *value = m->payload ? cJSON_ParseWithLength(m->payload, m->len) : NULL;
     cJSON *rec = cJSON_CreateObject();
     cJSON_AddNumberToObject(rec, "partition", m->partition);
     cJSON_AddNumberToObject(rec, "offset", (double)m->offset);
@@ -235,13 +288,7 @@ static int show_one(void *opaque, rd_kafka_message_t *m) {
         cJSON_AddStringToObject(hj, name, v ? v : "");
         free(v);
     }
-    if (value)
-        cJSON_AddItemToObject(rec, "value", value);
-    else if (m->payload) {
-        char *raw = strndup(m->payload, m->len);
-        cJSON_AddStringToObject(rec, "value_raw", raw);
-        free(raw);
-    }
+    add_value(rec, m);
     char *txt = s->o->json ? cJSON_PrintUnformatted(rec) : cJSON_Print(rec);
     fprintf(s->out, "%s\n", txt);
     fflush(s->out);

@@ -174,6 +174,23 @@ PY
 python3 "$work/check.py" "$work" p1 "$work/c1.dry" "$work/o1.dry" \
     '{"DECODE_ERROR": 3, "SCHEMA_NOT_FOUND": 1}'
 
+# `tillstream-dlq show` keeps binary (Avro) dead letters whole: base64 + schema id
+"$bin/tillstream-dlq" show --config "$work/config.json" --reason SCHEMA_NOT_FOUND --json >"$work/show.json"
+"$bin/tillstream-dlq" show --config "$work/config.json" --reason DECODE_ERROR --json >"$work/show-decode.json"
+python3 - "$work" <<'PY'
+import base64, json, sys
+w = sys.argv[1]
+recs = [json.loads(l) for l in open(w + "/show.json")]
+assert len(recs) == 1 and recs[0]["key"] == "bad-unknown-id", recs
+r = recs[0]
+assert base64.b64decode(r["value_base64"]) == b"\x00\x00\x0f\x42\x3f\x02\x04ab", r
+assert r["value_format"] == "confluent-avro" and r["schema_id"] == 999999, r
+d = {x["key"]: x for x in map(json.loads, open(w + "/show-decode.json"))}
+assert d["bad-garbage"]["value_raw"] == "not a record at all", d["bad-garbage"]
+assert base64.b64decode(d["bad-short-frame"]["value_base64"]) == b"\x00\x00"
+print("dlq show: binary dead letters whole (base64, schema id)")
+PY
+
 # the pre-go-live audit reads the same mixed customers topic (Avro via the registry)
 "$bin/tillstream-dlq" audit --config "$work/config.json" --json >"$work/audit.json"
 python3 - "$work" <<'PY'
