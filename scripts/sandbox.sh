@@ -71,8 +71,12 @@ pids+=($!)
 pids+=($!)
 wait_file "$work/bootstrap"; wait_file "$work/sim.port"
 bootstrap=$(cat "$work/bootstrap"); port=$(cat "$work/sim.port")
+# a schema registry for the Avro part: the light stand-in (Python standard
+# library), not the PostgreSQL-backed one the tests run
+registry=$(TS_REGISTRY_IMPL=standin "$here/scripts/registry.sh" start "$work/registry")
+pids+=($(cat "$work/registry/pid"))
 
-python3 - "$here/samples/config.sandbox.json" "$work/config.json" "$bootstrap" "$port" <<'PY'
+python3 - "$here/samples/config.sandbox.json" "$work/config.json" "$bootstrap" "$port" "$registry" <<'PY'
 import json, sys
 cfg = json.load(open(sys.argv[1]))
 cfg.setdefault("kafka", {})["bootstrap.servers"] = sys.argv[3]
@@ -80,6 +84,7 @@ cfg.setdefault("klaviyo", {})["base_url"] = "http://127.0.0.1:%s" % sys.argv[4]
 cfg["klaviyo"]["linger_ms"] = 50
 cfg.setdefault("admin", {})["listen"] = ""
 cfg.setdefault("log", {})["level"] = "warn"
+cfg["registry"] = {"url": sys.argv[5]}
 json.dump(cfg, open(sys.argv[2], "w"), indent=2)
 PY
 
@@ -99,6 +104,10 @@ for name, key in (("customers", "customer_id"), ("orders", "order_id")):
 PY
 kcat -b "$bootstrap" -P -t pos.customers -K $'\t' -l "$work/customers.kv"
 kcat -b "$bootstrap" -P -t pos.orders -K $'\t' -l "$work/orders.kv"
+echo "sandbox: + 40 customers and 120 orders as Confluent Avro (tillstream-gen, schemas in the registry)" >&2
+"$bin/tillstream-gen" --customers 40 --orders 120 --seed 7 --format avro --registry "$registry" \
+    --kafka "$bootstrap" --topic-customers pos.customers --topic-orders pos.orders 2>"$work/gen.log" ||
+  { cat "$work/gen.log" >&2; exit 1; }
 
 echo "sandbox: running tillstream-customers and tillstream-orders until caught up" >&2
 "$bin/tillstream-customers" --config "$work/config.json" --exit-at-end >"$work/customers.log"
