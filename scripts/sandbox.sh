@@ -9,7 +9,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-TS_SETUP_MINIMAL=1 "$here/scripts/setup.sh"
+[ "${TS_SKIP_SETUP:-0}" = 1 ] || TS_SETUP_MINIMAL=1 "$here/scripts/setup.sh"
 bin=${TS_BUILD_DIR:-$here/build}
 
 if [ ! -x "$bin/tillstream-klaviyo-sim" ] || [ "${TS_SANDBOX_OFFLINE:-0}" = 1 ]; then
