@@ -26,7 +26,16 @@ struct ts_decoder_s {
     int64_t retry_at_ms, backoff_ms;
     uint64_t registry_failures;
     char last_err[256];
+    /* ids the registry answered 404 for, remembered for a minute: a flood of
+     * records with an unknown id must not become a flood of requests (an id
+     * registered later is found after the minute) */
+    struct {
+        int32_t id;
+        int64_t until_ms;
+    } missing[256];
 };
+
+#define MISSING_TTL_MS 60000
 
 #define REGISTRY_BACKOFF_MIN_MS 250
 #define REGISTRY_BACKOFF_MAX_MS 30000
@@ -133,6 +142,10 @@ ts_err_t ts_decoder_decode(ts_decoder_t *d, const void *buf, size_t len, ts_aren
                                  "configured (registry.url)",
                                  (long)id);
             int64_t now = ts_now_mono_ms();
+            size_t slot = (uint32_t)id * 2654435761u % (sizeof d->missing / sizeof *d->missing);
+            if (d->missing[slot].until_ms > now && d->missing[slot].id == id)
+                return ts_seterr(errstr, errstr_size, TS_ERR_NOT_FOUND,
+                                 "schema id %ld not found in the schema registry", (long)id);
             if (d->retry_at_ms && now < d->retry_at_ms)
                 return ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT,
                                  "schema registry unavailable (%s); next attempt in %lld ms",
@@ -149,6 +162,10 @@ ts_err_t ts_decoder_decode(ts_decoder_t *d, const void *buf, size_t len, ts_aren
                 return rc;
             }
             d->retry_at_ms = d->backoff_ms = 0; /* the registry answered */
+            if (rc == TS_ERR_NOT_FOUND) {
+                d->missing[slot].id = id;
+                d->missing[slot].until_ms = now + MISSING_TTL_MS;
+            }
             if (rc) return rc;
             if ((rc = ts_avro_add_writer(d->avro, id, json, errstr, errstr_size))) return rc;
         }

@@ -63,6 +63,8 @@ uint64_t ts_decoder_registry_requests(const ts_decoder_t *d);
  * 30 s, reset by an answer); until then records with an unknown schema id
  * get TS_ERR_TRANSIENT at once, without a request. */
 uint64_t ts_decoder_registry_failures(const ts_decoder_t *d);
+/* A 404 for an id is remembered for 60 s: records with that id get
+ * TS_ERR_NOT_FOUND without a request until then. */
 
 #ifdef __cplusplus
 }

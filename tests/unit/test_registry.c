@@ -306,6 +306,14 @@ static void test_decoder_through_registry(void **state) {
     buf[4] = 9;
     assert_int_equal(ts_decoder_decode(d, buf, n, ar, &o, err, sizeof err), TS_ERR_NOT_FOUND);
     assert_non_null(strstr(err, "schema id 9 not found"));
+    /* a flood of records with that unknown id asks the registry once a minute,
+     * not once per record */
+    uint64_t asked = ts_decoder_registry_requests(d);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(ts_decoder_decode(d, buf, n, ar, &o, err, sizeof err), TS_ERR_NOT_FOUND);
+        assert_non_null(strstr(err, "schema id 9 not found"));
+    }
+    assert_int_equal(ts_decoder_registry_requests(d), asked);
     /* garbage body under a known id -> INVALID with the body offset */
     buf[4] = 7;
     memset(buf + 5, 0xff, n - 5);
