@@ -6,6 +6,8 @@
  */
 #include "tillstream/common.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,4 +218,50 @@ int64_t ts_now_wall_ms(void) {
 int64_t ts_clock_mono(void *opaque) {
     (void)opaque;
     return ts_now_mono_ms();
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+ts_err_t ts_file_read(const char *path, size_t max, ts_buf_t *out) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return TS_ERR_IO;
+    char chunk[8192];
+    size_t n, start = out->len;
+    ts_err_t rc = TS_OK;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (out->len - start + n > max) {
+            rc = TS_ERR_TOO_LARGE;
+            break;
+        }
+        if (ts_buf_append(out, chunk, n)) {
+            rc = TS_ERR_NOMEM;
+            break;
+        }
+    }
+    if (rc == TS_OK && ferror(f)) rc = TS_ERR_IO;
+    int saved = errno;
+    fclose(f);
+    errno = saved;
+    if (rc == TS_OK && ts_buf_reserve(out, 1)) rc = TS_ERR_NOMEM;
+    if (rc == TS_OK) out->data[out->len] = '\0';
+    return rc;
+}
+
+char *ts_secret_file_read(const char *path) {
+    ts_buf_t b = TS_BUF_INIT;
+    ts_err_t rc = ts_file_read(path, 64u << 10, &b); /* PEM keys fit; a secret is never more */
+    if (rc != TS_OK) {
+        if (b.data) memset(b.data, 0, b.cap);
+        ts_buf_free(&b);
+        errno = rc == TS_ERR_TOO_LARGE ? EFBIG : rc == TS_ERR_NOMEM ? ENOMEM : errno;
+        return NULL;
+    }
+    size_t n = b.len, lead = 0;
+    while (n > 0 && isspace((unsigned char)b.data[n - 1])) n--;
+    while (lead < n && isspace((unsigned char)b.data[lead])) lead++;
+    char *s = strndup(b.data + lead, n - lead);
+    memset(b.data, 0, b.cap);
+    ts_buf_free(&b);
+    if (!s) errno = ENOMEM;
+    return s;
 }

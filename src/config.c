@@ -168,15 +168,8 @@ static ts_err_t resolve_secret_ref(const char *key, const char *v, char **out, c
     } else if (n > 8 && !strncmp(v, "${file:", 7) && v[n - 1] == '}') {
         char path[1024];
         snprintf(path, sizeof path, "%.*s", (int)(n - 8), v + 7);
-        FILE *f = fopen(path, "rb");
-        if (!f) return ERR("kafka.%s: cannot read %s: %s", key, path, strerror(errno));
-        char buf[4096];
-        size_t got = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == '\r')) got--;
-        buf[got] = '\0';
-        *out = strdup(buf);
-        memset(buf, 0, sizeof buf);
+        if (!(*out = ts_secret_file_read(path)))
+            return ERR("kafka.%s: cannot read %s: %s", key, path, strerror(errno));
     } else {
         *out = strdup(v);
     }
@@ -568,16 +561,9 @@ ts_err_t ts_config_account_key(const ts_config_t *cfg, size_t idx, char **key_ou
                        a->api_key_env);
         key = strdup(v);
     } else {
-        FILE *f = fopen(a->api_key_file, "rb");
-        if (!f)
+        if (!(key = ts_secret_file_read(a->api_key_file)))
             return ERR("accounts[%zu].api_key_file: cannot read %s: %s", idx, a->api_key_file,
                        strerror(errno));
-        char buf[1024];
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        key = strdup(buf);
-        memset(buf, 0, sizeof buf);
     }
     if (!key) return TS_ERR_NOMEM;
     size_t n = strlen(key);

@@ -40,23 +40,6 @@ struct ts_decoder_s {
 #define REGISTRY_BACKOFF_MIN_MS 250
 #define REGISTRY_BACKOFF_MAX_MS 30000
 
-static ts_err_t read_text_file(ts_buf_t *b, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return TS_ERR_CONFIG;
-    char chunk[4096];
-    size_t n;
-    ts_err_t rc = TS_OK;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (ts_buf_append(b, chunk, n) || b->len > (4u << 20)) { /* a schema is never 4 MB */
-            rc = TS_ERR_CONFIG;
-            break;
-        }
-    if (ferror(f)) rc = TS_ERR_CONFIG;
-    fclose(f);
-    if (rc == TS_OK && ts_buf_putc(b, '\0')) rc = TS_ERR_NOMEM;
-    return rc;
-}
-
 void ts_decoder_destroy(ts_decoder_t *d) {
     if (!d) return;
     ts_registry_destroy(d->registry);
@@ -83,7 +66,7 @@ ts_decoder_t *ts_decoder_new(const ts_config_t *cfg, ts_kind_t kind, char *errst
                                                    : "registry.raw_writer_schema_orders";
         ts_buf_t text = TS_BUF_INIT;
         char why[400];
-        if (read_text_file(&text, raw) != TS_OK) {
+        if (ts_file_read(raw, 4u << 20, &text) != TS_OK) { /* a schema is never 4 MB */
             ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "%s: cannot read %s", key, raw);
             ts_buf_free(&text);
             goto fail;

@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,19 +76,6 @@ nomem:
     return NULL;
 }
 
-static char *read_secret_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char buf[4096];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) n--;
-    buf[n] = '\0';
-    char *s = strdup(buf);
-    memset(buf, 0, sizeof buf);
-    return s;
-}
-
 ts_registry_t *ts_registry_from_config(const ts_config_t *cfg, char *errstr, size_t errstr_size) {
     if (errstr_size) errstr[0] = '\0';
     if (!cfg || !cfg->registry_url || !*cfg->registry_url) return NULL;
@@ -111,9 +99,10 @@ ts_registry_t *ts_registry_from_config(const ts_config_t *cfg, char *errstr, siz
             return NULL;
         }
     } else if (cfg->registry_password_file) {
-        if (!(pw_file = read_secret_file(cfg->registry_password_file))) {
-            ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "registry.password_file: cannot read %s",
-                      cfg->registry_password_file);
+        if (!(pw_file = ts_secret_file_read(cfg->registry_password_file))) {
+            ts_seterr(errstr, errstr_size, TS_ERR_CONFIG,
+                      "registry.password_file: cannot read %s: %s", cfg->registry_password_file,
+                      strerror(errno));
             return NULL;
         }
         o.password = pw_file;

@@ -94,6 +94,17 @@ int ts_buf_puts(ts_buf_t *b, const char *s);
 int ts_buf_putc(ts_buf_t *b, char c);
 int ts_buf_printf(ts_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* ---- files ------------------------------------------------------------- */
+/* Appends the whole file to `out` (NUL-terminated). TS_ERR_IO when it cannot
+ * be opened or read (errno kept), TS_ERR_TOO_LARGE past `max` bytes,
+ * TS_ERR_NOMEM. */
+ts_err_t ts_file_read(const char *path, size_t max, ts_buf_t *out);
+/* A secret (API key, password, PEM) from a file: at most 64 KiB, surrounding
+ * whitespace and newlines trimmed; the read buffer is wiped. Returns a
+ * malloc'd string the caller frees (and should wipe), or NULL with errno
+ * set (ENOENT, EACCES, EFBIG, ...). */
+char *ts_secret_file_read(const char *path);
+
 /* ---- ts_arena_t: bump allocator for one record's strings -------------- */
 /* Decoders put a record's strings and arrays here; ts_arena_reset() frees
  * them all at once, so decoding a record costs no malloc once the arena

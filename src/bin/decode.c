@@ -152,15 +152,11 @@ int main(int argc, char **argv) {
     }
     ts_buf_t in = TS_BUF_INIT, out = TS_BUF_INIT;
     if (raw) {
-        FILE *f = fopen(raw, "rb");
-        char chunk[4096];
-        size_t n;
-        while (f && (n = fread(chunk, 1, sizeof chunk, f)) > 0) ts_buf_append(&in, chunk, n);
-        if (!f || ts_decoder_set_raw_writer(d, in.data ? in.data : "", err, sizeof err)) {
-            fprintf(stderr, "tillstream-decode: %s: %s\n", raw, f ? err : "cannot open");
+        bool read = ts_file_read(raw, 4u << 20, &in) == TS_OK;
+        if (!read || ts_decoder_set_raw_writer(d, in.data, err, sizeof err)) {
+            fprintf(stderr, "tillstream-decode: %s: %s\n", raw, read ? err : "cannot read");
             return 2;
         }
-        fclose(f);
         ts_buf_reset(&in);
     }
     ts_arena_t *arena = ts_arena_new(0);

@@ -43,14 +43,10 @@ typedef struct {
 } avro_out_t;
 
 static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
     ts_buf_t b = TS_BUF_INIT;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) ts_buf_append(&b, chunk, n);
-    fclose(f);
-    return b.data;
+    if (ts_file_read(path, 4u << 20, &b) == TS_OK) return b.data;
+    ts_buf_free(&b);
+    return NULL;
 }
 
 /* Sets up Avro output for one kind; returns 0 or prints why and returns -1. */

@@ -41,17 +41,6 @@ static void usage(FILE *f) {
         "GET /__sim/accounts/NAME/profiles, POST /__sim/reset\n");
 }
 
-static char *read_key_file(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return NULL;
-    char buf[1024];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) n--;
-    buf[n] = '\0';
-    return strdup(buf);
-}
-
 int main(int argc, char **argv) {
     ts_sim_opts_t o;
     memset(&o, 0, sizeof o);
@@ -97,7 +86,7 @@ int main(int argc, char **argv) {
             if (!eq || n_accts == 64) goto bad;
             *eq = '\0';
             const char *v = c == 'a' ? getenv(eq + 1) : NULL;
-            char *key = c == 'a' ? (v ? strdup(v) : NULL) : read_key_file(eq + 1);
+            char *key = c == 'a' ? (v ? strdup(v) : NULL) : ts_secret_file_read(eq + 1);
             if (!key || !*key) {
                 fprintf(stderr, "tillstream-klaviyo-sim: --account %s: no key in %s\n", optarg,
                         eq + 1);

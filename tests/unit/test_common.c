@@ -4,7 +4,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tillstream/common.h"
 
@@ -36,6 +40,53 @@ static void test_arena_reuses_blocks_after_reset(void **state) {
     ts_arena_destroy(a);
 }
 
+static void write_file(const char *path, const char *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+static void test_files_and_secrets(void **state) {
+    (void)state;
+    char path[] = "/tmp/ts-common-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    /* text: appended whole, NUL-terminated; over the limit: TOO_LARGE */
+    write_file(path, "ab\0cd", 5);
+    ts_buf_t b = TS_BUF_INIT;
+    ts_buf_puts(&b, "x");
+    assert_int_equal(ts_file_read(path, 100, &b), TS_OK);
+    assert_int_equal(b.len, 6);
+    assert_memory_equal(b.data, "xab\0cd", 7);
+    assert_int_equal(ts_file_read(path, 4, &b), TS_ERR_TOO_LARGE);
+    ts_buf_free(&b);
+    /* a secret: surrounding whitespace and newlines go, inner spaces stay */
+    write_file(path, "  pass word\r\n\n", 14);
+    char *s = ts_secret_file_read(path);
+    assert_string_equal(s, "pass word");
+    free(s);
+    /* a PEM-sized secret is read whole (no silent truncation); too big fails */
+    char *big = malloc(70000);
+    memset(big, 'k', 70000);
+    write_file(path, big, 5000);
+    s = ts_secret_file_read(path);
+    assert_int_equal(strlen(s), 5000);
+    free(s);
+    write_file(path, big, 70000);
+    errno = 0;
+    assert_null(ts_secret_file_read(path));
+    assert_int_equal(errno, EFBIG);
+    free(big);
+    unlink(path);
+    assert_null(ts_secret_file_read(path));
+    assert_int_equal(errno, ENOENT);
+    b = (ts_buf_t)TS_BUF_INIT;
+    assert_int_equal(ts_file_read(path, 100, &b), TS_ERR_IO);
+    ts_buf_free(&b);
+}
+
 static void test_reason_names_round_trip(void **state) {
     (void)state;
     for (int r = 1; r < TS_REASON__COUNT; r++)
@@ -51,6 +102,7 @@ int main(void) {
         cmocka_unit_test(test_buf_grows_and_stays_terminated),
         cmocka_unit_test(test_arena_reuses_blocks_after_reset),
         cmocka_unit_test(test_reason_names_round_trip),
+        cmocka_unit_test(test_files_and_secrets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
