@@ -16,7 +16,8 @@
 
 typedef struct {
     int32_t id;
-    char *json;
+    char *json;    /* NULL: not an Avro schema (type below) */
+    char type[16]; /* "PROTOBUF", "JSON", ... when json is NULL */
 } cached_t;
 
 struct ts_registry_s {
@@ -174,6 +175,11 @@ ts_err_t ts_registry_get(ts_registry_t *r, int32_t id, const char **schema_json,
                          size_t errstr_size) {
     for (size_t i = 0; i < r->n_cache; i++)
         if (r->cache[i].id == id) {
+            if (!r->cache[i].json)
+                return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                                 "schema id %ld is a %s schema: tillstream reads Avro (and JSON "
+                                 "records without a schema id)",
+                                 (long)id, r->cache[i].type);
             *schema_json = r->cache[i].json;
             return TS_OK;
         }
@@ -209,11 +215,22 @@ ts_err_t ts_registry_get(ts_registry_t *r, int32_t id, const char **schema_json,
         r->cache = nc;
         r->cap_cache = cap;
     }
+    /* schemaType is absent for Avro (Confluent's default) */
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "schemaType");
+    bool avro = !cJSON_IsString(t) || !strcmp(t->valuestring, "AVRO");
+    cached_t *e = &r->cache[r->n_cache];
+    memset(e, 0, sizeof *e);
+    e->id = id;
+    if (!avro) { /* remembered too: ids are immutable */
+        snprintf(e->type, sizeof e->type, "%s", t->valuestring);
+        cJSON_Delete(j);
+        r->n_cache++;
+        return ts_registry_get(r, id, schema_json, errstr, errstr_size);
+    }
     char *copy = strdup(s->valuestring);
     cJSON_Delete(j);
     if (!copy) return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "registry: out of memory");
-    r->cache[r->n_cache].id = id;
-    r->cache[r->n_cache].json = copy;
+    e->json = copy;
     r->n_cache++;
     *schema_json = copy;
     return TS_OK;

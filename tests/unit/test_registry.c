@@ -96,6 +96,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return r;
     }
     if (!strcmp(url, "/schemas/ids/500")) return reply(c, 500, "{\"message\":\"boom\"}");
+    if (!strcmp(url, "/schemas/ids/8"))
+        return reply(c, 200,
+                     "{\"schema\":\"syntax = \\\"proto3\\\"; message O { string id = 1; }\","
+                     "\"schemaType\":\"PROTOBUF\"}");
     if (!strcmp(url, "/schemas/ids/401"))
         return reply(c, 401, "{\"error_code\":40101,\"message\":\"Unauthorized\"}");
     if (!strcmp(url, "/schemas/ids/403")) return reply(c, 403, "{\"message\":\"Forbidden\"}");
@@ -183,6 +187,13 @@ static void test_errors_classified(void **state) {
     assert_int_equal(ts_registry_get(r, 401, &json, err, sizeof err), TS_ERR_TRANSIENT);
     assert_non_null(strstr(err, "HTTP 401"));
     assert_non_null(strstr(err, "credentials"));
+    /* a Protobuf (or JSON Schema) writer: a clear permanent error, asked once */
+    int asked = requests();
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ts_registry_get(r, 8, &json, err, sizeof err), TS_ERR_INVALID);
+        if (!strstr(err, "schema id 8 is a PROTOBUF schema")) fail_msg("%s", err);
+    }
+    assert_int_equal(requests(), asked + 1);
     /* errors are not cached: a retry asks again */
     int before = requests();
     assert_int_equal(ts_registry_get(r, 500, &json, err, sizeof err), TS_ERR_TRANSIENT);
