@@ -69,6 +69,8 @@ static const copt_t registry_opts[] = {
     {"password_env", CT_STR_NULL, NULL, O(registry_password_env), 0, 0, "password env"},
     {"password_file", CT_STR_NULL, NULL, O(registry_password_file), 0, 0, "password file"},
     {"ca_bundle", CT_STR_NULL, NULL, O(registry_ca_bundle), 0, 0, "CA bundle path"},
+    {"timeout_ms", CT_INT, "5000", O(registry_timeout_ms), 100, 60000,
+     "one registry request, connect included"},
     {"raw_writer_schema_customers", CT_STR_NULL, NULL, O(registry_raw_writer_schema_customers), 0,
      0, "writer schema file for raw (unframed) Avro customers"},
     {"raw_writer_schema_orders", CT_STR_NULL, NULL, O(registry_raw_writer_schema_orders), 0, 0,

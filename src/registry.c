@@ -80,7 +80,9 @@ nomem:
 ts_registry_t *ts_registry_from_config(const ts_config_t *cfg, char *errstr, size_t errstr_size) {
     if (errstr_size) errstr[0] = '\0';
     if (!cfg || !cfg->registry_url || !*cfg->registry_url) return NULL;
-    ts_registry_opts_t o = {.url = cfg->registry_url, .ca_bundle = cfg->registry_ca_bundle};
+    ts_registry_opts_t o = {.url = cfg->registry_url,
+                            .ca_bundle = cfg->registry_ca_bundle,
+                            .timeout_ms = cfg->registry_timeout_ms};
     char *pw_file = NULL;
     if (cfg->registry_username_env) {
         o.username = getenv(cfg->registry_username_env);

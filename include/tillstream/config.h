@@ -22,7 +22,7 @@
  *                 "shutdown_grace_ms": 30000, "unknown_customer_retry_ms": 60000,
  *                 "max_inflight_records": 50000 },
  *   "registry": { "url": null, "username_env": null, "password_env": null,
- *                 "password_file": null, "ca_bundle": null,
+ *                 "password_file": null, "ca_bundle": null, "timeout_ms": 5000,
  *                 "raw_writer_schema_customers": null, "raw_writer_schema_orders": null },
  *   "admin":    { "listen": "0.0.0.0:9464" },
  *   "log":      { "level": "info" } }
@@ -107,6 +107,7 @@ typedef struct ts_config_s {
     char *registry_password_env;
     char *registry_password_file;
     char *registry_ca_bundle;
+    int registry_timeout_ms; /* one request; the consume loop waits that long at most */
     char *registry_raw_writer_schema_customers; /* file: raw Avro without framing */
     char *registry_raw_writer_schema_orders;
 

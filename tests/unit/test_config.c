@@ -95,6 +95,9 @@ static void test_errors_name_the_key_path(void **state) {
         "accounts[0].colour: unknown key");
     expect_error("{\"klaviyo\":{\"bse_url\":\"x\"}," ACC "}", "klaviyo.bse_url: unknown key");
     expect_error("{\"topicz\":{}," ACC "}", "topicz: unknown key");
+    expect_error("{\"registry\":{\"timeout_ms\":5}," ACC "}", "registry.timeout_ms");
+    expect_error("{\"registry\":{\"raw_writer_schema\":\"x\"}," ACC "}",
+                 "registry.raw_writer_schema: unknown key");
     expect_error("{\"accounts\":[]}", "accounts: must list at least one account");
     expect_error("{}", "accounts: required");
     expect_error("{\"routing\":{\"default_online_outlet\":\"999\"}," ACC "}",
