@@ -8,20 +8,25 @@ command -v helm >/dev/null || { echo "helm missing (scripts/helm.sh installs it)
 py=${TS_CACHE:-$HOME/.cache/tillstream}/venv/bin/python
 chart=$TS_SOURCE_DIR/helm/tillstream vals=$TS_SOURCE_DIR/tests/ops/values
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
-for v in minimal multi-account existing-secret backfill registry; do
-  helm lint --strict "$chart" -f "$vals/$v.yaml" >/dev/null
-  helm template rel "$chart" -f "$vals/$v.yaml" >"$dir/$v.yaml"
+for v in minimal multi-account existing-secret backfill raw-avro registry; do
+  extra=()   # the registry case also takes the repo's schemas as raw writer schemas, as a user would
+  [ "$v" = registry ] && extra=(--set-file "registry.rawWriterSchemas.customers=$TS_SOURCE_DIR/schemas/customer.avsc"
+                                --set-file "registry.rawWriterSchemas.orders=$TS_SOURCE_DIR/schemas/order.avsc")
+  helm lint --strict "$chart" -f "$vals/$v.yaml" "${extra[@]}" >/dev/null
+  helm template rel "$chart" -f "$vals/$v.yaml" "${extra[@]}" >"$dir/$v.yaml"
 done
-for bad in bad-outlets bad-replicas bad-registry; do
+for bad in bad-outlets bad-replicas bad-registry bad-raw-schema bad-registry-no-url; do
   if helm template rel "$chart" -f "$vals/$bad.yaml" >/dev/null 2>"$dir/$bad.err"; then
     echo "values $bad were accepted" >&2; exit 1
   fi
 done
 grep -q 'accounts.0.outlets: Invalid type. Expected: array' "$dir/bad-outlets.err"
 grep -q 'orders.replicas' "$dir/bad-replicas.err"
-grep -q 'registry.url' "$dir/bad-registry.err"
+grep -q "registry.url: Does not match pattern" "$dir/bad-registry.err"
+grep -q 'registry.rawWriterSchemas.orders: expected an Avro record schema' "$dir/bad-raw-schema.err"
+grep -q 'registry.caSecret are set but registry.url is null' "$dir/bad-registry-no-url.err"
 "$py" - "$dir" <<'PY'
-import json, sys, yaml
+import json, os, sys, yaml
 d = sys.argv[1]
 def docs(name): return [x for x in yaml.safe_load_all(open(f"{d}/{name}.yaml")) if x]
 def kind(ds, k): return [x for x in ds if x["kind"] == k]
@@ -77,24 +82,98 @@ assert job["containers"][0]["args"] == ["--config", "/etc/tillstream/config.json
 assert job["restartPolicy"] == "OnFailure"
 assert [x["metadata"]["name"] for x in kind(bf, "Deployment")] == ["rel-tillstream-orders"]
 assert "registry" not in json.loads(kind(m, "ConfigMap")[0]["data"]["config.json"]), "no registry by default"
+for spec in [x["spec"]["template"]["spec"] for x in kind(m, "Deployment")]:
+    c = spec["containers"][0]
+    assert not [e for e in c["env"] if e["name"].startswith("TILLSTREAM_REGISTRY")]
+    assert {v["name"] for v in spec["volumes"]} == {"config", "tmp"}, spec["volumes"]
+def pod_specs(ds):   # every pod that decodes records: both Deployments, the backfill Job, the stats CronJob
+    return ([(x["metadata"]["name"], x["spec"]["template"]["spec"]) for x in kind(ds, "Deployment")] +
+            [(x["metadata"]["name"], x["spec"]["template"]["spec"]) for x in kind(ds, "Job")] +
+            [(x["metadata"]["name"], x["spec"]["jobTemplate"]["spec"]["template"]["spec"]) for x in kind(ds, "CronJob")])
+def write_config(cfg, name):   # the mounted paths made local, for the binaries below
+    cfg = json.loads(json.dumps(cfg))
+    reg = cfg["registry"]
+    for k in ("raw_writer_schema_customers", "raw_writer_schema_orders"):
+        if k in reg: reg[k] = reg[k].replace("/etc/tillstream/avro", f"{d}/{name}-avro")
+    if "ca_bundle" in reg: reg["ca_bundle"] = "/etc/ssl/certs/ca-certificates.crt"
+    cfg["admin"]["listen"] = "127.0.0.1:0"
+    json.dump(cfg, open(f"{d}/{name}-config.json", "w"))
+def write_mounted_schemas(cm, spec, name):   # what the raw-writer-schemas volume puts on disk
+    os.makedirs(f"{d}/{name}-avro")
+    vol = [v for v in spec["volumes"] if v["name"] == "raw-writer-schemas"][0]["configMap"]
+    assert vol["name"] == cm["metadata"]["name"]
+    for it in vol["items"]:
+        open(f"{d}/{name}-avro/{it['path']}", "w").write(cm["data"][it["key"]])
+
 rg = docs("registry")
-cfg = json.loads(kind(rg, "ConfigMap")[0]["data"]["config.json"])
+cm = kind(rg, "ConfigMap")[0]
+cfg = json.loads(cm["data"]["config.json"])
 assert cfg["registry"] == {"url": "https://schema-registry.data.svc:8081",
                            "username_env": "TILLSTREAM_REGISTRY_USERNAME",
                            "password_env": "TILLSTREAM_REGISTRY_PASSWORD",
-                           "ca_bundle": "/etc/tillstream/registry-ca/ca.crt"}, cfg["registry"]
-json.dump(cfg, open(f"{d}/registry-config.json", "w"))
-pods = [x["spec"]["template"]["spec"] for x in kind(rg, "Deployment")]
-pods.append(kind(rg, "CronJob")[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"])
-for spec in pods:   # every pod that decodes records gets the credentials and the CA
+                           "ca_bundle": "/etc/tillstream/registry-ca/ca.crt",
+                           "raw_writer_schema_customers": "/etc/tillstream/avro/customers.avsc",
+                           "raw_writer_schema_orders": "/etc/tillstream/avro/orders.avsc"}, cfg["registry"]
+# the ConfigMap holds names of env vars and paths, never a credential
+assert set(cm["data"]) == {"config.json", "raw-writer-customers.avsc", "raw-writer-orders.avsc"}, cm["data"].keys()
+assert "pk_test" not in json.dumps(cm) and "registry-creds" not in json.dumps(cm)
+assert [x["metadata"]["name"] for x in kind(rg, "Secret")] == ["rel-tillstream-api-keys"], "the chart makes no registry Secret"
+assert json.loads(cm["data"]["raw-writer-orders.avsc"]) == json.load(open(os.environ["TS_SOURCE_DIR"] + "/schemas/order.avsc"))
+pods = pod_specs(rg)
+assert sorted(n for n, _ in pods) == ["rel-tillstream-backfill", "rel-tillstream-customers",
+                                      "rel-tillstream-dlq-stats", "rel-tillstream-orders"], pods
+for name, spec in pods:   # every one gets the credentials, the CA and the schemas
     c = spec["containers"][0]
     env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"]}
-    assert env["TILLSTREAM_REGISTRY_USERNAME"] == {"name": "registry-creds", "key": "user"}, env
-    assert env["TILLSTREAM_REGISTRY_PASSWORD"] == {"name": "registry-creds", "key": "pass"}, env
+    assert env["TILLSTREAM_REGISTRY_USERNAME"] == {"name": "registry-creds", "key": "user"}, (name, env)
+    assert env["TILLSTREAM_REGISTRY_PASSWORD"] == {"name": "registry-creds", "key": "pass"}, (name, env)
+    assert not [e for e in c["env"] if "value" in e], "a literal env value"
     mounts = {v["name"]: v for v in c["volumeMounts"]}
-    assert mounts["registry-ca"]["mountPath"] == "/etc/tillstream/registry-ca" and mounts["registry-ca"]["readOnly"]
-    assert {"name": "registry-ca", "secret": {"secretName": "registry-ca"}} in spec["volumes"]
-print("helm: lint clean on 5 value sets; manifests as expected; bad values rejected")
+    assert mounts["registry-ca"] == {"name": "registry-ca", "mountPath": "/etc/tillstream/registry-ca", "readOnly": True}
+    assert mounts["raw-writer-schemas"] == {"name": "raw-writer-schemas", "mountPath": "/etc/tillstream/avro", "readOnly": True}
+    vols = {v["name"]: v for v in spec["volumes"]}
+    assert vols["registry-ca"]["secret"] == {"secretName": "registry-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]}
+    assert vols["raw-writer-schemas"]["configMap"]["items"] == [
+        {"key": "raw-writer-customers.avsc", "path": "customers.avsc"},
+        {"key": "raw-writer-orders.avsc", "path": "orders.avsc"}]
+orders = [s for n, s in pods if n == "rel-tillstream-orders"][0]
+write_mounted_schemas(cm, orders, "registry")
+write_config(cfg, "registry")
+with open(f"{d}/registry.env", "w") as f:   # the names the pods get, with stand-in values
+    for e in orders["containers"][0]["env"]: f.write(f"{e['name']}=stand-in\n")
+
+ra = docs("raw-avro")
+cm = kind(ra, "ConfigMap")[0]
+cfg = json.loads(cm["data"]["config.json"])
+assert cfg["registry"] == {"raw_writer_schema_customers": "/etc/tillstream/avro/customers.avsc"}, cfg["registry"]
+assert set(cm["data"]) == {"config.json", "raw-writer-customers.avsc"}
+(name, spec), = pod_specs(ra)
+c = spec["containers"][0]
+assert [e["name"] for e in c["env"]] == ["KLAVIYO_KEY_BRAND_A"], "no registry credentials without a registry"
+assert {v["name"] for v in spec["volumes"]} == {"config", "tmp", "raw-writer-schemas"}
+write_mounted_schemas(cm, spec, "raw-avro")
+write_config(cfg, "raw-avro")
+print("helm: lint clean on 6 value sets; manifests as expected; bad values rejected")
 PY
-# the rendered config is one the binaries accept (unknown keys would exit 2)
-"$TS_BIN_DIR/tillstream-customers" --config "$dir/registry-config.json" --dry-run --input /dev/null >/dev/null
+# The rendered configs are ones the real binaries start with: the registry
+# block's keys parse, the env var names in the config are the ones the pods
+# get, and the mounted raw writer schemas load (each a config error, exit 2,
+# otherwise). The consumers run to the end of empty topics on the mock cluster.
+"$TS_BIN_DIR/tillstream-sandbox-kafka" --topic pos.customers:1 --topic pos.orders:1 \
+    --topic pos.deadletter:1 --bootstrap-file "$dir/bootstrap" >/dev/null 2>&1 &
+kafka_pid=$!; trap 'kill "$kafka_pid" 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 100); do [ -s "$dir/bootstrap" ] && break; sleep 0.1; done
+export TILLSTREAM_BOOTSTRAP_SERVERS=$(cat "$dir/bootstrap")
+run() {   # run ENV-FILE BINARY CASE: to the end of the empty topics, with the env vars in ENV-FILE
+  env $(cat "$1") timeout 60 "$TS_BIN_DIR/$2" --config "$dir/$3-config.json" --exit-at-end >"$dir/$3.$2.log" 2>&1
+}
+echo KLAVIYO_KEY_BRAND_A=stand-in >"$dir/keys.env"
+rc=0; run "$dir/keys.env" tillstream-orders registry || rc=$?
+[ "$rc" = 2 ] && grep -q 'registry.username_env: environment variable TILLSTREAM_REGISTRY_USERNAME is not set' \
+    "$dir/registry.tillstream-orders.log" || { echo "registry config without its env vars: exit $rc" >&2; exit 1; }
+for c in "registry.env tillstream-orders registry" "registry.env tillstream-customers registry" \
+         "keys.env tillstream-customers raw-avro"; do
+  set -- $c
+  run "$dir/$1" "$2" "$3" || { echo "$2 did not start on the rendered $3 config:" >&2; cat "$dir/$3.$2.log" >&2; exit 1; }
+done
+echo "helm: the rendered registry and raw-avro configs start both consumers"

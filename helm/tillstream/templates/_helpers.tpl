@@ -16,16 +16,36 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- $cfg := dict "kafka" .Values.kafka "topics" .Values.topics "klaviyo" .Values.klaviyo "accounts" $accounts
      "routing" .Values.routing "consumer" .Values.consumer
      "admin" (dict "listen" (printf "0.0.0.0:%d" (int .Values.admin.port))) "log" (dict "level" .Values.logLevel) -}}
-{{- with .Values.registry }}{{- if .url }}
-{{- $reg := dict "url" .url -}}
+{{- with .Values.registry }}
+{{- $reg := dict -}}
+{{- if .url }}
+{{- $_ := set $reg "url" .url -}}
 {{- if .basicAuth.existingSecret }}
 {{- $_ := set $reg "username_env" "TILLSTREAM_REGISTRY_USERNAME" -}}
 {{- $_ := set $reg "password_env" "TILLSTREAM_REGISTRY_PASSWORD" -}}
 {{- end }}
 {{- if .caSecret }}{{- $_ := set $reg "ca_bundle" "/etc/tillstream/registry-ca/ca.crt" -}}{{- end }}
-{{- $_ := set $cfg "registry" $reg -}}
-{{- end }}{{- end }}
+{{- else if or .basicAuth.existingSecret .caSecret }}
+{{- fail "registry.basicAuth.existingSecret / registry.caSecret are set but registry.url is null" }}
+{{- end }}
+{{- range $kind := list "customers" "orders" }}
+{{- with index $.Values.registry.rawWriterSchemas $kind }}
+{{- $s := fromJson . -}}
+{{- if or (hasKey $s "Error") (ne (toString (get $s "type")) "record") }}
+{{- fail (printf "registry.rawWriterSchemas.%s: expected an Avro record schema (the .avsc JSON text)" $kind) }}
+{{- end }}
+{{- $_ := set $reg (printf "raw_writer_schema_%s" $kind) (printf "/etc/tillstream/avro/%s.avsc" $kind) -}}
+{{- end }}
+{{- end }}
+{{- if $reg }}{{- $_ := set $cfg "registry" $reg -}}{{- end }}
+{{- end }}
 {{- toPrettyJson $cfg -}}
+{{- end -}}
+{{/* "customers orders": the kinds with an inline raw writer schema (ConfigMap keys raw-writer-<kind>.avsc) */}}
+{{- define "tillstream.rawWriterSchemas" -}}
+{{- $kinds := list -}}
+{{- range $kind := list "customers" "orders" }}{{- if index $.Values.registry.rawWriterSchemas $kind }}{{- $kinds = append $kinds $kind -}}{{- end }}{{- end }}
+{{- join " " $kinds -}}
 {{- end -}}
 {{- define "tillstream.podSpec" -}}
 terminationGracePeriodSeconds: {{ add (div .root.Values.consumer.shutdown_grace_ms 1000) 15 }}
@@ -86,6 +106,9 @@ containers:
       {{- if and .root.Values.registry.url .root.Values.registry.caSecret }}
       - {name: registry-ca, mountPath: /etc/tillstream/registry-ca, readOnly: true}
       {{- end }}
+      {{- if include "tillstream.rawWriterSchemas" .root }}
+      - {name: raw-writer-schemas, mountPath: /etc/tillstream/avro, readOnly: true}
+      {{- end }}
 volumes:
   - name: config
     configMap: {name: {{ include "tillstream.fullname" .root }}-config}
@@ -101,6 +124,17 @@ volumes:
   {{- end }}
   {{- if and .root.Values.registry.url .root.Values.registry.caSecret }}
   - name: registry-ca
-    secret: {secretName: {{ .root.Values.registry.caSecret }}}
+    secret:   # only ca.crt, even from a Secret that also holds a key
+      secretName: {{ .root.Values.registry.caSecret }}
+      items: [{key: ca.crt, path: ca.crt}]
+  {{- end }}
+  {{- with include "tillstream.rawWriterSchemas" .root }}
+  - name: raw-writer-schemas
+    configMap:
+      name: {{ include "tillstream.fullname" $.root }}-config
+      items:
+        {{- range splitList " " (trim .) }}
+        - {key: raw-writer-{{ . }}.avsc, path: {{ . }}.avsc}
+        {{- end }}
   {{- end }}
 {{- end -}}
