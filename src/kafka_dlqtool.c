@@ -243,6 +243,21 @@ static char *base64(const unsigned char *p, size_t n) {
     return out;
 }
 
+/* Bytes as a JSON string under TEXT_NAME when they are text (UTF-8, no
+ * NUL), else as base64 under B64_NAME. */
+static void add_bytes(cJSON *obj, const char *text_name, const char *b64_name, const void *p,
+                      size_t n) {
+    if (is_text(p, n)) {
+        char *t = strndup(p ? p : "", n);
+        cJSON_AddStringToObject(obj, text_name, t ? t : "");
+        free(t);
+    } else {
+        char *b = base64(p, n);
+        cJSON_AddStringToObject(obj, b64_name, b ? b : "");
+        free(b);
+    }
+}
+
 /* The dead letter's value as it was: a JSON value, text, or (Avro and
  * other binary) base64, with the Confluent schema id when framed. */
 static void add_value(cJSON *rec, const rd_kafka_message_t *m) {
@@ -251,15 +266,9 @@ static void add_value(cJSON *rec, const rd_kafka_message_t *m) {
     cJSON *value = cJSON_ParseWithLength(m->payload, m->len);
     if (value) {
         cJSON_AddItemToObject(rec, "value", value);
-    } else if (is_text(p, m->len)) {
-        char *raw = strndup(m->payload, m->len);
-        cJSON_AddStringToObject(rec, "value_raw", raw ? raw : "");
-        free(raw);
     } else {
-        char *b = base64(p, m->len);
-        cJSON_AddStringToObject(rec, "value_base64", b ? b : "");
-        free(b);
-        if (m->len >= 5 && p[0] == 0) {
+        add_bytes(rec, "value_raw", "value_base64", p, m->len);
+        if (!is_text(p, m->len) && m->len >= 5 && p[0] == 0) {
             cJSON_AddStringToObject(rec, "value_format", "confluent-avro");
             cJSON_AddNumberToObject(rec, "schema_id",
                                     (double)(int32_t)((uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
@@ -276,17 +285,16 @@ static int show_one(void *opaque, rd_kafka_message_t *m) {
     cJSON *rec = cJSON_CreateObject();
     cJSON_AddNumberToObject(rec, "partition", m->partition);
     cJSON_AddNumberToObject(rec, "offset", (double)m->offset);
-    char *key = m->key ? strndup(m->key, m->key_len) : NULL;
-    if (key) cJSON_AddStringToObject(rec, "key", key);
-    free(key);
-    cJSON *hj = cJSON_AddObjectToObject(rec, "headers");
+    if (m->key) add_bytes(rec, "key", "key_base64", m->key, m->key_len);
+    cJSON *hj = cJSON_AddObjectToObject(rec, "headers"), *hb = NULL;
     const char *name;
     const void *val;
     size_t sz;
     for (size_t i = 0; h && !rd_kafka_header_get_all(h, i, &name, &val, &sz); i++) {
-        char *v = val ? strndup(val, sz) : NULL;
-        cJSON_AddStringToObject(hj, name, v ? v : "");
-        free(v);
+        if (!val) sz = 0;
+        if (!is_text(val, sz) && !hb)   /* binary headers: under headers_base64, whole */
+            hb = cJSON_AddObjectToObject(rec, "headers_base64");
+        add_bytes(is_text(val, sz) ? hj : hb, name, name, val, sz);
     }
     add_value(rec, m);
     char *txt = s->o->json ? cJSON_PrintUnformatted(rec) : cJSON_Print(rec);

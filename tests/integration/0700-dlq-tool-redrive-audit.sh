@@ -47,7 +47,22 @@ want = {"customers": len(recs),
 assert a == want, (a, want)
 PY
 
+# a record with a binary key and a binary header that nobody can decode: its
+# dead letter keeps both, and show prints them whole (base64), not cut at a NUL
+printf '\000\377K\tnot json\n' | kcat -b "$TS_KAFKA_BOOTSTRAP" -P -t "pos.customers.$sfx" -K $'\t' \
+    -H $'trace=\xff\xfe' -H 'source=till-7'
 timeout 120 "$bin/tillstream-customers" --config "$work/config.json" --exit-at-end >/dev/null
+"$bin/tillstream-dlq" show --config "$work/config.json" --reason DECODE_ERROR --json >"$work/show-bin.jsonl"
+python3 - "$work" <<'PY'
+import base64, json, sys
+recs = [json.loads(l) for l in open(sys.argv[1] + "/show-bin.jsonl")]
+assert len(recs) == 1, recs
+r = recs[0]
+assert "key" not in r and base64.b64decode(r["key_base64"]) == b"\x00\xffK", r
+assert r["headers"]["source"] == "till-7" and "trace" not in r["headers"], r
+assert base64.b64decode(r["headers_base64"]["trace"]) == b"\xff\xfe", r
+assert r["value_raw"] == "not json", r
+PY
 # every record is processed (not only the latest per key): count records
 nohome=$(python3 -c "
 import json
