@@ -51,7 +51,10 @@ fetch() {
   rm -rf "$tmp"
 }
 
-pg() { runuser -u postgres -- "$pgbin/$@"; }
+# PostgreSQL refuses to run as root: as root, run it as the postgres user;
+# as anybody else, as that user.
+if [ "$(id -u)" = 0 ]; then pg() { runuser -u postgres -- "$pgbin/$@"; }
+else pg() { "$pgbin/$@"; }; fi
 
 pg_start() { # a PostgreSQL cluster of its own, on a free port; its path in DIR/pgdata
   local dir=$1
@@ -59,7 +62,8 @@ pg_start() { # a PostgreSQL cluster of its own, on a free port; its path in DIR/
   if [ ! -f "$dir/pgdata" ]; then
     # outside DIR: the postgres user must reach it, and DIR may be private
     local data; data=$(mktemp -d "${TMPDIR:-/tmp}/tillstream-registry-pg.XXXXXX")
-    chown postgres "$data" && chmod 700 "$data"
+    [ "$(id -u)" != 0 ] || chown postgres "$data"
+    chmod 700 "$data"
     pg initdb -D "$data" -A trust -U registry >/dev/null
     echo "$data" >"$dir/pgdata"
     free_port >"$dir/pgport"
