@@ -17,6 +17,8 @@
 # Karapace is not on PyPI, Confluent's registry is not on Maven Central,
 # and Apicurio's Maven Central artifacts lack modules it needs to run.
 #
+# TLS: TS_REGISTRY_TLS=1 at start serves https with a private CA made for
+# DIR (DIR/tls/ca.crt; the server certificate names 127.0.0.1 only).
 # Basic auth: TS_REGISTRY_USER + TS_REGISTRY_PASSWORD in the environment of
 # `start`/`restart`.
 # TS_REGISTRY_IMPL=standin selects scripts/schema_registry.py instead (the
@@ -98,6 +100,13 @@ run() {
       default_role: readonly
       super_admins: [\"$TS_REGISTRY_USER\"]"
     fi
+    local tls="    enabled: false"
+    if [ -f "$dir/tls/server.crt" ]; then
+      tls="    enabled: true
+    cert_file: \"$dir/tls/server.crt\"
+    key_file: \"$dir/tls/server.key\"
+    min_version: TLS1.2"
+    fi
     # the store's password: any (trust on loopback), but lib/pq needs one
     cat >"$dir/registry.yaml" <<EOF
 server:
@@ -118,6 +127,8 @@ logging:
   level: info
   format: json
 security:
+  tls:
+$tls
   auth:
 $auth
 EOF
@@ -125,12 +136,14 @@ EOF
       nohup "$cache/schema-registry" -config "$dir/registry.yaml" >>"$dir/registry.log" 2>&1 &
   fi
   echo $! >"$dir/pid"
-  echo "http://127.0.0.1:$port" >"$dir/url"
+  local scheme=http ca=()
+  [ -f "$dir/tls/ca.crt" ] && scheme=https ca=(--cacert "$dir/tls/ca.crt")
+  echo "$scheme://127.0.0.1:$port" >"$dir/url"
   for _ in $(seq 1 300); do
     local code
-    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/subjects" 2>/dev/null || true)
+    code=$(curl -s "${ca[@]}" -o /dev/null -w '%{http_code}' "$scheme://127.0.0.1:$port/subjects" 2>/dev/null || true)
     if [ "$code" = 200 ] || [ "$code" = 401 ]; then
-      echo "http://127.0.0.1:$port"
+      echo "$scheme://127.0.0.1:$port"
       return 0
     fi
     kill -0 "$(cat "$dir/pid")" 2>/dev/null || { tail -20 "$dir/registry.log" >&2; exit 1; }
@@ -147,6 +160,18 @@ stop() {
   for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$pid" 2>/dev/null || true
   rm -f "$dir/pid"
+}
+
+make_tls() { # a private CA and a server certificate for 127.0.0.1, in DIR/tls
+  local t=$1/tls
+  mkdir -p "$t"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=tillstream test CA" \
+      -keyout "$t/ca.key" -out "$t/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+      -keyout "$t/server.key" -out "$t/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$t/ext"
+  openssl x509 -req -in "$t/server.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial \
+      -days 2 -extfile "$t/ext" -out "$t/server.crt" 2>/dev/null
 }
 
 destroy() {
@@ -166,6 +191,10 @@ case "$cmd" in
     dir=${2:?DIR}; mkdir -p "$dir"; dir=$(cd "$dir" && pwd); echo "${3:-}" >"$dir/bootstrap"
     fetch
     [ "$impl" = standin ] || pg_start "$dir"
+    if [ "${TS_REGISTRY_TLS:-0}" = 1 ]; then
+      [ "$impl" != standin ] || { echo "registry.sh: TS_REGISTRY_TLS needs the real registry" >&2; exit 2; }
+      make_tls "$dir"
+    fi
     run "$dir" "$(free_port)" ;;
   restart) dir=${2:?DIR}; run "$dir" "$(sed 's/.*://' "$dir/url")" ;;
   stop) stop "${2:?DIR}" ;;

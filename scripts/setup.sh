@@ -14,8 +14,9 @@ pkgs=(build-essential cmake ninja-build pkg-config git curl ca-certificates
       librdkafka-dev libavro-dev libcurl4-openssl-dev libcjson-dev libcmocka-dev
       libmicrohttpd-dev kcat clang clang-format valgrind python3-venv)
 # Test-only extras (promtool for metrics, docker-compose for compose config,
-# PostgreSQL as the schema registry's store: scripts/registry.sh).
-[ "${TS_SETUP_MINIMAL:-0}" = 1 ] || pkgs+=(prometheus docker-compose postgresql)
+# PostgreSQL as the schema registry's store and openssl for its test CA:
+# scripts/registry.sh).
+[ "${TS_SETUP_MINIMAL:-0}" = 1 ] || pkgs+=(prometheus docker-compose postgresql openssl)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -429,6 +429,30 @@ ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size
         rc = ERR("klaviyo.base_url: expected an http(s):// URL");
         goto fail;
     }
+    if (cfg->registry_url && strncmp(cfg->registry_url, "https://", 8) &&
+        strncmp(cfg->registry_url, "http://", 7)) {
+        rc = ERR("registry.url: expected an http(s):// URL, got \"%s\"", cfg->registry_url);
+        goto fail;
+    }
+    /* a CA bundle that cannot be read would only show at the first TLS
+     * handshake, as a wait that never ends: fail at start instead */
+    const struct {
+        const char *key, *path;
+    } cas[] = {{"klaviyo.ca_bundle", cfg->klaviyo_ca_bundle},
+               {"registry.ca_bundle", cfg->registry_ca_bundle}};
+    for (size_t i = 0; i < sizeof cas / sizeof cas[0]; i++) {
+        if (!cas[i].path) continue;
+        FILE *f = fopen(cas[i].path, "r");
+        int e = f ? 0 : errno;
+        char probe;
+        if (f && fread(&probe, 1, 1, f) != 1) e = ferror(f) ? errno : EINVAL;
+        if (f) fclose(f);
+        if (e) {
+            rc = ERR("%s: cannot read %s: %s", cas[i].key, cas[i].path,
+                     e == EINVAL ? "empty file" : strerror(e));
+            goto fail;
+        }
+    }
     if (!valid_revision(cfg->klaviyo_revision)) {
         rc = ERR("klaviyo.revision: expected YYYY-MM-DD[.suffix], got \"%s\"",
                  cfg->klaviyo_revision);

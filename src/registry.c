@@ -153,12 +153,23 @@ static ts_err_t request(ts_registry_t *r, const char *path, const char *post, lo
     if (post) curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
+    char detail[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, detail);
     r->requests++;
     CURLcode cc = curl_easy_perform(c);
     curl_slist_free_all(h);
-    if (cc != CURLE_OK)
-        return ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "schema registry %s: %s", path,
-                         curl_easy_strerror(cc));
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+    if (cc != CURLE_OK) {
+        /* libcurl's detail names the certificate problem; the hint names
+         * the key that fixes it (verification itself is never turned off) */
+        bool tls = cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
+                   cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_SSL_CERTPROBLEM;
+        return ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "schema registry %s: %s%s", path,
+                         detail[0] ? detail : curl_easy_strerror(cc),
+                         tls ? " (a private CA goes in registry.ca_bundle; the URL's host must "
+                               "be a name the certificate carries)"
+                             : "");
+    }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     if (*status >= 500 || *status == 429 || *status == 408)
         return ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "schema registry %s: HTTP %ld",

@@ -96,6 +96,15 @@ static void test_errors_name_the_key_path(void **state) {
     expect_error("{\"klaviyo\":{\"bse_url\":\"x\"}," ACC "}", "klaviyo.bse_url: unknown key");
     expect_error("{\"topicz\":{}," ACC "}", "topicz: unknown key");
     expect_error("{\"registry\":{\"timeout_ms\":5}," ACC "}", "registry.timeout_ms");
+    expect_error("{\"registry\":{\"url\":\"schema-registry:8081\"}," ACC "}",
+                 "registry.url: expected an http(s):// URL");
+    /* a CA bundle that cannot be read fails at start, not at the first TLS handshake */
+    expect_error("{\"registry\":{\"url\":\"https://r\",\"ca_bundle\":\"/nonexistent/ca.crt\"}," ACC
+                 "}",
+                 "registry.ca_bundle: cannot read /nonexistent/ca.crt");
+    expect_error("{\"klaviyo\":{\"ca_bundle\":\"/nonexistent/ca.pem\"}," ACC "}",
+                 "klaviyo.ca_bundle: cannot read /nonexistent/ca.pem");
+    expect_error("{\"klaviyo\":{\"ca_bundle\":\"/\"}," ACC "}", "klaviyo.ca_bundle: cannot read /");
     expect_error("{\"registry\":{\"raw_writer_schema\":\"x\"}," ACC "}",
                  "registry.raw_writer_schema: unknown key");
     expect_error("{\"accounts\":[]}", "accounts: must list at least one account");
