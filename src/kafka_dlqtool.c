@@ -292,7 +292,7 @@ static int show_one(void *opaque, rd_kafka_message_t *m) {
     size_t sz;
     for (size_t i = 0; h && !rd_kafka_header_get_all(h, i, &name, &val, &sz); i++) {
         if (!val) sz = 0;
-        if (!is_text(val, sz) && !hb)   /* binary headers: under headers_base64, whole */
+        if (!is_text(val, sz) && !hb) /* binary headers: under headers_base64, whole */
             hb = cJSON_AddObjectToObject(rec, "headers_base64");
         add_bytes(is_text(val, sz) ? hj : hb, name, name, val, sz);
     }
