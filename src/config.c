@@ -373,6 +373,10 @@ static bool valid_revision(const char *r) {
     return r[10] == '\0' || (r[10] == '.' && r[11] != '\0');
 }
 
+static bool is_http_url(const char *s) {
+    return !strncmp(s, "https://", 8) || !strncmp(s, "http://", 7);
+}
+
 ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size_t errstr_size) {
     *out = NULL;
     const char *end = NULL;
@@ -424,13 +428,11 @@ ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size
 #undef GET
 
     /* cross-field validation */
-    if (strncmp(cfg->klaviyo_base_url, "https://", 8) &&
-        strncmp(cfg->klaviyo_base_url, "http://", 7)) {
+    if (!is_http_url(cfg->klaviyo_base_url)) {
         rc = ERR("klaviyo.base_url: expected an http(s):// URL");
         goto fail;
     }
-    if (cfg->registry_url && strncmp(cfg->registry_url, "https://", 8) &&
-        strncmp(cfg->registry_url, "http://", 7)) {
+    if (cfg->registry_url && !is_http_url(cfg->registry_url)) {
         rc = ERR("registry.url: expected an http(s):// URL, got \"%s\"", cfg->registry_url);
         goto fail;
     }

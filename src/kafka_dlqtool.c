@@ -268,7 +268,7 @@ static void add_value(cJSON *rec, const rd_kafka_message_t *m) {
         cJSON_AddItemToObject(rec, "value", value);
     } else {
         add_bytes(rec, "value_raw", "value_base64", p, m->len);
-        if (!is_text(p, m->len) && m->len >= 5 && p[0] == 0) {
+        if (m->len >= 5 && p[0] == 0) { /* a NUL: never text, so base64 */
             cJSON_AddStringToObject(rec, "value_format", "confluent-avro");
             cJSON_AddNumberToObject(rec, "schema_id",
                                     (double)(int32_t)((uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
@@ -292,9 +292,10 @@ static int show_one(void *opaque, rd_kafka_message_t *m) {
     size_t sz;
     for (size_t i = 0; h && !rd_kafka_header_get_all(h, i, &name, &val, &sz); i++) {
         if (!val) sz = 0;
-        if (!is_text(val, sz) && !hb) /* binary headers: under headers_base64, whole */
+        bool text = is_text(val, sz);
+        if (!text && !hb) /* binary headers: under headers_base64, whole */
             hb = cJSON_AddObjectToObject(rec, "headers_base64");
-        add_bytes(is_text(val, sz) ? hj : hb, name, name, val, sz);
+        add_bytes(text ? hj : hb, name, name, val, sz);
     }
     add_value(rec, m);
     char *txt = s->o->json ? cJSON_PrintUnformatted(rec) : cJSON_Print(rec);

@@ -73,3 +73,68 @@ PY
 read_dlq() { # one JSON object per dead letter: key, value, headers
   kcat -b "$TS_KAFKA_BOOTSTRAP" -C -t "pos.deadletter.$sfx" -e -q -J 2>/dev/null || true
 }
+
+metric() { # metric PORT NAME -> the sum of NAME's samples on an admin endpoint
+  curl -fsS "http://127.0.0.1:$1/metrics" | awk -v m="$2" 'index($0, m) == 1 {s += $NF} END {print s + 0}'
+}
+
+register_schema() { # register_schema URL SUBJECT AVSC [curl options...] -> the schema id
+  local url=$1 subject=$2 avsc=$3; shift 3
+  python3 -c 'import json,sys; print(json.dumps({"schema": open(sys.argv[1]).read()}))' "$avsc" |
+    curl -fsS "$@" -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+      --data @- "$url/subjects/$subject/versions" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+
+# registry_refused NAME CONFIG-UPDATES PATTERN HINT: the registry will not
+# answer this customers consumer (wrong credentials, untrusted certificate):
+# it must log PATTERN and HINT (the config key that fixes it), count its
+# failed attempts, and neither dead-letter nor deliver anything. Log: $work/NAME.log
+registry_refused() {
+  write_config "$work/$1.json" "$2"
+  "$bin/tillstream-customers" --config "$work/$1.json" >"$work/$1.log" 2>&1 &
+  local p=$! n=0 port
+  pids+=($p)
+  for _ in $(seq 1 300); do grep -q "$3" "$work/$1.log" && break; sleep 0.1; done
+  grep -q "$3" "$work/$1.log" || { echo "$1: no '$3' in the log" >&2; tail -5 "$work/$1.log" >&2; exit 1; }
+  grep -q "$4" "$work/$1.log" || { echo "$1: the log does not name $4" >&2; exit 1; }
+  echo "$1: $(grep -m1 "$3" "$work/$1.log")"
+  port=$(grep -o '"port":[0-9]*' "$work/$1.log" | head -1 | cut -d: -f2)
+  for _ in $(seq 1 100); do
+    n=$(metric "$port" tillstream_registry_unavailable_total)
+    [ "$n" -ge 2 ] && break; sleep 0.1
+  done
+  [ "$n" -ge 2 ] || { echo "$1: registry failures not counted: $n" >&2; exit 1; }
+  kill -TERM "$p"; wait "$p"
+  [ -z "$(read_dlq)" ] || { echo "$1: records dead-lettered while the registry refused" >&2; exit 1; }
+  [ "$(curl -fsS "http://127.0.0.1:$sim_port/__sim/stats" | python3 -c 'import json,sys; print(sum(a["profiles"] for a in json.load(sys.stdin)["accounts"].values()))')" = 0 ] ||
+    { echo "$1: profiles delivered while the registry refused" >&2; exit 1; }
+}
+
+# delivered_as_dry_run CONFIG C.JSONL O.JSONL: runs both consumers to the end
+# of their topics, then checks each account's events and the dead letters by
+# reason against the dry run of the same records. The number of events
+# delivered goes to $work/delivered.
+delivered_as_dry_run() {
+  timeout 120 "$bin/tillstream-customers" --config "$1" --exit-at-end >"$work/customers.log"
+  timeout 120 "$bin/tillstream-orders" --config "$1" --exit-at-end >"$work/orders.log"
+  "$bin/tillstream-customers" --config "$1" --dry-run --input "$2" >"$work/c.dry"
+  "$bin/tillstream-orders" --config "$1" --dry-run --input "$3" --customers "$2" >"$work/o.dry"
+  curl -fsS "http://127.0.0.1:$sim_port/__sim/stats" >"$work/stats.json"
+  read_dlq >"$work/dlq.json"
+  python3 - "$work" <<'PY'
+import json, sys, collections
+w = sys.argv[1]
+stats = json.load(open(w + "/stats.json"))["accounts"]
+cdry = [json.loads(l) for l in open(w + "/c.dry")]
+odry = [json.loads(l) for l in open(w + "/o.dry")]
+for acct in ("brand-a", "brand-b", "brand-c"):
+    want = sum(len(r["events"]) for r in odry if r["account"] == acct and not r["dead_letter"] and not r["skipped"])
+    assert stats[acct]["events_recorded"] == want, (acct, stats[acct]["events_recorded"], want)
+assert sum(s["profiles"] for s in stats.values()) > 0
+dlq = [json.loads(l) for l in open(w + "/dlq.json", errors="replace") if l.strip()]
+reasons = collections.Counter(dict(zip(r["headers"][0::2], r["headers"][1::2]))["tillstream.reason"] for r in dlq)
+want = collections.Counter(r["dead_letter"]["reason"] for r in cdry + odry if r["dead_letter"])
+assert reasons == want, (reasons, want)   # only what the data itself says
+open(w + "/delivered", "w").write("%d\n" % sum(s["events_recorded"] for s in stats.values()))
+PY
+}

@@ -245,7 +245,6 @@ port_of() { for _ in $(seq 1 200); do
     p=$(grep -o '"port":[0-9]*' "$1" | head -1 | cut -d: -f2); [ -n "$p" ] && { echo "$p"; return 0; }; sleep 0.05
   done; echo "no admin port in $1" >&2; return 1; }
 cport=$(port_of "$work/customers2.log"); oport=$(port_of "$work/orders2.log")
-metric() { curl -fsS "http://127.0.0.1:$1/metrics" | awk -v m="$2" 'index($0, m) == 1 {s += $NF} END {print s + 0}'; }
 # both wait for the registry: retried several times, never dead-lettered
 for _ in $(seq 1 600); do
   [ "$(metric "$cport" tillstream_registry_unavailable_total)" -ge 3 ] &&
