@@ -11,6 +11,7 @@ WORKDIR /src
 COPY CMakeLists.txt ./
 COPY include ./include
 COPY src ./src
+COPY tools ./tools
 COPY tests ./tests
 COPY bench ./bench
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTS_WERROR=ON -DBUILD_TESTING=OFF \
