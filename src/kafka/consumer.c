@@ -17,6 +17,7 @@
  *   beginning of the customers topic, then keeps it current.
  */
 #include "tillstream/consumer.h"
+#include "tillstream/dlhdr.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -164,28 +165,28 @@ static void dead_letter(loop_t *L, uint64_t token, ts_reason_t reason, const cha
     snprintf(ts, sizeof ts, "%lld", (long long)tsv);
     const char *topic = rd_kafka_topic_name(msg->rkt);
     char cls[64];
-    snprintf(cls, sizeof cls, "tillstream.%s", ts_reason_name(reason));
-    hdr(h, "tillstream.reason", ts_reason_name(reason));
-    hdr(h, "tillstream.detail", detail);
-    hdr(h, "tillstream.source.topic", topic);
-    hdr(h, "tillstream.source.partition", part);
-    hdr(h, "tillstream.source.offset", off);
-    hdr(h, "tillstream.source.timestamp", ts);
-    hdr(h, "tillstream.consumer", L->o->prog);
-    hdr(h, "tillstream.outlet", outlet);
-    if (account >= 0) hdr(h, "tillstream.account", L->cfg->accounts[account].name);
+    snprintf(cls, sizeof cls, TS_DLH_PREFIX "%s", ts_reason_name(reason));
+    hdr(h, TS_DLH_REASON, ts_reason_name(reason));
+    hdr(h, TS_DLH_DETAIL, detail);
+    hdr(h, TS_DLH_SOURCE_TOPIC, topic);
+    hdr(h, TS_DLH_SOURCE_PARTITION, part);
+    hdr(h, TS_DLH_SOURCE_OFFSET, off);
+    hdr(h, TS_DLH_SOURCE_TIMESTAMP, ts);
+    hdr(h, TS_DLH_CONSUMER, L->o->prog);
+    hdr(h, TS_DLH_OUTLET, outlet);
+    if (account >= 0) hdr(h, TS_DLH_ACCOUNT, L->cfg->accounts[account].name);
     /* Kafka Connect's dead-letter context, so existing DLQ tooling reads ours */
-    hdr(h, "__connect.errors.topic", topic);
-    hdr(h, "__connect.errors.partition", part);
-    hdr(h, "__connect.errors.offset", off);
-    hdr(h, "__connect.errors.connector.name", L->o->prog);
-    hdr(h, "__connect.errors.task.id", "0");
-    hdr(h, "__connect.errors.stage",
+    hdr(h, TS_DLH_CONNECT_TOPIC, topic);
+    hdr(h, TS_DLH_CONNECT_PARTITION, part);
+    hdr(h, TS_DLH_CONNECT_OFFSET, off);
+    hdr(h, TS_DLH_CONNECT_CONNECTOR, L->o->prog);
+    hdr(h, TS_DLH_CONNECT_TASK, "0");
+    hdr(h, TS_DLH_CONNECT_STAGE,
         reason == TS_REASON_DECODE_ERROR || reason == TS_REASON_SCHEMA_NOT_FOUND ? "VALUE_CONVERTER"
                                                                                  : "TASK_PUT");
-    hdr(h, "__connect.errors.class.name", "tillstream");
-    hdr(h, "__connect.errors.exception.class.name", cls);
-    hdr(h, "__connect.errors.exception.message", detail);
+    hdr(h, TS_DLH_CONNECT_CLASS, "tillstream");
+    hdr(h, TS_DLH_CONNECT_EXC_CLASS, cls);
+    hdr(h, TS_DLH_CONNECT_EXC_MESSAGE, detail);
     rd_kafka_resp_err_t err = rd_kafka_producev(
         L->dlq, RD_KAFKA_V_TOPIC(L->cfg->topic_dead_letter),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(msg->key, msg->key_len),
@@ -233,11 +234,11 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *dm, void *
         size_t n;
         char rbuf[64] = "", dbuf[512] = "";
         if (rd_kafka_message_headers(dm, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            if (!rd_kafka_header_get_last(h, "tillstream.reason", &v, &n) && n < sizeof rbuf) {
+            if (!rd_kafka_header_get_last(h, TS_DLH_REASON, &v, &n) && n < sizeof rbuf) {
                 memcpy(rbuf, v, n);
                 reason = rbuf;
             }
-            if (!rd_kafka_header_get_last(h, "tillstream.detail", &v, &n) && n < sizeof dbuf) {
+            if (!rd_kafka_header_get_last(h, TS_DLH_DETAIL, &v, &n) && n < sizeof dbuf) {
                 memcpy(dbuf, v, n);
                 detail = dbuf;
             }
