@@ -19,8 +19,10 @@ extern "C" {
 
 typedef struct ts_admin_s ts_admin_t;
 
-/* listen: "host:port" (port 0 = any free port). `metrics` is borrowed. */
-ts_admin_t *ts_admin_new(const char *listen, ts_metrics_t *metrics, char *errstr,
+/* listen_addr: "host:port" (port 0 = any free port). `metrics` is borrowed.
+ * NULL with errstr when the address is malformed (TS_ERR_CONFIG) or cannot
+ * be bound (TS_ERR_IO, with the errno text: "Address already in use"). */
+ts_admin_t *ts_admin_new(const char *listen_addr, ts_metrics_t *metrics, char *errstr,
                          size_t errstr_size);
 void ts_admin_destroy(ts_admin_t *a);
 int ts_admin_port(const ts_admin_t *a);

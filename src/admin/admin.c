@@ -5,12 +5,15 @@
 #include "tillstream/admin.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 struct ts_admin_s {
     struct MHD_Daemon *d;
@@ -63,15 +66,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return reply(c, 404, "text/plain", "not found\n", 10);
 }
 
-ts_admin_t *ts_admin_new(const char *listen, ts_metrics_t *metrics, char *errstr,
+ts_admin_t *ts_admin_new(const char *listen_addr, ts_metrics_t *metrics, char *errstr,
                          size_t errstr_size) {
     char host[128];
-    const char *colon = listen ? strrchr(listen, ':') : NULL;
-    if (!colon || (size_t)(colon - listen) >= sizeof host) {
+    const char *colon = listen_addr ? strrchr(listen_addr, ':') : NULL;
+    if (!colon || (size_t)(colon - listen_addr) >= sizeof host) {
         ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "admin.listen: expected host:port");
         return NULL;
     }
-    snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+    snprintf(host, sizeof host, "%.*s", (int)(colon - listen_addr), listen_addr);
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
@@ -81,17 +84,33 @@ ts_admin_t *ts_admin_new(const char *listen, ts_metrics_t *metrics, char *errstr
                   host);
         return NULL;
     }
+    /* Our own listening socket, so a taken or forbidden address fails with
+     * its errno ("Address already in use") instead of MHD's bare NULL. */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, 64)) {
+        ts_seterr(errstr, errstr_size, TS_ERR_IO, "admin.listen: cannot listen on %s: %s",
+                  listen_addr, strerror(errno));
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
     ts_admin_t *a = calloc(1, sizeof *a);
-    if (!a) return NULL;
+    if (!a) {
+        close(fd);
+        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
     a->metrics = metrics;
     a->ready_g =
         ts_metrics_gauge(metrics, "tillstream_ready", "1 when the process is ready (readyz)", NULL);
     atomic_store(&a->heartbeat_ms, ts_now_mono_ms());
     atomic_store(&a->stale_ms, 30000);
     a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, a,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
+                            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_END);
     if (!a->d) {
-        ts_seterr(errstr, errstr_size, TS_ERR_IO, "admin.listen: cannot listen on %s", listen);
+        ts_seterr(errstr, errstr_size, TS_ERR_IO, "admin.listen: cannot serve on %s", listen_addr);
+        close(fd);
         free(a);
         return NULL;
     }
