@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every C file follows the committed .clang-format (clang-format from Debian).
+# Every C and C++ file follows the committed .clang-format (clang-format from Debian).
 set -euo pipefail
 cd "$TS_SOURCE_DIR"
 command -v clang-format >/dev/null || { echo "clang-format missing (scripts/setup.sh installs it)" >&2; exit 1; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Each third-party library is included by one folder of the core only
 # (docs/architecture.md): rdkafka -> src/kafka, libcurl -> src/http,
-# Avro-C -> src/avro, libmicrohttpd -> src/admin; no public header in
+# Avro-C -> src/avro, libmicrohttpd -> src/admin,
+# libphonenumber -> src/phone; no public header in
 # include/tillstream includes any of them. The dev tools (tools/) are a
 # library of their own and may use what they need.
 set -euo pipefail
@@ -22,5 +23,6 @@ check 'librdkafka/' src/kafka
 check 'curl/' src/http
 check 'avro\.h' src/avro
 check 'microhttpd\.h' src/admin
+check 'phonenumbers/' src/phone
 [ $fail = 0 ] && echo "includes: rdkafka, curl, avro, microhttpd each in one folder"
 exit $fail

@@ -15,4 +15,7 @@ python3 -c 'import json; c=json.load(open("compose/config.json")); assert c["kla
 grep -q '^FROM .* AS build$' Dockerfile && grep -q -- '-slim$' Dockerfile && grep -q '^USER 10001$' Dockerfile
 grep -q 'cmake -S . -B build -G Ninja' Dockerfile && grep -q 'cmake -S "$here" -B "$build" -G Ninja' scripts/setup.sh
 grep -q 'cmake --build build' Dockerfile && grep -q 'cmake --build "$build"' scripts/setup.sh
+# libphonenumber: built against in the build stage (as setup.sh installs it), shipped at run time
+grep -q 'libphonenumber-dev libprotobuf-dev' Dockerfile && grep -q 'libphonenumber-dev libprotobuf-dev' scripts/setup.sh
+grep -q 'libphonenumber8' Dockerfile
 echo "compose and Dockerfile: valid"
