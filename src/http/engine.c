@@ -21,15 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "klaviyo/klaviyo.h"
 #include "tillstream/kbody.h"
 #include "tillstream/log.h"
 #include "tillstream/metrics.h"
 #include "tillstream/ratelimit.h"
 
-#define MAX_EVENTS_PER_REQUEST    1000
-#define MAX_PROFILES_PER_REQUEST  10000
-#define MAX_SUBS_PER_REQUEST      1000
-#define MAX_BODY_BYTES            (4500 * 1024) /* margin under Klaviyo's 5 MB */
+#define MAX_BODY_BYTES            (TS_KLAVIYO_MAX_PAYLOAD_BYTES / 10 * 9) /* a margin under 5 MB */
 #define MAX_INFLIGHT_PER_ENDPOINT 2
 #define BACKOFF_BASE_MS           500
 #define BACKOFF_CAP_MS            60000
@@ -675,9 +673,7 @@ static ts_err_t start_transfer(ts_engine_t *e, batch_t *b, int64_t now) {
 /* Takes up to one request's worth of items from the queue head. */
 static batch_t *take_batch(lane_t *l, int ep) {
     queue_t *q = &l->q[ep];
-    size_t max = ep == EP_EVENTS     ? MAX_EVENTS_PER_REQUEST
-                 : ep == EP_PROFILES ? MAX_PROFILES_PER_REQUEST
-                                     : MAX_SUBS_PER_REQUEST;
+    size_t max = (size_t)ts_klaviyo_endpoint((ts_endpoint_t)ep)->max_items;
     size_t n = q->n < max ? q->n : max;
     batch_t *b = calloc(1, sizeof *b);
     if (!b) return NULL;
@@ -886,7 +882,9 @@ static int64_t dispatch(ts_engine_t *e, int64_t now) {
                 bool blocked_by_retry = false;
                 for (batch_t *b = l->retry; b; b = b->next) blocked_by_retry |= b->ep == ep;
                 if (blocked_by_retry) break; /* keep order: retries go first */
-                size_t full = ep == EP_EVENTS ? MAX_EVENTS_PER_REQUEST : 500;
+                size_t full = ep == EP_EVENTS
+                                  ? (size_t)ts_klaviyo_endpoint(TS_EP_EVENTS_BULK)->max_items
+                                  : 500;
                 int64_t due = q->first_ms + e->cfg->klaviyo_linger_ms;
                 if (q->n < full && now < due && !e->flush) {
                     if (due - now < next) next = due - now;

@@ -311,6 +311,46 @@ static void test_customers_profiles_and_consent(void **state) {
     stop(&f);
 }
 
+/* Bulk unsubscribe takes at most 100 profiles per call (the engine used to
+ * send up to 1,000, which Klaviyo answers 400). */
+static void test_unsubscribe_batches_of_100(void **state) {
+    (void)state;
+    fx_t f;
+    ts_sim_opts_t so = {0};
+    start(&f, &so, NULL, 100000);
+    char err[256];
+    ts_router_t *router = ts_router_new(f.cfg, err, sizeof err);
+    ts_mapper_t *mapper = ts_mapper_new(f.cfg, router, err, sizeof err);
+    ts_arena_t *arena = ts_arena_new(0);
+    ts_mapped_t m;
+    ts_mapped_init(&m);
+    for (int i = 0; i < 250; i++) {
+        char rec[256];
+        snprintf(rec, sizeof rec,
+                 "{\"customer_id\":\"U%d\",\"email\":\"u%d@example.com\",\"home_outlet_id\":"
+                 "\"1\",\"email_consent\":false}",
+                 i, i);
+        ts_customer_t c;
+        ts_arena_reset(arena);
+        assert_int_equal(ts_decode_customer_json(rec, strlen(rec), arena, &c, err, sizeof err),
+                         TS_OK);
+        assert_int_equal(ts_map_customer(mapper, &c, &m), TS_OK);
+        assert_int_equal(ts_engine_submit(f.eng, &m, (uint64_t)i, false, err, sizeof err), TS_OK);
+    }
+    drain(&f, 20000);
+    assert_int_equal(f.done_ok, 250);
+    assert_int_equal(f.done_rejected, 0);
+    ts_sim_stats_t sa;
+    ts_sim_stats(f.sim, "a", &sa);
+    assert_int_equal(sa.unsubscribed, 250);
+    assert_int_equal(sa.rejected_400, 0);
+    ts_mapped_free(&m);
+    ts_arena_destroy(arena);
+    ts_mapper_destroy(mapper);
+    ts_router_destroy(router);
+    stop(&f);
+}
+
 static void test_backpressure(void **state) {
     (void)state;
     fx_t f;
@@ -398,6 +438,7 @@ int main(void) {
         cmocka_unit_test(test_faults_deliver_exactly_once),
         cmocka_unit_test(test_one_bad_event_rejects_only_its_record),
         cmocka_unit_test(test_customers_profiles_and_consent),
+        cmocka_unit_test(test_unsubscribe_batches_of_100),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_api_key_never_logged),
     };

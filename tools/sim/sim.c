@@ -9,6 +9,12 @@
  * behind one mutex; libmicrohttpd runs a thread per connection so added
  * latency does not serialise clients. docs/simulator.md lists what is
  * modelled and what is not.
+ *
+ * Deliberately an independent oracle: the endpoint paths, limits, batch
+ * sizes and validation rules below are written from Klaviyo's OpenAPI
+ * files again instead of being read from the core's src/klaviyo/klaviyo.h.
+ * A fact the core gets wrong must make a test fail here, not pass on both
+ * sides (the 100-profile cap of bulk unsubscribe was such a fact).
  */
 #include "tillstream/sim.h"
 
@@ -654,7 +660,11 @@ static const cJSON *validate_profiles(const cJSON *root, ts_sim_ep_t ep, verr_t 
         bad(e, "/data/attributes/profiles/data", "'profiles.data' must be an array");
         return NULL;
     }
-    int n = cJSON_GetArraySize(arr), max = ep == TS_SIM_EP_PROFILES_BULK ? 10000 : 1000;
+    /* bulk_import_profiles: 10,000; bulk_subscribe_profiles: 1,000;
+     * bulk_unsubscribe_profiles: 100 ("Maximum number of profiles per call") */
+    int n = cJSON_GetArraySize(arr), max = ep == TS_SIM_EP_PROFILES_BULK      ? 10000
+                                           : ep == TS_SIM_EP_UNSUBSCRIBE_BULK ? 100
+                                                                              : 1000;
     if (n == 0 || n > max) {
         bad(e, "/data/attributes/profiles/data", "between 1 and %d profiles are allowed", max);
         return NULL;

@@ -8,6 +8,9 @@
  * Retry-After, RateLimit-* headers), fault injection, and an inspection
  * API under /__sim/. docs/simulator.md says what it does not model.
  *
+ * It does not share the core's Klaviyo facts (src/klaviyo/klaviyo.h) on
+ * purpose: it is an independent oracle, written from the OpenAPI files.
+ *
  * Threading: the server runs its own threads; every ts_sim_* call is
  * thread-safe.
  */
