@@ -28,7 +28,7 @@
 #include "tillstream/ratelimit.h"
 
 #define MAX_BODY_BYTES            (TS_KLAVIYO_MAX_PAYLOAD_BYTES / 10 * 9) /* a margin under 5 MB */
-#define MAX_INFLIGHT_PER_ENDPOINT 2
+#define MAX_INFLIGHT_PER_ENDPOINT 4
 #define BACKOFF_BASE_MS           500
 #define BACKOFF_CAP_MS            60000
 #define MAX_RESP_BYTES            65536
@@ -51,7 +51,8 @@ typedef struct item_s {
 
 struct rec_s {
     uint64_t token;
-    int parts; /* unsettled parts */
+    int64_t submitted_ms; /* engine clock */
+    int parts;            /* unsettled parts */
     int n_parts;
     bool backfill;
     ts_err_t fail; /* first permanent failure */
@@ -67,7 +68,6 @@ struct rec_s {
 typedef struct {
     item_t *head, *tail;
     size_t n;
-    int64_t first_ms; /* when the oldest queued item arrived */
 } queue_t;
 
 typedef struct lane_s lane_t;
@@ -78,11 +78,12 @@ typedef struct batch_s {
     item_t **items;
     size_t n, n_unique;
     int attempt;
+    bool throttled; /* waiting for a 429's Retry-After */
     int64_t not_before;
     CURL *easy;
     ts_buf_t body, resp;
     long retry_after;
-    long rl_remaining, rl_reset;
+    long rl_limit, rl_remaining, rl_reset;
     int64_t started_ms;
     struct batch_s *next;
     struct batch_s *active_next; /* engine's list of in-flight batches */
@@ -101,6 +102,9 @@ struct lane_s {
     size_t queued_parts;
     ts_lane_stats_t st;
     size_t bytes;
+    bool held;            /* at the last dispatch: work waited for the limiter */
+    int64_t held_mark_ms; /* time of the last dispatch */
+    int64_t paced_ms;     /* total time work waited for the limiter */
     /* metrics (NULL when the engine runs without a registry) */
     ts_metric_t *m_req[TS_EP__COUNT][5]; /* 2xx, 4xx, 429, 5xx, transport error */
     ts_metric_t *m_throttled[TS_EP__COUNT], *m_retries[TS_EP__COUNT], *m_latency[TS_EP__COUNT];
@@ -358,15 +362,13 @@ bool ts_engine_has_room(const ts_engine_t *e, int account) {
     return e->lanes[account].queued_parts < (size_t)e->cfg->klaviyo_max_queued_events;
 }
 
-static void enqueue(lane_t *l, item_t *it, int64_t now) {
+static void enqueue(lane_t *l, item_t *it) {
     queue_t *q = &l->q[it->ep];
     it->next = NULL;
     if (q->tail)
         q->tail->next = it;
-    else {
+    else
         q->head = it;
-        q->first_ms = now;
-    }
     q->tail = it;
     q->n++;
 }
@@ -387,6 +389,7 @@ ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, 
     rec_t *r = calloc(1, sz);
     if (!r) return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
     r->token = token;
+    r->submitted_ms = now_ms(e);
     r->parts = r->n_parts = n_parts;
     r->backfill = backfill;
     r->events = (ts_map_event_t *)(r->items + n_parts);
@@ -401,23 +404,22 @@ ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, 
     r->phone = m->phone_e164;
     r->email_sub = m->email_marketing;
     r->sms_sub = m->sms_marketing;
-    int64_t now = now_ms(e);
     int k = 0;
     for (size_t i = 0; i < m->n_events; i++) {
         r->items[k] = (item_t){r, (int32_t)i, EP_EVENTS, NULL};
-        enqueue(l, &r->items[k++], now);
+        enqueue(l, &r->items[k++]);
     }
     if (m->send_profile) {
         r->items[k] = (item_t){r, -1, EP_PROFILES, NULL};
-        enqueue(l, &r->items[k++], now);
+        enqueue(l, &r->items[k++]);
     }
     if (m->email_marketing == TS_SUB_SUBSCRIBE || m->sms_marketing == TS_SUB_SUBSCRIBE) {
         r->items[k] = (item_t){r, -1, EP_SUB, NULL};
-        enqueue(l, &r->items[k++], now);
+        enqueue(l, &r->items[k++]);
     }
     if (m->email_marketing == TS_SUB_UNSUBSCRIBE || m->sms_marketing == TS_SUB_UNSUBSCRIBE) {
         r->items[k] = (item_t){r, -1, EP_UNSUB, NULL};
-        enqueue(l, &r->items[k++], now);
+        enqueue(l, &r->items[k++]);
     }
     l->queued_parts += (size_t)n_parts;
     ts_metric_set(l->m_queue, (double)l->queued_parts);
@@ -623,6 +625,7 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud) {
     size_t n = sz * nm;
     long v;
     if ((v = header_num(p, n, "Retry-After")) >= 0) b->retry_after = v;
+    if ((v = header_num(p, n, "RateLimit-Limit")) >= 0) b->rl_limit = v;
     if ((v = header_num(p, n, "RateLimit-Remaining")) >= 0) b->rl_remaining = v;
     if ((v = header_num(p, n, "RateLimit-Reset")) >= 0) b->rl_reset = v;
     return n;
@@ -641,7 +644,8 @@ static ts_err_t start_transfer(ts_engine_t *e, batch_t *b, int64_t now) {
     b->easy = c;
     curl_easy_reset(c);
     ts_buf_reset(&b->resp);
-    b->retry_after = b->rl_remaining = b->rl_reset = -1;
+    b->throttled = false;
+    b->retry_after = b->rl_limit = b->rl_remaining = b->rl_reset = -1;
     b->started_ms = now;
     curl_easy_setopt(c, CURLOPT_URL, l->url[b->ep]);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, l->headers);
@@ -698,7 +702,6 @@ static batch_t *take_batch(lane_t *l, int ep) {
         q->n--;
         b->items[b->n++] = it;
     }
-    q->first_ms = q->head ? q->first_ms : 0;
     return b;
 }
 
@@ -756,7 +759,10 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
         }
     b->active_next = NULL;
     l->inflight[b->ep]--;
-    ts_ratelimit_observe(&l->rl[b->ep], now, b->rl_remaining, b->rl_reset);
+    /* the lane's other requests in flight may not have been counted yet */
+    long rem = b->rl_remaining;
+    if (rem > 0) rem = rem > l->inflight[b->ep] ? rem - l->inflight[b->ep] : 0;
+    ts_ratelimit_observe(&l->rl[b->ep], now, b->rl_limit, rem, b->rl_reset);
     int cls = cc != CURLE_OK ? 4 : status == 429 ? 2 : status >= 500 ? 3 : status >= 400 ? 1 : 0;
     ts_metric_add(l->m_req[b->ep][cls], 1);
     ts_metric_observe(l->m_latency[b->ep], (double)(now - b->started_ms) / 1000.0);
@@ -784,6 +790,7 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
         long ra = b->retry_after > 0 ? b->retry_after : 1;
         ts_ratelimit_block(&l->rl[b->ep], now, ra);
         ts_log(TS_LOG_INFO, "engine", ctx, "throttled by Klaviyo; retrying after %ld s", ra);
+        b->throttled = true;
         schedule_retry(l, b, now + ra * 1000, true);
         return;
     }
@@ -844,69 +851,80 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
 
 /* ---- the loop ---------------------------------------------------------------- */
 
+static bool retry_pending(const lane_t *l, int ep) {
+    for (const batch_t *b = l->retry; b; b = b->next)
+        if (b->ep == ep) return true;
+    return false;
+}
+
+/* What of one lane may go out now; returns ms until something else could.
+ * Every request waits for the limiter (pacing clock and windows); a batch
+ * that is not full also waits for the linger, measured from its oldest
+ * record: light traffic goes out after the linger, heavy traffic fills
+ * batches while the pacing clock runs. Retries go first, in order. */
+static int64_t dispatch_lane(ts_engine_t *e, lane_t *l, int64_t now) {
+    int64_t next = 1000;
+    bool held = false; /* work waits for the limiter or a Retry-After */
+    for (batch_t **pp = &l->retry; *pp;) {
+        batch_t *b = *pp;
+        int64_t w = b->not_before > now ? b->not_before - now : 0;
+        if (w > 0 && b->throttled) held = true;
+        if (w == 0 && l->inflight[b->ep] >= MAX_INFLIGHT_PER_ENDPOINT) {
+            pp = &b->next;
+            continue;
+        }
+        if (w == 0 && (w = ts_ratelimit_wait(&l->rl[b->ep], now)) > 0) held = true;
+        if (w > 0) {
+            if (w < next) next = w;
+            pp = &b->next;
+            continue;
+        }
+        *pp = b->next;
+        b->next = NULL;
+        if (start_transfer(e, b, now) != TS_OK) {
+            schedule_retry(l, b, now + BACKOFF_BASE_MS, false);
+            break;
+        }
+        ts_ratelimit_sent(&l->rl[b->ep], now);
+    }
+    for (int ep = 0; ep < TS_EP__COUNT; ep++) {
+        queue_t *q = &l->q[ep];
+        size_t full = (size_t)ts_klaviyo_endpoint((ts_endpoint_t)ep)->max_items;
+        while (q->n > 0 && l->inflight[ep] < MAX_INFLIGHT_PER_ENDPOINT && !retry_pending(l, ep)) {
+            int64_t due = q->head->rec->submitted_ms + e->cfg->klaviyo_linger_ms;
+            if (q->n < full && now < due && !e->flush) {
+                if (due - now < next) next = due - now;
+                break;
+            }
+            int64_t w = ts_ratelimit_wait(&l->rl[ep], now);
+            if (w > 0) {
+                held = true;
+                if (w < next) next = w;
+                break;
+            }
+            batch_t *b = take_batch(l, ep);
+            if (!b) break;
+            if (start_transfer(e, b, now) != TS_OK) {
+                schedule_retry(l, b, now + BACKOFF_BASE_MS, false);
+                break;
+            }
+            ts_ratelimit_sent(&l->rl[ep], now);
+        }
+    }
+    /* time the lane had work but waited for the pacing clock or a limit */
+    if (l->held && now > l->held_mark_ms) l->paced_ms += now - l->held_mark_ms;
+    l->held = held;
+    l->held_mark_ms = now;
+    return next;
+}
+
 /* Sends what may be sent now; returns ms until something else could be. */
 static int64_t dispatch(ts_engine_t *e, int64_t now) {
     int64_t next = 1000;
     for (size_t i = 0; i < e->n_lanes; i++) {
-        lane_t *l = &e->lanes[i];
         if (!e->cfg->accounts[i].active) continue;
-        /* retries and bisected halves first, in order */
-        for (batch_t **pp = &l->retry; *pp;) {
-            batch_t *b = *pp;
-            if (b->not_before > now) {
-                if (b->not_before - now < next) next = b->not_before - now;
-                pp = &b->next;
-                continue;
-            }
-            if (l->inflight[b->ep] >= MAX_INFLIGHT_PER_ENDPOINT) {
-                pp = &b->next;
-                continue;
-            }
-            int64_t w = ts_ratelimit_acquire(&l->rl[b->ep], now);
-            if (w > 0) {
-                if (w < next) next = w;
-                pp = &b->next;
-                continue;
-            }
-            *pp = b->next;
-            b->next = NULL;
-            if (start_transfer(e, b, now) != TS_OK) {
-                ts_ratelimit_refund(&l->rl[b->ep]);
-                schedule_retry(l, b, now + BACKOFF_BASE_MS, false);
-                break;
-            }
-        }
-        for (int ep = 0; ep < TS_EP__COUNT; ep++) {
-            queue_t *q = &l->q[ep];
-            while (q->n > 0 && l->inflight[ep] < MAX_INFLIGHT_PER_ENDPOINT) {
-                bool blocked_by_retry = false;
-                for (batch_t *b = l->retry; b; b = b->next) blocked_by_retry |= b->ep == ep;
-                if (blocked_by_retry) break; /* keep order: retries go first */
-                size_t full = ep == EP_EVENTS
-                                  ? (size_t)ts_klaviyo_endpoint(TS_EP_EVENTS_BULK)->max_items
-                                  : 500;
-                int64_t due = q->first_ms + e->cfg->klaviyo_linger_ms;
-                if (q->n < full && now < due && !e->flush) {
-                    if (due - now < next) next = due - now;
-                    break;
-                }
-                int64_t w = ts_ratelimit_acquire(&l->rl[ep], now);
-                if (w > 0) {
-                    if (w < next) next = w;
-                    break;
-                }
-                batch_t *b = take_batch(l, ep);
-                if (!b) {
-                    ts_ratelimit_refund(&l->rl[ep]);
-                    break;
-                }
-                if (start_transfer(e, b, now) != TS_OK) {
-                    ts_ratelimit_refund(&l->rl[ep]);
-                    schedule_retry(l, b, now + BACKOFF_BASE_MS, false);
-                    break;
-                }
-            }
-        }
+        int64_t w = dispatch_lane(e, &e->lanes[i], now);
+        if (w < next) next = w;
     }
     return next < 1 ? 1 : next;
 }

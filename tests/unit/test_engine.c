@@ -44,6 +44,13 @@ static void on_done(void *opaque, uint64_t token, ts_err_t result, const char *d
     }
 }
 
+/* A virtual engine clock for the pacing tests (NULL: the real one). */
+static int64_t *g_fake_now;
+static int64_t fake_clock(void *opaque) {
+    (void)opaque;
+    return *g_fake_now;
+}
+
 static void start(fx_t *f, const ts_sim_opts_t *so, const char *extra_klaviyo, int max_queued) {
     char err[256];
     memset(f, 0, sizeof *f);
@@ -68,7 +75,12 @@ static void start(fx_t *f, const ts_sim_opts_t *so, const char *extra_klaviyo, i
         "{\"name\":\"b\",\"api_key_env\":\"TS_ENGINE_KEY_B\",\"outlets\":[\"2\"]}]}",
         ts_sim_port(f->sim), max_queued, extra_klaviyo ? extra_klaviyo : "");
     assert_int_equal(ts_config_parse(json, &f->cfg, err, sizeof err), TS_OK);
-    ts_engine_opts_t eo = {f->cfg, on_done, f, NULL, NULL, NULL, 42, 20};
+    ts_engine_opts_t eo = {.cfg = f->cfg,
+                           .on_done = on_done,
+                           .opaque = f,
+                           .clock = g_fake_now ? fake_clock : NULL,
+                           .seed = 42,
+                           .backoff_base_ms = 20};
     f->eng = ts_engine_new(&eo, err, sizeof err);
     assert_non_null(f->eng);
 }
@@ -204,6 +216,9 @@ static void test_faults_deliver_exactly_once(void **state) {
     so.spike_rate = 0.1;
     so.spike_ms = 50;
     so.seed = 7;
+    /* Klaviyo's answers carry its limits and the engine paces to them:
+     * raise them so that faults hit many requests */
+    so.limits[TS_SIM_EP_EVENTS_BULK] = (ts_sim_limit_t){1000, 100000};
     start(&f, &so, NULL, 100000);
     ts_mapped_t m;
     ts_mapped_init(&m);
@@ -351,6 +366,94 @@ static void test_unsubscribe_batches_of_100(void **state) {
     stop(&f);
 }
 
+static uint64_t lane_requests(fx_t *f, int account) {
+    ts_lane_stats_t ls;
+    ts_engine_lane_stats(f->eng, account, &ls);
+    return ls.requests;
+}
+
+/* With the engine clock frozen, lets transfers finish (real time) until
+ * `n` records completed in all. */
+static void settle_until(fx_t *f, int n) {
+    int64_t end = ts_now_mono_ms() + 10000;
+    while (f->done_total < n && ts_now_mono_ms() < end) ts_engine_poll(f->eng, 0);
+    assert_int_equal(f->done_total, n);
+}
+
+static void submit_n(fx_t *f, int account, int first, int n, int events) {
+    ts_mapped_t m;
+    ts_mapped_init(&m);
+    char err[128], order[32], email[32];
+    for (int i = first; i < first + n; i++) {
+        snprintf(order, sizeof order, "P%d", i);
+        snprintf(email, sizeof email, "p%d@example.com", i % 50);
+        make(&m, account, email, order, events, false);
+        assert_int_equal(ts_engine_submit(f->eng, &m, (uint64_t)i, false, err, sizeof err), TS_OK);
+    }
+    ts_mapped_free(&m);
+}
+
+/* The pacing decisions on a virtual clock, account b at Klaviyo's real
+ * limits (10/s, 150/min: one request per 402.7 ms), linger 20 ms. */
+static void test_pacing_decisions(void **state) {
+    (void)state;
+    int64_t now = 1000000;
+    g_fake_now = &now;
+    fx_t f;
+    ts_sim_opts_t so = {0};
+    start(&f, &so, NULL, 100000);
+    /* light traffic: out once the linger has passed */
+    submit_n(&f, 1, 0, 10, 1);
+    ts_engine_poll(f.eng, 0);
+    now += 19;
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 0);
+    now += 1;
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 1);
+    settle_until(&f, 10);
+    /* linger passed but the pacing clock has not: wait for it */
+    now += 80;
+    submit_n(&f, 1, 10, 10, 1);
+    now += 20;
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 1);
+    now = 1000000 + 20 + 300; /* the clock catches up a quarter interval at most */
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 1);
+    now = 1000000 + 20 + 403;
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 2);
+    settle_until(&f, 20);
+    /* heavy traffic: 2,500 events queued; a full batch still waits for the
+     * pacing clock (no bunching), and every request is full */
+    submit_n(&f, 1, 20, 500, 5);
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 2);
+    int64_t t2 = now;
+    now = t2 + 403;
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 3);
+    now += 1;
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 3); /* 1,500 still queued, but paced */
+    settle_until(&f, 220);
+    ts_sim_stats_t st;
+    ts_sim_stats(f.sim, "b", &st);
+    assert_int_equal(st.events_recorded, 20 + 1000);
+    now = t2 + 806;
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 4);
+    settle_until(&f, 420);
+    ts_sim_stats(f.sim, "b", &st);
+    assert_int_equal(st.events_recorded, 20 + 2000);
+    ts_lane_stats_t ls;
+    ts_engine_lane_stats(f.eng, 1, &ls);
+    assert_int_equal(ls.queued_events, 500);
+    stop(&f);
+    g_fake_now = NULL;
+}
+
 static void test_backpressure(void **state) {
     (void)state;
     fx_t f;
@@ -439,6 +542,7 @@ int main(void) {
         cmocka_unit_test(test_one_bad_event_rejects_only_its_record),
         cmocka_unit_test(test_customers_profiles_and_consent),
         cmocka_unit_test(test_unsubscribe_batches_of_100),
+        cmocka_unit_test(test_pacing_decisions),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_api_key_never_logged),
     };
