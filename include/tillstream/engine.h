@@ -78,6 +78,17 @@ int ts_engine_poll(ts_engine_t *e, int timeout_ms);
  * --exit-at-end). */
 void ts_engine_flush(ts_engine_t *e);
 
+/* The fraction (0 < share <= 1) of each account's Klaviyo budget this
+ * engine may spend: N members of one consumer group each set owned
+ * partitions / all partitions (recomputed on every rebalance), so
+ * together they fill, and do not overfill, every account's window
+ * (docs/delivery.md). Default 1. Klaviyo's RateLimit-* answers correct
+ * the rest. Takes effect at once; a lower share first waits for what was
+ * sent under the old one to leave the window. */
+void ts_engine_set_share(ts_engine_t *e, double share);
+/* The same for one account (e.g. when partitions carry accounts unevenly). */
+void ts_engine_set_account_share(ts_engine_t *e, int account, double share);
+
 /* Records submitted and not yet completed (all lanes). */
 size_t ts_engine_pending(const ts_engine_t *e);
 

@@ -430,6 +430,16 @@ ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, 
 }
 
 size_t ts_engine_pending(const ts_engine_t *e) { return e->pending; }
+
+void ts_engine_set_account_share(ts_engine_t *e, int account, double share) {
+    if (account < 0 || (size_t)account >= e->n_lanes || !e->cfg->accounts[account].active) return;
+    for (int ep = 0; ep < TS_EP__COUNT; ep++)
+        ts_ratelimit_set_share(&e->lanes[account].rl[ep], share);
+}
+
+void ts_engine_set_share(ts_engine_t *e, double share) {
+    for (size_t i = 0; i < e->n_lanes; i++) ts_engine_set_account_share(e, (int)i, share);
+}
 void ts_engine_flush(ts_engine_t *e) { e->flush = true; }
 
 void ts_engine_lane_stats(const ts_engine_t *e, int account, ts_lane_stats_t *out) {
