@@ -453,7 +453,12 @@ void ts_engine_lane_stats(const ts_engine_t *e, int account, ts_lane_stats_t *ou
 
 static void settle(ts_engine_t *e, lane_t *l, item_t *it, ts_err_t fail, const char *detail) {
     rec_t *r = it->rec;
-    if (fail != TS_OK && r->fail == TS_OK) {
+    if (fail == TS_ERR_WITHDRAWN && r->fail != TS_ERR_WITHDRAWN) {
+        /* withdrawn wins over a rejection: the new owner decides again */
+        free(r->detail);
+        r->fail = fail;
+        r->detail = strdup("withdrawn before it was sent (partition revoked)");
+    } else if (fail != TS_OK && r->fail == TS_OK) {
         r->fail = fail;
         r->detail = strdup(detail ? detail : "rejected by Klaviyo");
     }
@@ -466,6 +471,73 @@ static void settle(ts_engine_t *e, lane_t *l, item_t *it, ts_err_t fail, const c
     e->completed++;
     if (e->o.on_done) e->o.on_done(e->o.opaque, r->token, r->fail, r->fail ? r->detail : NULL);
     rec_free(r);
+}
+
+/* ---- withdraw --------------------------------------------------------------- */
+
+/* Removes the items of matching records from one list (order kept); returns
+ * the removed ones chained through ->next. Marks each record once. */
+static size_t withdraw_items(lane_t *l, item_t **items, size_t *n, ts_engine_match_fn match,
+                             void *opaque, item_t **out) {
+    size_t k = 0, taken = 0;
+    for (size_t i = 0; i < *n; i++) {
+        item_t *it = items[i];
+        if (!match(opaque, it->rec->token)) {
+            items[k++] = it;
+            continue;
+        }
+        it->next = *out;
+        *out = it;
+        taken++;
+    }
+    *n = k;
+    l->st.withdrawn += taken;
+    return taken;
+}
+
+size_t ts_engine_withdraw(ts_engine_t *e, ts_engine_match_fn match, void *opaque) {
+    size_t affected = 0;
+    e->completed = 0;
+    for (size_t i = 0; i < e->n_lanes; i++) {
+        lane_t *l = &e->lanes[i];
+        if (!e->cfg->accounts[i].active) continue;
+        item_t *out = NULL;
+        for (int ep = 0; ep < TS_EP__COUNT; ep++) {
+            queue_t *q = &l->q[ep];
+            item_t **pp = &q->head, *last = NULL;
+            while (*pp) {
+                item_t *it = *pp;
+                if (match(opaque, it->rec->token)) {
+                    *pp = it->next;
+                    q->n--;
+                    it->next = out;
+                    out = it;
+                    l->st.withdrawn++;
+                } else {
+                    last = it;
+                    pp = &it->next;
+                }
+            }
+            q->tail = last;
+        }
+        for (batch_t **bp = &l->retry; *bp;) {
+            batch_t *b = *bp;
+            withdraw_items(l, b->items, &b->n, match, opaque, &out);
+            if (b->n == 0) {
+                *bp = b->next;
+                batch_free(b);
+            } else {
+                bp = &b->next;
+            }
+        }
+        /* settle after unlinking: a settled record may be freed */
+        for (item_t *it = out, *nx; it; it = nx) {
+            nx = it->next;
+            if (it->rec->fail != TS_ERR_WITHDRAWN) affected++;
+            settle(e, l, it, TS_ERR_WITHDRAWN, NULL);
+        }
+    }
+    return affected;
 }
 
 /* ---- request bodies --------------------------------------------------------- */

@@ -16,6 +16,7 @@
 #include "tillstream/decode.h"
 #include "tillstream/engine.h"
 #include "tillstream/log.h"
+#include "tillstream/offsets.h"
 #include "tillstream/sim.h"
 
 #define KEY_A "pk_test_SECRETKEY_aaaa"
@@ -31,8 +32,27 @@ typedef struct {
     char last_detail[512];
 } fx_t;
 
+/* The withdraw test uses the offset tracker's real tokens. */
+static ts_offsets_t *g_offsets;
+static int g_withdrawn, g_stored;
+
 static void on_done(void *opaque, uint64_t token, ts_err_t result, const char *detail) {
     fx_t *f = opaque;
+    if (g_offsets) {
+        int64_t store = -1;
+        bool current = ts_offsets_done(g_offsets, token, &store, NULL, NULL);
+        f->done_total++;
+        if (result == TS_ERR_WITHDRAWN) {
+            g_withdrawn++;
+            assert_true(ts_err_retryable(result)); /* never dead-lettered */
+            assert_false(current);                 /* revoked: cannot move the commit point */
+        } else {
+            assert_int_equal(result, TS_OK);
+            assert_true(current);
+            if (store >= 0) g_stored++;
+        }
+        return;
+    }
     assert_true(token < f->n_tokens);
     f->seen[token]++;
     f->done_total++;
@@ -454,6 +474,76 @@ static void test_pacing_decisions(void **state) {
     g_fake_now = NULL;
 }
 
+static bool token_untracked(void *opaque, uint64_t token) {
+    return ts_offsets_user(opaque, token) == NULL;
+}
+
+/* A rebalance revokes partition 1: its records' parts that were not sent
+ * yet are withdrawn (reported WITHDRAWN, never stored), parts on the wire
+ * complete as usual, partition 2's records are delivered. */
+static void test_withdraw_revoked_partition(void **state) {
+    (void)state;
+    int64_t now = 5000000;
+    g_fake_now = &now;
+    fx_t f;
+    ts_sim_opts_t so = {0};
+    start(&f, &so, NULL, 100000);
+    ts_offsets_t *off = ts_offsets_new(1000);
+    g_offsets = off;
+    g_withdrawn = g_stored = 0;
+    static int tag = 1;
+    assert_int_equal(ts_offsets_assign(off, 1), TS_OK);
+    assert_int_equal(ts_offsets_assign(off, 2), TS_OK);
+    ts_mapped_t m;
+    ts_mapped_init(&m);
+    char err[128], order[32];
+    uint64_t tok;
+    /* partition 1, offset 0: 1,500 events for account b (paced at
+     * 150/min): 1,000 go out at once, 500 wait for the pacing clock */
+    make(&m, 1, "big@example.com", "W0", 1500, false);
+    assert_int_equal(ts_offsets_track(off, 1, 0, &tag, &tok), TS_OK);
+    assert_int_equal(ts_engine_submit(f.eng, &m, tok, false, err, sizeof err), TS_OK);
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 1);
+    /* then 20 small records on each partition, still within the linger */
+    for (int i = 0; i < 40; i++) {
+        int p = 1 + i % 2;
+        snprintf(order, sizeof order, "W%d", i + 1);
+        make(&m, 0, "w@example.com", order, 2, false);
+        assert_int_equal(ts_offsets_track(off, p, 1 + i / 2, &tag, &tok), TS_OK);
+        assert_int_equal(ts_engine_submit(f.eng, &m, tok, false, err, sizeof err), TS_OK);
+    }
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 0), 0);
+    /* revoke partition 1, then withdraw what the tracker no longer knows */
+    ts_offsets_revoke(off, 1, NULL, NULL);
+    size_t n = ts_engine_withdraw(f.eng, token_untracked, off);
+    assert_int_equal(n, 21);
+    assert_int_equal(g_withdrawn, 20); /* the big record still has a batch on the wire */
+    assert_int_equal(ts_engine_pending(f.eng), 21);
+    ts_lane_stats_t ls;
+    ts_engine_lane_stats(f.eng, 1, &ls);
+    assert_int_equal(ls.withdrawn, 500);
+    /* let everything finish: the big record completes WITHDRAWN after its
+     * first batch's 202; partition 2 is delivered and stored */
+    now += 1000;
+    settle_until(&f, 41);
+    assert_int_equal(g_withdrawn, 21);
+    assert_true(g_stored > 0);
+    assert_int_equal(ts_offsets_committed(off, 2), 21);
+    ts_sim_stats_t st;
+    ts_sim_stats(f.sim, "a", &st);
+    assert_int_equal(st.events_recorded, 40); /* partition 2 only */
+    ts_sim_stats(f.sim, "b", &st);
+    assert_int_equal(st.events_recorded, 1000); /* what was on the wire */
+    assert_int_equal(lane_requests(&f, 1), 1);
+    g_offsets = NULL;
+    ts_offsets_destroy(off);
+    ts_mapped_free(&m);
+    stop(&f);
+    g_fake_now = NULL;
+}
+
 static void test_backpressure(void **state) {
     (void)state;
     fx_t f;
@@ -543,6 +633,7 @@ int main(void) {
         cmocka_unit_test(test_customers_profiles_and_consent),
         cmocka_unit_test(test_unsubscribe_batches_of_100),
         cmocka_unit_test(test_pacing_decisions),
+        cmocka_unit_test(test_withdraw_revoked_partition),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_api_key_never_logged),
     };
