@@ -16,6 +16,7 @@
  */
 #include "tillstream/engine.h"
 
+#include <cJSON.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -800,31 +801,31 @@ static void schedule_retry(lane_t *l, batch_t *b, int64_t at, bool front) {
     b->next = NULL;
 }
 
-static const char *klaviyo_detail(const batch_t *b, char *out, size_t outsz) {
-    snprintf(out, outsz, "HTTP %s", "error");
-    const char *d = b->resp.data ? strstr(b->resp.data, "\"detail\":\"") : NULL;
-    if (d) {
-        d += 10;
-        size_t i = 0;
-        while (d[i] && d[i] != '"' && i + 1 < outsz) {
-            out[i] = d[i];
-            i++;
-        }
-        out[i] = '\0';
-        const char *p = strstr(b->resp.data, "\"pointer\":\"");
-        if (p) {
-            p += 11;
-            size_t j = 0;
-            char ptr[256];
-            while (p[j] && p[j] != '"' && j + 1 < sizeof ptr) {
-                ptr[j] = p[j];
-                j++;
-            }
-            ptr[j] = '\0';
-            size_t used = strlen(out);
-            snprintf(out + used, outsz - used, " (at %s)", ptr);
-        }
+/* Klaviyo's error document (JSON:API): {"errors":[{"status":400,"code":..,
+ * "title":..,"detail":..,"source":{"pointer":..}},...]}. Parsed, never
+ * searched as text: servers may write spaces, reorder keys, escape. The
+ * first error's detail (else title) and source pointer, and how many
+ * more errors there were. */
+static const char *klaviyo_detail(const batch_t *b, long status, char *out, size_t outsz) {
+    snprintf(out, outsz, "HTTP %ld without an error document", status);
+    cJSON *doc = b->resp.len ? cJSON_ParseWithLength(b->resp.data, b->resp.len) : NULL;
+    const cJSON *errs = cJSON_GetObjectItemCaseSensitive(doc, "errors");
+    const cJSON *first = cJSON_IsArray(errs) ? cJSON_GetArrayItem(errs, 0) : NULL;
+    const cJSON *detail = cJSON_GetObjectItemCaseSensitive(first, "detail");
+    if (!cJSON_IsString(detail)) detail = cJSON_GetObjectItemCaseSensitive(first, "title");
+    if (cJSON_IsString(detail)) {
+        snprintf(out, outsz, "%s", detail->valuestring);
+        const cJSON *ptr = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(first, "source"), "pointer");
+        size_t used = strlen(out);
+        if (cJSON_IsString(ptr) && *ptr->valuestring && used + 1 < outsz)
+            snprintf(out + used, outsz - used, " (at %s)", ptr->valuestring);
+        int more = cJSON_GetArraySize(errs) - 1;
+        used = strlen(out);
+        if (more > 0 && used + 1 < outsz)
+            snprintf(out + used, outsz - used, " (+%d more error%s)", more, more > 1 ? "s" : "");
     }
+    cJSON_Delete(doc);
     return out;
 }
 
@@ -900,7 +901,7 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
     }
     /* bad data: isolate the offending events */
     char detail[512];
-    klaviyo_detail(b, detail, sizeof detail);
+    klaviyo_detail(b, status, detail, sizeof detail);
     if (b->n_unique <= 1 || b->n == 1) {
         ts_err_t code = status == 413 ? TS_ERR_TOO_LARGE : TS_ERR_REJECTED;
         char full[640];

@@ -299,6 +299,28 @@ static void test_one_bad_event_rejects_only_its_record(void **state) {
     stop(&f);
 }
 
+/* Klaviyo's error document is parsed, not searched as text: its detail
+ * and source pointer reach KLAVIYO_REJECTED also when the JSON has spaces
+ * after colons (issue 13, item 6). */
+static void test_error_document_with_spaces(void **state) {
+    (void)state;
+    fx_t f;
+    ts_sim_opts_t so = {.spaced_json = true};
+    start(&f, &so, NULL, 100000);
+    ts_mapped_t m;
+    ts_mapped_init(&m);
+    char err[128];
+    make(&m, 0, "s@example.com", "S1", 1, true);
+    assert_int_equal(ts_engine_submit(f.eng, &m, 1, false, err, sizeof err), TS_OK);
+    drain(&f, 10000);
+    assert_int_equal(f.done_rejected, 1);
+    assert_non_null(strstr(f.last_detail, "Klaviyo HTTP 400: "));
+    assert_non_null(strstr(f.last_detail, "properties"));
+    assert_non_null(strstr(f.last_detail, "(at /data/attributes/events-bulk-create/data/0"));
+    ts_mapped_free(&m);
+    stop(&f);
+}
+
 static void test_customers_profiles_and_consent(void **state) {
     (void)state;
     fx_t f;
@@ -630,6 +652,7 @@ int main(void) {
         cmocka_unit_test(test_throttled_batches_are_delivered_later),
         cmocka_unit_test(test_faults_deliver_exactly_once),
         cmocka_unit_test(test_one_bad_event_rejects_only_its_record),
+        cmocka_unit_test(test_error_document_with_spaces),
         cmocka_unit_test(test_customers_profiles_and_consent),
         cmocka_unit_test(test_unsubscribe_batches_of_100),
         cmocka_unit_test(test_pacing_decisions),

@@ -265,6 +265,25 @@ static void new_uuid(ts_sim_t *s, char *id, size_t n) {
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The same JSON with a space after every ':' and ',' outside strings. */
+static void space_json(const ts_buf_t *in, ts_buf_t *out) {
+    bool str = false;
+    for (size_t i = 0; i < in->len; i++) {
+        char ch = in->data[i];
+        ts_buf_putc(out, ch);
+        if (str) {
+            if (ch == '\\' && i + 1 < in->len)
+                ts_buf_putc(out, in->data[++i]);
+            else if (ch == '"')
+                str = false;
+        } else if (ch == '"') {
+            str = true;
+        } else if (ch == ':' || ch == ',') {
+            ts_buf_putc(out, ' ');
+        }
+    }
+}
+
 static enum MHD_Result send_error(ts_sim_t *s, struct MHD_Connection *c, unsigned status,
                                   const char *code, const char *title, const char *detail,
                                   const char *pointer, const char *hdrs[][2]) {
@@ -290,8 +309,13 @@ static enum MHD_Result send_error(ts_sim_t *s, struct MHD_Connection *c, unsigne
     ts_jw_obj_close(&w);
     ts_jw_arr_close(&w);
     ts_jw_obj_close(&w);
-    enum MHD_Result r = send_buf(c, status, "application/vnd.api+json", b.data, b.len, hdrs);
+    ts_buf_t sp = TS_BUF_INIT;
+    if (s->o.spaced_json) space_json(&b, &sp);
+    const ts_buf_t *body = s->o.spaced_json ? &sp : &b;
+    enum MHD_Result r =
+        send_buf(c, status, "application/vnd.api+json", body->data, body->len, hdrs);
     ts_buf_free(&b);
+    ts_buf_free(&sp);
     return r;
 }
 
