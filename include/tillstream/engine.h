@@ -120,6 +120,15 @@ typedef struct {
     uint64_t withdrawn;      /* parts taken back by ts_engine_withdraw */
     size_t queued_events;    /* waiting in the lane now */
     size_t max_queued_bytes; /* high-water mark of the lane's memory */
+    /* progress over the last window (60 s, or since start when shorter):
+     * what the consumer's progress lines print */
+    double events_per_s;          /* events accepted per second, current */
+    double ceiling_per_s;         /* Bulk Create Events ceiling of this engine: account's
+                                     steady limit x share x 1,000 events / 60 s */
+    double ceiling_ratio;         /* events_per_s / ceiling_per_s, at most 1 */
+    double oldest_undelivered_s;  /* age of the oldest record part not yet accepted (0: none) */
+    double paced_s;               /* total time work waited for the pacing clock or a limit */
+    int64_t last_success_wall_ms; /* last 2xx from Klaviyo on any endpoint (0: none) */
 } ts_lane_stats_t;
 void ts_engine_lane_stats(const ts_engine_t *e, int account, ts_lane_stats_t *out);
 

@@ -103,13 +103,22 @@ struct lane_s {
     size_t queued_parts;
     ts_lane_stats_t st;
     size_t bytes;
-    bool held;            /* at the last dispatch: work waited for the limiter */
-    int64_t held_mark_ms; /* time of the last dispatch */
-    int64_t paced_ms;     /* total time work waited for the limiter */
+    /* progress: events accepted per engine-clock second, last 60 s */
+    uint32_t sec_events[60];
+    int64_t sec_stamp[60];
+    int64_t started_ms;
+    int64_t oldest_ms; /* submit time of the oldest undelivered part (0: none) */
+    bool stalled;      /* the stall warning was logged */
+    int64_t last_ok_wall_ms;
+    double paced_reported; /* seconds already added to m_paced */
+    bool held;             /* at the last dispatch: work waited for the limiter */
+    int64_t held_mark_ms;  /* time of the last dispatch */
+    int64_t paced_ms;      /* total time work waited for the limiter */
     /* metrics (NULL when the engine runs without a registry) */
     ts_metric_t *m_req[TS_EP__COUNT][5]; /* 2xx, 4xx, 429, 5xx, transport error */
     ts_metric_t *m_throttled[TS_EP__COUNT], *m_retries[TS_EP__COUNT], *m_latency[TS_EP__COUNT];
     ts_metric_t *m_batch, *m_queue;
+    ts_metric_t *m_last_ok[TS_EP__COUNT], *m_oldest, *m_paced, *m_eps, *m_ratio;
     struct {
         const char *metric;
         ts_metric_t *h;
@@ -125,7 +134,8 @@ struct ts_engine_s {
     size_t pending; /* records not completed */
     uint64_t rng;
     batch_t *active; /* in flight */
-    int completed;   /* during one poll */
+    int64_t next_progress_ms;
+    int completed; /* during one poll */
     bool flush;
 };
 
@@ -170,6 +180,10 @@ static void lane_metrics(ts_engine_t *e, lane_t *l) {
         l->m_retries[ep] = ts_metrics_counter(
             m, "tillstream_klaviyo_retries_total",
             "requests retried after 5xx, timeouts or connection errors", lb.data);
+        l->m_last_ok[ep] = ts_metrics_gauge(
+            m, "tillstream_klaviyo_last_success_timestamp_seconds",
+            "wall time of the last request Klaviyo accepted (2xx), by account and endpoint",
+            lb.data);
         l->m_latency[ep] = ts_metrics_histogram(m, "tillstream_klaviyo_request_duration_seconds",
                                                 "Klaviyo request latency", lb.data, lat_b,
                                                 sizeof lat_b / sizeof *lat_b);
@@ -184,6 +198,20 @@ static void lane_metrics(ts_engine_t *e, lane_t *l) {
     l->m_queue = ts_metrics_gauge(
         m, "tillstream_lane_queue_parts",
         "records' parts (events, profiles, consent changes) waiting in the account's lane",
+        lb.data);
+    l->m_oldest = ts_metrics_gauge(
+        m, "tillstream_oldest_undelivered_age_seconds",
+        "age of the account's oldest record part not yet accepted by Klaviyo (0: none)", lb.data);
+    l->m_paced = ts_metrics_counter(
+        m, "tillstream_klaviyo_paced_seconds_total",
+        "time the account's lane had work but waited for the pacing clock or a rate limit",
+        lb.data);
+    l->m_eps = ts_metrics_gauge(m, "tillstream_klaviyo_events_per_second",
+                                "events accepted per second over the last 60 s", lb.data);
+    l->m_ratio = ts_metrics_gauge(
+        m, "tillstream_klaviyo_ceiling_ratio",
+        "events per second over the last 60 s / this member's Bulk Create Events ceiling "
+        "(steady limit x share x 1,000 / 60 s), at most 1",
         lb.data);
     ts_buf_free(&lb);
 }
@@ -208,6 +236,36 @@ static void count_event(ts_engine_t *e, lane_t *l, const char *metric) {
         ts_buf_free(&lb);
     }
     ts_metric_add(l->m_events[i].h, 1);
+}
+
+/* ---- progress ------------------------------------------------------------- */
+
+static int64_t lane_oldest(const ts_engine_t *e, const lane_t *l);
+
+static void count_second(lane_t *l, int64_t now, size_t events) {
+    int64_t sec = now / 1000;
+    int k = (int)(sec % 60);
+    if (l->sec_stamp[k] != sec) {
+        l->sec_stamp[k] = sec;
+        l->sec_events[k] = 0;
+    }
+    l->sec_events[k] += (uint32_t)events;
+}
+
+static double events_per_s(const lane_t *l, int64_t now) {
+    int64_t sec = now / 1000;
+    uint64_t sum = 0;
+    for (int k = 0; k < 60; k++)
+        if (l->sec_stamp[k] > sec - 60 && l->sec_stamp[k] <= sec) sum += l->sec_events[k];
+    double span = (double)(now - l->started_ms) / 1000.0;
+    if (span > 60) span = 60;
+    if (span < 1) span = 1;
+    return (double)sum / span;
+}
+
+static double ceiling_per_s(const lane_t *l) {
+    return ts_ratelimit_steady_per_min(&l->rl[EP_EVENTS]) *
+           ts_klaviyo_endpoint(TS_EP_EVENTS_BULK)->max_items / 60.0;
 }
 
 /* ---- lifecycle ------------------------------------------------------------ */
@@ -243,6 +301,7 @@ ts_engine_t *ts_engine_new(const ts_engine_opts_t *opts, char *errstr, size_t er
         l->e = e;
         l->account = (int)i;
         l->name = a->name;
+        l->started_ms = now;
         if (!a->active) continue;
         char *key = NULL;
         ts_err_t rc = ts_config_account_key(e->cfg, i, &key, errstr, errstr_size);
@@ -446,8 +505,20 @@ void ts_engine_flush(ts_engine_t *e) { e->flush = true; }
 void ts_engine_lane_stats(const ts_engine_t *e, int account, ts_lane_stats_t *out) {
     memset(out, 0, sizeof *out);
     if (account < 0 || (size_t)account >= e->n_lanes) return;
-    *out = e->lanes[account].st;
-    out->queued_events = e->lanes[account].queued_parts;
+    const lane_t *l = &e->lanes[account];
+    *out = l->st;
+    out->queued_events = l->queued_parts;
+    if (!e->cfg->accounts[account].active) return;
+    int64_t now = e->o.clock(e->o.clock_opaque), oldest = lane_oldest(e, l);
+    out->events_per_s = events_per_s(l, now);
+    out->ceiling_per_s = ceiling_per_s(l);
+    out->ceiling_ratio = out->ceiling_per_s > 0 && out->events_per_s < out->ceiling_per_s
+                             ? out->events_per_s / out->ceiling_per_s
+                             : 1.0;
+    if (out->events_per_s == 0) out->ceiling_ratio = 0;
+    out->oldest_undelivered_s = oldest ? (double)(now - oldest) / 1000.0 : 0;
+    out->paced_s = (double)l->paced_ms / 1000.0;
+    out->last_success_wall_ms = l->last_ok_wall_ms;
 }
 
 /* ---- completion ------------------------------------------------------------ */
@@ -855,6 +926,9 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
              ts_endpoint_name((ts_endpoint_t)b->ep), status, b->n);
 
     if (cc == CURLE_OK && status >= 200 && status < 300) {
+        l->last_ok_wall_ms = ts_now_wall_ms();
+        ts_metric_set(l->m_last_ok[b->ep], (double)l->last_ok_wall_ms / 1000.0);
+        if (b->ep == EP_EVENTS) count_second(l, now, b->n);
         for (size_t i = 0; i < b->n; i++) {
             if (b->ep == EP_EVENTS) {
                 l->st.events_accepted++;
@@ -1012,6 +1086,64 @@ static int64_t dispatch(ts_engine_t *e, int64_t now) {
     return next < 1 ? 1 : next;
 }
 
+/* Submit time of the lane's oldest part not yet accepted (0: none): queues
+ * and batches are in submit order, so their first items are the oldest. */
+static int64_t lane_oldest(const ts_engine_t *e, const lane_t *l) {
+    int64_t o = 0;
+#define CONSIDER(t)                                                                                \
+    do {                                                                                           \
+        int64_t t_ = (t);                                                                          \
+        if (o == 0 || t_ < o) o = t_;                                                              \
+    } while (0)
+    for (int ep = 0; ep < TS_EP__COUNT; ep++)
+        if (l->q[ep].head) CONSIDER(l->q[ep].head->rec->submitted_ms);
+    for (const batch_t *b = l->retry; b; b = b->next)
+        if (b->n) CONSIDER(b->items[0]->rec->submitted_ms);
+    for (const batch_t *b = e->active; b; b = b->active_next)
+        if (b->lane == l && b->n) CONSIDER(b->items[0]->rec->submitted_ms);
+#undef CONSIDER
+    return o;
+}
+
+/* Once a second: the progress gauges, and one log line when an account's
+ * oldest undelivered part has waited longer than klaviyo.stall_warn_ms
+ * (one more when it recovers). */
+static void progress(ts_engine_t *e, int64_t now) {
+    if (now < e->next_progress_ms) return;
+    e->next_progress_ms = now + 1000;
+    for (size_t i = 0; i < e->n_lanes; i++) {
+        lane_t *l = &e->lanes[i];
+        if (!e->cfg->accounts[i].active) continue;
+        int64_t oldest = lane_oldest(e, l);
+        int64_t age = oldest ? now - oldest : 0;
+        ts_metric_set(l->m_oldest, (double)age / 1000.0);
+        double paced = (double)l->paced_ms / 1000.0;
+        ts_metric_add(l->m_paced, paced - l->paced_reported);
+        l->paced_reported = paced;
+        double eps = events_per_s(l, now), ceil_ = ceiling_per_s(l);
+        ts_metric_set(l->m_eps, eps);
+        ts_metric_set(l->m_ratio, ceil_ > 0 && eps < ceil_ ? eps / ceil_ : 1.0);
+        int warn = e->cfg->klaviyo_stall_warn_ms;
+        if (warn <= 0) continue;
+        char ctx[256];
+        snprintf(ctx, sizeof ctx,
+                 "\"account\":\"%s\",\"waited_s\":%.1f,\"queued_parts\":%zu,\"paced_s\":%.1f,"
+                 "\"throttled\":%llu,\"events_per_s\":%.0f",
+                 l->name, (double)age / 1000.0, l->queued_parts, paced,
+                 (unsigned long long)l->st.throttled_429, eps);
+        if (!l->stalled && age > warn) {
+            l->stalled = true;
+            ts_log(TS_LOG_WARN, "engine", ctx,
+                   "account has waited %.0f s to deliver its oldest event (klaviyo.stall_warn_ms "
+                   "%d): paced, throttled or Klaviyo unreachable",
+                   (double)age / 1000.0, warn);
+        } else if (l->stalled && age <= warn) {
+            l->stalled = false;
+            ts_log(TS_LOG_INFO, "engine", ctx, "account is delivering again");
+        }
+    }
+}
+
 int ts_engine_poll(ts_engine_t *e, int timeout_ms) {
     int64_t start = now_ms(e), now = start;
     e->completed = 0;
@@ -1029,6 +1161,7 @@ int ts_engine_poll(ts_engine_t *e, int timeout_ms) {
         }
         if (e->pending == 0) e->flush = false;
         now = now_ms(e);
+        progress(e, now);
         int64_t left_ms = start + timeout_ms - now;
         if (e->completed > 0 || left_ms <= 0) break;
         int wait = (int)(next < left_ms ? next : left_ms);

@@ -46,6 +46,8 @@ static const copt_t klaviyo_opts[] = {
     {"timeout_ms", CT_INT, "30000", O(klaviyo_timeout_ms), 100, 600000, "request timeout"},
     {"max_queued_events", CT_INT, "20000", O(klaviyo_max_queued_events), 1, 10000000,
      "per-account queue limit (backpressure)"},
+    {"stall_warn_ms", CT_INT, "60000", O(klaviyo_stall_warn_ms), 0, 86400000,
+     "log once when an account's oldest undelivered event is older (0: never)"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t routing_opts[] = {

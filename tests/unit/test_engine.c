@@ -16,6 +16,7 @@
 #include "tillstream/decode.h"
 #include "tillstream/engine.h"
 #include "tillstream/log.h"
+#include "tillstream/metrics.h"
 #include "tillstream/offsets.h"
 #include "tillstream/sim.h"
 
@@ -66,6 +67,7 @@ static void on_done(void *opaque, uint64_t token, ts_err_t result, const char *d
 
 /* A virtual engine clock for the pacing tests (NULL: the real one). */
 static int64_t *g_fake_now;
+static ts_metrics_t *g_metrics; /* NULL: none */
 static int64_t fake_clock(void *opaque) {
     (void)opaque;
     return *g_fake_now;
@@ -99,6 +101,7 @@ static void start(fx_t *f, const ts_sim_opts_t *so, const char *extra_klaviyo, i
                            .on_done = on_done,
                            .opaque = f,
                            .clock = g_fake_now ? fake_clock : NULL,
+                           .metrics = g_metrics,
                            .seed = 42,
                            .backoff_base_ms = 20};
     f->eng = ts_engine_new(&eo, err, sizeof err);
@@ -566,6 +569,66 @@ static void test_withdraw_revoked_partition(void **state) {
     g_fake_now = NULL;
 }
 
+static double metric(const char *name, const char *labels) {
+    return ts_metric_value(ts_metrics_gauge(g_metrics, name, "", labels));
+}
+
+/* Progress that tells the truth: an account whose window is spent (the
+ * simulator allows it one request a minute) shows its waiting in the
+ * gauges and the lane stats, and says so once in the log after
+ * klaviyo.stall_warn_ms. */
+static void test_progress_and_stall_warning(void **state) {
+    (void)state;
+    char *logbuf = NULL;
+    size_t loglen = 0;
+    FILE *mem = open_memstream(&logbuf, &loglen);
+    ts_log_set_sink(mem);
+    int64_t now = 9000000;
+    g_fake_now = &now;
+    g_metrics = ts_metrics_new();
+    fx_t f;
+    ts_sim_opts_t so = {0};
+    so.limits[TS_SIM_EP_EVENTS_BULK] = (ts_sim_limit_t){1, 1};
+    start(&f, &so, ",\"stall_warn_ms\":1500", 100000);
+    submit_n(&f, 1, 0, 300, 5); /* 1,500 events */
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 1);
+    settle_until(&f, 200); /* 1,000 accepted; Remaining 0 for a minute */
+    ts_lane_stats_t ls;
+    for (int i = 1; i <= 3; i++) {
+        now += 1000;
+        ts_engine_poll(f.eng, 0);
+    }
+    assert_int_equal(lane_requests(&f, 1), 1); /* held: the window is spent */
+    ts_engine_lane_stats(f.eng, 1, &ls);
+    assert_true(ls.oldest_undelivered_s >= 2.9 && ls.oldest_undelivered_s <= 3.1);
+    assert_true(ls.paced_s >= 1.9); /* the first second was the linger, not pacing */
+    assert_true(ls.last_success_wall_ms > 0);
+    /* 1,000 events in the first 3 s (the window is shorter than 60 s) */
+    assert_true(ls.events_per_s > 300 && ls.events_per_s < 400);
+    assert_true(ls.ceiling_per_s > 16.6 && ls.ceiling_per_s < 16.7); /* 1/min x 1,000 / 60 s */
+    assert_true(ls.ceiling_ratio <= 1.0);
+    assert_true(metric("tillstream_oldest_undelivered_age_seconds", "account=\"b\"") >= 1.9);
+    assert_true(
+        ts_metric_value(ts_metrics_counter(g_metrics, "tillstream_klaviyo_paced_seconds_total", "",
+                                           "account=\"b\"")) >= 1.9);
+    assert_true(metric("tillstream_klaviyo_last_success_timestamp_seconds",
+                       "account=\"b\",endpoint=\"events_bulk\"") > 1.7e9);
+    assert_true(metric("tillstream_klaviyo_ceiling_ratio", "account=\"b\"") <= 1.0);
+    fflush(mem);
+    const char *w = strstr(logbuf, "account has waited");
+    assert_non_null(w);
+    assert_null(strstr(w + 1, "account has waited")); /* once */
+    assert_non_null(strstr(logbuf, "\"account\":\"b\""));
+    ts_log_set_sink(NULL);
+    fclose(mem);
+    free(logbuf);
+    stop(&f);
+    ts_metrics_destroy(g_metrics);
+    g_metrics = NULL;
+    g_fake_now = NULL;
+}
+
 static void test_backpressure(void **state) {
     (void)state;
     fx_t f;
@@ -657,6 +720,7 @@ int main(void) {
         cmocka_unit_test(test_unsubscribe_batches_of_100),
         cmocka_unit_test(test_pacing_decisions),
         cmocka_unit_test(test_withdraw_revoked_partition),
+        cmocka_unit_test(test_progress_and_stall_warning),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_api_key_never_logged),
     };
