@@ -302,17 +302,19 @@ int main(int argc, char **argv) {
            "time_scale=%g%s\n",
            names[mode], accounts, members, elapsed, epo, linger, time_scale,
            starve ? " starve-first" : "");
-    printf("%-7s %10s %9s %9s %8s %8s %9s %8s %9s\n", "account", "accepted", "events/s", "ceiling%",
-           "requests", "429s", "429%", "idle_s", "max_gap_s");
+    printf("%-7s %10s %9s %9s %8s %8s %9s %8s %9s %12s\n", "account", "accepted", "events/s",
+           "ceiling%", "requests", "429s", "429%", "idle_s", "max_gap_s", "lane_max_KiB");
     uint64_t total_acc = 0, total_req = 0, total_429 = 0;
     int total_idle = 0;
     double min_pct = 1e9;
     for (int a = 0; a < accounts; a++) {
         uint64_t acc = 0;
+        size_t lane_max = 0;
         for (int k = 0; k < members; k++) {
             ts_lane_stats_t ls;
             ts_engine_lane_stats(eng[k], a, &ls);
             acc += ls.events_accepted;
+            if (ls.max_queued_bytes > lane_max) lane_max = ls.max_queued_bytes;
         }
         char name[16];
         snprintf(name, sizeof name, "acct%d", a);
@@ -330,11 +332,11 @@ int main(int argc, char **argv) {
         }
         double eps = (double)acc / elapsed, pct = 100.0 * eps / CEILING;
         if (pct < min_pct && !(starve && a == 0)) min_pct = pct;
-        printf("acct%-3d %10llu %9.0f %8.1f%% %8llu %8llu %8.2f%% %8d %9d\n", a,
+        printf("acct%-3d %10llu %9.0f %8.1f%% %8llu %8llu %8.2f%% %8d %9d %12zu\n", a,
                (unsigned long long)acc, eps, pct, (unsigned long long)st.requests,
                (unsigned long long)st.throttled_429,
                st.requests ? 100.0 * (double)st.throttled_429 / (double)st.requests : 0.0, idle,
-               max_gap);
+               max_gap, lane_max / 1024);
         total_acc += acc;
         total_req += st.requests;
         total_429 += st.throttled_429;

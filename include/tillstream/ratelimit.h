@@ -12,7 +12,8 @@
  * Pacing: requests are spaced at least one steady interval apart
  * ((60 s + margin) / (steady x share), 403 ms at 150/min): the window is
  * spent evenly instead of in a burst followed by a freeze. The pacing
- * clock may catch up a quarter interval when a send was late.
+ * clock may catch up half an interval when a send was late (a busy
+ * process); the window log, not the clock, guarantees the limits.
  *
  * Share: the fraction of the account's budget this client may spend (the
  * consumer sets owned partitions / all partitions on every rebalance so N

@@ -108,7 +108,7 @@ void ts_ratelimit_sent(ts_ratelimit_t *rl, int64_t now) {
     rl->n++;
     rl->prev_next_ms = (int64_t)rl->next_ms;
     double base = rl->next_ms;
-    if (base < (double)now - rl->interval_ms / 4) base = (double)now - rl->interval_ms / 4;
+    if (base < (double)now - rl->interval_ms / 2) base = (double)now - rl->interval_ms / 2;
     rl->next_ms = base + rl->interval_ms;
     if (now < rl->fb_until_ms) rl->fb_room--;
     rl->last_sent_ms = now;

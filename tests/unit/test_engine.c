@@ -464,7 +464,7 @@ static void test_pacing_decisions(void **state) {
     now += 20;
     ts_engine_poll(f.eng, 0);
     assert_int_equal(lane_requests(&f, 1), 1);
-    now = 1000000 + 20 + 300; /* the clock catches up a quarter interval at most */
+    now = 1000000 + 20 + 300; /* the clock catches up half an interval at most */
     ts_engine_poll(f.eng, 0);
     assert_int_equal(lane_requests(&f, 1), 1);
     now = 1000000 + 20 + 403;
