@@ -59,6 +59,17 @@ int ts_time_format_iso8601(int64_t ms, char *buf, size_t bufsize);
  * TS_ERR_INVALID when the result is not 8..15 digits. */
 ts_err_t ts_phone_e164(const char *in, const char *default_country_code, char *out, size_t outsize);
 
+/* ---- text ---------------------------------------------------------------- */
+/* Every string of a decoded record is NUL-free; identifiers (ids, email,
+ * phone, currency) are also valid UTF-8 (docs/data-model.md, "Text"). */
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes, n > 0): 1..4,
+ * or 0 for an invalid one (overlong, surrogate, > U+10FFFF, truncated). */
+size_t ts_utf8_seq(const unsigned char *s, size_t n);
+/* Offset of the first invalid UTF-8 sequence in s[0..n), or n when the
+ * whole text is valid. ASCII runs are checked eight bytes at a time. */
+size_t ts_utf8_invalid_at(const char *s, size_t n);
+
 typedef enum { TS_TRI_UNKNOWN = 0, TS_TRI_TRUE = 1, TS_TRI_FALSE = 2 } ts_tri_t;
 
 typedef struct {

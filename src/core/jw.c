@@ -15,6 +15,8 @@ void ts_jw_init(ts_jw_t *w, ts_buf_t *out) {
     w->first[0] = true;
     w->after_key = false;
     w->failed = false;
+    w->max_str = 0;
+    w->truncated = false;
 }
 
 static void put(ts_jw_t *w, const char *s, size_t n) {
@@ -51,31 +53,6 @@ void ts_jw_obj_close(ts_jw_t *w) { close_(w, '}'); }
 void ts_jw_arr_open(ts_jw_t *w) { open_(w, '['); }
 void ts_jw_arr_close(ts_jw_t *w) { close_(w, ']'); }
 
-/* Length of a valid UTF-8 sequence starting at s (max n bytes), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 int ts_json_escape(ts_buf_t *out, const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0, run = 0;
@@ -99,7 +76,7 @@ int ts_json_escape(ts_buf_t *out, const char *s, size_t n) {
             snprintf(ubuf, sizeof ubuf, "\\u%04x", c);
             esc = ubuf;
         } else if (c >= 0x80) {
-            l = utf8_seq(p + i, n - i);
+            l = ts_utf8_seq(p + i, n - i);
             if (l == 0) {
                 esc = "\xEF\xBF\xBD"; /* U+FFFD */
                 l = 1;
@@ -127,10 +104,49 @@ void ts_jw_key(ts_jw_t *w, const char *key) {
     w->after_key = true;
 }
 
+/* How many input bytes of s[0..n) fit `budget` bytes of string text once
+ * written (an invalid byte becomes the 3-byte U+FFFD), never splitting a
+ * character; *all = whether the whole input fits. */
+static size_t fit(const char *s, size_t n, size_t budget, bool *all) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, outlen = 0;
+    while (i < n) {
+        size_t l = p[i] < 0x80 ? 1 : ts_utf8_seq(p + i, n - i);
+        size_t o = l ? l : 3;
+        if (outlen + o > budget) break;
+        outlen += o;
+        i += l ? l : 1;
+    }
+    *all = i == n;
+    return i;
+}
+
 void ts_jw_strn(ts_jw_t *w, const char *s, size_t n) {
     pre_value(w);
     put(w, "\"", 1);
+    /* only text over a third of the limit can exceed it (U+FFFD triples
+     * an invalid byte), so short strings skip the measuring walk */
+    if (w->max_str && n > w->max_str / 3) {
+        bool all;
+        size_t keep = fit(s, n, w->max_str, &all);
+        if (!all) {
+            keep = fit(s, keep, w->max_str - (sizeof TS_JW_TRUNC_MARKER - 1), &all);
+            if (ts_json_escape(w->out, s, keep) != 0) w->failed = true;
+            put(w, TS_JW_TRUNC_MARKER "\"", sizeof TS_JW_TRUNC_MARKER);
+            w->truncated = true;
+            return;
+        }
+    }
     if (ts_json_escape(w->out, s, n) != 0) w->failed = true;
+    put(w, "\"", 1);
+}
+
+void ts_jw_str3(ts_jw_t *w, const char *a, const char *b, const char *c) {
+    const char *parts[3] = {a, b, c};
+    pre_value(w);
+    put(w, "\"", 1);
+    for (int i = 0; i < 3; i++)
+        if (parts[i] && ts_json_escape(w->out, parts[i], strlen(parts[i])) != 0) w->failed = true;
     put(w, "\"", 1);
 }
 

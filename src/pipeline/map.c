@@ -19,8 +19,7 @@
 
 #define TS_MAX_STRING_BYTES (100 * 1024)      /* Klaviyo: a string cannot exceed 100 KB */
 #define TS_MAX_RECORD_BYTES (4 * 1024 * 1024) /* one record's events must fit a 5 MB request */
-#define TS_TRUNC_MARKER     "\xE2\x80\xA6[truncated]" /* U+2026 then "[truncated]" */
-#define TS_MIN_TIME_MS      631152000000LL            /* 1990-01-01T00:00:00Z */
+#define TS_MIN_TIME_MS      631152000000LL    /* 1990-01-01T00:00:00Z */
 #define TS_MAX_FUTURE_MS    (365LL * 24 * 3600 * 1000)
 
 struct ts_mapper_s {
@@ -93,41 +92,20 @@ static void dead(ts_mapped_t *m, ts_reason_t r, const char *fmt, ...) {
     m->account = -1;
 }
 
-/* Writes a string value, truncating it (at a UTF-8 boundary) when it is
- * over Klaviyo's 100 KB string limit. */
+/* Writes a string value. Klaviyo's 100 KB string limit is not applied
+ * here but by the writer itself (begin_event and write_profile set
+ * w->max_str), so every string of an event is limited the same way: a
+ * product name is cut identically in Items[], ItemNames and Ordered
+ * Product, and no new field can forget the limit. */
 static void put_text(ts_mapped_t *m, ts_jw_t *w, const char *s) {
-    if (!s) {
-        ts_jw_null(w);
-        return;
-    }
-    size_t n = strlen(s);
-    if (n <= TS_MAX_STRING_BYTES) {
-        ts_jw_strn(w, s, n);
-        return;
-    }
-    size_t keep = TS_MAX_STRING_BYTES - sizeof TS_TRUNC_MARKER;
-    while (keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80) keep--;
-    ts_buf_t *out = w->out;
-    /* write "<prefix>…[truncated]" as one string; sizeof counts the NUL,
-     * so prefix + marker stays within the limit */
-    ts_jw_strn(w, s, keep);
-    if (out->len > 0 && out->data[out->len - 1] == '"') {
-        out->len--;
-        ts_buf_puts(out, TS_TRUNC_MARKER "\"");
-    }
-    m->warnings |= TS_MAP_WARN_TRUNCATED;
+    (void)m;
+    ts_jw_str(w, s);
 }
 
 static void kv_text(ts_mapped_t *m, ts_jw_t *w, const char *key, const char *s) {
     if (!s) return;
     ts_jw_key(w, key);
     put_text(m, w, s);
-}
-
-static ts_span_t put_raw(ts_mapped_t *m, const char *s, size_t n) {
-    ts_span_t sp = {m->text.len, n};
-    ts_buf_append(&m->text, s, n);
-    return sp;
 }
 
 static ts_map_event_t *new_event(ts_mapped_t *m) {
@@ -190,6 +168,7 @@ static void write_profile(ts_mapper_t *mp, ts_mapped_t *m, const profile_src_t *
     ts_jw_t w;
     m->profile.off = m->text.len;
     ts_jw_init(&w, &m->text);
+    w.max_str = TS_MAX_STRING_BYTES;
     ts_jw_obj_open(&w);
     if (email) ts_jw_kv_str(&w, "email", email);
     if (phone) ts_jw_kv_str(&w, "phone_number", phone);
@@ -242,6 +221,7 @@ static void write_profile(ts_mapper_t *mp, ts_mapped_t *m, const profile_src_t *
     }
     ts_jw_obj_close(&w);
     ts_jw_obj_close(&w);
+    if (w.truncated) m->warnings |= TS_MAP_WARN_TRUNCATED;
     m->profile.len = m->text.len - m->profile.off;
 
     /* grouping identity: external id first (stable across email changes) */
@@ -407,6 +387,7 @@ static void begin_event(ts_mapped_t *m, ts_jw_t *w, ts_map_event_t *e, const cha
     e->metric = metric;
     e->json.off = m->text.len;
     ts_jw_init(w, &m->text);
+    w->max_str = TS_MAX_STRING_BYTES;
     ts_jw_obj_open(w);
     ts_jw_key(w, "properties");
     ts_jw_obj_open(w);
@@ -423,10 +404,16 @@ static void end_event(ts_mapped_t *m, ts_jw_t *w, ts_map_event_t *e, const ts_or
         ts_jw_decimal(w, value);
         if (o->currency[0]) ts_jw_kv_str(w, "value_currency", o->currency);
     }
-    /* unique_id: written into the JSON and kept raw for de-duplication */
-    char uid[512];
-    snprintf(uid, sizeof uid, "%s%s%s", uid_a, uid_sep ? uid_sep : "", uid_b ? uid_b : "");
-    ts_jw_kv_str(w, "unique_id", uid);
+    /* unique_id: written into the JSON and kept raw for de-duplication;
+     * never cut (a cut id would merge events), so a too long one is a
+     * dead letter rather than a 400 */
+    size_t uid_len = strlen(uid_a) + (uid_sep ? strlen(uid_sep) : 0) + (uid_b ? strlen(uid_b) : 0);
+    if (uid_len > TS_MAX_STRING_BYTES)
+        dead(m, TS_REASON_PAYLOAD_TOO_LARGE,
+             "%s: unique_id is %zu bytes, over Klaviyo's %d-byte string limit", e->metric, uid_len,
+             TS_MAX_STRING_BYTES);
+    ts_jw_key(w, "unique_id");
+    ts_jw_str3(w, uid_a, uid_sep, uid_b);
     ts_jw_key(w, "metric");
     ts_jw_obj_open(w);
     ts_jw_key(w, "data");
@@ -440,7 +427,12 @@ static void end_event(ts_mapped_t *m, ts_jw_t *w, ts_map_event_t *e, const ts_or
     ts_jw_obj_close(w);
     ts_jw_obj_close(w);
     e->json.len = m->text.len - e->json.off;
-    e->unique_id = put_raw(m, uid, strlen(uid));
+    if (w->truncated) m->warnings |= TS_MAP_WARN_TRUNCATED;
+    e->unique_id.off = m->text.len;
+    ts_buf_puts(&m->text, uid_a);
+    if (uid_sep) ts_buf_puts(&m->text, uid_sep);
+    if (uid_b) ts_buf_puts(&m->text, uid_b);
+    e->unique_id.len = m->text.len - e->unique_id.off;
 }
 
 const ts_customer_ref_t *ts_map_resolve_customer(const ts_order_t *o,
@@ -552,6 +544,10 @@ ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_re
             end_event(out, &w, e, o, l->row_total, o->order_id, ":", l->line_id);
             if (w.failed) return TS_ERR_NOMEM;
         }
+    }
+    if (out->dead_letter != TS_REASON_NONE) { /* a unique_id over the limit */
+        out->n_events = 0;
+        return TS_OK;
     }
     if (out->text.len > TS_MAX_RECORD_BYTES) {
         dead(out, TS_REASON_PAYLOAD_TOO_LARGE,
