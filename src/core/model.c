@@ -358,3 +358,23 @@ size_t ts_utf8_invalid_at(const char *s, size_t n) {
     }
     return n;
 }
+
+bool ts_field_is_identifier(const char *name) {
+    size_t n = strlen(name);
+    return (n > 3 && !strcmp(name + n - 3, "_id")) || !strcmp(name, "sku") ||
+           !strcmp(name, "email") || !strcmp(name, "phone") || !strcmp(name, "currency");
+}
+
+ts_err_t ts_text_check(const char *s, size_t n, bool identifier, char *errstr, size_t errstr_size) {
+    const char *z = memchr(s, 0, n);
+    if (z)
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                         "contains a NUL character (\\u0000) at byte %zu", (size_t)(z - s));
+    if (identifier) {
+        size_t bad = ts_utf8_invalid_at(s, n);
+        if (bad < n)
+            return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "is not valid UTF-8 at byte %zu",
+                             bad);
+    }
+    return TS_OK;
+}

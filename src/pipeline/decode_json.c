@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tillstream/model.h"
+
 #define BAD(...) ts_seterr(errstr, errstr_size, TS_ERR_INVALID, __VA_ARGS__)
 
 typedef struct {
@@ -18,11 +20,27 @@ typedef struct {
     char *errstr;
     size_t errstr_size;
     char path[128]; /* prefix, e.g. "lines[2]." */
+    bool nul_subst; /* the text had \u0000 escapes, parsed as C0 80 (parse_root) */
 } dctx_t;
 
-static bool is_id_field(const char *key) {
-    size_t n = strlen(key);
-    return (n > 3 && !strcmp(key + n - 3, "_id")) || !strcmp(key, "sku");
+/* The text rule (model.h: NUL anywhere and invalid UTF-8 in identifiers
+ * are DECODE_ERRORs) for the string value of `key`. */
+static ts_err_t check_text(dctx_t *c, const char *key, const char *s, size_t n) {
+    char *errstr = c->errstr;
+    size_t errstr_size = c->errstr_size;
+    char why[96];
+    if (c->nul_subst) {
+        const char *z = s;
+        while ((z = memchr(z, 0xC0, (size_t)(s + n - z))) != NULL && z + 1 < s + n &&
+               (unsigned char)z[1] != 0x80)
+            z++;
+        if (z && z + 1 < s + n)
+            return BAD("%s%s: contains a NUL character (\\u0000) at byte %zu", c->path, key,
+                       (size_t)(z - s));
+    }
+    if (ts_text_check(s, n, ts_field_is_identifier(key), why, sizeof why) != TS_OK)
+        return BAD("%s%s: %s", c->path, key, why);
+    return TS_OK;
 }
 
 static ts_err_t get_str(dctx_t *c, const cJSON *obj, const char *key, bool required,
@@ -35,19 +53,18 @@ static ts_err_t get_str(dctx_t *c, const cJSON *obj, const char *key, bool requi
         if (required) return BAD("%s%s: required", c->path, key);
         return TS_OK;
     }
-    if (cJSON_IsString(v)) {
-        if (required && !*v->valuestring) return BAD("%s%s: must not be empty", c->path, key);
-        *out = ts_arena_strdup(c->arena, v->valuestring);
-    } else if (cJSON_IsNumber(v) && is_id_field(key)) {
-        /* ids are often numeric in POS exports: accept integers as text */
-        char buf[32];
-        if (v->valuedouble != (double)(long long)v->valuedouble)
-            return BAD("%s%s: expected a string", c->path, key);
-        snprintf(buf, sizeof buf, "%lld", (long long)v->valuedouble);
-        *out = ts_arena_strdup(c->arena, buf);
-    } else {
+    if (!cJSON_IsString(v)) {
+        /* the contract's strings are strings: a numeric id would be
+         * re-formatted (12345.0, 1e21) and no longer match its records */
+        if (cJSON_IsNumber(v))
+            return BAD("%s%s: expected a string, got a number (send it quoted)", c->path, key);
         return BAD("%s%s: expected a string", c->path, key);
     }
+    size_t n = strlen(v->valuestring);
+    if (required && n == 0) return BAD("%s%s: must not be empty", c->path, key);
+    ts_err_t rc = check_text(c, key, v->valuestring, n);
+    if (rc) return rc;
+    *out = ts_arena_strndup(c->arena, v->valuestring, n);
     return *out ? TS_OK : TS_ERR_NOMEM;
 }
 
@@ -119,14 +136,62 @@ static ts_err_t get_time(dctx_t *c, const cJSON *obj, const char *key, bool requ
     return TS_OK;
 }
 
-static ts_err_t parse_root(const char *buf, size_t len, cJSON **root, char *errstr,
-                           size_t errstr_size) {
+/* Offset of the first \u0000 escape in the text (an odd run of
+ * backslashes before "u0000"), or len. */
+static size_t nul_escape_at(const char *buf, size_t len) {
+    const char *p = buf, *end = buf + len;
+    while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+        const char *q = p;
+        while (q < end && *q == '\\') q++;
+        /* an odd run ends in an escape: the backslash before q */
+        if ((q - p) % 2 == 1 && end - q >= 5 && !memcmp(q, "u0000", 5))
+            return (size_t)(q - 1 - buf);
+        p = q;
+    }
+    return len;
+}
+
+/* cJSON ends a string at an escaped \u0000 ("a\u0000b@x.com" would read
+ * as "a"). A text with one is parsed from a copy in which each such escape
+ * is the two bytes C0 80 (invalid UTF-8, which no escape produces), and
+ * check_text reports a NUL where it finds them; *nul_subst says so. */
+static ts_err_t parse_root(const char *buf, size_t len, ts_arena_t *arena, bool *nul_subst,
+                           cJSON **root, char *errstr, size_t errstr_size) {
     const char *end = NULL;
-    *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    const char *text = buf;
+    size_t orig_len = len;
+    size_t at = nul_escape_at(buf, len);
+    *nul_subst = at < len;
+    if (*nul_subst) {
+        char *copy = ts_arena_alloc(arena, len + 1);
+        if (!copy) return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+        size_t o = 0, i = 0;
+        while (at < len) {
+            memcpy(copy + o, buf + i, at - i);
+            o += at - i;
+            copy[o++] = (char)0xC0;
+            copy[o++] = (char)0x80;
+            i = at + 6;
+            at = i + nul_escape_at(buf + i, len - i);
+        }
+        memcpy(copy + o, buf + i, len - i);
+        o += len - i;
+        text = copy;
+        len = o;
+    }
+    *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!*root && text != buf) {
+        /* a substitution moves offsets: find the error in the original */
+        cJSON *again = cJSON_ParseWithLengthOpts(buf, orig_len, &end, 0);
+        cJSON_Delete(again);
+        text = buf;
+        if (again) end = buf;
+    }
     if (!*root) {
-        size_t off = end ? (size_t)(end - buf) : 0;
+        size_t off = end ? (size_t)(end - text) : 0;
         return BAD("invalid JSON at byte %zu", off);
     }
+    buf = text;
     /* one value per record: anything but whitespace after it is an error */
     size_t off = end ? (size_t)(end - buf) : len;
     while (off < len &&
@@ -153,9 +218,11 @@ static ts_err_t parse_root(const char *buf, size_t len, cJSON **root, char *errs
 ts_err_t ts_decode_customer_json(const char *buf, size_t len, ts_arena_t *arena, ts_customer_t *out,
                                  char *errstr, size_t errstr_size) {
     cJSON *root;
-    ts_err_t rc = parse_root(buf, len, &root, errstr, errstr_size);
+    bool nul_subst;
+    ts_err_t rc = parse_root(buf, len, arena, &nul_subst, &root, errstr, errstr_size);
     if (rc) return rc;
-    dctx_t c = {arena, errstr, errstr_size, ""};
+    dctx_t c = {
+        .arena = arena, .errstr = errstr, .errstr_size = errstr_size, .nul_subst = nul_subst};
     memset(out, 0, sizeof *out);
     TRY(get_str(&c, root, "customer_id", true, &out->customer_id));
     TRY(get_str(&c, root, "email", false, &out->email));
@@ -226,7 +293,13 @@ static ts_err_t decode_line(dctx_t *c, const cJSON *l, ts_order_line_t *line) {
                 rc = BAD("%scategories[%zu]: expected a string", c->path, line->n_categories);
                 goto done;
             }
-            line->categories[line->n_categories++] = ts_arena_strdup(c->arena, it->valuestring);
+            char key[40];
+            snprintf(key, sizeof key, "categories[%zu]", line->n_categories);
+            size_t sl = strlen(it->valuestring);
+            TRY(check_text(c, key, it->valuestring, sl));
+            if (!(line->categories[line->n_categories++] =
+                      ts_arena_strndup(c->arena, it->valuestring, sl)))
+                return TS_ERR_NOMEM;
         }
     }
     rc = TS_OK;
@@ -265,9 +338,11 @@ ts_err_t ts_decode_order_json(const char *buf, size_t len, ts_arena_t *arena, ts
                                            "voided"};
     static const char *const channels[] = {"in_store", "online"};
     cJSON *root;
-    ts_err_t rc = parse_root(buf, len, &root, errstr, errstr_size);
+    bool nul_subst;
+    ts_err_t rc = parse_root(buf, len, arena, &nul_subst, &root, errstr, errstr_size);
     if (rc) return rc;
-    dctx_t c = {arena, errstr, errstr_size, ""};
+    dctx_t c = {
+        .arena = arena, .errstr = errstr, .errstr_size = errstr_size, .nul_subst = nul_subst};
     int e;
     memset(out, 0, sizeof *out);
     TRY(get_str(&c, root, "order_id", true, &out->order_id));
