@@ -44,6 +44,25 @@ void ts_jw_obj_close(ts_jw_t *w);
 void ts_jw_arr_open(ts_jw_t *w);
 void ts_jw_arr_close(ts_jw_t *w);
 void ts_jw_key(ts_jw_t *w, const char *key);
+/* A key already in its written form `"key":` (n bytes), no escaping:
+ * for string literals through TS_JW_KEY, escaped by the compiler. */
+void ts_jw_key_raw(ts_jw_t *w, const char *quoted, size_t n);
+/* TS_JW_KEY(w, "OrderId"): a constant key (a literal that needs no
+ * escaping: letters, digits, '_', ' ') written with one copy. */
+#define TS_JW_QUOTED(lit) "\"" lit "\":"
+#define TS_JW_KEY(w, lit) ts_jw_key_raw((w), TS_JW_QUOTED(lit), sizeof TS_JW_QUOTED(lit) - 1)
+#define TS_JW_KV_STR(w, lit, s)                                                                    \
+    do {                                                                                           \
+        TS_JW_KEY(w, lit);                                                                         \
+        ts_jw_str((w), (s));                                                                       \
+    } while (0)
+#define TS_JW_KV_DECIMAL_OPT(w, lit, d)                                                            \
+    do {                                                                                           \
+        if ((d).present) {                                                                         \
+            TS_JW_KEY(w, lit);                                                                     \
+            ts_jw_decimal((w), (d));                                                               \
+        }                                                                                          \
+    } while (0)
 void ts_jw_str(ts_jw_t *w, const char *s); /* NULL writes null */
 void ts_jw_strn(ts_jw_t *w, const char *s, size_t n);
 /* One string value made of the parts a, b, c (NULL parts are skipped),

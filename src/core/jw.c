@@ -19,8 +19,16 @@ void ts_jw_init(ts_jw_t *w, ts_buf_t *out) {
     w->truncated = false;
 }
 
-static void put(ts_jw_t *w, const char *s, size_t n) {
-    if (ts_buf_append(w->out, s, n) != 0) w->failed = true;
+/* Appends n bytes; the common case (room left) is a memcpy, no call. */
+static inline void put(ts_jw_t *w, const char *s, size_t n) {
+    ts_buf_t *b = w->out;
+    if (b->len + n < b->cap) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+    } else if (ts_buf_append(b, s, n) != 0) {
+        w->failed = true;
+    }
 }
 
 /* Comma handling before a value or key at the current level. */
@@ -53,46 +61,61 @@ void ts_jw_obj_close(ts_jw_t *w) { close_(w, '}'); }
 void ts_jw_arr_open(ts_jw_t *w) { open_(w, '['); }
 void ts_jw_arr_close(ts_jw_t *w) { close_(w, ']'); }
 
+/* Bytes copied as they are: printable ASCII but '"' and '\\' (non-ASCII
+ * bytes are copied too once validated as UTF-8). */
+static inline bool plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+
 int ts_json_escape(ts_buf_t *out, const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0, run = 0;
+    size_t i = 0;
     if (ts_buf_reserve(out, n + 2) != 0) return -1;
     while (i < n) {
-        unsigned char c = p[i];
-        const char *esc = NULL;
+        /* copy the longest run of plain bytes and valid UTF-8 at once */
+        size_t start = i;
+        for (;;) {
+            while (i < n && plain(p[i])) i++;
+            if (i < n && p[i] >= 0x80) {
+                size_t l = ts_utf8_seq(p + i, n - i);
+                if (l) {
+                    i += l;
+                    continue;
+                }
+            }
+            break;
+        }
+        if (i > start) { /* room reserved above: n + 2 covers the plain bytes */
+            size_t run = i - start;
+            if (out->len + run >= out->cap && ts_buf_reserve(out, run) != 0) return -1;
+            memcpy(out->data + out->len, s + start, run);
+            out->len += run;
+            out->data[out->len] = '\0';
+        }
+        if (i == n) break;
+        unsigned char c = p[i++];
         char ubuf[8];
-        size_t l = 1;
-        if (c == '"')
-            esc = "\\\"";
-        else if (c == '\\')
-            esc = "\\\\";
-        else if (c == '\n')
-            esc = "\\n";
-        else if (c == '\r')
-            esc = "\\r";
-        else if (c == '\t')
-            esc = "\\t";
-        else if (c < 0x20) {
-            snprintf(ubuf, sizeof ubuf, "\\u%04x", c);
-            esc = ubuf;
-        } else if (c >= 0x80) {
-            l = ts_utf8_seq(p + i, n - i);
-            if (l == 0) {
-                esc = "\xEF\xBF\xBD"; /* U+FFFD */
-                l = 1;
+        const char *esc;
+        size_t el = 2;
+        switch (c) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        default:
+            if (c < 0x20) {
+                static const char hex[] = "0123456789abcdef";
+                memcpy(ubuf, "\\u00", 4);
+                ubuf[4] = hex[c >> 4];
+                ubuf[5] = hex[c & 15];
+                esc = ubuf;
+                el = 6;
+            } else {
+                esc = "\xEF\xBF\xBD"; /* U+FFFD for an invalid byte */
+                el = 3;
             }
         }
-        if (esc) {
-            if (run && ts_buf_append(out, s + i - run, run) != 0) return -1;
-            run = 0;
-            if (ts_buf_puts(out, esc) != 0) return -1;
-            i += l;
-        } else {
-            run += l;
-            i += l;
-        }
+        if (ts_buf_append(out, esc, el) != 0) return -1;
     }
-    if (run && ts_buf_append(out, s + n - run, run) != 0) return -1;
     return 0;
 }
 
@@ -101,6 +124,12 @@ void ts_jw_key(ts_jw_t *w, const char *key) {
     put(w, "\"", 1);
     if (ts_json_escape(w->out, key, strlen(key)) != 0) w->failed = true;
     put(w, "\":", 2);
+    w->after_key = true;
+}
+
+void ts_jw_key_raw(ts_jw_t *w, const char *quoted, size_t n) {
+    pre_value(w);
+    put(w, quoted, n);
     w->after_key = true;
 }
 
@@ -158,10 +187,13 @@ void ts_jw_str(ts_jw_t *w, const char *s) {
 }
 
 void ts_jw_int(ts_jw_t *w, int64_t v) {
-    char buf[24];
-    int n = snprintf(buf, sizeof buf, "%" PRId64, v);
+    char buf[24], *e = buf + sizeof buf, *q = e;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do *--q = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0) *--q = '-';
     pre_value(w);
-    put(w, buf, (size_t)n);
+    put(w, q, (size_t)(e - q));
 }
 
 void ts_jw_bool(ts_jw_t *w, bool v) {
