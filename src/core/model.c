@@ -77,6 +77,22 @@ ts_err_t ts_decimal_parse(const char *s, size_t len, ts_decimal_t *out, char *er
 ts_err_t ts_decimal_from_double(double d, ts_decimal_t *out, char *errstr, size_t errstr_size) {
     if (!isfinite(d)) return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "number is not finite");
     if (fabs(d) >= 1e17) return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "number too large");
+    /* fast path, no text: the first scale s <= 6 at which an integer r has
+     * r / 10^s == d (both exact doubles, so the division rounds correctly):
+     * r * 10^-s is then the shortest decimal that reads back as d, which is
+     * what the %.15g path below finds (shown in test_model against it) */
+    if (fabs(d) < 1e15) {
+        static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+        for (int sc = 0; sc <= 6; sc++) {
+            double r = nearbyint(d * p10[sc]);
+            if (fabs(r) < 9007199254740992.0 && r / p10[sc] == d) {
+                out->units = (int64_t)r;
+                out->scale = sc;
+                out->present = true;
+                return TS_OK;
+            }
+        }
+    }
     char buf[64];
     snprintf(buf, sizeof buf, "%.15g", d);
     if (strtod(buf, NULL) != d) snprintf(buf, sizeof buf, "%.17g", d);
@@ -97,7 +113,14 @@ int ts_decimal_format(ts_decimal_t d, char *buf, size_t bufsize) {
         scale--;
     }
     char digits[32];
-    int nd = snprintf(digits, sizeof digits, "%" PRIu64, mag);
+    int nd = 0;
+    {
+        char rev[24];
+        uint64_t u = mag;
+        do rev[nd++] = (char)('0' + u % 10);
+        while (u /= 10);
+        for (int i = 0; i < nd; i++) digits[i] = rev[nd - 1 - i];
+    }
     char tmp[48];
     size_t p = 0;
     if (d.units < 0 && mag != 0) tmp[p++] = '-';
@@ -245,8 +268,25 @@ int ts_time_format_iso8601(int64_t ms, char *buf, size_t bufsize) {
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    return snprintf(buf, bufsize, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d+00:00", y, m, d,
-                    (int)(rem / 3600), (int)(rem % 3600 / 60), (int)(rem % 60));
+    if (y < 0 || y > 9999 || bufsize < 26) /* rare: let printf handle width and sign */
+        return snprintf(buf, bufsize, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d+00:00", y, m, d,
+                        (int)(rem / 3600), (int)(rem % 3600 / 60), (int)(rem % 60));
+    char *q = buf;
+    unsigned yy = (unsigned)y, hh = (unsigned)(rem / 3600), mi = (unsigned)(rem % 3600 / 60),
+             ss = (unsigned)(rem % 60);
+    *q++ = (char)('0' + yy / 1000);
+    *q++ = (char)('0' + yy / 100 % 10);
+    *q++ = (char)('0' + yy / 10 % 10);
+    *q++ = (char)('0' + yy % 10);
+    const unsigned two[5] = {m, d, hh, mi, ss};
+    const char sep[5] = {'-', '-', 'T', ':', ':'};
+    for (int i = 0; i < 5; i++) {
+        *q++ = sep[i];
+        *q++ = (char)('0' + two[i] / 10);
+        *q++ = (char)('0' + two[i] % 10);
+    }
+    memcpy(q, "+00:00", 7);
+    return 25;
 }
 
 /* ---- phone numbers ------------------------------------------------------- */
