@@ -153,10 +153,10 @@ static void test_decimal_from_double_matches_text_path(void **state) {
 static void test_time_format_matches_printf(void **state) {
     (void)state;
     char a[40], b[40];
-    int64_t ms = 0;
+    uint64_t x = 0;
     for (int k = 0; k < 100000; k++) {
-        ms = (ms * 6364136223846793005LL + 1442695040888963407LL);
-        int64_t t = (int64_t)((uint64_t)ms % 4102444800000ULL); /* 1970..2100 */
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        int64_t t = (int64_t)(x % 4102444800000ULL); /* 1970..2100 */
         int n = ts_time_format_iso8601(t, a, sizeof a);
         time_t s = (time_t)(t / 1000);
         struct tm tm;
