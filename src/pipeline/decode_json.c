@@ -30,10 +30,13 @@
  * If something else replaced the hooks, cJSON_Delete still frees. */
 static _Thread_local ts_arena_t *tls_scratch;
 static _Thread_local bool tls_scope;
-static pthread_key_t scratch_key; /* destroys a thread's scratch arena at its exit */
+static _Thread_local size_t tls_allocs; /* served from the scratch arena in this decode */
+static pthread_key_t scratch_key;       /* destroys a thread's scratch arena at its exit */
 
 static void *hook_malloc(size_t n) {
-    return tls_scope ? ts_arena_alloc(tls_scratch, n) : malloc(n);
+    if (!tls_scope) return malloc(n);
+    tls_allocs++;
+    return ts_arena_alloc(tls_scratch, n);
 }
 static void hook_free(void *p) {
     if (!tls_scope) free(p);
@@ -52,9 +55,15 @@ static void scope_enter(void) {
         pthread_setspecific(scratch_key, tls_scratch);
     }
     ts_arena_reset(tls_scratch);
+    tls_allocs = 0;
     tls_scope = true;
 }
 static void scope_leave(void) { tls_scope = false; }
+/* A tree on the scratch arena goes with the next reset; one that cJSON
+ * built with other hooks is deleted. */
+static void tree_delete(cJSON *t) {
+    if (!tls_allocs) cJSON_Delete(t);
+}
 
 #define BAD(...) ts_seterr(errstr, errstr_size, TS_ERR_INVALID, __VA_ARGS__)
 
@@ -340,7 +349,7 @@ static ts_err_t decode_customer(const char *buf, size_t len, ts_arena_t *arena, 
         TRY(get_str(&c, &A, "country", false, &a->country));
     }
 done:
-    cJSON_Delete(root);
+    tree_delete(root);
     return rc;
 }
 
@@ -527,7 +536,7 @@ static ts_err_t decode_order(const char *buf, size_t len, ts_arena_t *arena, ts_
         TRY(get_str(&c, &C, "home_outlet_id", false, &s->home_outlet_id));
     }
 done:
-    cJSON_Delete(root);
+    tree_delete(root);
     return rc;
 }
 
