@@ -26,17 +26,48 @@ typedef struct {
     bool first[TS_JW_MAX_DEPTH]; /* no element written yet at this level */
     bool after_key;
     bool failed;
+    /* String limit (0 = none, the default): a string value whose text
+     * would exceed max_str bytes is cut at a character boundary and ends in
+     * TS_JW_TRUNC_MARKER, the whole at most max_str bytes; `truncated` then
+     * turns true. The cut depends only on the value, so one value written
+     * in several places is cut the same everywhere. Keys are not limited. */
+    size_t max_str;
+    bool truncated;
 } ts_jw_t;
 
-/* Starts writing at the current end of `out` (appends). */
+#define TS_JW_TRUNC_MARKER "\xE2\x80\xA6[truncated]" /* U+2026 then "[truncated]" */
+
+/* Starts writing at the current end of `out` (appends); no string limit. */
 void ts_jw_init(ts_jw_t *w, ts_buf_t *out);
 void ts_jw_obj_open(ts_jw_t *w);
 void ts_jw_obj_close(ts_jw_t *w);
 void ts_jw_arr_open(ts_jw_t *w);
 void ts_jw_arr_close(ts_jw_t *w);
 void ts_jw_key(ts_jw_t *w, const char *key);
+/* A key already in its written form `"key":` (n bytes), no escaping:
+ * for string literals through TS_JW_KEY, escaped by the compiler. */
+void ts_jw_key_raw(ts_jw_t *w, const char *quoted, size_t n);
+/* TS_JW_KEY(w, "OrderId"): a constant key (a literal that needs no
+ * escaping: letters, digits, '_', ' ') written with one copy. */
+#define TS_JW_QUOTED(lit) "\"" lit "\":"
+#define TS_JW_KEY(w, lit) ts_jw_key_raw((w), TS_JW_QUOTED(lit), sizeof TS_JW_QUOTED(lit) - 1)
+#define TS_JW_KV_STR(w, lit, s)                                                                    \
+    do {                                                                                           \
+        TS_JW_KEY(w, lit);                                                                         \
+        ts_jw_str((w), (s));                                                                       \
+    } while (0)
+#define TS_JW_KV_DECIMAL_OPT(w, lit, d)                                                            \
+    do {                                                                                           \
+        if ((d).present) {                                                                         \
+            TS_JW_KEY(w, lit);                                                                     \
+            ts_jw_decimal((w), (d));                                                               \
+        }                                                                                          \
+    } while (0)
 void ts_jw_str(ts_jw_t *w, const char *s); /* NULL writes null */
 void ts_jw_strn(ts_jw_t *w, const char *s, size_t n);
+/* One string value made of the parts a, b, c (NULL parts are skipped),
+ * e.g. a unique_id "<order id>:<line id>"; never limited by max_str. */
+void ts_jw_str3(ts_jw_t *w, const char *a, const char *b, const char *c);
 void ts_jw_int(ts_jw_t *w, int64_t v);
 void ts_jw_bool(ts_jw_t *w, bool v);
 void ts_jw_null(ts_jw_t *w);

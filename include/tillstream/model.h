@@ -53,6 +53,26 @@ int ts_time_format_iso8601(int64_t ms, char *buf, size_t bufsize);
 
 /* Phone numbers: tillstream/phone.h (libphonenumber). */
 
+/* ---- text ---------------------------------------------------------------- */
+/* Every string of a decoded record is NUL-free; identifiers (ids, email,
+ * phone, currency) are also valid UTF-8 (docs/data-model.md, "Text"). */
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes, n > 0): 1..4,
+ * or 0 for an invalid one (overlong, surrogate, > U+10FFFF, truncated). */
+size_t ts_utf8_seq(const unsigned char *s, size_t n);
+/* Offset of the first invalid UTF-8 sequence in s[0..n), or n when the
+ * whole text is valid. ASCII runs are checked eight bytes at a time. */
+size_t ts_utf8_invalid_at(const char *s, size_t n);
+/* True for the fields whose value identifies something (ids, sku, email,
+ * phone, currency): text that is not text there is a DECODE_ERROR, since a
+ * mangled identifier imports the wrong profile or breaks de-duplication. */
+bool ts_field_is_identifier(const char *name);
+/* The decoders' text rule for one string value s[0..n): TS_ERR_INVALID with
+ * "contains a NUL character (\\u0000) at byte K" for a NUL anywhere, and
+ * "is not valid UTF-8 at byte K" for an identifier; else TS_OK (invalid
+ * UTF-8 in free text is sent with U+FFFD in place of each bad byte). */
+ts_err_t ts_text_check(const char *s, size_t n, bool identifier, char *errstr, size_t errstr_size);
+
 typedef enum { TS_TRI_UNKNOWN = 0, TS_TRI_TRUE = 1, TS_TRI_FALSE = 2 } ts_tri_t;
 
 typedef struct {

@@ -339,7 +339,11 @@ static ts_err_t get_str(cx_t *c, avro_value_t *rec, const char *name, const char
     const char *s;
     size_t size;
     if (avro_value_get_string(&v, &s, &size)) return bad(c, path, "expected a string");
-    if (!(*out = ts_arena_strndup(c->arena, s, size ? size - 1 : 0))) return NOMEM(c);
+    size_t n = size ? size - 1 : 0; /* Avro-C counts its terminating NUL */
+    char why[96];
+    if (ts_text_check(s, n, ts_field_is_identifier(name), why, sizeof why))
+        return bad(c, path, why);
+    if (!(*out = ts_arena_strndup(c->arena, s, n))) return NOMEM(c);
     return TS_OK;
 }
 
@@ -480,8 +484,11 @@ static ts_err_t to_line(cx_t *c, avro_value_t *l, size_t i, ts_order_line_t *o) 
             if (avro_value_get_by_index(&cats, k, &s, NULL) ||
                 avro_value_get_string(&s, &str, &size))
                 return bad(c, P(p, "categories[%zu]", k), "expected a string");
-            if (!(o->categories[k] = ts_arena_strndup(c->arena, str, size ? size - 1 : 0)))
-                return NOMEM(c);
+            size_t sl = size ? size - 1 : 0;
+            char why[96];
+            if (ts_text_check(str, sl, false, why, sizeof why))
+                return bad(c, P(p, "categories[%zu]", k), why);
+            if (!(o->categories[k] = ts_arena_strndup(c->arena, str, sl))) return NOMEM(c);
         }
         o->n_categories = n;
     }

@@ -15,10 +15,20 @@ void ts_jw_init(ts_jw_t *w, ts_buf_t *out) {
     w->first[0] = true;
     w->after_key = false;
     w->failed = false;
+    w->max_str = 0;
+    w->truncated = false;
 }
 
-static void put(ts_jw_t *w, const char *s, size_t n) {
-    if (ts_buf_append(w->out, s, n) != 0) w->failed = true;
+/* Appends n bytes; the common case (room left) is a memcpy, no call. */
+static inline void put(ts_jw_t *w, const char *s, size_t n) {
+    ts_buf_t *b = w->out;
+    if (b->len + n < b->cap) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+    } else if (ts_buf_append(b, s, n) != 0) {
+        w->failed = true;
+    }
 }
 
 /* Comma handling before a value or key at the current level. */
@@ -51,71 +61,61 @@ void ts_jw_obj_close(ts_jw_t *w) { close_(w, '}'); }
 void ts_jw_arr_open(ts_jw_t *w) { open_(w, '['); }
 void ts_jw_arr_close(ts_jw_t *w) { close_(w, ']'); }
 
-/* Length of a valid UTF-8 sequence starting at s (max n bytes), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
+/* Bytes copied as they are: printable ASCII but '"' and '\\' (non-ASCII
+ * bytes are copied too once validated as UTF-8). */
+static inline bool plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
 
 int ts_json_escape(ts_buf_t *out, const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0, run = 0;
+    size_t i = 0;
     if (ts_buf_reserve(out, n + 2) != 0) return -1;
     while (i < n) {
-        unsigned char c = p[i];
-        const char *esc = NULL;
+        /* copy the longest run of plain bytes and valid UTF-8 at once */
+        size_t start = i;
+        for (;;) {
+            while (i < n && plain(p[i])) i++;
+            if (i < n && p[i] >= 0x80) {
+                size_t l = ts_utf8_seq(p + i, n - i);
+                if (l) {
+                    i += l;
+                    continue;
+                }
+            }
+            break;
+        }
+        if (i > start) { /* room reserved above: n + 2 covers the plain bytes */
+            size_t run = i - start;
+            if (out->len + run >= out->cap && ts_buf_reserve(out, run) != 0) return -1;
+            memcpy(out->data + out->len, s + start, run);
+            out->len += run;
+            out->data[out->len] = '\0';
+        }
+        if (i == n) break;
+        unsigned char c = p[i++];
         char ubuf[8];
-        size_t l = 1;
-        if (c == '"')
-            esc = "\\\"";
-        else if (c == '\\')
-            esc = "\\\\";
-        else if (c == '\n')
-            esc = "\\n";
-        else if (c == '\r')
-            esc = "\\r";
-        else if (c == '\t')
-            esc = "\\t";
-        else if (c < 0x20) {
-            snprintf(ubuf, sizeof ubuf, "\\u%04x", c);
-            esc = ubuf;
-        } else if (c >= 0x80) {
-            l = utf8_seq(p + i, n - i);
-            if (l == 0) {
-                esc = "\xEF\xBF\xBD"; /* U+FFFD */
-                l = 1;
+        const char *esc;
+        size_t el = 2;
+        switch (c) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        default:
+            if (c < 0x20) {
+                static const char hex[] = "0123456789abcdef";
+                memcpy(ubuf, "\\u00", 4);
+                ubuf[4] = hex[c >> 4];
+                ubuf[5] = hex[c & 15];
+                esc = ubuf;
+                el = 6;
+            } else {
+                esc = "\xEF\xBF\xBD"; /* U+FFFD for an invalid byte */
+                el = 3;
             }
         }
-        if (esc) {
-            if (run && ts_buf_append(out, s + i - run, run) != 0) return -1;
-            run = 0;
-            if (ts_buf_puts(out, esc) != 0) return -1;
-            i += l;
-        } else {
-            run += l;
-            i += l;
-        }
+        if (ts_buf_append(out, esc, el) != 0) return -1;
     }
-    if (run && ts_buf_append(out, s + n - run, run) != 0) return -1;
     return 0;
 }
 
@@ -127,10 +127,55 @@ void ts_jw_key(ts_jw_t *w, const char *key) {
     w->after_key = true;
 }
 
+void ts_jw_key_raw(ts_jw_t *w, const char *quoted, size_t n) {
+    pre_value(w);
+    put(w, quoted, n);
+    w->after_key = true;
+}
+
+/* How many input bytes of s[0..n) fit `budget` bytes of string text once
+ * written (an invalid byte becomes the 3-byte U+FFFD), never splitting a
+ * character; *all = whether the whole input fits. */
+static size_t fit(const char *s, size_t n, size_t budget, bool *all) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, outlen = 0;
+    while (i < n) {
+        size_t l = p[i] < 0x80 ? 1 : ts_utf8_seq(p + i, n - i);
+        size_t o = l ? l : 3;
+        if (outlen + o > budget) break;
+        outlen += o;
+        i += l ? l : 1;
+    }
+    *all = i == n;
+    return i;
+}
+
 void ts_jw_strn(ts_jw_t *w, const char *s, size_t n) {
     pre_value(w);
     put(w, "\"", 1);
+    /* only text over a third of the limit can exceed it (U+FFFD triples
+     * an invalid byte), so short strings skip the measuring walk */
+    if (w->max_str && n > w->max_str / 3) {
+        bool all;
+        size_t keep = fit(s, n, w->max_str, &all);
+        if (!all) {
+            keep = fit(s, keep, w->max_str - (sizeof TS_JW_TRUNC_MARKER - 1), &all);
+            if (ts_json_escape(w->out, s, keep) != 0) w->failed = true;
+            put(w, TS_JW_TRUNC_MARKER "\"", sizeof TS_JW_TRUNC_MARKER);
+            w->truncated = true;
+            return;
+        }
+    }
     if (ts_json_escape(w->out, s, n) != 0) w->failed = true;
+    put(w, "\"", 1);
+}
+
+void ts_jw_str3(ts_jw_t *w, const char *a, const char *b, const char *c) {
+    const char *parts[3] = {a, b, c};
+    pre_value(w);
+    put(w, "\"", 1);
+    for (int i = 0; i < 3; i++)
+        if (parts[i] && ts_json_escape(w->out, parts[i], strlen(parts[i])) != 0) w->failed = true;
     put(w, "\"", 1);
 }
 
@@ -142,10 +187,13 @@ void ts_jw_str(ts_jw_t *w, const char *s) {
 }
 
 void ts_jw_int(ts_jw_t *w, int64_t v) {
-    char buf[24];
-    int n = snprintf(buf, sizeof buf, "%" PRId64, v);
+    char buf[24], *e = buf + sizeof buf, *q = e;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do *--q = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0) *--q = '-';
     pre_value(w);
-    put(w, buf, (size_t)n);
+    put(w, q, (size_t)(e - q));
 }
 
 void ts_jw_bool(ts_jw_t *w, bool v) {

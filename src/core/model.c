@@ -78,6 +78,22 @@ ts_err_t ts_decimal_parse(const char *s, size_t len, ts_decimal_t *out, char *er
 ts_err_t ts_decimal_from_double(double d, ts_decimal_t *out, char *errstr, size_t errstr_size) {
     if (!isfinite(d)) return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "number is not finite");
     if (fabs(d) >= 1e17) return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "number too large");
+    /* fast path, no text: the first scale s <= 6 at which an integer r has
+     * r / 10^s == d (both exact doubles, so the division rounds correctly):
+     * r * 10^-s is then the shortest decimal that reads back as d, which is
+     * what the %.15g path below finds (shown in test_model against it) */
+    if (fabs(d) < 1e15) {
+        static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+        for (int sc = 0; sc <= 6; sc++) {
+            double r = nearbyint(d * p10[sc]);
+            if (fabs(r) < 9007199254740992.0 && r / p10[sc] == d) {
+                out->units = (int64_t)r;
+                out->scale = sc;
+                out->present = true;
+                return TS_OK;
+            }
+        }
+    }
     char buf[64];
     snprintf(buf, sizeof buf, "%.15g", d);
     if (strtod(buf, NULL) != d) snprintf(buf, sizeof buf, "%.17g", d);
@@ -98,7 +114,14 @@ int ts_decimal_format(ts_decimal_t d, char *buf, size_t bufsize) {
         scale--;
     }
     char digits[32];
-    int nd = snprintf(digits, sizeof digits, "%" PRIu64, mag);
+    int nd = 0;
+    {
+        char rev[24];
+        uint64_t u = mag;
+        do rev[nd++] = (char)('0' + u % 10);
+        while (u /= 10);
+        for (int i = 0; i < nd; i++) digits[i] = rev[nd - 1 - i];
+    }
     char tmp[48];
     size_t p = 0;
     if (d.units < 0 && mag != 0) tmp[p++] = '-';
@@ -246,8 +269,25 @@ int ts_time_format_iso8601(int64_t ms, char *buf, size_t bufsize) {
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    return snprintf(buf, bufsize, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d+00:00", y, m, d,
-                    (int)(rem / 3600), (int)(rem % 3600 / 60), (int)(rem % 60));
+    if (y < 0 || y > 9999 || bufsize < 26) /* rare: let printf handle width and sign */
+        return snprintf(buf, bufsize, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d+00:00", y, m, d,
+                        (int)(rem / 3600), (int)(rem % 3600 / 60), (int)(rem % 60));
+    char *q = buf;
+    unsigned yy = (unsigned)y, hh = (unsigned)(rem / 3600), mi = (unsigned)(rem % 3600 / 60),
+             ss = (unsigned)(rem % 60);
+    *q++ = (char)('0' + yy / 1000);
+    *q++ = (char)('0' + yy / 100 % 10);
+    *q++ = (char)('0' + yy / 10 % 10);
+    *q++ = (char)('0' + yy % 10);
+    const unsigned two[5] = {m, d, hh, mi, ss};
+    const char sep[5] = {'-', '-', 'T', ':', ':'};
+    for (int i = 0; i < 5; i++) {
+        *q++ = sep[i];
+        *q++ = (char)('0' + two[i] / 10);
+        *q++ = (char)('0' + two[i] % 10);
+    }
+    memcpy(q, "+00:00", 7);
+    return 25;
 }
 
 const char *ts_channel_name(ts_channel_t c) {
@@ -263,4 +303,73 @@ const char *ts_order_status_name(ts_order_status_t s) {
     case TS_ORDER_VOIDED: return "voided";
     }
     return "unknown";
+}
+
+/* ---- text ---------------------------------------------------------------- */
+
+size_t ts_utf8_seq(const unsigned char *s, size_t n) {
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+size_t ts_utf8_invalid_at(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        if (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (!(w & 0x8080808080808080ULL)) {
+                i += 8;
+                continue;
+            }
+        }
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t l = ts_utf8_seq(p + i, n - i);
+        if (!l) return i;
+        i += l;
+    }
+    return n;
+}
+
+bool ts_field_is_identifier(const char *name) {
+    size_t n = strlen(name);
+    return (n > 3 && !strcmp(name + n - 3, "_id")) || !strcmp(name, "sku") ||
+           !strcmp(name, "email") || !strcmp(name, "phone") || !strcmp(name, "currency");
+}
+
+ts_err_t ts_text_check(const char *s, size_t n, bool identifier, char *errstr, size_t errstr_size) {
+    const char *z = memchr(s, 0, n);
+    if (z)
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                         "contains a NUL character (\\u0000) at byte %zu", (size_t)(z - s));
+    if (identifier) {
+        size_t bad = ts_utf8_invalid_at(s, n);
+        if (bad < n)
+            return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "is not valid UTF-8 at byte %zu",
+                             bad);
+    }
+    return TS_OK;
 }

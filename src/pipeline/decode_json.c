@@ -8,8 +8,62 @@
 #include "tillstream/decode.h"
 
 #include <cJSON.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "tillstream/model.h"
+
+/* ---- cJSON trees on a per-thread scratch arena ----------------------------
+ * cJSON mallocs every node and string of a tree (some 50 per order) and
+ * frees each again. Its allocator hooks are process-wide, so they are
+ * installed once, before main (a constructor: no other thread runs yet),
+ * and they send an allocation to this thread's scratch arena only while
+ * this thread is inside one of the decoders below (tls_scope); anywhere
+ * else (other threads, other cJSON users, this thread outside a decode)
+ * they are plain malloc and free. Inside a decode nothing is freed: the
+ * scratch arena is reset when the next decode starts, so a tree costs a
+ * few pointer bumps and no walk to delete it. No tree leaves a decode.
+ * The decoded record still lives in the caller's arena (strings copied),
+ * so callers that keep records (the dry run's customer map) keep no trees.
+ * If something else replaced the hooks, cJSON_Delete still frees. */
+static _Thread_local ts_arena_t *tls_scratch;
+static _Thread_local bool tls_scope;
+static _Thread_local size_t tls_allocs; /* served from the scratch arena in this decode */
+static pthread_key_t scratch_key;       /* destroys a thread's scratch arena at its exit */
+
+static void *hook_malloc(size_t n) {
+    if (!tls_scope) return malloc(n);
+    tls_allocs++;
+    return ts_arena_alloc(tls_scratch, n);
+}
+static void hook_free(void *p) {
+    if (!tls_scope) free(p);
+}
+static void scratch_destroy(void *a) { ts_arena_destroy(a); }
+
+__attribute__((constructor)) static void install_hooks(void) {
+    if (pthread_key_create(&scratch_key, scratch_destroy) != 0) return; /* plain malloc */
+    cJSON_Hooks h = {.malloc_fn = hook_malloc, .free_fn = hook_free};
+    cJSON_InitHooks(&h);
+}
+
+static void scope_enter(void) {
+    if (!tls_scratch) {
+        if (!(tls_scratch = ts_arena_new(1 << 16))) return; /* plain malloc */
+        pthread_setspecific(scratch_key, tls_scratch);
+    }
+    ts_arena_reset(tls_scratch);
+    tls_allocs = 0;
+    tls_scope = true;
+}
+static void scope_leave(void) { tls_scope = false; }
+/* A tree on the scratch arena goes with the next reset; one that cJSON
+ * built with other hooks is deleted. */
+static void tree_delete(cJSON *t) {
+    if (!tls_allocs) cJSON_Delete(t);
+}
 
 #define BAD(...) ts_seterr(errstr, errstr_size, TS_ERR_INVALID, __VA_ARGS__)
 
@@ -18,43 +72,98 @@ typedef struct {
     char *errstr;
     size_t errstr_size;
     char path[128]; /* prefix, e.g. "lines[2]." */
+    bool nul_subst; /* the text had \u0000 escapes, parsed as C0 80 (parse_root) */
 } dctx_t;
 
-static bool is_id_field(const char *key) {
-    size_t n = strlen(key);
-    return (n > 3 && !strcmp(key + n - 3, "_id")) || !strcmp(key, "sku");
+/* The members of one JSON object, indexed once: a lookup is then a hash
+ * probe and one strcmp, and an absent key costs none, where
+ * cJSON_GetObjectItemCaseSensitive compares the key with every member (a
+ * record's absent optional fields made that the decoder's main cost). */
+#define KIDX_SLOTS 64
+typedef struct {
+    const cJSON *slot[KIDX_SLOTS];
+    const cJSON *obj;
+    bool fallback; /* more members than the index holds: cJSON's lookup */
+} kidx_t;
+
+static uint32_t khash(const char *k) {
+    uint32_t h = 2166136261u;
+    for (; *k; k++) h = (h ^ (unsigned char)*k) * 16777619u;
+    return h ^ (h >> 15);
 }
 
-static ts_err_t get_str(dctx_t *c, const cJSON *obj, const char *key, bool required,
+static void kidx_build(kidx_t *x, const cJSON *obj) {
+    memset(x->slot, 0, sizeof x->slot);
+    x->obj = obj;
+    x->fallback = false;
+    size_t n = 0;
+    for (const cJSON *m = obj->child; m; m = m->next) {
+        if (!m->string || ++n > KIDX_SLOTS / 2) {
+            x->fallback = true;
+            return;
+        }
+        uint32_t j = khash(m->string) & (KIDX_SLOTS - 1);
+        while (x->slot[j] && strcmp(x->slot[j]->string, m->string)) j = (j + 1) & (KIDX_SLOTS - 1);
+        if (!x->slot[j]) x->slot[j] = m; /* of repeated keys the first wins, as in cJSON */
+    }
+}
+
+static const cJSON *kidx_get(const kidx_t *x, const char *key) {
+    if (x->fallback) return cJSON_GetObjectItemCaseSensitive(x->obj, key);
+    for (uint32_t j = khash(key) & (KIDX_SLOTS - 1); x->slot[j]; j = (j + 1) & (KIDX_SLOTS - 1))
+        if (!strcmp(x->slot[j]->string, key)) return x->slot[j];
+    return NULL;
+}
+
+/* The text rule (model.h: NUL anywhere and invalid UTF-8 in identifiers
+ * are DECODE_ERRORs) for the string value of `key`. */
+static ts_err_t check_text(dctx_t *c, const char *key, const char *s, size_t n) {
+    char *errstr = c->errstr;
+    size_t errstr_size = c->errstr_size;
+    char why[96];
+    if (c->nul_subst) {
+        const char *z = s;
+        while ((z = memchr(z, 0xC0, (size_t)(s + n - z))) != NULL && z + 1 < s + n &&
+               (unsigned char)z[1] != 0x80)
+            z++;
+        if (z && z + 1 < s + n)
+            return BAD("%s%s: contains a NUL character (\\u0000) at byte %zu", c->path, key,
+                       (size_t)(z - s));
+    }
+    if (ts_text_check(s, n, ts_field_is_identifier(key), why, sizeof why) != TS_OK)
+        return BAD("%s%s: %s", c->path, key, why);
+    return TS_OK;
+}
+
+static ts_err_t get_str(dctx_t *c, const kidx_t *obj, const char *key, bool required,
                         const char **out) {
     char *errstr = c->errstr;
     size_t errstr_size = c->errstr_size;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *v = kidx_get(obj, key);
     *out = NULL;
     if (!v || cJSON_IsNull(v)) {
         if (required) return BAD("%s%s: required", c->path, key);
         return TS_OK;
     }
-    if (cJSON_IsString(v)) {
-        if (required && !*v->valuestring) return BAD("%s%s: must not be empty", c->path, key);
-        *out = ts_arena_strdup(c->arena, v->valuestring);
-    } else if (cJSON_IsNumber(v) && is_id_field(key)) {
-        /* ids are often numeric in POS exports: accept integers as text */
-        char buf[32];
-        if (v->valuedouble != (double)(long long)v->valuedouble)
-            return BAD("%s%s: expected a string", c->path, key);
-        snprintf(buf, sizeof buf, "%lld", (long long)v->valuedouble);
-        *out = ts_arena_strdup(c->arena, buf);
-    } else {
+    if (!cJSON_IsString(v)) {
+        /* the contract's strings are strings: a numeric id would be
+         * re-formatted (12345.0, 1e21) and no longer match its records */
+        if (cJSON_IsNumber(v))
+            return BAD("%s%s: expected a string, got a number (send it quoted)", c->path, key);
         return BAD("%s%s: expected a string", c->path, key);
     }
+    size_t n = strlen(v->valuestring);
+    if (required && n == 0) return BAD("%s%s: must not be empty", c->path, key);
+    ts_err_t rc = check_text(c, key, v->valuestring, n);
+    if (rc) return rc;
+    *out = ts_arena_strndup(c->arena, v->valuestring, n);
     return *out ? TS_OK : TS_ERR_NOMEM;
 }
 
-static ts_err_t get_tri(dctx_t *c, const cJSON *obj, const char *key, ts_tri_t *out) {
+static ts_err_t get_tri(dctx_t *c, const kidx_t *obj, const char *key, ts_tri_t *out) {
     char *errstr = c->errstr;
     size_t errstr_size = c->errstr_size;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *v = kidx_get(obj, key);
     *out = TS_TRI_UNKNOWN;
     if (!v || cJSON_IsNull(v)) return TS_OK;
     if (!cJSON_IsBool(v)) return BAD("%s%s: expected true, false or null", c->path, key);
@@ -62,10 +171,10 @@ static ts_err_t get_tri(dctx_t *c, const cJSON *obj, const char *key, ts_tri_t *
     return TS_OK;
 }
 
-static ts_err_t get_bool(dctx_t *c, const cJSON *obj, const char *key, bool *out) {
+static ts_err_t get_bool(dctx_t *c, const kidx_t *obj, const char *key, bool *out) {
     char *errstr = c->errstr;
     size_t errstr_size = c->errstr_size;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *v = kidx_get(obj, key);
     *out = false;
     if (!v || cJSON_IsNull(v)) return TS_OK;
     if (!cJSON_IsBool(v)) return BAD("%s%s: expected true or false", c->path, key);
@@ -73,11 +182,11 @@ static ts_err_t get_bool(dctx_t *c, const cJSON *obj, const char *key, bool *out
     return TS_OK;
 }
 
-static ts_err_t get_decimal(dctx_t *c, const cJSON *obj, const char *key, bool required,
+static ts_err_t get_decimal(dctx_t *c, const kidx_t *obj, const char *key, bool required,
                             ts_decimal_t *out) {
     char *errstr = c->errstr;
     size_t errstr_size = c->errstr_size;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *v = kidx_get(obj, key);
     char why[160];
     memset(out, 0, sizeof *out);
     if (!v || cJSON_IsNull(v)) {
@@ -95,11 +204,11 @@ static ts_err_t get_decimal(dctx_t *c, const cJSON *obj, const char *key, bool r
     return TS_OK;
 }
 
-static ts_err_t get_time(dctx_t *c, const cJSON *obj, const char *key, bool required,
+static ts_err_t get_time(dctx_t *c, const kidx_t *obj, const char *key, bool required,
                          int64_t *out) {
     char *errstr = c->errstr;
     size_t errstr_size = c->errstr_size;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *v = kidx_get(obj, key);
     char why[160];
     *out = 0;
     if (!v || cJSON_IsNull(v)) {
@@ -119,14 +228,62 @@ static ts_err_t get_time(dctx_t *c, const cJSON *obj, const char *key, bool requ
     return TS_OK;
 }
 
-static ts_err_t parse_root(const char *buf, size_t len, cJSON **root, char *errstr,
-                           size_t errstr_size) {
+/* Offset of the first \u0000 escape in the text (an odd run of
+ * backslashes before "u0000"), or len. */
+static size_t nul_escape_at(const char *buf, size_t len) {
+    const char *p = buf, *end = buf + len;
+    while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+        const char *q = p;
+        while (q < end && *q == '\\') q++;
+        /* an odd run ends in an escape: the backslash before q */
+        if ((q - p) % 2 == 1 && end - q >= 5 && !memcmp(q, "u0000", 5))
+            return (size_t)(q - 1 - buf);
+        p = q;
+    }
+    return len;
+}
+
+/* cJSON ends a string at an escaped \u0000 ("a\u0000b@x.com" would read
+ * as "a"). A text with one is parsed from a copy in which each such escape
+ * is the two bytes C0 80 (invalid UTF-8, which no escape produces), and
+ * check_text reports a NUL where it finds them; *nul_subst says so. */
+static ts_err_t parse_root(const char *buf, size_t len, ts_arena_t *arena, bool *nul_subst,
+                           cJSON **root, char *errstr, size_t errstr_size) {
     const char *end = NULL;
-    *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    const char *text = buf;
+    size_t orig_len = len;
+    size_t at = nul_escape_at(buf, len);
+    *nul_subst = at < len;
+    if (*nul_subst) {
+        char *copy = ts_arena_alloc(arena, len + 1);
+        if (!copy) return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+        size_t o = 0, i = 0;
+        while (at < len) {
+            memcpy(copy + o, buf + i, at - i);
+            o += at - i;
+            copy[o++] = (char)0xC0;
+            copy[o++] = (char)0x80;
+            i = at + 6;
+            at = i + nul_escape_at(buf + i, len - i);
+        }
+        memcpy(copy + o, buf + i, len - i);
+        o += len - i;
+        text = copy;
+        len = o;
+    }
+    *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!*root && text != buf) {
+        /* a substitution moves offsets: find the error in the original */
+        cJSON *again = cJSON_ParseWithLengthOpts(buf, orig_len, &end, 0);
+        cJSON_Delete(again);
+        text = buf;
+        if (again) end = buf;
+    }
     if (!*root) {
-        size_t off = end ? (size_t)(end - buf) : 0;
+        size_t off = end ? (size_t)(end - text) : 0;
         return BAD("invalid JSON at byte %zu", off);
     }
+    buf = text;
     /* one value per record: anything but whitespace after it is an error */
     size_t off = end ? (size_t)(end - buf) : len;
     while (off < len &&
@@ -150,44 +307,63 @@ static ts_err_t parse_root(const char *buf, size_t len, cJSON **root, char *errs
         if ((rc = (x)) != TS_OK) goto done;                                                        \
     } while (0)
 
-ts_err_t ts_decode_customer_json(const char *buf, size_t len, ts_arena_t *arena, ts_customer_t *out,
-                                 char *errstr, size_t errstr_size) {
+static ts_err_t decode_customer(const char *buf, size_t len, ts_arena_t *arena, ts_customer_t *out,
+                                char *errstr, size_t errstr_size) {
     cJSON *root;
-    ts_err_t rc = parse_root(buf, len, &root, errstr, errstr_size);
+    bool nul_subst;
+    ts_err_t rc = parse_root(buf, len, arena, &nul_subst, &root, errstr, errstr_size);
     if (rc) return rc;
-    dctx_t c = {arena, errstr, errstr_size, ""};
+    dctx_t c = {
+        .arena = arena, .errstr = errstr, .errstr_size = errstr_size, .nul_subst = nul_subst};
+    kidx_t R;
+    kidx_build(&R, root);
     memset(out, 0, sizeof *out);
-    TRY(get_str(&c, root, "customer_id", true, &out->customer_id));
-    TRY(get_str(&c, root, "email", false, &out->email));
-    TRY(get_str(&c, root, "phone", false, &out->phone));
-    TRY(get_str(&c, root, "first_name", false, &out->first_name));
-    TRY(get_str(&c, root, "last_name", false, &out->last_name));
-    TRY(get_str(&c, root, "home_outlet_id", false, &out->home_outlet_id));
-    TRY(get_tri(&c, root, "email_consent", &out->email_consent));
-    TRY(get_tri(&c, root, "sms_consent", &out->sms_consent));
-    TRY(get_tri(&c, root, "loyalty_member", &out->loyalty_member));
-    TRY(get_str(&c, root, "date_of_birth", false, &out->date_of_birth));
-    TRY(get_time(&c, root, "created_at", false, &out->created_at_ms));
-    TRY(get_time(&c, root, "updated_at", false, &out->updated_at_ms));
-    const cJSON *addr = cJSON_GetObjectItemCaseSensitive(root, "billing_address");
+    TRY(get_str(&c, &R, "customer_id", true, &out->customer_id));
+    TRY(get_str(&c, &R, "email", false, &out->email));
+    TRY(get_str(&c, &R, "phone", false, &out->phone));
+    TRY(get_str(&c, &R, "first_name", false, &out->first_name));
+    TRY(get_str(&c, &R, "last_name", false, &out->last_name));
+    TRY(get_str(&c, &R, "home_outlet_id", false, &out->home_outlet_id));
+    TRY(get_tri(&c, &R, "email_consent", &out->email_consent));
+    TRY(get_tri(&c, &R, "sms_consent", &out->sms_consent));
+    TRY(get_tri(&c, &R, "loyalty_member", &out->loyalty_member));
+    TRY(get_str(&c, &R, "date_of_birth", false, &out->date_of_birth));
+    TRY(get_time(&c, &R, "created_at", false, &out->created_at_ms));
+    TRY(get_time(&c, &R, "updated_at", false, &out->updated_at_ms));
+    const cJSON *addr = kidx_get(&R, "billing_address");
     if (addr && !cJSON_IsNull(addr)) {
         if (!cJSON_IsObject(addr)) {
             rc = BAD("billing_address: expected an object or null");
             goto done;
         }
         snprintf(c.path, sizeof c.path, "billing_address.");
+        kidx_t A;
+        kidx_build(&A, addr);
         ts_address_t *a = &out->billing_address;
         out->has_billing_address = true;
-        TRY(get_str(&c, addr, "line1", false, &a->line1));
-        TRY(get_str(&c, addr, "line2", false, &a->line2));
-        TRY(get_str(&c, addr, "city", false, &a->city));
-        TRY(get_str(&c, addr, "region", false, &a->region));
-        TRY(get_str(&c, addr, "postcode", false, &a->postcode));
-        TRY(get_str(&c, addr, "country", false, &a->country));
+        TRY(get_str(&c, &A, "line1", false, &a->line1));
+        TRY(get_str(&c, &A, "line2", false, &a->line2));
+        TRY(get_str(&c, &A, "city", false, &a->city));
+        TRY(get_str(&c, &A, "region", false, &a->region));
+        TRY(get_str(&c, &A, "postcode", false, &a->postcode));
+        TRY(get_str(&c, &A, "country", false, &a->country));
     }
 done:
-    cJSON_Delete(root);
+    tree_delete(root);
     return rc;
+}
+
+/* "lines[<i>]" into path (128 bytes), without printf: once per line. */
+static void line_path(char *path, size_t i) {
+    char d[24];
+    int n = 0;
+    do d[n++] = (char)('0' + i % 10);
+    while (i /= 10);
+    memcpy(path, "lines[", 6);
+    size_t o = 6;
+    while (n) path[o++] = d[--n];
+    path[o++] = ']';
+    path[o] = '\0';
 }
 
 static ts_err_t decode_line(dctx_t *c, const cJSON *l, ts_order_line_t *line) {
@@ -196,23 +372,25 @@ static ts_err_t decode_line(dctx_t *c, const cJSON *l, ts_order_line_t *line) {
     size_t errstr_size = c->errstr_size;
     memset(line, 0, sizeof *line);
     if (!cJSON_IsObject(l)) return BAD("%s: expected an object", c->path);
+    kidx_t L;
+    kidx_build(&L, l);
     size_t plen = strlen(c->path);
     if (plen + 1 < sizeof c->path) {
         c->path[plen] = '.';
         c->path[plen + 1] = '\0';
     }
-    TRY(get_str(c, l, "line_id", true, &line->line_id));
-    TRY(get_str(c, l, "product_id", false, &line->product_id));
-    TRY(get_str(c, l, "sku", false, &line->sku));
-    TRY(get_str(c, l, "name", false, &line->name));
-    TRY(get_decimal(c, l, "quantity", true, &line->quantity));
-    TRY(get_decimal(c, l, "unit_price", false, &line->unit_price));
-    TRY(get_decimal(c, l, "row_total", true, &line->row_total));
-    TRY(get_decimal(c, l, "discount", false, &line->discount));
-    TRY(get_str(c, l, "brand", false, &line->brand));
-    TRY(get_str(c, l, "image_url", false, &line->image_url));
-    TRY(get_str(c, l, "product_url", false, &line->product_url));
-    const cJSON *cats = cJSON_GetObjectItemCaseSensitive(l, "categories");
+    TRY(get_str(c, &L, "line_id", true, &line->line_id));
+    TRY(get_str(c, &L, "product_id", false, &line->product_id));
+    TRY(get_str(c, &L, "sku", false, &line->sku));
+    TRY(get_str(c, &L, "name", false, &line->name));
+    TRY(get_decimal(c, &L, "quantity", true, &line->quantity));
+    TRY(get_decimal(c, &L, "unit_price", false, &line->unit_price));
+    TRY(get_decimal(c, &L, "row_total", true, &line->row_total));
+    TRY(get_decimal(c, &L, "discount", false, &line->discount));
+    TRY(get_str(c, &L, "brand", false, &line->brand));
+    TRY(get_str(c, &L, "image_url", false, &line->image_url));
+    TRY(get_str(c, &L, "product_url", false, &line->product_url));
+    const cJSON *cats = kidx_get(&L, "categories");
     if (cats && !cJSON_IsNull(cats)) {
         if (!cJSON_IsArray(cats)) {
             rc = BAD("%scategories: expected an array of strings", c->path);
@@ -226,7 +404,15 @@ static ts_err_t decode_line(dctx_t *c, const cJSON *l, ts_order_line_t *line) {
                 rc = BAD("%scategories[%zu]: expected a string", c->path, line->n_categories);
                 goto done;
             }
-            line->categories[line->n_categories++] = ts_arena_strdup(c->arena, it->valuestring);
+            size_t sl = strlen(it->valuestring);
+            if (c->nul_subst) { /* free text: only a NUL is an error (check_text) */
+                char key[40];
+                snprintf(key, sizeof key, "categories[%zu]", line->n_categories);
+                TRY(check_text(c, key, it->valuestring, sl));
+            }
+            if (!(line->categories[line->n_categories++] =
+                      ts_arena_strndup(c->arena, it->valuestring, sl)))
+                return TS_ERR_NOMEM;
         }
     }
     rc = TS_OK;
@@ -235,11 +421,11 @@ done:
     return rc;
 }
 
-static ts_err_t enum_of(dctx_t *c, const cJSON *obj, const char *key, const char *const *names,
+static ts_err_t enum_of(dctx_t *c, const kidx_t *obj, const char *key, const char *const *names,
                         int n, int def, int *out) {
     char *errstr = c->errstr;
     size_t errstr_size = c->errstr_size;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *v = kidx_get(obj, key);
     *out = def;
     if (!v || cJSON_IsNull(v)) {
         if (def < 0) return BAD("%s: required", key);
@@ -259,29 +445,33 @@ static ts_err_t enum_of(dctx_t *c, const cJSON *obj, const char *key, const char
     return BAD("%s: expected one of %s", key, list);
 }
 
-ts_err_t ts_decode_order_json(const char *buf, size_t len, ts_arena_t *arena, ts_order_t *out,
-                              char *errstr, size_t errstr_size) {
+static ts_err_t decode_order(const char *buf, size_t len, ts_arena_t *arena, ts_order_t *out,
+                             char *errstr, size_t errstr_size) {
     static const char *const statuses[] = {"completed", "fulfilled", "cancelled", "refunded",
                                            "voided"};
     static const char *const channels[] = {"in_store", "online"};
     cJSON *root;
-    ts_err_t rc = parse_root(buf, len, &root, errstr, errstr_size);
+    bool nul_subst;
+    ts_err_t rc = parse_root(buf, len, arena, &nul_subst, &root, errstr, errstr_size);
     if (rc) return rc;
-    dctx_t c = {arena, errstr, errstr_size, ""};
+    dctx_t c = {
+        .arena = arena, .errstr = errstr, .errstr_size = errstr_size, .nul_subst = nul_subst};
+    kidx_t R;
+    kidx_build(&R, root);
     int e;
     memset(out, 0, sizeof *out);
-    TRY(get_str(&c, root, "order_id", true, &out->order_id));
-    TRY(get_str(&c, root, "customer_id", false, &out->customer_id));
-    TRY(get_str(&c, root, "outlet_id", false, &out->outlet_id));
-    TRY(get_str(&c, root, "outlet_name", false, &out->outlet_name));
-    TRY(enum_of(&c, root, "channel", channels, 2, 0, &e));
+    TRY(get_str(&c, &R, "order_id", true, &out->order_id));
+    TRY(get_str(&c, &R, "customer_id", false, &out->customer_id));
+    TRY(get_str(&c, &R, "outlet_id", false, &out->outlet_id));
+    TRY(get_str(&c, &R, "outlet_name", false, &out->outlet_name));
+    TRY(enum_of(&c, &R, "channel", channels, 2, 0, &e));
     out->channel = (ts_channel_t)e;
-    TRY(enum_of(&c, root, "status", statuses, 5, -1, &e));
+    TRY(enum_of(&c, &R, "status", statuses, 5, -1, &e));
     out->status = (ts_order_status_t)e;
-    TRY(get_bool(&c, root, "is_test", &out->is_test));
-    TRY(get_time(&c, root, "occurred_at", true, &out->occurred_at_ms));
+    TRY(get_bool(&c, &R, "is_test", &out->is_test));
+    TRY(get_time(&c, &R, "occurred_at", true, &out->occurred_at_ms));
     const char *cur;
-    TRY(get_str(&c, root, "currency", false, &cur));
+    TRY(get_str(&c, &R, "currency", false, &cur));
     if (cur) {
         if (strlen(cur) != 3 || cur[0] < 'A' || cur[0] > 'Z' || cur[1] < 'A' || cur[1] > 'Z' ||
             cur[2] < 'A' || cur[2] > 'Z') {
@@ -290,10 +480,10 @@ ts_err_t ts_decode_order_json(const char *buf, size_t len, ts_arena_t *arena, ts
         }
         memcpy(out->currency, cur, 4);
     }
-    TRY(get_decimal(&c, root, "total", true, &out->total));
-    TRY(get_decimal(&c, root, "discount", false, &out->discount));
-    TRY(get_decimal(&c, root, "tax", false, &out->tax));
-    const cJSON *lines = cJSON_GetObjectItemCaseSensitive(root, "lines");
+    TRY(get_decimal(&c, &R, "total", true, &out->total));
+    TRY(get_decimal(&c, &R, "discount", false, &out->discount));
+    TRY(get_decimal(&c, &R, "tax", false, &out->tax));
+    const cJSON *lines = kidx_get(&R, "lines");
     if (lines && !cJSON_IsNull(lines)) {
         if (!cJSON_IsArray(lines)) {
             rc = BAD("lines: expected an array");
@@ -306,42 +496,62 @@ ts_err_t ts_decode_order_json(const char *buf, size_t len, ts_arena_t *arena, ts
             goto done;
         }
         for (const cJSON *l = lines->child; l; l = l->next) {
-            snprintf(c.path, sizeof c.path, "lines[%zu]", out->n_lines);
+            line_path(c.path, out->n_lines);
             TRY(decode_line(&c, l, &out->lines[out->n_lines]));
             out->n_lines++;
         }
         c.path[0] = '\0';
     }
-    const cJSON *refund = cJSON_GetObjectItemCaseSensitive(root, "refund");
+    const cJSON *refund = kidx_get(&R, "refund");
     if (refund && !cJSON_IsNull(refund)) {
         if (!cJSON_IsObject(refund)) {
             rc = BAD("refund: expected an object or null");
             goto done;
         }
         snprintf(c.path, sizeof c.path, "refund.");
+        kidx_t F;
+        kidx_build(&F, refund);
         out->refund.present = true;
-        TRY(get_str(&c, refund, "refund_id", false, &out->refund.refund_id));
-        TRY(get_str(&c, refund, "reason", false, &out->refund.reason));
-        TRY(get_decimal(&c, refund, "amount", false, &out->refund.amount));
+        TRY(get_str(&c, &F, "refund_id", false, &out->refund.refund_id));
+        TRY(get_str(&c, &F, "reason", false, &out->refund.reason));
+        TRY(get_decimal(&c, &F, "amount", false, &out->refund.amount));
         c.path[0] = '\0';
     }
-    const cJSON *cust = cJSON_GetObjectItemCaseSensitive(root, "customer");
+    const cJSON *cust = kidx_get(&R, "customer");
     if (cust && !cJSON_IsNull(cust)) {
         if (!cJSON_IsObject(cust)) {
             rc = BAD("customer: expected an object or null");
             goto done;
         }
         snprintf(c.path, sizeof c.path, "customer.");
+        kidx_t C;
+        kidx_build(&C, cust);
         ts_customer_ref_t *s = &out->customer;
         s->present = true;
         s->customer_id = out->customer_id;
-        TRY(get_str(&c, cust, "email", false, &s->email));
-        TRY(get_str(&c, cust, "phone", false, &s->phone));
-        TRY(get_str(&c, cust, "first_name", false, &s->first_name));
-        TRY(get_str(&c, cust, "last_name", false, &s->last_name));
-        TRY(get_str(&c, cust, "home_outlet_id", false, &s->home_outlet_id));
+        TRY(get_str(&c, &C, "email", false, &s->email));
+        TRY(get_str(&c, &C, "phone", false, &s->phone));
+        TRY(get_str(&c, &C, "first_name", false, &s->first_name));
+        TRY(get_str(&c, &C, "last_name", false, &s->last_name));
+        TRY(get_str(&c, &C, "home_outlet_id", false, &s->home_outlet_id));
     }
 done:
-    cJSON_Delete(root);
+    tree_delete(root);
+    return rc;
+}
+
+ts_err_t ts_decode_customer_json(const char *buf, size_t len, ts_arena_t *arena, ts_customer_t *out,
+                                 char *errstr, size_t errstr_size) {
+    scope_enter();
+    ts_err_t rc = decode_customer(buf, len, arena, out, errstr, errstr_size);
+    scope_leave();
+    return rc;
+}
+
+ts_err_t ts_decode_order_json(const char *buf, size_t len, ts_arena_t *arena, ts_order_t *out,
+                              char *errstr, size_t errstr_size) {
+    scope_enter();
+    ts_err_t rc = decode_order(buf, len, arena, out, errstr, errstr_size);
+    scope_leave();
     return rc;
 }

@@ -20,7 +20,6 @@
 
 #define TS_MAX_STRING_BYTES TS_KLAVIYO_MAX_STRING_BYTES
 #define TS_MAX_RECORD_BYTES (4 * 1024 * 1024) /* one record's events must fit a 5 MB request */
-#define TS_TRUNC_MARKER     "\xE2\x80\xA6[truncated]" /* U+2026 then "[truncated]" */
 #define TS_MIN_TIME_MS      TS_KLAVIYO_MIN_EVENT_TIME_MS
 #define TS_MAX_FUTURE_MS    TS_KLAVIYO_MAX_EVENT_FUTURE_MS
 
@@ -94,42 +93,24 @@ static void dead(ts_mapped_t *m, ts_reason_t r, const char *fmt, ...) {
     m->account = -1;
 }
 
-/* Writes a string value, truncating it (at a UTF-8 boundary) when it is
- * over Klaviyo's 100 KB string limit. */
+/* Writes a string value. Klaviyo's 100 KB string limit is not applied
+ * here but by the writer itself (begin_event and write_profile set
+ * w->max_str), so every string of an event is limited the same way: a
+ * product name is cut identically in Items[], ItemNames and Ordered
+ * Product, and no new field can forget the limit. */
 static void put_text(ts_mapped_t *m, ts_jw_t *w, const char *s) {
-    if (!s) {
-        ts_jw_null(w);
-        return;
-    }
-    size_t n = strlen(s);
-    if (n <= TS_MAX_STRING_BYTES) {
-        ts_jw_strn(w, s, n);
-        return;
-    }
-    size_t keep = TS_MAX_STRING_BYTES - sizeof TS_TRUNC_MARKER;
-    while (keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80) keep--;
-    ts_buf_t *out = w->out;
-    /* write "<prefix>…[truncated]" as one string; sizeof counts the NUL,
-     * so prefix + marker stays within the limit */
-    ts_jw_strn(w, s, keep);
-    if (out->len > 0 && out->data[out->len - 1] == '"') {
-        out->len--;
-        ts_buf_puts(out, TS_TRUNC_MARKER "\"");
-    }
-    m->warnings |= TS_MAP_WARN_TRUNCATED;
+    (void)m;
+    ts_jw_str(w, s);
 }
 
-static void kv_text(ts_mapped_t *m, ts_jw_t *w, const char *key, const char *s) {
+static void kv_text_(ts_mapped_t *m, ts_jw_t *w, const char *quoted, size_t n, const char *s) {
     if (!s) return;
-    ts_jw_key(w, key);
+    ts_jw_key_raw(w, quoted, n);
     put_text(m, w, s);
 }
-
-static ts_span_t put_raw(ts_mapped_t *m, const char *s, size_t n) {
-    ts_span_t sp = {m->text.len, n};
-    ts_buf_append(&m->text, s, n);
-    return sp;
-}
+/* kv_text(m, w, "Key", s): constant keys are escaped by the compiler */
+#define kv_text(m, w, key, s)                                                                      \
+    kv_text_((m), (w), TS_JW_QUOTED(key), sizeof TS_JW_QUOTED(key) - 1, (s))
 
 static ts_map_event_t *new_event(ts_mapped_t *m) {
     if (m->n_events == m->cap_events) {
@@ -208,15 +189,16 @@ static void write_profile(ts_mapper_t *mp, ts_mapped_t *m, const profile_src_t *
     ts_jw_t w;
     m->profile.off = m->text.len;
     ts_jw_init(&w, &m->text);
+    w.max_str = TS_MAX_STRING_BYTES;
     ts_jw_obj_open(&w);
-    if (email) ts_jw_kv_str(&w, "email", email);
-    if (phone) ts_jw_kv_str(&w, "phone_number", phone);
+    if (email) TS_JW_KV_STR(&w, "email", email);
+    if (phone) TS_JW_KV_STR(&w, "phone_number", phone);
     kv_text(m, &w, "external_id", p->customer_id);
     kv_text(m, &w, "first_name", p->first_name);
     kv_text(m, &w, "last_name", p->last_name);
     if (p->full && p->full->has_billing_address) {
         const ts_address_t *a = &p->full->billing_address;
-        ts_jw_key(&w, "location");
+        TS_JW_KEY(&w, "location");
         ts_jw_obj_open(&w);
         kv_text(m, &w, "address1", a->line1);
         kv_text(m, &w, "address2", a->line2);
@@ -226,12 +208,12 @@ static void write_profile(ts_mapper_t *mp, ts_mapped_t *m, const profile_src_t *
         kv_text(m, &w, "country", a->country);
         ts_jw_obj_close(&w);
     }
-    ts_jw_key(&w, "properties");
+    TS_JW_KEY(&w, "properties");
     ts_jw_obj_open(&w);
     kv_text(m, &w, "HomeOutletId", m->route.outlet);
     kv_text(m, &w, "HomeOutletName", ts_config_outlet_name(mp->cfg, m->route.outlet));
     if (m->route.defaulted) {
-        ts_jw_key(&w, "HomeOutletDefaulted");
+        TS_JW_KEY(&w, "HomeOutletDefaulted");
         ts_jw_bool(&w, true);
     }
     if (phone) kv_text(m, &w, "PhoneExtension", extension);
@@ -261,6 +243,7 @@ static void write_profile(ts_mapper_t *mp, ts_mapped_t *m, const profile_src_t *
     }
     ts_jw_obj_close(&w);
     ts_jw_obj_close(&w);
+    if (w.truncated) m->warnings |= TS_MAP_WARN_TRUNCATED;
     m->profile.len = m->text.len - m->profile.off;
 
     /* grouping identity: external id first (stable across email changes) */
@@ -393,7 +376,7 @@ static void write_str_array(ts_mapped_t *m, ts_jw_t *w, const char *const *v, si
 static void write_order_properties(ts_mapper_t *mp, ts_mapped_t *m, ts_jw_t *w,
                                    const ts_order_t *o) {
     kv_text(m, w, "OrderId", o->order_id);
-    ts_jw_key(w, "Items");
+    TS_JW_KEY(w, "Items");
     ts_jw_arr_open(w);
     for (size_t i = 0; i < o->n_lines; i++) {
         const ts_order_line_t *l = &o->lines[i];
@@ -402,29 +385,29 @@ static void write_order_properties(ts_mapper_t *mp, ts_mapped_t *m, ts_jw_t *w,
         kv_text(m, w, "ProductID", l->product_id);
         kv_text(m, w, "SKU", l->sku);
         kv_text(m, w, "ProductName", l->name);
-        ts_jw_kv_decimal_opt(w, "Quantity", l->quantity);
-        ts_jw_kv_decimal_opt(w, "ItemPrice", l->unit_price);
-        ts_jw_kv_decimal_opt(w, "RowTotal", l->row_total);
-        ts_jw_kv_decimal_opt(w, "Discount", l->discount);
+        TS_JW_KV_DECIMAL_OPT(w, "Quantity", l->quantity);
+        TS_JW_KV_DECIMAL_OPT(w, "ItemPrice", l->unit_price);
+        TS_JW_KV_DECIMAL_OPT(w, "RowTotal", l->row_total);
+        TS_JW_KV_DECIMAL_OPT(w, "Discount", l->discount);
         kv_text(m, w, "ImageURL", l->image_url);
         kv_text(m, w, "ProductURL", l->product_url);
-        ts_jw_key(w, "Categories");
+        TS_JW_KEY(w, "Categories");
         write_str_array(m, w, l->categories, l->n_categories);
         kv_text(m, w, "Brand", l->brand);
         ts_jw_obj_close(w);
     }
     ts_jw_arr_close(w);
-    ts_jw_key(w, "ItemNames");
+    TS_JW_KEY(w, "ItemNames");
     write_unique_list(mp, w, o, 0);
-    ts_jw_key(w, "Categories");
+    TS_JW_KEY(w, "Categories");
     write_unique_list(mp, w, o, 1);
-    ts_jw_key(w, "Brands");
+    TS_JW_KEY(w, "Brands");
     write_unique_list(mp, w, o, 2);
     kv_text(m, w, "StoreId", o->outlet_id);
     kv_text(m, w, "StoreLocation", o->outlet_name);
-    ts_jw_kv_str(w, "Channel", ts_channel_name(o->channel));
-    ts_jw_kv_decimal_opt(w, "Discount", o->discount);
-    ts_jw_kv_decimal_opt(w, "Tax", o->tax);
+    TS_JW_KV_STR(w, "Channel", ts_channel_name(o->channel));
+    TS_JW_KV_DECIMAL_OPT(w, "Discount", o->discount);
+    TS_JW_KV_DECIMAL_OPT(w, "Tax", o->tax);
 }
 
 /* Opens an event attributes object; the caller writes properties members
@@ -433,8 +416,9 @@ static void begin_event(ts_mapped_t *m, ts_jw_t *w, ts_map_event_t *e, const cha
     e->metric = metric;
     e->json.off = m->text.len;
     ts_jw_init(w, &m->text);
+    w->max_str = TS_MAX_STRING_BYTES;
     ts_jw_obj_open(w);
-    ts_jw_key(w, "properties");
+    TS_JW_KEY(w, "properties");
     ts_jw_obj_open(w);
 }
 
@@ -442,31 +426,42 @@ static void end_event(ts_mapped_t *m, ts_jw_t *w, ts_map_event_t *e, const ts_or
                       ts_decimal_t value, const char *uid_a, const char *uid_sep,
                       const char *uid_b) {
     ts_jw_obj_close(w); /* properties */
-    ts_jw_key(w, "time");
+    TS_JW_KEY(w, "time");
     ts_jw_time(w, o->occurred_at_ms);
     if (value.present) {
-        ts_jw_key(w, "value");
+        TS_JW_KEY(w, "value");
         ts_jw_decimal(w, value);
-        if (o->currency[0]) ts_jw_kv_str(w, "value_currency", o->currency);
+        if (o->currency[0]) TS_JW_KV_STR(w, "value_currency", o->currency);
     }
-    /* unique_id: written into the JSON and kept raw for de-duplication */
-    char uid[512];
-    snprintf(uid, sizeof uid, "%s%s%s", uid_a, uid_sep ? uid_sep : "", uid_b ? uid_b : "");
-    ts_jw_kv_str(w, "unique_id", uid);
-    ts_jw_key(w, "metric");
+    /* unique_id: written into the JSON and kept raw for de-duplication;
+     * never cut (a cut id would merge events), so a too long one is a
+     * dead letter rather than a 400 */
+    size_t uid_len = strlen(uid_a) + (uid_sep ? strlen(uid_sep) : 0) + (uid_b ? strlen(uid_b) : 0);
+    if (uid_len > TS_MAX_STRING_BYTES)
+        dead(m, TS_REASON_PAYLOAD_TOO_LARGE,
+             "%s: unique_id is %zu bytes, over Klaviyo's %d-byte string limit", e->metric, uid_len,
+             TS_MAX_STRING_BYTES);
+    TS_JW_KEY(w, "unique_id");
+    ts_jw_str3(w, uid_a, uid_sep, uid_b);
+    TS_JW_KEY(w, "metric");
     ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
+    TS_JW_KEY(w, "data");
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "metric");
-    ts_jw_key(w, "attributes");
+    TS_JW_KV_STR(w, "type", "metric");
+    TS_JW_KEY(w, "attributes");
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "name", e->metric);
+    TS_JW_KV_STR(w, "name", e->metric);
     ts_jw_obj_close(w);
     ts_jw_obj_close(w);
     ts_jw_obj_close(w);
     ts_jw_obj_close(w);
     e->json.len = m->text.len - e->json.off;
-    e->unique_id = put_raw(m, uid, strlen(uid));
+    if (w->truncated) m->warnings |= TS_MAP_WARN_TRUNCATED;
+    e->unique_id.off = m->text.len;
+    ts_buf_puts(&m->text, uid_a);
+    if (uid_sep) ts_buf_puts(&m->text, uid_sep);
+    if (uid_b) ts_buf_puts(&m->text, uid_b);
+    e->unique_id.len = m->text.len - e->unique_id.off;
 }
 
 const ts_customer_ref_t *ts_map_resolve_customer(const ts_order_t *o,
@@ -566,13 +561,13 @@ ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_re
             kv_text(out, &w, "ProductID", l->product_id);
             kv_text(out, &w, "SKU", l->sku);
             kv_text(out, &w, "ProductName", l->name);
-            ts_jw_kv_decimal_opt(&w, "Quantity", l->quantity);
-            ts_jw_kv_decimal_opt(&w, "ItemPrice", l->unit_price);
-            ts_jw_kv_decimal_opt(&w, "RowTotal", l->row_total);
-            ts_jw_kv_decimal_opt(&w, "Discount", l->discount);
+            TS_JW_KV_DECIMAL_OPT(&w, "Quantity", l->quantity);
+            TS_JW_KV_DECIMAL_OPT(&w, "ItemPrice", l->unit_price);
+            TS_JW_KV_DECIMAL_OPT(&w, "RowTotal", l->row_total);
+            TS_JW_KV_DECIMAL_OPT(&w, "Discount", l->discount);
             kv_text(out, &w, "ImageURL", l->image_url);
             kv_text(out, &w, "ProductURL", l->product_url);
-            ts_jw_key(&w, "ProductCategories");
+            TS_JW_KEY(&w, "ProductCategories");
             write_str_array(out, &w, l->categories, l->n_categories);
             kv_text(out, &w, "ProductBrand", l->brand);
             kv_text(out, &w, "StoreId", o->outlet_id);
@@ -580,6 +575,10 @@ ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_re
             end_event(out, &w, e, o, l->row_total, o->order_id, ":", l->line_id);
             if (w.failed) return TS_ERR_NOMEM;
         }
+    }
+    if (out->dead_letter != TS_REASON_NONE) { /* a unique_id over the limit */
+        out->n_events = 0;
+        return TS_OK;
     }
     if (out->text.len > TS_MAX_RECORD_BYTES) {
         dead(out, TS_REASON_PAYLOAD_TOO_LARGE,

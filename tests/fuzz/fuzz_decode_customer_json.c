@@ -31,8 +31,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ts_customer_t c;
     char err[512];
     ts_arena_reset(arena);
-    if (ts_decode_customer_json(buf, size, arena, &c, err, sizeof err) == TS_OK)
+    if (ts_decode_customer_json(buf, size, arena, &c, err, sizeof err) == TS_OK) {
+        /* the text rule: identifiers that decode are valid UTF-8 */
+        const char *ids[] = {c.customer_id, c.email, c.phone, c.home_outlet_id};
+        for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+            if (ids[i] && ts_utf8_invalid_at(ids[i], strlen(ids[i])) != strlen(ids[i])) abort();
         ts_map_customer(mapper, &c, &m);
+    }
     free(buf);
     return 0;
 }

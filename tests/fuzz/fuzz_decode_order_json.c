@@ -33,6 +33,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[512];
     ts_arena_reset(arena);
     if (ts_decode_order_json(buf, size, arena, &o, err, sizeof err) == TS_OK) {
+        /* the text rule: identifiers that decode are valid UTF-8 */
+        const char *ids[] = {o.order_id,        o.customer_id,    o.outlet_id,
+                             o.customer.email,  o.customer.phone, o.customer.home_outlet_id,
+                             o.refund.refund_id};
+        for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+            if (ids[i] && ts_utf8_invalid_at(ids[i], strlen(ids[i])) != strlen(ids[i])) abort();
+        for (size_t i = 0; i < o.n_lines; i++)
+            if (ts_utf8_invalid_at(o.lines[i].line_id, strlen(o.lines[i].line_id)) !=
+                strlen(o.lines[i].line_id))
+                abort();
         ts_customer_ref_t t = {true, "C1", "a@b.co", "0412345678", "A", "B", "102"};
         ts_map_order(mapper, &o, ts_map_resolve_customer(&o, &t), &m);
     }

@@ -418,6 +418,86 @@ static void test_bad_decimal_and_garbage(void **state) {
     ts_avro_destroy(a);
 }
 
+/* Text that is not text (issue 13), the same rule as the JSON decoder: a
+ * NUL anywhere and invalid UTF-8 in an identifier are DECODE_ERRORs with
+ * the field path; invalid UTF-8 in free text is kept (sent as U+FFFD). */
+static const char CUSTOMER_NAMES[] =
+    "{\"type\":\"record\",\"name\":\"Customer\",\"namespace\":\"com.tillstream.pos\",\"fields\":["
+    "{\"name\":\"customer_id\",\"type\":\"string\"},"
+    "{\"name\":\"email\",\"type\":[\"null\",\"string\"],\"default\":null},"
+    "{\"name\":\"first_name\",\"type\":[\"null\",\"string\"],\"default\":null},"
+    "{\"name\":\"home_outlet_id\",\"type\":[\"null\",\"string\"],\"default\":null}]}";
+
+static ts_err_t customer_with(const char *field, const char *val, size_t len, ts_customer_t *c,
+                              ts_arena_t *ar) {
+    tw_t w;
+    tw_init(&w, CUSTOMER_NAMES);
+    tw_str(&w.rec, "customer_id", "C-1");
+    tw_str(&w.rec, "email", "a@example.com");
+    tw_null(&w.rec, "home_outlet_id");
+    avro_value_t v = tw_field(&w.rec, field, 0);
+    if (avro_value_set_string_len(&v, val, len + 1)) tw_die(field);
+    size_t n = tw_write(&w, 0, 0, buf, sizeof buf);
+    tw_free(&w);
+    ts_avro_t *a = with_writer(TS_KIND_CUSTOMER, 21, CUSTOMER_NAMES);
+    ts_arena_reset(ar);
+    err[0] = '\0';
+    ts_err_t rc = ts_avro_decode(a, 21, buf, n, 5, ar, c, err, sizeof err);
+    ts_avro_destroy(a);
+    return rc;
+}
+
+static void test_text_that_is_not_text(void **state) {
+    (void)state;
+    ts_arena_t *ar = ts_arena_new(0);
+    ts_customer_t c;
+    assert_int_equal(customer_with("email", "a\0b@example.com", 15, &c, ar), TS_ERR_INVALID);
+    assert_string_equal(err, "email: contains a NUL character (\\u0000) at byte 1");
+    assert_int_equal(customer_with("customer_id",
+                                   "C\xff"
+                                   "1",
+                                   3, &c, ar),
+                     TS_ERR_INVALID);
+    assert_string_equal(err, "customer_id: is not valid UTF-8 at byte 1");
+    assert_int_equal(customer_with("email", "a\xc3@example.com", 14, &c, ar), TS_ERR_INVALID);
+    assert_string_equal(err, "email: is not valid UTF-8 at byte 1");
+    assert_int_equal(customer_with("first_name", "Jo\0e", 4, &c, ar), TS_ERR_INVALID);
+    assert_string_equal(err, "first_name: contains a NUL character (\\u0000) at byte 2");
+    /* free text: kept as sent (the writer sends U+FFFD for the bad byte) */
+    assert_int_equal(customer_with("first_name", "Ren\xe9", 4, &c, ar), TS_OK);
+    assert_string_equal(c.first_name, "Ren\xe9");
+    assert_int_equal(customer_with("first_name", "Ren\xc3\xa9", 5, &c, ar), TS_OK);
+    assert_string_equal(c.first_name, "Ren\xc3\xa9");
+
+    /* in an order: a line's category and the snapshot's email, with paths */
+    ts_avro_t *a = with_writer(TS_KIND_ORDER, 1, ts_schema_order_avsc);
+    ts_order_t o;
+    tw_t w;
+    tw_init(&w, ts_schema_order_avsc);
+    tw_str(&w.rec, "order_id", "O");
+    tw_null(&w.rec, "customer_id");
+    tw_enum(&w.rec, "status", 0);
+    tw_long(&w.rec, "occurred_at", 1);
+    tw_dec(&w.rec, "total", 1);
+    avro_value_t l = tw_append(&w.rec, "lines");
+    tw_str(&l, "line_id", "L1");
+    tw_dec(&l, "quantity", 1);
+    tw_dec(&l, "row_total", 1);
+    avro_value_t cats, cat;
+    if (avro_value_get_by_name(&l, "categories", &cats, NULL) ||
+        avro_value_append(&cats, &cat, NULL) || avro_value_set_string(&cat, "Tops") ||
+        avro_value_append(&cats, &cat, NULL) || avro_value_set_string_len(&cat, "T\0ps", 5))
+        tw_die("categories");
+    size_t n = tw_write(&w, 0, 0, buf, sizeof buf);
+    tw_free(&w);
+    ts_arena_reset(ar);
+    assert_int_equal(ts_avro_decode(a, 1, buf, n, 5, ar, &o, err, sizeof err), TS_ERR_INVALID);
+    assert_string_equal(err,
+                        "lines[0].categories[1]: contains a NUL character (\\u0000) at byte 1");
+    ts_avro_destroy(a);
+    ts_arena_destroy(ar);
+}
+
 static void test_decoder_detection(void **state) {
     (void)state;
     ts_decoder_t *d = ts_decoder_new(NULL, TS_KIND_ORDER, err, sizeof err);
@@ -570,6 +650,7 @@ int main(void) {
         cmocka_unit_test(test_customer_v1_v2),
         cmocka_unit_test(test_unresolvable_writers),
         cmocka_unit_test(test_bad_decimal_and_garbage),
+        cmocka_unit_test(test_text_that_is_not_text),
         cmocka_unit_test(test_decoder_detection),
         cmocka_unit_test(test_raw_writer_from_config),
         cmocka_unit_test(test_encode_roundtrip),

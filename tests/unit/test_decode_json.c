@@ -4,6 +4,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <cJSON.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tillstream/decode.h"
@@ -32,7 +36,7 @@ static void test_order_values(void **state) {
     ts_arena_t *a = ts_arena_new(0);
     ts_order_t o;
     assert_int_equal(
-        order("{\"order_id\":123,\"customer_id\":\"C1\",\"status\":\"refunded\",\"channel\":"
+        order("{\"order_id\":\"123\",\"customer_id\":\"C1\",\"status\":\"refunded\",\"channel\":"
               "\"online\","
               "\"is_test\":false,\"occurred_at\":1795130100000,\"currency\":\"NZD\",\"total\":"
               "\"335.99\","
@@ -126,11 +130,136 @@ static void test_customer_values_and_errors(void **state) {
     ts_arena_destroy(a);
 }
 
+static ts_err_t customer(const char *json, ts_customer_t *c, ts_arena_t *a) {
+    err[0] = '\0';
+    ts_arena_reset(a);
+    return ts_decode_customer_json(json, strlen(json), a, c, err, sizeof err);
+}
+
+/* Text that is not text (issue 13): an escaped NUL used to cut the string
+ * ("a\u0000b@example.com" became "a", then a misleading
+ * NO_PROFILE_IDENTIFIER); a NUL anywhere is now a DECODE_ERROR with the
+ * field path, and so is invalid UTF-8 in an identifier and a number where
+ * the contract says string. Invalid UTF-8 in free text is kept. */
+static void test_text_that_is_not_text(void **state) {
+    (void)state;
+    ts_arena_t *a = ts_arena_new(0);
+    ts_customer_t c;
+    assert_int_equal(
+        customer("{\"customer_id\":\"C1\",\"email\":\"a\\u0000b@example.com\"}", &c, a),
+        TS_ERR_INVALID);
+    assert_string_equal(err, "email: contains a NUL character (\\u0000) at byte 1");
+    assert_int_equal(customer("{\"customer_id\":\"C1\",\"billing_address\":{\"city\":"
+                              "\"Syd\\u0000ney\"}}",
+                              &c, a),
+                     TS_ERR_INVALID);
+    assert_string_equal(err, "billing_address.city: contains a NUL character (\\u0000) at byte 3");
+    /* an escaped backslash before u0000 is text, not a NUL */
+    assert_int_equal(customer("{\"customer_id\":\"C1\",\"first_name\":\"a\\\\u0000\"}", &c, a),
+                     TS_OK);
+    assert_string_equal(c.first_name, "a\\u0000");
+    /* a NUL in a field the decoder ignores does not matter; one in a key
+     * makes that key a different (unknown) key */
+    assert_int_equal(
+        customer("{\"customer_id\":\"C1\",\"x\":\"\\u0000\",\"email\\u0000\":\"y\"}", &c, a),
+        TS_OK);
+    assert_null(c.email);
+    /* invalid UTF-8: an identifier is rejected, free text kept as sent */
+    assert_int_equal(customer("{\"customer_id\":\"C1\",\"email\":\"a\xff@example.com\"}", &c, a),
+                     TS_ERR_INVALID);
+    assert_string_equal(err, "email: is not valid UTF-8 at byte 1");
+    assert_int_equal(customer("{\"customer_id\":\"C\xed\xa0\x80\"}", &c, a), TS_ERR_INVALID);
+    assert_string_equal(err, "customer_id: is not valid UTF-8 at byte 1");
+    assert_int_equal(customer("{\"customer_id\":\"C1\",\"first_name\":\"Ren\xe9\"}", &c, a), TS_OK);
+    assert_string_equal(c.first_name, "Ren\xe9");
+    /* numbers where the contract says string */
+    assert_int_equal(customer("{\"customer_id\":12345}", &c, a), TS_ERR_INVALID);
+    assert_string_equal(err, "customer_id: expected a string, got a number (send it quoted)");
+    assert_int_equal(customer("{\"customer_id\":\"C1\",\"phone\":61412345678}", &c, a),
+                     TS_ERR_INVALID);
+    assert_string_equal(err, "phone: expected a string, got a number (send it quoted)");
+    /* the offset of a syntax error is the original text's, NUL escapes or not */
+    assert_int_equal(customer("{\"customer_id\":\"\\u0000\\u0000\",x}", &c, a), TS_ERR_INVALID);
+    assert_string_equal(err, "invalid JSON at byte 31");
+    ts_arena_destroy(a);
+
+    expect_order_error("{\"order_id\":123,\"status\":\"completed\"}",
+                       "order_id: expected a string, got a number");
+    expect_order_error(OK_HEAD ",\"lines\":[{\"line_id\":1,\"quantity\":1,\"row_total\":1}]}",
+                       "lines[0].line_id: expected a string, got a number");
+    expect_order_error(OK_HEAD ",\"lines\":[{\"line_id\":\"1\",\"quantity\":1,\"row_total\":1,"
+                               "\"categories\":[\"A\",\"B\\u0000\"]}]}",
+                       "lines[0].categories[1]: contains a NUL character (\\u0000) at byte 1");
+    expect_order_error(OK_HEAD ",\"customer\":{\"email\":\"a\\u0000b@example.com\"}}",
+                       "customer.email: contains a NUL character (\\u0000) at byte 1");
+    expect_order_error("{\"order_id\":\"O1\",\"status\":\"completed\\u0000\",\"occurred_at\":"
+                       "\"2026-11-20T10:15:00Z\",\"total\":\"1\"}",
+                       "status: expected one of");
+    expect_order_error(OK_HEAD ",\"tax\":\"1\\u00002\"}", "tax: ");
+}
+
+/* cJSON's allocator hooks are process-wide; the decoders' scratch arena is
+ * per thread and used only inside a decode. Two threads decode while a
+ * third builds, prints and deletes cJSON trees with malloc: every result
+ * is right and ASan sees no free of arena memory (nor a leak). */
+static void *decode_many(void *arg) {
+    long id = (long)(intptr_t)arg;
+    ts_arena_t *a = ts_arena_new(0);
+    char json[512], e[256];
+    long bad = 0;
+    for (int i = 0; i < 3000; i++) {
+        snprintf(json, sizeof json,
+                 "{\"order_id\":\"T%ld-%d\",\"status\":\"completed\",\"occurred_at\":"
+                 "\"2026-11-20T10:15:00Z\",\"total\":\"%d.25\",\"lines\":[{\"line_id\":\"1\","
+                 "\"quantity\":2,\"row_total\":\"1.5\",\"categories\":[\"A\",\"B\"]}]}",
+                 id, i, i);
+        ts_order_t o;
+        ts_arena_reset(a);
+        char want[32];
+        snprintf(want, sizeof want, "T%ld-%d", id, i);
+        if (ts_decode_order_json(json, strlen(json), a, &o, e, sizeof e) != TS_OK ||
+            strcmp(o.order_id, want) || o.total.units != (int64_t)i * 100 + 25 || o.n_lines != 1 ||
+            strcmp(o.lines[0].categories[1], "B"))
+            bad++;
+        if (i % 100 == 0) { /* cJSON outside a decode, on a decoding thread */
+            cJSON *t = cJSON_Parse("{\"x\":[1,2,\"three\"]}");
+            char *txt = cJSON_PrintUnformatted(t);
+            if (!txt || strcmp(txt, "{\"x\":[1,2,\"three\"]}")) bad++;
+            free(txt);
+            cJSON_Delete(t);
+        }
+    }
+    ts_arena_destroy(a);
+    return (void *)(intptr_t)bad;
+}
+
+static void test_threads_and_other_cjson_users(void **state) {
+    (void)state;
+    pthread_t t[2];
+    for (long i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, decode_many, (void *)(intptr_t)i), 0);
+    for (int i = 0; i < 3000; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "k", "v");
+        char *txt = cJSON_Print(o);
+        assert_non_null(txt);
+        cJSON_free(txt);
+        cJSON_Delete(o);
+    }
+    for (int i = 0; i < 2; i++) {
+        void *bad;
+        assert_int_equal(pthread_join(t[i], &bad), 0);
+        assert_int_equal((intptr_t)bad, 0);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_values),
         cmocka_unit_test(test_order_errors_have_paths),
         cmocka_unit_test(test_customer_values_and_errors),
+        cmocka_unit_test(test_text_that_is_not_text),
+        cmocka_unit_test(test_threads_and_other_cjson_users),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

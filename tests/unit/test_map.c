@@ -433,6 +433,135 @@ static void test_long_strings_are_truncated(void **state) {
     free(json);
 }
 
+/* Every string anywhere in a JSON value is at most `max` bytes; returns how
+ * many strings end in the truncation marker. */
+static int assert_strings_within(const cJSON *n, size_t max) {
+    int cut = 0;
+    for (const cJSON *c = n->child; c; c = c->next) {
+        if (cJSON_IsString(c)) {
+            size_t l = strlen(c->valuestring);
+            if (l > max) fail_msg("%s: %zu bytes", c->string ? c->string : "[]", l);
+            if (l >= 14 && !strcmp(c->valuestring + l - 14, "\xE2\x80\xA6[truncated]")) cut++;
+        }
+        cut += assert_strings_within(c, max);
+    }
+    return cut;
+}
+
+/* A 2 MB product name, category and brand are cut the same way in every
+ * place they appear (issue 13: Placed Order's ItemNames[0] was sent whole
+ * while Items[].ProductName and Ordered Product were cut: a 400 for half
+ * of the order). */
+static void test_long_strings_are_cut_the_same_everywhere(void **state) {
+    fx_t *f = *state;
+    size_t n = 2 * 1024 * 1024;
+    char *big = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) big[i] = (char)('a' + i % 26);
+    big[n] = '\0';
+    char *json = malloc(3 * n + 1024);
+    snprintf(json, 3 * n + 1024,
+             ORDER_HEAD "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"1\","
+                        "\"quantity\":1,\"row_total\":1,\"name\":\"%s\",\"categories\":[\"%s\"],"
+                        "\"brand\":\"%s\"}]}",
+             big, big, big);
+    map_order(f, json, &TABLE_C1);
+    assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
+    assert_int_equal(f->m.n_events, 2);
+    assert_true(f->m.warnings & TS_MAP_WARN_TRUNCATED);
+    cJSON *po = span_json(&f->m, f->m.events[0].json);
+    cJSON *op = span_json(&f->m, f->m.events[1].json);
+    /* Placed Order: Items[0].{ProductName,Categories[0],Brand}, ItemNames[0],
+     * Categories[0], Brands[0]; Ordered Product: ProductName,
+     * ProductCategories[0], ProductBrand */
+    assert_int_equal(assert_strings_within(po, 100 * 1024), 6);
+    assert_int_equal(assert_strings_within(op, 100 * 1024), 3);
+    const cJSON *props = cJSON_GetObjectItemCaseSensitive(po, "properties");
+    const cJSON *item = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(props, "Items"), 0);
+    const char *want = str_at(op, "properties.ProductName");
+    assert_non_null(want);
+    assert_int_equal(strlen(want), 100 * 1024);
+    assert_memory_equal(want, big, 100 * 1024 - 14);
+    assert_string_equal(str_at(item, "ProductName"), want);
+    assert_string_equal(str_at(item, "Brand"), want);
+    assert_string_equal(str_at(op, "properties.ProductBrand"), want);
+    const char *lists[] = {"ItemNames", "Categories", "Brands"};
+    for (size_t i = 0; i < 3; i++) {
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(props, lists[i]);
+        assert_int_equal(cJSON_GetArraySize(l), 1);
+        assert_string_equal(cJSON_GetArrayItem(l, 0)->valuestring, want);
+    }
+    assert_string_equal(
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(item, "Categories"), 0)->valuestring,
+        want);
+    cJSON_Delete(po);
+    cJSON_Delete(op);
+
+    /* the profile: a 2 MB first name is cut too */
+    snprintf(json, 3 * n + 1024,
+             "{\"customer_id\":\"C9\",\"email\":\"a@b.co\",\"home_outlet_id\":\"101\","
+             "\"first_name\":\"%s\",\"billing_address\":{\"city\":\"%s\"}}",
+             big, big);
+    map_customer(f, json);
+    assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
+    assert_true(f->m.warnings & TS_MAP_WARN_TRUNCATED);
+    cJSON *prof = span_json(&f->m, f->m.profile);
+    assert_int_equal(assert_strings_within(prof, 100 * 1024), 2);
+    cJSON_Delete(prof);
+
+    /* invalid bytes become the 3-byte U+FFFD: the cut counts the output */
+    memset(big, 0xFF, 60 * 1024);
+    big[60 * 1024] = '\0';
+    snprintf(json, 3 * n + 1024,
+             ORDER_HEAD "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"1\","
+                        "\"quantity\":1,\"row_total\":1,\"name\":\"%s\"}]}",
+             big);
+    map_order(f, json, &TABLE_C1);
+    assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
+    assert_true(f->m.warnings & TS_MAP_WARN_TRUNCATED);
+    po = span_json(&f->m, f->m.events[0].json);
+    assert_int_equal(assert_strings_within(po, 100 * 1024), 2);
+    cJSON_Delete(po);
+    free(big);
+    free(json);
+}
+
+/* A unique_id is never cut (cut ids would merge events): one over Klaviyo's
+ * string limit dead-letters the order instead of earning a 400. */
+static void test_overlong_unique_id_is_dead_lettered(void **state) {
+    fx_t *f = *state;
+    size_t n = 100 * 1024;
+    char *id = malloc(n + 1);
+    memset(id, '7', n);
+    id[n] = '\0';
+    char *json = malloc(n + 1024);
+    snprintf(json, n + 1024,
+             "{\"order_id\":\"O1\",\"customer_id\":\"C1\",\"occurred_at\":\"2026-11-20T10:15:00Z\","
+             "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"%s\","
+             "\"quantity\":1,\"row_total\":1}]}",
+             id);
+    map_order(f, json, &TABLE_C1);
+    assert_int_equal(f->m.dead_letter, TS_REASON_PAYLOAD_TOO_LARGE);
+    assert_int_equal(f->m.n_events, 0);
+    assert_int_equal(f->m.account, -1);
+    assert_non_null(strstr(f->m.detail, "Ordered Product: unique_id is 102403 bytes"));
+    /* a long id under the limit is kept whole (no 512-byte cut) */
+    id[1000] = '\0';
+    snprintf(json, n + 1024,
+             "{\"order_id\":\"%s\",\"customer_id\":\"C1\",\"occurred_at\":\"2026-11-20T10:15:00Z\","
+             "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"1\","
+             "\"quantity\":1,\"row_total\":1},{\"line_id\":\"2\",\"quantity\":1,\"row_total\":1}]}",
+             id);
+    map_order(f, json, &TABLE_C1);
+    assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
+    assert_int_equal(f->m.n_events, 3);
+    assert_int_equal(f->m.events[1].unique_id.len, 1002);
+    assert_int_equal(f->m.events[2].unique_id.len, 1002);
+    assert_memory_not_equal(ts_mapped_str(&f->m, f->m.events[1].unique_id),
+                            ts_mapped_str(&f->m, f->m.events[2].unique_id), 1002);
+    free(id);
+    free(json);
+}
+
 static void test_oversized_order_is_dead_lettered(void **state) {
     fx_t *f = *state;
     /* 600 lines with ~9 KB of names each: > 5 MB of events */
@@ -589,6 +718,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_overlong_email_is_not_an_identifier, setup, teardown),
         cmocka_unit_test_setup_teardown(test_warm_mapper_reuses_buffers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_strings_are_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_strings_are_cut_the_same_everywhere, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_overlong_unique_id_is_dead_lettered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_order_is_dead_lettered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_phone_table_mapping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_landline_unsubscribe_is_sent, setup, teardown),

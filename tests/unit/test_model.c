@@ -4,7 +4,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tillstream/model.h"
 
@@ -90,12 +95,69 @@ static void test_time_parse_offsets(void **state) {
     assert_string_equal(out, "1970-01-01T00:00:00+00:00");
 }
 
+/* The arithmetic fast path of ts_decimal_from_double gives the same text
+ * as the shortest-round-trip path it skips (%.15g, else %.17g). */
+static void reference_text(double d, char *out, size_t n) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.15g", d);
+    if (strtod(buf, NULL) != d) snprintf(buf, sizeof buf, "%.17g", d);
+    ts_decimal_t r;
+    char err[128];
+    if (ts_decimal_parse(buf, strlen(buf), &r, err, sizeof err) != TS_OK) {
+        snprintf(out, n, "(%s)", buf);
+        return;
+    }
+    ts_decimal_format(r, out, n);
+}
+
+static void test_decimal_from_double_matches_text_path(void **state) {
+    (void)state;
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    char err[128], want[64], got[64];
+    for (int k = 0; k < 200000; k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double d;
+        switch (k % 5) {
+        case 0: d = (double)(int64_t)(x % 20000001) / 100.0 - 100000.0; break; /* cents */
+        case 1: d = (double)(x % 100000000) / 10000.0; break;                  /* scale 4 */
+        case 2: d = (double)(int64_t)(x % 2000001) - 1000000.0; break;         /* integers */
+        case 3: d = (double)(x >> 11) / 9007199254740992.0 * 1e6; break;       /* any */
+        default: d = (double)(x % 1000) / 1000.0 + (double)(x % 7) / 10.0; break;
+        }
+        ts_decimal_t dec;
+        if (ts_decimal_from_double(d, &dec, err, sizeof err) != TS_OK) continue;
+        reference_text(d, want, sizeof want);
+        ts_decimal_format(dec, got, sizeof got);
+        if (strcmp(got, want)) fail_msg("%.17g: fast %s, text %s", d, got, want);
+    }
+}
+
+/* The hand-written ISO-8601 formatter equals the printf one. */
+static void test_time_format_matches_printf(void **state) {
+    (void)state;
+    char a[40], b[40];
+    uint64_t x = 0;
+    for (int k = 0; k < 100000; k++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        int64_t t = (int64_t)(x % 4102444800000ULL); /* 1970..2100 */
+        int n = ts_time_format_iso8601(t, a, sizeof a);
+        time_t s = (time_t)(t / 1000);
+        struct tm tm;
+        gmtime_r(&s, &tm);
+        strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+        assert_int_equal(n, (int)strlen(b));
+        assert_string_equal(a, b);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decimal_money_is_exact),
         cmocka_unit_test(test_decimal_rejects_garbage),
         cmocka_unit_test(test_decimal_rescale_detects_loss),
         cmocka_unit_test(test_time_parse_offsets),
+        cmocka_unit_test(test_decimal_from_double_matches_text_path),
+        cmocka_unit_test(test_time_format_matches_printf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -194,8 +194,9 @@ void ts_gen_order(ts_gen_t *g, ts_buf_t *key, ts_buf_t *value) {
             if (*q != '.') cents = cents * 10 + (*q - '0');
         total_cents += cents * qty;
         ts_jw_obj_open(&w);
-        ts_jw_key(&w, "line_id");
-        ts_jw_int(&w, (int64_t)k + 1);
+        char line_id[24];
+        snprintf(line_id, sizeof line_id, "%zu", k + 1);
+        ts_jw_kv_str(&w, "line_id", line_id); /* ids are strings in the contract */
         ts_jw_kv_str(&w, "product_id", PRODUCTS[p].id);
         ts_jw_kv_str(&w, "sku", PRODUCTS[p].sku);
         ts_jw_kv_str(&w, "name", PRODUCTS[p].name);
