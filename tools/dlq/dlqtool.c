@@ -523,17 +523,28 @@ int ts_dlqtool_show(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE *ou
     rd_kafka_t *rk = client_new(cfg, RD_KAFKA_CONSUMER, NULL, NULL);
     if (!rk) return 1;
     show_t s = {o, out, 0};
-    /* tail starts at the end unless --from-beginning */
+    /* tail starts at the end unless --from-beginning: the end offsets of
+     * now, so whatever is written after the "following" note is shown */
     int64_t *start = NULL;
-    int n = 0;
+    int n = 0, rc = 0;
     if (o->follow && !o->from_beginning) {
-        if (partitions_of(cfg, rk, cfg->topic_dead_letter, &n)) n = -1;
-        if (n > 0 && (start = malloc((size_t)n * sizeof *start)))
-            for (int p = 0; p < n; p++) start[p] = RD_KAFKA_OFFSET_END;
+        rc = partitions_of(cfg, rk, cfg->topic_dead_letter, &n);
+        if (!rc && n > 0 && !(start = malloc((size_t)n * sizeof *start))) rc = 1;
+        for (int p = 0; !rc && p < n; p++) {
+            int64_t lo, hi;
+            rd_kafka_resp_err_t e =
+                rd_kafka_query_watermark_offsets(rk, cfg->topic_dead_letter, p, &lo, &hi, 10000);
+            if (e) {
+                ts_log(TS_LOG_ERROR, LOGGER, NULL, "end offsets of %s: %s", cfg->topic_dead_letter,
+                       rd_kafka_err2str(e));
+                rc = 1;
+            }
+            start[p] = hi;
+        }
+        if (!rc && n > 0) fprintf(stderr, "following %s from the end\n", cfg->topic_dead_letter);
     }
-    int rc = n < 0 ? 1
-                   : read_topic(cfg, rk, cfg->topic_dead_letter, start, n, o->follow, false,
-                                show_one, &s);
+    if (!rc)
+        rc = read_topic(cfg, rk, cfg->topic_dead_letter, start, n, o->follow, false, show_one, &s);
     free(start);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
