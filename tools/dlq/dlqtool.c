@@ -418,12 +418,132 @@ int ts_dlqtool_stats(const ts_config_t *cfg, bool json, FILE *out) {
     return 0;
 }
 
+/* ---- decoded records as JSON (the field names of schemas/ *.avsc) ------------------ */
+
+static void add_str(cJSON *o, const char *name, const char *v) {
+    if (v)
+        cJSON_AddStringToObject(o, name, v);
+    else
+        cJSON_AddNullToObject(o, name);
+}
+
+static void add_tri(cJSON *o, const char *name, ts_tri_t t) {
+    if (t == TS_TRI_UNKNOWN)
+        cJSON_AddNullToObject(o, name);
+    else
+        cJSON_AddBoolToObject(o, name, t == TS_TRI_TRUE);
+}
+
+static void add_time(cJSON *o, const char *name, int64_t ms, bool present) {
+    char buf[40];
+    if (!present || ts_time_format_iso8601(ms, buf, sizeof buf) <= 0)
+        cJSON_AddNullToObject(o, name);
+    else
+        cJSON_AddStringToObject(o, name, buf);
+}
+
+static void add_dec(cJSON *o, const char *name, ts_decimal_t d) {
+    char buf[48];
+    if (!d.present || ts_decimal_format(d, buf, sizeof buf) <= 0)
+        cJSON_AddNullToObject(o, name);
+    else
+        cJSON_AddStringToObject(o, name, buf);
+}
+
+static cJSON *customer_json(const ts_customer_t *c) {
+    cJSON *o = cJSON_CreateObject();
+    add_str(o, "customer_id", c->customer_id);
+    add_str(o, "email", c->email);
+    add_str(o, "phone", c->phone);
+    add_str(o, "first_name", c->first_name);
+    add_str(o, "last_name", c->last_name);
+    add_str(o, "home_outlet_id", c->home_outlet_id);
+    add_tri(o, "email_consent", c->email_consent);
+    add_tri(o, "sms_consent", c->sms_consent);
+    if (c->has_billing_address) {
+        cJSON *a = cJSON_AddObjectToObject(o, "billing_address");
+        const ts_address_t *b = &c->billing_address;
+        add_str(a, "line1", b->line1);
+        add_str(a, "line2", b->line2);
+        add_str(a, "city", b->city);
+        add_str(a, "region", b->region);
+        add_str(a, "postcode", b->postcode);
+        add_str(a, "country", b->country);
+    } else {
+        cJSON_AddNullToObject(o, "billing_address");
+    }
+    add_str(o, "date_of_birth", c->date_of_birth);
+    add_tri(o, "loyalty_member", c->loyalty_member);
+    add_time(o, "created_at", c->created_at_ms, c->created_at_ms != 0);
+    add_time(o, "updated_at", c->updated_at_ms, c->updated_at_ms != 0);
+    return o;
+}
+
+static cJSON *order_json(const ts_order_t *r) {
+    cJSON *o = cJSON_CreateObject();
+    add_str(o, "order_id", r->order_id);
+    add_str(o, "customer_id", r->customer_id);
+    add_str(o, "outlet_id", r->outlet_id);
+    add_str(o, "outlet_name", r->outlet_name);
+    cJSON_AddStringToObject(o, "channel", ts_channel_name(r->channel));
+    cJSON_AddStringToObject(o, "status", ts_order_status_name(r->status));
+    cJSON_AddBoolToObject(o, "is_test", r->is_test);
+    add_time(o, "occurred_at", r->occurred_at_ms, true);
+    add_str(o, "currency", r->currency[0] ? r->currency : NULL);
+    add_dec(o, "total", r->total);
+    add_dec(o, "discount", r->discount);
+    add_dec(o, "tax", r->tax);
+    cJSON *lines = cJSON_AddArrayToObject(o, "lines");
+    for (size_t i = 0; i < r->n_lines; i++) {
+        const ts_order_line_t *l = &r->lines[i];
+        cJSON *j = cJSON_CreateObject();
+        add_str(j, "line_id", l->line_id);
+        add_str(j, "product_id", l->product_id);
+        add_str(j, "sku", l->sku);
+        add_str(j, "name", l->name);
+        add_dec(j, "quantity", l->quantity);
+        add_dec(j, "unit_price", l->unit_price);
+        add_dec(j, "row_total", l->row_total);
+        add_dec(j, "discount", l->discount);
+        cJSON *cats = cJSON_AddArrayToObject(j, "categories");
+        for (size_t k = 0; k < l->n_categories; k++)
+            cJSON_AddItemToArray(cats, cJSON_CreateString(l->categories[k]));
+        add_str(j, "brand", l->brand);
+        add_str(j, "image_url", l->image_url);
+        add_str(j, "product_url", l->product_url);
+        cJSON_AddItemToArray(lines, j);
+    }
+    if (r->refund.present) {
+        cJSON *f = cJSON_AddObjectToObject(o, "refund");
+        add_str(f, "refund_id", r->refund.refund_id);
+        add_str(f, "reason", r->refund.reason);
+        add_dec(f, "amount", r->refund.amount);
+    } else {
+        cJSON_AddNullToObject(o, "refund");
+    }
+    if (r->customer.present) {
+        cJSON *c = cJSON_AddObjectToObject(o, "customer");
+        add_str(c, "customer_id", r->customer.customer_id);
+        add_str(c, "email", r->customer.email);
+        add_str(c, "phone", r->customer.phone);
+        add_str(c, "first_name", r->customer.first_name);
+        add_str(c, "last_name", r->customer.last_name);
+        add_str(c, "home_outlet_id", r->customer.home_outlet_id);
+    } else {
+        cJSON_AddNullToObject(o, "customer");
+    }
+    return o;
+}
+
 /* ---- show / tail ---------------------------------------------------------------- */
 
 typedef struct {
+    const ts_config_t *cfg;
     const ts_dlqtool_opts_t *o;
     FILE *out;
     long shown;
+    ts_decoder_t *dec[2]; /* by ts_kind_t, when a registry is configured */
+    ts_arena_t *arena;
 } show_t;
 
 /* Text that JSON can carry as a string: valid UTF-8, no NUL. */
@@ -472,21 +592,48 @@ static void add_bytes(cJSON *obj, const char *text_name, const char *b64_name, c
 
 /* The dead letter's value as it was: a JSON value, text, or (Avro and
  * other binary) base64, with the Confluent schema id when framed. */
-static void add_value(cJSON *rec, const rd_kafka_message_t *m) {
+static void add_value(show_t *s, cJSON *rec, const rd_kafka_message_t *m, rd_kafka_headers_t *h) {
     if (!m->payload) return;
     const unsigned char *p = m->payload;
     cJSON *value = cJSON_ParseWithLength(m->payload, m->len);
     if (value) {
         cJSON_AddItemToObject(rec, "value", value);
-    } else {
-        add_bytes(rec, "value_raw", "value_base64", p, m->len);
-        if (m->len >= 5 && p[0] == 0) { /* a NUL: never text, so base64 */
-            cJSON_AddStringToObject(rec, "value_format", "confluent-avro");
-            cJSON_AddNumberToObject(rec, "schema_id",
-                                    (double)(int32_t)((uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
-                                                      (uint32_t)p[3] << 8 | p[4]));
-        }
+        return;
     }
+    add_bytes(rec, "value_raw", "value_base64", p, m->len);
+    if (m->len < 5 || p[0] != 0) return;
+    /* a NUL: never text, so base64 */
+    cJSON_AddStringToObject(rec, "value_format", "confluent-avro");
+    cJSON_AddNumberToObject(rec, "schema_id",
+                            (double)(int32_t)((uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
+                                              (uint32_t)p[3] << 8 | p[4]));
+    /* decoded through the registry when one is configured, by the kind of
+     * its source topic; the bytes stay in value_base64 */
+    if (!s->cfg->registry_url || !*s->cfg->registry_url) return;
+    char buf[256];
+    const char *topic = header(h, TS_DLH_SOURCE_TOPIC, buf, sizeof buf);
+    int kind = !strcmp(topic, s->cfg->topic_customers) ? TS_KIND_CUSTOMER
+               : !strcmp(topic, s->cfg->topic_orders)  ? TS_KIND_ORDER
+                                                       : -1;
+    if (kind < 0) return;
+    char err[256];
+    if (!s->dec[kind] &&
+        !(s->dec[kind] = ts_decoder_new(s->cfg, (ts_kind_t)kind, err, sizeof err))) {
+        cJSON_AddStringToObject(rec, "value_decode_error", err);
+        return;
+    }
+    if (!s->arena && !(s->arena = ts_arena_new(0))) return;
+    ts_arena_reset(s->arena);
+    ts_customer_t c;
+    ts_order_t o;
+    void *out = kind == TS_KIND_CUSTOMER ? (void *)&c : (void *)&o;
+    ts_err_t rc =
+        ts_decoder_decode(s->dec[kind], m->payload, m->len, s->arena, out, err, sizeof err);
+    if (rc != TS_OK)
+        cJSON_AddStringToObject(rec, "value_decode_error", err);
+    else
+        cJSON_AddItemToObject(rec, "value",
+                              kind == TS_KIND_CUSTOMER ? customer_json(&c) : order_json(&o));
 }
 
 static int show_one(void *opaque, rd_kafka_message_t *m) {
@@ -509,7 +656,7 @@ static int show_one(void *opaque, rd_kafka_message_t *m) {
             hb = cJSON_AddObjectToObject(rec, "headers_base64");
         add_bytes(text ? hj : hb, name, name, val, sz);
     }
-    add_value(rec, m);
+    add_value(s, rec, m, h);
     char *txt = s->o->json ? cJSON_PrintUnformatted(rec) : cJSON_Print(rec);
     fprintf(s->out, "%s\n", txt);
     fflush(s->out);
@@ -522,7 +669,7 @@ static int show_one(void *opaque, rd_kafka_message_t *m) {
 int ts_dlqtool_show(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE *out) {
     rd_kafka_t *rk = client_new(cfg, RD_KAFKA_CONSUMER, NULL, NULL);
     if (!rk) return 1;
-    show_t s = {o, out, 0};
+    show_t s = {.cfg = cfg, .o = o, .out = out};
     /* tail starts at the end unless --from-beginning: the end offsets of
      * now, so whatever is written after the "following" note is shown */
     int64_t *start = NULL;
@@ -546,6 +693,9 @@ int ts_dlqtool_show(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE *ou
     if (!rc)
         rc = read_topic(cfg, rk, cfg->topic_dead_letter, start, n, o->follow, false, show_one, &s);
     free(start);
+    ts_decoder_destroy(s.dec[0]);
+    ts_decoder_destroy(s.dec[1]);
+    ts_arena_destroy(s.arena);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     if (!o->json && rc == 0) fprintf(stderr, "%ld record(s)\n", s.shown);
