@@ -67,6 +67,20 @@ PY
 nohome=$(python3 -c "
 import json
 print(sum(1 for l in open('$work/c.kv') if not json.loads(l.split('\t', 1)[1])['home_outlet_id']))")
+# a redrive re-sends only the dead letters that are still the latest record of
+# their key (C000002 was deleted after: its tombstone supersedes it)
+python3 - "$work" <<'PY'
+import json, sys
+w = sys.argv[1]
+rows = [l.rstrip("\n").split("\t", 1) for l in open(w + "/c.kv")]
+last = {k: i for i, (k, _) in enumerate(rows)}
+last["C000002"] = len(rows)   # the tombstone
+nohome = [(i, k, json.loads(v)) for i, (k, v) in enumerate(rows) if not json.loads(v)["home_outlet_id"]]
+live = [r for i, k, r in nohome if last[k] == i]
+open(w + "/redrivable", "w").write("%d %d %d\n" % (len(live), len(nohome) - len(live),
+    len({r["email"] or r["phone"] for r in live if r["email"] or r["phone"]})))
+PY
+read -r redrivable superseded deliverable <"$work/redrivable"
 profiles() { curl -fsS "http://127.0.0.1:$sim_port/__sim/stats" | python3 -c 'import json,sys; print(sum(a["profiles"] for a in json.load(sys.stdin)["accounts"].values()))'; }
 before=$(profiles)
 
@@ -78,17 +92,13 @@ r = json.loads(open('$work/show.jsonl').readline())
 assert r['headers']['tillstream.reason'] == 'NO_HOME_OUTLET' and r['value']['customer_id'] == r['key']"
 
 "$bin/tillstream-dlq" redrive --config "$work/fixed.json" --reason NO_HOME_OUTLET --group "rd-$sfx" --dry-run >"$work/dry.txt"
-grep -q "dry run: $nohome record(s) would be redriven" "$work/dry.txt"
+grep -q "dry run: $redrivable record(s) would be redriven, 0 at the redrive limit (3), $superseded superseded" "$work/dry.txt" || { cat "$work/dry.txt" >&2; exit 1; }
 "$bin/tillstream-dlq" redrive --config "$work/fixed.json" --reason NO_HOME_OUTLET --group "rd-$sfx" >"$work/rd1.txt"
-grep -q "^$nohome record(s) redriven" "$work/rd1.txt" || { cat "$work/rd1.txt" >&2; exit 1; }
+grep -q "^$redrivable record(s) redriven, 0 at the redrive limit (3), $superseded superseded" "$work/rd1.txt" || { cat "$work/rd1.txt" >&2; exit 1; }
 timeout 120 "$bin/tillstream-customers" --config "$work/fixed.json" --exit-at-end >/dev/null
 after=$(profiles)
 # each redriven customer with an email or a phone is now a profile (the others
 # dead-letter again as NO_PROFILE_IDENTIFIER: the fix did not give them one)
-deliverable=$(python3 -c "
-import json
-recs = [json.loads(l.split('\t', 1)[1]) for l in open('$work/c.kv')]
-print(len({r['email'] or r['phone'] for r in recs if not r['home_outlet_id'] and (r['email'] or r['phone'])}))")
 [ "$after" = $((before + deliverable)) ] || { echo "profiles $before -> $after, want +$deliverable" >&2; exit 1; }
 "$bin/tillstream-dlq" redrive --config "$work/fixed.json" --reason NO_HOME_OUTLET --group "rd-$sfx" >"$work/rd2.txt"
 grep -q '^0 record(s) redriven' "$work/rd2.txt"
@@ -105,4 +115,4 @@ grep -q "^0 record(s) redriven, $unmapped at the redrive limit (1)" "$work/ru2.t
 import json, sys
 s = json.load(sys.stdin)
 assert s['by_reason']['UNMAPPED_OUTLET'] == 2 * $unmapped, s"
-echo "dlq: audit exact, $nohome NO_HOME_OUTLET redriven and delivered, second redrive no-op, $unmapped unfixable records stopped at the limit"
+echo "dlq: audit exact, $redrivable of $nohome NO_HOME_OUTLET redriven ($superseded superseded) and delivered, second redrive no-op, $unmapped unfixable records stopped at the limit"

@@ -1,7 +1,16 @@
 /*
- * kafka_dlqtool.c - tillstream-dlq stats: a full read of the dead-letter
- * topic (up to the end offsets captured at start), aggregated by the
- * tillstream.* headers the consumers write (docs/dead-letter.md).
+ * dlqtool.c - tillstream-dlq: working the dead-letter topic the consumers
+ * write (docs/dead-letter.md) and the Home Outlet audit of the customers
+ * topic.
+ *
+ * Every command reads with one librdkafka client whose logs go through the
+ * JSON logger. Reads are bounded by the end offsets captured when a
+ * partition is assigned (partition EOF), except `tail`, which follows.
+ * Redrive works in three passes over what it read: it selects the dead
+ * letters not yet done (the compacted bookkeeping topic), drops copies of
+ * one source record, asks each source partition whether a newer record of
+ * the same key exists (SUPERSEDED), and only then re-produces and records
+ * what it did.
  */
 #include "tillstream/dlqtool.h"
 #include "tillstream/dlhdr.h"
@@ -16,6 +25,76 @@
 #include "tillstream/decode.h"
 #include "tillstream/log.h"
 #include "tillstream/route.h"
+
+#define LOGGER "dlq"
+
+/* ---- a string map (key -> int64), keys owned ------------------------------------- */
+
+typedef struct {
+    char *key; /* NULL = empty slot */
+    size_t len;
+    int64_t val;
+} mslot_t;
+
+typedef struct {
+    mslot_t *slots;
+    size_t cap, n;
+} smap_t;
+
+static uint64_t fnv(const void *k, size_t n) {
+    const unsigned char *p = k;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static mslot_t *smap_find(const smap_t *m, const void *k, size_t n) {
+    if (!m->cap) return NULL;
+    for (size_t j = fnv(k, n) & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
+        mslot_t *s = &m->slots[j];
+        if (!s->key) return NULL;
+        if (s->len == n && !memcmp(s->key, k, n)) return s;
+    }
+}
+
+/* Returns the slot for k (created with `init` when new), NULL when out of memory. */
+static mslot_t *smap_put(smap_t *m, const void *k, size_t n, int64_t init, bool *created) {
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t nc = m->cap ? m->cap * 2 : 1024;
+        mslot_t *ns = calloc(nc, sizeof *ns);
+        if (!ns) return NULL;
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->slots[i].key) continue;
+            size_t j = fnv(m->slots[i].key, m->slots[i].len) & (nc - 1);
+            while (ns[j].key) j = (j + 1) & (nc - 1);
+            ns[j] = m->slots[i];
+        }
+        free(m->slots);
+        m->slots = ns;
+        m->cap = nc;
+    }
+    size_t j = fnv(k, n) & (m->cap - 1);
+    while (m->slots[j].key && (m->slots[j].len != n || memcmp(m->slots[j].key, k, n)))
+        j = (j + 1) & (m->cap - 1);
+    if (created) *created = !m->slots[j].key;
+    if (!m->slots[j].key) {
+        if (!(m->slots[j].key = malloc(n + 1))) return NULL;
+        memcpy(m->slots[j].key, k, n);
+        m->slots[j].key[n] = '\0';
+        m->slots[j].len = n;
+        m->slots[j].val = init;
+        m->n++;
+    }
+    return &m->slots[j];
+}
+
+static void smap_free(smap_t *m) {
+    for (size_t i = 0; i < m->cap; i++) free(m->slots[i].key);
+    free(m->slots);
+    *m = (smap_t){0};
+}
+
+/* ---- small helpers --------------------------------------------------------------- */
 
 static void bump(cJSON *obj, const char *key) {
     cJSON *n = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -33,164 +112,178 @@ static const char *header(rd_kafka_headers_t *h, const char *name, char *buf, si
     return buf;
 }
 
+static bool has_header(rd_kafka_headers_t *h, const char *name) {
+    const void *v;
+    size_t n;
+    return h && !rd_kafka_header_get_last(h, name, &v, &n);
+}
+
 static void print_table(FILE *out, const char *title, const cJSON *obj) {
     fprintf(out, "\n%s\n", title);
     for (const cJSON *it = obj->child; it; it = it->next)
         fprintf(out, "  %-32s %10.0f\n", it->string, it->valuedouble);
 }
 
-typedef struct {
-    cJSON *by_reason, *by_outlet, *by_account, *by_topic, *by_day;
-    long total;
-    int64_t oldest, newest;
-} stats_t;
-
-static int stats_one(void *opaque, rd_kafka_message_t *m) {
-    stats_t *st = opaque;
-    rd_kafka_headers_t *h = NULL;
-    rd_kafka_message_headers(m, &h);
-    char buf[256];
-    bump(st->by_reason, header(h, TS_DLH_REASON, buf, sizeof buf));
-    bump(st->by_outlet, header(h, TS_DLH_OUTLET, buf, sizeof buf));
-    bump(st->by_account, header(h, TS_DLH_ACCOUNT, buf, sizeof buf));
-    bump(st->by_topic, header(h, TS_DLH_SOURCE_TOPIC, buf, sizeof buf));
-    rd_kafka_timestamp_type_t tt;
-    int64_t ts = rd_kafka_message_timestamp(m, &tt);
-    time_t secs = (time_t)(ts / 1000);
+static void iso(int64_t ms, char *buf, size_t n) {
+    time_t s = (time_t)(ms / 1000);
     struct tm tm;
-    gmtime_r(&secs, &tm);
-    char day[16];
-    strftime(day, sizeof day, "%Y-%m-%d", &tm);
-    bump(st->by_day, day);
-    if (st->oldest < 0 || ts < st->oldest) st->oldest = ts;
-    if (ts > st->newest) st->newest = ts;
-    st->total++;
+    gmtime_r(&s, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- the Kafka client --------------------------------------------------------------- */
+
+static void on_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    (void)rk;
+    ts_log_level_t lvl = level <= 3   ? TS_LOG_ERROR
+                         : level <= 4 ? TS_LOG_WARN
+                         : level <= 6 ? TS_LOG_INFO
+                                      : TS_LOG_DEBUG;
+    char ctx[96];
+    snprintf(ctx, sizeof ctx, "\"facility\":\"%.40s\"", fac);
+    ts_log(lvl, "librdkafka", ctx, "%s", buf);
+}
+
+static bool consumer_only(const char *k) {
+    static const char *const keys[] = {"session.timeout.ms",
+                                       "heartbeat.interval.ms",
+                                       "max.poll.interval.ms",
+                                       "auto.offset.reset",
+                                       "auto.commit.interval.ms",
+                                       "enable.auto.commit",
+                                       "group.instance.id",
+                                       "isolation.level",
+                                       "fetch.min.bytes",
+                                       "fetch.max.bytes",
+                                       "fetch.wait.max.ms",
+                                       "max.partition.fetch.bytes",
+                                       "queued.min.messages",
+                                       "partition.assignment.strategy",
+                                       NULL};
+    for (int i = 0; keys[i]; i++)
+        if (!strcmp(keys[i], k)) return true;
+    return false;
+}
+
+typedef void dr_fn(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+
+/* A consumer (manual assignment, never commits) or a producer for cfg's
+ * cluster; NULL with an error logged. */
+static rd_kafka_t *client_new(const ts_config_t *cfg, rd_kafka_type_t type, dr_fn *dr,
+                              void *opaque) {
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, on_rdkafka_log);
+    for (size_t i = 0; i < cfg->n_kafka; i++) {
+        if (type == RD_KAFKA_PRODUCER && consumer_only(cfg->kafka[i].key)) continue;
+        if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err, sizeof err) !=
+            RD_KAFKA_CONF_OK) {
+            ts_log(TS_LOG_ERROR, LOGGER, NULL, "kafka.%s: %s", cfg->kafka[i].key, err);
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    if (type == RD_KAFKA_CONSUMER) {
+        rd_kafka_conf_set(conf, "group.id", "tillstream-dlq-reader", NULL, 0);
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+        rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
+        /* an offset below the log start (retention) reads from the start, never skips */
+        rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", NULL, 0);
+        rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "65536", NULL, 0);
+    } else {
+        rd_kafka_conf_set(conf, "enable.idempotence", "true", NULL, 0);
+        if (dr) rd_kafka_conf_set_dr_msg_cb(conf, dr);
+        rd_kafka_conf_set_opaque(conf, opaque);
+    }
+    rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof err);
+    if (!rk) ts_log(TS_LOG_ERROR, LOGGER, NULL, "kafka client: %s", err);
+    return rk;
+}
+
+/* The partition count of `topic`: 0 ok (*parts = 0 when the topic does
+ * not exist), 1 when the cluster cannot be reached (logged). */
+static int partitions_of(const ts_config_t *cfg, rd_kafka_t *rk, const char *topic, int *parts) {
+    const rd_kafka_metadata_t *md;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+    rd_kafka_topic_destroy(rkt);
+    *parts = 0;
+    if (e) {
+        const char *bs = "(unset)";
+        for (size_t i = 0; i < cfg->n_kafka; i++)
+            if (!strcmp(cfg->kafka[i].key, "bootstrap.servers")) bs = cfg->kafka[i].value;
+        char ctx[320];
+        snprintf(ctx, sizeof ctx, "\"topic\":\"%.200s\",\"bootstrap_servers\":\"%.80s\"", topic,
+                 bs);
+        ts_log(TS_LOG_ERROR, LOGGER, ctx, "cannot reach the Kafka cluster: %s",
+               rd_kafka_err2str(e));
+        return 1;
+    }
+    if (md->topic_cnt == 1 && !md->topics[0].err) *parts = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
     return 0;
 }
 
-static int read_topic(const ts_config_t *cfg, const char *topic, const char *group, bool follow,
-                      bool commit, int (*fn)(void *, rd_kafka_message_t *),
-                      int (*before_commit)(void *), void *opaque);
+/* fn's answer: 0 go on, READ_STOP stop reading (not an error), else an exit code. */
+#define READ_STOP (-1)
+typedef int (*rec_fn)(void *opaque, rd_kafka_message_t *m);
 
-int ts_dlqtool_stats(const ts_config_t *cfg, bool json, FILE *out) {
-    cJSON *root = cJSON_CreateObject();
-    stats_t st = {cJSON_AddObjectToObject(root, "by_reason"),
-                  cJSON_AddObjectToObject(root, "by_outlet"),
-                  cJSON_AddObjectToObject(root, "by_account"),
-                  cJSON_AddObjectToObject(root, "by_source_topic"),
-                  cJSON_AddObjectToObject(root, "by_day"),
-                  0,
-                  -1,
-                  -1};
-    const char *topic = cfg->topic_dead_letter;
-    int rc = read_topic(cfg, topic, NULL, false, false, stats_one, NULL, &st);
-    cJSON_AddNumberToObject(root, "total", (double)st.total);
-    char t1[40] = "", t2[40] = "";
-    if (st.oldest >= 0) {
-        time_t s1 = (time_t)(st.oldest / 1000), s2 = (time_t)(st.newest / 1000);
-        struct tm a, b;
-        gmtime_r(&s1, &a);
-        gmtime_r(&s2, &b);
-        strftime(t1, sizeof t1, "%Y-%m-%dT%H:%M:%SZ", &a);
-        strftime(t2, sizeof t2, "%Y-%m-%dT%H:%M:%SZ", &b);
-        cJSON_AddStringToObject(root, "oldest", t1);
-        cJSON_AddStringToObject(root, "newest", t2);
-    }
-    cJSON_AddStringToObject(root, "topic", topic);
-    if (json) {
-        char *s = cJSON_PrintUnformatted(root);
-        fprintf(out, "%s\n", s);
-        free(s);
-    } else {
-        fprintf(out, "dead-letter topic %s: %ld record(s)%s%s%s%s\n", topic, st.total,
-                st.oldest >= 0 ? ", oldest " : "", t1, st.oldest >= 0 ? ", newest " : "", t2);
-        print_table(out, "by reason", st.by_reason);
-        print_table(out, "by outlet", st.by_outlet);
-        print_table(out, "by account", st.by_account);
-        print_table(out, "by source topic", st.by_topic);
-        print_table(out, "by day (UTC)", st.by_day);
-    }
-    cJSON_Delete(root);
-    return rc;
-}
-
-/* ---- shared reading ------------------------------------------------------------ */
-
-/* Reads `topic` from `group`'s committed offsets (or the beginning when
- * group is NULL or has none) up to the end captured at start (or forever
- * with follow); calls fn per record. Commits when `commit`. */
-static int read_topic(const ts_config_t *cfg, const char *topic, const char *group, bool follow,
-                      bool commit, int (*fn)(void *, rd_kafka_message_t *),
-                      int (*before_commit)(void *), void *opaque) {
-    char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    for (size_t i = 0; i < cfg->n_kafka; i++)
-        if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err, sizeof err) !=
-            RD_KAFKA_CONF_OK) {
-            fprintf(stderr, "tillstream-dlq: kafka.%s: %s\n", cfg->kafka[i].key, err);
-            rd_kafka_conf_destroy(conf);
-            return 2;
-        }
-    rd_kafka_conf_set(conf, "group.id", group ? group : "tillstream-dlq-reader", NULL, 0);
-    rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
-    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "65536", NULL, 0);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-    if (!rk) return 1;
-    const rd_kafka_metadata_t *md;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    int parts = 0;
-    if (!rd_kafka_metadata(rk, 0, rkt, &md, 10000)) {
-        if (md->topic_cnt == 1 && !md->topics[0].err) parts = md->topics[0].partition_cnt;
-        rd_kafka_metadata_destroy(md);
-    }
-    rd_kafka_topic_destroy(rkt);
+/* Reads `topic` from `start` (one offset per partition, or NULL: from the
+ * beginning; RD_KAFKA_OFFSET_END for tail) to the end offsets of the
+ * moment of assignment (or forever with `follow`). A missing topic is an
+ * error unless `missing_ok` (then nothing is read). Returns 0 or an exit code. */
+static int read_topic(const ts_config_t *cfg, rd_kafka_t *rk, const char *topic,
+                      const int64_t *start, int n_start, bool follow, bool missing_ok, rec_fn fn,
+                      void *opaque) {
+    int parts;
+    if (partitions_of(cfg, rk, topic, &parts)) return 1;
     if (!parts) {
-        fprintf(stderr, "tillstream-dlq: cannot read topic %s\n", topic);
-        rd_kafka_destroy(rk);
+        if (missing_ok) return 0;
+        char ctx[256];
+        snprintf(ctx, sizeof ctx, "\"topic\":\"%.200s\"", topic);
+        ts_log(TS_LOG_ERROR, LOGGER, ctx, "topic does not exist");
         return 1;
     }
-    int64_t *end = calloc((size_t)parts, sizeof *end);
-    int remaining = 0;
     rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(parts);
-    for (int p = 0; p < parts; p++) rd_kafka_topic_partition_list_add(pl, topic, p);
-    if (group) rd_kafka_committed(rk, pl, 10000);
     for (int p = 0; p < parts; p++) {
-        int64_t lo = 0, hi = 0;
-        rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000);
-        int64_t start = group && pl->elems[p].offset >= 0 ? pl->elems[p].offset : lo;
-        pl->elems[p].offset = start > lo ? start : RD_KAFKA_OFFSET_BEGINNING;
-        end[p] = hi > (start > lo ? start : lo) ? hi : -1;
-        if (end[p] >= 0) remaining++;
+        int64_t o = start && p < n_start ? start[p] : RD_KAFKA_OFFSET_BEGINNING;
+        if (o == RD_KAFKA_OFFSET_INVALID) continue; /* not to be read */
+        rd_kafka_topic_partition_list_add(pl, topic, p)->offset = o;
     }
-    rd_kafka_assign(rk, pl);
-    int rc = 0;
-    while ((remaining > 0 || follow) && rc == 0) {
+    int remaining = pl->cnt, rc = 0;
+    if (remaining) rd_kafka_assign(rk, pl);
+    while ((remaining > 0 || (follow && pl->cnt)) && rc == 0) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
         if (!m) continue;
-        if (!m->err) {
-            rc = fn(opaque, m);
-            if (!follow && m->partition < parts && end[m->partition] >= 0 &&
-                m->offset + 1 >= end[m->partition]) {
-                end[m->partition] = -1;
-                remaining--;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (!follow) { /* each partition reports EOF once per reach of its end */
+                rd_kafka_topic_partition_t *tp =
+                    rd_kafka_topic_partition_list_find(pl, topic, m->partition);
+                if (tp && tp->err == 0) {
+                    tp->err = RD_KAFKA_RESP_ERR__PARTITION_EOF;
+                    remaining--;
+                }
             }
+        } else if (m->err) {
+            char ctx[256];
+            snprintf(ctx, sizeof ctx, "\"topic\":\"%.200s\",\"partition\":%d", topic,
+                     (int)m->partition);
+            ts_log(TS_LOG_ERROR, LOGGER, ctx, "read: %s", rd_kafka_message_errstr(m));
+            if (m->err != RD_KAFKA_RESP_ERR__TRANSPORT &&
+                m->err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+                rc = 1;
+        } else {
+            rc = fn(opaque, m);
         }
         rd_kafka_message_destroy(m);
     }
-    if (commit && rc == 0 && before_commit) rc = before_commit(opaque);
-    if (commit && rc == 0) {
-        rd_kafka_resp_err_t e = rd_kafka_commit(rk, NULL, 0);
-        if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-            fprintf(stderr, "tillstream-dlq: commit: %s\n", rd_kafka_err2str(e));
-            rc = 1;
-        }
-    }
+    if (rc == READ_STOP) rc = 0;
+    rd_kafka_assign(rk, NULL);
     rd_kafka_topic_partition_list_destroy(pl);
-    free(end);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
     return rc;
 }
+
+/* ---- filters -------------------------------------------------------------------------- */
 
 static bool matches(const ts_dlqtool_opts_t *o, rd_kafka_message_t *m) {
     rd_kafka_headers_t *h = NULL;
@@ -205,12 +298,252 @@ static bool matches(const ts_dlqtool_opts_t *o, rd_kafka_message_t *m) {
     return true;
 }
 
+/* The source coordinates "topic|partition|offset" of a dead letter, or its
+ * own coordinates when it has none (then it is only a copy of itself). */
+static size_t source_id(rd_kafka_headers_t *h, const rd_kafka_message_t *m, char *buf, size_t n) {
+    char t[256], p[32], o[32];
+    if (!has_header(h, TS_DLH_SOURCE_TOPIC) || !has_header(h, TS_DLH_SOURCE_OFFSET))
+        return (size_t)snprintf(buf, n, "(dead letter)|%d|%lld", (int)m->partition,
+                                (long long)m->offset);
+    return (size_t)snprintf(buf, n, "%s|%s|%s", header(h, TS_DLH_SOURCE_TOPIC, t, sizeof t),
+                            header(h, TS_DLH_SOURCE_PARTITION, p, sizeof p),
+                            header(h, TS_DLH_SOURCE_OFFSET, o, sizeof o));
+}
+
+/* ---- stats ------------------------------------------------------------------------------ */
+
+typedef struct {
+    cJSON *by_reason, *by_outlet, *by_account, *by_topic, *by_day, *by_run, *records_by_reason,
+        *copies_by_reason;
+    smap_t seen; /* source id + reason */
+    long total, distinct;
+    int64_t oldest, newest;
+    int oom;
+} stats_t;
+
+static int stats_one(void *opaque, rd_kafka_message_t *m) {
+    stats_t *st = opaque;
+    rd_kafka_headers_t *h = NULL;
+    rd_kafka_message_headers(m, &h);
+    char buf[256], id[640], reason[128];
+    header(h, TS_DLH_REASON, reason, sizeof reason);
+    rd_kafka_timestamp_type_t tt;
+    int64_t ts = rd_kafka_message_timestamp(m, &tt);
+    if (st->oldest < 0 || ts < st->oldest) st->oldest = ts;
+    if (ts > st->newest) st->newest = ts;
+    st->total++;
+    bump(st->records_by_reason, reason);
+    if (has_header(h, TS_DLH_RUN)) bump(st->by_run, header(h, TS_DLH_RUN, buf, sizeof buf));
+    size_t n = source_id(h, m, id, sizeof id);
+    n += (size_t)snprintf(id + n, sizeof id - n, "|%s", reason);
+    bool created;
+    if (!smap_put(&st->seen, id, n, 0, &created)) return st->oom = 1;
+    if (!created) {
+        bump(st->copies_by_reason, reason);
+        return 0;
+    }
+    /* the tables count distinct source records: what there is to fix */
+    st->distinct++;
+    bump(st->by_reason, reason);
+    bump(st->by_outlet, header(h, TS_DLH_OUTLET, buf, sizeof buf));
+    bump(st->by_account, header(h, TS_DLH_ACCOUNT, buf, sizeof buf));
+    bump(st->by_topic, header(h, TS_DLH_SOURCE_TOPIC, buf, sizeof buf));
+    char day[16];
+    time_t secs = (time_t)(ts / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(day, sizeof day, "%Y-%m-%d", &tm);
+    bump(st->by_day, day);
+    return 0;
+}
+
+int ts_dlqtool_stats(const ts_config_t *cfg, bool json, FILE *out) {
+    rd_kafka_t *rk = client_new(cfg, RD_KAFKA_CONSUMER, NULL, NULL);
+    if (!rk) return 1;
+    cJSON *root = cJSON_CreateObject();
+    stats_t st = {
+        .by_reason = cJSON_AddObjectToObject(root, "by_reason"),
+        .by_outlet = cJSON_AddObjectToObject(root, "by_outlet"),
+        .by_account = cJSON_AddObjectToObject(root, "by_account"),
+        .by_topic = cJSON_AddObjectToObject(root, "by_source_topic"),
+        .by_day = cJSON_AddObjectToObject(root, "by_day"),
+        .by_run = cJSON_AddObjectToObject(root, "records_by_run"),
+        .records_by_reason = cJSON_AddObjectToObject(root, "records_by_reason"),
+        .copies_by_reason = cJSON_AddObjectToObject(root, "copies_by_reason"),
+        .oldest = -1,
+        .newest = -1,
+    };
+    const char *topic = cfg->topic_dead_letter;
+    int rc = read_topic(cfg, rk, topic, NULL, 0, false, false, stats_one, &st);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    if (st.oom) rc = 1;
+    if (rc) { /* no partial counts: they would read as the truth */
+        smap_free(&st.seen);
+        cJSON_Delete(root);
+        return rc;
+    }
+    cJSON_AddNumberToObject(root, "total", (double)st.total);
+    cJSON_AddNumberToObject(root, "distinct", (double)st.distinct);
+    cJSON_AddNumberToObject(root, "copies", (double)(st.total - st.distinct));
+    char t1[40] = "", t2[40] = "";
+    if (st.oldest >= 0) {
+        iso(st.oldest, t1, sizeof t1);
+        iso(st.newest, t2, sizeof t2);
+        cJSON_AddStringToObject(root, "oldest", t1);
+        cJSON_AddStringToObject(root, "newest", t2);
+    }
+    cJSON_AddStringToObject(root, "topic", topic);
+    if (json) {
+        char *s = cJSON_PrintUnformatted(root);
+        fprintf(out, "%s\n", s);
+        free(s);
+    } else {
+        fprintf(out,
+                "dead-letter topic %s: %ld record(s), %ld distinct (source record + reason), %ld "
+                "cop%s%s%s%s%s\n",
+                topic, st.total, st.distinct, st.total - st.distinct,
+                st.total - st.distinct == 1 ? "y" : "ies", st.oldest >= 0 ? ", oldest " : "", t1,
+                st.oldest >= 0 ? ", newest " : "", t2);
+        print_table(out, "by reason (distinct)", st.by_reason);
+        if (st.total > st.distinct) print_table(out, "copies by reason", st.copies_by_reason);
+        print_table(out, "by outlet (distinct)", st.by_outlet);
+        print_table(out, "by account (distinct)", st.by_account);
+        print_table(out, "by source topic (distinct)", st.by_topic);
+        print_table(out, "by day (UTC, distinct)", st.by_day);
+        if (st.by_run->child) print_table(out, "records by run", st.by_run);
+    }
+    smap_free(&st.seen);
+    cJSON_Delete(root);
+    return 0;
+}
+
+/* ---- decoded records as JSON (the field names of schemas/ *.avsc) ------------------ */
+
+static void add_str(cJSON *o, const char *name, const char *v) {
+    if (v)
+        cJSON_AddStringToObject(o, name, v);
+    else
+        cJSON_AddNullToObject(o, name);
+}
+
+static void add_tri(cJSON *o, const char *name, ts_tri_t t) {
+    if (t == TS_TRI_UNKNOWN)
+        cJSON_AddNullToObject(o, name);
+    else
+        cJSON_AddBoolToObject(o, name, t == TS_TRI_TRUE);
+}
+
+static void add_time(cJSON *o, const char *name, int64_t ms, bool present) {
+    char buf[40];
+    if (!present || ts_time_format_iso8601(ms, buf, sizeof buf) <= 0)
+        cJSON_AddNullToObject(o, name);
+    else
+        cJSON_AddStringToObject(o, name, buf);
+}
+
+static void add_dec(cJSON *o, const char *name, ts_decimal_t d) {
+    char buf[48];
+    if (!d.present || ts_decimal_format(d, buf, sizeof buf) <= 0)
+        cJSON_AddNullToObject(o, name);
+    else
+        cJSON_AddStringToObject(o, name, buf);
+}
+
+static cJSON *customer_json(const ts_customer_t *c) {
+    cJSON *o = cJSON_CreateObject();
+    add_str(o, "customer_id", c->customer_id);
+    add_str(o, "email", c->email);
+    add_str(o, "phone", c->phone);
+    add_str(o, "first_name", c->first_name);
+    add_str(o, "last_name", c->last_name);
+    add_str(o, "home_outlet_id", c->home_outlet_id);
+    add_tri(o, "email_consent", c->email_consent);
+    add_tri(o, "sms_consent", c->sms_consent);
+    if (c->has_billing_address) {
+        cJSON *a = cJSON_AddObjectToObject(o, "billing_address");
+        const ts_address_t *b = &c->billing_address;
+        add_str(a, "line1", b->line1);
+        add_str(a, "line2", b->line2);
+        add_str(a, "city", b->city);
+        add_str(a, "region", b->region);
+        add_str(a, "postcode", b->postcode);
+        add_str(a, "country", b->country);
+    } else {
+        cJSON_AddNullToObject(o, "billing_address");
+    }
+    add_str(o, "date_of_birth", c->date_of_birth);
+    add_tri(o, "loyalty_member", c->loyalty_member);
+    add_time(o, "created_at", c->created_at_ms, c->created_at_ms != 0);
+    add_time(o, "updated_at", c->updated_at_ms, c->updated_at_ms != 0);
+    return o;
+}
+
+static cJSON *order_json(const ts_order_t *r) {
+    cJSON *o = cJSON_CreateObject();
+    add_str(o, "order_id", r->order_id);
+    add_str(o, "customer_id", r->customer_id);
+    add_str(o, "outlet_id", r->outlet_id);
+    add_str(o, "outlet_name", r->outlet_name);
+    cJSON_AddStringToObject(o, "channel", ts_channel_name(r->channel));
+    cJSON_AddStringToObject(o, "status", ts_order_status_name(r->status));
+    cJSON_AddBoolToObject(o, "is_test", r->is_test);
+    add_time(o, "occurred_at", r->occurred_at_ms, true);
+    add_str(o, "currency", r->currency[0] ? r->currency : NULL);
+    add_dec(o, "total", r->total);
+    add_dec(o, "discount", r->discount);
+    add_dec(o, "tax", r->tax);
+    cJSON *lines = cJSON_AddArrayToObject(o, "lines");
+    for (size_t i = 0; i < r->n_lines; i++) {
+        const ts_order_line_t *l = &r->lines[i];
+        cJSON *j = cJSON_CreateObject();
+        add_str(j, "line_id", l->line_id);
+        add_str(j, "product_id", l->product_id);
+        add_str(j, "sku", l->sku);
+        add_str(j, "name", l->name);
+        add_dec(j, "quantity", l->quantity);
+        add_dec(j, "unit_price", l->unit_price);
+        add_dec(j, "row_total", l->row_total);
+        add_dec(j, "discount", l->discount);
+        cJSON *cats = cJSON_AddArrayToObject(j, "categories");
+        for (size_t k = 0; k < l->n_categories; k++)
+            cJSON_AddItemToArray(cats, cJSON_CreateString(l->categories[k]));
+        add_str(j, "brand", l->brand);
+        add_str(j, "image_url", l->image_url);
+        add_str(j, "product_url", l->product_url);
+        cJSON_AddItemToArray(lines, j);
+    }
+    if (r->refund.present) {
+        cJSON *f = cJSON_AddObjectToObject(o, "refund");
+        add_str(f, "refund_id", r->refund.refund_id);
+        add_str(f, "reason", r->refund.reason);
+        add_dec(f, "amount", r->refund.amount);
+    } else {
+        cJSON_AddNullToObject(o, "refund");
+    }
+    if (r->customer.present) {
+        cJSON *c = cJSON_AddObjectToObject(o, "customer");
+        add_str(c, "customer_id", r->customer.customer_id);
+        add_str(c, "email", r->customer.email);
+        add_str(c, "phone", r->customer.phone);
+        add_str(c, "first_name", r->customer.first_name);
+        add_str(c, "last_name", r->customer.last_name);
+        add_str(c, "home_outlet_id", r->customer.home_outlet_id);
+    } else {
+        cJSON_AddNullToObject(o, "customer");
+    }
+    return o;
+}
+
 /* ---- show / tail ---------------------------------------------------------------- */
 
 typedef struct {
+    const ts_config_t *cfg;
     const ts_dlqtool_opts_t *o;
     FILE *out;
     long shown;
+    ts_decoder_t *dec[2]; /* by ts_kind_t, when a registry is configured */
+    ts_arena_t *arena;
 } show_t;
 
 /* Text that JSON can carry as a string: valid UTF-8, no NUL. */
@@ -259,21 +592,48 @@ static void add_bytes(cJSON *obj, const char *text_name, const char *b64_name, c
 
 /* The dead letter's value as it was: a JSON value, text, or (Avro and
  * other binary) base64, with the Confluent schema id when framed. */
-static void add_value(cJSON *rec, const rd_kafka_message_t *m) {
+static void add_value(show_t *s, cJSON *rec, const rd_kafka_message_t *m, rd_kafka_headers_t *h) {
     if (!m->payload) return;
     const unsigned char *p = m->payload;
     cJSON *value = cJSON_ParseWithLength(m->payload, m->len);
     if (value) {
         cJSON_AddItemToObject(rec, "value", value);
-    } else {
-        add_bytes(rec, "value_raw", "value_base64", p, m->len);
-        if (m->len >= 5 && p[0] == 0) { /* a NUL: never text, so base64 */
-            cJSON_AddStringToObject(rec, "value_format", "confluent-avro");
-            cJSON_AddNumberToObject(rec, "schema_id",
-                                    (double)(int32_t)((uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
-                                                      (uint32_t)p[3] << 8 | p[4]));
-        }
+        return;
     }
+    add_bytes(rec, "value_raw", "value_base64", p, m->len);
+    if (m->len < 5 || p[0] != 0) return;
+    /* a NUL: never text, so base64 */
+    cJSON_AddStringToObject(rec, "value_format", "confluent-avro");
+    cJSON_AddNumberToObject(rec, "schema_id",
+                            (double)(int32_t)((uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
+                                              (uint32_t)p[3] << 8 | p[4]));
+    /* decoded through the registry when one is configured, by the kind of
+     * its source topic; the bytes stay in value_base64 */
+    if (!s->cfg->registry_url || !*s->cfg->registry_url) return;
+    char buf[256];
+    const char *topic = header(h, TS_DLH_SOURCE_TOPIC, buf, sizeof buf);
+    int kind = !strcmp(topic, s->cfg->topic_customers) ? TS_KIND_CUSTOMER
+               : !strcmp(topic, s->cfg->topic_orders)  ? TS_KIND_ORDER
+                                                       : -1;
+    if (kind < 0) return;
+    char err[256];
+    if (!s->dec[kind] &&
+        !(s->dec[kind] = ts_decoder_new(s->cfg, (ts_kind_t)kind, err, sizeof err))) {
+        cJSON_AddStringToObject(rec, "value_decode_error", err);
+        return;
+    }
+    if (!s->arena && !(s->arena = ts_arena_new(0))) return;
+    ts_arena_reset(s->arena);
+    ts_customer_t c;
+    ts_order_t o;
+    void *out = kind == TS_KIND_CUSTOMER ? (void *)&c : (void *)&o;
+    ts_err_t rc =
+        ts_decoder_decode(s->dec[kind], m->payload, m->len, s->arena, out, err, sizeof err);
+    if (rc != TS_OK)
+        cJSON_AddStringToObject(rec, "value_decode_error", err);
+    else
+        cJSON_AddItemToObject(rec, "value",
+                              kind == TS_KIND_CUSTOMER ? customer_json(&c) : order_json(&o));
 }
 
 static int show_one(void *opaque, rd_kafka_message_t *m) {
@@ -296,119 +656,509 @@ static int show_one(void *opaque, rd_kafka_message_t *m) {
             hb = cJSON_AddObjectToObject(rec, "headers_base64");
         add_bytes(text ? hj : hb, name, name, val, sz);
     }
-    add_value(rec, m);
+    add_value(s, rec, m, h);
     char *txt = s->o->json ? cJSON_PrintUnformatted(rec) : cJSON_Print(rec);
     fprintf(s->out, "%s\n", txt);
     fflush(s->out);
     free(txt);
     cJSON_Delete(rec);
     s->shown++;
-    return 0;
+    return s->o->limit > 0 && s->shown >= s->o->limit ? READ_STOP : 0;
 }
 
 int ts_dlqtool_show(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE *out) {
-    show_t s = {o, out, 0};
-    int rc = read_topic(cfg, cfg->topic_dead_letter, NULL, o->follow, false, show_one, NULL, &s);
-    if (!o->json) fprintf(stderr, "%ld record(s)\n", s.shown);
+    rd_kafka_t *rk = client_new(cfg, RD_KAFKA_CONSUMER, NULL, NULL);
+    if (!rk) return 1;
+    show_t s = {.cfg = cfg, .o = o, .out = out};
+    /* tail starts at the end unless --from-beginning: the end offsets of
+     * now, so whatever is written after the "following" note is shown */
+    int64_t *start = NULL;
+    int n = 0, rc = 0;
+    if (o->follow && !o->from_beginning) {
+        rc = partitions_of(cfg, rk, cfg->topic_dead_letter, &n);
+        if (!rc && n > 0 && !(start = malloc((size_t)n * sizeof *start))) rc = 1;
+        for (int p = 0; !rc && p < n; p++) {
+            int64_t lo, hi;
+            rd_kafka_resp_err_t e =
+                rd_kafka_query_watermark_offsets(rk, cfg->topic_dead_letter, p, &lo, &hi, 10000);
+            if (e) {
+                ts_log(TS_LOG_ERROR, LOGGER, NULL, "end offsets of %s: %s", cfg->topic_dead_letter,
+                       rd_kafka_err2str(e));
+                rc = 1;
+            }
+            start[p] = hi;
+        }
+        if (!rc && n > 0) fprintf(stderr, "following %s from the end\n", cfg->topic_dead_letter);
+    }
+    if (!rc)
+        rc = read_topic(cfg, rk, cfg->topic_dead_letter, start, n, o->follow, false, show_one, &s);
+    free(start);
+    ts_decoder_destroy(s.dec[0]);
+    ts_decoder_destroy(s.dec[1]);
+    ts_arena_destroy(s.arena);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    if (!o->json && rc == 0) fprintf(stderr, "%ld record(s)\n", s.shown);
     return rc;
 }
 
 /* ---- redrive ---------------------------------------------------------------------- */
 
+typedef enum {
+    C_REDRIVE = 0, /* to be re-produced */
+    C_COPY,        /* another dead letter of the same source record: done with it */
+    C_SUPERSEDED,  /* the source topic holds a newer record of the key */
+    C_LIMIT,       /* at --max-redrives: reported, left alone */
+    C_UNAVAILABLE, /* value left out and the source record is gone: reported, left alone */
+} cstate_t;
+
 typedef struct {
+    int32_t dl_partition;
+    int64_t dl_offset;
+    char *src_topic; /* NULL: no source coordinates (not redrivable) */
+    int32_t src_partition;
+    int64_t src_offset;
+    char reason[64];
+    void *key, *value;
+    size_t key_len, value_len;
+    bool value_omitted, delivered;
+    rd_kafka_headers_t *headers; /* the dead letter's, copied */
+    int count;
+    cstate_t state;
+    int64_t newer_offset; /* SUPERSEDED: the newer record */
+    size_t copy_of;       /* C_COPY within this run: index of the first */
+} cand_t;
+
+typedef struct {
+    const ts_config_t *cfg;
     const ts_dlqtool_opts_t *o;
     FILE *out;
-    rd_kafka_t *producer;
-    long redriven, skipped_max, failed;
+    const char *state_topic, *group;
+    smap_t done;     /* state keys of dead letters done */
+    smap_t done_src; /* source ids of records redriven (or superseded) before */
+    smap_t seen_src; /* source id -> index of its first candidate in this run */
+    cand_t *c;
+    size_t n, cap;
+    long failed;
+    int oom;
 } redrive_t;
+
+static size_t state_key(const redrive_t *r, int32_t p, int64_t o, char *buf, size_t n) {
+    return (size_t)snprintf(buf, n, "%s|%s|%d|%lld", r->group, r->cfg->topic_dead_letter, (int)p,
+                            (long long)o);
+}
+
+/* The bookkeeping topic: key = group|dead-letter topic|partition|offset,
+ * value = {"status","source_topic","source_partition","source_offset",...}. */
+static int state_one(void *opaque, rd_kafka_message_t *m) {
+    redrive_t *r = opaque;
+    if (!m->key || !m->payload) return 0;
+    size_t glen = strlen(r->group);
+    if (m->key_len <= glen || memcmp(m->key, r->group, glen) || ((char *)m->key)[glen] != '|')
+        return 0; /* another group's */
+    if (!smap_put(&r->done, m->key, m->key_len, 1, NULL)) return r->oom = 1;
+    cJSON *v = cJSON_ParseWithLength(m->payload, m->len);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(v, "source_topic"),
+                *p = cJSON_GetObjectItemCaseSensitive(v, "source_partition"),
+                *o = cJSON_GetObjectItemCaseSensitive(v, "source_offset");
+    if (cJSON_IsString(t) && cJSON_IsNumber(p) && cJSON_IsNumber(o)) {
+        char id[400];
+        int n = snprintf(id, sizeof id, "%s|%d|%lld", t->valuestring, p->valueint,
+                         (long long)o->valuedouble);
+        if (!smap_put(&r->done_src, id, (size_t)n, 1, NULL)) r->oom = 1;
+    }
+    cJSON_Delete(v);
+    return r->oom;
+}
+
+static void *memdup(const void *p, size_t n) {
+    void *d = malloc(n ? n : 1);
+    if (d && n) memcpy(d, p, n);
+    return d;
+}
+
+static int collect_one(void *opaque, rd_kafka_message_t *m) {
+    redrive_t *r = opaque;
+    if (!matches(r->o, m)) return 0;
+    char key[400];
+    size_t kn = state_key(r, m->partition, m->offset, key, sizeof key);
+    if (smap_find(&r->done, key, kn)) return 0;
+    if (r->o->limit > 0 && (long)r->n >= r->o->limit) return READ_STOP;
+    rd_kafka_headers_t *h = NULL;
+    rd_kafka_message_headers(m, &h);
+    if (r->n == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 256;
+        cand_t *nn = realloc(r->c, nc * sizeof *nn);
+        if (!nn) return r->oom = 1;
+        r->c = nn;
+        r->cap = nc;
+    }
+    char buf[256], id[640];
+    cand_t *c = &r->c[r->n];
+    *c = (cand_t){
+        .dl_partition = m->partition,
+        .dl_offset = m->offset,
+        .src_partition = -1,
+        .src_offset = -1,
+        .key = m->key ? memdup(m->key, m->key_len) : NULL,
+        .key_len = m->key ? m->key_len : 0,
+        .value = m->payload ? memdup(m->payload, m->len) : NULL,
+        .value_len = m->payload ? m->len : 0,
+        .value_omitted = has_header(h, TS_DLH_VALUE_OMITTED),
+        .headers = h ? rd_kafka_headers_copy(h) : NULL,
+        .count = atoi(header(h, TS_DLH_REDRIVE_COUNT, buf, sizeof buf)),
+    };
+    snprintf(c->reason, sizeof c->reason, "%s", header(h, TS_DLH_REASON, buf, sizeof buf));
+    if (has_header(h, TS_DLH_SOURCE_TOPIC) && has_header(h, TS_DLH_SOURCE_OFFSET)) {
+        c->src_topic = strdup(header(h, TS_DLH_SOURCE_TOPIC, buf, sizeof buf));
+        c->src_partition = atoi(header(h, TS_DLH_SOURCE_PARTITION, buf, sizeof buf));
+        c->src_offset = strtoll(header(h, TS_DLH_SOURCE_OFFSET, buf, sizeof buf), NULL, 10);
+    }
+    size_t n = source_id(h, m, id, sizeof id);
+    bool created;
+    mslot_t *s = smap_put(&r->seen_src, id, n, (int64_t)r->n, &created);
+    if (!s) return r->oom = 1;
+    if (smap_find(&r->done_src, id, n)) {
+        c->state = C_COPY; /* redriven by an earlier run: this is a copy */
+        c->copy_of = (size_t)-1;
+    } else if (!created) {
+        c->state = C_COPY;
+        c->copy_of = (size_t)s->val;
+    } else if (c->count >= r->o->max_redrives) {
+        c->state = C_LIMIT;
+    }
+    r->n++;
+    return 0;
+}
+
+/* ---- the source scan: is a newer record of the key there? --------------------------- */
+
+typedef struct {
+    redrive_t *r;
+    smap_t latest; /* key -> highest offset seen */
+    smap_t wanted; /* "offset" -> candidate index, for values left out */
+    int32_t partition;
+} scan_t;
+
+static int scan_one(void *opaque, rd_kafka_message_t *m) {
+    scan_t *s = opaque;
+    if (m->partition != s->partition) return 0;
+    if (m->key) {
+        mslot_t *k = smap_find(&s->latest, m->key, m->key_len);
+        if (k && m->offset > k->val) k->val = m->offset;
+    }
+    if (s->wanted.n) {
+        char off[32];
+        int n = snprintf(off, sizeof off, "%lld", (long long)m->offset);
+        mslot_t *w = smap_find(&s->wanted, off, (size_t)n);
+        if (w) {
+            cand_t *c = &s->r->c[w->val];
+            free(c->value);
+            c->value = m->payload ? memdup(m->payload, m->len) : NULL;
+            c->value_len = m->payload ? m->len : 0;
+            c->value_omitted = false;
+        }
+    }
+    return 0;
+}
+
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    size_t i; /* candidate index */
+} srcref_t;
+
+static int by_source(const void *a, const void *b) {
+    const srcref_t *x = a, *y = b;
+    int t = strcmp(x->topic, y->topic);
+    if (t) return t;
+    return x->partition < y->partition ? -1 : x->partition > y->partition;
+}
+
+/* For each source partition of the records to redrive: one read from the
+ * lowest such offset to the end, remembering the latest offset of each
+ * candidate key (the same key is always in the same partition). */
+static int scan_sources(redrive_t *r, rd_kafka_t *rk) {
+    srcref_t *ix = malloc((r->n ? r->n : 1) * sizeof *ix);
+    size_t m = 0;
+    if (!ix) return 1;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->c[i].state == C_REDRIVE && r->c[i].src_topic)
+            ix[m++] = (srcref_t){r->c[i].src_topic, r->c[i].src_partition, i};
+    qsort(ix, m, sizeof *ix, by_source);
+    int rc = 0;
+    for (size_t a = 0, b; a < m && rc == 0; a = b) {
+        cand_t *first = &r->c[ix[a].i];
+        scan_t s = {.r = r, .partition = first->src_partition};
+        int64_t from = INT64_MAX;
+        for (b = a; b < m && !by_source(&ix[a], &ix[b]); b++) {
+            cand_t *c = &r->c[ix[b].i];
+            int64_t need = c->value_omitted ? c->src_offset : c->src_offset + 1;
+            if (need < from) from = need;
+            if (c->key && !smap_put(&s.latest, c->key, c->key_len, -1, NULL)) rc = 1;
+            if (c->value_omitted) {
+                char off[32];
+                int n = snprintf(off, sizeof off, "%lld", (long long)c->src_offset);
+                if (!smap_put(&s.wanted, off, (size_t)n, (int64_t)ix[b].i, NULL)) rc = 1;
+            }
+        }
+        int parts = 0;
+        if (!rc) rc = partitions_of(r->cfg, rk, first->src_topic, &parts);
+        if (!rc && first->src_partition >= parts) {
+            char ctx[300];
+            snprintf(ctx, sizeof ctx, "\"topic\":\"%.200s\",\"partition\":%d", first->src_topic,
+                     (int)first->src_partition);
+            ts_log(TS_LOG_ERROR, LOGGER, ctx, "source partition does not exist");
+            rc = 1;
+        }
+        if (!rc) {
+            int64_t *start = malloc((size_t)parts * sizeof *start);
+            if (!start) rc = 1;
+            for (int p = 0; start && p < parts; p++)
+                start[p] = p == first->src_partition ? from : RD_KAFKA_OFFSET_INVALID;
+            if (start)
+                rc = read_topic(r->cfg, rk, first->src_topic, start, parts, false, false, scan_one,
+                                &s);
+            free(start);
+        }
+        for (size_t k = a; k < b && !rc; k++) {
+            cand_t *c = &r->c[ix[k].i];
+            mslot_t *l = c->key ? smap_find(&s.latest, c->key, c->key_len) : NULL;
+            if (l && l->val > c->src_offset) {
+                c->state = C_SUPERSEDED;
+                c->newer_offset = l->val;
+            } else if (c->value_omitted) {
+                c->state = C_UNAVAILABLE;
+            }
+        }
+        smap_free(&s.latest);
+        smap_free(&s.wanted);
+    }
+    free(ix);
+    return rc;
+}
+
+/* ---- producing ------------------------------------------------------------------------ */
 
 static void redrive_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
     redrive_t *r = opaque;
-    if (m->err) r->failed++;
+    cand_t *c = m->_private;
+    if (m->err) {
+        r->failed++;
+        ts_log(TS_LOG_ERROR, LOGGER, NULL, "delivery to %s: %s", rd_kafka_topic_name(m->rkt),
+               rd_kafka_err2str(m->err));
+    } else if (c) {
+        c->delivered = true;
+    }
 }
 
-static int redrive_one(void *opaque, rd_kafka_message_t *m) {
-    redrive_t *r = opaque;
-    if (!matches(r->o, m)) return 0;
-    rd_kafka_headers_t *h = NULL;
-    rd_kafka_message_headers(m, &h);
-    char buf[256], topic[256], cnt[16];
-    snprintf(topic, sizeof topic, "%s", header(h, TS_DLH_SOURCE_TOPIC, buf, sizeof buf));
-    int count = atoi(header(h, TS_DLH_REDRIVE_COUNT, buf, sizeof buf));
-    char *key = m->key ? strndup(m->key, m->key_len) : strdup("");
-    if (count >= r->o->max_redrives) {
-        fprintf(r->out, "skip     %s offset %lld key %s: redriven %d times already\n", topic,
-                (long long)m->offset, key, count);
-        r->skipped_max++;
-        free(key);
-        return 0;
-    }
-    fprintf(r->out, "%s %s key %s (%s, redrive %d)\n",
-            r->o->dry_run ? "would redrive to" : "redrive  to", topic, key,
-            header(h, TS_DLH_REASON, buf, sizeof buf), count + 1);
-    free(key);
-    if (r->o->dry_run) {
-        r->redriven++;
-        return 0;
-    }
+static int produce_redrive(redrive_t *r, rd_kafka_t *p, cand_t *c) {
     /* original headers without our dead-letter context, plus the count */
     rd_kafka_headers_t *nh = rd_kafka_headers_new(8);
     const char *name;
     const void *val;
     size_t sz;
-    for (size_t i = 0; h && !rd_kafka_header_get_all(h, i, &name, &val, &sz); i++)
+    for (size_t i = 0; c->headers && !rd_kafka_header_get_all(c->headers, i, &name, &val, &sz); i++)
         if (strncmp(name, TS_DLH_PREFIX, sizeof TS_DLH_PREFIX - 1) &&
             strncmp(name, TS_DLH_CONNECT_PREFIX, sizeof TS_DLH_CONNECT_PREFIX - 1))
             rd_kafka_header_add(nh, name, -1, val, (ssize_t)sz);
-    snprintf(cnt, sizeof cnt, "%d", count + 1);
+    char cnt[16];
+    snprintf(cnt, sizeof cnt, "%d", c->count + 1);
     rd_kafka_header_add(nh, TS_DLH_REDRIVE_COUNT, -1, cnt, -1);
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        r->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
-        RD_KAFKA_V_HEADERS(nh), RD_KAFKA_V_END);
+        p, RD_KAFKA_V_TOPIC(c->src_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(c->key, c->key_len), RD_KAFKA_V_VALUE(c->value, c->value_len),
+        RD_KAFKA_V_HEADERS(nh), RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(nh);
-        fprintf(stderr, "tillstream-dlq: produce to %s: %s\n", topic, rd_kafka_err2str(err));
+        ts_log(TS_LOG_ERROR, LOGGER, NULL, "produce to %s: %s", c->src_topic,
+               rd_kafka_err2str(err));
+        r->failed++;
         return 1;
     }
-    rd_kafka_poll(r->producer, 0);
-    r->redriven++;
+    rd_kafka_poll(p, 0);
     return 0;
 }
 
-/* Commit only once every re-produced record is acknowledged by the broker. */
-static int redrive_flush(void *opaque) {
-    redrive_t *r = opaque;
-    if (!r->producer) return 0;
-    rd_kafka_flush(r->producer, 30000);
-    return r->failed || rd_kafka_outq_len(r->producer) > 0 ? 1 : 0;
+static const char *const state_names[] = {"REDRIVEN", "COPY", "SUPERSEDED", "LIMIT", "UNAVAILABLE"};
+
+static int produce_done(redrive_t *r, rd_kafka_t *p, const cand_t *c) {
+    char key[400];
+    size_t kn = state_key(r, c->dl_partition, c->dl_offset, key, sizeof key);
+    cJSON *v = cJSON_CreateObject();
+    cJSON_AddStringToObject(v, "status", state_names[c->state]);
+    cJSON_AddStringToObject(v, "reason", c->reason);
+    if (c->src_topic) {
+        cJSON_AddStringToObject(v, "source_topic", c->src_topic);
+        cJSON_AddNumberToObject(v, "source_partition", c->src_partition);
+        cJSON_AddNumberToObject(v, "source_offset", (double)c->src_offset);
+    }
+    if (c->state == C_SUPERSEDED)
+        cJSON_AddNumberToObject(v, "newer_offset", (double)c->newer_offset);
+    char at[40];
+    iso(ts_now_wall_ms(), at, sizeof at);
+    cJSON_AddStringToObject(v, "at", at);
+    char *s = cJSON_PrintUnformatted(v);
+    cJSON_Delete(v);
+    rd_kafka_resp_err_t err =
+        s ? rd_kafka_producev(p, RD_KAFKA_V_TOPIC(r->state_topic),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, kn),
+                              RD_KAFKA_V_VALUE(s, strlen(s)), RD_KAFKA_V_OPAQUE(NULL),
+                              RD_KAFKA_V_END)
+          : RD_KAFKA_RESP_ERR__NOENT;
+    free(s);
+    if (err) {
+        ts_log(TS_LOG_ERROR, LOGGER, NULL, "produce to %s: %s", r->state_topic,
+               rd_kafka_err2str(err));
+        r->failed++;
+        return 1;
+    }
+    rd_kafka_poll(p, 0);
+    return 0;
+}
+
+/* Creates the compacted bookkeeping topic when it is missing. */
+static int ensure_state_topic(redrive_t *r, rd_kafka_t *p) {
+    int parts;
+    if (partitions_of(r->cfg, p, r->state_topic, &parts)) return 1;
+    if (parts) return 0;
+    char err[256];
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(r->state_topic, 1, -1, err, sizeof err);
+    if (!nt) {
+        ts_log(TS_LOG_ERROR, LOGGER, NULL, "topic %s: %s", r->state_topic, err);
+        return 1;
+    }
+    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+    rd_kafka_queue_t *q = rd_kafka_queue_new(p);
+    rd_kafka_CreateTopics(p, &nt, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    int rc = 1;
+    if (ev) {
+        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+        size_t n = 0;
+        const rd_kafka_topic_result_t **tr =
+            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+        rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
+        if (!e && n == 1) e = rd_kafka_topic_result_error(tr[0]);
+        if (!e || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+            rc = 0;
+        else
+            ts_log(TS_LOG_ERROR, LOGGER, NULL, "create topic %s: %s", r->state_topic,
+                   rd_kafka_err2str(e));
+        rd_kafka_event_destroy(ev);
+    } else {
+        ts_log(TS_LOG_ERROR, LOGGER, NULL, "create topic %s: timed out", r->state_topic);
+    }
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    return rc;
+}
+
+static void report(redrive_t *r, const cand_t *c) {
+    bool dry = r->o->dry_run;
+    char key[200];
+    snprintf(key, sizeof key, "%.*s", (int)(c->key_len < 199 ? c->key_len : 199),
+             c->key ? (const char *)c->key : "");
+    const char *topic = c->src_topic ? c->src_topic : "(unknown source)";
+    switch (c->state) {
+    case C_REDRIVE:
+        fprintf(r->out, "%s %s key %s (%s, redrive %d)\n", dry ? "would redrive to" : "redrive  to",
+                topic, key, c->reason, c->count + 1);
+        break;
+    case C_SUPERSEDED:
+        fprintf(r->out,
+                "SUPERSEDED %s partition %d offset %lld key %s (%s): newer record at offset %lld\n",
+                topic, (int)c->src_partition, (long long)c->src_offset, key, c->reason,
+                (long long)c->newer_offset);
+        break;
+    case C_COPY:
+        if (c->copy_of == (size_t)-1)
+            fprintf(r->out, "copy     %s partition %d offset %lld key %s (%s): redriven before\n",
+                    topic, (int)c->src_partition, (long long)c->src_offset, key, c->reason);
+        else
+            fprintf(r->out,
+                    "copy     %s partition %d offset %lld key %s (%s): same source record as "
+                    "dead letter %d/%lld\n",
+                    topic, (int)c->src_partition, (long long)c->src_offset, key, c->reason,
+                    (int)r->c[c->copy_of].dl_partition, (long long)r->c[c->copy_of].dl_offset);
+        break;
+    case C_LIMIT:
+        fprintf(r->out, "skip     %s offset %lld key %s: redriven %d times already\n", topic,
+                (long long)c->src_offset, key, c->count);
+        break;
+    case C_UNAVAILABLE:
+        fprintf(r->out,
+                "skip     %s partition %d offset %lld key %s: value left out and the "
+                "source record is gone\n",
+                topic, (int)c->src_partition, (long long)c->src_offset, key);
+        break;
+    }
 }
 
 int ts_dlqtool_redrive(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE *out) {
-    char err[512];
-    redrive_t r = {o, out, NULL, 0, 0, 0};
-    if (!o->dry_run) {
-        rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        for (size_t i = 0; i < cfg->n_kafka; i++)
-            rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err, sizeof err);
-        rd_kafka_conf_set(conf, "enable.idempotence", "true", NULL, 0);
-        rd_kafka_conf_set_dr_msg_cb(conf, redrive_dr);
-        rd_kafka_conf_set_opaque(conf, &r);
-        if (!(r.producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err))) {
-            fprintf(stderr, "tillstream-dlq: %s\n", err);
-            return 1;
-        }
+    redrive_t r = {
+        .cfg = cfg,
+        .o = o,
+        .out = out,
+        .state_topic = o->state_topic ? o->state_topic : "tillstream.redrive",
+        .group = o->group ? o->group : "tillstream-dlq-redrive",
+    };
+    rd_kafka_t *rk = client_new(cfg, RD_KAFKA_CONSUMER, NULL, NULL), *p = NULL;
+    int rc = rk ? 0 : 1;
+    /* 1. what was done before; 2. the dead letters still to do */
+    if (!rc) rc = read_topic(cfg, rk, r.state_topic, NULL, 0, false, true, state_one, &r);
+    if (!rc)
+        rc = read_topic(cfg, rk, cfg->topic_dead_letter, NULL, 0, false, false, collect_one, &r);
+    /* 3. the present: a newer record of the key in the source partition */
+    if (!rc && !r.oom) rc = scan_sources(&r, rk);
+    if (r.oom) rc = 1;
+    long k[5] = {0};
+    for (size_t i = 0; !rc && i < r.n; i++) {
+        if (r.c[i].state == C_REDRIVE && !r.c[i].src_topic) r.c[i].state = C_UNAVAILABLE;
+        k[r.c[i].state]++;
     }
-    char group[300];
-    snprintf(group, sizeof group, "%s", o->group ? o->group : "tillstream-dlq-redrive");
-    /* the group remembers what was redriven; a dry run reads without committing */
-    int rc = read_topic(cfg, cfg->topic_dead_letter, group, false, !o->dry_run, redrive_one,
-                        redrive_flush, &r);
-    if (r.producer) rd_kafka_destroy(r.producer);
-    fprintf(out, "%s%ld record(s) %s, %ld at the redrive limit (%d)\n",
-            o->dry_run ? "dry run: " : "", r.redriven,
-            o->dry_run ? "would be redriven" : "redriven", r.skipped_max, o->max_redrives);
+    /* 4. re-produce, wait for every acknowledgement, then record what was done */
+    if (!rc && !o->dry_run && r.n) {
+        p = client_new(cfg, RD_KAFKA_PRODUCER, redrive_dr, &r);
+        rc = p ? ensure_state_topic(&r, p) : 1;
+        for (size_t i = 0; !rc && i < r.n; i++)
+            if (r.c[i].state == C_REDRIVE) rc = produce_redrive(&r, p, &r.c[i]);
+        if (p) rd_kafka_flush(p, 30000);
+        /* what was acknowledged is recorded even when something failed */
+        for (size_t i = 0; p && i < r.n; i++) {
+            cand_t *c = &r.c[i];
+            if ((c->state == C_REDRIVE && c->delivered) || c->state == C_SUPERSEDED ||
+                c->state == C_COPY)
+                if (produce_done(&r, p, c)) break;
+        }
+        if (p) rd_kafka_flush(p, 30000);
+        if (r.failed || (p && rd_kafka_outq_len(p) > 0)) rc = 1;
+    }
+    if (!rc)
+        for (size_t i = 0; i < r.n; i++) report(&r, &r.c[i]);
+    if (!rc)
+        fprintf(out,
+                "%s%ld record(s) %s, %ld at the redrive limit (%d), %ld superseded, %ld cop%s%s\n",
+                o->dry_run ? "dry run: " : "", k[C_REDRIVE],
+                o->dry_run ? "would be redriven" : "redriven", k[C_LIMIT], o->max_redrives,
+                k[C_SUPERSEDED], k[C_COPY], k[C_COPY] == 1 ? "y" : "ies",
+                k[C_UNAVAILABLE] ? ", some not redrivable (see above)" : "");
+    if (p) rd_kafka_destroy(p);
+    if (rk) {
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+    }
+    for (size_t i = 0; i < r.n; i++) {
+        free(r.c[i].src_topic);
+        free(r.c[i].key);
+        free(r.c[i].value);
+        if (r.c[i].headers) rd_kafka_headers_destroy(r.c[i].headers);
+    }
+    free(r.c);
+    smap_free(&r.done);
+    smap_free(&r.done_src);
+    smap_free(&r.seen_src);
     return rc;
 }
 
@@ -499,7 +1249,7 @@ static int audit_one(void *opaque, rd_kafka_message_t *m) {
         rc = ts_decoder_decode(a->dec, m->payload, m->len, a->arena, &c, err, sizeof err);
         if (rc != TS_ERR_TRANSIENT) break;
         if (waited_ms >= 120000) {
-            fprintf(stderr, "tillstream-dlq: audit stopped: %s\n", err);
+            ts_log(TS_LOG_ERROR, LOGGER, NULL, "audit stopped: %s", err);
             return 1;
         }
         usleep(500 * 1000);
@@ -538,13 +1288,19 @@ int ts_dlqtool_audit(const ts_config_t *cfg, bool json, FILE *out) {
     audit_t a = {
         cfg, ts_router_new(cfg, err, sizeof err), ts_arena_new(0), NULL, NULL, 0, 0, NULL, 0, 0, 0};
     if (!(a.dec = ts_decoder_new(cfg, TS_KIND_CUSTOMER, err, sizeof err))) {
-        fprintf(stderr, "tillstream-dlq: %s\n", err);
+        ts_log(TS_LOG_ERROR, LOGGER, NULL, "%s", err);
         ts_arena_destroy(a.arena);
         ts_router_destroy(a.router);
         return 2;
     }
     int64_t t0 = ts_now_mono_ms();
-    int rc = read_topic(cfg, cfg->topic_customers, NULL, false, false, audit_one, NULL, &a);
+    rd_kafka_t *rk = client_new(cfg, RD_KAFKA_CONSUMER, NULL, NULL);
+    int rc =
+        rk ? read_topic(cfg, rk, cfg->topic_customers, NULL, 0, false, false, audit_one, &a) : 1;
+    if (rk) {
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+    }
     double secs = (double)(ts_now_mono_ms() - t0) / 1000.0;
     if (rc) { /* no partial counts: they would read as the truth */
         audit_free(&a);
