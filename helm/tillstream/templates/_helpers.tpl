@@ -77,7 +77,9 @@ template` / `helm install` with the field's path (helm lint shows a chart's
 {{- define "tillstream.config" -}}
 {{- $accounts := list -}}
 {{- range .Values.accounts -}}
-{{- $accounts = append $accounts (dict "name" .name "api_key_env" .envVar "outlets" .outlets) -}}
+{{- $a := dict "name" .name "api_key_env" .envVar "outlets" .outlets -}}
+{{- with .rateLimits }}{{- $_ := set $a "rate_limits" . -}}{{- end }}
+{{- $accounts = append $accounts $a -}}
 {{- end -}}
 {{- $cfg := dict "kafka" .Values.kafka "topics" .Values.topics "klaviyo" .Values.klaviyo "accounts" $accounts
      "routing" .Values.routing "consumer" .Values.consumer
