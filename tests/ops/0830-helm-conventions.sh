@@ -120,6 +120,8 @@ for comp, topic in (("customers", "pos.customers"), ("orders", "pos.orders")):
     assert tr["type"] == "prometheus" and f'topic="{topic}"' in tr["metadata"]["query"], tr
     assert "tillstream_consumer_lag_records" in tr["metadata"]["query"] and tr["metadata"]["threshold"] == "10000"
     assert "replicas" not in one(cv, "Deployment", "-" + comp)["spec"], "replicas fight the KEDA HPA"
+db = one(cv, "ConfigMap", "-dashboard")
+assert db["metadata"]["labels"]["grafana_dashboard"] == "1" and db["metadata"]["labels"]["team"] == "data"
 mn = docs("minimal")
 assert not kind(mn, "ScaledObject"), "KEDA is off by default"
 assert one(mn, "Deployment", "-orders")["spec"]["replicas"] == 1
