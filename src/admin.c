@@ -5,12 +5,15 @@
 #include "tillstream/admin.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 struct ts_admin_s {
     struct MHD_Daemon *d;
@@ -63,24 +66,52 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return reply(c, 404, "text/plain", "not found\n", 10);
 }
 
-ts_admin_t *ts_admin_new(const char *listen, ts_metrics_t *metrics, char *errstr,
-                         size_t errstr_size) {
+static int listen_fd(int fd) { return listen(fd, 1); }
+
+static ts_err_t parse_listen(const char *listen, struct sockaddr_in *sa, char *errstr,
+                             size_t errstr_size) {
     char host[128];
     const char *colon = listen ? strrchr(listen, ':') : NULL;
-    if (!colon || (size_t)(colon - listen) >= sizeof host) {
-        ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "admin.listen: expected host:port");
-        return NULL;
-    }
+    if (!colon || (size_t)(colon - listen) >= sizeof host)
+        return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "admin.listen: expected host:port");
     snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)atoi(colon + 1));
+    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+        return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG,
+                         "admin.listen: %s is not an IPv4 address", host);
+    return TS_OK;
+}
+
+ts_err_t ts_admin_check_listen(const char *listen, char *errstr, size_t errstr_size) {
     struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)atoi(colon + 1));
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "admin.listen: %s is not an IPv4 address",
-                  host);
-        return NULL;
+    ts_err_t rc = parse_listen(listen, &sa, errstr, errstr_size);
+    if (rc != TS_OK) return rc;
+    /* bind as libmicrohttpd will (SO_REUSEADDR), then let go: in use by
+     * another process (a live pod's consumer beside a replay) fails here
+     * with the errno, not as a bare "cannot listen" */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1;
+    if (fd < 0)
+        return ts_seterr(errstr, errstr_size, TS_ERR_IO, "admin.listen: socket: %s",
+                         strerror(errno));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen_fd(fd) != 0) {
+        int e = errno;
+        close(fd);
+        return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG,
+                         "admin.listen: cannot listen on %s: %s", listen, strerror(e));
     }
+    close(fd);
+    return TS_OK;
+}
+
+ts_admin_t *ts_admin_new(const char *listen, ts_metrics_t *metrics, char *errstr,
+                         size_t errstr_size) {
+    struct sockaddr_in sa;
+    if (ts_admin_check_listen(listen, errstr, errstr_size) != TS_OK ||
+        parse_listen(listen, &sa, errstr, errstr_size) != TS_OK)
+        return NULL;
     ts_admin_t *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     a->metrics = metrics;
@@ -88,10 +119,12 @@ ts_admin_t *ts_admin_new(const char *listen, ts_metrics_t *metrics, char *errstr
         ts_metrics_gauge(metrics, "tillstream_ready", "1 when the process is ready (readyz)", NULL);
     atomic_store(&a->heartbeat_ms, ts_now_mono_ms());
     atomic_store(&a->stale_ms, 30000);
+    errno = 0;
     a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, a,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
     if (!a->d) {
-        ts_seterr(errstr, errstr_size, TS_ERR_IO, "admin.listen: cannot listen on %s", listen);
+        ts_seterr(errstr, errstr_size, TS_ERR_IO, "admin.listen: cannot listen on %s: %s", listen,
+                  errno ? strerror(errno) : "libmicrohttpd refused");
         free(a);
         return NULL;
     }

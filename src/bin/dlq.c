@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tillstream/checkconfig.h"
 #include "tillstream/dlqtool.h"
 #include "tillstream/log.h"
 #include "tillstream/model.h"
@@ -19,6 +20,9 @@ static void usage(FILE *f) {
            "  tail      like show, then follow new dead letters\n"
            "  redrive   send selected dead letters back to their source topic\n"
            "  audit     Home Outlet audit of the customers topic (per outlet and overall)\n\n"
+           "  --check-config         (alone or with a command) check the config as a start\n"
+           "                         would (librdkafka properties, registry settings), exit\n"
+           "                         0 valid, 2 with the message\n\n"
            "Options:\n"
            "  --json                 JSON output\n"
            "  --reason R             only this reason (show, tail, redrive)\n"
@@ -36,6 +40,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *cmd = argv[1];
+    bool check_config = false;
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);
         return 0;
@@ -47,15 +52,14 @@ int main(int argc, char **argv) {
     const char *config = NULL;
     ts_dlqtool_opts_t o = {0};
     o.max_redrives = 3;
-    static const struct option opts[] = {{"config", 1, NULL, 'c'},  {"json", 0, NULL, 'j'},
-                                         {"reason", 1, NULL, 'r'},  {"outlet", 1, NULL, 'o'},
-                                         {"since", 1, NULL, 's'},   {"until", 1, NULL, 'u'},
-                                         {"dry-run", 0, NULL, 'd'}, {"max-redrives", 1, NULL, 'm'},
-                                         {"group", 1, NULL, 'g'},   {"help", 0, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", 1, NULL, 'c'},  {"json", 0, NULL, 'j'},         {"reason", 1, NULL, 'r'},
+        {"outlet", 1, NULL, 'o'},  {"since", 1, NULL, 's'},        {"until", 1, NULL, 'u'},
+        {"dry-run", 0, NULL, 'd'}, {"max-redrives", 1, NULL, 'm'}, {"group", 1, NULL, 'g'},
+        {"help", 0, NULL, 'h'},    {"check-config", 0, NULL, 'C'}, {NULL, 0, NULL, 0}};
     int c;
     char err[256];
-    optind = 2;
+    optind = strcmp(cmd, "--check-config") ? 2 : 1; /* `tillstream-dlq --check-config --config F` */
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
@@ -73,6 +77,7 @@ int main(int argc, char **argv) {
         case 'd': o.dry_run = true; break;
         case 'm': o.max_redrives = atoi(optarg); break;
         case 'g': o.group = optarg; break;
+        case 'C': check_config = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -88,6 +93,18 @@ int main(int argc, char **argv) {
     }
     ts_log_set_level(TS_LOG_WARN);
     int rc;
+    if (check_config) {
+        /* no API keys (the tool never calls Klaviyo) and no admin listener */
+        if (ts_checkconfig_run(cfg, TS_KIND_ORDER, 0, err, sizeof err) != TS_OK) {
+            fprintf(stderr, "tillstream-dlq: %s\n", err);
+            rc = 2;
+        } else {
+            printf("tillstream-dlq: config %s: ok\n", config);
+            rc = 0;
+        }
+        ts_config_destroy(cfg);
+        return rc;
+    }
     if (!strcmp(cmd, "stats"))
         rc = ts_dlqtool_stats(cfg, o.json, stdout);
     else if (!strcmp(cmd, "show"))

@@ -178,4 +178,6 @@ for c in "registry.env tillstream-orders registry" "registry.env tillstream-cust
   set -- $c
   run "$dir/$1" "$2" "$3" || { echo "$2 did not start on the rendered $3 config:" >&2; cat "$dir/$3.$2.log" >&2; exit 1; }
 done
+# the init container's command on the same config and env: exit 0
+env $(cat "$dir/registry.env") "$TS_BIN_DIR/tillstream-orders" --config "$dir/registry-config.json" --check-config >/dev/null
 echo "helm: the rendered registry and raw-avro configs start both consumers"

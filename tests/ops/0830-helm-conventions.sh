@@ -48,6 +48,7 @@ for v in minimal multi-account existing-secret backfill raw-avro registry conven
   helm lint --strict "$chart" -f "$vals/$v.yaml" >/dev/null
   helm template rel "$chart" -f "$vals/$v.yaml" >"$dir/$v.yaml"
   mkdir "$dir/$v.d"
+  [ "$v" = minimal ] && helm template rel "$chart" -f "$vals/$v.yaml" --set checkConfig.enabled=false >"$dir/no-check-config.yaml"
   "$venv/bin/python" - "$dir/$v.yaml" "$dir/$v.d" <<'PY'
 import sys, yaml
 for i, d in enumerate(x for x in yaml.safe_load_all(open(sys.argv[1])) if x):
@@ -103,6 +104,16 @@ for name, t in ps:
         assert {"name": "TZ", "value": "UTC"} in c["env"], (name, c["name"], "extraEnv")
         assert {"name": "extra-ca", "mountPath": "/etc/corp-ca", "readOnly": True} in c["volumeMounts"], name
     c = s["containers"][0]
+    inits = s.get("initContainers", [])
+    if comp == "dlq-stats":
+        assert not inits, name
+    else:   # --check-config before the consumer: same binary, env and mounts, the check's resources
+        ic, = inits
+        assert ic["name"] == "check-config" and ic["command"] == c["command"], ic
+        assert ic["args"] == ["--config", "/etc/tillstream/config.json", "--check-config"], ic["args"]
+        assert ic["env"] == c["env"] and ic["volumeMounts"] == c["volumeMounts"], name
+        assert ic["resources"] == {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
+        assert "readinessProbe" not in ic and "ports" not in ic, ic
     assert (c["resources"]["requests"]["cpu"], c["resources"]["limits"]["memory"]) == want_res[comp], (name, c["resources"])
     keys = [e["name"] for e in c["env"] if e["name"].startswith("KLAVIYO_KEY")]
     # least privilege: the dead-letter stats job reads Kafka only and gets no Klaviyo key
@@ -123,6 +134,8 @@ for comp, topic in (("customers", "pos.customers"), ("orders", "pos.orders")):
 db = one(cv, "ConfigMap", "-dashboard")
 assert db["metadata"]["labels"]["grafana_dashboard"] == "1" and db["metadata"]["labels"]["team"] == "data"
 mn = docs("minimal")
+nocheck = docs("no-check-config")
+assert all("initContainers" not in t["spec"] for _, t in pods(nocheck)), "checkConfig.enabled=false"
 assert not kind(mn, "ScaledObject"), "KEDA is off by default"
 assert one(mn, "Deployment", "-orders")["spec"]["replicas"] == 1
 # the backfill Job: named per window (Jobs are immutable), deleted after a TTL

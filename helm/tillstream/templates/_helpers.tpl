@@ -150,6 +150,12 @@ topologySpreadConstraints:
   - {{- toYaml $c | nindent 4 }}
   {{- end }}
 {{- end }}
+{{- if and $v.checkConfig.enabled .checkConfig }}
+initContainers:
+  # the start-up checks without starting: a bad config stops here with its message
+  - name: check-config
+    {{- include "tillstream.container" (dict "root" .root "binary" .binary "keys" .keys "args" (list "--check-config") "resources" $v.checkConfig.resources) | nindent 4 }}
+{{- end }}
 containers:
   - name: {{ .name }}
     {{- include "tillstream.container" . | nindent 4 }}
