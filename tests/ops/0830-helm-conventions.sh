@@ -59,6 +59,13 @@ PY
     || { echo "kubernetes-validate --strict failed on value set $v" >&2; exit 1; }
 done
 
+# NOTES.txt as `helm install` prints it (helm template leaves NOTES out: the
+# test renders it through tpl in a copy of the chart)
+cp -r "$chart" "$dir/chart-notes"
+cp "$chart/templates/NOTES.txt" "$dir/chart-notes/notes.txt"
+printf '%s\n' 'apiVersion: v1' 'kind: ConfigMap' 'metadata: {name: notes}' 'data:' \
+  '  notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}' >"$dir/chart-notes/templates/zz-notes.yaml"
+helm template rel "$dir/chart-notes" -f "$vals/multi-account.yaml" --show-only templates/zz-notes.yaml >"$dir/notes.yaml"
 "$venv/bin/python" - "$dir" "$TS_SOURCE_DIR" <<'PY'
 import json, re, sys, yaml
 d, src = sys.argv[1], sys.argv[2]
@@ -150,8 +157,14 @@ t = one(cv, "Pod")
 assert t["metadata"]["annotations"]["helm.sh/hook"] == "test"
 assert "pos-metrics:9464" in " ".join(t["spec"]["containers"][0]["args"])
 assert t["spec"]["securityContext"]["runAsNonRoot"] is True
-# NOTES.txt exists (helm install prints it)
-assert open(f"{src}/helm/tillstream/templates/NOTES.txt").read().strip()
+# NOTES.txt: what was installed, with which accounts and Secret, how to check it
+notes = yaml.safe_load(open(f"{d}/notes.yaml"))["data"]["notes"]
+for want in ("Deployment rel-tillstream-customers, 1 replica(s), topic pos.customers",
+             "Deployment rel-tillstream-orders, 6 replica(s), topic pos.orders",
+             "accounts: brand-a (outlets 101 102), brand-b (outlets 201)", "Secret rel-tillstream-api-keys",
+             "helm test rel", "idle"):
+    assert want in notes, (want, notes)
+assert "pk_test" not in notes, "an API key in NOTES"
 
 # The values table in docs/helm.md: one row per leaf of values.yaml (resources and
 # label maps whole), its default as JSON.
