@@ -6,11 +6,13 @@ FROM debian:bookworm-20241111 AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake ninja-build pkg-config \
       librdkafka-dev libavro-dev libcurl4-openssl-dev libcjson-dev libcmocka-dev libmicrohttpd-dev \
+      libphonenumber-dev libprotobuf-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
 COPY include ./include
 COPY src ./src
+COPY tools ./tools
 COPY tests ./tests
 COPY bench ./bench
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTS_WERROR=ON -DBUILD_TESTING=OFF \
@@ -19,7 +21,7 @@ RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTS_WERROR=O
 
 FROM debian:bookworm-20241111-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends librdkafka1 libavro23 libcurl4 libcjson1 libmicrohttpd12 ca-certificates kcat \
+ && apt-get install -y --no-install-recommends librdkafka1 libavro23 libcurl4 libcjson1 libmicrohttpd12 libphonenumber8 ca-certificates kcat \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin tillstream
 COPY --from=build /opt/tillstream/bin/ /usr/local/bin/

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "tillstream/avro.h"
+#include "tillstream/avro_enc.h"
 #include "tillstream/gen.h"
 
 static const char ORDER_OLD[] =

@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 secs=15
 [ "${1:-}" = --seconds ] && secs=$2
 build=${TS_FUZZ_BUILD_DIR:-$here/build-fuzz}
-CC=clang cmake -S "$here" -B "$build" -G Ninja -DTS_FUZZ=ON -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+CC=clang CXX=clang++ cmake -S "$here" -B "$build" -G Ninja -DTS_FUZZ=ON -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 targets=(fuzz_decode_order_json fuzz_decode_customer_json fuzz_time_decimal_phone
          fuzz_decode_avro_order fuzz_decode_avro_customer fuzz_decode_confluent)
 [ -n "${TS_FUZZ_TARGETS:-}" ] && read -r -a targets <<<"$TS_FUZZ_TARGETS"

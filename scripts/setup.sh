@@ -12,7 +12,11 @@ mkdir -p "$TS_CACHE"
 
 pkgs=(build-essential cmake ninja-build pkg-config git curl ca-certificates
       librdkafka-dev libavro-dev libcurl4-openssl-dev libcjson-dev libcmocka-dev
-      libmicrohttpd-dev kcat clang clang-format valgrind python3-venv)
+      libmicrohttpd-dev kcat clang clang-format valgrind python3-venv
+      libphonenumber-dev libprotobuf-dev libclang-rt-14-dev)
+# libphonenumber-dev: phone numbers (src/phone/); its headers include
+# protobuf's (libprotobuf-dev) and abseil's (a dependency). libclang-rt-14-dev:
+# clang's libFuzzer and sanitizer runtimes for scripts/fuzz.sh.
 # Test-only extras (promtool for metrics, docker-compose for compose config,
 # PostgreSQL as the schema registry's store and openssl for its test CA:
 # scripts/registry.sh).

@@ -49,23 +49,6 @@ bool ts_avro_has_writer(const ts_avro_t *a, int32_t id);
 ts_err_t ts_avro_decode(ts_avro_t *a, int32_t id, const void *buf, size_t len, size_t base_offset,
                         ts_arena_t *arena, void *out, char *errstr, size_t errstr_size);
 
-/* ---- encoding (generator, tests, benchmarks) ------------------------- */
-/* Encodes records with a writer schema: the record is put into a value of
- * the reader schema, then projected by field name onto the writer schema
- * (fields the writer lacks are dropped, fields only the writer has get
- * null / zero / the first enum symbol, int and long, float and double
- * convert), so any compatible schema version can be produced. */
-typedef struct ts_avro_enc_s ts_avro_enc_t;
-/* `writer_schema_json` NULL = the reader schema itself. */
-ts_avro_enc_t *ts_avro_enc_new(ts_kind_t kind, const char *writer_schema_json, char *errstr,
-                               size_t errstr_size);
-void ts_avro_enc_destroy(ts_avro_enc_t *e);
-/* Appends the encoding of `rec` (a ts_customer_t* or ts_order_t*) to
- * `out`; with framed_id >= 0 preceded by the Confluent header (magic 0,
- * big-endian id). */
-ts_err_t ts_avro_encode(ts_avro_enc_t *e, const void *rec, int32_t framed_id, ts_buf_t *out,
-                        char *errstr, size_t errstr_size);
-
 #ifdef __cplusplus
 }
 #endif

@@ -91,9 +91,10 @@ typedef struct ts_config_s {
     ts_account_conf_t *accounts;
     size_t n_accounts;
 
-    char *default_online_outlet; /* NULL: none */
-    char *default_phone_country; /* digits, e.g. "61"; NULL: national numbers dropped */
-    ts_kv_t *outlet_names;       /* outlet id -> store name (HomeOutletName) */
+    char *default_online_outlet;  /* NULL: none */
+    char *default_phone_country;  /* as configured: "AU" or "61"; NULL: national numbers dropped */
+    char default_phone_region[4]; /* its ISO region ("AU"; "61" -> "AU"), "" when none */
+    ts_kv_t *outlet_names;        /* outlet id -> store name (HomeOutletName) */
     size_t n_outlet_names;
 
     char *group_id_customers;

@@ -21,6 +21,7 @@
 #include "tillstream/common.h"
 #include "tillstream/config.h"
 #include "tillstream/model.h"
+#include "tillstream/phone.h"
 #include "tillstream/route.h"
 
 #ifdef __cplusplus
@@ -35,9 +36,12 @@ typedef struct {
 typedef enum { TS_SUB_KEEP = 0, TS_SUB_SUBSCRIBE, TS_SUB_UNSUBSCRIBE } ts_sub_t;
 
 /* Warning bits: the record is sent, but something was dropped/changed. */
-#define TS_MAP_WARN_PHONE_DROPPED  0x1u /* unparseable phone left out */
+#define TS_MAP_WARN_PHONE_DROPPED  0x1u /* invalid phone left out (libphonenumber) */
 #define TS_MAP_WARN_TRUNCATED      0x2u /* a string over 100 KB was truncated */
 #define TS_MAP_WARN_DEFAULT_OUTLET 0x4u /* default_online_outlet applied */
+#define TS_MAP_WARN_SMS_NOT_MOBILE                                                                 \
+    0x8u /* SMS consent true, but the phone cannot receive SMS (landline, 1300, 1800...):          \
+            the profile keeps the phone, no SMS subscription is sent */
 
 typedef struct {
     const char *metric;  /* static: "Placed Order", "Ordered Product", ... */
@@ -66,6 +70,9 @@ typedef struct ts_mapped_s {
                               de-duplication ("x:<external_id>" etc.) */
     ts_span_t email;       /* normalised identifiers, raw text (may be empty) */
     ts_span_t phone_e164;
+    ts_span_t phone_extension;  /* "2" for "+1 415 555 0100 ext 2" (may be empty) */
+    ts_phone_type_t phone_type; /* TS_PHONE_INVALID when there is no phone */
+    char phone_dropped[160];    /* why a phone was left out ("" if none was) */
     ts_map_event_t *events;
     size_t n_events, cap_events;
     bool send_profile; /* customers: import the profile */

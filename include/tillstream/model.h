@@ -51,13 +51,7 @@ ts_err_t ts_time_parse_iso8601(const char *s, size_t len, int64_t *out_ms, char 
  * bytes suffice. Returns length. */
 int ts_time_format_iso8601(int64_t ms, char *buf, size_t bufsize);
 
-/* Normalises a phone number to E.164 ("+61412345678"). Numbers without a
- * leading '+' or international prefix ("00") are read as national numbers
- * of `default_country_code` (digits only, e.g. "61"; NULL = reject them);
- * one national trunk '0' is dropped. Separators " -().", are ignored.
- * Returns TS_OK and writes a NUL-terminated string (16 bytes suffice), or
- * TS_ERR_INVALID when the result is not 8..15 digits. */
-ts_err_t ts_phone_e164(const char *in, const char *default_country_code, char *out, size_t outsize);
+/* Phone numbers: tillstream/phone.h (libphonenumber). */
 
 typedef enum { TS_TRI_UNKNOWN = 0, TS_TRI_TRUE = 1, TS_TRI_FALSE = 2 } ts_tri_t;
 

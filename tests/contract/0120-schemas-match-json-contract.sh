@@ -28,7 +28,7 @@ def keys(obj, prefix=""):
         if isinstance(v, list) and v and isinstance(v[0], dict):
             for item in v: out |= keys(item, prefix + k + "[].")
     return out
-decoder = open(src + "/src/decode_json.c").read()
+decoder = open(src + "/src/pipeline/decode_json.c").read()
 for name in ("customer", "order"):
     schema = json.load(open(f"{src}/schemas/{name}.avsc"))
     f = fields(schema)

@@ -38,6 +38,11 @@ assert cr["C1026"]["dead_letter"]["reason"] == "NO_PROFILE_IDENTIFIER"
 assert cr["C1022"]["account"] == "brand-a" and "DEFAULT_OUTLET" in cr["C1022"]["warnings"]
 assert "PHONE_DROPPED" in cr["C1027"]["warnings"] and cr["C1027"]["dead_letter"] is None
 assert cr["C1029"]["profiles"][0]["email"] == "mixed.case@example.com"
+# a landline with SMS consent: kept on the profile, never SMS-subscribed
+p = cr["C1028"]["profiles"][0]
+assert p["phone_number"] == "+61299990028" and "sms" not in p.get("subscriptions", {}), p
+assert cr["C1028"]["warnings"] == ["SMS_NOT_MOBILE"], cr["C1028"]
+assert cr["C1001"]["profiles"][0]["subscriptions"]["sms"] == "SUBSCRIBED"   # a mobile
 # consent: true subscribes, false unsubscribes, null leaves untouched
 for cid, inp in zip([i["customer_id"] for i in cin], cin):
     row = cr[cid]

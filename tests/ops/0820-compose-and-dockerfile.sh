@@ -63,4 +63,7 @@ if bash -c "${sim_check//\/8080//$sp}" 2>/dev/null; then echo "the healthcheck p
 grep -q '^FROM .* AS build$' Dockerfile && grep -q -- '-slim$' Dockerfile && grep -q '^USER 10001$' Dockerfile
 grep -q 'cmake -S . -B build -G Ninja' Dockerfile && grep -q 'cmake -S "$here" -B "$build" -G Ninja' scripts/setup.sh
 grep -q 'cmake --build build' Dockerfile && grep -q 'cmake --build "$build"' scripts/setup.sh
+# libphonenumber: built against in the build stage (as setup.sh installs it), shipped at run time
+grep -q 'libphonenumber-dev libprotobuf-dev' Dockerfile && grep -q 'libphonenumber-dev libprotobuf-dev' scripts/setup.sh
+grep -q 'libphonenumber8' Dockerfile
 echo "compose and Dockerfile: valid"

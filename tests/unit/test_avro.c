@@ -20,6 +20,7 @@
 
 #include "avro_testlib.h"
 #include "tillstream/avro.h"
+#include "tillstream/avro_enc.h"
 
 static char err[512];
 

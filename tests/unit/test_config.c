@@ -114,7 +114,15 @@ static void test_errors_name_the_key_path(void **state) {
     expect_error("{\"routing\":{\"only_accounts\":[\"brand-z\"]}," ACC "}",
                  "routing.only_accounts[0]: unknown account brand-z");
     expect_error("{\"routing\":{\"default_phone_country\":\"+61\"}," ACC "}",
-                 "routing.default_phone_country");
+                 "routing.default_phone_country: expected an ISO 3166 region");
+    expect_error("{\"routing\":{\"default_phone_country\":\"999\"}," ACC "}",
+                 "routing.default_phone_country: calling code 999 is not assigned");
+    expect_error("{\"routing\":{\"default_phone_country\":\"800\"}," ACC "}",
+                 "routing.default_phone_country: calling code 800 is not a country's");
+    expect_error("{\"routing\":{\"default_phone_country\":\"XX\"}," ACC "}",
+                 "routing.default_phone_country: \"XX\" is not a region");
+    expect_error("{\"routing\":{\"default_phone_country\":\"AUS\"}," ACC "}",
+                 "routing.default_phone_country: expected an ISO 3166 region");
     expect_error("{\"klaviyo\":{\"revision\":\"latest\"}," ACC "}", "klaviyo.revision");
     expect_error("{\"klaviyo\":{\"linger_ms\":\"fast\"}," ACC "}",
                  "klaviyo.linger_ms: expected an integer");
@@ -124,6 +132,30 @@ static void test_errors_name_the_key_path(void **state) {
                  "\"rate_limits\":{\"events_bulk\":{\"burst_per_s\":0}}}]}",
                  "accounts[0].rate_limits.events_bulk.burst_per_s: expected a positive number");
     expect_error("{\"accounts\": [", "invalid JSON near line 1");
+}
+
+/* routing.default_phone_country: an ISO region or a calling code, both
+ * resolved to the region libphonenumber parses national numbers with. */
+static void test_default_phone_country(void **state) {
+    (void)state;
+    static const struct {
+        const char *value, *region;
+    } ok[] = {{"\"AU\"", "AU"}, {"\"au\"", "AU"}, {"\"61\"", "AU"},
+              {"\"1\"", "US"},  {"\"44\"", "GB"}, {"null", ""}};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char json[512];
+        snprintf(json, sizeof json, "{\"routing\":{\"default_phone_country\":%s}," ACC "}",
+                 ok[i].value);
+        ts_config_t *cfg;
+        if (parse(json, &cfg) != TS_OK) fail_msg("%s: %s", ok[i].value, err);
+        assert_string_equal(cfg->default_phone_region, ok[i].region);
+        ts_config_destroy(cfg);
+    }
+    ts_config_t *cfg;
+    assert_int_equal(parse("{" ACC "}", &cfg), TS_OK);
+    assert_null(cfg->default_phone_country);
+    assert_string_equal(cfg->default_phone_region, "");
+    ts_config_destroy(cfg);
 }
 
 static void test_only_accounts_and_rate_limit_override(void **state) {
@@ -229,6 +261,7 @@ int main(void) {
         cmocka_unit_test(test_env_overrides_bootstrap),
         cmocka_unit_test(test_errors_name_the_key_path),
         cmocka_unit_test(test_only_accounts_and_rate_limit_override),
+        cmocka_unit_test(test_default_phone_country),
         cmocka_unit_test(test_api_key_sources_never_leak),
         cmocka_unit_test(test_kafka_secrets_from_env_and_file),
         cmocka_unit_test(test_load_file_errors),

@@ -453,6 +453,131 @@ static void test_oversized_order_is_dead_lettered(void **state) {
     free(name);
 }
 
+/* Issue 16's phone table as the mapper applies it (default country 61):
+ * what the profile gets as phone_number and PhoneExtension, and whether
+ * SMS consent true becomes a subscription. */
+static void test_phone_table_mapping(void **state) {
+    fx_t *f = *state;
+    static const struct {
+        const char *input, *e164, *extension;
+        ts_sub_t sms;      /* for sms_consent true */
+        unsigned warnings; /* expected warning bits */
+    } rows[] = {
+        {"+61 0412 345 678", "+61412345678", NULL, TS_SUB_SUBSCRIBE, 0},
+        {"61412345678", "+61412345678", NULL, TS_SUB_SUBSCRIBE, 0},
+        {"+44 (0)20 7946 0958", "+442079460958", NULL, TS_SUB_KEEP, TS_MAP_WARN_SMS_NOT_MOBILE},
+        {"+1 (415) 555-0100 ext 2", "+14155550100", "2", TS_SUB_SUBSCRIBE, 0}, /* US */
+        {"+61 2 9876 5432 x12", "+61298765432", "12", TS_SUB_KEEP, TS_MAP_WARN_SMS_NOT_MOBILE},
+        {"1300 123 456", "+611300123456", NULL, TS_SUB_KEEP, TS_MAP_WARN_SMS_NOT_MOBILE},
+        {"1800 123 456", "+611800123456", NULL, TS_SUB_KEEP, TS_MAP_WARN_SMS_NOT_MOBILE},
+        {"9876 5432", NULL, NULL, TS_SUB_KEEP, TS_MAP_WARN_PHONE_DROPPED},
+        {"+999 123 456 789", NULL, NULL, TS_SUB_KEEP, TS_MAP_WARN_PHONE_DROPPED},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char json[512];
+        snprintf(json, sizeof json,
+                 "{\"customer_id\":\"C%zu\",\"email\":\"a@b.co\",\"phone\":\"%s\","
+                 "\"home_outlet_id\":\"102\",\"sms_consent\":true}",
+                 i, rows[i].input);
+        map_customer(f, json);
+        ts_mapped_t *m = &f->m;
+        assert_int_equal(m->dead_letter, TS_REASON_NONE);
+        if (m->sms_marketing != rows[i].sms || m->warnings != rows[i].warnings)
+            fail_msg("%s: sms %d warnings %#x", rows[i].input, m->sms_marketing, m->warnings);
+        cJSON *prof = span_json(m, m->profile);
+        const char *got = str_at(prof, "phone_number");
+        if (rows[i].e164 ? !got || strcmp(got, rows[i].e164) : got != NULL)
+            fail_msg("%s: phone_number %s", rows[i].input, got ? got : "(none)");
+        const char *ext = str_at(prof, "properties.PhoneExtension");
+        if (rows[i].extension ? !ext || strcmp(ext, rows[i].extension) : ext != NULL)
+            fail_msg("%s: PhoneExtension %s", rows[i].input, ext ? ext : "(none)");
+        /* the POS consent is still recorded as a property */
+        assert_true(cJSON_IsTrue(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(prof, "properties"), "SmsConsent")));
+        cJSON_Delete(prof);
+    }
+}
+
+/* A landline's "do not contact" is still sent: an unsubscribe only
+ * withdraws consent (and undoes what the old heuristic subscribed). */
+static void test_landline_unsubscribe_is_sent(void **state) {
+    fx_t *f = *state;
+    map_customer(f, "{\"customer_id\":\"C1\",\"phone\":\"(02) 9876 5432\",\"home_outlet_id\":"
+                    "\"102\",\"sms_consent\":false}");
+    assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
+    assert_int_equal(f->m.phone_type, TS_PHONE_FIXED_LINE);
+    assert_int_equal(f->m.sms_marketing, TS_SUB_UNSUBSCRIBE);
+    assert_int_equal(f->m.warnings, 0);
+}
+
+/* An invalid phone is no identifier: alone, the customer is dead-lettered
+ * NO_PROFILE_IDENTIFIER and the detail says the phone was invalid (without
+ * the number); the order path says the same. */
+static void test_invalid_phone_alone_is_no_identifier(void **state) {
+    fx_t *f = *state;
+    map_customer(f, "{\"customer_id\":\"C1\",\"phone\":\"9876 5432\",\"home_outlet_id\":\"102\","
+                    "\"sms_consent\":true}");
+    assert_int_equal(f->m.dead_letter, TS_REASON_NO_PROFILE_IDENTIFIER);
+    assert_non_null(strstr(f->m.detail, "customer C1 has neither"));
+    assert_non_null(strstr(f->m.detail, "phone number invalid: not a valid phone number for +61"));
+    assert_null(strstr(f->m.detail, "9876"));
+    ts_customer_ref_t noid = TABLE_C1;
+    noid.email = NULL;
+    noid.phone = "+999 123 456 789";
+    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", &noid);
+    assert_int_equal(f->m.dead_letter, TS_REASON_NO_PROFILE_IDENTIFIER);
+    assert_non_null(
+        strstr(f->m.detail, "phone number invalid: an unassigned country calling code"));
+    /* no phone at all: the detail has no phone note */
+    map_customer(f, "{\"customer_id\":\"C2\",\"home_outlet_id\":\"102\"}");
+    assert_int_equal(f->m.dead_letter, TS_REASON_NO_PROFILE_IDENTIFIER);
+    assert_null(strstr(f->m.detail, "phone number invalid"));
+    /* the US number with an extension was dead-lettered by the old heuristic */
+    map_customer(f, "{\"customer_id\":\"C3\",\"phone\":\"+1 (415) 555-0100 ext 2\","
+                    "\"home_outlet_id\":\"102\"}");
+    assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
+    assert_int_equal(f->m.account, 0);
+}
+
+/* routing.default_phone_country "AU" reads national numbers as "61" does. */
+static void test_default_country_as_region(void **state) {
+    (void)state;
+    static const char *const cfgs[] = {
+        "{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"]}],"
+        "\"routing\":{\"default_phone_country\":\"AU\"}}",
+        "{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"]}]}"};
+    for (int k = 0; k < 2; k++) {
+        ts_config_t *cfg;
+        char err[256];
+        assert_int_equal(ts_config_parse(cfgs[k], &cfg, err, sizeof err), TS_OK);
+        ts_router_t *router = ts_router_new(cfg, err, sizeof err);
+        ts_mapper_t *mp = ts_mapper_new(cfg, router, err, sizeof err);
+        ts_arena_t *arena = ts_arena_new(0);
+        ts_mapped_t m;
+        ts_mapped_init(&m);
+        const char *json = "{\"customer_id\":\"C1\",\"phone\":\"0412 345 678\","
+                           "\"home_outlet_id\":\"1\",\"sms_consent\":true}";
+        ts_customer_t c;
+        assert_int_equal(ts_decode_customer_json(json, strlen(json), arena, &c, err, sizeof err),
+                         TS_OK);
+        assert_int_equal(ts_map_customer(mp, &c, &m), TS_OK);
+        if (k == 0) {
+            assert_int_equal(m.dead_letter, TS_REASON_NONE);
+            assert_int_equal(m.sms_marketing, TS_SUB_SUBSCRIBE);
+            assert_int_equal(m.phone_e164.len, strlen("+61412345678"));
+            assert_memory_equal(ts_mapped_str(&m, m.phone_e164), "+61412345678", m.phone_e164.len);
+        } else { /* no default country: a national number is no identifier */
+            assert_int_equal(m.dead_letter, TS_REASON_NO_PROFILE_IDENTIFIER);
+            assert_non_null(strstr(m.detail, "routing.default_phone_country"));
+        }
+        ts_mapped_free(&m);
+        ts_arena_destroy(arena);
+        ts_mapper_destroy(mp);
+        ts_router_destroy(router);
+        ts_config_destroy(cfg);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_placed_order_field_by_field, setup, teardown),
@@ -465,6 +590,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_warm_mapper_reuses_buffers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_strings_are_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_order_is_dead_lettered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_phone_table_mapping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_landline_unsubscribe_is_sent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_phone_alone_is_no_identifier, setup, teardown),
+        cmocka_unit_test(test_default_country_as_region),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

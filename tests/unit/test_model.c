@@ -90,30 +90,12 @@ static void test_time_parse_offsets(void **state) {
     assert_string_equal(out, "1970-01-01T00:00:00+00:00");
 }
 
-static void test_phone_e164(void **state) {
-    (void)state;
-    char out[24];
-    assert_int_equal(ts_phone_e164("+61 412 345 678", NULL, out, sizeof out), TS_OK);
-    assert_string_equal(out, "+61412345678");
-    assert_int_equal(ts_phone_e164("0412 345 678", "61", out, sizeof out), TS_OK);
-    assert_string_equal(out, "+61412345678");
-    assert_int_equal(ts_phone_e164("0061412345678", NULL, out, sizeof out), TS_OK);
-    assert_string_equal(out, "+61412345678");
-    assert_int_equal(ts_phone_e164("(02) 9999-0000", "61", out, sizeof out), TS_OK);
-    assert_string_equal(out, "+61299990000");
-    assert_int_equal(ts_phone_e164("0412 345 678", NULL, out, sizeof out), TS_ERR_INVALID);
-    assert_int_equal(ts_phone_e164("12", "61", out, sizeof out), TS_ERR_INVALID);
-    assert_int_equal(ts_phone_e164("call me", "61", out, sizeof out), TS_ERR_INVALID);
-    assert_int_equal(ts_phone_e164("+1234567890123456", NULL, out, sizeof out), TS_ERR_INVALID);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decimal_money_is_exact),
         cmocka_unit_test(test_decimal_rejects_garbage),
         cmocka_unit_test(test_decimal_rescale_detects_loss),
         cmocka_unit_test(test_time_parse_offsets),
-        cmocka_unit_test(test_phone_e164),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

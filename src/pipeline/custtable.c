@@ -7,6 +7,7 @@
  * bytes per customer.
  */
 #include "tillstream/custtable.h"
+#include "tillstream/hash.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +25,7 @@ struct ts_custtable_s {
     size_t blob_bytes;
 };
 
-static uint64_t hash(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h ^ (h >> 29);
-}
+static uint64_t hash(const char *s, size_t n) { return ts_hash_bytes(s, n); }
 
 static size_t blob_size(const unsigned char *b) {
     size_t off = 0;

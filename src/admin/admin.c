@@ -66,65 +66,65 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return reply(c, 404, "text/plain", "not found\n", 10);
 }
 
-static int listen_fd(int fd) { return listen(fd, 1); }
-
-static ts_err_t parse_listen(const char *listen, struct sockaddr_in *sa, char *errstr,
-                             size_t errstr_size) {
+/* Parses host:port and opens a listening socket on it (SO_REUSEADDR, as
+ * libmicrohttpd would): a taken or forbidden address fails with its errno
+ * ("Address already in use") instead of MHD's bare NULL. */
+static int open_listener(const char *listen_addr, char *errstr, size_t errstr_size) {
     char host[128];
-    const char *colon = listen ? strrchr(listen, ':') : NULL;
-    if (!colon || (size_t)(colon - listen) >= sizeof host)
-        return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "admin.listen: expected host:port");
-    snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
-    memset(sa, 0, sizeof *sa);
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons((uint16_t)atoi(colon + 1));
-    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-        return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG,
-                         "admin.listen: %s is not an IPv4 address", host);
-    return TS_OK;
-}
-
-ts_err_t ts_admin_check_listen(const char *listen, char *errstr, size_t errstr_size) {
-    struct sockaddr_in sa;
-    ts_err_t rc = parse_listen(listen, &sa, errstr, errstr_size);
-    if (rc != TS_OK) return rc;
-    /* bind as libmicrohttpd will (SO_REUSEADDR), then let go: in use by
-     * another process (a live pod's consumer beside a replay) fails here
-     * with the errno, not as a bare "cannot listen" */
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1;
-    if (fd < 0)
-        return ts_seterr(errstr, errstr_size, TS_ERR_IO, "admin.listen: socket: %s",
-                         strerror(errno));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen_fd(fd) != 0) {
-        int e = errno;
-        close(fd);
-        return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG,
-                         "admin.listen: cannot listen on %s: %s", listen, strerror(e));
+    const char *colon = listen_addr ? strrchr(listen_addr, ':') : NULL;
+    if (!colon || (size_t)(colon - listen_addr) >= sizeof host) {
+        ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "admin.listen: expected host:port");
+        return -1;
     }
-    close(fd);
+    snprintf(host, sizeof host, "%.*s", (int)(colon - listen_addr), listen_addr);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)atoi(colon + 1));
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "admin.listen: %s is not an IPv4 address",
+                  host);
+        return -1;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, 64)) {
+        ts_seterr(errstr, errstr_size, TS_ERR_IO, "admin.listen: cannot listen on %s: %s",
+                  listen_addr, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+ts_err_t ts_admin_check_listen(const char *listen_addr, char *errstr, size_t errstr_size) {
+    int fd = open_listener(listen_addr, errstr, errstr_size);
+    if (fd < 0) return TS_ERR_CONFIG;
+    close(fd); /* only looked: the consumer binds it for real at start */
     return TS_OK;
 }
 
-ts_admin_t *ts_admin_new(const char *listen, ts_metrics_t *metrics, char *errstr,
+ts_admin_t *ts_admin_new(const char *listen_addr, ts_metrics_t *metrics, char *errstr,
                          size_t errstr_size) {
-    struct sockaddr_in sa;
-    if (ts_admin_check_listen(listen, errstr, errstr_size) != TS_OK ||
-        parse_listen(listen, &sa, errstr, errstr_size) != TS_OK)
-        return NULL;
+    int fd = open_listener(listen_addr, errstr, errstr_size);
+    if (fd < 0) return NULL;
     ts_admin_t *a = calloc(1, sizeof *a);
-    if (!a) return NULL;
+    if (!a) {
+        close(fd);
+        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
     a->metrics = metrics;
     a->ready_g =
         ts_metrics_gauge(metrics, "tillstream_ready", "1 when the process is ready (readyz)", NULL);
     atomic_store(&a->heartbeat_ms, ts_now_mono_ms());
     atomic_store(&a->stale_ms, 30000);
-    errno = 0;
     a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, a,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
+                            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_END);
     if (!a->d) {
-        ts_seterr(errstr, errstr_size, TS_ERR_IO, "admin.listen: cannot listen on %s: %s", listen,
-                  errno ? strerror(errno) : "libmicrohttpd refused");
+        ts_seterr(errstr, errstr_size, TS_ERR_IO, "admin.listen: cannot serve on %s", listen_addr);
+        close(fd);
         free(a);
         return NULL;
     }

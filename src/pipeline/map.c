@@ -159,14 +159,30 @@ static void put_identifiers(ts_mapper_t *mp, ts_mapped_t *m, const char *email, 
     }
     m->email.len = m->text.len - m->email.off;
     m->phone_e164.off = m->text.len;
+    m->phone_type = TS_PHONE_INVALID;
+    ts_phone_t ph = {.type = TS_PHONE_INVALID};
     if (phone && *phone) {
-        char e164[24];
-        if (ts_phone_e164(phone, mp->cfg->default_phone_country, e164, sizeof e164) == TS_OK)
-            ts_buf_puts(&m->text, e164);
-        else
+        /* libphonenumber: valid numbers only, E.164, extension apart (src/phone/) */
+        if (ts_phone_parse(phone, mp->cfg->default_phone_region, &ph, m->phone_dropped,
+                           sizeof m->phone_dropped) == TS_OK) {
+            ts_buf_puts(&m->text, ph.e164);
+            m->phone_type = ph.type;
+            m->phone_dropped[0] = '\0';
+        } else {
             m->warnings |= TS_MAP_WARN_PHONE_DROPPED;
+        }
     }
     m->phone_e164.len = m->text.len - m->phone_e164.off;
+    m->phone_extension.off = m->text.len;
+    ts_buf_puts(&m->text, ph.extension);
+    m->phone_extension.len = m->text.len - m->phone_extension.off;
+}
+
+/* The end of a NO_PROFILE_IDENTIFIER detail: why the phone did not count. */
+static const char *phone_note(const ts_mapped_t *m, char *buf, size_t bufsize) {
+    if (!m->phone_dropped[0]) return "";
+    snprintf(buf, bufsize, " (phone number invalid: %s)", m->phone_dropped);
+    return buf;
 }
 
 /* NUL-terminated copy of a span in a small stack buffer, or NULL if empty. */
@@ -184,9 +200,10 @@ typedef struct {
 } profile_src_t;
 
 static void write_profile(ts_mapper_t *mp, ts_mapped_t *m, const profile_src_t *p) {
-    char ebuf[512], pbuf[32];
+    char ebuf[512], pbuf[32], xbuf[TS_PHONE_EXT_SIZE];
     const char *email = span_cstr(m, m->email, ebuf, sizeof ebuf);
     const char *phone = span_cstr(m, m->phone_e164, pbuf, sizeof pbuf);
+    const char *extension = span_cstr(m, m->phone_extension, xbuf, sizeof xbuf);
     ts_jw_t w;
     m->profile.off = m->text.len;
     ts_jw_init(&w, &m->text);
@@ -216,6 +233,7 @@ static void write_profile(ts_mapper_t *mp, ts_mapped_t *m, const profile_src_t *
         ts_jw_key(&w, "HomeOutletDefaulted");
         ts_jw_bool(&w, true);
     }
+    if (phone) kv_text(m, &w, "PhoneExtension", extension);
     if (p->order) {
         kv_text(m, &w, "MostRecentStoreId", p->order->outlet_id);
         kv_text(m, &w, "MostRecentStoreLocation", p->order->outlet_name);
@@ -288,8 +306,10 @@ ts_err_t ts_map_customer(ts_mapper_t *mp, const ts_customer_t *c, ts_mapped_t *o
     if (!route(mp, out, c->home_outlet_id, "customer")) return TS_OK;
     put_identifiers(mp, out, c->email, c->phone);
     if (out->email.len == 0 && out->phone_e164.len == 0) {
+        char note[200];
         dead(out, TS_REASON_NO_PROFILE_IDENTIFIER,
-             "customer %s has neither a valid email nor a valid phone number", c->customer_id);
+             "customer %s has neither a valid email nor a valid phone number%s", c->customer_id,
+             phone_note(out, note, sizeof note));
         return TS_OK;
     }
     profile_src_t p = {c->customer_id, c->first_name, c->last_name, c, NULL};
@@ -303,9 +323,14 @@ ts_err_t ts_map_customer(ts_mapper_t *mp, const ts_customer_t *c, ts_mapped_t *o
         else if (c->email_consent == TS_TRI_FALSE)
             out->email_marketing = TS_SUB_UNSUBSCRIBE;
     }
+    /* SMS consent only for numbers that can receive SMS (docs/decisions.md):
+     * a landline, 1300 or 1800 number keeps its place on the profile but is
+     * never subscribed; an unsubscribe is always sent (it only withdraws) */
     if (out->phone_e164.len) {
-        if (c->sms_consent == TS_TRI_TRUE)
+        if (c->sms_consent == TS_TRI_TRUE && ts_phone_sms_capable(out->phone_type))
             out->sms_marketing = TS_SUB_SUBSCRIBE;
+        else if (c->sms_consent == TS_TRI_TRUE)
+            out->warnings |= TS_MAP_WARN_SMS_NOT_MOBILE;
         else if (c->sms_consent == TS_TRI_FALSE)
             out->sms_marketing = TS_SUB_UNSUBSCRIBE;
     }
@@ -485,9 +510,11 @@ ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_re
     if (!route(mp, out, cust->home_outlet_id, "order's customer")) return TS_OK;
     put_identifiers(mp, out, cust->email, cust->phone);
     if (out->email.len == 0 && out->phone_e164.len == 0) {
+        char note[200];
         dead(out, TS_REASON_NO_PROFILE_IDENTIFIER,
-             "order %s: customer %s has neither a valid email nor a valid phone number",
-             o->order_id, cust->customer_id ? cust->customer_id : "(guest)");
+             "order %s: customer %s has neither a valid email nor a valid phone number%s",
+             o->order_id, cust->customer_id ? cust->customer_id : "(guest)",
+             phone_note(out, note, sizeof note));
         return TS_OK;
     }
     profile_src_t p = {cust->customer_id ? cust->customer_id : o->customer_id, cust->first_name,

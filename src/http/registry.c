@@ -7,6 +7,8 @@
  */
 #include "tillstream/registry.h"
 
+#include "http.h"
+
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -54,6 +56,7 @@ ts_registry_t *ts_registry_new(const ts_registry_opts_t *o, char *errstr, size_t
         ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "registry: no url");
         return NULL;
     }
+    if (ts_http_global_init(errstr, errstr_size) != TS_OK) return NULL;
     ts_registry_t *r = calloc(1, sizeof *r);
     if (!r) goto nomem;
     ts_buf_init(&r->body);

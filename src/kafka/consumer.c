@@ -17,6 +17,7 @@
  *   beginning of the customers topic, then keeps it current.
  */
 #include "tillstream/consumer.h"
+#include "tillstream/dlhdr.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -95,6 +96,9 @@ typedef struct {
     ts_admin_t *admin;
     ts_metric_t *m_consumed, *m_dlq[TS_REASON__COUNT], *m_skipped, *m_paused, *m_table, *m_inflight;
     ts_metric_t *m_registry_wait;
+    ts_metric_t *m_sms_not_mobile;    /* SMS consent not sent: the phone cannot receive SMS */
+    int64_t sms_not_mobile_log_ms;    /* next time such a warning may be logged */
+    uint64_t sms_not_mobile_unlogged; /* skipped since the last warning line */
     ts_metric_t *m_lag[MAX_PARTITIONS];
     int64_t next_lag_ms;
     /* replay */
@@ -164,28 +168,28 @@ static void dead_letter(loop_t *L, uint64_t token, ts_reason_t reason, const cha
     snprintf(ts, sizeof ts, "%lld", (long long)tsv);
     const char *topic = rd_kafka_topic_name(msg->rkt);
     char cls[64];
-    snprintf(cls, sizeof cls, "tillstream.%s", ts_reason_name(reason));
-    hdr(h, "tillstream.reason", ts_reason_name(reason));
-    hdr(h, "tillstream.detail", detail);
-    hdr(h, "tillstream.source.topic", topic);
-    hdr(h, "tillstream.source.partition", part);
-    hdr(h, "tillstream.source.offset", off);
-    hdr(h, "tillstream.source.timestamp", ts);
-    hdr(h, "tillstream.consumer", L->o->prog);
-    hdr(h, "tillstream.outlet", outlet);
-    if (account >= 0) hdr(h, "tillstream.account", L->cfg->accounts[account].name);
+    snprintf(cls, sizeof cls, TS_DLH_PREFIX "%s", ts_reason_name(reason));
+    hdr(h, TS_DLH_REASON, ts_reason_name(reason));
+    hdr(h, TS_DLH_DETAIL, detail);
+    hdr(h, TS_DLH_SOURCE_TOPIC, topic);
+    hdr(h, TS_DLH_SOURCE_PARTITION, part);
+    hdr(h, TS_DLH_SOURCE_OFFSET, off);
+    hdr(h, TS_DLH_SOURCE_TIMESTAMP, ts);
+    hdr(h, TS_DLH_CONSUMER, L->o->prog);
+    hdr(h, TS_DLH_OUTLET, outlet);
+    if (account >= 0) hdr(h, TS_DLH_ACCOUNT, L->cfg->accounts[account].name);
     /* Kafka Connect's dead-letter context, so existing DLQ tooling reads ours */
-    hdr(h, "__connect.errors.topic", topic);
-    hdr(h, "__connect.errors.partition", part);
-    hdr(h, "__connect.errors.offset", off);
-    hdr(h, "__connect.errors.connector.name", L->o->prog);
-    hdr(h, "__connect.errors.task.id", "0");
-    hdr(h, "__connect.errors.stage",
+    hdr(h, TS_DLH_CONNECT_TOPIC, topic);
+    hdr(h, TS_DLH_CONNECT_PARTITION, part);
+    hdr(h, TS_DLH_CONNECT_OFFSET, off);
+    hdr(h, TS_DLH_CONNECT_CONNECTOR, L->o->prog);
+    hdr(h, TS_DLH_CONNECT_TASK, "0");
+    hdr(h, TS_DLH_CONNECT_STAGE,
         reason == TS_REASON_DECODE_ERROR || reason == TS_REASON_SCHEMA_NOT_FOUND ? "VALUE_CONVERTER"
                                                                                  : "TASK_PUT");
-    hdr(h, "__connect.errors.class.name", "tillstream");
-    hdr(h, "__connect.errors.exception.class.name", cls);
-    hdr(h, "__connect.errors.exception.message", detail);
+    hdr(h, TS_DLH_CONNECT_CLASS, "tillstream");
+    hdr(h, TS_DLH_CONNECT_EXC_CLASS, cls);
+    hdr(h, TS_DLH_CONNECT_EXC_MESSAGE, detail);
     rd_kafka_resp_err_t err = rd_kafka_producev(
         L->dlq, RD_KAFKA_V_TOPIC(L->cfg->topic_dead_letter),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(msg->key, msg->key_len),
@@ -233,11 +237,11 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *dm, void *
         size_t n;
         char rbuf[64] = "", dbuf[512] = "";
         if (rd_kafka_message_headers(dm, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            if (!rd_kafka_header_get_last(h, "tillstream.reason", &v, &n) && n < sizeof rbuf) {
+            if (!rd_kafka_header_get_last(h, TS_DLH_REASON, &v, &n) && n < sizeof rbuf) {
                 memcpy(rbuf, v, n);
                 reason = rbuf;
             }
-            if (!rd_kafka_header_get_last(h, "tillstream.detail", &v, &n) && n < sizeof dbuf) {
+            if (!rd_kafka_header_get_last(h, TS_DLH_DETAIL, &v, &n) && n < sizeof dbuf) {
                 memcpy(dbuf, v, n);
                 detail = dbuf;
             }
@@ -387,6 +391,28 @@ static void registry_answered(loop_t *L) {
     ts_log(TS_LOG_INFO, "consumer", NULL, "schema registry reachable again: resuming");
 }
 
+/* A customer's SMS consent was not sent because libphonenumber types the
+ * phone as a landline, 1300, 1800... (docs/decisions.md): counted every
+ * time, logged at most once a minute with the number skipped since (the
+ * customer id only: never the phone number). */
+static void sms_not_mobile(loop_t *L, const rd_kafka_message_t *msg, const ts_mapped_t *m) {
+    ts_metric_add(L->m_sms_not_mobile, 1);
+    L->sms_not_mobile_unlogged++;
+    int64_t now = ts_now_mono_ms();
+    if (now < L->sms_not_mobile_log_ms) return;
+    L->sms_not_mobile_log_ms = now + 60000;
+    char what[600];
+    const char *key = ts_mapped_str(m, m->profile_key);
+    size_t klen = m->profile_key.len > 2 && key[0] == 'x' ? m->profile_key.len - 2 : 0;
+    snprintf(what, sizeof what,
+             "customer %.*s: SMS consent not sent, the phone number is %s and cannot receive "
+             "SMS (%llu such customers since the last warning)",
+             (int)(klen < 200 ? klen : 200), klen ? key + 2 : "", ts_phone_type_name(m->phone_type),
+             (unsigned long long)L->sms_not_mobile_unlogged);
+    L->sms_not_mobile_unlogged = 0;
+    log_kv(TS_LOG_WARN, msg, "%s", what);
+}
+
 /* P_DONE when the record went somewhere (engine, dead letter, skipped);
  * otherwise it must be held: its customer is unknown yet, its account's
  * lane is full, or the schema registry is unavailable. */
@@ -455,6 +481,8 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
     if (rc == TS_ERR_FULL) return P_WAIT_LANE;
     if (rc != TS_OK) {
         dead_letter(L, token, TS_REASON_KLAVIYO_REJECTED, why, m->account, m->route.outlet);
+    } else if (m->warnings & TS_MAP_WARN_SMS_NOT_MOBILE) {
+        sms_not_mobile(L, msg, m);
     }
     return P_DONE;
 }
@@ -884,6 +912,12 @@ static void metrics_setup(loop_t *L) {
     if (L->o->kind == TS_KIND_ORDER)
         L->m_table = ts_metrics_gauge(m, "tillstream_customer_table_customers",
                                       "customers in the customer table", NULL);
+    if (L->o->kind == TS_KIND_CUSTOMER)
+        L->m_sms_not_mobile = ts_metrics_counter(
+            m, "tillstream_sms_consent_skipped_total",
+            "SMS consent not sent: the phone is valid but cannot receive SMS (landline, "
+            "toll-free, shared-cost...)",
+            "reason=\"not_mobile\"");
 }
 
 /* Every 5 s: consumer lag per assigned partition (cached watermarks, no I/O). */

@@ -16,6 +16,8 @@
  */
 #include "tillstream/engine.h"
 
+#include "http.h"
+
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,11 +212,7 @@ static void count_event(ts_engine_t *e, lane_t *l, const char *metric) {
 /* ---- lifecycle ------------------------------------------------------------ */
 
 ts_engine_t *ts_engine_new(const ts_engine_opts_t *opts, char *errstr, size_t errstr_size) {
-    static int curl_ready;
-    if (!curl_ready) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        curl_ready = 1;
-    }
+    if (ts_http_global_init(errstr, errstr_size) != TS_OK) return NULL;
     ts_engine_t *e = calloc(1, sizeof *e);
     if (!e) {
         ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");

@@ -1,6 +1,7 @@
 /*
  * model.c - value helpers of the record model: exact decimals, ISO-8601
- * times, E.164 phone numbers, enum names. Pure functions, no allocation.
+ * times, enum names. Pure functions, no allocation. Phone numbers are
+ * src/phone/'s (libphonenumber).
  */
 #include "tillstream/model.h"
 
@@ -247,52 +248,6 @@ int ts_time_format_iso8601(int64_t ms, char *buf, size_t bufsize) {
     civil_from_days(days, &y, &m, &d);
     return snprintf(buf, bufsize, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d+00:00", y, m, d,
                     (int)(rem / 3600), (int)(rem % 3600 / 60), (int)(rem % 60));
-}
-
-/* ---- phone numbers ------------------------------------------------------- */
-
-ts_err_t ts_phone_e164(const char *in, const char *default_country_code, char *out,
-                       size_t outsize) {
-    char digits[32];
-    size_t n = 0;
-    bool plus = false;
-    if (!in) return TS_ERR_INVALID;
-    const char *p = in;
-    while (*p == ' ') p++;
-    if (*p == '+') {
-        plus = true;
-        p++;
-    }
-    for (; *p; p++) {
-        if (*p >= '0' && *p <= '9') {
-            if (n >= sizeof digits - 1) return TS_ERR_INVALID;
-            digits[n++] = *p;
-        } else if (strchr(" -().", *p) == NULL) {
-            return TS_ERR_INVALID;
-        }
-    }
-    digits[n] = '\0';
-    const char *body = digits;
-    char national[48];
-    if (!plus) {
-        if (n > 2 && digits[0] == '0' && digits[1] == '0') {
-            body = digits + 2; /* international prefix 00 */
-        } else {
-            if (!default_country_code || !*default_country_code) return TS_ERR_INVALID;
-            const char *nat = digits;
-            if (nat[0] == '0') nat++; /* one national trunk prefix */
-            if (snprintf(national, sizeof national, "%s%s", default_country_code, nat) >=
-                (int)sizeof national)
-                return TS_ERR_INVALID;
-            body = national;
-        }
-    }
-    size_t bl = strlen(body);
-    if (bl < 8 || bl > 15 || body[0] == '0') return TS_ERR_INVALID;
-    if (bl + 2 > outsize) return TS_ERR_INVALID;
-    out[0] = '+';
-    memcpy(out + 1, body, bl + 1);
-    return TS_OK;
 }
 
 const char *ts_channel_name(ts_channel_t c) {

@@ -167,6 +167,7 @@ static void write_line(ts_buf_t *out, const ts_config_t *cfg, uint64_t lineno,
         if (m->warnings & TS_MAP_WARN_PHONE_DROPPED) ts_jw_str(&w, "PHONE_DROPPED");
         if (m->warnings & TS_MAP_WARN_TRUNCATED) ts_jw_str(&w, "STRING_TRUNCATED");
         if (m->warnings & TS_MAP_WARN_DEFAULT_OUTLET) ts_jw_str(&w, "DEFAULT_OUTLET");
+        if (m->warnings & TS_MAP_WARN_SMS_NOT_MOBILE) ts_jw_str(&w, "SMS_NOT_MOBILE");
         ts_jw_arr_close(&w);
     }
     ts_jw_obj_close(&w);

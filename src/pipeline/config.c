@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tillstream/phone.h"
+
 typedef enum { CT_STR, CT_STR_NULL, CT_INT } ctype_t;
 
 typedef struct {
@@ -50,7 +52,7 @@ static const copt_t routing_opts[] = {
     {"default_online_outlet", CT_STR_NULL, NULL, O(default_online_outlet), 0, 0,
      "outlet for customers without a Home Outlet"},
     {"default_phone_country", CT_STR_NULL, NULL, O(default_phone_country), 0, 0,
-     "country calling code for national phone numbers"},
+     "country of national phone numbers: ISO region (\"AU\") or calling code (\"61\")"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t consumer_opts[] = {
@@ -466,13 +468,10 @@ ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size
         goto fail;
     }
     if (cfg->default_phone_country) {
-        const char *p = cfg->default_phone_country;
-        size_t n = strlen(p);
-        bool ok = n >= 1 && n <= 3 && p[0] != '0';
-        for (size_t i = 0; i < n; i++) ok = ok && isdigit((unsigned char)p[i]);
-        if (!ok) {
-            rc = ERR("routing.default_phone_country: expected a country calling code (1-3 digits, "
-                     "e.g. \"61\")");
+        char why[256];
+        if (ts_phone_region(cfg->default_phone_country, cfg->default_phone_region,
+                            sizeof cfg->default_phone_region, why, sizeof why) != TS_OK) {
+            rc = ERR("routing.default_phone_country: %s", why);
             goto fail;
         }
     }

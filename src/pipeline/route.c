@@ -3,6 +3,7 @@
  * open-addressing hash built once from the config (O(1) per record).
  */
 #include "tillstream/route.h"
+#include "tillstream/hash.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,7 @@ struct ts_router_s {
     size_t mask;
 };
 
-static uint64_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
+static uint64_t hash_str(const char *s) { return ts_hash_str(s); }
 
 ts_router_t *ts_router_new(const ts_config_t *cfg, char *errstr, size_t errstr_size) {
     ts_router_t *r = calloc(1, sizeof *r);

@@ -4,6 +4,7 @@
  * tillstream.* headers the consumers write (docs/dead-letter.md).
  */
 #include "tillstream/dlqtool.h"
+#include "tillstream/dlhdr.h"
 
 #include <cJSON.h>
 #include <librdkafka/rdkafka.h>
@@ -49,10 +50,10 @@ static int stats_one(void *opaque, rd_kafka_message_t *m) {
     rd_kafka_headers_t *h = NULL;
     rd_kafka_message_headers(m, &h);
     char buf[256];
-    bump(st->by_reason, header(h, "tillstream.reason", buf, sizeof buf));
-    bump(st->by_outlet, header(h, "tillstream.outlet", buf, sizeof buf));
-    bump(st->by_account, header(h, "tillstream.account", buf, sizeof buf));
-    bump(st->by_topic, header(h, "tillstream.source.topic", buf, sizeof buf));
+    bump(st->by_reason, header(h, TS_DLH_REASON, buf, sizeof buf));
+    bump(st->by_outlet, header(h, TS_DLH_OUTLET, buf, sizeof buf));
+    bump(st->by_account, header(h, TS_DLH_ACCOUNT, buf, sizeof buf));
+    bump(st->by_topic, header(h, TS_DLH_SOURCE_TOPIC, buf, sizeof buf));
     rd_kafka_timestamp_type_t tt;
     int64_t ts = rd_kafka_message_timestamp(m, &tt);
     time_t secs = (time_t)(ts / 1000);
@@ -195,10 +196,8 @@ static bool matches(const ts_dlqtool_opts_t *o, rd_kafka_message_t *m) {
     rd_kafka_headers_t *h = NULL;
     rd_kafka_message_headers(m, &h);
     char buf[256];
-    if (o->reason && strcmp(header(h, "tillstream.reason", buf, sizeof buf), o->reason))
-        return false;
-    if (o->outlet && strcmp(header(h, "tillstream.outlet", buf, sizeof buf), o->outlet))
-        return false;
+    if (o->reason && strcmp(header(h, TS_DLH_REASON, buf, sizeof buf), o->reason)) return false;
+    if (o->outlet && strcmp(header(h, TS_DLH_OUTLET, buf, sizeof buf), o->outlet)) return false;
     rd_kafka_timestamp_type_t tt;
     int64_t ts = rd_kafka_message_timestamp(m, &tt);
     if (o->since_ms && ts < o->since_ms) return false;
@@ -335,8 +334,8 @@ static int redrive_one(void *opaque, rd_kafka_message_t *m) {
     rd_kafka_headers_t *h = NULL;
     rd_kafka_message_headers(m, &h);
     char buf[256], topic[256], cnt[16];
-    snprintf(topic, sizeof topic, "%s", header(h, "tillstream.source.topic", buf, sizeof buf));
-    int count = atoi(header(h, "tillstream.redrive.count", buf, sizeof buf));
+    snprintf(topic, sizeof topic, "%s", header(h, TS_DLH_SOURCE_TOPIC, buf, sizeof buf));
+    int count = atoi(header(h, TS_DLH_REDRIVE_COUNT, buf, sizeof buf));
     char *key = m->key ? strndup(m->key, m->key_len) : strdup("");
     if (count >= r->o->max_redrives) {
         fprintf(r->out, "skip     %s offset %lld key %s: redriven %d times already\n", topic,
@@ -347,7 +346,7 @@ static int redrive_one(void *opaque, rd_kafka_message_t *m) {
     }
     fprintf(r->out, "%s %s key %s (%s, redrive %d)\n",
             r->o->dry_run ? "would redrive to" : "redrive  to", topic, key,
-            header(h, "tillstream.reason", buf, sizeof buf), count + 1);
+            header(h, TS_DLH_REASON, buf, sizeof buf), count + 1);
     free(key);
     if (r->o->dry_run) {
         r->redriven++;
@@ -359,10 +358,11 @@ static int redrive_one(void *opaque, rd_kafka_message_t *m) {
     const void *val;
     size_t sz;
     for (size_t i = 0; h && !rd_kafka_header_get_all(h, i, &name, &val, &sz); i++)
-        if (strncmp(name, "tillstream.", 11) && strncmp(name, "__connect.errors.", 17))
+        if (strncmp(name, TS_DLH_PREFIX, sizeof TS_DLH_PREFIX - 1) &&
+            strncmp(name, TS_DLH_CONNECT_PREFIX, sizeof TS_DLH_CONNECT_PREFIX - 1))
             rd_kafka_header_add(nh, name, -1, val, (ssize_t)sz);
     snprintf(cnt, sizeof cnt, "%d", count + 1);
-    rd_kafka_header_add(nh, "tillstream.redrive.count", -1, cnt, -1);
+    rd_kafka_header_add(nh, TS_DLH_REDRIVE_COUNT, -1, cnt, -1);
     rd_kafka_resp_err_t err = rd_kafka_producev(
         r->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),

@@ -28,6 +28,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "tillstream/avro.h"
+#include "tillstream/avro_enc.h"
 #include "tillstream/gen.h"
 #include "tillstream/registry.h"
 

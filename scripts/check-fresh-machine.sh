@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# scripts/check-fresh-machine.sh [BUILD_DIR] - would the README's commands
+# work on a fresh machine of this kind? Lists every Debian package that the
+# build and the tests touch (the shared libraries our binaries load, the
+# commands our scripts and tests run) and fails when one of them is neither
+# in the machine's base image (../shared/tools/base-packages.txt, when
+# present) nor brought by scripts/setup.sh (its packages and their Depends,
+# not Recommends: setup.sh installs with --no-install-recommends).
+# Tools outside Debian's packages (Go in /usr/local, pyenv's Python) are
+# part of the base image of this machine kind and are listed, not judged.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$here/build}
+base_list=${TS_BASE_PACKAGES:-$here/../shared/tools/base-packages.txt}
+[ -r "$base_list" ] || { echo "check-fresh-machine: no base package list ($base_list): skipped" >&2; exit 77; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+# what setup.sh asks for, with its Depends closure
+setup=${TS_SETUP_SCRIPT:-$here/scripts/setup.sh}
+pkgs=$(sed -n '/^pkgs=(/,/)/p; /pkgs+=(/p' "$setup" | tr -d '()' | sed 's/pkgs+\?=//; s/\[.*\]//; s/||//' |
+       grep -oE '[a-z0-9][a-z0-9+.-]+' | grep -vE '^(pkgs|TS_SETUP_MINIMAL)$' | sort -u)
+apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+    --no-replaces --no-enhances $pkgs 2>/dev/null | grep -v '^ ' | sed 's/:.*//;s/[<>]//g' | sort -u >"$tmp/have"
+sort -u "$base_list" >>"$tmp/have"; sort -u -o "$tmp/have" "$tmp/have"
+
+# what we touch: the headers every compile read (ninja's deps), the
+# fuzzer's runtime, the shared libraries of our binaries, the commands of
+# our scripts and tests
+{
+  for d in "$build" "$build-asan" "${build%/*}/build-fuzz"; do
+    [ -f "$d/build.ninja" ] && ninja -C "$d" -t deps 2>/dev/null | awk -v h="$here/" '/^    \// && index($1, h) != 1 {print $1}' || true
+  done | sort -u
+  if command -v clang >/dev/null; then
+    rt=$(clang -print-resource-dir)/lib/linux
+    echo "$rt/libclang_rt.fuzzer-x86_64.a"; echo "$rt/libclang_rt.asan-x86_64.a"
+  fi
+  for b in "$build"/tillstream-* "$build"/test_*; do
+    [ -x "$b" ] && ldd "$b" 2>/dev/null | awk '/=>/ {print $3}'
+  done
+  words=$(cat "$here"/scripts/*.sh "$here"/tests/*/*.sh "$here"/tests/lib.sh 2>/dev/null |
+          grep -oE '(^|[;&|(`$ ])[a-z][a-z0-9_.+-]{1,30}' | sed 's/^.//' | sort -u)
+  for w in $words; do
+    p=$(command -v "$w" 2>/dev/null) || continue
+    case $p in /*) readlink -f "$p" ;; esac
+  done
+} | sort -u >"$tmp/files"
+fail=0
+while read -r f; do
+  case $f in "$here"/*|"$build"/*|"${TS_CACHE:-$HOME/.cache/tillstream}"/*) continue ;; esac
+  # merged /usr: dpkg may know the file under /lib or /usr/lib, /bin or /usr/bin
+  alt=$f; case $f in /usr/lib/*|/usr/bin/*|/usr/sbin/*) alt=${f#/usr} ;; /lib/*|/bin/*|/sbin/*) alt=/usr$f ;; esac
+  [ -e "$f" ] || { echo "MISSING: $f (not on this machine)"; fail=1; continue; }
+  pkg=$( (dpkg -S "$f" 2>/dev/null || dpkg -S "$alt" 2>/dev/null) | head -n 1 | cut -d: -f1) || true
+  if [ -z "$pkg" ]; then
+    echo "not from a Debian package (base image of this kind): $f"
+    continue
+  fi
+  grep -qx "$pkg" "$tmp/have" || { echo "MISSING from setup.sh: $pkg (for $f)"; fail=1; }
+done <"$tmp/files"
+[ $fail = 0 ] && echo "check-fresh-machine: every package the build and tests touch is in the base image or setup.sh"
+exit $fail
