@@ -59,6 +59,10 @@ for _ in $(seq 1 300); do   # until the events and the dead letters are in
   sleep 0.1
 done
 grep -q '^tillstream_dead_letter_total{' "$dir/metrics.txt" || { echo "no dead letters in the scrape" >&2; cat "$dir/orders.log" >&2; exit 1; }
+# the live scrape itself: valid exposition, with build_info, process_* and canonical buckets
+promtool check metrics <"$dir/metrics.txt"
+grep -q '^tillstream_build_info{version="' "$dir/metrics.txt" && grep -q '^process_open_fds ' "$dir/metrics.txt"
+grep -q 'tillstream_klaviyo_request_duration_seconds_bucket{.*le="0.005"}' "$dir/metrics.txt"
 
 "$py" - "$dir" "$src" <<'PY'
 import json, re, sys, yaml
