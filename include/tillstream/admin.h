@@ -25,6 +25,11 @@ typedef struct ts_admin_s ts_admin_t;
 ts_admin_t *ts_admin_new(const char *listen_addr, ts_metrics_t *metrics, char *errstr,
                          size_t errstr_size);
 void ts_admin_destroy(ts_admin_t *a);
+/* Whether ts_admin_new(listen) could listen: parses host:port and binds a
+ * socket for a moment. TS_ERR_CONFIG names `admin.listen` and, when the
+ * address is taken, the errno text ("Address already in use"); the same
+ * message ts_admin_new gives (--check-config). */
+ts_err_t ts_admin_check_listen(const char *listen_addr, char *errstr, size_t errstr_size);
 int ts_admin_port(const ts_admin_t *a);
 /* Called by the main loop on every turn (cheap). */
 void ts_admin_heartbeat(ts_admin_t *a);

@@ -40,8 +40,22 @@ void ts_metric_set(ts_metric_t *g, double v);     /* gauges */
 void ts_metric_observe(ts_metric_t *h, double v); /* histograms */
 double ts_metric_value(const ts_metric_t *c);     /* tests */
 
-/* Appends the Prometheus text exposition format (0.0.4). Thread-safe. */
+/* Appends the Prometheus text exposition format (0.0.4). Thread-safe.
+ * After the registry's series come the runtime families (unless turned off
+ * with ts_metrics_set_runtime): `tillstream_build_info{version="..."} 1` and
+ * the process metrics as Prometheus' client libraries name them
+ * (process_cpu_seconds_total, process_resident_memory_bytes,
+ * process_virtual_memory_bytes, process_start_time_seconds,
+ * process_open_fds, process_max_fds), read from /proc/self at each render;
+ * a family whose /proc file cannot be read is left out. */
 int ts_metrics_render(ts_metrics_t *m, ts_buf_t *out);
+/* Runtime families on (the default of ts_metrics_new) or off (tests that
+ * compare exact output). */
+void ts_metrics_set_runtime(ts_metrics_t *m, bool on);
+/* Writes a histogram bound as the `le` label value the client libraries
+ * write: the shortest text that reads back as the same double (`0.005`,
+ * `2.5`, `1000`, `1e+06`, `+Inf`). Returns snprintf's count. */
+int ts_metrics_format_bound(char *out, size_t size, double v);
 /* Escapes a label value (\\, \", \n) into out. */
 int ts_metrics_label_escape(ts_buf_t *out, const char *v);
 

@@ -66,13 +66,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return reply(c, 404, "text/plain", "not found\n", 10);
 }
 
-ts_admin_t *ts_admin_new(const char *listen_addr, ts_metrics_t *metrics, char *errstr,
-                         size_t errstr_size) {
+/* Parses host:port and opens a listening socket on it (SO_REUSEADDR, as
+ * libmicrohttpd would): a taken or forbidden address fails with its errno
+ * ("Address already in use") instead of MHD's bare NULL. */
+static int open_listener(const char *listen_addr, char *errstr, size_t errstr_size) {
     char host[128];
     const char *colon = listen_addr ? strrchr(listen_addr, ':') : NULL;
     if (!colon || (size_t)(colon - listen_addr) >= sizeof host) {
         ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "admin.listen: expected host:port");
-        return NULL;
+        return -1;
     }
     snprintf(host, sizeof host, "%.*s", (int)(colon - listen_addr), listen_addr);
     struct sockaddr_in sa;
@@ -82,10 +84,8 @@ ts_admin_t *ts_admin_new(const char *listen_addr, ts_metrics_t *metrics, char *e
     if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
         ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "admin.listen: %s is not an IPv4 address",
                   host);
-        return NULL;
+        return -1;
     }
-    /* Our own listening socket, so a taken or forbidden address fails with
-     * its errno ("Address already in use") instead of MHD's bare NULL. */
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
@@ -93,8 +93,22 @@ ts_admin_t *ts_admin_new(const char *listen_addr, ts_metrics_t *metrics, char *e
         ts_seterr(errstr, errstr_size, TS_ERR_IO, "admin.listen: cannot listen on %s: %s",
                   listen_addr, strerror(errno));
         if (fd >= 0) close(fd);
-        return NULL;
+        return -1;
     }
+    return fd;
+}
+
+ts_err_t ts_admin_check_listen(const char *listen_addr, char *errstr, size_t errstr_size) {
+    int fd = open_listener(listen_addr, errstr, errstr_size);
+    if (fd < 0) return TS_ERR_CONFIG;
+    close(fd); /* only looked: the consumer binds it for real at start */
+    return TS_OK;
+}
+
+ts_admin_t *ts_admin_new(const char *listen_addr, ts_metrics_t *metrics, char *errstr,
+                         size_t errstr_size) {
+    int fd = open_listener(listen_addr, errstr, errstr_size);
+    if (fd < 0) return NULL;
     ts_admin_t *a = calloc(1, sizeof *a);
     if (!a) {
         close(fd);

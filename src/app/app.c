@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tillstream/checkconfig.h"
 #include "tillstream/consumer.h"
 
 #include "tillstream/config.h"
@@ -25,6 +26,9 @@ static void usage(FILE *f, const char *prog, ts_kind_t kind) {
             "\n"
             "Options:\n"
             "  -c, --config FILE     JSON config (docs/configuration.md)\n"
+            "      --check-config    check everything a start checks (API keys resolvable,\n"
+            "                        librdkafka properties, registry settings, admin.listen\n"
+            "                        free), connect nowhere; exit 0 valid, 2 with the message\n"
             "      --dry-run         offline: read JSON lines, print what would be sent\n"
             "      --input FILE      dry-run input (default: stdin)\n"
             "%s"
@@ -63,7 +67,7 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
     const char *config_path = NULL, *input = NULL, *customers = NULL;
     const char *group = NULL;
     const char *replay_from = NULL, *replay_to = NULL, *replay_outlets = NULL;
-    int dry_run = 0, exit_at_end = 0, backfill = -1;
+    int dry_run = 0, exit_at_end = 0, backfill = -1, check_config = 0;
     enum {
         OPT_DRY = 256,
         OPT_INPUT,
@@ -74,11 +78,13 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         OPT_NO_BACKFILL,
         OPT_REPLAY_FROM,
         OPT_REPLAY_TO,
-        OPT_REPLAY_OUTLETS
+        OPT_REPLAY_OUTLETS,
+        OPT_CHECK_CONFIG
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"dry-run", no_argument, NULL, OPT_DRY},
+        {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
         {"input", required_argument, NULL, OPT_INPUT},
         {"customers", required_argument, NULL, OPT_CUSTOMERS},
         {"exit-at-end", no_argument, NULL, OPT_EXIT_AT_END},
@@ -97,6 +103,7 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         switch (c) {
         case 'c': config_path = optarg; break;
         case OPT_DRY: dry_run = 1; break;
+        case OPT_CHECK_CONFIG: check_config = 1; break;
         case OPT_INPUT: input = optarg; break;
         case OPT_CUSTOMERS: customers = optarg; break;
         case OPT_EXIT_AT_END: exit_at_end = 1; break;
@@ -123,7 +130,16 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         return 2;
     }
     int exit_code = 0;
-    if (dry_run) {
+    if (check_config) {
+        /* the messages of a real start, without starting (docs/operations.md) */
+        rc = ts_checkconfig_run(cfg, kind, TS_CHECK_KEYS | TS_CHECK_ADMIN, err, sizeof err);
+        if (rc != TS_OK) {
+            fprintf(stderr, "%s: %s\n", prog, err);
+            exit_code = 2;
+        } else {
+            printf("%s: config %s: ok\n", prog, config_path);
+        }
+    } else if (dry_run) {
         FILE *in = stdin;
         if (input && !(in = fopen(input, "r"))) {
             fprintf(stderr, "%s: cannot open --input %s\n", prog, input);

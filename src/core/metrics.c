@@ -3,15 +3,20 @@
  * (get-or-create under a mutex) and then updated lock-free: counters and
  * gauges are doubles stored in atomic 64-bit words, histograms atomic
  * bucket counters. Rendering (admin thread) takes the mutex only to walk
- * the series list.
+ * the series list. Every registry also renders the process's runtime
+ * families (tillstream_build_info, process_* from /proc/self) unless
+ * turned off, so each binary gets them without wiring.
  */
 #include "tillstream/metrics.h"
 
+#include <dirent.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef enum { M_COUNTER, M_GAUGE, M_HISTOGRAM } mtype_t;
 
@@ -29,6 +34,7 @@ struct ts_metric_s {
 struct ts_metrics_s {
     pthread_mutex_t mu;
     ts_metric_t *head, *tail;
+    _Atomic bool runtime; /* render build_info and process_* */
 };
 
 static double from_bits(uint64_t b) {
@@ -51,8 +57,14 @@ static void atomic_add_double(_Atomic uint64_t *a, double v) {
 
 ts_metrics_t *ts_metrics_new(void) {
     ts_metrics_t *m = calloc(1, sizeof *m);
-    if (m) pthread_mutex_init(&m->mu, NULL);
+    if (!m) return NULL;
+    pthread_mutex_init(&m->mu, NULL);
+    atomic_store(&m->runtime, true);
     return m;
+}
+
+void ts_metrics_set_runtime(ts_metrics_t *m, bool on) {
+    if (m) atomic_store(&m->runtime, on);
 }
 
 void ts_metrics_destroy(ts_metrics_t *m) {
@@ -149,6 +161,110 @@ static void series(ts_buf_t *out, const char *name, const char *suffix, const ch
     ts_buf_printf(out, " %.17g\n", v);
 }
 
+int ts_metrics_format_bound(char *out, size_t size, double v) {
+    if (isinf(v)) return snprintf(out, size, v > 0 ? "+Inf" : "-Inf");
+    if (isnan(v)) return snprintf(out, size, "NaN");
+    if (v == 0) return snprintf(out, size, "0");
+    /* the fewest significant digits that read back as the same double
+     * (Go's strconv.FormatFloat(v, 'g', -1, 64), which client_golang uses) */
+    char e[40];
+    int p = 1;
+    for (; p < 17; p++) {
+        snprintf(e, sizeof e, "%.*e", p - 1, v);
+        if (strtod(e, NULL) == v) break;
+    }
+    snprintf(e, sizeof e, "%.*e", p - 1, v);
+    int x = atoi(strchr(e, 'e') + 1);
+    if (x < -4 || x >= 6) /* exponent form, as Go's shortest %g */
+        return snprintf(out, size, "%s", e);
+    return snprintf(out, size, "%.*f", p - 1 - x > 0 ? p - 1 - x : 0, v);
+}
+
+/* /proc/self/stat after the command name: field 3 (state) is tok[0]. */
+typedef struct {
+    double cpu_seconds, rss_bytes, vsize_bytes, start_time;
+    bool ok;
+} proc_stat_t;
+
+static proc_stat_t read_proc_stat(void) {
+    proc_stat_t ps = {.ok = false};
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f) return ps;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    if (!p) return ps;
+    unsigned long long fld[64] = {0};
+    int k = 0;
+    for (char *save = NULL, *t = strtok_r(p + 1, " ", &save); t && k < 64;
+         t = strtok_r(NULL, " ", &save))
+        fld[k++] = strtoull(t, NULL, 10);
+    if (k < 22) return ps;
+    double tck = (double)sysconf(_SC_CLK_TCK), page = (double)sysconf(_SC_PAGESIZE);
+    ps.cpu_seconds = (double)(fld[14 - 3] + fld[15 - 3]) / tck; /* utime + stime */
+    ps.vsize_bytes = (double)fld[23 - 3];
+    ps.rss_bytes = (double)fld[24 - 3] * page;
+    double btime = 0;
+    if ((f = fopen("/proc/stat", "r"))) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "btime ", 6)) btime = strtod(line + 6, NULL);
+        fclose(f);
+    }
+    ps.start_time = btime + (double)fld[22 - 3] / tck;
+    ps.ok = btime > 0;
+    return ps;
+}
+
+static double count_open_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    double n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1; /* the directory stream's own descriptor */
+}
+
+static double max_open_fds(void) {
+    FILE *f = fopen("/proc/self/limits", "r");
+    if (!f) return -1;
+    char line[256];
+    double v = -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "Max open files", 14)) v = strtod(line + 14, NULL);
+    fclose(f);
+    return v;
+}
+
+static void family(ts_buf_t *out, const char *name, const char *type, const char *help, double v) {
+    ts_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+}
+
+static void render_runtime(ts_buf_t *out) {
+    ts_buf_printf(out, "# HELP tillstream_build_info the running version (value always 1)\n"
+                       "# TYPE tillstream_build_info gauge\ntillstream_build_info{version=\"");
+    ts_metrics_label_escape(out, TS_VERSION);
+    ts_buf_puts(out, "\"} 1\n");
+    proc_stat_t ps = read_proc_stat();
+    if (ps.ok) {
+        family(out, "process_cpu_seconds_total", "counter",
+               "Total user and system CPU time spent in seconds.", ps.cpu_seconds);
+        family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+               ps.rss_bytes);
+        family(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+               ps.vsize_bytes);
+        family(out, "process_start_time_seconds", "gauge",
+               "Start time of the process since unix epoch in seconds.", ps.start_time);
+    }
+    double fds = count_open_fds(), max = max_open_fds();
+    if (fds >= 0) family(out, "process_open_fds", "gauge", "Number of open file descriptors.", fds);
+    if (max >= 0)
+        family(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.", max);
+}
+
 int ts_metrics_render(ts_metrics_t *m, ts_buf_t *out) {
     if (!m) return 0;
     static const char *const tn[] = {"counter", "gauge", "histogram"};
@@ -169,10 +285,10 @@ int ts_metrics_render(ts_metrics_t *m, ts_buf_t *out) {
             char le[64];
             for (size_t i = 0; i <= f->n_bounds; i++) {
                 cum += atomic_load_explicit(&f->buckets[i], memory_order_relaxed);
-                if (i < f->n_bounds)
-                    snprintf(le, sizeof le, "le=\"%.17g\"", f->bounds[i]);
-                else
-                    snprintf(le, sizeof le, "le=\"+Inf\"");
+                char bound[32];
+                ts_metrics_format_bound(bound, sizeof bound,
+                                        i < f->n_bounds ? f->bounds[i] : INFINITY);
+                snprintf(le, sizeof le, "le=\"%s\"", bound);
                 series(out, f->name, "_bucket", f->labels, le, (double)cum);
             }
             series(out, f->name, "_sum", f->labels, NULL,
@@ -182,5 +298,6 @@ int ts_metrics_render(ts_metrics_t *m, ts_buf_t *out) {
         }
     }
     pthread_mutex_unlock(&m->mu);
+    if (atomic_load(&m->runtime)) render_runtime(out);
     return 0;
 }

@@ -108,5 +108,5 @@ set +e
 set -e
 [ "$rc" = 2 ] || { echo "bad config exit code $rc, want 2" >&2; exit 1; }
 grep -q 'accounts\[0\].outlets: expected an array of strings' "$dir/err"
-"$bin/tillstream-orders" --help | grep -q -- --dry-run
-"$bin/tillstream-customers" --version | grep -q '^tillstream-customers '
+"$bin/tillstream-orders" --help | grep -c -- --dry-run >/dev/null
+"$bin/tillstream-customers" --version | grep -c '^tillstream-customers ' >/dev/null

@@ -87,7 +87,7 @@ PY
 
 # tillstream-dlq stats counts exactly the dead letters that are there
 "$bin/tillstream-dlq" stats --config "$work/config.json" --json >"$work/stats-dlq.json"
-"$bin/tillstream-dlq" stats --config "$work/config.json" | grep -q '^dead-letter topic pos.deadletter'
+"$bin/tillstream-dlq" stats --config "$work/config.json" | grep -c '^dead-letter topic pos.deadletter' >/dev/null
 python3 - "$work" <<'PY'
 import json, sys, collections
 w = sys.argv[1]

@@ -20,7 +20,7 @@ for _ in $(seq 1 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1
 [ "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$port/readyz")" = 200 ]
 # wait until every event is in (the unknown customer's dead letter comes last)
 for _ in $(seq 1 300); do
-  curl -s "127.0.0.1:$port/metrics" | grep -q 'tillstream_dead_letter_total{topic="pos.orders.'"$sfx"'",reason="UNKNOWN_CUSTOMER"} 1' && break
+  curl -s "127.0.0.1:$port/metrics" | grep -c 'tillstream_dead_letter_total{topic="pos.orders.'"$sfx"'",reason="UNKNOWN_CUSTOMER"} 1' >/dev/null && break
   sleep 0.05
 done
 curl -fsS "127.0.0.1:$port/metrics" >"$work/metrics.txt"

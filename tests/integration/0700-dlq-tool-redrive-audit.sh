@@ -31,7 +31,7 @@ kcat -b "$TS_KAFKA_BOOTSTRAP" -P -t "pos.customers.$sfx" -K $'\t' -l "$work/c.kv
 printf 'C000002\t' | kcat -b "$TS_KAFKA_BOOTSTRAP" -P -t "pos.customers.$sfx" -K $'\t' -Z   # tombstone
 
 "$bin/tillstream-dlq" audit --config "$work/config.json" --json >"$work/audit.json"
-"$bin/tillstream-dlq" audit --config "$work/config.json" | grep -q '^overall'
+"$bin/tillstream-dlq" audit --config "$work/config.json" | grep -c '^overall' >/dev/null
 python3 - "$work" <<'PY'
 import json, sys
 w = sys.argv[1]

@@ -39,7 +39,7 @@ assert s["records_by_reason"] == {"UNMAPPED_OUTLET": 16, "NO_HOME_OUTLET": 8}, s
 assert s["copies_by_reason"] == {"UNMAPPED_OUTLET": 12, "NO_HOME_OUTLET": 6}, s
 assert sum(s["by_outlet"].values()) == 6 and sum(s["by_source_topic"].values()) == 6, s
 PY
-"$bin/tillstream-dlq" stats --config "$work/config.json" | grep -q '24 record(s), 6 distinct (source record + reason), 18 copies'
+"$bin/tillstream-dlq" stats --config "$work/config.json" | grep -c '24 record(s), 6 distinct (source record + reason), 18 copies' >/dev/null
 
 rd() { "$bin/tillstream-dlq" redrive --config "$work/config.json" --state-topic "tillstream.redrive.$sfx" "$@"; }
 rd --dry-run >"$work/dry.txt"

@@ -12,5 +12,10 @@ TS_METRICS_DUMP="$work/metrics.txt" "$TS_BIN_DIR/test_metrics" >"$work/test.log"
 [ -s "$work/metrics.txt" ] || { echo "test_metrics wrote no metrics dump" >&2; exit 1; }
 grep -q '^# TYPE t_request_seconds histogram$' "$work/metrics.txt"
 grep -q '^tillstream_ready 1$' "$work/metrics.txt"
+grep -q "^tillstream_build_info{version=\"[0-9][^\"]*\"} 1$" "$work/metrics.txt"
+for f in process_cpu_seconds_total process_resident_memory_bytes process_open_fds process_start_time_seconds; do
+  grep -q "^$f [0-9]" "$work/metrics.txt" || { echo "no $f" >&2; exit 1; }
+done
+grep -q 'le="0.005"' "$work/metrics.txt"   # canonical bucket labels, as the client libraries print them
 promtool check metrics <"$work/metrics.txt"
 echo "live /metrics output: promtool ok"

@@ -113,7 +113,17 @@ static void test_listen_errors(void **state) {
     assert_null(ts_admin_new(addr, m, err, sizeof err));
     assert_non_null(strstr(err, addr));
     assert_non_null(strstr(err, "in use"));
+    /* --check-config's look at the address: the same message, then let go */
+    char err2[256] = "";
+    assert_int_equal(ts_admin_check_listen(addr, err2, sizeof err2), TS_ERR_CONFIG);
+    assert_string_equal(err2, err);
     close(s);
+    assert_int_equal(ts_admin_check_listen(addr, err2, sizeof err2), TS_OK); /* free again */
+    ts_admin_t *a = ts_admin_new(addr, m, err, sizeof err); /* and not held by the check */
+    assert_non_null(a);
+    ts_admin_destroy(a);
+    assert_int_equal(ts_admin_check_listen("not-an-ip:80", err2, sizeof err2), TS_ERR_CONFIG);
+    assert_non_null(strstr(err2, "not-an-ip"));
     ts_metrics_destroy(m);
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tillstream/admin.h"
 #include "tillstream/metrics.h"
@@ -17,6 +18,7 @@
 static void test_render_exact(void **state) {
     (void)state;
     ts_metrics_t *m = ts_metrics_new();
+    ts_metrics_set_runtime(m, false); /* exact text: no build_info / process_* */
     ts_metric_t *a = ts_metrics_counter(m, "t_requests_total", "requests", "account=\"a\"");
     ts_metric_t *g = ts_metrics_gauge(m, "t_queue", "queue", NULL);
     ts_metric_t *b = ts_metrics_counter(m, "t_requests_total", "requests", "account=\"b\"");
@@ -36,12 +38,103 @@ static void test_render_exact(void **state) {
                   "t_requests_total{account=\"a\"} 2\nt_requests_total{account=\"b\"} 1\n"
                   "# HELP t_queue queue\n# TYPE t_queue gauge\nt_queue 7\n"
                   "# HELP t_latency_seconds latency\n# TYPE t_latency_seconds histogram\n"
-                  "t_latency_seconds_bucket{le=\"0.10000000000000001\"} 1\n"
+                  "t_latency_seconds_bucket{le=\"0.1\"} 1\n"
                   "t_latency_seconds_bucket{le=\"1\"} 2\nt_latency_seconds_bucket{le=\"+Inf\"} 3\n"
                   "t_latency_seconds_sum 5.5499999999999998\nt_latency_seconds_count 3\n");
     ts_buf_free(&out);
     ts_metric_add(NULL, 1); /* NULL-safe */
     assert_null(ts_metrics_counter(NULL, "x", "y", NULL));
+    ts_metrics_destroy(m);
+}
+
+/* Bucket labels as the client libraries write them (Go's shortest 'g'):
+ * le="0.005", never le="0.0050000000000000001". */
+static void test_bound_labels_canonical(void **state) {
+    (void)state;
+    static const struct {
+        double v;
+        const char *want;
+    } cases[] = {{0.005, "0.005"},
+                 {0.01, "0.01"},
+                 {0.025, "0.025"},
+                 {0.1, "0.1"},
+                 {0.25, "0.25"},
+                 {2.5, "2.5"},
+                 {1, "1"},
+                 {30, "30"},
+                 {250, "250"},
+                 {1000, "1000"},
+                 {100000, "100000"},
+                 {1e6, "1e+06"},
+                 {1234567, "1.234567e+06"},
+                 {1e-5, "1e-05"},
+                 {0.0001, "0.0001"},
+                 {-0.5, "-0.5"},
+                 {1.0 / 3, "0.3333333333333333"},
+                 {0, "0"}};
+    char b[40];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ts_metrics_format_bound(b, sizeof b, cases[i].v);
+        assert_string_equal(b, cases[i].want);
+    }
+    ts_metrics_t *m = ts_metrics_new();
+    ts_metrics_set_runtime(m, false);
+    static const double lat_b[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+    ts_metric_observe(ts_metrics_histogram(m, "t_s", "t", NULL, lat_b, 12), 0.004);
+    ts_buf_t out = TS_BUF_INIT;
+    ts_metrics_render(m, &out);
+    assert_non_null(strstr(out.data, "t_s_bucket{le=\"0.005\"} 1\n"));
+    assert_non_null(strstr(out.data, "t_s_bucket{le=\"0.05\"} 1\n"));
+    assert_non_null(strstr(out.data, "t_s_bucket{le=\"30\"} 1\n"));
+    assert_null(strstr(out.data, "le=\"0.00500000"));
+    ts_buf_free(&out);
+    ts_metrics_destroy(m);
+}
+
+static double sample(const char *text, const char *name) {
+    char pat[128];
+    snprintf(pat, sizeof pat, "\n%s ", name);
+    const char *p = strstr(text, pat);
+    assert_non_null(p);
+    return strtod(p + strlen(pat), NULL);
+}
+
+/* build_info and process_* in every registry, read from /proc/self. */
+static void test_runtime_metrics(void **state) {
+    (void)state;
+    ts_metrics_t *m = ts_metrics_new();
+    ts_buf_t out = TS_BUF_INIT;
+    ts_metrics_render(m, &out);
+    assert_non_null(strstr(out.data, "# TYPE tillstream_build_info gauge\n"
+                                     "tillstream_build_info{version=\"" TS_VERSION "\"} 1\n"));
+    assert_non_null(strstr(out.data, "# TYPE process_cpu_seconds_total counter\n"));
+    double start = sample(out.data, "process_start_time_seconds");
+    double now = (double)time(NULL);
+    assert_true(start > now - 3600 && start <= now + 1); /* this test process started just now */
+    double rss = sample(out.data, "process_resident_memory_bytes");
+    assert_true(rss > 1e5 && rss < 1e10);
+    assert_true(sample(out.data, "process_virtual_memory_bytes") >= rss);
+    double fds = sample(out.data, "process_open_fds");
+    assert_true(fds >= 3);
+    assert_true(sample(out.data, "process_max_fds") >= fds);
+    double cpu = sample(out.data, "process_cpu_seconds_total");
+    /* open two descriptors and burn CPU: both show at the next render */
+    FILE *f1 = fopen("/proc/self/stat", "r"), *f2 = fopen("/proc/self/stat", "r");
+    assert_non_null(f1);
+    assert_non_null(f2);
+    volatile double x = 0;
+    for (clock_t t0 = clock(); clock() - t0 < CLOCKS_PER_SEC / 20;) x += 1;
+    ts_buf_reset(&out);
+    ts_metrics_render(m, &out);
+    assert_true(sample(out.data, "process_open_fds") == fds + 2);
+    assert_true(sample(out.data, "process_cpu_seconds_total") > cpu);
+    fclose(f1);
+    fclose(f2);
+    ts_metrics_set_runtime(m, false);
+    ts_buf_reset(&out);
+    ts_metrics_render(m, &out);
+    assert_null(strstr(out.data, "process_"));
+    ts_buf_free(&out);
     ts_metrics_destroy(m);
 }
 
@@ -139,8 +232,8 @@ static void test_admin_endpoints(void **state) {
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_render_exact),
-        cmocka_unit_test(test_concurrent_adds),
+        cmocka_unit_test(test_render_exact),    cmocka_unit_test(test_bound_labels_canonical),
+        cmocka_unit_test(test_runtime_metrics), cmocka_unit_test(test_concurrent_adds),
         cmocka_unit_test(test_admin_endpoints),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

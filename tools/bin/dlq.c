@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tillstream/checkconfig.h"
 #include "tillstream/dlqtool.h"
 #include "tillstream/log.h"
 #include "tillstream/model.h"
@@ -24,6 +25,9 @@ static void usage(FILE *f) {
         "  tail      new dead letters as they arrive (--from-beginning: the whole topic first)\n"
         "  redrive   send selected dead letters back to their source topic (unless superseded)\n"
         "  audit     Home Outlet audit of the customers topic (per outlet and overall)\n\n"
+        "  --check-config         (alone or with a command) check the config as a start\n"
+        "                         would (librdkafka properties, registry settings), exit\n"
+        "                         0 valid, 2 with the message\n\n"
         "Options (each only where named):\n"
         "  --json                 JSON output (stats, show, tail, audit)\n"
         "  --reason R             only this reason (show, tail, redrive)\n"
@@ -43,8 +47,8 @@ static void usage(FILE *f) {
 static const struct {
     const char *cmd, *opts;
 } takes[] = {
-    {"stats", "cj"},           {"show", "cjrosul"}, {"tail", "cjrosulb"},
-    {"redrive", "crosuldmgt"}, {"audit", "cj"},
+    {"stats", "cjC"},           {"show", "cjrosulC"}, {"tail", "cjrosulbC"},
+    {"redrive", "crosuldmgtC"}, {"audit", "cjC"},     {"--check-config", "cC"},
 };
 
 static bool positive(const char *s, long *out) {
@@ -78,6 +82,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *config = NULL;
+    bool check_config = !strcmp(cmd, "--check-config"); /* alone or with a command */
     ts_dlqtool_opts_t o = {.max_redrives = 3};
     static const struct option opts[] = {
         {"config", 1, NULL, 'c'},  {"json", 0, NULL, 'j'},
@@ -86,7 +91,8 @@ int main(int argc, char **argv) {
         {"limit", 1, NULL, 'l'},   {"from-beginning", 0, NULL, 'b'},
         {"dry-run", 0, NULL, 'd'}, {"max-redrives", 1, NULL, 'm'},
         {"group", 1, NULL, 'g'},   {"state-topic", 1, NULL, 't'},
-        {"help", 0, NULL, 'h'},    {NULL, 0, NULL, 0}};
+        {"help", 0, NULL, 'h'},    {"check-config", 0, NULL, 'C'},
+        {NULL, 0, NULL, 0}};
     int c, idx;
     char err[256];
     optind = 2;
@@ -146,6 +152,7 @@ int main(int argc, char **argv) {
             break;
         case 'g': o.group = optarg; break;
         case 't': o.state_topic = optarg; break;
+        case 'C': check_config = true; break;
         }
     }
     if (optind < argc) {
@@ -168,6 +175,18 @@ int main(int argc, char **argv) {
     ts_log_set_sink(stderr); /* stdout is the report */
     ts_log_set_level(TS_LOG_WARN);
     int rc;
+    if (check_config) {
+        /* no API keys (the tool never calls Klaviyo) and no admin listener */
+        if (ts_checkconfig_run(cfg, TS_KIND_ORDER, 0, err, sizeof err) != TS_OK) {
+            fprintf(stderr, "tillstream-dlq: %s\n", err);
+            rc = 2;
+        } else {
+            printf("tillstream-dlq: config %s: ok\n", config);
+            rc = 0;
+        }
+        ts_config_destroy(cfg);
+        return rc;
+    }
     if (!strcmp(cmd, "stats"))
         rc = ts_dlqtool_stats(cfg, o.json, stdout);
     else if (!strcmp(cmd, "show"))

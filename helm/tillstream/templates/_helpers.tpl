@@ -1,17 +1,85 @@
-{{- define "tillstream.fullname" -}}{{ .Release.Name }}-tillstream{{- end -}}
+{{- define "tillstream.fullname" -}}
+{{- if .Values.fullnameOverride }}{{ .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}{{ else }}{{ printf "%s-tillstream" .Release.Name | trunc 40 | trimSuffix "-" }}{{ end -}}
+{{- end -}}
+{{- define "tillstream.chart" -}}{{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}{{- end -}}
+{{/* Labels of every object (helm create's set). */}}
 {{- define "tillstream.labels" -}}
 app.kubernetes.io/name: tillstream
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ include "tillstream.chart" . }}
+{{- end -}}
+{{/* The selector of a component's pods (immutable in a Deployment: never add to it). */}}
+{{- define "tillstream.selectorLabels" -}}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+{{- define "tillstream.image" -}}
+{{- with .Values.image }}{{ if .digest }}{{ .repository }}@{{ .digest }}{{ else }}{{ .repository }}:{{ .tag }}{{ end }}{{ end -}}
+{{- end -}}
+{{- define "tillstream.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}{{ .Values.serviceAccount.name | default (include "tillstream.fullname" .) }}{{ else }}{{ .Values.serviceAccount.name | default "default" }}{{ end -}}
 {{- end -}}
 {{- define "tillstream.secretName" -}}
 {{- if .Values.apiKeys.existingSecret }}{{ .Values.apiKeys.existingSecret }}{{ else }}{{ include "tillstream.fullname" . }}-api-keys{{ end -}}
+{{- end -}}
+{{/* Pod template metadata: dict root, component, annotations (extra, e.g. the config checksum). */}}
+{{- define "tillstream.podMetadata" -}}
+labels:
+  {{- include "tillstream.labels" .root | nindent 2 }}
+  app.kubernetes.io/component: {{ .component }}
+  {{- with .root.Values.podLabels }}{{ toYaml . | nindent 2 }}{{ end }}
+{{- $ann := merge (dict) (.annotations | default dict) .root.Values.podAnnotations }}
+{{- with $ann }}
+annotations: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+{{/*
+Checks across fields that the schema cannot express; each fails `helm
+template` / `helm install` with the field's path (helm lint shows a chart's
+`fail` as INFO). Included by the ConfigMap, which every release renders.
+*/}}
+{{- define "tillstream.validate" -}}
+{{- if not .Values.accounts }}
+{{- fail "accounts: at least one Klaviyo account is required (name, outlets, envVar, keyName)" }}
+{{- end }}
+{{- $owner := dict -}}
+{{- $names := dict -}}
+{{- $envs := dict -}}
+{{- range $i, $a := .Values.accounts }}
+{{- if hasKey $names $a.name }}{{ fail (printf "accounts[%d].name: %s is already accounts[%v]" $i $a.name (get $names $a.name)) }}{{ end }}
+{{- $_ := set $names $a.name $i -}}
+{{- if hasKey $envs $a.envVar }}{{ fail (printf "accounts[%d].envVar: %s is already used by accounts[%v]" $i $a.envVar (get $envs $a.envVar)) }}{{ end }}
+{{- $_ := set $envs $a.envVar $i -}}
+{{- range $a.outlets }}
+{{- if hasKey $owner . }}{{ fail (printf "accounts[%d].outlets: outlet %s is already served by account %s (an outlet belongs to one account)" $i . (get $owner .)) }}{{ end }}
+{{- $_ := set $owner . $a.name -}}
+{{- end }}
+{{- end }}
+{{- with .Values.routing.default_online_outlet }}
+{{- if not (hasKey $owner (toString .)) }}{{ fail (printf "routing.default_online_outlet: outlet %v is served by no account" .) }}{{ end }}
+{{- end }}
+{{- range .Values.routing.only_accounts }}
+{{- if not (hasKey $names .) }}{{ fail (printf "routing.only_accounts: %s is not in accounts[].name" .) }}{{ end }}
+{{- end }}
+{{- if and (not .Values.apiKeys.create) (not .Values.apiKeys.existingSecret) }}
+{{- fail "apiKeys.create=false needs apiKeys.existingSecret (the Secret with the keys accounts[].keyName)" }}
+{{- end }}
+{{- if and (not .Values.registry.url) (or .Values.registry.basicAuth.existingSecret .Values.registry.caSecret) }}
+{{- fail "registry.basicAuth.existingSecret / registry.caSecret are set but registry.url is null" }}
+{{- end }}
+{{- if and .Values.keda.enabled (gt (int .Values.keda.minReplicaCount) (int .Values.keda.maxReplicaCount)) }}
+{{- fail "keda.minReplicaCount is above keda.maxReplicaCount" }}
+{{- end }}
 {{- end -}}
 {{/* The config file: docs/configuration.md. Keys come from env vars only. */}}
 {{- define "tillstream.config" -}}
 {{- $accounts := list -}}
 {{- range .Values.accounts -}}
-{{- $accounts = append $accounts (dict "name" .name "api_key_env" .envVar "outlets" .outlets) -}}
+{{- $a := dict "name" .name "api_key_env" .envVar "outlets" .outlets -}}
+{{- with .rateLimits }}{{- $_ := set $a "rate_limits" . -}}{{- end }}
+{{- $accounts = append $accounts $a -}}
 {{- end -}}
 {{- $cfg := dict "kafka" .Values.kafka "topics" .Values.topics "klaviyo" .Values.klaviyo "accounts" $accounts
      "routing" .Values.routing "consumer" .Values.consumer
@@ -25,8 +93,6 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- $_ := set $reg "password_env" "TILLSTREAM_REGISTRY_PASSWORD" -}}
 {{- end }}
 {{- if .caSecret }}{{- $_ := set $reg "ca_bundle" "/etc/tillstream/registry-ca/ca.crt" -}}{{- end }}
-{{- else if or .basicAuth.existingSecret .caSecret }}
-{{- fail "registry.basicAuth.existingSecret / registry.caSecret are set but registry.url is null" }}
 {{- end }}
 {{- range $kind := list "customers" "orders" }}
 {{- with index $.Values.registry.rawWriterSchemas $kind }}
@@ -47,85 +113,69 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- range $kind := list "customers" "orders" }}{{- if index $.Values.registry.rawWriterSchemas $kind }}{{- $kinds = append $kinds $kind -}}{{- end }}{{- end }}
 {{- join " " $kinds -}}
 {{- end -}}
+{{/*
+A pod spec: dict root, name (container), component, binary, probes,
+resources, args, keys (true: the pod gets every account's Klaviyo key;
+the dead-letter tools need none).
+*/}}
 {{- define "tillstream.podSpec" -}}
-terminationGracePeriodSeconds: {{ add (div .root.Values.consumer.shutdown_grace_ms 1000) 15 }}
+{{- $v := .root.Values -}}
+serviceAccountName: {{ include "tillstream.serviceAccountName" .root }}
+automountServiceAccountToken: false
+terminationGracePeriodSeconds: {{ add (div $v.consumer.shutdown_grace_ms 1000) 15 }}
+{{- with $v.imagePullSecrets }}
+imagePullSecrets: {{- toYaml . | nindent 2 }}
+{{- end }}
 securityContext:
   runAsNonRoot: true
   runAsUser: 10001
   fsGroup: 10001
   seccompProfile: {type: RuntimeDefault}
+{{- with $v.nodeSelector }}
+nodeSelector: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.tolerations }}
+tolerations: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.affinity }}
+affinity: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- range . }}
+  {{- $c := deepCopy . }}
+  {{- if not $c.labelSelector }}
+  {{- $_ := set $c "labelSelector" (dict "matchLabels" (include "tillstream.selectorLabels" $ | fromYaml)) }}
+  {{- end }}
+  - {{- toYaml $c | nindent 4 }}
+  {{- end }}
+{{- end }}
+{{- if and $v.checkConfig.enabled .checkConfig }}
+initContainers:
+  # the start-up checks without starting: a bad config stops here with its message
+  - name: check-config
+    {{- include "tillstream.container" (dict "root" .root "binary" .binary "keys" .keys "args" (list "--check-config") "resources" $v.checkConfig.resources) | nindent 4 }}
+{{- end }}
 containers:
   - name: {{ .name }}
-    image: "{{ .root.Values.image.repository }}:{{ .root.Values.image.tag }}"
-    imagePullPolicy: {{ .root.Values.image.pullPolicy }}
-    command: ["/usr/local/bin/{{ .binary }}"]
-    {{- if eq .binary "tillstream-dlq" }}
-    args: {{ toJson (concat (list "stats" "--config" "/etc/tillstream/config.json") (.args | default list)) }}
-    {{- else }}
-    args: {{ toJson (concat (list "--config" "/etc/tillstream/config.json") (.args | default list)) }}
-    {{- end }}
-    env:
-      {{- range .root.Values.accounts }}
-      - name: {{ .envVar }}
-        valueFrom:
-          secretKeyRef: {name: {{ include "tillstream.secretName" $.root }}, key: {{ .keyName }}}
-      {{- end }}
-      {{- with .root.Values.registry }}{{- if and .url .basicAuth.existingSecret }}
-      - name: TILLSTREAM_REGISTRY_USERNAME
-        valueFrom:
-          secretKeyRef: {name: {{ .basicAuth.existingSecret }}, key: {{ .basicAuth.usernameKey }}}
-      - name: TILLSTREAM_REGISTRY_PASSWORD
-        valueFrom:
-          secretKeyRef: {name: {{ .basicAuth.existingSecret }}, key: {{ .basicAuth.passwordKey }}}
-      {{- end }}{{- end }}
-    ports:
-      - {name: admin, containerPort: {{ .root.Values.admin.port }}}
-    {{- if .probes }}
-    livenessProbe:
-      httpGet: {path: /healthz, port: admin}
-      periodSeconds: 10
-      failureThreshold: 6
-    readinessProbe:
-      httpGet: {path: /readyz, port: admin}
-      periodSeconds: 5
-    {{- end }}
-    resources: {{ toJson .resources }}
-    securityContext:
-      allowPrivilegeEscalation: false
-      readOnlyRootFilesystem: true
-      capabilities: {drop: ["ALL"]}
-    volumeMounts:
-      - {name: config, mountPath: /etc/tillstream/config.json, subPath: config.json, readOnly: true}
-      - {name: tmp, mountPath: /tmp}
-      {{- if .root.Values.kafkaTls.secretName }}
-      - {name: kafka-tls, mountPath: /etc/tillstream/kafka-tls, readOnly: true}
-      {{- end }}
-      {{- if .root.Values.kafkaSasl.secretName }}
-      - {name: kafka-sasl, mountPath: /etc/tillstream/kafka-sasl, readOnly: true}
-      {{- end }}
-      {{- if and .root.Values.registry.url .root.Values.registry.caSecret }}
-      - {name: registry-ca, mountPath: /etc/tillstream/registry-ca, readOnly: true}
-      {{- end }}
-      {{- if include "tillstream.rawWriterSchemas" .root }}
-      - {name: raw-writer-schemas, mountPath: /etc/tillstream/avro, readOnly: true}
-      {{- end }}
+    {{- include "tillstream.container" . | nindent 4 }}
 volumes:
   - name: config
     configMap: {name: {{ include "tillstream.fullname" .root }}-config}
   - name: tmp
     emptyDir: {}
-  {{- if .root.Values.kafkaTls.secretName }}
+  {{- if $v.kafkaTls.secretName }}
   - name: kafka-tls
-    secret: {secretName: {{ .root.Values.kafkaTls.secretName }}}
+    secret: {secretName: {{ $v.kafkaTls.secretName }}}
   {{- end }}
-  {{- if .root.Values.kafkaSasl.secretName }}
+  {{- if $v.kafkaSasl.secretName }}
   - name: kafka-sasl
-    secret: {secretName: {{ .root.Values.kafkaSasl.secretName }}}
+    secret: {secretName: {{ $v.kafkaSasl.secretName }}}
   {{- end }}
-  {{- if and .root.Values.registry.url .root.Values.registry.caSecret }}
+  {{- if and $v.registry.url $v.registry.caSecret }}
   - name: registry-ca
     secret:   # only ca.crt, even from a Secret that also holds a key
-      secretName: {{ .root.Values.registry.caSecret }}
+      secretName: {{ $v.registry.caSecret }}
       items: [{key: ca.crt, path: ca.crt}]
   {{- end }}
   {{- with include "tillstream.rawWriterSchemas" .root }}
@@ -136,5 +186,70 @@ volumes:
         {{- range splitList " " (trim .) }}
         - {key: raw-writer-{{ . }}.avsc, path: {{ . }}.avsc}
         {{- end }}
+  {{- end }}
+  {{- with $v.extraVolumes }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end -}}
+{{/* The body of a tillstream container (after its name): the podSpec's dict. */}}
+{{- define "tillstream.container" -}}
+{{- $v := .root.Values -}}
+image: {{ include "tillstream.image" .root | quote }}
+imagePullPolicy: {{ $v.image.pullPolicy }}
+command: ["/usr/local/bin/{{ .binary }}"]
+{{- if eq .binary "tillstream-dlq" }}
+args: {{ toJson (concat (list "stats" "--config" "/etc/tillstream/config.json") (.args | default list)) }}
+{{- else }}
+args: {{ toJson (concat (list "--config" "/etc/tillstream/config.json") (.args | default list)) }}
+{{- end }}
+{{- $env := list }}
+{{- if .keys }}
+{{- range $v.accounts }}
+{{- $env = append $env (dict "name" .envVar "valueFrom" (dict "secretKeyRef" (dict "name" (include "tillstream.secretName" $.root) "key" .keyName))) }}
+{{- end }}
+{{- end }}
+{{- with $v.registry }}{{- if and .url .basicAuth.existingSecret }}
+{{- $env = append $env (dict "name" "TILLSTREAM_REGISTRY_USERNAME" "valueFrom" (dict "secretKeyRef" (dict "name" .basicAuth.existingSecret "key" .basicAuth.usernameKey))) }}
+{{- $env = append $env (dict "name" "TILLSTREAM_REGISTRY_PASSWORD" "valueFrom" (dict "secretKeyRef" (dict "name" .basicAuth.existingSecret "key" .basicAuth.passwordKey))) }}
+{{- end }}{{- end }}
+{{- $env = concat $env $v.extraEnv }}
+{{- with $env }}
+env: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if or .probes .port }}
+ports:
+  - {name: admin, containerPort: {{ $v.admin.port }}}
+{{- end }}
+{{- if .probes }}
+livenessProbe:
+  httpGet: {path: /healthz, port: admin}
+  periodSeconds: 10
+  failureThreshold: 6
+readinessProbe:
+  httpGet: {path: /readyz, port: admin}
+  periodSeconds: 5
+{{- end }}
+resources: {{ toJson .resources }}
+securityContext:
+  allowPrivilegeEscalation: false
+  readOnlyRootFilesystem: true
+  capabilities: {drop: ["ALL"]}
+volumeMounts:
+  - {name: config, mountPath: /etc/tillstream/config.json, subPath: config.json, readOnly: true}
+  - {name: tmp, mountPath: /tmp}
+  {{- if $v.kafkaTls.secretName }}
+  - {name: kafka-tls, mountPath: /etc/tillstream/kafka-tls, readOnly: true}
+  {{- end }}
+  {{- if $v.kafkaSasl.secretName }}
+  - {name: kafka-sasl, mountPath: /etc/tillstream/kafka-sasl, readOnly: true}
+  {{- end }}
+  {{- if and $v.registry.url $v.registry.caSecret }}
+  - {name: registry-ca, mountPath: /etc/tillstream/registry-ca, readOnly: true}
+  {{- end }}
+  {{- if include "tillstream.rawWriterSchemas" .root }}
+  - {name: raw-writer-schemas, mountPath: /etc/tillstream/avro, readOnly: true}
+  {{- end }}
+  {{- with $v.extraVolumeMounts }}
+  {{- toYaml . | nindent 2 }}
   {{- end }}
 {{- end -}}
