@@ -169,8 +169,8 @@ typedef void dr_fn(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 
 /* A consumer (manual assignment, never commits) or a producer for cfg's
  * cluster; NULL with an error logged. */
-static rd_kafka_t *client_new(const ts_config_t *cfg, rd_kafka_type_t type, dr_fn *dr,
-                              void *opaque) {
+static rd_kafka_t *client_new_group(const ts_config_t *cfg, rd_kafka_type_t type, dr_fn *dr,
+                                    void *opaque, const char *group) {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, on_rdkafka_log);
@@ -184,7 +184,7 @@ static rd_kafka_t *client_new(const ts_config_t *cfg, rd_kafka_type_t type, dr_f
         }
     }
     if (type == RD_KAFKA_CONSUMER) {
-        rd_kafka_conf_set(conf, "group.id", "tillstream-dlq-reader", NULL, 0);
+        rd_kafka_conf_set(conf, "group.id", group ? group : "tillstream-dlq-reader", NULL, 0);
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
         rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
         /* an offset below the log start (retention) reads from the start, never skips */
@@ -198,6 +198,11 @@ static rd_kafka_t *client_new(const ts_config_t *cfg, rd_kafka_type_t type, dr_f
     rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof err);
     if (!rk) ts_log(TS_LOG_ERROR, LOGGER, NULL, "kafka client: %s", err);
     return rk;
+}
+
+static rd_kafka_t *client_new(const ts_config_t *cfg, rd_kafka_type_t type, dr_fn *dr,
+                              void *opaque) {
+    return client_new_group(cfg, type, dr, opaque, NULL);
 }
 
 /* The partition count of `topic`: 0 ok (*parts = 0 when the topic does
@@ -737,6 +742,8 @@ typedef struct {
     smap_t done;     /* state keys of dead letters done */
     smap_t done_src; /* source ids of records redriven (or superseded) before */
     smap_t seen_src; /* source id -> index of its first candidate in this run */
+    int64_t *legacy; /* per dead-letter partition: the group's committed offset, or -1 */
+    int n_legacy;
     cand_t *c;
     size_t n, cap;
     long failed;
@@ -783,6 +790,7 @@ static int collect_one(void *opaque, rd_kafka_message_t *m) {
     char key[400];
     size_t kn = state_key(r, m->partition, m->offset, key, sizeof key);
     if (smap_find(&r->done, key, kn)) return 0;
+    if (m->partition < r->n_legacy && m->offset < r->legacy[m->partition]) return 0;
     if (r->o->limit > 0 && (long)r->n >= r->o->limit) return READ_STOP;
     rd_kafka_headers_t *h = NULL;
     rd_kafka_message_headers(m, &h);
@@ -829,6 +837,37 @@ static int collect_one(void *opaque, rd_kafka_message_t *m) {
     }
     r->n++;
     return 0;
+}
+
+/* Redrives before the bookkeeping topic remembered their progress in the
+ * committed offsets of the consumer group named like the namespace: what
+ * lies below them was redriven then and counts as done. */
+static int legacy_offsets(redrive_t *r) {
+    rd_kafka_t *rk = client_new_group(r->cfg, RD_KAFKA_CONSUMER, NULL, NULL, r->group);
+    int parts = 0, rc = rk ? partitions_of(r->cfg, rk, r->cfg->topic_dead_letter, &parts) : 1;
+    if (!rc && parts > 0) {
+        rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(parts);
+        for (int p = 0; p < parts; p++)
+            rd_kafka_topic_partition_list_add(pl, r->cfg->topic_dead_letter, p);
+        rd_kafka_resp_err_t e = rd_kafka_committed(rk, pl, 10000);
+        if (e) {
+            ts_log(TS_LOG_ERROR, LOGGER, NULL, "committed offsets of group %s: %s", r->group,
+                   rd_kafka_err2str(e));
+            rc = 1;
+        } else if ((r->legacy = malloc((size_t)parts * sizeof *r->legacy))) {
+            r->n_legacy = parts;
+            for (int p = 0; p < parts; p++)
+                r->legacy[p] = pl->elems[p].err ? -1 : pl->elems[p].offset;
+        } else {
+            rc = 1;
+        }
+        rd_kafka_topic_partition_list_destroy(pl);
+    }
+    if (rk) {
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+    }
+    return rc;
 }
 
 /* ---- the source scan: is a newer record of the key there? --------------------------- */
@@ -1108,6 +1147,7 @@ int ts_dlqtool_redrive(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE 
     int rc = rk ? 0 : 1;
     /* 1. what was done before; 2. the dead letters still to do */
     if (!rc) rc = read_topic(cfg, rk, r.state_topic, NULL, 0, false, true, state_one, &r);
+    if (!rc) rc = legacy_offsets(&r);
     if (!rc)
         rc = read_topic(cfg, rk, cfg->topic_dead_letter, NULL, 0, false, false, collect_one, &r);
     /* 3. the present: a newer record of the key in the source partition */
@@ -1156,6 +1196,7 @@ int ts_dlqtool_redrive(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE 
         if (r.c[i].headers) rd_kafka_headers_destroy(r.c[i].headers);
     }
     free(r.c);
+    free(r.legacy);
     smap_free(&r.done);
     smap_free(&r.done_src);
     smap_free(&r.seen_src);
