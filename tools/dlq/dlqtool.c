@@ -693,7 +693,10 @@ int ts_dlqtool_show(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE *ou
             }
             start[p] = hi;
         }
-        if (!rc && n > 0) fprintf(stderr, "following %s from the end\n", cfg->topic_dead_letter);
+        if (!rc && n > 0 && o->notes) {
+            fprintf(o->notes, "following %s from the end\n", cfg->topic_dead_letter);
+            fflush(o->notes);
+        }
     }
     if (!rc)
         rc = read_topic(cfg, rk, cfg->topic_dead_letter, start, n, o->follow, false, show_one, &s);
@@ -703,7 +706,7 @@ int ts_dlqtool_show(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE *ou
     ts_arena_destroy(s.arena);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
-    if (!o->json && rc == 0) fprintf(stderr, "%ld record(s)\n", s.shown);
+    if (!o->json && rc == 0 && o->notes) fprintf(o->notes, "%ld record(s)\n", s.shown);
     return rc;
 }
 

@@ -30,6 +30,7 @@ typedef struct {
     int max_redrives;        /* redrive: records redriven this often are not re-sent */
     const char *group;       /* redrive: bookkeeping namespace (default tillstream-dlq-redrive) */
     const char *state_topic; /* redrive: bookkeeping topic (default tillstream.redrive) */
+    FILE *notes; /* show/tail: one-line notes (record count, "following ..."), NULL = none */
 } ts_dlqtool_opts_t;
 
 /* stats: the whole dead-letter topic (to the end offsets at start),
