@@ -4,7 +4,9 @@
 # each redrive exactly their own records (the first no longer swallows the
 # others), repeating either redrives nothing, and the source topic receives
 # each redriven record exactly once. The bookkeeping topic is named by
-# --state-topic (created by the tool, cleanup.policy=compact).
+# --state-topic (created by the tool, cleanup.policy=compact). A group that
+# redrove with an older tillstream-dlq (committed offsets) is not re-sent what
+# lies below its offsets.
 . "$TS_SOURCE_DIR/tests/lib.sh"
 need_kafka
 topics
@@ -45,4 +47,14 @@ redriven=$(kcat -b "$TS_KAFKA_BOOTSTRAP" -C -t "pos.customers.$sfx" -e -q -f '%k
 [ "$redriven" = 7 ] || { echo "source topic got $redriven redriven records, want 7" >&2; exit 1; }
 # the bookkeeping: one record per dead letter done, in a compacted topic
 [ "$(kcat -b "$TS_KAFKA_BOOTSTRAP" -C -t "$state" -e -q -f '%k\n' | grep -c "|pos.deadletter.$sfx|")" = 7 ]
-echo "dlq: --reason UNMAPPED_OUTLET (4) then --reason NO_HOME_OUTLET (3) each redrove their own, repeats no-ops, NO_PROFILE_IDENTIFIER untouched, 7 bookkeeping records"
+# an upgrade: a group that redrove with an older tillstream-dlq remembered its
+# progress in committed offsets (here committed by kcat); below them is done
+timeout 120 "$bin/tillstream-customers" --config "$work/config.json" --exit-at-end >/dev/null   # the 7 fail again
+timeout 60 kcat -b "$TS_KAFKA_BOOTSTRAP" -G "legacy-$sfx" -X auto.offset.reset=earliest -e -q "pos.deadletter.$sfx" >/dev/null
+printf 'N9\t{"customer_id":"N9","email":"n9@example.com","home_outlet_id":null}\n' |
+  kcat -b "$TS_KAFKA_BOOTSTRAP" -P -t "pos.customers.$sfx" -K $'\t'
+timeout 120 "$bin/tillstream-customers" --config "$work/config.json" --exit-at-end >/dev/null
+dlq --group "legacy-$sfx" --dry-run >"$work/legacy.txt"
+grep -q '^dry run: 1 record(s) would be redriven' "$work/legacy.txt" && [ "$(keys "$work/legacy.txt")" = "key N9 " ] ||
+  { cat "$work/legacy.txt" >&2; exit 1; }
+echo "dlq: --reason UNMAPPED_OUTLET (4) then --reason NO_HOME_OUTLET (3) each redrove their own, repeats no-ops, NO_PROFILE_IDENTIFIER untouched, 7 bookkeeping records; an old group's committed offsets honoured"

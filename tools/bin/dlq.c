@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
     }
     const char *config = NULL;
     bool check_config = !strcmp(cmd, "--check-config"); /* alone or with a command */
-    ts_dlqtool_opts_t o = {.max_redrives = 3};
+    ts_dlqtool_opts_t o = {.max_redrives = 3, .notes = stderr};
     static const struct option opts[] = {
         {"config", 1, NULL, 'c'},  {"json", 0, NULL, 'j'},
         {"reason", 1, NULL, 'r'},  {"outlet", 1, NULL, 'o'},

@@ -169,8 +169,8 @@ typedef void dr_fn(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 
 /* A consumer (manual assignment, never commits) or a producer for cfg's
  * cluster; NULL with an error logged. */
-static rd_kafka_t *client_new(const ts_config_t *cfg, rd_kafka_type_t type, dr_fn *dr,
-                              void *opaque) {
+static rd_kafka_t *client_new_group(const ts_config_t *cfg, rd_kafka_type_t type, dr_fn *dr,
+                                    void *opaque, const char *group) {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, on_rdkafka_log);
@@ -184,7 +184,7 @@ static rd_kafka_t *client_new(const ts_config_t *cfg, rd_kafka_type_t type, dr_f
         }
     }
     if (type == RD_KAFKA_CONSUMER) {
-        rd_kafka_conf_set(conf, "group.id", "tillstream-dlq-reader", NULL, 0);
+        rd_kafka_conf_set(conf, "group.id", group ? group : "tillstream-dlq-reader", NULL, 0);
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
         rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
         /* an offset below the log start (retention) reads from the start, never skips */
@@ -198,6 +198,11 @@ static rd_kafka_t *client_new(const ts_config_t *cfg, rd_kafka_type_t type, dr_f
     rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof err);
     if (!rk) ts_log(TS_LOG_ERROR, LOGGER, NULL, "kafka client: %s", err);
     return rk;
+}
+
+static rd_kafka_t *client_new(const ts_config_t *cfg, rd_kafka_type_t type, dr_fn *dr,
+                              void *opaque) {
+    return client_new_group(cfg, type, dr, opaque, NULL);
 }
 
 /* The partition count of `topic`: 0 ok (*parts = 0 when the topic does
@@ -688,7 +693,10 @@ int ts_dlqtool_show(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE *ou
             }
             start[p] = hi;
         }
-        if (!rc && n > 0) fprintf(stderr, "following %s from the end\n", cfg->topic_dead_letter);
+        if (!rc && n > 0 && o->notes) {
+            fprintf(o->notes, "following %s from the end\n", cfg->topic_dead_letter);
+            fflush(o->notes);
+        }
     }
     if (!rc)
         rc = read_topic(cfg, rk, cfg->topic_dead_letter, start, n, o->follow, false, show_one, &s);
@@ -698,7 +706,7 @@ int ts_dlqtool_show(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE *ou
     ts_arena_destroy(s.arena);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
-    if (!o->json && rc == 0) fprintf(stderr, "%ld record(s)\n", s.shown);
+    if (!o->json && rc == 0 && o->notes) fprintf(o->notes, "%ld record(s)\n", s.shown);
     return rc;
 }
 
@@ -726,7 +734,9 @@ typedef struct {
     int count;
     cstate_t state;
     int64_t newer_offset; /* SUPERSEDED: the newer record */
-    size_t copy_of;       /* C_COPY within this run: index of the first */
+    char *match;          /* orders: "KEY\x1fSTATUS" (see scan_t) */
+    size_t match_len;
+    size_t copy_of; /* C_COPY within this run: index of the first */
 } cand_t;
 
 typedef struct {
@@ -737,6 +747,8 @@ typedef struct {
     smap_t done;     /* state keys of dead letters done */
     smap_t done_src; /* source ids of records redriven (or superseded) before */
     smap_t seen_src; /* source id -> index of its first candidate in this run */
+    int64_t *legacy; /* per dead-letter partition: the group's committed offset, or -1 */
+    int n_legacy;
     cand_t *c;
     size_t n, cap;
     long failed;
@@ -783,6 +795,7 @@ static int collect_one(void *opaque, rd_kafka_message_t *m) {
     char key[400];
     size_t kn = state_key(r, m->partition, m->offset, key, sizeof key);
     if (smap_find(&r->done, key, kn)) return 0;
+    if (m->partition < r->n_legacy && m->offset < r->legacy[m->partition]) return 0;
     if (r->o->limit > 0 && (long)r->n >= r->o->limit) return READ_STOP;
     rd_kafka_headers_t *h = NULL;
     rd_kafka_message_headers(m, &h);
@@ -831,21 +844,101 @@ static int collect_one(void *opaque, rd_kafka_message_t *m) {
     return 0;
 }
 
+/* Redrives before the bookkeeping topic remembered their progress in the
+ * committed offsets of the consumer group named like the namespace: what
+ * lies below them was redriven then and counts as done. */
+static int legacy_offsets(redrive_t *r) {
+    rd_kafka_t *rk = client_new_group(r->cfg, RD_KAFKA_CONSUMER, NULL, NULL, r->group);
+    int parts = 0, rc = rk ? partitions_of(r->cfg, rk, r->cfg->topic_dead_letter, &parts) : 1;
+    if (!rc && parts > 0) {
+        rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(parts);
+        for (int p = 0; p < parts; p++)
+            rd_kafka_topic_partition_list_add(pl, r->cfg->topic_dead_letter, p);
+        rd_kafka_resp_err_t e = rd_kafka_committed(rk, pl, 10000);
+        if (e) {
+            ts_log(TS_LOG_ERROR, LOGGER, NULL, "committed offsets of group %s: %s", r->group,
+                   rd_kafka_err2str(e));
+            rc = 1;
+        } else if ((r->legacy = malloc((size_t)parts * sizeof *r->legacy))) {
+            r->n_legacy = parts;
+            for (int p = 0; p < parts; p++)
+                r->legacy[p] = pl->elems[p].err ? -1 : pl->elems[p].offset;
+        } else {
+            rc = 1;
+        }
+        rd_kafka_topic_partition_list_destroy(pl);
+    }
+    if (rk) {
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+    }
+    return rc;
+}
+
 /* ---- the source scan: is a newer record of the key there? --------------------------- */
 
+/* The customers topic is a table: any newer record of the key supersedes.
+ * In the orders topic each status is an event of its own (Placed Order,
+ * Fulfilled Order, ...): a newer record supersedes a dead letter only when
+ * it has the same status (it carries the same event); an undecodable dead
+ * letter is superseded by any newer record of its order. The map key is
+ * then "KEY\x1fSTATUS" or "KEY\x1f*". */
 typedef struct {
     redrive_t *r;
-    smap_t latest; /* key -> highest offset seen */
+    smap_t latest; /* match key -> highest offset seen */
+    smap_t keys;   /* orders: the candidates' record keys (decode only those) */
     smap_t wanted; /* "offset" -> candidate index, for values left out */
     int32_t partition;
+    bool orders;
+    ts_decoder_t *dec; /* orders */
+    ts_arena_t *arena;
+    int failed; /* a registry outage: nothing can be decided */
 } scan_t;
+
+/* The status of an order record, or NULL (undecodable, tombstone);
+ * *transient on a registry outage. */
+static const char *order_status(scan_t *s, const void *p, size_t n, bool *transient) {
+    *transient = false;
+    if (!p || !s->dec) return NULL;
+    ts_order_t o;
+    char err[256];
+    ts_arena_reset(s->arena);
+    ts_err_t rc = ts_decoder_decode(s->dec, p, n, s->arena, &o, err, sizeof err);
+    if (rc == TS_ERR_TRANSIENT) {
+        ts_log(TS_LOG_ERROR, LOGGER, NULL, "redrive stopped: %s", err);
+        *transient = true;
+    }
+    return rc == TS_OK ? ts_order_status_name(o.status) : NULL;
+}
+
+static size_t match_key(char *buf, size_t bufsz, const void *k, size_t kn, const char *status) {
+    size_t sl = strlen(status);
+    if (kn + 1 + sl > bufsz) return 0;
+    memcpy(buf, k, kn);
+    buf[kn] = '\x1f';
+    memcpy(buf + kn + 1, status, sl);
+    return kn + 1 + sl;
+}
+
+static void seen_newer(scan_t *s, const void *k, size_t kn, int64_t off) {
+    mslot_t *l = smap_find(&s->latest, k, kn);
+    if (l && off > l->val) l->val = off;
+}
 
 static int scan_one(void *opaque, rd_kafka_message_t *m) {
     scan_t *s = opaque;
     if (m->partition != s->partition) return 0;
-    if (m->key) {
-        mslot_t *k = smap_find(&s->latest, m->key, m->key_len);
-        if (k && m->offset > k->val) k->val = m->offset;
+    if (m->key && !s->orders) {
+        seen_newer(s, m->key, m->key_len, m->offset);
+    } else if (m->key && smap_find(&s->keys, m->key, m->key_len)) {
+        char mk[1024];
+        bool transient;
+        const char *st = order_status(s, m->payload, m->len, &transient);
+        if (transient) return s->failed = 1;
+        size_t n = match_key(mk, sizeof mk, m->key, m->key_len, "*");
+        if (n) seen_newer(s, mk, n, m->offset);
+        if (st && (n = match_key(mk, sizeof mk, m->key, m->key_len, st)))
+            seen_newer(s, mk, n, m->offset);
     }
     if (s->wanted.n) {
         char off[32];
@@ -889,13 +982,34 @@ static int scan_sources(redrive_t *r, rd_kafka_t *rk) {
     int rc = 0;
     for (size_t a = 0, b; a < m && rc == 0; a = b) {
         cand_t *first = &r->c[ix[a].i];
-        scan_t s = {.r = r, .partition = first->src_partition};
+        scan_t s = {.r = r,
+                    .partition = first->src_partition,
+                    .orders = !strcmp(first->src_topic, r->cfg->topic_orders)};
+        char err[256];
+        if (s.orders && (!(s.arena = ts_arena_new(0)) ||
+                         !(s.dec = ts_decoder_new(r->cfg, TS_KIND_ORDER, err, sizeof err)))) {
+            ts_log(TS_LOG_ERROR, LOGGER, NULL, "order decoder: %s", s.arena ? err : "no memory");
+            rc = 1;
+        }
         int64_t from = INT64_MAX;
         for (b = a; b < m && !by_source(&ix[a], &ix[b]); b++) {
             cand_t *c = &r->c[ix[b].i];
             int64_t need = c->value_omitted ? c->src_offset : c->src_offset + 1;
             if (need < from) from = need;
-            if (c->key && !smap_put(&s.latest, c->key, c->key_len, -1, NULL)) rc = 1;
+            if (c->key && !s.orders && !smap_put(&s.latest, c->key, c->key_len, -1, NULL)) rc = 1;
+            if (c->key && s.orders && !rc) {
+                bool transient;
+                const char *st =
+                    c->value_omitted ? NULL : order_status(&s, c->value, c->value_len, &transient);
+                if (!c->value_omitted && transient) rc = 1;
+                char mk[1024];
+                size_t n = match_key(mk, sizeof mk, c->key, c->key_len, st ? st : "*");
+                c->match_len = n;
+                if (n && !(c->match = memdup(mk, n))) rc = 1;
+                if (!rc && (!smap_put(&s.keys, c->key, c->key_len, 0, NULL) ||
+                            (n && !smap_put(&s.latest, mk, n, -1, NULL))))
+                    rc = 1;
+            }
             if (c->value_omitted) {
                 char off[32];
                 int n = snprintf(off, sizeof off, "%lld", (long long)c->src_offset);
@@ -920,10 +1034,14 @@ static int scan_sources(redrive_t *r, rd_kafka_t *rk) {
                 rc = read_topic(r->cfg, rk, first->src_topic, start, parts, false, false, scan_one,
                                 &s);
             free(start);
+            if (s.failed) rc = 1;
         }
         for (size_t k = a; k < b && !rc; k++) {
             cand_t *c = &r->c[ix[k].i];
-            mslot_t *l = c->key ? smap_find(&s.latest, c->key, c->key_len) : NULL;
+            mslot_t *l = !c->key ? NULL
+                         : s.orders
+                             ? (c->match ? smap_find(&s.latest, c->match, c->match_len) : NULL)
+                             : smap_find(&s.latest, c->key, c->key_len);
             if (l && l->val > c->src_offset) {
                 c->state = C_SUPERSEDED;
                 c->newer_offset = l->val;
@@ -932,7 +1050,10 @@ static int scan_sources(redrive_t *r, rd_kafka_t *rk) {
             }
         }
         smap_free(&s.latest);
+        smap_free(&s.keys);
         smap_free(&s.wanted);
+        ts_decoder_destroy(s.dec);
+        ts_arena_destroy(s.arena);
     }
     free(ix);
     return rc;
@@ -1108,6 +1229,7 @@ int ts_dlqtool_redrive(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE 
     int rc = rk ? 0 : 1;
     /* 1. what was done before; 2. the dead letters still to do */
     if (!rc) rc = read_topic(cfg, rk, r.state_topic, NULL, 0, false, true, state_one, &r);
+    if (!rc) rc = legacy_offsets(&r);
     if (!rc)
         rc = read_topic(cfg, rk, cfg->topic_dead_letter, NULL, 0, false, false, collect_one, &r);
     /* 3. the present: a newer record of the key in the source partition */
@@ -1152,10 +1274,12 @@ int ts_dlqtool_redrive(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE 
     for (size_t i = 0; i < r.n; i++) {
         free(r.c[i].src_topic);
         free(r.c[i].key);
+        free(r.c[i].match);
         free(r.c[i].value);
         if (r.c[i].headers) rd_kafka_headers_destroy(r.c[i].headers);
     }
     free(r.c);
+    free(r.legacy);
     smap_free(&r.done);
     smap_free(&r.done_src);
     smap_free(&r.seen_src);

@@ -30,6 +30,7 @@ typedef struct {
     int max_redrives;        /* redrive: records redriven this often are not re-sent */
     const char *group;       /* redrive: bookkeeping namespace (default tillstream-dlq-redrive) */
     const char *state_topic; /* redrive: bookkeeping topic (default tillstream.redrive) */
+    FILE *notes; /* show/tail: one-line notes (record count, "following ..."), NULL = none */
 } ts_dlqtool_opts_t;
 
 /* stats: the whole dead-letter topic (to the end offsets at start),
@@ -46,7 +47,9 @@ int ts_dlqtool_show(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE *ou
 /* redrive: re-produce selected dead letters to their source topic with the
  * original key, value and headers plus tillstream.redrive.count, unless
  * - the source partition holds a newer record of the same key after the
- *   dead letter's source offset: SUPERSEDED, marked done, never re-sent;
+ *   dead letter's source offset (in the orders topic: of the same order
+ *   and status, each status being its own event): SUPERSEDED, marked
+ *   done, never re-sent;
  * - another dead letter of the same source record (topic, partition,
  *   offset) was redriven before or is redriven in this run: a copy, done;
  * - the record was redriven max_redrives times already: reported, left.
@@ -54,7 +57,10 @@ int ts_dlqtool_show(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE *ou
  * by group|dead-letter topic|partition|offset records each dead letter
  * done, after the broker acknowledged its re-produced record: a later
  * redrive with another filter still finds its records, a repeat finds
- * none. dry_run reads and reports, writes nothing. */
+ * none. Dead letters below the committed offsets of the consumer group
+ * named `group` (how older versions remembered progress) count as done.
+ * The selected dead letters are held in memory (limit bounds them).
+ * dry_run reads and reports, writes nothing. */
 int ts_dlqtool_redrive(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE *out);
 /* audit: the customers topic (latest record per key, tombstones delete):
  * customers without Home Outlet, on outlets no account serves, without
