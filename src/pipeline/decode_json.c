@@ -250,7 +250,7 @@ static size_t nul_escape_at(const char *buf, size_t len) {
 static ts_err_t parse_root(const char *buf, size_t len, ts_arena_t *arena, bool *nul_subst,
                            cJSON **root, char *errstr, size_t errstr_size) {
     const char *end = NULL;
-    const char *text = buf;
+    const char *text = buf, *orig = buf;
     size_t orig_len = len;
     size_t at = nul_escape_at(buf, len);
     *nul_subst = at < len;
@@ -292,6 +292,14 @@ static ts_err_t parse_root(const char *buf, size_t len, ts_arena_t *arena, bool 
     if (off < len) {
         cJSON_Delete(*root);
         *root = NULL;
+        if (text != orig) { /* the offset in the original, not in the copy */
+            cJSON *again = cJSON_ParseWithLengthOpts(orig, orig_len, &end, 0);
+            cJSON_Delete(again);
+            for (off = end ? (size_t)(end - orig) : 0;
+                 off < orig_len &&
+                 (orig[off] == ' ' || orig[off] == '\t' || orig[off] == '\r' || orig[off] == '\n');)
+                off++;
+        }
         return BAD("invalid JSON at byte %zu: trailing data after the object", off);
     }
     if (!cJSON_IsObject(*root)) {

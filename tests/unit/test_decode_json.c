@@ -181,6 +181,8 @@ static void test_text_that_is_not_text(void **state) {
     /* the offset of a syntax error is the original text's, NUL escapes or not */
     assert_int_equal(customer("{\"customer_id\":\"\\u0000\\u0000\",x}", &c, a), TS_ERR_INVALID);
     assert_string_equal(err, "invalid JSON at byte 31");
+    assert_int_equal(customer("{\"customer_id\":\"\\u0000\"} x", &c, a), TS_ERR_INVALID);
+    assert_string_equal(err, "invalid JSON at byte 25: trailing data after the object");
     ts_arena_destroy(a);
 
     expect_order_error("{\"order_id\":123,\"status\":\"completed\"}",
