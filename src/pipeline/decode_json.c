@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tillstream/hash.h"
 #include "tillstream/model.h"
 
 /* ---- cJSON trees on a per-thread scratch arena ----------------------------
@@ -86,12 +87,6 @@ typedef struct {
     bool fallback; /* more members than the index holds: cJSON's lookup */
 } kidx_t;
 
-static uint32_t khash(const char *k) {
-    uint32_t h = 2166136261u;
-    for (; *k; k++) h = (h ^ (unsigned char)*k) * 16777619u;
-    return h ^ (h >> 15);
-}
-
 static void kidx_build(kidx_t *x, const cJSON *obj) {
     memset(x->slot, 0, sizeof x->slot);
     x->obj = obj;
@@ -102,7 +97,7 @@ static void kidx_build(kidx_t *x, const cJSON *obj) {
             x->fallback = true;
             return;
         }
-        uint32_t j = khash(m->string) & (KIDX_SLOTS - 1);
+        size_t j = ts_hash_str(m->string) & (KIDX_SLOTS - 1);
         while (x->slot[j] && strcmp(x->slot[j]->string, m->string)) j = (j + 1) & (KIDX_SLOTS - 1);
         if (!x->slot[j]) x->slot[j] = m; /* of repeated keys the first wins, as in cJSON */
     }
@@ -110,7 +105,7 @@ static void kidx_build(kidx_t *x, const cJSON *obj) {
 
 static const cJSON *kidx_get(const kidx_t *x, const char *key) {
     if (x->fallback) return cJSON_GetObjectItemCaseSensitive(x->obj, key);
-    for (uint32_t j = khash(key) & (KIDX_SLOTS - 1); x->slot[j]; j = (j + 1) & (KIDX_SLOTS - 1))
+    for (size_t j = ts_hash_str(key) & (KIDX_SLOTS - 1); x->slot[j]; j = (j + 1) & (KIDX_SLOTS - 1))
         if (!strcmp(x->slot[j]->string, key)) return x->slot[j];
     return NULL;
 }

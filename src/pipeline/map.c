@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "klaviyo/klaviyo.h"
+#include "tillstream/hash.h"
 #include "tillstream/jw.h"
 
 #define TS_MAX_STRING_BYTES TS_KLAVIYO_MAX_STRING_BYTES
@@ -327,12 +328,6 @@ ts_err_t ts_map_customer(ts_mapper_t *mp, const ts_customer_t *c, ts_mapped_t *o
 
 /* ---- orders --------------------------------------------------------------- */
 
-static uint64_t hstr64(const char *v) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *v; v++) h = (h ^ (unsigned char)*v) * 1099511628211ULL;
-    return h;
-}
-
 /* Unique item names (which 0), categories (1) or brands (2) of an order, in
  * order of appearance: one pass with a hash set kept in the mapper. */
 static void write_unique_list(ts_mapper_t *mp, ts_jw_t *w, const ts_order_t *o, int which) {
@@ -357,7 +352,7 @@ static void write_unique_list(ts_mapper_t *mp, ts_jw_t *w, const ts_order_t *o, 
         for (size_t k = 0; k < nv; k++) {
             const char *v = which == 0 ? l->name : which == 1 ? l->categories[k] : l->brand;
             if (!v) continue;
-            size_t j = hstr64(v) & (cap - 1);
+            size_t j = ts_hash_str(v) & (cap - 1);
             while (mp->set[j] && strcmp(mp->set[j], v)) j = (j + 1) & (cap - 1);
             if (mp->set[j]) continue; /* seen */
             mp->set[j] = v;
