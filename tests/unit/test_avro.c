@@ -495,6 +495,18 @@ static void test_text_that_is_not_text(void **state) {
     assert_string_equal(err,
                         "lines[0].categories[1]: contains a NUL character (\\u0000) at byte 1");
     ts_avro_destroy(a);
+    /* a numeric id: a writer schema with customer_id as long does not
+     * resolve (no long -> string promotion), as JSON refuses 12345 */
+    a = ts_avro_new(TS_KIND_CUSTOMER, err, sizeof err);
+    assert_int_equal(
+        ts_avro_add_writer(a, 5,
+                           "{\"type\":\"record\",\"name\":\"Customer\",\"namespace\":"
+                           "\"com.tillstream.pos\",\"fields\":[{\"name\":\"customer_id\","
+                           "\"type\":\"long\"}]}",
+                           err, sizeof err),
+        TS_ERR_INVALID);
+    assert_false(ts_avro_has_writer(a, 5));
+    ts_avro_destroy(a);
     ts_arena_destroy(ar);
 }
 
