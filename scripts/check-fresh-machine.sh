@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/check-fresh-machine.sh [BUILD_DIR] - would the README's commands
+# scripts/check-fresh-machine.sh [--control-drop PKG] [BUILD_DIR] - would the README's commands
 # work on a fresh machine of this kind? Lists every Debian package that the
 # build and the tests touch (the shared libraries our binaries load, the
 # commands our scripts and tests run) and fails when one of them is neither
@@ -8,8 +8,13 @@
 # not Recommends: setup.sh installs with --no-install-recommends).
 # Tools outside Debian's packages (Go in /usr/local, pyenv's Python) are
 # part of the base image of this machine kind and are listed, not judged.
+# --control-drop PKG: also judge a setup.sh without PKG, which must fail
+# (the test's proof that the check can fail); the closures are computed
+# once for both judgements.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+drop=""
+if [ "${1:-}" = --control-drop ]; then drop=$2; shift 2; fi
 build=${1:-$here/build}
 base_list=${TS_BASE_PACKAGES:-$here/../shared/tools/base-packages.txt}
 [ -r "$base_list" ] || { echo "check-fresh-machine: no base package list ($base_list): skipped" >&2; exit 77; }
@@ -19,9 +24,19 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 setup=${TS_SETUP_SCRIPT:-$here/scripts/setup.sh}
 pkgs=$(sed -n '/^pkgs=(/,/)/p; /pkgs+=(/p' "$setup" | tr -d '()' | sed 's/pkgs+\?=//; s/\[.*\]//; s/||//' |
        grep -oE '[a-z0-9][a-z0-9+.-]+' | grep -vE '^(pkgs|TS_SETUP_MINIMAL)$' | sort -u)
-apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
-    --no-replaces --no-enhances $pkgs 2>/dev/null | grep -v '^ ' | sed 's/:.*//;s/[<>]//g' | sort -u >"$tmp/have"
-sort -u "$base_list" >>"$tmp/have"; sort -u -o "$tmp/have" "$tmp/have"
+closure() {
+  [ $# -gt 0 ] || return 0
+  apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+      --no-replaces --no-enhances "$@" 2>/dev/null | grep -v '^ ' | sed 's/:.*//;s/[<>]//g'
+}
+# shellcheck disable=SC2086
+closure $(echo "$pkgs" | grep -vx "${drop:-^$}") | sort -u >"$tmp/rest"
+sort -u "$base_list" "$tmp/rest" >"$tmp/have_ctl"
+if [ -n "$drop" ]; then
+  echo "$pkgs" | grep -qx "$drop" || { echo "check-fresh-machine: $drop is not in setup.sh" >&2; exit 1; }
+  closure "$drop" | sort -u >"$tmp/dropped"
+fi
+sort -u "$tmp/have_ctl" ${drop:+"$tmp/dropped"} >"$tmp/have"
 
 # what we touch: the headers every compile read (ninja's deps), the
 # fuzzer's runtime, the shared libraries of our binaries, the commands of
@@ -44,18 +59,30 @@ sort -u "$base_list" >>"$tmp/have"; sort -u -o "$tmp/have" "$tmp/have"
     case $p in /*) readlink -f "$p" ;; esac
   done
 } | sort -u >"$tmp/files"
+judge() { # have-list -> prints findings, returns 1 when a package is missing
+  local have=$1 fail=0 f alt pkg
+  while read -r f; do
+    case $f in "$here"/*|"$build"/*|"${TS_CACHE:-$HOME/.cache/tillstream}"/*) continue ;; esac
+    [ -e "$f" ] || { echo "MISSING: $f (not on this machine)"; fail=1; continue; }
+    # merged /usr: dpkg may know the file under /lib or /usr/lib, /bin or /usr/bin
+    alt=$f; case $f in /usr/lib/*|/usr/bin/*|/usr/sbin/*) alt=${f#/usr} ;; /lib/*|/bin/*|/sbin/*) alt=/usr$f ;; esac
+    pkg=$( (dpkg -S "$f" 2>/dev/null || dpkg -S "$alt" 2>/dev/null) | head -n 1 | cut -d: -f1) || true
+    if [ -z "$pkg" ]; then
+      echo "not from a Debian package (base image of this kind): $f"
+      continue
+    fi
+    grep -qx "$pkg" "$have" || { echo "MISSING from setup.sh: $pkg (for $f)"; fail=1; }
+  done <"$tmp/files"
+  return $fail
+}
 fail=0
-while read -r f; do
-  case $f in "$here"/*|"$build"/*|"${TS_CACHE:-$HOME/.cache/tillstream}"/*) continue ;; esac
-  # merged /usr: dpkg may know the file under /lib or /usr/lib, /bin or /usr/bin
-  alt=$f; case $f in /usr/lib/*|/usr/bin/*|/usr/sbin/*) alt=${f#/usr} ;; /lib/*|/bin/*|/sbin/*) alt=/usr$f ;; esac
-  [ -e "$f" ] || { echo "MISSING: $f (not on this machine)"; fail=1; continue; }
-  pkg=$( (dpkg -S "$f" 2>/dev/null || dpkg -S "$alt" 2>/dev/null) | head -n 1 | cut -d: -f1) || true
-  if [ -z "$pkg" ]; then
-    echo "not from a Debian package (base image of this kind): $f"
-    continue
-  fi
-  grep -qx "$pkg" "$tmp/have" || { echo "MISSING from setup.sh: $pkg (for $f)"; fail=1; }
-done <"$tmp/files"
+judge "$tmp/have" || fail=1
 [ $fail = 0 ] && echo "check-fresh-machine: every package the build and tests touch is in the base image or setup.sh"
+if [ -n "$drop" ]; then
+  if judge "$tmp/have_ctl" >/dev/null; then
+    echo "check-fresh-machine: control FAILED: a setup.sh without $drop passed"; fail=1
+  else
+    echo "check-fresh-machine: control: a setup.sh without $drop is caught"
+  fi
+fi
 exit $fail
