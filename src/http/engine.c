@@ -1061,7 +1061,7 @@ static int64_t dispatch_lane(ts_engine_t *e, lane_t *l, int64_t now) {
             schedule_retry(l, b, now + BACKOFF_BASE_MS, false);
             break;
         }
-        ts_ratelimit_sent(&l->rl[b->ep], now);
+        ts_ratelimit_sent_backlog(&l->rl[b->ep], now, l->q[b->ep].n > 0);
     }
     for (int ep = 0; ep < TS_EP__COUNT; ep++) {
         queue_t *q = &l->q[ep];
@@ -1084,7 +1084,7 @@ static int64_t dispatch_lane(ts_engine_t *e, lane_t *l, int64_t now) {
                 schedule_retry(l, b, now + BACKOFF_BASE_MS, false);
                 break;
             }
-            ts_ratelimit_sent(&l->rl[ep], now);
+            ts_ratelimit_sent_backlog(&l->rl[ep], now, b->n >= full || q->n > 0);
         }
     }
     /* time the lane had work but waited for the pacing clock or a limit */
