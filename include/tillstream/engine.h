@@ -2,19 +2,23 @@
  * tillstream/engine.h - the Klaviyo delivery engine (libcurl multi).
  *
  * One lane per active Klaviyo account: its own API key, queues per
- * endpoint, token buckets (burst + steady) per endpoint. Events go out in
- * Bulk Create Events requests grouped per profile (<= 1,000 events, < 5 MB,
- * or when linger_ms passes); profiles in Bulk Profile Import jobs; consent
- * in bulk subscribe / unsubscribe jobs. 429 honours Retry-After; 5xx,
- * timeouts and connection errors retry with capped exponential backoff and
- * jitter and are never dropped; other 4xx bisect the batch and reject only
- * the offending records.
+ * endpoint, a rate limiter per endpoint that models Klaviyo's sliding
+ * windows and paces requests evenly through them (ratelimit.h; a share of
+ * the account's budget when several members send for it). Events go out
+ * in Bulk Create Events requests grouped per profile, when the batch is
+ * full (1,000 events, < 5 MB) or its oldest record has waited linger_ms,
+ * and only when the pacing clock allows; profiles in Bulk Profile Import
+ * jobs; consent in bulk subscribe / unsubscribe jobs. 429 honours
+ * Retry-After; 5xx, timeouts and connection errors retry with capped
+ * exponential backoff and jitter and are never dropped; other 4xx bisect
+ * the batch and reject only the offending records.
  *
  * Threading: single-threaded. All calls, and all callbacks, happen on the
  * thread that calls ts_engine_poll().
  *
  * Completion contract: every record accepted by ts_engine_submit() gets
- * exactly one on_done callback (from inside ts_engine_poll), once all of
+ * exactly one on_done callback (from inside ts_engine_poll, or
+ * ts_engine_withdraw for withdrawn records), once all of
  * its parts (events, profile, consent) are settled: result TS_OK when all
  * were accepted (202), TS_ERR_REJECTED / TS_ERR_TOO_LARGE (with Klaviyo's
  * error detail) when any part was rejected permanently, TS_ERR_WITHDRAWN

@@ -12,8 +12,10 @@
  * Pacing: requests are spaced at least one steady interval apart
  * ((60 s + margin) / (steady x share), 403 ms at 150/min): the window is
  * spent evenly instead of in a burst followed by a freeze. The pacing
- * clock may catch up half an interval when a send was late (a busy
- * process); the window log, not the clock, guarantees the limits.
+ * clock may catch up half an interval when a send was late, and up to
+ * TS_RATELIMIT_CATCHUP intervals of missed slots while a backlog waits
+ * (a busy process): idle time never earns a burst. The window log, not
+ * the clock, guarantees the limits.
  *
  * Share: the fraction of the account's budget this client may spend (the
  * consumer sets owned partitions / all partitions on every rebalance so N
@@ -42,6 +44,7 @@ extern "C" {
 #define TS_RATELIMIT_LOG              1024
 #define TS_RATELIMIT_STEADY_MARGIN_MS 400 /* added to the 60 s window */
 #define TS_RATELIMIT_BURST_MARGIN_MS  100 /* added to the 1 s window */
+#define TS_RATELIMIT_CATCHUP          8   /* missed slots a backlog may catch up */
 
 typedef struct {
     double burst_per_s, steady_per_min; /* the account's limits (configured) */
@@ -64,7 +67,11 @@ void ts_ratelimit_init(ts_ratelimit_t *rl, double burst_per_s, double steady_per
 /* 0 when a request may go out now, else the ms until one may (nothing is
  * taken either way). */
 int64_t ts_ratelimit_wait(ts_ratelimit_t *rl, int64_t now_ms);
-/* Records a request sent at now_ms (after ts_ratelimit_wait said 0). */
+/* Records a request sent at now_ms (after ts_ratelimit_wait said 0).
+ * `backlog`: more than this request was waiting (a full batch), so slots
+ * missed by a late process may be caught up. */
+void ts_ratelimit_sent_backlog(ts_ratelimit_t *rl, int64_t now_ms, bool backlog);
+/* ts_ratelimit_sent_backlog without a backlog. */
 void ts_ratelimit_sent(ts_ratelimit_t *rl, int64_t now_ms);
 /* ts_ratelimit_wait + ts_ratelimit_sent: 0 when the request may go out
  * (and it is recorded), else the ms to wait. */

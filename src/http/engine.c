@@ -567,7 +567,6 @@ static size_t withdraw_items(lane_t *l, item_t **items, size_t *n, ts_engine_mat
 
 size_t ts_engine_withdraw(ts_engine_t *e, ts_engine_match_fn match, void *opaque) {
     size_t affected = 0;
-    e->completed = 0;
     for (size_t i = 0; i < e->n_lanes; i++) {
         lane_t *l = &e->lanes[i];
         if (!e->cfg->accounts[i].active) continue;
@@ -898,80 +897,68 @@ static const char *klaviyo_detail(const batch_t *b, long status, char *out, size
     return out;
 }
 
-static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
-    lane_t *l = b->lane;
-    int64_t now = now_ms(e);
-    long status = 0;
-    curl_easy_getinfo(b->easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_multi_remove_handle(e->multi, b->easy);
-    for (batch_t **pp = &e->active; *pp; pp = &(*pp)->active_next)
-        if (*pp == b) {
-            *pp = b->active_next;
-            break;
-        }
-    b->active_next = NULL;
-    l->inflight[b->ep]--;
-    /* the lane's other requests in flight may not have been counted yet */
-    long rem = b->rl_remaining;
-    if (rem > 0) rem = rem > l->inflight[b->ep] ? rem - l->inflight[b->ep] : 0;
-    ts_ratelimit_observe(&l->rl[b->ep], now, b->rl_limit, rem, b->rl_reset);
-    int cls = cc != CURLE_OK ? 4 : status == 429 ? 2 : status >= 500 ? 3 : status >= 400 ? 1 : 0;
-    ts_metric_add(l->m_req[b->ep][cls], 1);
-    ts_metric_observe(l->m_latency[b->ep], (double)(now - b->started_ms) / 1000.0);
-    char ctx[160];
-    snprintf(ctx, sizeof ctx,
-             "\"account\":\"%s\",\"endpoint\":\"%s\",\"status\":%ld,\"events\":%zu", l->name,
-             ts_endpoint_name((ts_endpoint_t)b->ep), status, b->n);
+/* What an answer means for its batch. */
+typedef enum { R_ACCEPTED, R_THROTTLED, R_RETRY, R_REJECT } result_t;
 
-    if (cc == CURLE_OK && status >= 200 && status < 300) {
-        l->last_ok_wall_ms = ts_now_wall_ms();
-        ts_metric_set(l->m_last_ok[b->ep], (double)l->last_ok_wall_ms / 1000.0);
-        if (b->ep == EP_EVENTS) count_second(l, now, b->n);
-        for (size_t i = 0; i < b->n; i++) {
-            if (b->ep == EP_EVENTS) {
-                l->st.events_accepted++;
-                count_event(e, l, b->items[i]->rec->events[b->items[i]->ev].metric);
-            } else if (b->ep == EP_PROFILES) {
-                l->st.profiles_accepted++;
-            }
-            settle(e, l, b->items[i], TS_OK, NULL);
+static result_t classify(CURLcode cc, long status) {
+    if (cc != CURLE_OK || status == 0) return R_RETRY;
+    if (status >= 200 && status < 300) return R_ACCEPTED;
+    if (status == 429) return R_THROTTLED;
+    /* 401/403: a revoked key is the account's problem, not the data's */
+    if (status >= 500 || status == 401 || status == 403 || status == 408) return R_RETRY;
+    return R_REJECT;
+}
+
+static void on_accepted(ts_engine_t *e, lane_t *l, batch_t *b, int64_t now) {
+    l->last_ok_wall_ms = ts_now_wall_ms();
+    ts_metric_set(l->m_last_ok[b->ep], (double)l->last_ok_wall_ms / 1000.0);
+    if (b->ep == EP_EVENTS) count_second(l, now, b->n);
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->ep == EP_EVENTS) {
+            l->st.events_accepted++;
+            count_event(e, l, b->items[i]->rec->events[b->items[i]->ev].metric);
+        } else if (b->ep == EP_PROFILES) {
+            l->st.profiles_accepted++;
         }
-        batch_free(b);
-        return;
+        settle(e, l, b->items[i], TS_OK, NULL);
     }
-    if (cc == CURLE_OK && status == 429) {
-        l->st.throttled_429++;
-        ts_metric_add(l->m_throttled[b->ep], 1);
-        long ra = b->retry_after > 0 ? b->retry_after : 1;
-        ts_ratelimit_block(&l->rl[b->ep], now, ra);
-        ts_log(TS_LOG_INFO, "engine", ctx, "throttled by Klaviyo; retrying after %ld s", ra);
-        b->throttled = true;
-        schedule_retry(l, b, now + ra * 1000, true);
-        return;
-    }
-    bool transient = cc != CURLE_OK || status >= 500 || status == 401 || status == 403 ||
-                     status == 408 || status == 0;
-    if (transient) {
-        l->st.retries++;
-        ts_metric_add(l->m_retries[b->ep], 1);
-        b->attempt++;
-        int64_t back = e->o.backoff_base_ms > 0 ? e->o.backoff_base_ms : BACKOFF_BASE_MS;
-        for (int i = 1; i < b->attempt && back < BACKOFF_CAP_MS; i++) back *= 2;
-        if (back > BACKOFF_CAP_MS) back = BACKOFF_CAP_MS;
-        back = (int64_t)((double)back * jitter(e));
-        if (status == 401 || status == 403)
-            ts_log(
-                TS_LOG_ERROR, "engine", ctx,
-                "Klaviyo refused the account's API key (HTTP %ld): check the key and its scopes; "
-                "retrying in %lld ms",
-                status, (long long)back);
-        else
-            ts_log(TS_LOG_WARN, "engine", ctx, "request failed (%s); retrying in %lld ms",
-                   cc != CURLE_OK ? curl_easy_strerror(cc) : "server error", (long long)back);
-        schedule_retry(l, b, now + back, true);
-        return;
-    }
-    /* bad data: isolate the offending events */
+    batch_free(b);
+}
+
+static void on_throttled(lane_t *l, batch_t *b, int64_t now, const char *ctx) {
+    l->st.throttled_429++;
+    ts_metric_add(l->m_throttled[b->ep], 1);
+    long ra = b->retry_after > 0 ? b->retry_after : 1;
+    ts_ratelimit_block(&l->rl[b->ep], now, ra);
+    ts_log(TS_LOG_INFO, "engine", ctx, "throttled by Klaviyo; retrying after %ld s", ra);
+    b->throttled = true;
+    schedule_retry(l, b, now + ra * 1000, true);
+}
+
+static void on_retry(ts_engine_t *e, lane_t *l, batch_t *b, int64_t now, CURLcode cc, long status,
+                     const char *ctx) {
+    l->st.retries++;
+    ts_metric_add(l->m_retries[b->ep], 1);
+    b->attempt++;
+    int64_t back = e->o.backoff_base_ms > 0 ? e->o.backoff_base_ms : BACKOFF_BASE_MS;
+    for (int i = 1; i < b->attempt && back < BACKOFF_CAP_MS; i++) back *= 2;
+    if (back > BACKOFF_CAP_MS) back = BACKOFF_CAP_MS;
+    back = (int64_t)((double)back * jitter(e));
+    if (status == 401 || status == 403)
+        ts_log(TS_LOG_ERROR, "engine", ctx,
+               "Klaviyo refused the account's API key (HTTP %ld): check the key and its scopes; "
+               "retrying in %lld ms",
+               status, (long long)back);
+    else
+        ts_log(TS_LOG_WARN, "engine", ctx, "request failed (%s); retrying in %lld ms",
+               cc != CURLE_OK ? curl_easy_strerror(cc) : "server error", (long long)back);
+    schedule_retry(l, b, now + back, true);
+}
+
+/* Bad data: bisect until the offending event is alone, then reject only
+ * the records it belongs to. */
+static void on_rejected(ts_engine_t *e, lane_t *l, batch_t *b, int64_t now, long status,
+                        const char *ctx) {
     char detail[512];
     klaviyo_detail(b, status, detail, sizeof detail);
     if (b->n_unique <= 1 || b->n == 1) {
@@ -1002,6 +989,38 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
     ts_log(TS_LOG_INFO, "engine", ctx, "Klaviyo rejected a batch (%s); bisecting", detail);
     schedule_retry(l, b2, now, true);
     schedule_retry(l, b, now, true);
+}
+
+static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
+    lane_t *l = b->lane;
+    int64_t now = now_ms(e);
+    long status = 0;
+    curl_easy_getinfo(b->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_multi_remove_handle(e->multi, b->easy);
+    for (batch_t **pp = &e->active; *pp; pp = &(*pp)->active_next)
+        if (*pp == b) {
+            *pp = b->active_next;
+            break;
+        }
+    b->active_next = NULL;
+    l->inflight[b->ep]--;
+    /* the lane's other requests in flight may not have been counted yet */
+    long rem = b->rl_remaining;
+    if (rem > 0) rem = rem > l->inflight[b->ep] ? rem - l->inflight[b->ep] : 0;
+    ts_ratelimit_observe(&l->rl[b->ep], now, b->rl_limit, rem, b->rl_reset);
+    int cls = cc != CURLE_OK ? 4 : status == 429 ? 2 : status >= 500 ? 3 : status >= 400 ? 1 : 0;
+    ts_metric_add(l->m_req[b->ep][cls], 1);
+    ts_metric_observe(l->m_latency[b->ep], (double)(now - b->started_ms) / 1000.0);
+    char ctx[160];
+    snprintf(ctx, sizeof ctx,
+             "\"account\":\"%s\",\"endpoint\":\"%s\",\"status\":%ld,\"events\":%zu", l->name,
+             ts_endpoint_name((ts_endpoint_t)b->ep), status, b->n);
+    switch (classify(cc, status)) {
+    case R_ACCEPTED: on_accepted(e, l, b, now); break;
+    case R_THROTTLED: on_throttled(l, b, now, ctx); break;
+    case R_RETRY: on_retry(e, l, b, now, cc, status, ctx); break;
+    case R_REJECT: on_rejected(e, l, b, now, status, ctx); break;
+    }
 }
 
 /* ---- the loop ---------------------------------------------------------------- */
@@ -1040,7 +1059,7 @@ static int64_t dispatch_lane(ts_engine_t *e, lane_t *l, int64_t now) {
             schedule_retry(l, b, now + BACKOFF_BASE_MS, false);
             break;
         }
-        ts_ratelimit_sent(&l->rl[b->ep], now);
+        ts_ratelimit_sent_backlog(&l->rl[b->ep], now, l->q[b->ep].n > 0);
     }
     for (int ep = 0; ep < TS_EP__COUNT; ep++) {
         queue_t *q = &l->q[ep];
@@ -1063,7 +1082,7 @@ static int64_t dispatch_lane(ts_engine_t *e, lane_t *l, int64_t now) {
                 schedule_retry(l, b, now + BACKOFF_BASE_MS, false);
                 break;
             }
-            ts_ratelimit_sent(&l->rl[ep], now);
+            ts_ratelimit_sent_backlog(&l->rl[ep], now, b->n >= full || q->n > 0);
         }
     }
     /* time the lane had work but waited for the pacing clock or a limit */

@@ -98,7 +98,7 @@ int64_t ts_ratelimit_wait(ts_ratelimit_t *rl, int64_t now) {
     return w > 0 ? w : 0;
 }
 
-void ts_ratelimit_sent(ts_ratelimit_t *rl, int64_t now) {
+void ts_ratelimit_sent_backlog(ts_ratelimit_t *rl, int64_t now, bool backlog) {
     expire(rl, now);
     if (rl->n == TS_RATELIMIT_LOG) { /* larger windows are held by pacing alone */
         rl->head = (rl->head + 1) % TS_RATELIMIT_LOG;
@@ -107,11 +107,22 @@ void ts_ratelimit_sent(ts_ratelimit_t *rl, int64_t now) {
     rl->log[(rl->head + rl->n) % TS_RATELIMIT_LOG] = now;
     rl->n++;
     rl->prev_next_ms = (int64_t)rl->next_ms;
-    double base = rl->next_ms;
-    if (base < (double)now - rl->interval_ms / 2) base = (double)now - rl->interval_ms / 2;
+    /* The schedule advances one interval from its own slot, not from the
+     * send: a late send (a busy process) may be followed by the slots it
+     * missed. With a backlog the schedule is kept if it is at most
+     * TS_RATELIMIT_CATCHUP intervals behind (the missed slots were never
+     * used, so the window has room for them); otherwise, and after idle
+     * time, it restarts half an interval back: idle time earns no burst. */
+    double late = (double)now - rl->next_ms;
+    double keep = backlog ? rl->interval_ms * TS_RATELIMIT_CATCHUP : rl->interval_ms / 2;
+    double base = late > keep ? (double)now - rl->interval_ms / 2 : rl->next_ms;
     rl->next_ms = base + rl->interval_ms;
     if (now < rl->fb_until_ms) rl->fb_room--;
     rl->last_sent_ms = now;
+}
+
+void ts_ratelimit_sent(ts_ratelimit_t *rl, int64_t now) {
+    ts_ratelimit_sent_backlog(rl, now, false);
 }
 
 int64_t ts_ratelimit_acquire(ts_ratelimit_t *rl, int64_t now) {

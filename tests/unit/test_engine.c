@@ -570,15 +570,16 @@ static void test_withdraw_revoked_partition(void **state) {
     g_fake_now = NULL;
 }
 
-/* A clock 10 times faster than real time, shared by the simulator and the
- * engines (both take an injected clock): 90 s of Klaviyo's windows in 9 s. */
+/* A clock 4 times faster than real time, shared by the simulator and the
+ * engines (both take an injected clock): 60 s of Klaviyo's windows in 15 s.
+ * (Faster clocks magnify a loaded machine's scheduling stalls.) */
 static int64_t fast_origin;
 static int64_t fast_clock(void *opaque) {
     (void)opaque;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-    return 1000000 + (us - fast_origin) / 100;
+    return 1000000 + (us - fast_origin) * 4 / 1000;
 }
 
 static int share_done;
@@ -623,7 +624,7 @@ static void test_three_members_share_an_account(void **state) {
     ts_mapped_t m;
     ts_mapped_init(&m);
     int n = 0;
-    int64_t t0 = fast_clock(NULL), end = t0 + 90000;
+    int64_t t0 = fast_clock(NULL), end = t0 + 60000;
     while (fast_clock(NULL) < end) {
         for (int k = 0; k < 3; k++) {
             while (ts_engine_has_room(eng[k], 0)) { /* a backlog on every member */
@@ -640,16 +641,16 @@ static void test_three_members_share_an_account(void **state) {
     }
     ts_sim_stats_t st;
     ts_sim_stats(sim, "a", &st);
-    /* 90 s at 150/min: 225 requests is the ceiling (the window starts empty) */
+    /* 60 s at 150/min: 150 requests is the ceiling (the window starts empty) */
     print_message("3 members: %llu requests accepted, %llu answered 429\n",
                   (unsigned long long)st.accepted, (unsigned long long)st.throttled_429);
-    assert_true(st.accepted >= 214);
-    assert_true(st.accepted <= 227);
+    assert_true(st.accepted >= 143);
+    assert_true(st.accepted <= 152);
     assert_true((double)st.throttled_429 < 0.005 * (double)st.requests + 1e-9);
     for (int k = 0; k < 3; k++) {
         ts_lane_stats_t ls;
         ts_engine_lane_stats(eng[k], 0, &ls);
-        assert_true(ls.requests >= 70); /* each spends its third */
+        assert_true(ls.requests >= 47); /* each spends its third */
         ts_engine_destroy(eng[k]);
     }
     ts_mapped_free(&m);

@@ -136,6 +136,52 @@ static void test_light_traffic_is_not_held(void **state) {
     assert_true(ts_ratelimit_wait(&rl, 200150) > 0);
 }
 
+/* A busy process sends late: with a backlog the missed slots are caught up
+ * (the window never saw them), without one, or after idle time, not. */
+static void test_late_sends_catch_up_only_with_a_backlog(void **state) {
+    (void)state;
+    ts_ratelimit_t rl;
+    ts_ratelimit_init(&rl, 10, 150, 0);
+    int64_t t = 100000;
+    assert_int_equal(ts_ratelimit_wait(&rl, t), 0);
+    ts_ratelimit_sent_backlog(&rl, t, true);
+    /* the process is not scheduled for 2 s */
+    int64_t u = t + 2000;
+    int caught = 0;
+    while (ts_ratelimit_wait(&rl, u) == 0) {
+        ts_ratelimit_sent_backlog(&rl, u, true);
+        caught++;
+    }
+    /* the schedule started half an interval back: slots at +201, +604,
+     * +1007, +1409, +1812 were missed and go out now; then paced again */
+    assert_int_equal(caught, 5);
+    int64_t w = ts_ratelimit_wait(&rl, u);
+    assert_true(w > 200 && w <= 216);
+    /* over any run with such stalls Klaviyo's window still admits all */
+    ts_ratelimit_t r2;
+    ts_ratelimit_init(&r2, 10, 150, 0);
+    int64_t arr[2000];
+    int n = 0;
+    for (int64_t v = 0; v < 300000; v++) {
+        if (v % 20000 >= 18000) continue; /* 2 s stall every 20 s */
+        if (ts_ratelimit_wait(&r2, v) == 0) {
+            ts_ratelimit_sent_backlog(&r2, v, true);
+            arr[n++] = v + latency(300);
+        }
+    }
+    assert_int_equal(klaviyo_refusals(arr, n, 10, 150), 0);
+    assert_true(n >= 740); /* 300 s x 150/min = 750 (745 paced) */
+    /* without a backlog a late send earns half an interval at most */
+    ts_ratelimit_t r3;
+    ts_ratelimit_init(&r3, 10, 150, 0);
+    ts_ratelimit_sent(&r3, 100000);
+    ts_ratelimit_sent(&r3, 102000);
+    assert_true(ts_ratelimit_wait(&r3, 102000) > 190);
+    /* after idle time a backlog earns no burst either */
+    ts_ratelimit_sent_backlog(&r3, 200000, true);
+    assert_true(ts_ratelimit_wait(&r3, 200000) > 190);
+}
+
 static void test_three_members_share_one_account(void **state) {
     (void)state;
     ts_ratelimit_t rl[3];
@@ -231,6 +277,7 @@ int main(void) {
         cmocka_unit_test(test_sliding_windows_never_exceeded),
         cmocka_unit_test(test_paced_evenly),
         cmocka_unit_test(test_light_traffic_is_not_held),
+        cmocka_unit_test(test_late_sends_catch_up_only_with_a_backlog),
         cmocka_unit_test(test_three_members_share_one_account),
         cmocka_unit_test(test_lower_share_waits_for_the_window),
         cmocka_unit_test(test_retry_after_blocks),
