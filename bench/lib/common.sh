@@ -66,11 +66,12 @@ sim_start() { # sim_start NAME ACCOUNTS(space-separated) [sim flags...]; sets ${
   printf -v "${name}_port" '%s' "$(cat "$work/$name.port")"
 }
 
-proxy_start() { # proxy_start NAME UPSTREAM_PORT [--ids FILE]; sets ${NAME}_port, log in $work/NAME.req
+proxy_start() { # proxy_start NAME UPSTREAM_PORT [--ids FILE]; sets ${NAME}_port and ${NAME}_pid, log in $work/NAME.req
   local name=$1 up=$2
   shift 2
   python3 "$root/bench/lib/recproxy.py" "$up" "$work/$name.port" "$work/$name.req" "$@" 2>"$work/$name.log" &
   bench_pids+=($!)
+  printf -v "${name}_pid" '%s' "$!"
   wait_file "$work/$name.port"
   printf -v "${name}_port" '%s' "$(cat "$work/$name.port")"
 }

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 up_port, port_file, log_path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 ids_path = sys.argv[sys.argv.index("--ids") + 1] if "--ids" in sys.argv else None
-log = open(log_path, "w", buffering=1 << 16)
+log = open(log_path, "w", buffering=1)  # line-buffered: scripts poll it
 ids = open(ids_path, "w", buffering=1 << 20) if ids_path else None
 lock = threading.Lock()
 UID = re.compile(rb'"unique_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
