@@ -51,6 +51,8 @@ write_config "$work/ts.json" "$px_port" "$spec" '{"routing": {"default_online_ou
 log "dry run of the same records (ground truth)"
 "$bin/tillstream-orders" --config "$work/ts.json" --dry-run --input "$work/data/orders.jsonl" \
   --customers "$work/data/customers.jsonl" >"$work/dry.jsonl"
+python3 "$root/bench/lib/drycount.py" "$work/dry.jsonl" >"$work/want.json"
+rm -f "$work/dry.jsonl"
 
 log "replay from earliest"
 "$bin/tillstream-orders" --config "$work/ts.json" --replay-from earliest --group "bench-replay-$sfx" \
@@ -77,11 +79,7 @@ import collections, json, sys
 sys.path.insert(0, sys.argv[1])
 import timeline
 w, accts, orders, every = sys.argv[2], sys.argv[3].split(), int(sys.argv[4]), int(sys.argv[5])
-want = collections.Counter()
-for ln in open(w + "/dry.jsonl"):
-    r = json.loads(ln)
-    if r.get("account") and not r.get("dead_letter") and not r.get("skipped"):
-        want[r["account"]] += len(r["events"])
+want = collections.Counter(json.load(open(w + "/want.json")))
 st = json.load(open(w + "/stats.json"))["accounts"]
 reqs = timeline.read_requests(w + "/px.req")
 t0 = min(r[0] for r in reqs); t1 = max(r[1] for r in reqs)

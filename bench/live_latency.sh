@@ -52,24 +52,28 @@ n=$((rate * seconds))
 log "producing 2,000 customers, then $n orders at $rate/s ($seconds s); linger_ms $linger_eff"
 t_start=$(date +%s%3N)
 run_or_die "$work/gen.log" "$bin/tillstream-gen" --customers 2000 --orders "$n" --seed 42 --rate "$rate" --kafka "$bs" \
+  --out-customers "$work/customers.jsonl" --out-orders "$work/orders.jsonl" \
   --topic-customers "bench.customers.$sfx" --topic-orders "bench.orders.$sfx" 2>"$work/gen.log"
 t_end=$(date +%s%3N)
-log "produced in $(( (t_end - t_start) / 1000 )) s; waiting for the consumer to drain (at most 120 s)"
-prev=-1 same=0
-for _ in $(seq 1 240); do
-  cur=$(wc -l <"$work/px.req")
-  if [ "$cur" = "$prev" ]; then same=$((same + 1)); else same=0; fi
-  [ $same -ge 10 ] && break   # 5 s without a request
-  prev=$cur; sleep 0.5
+"$bin/tillstream-orders" --config "$work/ts.json" --dry-run --input "$work/orders.jsonl" \
+  --customers "$work/customers.jsonl" >"$work/dry.jsonl"
+want=$(python3 "$root/bench/lib/drycount.py" "$work/dry.jsonl" | python3 -c 'import json,sys; print(sum(json.load(sys.stdin).values()))')
+log "produced in $(( (t_end - t_start) / 1000 )) s; waiting until the simulator has all $want events of the dry run (at most 180 s)"
+for _ in $(seq 1 360); do
+  got=$(sim_stats "$sim_port" | python3 -c 'import json,sys; print(sum(a["events_recorded"] for a in json.load(sys.stdin)["accounts"].values()))')
+  [ "$got" -ge "$want" ] && break
+  sleep 0.5
 done
+[ "$got" -ge "$want" ] || log "only $got of $want events arrived: the rest count as lost"
 stop_pid "$ts_pid"
 stop_pid "$px_pid"   # flushes the proxy's logs
 kcat -b "$bs" -C -t "bench.orders.$sfx" -e -q -f '%k\t%T\t%s\n' >"$work/produced.txt"
-python3 - "$root/bench/lib" "$work" "$accts" "$seconds" "$rate" "$linger_eff" "$every" <<'PY'
+python3 - "$root/bench/lib" "$work" "$accts" "$seconds" "$rate" "$linger_eff" "$every" "$want" <<'PY'
 import collections, sys
 sys.path.insert(0, sys.argv[1])
 import timeline
 w, accts, seconds, rate, linger, every = sys.argv[2], sys.argv[3].split(), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], int(sys.argv[7])
+want = int(sys.argv[8])
 import json
 nrec = 0
 prod = {}   # order id (and refund id: a refund's events carry it) -> produce timestamp
@@ -97,6 +101,13 @@ for u, (td, a) in done.items():
         queued[a][s0] += 1; queued[a][s1] -= 1
 reqs = timeline.read_requests(w + "/px.req")
 tl = timeline.per_second(reqs, t0, accts)
+def ranges(secs):
+    out, i = [], 0
+    while i < len(secs):
+        j = i
+        while j + 1 < len(secs) and secs[j + 1] == secs[j] + 1: j += 1
+        out.append(str(secs[i]) if i == j else f"{secs[i]}-{secs[j]}"); i = j + 1
+    return ", ".join(out)
 def pct(v, q):
     v = sorted(v); return v[min(len(v) - 1, int(q * len(v)))] if v else float("nan")
 last = max((td - t0) // 1000 for td, _ in done.values()) if done else 0
@@ -111,7 +122,7 @@ n429 = sum(1 for r in reqs if r[3] == 429); nreq = len(reqs)
 print(f"live latency, {rate} orders/s for {seconds} s, 3 accounts, simulator at Klaviyo's real limits, linger_ms {linger}:")
 print(f"  produce -> 202 p50 {pct(lat, .5) / 1000:.3f} s, p99 {pct(lat, .99) / 1000:.3f} s (goal <= 1 s: {pct(lat, .99) / 1000:.2f}x of it), max {max(lat) / 1000:.3f} s")
 print(f"  seconds with zero requests while events were queued: " + ", ".join(f"{a} {len(idle[a])}" for a in accts) + " (goal 0)")
-print(f"  events accepted {len(done):,} ({unjoined} not joined to a produced order), records produced {nrec:,}, requests {nreq:,}, 429s {n429}")
+print(f"  events accepted {len(done):,} of the dry run's {want:,} (lost {max(0, want - len(done)):,}; {unjoined} not joined to a produced order), records produced {nrec:,}, requests {nreq:,}, 429s {n429}")
 print()
 print("| account | events | requests | events/request | p50 s | p99 s | max s | idle-while-queued seconds |")
 print("|---|---:|---:|---:|---:|---:|---:|---|")
@@ -119,7 +130,7 @@ for a in accts:
     ra = [r for r in reqs if r[2] == a]
     ev = sum(r[4] for r in ra if r[3] == 202)
     secs = idle[a]
-    span = (f"{len(secs)} (t = {secs[0]}..{secs[-1]} s)" if secs else "0")
+    span = (f"{len(secs)} (t = {ranges(secs)} s)" if secs else "0")
     print(f"| {a} | {ev:,} | {len(ra):,} | {ev / max(1, sum(1 for r in ra if r[3] == 202)):.0f} | {pct(per_acct[a], .5) / 1000:.3f} | {pct(per_acct[a], .99) / 1000:.3f} | {max(per_acct[a] or [0]) / 1000:.3f} | {span} |")
 print()
 print(f"Request timeline (t = 0: first order produced; rows of {every} s; cells: requests/events accepted (429s)):")
