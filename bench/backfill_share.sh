@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/backfill_share.sh [--orders N] [--customers N] [--timeline]
+# bench/backfill_share.sh [--orders N] [--customers N] [--timeline] [--direct]
 #
 # Backfill share of the ceiling: N JSON orders (default 300,000; gen_volume.py,
 # 8 outlets) in an 8-partition topic of a real broker, replayed with
@@ -12,15 +12,19 @@
 # last request); events lost (the dry run of the same records is the ground
 # truth) and duplicated (the simulator's duplicates_ignored); RSS over time
 # (1 s samples of /proc; max RSS from GNU time); then the request timeline
-# (--timeline: every second; otherwise 5-second rows).
+# (--timeline: every second; otherwise 5-second rows). --direct: no proxy
+# (tillstream talks to the simulator itself; the timeline and the span come from
+# /__sim/stats polled every second, so the share is +-1 s of the span): a check
+# that the proxy's hop does not change the result.
 . "$(dirname "$0")/lib/common.sh"
-orders=300000 customers=50000 every=5
+orders=300000 customers=50000 every=5 direct=0
 while [ $# -gt 0 ]; do
   case $1 in
     --orders) orders=$2; shift 2 ;;
     --customers) customers=$2; shift 2 ;;
     --timeline) every=1; shift ;;
-    *) echo "usage: $0 [--orders N] [--customers N] [--timeline]" >&2; exit 2 ;;
+    --direct) direct=1; shift ;;
+    *) echo "usage: $0 [--orders N] [--customers N] [--timeline] [--direct]" >&2; exit 2 ;;
   esac
 done
 need_bins tillstream-orders tillstream-klaviyo-sim
@@ -46,7 +50,7 @@ outlets="100 101 200 201 300 301 400 401"
 accts="" spec=""
 for o in $outlets; do accts+="acct-$o "; spec+="acct-$o:$o "; done
 sim_start sim "$accts" --events-summary-only
-proxy_start px "$sim_port"
+if [ $direct = 1 ]; then px_port=$sim_port px_pid=; else proxy_start px "$sim_port"; fi
 write_config "$work/ts.json" "$px_port" "$spec" '{"routing": {"default_online_outlet": null}}'
 log "dry run of the same records (ground truth)"
 "$bin/tillstream-orders" --config "$work/ts.json" --dry-run --input "$work/data/orders.jsonl" \
@@ -67,12 +71,15 @@ rss_sampler "$ts_pid" "$work/rss.txt"
     echo "$hwm" >"$work/hwm.txt"; sleep 0.5
   done ) &
 bench_pids+=($!)
+( while [ -d "/proc/$ts_pid" ]; do echo "$(date +%s%3N) $(sim_stats "$sim_port")"; sleep 1; done ) >"$work/stats.log" &
+bench_pids+=($!)
 limit=$(( orders / 1000 + 600 ))   # seconds: the ceiling needs orders/4,400 s
 for _ in $(seq 1 $((limit * 2))); do [ -d "/proc/$ts_pid" ] || break; sleep 0.5; done
 if [ -d "/proc/$ts_pid" ]; then echo "bench: the replay did not finish in $limit s" >&2; stop_pid "$ts_pid"; fi
 wait "$ts_pid" 2>/dev/null && rc=0 || rc=$?
 [ "$rc" = 0 ] || { echo "bench: tillstream-orders exited $rc" >&2; tail -5 "$work/orders.log" >&2; }
-stop_pid "$px_pid"
+[ -n "$px_pid" ] && stop_pid "$px_pid"
+echo "$(date +%s%3N) $(sim_stats "$sim_port")" >>"$work/stats.log"
 sim_stats "$sim_port" >"$work/stats.json"
 python3 - "$root/bench/lib" "$work" "$accts" "$orders" "$every" <<'PY'
 import collections, json, sys
@@ -81,7 +88,23 @@ import timeline
 w, accts, orders, every = sys.argv[2], sys.argv[3].split(), int(sys.argv[4]), int(sys.argv[5])
 want = collections.Counter(json.load(open(w + "/want.json")))
 st = json.load(open(w + "/stats.json"))["accounts"]
-reqs = timeline.read_requests(w + "/px.req")
+import os
+if os.path.exists(w + "/px.req"):
+    reqs = timeline.read_requests(w + "/px.req")
+else:  # --direct: synthetic requests from the per-second stats deltas (t = poll time)
+    reqs, prev = [], {}
+    for ln in open(w + "/stats.log"):
+        t, js = ln.split(" ", 1)
+        try: acc = json.loads(js)["accounts"]
+        except ValueError: continue
+        for a, x in acc.items():
+            cur = (x["requests"]["total"], x["events_recorded"] + x["duplicates_ignored"], x["requests"].get("429", 0))
+            p = prev.get(a, (0, 0, 0)); prev[a] = cur
+            nreq, nev, n429 = cur[0] - p[0], cur[1] - p[1], cur[2] - p[2]
+            ok = nreq - n429
+            for k in range(ok): reqs.append((int(t), int(t), a, 202, nev // ok + (1 if k < nev % ok else 0)))
+            for k in range(n429): reqs.append((int(t), int(t), a, 429, 0))
+    print("(--direct: no proxy; times are the 1 s polls of /__sim/stats)")
 t0 = min(r[0] for r in reqs); t1 = max(r[1] for r in reqs)
 span = (t1 - t0) / 1000
 CEIL = 2500.0

@@ -8,7 +8,10 @@
 # says the table is restored, then RSS is read once it is steady (3 equal
 # seconds, at most 30 s): VmRSS and VmHWM from /proc. A variant is a label,
 # environment assignments (space separated, may be empty) and a JSON object
-# merged into the config's "kafka" section (librdkafka properties), e.g.
+# merged into the config's "kafka" section (librdkafka properties). When gdb is
+# installed, the consumer is then asked to call malloc_trim(0) and RSS is read
+# again: the difference is heap glibc kept after the restore's fetch buffers
+# were freed. E.g.
 #   --variant 'small fetch queue||{"queued.max.messages.kbytes":"8192"}'
 # Without --variant: the default config, then the candidates below.
 . "$(dirname "$0")/lib/common.sh"
@@ -25,10 +28,11 @@ done
   'default config||{}'
   'queued.max.messages.kbytes 8192||{"queued.max.messages.kbytes":"8192"}'
   'queued.max.messages.kbytes 8192, queued.min.messages 10000||{"queued.max.messages.kbytes":"8192","queued.min.messages":"10000"}'
+  'queued.max.messages.kbytes 16384||{"queued.max.messages.kbytes":"16384"}'
   'MALLOC_ARENA_MAX=2|MALLOC_ARENA_MAX=2|{}'
-  'both|MALLOC_ARENA_MAX=2|{"queued.max.messages.kbytes":"8192","queued.min.messages":"10000"}'
 )
 need_bins tillstream-orders tillstream-gen bench_custtable
+export BENCH_KEY_brand_a=pk_brand-a BENCH_KEY_brand_b=pk_brand-b BENCH_KEY_brand_c=pk_brand-c  # no orders: never used
 broker
 topic "bench.customers.$sfx" 6 compact
 topic "bench.orders.$sfx" 3
@@ -67,9 +71,15 @@ for v in "${variants[@]}"; do
     prev=$r; sleep 1
   done
   hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
+  # what the C library holds freed but not returned: ask it (gdb, when installed)
+  trimmed=-
+  if command -v gdb >/dev/null; then
+    gdb -p "$pid" -batch -ex 'call (int)malloc_trim(0)' >"$work/gdb$i.log" 2>&1 && sleep 1 &&
+      trimmed=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status") || trimmed=-
+  fi
   cust=$(curl -fsS "http://127.0.0.1:$aport/metrics" | awk '/^tillstream_customer_table_customers/ {print $NF}')
   stop_pid "$pid"
-  echo "$label|$envs|$kj|$r|$hwm|$cust|$t_ready" >>"$work/rows.txt"
+  echo "$label|$envs|$kj|$r|$hwm|$cust|$t_ready|$trimmed" >>"$work/rows.txt"
 done
 python3 - "$work/rows.txt" "$n" "$bct" <<'PY'
 import sys
@@ -77,13 +87,15 @@ rows = [l.rstrip("\n").split("|") for l in open(sys.argv[1])]
 n = int(sys.argv[2])
 base = int(rows[0][3]) / 1024
 print(f"customer table of {n:,} customers in the running tillstream-orders (goal <= 150 MB = {150e6 / 2**20:.0f} MiB):")
-for label, envs, kj, rss, hwm, cust, tr in rows:
+for label, envs, kj, rss, hwm, cust, tr, trim in rows:
     r = int(rss) / 1024
-    print(f"  {label}: {r:.1f} MiB steady RSS ({r / base:.2f}x the default; {r * 2**20 / 1e6:.0f} MB)")
+    t = f"; after malloc_trim(0) {int(trim) / 1024:.1f} MiB ({int(trim) * 1024 / 1e6:.0f} MB)" if trim != "-" else ""
+    print(f"  {label}: {r:.1f} MiB steady RSS ({r / base:.2f}x the default; {r * 2**20 / 1e6:.0f} MB){t}")
 print(f"  bench_custtable {n}: {sys.argv[3].strip()}")
 print()
-print("| variant | environment | kafka overrides | customers in table | ready after s | steady RSS MiB | VmHWM MiB |")
-print("|---|---|---|---:|---:|---:|---:|")
-for label, envs, kj, rss, hwm, cust, tr in rows:
-    print(f"| {label} | {envs or '-'} | `{kj}` | {cust} | {int(tr) / 1000:.1f} | {int(rss) / 1024:.1f} | {int(hwm) / 1024:.1f} |")
+print("| variant | environment | kafka overrides | customers in table | ready after s | steady RSS MiB | VmHWM MiB | RSS after malloc_trim(0) MiB |")
+print("|---|---|---|---:|---:|---:|---:|---:|")
+for label, envs, kj, rss, hwm, cust, tr, trim in rows:
+    t = f"{int(trim) / 1024:.1f}" if trim != "-" else "-"
+    print(f"| {label} | {envs or '-'} | `{kj}` | {cust} | {int(tr) / 1000:.1f} | {int(rss) / 1024:.1f} | {int(hwm) / 1024:.1f} | {t} |")
 PY
