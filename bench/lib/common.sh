@@ -7,6 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bin=${TS_BUILD_DIR:-$root/build}
 export TS_CACHE=${TS_CACHE:-$HOME/.cache/tillstream}
+export PYTHONDONTWRITEBYTECODE=1   # bench/lib/*.py are imported: no __pycache__ in the tree
 venv=$TS_CACHE/venv
 peers=${BENCH_PEERS:-$root/../shared/peers}
 [ -d "$peers" ] || peers=/work/shared/peers
