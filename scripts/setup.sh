@@ -13,10 +13,11 @@ mkdir -p "$TS_CACHE"
 pkgs=(build-essential cmake ninja-build pkg-config git curl ca-certificates
       librdkafka-dev libavro-dev libcurl4-openssl-dev libcjson-dev libcmocka-dev
       libmicrohttpd-dev kcat clang clang-format valgrind python3-venv
-      libphonenumber-dev libprotobuf-dev libclang-rt-14-dev)
+      libphonenumber-dev libprotobuf-dev libclang-rt-14-dev time)
 # libphonenumber-dev: phone numbers (src/phone/); its headers include
 # protobuf's (libprotobuf-dev) and abseil's (a dependency). libclang-rt-14-dev:
 # clang's libFuzzer and sanitizer runtimes for scripts/fuzz.sh.
+# time: GNU time (/usr/bin/time -v, -f) for the benchmarks' whole-process CPU and RSS.
 # Test-only extras (promtool for metrics, docker-compose for compose config,
 # PostgreSQL as the schema registry's store and openssl for its test CA:
 # scripts/registry.sh).
