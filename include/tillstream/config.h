@@ -9,7 +9,7 @@
  *                 "dead_letter": "pos.deadletter" },
  *   "klaviyo":  { "base_url": "https://a.klaviyo.com", "revision": "2026-07-15",
  *                 "ca_bundle": null, "linger_ms": 200, "timeout_ms": 30000,
- *                 "max_queued_events": 20000 },
+ *                 "max_queued_events": 20000, "job_timeout_ms": 600000 },
  *   "accounts": [ { "name": "brand-a", "api_key_env": "KLAVIYO_KEY_BRAND_A",
  *                   "outlets": ["101", "102"],
  *                   "rate_limits": { "events_bulk": {"burst_per_s": 10, "steady_per_min": 150}, ...
@@ -86,6 +86,7 @@ typedef struct ts_config_s {
     char *klaviyo_ca_bundle; /* NULL: system default; verification is always on */
     int klaviyo_linger_ms;
     int klaviyo_timeout_ms;
+    int klaviyo_job_timeout_ms;    /* a profile-import job not complete by then is imported again */
     int klaviyo_max_queued_events; /* per account lane, backpressure threshold */
 
     ts_account_conf_t *accounts;

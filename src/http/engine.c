@@ -26,6 +26,8 @@
 #include "tillstream/metrics.h"
 #include "tillstream/ratelimit.h"
 
+#include "jobs.h" /* JOBS: profile-import jobs followed to the end (src/http/jobs.c) */
+
 #define MAX_EVENTS_PER_REQUEST    1000
 #define MAX_PROFILES_PER_REQUEST  10000
 #define MAX_SUBS_PER_REQUEST      1000
@@ -124,7 +126,14 @@ struct ts_engine_s {
     batch_t *active; /* in flight */
     int completed;   /* during one poll */
     bool flush;
+    ts_jobs_t *jobs; /* JOBS: the job follower */
 };
+
+/* JOBS: the follower's hooks into the engine (defined below settle()) */
+static void jobs_settle(void *opaque, int account, void *handle, ts_err_t result,
+                        const char *detail);
+static void jobs_requeue(void *opaque, int account, void *handle);
+static void jobs_abandon(void *ctx, void *handle);
 
 static int64_t now_ms(ts_engine_t *e) { return e->o.clock(e->o.clock_opaque); }
 
@@ -233,6 +242,19 @@ ts_engine_t *ts_engine_new(const ts_engine_opts_t *opts, char *errstr, size_t er
         return NULL;
     }
     curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
+    /* JOBS: the follower shares the multi handle and the lanes' limiters */
+    ts_jobs_opts_t jo = {.cfg = e->cfg,
+                         .multi = e->multi,
+                         .clock = e->o.clock,
+                         .clock_opaque = e->o.clock_opaque,
+                         .metrics = e->o.metrics,
+                         .settle = jobs_settle,
+                         .requeue = jobs_requeue,
+                         .opaque = e};
+    if (!(e->jobs = ts_jobs_new(&jo, errstr, errstr_size))) {
+        ts_engine_destroy(e);
+        return NULL;
+    }
     int64_t now = now_ms(e);
     for (size_t i = 0; i < e->n_lanes; i++) {
         const ts_account_conf_t *a = &e->cfg->accounts[i];
@@ -344,6 +366,11 @@ void ts_engine_destroy(ts_engine_t *e) {
         for (int ep = 0; ep < TS_EP__COUNT; ep++)
             for (item_t *it = l->q[ep].head; it; it = it->next) collect(&recs, &n, &cap, it->rec);
     }
+    struct {
+        rec_t ***recs;
+        size_t *n, *cap;
+    } col = {&recs, &n, &cap};
+    ts_jobs_destroy(e->jobs, jobs_abandon, &col); /* JOBS: their records too */
     if (e->multi) curl_multi_cleanup(e->multi);
     if (n) qsort(recs, n, sizeof *recs, ptr_cmp);
     for (size_t i = 0; i < n; i++)
@@ -605,6 +632,55 @@ out:
     return uniq;
 }
 
+/* ---- JOBS: the job follower's hooks (src/http/jobs.c does the rest) ---------- */
+
+static void jobs_settle(void *opaque, int account, void *handle, ts_err_t result,
+                        const char *detail) {
+    ts_engine_t *e = opaque;
+    settle(e, &e->lanes[account], handle, result, detail);
+}
+
+static void jobs_requeue(void *opaque, int account, void *handle) {
+    ts_engine_t *e = opaque;
+    enqueue(&e->lanes[account], handle, now_ms(e));
+}
+
+static void jobs_abandon(void *ctx, void *handle) {
+    struct {
+        rec_t ***recs;
+        size_t *n, *cap;
+    } *col = ctx;
+    collect(col->recs, col->n, col->cap, ((item_t *)handle)->rec);
+}
+
+/* A profile import's 202: its parts go to the follower, settled when the
+ * job is complete. false: no job to follow (settle now, as before). */
+static bool jobs_follow(ts_engine_t *e, lane_t *l, batch_t *b) {
+    char id[128];
+    if (ts_jobs_parse_id(b->resp.data, b->resp.len, id, sizeof id) != TS_OK) {
+        ts_log(TS_LOG_WARN, "engine", NULL,
+               "a profile import 202 named no job: its records complete without follow-up");
+        return false;
+    }
+    ts_job_entry_t *en = malloc((b->n ? b->n : 1) * sizeof *en);
+    if (!en) return false;
+    for (size_t i = 0; i < b->n; i++) {
+        const rec_t *r = b->items[i]->rec;
+        ts_jstr_t key = {rtext(r, r->profile_key), r->profile_key.len};
+        bool ext = key.n > 2 && !memcmp(key.p, "x:", 2);
+        en[i] = (ts_job_entry_t){.handle = b->items[i],
+                                 .token = r->token,
+                                 .key = key,
+                                 .email = {rtext(r, r->email), r->email.len},
+                                 .phone = {rtext(r, r->phone), r->phone.len},
+                                 .external_id = {ext ? key.p + 2 : NULL, ext ? key.n - 2 : 0}};
+    }
+    ts_err_t rc =
+        ts_jobs_follow(e->jobs, l->account, l->name, &l->rl[EP_PROFILES], l->headers, id, en, b->n);
+    free(en);
+    return rc == TS_OK;
+}
+
 /* ---- HTTP ---------------------------------------------------------------- */
 
 static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
@@ -770,6 +846,11 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
              ts_endpoint_name((ts_endpoint_t)b->ep), status, b->n);
 
     if (cc == CURLE_OK && status >= 200 && status < 300) {
+        if (b->ep == EP_PROFILES && jobs_follow(e, l, b)) { /* JOBS: settled by the follower */
+            l->st.profiles_accepted += b->n;
+            batch_free(b);
+            return;
+        }
         for (size_t i = 0; i < b->n; i++) {
             if (b->ep == EP_EVENTS) {
                 l->st.events_accepted++;
@@ -917,13 +998,16 @@ int ts_engine_poll(ts_engine_t *e, int timeout_ms) {
     int64_t start = now_ms(e), now = start;
     e->completed = 0;
     for (;;) {
+        int64_t jn = ts_jobs_dispatch(e->jobs, now); /* JOBS: job reads go first */
         int64_t next = dispatch(e, now);
+        if (jn < next) next = jn;
         int running = 0;
         curl_multi_perform(e->multi, &running);
         CURLMsg *msg;
         int left;
         while ((msg = curl_multi_info_read(e->multi, &left))) {
             if (msg->msg != CURLMSG_DONE) continue;
+            if (ts_jobs_on_done(e->jobs, msg->easy_handle, msg->data.result)) continue; /* JOBS */
             batch_t *b = NULL;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&b);
             on_finished(e, b, msg->data.result);

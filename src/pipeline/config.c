@@ -42,6 +42,8 @@ static const copt_t klaviyo_opts[] = {
     {"ca_bundle", CT_STR_NULL, NULL, O(klaviyo_ca_bundle), 0, 0, "CA bundle path"},
     {"linger_ms", CT_INT, "200", O(klaviyo_linger_ms), 0, 600000, "max wait to fill a batch"},
     {"timeout_ms", CT_INT, "30000", O(klaviyo_timeout_ms), 100, 600000, "request timeout"},
+    {"job_timeout_ms", CT_INT, "600000", O(klaviyo_job_timeout_ms), 100, 86400000,
+     "a profile-import job not complete by then is imported again"},
     {"max_queued_events", CT_INT, "20000", O(klaviyo_max_queued_events), 1, 10000000,
      "per-account queue limit (backpressure)"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
