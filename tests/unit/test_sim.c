@@ -918,6 +918,35 @@ static void test_job_polls_share_the_import_budget(void **state) {
     ts_sim_destroy(s);
 }
 
+/* Inside a job, E.164-shaped numbers no country has fail too. */
+static void test_import_jobs_fail_unassigned_numbers(void **state) {
+    (void)state;
+    ts_sim_opts_t o = {.job_delay_ms = 10};
+    ts_sim_t *s = sim_start(&o);
+    fake_now = 7000000;
+    const char *body =
+        "{\"data\":{\"type\":\"profile-bulk-import-job\",\"attributes\":{\"profiles\":{\"data\":["
+        "{\"type\":\"profile\",\"attributes\":{\"phone_number\":\"+999123456789\"}},"
+        "{\"type\":\"profile\",\"attributes\":{\"phone_number\":\"+6198765432\"}},"
+        "{\"type\":\"profile\",\"attributes\":{\"phone_number\":\"+61412345678\"}},"
+        "{\"type\":\"profile\",\"attributes\":{\"phone_number\":\"+14155550100\"}}]}}}}";
+    resp_t r = post(s, JOBS, "pk_a", "2026-07-15", body);
+    assert_int_equal(r.status, 202);
+    resp_free(&r);
+    fake_now += 10;
+    r = api_get(s, JOBS "/sim-job-1/import-errors", "pk_a");
+    cJSON *j = json_of(&r);
+    const cJSON *d = cJSON_GetObjectItem(j, "data");
+    assert_int_equal(cJSON_GetArraySize(d), 2);
+    assert_string_equal(jstr(cJSON_GetArrayItem(d, 0), "attributes.source.pointer"),
+                        "/data/attributes/profiles/data/0/attributes/phone_number");
+    assert_string_equal(jstr(cJSON_GetArrayItem(d, 1), "attributes.source.pointer"),
+                        "/data/attributes/profiles/data/1/attributes/phone_number");
+    cJSON_Delete(j);
+    resp_free(&r);
+    ts_sim_destroy(s);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -934,6 +963,7 @@ int main(void) {
         cmocka_unit_test(test_payload_limits_over_http),
         cmocka_unit_test(test_import_jobs_complete_late_and_report_errors),
         cmocka_unit_test(test_job_polls_share_the_import_budget),
+        cmocka_unit_test(test_import_jobs_fail_unassigned_numbers),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

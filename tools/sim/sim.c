@@ -958,6 +958,26 @@ static void job_clear(job_t *j) {
 
 static char *dup_or_null(const char *v) { return v ? strdup(v) : NULL; }
 
+/* Inside an import job Klaviyo also refuses E.164-shaped numbers that no
+ * country has: an unassigned calling code (a few of them: +0, +28, +83,
+ * +89, +990, +997, +999), or a national number of the wrong length for
+ * Australia (+61: 9 digits) and the NANP (+1: 10 digits). */
+static int phone_unassigned(const cJSON *p, const char *base, verr_t *e) {
+    const char *ph = str(obj(p, "attributes"), "phone_number");
+    if (!ph) return 0;
+    static const char *const unassigned[] = {"+0", "+28", "+83", "+89", "+990", "+997", "+999"};
+    bool no = false;
+    for (size_t i = 0; i < sizeof unassigned / sizeof *unassigned; i++)
+        no |= !strncmp(ph, unassigned[i], strlen(unassigned[i]));
+    size_t n = strlen(ph);
+    if (!strncmp(ph, "+61", 3) && n != 3 + 9) no = true;
+    if (!strncmp(ph, "+1", 2) && n != 2 + 10) no = true;
+    if (!no) return 0;
+    char ptr[160];
+    snprintf(ptr, sizeof ptr, "%s/phone_number", base);
+    return bad(e, ptr, "Invalid phone number: not a number in any country's numbering plan");
+}
+
 /* Under s->mu. Returns the job's number. */
 static uint64_t job_create(ts_sim_t *s, acct_t *a, const cJSON *arr) {
     uint64_t num = ++s->jobs;
@@ -978,7 +998,7 @@ static uint64_t job_create(ts_sim_t *s, acct_t *a, const cJSON *arr) {
         char key[300], d[256], ptr[300], base[96];
         snprintf(base, sizeof base, "/data/attributes/profiles/data/%d/attributes", i);
         verr_t e = {d, sizeof d, ptr, sizeof ptr};
-        if (profile_key(p, base, key, sizeof key, &e)) {
+        if (profile_key(p, base, key, sizeof key, &e) || phone_unassigned(p, base, &e)) {
             a->st.import_errors++;
             if (j->errs) {
                 jerr_t *x = &j->errs[j->n_errs++];
