@@ -158,7 +158,7 @@ int main(int argc, char **argv) {
         snprintf(url, sizeof url, "http://127.0.0.1:%d", ts_sim_port(sim));
         cfg->klaviyo_base_url = strdup(url);
     }
-    ts_engine_opts_t eo = {cfg, on_done, NULL, NULL, NULL, NULL, 1, 0};
+    ts_engine_opts_t eo = {cfg, on_done, NULL, NULL, NULL, NULL, 1, 0, NULL, NULL};
     ts_engine_t *e = ts_engine_new(&eo, err, sizeof err);
     if (!e) return fprintf(stderr, "%s\n", err), 1;
     ts_mapped_t m;

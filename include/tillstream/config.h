@@ -6,7 +6,7 @@
  *
  * { "kafka":    { "bootstrap.servers": "...", "<any librdkafka property>": "..." },
  *   "topics":   { "customers": "pos.customers", "orders": "pos.orders",
- *                 "dead_letter": "pos.deadletter" },
+ *                 "dead_letter": "pos.deadletter", "profiles": null },
  *   "klaviyo":  { "base_url": "https://a.klaviyo.com", "revision": "2026-07-15",
  *                 "ca_bundle": null, "linger_ms": 200, "timeout_ms": 30000,
  *                 "max_queued_events": 20000, "job_timeout_ms": 600000 },
@@ -80,6 +80,7 @@ typedef struct ts_config_s {
     char *topic_customers;
     char *topic_orders;
     char *topic_dead_letter;
+    char *topic_profiles; /* Klaviyo profile ids back to the POS (NULL: off) */
 
     char *klaviyo_base_url;
     char *klaviyo_revision;

@@ -250,7 +250,9 @@ ts_engine_t *ts_engine_new(const ts_engine_opts_t *opts, char *errstr, size_t er
                          .metrics = e->o.metrics,
                          .settle = jobs_settle,
                          .requeue = jobs_requeue,
-                         .opaque = e};
+                         .opaque = e,
+                         .on_profile = e->o.on_profile,
+                         .profile_opaque = e->o.profile_opaque};
     if (!(e->jobs = ts_jobs_new(&jo, errstr, errstr_size))) {
         ts_engine_destroy(e);
         return NULL;

@@ -603,6 +603,12 @@ static bool on_answer(ts_jobs_t *j, job_t *jb, int64_t now) {
                 return true;
             }
         }
+        if (jb->phase == PH_PROFILES && j->o.on_profile &&
+            j->o.on_profile(j->o.profile_opaque, NULL) != TS_OK) {
+            cJSON_Delete(root);
+            jb->next_ms = now + RETRY_BASE_MS; /* not durable: this page again */
+            return true;
+        }
         free(jb->cursor);
         jb->cursor = next_cursor(root);
         cJSON_Delete(root);

@@ -22,6 +22,7 @@
 #include <curl/curl.h>
 
 #include "tillstream/config.h"
+#include "tillstream/engine.h"
 #include "tillstream/ratelimit.h"
 
 typedef struct ts_metrics_s ts_metrics_t;
@@ -40,9 +41,7 @@ typedef struct {
 } ts_job_entry_t;
 
 /* A profile of a complete job (Get Profiles for Bulk Import Profiles Job). */
-typedef struct {
-    const char *account, *profile_id, *external_id, *email, *phone_number; /* NULL: absent */
-} ts_job_profile_t;
+typedef ts_engine_profile_t ts_job_profile_t;
 
 typedef struct {
     const ts_config_t *cfg; /* borrowed: klaviyo.base_url, timeouts, job_timeout_ms */
@@ -56,9 +55,9 @@ typedef struct {
     void (*requeue)(void *opaque, int account, void *handle);
     void *opaque;
     /* NULL: job profiles are not read. Otherwise called for every profile of
-     * a complete job before its parts are settled; returns TS_OK, or a
-     * retryable error to read the profiles again later. */
-    ts_err_t (*on_profile)(void *opaque, const ts_job_profile_t *p);
+     * a page of a complete job, then with NULL (the page must be durable),
+     * before its parts are settled (ts_engine_profile_cb). */
+    ts_engine_profile_cb on_profile;
     void *profile_opaque;
 } ts_jobs_opts_t;
 

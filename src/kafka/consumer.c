@@ -36,6 +36,8 @@
 #include "tillstream/offsets.h"
 #include "tillstream/route.h"
 
+#include "profiles_out.h" /* PROFILES: Klaviyo profile ids back to the POS */
+
 #define MAX_PARTITIONS 1024
 
 typedef struct held_s {
@@ -60,9 +62,10 @@ typedef struct {
     const ts_config_t *cfg;
     const ts_consumer_opts_t *o;
     const char *topic;
-    rd_kafka_t *rk;       /* group consumer */
-    rd_kafka_t *table_rk; /* orders: customer table reader */
-    rd_kafka_t *dlq;      /* dead-letter producer */
+    rd_kafka_t *rk;                  /* group consumer */
+    rd_kafka_t *table_rk;            /* orders: customer table reader */
+    rd_kafka_t *dlq;                 /* dead-letter producer */
+    ts_profiles_out_t *profiles_out; /* PROFILES: ids back to the POS (NULL: off) */
     ts_offsets_t *offsets;
     ts_engine_t *engine;
     ts_router_t *router;
@@ -1007,7 +1010,19 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
         ts_log(TS_LOG_INFO, o->prog, ctx, "admin listener on %s (/metrics /healthz /readyz)",
                cfg->admin_listen);
     }
-    ts_engine_opts_t eo = {cfg, on_delivered, L, now_wall_clock, NULL, L->metrics, 0, 0};
+    ts_engine_opts_t eo = {cfg, on_delivered, L,   now_wall_clock, NULL, L->metrics, 0,
+                           0,   NULL,         NULL};
+    if (cfg->topic_profiles && o->kind == TS_KIND_CUSTOMER) { /* PROFILES: topics.profiles */
+        L->profiles_out = ts_profiles_out_new(base_conf_for(cfg, true, err, sizeof err),
+                                              cfg->topic_profiles, L->metrics, err, sizeof err);
+        if (!L->profiles_out) {
+            fprintf(stderr, "%s: %s\n", o->prog, err);
+            exit_code = 2;
+            goto out;
+        }
+        eo.on_profile = ts_profiles_out_cb;
+        eo.profile_opaque = L->profiles_out;
+    }
     L->engine = ts_engine_new(&eo, err, sizeof err);
     if (!L->engine) {
         fprintf(stderr, "%s: %s\n", o->prog, err);
@@ -1204,6 +1219,7 @@ out:
     }
     if (L->dlq) rd_kafka_destroy(L->dlq);
     ts_engine_destroy(L->engine);
+    ts_profiles_out_destroy(L->profiles_out); /* PROFILES */
     ts_admin_destroy(L->admin);
     ts_metrics_destroy(L->metrics);
     ts_offsets_destroy(L->offsets);

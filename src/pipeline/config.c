@@ -34,6 +34,8 @@ static const copt_t topics_opts[] = {
     {"customers", CT_STR, "pos.customers", O(topic_customers), 0, 0, "customers topic"},
     {"orders", CT_STR, "pos.orders", O(topic_orders), 0, 0, "orders topic"},
     {"dead_letter", CT_STR, "pos.deadletter", O(topic_dead_letter), 0, 0, "dead-letter topic"},
+    {"profiles", CT_STR_NULL, NULL, O(topic_profiles), 0, 0,
+     "Klaviyo profile ids back to the POS, e.g. pos.klaviyo.profiles (null: off)"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t klaviyo_opts[] = {

@@ -9,12 +9,18 @@
 #   (no offset passed a pending record), dead-letters exactly those 3 with
 #   KLAVIYO_REJECTED and the job's detail, delivers the 9 others, and the
 #   simulator holds each of the 9 profiles once and nothing for the 3;
+# - topics.profiles holds exactly one Klaviyo profile id per delivered
+#   customer (key = external_id), none for the 3, and none was written
+#   while the job was pending;
 # - a third run finds nothing new (offsets committed once jobs completed).
 . "$TS_SOURCE_DIR/tests/lib.sh"
 need_kafka
 topics
 start_sim --job-delay-ms -1
-write_config "$work/config.json" '{"kafka": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}}'
+"$src/scripts/kafka.sh" topic "$TS_KAFKA_DIR" "pos.klaviyo.profiles.$sfx" 1 compact
+write_config "$work/config.json" "{\"kafka\": {\"session.timeout.ms\": \"6000\", \"heartbeat.interval.ms\": \"500\"},
+  \"topics\": {\"profiles\": \"pos.klaviyo.profiles.$sfx\"}}"
+read_profiles() { kcat -b "$TS_KAFKA_BOOTSTRAP" -C -t "pos.klaviyo.profiles.$sfx" -e -q -J 2>/dev/null || true; }
 python3 - "$work" <<'PY'
 import json, sys
 w = sys.argv[1]
@@ -39,6 +45,7 @@ for _ in $(seq 1 300); do [ "$(stat job_polls)" -ge 3 ] && break; sleep 0.1; don
 [ "$(stat import_jobs)" -ge 1 ]
 sleep 1.5 # past the consumer's 1 s offset commit interval: nothing may be committed
 [ -z "$(read_dlq)" ] || { echo "dead letters while the job was pending" >&2; exit 1; }
+[ -z "$(read_profiles)" ] || { echo "profile ids written while the job was pending" >&2; exit 1; }
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
 
@@ -48,6 +55,7 @@ timeout 120 "$bin/tillstream-customers" --config "$work/config.json" --exit-at-e
 grep -q '"message":"summary","consumed":12,' "$work/c2.log" ||
   { grep summary "$work/c2.log" >&2; echo "not all 12 records were consumed again: an offset passed a pending job" >&2; exit 1; }
 read_dlq >"$work/dlq.json"
+read_profiles >"$work/ids.json"
 curl -fsS "http://127.0.0.1:$sim_port/__sim/accounts/brand-a/profiles" >"$work/profiles.jsonl"
 curl -fsS "http://127.0.0.1:$sim_port/__sim/stats" >"$work/stats.json"
 python3 - "$work" <<'PY'
@@ -69,6 +77,17 @@ assert st["profiles"] == 9, st                  # each delivered profile once (a
 assert st["import_errors"] >= 3 and st["import_jobs"] >= 2, st
 sent = {json.loads(l).get("external_id") for l in open(w + "/profiles.jsonl") if l.strip()}
 assert sent == {f"J{i}" for i in range(12)} - {"J3", "J7", "J10"}, sent
+ids = [json.loads(l) for l in open(w + "/ids.json") if l.strip()]
+by_key = collections.defaultdict(set)
+for r in ids:
+    v = json.loads(r["payload"])
+    assert r["key"] == v["external_id"], r
+    assert set(v) == {"account", "external_id", "profile_id", "email", "phone_number"}, v
+    assert v["account"] == "brand-a" and v["profile_id"] and v["email"] == f"j{v['external_id'][1:]}@example.com", v
+    by_key[r["key"]].add(v["profile_id"])
+assert set(by_key) == sent, set(by_key)                 # every delivered customer, none of the 3
+assert all(len(p) == 1 for p in by_key.values()), by_key  # one id each
+assert len(ids) == 9, len(ids)
 print(f"jobs: 3 records dead-lettered from inside the job, 9 delivered; {st['import_jobs']} jobs, "
       f"{st['job_polls']} job reads")
 PY

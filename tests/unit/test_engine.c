@@ -68,7 +68,7 @@ static void start(fx_t *f, const ts_sim_opts_t *so, const char *extra_klaviyo, i
         "{\"name\":\"b\",\"api_key_env\":\"TS_ENGINE_KEY_B\",\"outlets\":[\"2\"]}]}",
         ts_sim_port(f->sim), max_queued, extra_klaviyo ? extra_klaviyo : "");
     assert_int_equal(ts_config_parse(json, &f->cfg, err, sizeof err), TS_OK);
-    ts_engine_opts_t eo = {f->cfg, on_done, f, NULL, NULL, NULL, 42, 20};
+    ts_engine_opts_t eo = {f->cfg, on_done, f, NULL, NULL, NULL, 42, 20, NULL, NULL};
     f->eng = ts_engine_new(&eo, err, sizeof err);
     assert_non_null(f->eng);
 }
@@ -362,7 +362,7 @@ static void test_api_key_never_logged(void **state) {
         "\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"TS_ENGINE_KEY_A\",\"outlets\":[\"1\"]}]}",
         ts_sim_port(f.sim));
     assert_int_equal(ts_config_parse(json, &f.cfg, err, sizeof err), TS_OK);
-    ts_engine_opts_t eo = {f.cfg, on_done, &f, NULL, NULL, NULL, 1, 10};
+    ts_engine_opts_t eo = {f.cfg, on_done, &f, NULL, NULL, NULL, 1, 10, NULL, NULL};
     f.eng = ts_engine_new(&eo, err, sizeof err);
     ts_mapped_t m;
     ts_mapped_init(&m);

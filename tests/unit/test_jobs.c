@@ -57,6 +57,9 @@ static void on_done(void *opaque, uint64_t token, ts_err_t result, const char *d
 
 /* sim_limits: e.g. "profiles_bulk=1000/s,100000/m" or NULL; frozen: the
  * simulator's clock stands still until the test moves it. */
+static ts_engine_profile_cb profile_cb; /* set by a test before start() */
+static void *profile_opaque;
+
 static void start(fx_t *f, int job_delay_ms, const char *sim_limits, bool frozen,
                   const char *klaviyo_extra, const char *account_extra) {
     char err[256];
@@ -84,8 +87,13 @@ static void start(fx_t *f, int job_delay_ms, const char *sim_limits, bool frozen
              ts_sim_port(f->sim), klaviyo_extra ? klaviyo_extra : "",
              account_extra ? account_extra : "");
     assert_int_equal(ts_config_parse(json, &f->cfg, err, sizeof err), TS_OK);
-    ts_engine_opts_t eo = {
-        .cfg = f->cfg, .on_done = on_done, .opaque = f, .seed = 7, .backoff_base_ms = 20};
+    ts_engine_opts_t eo = {.cfg = f->cfg,
+                           .on_done = on_done,
+                           .opaque = f,
+                           .seed = 7,
+                           .backoff_base_ms = 20,
+                           .on_profile = profile_cb,
+                           .profile_opaque = profile_opaque};
     f->eng = ts_engine_new(&eo, err, sizeof err);
     assert_non_null(f->eng);
 }
@@ -243,14 +251,14 @@ static void test_job_timeout_reimports(void **state) {
 }
 
 /* The job reads take their tokens from the lane's profiles_bulk limiter:
- * with 1 request/s allowed, the import and the polls of a pending job
- * make at most 3 requests in 2.5 s (an own budget would poll at 0.25 s,
- * 0.75 s and 1.75 s: 4), and the simulator, allowing the same, never
- * answers 429. */
+ * with 1 request/s allowed (the simulator allows 3/s: no 429 either way),
+ * the import and the polls of a pending job make at most 3 requests in
+ * 2.5 s (polls at >= 1 s and >= 2 s), where an own budget would poll at
+ * 0.25 s, 0.75 s and 1.75 s. */
 static void test_job_reads_share_the_import_budget(void **state) {
     (void)state;
     fx_t f;
-    start(&f, -1, "profiles_bulk=1/s,1000/m", false, NULL,
+    start(&f, -1, "profiles_bulk=3/s,1000/m", false, NULL,
           ",\"rate_limits\":{\"profiles_bulk\":{\"burst_per_s\":1,\"steady_per_min\":1000}}");
     submit(&f, 3, NULL, NULL, 0);
     int64_t end = ts_now_mono_ms() + 5000;
@@ -266,6 +274,62 @@ static void test_job_reads_share_the_import_budget(void **state) {
     assert_int_equal(f.total, 0);
 }
 
+typedef struct {
+    fx_t *f;
+    int calls, page_ends, refuse_ends; /* refuse_ends: answer the first N page ends TRANSIENT */
+    int done_at_first_end;             /* records completed when the first page end came */
+    char ids[64][48];
+    int got[64]; /* per customer number */
+} prof_t;
+
+static ts_err_t on_profile(void *opaque, const ts_engine_profile_t *p) {
+    prof_t *pr = opaque;
+    if (!p) {
+        if (pr->page_ends++ == 0) pr->done_at_first_end = pr->f->total;
+        return pr->page_ends <= pr->refuse_ends ? TS_ERR_TRANSIENT : TS_OK;
+    }
+    pr->calls++;
+    assert_string_equal(p->account, "a");
+    assert_non_null(p->profile_id);
+    assert_non_null(p->external_id);
+    int n = atoi(p->external_id + 1);
+    assert_true(n >= 0 && n < 64);
+    if (pr->got[n]++ == 0)
+        snprintf(pr->ids[n], sizeof pr->ids[n], "%s", p->profile_id);
+    else
+        assert_string_equal(pr->ids[n], p->profile_id); /* the same id when read again */
+    char email[32];
+    snprintf(email, sizeof email, "c%d@example.com", n);
+    assert_string_equal(p->email, email);
+    return TS_OK;
+}
+
+/* Profile ids back: the job's profiles are read (every page, within the
+ * same budget) and handed over before any record completes; a page that
+ * could not be made durable is read again. */
+static void test_profile_ids_back(void **state) {
+    (void)state;
+    fx_t f;
+    prof_t pr = {.refuse_ends = 1};
+    profile_cb = on_profile;
+    profile_opaque = &pr;
+    start(&f, 1, "profiles_bulk=1000/s,100000/m", false, NULL, NULL);
+    pr.f = &f;
+    const int bad[] = {2, 30, 55}, kind[] = {1, 2, 1};
+    submit(&f, 60, bad, kind, 3);
+    drain(&f, 15000);
+    profile_cb = NULL;
+    profile_opaque = NULL;
+    assert_int_equal(f.ok, 57);
+    assert_int_equal(f.rejected, 3);
+    assert_int_equal(pr.done_at_first_end, 0); /* nothing completed before */
+    /* 57 profiles in one page of 100: read twice (the first end refused) */
+    assert_int_equal(pr.page_ends, 2);
+    assert_int_equal(pr.calls, 2 * 57);
+    for (int i = 0; i < 60; i++) assert_int_equal(pr.got[i], i == 2 || i == 30 || i == 55 ? 0 : 2);
+    stop(&f);
+}
+
 int main(void) {
     ts_log_set_level(TS_LOG_ERROR);
     const struct CMUnitTest tests[] = {
@@ -273,6 +337,7 @@ int main(void) {
         cmocka_unit_test(test_import_errors_across_pages),
         cmocka_unit_test(test_job_timeout_reimports),
         cmocka_unit_test(test_job_reads_share_the_import_budget),
+        cmocka_unit_test(test_profile_ids_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
