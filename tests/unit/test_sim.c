@@ -947,6 +947,40 @@ static void test_import_jobs_fail_unassigned_numbers(void **state) {
     ts_sim_destroy(s);
 }
 
+/* Request Profile Deletion: one profile by identifier, 202, 3/s. */
+static void test_profile_deletion(void **state) {
+    (void)state;
+    ts_sim_opts_t o = {0};
+    ts_sim_t *s = sim_start(&o);
+    fake_now = 9000000;
+#define DEL(attrs)                                                                                 \
+    "{\"data\":{\"type\":\"data-privacy-deletion-job\",\"attributes\":{\"profile\":{\"data\":{"    \
+    "\"type\":\"profile\",\"attributes\":" attrs "}}}}}"
+    const char *path = "/api/data-privacy-deletion-jobs";
+    resp_t r = post(s, path, "pk_a", "2026-07-15", DEL("{\"email\":\"gone@example.com\"}"));
+    assert_int_equal(r.status, 202);
+    resp_free(&r);
+    r = post(s, path, "pk_a", "2026-07-15", DEL("{}"));
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body.data, "/data/attributes/profile/data/attributes"));
+    resp_free(&r);
+    r = post(s, path, "pk_a", "2026-07-15", DEL("{\"phone_number\":\"+61412345678\"}"));
+    assert_int_equal(r.status, 202);
+    resp_free(&r);
+    r = post(s, path, "pk_a", "2026-07-15", DEL("{\"email\":\"x@example.com\"}"));
+    assert_int_equal(r.status, 429); /* the 4th in a second: 3/s */
+    resp_free(&r);
+#undef DEL
+    ts_sim_stats_t st;
+    ts_sim_stats(s, "a", &st);
+    assert_int_equal(st.deletions, 2);
+    r = api_get(s, "/__sim/accounts/a/deletions", "pk_a");
+    assert_non_null(strstr(r.body.data, "{\"email\":\"gone@example.com\"}\n"));
+    assert_non_null(strstr(r.body.data, "{\"phone_number\":\"+61412345678\"}\n"));
+    resp_free(&r);
+    ts_sim_destroy(s);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -964,6 +998,7 @@ int main(void) {
         cmocka_unit_test(test_import_jobs_complete_late_and_report_errors),
         cmocka_unit_test(test_job_polls_share_the_import_budget),
         cmocka_unit_test(test_import_jobs_fail_unassigned_numbers),
+        cmocka_unit_test(test_profile_deletion),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

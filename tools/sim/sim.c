@@ -41,16 +41,18 @@ static const char *const ep_paths[TS_SIM_EP__COUNT] = {"/api/event-bulk-create-j
                                                        "/api/profile-subscription-bulk-create-jobs",
                                                        "/api/profile-subscription-bulk-delete-jobs",
                                                        "/api/events",
-                                                       "/api/profile-import"};
+                                                       "/api/profile-import",
+                                                       "/api/data-privacy-deletion-jobs"};
 static const char *const ep_ops[TS_SIM_EP__COUNT] = {
     "bulk_create_events",        "bulk_import_profiles", "bulk_subscribe_profiles",
-    "bulk_unsubscribe_profiles", "create_event",         "create_or_update_profile"};
-static const char *const ep_names[TS_SIM_EP__COUNT] = {"events_bulk",    "profiles_bulk",
-                                                       "subscribe_bulk", "unsubscribe_bulk",
-                                                       "create_event",   "profile_import"};
+    "bulk_unsubscribe_profiles", "create_event",         "create_or_update_profile",
+    "request_profile_deletion"};
+static const char *const ep_names[TS_SIM_EP__COUNT] = {
+    "events_bulk",  "profiles_bulk",  "subscribe_bulk",  "unsubscribe_bulk",
+    "create_event", "profile_import", "profile_deletion"};
 /* Klaviyo's published limits (x-klaviyo-ratelimit in the official files). */
-static const ts_sim_limit_t default_limits[TS_SIM_EP__COUNT] = {{10, 150}, {10, 150},   {75, 750},
-                                                                {75, 750}, {350, 3500}, {75, 750}};
+static const ts_sim_limit_t default_limits[TS_SIM_EP__COUNT] = {
+    {10, 150}, {10, 150}, {75, 750}, {75, 750}, {350, 3500}, {75, 750}, {3, 60}};
 
 const char *ts_sim_ep_path(ts_sim_ep_t ep) {
     return ep >= 0 && ep < TS_SIM_EP__COUNT ? ep_paths[ep] : NULL;
@@ -157,7 +159,7 @@ typedef struct {
     window_t win[TS_SIM_EP__COUNT];
     strset_t events;   /* profile|metric|unique_id */
     strset_t profiles; /* profile keys */
-    ts_buf_t events_jsonl, profiles_jsonl;
+    ts_buf_t events_jsonl, profiles_jsonl, deletions_jsonl;
     ts_sim_stats_t st;
     uint64_t by_code[N_CODES]; /* requests answered, by HTTP status */
     cJSON *by_metric;          /* metric name -> count */
@@ -632,6 +634,34 @@ static const cJSON *validate_profile_import(const cJSON *root, char *pkey, size_
     return profile_key(data, "/data/attributes", pkey, pkey_size, e) ? NULL : data;
 }
 
+/* Request Profile Deletion: one profile by email, phone_number or id. */
+static const cJSON *validate_deletion(const cJSON *root, verr_t *e) {
+    const cJSON *data = obj(root, "data");
+    if (!data) {
+        bad(e, "/data", "'data' is a required property");
+        return NULL;
+    }
+    if (!is_type(data, "data-privacy-deletion-job")) {
+        bad(e, "/data/type", "'type' must be 'data-privacy-deletion-job'");
+        return NULL;
+    }
+    const cJSON *prof = obj(obj(obj(data, "attributes"), "profile"), "data");
+    if (!prof || !is_type(prof, "profile")) {
+        bad(e, "/data/attributes/profile/data", "a profile resource is required");
+        return NULL;
+    }
+    const cJSON *a = obj(prof, "attributes");
+    const char *email = str(a, "email"), *phone = str(a, "phone_number"), *id = str(prof, "id");
+    if (!email && !phone && !id) {
+        bad(e, "/data/attributes/profile/data/attributes",
+            "One of email, phone_number or id is required");
+        return NULL;
+    }
+    char key[300];
+    return profile_key(prof, "/data/attributes/profile/data/attributes", key, sizeof key, e) ? NULL
+                                                                                             : prof;
+}
+
 /* Every consent object under a subscription channel must say `want`. */
 static int check_consents(const cJSON *a, const char *ptr_base, const char *want, verr_t *e) {
     char ptr[600];
@@ -667,6 +697,7 @@ static const cJSON *validate_profiles(const cJSON *root, ts_sim_ep_t ep, verr_t 
                                                         "profile-bulk-import-job",
                                                         "profile-subscription-bulk-create-job",
                                                         "profile-subscription-bulk-delete-job",
+                                                        NULL,
                                                         NULL,
                                                         NULL};
     char ptr[256];
@@ -716,6 +747,7 @@ typedef struct {
     size_t n_evs;
     const cJSON *profiles; /* bulk profile/subscription jobs: the array */
     const cJSON *profile;  /* profile import: the resource */
+    const cJSON *deletion; /* profile deletion: the profile resource */
     char pkey[300];        /* profile import: its identity */
 } vres_t;
 
@@ -732,6 +764,7 @@ static int validate_body(ts_sim_ep_t ep, const cJSON *root, int64_t now_wall, vr
     case TS_SIM_EP_PROFILE_IMPORT:
         return (out->profile = validate_profile_import(root, out->pkey, sizeof out->pkey, e)) ? 0
                                                                                               : -1;
+    case TS_SIM_EP_PROFILE_DELETION: return (out->deletion = validate_deletion(root, e)) ? 0 : -1;
     default: return (out->profiles = validate_profiles(root, ep, e)) ? 0 : -1;
     }
 }
@@ -1246,7 +1279,20 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
         record_events(s, a, v.evs, v.n_evs);
     else if (v.profile)
         status = record_profile(s, a, v.profile, v.pkey) ? 201 : 200;
-    else if (ep == TS_SIM_EP_PROFILES_BULK)
+    else if (v.deletion) {
+        a->st.deletions++;
+        if (!s->o.summary_only) {
+            cJSON *line = cJSON_CreateObject();
+            const cJSON *da = obj(v.deletion, "attributes");
+            const char *em = str(da, "email"), *ph = str(da, "phone_number"),
+                       *pid = str(v.deletion, "id");
+            if (em) cJSON_AddStringToObject(line, "email", em);
+            if (ph) cJSON_AddStringToObject(line, "phone_number", ph);
+            if (pid) cJSON_AddStringToObject(line, "id", pid);
+            append_line(&a->deletions_jsonl, line);
+            cJSON_Delete(line);
+        }
+    } else if (ep == TS_SIM_EP_PROFILES_BULK)
         job = job_create(s, a, v.profiles);
     else
         record_profiles(s, a, ep, v.profiles);
@@ -1476,6 +1522,7 @@ void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out) {
         N("import_jobs", a->st.import_jobs);
         N("import_errors", a->st.import_errors);
         N("job_polls", a->st.job_polls);
+        N("deletions", a->st.deletions);
         ts_jw_key(&w, "requests");
         ts_jw_obj_open(&w);
         N("total", a->st.requests);
@@ -1561,6 +1608,7 @@ static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const c
             strset_free(&a->profiles);
             ts_buf_reset(&a->events_jsonl);
             ts_buf_reset(&a->profiles_jsonl);
+            ts_buf_reset(&a->deletions_jsonl);
             memset(&a->st, 0, sizeof a->st);
             memset(a->by_code, 0, sizeof a->by_code);
             for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++)
@@ -1579,10 +1627,11 @@ static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const c
             snprintf(name, sizeof name, "%.*s", (int)(slash - rest), rest);
             pthread_mutex_lock(&s->mu);
             acct_t *a = find_account(s, name);
-            ts_buf_t *b = !a                            ? NULL
-                          : !strcmp(slash, "/events")   ? &a->events_jsonl
-                          : !strcmp(slash, "/profiles") ? &a->profiles_jsonl
-                                                        : NULL;
+            ts_buf_t *b = !a                             ? NULL
+                          : !strcmp(slash, "/events")    ? &a->events_jsonl
+                          : !strcmp(slash, "/profiles")  ? &a->profiles_jsonl
+                          : !strcmp(slash, "/deletions") ? &a->deletions_jsonl
+                                                         : NULL;
             enum MHD_Result r =
                 b ? send_buf(c, 200, "application/x-ndjson", b->data ? b->data : "", b->len, NULL)
                   : send_buf(c, 404, "text/plain", "not found\n", 10, NULL);
@@ -1675,6 +1724,7 @@ void ts_sim_destroy(ts_sim_t *s) {
         strset_free(&a->profiles);
         ts_buf_free(&a->events_jsonl);
         ts_buf_free(&a->profiles_jsonl);
+        ts_buf_free(&a->deletions_jsonl);
         cJSON_Delete(a->by_metric);
         for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++) {
             free(a->win[ep].burst.t);
