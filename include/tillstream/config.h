@@ -25,7 +25,8 @@
  *                 "password_file": null, "ca_bundle": null, "timeout_ms": 5000,
  *                 "raw_writer_schema_customers": null, "raw_writer_schema_orders": null },
  *   "admin":    { "listen": "0.0.0.0:9464" },
- *   "log":      { "level": "info" } }
+ *   "log":      { "level": "info" },
+ *   "customers": { "on_delete": "ignore" } }
  *
  * Environment overrides: TILLSTREAM_BOOTSTRAP_SERVERS replaces
  * kafka."bootstrap.servers".
@@ -49,6 +50,8 @@ typedef enum {
     TS_EP_PROFILES_BULK,    /* POST /api/profile-bulk-import-jobs    10/s 150/min */
     TS_EP_SUBSCRIBE_BULK,   /* POST /api/profile-subscription-bulk-create-jobs 75/s 750/min */
     TS_EP_UNSUBSCRIBE_BULK, /* POST /api/profile-subscription-bulk-delete-jobs 75/s 750/min */
+    TS_EP_SUPPRESS_BULK,    /* POST /api/profile-suppression-bulk-create-jobs 75/s 750/min */
+    TS_EP_PROFILE_DELETION, /* POST /api/data-privacy-deletion-jobs 3/s 60/min */
     TS_EP__COUNT
 } ts_endpoint_t;
 const char *ts_endpoint_name(ts_endpoint_t ep); /* "events_bulk", ... */
@@ -113,8 +116,9 @@ typedef struct ts_config_s {
     char *registry_raw_writer_schema_customers; /* file: raw Avro without framing */
     char *registry_raw_writer_schema_orders;
 
-    char *admin_listen; /* "host:port"; NULL or "" disables */
-    char *log_level;    /* "debug" | "info" | "warn" | "error" */
+    char *admin_listen;        /* "host:port"; NULL or "" disables */
+    char *log_level;           /* "debug" | "info" | "warn" | "error" */
+    char *customers_on_delete; /* "ignore" | "suppress" | "delete" (a tombstone's action) */
 } ts_config_t;
 
 /* Parses and validates the file at `path`. On success *out is a new

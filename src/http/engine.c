@@ -41,8 +41,11 @@ enum {
     EP_EVENTS = TS_EP_EVENTS_BULK,
     EP_PROFILES = TS_EP_PROFILES_BULK,
     EP_SUB = TS_EP_SUBSCRIBE_BULK,
-    EP_UNSUB = TS_EP_UNSUBSCRIBE_BULK
+    EP_UNSUB = TS_EP_UNSUBSCRIBE_BULK,
+    EP_SUPPRESS = TS_EP_SUPPRESS_BULK, /* customers.on_delete: suppress */
+    EP_DELETE = TS_EP_PROFILE_DELETION /* customers.on_delete: delete (one per request) */
 };
+#define MAX_SUPPRESS_PER_REQUEST 100
 
 typedef struct rec_s rec_t;
 
@@ -410,7 +413,8 @@ ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, 
     if (!ts_engine_has_room(e, m->account)) return TS_ERR_FULL;
     int subs = (m->email_marketing == TS_SUB_SUBSCRIBE || m->sms_marketing == TS_SUB_SUBSCRIBE) +
                (m->email_marketing == TS_SUB_UNSUBSCRIBE || m->sms_marketing == TS_SUB_UNSUBSCRIBE);
-    int n_parts = (int)m->n_events + (m->send_profile ? 1 : 0) + subs;
+    bool suppress = m->suppress_profile && m->email.len, del = m->delete_profile;
+    int n_parts = (int)m->n_events + (m->send_profile ? 1 : 0) + subs + suppress + del;
     if (n_parts == 0)
         return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "record has nothing to send");
     size_t sz = sizeof(rec_t) + (size_t)n_parts * sizeof(item_t) +
@@ -448,6 +452,14 @@ ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, 
     }
     if (m->email_marketing == TS_SUB_UNSUBSCRIBE || m->sms_marketing == TS_SUB_UNSUBSCRIBE) {
         r->items[k] = (item_t){r, -1, EP_UNSUB, NULL};
+        enqueue(l, &r->items[k++], now);
+    }
+    if (suppress) {
+        r->items[k] = (item_t){r, -1, EP_SUPPRESS, NULL};
+        enqueue(l, &r->items[k++], now);
+    }
+    if (del) {
+        r->items[k] = (item_t){r, -1, EP_DELETE, NULL};
         enqueue(l, &r->items[k++], now);
     }
     l->queued_parts += (size_t)n_parts;
@@ -708,11 +720,39 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud) {
     return n;
 }
 
+/* Suppressions (one email per record) and deletions (one record a request). */
+static size_t build_deletes_body(batch_t *b) {
+    ts_jw_t w;
+    char email[512], phone[32];
+    ts_buf_reset(&b->body);
+    if (b->ep == EP_SUPPRESS) ts_kbody_suppress_open(&w, &b->body);
+    for (size_t i = 0; i < b->n; i++) {
+        const rec_t *r = b->items[i]->rec;
+        email[0] = phone[0] = '\0';
+        if (r->email.len < sizeof email) {
+            memcpy(email, rtext(r, r->email), r->email.len);
+            email[r->email.len] = '\0';
+        }
+        if (r->phone.len < sizeof phone) {
+            memcpy(phone, rtext(r, r->phone), r->phone.len);
+            phone[r->phone.len] = '\0';
+        }
+        if (b->ep == EP_SUPPRESS)
+            ts_kbody_suppress_add(&w, email);
+        else
+            ts_kbody_deletion(&w, &b->body, email, phone);
+    }
+    if (b->ep == EP_SUPPRESS) ts_kbody_suppress_close(&w);
+    return b->n;
+}
+
 static ts_err_t start_transfer(ts_engine_t *e, batch_t *b, int64_t now) {
     lane_t *l = b->lane;
     if (b->ep == EP_EVENTS) {
         b->n_unique = build_events_body(b);
         ts_metric_observe(l->m_batch, (double)b->n_unique);
+    } else if (b->ep == EP_SUPPRESS || b->ep == EP_DELETE) {
+        b->n_unique = build_deletes_body(b);
     } else {
         b->n_unique = build_profiles_body(b);
     }
@@ -755,6 +795,8 @@ static batch_t *take_batch(lane_t *l, int ep) {
     queue_t *q = &l->q[ep];
     size_t max = ep == EP_EVENTS     ? MAX_EVENTS_PER_REQUEST
                  : ep == EP_PROFILES ? MAX_PROFILES_PER_REQUEST
+                 : ep == EP_SUPPRESS ? MAX_SUPPRESS_PER_REQUEST
+                 : ep == EP_DELETE   ? 1
                                      : MAX_SUBS_PER_REQUEST;
     size_t n = q->n < max ? q->n : max;
     batch_t *b = calloc(1, sizeof *b);
@@ -859,6 +901,16 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
                 count_event(e, l, b->items[i]->rec->events[b->items[i]->ev].metric);
             } else if (b->ep == EP_PROFILES) {
                 l->st.profiles_accepted++;
+            } else if (b->ep == EP_SUPPRESS || b->ep == EP_DELETE) {
+                const rec_t *r = b->items[i]->rec;
+                /* the customer id only (profile key "x:<id>"), never the email */
+                bool xid = r->profile_key.len > 2 && !memcmp(rtext(r, r->profile_key), "x:", 2);
+                char cctx[320];
+                snprintf(cctx, sizeof cctx, "\"account\":\"%s\",\"customer\":\"%.*s\"", l->name,
+                         xid ? (int)r->profile_key.len - 2 : 0,
+                         xid ? rtext(r, r->profile_key) + 2 : "");
+                ts_log(TS_LOG_INFO, "engine", cctx, "Klaviyo accepted the %s request",
+                       b->ep == EP_DELETE ? "profile deletion" : "suppression");
             }
             settle(e, l, b->items[i], TS_OK, NULL);
         }
@@ -969,7 +1021,10 @@ static int64_t dispatch(ts_engine_t *e, int64_t now) {
                 bool blocked_by_retry = false;
                 for (batch_t *b = l->retry; b; b = b->next) blocked_by_retry |= b->ep == ep;
                 if (blocked_by_retry) break; /* keep order: retries go first */
-                size_t full = ep == EP_EVENTS ? MAX_EVENTS_PER_REQUEST : 500;
+                size_t full = ep == EP_EVENTS     ? MAX_EVENTS_PER_REQUEST
+                              : ep == EP_SUPPRESS ? MAX_SUPPRESS_PER_REQUEST
+                              : ep == EP_DELETE   ? 1
+                                                  : 500;
                 int64_t due = q->first_ms + e->cfg->klaviyo_linger_ms;
                 if (q->n < full && now < due && !e->flush) {
                     if (due - now < next) next = due - now;

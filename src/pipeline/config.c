@@ -85,21 +85,29 @@ static const copt_t admin_opts[] = {
     {"listen", CT_STR_NULL, "0.0.0.0:9464", O(admin_listen), 0, 0, "admin HTTP listener"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
+static const copt_t customers_opts[] = {
+    {"on_delete", CT_STR, "ignore", O(customers_on_delete), 0, 0,
+     "a customer's tombstone: ignore | suppress (bulk suppress) | delete (data-privacy deletion)"},
+    {NULL, 0, NULL, 0, 0, 0, NULL}};
+
 static const copt_t log_opts[] = {
     {"level", CT_STR, "info", O(log_level), 0, 0, "debug|info|warn|error"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const ts_rate_limit_t default_limits[TS_EP__COUNT] = {
-    [TS_EP_EVENTS_BULK] = {10, 150},
-    [TS_EP_PROFILES_BULK] = {10, 150},
-    [TS_EP_SUBSCRIBE_BULK] = {75, 750},
-    [TS_EP_UNSUBSCRIBE_BULK] = {75, 750},
+    [TS_EP_EVENTS_BULK] = {10, 150},    [TS_EP_PROFILES_BULK] = {10, 150},
+    [TS_EP_SUBSCRIBE_BULK] = {75, 750}, [TS_EP_UNSUBSCRIBE_BULK] = {75, 750},
+    [TS_EP_SUPPRESS_BULK] = {75, 750},  [TS_EP_PROFILE_DELETION] = {3, 60},
 };
-static const char *const ep_names[TS_EP__COUNT] = {"events_bulk", "profiles_bulk", "subscribe_bulk",
-                                                   "unsubscribe_bulk"};
-static const char *const ep_paths[TS_EP__COUNT] = {
-    "/api/event-bulk-create-jobs", "/api/profile-bulk-import-jobs",
-    "/api/profile-subscription-bulk-create-jobs", "/api/profile-subscription-bulk-delete-jobs"};
+static const char *const ep_names[TS_EP__COUNT] = {"events_bulk",    "profiles_bulk",
+                                                   "subscribe_bulk", "unsubscribe_bulk",
+                                                   "suppress_bulk",  "profile_deletion"};
+static const char *const ep_paths[TS_EP__COUNT] = {"/api/event-bulk-create-jobs",
+                                                   "/api/profile-bulk-import-jobs",
+                                                   "/api/profile-subscription-bulk-create-jobs",
+                                                   "/api/profile-subscription-bulk-delete-jobs",
+                                                   "/api/profile-suppression-bulk-create-jobs",
+                                                   "/api/data-privacy-deletion-jobs"};
 
 const char *ts_endpoint_name(ts_endpoint_t ep) {
     return (unsigned)ep < TS_EP__COUNT ? ep_names[ep] : "unknown";
@@ -402,8 +410,9 @@ ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size
         rc = ERR("(root): expected a JSON object");
         goto fail;
     }
-    static const char *const sections[] = {"kafka",    "topics",   "klaviyo", "accounts", "routing",
-                                           "consumer", "registry", "admin",   "log",      NULL};
+    static const char *const sections[] = {"kafka",   "topics",    "klaviyo",  "accounts",
+                                           "routing", "consumer",  "registry", "admin",
+                                           "log",     "customers", NULL};
     for (const cJSON *it = root->child; it; it = it->next) {
         int k = 0;
         while (sections[k] && strcmp(sections[k], it->string) != 0) k++;
@@ -429,7 +438,16 @@ ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size
         goto fail;
     if ((rc = apply_table(cfg, admin_opts, "admin", GET("admin"), errstr, errstr_size))) goto fail;
     if ((rc = apply_table(cfg, log_opts, "log", GET("log"), errstr, errstr_size))) goto fail;
+    if ((rc = apply_table(cfg, customers_opts, "customers", GET("customers"), errstr, errstr_size)))
+        goto fail;
 #undef GET
+    if (strcmp(cfg->customers_on_delete, "ignore") &&
+        strcmp(cfg->customers_on_delete, "suppress") &&
+        strcmp(cfg->customers_on_delete, "delete")) {
+        rc = ERR("customers.on_delete: expected ignore, suppress or delete, got \"%s\"",
+                 cfg->customers_on_delete);
+        goto fail;
+    }
 
     /* cross-field validation */
     if (!is_http_url(cfg->klaviyo_base_url)) {
@@ -577,6 +595,7 @@ void ts_config_destroy(ts_config_t *cfg) {
     free_table(cfg, registry_opts);
     free_table(cfg, admin_opts);
     free_table(cfg, log_opts);
+    free_table(cfg, customers_opts);
     free(cfg);
 }
 

@@ -42,17 +42,18 @@ static const char *const ep_paths[TS_SIM_EP__COUNT] = {"/api/event-bulk-create-j
                                                        "/api/profile-subscription-bulk-delete-jobs",
                                                        "/api/events",
                                                        "/api/profile-import",
-                                                       "/api/data-privacy-deletion-jobs"};
+                                                       "/api/data-privacy-deletion-jobs",
+                                                       "/api/profile-suppression-bulk-create-jobs"};
 static const char *const ep_ops[TS_SIM_EP__COUNT] = {
-    "bulk_create_events",        "bulk_import_profiles", "bulk_subscribe_profiles",
-    "bulk_unsubscribe_profiles", "create_event",         "create_or_update_profile",
-    "request_profile_deletion"};
+    "bulk_create_events",        "bulk_import_profiles",  "bulk_subscribe_profiles",
+    "bulk_unsubscribe_profiles", "create_event",          "create_or_update_profile",
+    "request_profile_deletion",  "bulk_suppress_profiles"};
 static const char *const ep_names[TS_SIM_EP__COUNT] = {
-    "events_bulk",  "profiles_bulk",  "subscribe_bulk",  "unsubscribe_bulk",
-    "create_event", "profile_import", "profile_deletion"};
+    "events_bulk",  "profiles_bulk",  "subscribe_bulk",   "unsubscribe_bulk",
+    "create_event", "profile_import", "profile_deletion", "suppress_bulk"};
 /* Klaviyo's published limits (x-klaviyo-ratelimit in the official files). */
 static const ts_sim_limit_t default_limits[TS_SIM_EP__COUNT] = {
-    {10, 150}, {10, 150}, {75, 750}, {75, 750}, {350, 3500}, {75, 750}, {3, 60}};
+    {10, 150}, {10, 150}, {75, 750}, {75, 750}, {350, 3500}, {75, 750}, {3, 60}, {75, 750}};
 
 const char *ts_sim_ep_path(ts_sim_ep_t ep) {
     return ep >= 0 && ep < TS_SIM_EP__COUNT ? ep_paths[ep] : NULL;
@@ -159,7 +160,7 @@ typedef struct {
     window_t win[TS_SIM_EP__COUNT];
     strset_t events;   /* profile|metric|unique_id */
     strset_t profiles; /* profile keys */
-    ts_buf_t events_jsonl, profiles_jsonl, deletions_jsonl;
+    ts_buf_t events_jsonl, profiles_jsonl, deletions_jsonl, suppressions_jsonl;
     ts_sim_stats_t st;
     uint64_t by_code[N_CODES]; /* requests answered, by HTTP status */
     cJSON *by_metric;          /* metric name -> count */
@@ -693,13 +694,11 @@ static int check_consents(const cJSON *a, const char *ptr_base, const char *want
 
 /* Profiles / subscriptions jobs: returns the profiles array after validation. */
 static const cJSON *validate_profiles(const cJSON *root, ts_sim_ep_t ep, verr_t *e) {
-    static const char *const types[TS_SIM_EP__COUNT] = {NULL,
-                                                        "profile-bulk-import-job",
-                                                        "profile-subscription-bulk-create-job",
-                                                        "profile-subscription-bulk-delete-job",
-                                                        NULL,
-                                                        NULL,
-                                                        NULL};
+    static const char *const types[TS_SIM_EP__COUNT] = {
+        [TS_SIM_EP_PROFILES_BULK] = "profile-bulk-import-job",
+        [TS_SIM_EP_SUBSCRIBE_BULK] = "profile-subscription-bulk-create-job",
+        [TS_SIM_EP_UNSUBSCRIBE_BULK] = "profile-subscription-bulk-delete-job",
+        [TS_SIM_EP_SUPPRESS_BULK] = "profile-suppression-bulk-create-job"};
     char ptr[256];
     const cJSON *data = obj(root, "data");
     if (!data) {
@@ -716,7 +715,9 @@ static const cJSON *validate_profiles(const cJSON *root, ts_sim_ep_t ep, verr_t 
         bad(e, "/data/attributes/profiles/data", "'profiles.data' must be an array");
         return NULL;
     }
-    int n = cJSON_GetArraySize(arr), max = ep == TS_SIM_EP_PROFILES_BULK ? 10000 : 1000;
+    int n = cJSON_GetArraySize(arr), max = ep == TS_SIM_EP_PROFILES_BULK   ? 10000
+                                           : ep == TS_SIM_EP_SUPPRESS_BULK ? 100
+                                                                           : 1000;
     if (n == 0 || n > max) {
         bad(e, "/data/attributes/profiles/data", "between 1 and %d profiles are allowed", max);
         return NULL;
@@ -734,7 +735,11 @@ static const cJSON *validate_profiles(const cJSON *root, ts_sim_ep_t ep, verr_t 
         /* Bulk Profile Import checks email and phone formats inside the
          * job (import-errors), not at the request */
         if (profile_key_ex(p, ptr, key, sizeof key, e, ep != TS_SIM_EP_PROFILES_BULK)) return NULL;
-        if (ep != TS_SIM_EP_PROFILES_BULK &&
+        if (ep == TS_SIM_EP_SUPPRESS_BULK && !str(a, "email")) {
+            bad(e, ptr, "'email' is a required property");
+            return NULL;
+        }
+        if (ep != TS_SIM_EP_PROFILES_BULK && ep != TS_SIM_EP_SUPPRESS_BULK &&
             check_consents(a, ptr, ep == TS_SIM_EP_SUBSCRIBE_BULK ? "SUBSCRIBED" : "UNSUBSCRIBED",
                            e))
             return NULL;
@@ -953,8 +958,16 @@ static int record_profile(ts_sim_t *s, acct_t *a, const cJSON *res, const char *
 }
 
 static void record_profiles(ts_sim_t *s, acct_t *a, ts_sim_ep_t ep, const cJSON *arr) {
-    (void)s;
     for (const cJSON *p = arr->child; p; p = p->next) {
+        if (ep == TS_SIM_EP_SUPPRESS_BULK) {
+            a->st.suppressed++;
+            if (s->o.summary_only) continue;
+            cJSON *line = cJSON_CreateObject();
+            cJSON_AddStringToObject(line, "email", str(obj(p, "attributes"), "email"));
+            append_line(&a->suppressions_jsonl, line);
+            cJSON_Delete(line);
+            continue;
+        }
         const cJSON *subs = obj(obj(p, "attributes"), "subscriptions");
         for (const cJSON *ch = subs ? subs->child : NULL; ch; ch = ch->next) {
             if (ep == TS_SIM_EP_SUBSCRIBE_BULK)
@@ -1523,6 +1536,7 @@ void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out) {
         N("import_errors", a->st.import_errors);
         N("job_polls", a->st.job_polls);
         N("deletions", a->st.deletions);
+        N("suppressed", a->st.suppressed);
         ts_jw_key(&w, "requests");
         ts_jw_obj_open(&w);
         N("total", a->st.requests);
@@ -1609,6 +1623,7 @@ static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const c
             ts_buf_reset(&a->events_jsonl);
             ts_buf_reset(&a->profiles_jsonl);
             ts_buf_reset(&a->deletions_jsonl);
+            ts_buf_reset(&a->suppressions_jsonl);
             memset(&a->st, 0, sizeof a->st);
             memset(a->by_code, 0, sizeof a->by_code);
             for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++)
@@ -1627,11 +1642,12 @@ static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const c
             snprintf(name, sizeof name, "%.*s", (int)(slash - rest), rest);
             pthread_mutex_lock(&s->mu);
             acct_t *a = find_account(s, name);
-            ts_buf_t *b = !a                             ? NULL
-                          : !strcmp(slash, "/events")    ? &a->events_jsonl
-                          : !strcmp(slash, "/profiles")  ? &a->profiles_jsonl
-                          : !strcmp(slash, "/deletions") ? &a->deletions_jsonl
-                                                         : NULL;
+            ts_buf_t *b = !a                                ? NULL
+                          : !strcmp(slash, "/events")       ? &a->events_jsonl
+                          : !strcmp(slash, "/profiles")     ? &a->profiles_jsonl
+                          : !strcmp(slash, "/deletions")    ? &a->deletions_jsonl
+                          : !strcmp(slash, "/suppressions") ? &a->suppressions_jsonl
+                                                            : NULL;
             enum MHD_Result r =
                 b ? send_buf(c, 200, "application/x-ndjson", b->data ? b->data : "", b->len, NULL)
                   : send_buf(c, 404, "text/plain", "not found\n", 10, NULL);
@@ -1725,6 +1741,7 @@ void ts_sim_destroy(ts_sim_t *s) {
         ts_buf_free(&a->events_jsonl);
         ts_buf_free(&a->profiles_jsonl);
         ts_buf_free(&a->deletions_jsonl);
+        ts_buf_free(&a->suppressions_jsonl);
         cJSON_Delete(a->by_metric);
         for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++) {
             free(a->win[ep].burst.t);

@@ -32,6 +32,7 @@ typedef enum {
     TS_SIM_EP_CREATE_EVENT,     /* /api/events (one event, 202) */
     TS_SIM_EP_PROFILE_IMPORT,   /* /api/profile-import (one profile, 201 new / 200 updated) */
     TS_SIM_EP_PROFILE_DELETION, /* /api/data-privacy-deletion-jobs (one profile, 202) */
+    TS_SIM_EP_SUPPRESS_BULK,    /* /api/profile-suppression-bulk-create-jobs (<= 100 emails) */
     TS_SIM_EP__COUNT
 } ts_sim_ep_t;
 
@@ -83,6 +84,7 @@ typedef struct {
     uint64_t import_errors;      /* profiles failed inside those jobs */
     uint64_t job_polls;          /* GETs of a job, its import-errors or its profiles */
     uint64_t deletions;          /* Request Profile Deletion requests accepted */
+    uint64_t suppressed;         /* emails in accepted bulk suppress jobs */
 } ts_sim_stats_t;
 int ts_sim_stats(ts_sim_t *s, const char *account, ts_sim_stats_t *out);
 /* Import jobs created from now on complete `ms` after their 202 (0: the
@@ -106,7 +108,7 @@ const char *ts_sim_ep_path(ts_sim_ep_t ep);
 const char *ts_sim_ep_op(ts_sim_ep_t ep);
 /* Parses "events_bulk=10/s,150/m" (names: events_bulk, profiles_bulk,
  * subscribe_bulk, unsubscribe_bulk, create_event, profile_import,
- * profile_deletion) into
+ * profile_deletion, suppress_bulk) into
  * opts->limits. Returns TS_ERR_CONFIG if malformed. */
 ts_err_t ts_sim_parse_limit(ts_sim_opts_t *opts, const char *spec);
 
