@@ -6,10 +6,11 @@
  *
  * { "kafka":    { "bootstrap.servers": "...", "<any librdkafka property>": "..." },
  *   "topics":   { "customers": "pos.customers", "orders": "pos.orders",
- *                 "dead_letter": "pos.deadletter" },
+ *                 "dead_letter": "pos.deadletter", "profiles": null },
  *   "klaviyo":  { "base_url": "https://a.klaviyo.com", "revision": "2026-07-15",
  *                 "ca_bundle": null, "linger_ms": 200, "timeout_ms": 30000,
- *                 "max_queued_events": 20000, "stall_warn_ms": 60000 },
+ *                 "max_queued_events": 20000, "stall_warn_ms": 60000,
+ *                 "job_timeout_ms": 600000 },
  *   "accounts": [ { "name": "brand-a", "api_key_env": "KLAVIYO_KEY_BRAND_A",
  *                   "outlets": ["101", "102"],
  *                   "rate_limits": { "events_bulk": {"burst_per_s": 10, "steady_per_min": 150}, ...
@@ -25,7 +26,8 @@
  *                 "password_file": null, "ca_bundle": null, "timeout_ms": 5000,
  *                 "raw_writer_schema_customers": null, "raw_writer_schema_orders": null },
  *   "admin":    { "listen": "0.0.0.0:9464" },
- *   "log":      { "level": "info" } }
+ *   "log":      { "level": "info" },
+ *   "customers": { "on_delete": "ignore" } }
  *
  * Environment overrides: TILLSTREAM_BOOTSTRAP_SERVERS replaces
  * kafka."bootstrap.servers".
@@ -49,6 +51,8 @@ typedef enum {
     TS_EP_PROFILES_BULK,    /* POST /api/profile-bulk-import-jobs    10/s 150/min */
     TS_EP_SUBSCRIBE_BULK,   /* POST /api/profile-subscription-bulk-create-jobs 75/s 750/min */
     TS_EP_UNSUBSCRIBE_BULK, /* POST /api/profile-subscription-bulk-delete-jobs 75/s 750/min */
+    TS_EP_SUPPRESS_BULK,    /* POST /api/profile-suppression-bulk-create-jobs 75/s 750/min */
+    TS_EP_PROFILE_DELETION, /* POST /api/data-privacy-deletion-jobs 3/s 60/min */
     TS_EP__COUNT
 } ts_endpoint_t;
 const char *ts_endpoint_name(ts_endpoint_t ep); /* "events_bulk", ... */
@@ -80,12 +84,14 @@ typedef struct ts_config_s {
     char *topic_customers;
     char *topic_orders;
     char *topic_dead_letter;
+    char *topic_profiles; /* Klaviyo profile ids back to the POS (NULL: off) */
 
     char *klaviyo_base_url;
     char *klaviyo_revision;
     char *klaviyo_ca_bundle; /* NULL: system default; verification is always on */
     int klaviyo_linger_ms;
     int klaviyo_timeout_ms;
+    int klaviyo_job_timeout_ms;    /* a profile-import job not complete by then is imported again */
     int klaviyo_max_queued_events; /* per account lane, backpressure threshold */
     int klaviyo_stall_warn_ms;     /* log once when an account's oldest undelivered event is
                                       older than this (0: never) */
@@ -114,8 +120,9 @@ typedef struct ts_config_s {
     char *registry_raw_writer_schema_customers; /* file: raw Avro without framing */
     char *registry_raw_writer_schema_orders;
 
-    char *admin_listen; /* "host:port"; NULL or "" disables */
-    char *log_level;    /* "debug" | "info" | "warn" | "error" */
+    char *admin_listen;        /* "host:port"; NULL or "" disables */
+    char *log_level;           /* "debug" | "info" | "warn" | "error" */
+    char *customers_on_delete; /* "ignore" | "suppress" | "delete" (a tombstone's action) */
 } ts_config_t;
 
 /* Parses and validates the file at `path`. On success *out is a new

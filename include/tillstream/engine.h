@@ -45,15 +45,29 @@ typedef struct ts_metrics_s ts_metrics_t;
 typedef void (*ts_engine_done_cb)(void *opaque, uint64_t token, ts_err_t result,
                                   const char *detail);
 
+/* A profile of a complete Bulk Profile Import job, with the id Klaviyo
+ * gave it (Get Profiles for Bulk Import Profiles Job). Strings are
+ * borrowed for the call; NULL when absent. */
+typedef struct {
+    const char *account, *profile_id, *external_id, *email, *phone_number;
+} ts_engine_profile_t;
+/* Called for every profile of a page of a complete job, then once with
+ * p == NULL: the page's profiles must now be durable. A retryable error
+ * (at any call) reads the page again later; the job's records complete
+ * only after every page was taken. */
+typedef ts_err_t (*ts_engine_profile_cb)(void *opaque, const ts_engine_profile_t *p);
+
 typedef struct {
     const ts_config_t *cfg; /* borrowed; must outlive the engine */
     ts_engine_done_cb on_done;
     void *opaque;
     ts_clock_fn clock; /* NULL: ts_clock_mono */
     void *clock_opaque;
-    ts_metrics_t *metrics; /* NULL: no metrics */
-    uint64_t seed;         /* jitter PRNG seed (0: from time) */
-    int backoff_base_ms;   /* first retry delay (0: 500 ms); doubles up to 60 s */
+    ts_metrics_t *metrics;           /* NULL: no metrics */
+    uint64_t seed;                   /* jitter PRNG seed (0: from time) */
+    int backoff_base_ms;             /* first retry delay (0: 500 ms); doubles up to 60 s */
+    ts_engine_profile_cb on_profile; /* NULL: the jobs' profiles are not read */
+    void *profile_opaque;
 } ts_engine_opts_t;
 
 typedef struct ts_engine_s ts_engine_t;

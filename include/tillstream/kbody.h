@@ -53,6 +53,14 @@ void ts_kbody_subs_add(ts_jw_t *w, bool subscribe, const char *email, const char
                        bool email_ch, bool sms_ch);
 void ts_kbody_subs_close(ts_jw_t *w);
 
+/* Bulk suppress (<= 100 emails a request). */
+void ts_kbody_suppress_open(ts_jw_t *w, ts_buf_t *out);
+void ts_kbody_suppress_add(ts_jw_t *w, const char *email);
+void ts_kbody_suppress_close(ts_jw_t *w);
+/* Request Profile Deletion of one profile: by email when given, else by
+ * phone_e164. */
+void ts_kbody_deletion(ts_jw_t *w, ts_buf_t *out, const char *email, const char *phone_e164);
+
 #ifdef __cplusplus
 }
 #endif

@@ -78,6 +78,9 @@ typedef struct ts_mapped_s {
     bool send_profile; /* customers: import the profile */
     ts_sub_t email_marketing;
     ts_sub_t sms_marketing;
+    /* customers' tombstones (customers.on_delete): suppress the email
+     * (bulk suppress) or request the profile's deletion (email, else phone) */
+    bool suppress_profile, delete_profile;
 } ts_mapped_t;
 
 void ts_mapped_init(ts_mapped_t *m);

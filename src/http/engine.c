@@ -30,6 +30,8 @@
 #include "tillstream/metrics.h"
 #include "tillstream/ratelimit.h"
 
+#include "jobs.h" /* JOBS: profile-import jobs followed to the end (src/http/jobs.c) */
+
 #define MAX_BODY_BYTES            (TS_KLAVIYO_MAX_PAYLOAD_BYTES / 10 * 9) /* a margin under 5 MB */
 #define MAX_INFLIGHT_PER_ENDPOINT 4
 #define BACKOFF_BASE_MS           500
@@ -40,8 +42,11 @@ enum {
     EP_EVENTS = TS_EP_EVENTS_BULK,
     EP_PROFILES = TS_EP_PROFILES_BULK,
     EP_SUB = TS_EP_SUBSCRIBE_BULK,
-    EP_UNSUB = TS_EP_UNSUBSCRIBE_BULK
+    EP_UNSUB = TS_EP_UNSUBSCRIBE_BULK,
+    EP_SUPPRESS = TS_EP_SUPPRESS_BULK, /* customers.on_delete: suppress */
+    EP_DELETE = TS_EP_PROFILE_DELETION /* customers.on_delete: delete (one per request) */
 };
+#define MAX_SUPPRESS_PER_REQUEST 100
 
 typedef struct rec_s rec_t;
 
@@ -139,7 +144,14 @@ struct ts_engine_s {
     int64_t next_progress_ms;
     int completed; /* during one poll */
     bool flush;
+    ts_jobs_t *jobs; /* JOBS: the job follower */
 };
+
+/* JOBS: the follower's hooks into the engine (defined below settle()) */
+static void jobs_settle(void *opaque, int account, void *handle, ts_err_t result,
+                        const char *detail);
+static void jobs_requeue(void *opaque, int account, void *handle);
+static void jobs_abandon(void *ctx, void *handle);
 
 static int64_t now_ms(ts_engine_t *e) { return e->o.clock(e->o.clock_opaque); }
 
@@ -292,6 +304,21 @@ ts_engine_t *ts_engine_new(const ts_engine_opts_t *opts, char *errstr, size_t er
         return NULL;
     }
     curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
+    /* JOBS: the follower shares the multi handle and the lanes' limiters */
+    ts_jobs_opts_t jo = {.cfg = e->cfg,
+                         .multi = e->multi,
+                         .clock = e->o.clock,
+                         .clock_opaque = e->o.clock_opaque,
+                         .metrics = e->o.metrics,
+                         .settle = jobs_settle,
+                         .requeue = jobs_requeue,
+                         .opaque = e,
+                         .on_profile = e->o.on_profile,
+                         .profile_opaque = e->o.profile_opaque};
+    if (!(e->jobs = ts_jobs_new(&jo, errstr, errstr_size))) {
+        ts_engine_destroy(e);
+        return NULL;
+    }
     int64_t now = now_ms(e);
     for (size_t i = 0; i < e->n_lanes; i++) {
         const ts_account_conf_t *a = &e->cfg->accounts[i];
@@ -404,6 +431,11 @@ void ts_engine_destroy(ts_engine_t *e) {
         for (int ep = 0; ep < TS_EP__COUNT; ep++)
             for (item_t *it = l->q[ep].head; it; it = it->next) collect(&recs, &n, &cap, it->rec);
     }
+    struct {
+        rec_t ***recs;
+        size_t *n, *cap;
+    } col = {&recs, &n, &cap};
+    ts_jobs_destroy(e->jobs, jobs_abandon, &col); /* JOBS: their records too */
     if (e->multi) curl_multi_cleanup(e->multi);
     if (n) qsort(recs, n, sizeof *recs, ptr_cmp);
     for (size_t i = 0; i < n; i++)
@@ -439,7 +471,8 @@ ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, 
     if (!ts_engine_has_room(e, m->account)) return TS_ERR_FULL;
     int subs = (m->email_marketing == TS_SUB_SUBSCRIBE || m->sms_marketing == TS_SUB_SUBSCRIBE) +
                (m->email_marketing == TS_SUB_UNSUBSCRIBE || m->sms_marketing == TS_SUB_UNSUBSCRIBE);
-    int n_parts = (int)m->n_events + (m->send_profile ? 1 : 0) + subs;
+    bool suppress = m->suppress_profile && m->email.len, del = m->delete_profile;
+    int n_parts = (int)m->n_events + (m->send_profile ? 1 : 0) + subs + suppress + del;
     if (n_parts == 0)
         return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "record has nothing to send");
     size_t sz = sizeof(rec_t) + (size_t)n_parts * sizeof(item_t) +
@@ -477,6 +510,14 @@ ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, 
     }
     if (m->email_marketing == TS_SUB_UNSUBSCRIBE || m->sms_marketing == TS_SUB_UNSUBSCRIBE) {
         r->items[k] = (item_t){r, -1, EP_UNSUB, NULL};
+        enqueue(l, &r->items[k++]);
+    }
+    if (suppress) {
+        r->items[k] = (item_t){r, -1, EP_SUPPRESS, NULL};
+        enqueue(l, &r->items[k++]);
+    }
+    if (del) {
+        r->items[k] = (item_t){r, -1, EP_DELETE, NULL};
         enqueue(l, &r->items[k++]);
     }
     l->queued_parts += (size_t)n_parts;
@@ -756,6 +797,55 @@ out:
     return uniq;
 }
 
+/* ---- JOBS: the job follower's hooks (src/http/jobs.c does the rest) ---------- */
+
+static void jobs_settle(void *opaque, int account, void *handle, ts_err_t result,
+                        const char *detail) {
+    ts_engine_t *e = opaque;
+    settle(e, &e->lanes[account], handle, result, detail);
+}
+
+static void jobs_requeue(void *opaque, int account, void *handle) {
+    ts_engine_t *e = opaque;
+    enqueue(&e->lanes[account], handle);
+}
+
+static void jobs_abandon(void *ctx, void *handle) {
+    struct {
+        rec_t ***recs;
+        size_t *n, *cap;
+    } *col = ctx;
+    collect(col->recs, col->n, col->cap, ((item_t *)handle)->rec);
+}
+
+/* A profile import's 202: its parts go to the follower, settled when the
+ * job is complete. false: no job to follow (settle now, as before). */
+static bool jobs_follow(ts_engine_t *e, lane_t *l, batch_t *b) {
+    char id[128];
+    if (ts_jobs_parse_id(b->resp.data, b->resp.len, id, sizeof id) != TS_OK) {
+        ts_log(TS_LOG_WARN, "engine", NULL,
+               "a profile import 202 named no job: its records complete without follow-up");
+        return false;
+    }
+    ts_job_entry_t *en = malloc((b->n ? b->n : 1) * sizeof *en);
+    if (!en) return false;
+    for (size_t i = 0; i < b->n; i++) {
+        const rec_t *r = b->items[i]->rec;
+        ts_jstr_t key = {rtext(r, r->profile_key), r->profile_key.len};
+        bool ext = key.n > 2 && !memcmp(key.p, "x:", 2);
+        en[i] = (ts_job_entry_t){.handle = b->items[i],
+                                 .token = r->token,
+                                 .key = key,
+                                 .email = {rtext(r, r->email), r->email.len},
+                                 .phone = {rtext(r, r->phone), r->phone.len},
+                                 .external_id = {ext ? key.p + 2 : NULL, ext ? key.n - 2 : 0}};
+    }
+    ts_err_t rc =
+        ts_jobs_follow(e->jobs, l->account, l->name, &l->rl[EP_PROFILES], l->headers, id, en, b->n);
+    free(en);
+    return rc == TS_OK;
+}
+
 /* ---- HTTP ---------------------------------------------------------------- */
 
 static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
@@ -782,11 +872,39 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud) {
     return n;
 }
 
+/* Suppressions (one email per record) and deletions (one record a request). */
+static size_t build_deletes_body(batch_t *b) {
+    ts_jw_t w;
+    char email[512], phone[32];
+    ts_buf_reset(&b->body);
+    if (b->ep == EP_SUPPRESS) ts_kbody_suppress_open(&w, &b->body);
+    for (size_t i = 0; i < b->n; i++) {
+        const rec_t *r = b->items[i]->rec;
+        email[0] = phone[0] = '\0';
+        if (r->email.len < sizeof email) {
+            memcpy(email, rtext(r, r->email), r->email.len);
+            email[r->email.len] = '\0';
+        }
+        if (r->phone.len < sizeof phone) {
+            memcpy(phone, rtext(r, r->phone), r->phone.len);
+            phone[r->phone.len] = '\0';
+        }
+        if (b->ep == EP_SUPPRESS)
+            ts_kbody_suppress_add(&w, email);
+        else
+            ts_kbody_deletion(&w, &b->body, email, phone);
+    }
+    if (b->ep == EP_SUPPRESS) ts_kbody_suppress_close(&w);
+    return b->n;
+}
+
 static ts_err_t start_transfer(ts_engine_t *e, batch_t *b, int64_t now) {
     lane_t *l = b->lane;
     if (b->ep == EP_EVENTS) {
         b->n_unique = build_events_body(b);
         ts_metric_observe(l->m_batch, (double)b->n_unique);
+    } else if (b->ep == EP_SUPPRESS || b->ep == EP_DELETE) {
+        b->n_unique = build_deletes_body(b);
     } else {
         b->n_unique = build_profiles_body(b);
     }
@@ -913,12 +1031,27 @@ static void on_accepted(ts_engine_t *e, lane_t *l, batch_t *b, int64_t now) {
     l->last_ok_wall_ms = ts_now_wall_ms();
     ts_metric_set(l->m_last_ok[b->ep], (double)l->last_ok_wall_ms / 1000.0);
     if (b->ep == EP_EVENTS) count_second(l, now, b->n);
+    if (b->ep == EP_PROFILES && jobs_follow(e, l, b)) { /* JOBS: settled by the follower */
+        l->st.profiles_accepted += b->n;
+        batch_free(b);
+        return;
+    }
     for (size_t i = 0; i < b->n; i++) {
         if (b->ep == EP_EVENTS) {
             l->st.events_accepted++;
             count_event(e, l, b->items[i]->rec->events[b->items[i]->ev].metric);
         } else if (b->ep == EP_PROFILES) {
             l->st.profiles_accepted++;
+        } else if (b->ep == EP_SUPPRESS || b->ep == EP_DELETE) {
+            const rec_t *r = b->items[i]->rec;
+            /* the customer id only (profile key "x:<id>"), never the email */
+            bool xid = r->profile_key.len > 2 && !memcmp(rtext(r, r->profile_key), "x:", 2);
+            char cctx[320];
+            snprintf(cctx, sizeof cctx, "\"account\":\"%s\",\"customer\":\"%.*s\"", l->name,
+                     xid ? (int)r->profile_key.len - 2 : 0,
+                     xid ? rtext(r, r->profile_key) + 2 : "");
+            ts_log(TS_LOG_INFO, "engine", cctx, "Klaviyo accepted the %s request",
+                   b->ep == EP_DELETE ? "profile deletion" : "suppression");
         }
         settle(e, l, b->items[i], TS_OK, NULL);
     }
@@ -1165,13 +1298,16 @@ int ts_engine_poll(ts_engine_t *e, int timeout_ms) {
     int64_t start = now_ms(e), now = start;
     e->completed = 0;
     for (;;) {
+        int64_t jn = ts_jobs_dispatch(e->jobs, now); /* JOBS: job reads go first */
         int64_t next = dispatch(e, now);
+        if (jn < next) next = jn;
         int running = 0;
         curl_multi_perform(e->multi, &running);
         CURLMsg *msg;
         int left;
         while ((msg = curl_multi_info_read(e->multi, &left))) {
             if (msg->msg != CURLMSG_DONE) continue;
+            if (ts_jobs_on_done(e->jobs, msg->easy_handle, msg->data.result)) continue; /* JOBS */
             batch_t *b = NULL;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&b);
             on_finished(e, b, msg->data.result);

@@ -36,6 +36,9 @@
 #include "tillstream/offsets.h"
 #include "tillstream/route.h"
 
+#include "profiles_out.h"    /* PROFILES: Klaviyo profile ids back to the POS */
+#include "deletes_restore.h" /* DELETES: customers.on_delete */
+
 #define MAX_PARTITIONS 1024
 
 typedef struct held_s {
@@ -60,9 +63,11 @@ typedef struct {
     const ts_config_t *cfg;
     const ts_consumer_opts_t *o;
     const char *topic;
-    rd_kafka_t *rk;       /* group consumer */
-    rd_kafka_t *table_rk; /* orders: customer table reader */
-    rd_kafka_t *dlq;      /* dead-letter producer */
+    rd_kafka_t *rk;                  /* group consumer */
+    rd_kafka_t *table_rk;            /* orders: customer table reader */
+    rd_kafka_t *dlq;                 /* dead-letter producer */
+    ts_profiles_out_t *profiles_out; /* PROFILES: ids back to the POS (NULL: off) */
+    ts_deletes_t *deletes;           /* DELETES: customers.on_delete (NULL: ignore) */
     ts_offsets_t *offsets;
     ts_engine_t *engine;
     ts_router_t *router;
@@ -420,6 +425,16 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
     char why[512];
     ts_mapped_t *m = &L->m;
     ts_arena_reset(L->arena);
+    if (!msg->payload && L->deletes) { /* DELETES: customers.on_delete */
+        if (ts_deletes_prepare(L->deletes, msg->key, msg->key_len, m) == TS_OK) {
+            ts_err_t drc = ts_engine_submit(L->engine, m, token, false, why, sizeof why);
+            if (drc == TS_ERR_FULL) return P_WAIT_LANE;
+            if (drc == TS_OK) {
+                ts_deletes_submitted(L->deletes, msg->key, msg->key_len, m);
+                return P_DONE;
+            }
+        }
+    }
     if (!msg->payload) { /* tombstone */
         L->skipped++;
         ts_metric_add(L->m_skipped, 1);
@@ -431,6 +446,7 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
         ts_customer_t c;
         rc = ts_decoder_decode(L->dec, msg->payload, msg->len, L->arena, &c, why, sizeof why);
         if (rc == TS_OK) rc = ts_map_customer(L->mapper, &c, m);
+        if (rc == TS_OK) ts_deletes_remember(L->deletes, &c); /* DELETES */
     } else {
         ts_order_t o;
         rc = ts_decoder_decode(L->dec, msg->payload, msg->len, L->arena, &o, why, sizeof why);
@@ -1040,8 +1056,29 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
         ts_log(TS_LOG_INFO, o->prog, ctx, "admin listener on %s (/metrics /healthz /readyz)",
                cfg->admin_listen);
     }
-    ts_engine_opts_t eo = {cfg, on_delivered, L, now_wall_clock, NULL, L->metrics, 0, 0};
+    ts_engine_opts_t eo = {cfg, on_delivered, L,   now_wall_clock, NULL, L->metrics, 0,
+                           0,   NULL,         NULL};
+    if (cfg->topic_profiles && o->kind == TS_KIND_CUSTOMER) { /* PROFILES: topics.profiles */
+        L->profiles_out = ts_profiles_out_new(base_conf_for(cfg, true, err, sizeof err),
+                                              cfg->topic_profiles, L->metrics, err, sizeof err);
+        if (!L->profiles_out) {
+            fprintf(stderr, "%s: %s\n", o->prog, err);
+            exit_code = 2;
+            goto out;
+        }
+        eo.on_profile = ts_profiles_out_cb;
+        eo.profile_opaque = L->profiles_out;
+    }
     L->engine = ts_engine_new(&eo, err, sizeof err);
+    /* DELETES: customers.on_delete (not in replays: history's tombstones were followed) */
+    if (L->engine && o->kind == TS_KIND_CUSTOMER && o->replay_from_ms == TS_REPLAY_NONE &&
+        (!(L->deletes = ts_deletes_new(cfg, L->mapper, L->metrics, err, sizeof err))
+             ? *err != 0
+             : ts_deletes_restore(L->deletes, base_conf(cfg, err, sizeof err), L->topic, L->dec,
+                                  err, sizeof err) != TS_OK)) {
+        fprintf(stderr, "%s: customers.on_delete: %s\n", o->prog, err);
+        goto out;
+    }
     if (!L->engine) {
         fprintf(stderr, "%s: %s\n", o->prog, err);
         exit_code = 2;
@@ -1237,6 +1274,8 @@ out:
     }
     if (L->dlq) rd_kafka_destroy(L->dlq);
     ts_engine_destroy(L->engine);
+    ts_profiles_out_destroy(L->profiles_out); /* PROFILES */
+    ts_deletes_destroy(L->deletes);           /* DELETES */
     ts_admin_destroy(L->admin);
     ts_metrics_destroy(L->metrics);
     ts_offsets_destroy(L->offsets);

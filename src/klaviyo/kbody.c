@@ -136,3 +136,51 @@ void ts_kbody_subs_add(ts_jw_t *w, bool subscribe, const char *email, const char
 }
 
 void ts_kbody_subs_close(ts_jw_t *w) { close_n(w, 4); }
+
+void ts_kbody_suppress_open(ts_jw_t *w, ts_buf_t *out) {
+    ts_jw_init(w, out);
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "data");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", "profile-suppression-bulk-create-job");
+    ts_jw_key(w, "attributes");
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "profiles");
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "data");
+    ts_jw_arr_open(w);
+}
+
+void ts_kbody_suppress_add(ts_jw_t *w, const char *email) {
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", "profile");
+    ts_jw_key(w, "attributes");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "email", email);
+    ts_jw_obj_close(w);
+    ts_jw_obj_close(w);
+}
+
+void ts_kbody_suppress_close(ts_jw_t *w) { close_n(w, 4); }
+
+void ts_kbody_deletion(ts_jw_t *w, ts_buf_t *out, const char *email, const char *phone_e164) {
+    ts_jw_init(w, out);
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "data");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", "data-privacy-deletion-job");
+    ts_jw_key(w, "attributes");
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "profile");
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "data");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", "profile");
+    ts_jw_key(w, "attributes");
+    ts_jw_obj_open(w);
+    if (email && *email)
+        ts_jw_kv_str(w, "email", email);
+    else
+        ts_jw_kv_str(w, "phone_number", phone_e164);
+    for (int i = 0; i < 6; i++) ts_jw_obj_close(w);
+}

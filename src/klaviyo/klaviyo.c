@@ -31,6 +31,18 @@ static const ts_klaviyo_endpoint_t endpoints[TS_EP__COUNT] = {
                                 .burst_per_s = 75,
                                 .steady_per_min = 750,
                                 .max_items = 100},
+    [TS_EP_SUPPRESS_BULK] = {.name = "suppress_bulk",
+                             .path = "/api/profile-suppression-bulk-create-jobs",
+                             .op = "bulk_suppress_profiles",
+                             .burst_per_s = 75,
+                             .steady_per_min = 750,
+                             .max_items = 100},
+    [TS_EP_PROFILE_DELETION] = {.name = "profile_deletion",
+                                .path = "/api/data-privacy-deletion-jobs",
+                                .op = "request_profile_deletion",
+                                .burst_per_s = 3,
+                                .steady_per_min = 60,
+                                .max_items = 1},
 };
 
 const ts_klaviyo_endpoint_t *ts_klaviyo_endpoint(ts_endpoint_t ep) {

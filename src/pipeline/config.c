@@ -37,6 +37,8 @@ static const copt_t topics_opts[] = {
     {"customers", CT_STR, "pos.customers", O(topic_customers), 0, 0, "customers topic"},
     {"orders", CT_STR, "pos.orders", O(topic_orders), 0, 0, "orders topic"},
     {"dead_letter", CT_STR, "pos.deadletter", O(topic_dead_letter), 0, 0, "dead-letter topic"},
+    {"profiles", CT_STR_NULL, NULL, O(topic_profiles), 0, 0,
+     "Klaviyo profile ids back to the POS, e.g. pos.klaviyo.profiles (null: off)"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t klaviyo_opts[] = {
@@ -45,6 +47,8 @@ static const copt_t klaviyo_opts[] = {
     {"ca_bundle", CT_STR_NULL, NULL, O(klaviyo_ca_bundle), 0, 0, "CA bundle path"},
     {"linger_ms", CT_INT, "200", O(klaviyo_linger_ms), 0, 600000, "max wait to fill a batch"},
     {"timeout_ms", CT_INT, "30000", O(klaviyo_timeout_ms), 100, 600000, "request timeout"},
+    {"job_timeout_ms", CT_INT, "600000", O(klaviyo_job_timeout_ms), 100, 86400000,
+     "a profile-import job not complete by then is imported again"},
     {"max_queued_events", CT_INT, "20000", O(klaviyo_max_queued_events), 1, 10000000,
      "per-account queue limit (backpressure)"},
     {"stall_warn_ms", CT_INT, "60000", O(klaviyo_stall_warn_ms), 0, 86400000,
@@ -84,6 +88,11 @@ static const copt_t registry_opts[] = {
 
 static const copt_t admin_opts[] = {
     {"listen", CT_STR_NULL, "0.0.0.0:9464", O(admin_listen), 0, 0, "admin HTTP listener"},
+    {NULL, 0, NULL, 0, 0, 0, NULL}};
+
+static const copt_t customers_opts[] = {
+    {"on_delete", CT_STR, "ignore", O(customers_on_delete), 0, 0,
+     "a customer's tombstone: ignore | suppress (bulk suppress) | delete (data-privacy deletion)"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t log_opts[] = {
@@ -375,8 +384,9 @@ ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size
         rc = ERR("(root): expected a JSON object");
         goto fail;
     }
-    static const char *const sections[] = {"kafka",    "topics",   "klaviyo", "accounts", "routing",
-                                           "consumer", "registry", "admin",   "log",      NULL};
+    static const char *const sections[] = {"kafka",   "topics",    "klaviyo",  "accounts",
+                                           "routing", "consumer",  "registry", "admin",
+                                           "log",     "customers", NULL};
     for (const cJSON *it = root->child; it; it = it->next) {
         int k = 0;
         while (sections[k] && strcmp(sections[k], it->string) != 0) k++;
@@ -402,7 +412,16 @@ ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size
         goto fail;
     if ((rc = apply_table(cfg, admin_opts, "admin", GET("admin"), errstr, errstr_size))) goto fail;
     if ((rc = apply_table(cfg, log_opts, "log", GET("log"), errstr, errstr_size))) goto fail;
+    if ((rc = apply_table(cfg, customers_opts, "customers", GET("customers"), errstr, errstr_size)))
+        goto fail;
 #undef GET
+    if (strcmp(cfg->customers_on_delete, "ignore") &&
+        strcmp(cfg->customers_on_delete, "suppress") &&
+        strcmp(cfg->customers_on_delete, "delete")) {
+        rc = ERR("customers.on_delete: expected ignore, suppress or delete, got \"%s\"",
+                 cfg->customers_on_delete);
+        goto fail;
+    }
 
     /* cross-field validation */
     if (!is_http_url(cfg->klaviyo_base_url)) {
@@ -547,6 +566,7 @@ void ts_config_destroy(ts_config_t *cfg) {
     free_table(cfg, registry_opts);
     free_table(cfg, admin_opts);
     free_table(cfg, log_opts);
+    free_table(cfg, customers_opts);
     free(cfg);
 }
 

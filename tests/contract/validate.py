@@ -9,6 +9,8 @@ official file (../shared/klaviyo-openapi/<operation>.json), its
 
 usage: validate.py --operation bulk_create_events FILE [FILE...]
        validate.py --auto FILE...   (operation from the file name prefix)
+       validate.py --response 200 --operation get_bulk_import_profiles_job FILE...
+                                    (a response body: that status's schema)
 Exit 0 when every body validates; 1 and the failing path otherwise.
 """
 import argparse
@@ -20,7 +22,10 @@ import sys
 import jsonschema
 
 OPERATIONS = ["bulk_create_events", "bulk_import_profiles", "bulk_subscribe_profiles",
-              "bulk_unsubscribe_profiles", "create_event", "create_or_update_profile"]
+              "bulk_unsubscribe_profiles", "create_event", "create_or_update_profile",
+              "get_bulk_import_profiles_job", "get_errors_for_bulk_import_profiles_job",
+              "get_profiles_for_bulk_import_profiles_job", "request_profile_deletion",
+              "bulk_suppress_profiles"]
 
 
 def spec_dir():
@@ -49,12 +54,18 @@ def convert(node):
     return node
 
 
-def schema_for(operation):
+def schema_for(operation, response=None):
     with open(os.path.join(spec_dir(), operation + ".json")) as f:
         spec = json.load(f)
     (path, methods), = spec["paths"].items()
-    op = methods["post"]
-    body = op["requestBody"]["content"]
+    (op,) = methods.values()
+    if response:
+        resp = op["responses"][response]
+        if "$ref" in resp:  # #/components/responses/NAME
+            resp = spec["components"]["responses"][resp["$ref"].rsplit("/", 1)[1]]
+        body = resp["content"]
+    else:
+        body = op["requestBody"]["content"]
     media = body.get("application/vnd.api+json") or next(iter(body.values()))
     schema = convert(copy.deepcopy(media["schema"]))
     schema["components"] = {"schemas": convert(spec["components"]["schemas"])}
@@ -65,6 +76,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--operation", choices=OPERATIONS)
     ap.add_argument("--auto", action="store_true")
+    ap.add_argument("--response", help="validate response bodies of this status (e.g. 200)")
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
     cache = {}
@@ -79,7 +91,7 @@ def main():
                 failures += 1
                 continue
         if op not in cache:
-            s = schema_for(op)
+            s = schema_for(op, args.response)
             cache[op] = jsonschema.Draft202012Validator(s)
         with open(path) as f:
             body = json.load(f)

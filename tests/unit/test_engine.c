@@ -769,7 +769,7 @@ static void test_api_key_never_logged(void **state) {
         "\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"TS_ENGINE_KEY_A\",\"outlets\":[\"1\"]}]}",
         ts_sim_port(f.sim));
     assert_int_equal(ts_config_parse(json, &f.cfg, err, sizeof err), TS_OK);
-    ts_engine_opts_t eo = {f.cfg, on_done, &f, NULL, NULL, NULL, 1, 10};
+    ts_engine_opts_t eo = {f.cfg, on_done, &f, NULL, NULL, NULL, 1, 10, NULL, NULL};
     f.eng = ts_engine_new(&eo, err, sizeof err);
     ts_mapped_t m;
     ts_mapped_init(&m);

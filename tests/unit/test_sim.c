@@ -622,6 +622,365 @@ static void test_payload_limits_over_http(void **state) {
     ts_sim_destroy(s);
 }
 
+/* ---- Bulk Profile Import jobs ------------------------------------------------ */
+
+static resp_t api_get(ts_sim_t *sim, const char *path, const char *key) {
+    resp_t r = {0, TS_BUF_INIT, TS_BUF_INIT, CURLE_OK};
+    CURL *c = curl_easy_init();
+    char url[512], auth[128];
+    if (!strncmp(path, "http", 4))
+        snprintf(url, sizeof url, "%s", path);
+    else
+        snprintf(url, sizeof url, "http://127.0.0.1:%d%s", ts_sim_port(sim), path);
+    snprintf(auth, sizeof auth, "Authorization: Klaviyo-API-Key %s", key);
+    struct curl_slist *h = curl_slist_append(NULL, auth);
+    h = curl_slist_append(h, "revision: 2026-07-15");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, wr);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, wr);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
+    r.cc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return r;
+}
+
+/* n profiles C0..C(n-1) with valid emails, except those listed in bad[]:
+ * bad email, bad phone, bad email (in turn). */
+static void import_body(ts_buf_t *b, int n, const int *bad, int n_bad) {
+    ts_buf_reset(b);
+    ts_buf_puts(b, "{\"data\":{\"type\":\"profile-bulk-import-job\",\"attributes\":{\"profiles\":"
+                   "{\"data\":[");
+    for (int i = 0; i < n; i++) {
+        int k = -1;
+        for (int j = 0; j < n_bad; j++)
+            if (bad[j] == i) k = j;
+        if (i) ts_buf_putc(b, ',');
+        if (k < 0 || k % 3 == 2)
+            ts_buf_printf(b,
+                          "{\"type\":\"profile\",\"attributes\":{\"external_id\":\"C%d\","
+                          "\"email\":\"%sc%d@example.com\"}}",
+                          i, k < 0 ? "" : "@", i);
+        else if (k % 3 == 0)
+            ts_buf_printf(b,
+                          "{\"type\":\"profile\",\"attributes\":{\"external_id\":\"C%d\","
+                          "\"email\":\"nobody-%d\"}}",
+                          i, i);
+        else
+            ts_buf_printf(b,
+                          "{\"type\":\"profile\",\"attributes\":{\"external_id\":\"C%d\","
+                          "\"phone_number\":\"0412 345 %03d\"}}",
+                          i, i);
+    }
+    ts_buf_puts(b, "]}}}}");
+}
+
+static cJSON *json_of(const resp_t *r) {
+    cJSON *j = cJSON_Parse(r->body.data ? r->body.data : "");
+    assert_non_null(j);
+    return j;
+}
+
+static const char *jstr(const cJSON *o, const char *path) {
+    /* "a.b.c" */
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", path);
+    const cJSON *cur = o;
+    for (char *tok = strtok(buf, "."); tok && cur; tok = strtok(NULL, "."))
+        cur = cJSON_GetObjectItemCaseSensitive(cur, tok);
+    return cJSON_IsString(cur) ? cur->valuestring : NULL;
+}
+
+static int jint(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(o, "attributes"), k);
+    assert_true(cJSON_IsNumber(v));
+    return v->valueint;
+}
+
+#define JOBS "/api/profile-bulk-import-jobs"
+
+static void test_import_jobs_complete_late_and_report_errors(void **state) {
+    (void)state;
+    char err[128];
+    ts_sim_opts_t o = {.job_delay_ms = 1000, .clock = fake_clock};
+    ts_sim_t *s = ts_sim_new(&o, err, sizeof err);
+    ts_sim_add_account(s, "a", "pk_a");
+    ts_sim_add_account(s, "b", "pk_b");
+    assert_int_equal(ts_sim_start(s, err, sizeof err), TS_OK);
+    fake_now = 1000000;
+    ts_buf_t b = TS_BUF_INIT;
+    const int bad[] = {4, 11, 23};
+    import_body(&b, 25, bad, 3);
+    resp_t r = post(s, JOBS, "pk_a", "2026-07-15", b.data);
+    assert_int_equal(r.status, 202); /* bad formats fail inside the job, not the request */
+    cJSON *j = json_of(&r);
+    char id[64], path[256];
+    snprintf(id, sizeof id, "%s", jstr(j, "data.id"));
+    assert_string_equal(jstr(j, "data.attributes.status"), "queued");
+    cJSON_Delete(j);
+    resp_free(&r);
+
+    /* pending: no counts, no errors yet */
+    snprintf(path, sizeof path, JOBS "/%s", id);
+    r = api_get(s, path, "pk_a");
+    assert_int_equal(r.status, 200);
+    j = json_of(&r);
+    assert_string_equal(jstr(j, "data.id"), id);
+    assert_string_equal(jstr(j, "data.attributes.status"), "queued");
+    assert_int_equal(jint(cJSON_GetObjectItem(j, "data"), "failed_count"), 0);
+    assert_non_null(jstr(j, "links.self"));
+    cJSON_Delete(j);
+    resp_free(&r);
+    snprintf(path, sizeof path, JOBS "/%s/import-errors", id);
+    r = api_get(s, path, "pk_a");
+    j = json_of(&r);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "data")), 0);
+    cJSON_Delete(j);
+    resp_free(&r);
+    fake_now += 600;
+    snprintf(path, sizeof path, JOBS "/%s/", id);
+    r = api_get(s, path, "pk_a");
+    j = json_of(&r);
+    assert_string_equal(jstr(j, "data.attributes.status"), "processing");
+    cJSON_Delete(j);
+    resp_free(&r);
+
+    /* another account cannot see it; unknown ids are 404 */
+    r = api_get(s, path, "pk_b");
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    r = api_get(s, JOBS "/sim-job-999/", "pk_a");
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+
+    /* complete: 22 imported, 3 failed */
+    fake_now += 400;
+    r = api_get(s, path, "pk_a");
+    j = json_of(&r);
+    assert_string_equal(jstr(j, "data.attributes.status"), "complete");
+    assert_int_equal(jint(cJSON_GetObjectItem(j, "data"), "failed_count"), 3);
+    assert_int_equal(jint(cJSON_GetObjectItem(j, "data"), "completed_count"), 22);
+    assert_int_equal(jint(cJSON_GetObjectItem(j, "data"), "total_count"), 25);
+    assert_non_null(jstr(j, "data.attributes.completed_at"));
+    cJSON_Delete(j);
+    resp_free(&r);
+
+    /* import-errors, two per page: the three failed profiles, in order */
+    static const char *const want_ptr[] = {"/data/attributes/profiles/data/4/attributes/email",
+                                           "/data/attributes/profiles/data/11/attributes/"
+                                           "phone_number",
+                                           "/data/attributes/profiles/data/23/attributes/email"};
+    static const char *const want_ext[] = {"C4", "C11", "C23"};
+    snprintf(path, sizeof path, JOBS "/%s/import-errors?page%%5Bsize%%5D=2", id);
+    int seen = 0, pages = 0;
+    char next[512];
+    snprintf(next, sizeof next, "%s", path);
+    while (*next) {
+        r = api_get(s, next, "pk_a");
+        assert_int_equal(r.status, 200);
+        j = json_of(&r);
+        pages++;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "data")) {
+            assert_true(seen < 3);
+            assert_string_equal(jstr(e, "type"), "import-error");
+            assert_string_equal(jstr(e, "attributes.source.pointer"), want_ptr[seen]);
+            assert_string_equal(jstr(e, "attributes.original_payload.attributes.external_id"),
+                                want_ext[seen]);
+            assert_non_null(strstr(jstr(e, "attributes.detail"), seen == 1 ? "phone" : "email"));
+            seen++;
+        }
+        const char *nx = jstr(j, "links.next");
+        snprintf(next, sizeof next, "%s", nx ? nx : "");
+        cJSON_Delete(j);
+        resp_free(&r);
+    }
+    assert_int_equal(seen, 3);
+    assert_int_equal(pages, 2);
+
+    /* profiles: 22, stable ids (the same again from a second job) */
+    char ids[22][40];
+    for (int round = 0; round < 2; round++) {
+        snprintf(next, sizeof next, JOBS "/%s/profiles?page%%5Bsize%%5D=10", id);
+        int n = 0;
+        pages = 0;
+        while (*next) {
+            r = api_get(s, next, "pk_a");
+            assert_int_equal(r.status, 200);
+            j = json_of(&r);
+            pages++;
+            const cJSON *p;
+            cJSON_ArrayForEach(p, cJSON_GetObjectItem(j, "data")) {
+                assert_true(n < 22);
+                assert_string_equal(jstr(p, "type"), "profile");
+                const char *ext = jstr(p, "attributes.external_id");
+                assert_non_null(ext);
+                for (int k = 0; k < 3; k++) assert_string_not_equal(ext, want_ext[k]);
+                if (round == 0)
+                    snprintf(ids[n], sizeof ids[n], "%s", jstr(p, "id"));
+                else
+                    assert_string_equal(ids[n], jstr(p, "id"));
+                n++;
+            }
+            const char *nx = jstr(j, "links.next");
+            snprintf(next, sizeof next, "%s", nx ? nx : "");
+            cJSON_Delete(j);
+            resp_free(&r);
+        }
+        assert_int_equal(n, 22);
+        assert_int_equal(pages, 3);
+        if (round == 0) { /* the same profiles again: a new job, the same ids */
+            r = post(s, JOBS, "pk_a", "2026-07-15", b.data);
+            assert_int_equal(r.status, 202);
+            j = json_of(&r);
+            snprintf(id, sizeof id, "%s", jstr(j, "data.id"));
+            cJSON_Delete(j);
+            resp_free(&r);
+            fake_now += 1000;
+        }
+    }
+    ts_sim_stats_t st;
+    assert_int_equal(ts_sim_stats(s, "a", &st), 0);
+    assert_int_equal(st.import_jobs, 2);
+    assert_int_equal(st.import_errors, 6);
+    assert_int_equal(st.profiles, 22);
+
+    /* bad page size */
+    snprintf(path, sizeof path, JOBS "/%s/profiles?page%%5Bsize%%5D=101", id);
+    r = api_get(s, path, "pk_a");
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+
+    /* control API: jobs that never complete, then a listing */
+    r = post(s, "/__sim/jobs", "pk_a", NULL, "{\"delay_ms\":-1}");
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    r = post(s, JOBS, "pk_a", "2026-07-15", b.data);
+    j = json_of(&r);
+    snprintf(id, sizeof id, "%s", jstr(j, "data.id"));
+    cJSON_Delete(j);
+    resp_free(&r);
+    fake_now += 86400000;
+    snprintf(path, sizeof path, JOBS "/%s", id);
+    r = api_get(s, path, "pk_a");
+    j = json_of(&r);
+    assert_string_equal(jstr(j, "data.attributes.status"), "processing");
+    cJSON_Delete(j);
+    resp_free(&r);
+    r = api_get(s, "/__sim/jobs", "pk_a");
+    j = json_of(&r);
+    assert_int_equal(cJSON_GetObjectItem(j, "delay_ms")->valueint, -1);
+    const cJSON *jobs = cJSON_GetObjectItem(j, "jobs");
+    assert_int_equal(cJSON_GetArraySize(jobs), 3);
+    assert_string_equal(jstr(cJSON_GetArrayItem(jobs, 2), "status"), "processing");
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(jobs, 0), "failed_count")->valueint, 3);
+    cJSON_Delete(j);
+    resp_free(&r);
+    r = post(s, "/__sim/jobs", "pk_a", NULL, "{\"delay\":1}");
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+    ts_buf_free(&b);
+    ts_sim_destroy(s);
+}
+
+/* Job GETs spend the profiles_bulk endpoint's budget (shared with imports). */
+static void test_job_polls_share_the_import_budget(void **state) {
+    (void)state;
+    ts_sim_opts_t o = {0};
+    assert_int_equal(ts_sim_parse_limit(&o, "profiles_bulk=3/s,100/m"), TS_OK);
+    ts_sim_t *s = sim_start(&o);
+    fake_now = 5000000;
+    ts_buf_t b = TS_BUF_INIT;
+    import_body(&b, 2, NULL, 0);
+    resp_t r = post(s, JOBS, "pk_a", "2026-07-15", b.data);
+    assert_int_equal(r.status, 202);
+    resp_free(&r);
+    r = api_get(s, JOBS "/sim-job-1", "pk_a");
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    r = api_get(s, JOBS "/sim-job-1/profiles", "pk_a");
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    r = post(s, JOBS, "pk_a", "2026-07-15", b.data); /* the 4th in the same second */
+    assert_int_equal(r.status, 429);
+    resp_free(&r);
+    r = api_get(s, JOBS "/sim-job-1", "pk_a");
+    assert_int_equal(r.status, 429);
+    resp_free(&r);
+    fake_now += 1000;
+    r = api_get(s, JOBS "/sim-job-1", "pk_a");
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    ts_buf_free(&b);
+    ts_sim_destroy(s);
+}
+
+/* Inside a job, E.164-shaped numbers no country has fail too. */
+static void test_import_jobs_fail_unassigned_numbers(void **state) {
+    (void)state;
+    ts_sim_opts_t o = {.job_delay_ms = 10};
+    ts_sim_t *s = sim_start(&o);
+    fake_now = 7000000;
+    const char *body =
+        "{\"data\":{\"type\":\"profile-bulk-import-job\",\"attributes\":{\"profiles\":{\"data\":["
+        "{\"type\":\"profile\",\"attributes\":{\"phone_number\":\"+999123456789\"}},"
+        "{\"type\":\"profile\",\"attributes\":{\"phone_number\":\"+6198765432\"}},"
+        "{\"type\":\"profile\",\"attributes\":{\"phone_number\":\"+61412345678\"}},"
+        "{\"type\":\"profile\",\"attributes\":{\"phone_number\":\"+14155550100\"}}]}}}}";
+    resp_t r = post(s, JOBS, "pk_a", "2026-07-15", body);
+    assert_int_equal(r.status, 202);
+    resp_free(&r);
+    fake_now += 10;
+    r = api_get(s, JOBS "/sim-job-1/import-errors", "pk_a");
+    cJSON *j = json_of(&r);
+    const cJSON *d = cJSON_GetObjectItem(j, "data");
+    assert_int_equal(cJSON_GetArraySize(d), 2);
+    assert_string_equal(jstr(cJSON_GetArrayItem(d, 0), "attributes.source.pointer"),
+                        "/data/attributes/profiles/data/0/attributes/phone_number");
+    assert_string_equal(jstr(cJSON_GetArrayItem(d, 1), "attributes.source.pointer"),
+                        "/data/attributes/profiles/data/1/attributes/phone_number");
+    cJSON_Delete(j);
+    resp_free(&r);
+    ts_sim_destroy(s);
+}
+
+/* Request Profile Deletion: one profile by identifier, 202, 3/s. */
+static void test_profile_deletion(void **state) {
+    (void)state;
+    ts_sim_opts_t o = {0};
+    ts_sim_t *s = sim_start(&o);
+    fake_now = 9000000;
+#define DEL(attrs)                                                                                 \
+    "{\"data\":{\"type\":\"data-privacy-deletion-job\",\"attributes\":{\"profile\":{\"data\":{"    \
+    "\"type\":\"profile\",\"attributes\":" attrs "}}}}}"
+    const char *path = "/api/data-privacy-deletion-jobs";
+    resp_t r = post(s, path, "pk_a", "2026-07-15", DEL("{\"email\":\"gone@example.com\"}"));
+    assert_int_equal(r.status, 202);
+    resp_free(&r);
+    r = post(s, path, "pk_a", "2026-07-15", DEL("{}"));
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body.data, "/data/attributes/profile/data/attributes"));
+    resp_free(&r);
+    r = post(s, path, "pk_a", "2026-07-15", DEL("{\"phone_number\":\"+61412345678\"}"));
+    assert_int_equal(r.status, 202);
+    resp_free(&r);
+    r = post(s, path, "pk_a", "2026-07-15", DEL("{\"email\":\"x@example.com\"}"));
+    assert_int_equal(r.status, 429); /* the 4th in a second: 3/s */
+    resp_free(&r);
+#undef DEL
+    ts_sim_stats_t st;
+    ts_sim_stats(s, "a", &st);
+    assert_int_equal(st.deletions, 2);
+    r = api_get(s, "/__sim/accounts/a/deletions", "pk_a");
+    assert_non_null(strstr(r.body.data, "{\"email\":\"gone@example.com\"}\n"));
+    assert_non_null(strstr(r.body.data, "{\"phone_number\":\"+61412345678\"}\n"));
+    resp_free(&r);
+    ts_sim_destroy(s);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -636,6 +995,10 @@ int main(void) {
         cmocka_unit_test(test_fail_rate_records_nothing),
         cmocka_unit_test(test_single_endpoints_inspection_and_dumps),
         cmocka_unit_test(test_payload_limits_over_http),
+        cmocka_unit_test(test_import_jobs_complete_late_and_report_errors),
+        cmocka_unit_test(test_job_polls_share_the_import_budget),
+        cmocka_unit_test(test_import_jobs_fail_unassigned_numbers),
+        cmocka_unit_test(test_profile_deletion),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

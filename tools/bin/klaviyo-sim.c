@@ -35,11 +35,14 @@ static void usage(FILE *f) {
         "  --dump-bodies DIR         write every accepted request body to DIR\n"
         "  --spaced-json             error documents with a space after ':' and ','\n"
         "  --throttle-account NAME=X multiply NAME's limits by X (e.g. 0.01: a throttled account)\n"
+        "  --job-delay-ms N          profile import jobs complete N ms after the 202\n"
+        "                            (default 200; negative: never)\n"
         "  --log-level LEVEL         debug|info|warn|error|off (JSON lines on stderr;\n"
         "                            debug logs every rejected request)\n"
         "  -h, --help, -V, --version\n\n"
         "Inspection: GET /__sim/stats, GET /__sim/accounts/NAME/events,\n"
-        "GET /__sim/accounts/NAME/profiles, POST /__sim/reset\n");
+        "GET /__sim/accounts/NAME/profiles, POST /__sim/reset,\n"
+        "GET /__sim/jobs, POST /__sim/jobs {\"delay_ms\": N}\n");
 }
 
 int main(int argc, char **argv) {
@@ -68,6 +71,7 @@ int main(int argc, char **argv) {
                                          {"throttle-account", required_argument, NULL, 'T'},
                                          {"spaced-json", no_argument, NULL, 'J'},
                                          {"log-level", required_argument, NULL, 'v'},
+                                         {"job-delay-ms", required_argument, NULL, 'Y'},
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
@@ -119,6 +123,7 @@ int main(int argc, char **argv) {
             break;
         }
         case 'D': o.dump_dir = optarg; break;
+        case 'Y': o.job_delay_ms = atoi(optarg); break;
         case 'v': {
             ts_log_level_t lvl;
             if (ts_log_level_parse(optarg, &lvl) != 0) goto bad;

@@ -40,22 +40,26 @@
 #define MAX_BODY           (5 * 1024 * 1024)
 #define MAX_PROFILE_IMPORT (100 * 1024) /* create_or_update_profile: 100KB payload */
 #define MAX_STRING         (100 * 1024)
+#define MAX_JOBS           4096 /* import jobs kept for GET (older ones: 404) */
 
 static const char *const ep_paths[TS_SIM_EP__COUNT] = {"/api/event-bulk-create-jobs",
                                                        "/api/profile-bulk-import-jobs",
                                                        "/api/profile-subscription-bulk-create-jobs",
                                                        "/api/profile-subscription-bulk-delete-jobs",
                                                        "/api/events",
-                                                       "/api/profile-import"};
+                                                       "/api/profile-import",
+                                                       "/api/data-privacy-deletion-jobs",
+                                                       "/api/profile-suppression-bulk-create-jobs"};
 static const char *const ep_ops[TS_SIM_EP__COUNT] = {
-    "bulk_create_events",        "bulk_import_profiles", "bulk_subscribe_profiles",
-    "bulk_unsubscribe_profiles", "create_event",         "create_or_update_profile"};
-static const char *const ep_names[TS_SIM_EP__COUNT] = {"events_bulk",    "profiles_bulk",
-                                                       "subscribe_bulk", "unsubscribe_bulk",
-                                                       "create_event",   "profile_import"};
+    "bulk_create_events",        "bulk_import_profiles",  "bulk_subscribe_profiles",
+    "bulk_unsubscribe_profiles", "create_event",          "create_or_update_profile",
+    "request_profile_deletion",  "bulk_suppress_profiles"};
+static const char *const ep_names[TS_SIM_EP__COUNT] = {
+    "events_bulk",  "profiles_bulk",  "subscribe_bulk",   "unsubscribe_bulk",
+    "create_event", "profile_import", "profile_deletion", "suppress_bulk"};
 /* Klaviyo's published limits (x-klaviyo-ratelimit in the official files). */
-static const ts_sim_limit_t default_limits[TS_SIM_EP__COUNT] = {{10, 150}, {10, 150},   {75, 750},
-                                                                {75, 750}, {350, 3500}, {75, 750}};
+static const ts_sim_limit_t default_limits[TS_SIM_EP__COUNT] = {
+    {10, 150}, {10, 150}, {75, 750}, {75, 750}, {350, 3500}, {75, 750}, {3, 60}, {75, 750}};
 
 const char *ts_sim_ep_path(ts_sim_ep_t ep) {
     return ep >= 0 && ep < TS_SIM_EP__COUNT ? ep_paths[ep] : NULL;
@@ -162,11 +166,32 @@ typedef struct {
     window_t win[TS_SIM_EP__COUNT];
     strset_t events;   /* profile|metric|unique_id */
     strset_t profiles; /* profile keys */
-    ts_buf_t events_jsonl, profiles_jsonl;
+    ts_buf_t events_jsonl, profiles_jsonl, deletions_jsonl, suppressions_jsonl;
     ts_sim_stats_t st;
     uint64_t by_code[N_CODES]; /* requests answered, by HTTP status */
     cJSON *by_metric;          /* metric name -> count */
 } acct_t;
+
+/* Bulk Profile Import jobs (see job_create). */
+typedef struct {
+    char *id, *email, *phone, *ext;
+} jprof_t;
+
+typedef struct {
+    char *detail, *pointer, *payload; /* payload: the profile as sent (JSON) */
+} jerr_t;
+
+typedef struct job_s {
+    uint64_t num; /* 0: free slot */
+    size_t acct;
+    int64_t created_ms, done_ms; /* sim clock; done_ms < 0: never */
+    int64_t created_wall;
+    int total;
+    jprof_t *profs;
+    size_t n_profs;
+    jerr_t *errs;
+    size_t n_errs;
+} job_t;
 
 struct ts_sim_s {
     ts_sim_opts_t o;
@@ -181,6 +206,8 @@ struct ts_sim_s {
     uint64_t seq, jobs;
     uint64_t unauthorized; /* 401s: no account to count them on */
     int port;
+    struct job_s *jobring; /* MAX_JOBS import jobs, slot = number % MAX_JOBS */
+    int job_delay_ms;      /* < 0: jobs never complete */
 };
 
 static int64_t sim_now(ts_sim_t *s) {
@@ -215,8 +242,10 @@ ts_sim_t *ts_sim_new(const ts_sim_opts_t *opts, char *errstr, size_t errstr_size
         if (s->o.limits[i].burst_per_s <= 0 || s->o.limits[i].steady_per_min <= 0)
             s->o.limits[i] = default_limits[i];
     s->rng = opts->seed ? opts->seed : 0x9E3779B97F4A7C15ULL;
+    s->job_delay_ms = opts->job_delay_ms ? opts->job_delay_ms : TS_SIM_DEFAULT_JOB_DELAY_MS;
+    s->jobring = calloc(MAX_JOBS, sizeof *s->jobring);
     pthread_mutex_init(&s->mu, NULL);
-    if (!s->listen_host || (opts->dump_dir && !s->dump_dir) ||
+    if (!s->listen_host || !s->jobring || (opts->dump_dir && !s->dump_dir) ||
         (opts->throttle_account && !s->throttle_account)) {
         ts_sim_destroy(s);
         ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
@@ -383,17 +412,18 @@ static bool e164(const char *p) {
  * and renders the identity Klaviyo matches it on, for de-duplication:
  * email, else phone_number, else external_id, else id, else anonymous_id,
  * else _kx. `ptr` points at the resource's attributes. */
-static int profile_key(const cJSON *res, const char *ptr, char *out, size_t outsz, verr_t *e) {
+static int profile_key_ex(const cJSON *res, const char *ptr, char *out, size_t outsz, verr_t *e,
+                          bool formats) {
     const cJSON *attrs = obj(res, "attributes");
     const char *email = str(attrs, "email"), *phone = str(attrs, "phone_number"),
                *ext = str(attrs, "external_id"), *id = str(res, "id"),
                *anon = str(attrs, "anonymous_id"), *kx = str(attrs, "_kx");
     char p[600];
-    if (email && (!strchr(email, '@') || email[0] == '@' || !strchr(email, '@')[1])) {
+    if (formats && email && (!strchr(email, '@') || email[0] == '@' || !strchr(email, '@')[1])) {
         snprintf(p, sizeof p, "%s/email", ptr);
         return bad(e, p, "Invalid email address");
     }
-    if (phone && !e164(phone)) {
+    if (formats && phone && !e164(phone)) {
         snprintf(p, sizeof p, "%s/phone_number", ptr);
         return bad(e, p, "Invalid phone number format (Example of a valid format: +12345678901)");
     }
@@ -413,6 +443,10 @@ static int profile_key(const cJSON *res, const char *ptr, char *out, size_t outs
         return bad(e, ptr,
                    "At least one identifier (email, phone_number, external_id, id) is required");
     return 0;
+}
+
+static int profile_key(const cJSON *res, const char *ptr, char *out, size_t outsz, verr_t *e) {
+    return profile_key_ex(res, ptr, out, outsz, e, true);
 }
 
 typedef struct {
@@ -631,6 +665,34 @@ static const cJSON *validate_profile_import(const cJSON *root, char *pkey, size_
     return profile_key(data, "/data/attributes", pkey, pkey_size, e) ? NULL : data;
 }
 
+/* Request Profile Deletion: one profile by email, phone_number or id. */
+static const cJSON *validate_deletion(const cJSON *root, verr_t *e) {
+    const cJSON *data = obj(root, "data");
+    if (!data) {
+        bad(e, "/data", "'data' is a required property");
+        return NULL;
+    }
+    if (!is_type(data, "data-privacy-deletion-job")) {
+        bad(e, "/data/type", "'type' must be 'data-privacy-deletion-job'");
+        return NULL;
+    }
+    const cJSON *prof = obj(obj(obj(data, "attributes"), "profile"), "data");
+    if (!prof || !is_type(prof, "profile")) {
+        bad(e, "/data/attributes/profile/data", "a profile resource is required");
+        return NULL;
+    }
+    const cJSON *a = obj(prof, "attributes");
+    const char *email = str(a, "email"), *phone = str(a, "phone_number"), *id = str(prof, "id");
+    if (!email && !phone && !id) {
+        bad(e, "/data/attributes/profile/data/attributes",
+            "One of email, phone_number or id is required");
+        return NULL;
+    }
+    char key[300];
+    return profile_key(prof, "/data/attributes/profile/data/attributes", key, sizeof key, e) ? NULL
+                                                                                             : prof;
+}
+
 /* Every consent object under a subscription channel must say `want`. */
 static int check_consents(const cJSON *a, const char *ptr_base, const char *want, verr_t *e) {
     char ptr[600];
@@ -662,12 +724,11 @@ static int check_consents(const cJSON *a, const char *ptr_base, const char *want
 
 /* Profiles / subscriptions jobs: returns the profiles array after validation. */
 static const cJSON *validate_profiles(const cJSON *root, ts_sim_ep_t ep, verr_t *e) {
-    static const char *const types[TS_SIM_EP__COUNT] = {NULL,
-                                                        "profile-bulk-import-job",
-                                                        "profile-subscription-bulk-create-job",
-                                                        "profile-subscription-bulk-delete-job",
-                                                        NULL,
-                                                        NULL};
+    static const char *const types[TS_SIM_EP__COUNT] = {
+        [TS_SIM_EP_PROFILES_BULK] = "profile-bulk-import-job",
+        [TS_SIM_EP_SUBSCRIBE_BULK] = "profile-subscription-bulk-create-job",
+        [TS_SIM_EP_UNSUBSCRIBE_BULK] = "profile-subscription-bulk-delete-job",
+        [TS_SIM_EP_SUPPRESS_BULK] = "profile-suppression-bulk-create-job"};
     char ptr[256];
     const cJSON *data = obj(root, "data");
     if (!data) {
@@ -685,9 +746,11 @@ static const cJSON *validate_profiles(const cJSON *root, ts_sim_ep_t ep, verr_t 
         return NULL;
     }
     /* bulk_import_profiles: 10,000; bulk_subscribe_profiles: 1,000;
-     * bulk_unsubscribe_profiles: 100 ("Maximum number of profiles per call") */
+     * bulk_unsubscribe_profiles and bulk_suppress_profiles: 100 ("Maximum
+     * number of profiles per call") */
     int n = cJSON_GetArraySize(arr), max = ep == TS_SIM_EP_PROFILES_BULK      ? 10000
                                            : ep == TS_SIM_EP_UNSUBSCRIBE_BULK ? 100
+                                           : ep == TS_SIM_EP_SUPPRESS_BULK    ? 100
                                                                               : 1000;
     if (n == 0 || n > max) {
         bad(e, "/data/attributes/profiles/data", "between 1 and %d profiles are allowed", max);
@@ -703,8 +766,14 @@ static const cJSON *validate_profiles(const cJSON *root, ts_sim_ep_t ep, verr_t 
         }
         char key[300];
         snprintf(ptr, sizeof ptr, "/data/attributes/profiles/data/%d/attributes", i);
-        if (profile_key(p, ptr, key, sizeof key, e)) return NULL;
-        if (ep != TS_SIM_EP_PROFILES_BULK &&
+        /* Bulk Profile Import checks email and phone formats inside the
+         * job (import-errors), not at the request */
+        if (profile_key_ex(p, ptr, key, sizeof key, e, ep != TS_SIM_EP_PROFILES_BULK)) return NULL;
+        if (ep == TS_SIM_EP_SUPPRESS_BULK && !str(a, "email")) {
+            bad(e, ptr, "'email' is a required property");
+            return NULL;
+        }
+        if (ep != TS_SIM_EP_PROFILES_BULK && ep != TS_SIM_EP_SUPPRESS_BULK &&
             check_consents(a, ptr, ep == TS_SIM_EP_SUBSCRIBE_BULK ? "SUBSCRIBED" : "UNSUBSCRIBED",
                            e))
             return NULL;
@@ -717,6 +786,7 @@ typedef struct {
     size_t n_evs;
     const cJSON *profiles; /* bulk profile/subscription jobs: the array */
     const cJSON *profile;  /* profile import: the resource */
+    const cJSON *deletion; /* profile deletion: the profile resource */
     char pkey[300];        /* profile import: its identity */
 } vres_t;
 
@@ -733,6 +803,7 @@ static int validate_body(ts_sim_ep_t ep, const cJSON *root, int64_t now_wall, vr
     case TS_SIM_EP_PROFILE_IMPORT:
         return (out->profile = validate_profile_import(root, out->pkey, sizeof out->pkey, e)) ? 0
                                                                                               : -1;
+    case TS_SIM_EP_PROFILE_DELETION: return (out->deletion = validate_deletion(root, e)) ? 0 : -1;
     default: return (out->profiles = validate_profiles(root, ep, e)) ? 0 : -1;
     }
 }
@@ -922,20 +993,181 @@ static int record_profile(ts_sim_t *s, acct_t *a, const cJSON *res, const char *
 
 static void record_profiles(ts_sim_t *s, acct_t *a, ts_sim_ep_t ep, const cJSON *arr) {
     for (const cJSON *p = arr->child; p; p = p->next) {
-        if (ep == TS_SIM_EP_PROFILES_BULK) {
-            char key[300], d[8], q[8];
-            verr_t e = {d, sizeof d, q, sizeof q};
-            if (profile_key(p, "", key, sizeof key, &e) == 0) record_profile(s, a, p, key);
-        } else {
-            const cJSON *subs = obj(obj(p, "attributes"), "subscriptions");
-            for (const cJSON *ch = subs ? subs->child : NULL; ch; ch = ch->next) {
-                if (ep == TS_SIM_EP_SUBSCRIBE_BULK)
-                    a->st.subscribed++;
-                else
-                    a->st.unsubscribed++;
-            }
+        if (ep == TS_SIM_EP_SUPPRESS_BULK) {
+            a->st.suppressed++;
+            if (s->o.summary_only) continue;
+            cJSON *line = cJSON_CreateObject();
+            cJSON_AddStringToObject(line, "email", str(obj(p, "attributes"), "email"));
+            append_line(&a->suppressions_jsonl, line);
+            cJSON_Delete(line);
+            continue;
+        }
+        const cJSON *subs = obj(obj(p, "attributes"), "subscriptions");
+        for (const cJSON *ch = subs ? subs->child : NULL; ch; ch = ch->next) {
+            if (ep == TS_SIM_EP_SUBSCRIBE_BULK)
+                a->st.subscribed++;
+            else
+                a->st.unsubscribed++;
         }
     }
+}
+
+/* ---- import jobs ------------------------------------------------------------ */
+/* A Bulk Profile Import job is run when it is created (its valid profiles
+ * are recorded then) and reported when its delay has passed: until then
+ * GET answers queued / processing with no counts, no errors, no profiles;
+ * afterwards complete, with failed_count, import-errors and the job's
+ * profiles under stable ids. */
+
+static void job_clear(job_t *j) {
+    for (size_t i = 0; i < j->n_profs; i++) {
+        free(j->profs[i].id);
+        free(j->profs[i].email);
+        free(j->profs[i].phone);
+        free(j->profs[i].ext);
+    }
+    for (size_t i = 0; i < j->n_errs; i++) {
+        free(j->errs[i].detail);
+        free(j->errs[i].pointer);
+        free(j->errs[i].payload);
+    }
+    free(j->profs);
+    free(j->errs);
+    memset(j, 0, sizeof *j);
+}
+
+static char *dup_or_null(const char *v) { return v ? strdup(v) : NULL; }
+
+/* Inside an import job Klaviyo also refuses E.164-shaped numbers that no
+ * country has: an unassigned calling code (a few of them: +0, +28, +83,
+ * +89, +990, +997, +999), or a national number of the wrong length for
+ * Australia (+61: 9 digits) and the NANP (+1: 10 digits). */
+static int phone_unassigned(const cJSON *p, const char *base, verr_t *e) {
+    const char *ph = str(obj(p, "attributes"), "phone_number");
+    if (!ph) return 0;
+    static const char *const unassigned[] = {"+0", "+28", "+83", "+89", "+990", "+997", "+999"};
+    bool no = false;
+    for (size_t i = 0; i < sizeof unassigned / sizeof *unassigned; i++)
+        no |= !strncmp(ph, unassigned[i], strlen(unassigned[i]));
+    size_t n = strlen(ph);
+    if (!strncmp(ph, "+61", 3) && n != 3 + 9) no = true;
+    if (!strncmp(ph, "+1", 2) && n != 2 + 10) no = true;
+    if (!no) return 0;
+    char ptr[160];
+    snprintf(ptr, sizeof ptr, "%s/phone_number", base);
+    return bad(e, ptr, "Invalid phone number: not a number in any country's numbering plan");
+}
+
+/* Under s->mu. Returns the job's number. */
+static uint64_t job_create(ts_sim_t *s, acct_t *a, const cJSON *arr) {
+    uint64_t num = ++s->jobs;
+    job_t *j = &s->jobring[num % MAX_JOBS];
+    job_clear(j);
+    j->num = num;
+    j->acct = (size_t)(a - s->acc);
+    j->created_ms = sim_now(s);
+    j->created_wall = ts_now_wall_ms();
+    j->done_ms = s->job_delay_ms < 0 ? -1 : j->created_ms + s->job_delay_ms;
+    j->total = cJSON_GetArraySize(arr);
+    size_t n = (size_t)(j->total > 0 ? j->total : 1);
+    j->errs = calloc(n, sizeof *j->errs);
+    j->profs = s->o.summary_only ? NULL : calloc(n, sizeof *j->profs);
+    a->st.import_jobs++;
+    int i = 0;
+    for (const cJSON *p = arr->child; p; p = p->next, i++) {
+        char key[300], d[256], ptr[300], base[96];
+        snprintf(base, sizeof base, "/data/attributes/profiles/data/%d/attributes", i);
+        verr_t e = {d, sizeof d, ptr, sizeof ptr};
+        if (profile_key(p, base, key, sizeof key, &e) || phone_unassigned(p, base, &e)) {
+            a->st.import_errors++;
+            if (j->errs) {
+                jerr_t *x = &j->errs[j->n_errs++];
+                x->detail = strdup(d);
+                x->pointer = strdup(ptr);
+                x->payload = cJSON_PrintUnformatted(p);
+            }
+            continue;
+        }
+        record_profile(s, a, p, key);
+        if (!j->profs) continue;
+        const cJSON *at = obj(p, "attributes");
+        char id[40];
+        snprintf(id, sizeof id, "sim-%016llx", (unsigned long long)hbytes(key));
+        jprof_t *q = &j->profs[j->n_profs++];
+        q->id = strdup(id);
+        q->email = dup_or_null(str(at, "email"));
+        q->phone = dup_or_null(str(at, "phone_number"));
+        q->ext = dup_or_null(str(at, "external_id"));
+    }
+    return num;
+}
+
+/* Under s->mu: the job named `id` of account `a`, or NULL. */
+static job_t *job_find(ts_sim_t *s, const acct_t *a, const char *id, size_t idlen) {
+    char buf[40];
+    if (idlen >= sizeof buf) return NULL;
+    memcpy(buf, id, idlen);
+    buf[idlen] = '\0';
+    unsigned long long num;
+    char tail;
+    if (sscanf(buf, "sim-job-%llu%c", &num, &tail) != 1 || num == 0) return NULL;
+    job_t *j = &s->jobring[num % MAX_JOBS];
+    return j->num == num && j->acct == (size_t)(a - s->acc) ? j : NULL;
+}
+
+static const char *job_status(ts_sim_t *s, const job_t *j, int64_t now) {
+    if (j->done_ms >= 0 && now >= j->done_ms) return "complete";
+    if (j->done_ms < 0) return "processing";
+    return now - j->created_ms < (j->done_ms - j->created_ms) / 2 ? "queued" : "processing";
+    (void)s;
+}
+
+static void iso(int64_t ms, char *out, size_t n) { ts_time_format_iso8601(ms, out, n); }
+
+/* The job resource (GetProfileImportJobResponseCompoundDocument's data). */
+static void job_resource(ts_sim_t *s, ts_jw_t *w, const job_t *j, int64_t now) {
+    char id[40], t[40], self[256];
+    snprintf(id, sizeof id, "sim-job-%llu", (unsigned long long)j->num);
+    snprintf(self, sizeof self, "http://%s:%d/api/profile-bulk-import-jobs/%s/", s->listen_host,
+             s->port, id);
+    const char *st = job_status(s, j, now);
+    bool done = !strcmp(st, "complete");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", "profile-bulk-import-job");
+    ts_jw_kv_str(w, "id", id);
+    ts_jw_key(w, "attributes");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "status", st);
+    iso(j->created_wall, t, sizeof t);
+    ts_jw_kv_str(w, "created_at", t);
+    ts_jw_key(w, "total_count");
+    ts_jw_int(w, j->total);
+    ts_jw_key(w, "completed_count");
+    ts_jw_int(w, done ? j->total - (int64_t)j->n_errs : 0);
+    ts_jw_key(w, "failed_count");
+    ts_jw_int(w, done ? (int64_t)j->n_errs : 0);
+    ts_jw_key(w, "completed_at");
+    if (done) {
+        iso(j->created_wall + (j->done_ms - j->created_ms), t, sizeof t);
+        ts_jw_str(w, t);
+    } else {
+        ts_jw_null(w);
+    }
+    ts_jw_key(w, "started_at");
+    if (strcmp(st, "queued")) {
+        iso(j->created_wall, t, sizeof t);
+        ts_jw_str(w, t);
+    } else {
+        ts_jw_null(w);
+    }
+    iso(j->created_wall + 7LL * 24 * 3600 * 1000, t, sizeof t);
+    ts_jw_kv_str(w, "expires_at", t);
+    ts_jw_obj_close(w);
+    ts_jw_key(w, "links");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "self", self);
+    ts_jw_obj_close(w);
+    ts_jw_obj_close(w);
 }
 
 /* ---- HTTP ------------------------------------------------------------------ */
@@ -967,23 +1199,34 @@ static enum MHD_Result reject(ts_sim_t *s, struct MHD_Connection *c, acct_t *a, 
     return send_error(s, c, status, code, title, detail, pointer, hdrs);
 }
 
-static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_ep_t ep, req_t *r) {
+/* What every API request goes through before its own checks: auth,
+ * latency and drops, the (account, endpoint) rate limit, injected 5xx and
+ * the revision header. Returns true when it answered the request (*res). */
+typedef struct {
+    acct_t *a;
+    char limit_s[16], rem_s[16], reset_s[16];
+    const char *rl[4][2]; /* RateLimit-* headers for the answer */
+} gate_t;
+
+static bool gate(ts_sim_t *s, struct MHD_Connection *c, ts_sim_ep_t ep, gate_t *g,
+                 enum MHD_Result *res) {
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     const char *rev = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "revision");
-    const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     acct_t *a = NULL;
     if (auth && !strncmp(auth, "Klaviyo-API-Key ", 16)) {
         for (size_t i = 0; i < s->n_acc; i++)
             if (!strcmp(s->acc[i].key, auth + 16)) a = &s->acc[i];
     }
+    g->a = a;
     if (!a) {
         pthread_mutex_lock(&s->mu);
         s->unauthorized++;
         pthread_mutex_unlock(&s->mu);
-        return send_error(
+        *res = send_error(
             s, c, 401, "not_authenticated", "Authentication credentials were not provided.",
             auth ? "Incorrect authentication credentials." : "Missing or invalid private key.",
             NULL, NULL);
+        return true;
     }
 
     /* faults and latency first: a fault never records anything */
@@ -996,41 +1239,61 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
         pthread_mutex_lock(&s->mu);
         count_status(a, 0);
         pthread_mutex_unlock(&s->mu);
-        return MHD_NO; /* close the connection without an answer */
+        *res = MHD_NO; /* close the connection without an answer */
+        return true;
     }
 
-    char limit_s[16], rem_s[16], reset_s[16], ra_s[16];
+    char ra_s[16];
     int limit = 0, remaining = 0, reset = 0;
     pthread_mutex_lock(&s->mu);
     int wait = admit(s, a, ep, sim_now(s), &limit, &remaining, &reset);
     pthread_mutex_unlock(&s->mu);
-    snprintf(limit_s, sizeof limit_s, "%d", limit);
-    snprintf(rem_s, sizeof rem_s, "%d", remaining);
-    snprintf(reset_s, sizeof reset_s, "%d", reset);
+    snprintf(g->limit_s, sizeof g->limit_s, "%d", limit);
+    snprintf(g->rem_s, sizeof g->rem_s, "%d", remaining);
+    snprintf(g->reset_s, sizeof g->reset_s, "%d", reset);
     if (wait) {
         snprintf(ra_s, sizeof ra_s, "%d", wait);
         const char *h[][2] = {{"Retry-After", ra_s}, {NULL, NULL}};
-        return reject(
+        *res = reject(
             s, c, a, 429, "throttled", "Request was throttled.",
             "Request was throttled. Expected available in the number of seconds in Retry-After.",
             NULL, h);
+        return true;
     }
-    const char *rl[][2] = {{"RateLimit-Limit", limit_s},
-                           {"RateLimit-Remaining", rem_s},
-                           {"RateLimit-Reset", reset_s},
-                           {NULL, NULL}};
+    g->rl[0][0] = "RateLimit-Limit";
+    g->rl[0][1] = g->limit_s;
+    g->rl[1][0] = "RateLimit-Remaining";
+    g->rl[1][1] = g->rem_s;
+    g->rl[2][0] = "RateLimit-Reset";
+    g->rl[2][1] = g->reset_s;
+    g->rl[3][0] = g->rl[3][1] = NULL;
     if (f_fail < s->o.fail_rate) {
         bool unavailable = f_fail < s->o.fail_rate / 2;
-        return reject(s, c, a, unavailable ? 503 : 500, "error",
+        *res = reject(s, c, a, unavailable ? 503 : 500, "error",
                       unavailable ? "Service unavailable." : "A server error occurred.",
-                      "Injected fault: nothing was recorded; retry the request.", NULL, rl);
+                      "Injected fault: nothing was recorded; retry the request.", NULL, g->rl);
+        return true;
     }
-    if (!rev || !*rev)
-        return reject(s, c, a, 400, "invalid", "Invalid input.", "Missing revision header", NULL,
-                      rl);
-    if (!ts_sim_revision_valid(rev))
-        return reject(s, c, a, 400, "invalid", "Invalid input.",
-                      "Invalid revision header: the format is YYYY-MM-DD[.suffix]", NULL, rl);
+    if (!rev || !*rev) {
+        *res = reject(s, c, a, 400, "invalid", "Invalid input.", "Missing revision header", NULL,
+                      g->rl);
+        return true;
+    }
+    if (!ts_sim_revision_valid(rev)) {
+        *res = reject(s, c, a, 400, "invalid", "Invalid input.",
+                      "Invalid revision header: the format is YYYY-MM-DD[.suffix]", NULL, g->rl);
+        return true;
+    }
+    return false;
+}
+
+static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_ep_t ep, req_t *r) {
+    const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    gate_t g;
+    enum MHD_Result gres;
+    if (gate(s, c, ep, &g, &gres)) return gres;
+    acct_t *a = g.a;
+    const char *(*rl)[2] = g.rl;
     if (!json_ctype(ctype))
         return reject(s, c, a, 415, "unsupported_media_type", "Unsupported media type.",
                       "Content-Type must be application/vnd.api+json", NULL, rl);
@@ -1063,9 +1326,23 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
         record_events(s, a, v.evs, v.n_evs);
     else if (v.profile)
         status = record_profile(s, a, v.profile, v.pkey) ? 201 : 200;
+    else if (v.deletion) {
+        a->st.deletions++;
+        if (!s->o.summary_only) {
+            cJSON *line = cJSON_CreateObject();
+            const cJSON *da = obj(v.deletion, "attributes");
+            const char *em = str(da, "email"), *ph = str(da, "phone_number"),
+                       *pid = str(v.deletion, "id");
+            if (em) cJSON_AddStringToObject(line, "email", em);
+            if (ph) cJSON_AddStringToObject(line, "phone_number", ph);
+            if (pid) cJSON_AddStringToObject(line, "id", pid);
+            append_line(&a->deletions_jsonl, line);
+            cJSON_Delete(line);
+        }
+    } else if (ep == TS_SIM_EP_PROFILES_BULK)
+        job = job_create(s, a, v.profiles);
     else
         record_profiles(s, a, ep, v.profiles);
-    if (ep == TS_SIM_EP_PROFILES_BULK) job = ++s->jobs;
     count_status(a, status);
     pthread_mutex_unlock(&s->mu);
     dump_body(s, ep, r);
@@ -1073,7 +1350,7 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
     ts_buf_t b = TS_BUF_INIT;
     char self[256];
     if (ep == TS_SIM_EP_PROFILES_BULK) {
-        /* PostProfileImportJobResponse: the job is queued, never processed */
+        /* PostProfileImportJobResponse: the job is queued (GET follows it) */
         char id[40], now[40];
         snprintf(id, sizeof id, "sim-job-%llu", (unsigned long long)job);
         ts_time_format_iso8601(ts_now_wall_ms(), now, sizeof now);
@@ -1105,6 +1382,164 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
     return res;
 }
 
+/* Pagination of a job's import-errors / profiles: page[size] (1..100,
+ * default 20) and page[cursor] (our cursor: the offset). Returns -1 with
+ * a detail when a parameter is invalid. */
+static int page_args(struct MHD_Connection *c, size_t *off, size_t *size, char *d, size_t dn) {
+    const char *cur = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "page[cursor]");
+    const char *sz = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "page[size]");
+    char *end;
+    *off = 0;
+    *size = 20;
+    if (sz) {
+        long v = strtol(sz, &end, 10);
+        if (*end || v < 1 || v > 100) {
+            snprintf(d, dn, "page[size] must be an integer between 1 and 100");
+            return -1;
+        }
+        *size = (size_t)v;
+    }
+    if (cur) {
+        unsigned long long v = strtoull(cur, &end, 10);
+        if (!*cur || *end) {
+            snprintf(d, dn, "Invalid page cursor");
+            return -1;
+        }
+        *off = (size_t)v;
+    }
+    return 0;
+}
+
+static void collection_links(ts_sim_t *s, ts_jw_t *w, const char *id, const char *what, size_t off,
+                             size_t size, size_t n) {
+    char base[256], u[384];
+    snprintf(base, sizeof base, "http://%s:%d/api/profile-bulk-import-jobs/%s/%s/", s->listen_host,
+             s->port, id, what);
+    ts_jw_key(w, "links");
+    ts_jw_obj_open(w);
+    snprintf(u, sizeof u, "%s?page%%5Bcursor%%5D=%zu&page%%5Bsize%%5D=%zu", base, off, size);
+    ts_jw_kv_str(w, "self", u);
+    if (off + size < n) {
+        snprintf(u, sizeof u, "%s?page%%5Bcursor%%5D=%zu&page%%5Bsize%%5D=%zu", base, off + size,
+                 size);
+        ts_jw_kv_str(w, "next", u);
+    }
+    if (off > 0) {
+        size_t p = off > size ? off - size : 0;
+        snprintf(u, sizeof u, "%s?page%%5Bcursor%%5D=%zu&page%%5Bsize%%5D=%zu", base, p, size);
+        ts_jw_kv_str(w, "prev", u);
+    }
+    ts_jw_obj_close(w);
+}
+
+/* GET /api/profile-bulk-import-jobs/{id}[/import-errors|/profiles]: the
+ * same account's job, on the profiles_bulk endpoint's rate limit (the
+ * Get-job endpoints' own limits are the same 10/s, 150/m; one window keeps
+ * the budget shared with the imports, as tillstream paces it). */
+static enum MHD_Result handle_job_get(ts_sim_t *s, struct MHD_Connection *c, const char *rest) {
+    gate_t g;
+    enum MHD_Result gres;
+    if (gate(s, c, TS_SIM_EP_PROFILES_BULK, &g, &gres)) return gres;
+    acct_t *a = g.a;
+    size_t idlen = strcspn(rest, "/");
+    const char *sub = rest + idlen;
+    int what = !strcmp(sub, "") || !strcmp(sub, "/")                               ? 0
+               : !strcmp(sub, "/import-errors") || !strcmp(sub, "/import-errors/") ? 1
+               : !strcmp(sub, "/profiles") || !strcmp(sub, "/profiles/")           ? 2
+                                                                                   : -1;
+    size_t off = 0, size = 20;
+    char d[128];
+    if (what > 0 && page_args(c, &off, &size, d, sizeof d))
+        return reject(s, c, a, 400, "invalid", "Invalid input.", d, NULL, g.rl);
+    ts_buf_t b = TS_BUF_INIT;
+    ts_jw_t w;
+    ts_jw_init(&w, &b);
+    pthread_mutex_lock(&s->mu);
+    job_t *j = what >= 0 ? job_find(s, a, rest, idlen) : NULL;
+    if (!j) {
+        pthread_mutex_unlock(&s->mu);
+        ts_buf_free(&b);
+        return reject(s, c, a, 404, "not_found", "Not found.", "Not found", NULL, g.rl);
+    }
+    a->st.job_polls++;
+    count_status(a, 200);
+    int64_t now = sim_now(s);
+    bool done = !strcmp(job_status(s, j, now), "complete");
+    char id[40];
+    snprintf(id, sizeof id, "sim-job-%llu", (unsigned long long)j->num);
+    ts_jw_obj_open(&w);
+    ts_jw_key(&w, "data");
+    if (what == 0) {
+        job_resource(s, &w, j, now);
+        ts_jw_key(&w, "links");
+        ts_jw_obj_open(&w);
+        char self[256];
+        snprintf(self, sizeof self, "http://%s:%d/api/profile-bulk-import-jobs/%s/", s->listen_host,
+                 s->port, id);
+        ts_jw_kv_str(&w, "self", self);
+        ts_jw_obj_close(&w);
+    } else {
+        size_t n = !done ? 0 : what == 1 ? j->n_errs : j->n_profs;
+        ts_jw_arr_open(&w);
+        for (size_t i = off; i < n && i < off + size; i++) {
+            ts_jw_obj_open(&w);
+            if (what == 1) {
+                const jerr_t *x = &j->errs[i];
+                char eid[96];
+                snprintf(eid, sizeof eid, "%s-error-%zu", id, i);
+                ts_jw_kv_str(&w, "type", "import-error");
+                ts_jw_kv_str(&w, "id", eid);
+                ts_jw_key(&w, "attributes");
+                ts_jw_obj_open(&w);
+                ts_jw_kv_str(&w, "code", "invalid");
+                ts_jw_kv_str(&w, "title", "Invalid input.");
+                ts_jw_kv_str(&w, "detail", x->detail ? x->detail : "");
+                ts_jw_key(&w, "source");
+                ts_jw_obj_open(&w);
+                ts_jw_kv_str(&w, "pointer", x->pointer ? x->pointer : "/data");
+                ts_jw_obj_close(&w);
+                ts_jw_key(&w, "original_payload");
+                if (x->payload)
+                    ts_jw_raw(&w, x->payload, strlen(x->payload));
+                else
+                    ts_jw_null(&w);
+                ts_jw_obj_close(&w);
+            } else {
+                const jprof_t *q = &j->profs[i];
+                char self[256];
+                snprintf(self, sizeof self, "http://%s:%d/api/profiles/%s/", s->listen_host,
+                         s->port, q->id);
+                ts_jw_kv_str(&w, "type", "profile");
+                ts_jw_kv_str(&w, "id", q->id);
+                ts_jw_key(&w, "attributes");
+                ts_jw_obj_open(&w);
+                ts_jw_kv_str(&w, "email", q->email);
+                ts_jw_kv_str(&w, "phone_number", q->phone);
+                ts_jw_kv_str(&w, "external_id", q->ext);
+                ts_jw_obj_close(&w);
+                ts_jw_key(&w, "links");
+                ts_jw_obj_open(&w);
+                ts_jw_kv_str(&w, "self", self);
+                ts_jw_obj_close(&w);
+            }
+            ts_jw_obj_close(&w);
+        }
+        ts_jw_arr_close(&w);
+        collection_links(s, &w, id, what == 1 ? "import-errors" : "profiles", off, size, n);
+    }
+    ts_jw_obj_close(&w);
+    pthread_mutex_unlock(&s->mu);
+    enum MHD_Result res = send_buf(c, 200, "application/vnd.api+json", b.data, b.len, g.rl);
+    ts_buf_free(&b);
+    return res;
+}
+
+void ts_sim_set_job_delay(ts_sim_t *s, int ms) {
+    pthread_mutex_lock(&s->mu);
+    s->job_delay_ms = ms ? ms : TS_SIM_DEFAULT_JOB_DELAY_MS;
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* ---- inspection ------------------------------------------------------------ */
 
 void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out) {
@@ -1131,6 +1566,11 @@ void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out) {
         N("unsubscribed", a->st.unsubscribed);
         N("throttled", a->st.throttled_429);
         N("dropped", a->st.dropped);
+        N("import_jobs", a->st.import_jobs);
+        N("import_errors", a->st.import_errors);
+        N("job_polls", a->st.job_polls);
+        N("deletions", a->st.deletions);
+        N("suppressed", a->st.suppressed);
         ts_jw_key(&w, "requests");
         ts_jw_obj_open(&w);
         N("total", a->st.requests);
@@ -1155,7 +1595,50 @@ void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out) {
 }
 
 static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const char *method,
-                                  const char *url) {
+                                  const char *url, const req_t *req) {
+    if (!strcmp(url, "/__sim/jobs") && !strcmp(method, "POST")) {
+        /* {"delay_ms": N}: later import jobs complete N ms after creation (< 0: never) */
+        cJSON *root = cJSON_ParseWithLength(req->body.data ? req->body.data : "", req->body.len);
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "delay_ms");
+        bool ok = cJSON_IsNumber(d) && d->valuedouble == (double)(int)d->valuedouble;
+        if (ok) ts_sim_set_job_delay(s, (int)d->valuedouble);
+        cJSON_Delete(root);
+        if (!ok) return send_buf(c, 400, "text/plain", "want {\"delay_ms\": N}\n", 21, NULL);
+    }
+    if (!strcmp(url, "/__sim/jobs")) {
+        ts_buf_t b = TS_BUF_INIT;
+        ts_jw_t w;
+        ts_jw_init(&w, &b);
+        pthread_mutex_lock(&s->mu);
+        int64_t now = sim_now(s);
+        ts_jw_obj_open(&w);
+        ts_jw_key(&w, "delay_ms");
+        ts_jw_int(&w, s->job_delay_ms);
+        ts_jw_key(&w, "jobs");
+        ts_jw_arr_open(&w);
+        uint64_t first = s->jobs > MAX_JOBS ? s->jobs - MAX_JOBS + 1 : 1;
+        for (uint64_t k = first; k <= s->jobs; k++) {
+            const job_t *j = &s->jobring[k % MAX_JOBS];
+            if (j->num != k) continue;
+            char id[40];
+            snprintf(id, sizeof id, "sim-job-%llu", (unsigned long long)k);
+            ts_jw_obj_open(&w);
+            ts_jw_kv_str(&w, "id", id);
+            ts_jw_kv_str(&w, "account", s->acc[j->acct].name);
+            ts_jw_kv_str(&w, "status", job_status(s, j, now));
+            ts_jw_key(&w, "total_count");
+            ts_jw_int(&w, j->total);
+            ts_jw_key(&w, "failed_count");
+            ts_jw_int(&w, (int64_t)j->n_errs);
+            ts_jw_obj_close(&w);
+        }
+        ts_jw_arr_close(&w);
+        ts_jw_obj_close(&w);
+        pthread_mutex_unlock(&s->mu);
+        enum MHD_Result r = send_buf(c, 200, "application/json", b.data, b.len, NULL);
+        ts_buf_free(&b);
+        return r;
+    }
     if (!strcmp(url, "/__sim/stats") && !strcmp(method, "GET")) {
         ts_buf_t b = TS_BUF_INIT;
         ts_sim_stats_json(s, &b);
@@ -1166,12 +1649,15 @@ static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const c
     if (!strcmp(url, "/__sim/reset") && !strcmp(method, "POST")) {
         pthread_mutex_lock(&s->mu);
         s->unauthorized = 0;
+        for (size_t k = 0; k < MAX_JOBS; k++) job_clear(&s->jobring[k]);
         for (size_t i = 0; i < s->n_acc; i++) {
             acct_t *a = &s->acc[i];
             strset_free(&a->events);
             strset_free(&a->profiles);
             ts_buf_reset(&a->events_jsonl);
             ts_buf_reset(&a->profiles_jsonl);
+            ts_buf_reset(&a->deletions_jsonl);
+            ts_buf_reset(&a->suppressions_jsonl);
             memset(&a->st, 0, sizeof a->st);
             memset(a->by_code, 0, sizeof a->by_code);
             for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++)
@@ -1190,10 +1676,12 @@ static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const c
             snprintf(name, sizeof name, "%.*s", (int)(slash - rest), rest);
             pthread_mutex_lock(&s->mu);
             acct_t *a = find_account(s, name);
-            ts_buf_t *b = !a                            ? NULL
-                          : !strcmp(slash, "/events")   ? &a->events_jsonl
-                          : !strcmp(slash, "/profiles") ? &a->profiles_jsonl
-                                                        : NULL;
+            ts_buf_t *b = !a                                ? NULL
+                          : !strcmp(slash, "/events")       ? &a->events_jsonl
+                          : !strcmp(slash, "/profiles")     ? &a->profiles_jsonl
+                          : !strcmp(slash, "/deletions")    ? &a->deletions_jsonl
+                          : !strcmp(slash, "/suppressions") ? &a->suppressions_jsonl
+                                                            : NULL;
             enum MHD_Result r =
                 b ? send_buf(c, 200, "application/x-ndjson", b->data ? b->data : "", b->len, NULL)
                   : send_buf(c, 404, "text/plain", "not found\n", 10, NULL);
@@ -1224,7 +1712,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (!strncmp(url, "/__sim/", 7)) return handle_sim(s, c, method, url);
+    if (!strncmp(url, "/__sim/", 7)) return handle_sim(s, c, method, url, r);
+    static const char jobs_pre[] = "/api/profile-bulk-import-jobs/";
+    if (!strncmp(url, jobs_pre, sizeof jobs_pre - 1) && url[sizeof jobs_pre - 1]) {
+        if (strcmp(method, "GET"))
+            return send_error(s, c, 405, "method_not_allowed", "Method not allowed.",
+                              "Method not allowed", NULL, NULL);
+        return handle_job_get(s, c, url + sizeof jobs_pre - 1);
+    }
     for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++) {
         if (!strcmp(url, ep_paths[ep])) {
             if (strcmp(method, "POST"))
@@ -1279,12 +1774,16 @@ void ts_sim_destroy(ts_sim_t *s) {
         strset_free(&a->profiles);
         ts_buf_free(&a->events_jsonl);
         ts_buf_free(&a->profiles_jsonl);
+        ts_buf_free(&a->deletions_jsonl);
+        ts_buf_free(&a->suppressions_jsonl);
         cJSON_Delete(a->by_metric);
         for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++) {
             free(a->win[ep].burst.t);
             free(a->win[ep].steady.t);
         }
     }
+    for (size_t k = 0; s->jobring && k < MAX_JOBS; k++) job_clear(&s->jobring[k]);
+    free(s->jobring);
     free(s->acc);
     free(s->dump_dir);
     free(s->throttle_account);

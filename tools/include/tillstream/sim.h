@@ -5,7 +5,11 @@
  * (400 + source pointer), 202 on success, unique_id de-duplication (across
  * requests: kept once; within one bulk request: the whole request fails),
  * per-account and per-endpoint rate limits (burst + steady, 429 with
- * Retry-After, RateLimit-* headers), fault injection, and an inspection
+ * Retry-After, RateLimit-* headers), Bulk Profile Import jobs that complete
+ * after a delay and report the profiles they failed (invalid email or
+ * phone) through import-errors and the others under stable ids (GET
+ * .../{id}, .../import-errors, .../profiles, paginated), fault injection,
+ * and an inspection
  * API under /__sim/. docs/simulator.md says what it does not model.
  *
  * It does not share the core's Klaviyo facts (src/klaviyo/klaviyo.h) on
@@ -30,6 +34,8 @@ typedef enum {
     TS_SIM_EP_UNSUBSCRIBE_BULK, /* /api/profile-subscription-bulk-delete-jobs */
     TS_SIM_EP_CREATE_EVENT,     /* /api/events (one event, 202) */
     TS_SIM_EP_PROFILE_IMPORT,   /* /api/profile-import (one profile, 201 new / 200 updated) */
+    TS_SIM_EP_PROFILE_DELETION, /* /api/data-privacy-deletion-jobs (one profile, 202) */
+    TS_SIM_EP_SUPPRESS_BULK,    /* /api/profile-suppression-bulk-create-jobs (<= 100 emails) */
     TS_SIM_EP__COUNT
 } ts_sim_ep_t;
 
@@ -54,11 +60,15 @@ typedef struct {
     const char *dump_dir; /* write every accepted body there (NULL: off) */
     bool spaced_json;     /* error documents with a space after ':' and ',' (as
                              pretty-printing servers write them) */
-    ts_clock_fn clock;    /* ms clock for rate limiting (NULL: monotonic) */
+    int job_delay_ms;     /* Bulk Profile Import jobs complete this long after the
+                             202 (0: TS_SIM_DEFAULT_JOB_DELAY_MS; < 0: never) */
+    ts_clock_fn clock;    /* ms clock for rate limiting and jobs (NULL: monotonic) */
     void *clock_opaque;
 } ts_sim_opts_t;
 
 typedef struct ts_sim_s ts_sim_t;
+
+#define TS_SIM_DEFAULT_JOB_DELAY_MS 200
 
 /* Creates the simulator (not yet listening). `opts` is copied. */
 ts_sim_t *ts_sim_new(const ts_sim_opts_t *opts, char *errstr, size_t errstr_size);
@@ -74,9 +84,17 @@ typedef struct {
     uint64_t events_recorded, duplicates_ignored, backfill_events;
     uint64_t profiles, subscribed, unsubscribed;
     uint64_t requests, accepted, rejected_400, throttled_429, failed_5xx, dropped, unauthorized;
-    uint64_t rejected_other_4xx; /* 413, 415, 405 */
+    uint64_t rejected_other_4xx; /* 413, 415, 405, 404 */
+    uint64_t import_jobs;        /* Bulk Profile Import jobs created */
+    uint64_t import_errors;      /* profiles failed inside those jobs */
+    uint64_t job_polls;          /* GETs of a job, its import-errors or its profiles */
+    uint64_t deletions;          /* Request Profile Deletion requests accepted */
+    uint64_t suppressed;         /* emails in accepted bulk suppress jobs */
 } ts_sim_stats_t;
 int ts_sim_stats(ts_sim_t *s, const char *account, ts_sim_stats_t *out);
+/* Import jobs created from now on complete `ms` after their 202 (0: the
+ * default; < 0: never). Also POST /__sim/jobs {"delay_ms": N}. */
+void ts_sim_set_job_delay(ts_sim_t *s, int ms);
 /* Renders /__sim/stats JSON into out. */
 void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out);
 
@@ -94,7 +112,8 @@ bool ts_sim_revision_valid(const char *rev);
 const char *ts_sim_ep_path(ts_sim_ep_t ep);
 const char *ts_sim_ep_op(ts_sim_ep_t ep);
 /* Parses "events_bulk=10/s,150/m" (names: events_bulk, profiles_bulk,
- * subscribe_bulk, unsubscribe_bulk, create_event, profile_import) into
+ * subscribe_bulk, unsubscribe_bulk, create_event, profile_import,
+ * profile_deletion, suppress_bulk) into
  * opts->limits. Returns TS_ERR_CONFIG if malformed. */
 ts_err_t ts_sim_parse_limit(ts_sim_opts_t *opts, const char *spec);
 
