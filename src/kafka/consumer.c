@@ -36,7 +36,20 @@
 #include "tillstream/offsets.h"
 #include "tillstream/route.h"
 
-#define MAX_PARTITIONS 1024
+/* Everything the loop knows about one partition of its topic, sized from
+ * the topic's metadata and grown by assignments (no fixed limit). `paused`
+ * mirrors librdkafka's pause state and is written only by part_pause(). */
+typedef struct {
+    bool assigned;
+    bool paused;           /* librdkafka's state, as last set by part_pause() */
+    bool past_window;      /* replay: a record at or past the window end was seen */
+    bool reached;          /* exit-at-end: consumed up to `end` */
+    uint32_t n_blocked;    /* held records blocking the partition (full lane, registry) */
+    uint64_t walk_blocked; /* retry_held(): the walk that saw a blocked record */
+    int64_t end;           /* exit-at-end / replay window end; 0 = nothing to wait for */
+    int64_t start_offset;  /* replay: where this run started, for progress */
+    ts_metric_t *m_lag;
+} part_t;
 
 typedef struct held_s {
     rd_kafka_message_t *msg;
@@ -56,9 +69,12 @@ typedef struct dlq_retry_s {
     struct dlq_retry_s *next;
 } dlq_retry_t;
 
-typedef struct {
+struct ts_consumer_s {
     const ts_config_t *cfg;
+    ts_consumer_opts_t opts; /* a copy; its strings are borrowed */
     const ts_consumer_opts_t *o;
+    const char *group_id;
+    bool restore_logged;
     const char *topic;
     rd_kafka_t *rk;       /* group consumer */
     rd_kafka_t *table_rk; /* orders: customer table reader */
@@ -78,36 +94,39 @@ typedef struct {
     ts_mapped_t m;
     held_t *held;
     size_t n_held;
-    held_t *held_tail;                  /* append in O(1) */
-    uint32_t n_blocked[MAX_PARTITIONS]; /* held records blocking each partition */
+    held_t *held_tail; /* append in O(1) */
     dlq_retry_t *dlq_retries;
     size_t dlq_pending;
     bool fatal;
     bool table_ready;
     int64_t *table_end; /* per customers partition: high watermark at start */
     int table_parts;
-    int64_t end[MAX_PARTITIONS]; /* exit-at-end targets */
-    bool reached[MAX_PARTITIONS];
-    bool paused[MAX_PARTITIONS];
-    int n_parts;
+    part_t *parts; /* indexed by partition id, n_cap entries */
+    int n_cap;     /* entries in parts: max(topic partitions, highest assigned + 1) */
+    int n_parts;   /* the topic's partitions at start (metadata) */
+    int n_owned;   /* partitions assigned now */
+    int n_paused;  /* owned partitions paused in librdkafka now */
+    bool subscribed;
     bool assigned_once;
     bool full_paused; /* every partition paused: in-flight limit or shutdown */
+    bool at_end;      /* exit-at-end / replay: everything done */
+    uint64_t walk;    /* retry_held() walks so far */
+    bool draining;    /* ts_consumer_drain() runs: nothing new is fetched */
     ts_metrics_t *metrics;
     ts_admin_t *admin;
     ts_metric_t *m_consumed, *m_dlq[TS_REASON__COUNT], *m_skipped, *m_paused, *m_table, *m_inflight;
     ts_metric_t *m_registry_wait;
-    ts_metric_t *m_lag[MAX_PARTITIONS];
     int64_t next_lag_ms;
     /* replay */
     bool replay;
-    int64_t start_offset[MAX_PARTITIONS]; /* where this run started, for progress */
     int64_t next_progress_ms, progress_t0;
     uint64_t progress_events0;
     ts_metric_t *m_replay;
     /* counters for the final summary */
     uint64_t consumed, completed, dead_lettered, skipped, rejected;
     uint64_t by_reason[TS_REASON__COUNT];
-} loop_t;
+};
+typedef struct ts_consumer_s loop_t;
 
 static void log_kv(ts_log_level_t lvl, const rd_kafka_message_t *msg, const char *fmt,
                    const char *a) {
@@ -282,14 +301,85 @@ static void on_delivered(void *opaque, uint64_t token, ts_err_t result, const ch
 
 /* ---- processing ------------------------------------------------------------- */
 
+/* The state of partition p, growing the table when p is beyond it (an
+ * assignment after the topic grew). NULL only when out of memory. */
+static part_t *part_at(loop_t *L, int32_t p) {
+    if (p < 0) return NULL;
+    if (p >= L->n_cap) {
+        int n = p + 1 > 2 * L->n_cap ? p + 1 : 2 * L->n_cap;
+        part_t *np = realloc(L->parts, (size_t)n * sizeof *np);
+        if (!np) {
+            L->fatal = true;
+            return NULL;
+        }
+        memset(np + L->n_cap, 0, (size_t)(n - L->n_cap) * sizeof *np);
+        L->parts = np;
+        L->n_cap = n;
+    }
+    return &L->parts[p];
+}
+
+/* The one place that pauses or resumes a partition in librdkafka and the
+ * only writer of part_t.paused. `force` calls librdkafka even when the flag
+ * already agrees: after an assignment librdkafka may still hold a pause
+ * from the previous one (librdkafka #1849), whatever the flag says. */
+static void part_pause(loop_t *L, int32_t p, bool pause, bool force) {
+    part_t *ps = part_at(L, p);
+    if (!ps || !ps->assigned || (!force && ps->paused == pause)) return;
+    rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(pl, L->topic, p);
+    rd_kafka_resp_err_t err =
+        pause ? rd_kafka_pause_partitions(L->rk, pl) : rd_kafka_resume_partitions(L->rk, pl);
+    if (!err) err = pl->elems[0].err;
+    rd_kafka_topic_partition_list_destroy(pl);
+    if (err) {
+        char ctx[64];
+        snprintf(ctx, sizeof ctx, "\"partition\":%d", p);
+        ts_log(TS_LOG_WARN, "consumer", ctx, "%s: %s", pause ? "pause" : "resume",
+               rd_kafka_err2str(err));
+        return;
+    }
+    TS_LOG_DEBUG_("consumer", "%s partition %d", pause ? "paused" : "resumed", p);
+    if (ps->paused != pause) L->n_paused += pause ? 1 : -1;
+    ps->paused = pause;
+    ts_metric_set(L->m_paused, (double)L->n_paused);
+}
+
+/* What partition p's pause state must be now: paused while a record blocks
+ * it, while the in-flight limit (or shutdown) pauses everything, or once a
+ * replay passed its window. */
+static bool part_wants_pause(const loop_t *L, const part_t *ps) {
+    return L->full_paused || ps->n_blocked > 0 || ps->past_window;
+}
+
+static void part_sync_pause(loop_t *L, int32_t p, bool force) {
+    part_t *ps = part_at(L, p);
+    if (ps && ps->assigned) part_pause(L, p, part_wants_pause(L, ps), force);
+}
+
+/* Pauses (or resumes) every owned partition for the in-flight limit or
+ * shutdown; partitions that are blocked or past a replay window stay
+ * paused. */
+static void pause_all(loop_t *L, bool pause) {
+    L->full_paused = pause;
+    for (int p = 0; p < L->n_cap; p++) part_sync_pause(L, p, false);
+}
+
 static void hold(loop_t *L, rd_kafka_message_t *msg, uint64_t token, int64_t deadline, bool blocked,
                  bool registry) {
     held_t *h = calloc(1, sizeof *h);
-    if (!h) {
+    part_t *ps = part_at(L, msg->partition);
+    if (!h || !ps) {
+        free(h);
         L->fatal = true;
         return;
     }
-    *h = (held_t){msg, token, deadline, blocked, registry, L->table_version, NULL};
+    *h = (held_t){.msg = msg,
+                  .token = token,
+                  .deadline = deadline,
+                  .blocked = blocked,
+                  .registry = registry,
+                  .table_version = L->table_version};
     /* append: keeps partition order */
     if (L->held_tail)
         L->held_tail->next = h;
@@ -297,52 +387,19 @@ static void hold(loop_t *L, rd_kafka_message_t *msg, uint64_t token, int64_t dea
         L->held = h;
     L->held_tail = h;
     L->n_held++;
-    if (blocked && msg->partition < MAX_PARTITIONS) L->n_blocked[msg->partition]++;
+    if (blocked) ps->n_blocked++;
 }
 
-static void set_pause(loop_t *L, int32_t p, bool pause) {
-    if (p < 0 || p >= MAX_PARTITIONS || L->paused[p] == pause) return;
-    rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(pl, L->topic, p);
-    if (pause)
-        rd_kafka_pause_partitions(L->rk, pl);
-    else
-        rd_kafka_resume_partitions(L->rk, pl);
-    rd_kafka_topic_partition_list_destroy(pl);
-    L->paused[p] = pause;
-    ts_metric_add(L->m_paused, pause ? 1 : -1);
-}
-
-/* Pauses (or resumes) every assigned partition for the in-flight limit or
- * shutdown; partitions paused for a full lane stay paused. */
-static void pause_all(loop_t *L, bool pause) {
-    rd_kafka_topic_partition_list_t *as = NULL;
-    if (rd_kafka_assignment(L->rk, &as) || !as) return;
-    if (!pause) { /* keep lane-blocked partitions paused */
-        rd_kafka_topic_partition_list_t *keep = rd_kafka_topic_partition_list_new(as->cnt);
-        for (int i = 0; i < as->cnt; i++) {
-            int32_t p = as->elems[i].partition;
-            if (p >= MAX_PARTITIONS || !L->paused[p])
-                rd_kafka_topic_partition_list_add(keep, L->topic, p);
-        }
-        rd_kafka_resume_partitions(L->rk, keep);
-        rd_kafka_topic_partition_list_destroy(keep);
-    } else {
-        rd_kafka_pause_partitions(L->rk, as);
-    }
-    rd_kafka_topic_partition_list_destroy(as);
-    L->full_paused = pause;
-}
-
-static bool partition_blocked(const loop_t *L, int32_t p) {
-    return p < MAX_PARTITIONS && L->n_blocked[p] > 0;
+static bool partition_blocked(loop_t *L, int32_t p) {
+    part_t *ps = part_at(L, p);
+    return ps && ps->n_blocked > 0;
 }
 
 static void set_blocked(loop_t *L, held_t *h, bool blocked) {
-    int32_t p = h->msg->partition;
-    if (h->blocked == blocked) return;
+    part_t *ps = part_at(L, h->msg->partition);
+    if (h->blocked == blocked || !ps) return;
     h->blocked = blocked;
-    if (p < MAX_PARTITIONS) L->n_blocked[p] += blocked ? 1 : (uint32_t)-1;
+    ps->n_blocked += blocked ? 1 : (uint32_t)-1;
 }
 
 /* Unlinks *pp (prev = the node before it, NULL at the head) and frees it. */
@@ -480,7 +537,7 @@ static void consume(loop_t *L, rd_kafka_message_t *msg) {
     case P_WAIT_LANE:
     case P_WAIT_REGISTRY: /* like a full lane: keep order, pause, retry */
         hold(L, msg, token, 0, true, r == P_WAIT_REGISTRY);
-        set_pause(L, p, true);
+        part_sync_pause(L, p, false);
         break;
     case P_WAIT_CUSTOMER:
         hold(L, msg, token, ts_now_mono_ms() + L->cfg->unknown_customer_retry_ms, false, false);
@@ -490,13 +547,15 @@ static void consume(loop_t *L, rd_kafka_message_t *msg) {
 
 static void retry_held(loop_t *L) {
     int64_t now = ts_now_mono_ms();
-    bool blocked_parts[MAX_PARTITIONS] = {false};
     held_t *prev = NULL;
+    uint64_t walk = ++L->walk; /* part_t.walk_blocked == walk: a blocked record seen */
     for (held_t **pp = &L->held; *pp;) {
         held_t *h = *pp;
         int32_t p = h->msg->partition;
+        part_t *ps = part_at(L, p);
+        if (!ps) return;
         /* behind a blocked record of its partition: keeps its place */
-        bool skip = h->blocked && p < MAX_PARTITIONS && blocked_parts[p];
+        bool skip = h->blocked && ps->walk_blocked == walk;
         /* an order waiting for its customer is tried again only when the
          * table changed or its wait is over: no re-decoding every loop */
         skip |= !h->blocked && h->table_version == L->table_version && now < h->deadline;
@@ -519,13 +578,13 @@ static void retry_held(loop_t *L) {
         if (r == P_DONE) {
             unhold(L, pp, prev);
         } else {
-            if (h->blocked && p < MAX_PARTITIONS) blocked_parts[p] = true;
+            if (h->blocked) ps->walk_blocked = walk;
             prev = h;
             pp = &h->next;
         }
     }
-    for (int p = 0; p < L->n_parts && p < MAX_PARTITIONS; p++)
-        if (L->paused[p] && !blocked_parts[p] && !L->full_paused) set_pause(L, p, false);
+    for (int p = 0; p < L->n_cap; p++)
+        if (L->parts[p].paused) part_sync_pause(L, p, false);
 }
 
 static void drop_held_partition(loop_t *L, int32_t p) {
@@ -575,11 +634,12 @@ static void replay_start_offsets(loop_t *L, rd_kafka_t *rk,
         int64_t lo = 0, hi = 0;
         rd_kafka_get_watermark_offsets(rk, L->topic, p, &lo, &hi);
         int64_t off = parts->elems[i].offset;
-        if (p < MAX_PARTITIONS)
-            L->start_offset[p] = off >= 0 ? off : off == RD_KAFKA_OFFSET_END ? L->end[p] : lo;
+        part_t *ps = part_at(L, p);
+        if (!ps) return;
+        ps->start_offset = off >= 0 ? off : off == RD_KAFKA_OFFSET_END ? ps->end : lo;
         char ctx[128];
         snprintf(ctx, sizeof ctx, "\"partition\":%d,\"start\":%lld,\"end\":%lld", p, (long long)off,
-                 (long long)(p < MAX_PARTITIONS ? L->end[p] : -1));
+                 (long long)ps->end);
         ts_log(TS_LOG_INFO, "replay", ctx, "replaying partition %d", p);
     }
 }
@@ -590,16 +650,15 @@ static void replay_progress(loop_t *L, bool final) {
     if (!final && now < L->next_progress_ms) return;
     L->next_progress_ms = now + 5000;
     int64_t total = 0, done = 0;
-    for (int p = 0; p < L->n_parts; p++) {
-        int64_t window = L->end[p] - L->start_offset[p];
+    for (int p = 0; p < L->n_parts && p < L->n_cap; p++) {
+        const part_t *ps = &L->parts[p];
+        int64_t window = ps->end - ps->start_offset;
         if (window <= 0) continue;
         total += window;
         int64_t c = ts_offsets_committed(L->offsets, p);
-        int64_t upto = c >= 0 ? c : L->start_offset[p];
-        if (L->reached[p] && ts_offsets_partition_inflight(L->offsets, p) == 0) upto = L->end[p];
-        done += upto > L->start_offset[p]
-                    ? (upto < L->end[p] ? upto : L->end[p]) - L->start_offset[p]
-                    : 0;
+        int64_t upto = c >= 0 ? c : ps->start_offset;
+        if (ps->reached && ts_offsets_partition_inflight(L->offsets, p) == 0) upto = ps->end;
+        done += upto > ps->start_offset ? (upto < ps->end ? upto : ps->end) - ps->start_offset : 0;
     }
     uint64_t events = 0;
     ts_buf_t acc = TS_BUF_INIT;
@@ -639,36 +698,71 @@ static void replay_progress(loop_t *L, bool final) {
     ts_buf_free(&acc);
 }
 
+/* A new assignment: every partition starts with no held or in-flight
+ * work and its pause state set explicitly, since librdkafka keeps a pause
+ * across an eager revoke and re-assign (librdkafka #1849). */
+static void on_assign(loop_t *L, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts) {
+    for (int i = 0; i < parts->cnt; i++) {
+        int32_t p = parts->elems[i].partition;
+        part_t *ps = part_at(L, p);
+        if (!ps) return;
+        ts_offsets_assign(L->offsets, p);
+        if (!ps->assigned) L->n_owned++;
+        if (ps->paused) L->n_paused--;
+        *ps = (part_t){.assigned = true,
+                       .paused = false,
+                       .end = ps->end,
+                       .start_offset = ps->start_offset,
+                       .m_lag = ps->m_lag};
+    }
+    ts_log(TS_LOG_INFO, "consumer", NULL, "assigned %d partition(s) of %s", parts->cnt, L->topic);
+    if (L->replay) replay_start_offsets(L, rk, parts);
+    rd_kafka_assign(rk, parts);
+    L->assigned_once = true;
+    L->full_paused =
+        ts_offsets_inflight(L->offsets) >= (size_t)L->cfg->max_inflight_records || L->draining;
+    for (int i = 0; i < parts->cnt; i++) part_sync_pause(L, parts->elems[i].partition, true);
+}
+
+/* Revoked or lost: stop taking work for these partitions and release
+ * their held and in-flight records (late completions are ignored:
+ * generations); commit what is complete unless the assignment was lost
+ * (the group has moved on: the commit would fail). */
+static void on_revoke(loop_t *L, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts) {
+    bool lost = rd_kafka_assignment_lost(rk);
+    for (int i = 0; i < parts->cnt; i++) {
+        int32_t p = parts->elems[i].partition;
+        part_t *ps = part_at(L, p);
+        drop_held_partition(L, p);
+        ts_offsets_revoke(L->offsets, p, release_msg, NULL);
+        if (!ps || !ps->assigned) continue;
+        if (ps->paused) L->n_paused--;
+        ps->paused = false; /* unknown until the next assignment sets it */
+        ps->assigned = false;
+        ps->n_blocked = 0;
+        L->n_owned--;
+        if (ps->m_lag) ts_metric_set(ps->m_lag, 0);
+    }
+    ts_metric_set(L->m_paused, (double)L->n_paused);
+    if (!lost) {
+        rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+        if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            ts_log(TS_LOG_WARN, "consumer", NULL, "commit on revoke: %s", rd_kafka_err2str(cerr));
+    }
+    ts_log(TS_LOG_INFO, "consumer", NULL, "revoked %d partition(s) of %s%s", parts->cnt, L->topic,
+           lost ? " (assignment lost)" : "");
+    rd_kafka_assign(rk, NULL);
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
     loop_t *L = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        for (int i = 0; i < parts->cnt; i++) {
-            int32_t p = parts->elems[i].partition;
-            ts_offsets_assign(L->offsets, p);
-            if (p < MAX_PARTITIONS) L->paused[p] = false;
-        }
-        ts_log(TS_LOG_INFO, "consumer", NULL, "assigned %d partition(s) of %s", parts->cnt,
-               L->topic);
-        if (L->replay) replay_start_offsets(L, rk, parts);
-        rd_kafka_assign(rk, parts);
-        L->full_paused = false; /* a new assignment starts unpaused */
-        L->assigned_once = true;
+        on_assign(L, rk, parts);
     } else {
-        /* stop taking work for these partitions, commit what is complete;
-         * late completions of their records are ignored (generations) */
-        for (int i = 0; i < parts->cnt; i++) {
-            int32_t p = parts->elems[i].partition;
-            drop_held_partition(L, p);
-            ts_offsets_revoke(L->offsets, p, release_msg, NULL);
-            if (p < MAX_PARTITIONS) L->paused[p] = false;
-        }
-        rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
-        if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
-            ts_log(TS_LOG_WARN, "consumer", NULL, "commit on revoke: %s", rd_kafka_err2str(cerr));
-        ts_log(TS_LOG_INFO, "consumer", NULL, "revoked %d partition(s) of %s", parts->cnt,
-               L->topic);
-        rd_kafka_assign(rk, NULL);
+        if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+            ts_log(TS_LOG_ERROR, "consumer", NULL, "rebalance: %s", rd_kafka_err2str(err));
+        on_revoke(L, rk, parts);
     }
 }
 
@@ -731,13 +825,9 @@ static rd_kafka_conf_t *base_conf(const ts_config_t *cfg, char *err, size_t errs
     return base_conf_for(cfg, false, err, errsz);
 }
 
-static int64_t now_wall_clock(void *o) {
-    (void)o;
-    return ts_now_mono_ms();
-}
-
-/* Captures the high watermarks of every partition of `topic`. */
-static int capture_ends(rd_kafka_t *rk, const char *topic, int64_t *ends, int max, int *n_out) {
+/* Captures the high watermarks of every partition of `topic` into a new
+ * array (*ends, caller frees) of *n_out entries. */
+static int capture_ends(rd_kafka_t *rk, const char *topic, int64_t **ends_out, int *n_out) {
     const rd_kafka_metadata_t *md;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
@@ -746,12 +836,17 @@ static int capture_ends(rd_kafka_t *rk, const char *topic, int64_t *ends, int ma
     int n = 0;
     if (md->topic_cnt == 1 && !md->topics[0].err) n = md->topics[0].partition_cnt;
     rd_kafka_metadata_destroy(md);
-    if (n == 0 || n > max) return -1;
+    int64_t *ends = n > 0 ? calloc((size_t)n, sizeof *ends) : NULL;
+    if (!ends) return -1;
     for (int p = 0; p < n; p++) {
         int64_t lo, hi;
-        if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000)) return -1;
+        if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000)) {
+            free(ends);
+            return -1;
+        }
         ends[p] = hi;
     }
+    *ends_out = ends;
     *n_out = n;
     return 0;
 }
@@ -793,9 +888,7 @@ static int table_open(loop_t *L, char *err, size_t errsz) {
     rd_kafka_conf_set(conf, "enable.partition.eof", "false", NULL, 0);
     L->table_rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errsz);
     if (!L->table_rk) return -1;
-    L->table_end = calloc(MAX_PARTITIONS, sizeof *L->table_end);
-    if (capture_ends(L->table_rk, L->cfg->topic_customers, L->table_end, MAX_PARTITIONS,
-                     &L->table_parts)) {
+    if (capture_ends(L->table_rk, L->cfg->topic_customers, &L->table_end, &L->table_parts)) {
         snprintf(err, errsz, "cannot read the partitions of %s", L->cfg->topic_customers);
         return -1;
     }
@@ -900,17 +993,17 @@ static void metrics_tick(loop_t *L) {
     for (int i = 0; i < as->cnt; i++) {
         int32_t p = as->elems[i].partition;
         int64_t lo, hi;
-        if (p >= MAX_PARTITIONS || rd_kafka_get_watermark_offsets(L->rk, L->topic, p, &lo, &hi))
-            continue;
-        if (!L->m_lag[p]) {
+        part_t *ps = part_at(L, p);
+        if (!ps || rd_kafka_get_watermark_offsets(L->rk, L->topic, p, &lo, &hi)) continue;
+        if (!ps->m_lag) {
             char lb[256];
             snprintf(lb, sizeof lb, "topic=\"%s\",partition=\"%d\"", L->topic, p);
-            L->m_lag[p] = ts_metrics_gauge(
+            ps->m_lag = ts_metrics_gauge(
                 L->metrics, "tillstream_consumer_lag_records",
                 "records between the consumer's position and the partition end", lb);
         }
         int64_t pos = as->elems[i].offset >= 0 ? as->elems[i].offset : lo;
-        ts_metric_set(L->m_lag[p], (double)(hi > pos ? hi - pos : 0));
+        ts_metric_set(ps->m_lag, (double)(hi > pos ? hi - pos : 0));
     }
     rd_kafka_topic_partition_list_destroy(as);
 }
@@ -920,8 +1013,8 @@ static bool at_end(loop_t *L) {
         L->dlq_retries)
         return false;
     if (ts_offsets_inflight(L->offsets)) return false;
-    for (int p = 0; p < L->n_parts; p++)
-        if (L->end[p] > 0 && !L->reached[p]) return false;
+    for (int p = 0; p < L->n_parts && p < L->n_cap; p++)
+        if (L->parts[p].end > 0 && !L->parts[p].reached) return false;
     return true;
 }
 
@@ -964,86 +1057,38 @@ static void print_summary(loop_t *L) {
     }
     ts_jw_obj_close(&w);
     ts_jw_obj_close(&w);
-    ts_log(TS_LOG_INFO, L->o->prog, b.data + 1 /* members only */, "summary");
+    if (b.data && b.len >= 2) b.data[b.len - 1] = '\0'; /* members only: drop the outer '}' */
+    ts_log(TS_LOG_INFO, L->o->prog, b.data ? b.data + 1 : NULL, "summary");
     ts_buf_free(&b);
 }
 
-int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
-    loop_t *L = calloc(1, sizeof *L);
-    char err[512];
-    int exit_code = 1;
-    if (!L) return 1;
-    L->cfg = cfg;
-    L->o = o;
-    L->topic = o->kind == TS_KIND_ORDER ? cfg->topic_orders : cfg->topic_customers;
-    ts_mapped_init(&L->m);
-    L->arena = ts_arena_new(1 << 16);
-    /* room for twice the limit: what was fetched before a pause still fits */
-    L->offsets = ts_offsets_new(2 * (size_t)cfg->max_inflight_records);
-    L->router = ts_router_new(cfg, err, sizeof err);
-    L->mapper = L->router ? ts_mapper_new(cfg, L->router, err, sizeof err) : NULL;
-    L->table = o->kind == TS_KIND_ORDER ? ts_custtable_new(0) : NULL;
-    if (!L->arena || !L->offsets || !L->mapper || (o->kind == TS_KIND_ORDER && !L->table)) goto out;
-    /* decoders: a bad registry or raw-writer-schema setting is a config error */
-    if (!(L->dec = ts_decoder_new(cfg, o->kind, err, sizeof err)) ||
-        (o->kind == TS_KIND_ORDER &&
-         !(L->table_dec = ts_decoder_new(cfg, TS_KIND_CUSTOMER, err, sizeof err)))) {
-        fprintf(stderr, "%s: %s\n", o->prog, err);
-        exit_code = 2;
-        goto out;
-    }
+/* ---- new / poll / run / drain / destroy ---------------------------------------- */
 
-    L->metrics = ts_metrics_new();
-    metrics_setup(L);
-    if (cfg->admin_listen) {
-        L->admin = ts_admin_new(cfg->admin_listen, L->metrics, err, sizeof err);
-        if (!L->admin) {
-            fprintf(stderr, "%s: %s\n", o->prog, err);
-            exit_code = 2;
-            goto out;
-        }
-        char ctx[64];
-        snprintf(ctx, sizeof ctx, "\"port\":%d", ts_admin_port(L->admin));
-        ts_log(TS_LOG_INFO, o->prog, ctx, "admin listener on %s (/metrics /healthz /readyz)",
-               cfg->admin_listen);
-    }
-    ts_engine_opts_t eo = {cfg, on_delivered, L, now_wall_clock, NULL, L->metrics, 0, 0};
-    L->engine = ts_engine_new(&eo, err, sizeof err);
-    if (!L->engine) {
-        fprintf(stderr, "%s: %s\n", o->prog, err);
-        exit_code = 2;
-        goto out;
-    }
+static ts_err_t fail(ts_err_t rc, char *errstr, size_t errstr_size, const char *what,
+                     const char *err) {
+    return ts_seterr(errstr, errstr_size, rc, "%s%s%s", what, *what ? ": " : "", err);
+}
+
+static ts_err_t open_dead_letter_producer(loop_t *L, char *err, size_t errsz) {
     /* dead-letter producer: idempotent, acks=all */
-    rd_kafka_conf_t *pconf = base_conf_for(cfg, true, err, sizeof err);
-    if (!pconf) {
-        fprintf(stderr, "%s: %s\n", o->prog, err);
-        exit_code = 2;
-        goto out;
-    }
+    rd_kafka_conf_t *pconf = base_conf_for(L->cfg, true, err, errsz);
+    if (!pconf) return TS_ERR_CONFIG;
     rd_kafka_conf_set(pconf, "enable.idempotence", "true", NULL, 0);
     rd_kafka_conf_set(pconf, "acks", "all", NULL, 0);
     rd_kafka_conf_set(pconf, "linger.ms", "5", NULL, 0);
     rd_kafka_conf_set_dr_msg_cb(pconf, on_dlq_delivery);
     rd_kafka_conf_set_opaque(pconf, L);
-    if (!(L->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, err, sizeof err))) {
-        fprintf(stderr, "%s: dead-letter producer: %s\n", o->prog, err);
-        goto out;
-    }
-    if (o->kind == TS_KIND_ORDER && table_open(L, err, sizeof err)) {
-        fprintf(stderr, "%s: customer table: %s\n", o->prog, err);
-        goto out;
-    }
-    rd_kafka_conf_t *cconf = base_conf(cfg, err, sizeof err);
-    if (!cconf) {
-        fprintf(stderr, "%s: %s\n", o->prog, err);
-        exit_code = 2;
-        goto out;
-    }
-    const char *gid = o->group_id                ? o->group_id
-                      : o->kind == TS_KIND_ORDER ? cfg->group_id_orders
-                                                 : cfg->group_id_customers;
-    rd_kafka_conf_set(cconf, "group.id", gid, NULL, 0);
+    char why[512];
+    if (!(L->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, why, sizeof why)))
+        return fail(TS_ERR_INTERNAL, err, errsz, "dead-letter producer", why);
+    return TS_OK;
+}
+
+static ts_err_t open_group_consumer(loop_t *L, char *err, size_t errsz) {
+    const ts_config_t *cfg = L->cfg;
+    rd_kafka_conf_t *cconf = base_conf(cfg, err, errsz);
+    if (!cconf) return TS_ERR_CONFIG;
+    rd_kafka_conf_set(cconf, "group.id", L->group_id, NULL, 0);
     rd_kafka_conf_set(cconf, "enable.auto.offset.store", "false", NULL, 0);
     rd_kafka_conf_set(cconf, "enable.auto.commit", "true", NULL, 0);
     /* stored offsets reach the broker within a second (fewer re-sends after a
@@ -1063,102 +1108,207 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
         rd_kafka_conf_set(cconf, "partition.assignment.strategy", "range,roundrobin", NULL, 0);
     rd_kafka_conf_set_rebalance_cb(cconf, on_rebalance);
     rd_kafka_conf_set_opaque(cconf, L);
-    if (!(L->rk = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, err, sizeof err))) {
-        fprintf(stderr, "%s: consumer: %s\n", o->prog, err);
-        goto out;
-    }
+    char why[512];
+    if (!(L->rk = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, why, sizeof why)))
+        return fail(TS_ERR_INTERNAL, err, errsz, "consumer", why);
     rd_kafka_poll_set_consumer(L->rk);
+    return TS_OK;
+}
+
+/* The topic's partitions and, for exit-at-end and replays, the end of
+ * each (the high watermark now, or the first record at --replay-to). */
+static ts_err_t capture_targets(loop_t *L, char *err, size_t errsz) {
+    int64_t *ends = NULL;
+    int n = 0;
+    bool need = L->o->exit_at_end || L->replay;
+    if (capture_ends(L->rk, L->topic, &ends, &n)) {
+        if (need)
+            return ts_seterr(err, errsz, TS_ERR_TRANSIENT, "cannot read the end offsets of %s",
+                             L->topic);
+        return TS_OK; /* sized by the assignments instead */
+    }
+    L->n_parts = n;
+    if (!part_at(L, n - 1)) {
+        free(ends);
+        return ts_seterr(err, errsz, TS_ERR_NOMEM, "out of memory");
+    }
+    for (int p = 0; p < n && need; p++) L->parts[p].end = ends[p];
+    free(ends);
+    if (L->replay && L->o->replay_to_ms != TS_REPLAY_NOW) {
+        /* the window ends at the first record at or after --replay-to */
+        rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(n);
+        for (int p = 0; p < n; p++)
+            rd_kafka_topic_partition_list_add(q, L->topic, p)->offset = L->o->replay_to_ms;
+        if (rd_kafka_offsets_for_times(L->rk, q, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            for (int i = 0; i < q->cnt; i++)
+                if (q->elems[i].offset >= 0 && q->elems[i].partition < n)
+                    L->parts[q->elems[i].partition].end = q->elems[i].offset;
+        rd_kafka_topic_partition_list_destroy(q);
+    }
+    return TS_OK;
+}
+
+static ts_err_t open_admin(loop_t *L, char *err, size_t errsz) {
+    if (!L->cfg->admin_listen) return TS_OK;
+    char why[512];
+    L->admin = ts_admin_new(L->cfg->admin_listen, L->metrics, why, sizeof why);
+    if (!L->admin) return fail(TS_ERR_CONFIG, err, errsz, "", why);
+    char ctx[64];
+    snprintf(ctx, sizeof ctx, "\"port\":%d", ts_admin_port(L->admin));
+    ts_log(TS_LOG_INFO, L->o->prog, ctx, "admin listener on %s (/metrics /healthz /readyz)",
+           L->cfg->admin_listen);
+    return TS_OK;
+}
+
+static ts_err_t consumer_setup(loop_t *L, char *err, size_t errsz) {
+    const ts_config_t *cfg = L->cfg;
+    const ts_consumer_opts_t *o = L->o;
+    ts_err_t rc;
+    char why[512];
+    ts_mapped_init(&L->m);
+    L->arena = ts_arena_new(1 << 16);
+    /* room for twice the limit: what was fetched before a pause still fits */
+    L->offsets = ts_offsets_new(2 * (size_t)cfg->max_inflight_records);
+    L->table = o->kind == TS_KIND_ORDER ? ts_custtable_new(0) : NULL;
+    L->metrics = ts_metrics_new();
+    if (!L->arena || !L->offsets || !L->metrics || (o->kind == TS_KIND_ORDER && !L->table))
+        return ts_seterr(err, errsz, TS_ERR_NOMEM, "out of memory");
+    if (!(L->router = ts_router_new(cfg, why, sizeof why)) ||
+        !(L->mapper = ts_mapper_new(cfg, L->router, why, sizeof why)))
+        return fail(TS_ERR_CONFIG, err, errsz, "", why);
+    /* decoders: a bad registry or raw-writer-schema setting is a config error */
+    if (!(L->dec = ts_decoder_new(cfg, o->kind, why, sizeof why)) ||
+        (o->kind == TS_KIND_ORDER &&
+         !(L->table_dec = ts_decoder_new(cfg, TS_KIND_CUSTOMER, why, sizeof why))))
+        return fail(TS_ERR_CONFIG, err, errsz, "", why);
+    metrics_setup(L);
+    if ((rc = open_admin(L, err, errsz))) return rc;
+    ts_engine_opts_t eo = {.cfg = cfg, .on_done = on_delivered, .opaque = L, .metrics = L->metrics};
+    if (!(L->engine = ts_engine_new(&eo, why, sizeof why)))
+        return fail(TS_ERR_CONFIG, err, errsz, "", why);
+    if ((rc = open_dead_letter_producer(L, err, errsz))) return rc;
+    if (o->kind == TS_KIND_ORDER && table_open(L, why, sizeof why))
+        return fail(TS_ERR_TRANSIENT, err, errsz, "customer table", why);
+    if ((rc = open_group_consumer(L, err, errsz))) return rc;
     L->replay = o->replay_from_ms != TS_REPLAY_NONE;
     if (L->replay) {
         L->m_replay = ts_metrics_gauge(L->metrics, "tillstream_replay_progress_ratio",
                                        "share of the replay window done (0..1)", NULL);
         L->progress_t0 = ts_now_mono_ms();
     }
-    if ((o->exit_at_end || L->replay) &&
-        capture_ends(L->rk, L->topic, L->end, MAX_PARTITIONS, &L->n_parts)) {
-        fprintf(stderr, "%s: cannot read the end offsets of %s\n", o->prog, L->topic);
-        goto out;
+    return capture_targets(L, err, errsz);
+}
+
+ts_err_t ts_consumer_new(const ts_config_t *cfg, const ts_consumer_opts_t *opts,
+                         ts_consumer_t **out, char *errstr, size_t errstr_size) {
+    *out = NULL;
+    loop_t *L = calloc(1, sizeof *L);
+    if (!L) return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+    L->cfg = cfg;
+    L->opts = *opts;
+    L->o = &L->opts;
+    L->topic = opts->kind == TS_KIND_ORDER ? cfg->topic_orders : cfg->topic_customers;
+    L->group_id = opts->group_id                ? opts->group_id
+                  : opts->kind == TS_KIND_ORDER ? cfg->group_id_orders
+                                                : cfg->group_id_customers;
+    ts_err_t rc = consumer_setup(L, errstr, errstr_size);
+    if (rc != TS_OK) {
+        ts_consumer_destroy(L);
+        return rc;
     }
-    if (L->replay && o->replay_to_ms != TS_REPLAY_NOW) {
-        /* the window ends at the first record at or after --replay-to */
-        rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(L->n_parts);
-        for (int p = 0; p < L->n_parts; p++)
-            rd_kafka_topic_partition_list_add(q, L->topic, p)->offset = o->replay_to_ms;
-        if (rd_kafka_offsets_for_times(L->rk, q, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
-            for (int i = 0; i < q->cnt; i++)
-                if (q->elems[i].offset >= 0 && q->elems[i].partition < MAX_PARTITIONS)
-                    L->end[q->elems[i].partition] = q->elems[i].offset;
-        rd_kafka_topic_partition_list_destroy(q);
-    }
-    if (!o->exit_at_end && !L->replay) {
-        int64_t dummy[MAX_PARTITIONS];
-        capture_ends(L->rk, L->topic, dummy, MAX_PARTITIONS, &L->n_parts);
-    }
-    if (o->kind == TS_KIND_ORDER) {
-        ts_log(TS_LOG_INFO, "orders", NULL, "restoring the customer table from %s",
-               cfg->topic_customers);
-        while (!L->table_ready && !*o->stop) {
-            table_poll(L, 100);
-            ts_admin_heartbeat(L->admin);
-        }
+    *out = L;
+    return TS_OK;
+}
+
+/* Orders: the customer table is restored before the group is joined;
+ * then subscribe. false while still restoring. */
+static bool start_consuming(loop_t *L) {
+    if (L->o->kind == TS_KIND_ORDER && !L->table_ready) {
+        if (!L->restore_logged)
+            ts_log(TS_LOG_INFO, "orders", NULL, "restoring the customer table from %s",
+                   L->cfg->topic_customers);
+        L->restore_logged = true;
+        table_poll(L, 100);
+        ts_admin_heartbeat(L->admin);
+        return false;
     }
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, L->topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t serr = rd_kafka_subscribe(L->rk, sub);
     rd_kafka_topic_partition_list_destroy(sub);
     if (serr) {
-        fprintf(stderr, "%s: subscribe: %s\n", o->prog, rd_kafka_err2str(serr));
-        goto out;
+        ts_log(TS_LOG_ERROR, L->o->prog, NULL, "subscribe: %s", rd_kafka_err2str(serr));
+        L->fatal = true;
+        return false;
     }
-    ts_log(TS_LOG_INFO, o->prog, NULL, "consuming %s as group %s", L->topic, gid);
+    L->subscribed = true;
+    ts_log(TS_LOG_INFO, L->o->prog, NULL, "consuming %s as group %s", L->topic, L->group_id);
+    return true;
+}
 
-    while (!*o->stop && !L->fatal) {
-        bool busy = ts_engine_pending(L->engine) > 0 || L->n_held > 0;
-        /* too many records in flight: pause fetching (the tracker has room
-         * for what was fetched before the pause) and keep polling, which
-         * keeps the membership alive; resume at half */
-        size_t inflight = ts_offsets_inflight(L->offsets);
-        if (!L->full_paused && inflight >= (size_t)cfg->max_inflight_records)
-            pause_all(L, true);
-        else if (L->full_paused && inflight < (size_t)cfg->max_inflight_records / 2)
-            pause_all(L, false);
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(L->rk, busy ? 5 : 100);
-        if (msg) {
-            if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                if (msg->partition < MAX_PARTITIONS && msg->offset >= L->end[msg->partition])
-                    L->reached[msg->partition] = true;
-                rd_kafka_message_destroy(msg);
-            } else if (msg->err) {
-                ts_log(msg->err == RD_KAFKA_RESP_ERR__TRANSPORT ? TS_LOG_WARN : TS_LOG_ERROR,
-                       "consumer", NULL, "consumer: %s", rd_kafka_message_errstr(msg));
-                rd_kafka_message_destroy(msg);
-            } else if (L->replay && msg->partition < MAX_PARTITIONS &&
-                       msg->offset >= L->end[msg->partition]) {
-                /* past the replay window: not ours to process */
-                L->reached[msg->partition] = true;
-                set_pause(L, msg->partition, true);
-                rd_kafka_message_destroy(msg);
-            } else {
-                if (msg->partition < MAX_PARTITIONS && msg->offset + 1 >= L->end[msg->partition])
-                    L->reached[msg->partition] = true;
-                consume(L, msg);
-            }
-        }
-        if (L->table) table_poll(L, 0);
-        retry_dead_letters(L);
-        if (L->n_held) retry_held(L);
-        ts_engine_poll(L->engine, 0);
-        rd_kafka_poll(L->dlq, 0);
-        ts_admin_heartbeat(L->admin);
-        ts_admin_set_ready(L->admin,
-                           L->assigned_once && (L->o->kind == TS_KIND_CUSTOMER || L->table_ready));
-        metrics_tick(L);
-        if (L->replay) replay_progress(L, false);
-        if ((o->exit_at_end || L->replay) && at_end(L)) break;
+/* One message from the group consumer (NULL: none). */
+static void on_message(loop_t *L, rd_kafka_message_t *msg) {
+    part_t *ps = msg->partition >= 0 ? part_at(L, msg->partition) : NULL;
+    if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (ps && msg->offset >= ps->end) ps->reached = true;
+        rd_kafka_message_destroy(msg);
+    } else if (msg->err) {
+        ts_log(msg->err == RD_KAFKA_RESP_ERR__TRANSPORT ? TS_LOG_WARN : TS_LOG_ERROR, "consumer",
+               NULL, "consumer: %s", rd_kafka_message_errstr(msg));
+        rd_kafka_message_destroy(msg);
+    } else if (!ps) {
+        rd_kafka_message_destroy(msg);
+    } else if (L->replay && msg->offset >= ps->end) {
+        /* past the replay window: not ours to process */
+        ps->reached = true;
+        ps->past_window = true;
+        part_sync_pause(L, msg->partition, false);
+        rd_kafka_message_destroy(msg);
+    } else {
+        if (msg->offset + 1 >= ps->end) ps->reached = true;
+        consume(L, msg);
     }
+}
 
+bool ts_consumer_poll(ts_consumer_t *L) {
+    if (L->fatal || L->at_end) return false;
+    if (!L->subscribed && !start_consuming(L)) return !L->fatal;
+    bool busy = ts_engine_pending(L->engine) > 0 || L->n_held > 0;
+    /* too many records in flight: pause fetching (the tracker has room
+     * for what was fetched before the pause) and keep polling, which
+     * keeps the membership alive; resume at half */
+    size_t inflight = ts_offsets_inflight(L->offsets);
+    size_t limit = (size_t)L->cfg->max_inflight_records;
+    if (!L->full_paused && inflight >= limit)
+        pause_all(L, true);
+    else if (L->full_paused && inflight < limit / 2)
+        pause_all(L, false);
+    rd_kafka_message_t *msg = rd_kafka_consumer_poll(L->rk, busy ? 5 : 100);
+    if (msg) on_message(L, msg);
+    if (L->table) table_poll(L, 0);
+    retry_dead_letters(L);
+    if (L->n_held) retry_held(L);
+    ts_engine_poll(L->engine, 0);
+    rd_kafka_poll(L->dlq, 0);
+    ts_admin_heartbeat(L->admin);
+    ts_admin_set_ready(L->admin,
+                       L->assigned_once && (L->o->kind == TS_KIND_CUSTOMER || L->table_ready));
+    metrics_tick(L);
+    if (L->replay) replay_progress(L, false);
+    if ((L->o->exit_at_end || L->replay) && at_end(L)) L->at_end = true;
+    return !L->fatal && !L->at_end;
+}
+
+ts_err_t ts_consumer_run(ts_consumer_t *L) {
+    while (!(L->o->stop && *L->o->stop) && ts_consumer_poll(L)) {
+    }
+    return L->fatal ? TS_ERR_NOMEM : TS_OK;
+}
+
+ts_err_t ts_consumer_drain(ts_consumer_t *L, char *errstr, size_t errstr_size) {
     /* drain: no new records, finish what is in flight within the grace period */
-    int64_t grace_end = ts_now_mono_ms() + cfg->shutdown_grace_ms;
+    int64_t grace_end = ts_now_mono_ms() + L->cfg->shutdown_grace_ms;
+    L->draining = true;
     ts_engine_flush(L->engine);
     pause_all(L, true);
     while ((ts_engine_pending(L->engine) || L->dlq_pending || L->dlq_retries) &&
@@ -1171,22 +1321,46 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
         if (late) rd_kafka_message_destroy(late);
         retry_dead_letters(L);
     }
-    rd_kafka_flush(L->dlq, 5000);
+    int64_t left = grace_end - ts_now_mono_ms();
+    rd_kafka_flush(L->dlq, left > 0 ? (int)left : 0);
     if (ts_engine_pending(L->engine))
-        ts_log(TS_LOG_WARN, o->prog, NULL,
+        ts_log(TS_LOG_WARN, L->o->prog, NULL,
                "%zu record(s) not delivered within the grace period: their "
                "offsets are not committed and they will be re-read",
                ts_engine_pending(L->engine));
-    rd_kafka_resp_err_t cerr = rd_kafka_commit(L->rk, NULL, 0);
-    if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        ts_log(TS_LOG_WARN, o->prog, NULL, "final commit: %s", rd_kafka_err2str(cerr));
+    ts_err_t rc = TS_OK;
+    rd_kafka_resp_err_t cerr = L->subscribed ? rd_kafka_commit(L->rk, NULL, 0) : 0;
+    if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        ts_log(TS_LOG_WARN, L->o->prog, NULL, "final commit: %s", rd_kafka_err2str(cerr));
+        rc = ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "final commit: %s",
+                       rd_kafka_err2str(cerr));
+    }
     if (L->replay) replay_progress(L, true);
     print_summary(L);
-    exit_code = L->fatal ? 1 : 0;
-out:
+    if (L->fatal) rc = ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+    return rc;
+}
+
+void ts_consumer_stats(const ts_consumer_t *L, ts_consumer_stats_t *out) {
+    *out = (ts_consumer_stats_t){.owned = (size_t)L->n_owned,
+                                 .paused = (size_t)L->n_paused,
+                                 .inflight = ts_offsets_inflight(L->offsets),
+                                 .held = L->n_held,
+                                 .consumed = L->consumed,
+                                 .completed = L->completed,
+                                 .dead_lettered = L->dead_lettered,
+                                 .at_end = L->at_end};
+}
+
+int ts_consumer_admin_port(const ts_consumer_t *L) {
+    return L->admin ? ts_admin_port(L->admin) : -1;
+}
+
+void ts_consumer_destroy(ts_consumer_t *L) {
+    if (!L) return;
     if (L->rk) {
+        /* the revoke in close releases tracked messages and commits */
         rd_kafka_consumer_close(L->rk);
-        /* the revoke in close released tracked messages; release held ones too */
         rd_kafka_destroy(L->rk);
     }
     L->held_tail = NULL;
@@ -1195,8 +1369,14 @@ out:
         L->held = h->next;
         free(h);
     }
-    for (int p = 0; p < MAX_PARTITIONS && L->offsets; p++)
+    for (int p = 0; p < L->n_cap && L->offsets; p++)
         ts_offsets_revoke(L->offsets, p, release_msg, NULL);
+    while (L->dlq_retries) {
+        dlq_retry_t *r = L->dlq_retries;
+        L->dlq_retries = r->next;
+        free(r->detail);
+        free(r);
+    }
     if (L->table_held) rd_kafka_message_destroy(L->table_held);
     if (L->table_rk) {
         rd_kafka_consumer_close(L->table_rk);
@@ -1215,6 +1395,6 @@ out:
     ts_arena_destroy(L->arena);
     ts_mapped_free(&L->m);
     free(L->table_end);
+    free(L->parts);
     free(L);
-    return exit_code;
 }
