@@ -1,20 +1,34 @@
 /*
- * bench_engine - how close the delivery engine runs each Klaviyo account
- * to its steady bulk ceiling, against the simulator with Klaviyo's real
- * limits (Bulk Create Events: 10/s burst, 150/min steady, 1,000 events per
- * request => 2,500 events/s per account).
+ * bench_engine - the delivery engine over time against the Klaviyo
+ * simulator at Klaviyo's real limits (Bulk Create Events: 10/s burst,
+ * 150/min steady, 1,000 events per request => 2,500 events/s per account).
  *
- *   bench_engine [--accounts 4] [--seconds 240] [--events-per-order 5]
- *                [--starve-first] [--linger-ms 200]
+ *   bench_engine --mode backfill [--accounts 8] [--seconds 180]
+ *       events submitted as fast as the engine takes them: share of the
+ *       ceiling per account and aggregate, 429s, lost (must be 0).
+ *   bench_engine --mode live [--accounts 3] [--orders-per-s 1000] [--seconds 150]
+ *       orders at a fixed rate spread over the accounts: submit -> 202
+ *       latency p50/p99/max, seconds with zero requests while events were
+ *       queued (must be 0).
+ *   bench_engine --mode share [--members 3] [--accounts 2] [--seconds 180]
+ *       N engines (members of one group) with share 1/N each, backfilling
+ *       the same simulator accounts: aggregate share of each account's
+ *       ceiling, 429s per request, longest gap between requests.
+ *   common: [--events-per-order 4] [--linger-ms 200] [--time-scale 1]
+ *           [--starve-first] [--timeline]
  *
+ * --time-scale K runs the engine's and the simulator's clocks K times
+ * faster than real time (both take an injected clock), so a 150 s run at
+ * the real limits takes 150/K s; --seconds is virtual time. Every figure
+ * is in virtual time. K > 1 needs K times the CPU per second (the
+ * simulator parses every request), so report real-time runs too.
  * --starve-first throttles account 0 to 1 bulk request a minute at the
- * simulator (429 + Retry-After all run long), to measure that its lane's
- * memory stays bounded while the others run at their ceiling.
- * Reports per account: events accepted, % of the steady ceiling, 429s,
- * lost events (submitted - accepted after draining; must be 0), the lane's
- * high-water memory, process RSS, and engine CPU per event.
+ * simulator, to measure that its lane's memory stays bounded.
+ * --timeline prints requests per virtual second per account.
+ * Exit status 1 when events were lost.
  */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +37,49 @@
 #include "tillstream/engine.h"
 #include "tillstream/sim.h"
 
-static uint64_t accepted_records;
+#define MAX_ACCOUNTS 32
+#define MAX_MEMBERS  8
+#define CEILING      2500.0 /* events/s per account at 150 requests/min */
+
+/* ---- an accelerated clock shared by the engines and the simulator ---- */
+static double time_scale = 1;
+static int64_t clock_origin_us;
+static int64_t mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+static int64_t vclock(void *opaque) {
+    (void)opaque;
+    return 1000000 + (int64_t)((double)(mono_us() - clock_origin_us) * time_scale / 1000.0);
+}
+
+/* ---- completions: submit -> 202 latency by token ---------------------- */
+static int64_t *submit_at; /* by token */
+static size_t n_tokens;
+static int64_t *lat;
+static size_t n_lat, cap_lat;
+static uint64_t accepted_records, rejected_records;
 static void on_done(void *o, uint64_t token, ts_err_t r, const char *d) {
     (void)o;
-    (void)token;
     (void)d;
-    if (r == TS_OK) accepted_records++;
+    if (r != TS_OK) {
+        rejected_records++;
+        return;
+    }
+    accepted_records++;
+    if (submit_at && token < n_tokens) {
+        if (n_lat == cap_lat) {
+            cap_lat = cap_lat ? cap_lat * 2 : 65536;
+            lat = realloc(lat, cap_lat * sizeof *lat);
+        }
+        lat[n_lat++] = vclock(NULL) - submit_at[token];
+    }
+}
+
+static int cmp64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 static long rss_kb(void) {
@@ -41,9 +92,9 @@ static long rss_kb(void) {
     return v;
 }
 
-static double thread_cpu_s(void) {
+static double cpu_s(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -90,33 +141,58 @@ static void make(ts_mapped_t *m, int account, uint64_t order, int n_events) {
     m->n_events = (size_t)n_events;
 }
 
+typedef enum { MODE_BACKFILL, MODE_LIVE, MODE_SHARE } mode_t_;
+
 int main(int argc, char **argv) {
-    int accounts = 4, seconds = 240, epo = 5, linger = 200;
-    bool starve = false;
-    static const struct option opts[] = {
-        {"accounts", 1, NULL, 'a'},         {"seconds", 1, NULL, 's'},
-        {"events-per-order", 1, NULL, 'e'}, {"linger-ms", 1, NULL, 'l'},
-        {"starve-first", 0, NULL, 'S'},     {NULL, 0, NULL, 0}};
+    int accounts = -1, seconds = -1, epo = 4, linger = 200, members = 3, rate = 1000;
+    bool starve = false, timeline = false;
+    mode_t_ mode = MODE_BACKFILL;
+    static const struct option opts[] = {{"mode", 1, NULL, 'm'},
+                                         {"accounts", 1, NULL, 'a'},
+                                         {"seconds", 1, NULL, 's'},
+                                         {"events-per-order", 1, NULL, 'e'},
+                                         {"linger-ms", 1, NULL, 'l'},
+                                         {"members", 1, NULL, 'M'},
+                                         {"orders-per-s", 1, NULL, 'r'},
+                                         {"time-scale", 1, NULL, 'k'},
+                                         {"starve-first", 0, NULL, 'S'},
+                                         {"timeline", 0, NULL, 'T'},
+                                         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'a')
-            accounts = atoi(optarg);
-        else if (c == 's')
-            seconds = atoi(optarg);
-        else if (c == 'e')
-            epo = atoi(optarg);
-        else if (c == 'l')
-            linger = atoi(optarg);
-        else if (c == 'S')
-            starve = true;
-        else
-            return 2;
+        switch (c) {
+        case 'm':
+            mode = !strcmp(optarg, "live")    ? MODE_LIVE
+                   : !strcmp(optarg, "share") ? MODE_SHARE
+                                              : MODE_BACKFILL;
+            break;
+        case 'a': accounts = atoi(optarg); break;
+        case 's': seconds = atoi(optarg); break;
+        case 'e': epo = atoi(optarg); break;
+        case 'l': linger = atoi(optarg); break;
+        case 'M': members = atoi(optarg); break;
+        case 'r': rate = atoi(optarg); break;
+        case 'k': time_scale = atof(optarg); break;
+        case 'S': starve = true; break;
+        case 'T': timeline = true; break;
+        default: return 2;
+        }
     }
+    if (accounts < 0) accounts = mode == MODE_LIVE ? 3 : mode == MODE_SHARE ? 2 : 8;
+    if (seconds < 0) seconds = mode == MODE_LIVE ? 150 : 180;
+    if (mode != MODE_SHARE) members = 1;
+    if (accounts < 1 || accounts > MAX_ACCOUNTS || members < 1 || members > MAX_MEMBERS ||
+        time_scale <= 0)
+        return fprintf(stderr, "bad arguments\n"), 2;
+    clock_origin_us = mono_us();
+
     char err[256];
-    ts_sim_opts_t so = {0};
-    so.summary_only = true;
+    ts_sim_opts_t so = {.summary_only = true, .clock = vclock};
+    if (starve) {
+        so.throttle_account = "acct0";
+        so.throttle_scale = 1.0 / 150.0;
+    }
     ts_sim_t *sim = ts_sim_new(&so, err, sizeof err);
-    ts_buf_t cfgjson = TS_BUF_INIT;
     for (int i = 0; i < accounts; i++) {
         char name[16], key[32], env[32];
         snprintf(name, sizeof name, "acct%d", i);
@@ -126,6 +202,7 @@ int main(int argc, char **argv) {
         ts_sim_add_account(sim, name, key);
     }
     if (ts_sim_start(sim, err, sizeof err)) return fprintf(stderr, "%s\n", err), 1;
+    ts_buf_t cfgjson = TS_BUF_INIT;
     ts_buf_printf(&cfgjson,
                   "{\"klaviyo\":{\"base_url\":\"http://127.0.0.1:%d\",\"linger_ms\":%d,"
                   "\"max_queued_events\":20000},\"accounts\":[",
@@ -139,102 +216,188 @@ int main(int argc, char **argv) {
     ts_config_t *cfg;
     if (ts_config_parse(cfgjson.data, &cfg, err, sizeof err))
         return fprintf(stderr, "%s\n", err), 1;
-    if (starve) {
-        /* account 0 is throttled hard at the simulator: 1 bulk request a
-         * minute instead of 150, i.e. 429 + Retry-After for the whole run */
-        ts_sim_destroy(sim);
-        so.throttle_account = "acct0";
-        so.throttle_scale = 1.0 / 150.0;
-        sim = ts_sim_new(&so, err, sizeof err);
-        for (int i = 0; i < accounts; i++) {
-            char name[16], key[32];
-            snprintf(name, sizeof name, "acct%d", i);
-            snprintf(key, sizeof key, "pk_bench_%d", i);
-            ts_sim_add_account(sim, name, key);
-        }
-        if (ts_sim_start(sim, err, sizeof err)) return 1;
-        free(cfg->klaviyo_base_url);
-        char url[64];
-        snprintf(url, sizeof url, "http://127.0.0.1:%d", ts_sim_port(sim));
-        cfg->klaviyo_base_url = strdup(url);
+    ts_engine_t *eng[MAX_MEMBERS];
+    for (int k = 0; k < members; k++) {
+        ts_engine_opts_t eo = {
+            .cfg = cfg, .on_done = on_done, .clock = vclock, .seed = (uint64_t)k + 1};
+        eng[k] = ts_engine_new(&eo, err, sizeof err);
+        if (!eng[k]) return fprintf(stderr, "%s\n", err), 1;
+        ts_engine_set_share(eng[k], 1.0 / members);
     }
-    ts_engine_opts_t eo = {cfg, on_done, NULL, NULL, NULL, NULL, 1, 0};
-    ts_engine_t *e = ts_engine_new(&eo, err, sizeof err);
-    if (!e) return fprintf(stderr, "%s\n", err), 1;
+    if (mode == MODE_LIVE) {
+        n_tokens = (size_t)rate * (size_t)seconds + 1024;
+        submit_at = calloc(n_tokens, sizeof *submit_at);
+    }
+
     ts_mapped_t m;
     ts_mapped_init(&m);
-    uint64_t *submitted = calloc((size_t)accounts, sizeof *submitted);
-    uint64_t order = 0;
+    uint64_t submitted[MAX_ACCOUNTS] = {0}, order = 0;
+    /* per virtual second: requests per account, and whether events were queued */
+    int n_sec = seconds + 2;
+    uint32_t *req_sec = calloc((size_t)n_sec * (size_t)accounts, sizeof *req_sec);
+    bool *queued_sec = calloc((size_t)n_sec * (size_t)accounts, sizeof *queued_sec);
+    uint64_t last_req[MAX_ACCOUNTS] = {0};
     long rss_start = rss_kb(), rss_max = rss_start;
-    double cpu0 = thread_cpu_s();
-    int64_t t0 = ts_now_mono_ms(), end = t0 + (int64_t)seconds * 1000, next_report = t0 + 30000;
-    while (ts_now_mono_ms() < end) {
-        for (int a = 0; a < accounts; a++) {
-            while (ts_engine_has_room(e, a)) {
-                make(&m, a, order++, epo);
-                if (ts_engine_submit(e, &m, order, false, err, sizeof err) != TS_OK) break;
+    double cpu0 = cpu_s();
+    int64_t t0 = vclock(NULL), end = t0 + (int64_t)seconds * 1000;
+    int cur_sec = 0;
+    for (int64_t now = t0; now < end; now = vclock(NULL)) {
+        if (mode == MODE_LIVE) {
+            uint64_t due = (uint64_t)((double)(now - t0) * rate / 1000.0);
+            while (order < due) {
+                int a = (int)(order % (uint64_t)accounts);
+                if (!ts_engine_has_room(eng[0], a)) break;
+                make(&m, a, order, epo);
+                submit_at[order] = now;
+                if (ts_engine_submit(eng[0], &m, order, false, err, sizeof err) != TS_OK) break;
                 submitted[a] += (uint64_t)epo;
+                order++;
+            }
+        } else {
+            /* members take the accounts' records in turn (a partition each) */
+            for (int a = 0; a < accounts; a++)
+                for (int k = 0; k < members; k++)
+                    for (int n = 0; n < 200 && ts_engine_has_room(eng[k], a); n++) {
+                        make(&m, a, order, epo);
+                        if (ts_engine_submit(eng[k], &m, order++, false, err, sizeof err) != TS_OK)
+                            break;
+                        submitted[a] += (uint64_t)epo;
+                    }
+        }
+        for (int k = 0; k < members; k++) ts_engine_poll(eng[k], members > 1 ? 0 : 1);
+        if (members > 1) {
+            struct timespec ts = {0, 500000};
+            nanosleep(&ts, NULL);
+        }
+        int sec = (int)((vclock(NULL) - t0) / 1000);
+        for (int a = 0; a < accounts; a++) {
+            ts_lane_stats_t ls;
+            for (int k = 0; k < members; k++) {
+                ts_engine_lane_stats(eng[k], a, &ls);
+                if (ls.queued_events > 0 && cur_sec < n_sec)
+                    queued_sec[cur_sec * accounts + a] = true;
             }
         }
-        ts_engine_poll(e, 50);
-        long r = rss_kb();
-        if (r > rss_max) rss_max = r;
-        if (ts_now_mono_ms() >= next_report) {
-            fprintf(stderr, "t=%llds rss=%ld KiB\n", (long long)(ts_now_mono_ms() - t0) / 1000, r);
-            next_report += 30000;
+        if (sec != cur_sec) {
+            for (int a = 0; a < accounts; a++) {
+                char name[16];
+                snprintf(name, sizeof name, "acct%d", a);
+                ts_sim_stats_t st;
+                ts_sim_stats(sim, name, &st);
+                if (cur_sec < n_sec)
+                    req_sec[cur_sec * accounts + a] = (uint32_t)(st.requests - last_req[a]);
+                last_req[a] = st.requests;
+            }
+            cur_sec = sec;
+            long r = rss_kb();
+            if (r > rss_max) rss_max = r;
         }
     }
-    double elapsed = (double)(ts_now_mono_ms() - t0) / 1000.0;
-    double cpu = thread_cpu_s() - cpu0;
-    uint64_t total_acc = 0;
-    printf("accounts=%d seconds=%.0f events_per_order=%d linger_ms=%d%s\n", accounts, elapsed, epo,
-           linger, starve ? " starve-first" : "");
-    printf("%-7s %12s %10s %9s %8s %10s\n", "account", "accepted", "events/s", "ceiling%", "429s",
-           "lane_max_KiB");
+    double elapsed = (double)(vclock(NULL) - t0) / 1000.0;
+    double cpu = cpu_s() - cpu0;
+    int full_secs = cur_sec < n_sec ? cur_sec : n_sec;
+
+    static const char *const names[] = {"backfill", "live", "share"};
+    printf("mode=%s accounts=%d members=%d seconds=%.0f events_per_order=%d linger_ms=%d "
+           "time_scale=%g%s\n",
+           names[mode], accounts, members, elapsed, epo, linger, time_scale,
+           starve ? " starve-first" : "");
+    printf("%-7s %10s %9s %9s %8s %8s %9s %8s %9s\n", "account", "accepted", "events/s", "ceiling%",
+           "requests", "429s", "429%", "idle_s", "max_gap_s");
+    uint64_t total_acc = 0, total_req = 0, total_429 = 0;
+    int total_idle = 0;
+    double min_pct = 1e9;
     for (int a = 0; a < accounts; a++) {
-        ts_lane_stats_t ls;
-        ts_engine_lane_stats(e, a, &ls);
-        double eps = (double)ls.events_accepted / elapsed;
-        printf("acct%-3d %12llu %10.0f %8.1f%% %8llu %10zu\n", a,
-               (unsigned long long)ls.events_accepted, eps, 100.0 * eps / 2500.0,
-               (unsigned long long)ls.throttled_429, ls.max_queued_bytes / 1024);
-        total_acc += ls.events_accepted;
+        uint64_t acc = 0;
+        for (int k = 0; k < members; k++) {
+            ts_lane_stats_t ls;
+            ts_engine_lane_stats(eng[k], a, &ls);
+            acc += ls.events_accepted;
+        }
+        char name[16];
+        snprintf(name, sizeof name, "acct%d", a);
+        ts_sim_stats_t st;
+        ts_sim_stats(sim, name, &st);
+        /* seconds with zero requests while events were queued (skip the
+         * first second: nothing is due before the linger) and the longest
+         * run of seconds without a request */
+        int idle = 0, gap = 0, max_gap = 0;
+        for (int s = 1; s < full_secs; s++) {
+            bool q = queued_sec[s * accounts + a], r0 = req_sec[s * accounts + a] == 0;
+            if (q && r0) idle++;
+            gap = r0 ? gap + 1 : 0;
+            if (gap > max_gap) max_gap = gap;
+        }
+        double eps = (double)acc / elapsed, pct = 100.0 * eps / CEILING;
+        if (pct < min_pct && !(starve && a == 0)) min_pct = pct;
+        printf("acct%-3d %10llu %9.0f %8.1f%% %8llu %8llu %8.2f%% %8d %9d\n", a,
+               (unsigned long long)acc, eps, pct, (unsigned long long)st.requests,
+               (unsigned long long)st.throttled_429,
+               st.requests ? 100.0 * (double)st.throttled_429 / (double)st.requests : 0.0, idle,
+               max_gap);
+        total_acc += acc;
+        total_req += st.requests;
+        total_429 += st.throttled_429;
+        total_idle += idle;
     }
-    printf("engine CPU %.2f s for %llu events = %.2f us/event; RSS start %ld KiB, max %ld KiB\n",
+    int n_ok = starve ? accounts - 1 : accounts;
+    printf("aggregate: %.0f events/s = %.1f%% of %d x 2,500 (lowest account %.1f%%); "
+           "429s %.2f%% of %llu requests; seconds idle while queued: %d\n",
+           (double)total_acc / elapsed, 100.0 * (double)total_acc / elapsed / (CEILING * n_ok),
+           n_ok, min_pct, total_req ? 100.0 * (double)total_429 / (double)total_req : 0.0,
+           (unsigned long long)total_req, total_idle);
+    if (mode == MODE_LIVE && n_lat) {
+        qsort(lat, n_lat, sizeof *lat, cmp64);
+        printf("submit -> 202 (%zu records): p50 %lld ms, p99 %lld ms, max %lld ms\n", n_lat,
+               (long long)lat[n_lat / 2], (long long)lat[(size_t)((double)n_lat * 0.99)],
+               (long long)lat[n_lat - 1]);
+    }
+    printf("CPU (process: engine + simulator) %.2f s for %llu events = %.2f us/event; RSS start "
+           "%ld KiB, max %ld KiB\n",
            cpu, (unsigned long long)total_acc, total_acc ? cpu * 1e6 / (double)total_acc : 0.0,
            rss_start, rss_max);
+    if (timeline) {
+        printf("timeline (requests per second per account):\n");
+        for (int s = 0; s < full_secs; s++) {
+            printf("%4d", s);
+            for (int a = 0; a < accounts; a++) printf(" %3u", req_sec[s * accounts + a]);
+            printf("\n");
+        }
+    }
     /* drain what is queued (except a starved account) and check nothing was lost */
-    ts_engine_flush(e);
-    int64_t drain_end = ts_now_mono_ms() + 120000;
-    uint64_t lost = 0;
+    for (int k = 0; k < members; k++) ts_engine_flush(eng[k]);
+    int64_t drain_end = vclock(NULL) + 180000;
     for (;;) {
         bool busy = false;
-        for (int a = starve ? 1 : 0; a < accounts; a++) {
-            ts_lane_stats_t ls;
-            ts_engine_lane_stats(e, a, &ls);
-            busy |= ls.queued_events > 0;
-        }
-        if (!busy || ts_now_mono_ms() > drain_end) break;
-        ts_engine_poll(e, 100);
+        for (int k = 0; k < members; k++)
+            for (int a = starve ? 1 : 0; a < accounts; a++) {
+                ts_lane_stats_t ls;
+                ts_engine_lane_stats(eng[k], a, &ls);
+                busy |= ls.queued_events > 0;
+            }
+        if (!busy || vclock(NULL) > drain_end) break;
+        for (int k = 0; k < members; k++) ts_engine_poll(eng[k], 5);
     }
+    uint64_t lost = 0, dups = 0;
     for (int a = starve ? 1 : 0; a < accounts; a++) {
-        ts_lane_stats_t ls;
-        ts_engine_lane_stats(e, a, &ls);
         char name[16];
         snprintf(name, sizeof name, "acct%d", a);
         ts_sim_stats_t st;
         ts_sim_stats(sim, name, &st);
         lost += submitted[a] - st.events_recorded;
-        printf("acct%d: submitted %llu, recorded by the simulator %llu, duplicates %llu\n", a,
-               (unsigned long long)submitted[a], (unsigned long long)st.events_recorded,
-               (unsigned long long)st.duplicates_ignored);
+        dups += st.duplicates_ignored;
     }
-    printf("lost events: %llu\n", (unsigned long long)lost);
-    ts_engine_destroy(e);
+    printf("after draining: lost events %llu, duplicates %llu, rejected records %llu\n",
+           (unsigned long long)lost, (unsigned long long)dups,
+           (unsigned long long)rejected_records);
+    for (int k = 0; k < members; k++) ts_engine_destroy(eng[k]);
     ts_mapped_free(&m);
     ts_config_destroy(cfg);
     ts_sim_destroy(sim);
     ts_buf_free(&cfgjson);
-    free(submitted);
+    free(req_sec);
+    free(queued_sec);
+    free(submit_at);
+    free(lat);
     return lost ? 1 : 0;
 }

@@ -33,6 +33,8 @@ typedef enum {
     TS_ERR_TRANSIENT = 100, /* 5xx, timeout, connection error, outage */
     TS_ERR_THROTTLED = 101, /* 429 / local rate limit */
     TS_ERR_FULL = 102,      /* backpressure: queue full, try later */
+    TS_ERR_WITHDRAWN = 103, /* withdrawn before it was sent (revoked partition): the new
+                               owner re-consumes it; neither complete nor dead-letter */
     /* fatal for the process */
     TS_ERR_NOMEM = 200,
     TS_ERR_IO = 201,

@@ -9,7 +9,7 @@
  *                 "dead_letter": "pos.deadletter" },
  *   "klaviyo":  { "base_url": "https://a.klaviyo.com", "revision": "2026-07-15",
  *                 "ca_bundle": null, "linger_ms": 200, "timeout_ms": 30000,
- *                 "max_queued_events": 20000 },
+ *                 "max_queued_events": 20000, "stall_warn_ms": 60000 },
  *   "accounts": [ { "name": "brand-a", "api_key_env": "KLAVIYO_KEY_BRAND_A",
  *                   "outlets": ["101", "102"],
  *                   "rate_limits": { "events_bulk": {"burst_per_s": 10, "steady_per_min": 150}, ...
@@ -87,6 +87,8 @@ typedef struct ts_config_s {
     int klaviyo_linger_ms;
     int klaviyo_timeout_ms;
     int klaviyo_max_queued_events; /* per account lane, backpressure threshold */
+    int klaviyo_stall_warn_ms;     /* log once when an account's oldest undelivered event is
+                                      older than this (0: never) */
 
     ts_account_conf_t *accounts;
     size_t n_accounts;

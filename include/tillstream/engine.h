@@ -17,8 +17,9 @@
  * exactly one on_done callback (from inside ts_engine_poll), once all of
  * its parts (events, profile, consent) are settled: result TS_OK when all
  * were accepted (202), TS_ERR_REJECTED / TS_ERR_TOO_LARGE (with Klaviyo's
- * error detail) when any part was rejected permanently. Retryable failures
- * never reach the callback. If ts_engine_submit() returns an error, the
+ * error detail) when any part was rejected permanently, TS_ERR_WITHDRAWN
+ * when ts_engine_withdraw() took any part back. Retryable failures never
+ * reach the callback. If ts_engine_submit() returns an error, the
  * callback is never called for that token. ts_engine_destroy() abandons
  * pending records without callbacks (their offsets are not committed, so
  * they are re-consumed: at-least-once).
@@ -78,6 +79,34 @@ int ts_engine_poll(ts_engine_t *e, int timeout_ms);
  * --exit-at-end). */
 void ts_engine_flush(ts_engine_t *e);
 
+/* The fraction (0 < share <= 1) of each account's Klaviyo budget this
+ * engine may spend: N members of one consumer group each set owned
+ * partitions / all partitions (recomputed on every rebalance), so
+ * together they fill, and do not overfill, every account's window
+ * (docs/delivery.md). Default 1. Klaviyo's RateLimit-* answers correct
+ * the rest. Takes effect at once; a lower share first waits for what was
+ * sent under the old one to leave the window. */
+void ts_engine_set_share(ts_engine_t *e, double share);
+/* The same for one account (e.g. when partitions carry accounts unevenly). */
+void ts_engine_set_account_share(ts_engine_t *e, int account, double share);
+
+/* Selects records by token for ts_engine_withdraw (e.g. "the token's
+ * partition is one of the revoked ones", or "the offset tracker no longer
+ * knows the token": ts_offsets_user() == NULL after ts_offsets_revoke). */
+typedef bool (*ts_engine_match_fn)(void *opaque, uint64_t token);
+
+/* Takes back every not-yet-sent part (queued, or waiting for a retry or
+ * a Retry-After) of the records `match` selects: a rebalance's revoked
+ * partitions belong to another member now, which sends them itself.
+ * Parts already on the wire complete as usual. A record with a withdrawn
+ * part completes with TS_ERR_WITHDRAWN (retryable: the consumer neither
+ * stores its offset nor dead-letters it): from inside this call when
+ * nothing of it is on the wire any more, else from ts_engine_poll() once
+ * its parts on the wire are settled. Call it after ts_offsets_revoke() so
+ * a stray completion cannot move the revoked partition's commit point.
+ * Returns the number of records affected. */
+size_t ts_engine_withdraw(ts_engine_t *e, ts_engine_match_fn match, void *opaque);
+
 /* Records submitted and not yet completed (all lanes). */
 size_t ts_engine_pending(const ts_engine_t *e);
 
@@ -88,8 +117,18 @@ typedef struct {
     uint64_t requests;
     uint64_t throttled_429;
     uint64_t retries;
+    uint64_t withdrawn;      /* parts taken back by ts_engine_withdraw */
     size_t queued_events;    /* waiting in the lane now */
     size_t max_queued_bytes; /* high-water mark of the lane's memory */
+    /* progress over the last window (60 s, or since start when shorter):
+     * what the consumer's progress lines print */
+    double events_per_s;          /* events accepted per second, current */
+    double ceiling_per_s;         /* Bulk Create Events ceiling of this engine: account's
+                                     steady limit x share x 1,000 events / 60 s */
+    double ceiling_ratio;         /* events_per_s / ceiling_per_s, at most 1 */
+    double oldest_undelivered_s;  /* age of the oldest record part not yet accepted (0: none) */
+    double paced_s;               /* total time work waited for the pacing clock or a limit */
+    int64_t last_success_wall_ms; /* last 2xx from Klaviyo on any endpoint (0: none) */
 } ts_lane_stats_t;
 void ts_engine_lane_stats(const ts_engine_t *e, int account, ts_lane_stats_t *out);
 

@@ -24,6 +24,7 @@ const char *ts_err_name(ts_err_t e) {
     case TS_ERR_TRANSIENT: return "TRANSIENT";
     case TS_ERR_THROTTLED: return "THROTTLED";
     case TS_ERR_FULL: return "FULL";
+    case TS_ERR_WITHDRAWN: return "WITHDRAWN";
     case TS_ERR_NOMEM: return "NOMEM";
     case TS_ERR_IO: return "IO";
     case TS_ERR_INTERNAL: return "INTERNAL";

@@ -16,21 +16,20 @@
  */
 #include "tillstream/engine.h"
 
+#include <cJSON.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "klaviyo/klaviyo.h"
 #include "tillstream/kbody.h"
 #include "tillstream/log.h"
 #include "tillstream/metrics.h"
 #include "tillstream/ratelimit.h"
 
-#define MAX_EVENTS_PER_REQUEST    1000
-#define MAX_PROFILES_PER_REQUEST  10000
-#define MAX_SUBS_PER_REQUEST      1000
-#define MAX_BODY_BYTES            (4500 * 1024) /* margin under Klaviyo's 5 MB */
-#define MAX_INFLIGHT_PER_ENDPOINT 2
+#define MAX_BODY_BYTES            (TS_KLAVIYO_MAX_PAYLOAD_BYTES / 10 * 9) /* a margin under 5 MB */
+#define MAX_INFLIGHT_PER_ENDPOINT 4
 #define BACKOFF_BASE_MS           500
 #define BACKOFF_CAP_MS            60000
 #define MAX_RESP_BYTES            65536
@@ -53,7 +52,8 @@ typedef struct item_s {
 
 struct rec_s {
     uint64_t token;
-    int parts; /* unsettled parts */
+    int64_t submitted_ms; /* engine clock */
+    int parts;            /* unsettled parts */
     int n_parts;
     bool backfill;
     ts_err_t fail; /* first permanent failure */
@@ -69,7 +69,6 @@ struct rec_s {
 typedef struct {
     item_t *head, *tail;
     size_t n;
-    int64_t first_ms; /* when the oldest queued item arrived */
 } queue_t;
 
 typedef struct lane_s lane_t;
@@ -80,11 +79,12 @@ typedef struct batch_s {
     item_t **items;
     size_t n, n_unique;
     int attempt;
+    bool throttled; /* waiting for a 429's Retry-After */
     int64_t not_before;
     CURL *easy;
     ts_buf_t body, resp;
     long retry_after;
-    long rl_remaining, rl_reset;
+    long rl_limit, rl_remaining, rl_reset;
     int64_t started_ms;
     struct batch_s *next;
     struct batch_s *active_next; /* engine's list of in-flight batches */
@@ -103,10 +103,22 @@ struct lane_s {
     size_t queued_parts;
     ts_lane_stats_t st;
     size_t bytes;
+    /* progress: events accepted per engine-clock second, last 60 s */
+    uint32_t sec_events[60];
+    int64_t sec_stamp[60];
+    int64_t started_ms;
+    int64_t oldest_ms; /* submit time of the oldest undelivered part (0: none) */
+    bool stalled;      /* the stall warning was logged */
+    int64_t last_ok_wall_ms;
+    double paced_reported; /* seconds already added to m_paced */
+    bool held;             /* at the last dispatch: work waited for the limiter */
+    int64_t held_mark_ms;  /* time of the last dispatch */
+    int64_t paced_ms;      /* total time work waited for the limiter */
     /* metrics (NULL when the engine runs without a registry) */
     ts_metric_t *m_req[TS_EP__COUNT][5]; /* 2xx, 4xx, 429, 5xx, transport error */
     ts_metric_t *m_throttled[TS_EP__COUNT], *m_retries[TS_EP__COUNT], *m_latency[TS_EP__COUNT];
     ts_metric_t *m_batch, *m_queue;
+    ts_metric_t *m_last_ok[TS_EP__COUNT], *m_oldest, *m_paced, *m_eps, *m_ratio;
     struct {
         const char *metric;
         ts_metric_t *h;
@@ -122,7 +134,8 @@ struct ts_engine_s {
     size_t pending; /* records not completed */
     uint64_t rng;
     batch_t *active; /* in flight */
-    int completed;   /* during one poll */
+    int64_t next_progress_ms;
+    int completed; /* during one poll */
     bool flush;
 };
 
@@ -167,6 +180,10 @@ static void lane_metrics(ts_engine_t *e, lane_t *l) {
         l->m_retries[ep] = ts_metrics_counter(
             m, "tillstream_klaviyo_retries_total",
             "requests retried after 5xx, timeouts or connection errors", lb.data);
+        l->m_last_ok[ep] = ts_metrics_gauge(
+            m, "tillstream_klaviyo_last_success_timestamp_seconds",
+            "wall time of the last request Klaviyo accepted (2xx), by account and endpoint",
+            lb.data);
         l->m_latency[ep] = ts_metrics_histogram(m, "tillstream_klaviyo_request_duration_seconds",
                                                 "Klaviyo request latency", lb.data, lat_b,
                                                 sizeof lat_b / sizeof *lat_b);
@@ -181,6 +198,20 @@ static void lane_metrics(ts_engine_t *e, lane_t *l) {
     l->m_queue = ts_metrics_gauge(
         m, "tillstream_lane_queue_parts",
         "records' parts (events, profiles, consent changes) waiting in the account's lane",
+        lb.data);
+    l->m_oldest = ts_metrics_gauge(
+        m, "tillstream_oldest_undelivered_age_seconds",
+        "age of the account's oldest record part not yet accepted by Klaviyo (0: none)", lb.data);
+    l->m_paced = ts_metrics_counter(
+        m, "tillstream_klaviyo_paced_seconds_total",
+        "time the account's lane had work but waited for the pacing clock or a rate limit",
+        lb.data);
+    l->m_eps = ts_metrics_gauge(m, "tillstream_klaviyo_events_per_second",
+                                "events accepted per second over the last 60 s", lb.data);
+    l->m_ratio = ts_metrics_gauge(
+        m, "tillstream_klaviyo_ceiling_ratio",
+        "events per second over the last 60 s / this member's Bulk Create Events ceiling "
+        "(steady limit x share x 1,000 / 60 s), at most 1",
         lb.data);
     ts_buf_free(&lb);
 }
@@ -205,6 +236,36 @@ static void count_event(ts_engine_t *e, lane_t *l, const char *metric) {
         ts_buf_free(&lb);
     }
     ts_metric_add(l->m_events[i].h, 1);
+}
+
+/* ---- progress ------------------------------------------------------------- */
+
+static int64_t lane_oldest(const ts_engine_t *e, const lane_t *l);
+
+static void count_second(lane_t *l, int64_t now, size_t events) {
+    int64_t sec = now / 1000;
+    int k = (int)(sec % 60);
+    if (l->sec_stamp[k] != sec) {
+        l->sec_stamp[k] = sec;
+        l->sec_events[k] = 0;
+    }
+    l->sec_events[k] += (uint32_t)events;
+}
+
+static double events_per_s(const lane_t *l, int64_t now) {
+    int64_t sec = now / 1000;
+    uint64_t sum = 0;
+    for (int k = 0; k < 60; k++)
+        if (l->sec_stamp[k] > sec - 60 && l->sec_stamp[k] <= sec) sum += l->sec_events[k];
+    double span = (double)(now - l->started_ms) / 1000.0;
+    if (span > 60) span = 60;
+    if (span < 1) span = 1;
+    return (double)sum / span;
+}
+
+static double ceiling_per_s(const lane_t *l) {
+    return ts_ratelimit_steady_per_min(&l->rl[EP_EVENTS]) *
+           ts_klaviyo_endpoint(TS_EP_EVENTS_BULK)->max_items / 60.0;
 }
 
 /* ---- lifecycle ------------------------------------------------------------ */
@@ -240,6 +301,7 @@ ts_engine_t *ts_engine_new(const ts_engine_opts_t *opts, char *errstr, size_t er
         l->e = e;
         l->account = (int)i;
         l->name = a->name;
+        l->started_ms = now;
         if (!a->active) continue;
         char *key = NULL;
         ts_err_t rc = ts_config_account_key(e->cfg, i, &key, errstr, errstr_size);
@@ -360,15 +422,13 @@ bool ts_engine_has_room(const ts_engine_t *e, int account) {
     return e->lanes[account].queued_parts < (size_t)e->cfg->klaviyo_max_queued_events;
 }
 
-static void enqueue(lane_t *l, item_t *it, int64_t now) {
+static void enqueue(lane_t *l, item_t *it) {
     queue_t *q = &l->q[it->ep];
     it->next = NULL;
     if (q->tail)
         q->tail->next = it;
-    else {
+    else
         q->head = it;
-        q->first_ms = now;
-    }
     q->tail = it;
     q->n++;
 }
@@ -389,6 +449,7 @@ ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, 
     rec_t *r = calloc(1, sz);
     if (!r) return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
     r->token = token;
+    r->submitted_ms = now_ms(e);
     r->parts = r->n_parts = n_parts;
     r->backfill = backfill;
     r->events = (ts_map_event_t *)(r->items + n_parts);
@@ -403,23 +464,22 @@ ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, 
     r->phone = m->phone_e164;
     r->email_sub = m->email_marketing;
     r->sms_sub = m->sms_marketing;
-    int64_t now = now_ms(e);
     int k = 0;
     for (size_t i = 0; i < m->n_events; i++) {
         r->items[k] = (item_t){r, (int32_t)i, EP_EVENTS, NULL};
-        enqueue(l, &r->items[k++], now);
+        enqueue(l, &r->items[k++]);
     }
     if (m->send_profile) {
         r->items[k] = (item_t){r, -1, EP_PROFILES, NULL};
-        enqueue(l, &r->items[k++], now);
+        enqueue(l, &r->items[k++]);
     }
     if (m->email_marketing == TS_SUB_SUBSCRIBE || m->sms_marketing == TS_SUB_SUBSCRIBE) {
         r->items[k] = (item_t){r, -1, EP_SUB, NULL};
-        enqueue(l, &r->items[k++], now);
+        enqueue(l, &r->items[k++]);
     }
     if (m->email_marketing == TS_SUB_UNSUBSCRIBE || m->sms_marketing == TS_SUB_UNSUBSCRIBE) {
         r->items[k] = (item_t){r, -1, EP_UNSUB, NULL};
-        enqueue(l, &r->items[k++], now);
+        enqueue(l, &r->items[k++]);
     }
     l->queued_parts += (size_t)n_parts;
     ts_metric_set(l->m_queue, (double)l->queued_parts);
@@ -430,20 +490,47 @@ ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, 
 }
 
 size_t ts_engine_pending(const ts_engine_t *e) { return e->pending; }
+
+void ts_engine_set_account_share(ts_engine_t *e, int account, double share) {
+    if (account < 0 || (size_t)account >= e->n_lanes || !e->cfg->accounts[account].active) return;
+    for (int ep = 0; ep < TS_EP__COUNT; ep++)
+        ts_ratelimit_set_share(&e->lanes[account].rl[ep], share);
+}
+
+void ts_engine_set_share(ts_engine_t *e, double share) {
+    for (size_t i = 0; i < e->n_lanes; i++) ts_engine_set_account_share(e, (int)i, share);
+}
 void ts_engine_flush(ts_engine_t *e) { e->flush = true; }
 
 void ts_engine_lane_stats(const ts_engine_t *e, int account, ts_lane_stats_t *out) {
     memset(out, 0, sizeof *out);
     if (account < 0 || (size_t)account >= e->n_lanes) return;
-    *out = e->lanes[account].st;
-    out->queued_events = e->lanes[account].queued_parts;
+    const lane_t *l = &e->lanes[account];
+    *out = l->st;
+    out->queued_events = l->queued_parts;
+    if (!e->cfg->accounts[account].active) return;
+    int64_t now = e->o.clock(e->o.clock_opaque), oldest = lane_oldest(e, l);
+    out->events_per_s = events_per_s(l, now);
+    out->ceiling_per_s = ceiling_per_s(l);
+    out->ceiling_ratio = out->ceiling_per_s > 0 && out->events_per_s < out->ceiling_per_s
+                             ? out->events_per_s / out->ceiling_per_s
+                             : 1.0;
+    if (out->events_per_s == 0) out->ceiling_ratio = 0;
+    out->oldest_undelivered_s = oldest ? (double)(now - oldest) / 1000.0 : 0;
+    out->paced_s = (double)l->paced_ms / 1000.0;
+    out->last_success_wall_ms = l->last_ok_wall_ms;
 }
 
 /* ---- completion ------------------------------------------------------------ */
 
 static void settle(ts_engine_t *e, lane_t *l, item_t *it, ts_err_t fail, const char *detail) {
     rec_t *r = it->rec;
-    if (fail != TS_OK && r->fail == TS_OK) {
+    if (fail == TS_ERR_WITHDRAWN && r->fail != TS_ERR_WITHDRAWN) {
+        /* withdrawn wins over a rejection: the new owner decides again */
+        free(r->detail);
+        r->fail = fail;
+        r->detail = strdup("withdrawn before it was sent (partition revoked)");
+    } else if (fail != TS_OK && r->fail == TS_OK) {
         r->fail = fail;
         r->detail = strdup(detail ? detail : "rejected by Klaviyo");
     }
@@ -456,6 +543,73 @@ static void settle(ts_engine_t *e, lane_t *l, item_t *it, ts_err_t fail, const c
     e->completed++;
     if (e->o.on_done) e->o.on_done(e->o.opaque, r->token, r->fail, r->fail ? r->detail : NULL);
     rec_free(r);
+}
+
+/* ---- withdraw --------------------------------------------------------------- */
+
+/* Removes the items of matching records from one list (order kept); returns
+ * the removed ones chained through ->next. Marks each record once. */
+static size_t withdraw_items(lane_t *l, item_t **items, size_t *n, ts_engine_match_fn match,
+                             void *opaque, item_t **out) {
+    size_t k = 0, taken = 0;
+    for (size_t i = 0; i < *n; i++) {
+        item_t *it = items[i];
+        if (!match(opaque, it->rec->token)) {
+            items[k++] = it;
+            continue;
+        }
+        it->next = *out;
+        *out = it;
+        taken++;
+    }
+    *n = k;
+    l->st.withdrawn += taken;
+    return taken;
+}
+
+size_t ts_engine_withdraw(ts_engine_t *e, ts_engine_match_fn match, void *opaque) {
+    size_t affected = 0;
+    e->completed = 0;
+    for (size_t i = 0; i < e->n_lanes; i++) {
+        lane_t *l = &e->lanes[i];
+        if (!e->cfg->accounts[i].active) continue;
+        item_t *out = NULL;
+        for (int ep = 0; ep < TS_EP__COUNT; ep++) {
+            queue_t *q = &l->q[ep];
+            item_t **pp = &q->head, *last = NULL;
+            while (*pp) {
+                item_t *it = *pp;
+                if (match(opaque, it->rec->token)) {
+                    *pp = it->next;
+                    q->n--;
+                    it->next = out;
+                    out = it;
+                    l->st.withdrawn++;
+                } else {
+                    last = it;
+                    pp = &it->next;
+                }
+            }
+            q->tail = last;
+        }
+        for (batch_t **bp = &l->retry; *bp;) {
+            batch_t *b = *bp;
+            withdraw_items(l, b->items, &b->n, match, opaque, &out);
+            if (b->n == 0) {
+                *bp = b->next;
+                batch_free(b);
+            } else {
+                bp = &b->next;
+            }
+        }
+        /* settle after unlinking: a settled record may be freed */
+        for (item_t *it = out, *nx; it; it = nx) {
+            nx = it->next;
+            if (it->rec->fail != TS_ERR_WITHDRAWN) affected++;
+            settle(e, l, it, TS_ERR_WITHDRAWN, NULL);
+        }
+    }
+    return affected;
 }
 
 /* ---- request bodies --------------------------------------------------------- */
@@ -625,6 +779,7 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud) {
     size_t n = sz * nm;
     long v;
     if ((v = header_num(p, n, "Retry-After")) >= 0) b->retry_after = v;
+    if ((v = header_num(p, n, "RateLimit-Limit")) >= 0) b->rl_limit = v;
     if ((v = header_num(p, n, "RateLimit-Remaining")) >= 0) b->rl_remaining = v;
     if ((v = header_num(p, n, "RateLimit-Reset")) >= 0) b->rl_reset = v;
     return n;
@@ -643,7 +798,8 @@ static ts_err_t start_transfer(ts_engine_t *e, batch_t *b, int64_t now) {
     b->easy = c;
     curl_easy_reset(c);
     ts_buf_reset(&b->resp);
-    b->retry_after = b->rl_remaining = b->rl_reset = -1;
+    b->throttled = false;
+    b->retry_after = b->rl_limit = b->rl_remaining = b->rl_reset = -1;
     b->started_ms = now;
     curl_easy_setopt(c, CURLOPT_URL, l->url[b->ep]);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, l->headers);
@@ -675,9 +831,7 @@ static ts_err_t start_transfer(ts_engine_t *e, batch_t *b, int64_t now) {
 /* Takes up to one request's worth of items from the queue head. */
 static batch_t *take_batch(lane_t *l, int ep) {
     queue_t *q = &l->q[ep];
-    size_t max = ep == EP_EVENTS     ? MAX_EVENTS_PER_REQUEST
-                 : ep == EP_PROFILES ? MAX_PROFILES_PER_REQUEST
-                                     : MAX_SUBS_PER_REQUEST;
+    size_t max = (size_t)ts_klaviyo_endpoint((ts_endpoint_t)ep)->max_items;
     size_t n = q->n < max ? q->n : max;
     batch_t *b = calloc(1, sizeof *b);
     if (!b) return NULL;
@@ -702,7 +856,6 @@ static batch_t *take_batch(lane_t *l, int ep) {
         q->n--;
         b->items[b->n++] = it;
     }
-    q->first_ms = q->head ? q->first_ms : 0;
     return b;
 }
 
@@ -719,31 +872,31 @@ static void schedule_retry(lane_t *l, batch_t *b, int64_t at, bool front) {
     b->next = NULL;
 }
 
-static const char *klaviyo_detail(const batch_t *b, char *out, size_t outsz) {
-    snprintf(out, outsz, "HTTP %s", "error");
-    const char *d = b->resp.data ? strstr(b->resp.data, "\"detail\":\"") : NULL;
-    if (d) {
-        d += 10;
-        size_t i = 0;
-        while (d[i] && d[i] != '"' && i + 1 < outsz) {
-            out[i] = d[i];
-            i++;
-        }
-        out[i] = '\0';
-        const char *p = strstr(b->resp.data, "\"pointer\":\"");
-        if (p) {
-            p += 11;
-            size_t j = 0;
-            char ptr[256];
-            while (p[j] && p[j] != '"' && j + 1 < sizeof ptr) {
-                ptr[j] = p[j];
-                j++;
-            }
-            ptr[j] = '\0';
-            size_t used = strlen(out);
-            snprintf(out + used, outsz - used, " (at %s)", ptr);
-        }
+/* Klaviyo's error document (JSON:API): {"errors":[{"status":400,"code":..,
+ * "title":..,"detail":..,"source":{"pointer":..}},...]}. Parsed, never
+ * searched as text: servers may write spaces, reorder keys, escape. The
+ * first error's detail (else title) and source pointer, and how many
+ * more errors there were. */
+static const char *klaviyo_detail(const batch_t *b, long status, char *out, size_t outsz) {
+    snprintf(out, outsz, "HTTP %ld without an error document", status);
+    cJSON *doc = b->resp.len ? cJSON_ParseWithLength(b->resp.data, b->resp.len) : NULL;
+    const cJSON *errs = cJSON_GetObjectItemCaseSensitive(doc, "errors");
+    const cJSON *first = cJSON_IsArray(errs) ? cJSON_GetArrayItem(errs, 0) : NULL;
+    const cJSON *detail = cJSON_GetObjectItemCaseSensitive(first, "detail");
+    if (!cJSON_IsString(detail)) detail = cJSON_GetObjectItemCaseSensitive(first, "title");
+    if (cJSON_IsString(detail)) {
+        snprintf(out, outsz, "%s", detail->valuestring);
+        const cJSON *ptr = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(first, "source"), "pointer");
+        size_t used = strlen(out);
+        if (cJSON_IsString(ptr) && *ptr->valuestring && used + 1 < outsz)
+            snprintf(out + used, outsz - used, " (at %s)", ptr->valuestring);
+        int more = cJSON_GetArraySize(errs) - 1;
+        used = strlen(out);
+        if (more > 0 && used + 1 < outsz)
+            snprintf(out + used, outsz - used, " (+%d more error%s)", more, more > 1 ? "s" : "");
     }
+    cJSON_Delete(doc);
     return out;
 }
 
@@ -760,7 +913,10 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
         }
     b->active_next = NULL;
     l->inflight[b->ep]--;
-    ts_ratelimit_observe(&l->rl[b->ep], now, b->rl_remaining, b->rl_reset);
+    /* the lane's other requests in flight may not have been counted yet */
+    long rem = b->rl_remaining;
+    if (rem > 0) rem = rem > l->inflight[b->ep] ? rem - l->inflight[b->ep] : 0;
+    ts_ratelimit_observe(&l->rl[b->ep], now, b->rl_limit, rem, b->rl_reset);
     int cls = cc != CURLE_OK ? 4 : status == 429 ? 2 : status >= 500 ? 3 : status >= 400 ? 1 : 0;
     ts_metric_add(l->m_req[b->ep][cls], 1);
     ts_metric_observe(l->m_latency[b->ep], (double)(now - b->started_ms) / 1000.0);
@@ -770,6 +926,9 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
              ts_endpoint_name((ts_endpoint_t)b->ep), status, b->n);
 
     if (cc == CURLE_OK && status >= 200 && status < 300) {
+        l->last_ok_wall_ms = ts_now_wall_ms();
+        ts_metric_set(l->m_last_ok[b->ep], (double)l->last_ok_wall_ms / 1000.0);
+        if (b->ep == EP_EVENTS) count_second(l, now, b->n);
         for (size_t i = 0; i < b->n; i++) {
             if (b->ep == EP_EVENTS) {
                 l->st.events_accepted++;
@@ -788,6 +947,7 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
         long ra = b->retry_after > 0 ? b->retry_after : 1;
         ts_ratelimit_block(&l->rl[b->ep], now, ra);
         ts_log(TS_LOG_INFO, "engine", ctx, "throttled by Klaviyo; retrying after %ld s", ra);
+        b->throttled = true;
         schedule_retry(l, b, now + ra * 1000, true);
         return;
     }
@@ -815,7 +975,7 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
     }
     /* bad data: isolate the offending events */
     char detail[512];
-    klaviyo_detail(b, detail, sizeof detail);
+    klaviyo_detail(b, status, detail, sizeof detail);
     if (b->n_unique <= 1 || b->n == 1) {
         ts_err_t code = status == 413 ? TS_ERR_TOO_LARGE : TS_ERR_REJECTED;
         char full[640];
@@ -848,69 +1008,140 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
 
 /* ---- the loop ---------------------------------------------------------------- */
 
+static bool retry_pending(const lane_t *l, int ep) {
+    for (const batch_t *b = l->retry; b; b = b->next)
+        if (b->ep == ep) return true;
+    return false;
+}
+
+/* What of one lane may go out now; returns ms until something else could.
+ * Every request waits for the limiter (pacing clock and windows); a batch
+ * that is not full also waits for the linger, measured from its oldest
+ * record: light traffic goes out after the linger, heavy traffic fills
+ * batches while the pacing clock runs. Retries go first, in order. */
+static int64_t dispatch_lane(ts_engine_t *e, lane_t *l, int64_t now) {
+    int64_t next = 1000;
+    bool held = false; /* work waits for the limiter or a Retry-After */
+    for (batch_t **pp = &l->retry; *pp;) {
+        batch_t *b = *pp;
+        int64_t w = b->not_before > now ? b->not_before - now : 0;
+        if (w > 0 && b->throttled) held = true;
+        if (w == 0 && l->inflight[b->ep] >= MAX_INFLIGHT_PER_ENDPOINT) {
+            pp = &b->next;
+            continue;
+        }
+        if (w == 0 && (w = ts_ratelimit_wait(&l->rl[b->ep], now)) > 0) held = true;
+        if (w > 0) {
+            if (w < next) next = w;
+            pp = &b->next;
+            continue;
+        }
+        *pp = b->next;
+        b->next = NULL;
+        if (start_transfer(e, b, now) != TS_OK) {
+            schedule_retry(l, b, now + BACKOFF_BASE_MS, false);
+            break;
+        }
+        ts_ratelimit_sent(&l->rl[b->ep], now);
+    }
+    for (int ep = 0; ep < TS_EP__COUNT; ep++) {
+        queue_t *q = &l->q[ep];
+        size_t full = (size_t)ts_klaviyo_endpoint((ts_endpoint_t)ep)->max_items;
+        while (q->n > 0 && l->inflight[ep] < MAX_INFLIGHT_PER_ENDPOINT && !retry_pending(l, ep)) {
+            int64_t due = q->head->rec->submitted_ms + e->cfg->klaviyo_linger_ms;
+            if (q->n < full && now < due && !e->flush) {
+                if (due - now < next) next = due - now;
+                break;
+            }
+            int64_t w = ts_ratelimit_wait(&l->rl[ep], now);
+            if (w > 0) {
+                held = true;
+                if (w < next) next = w;
+                break;
+            }
+            batch_t *b = take_batch(l, ep);
+            if (!b) break;
+            if (start_transfer(e, b, now) != TS_OK) {
+                schedule_retry(l, b, now + BACKOFF_BASE_MS, false);
+                break;
+            }
+            ts_ratelimit_sent(&l->rl[ep], now);
+        }
+    }
+    /* time the lane had work but waited for the pacing clock or a limit */
+    if (l->held && now > l->held_mark_ms) l->paced_ms += now - l->held_mark_ms;
+    l->held = held;
+    l->held_mark_ms = now;
+    return next;
+}
+
 /* Sends what may be sent now; returns ms until something else could be. */
 static int64_t dispatch(ts_engine_t *e, int64_t now) {
     int64_t next = 1000;
     for (size_t i = 0; i < e->n_lanes; i++) {
-        lane_t *l = &e->lanes[i];
         if (!e->cfg->accounts[i].active) continue;
-        /* retries and bisected halves first, in order */
-        for (batch_t **pp = &l->retry; *pp;) {
-            batch_t *b = *pp;
-            if (b->not_before > now) {
-                if (b->not_before - now < next) next = b->not_before - now;
-                pp = &b->next;
-                continue;
-            }
-            if (l->inflight[b->ep] >= MAX_INFLIGHT_PER_ENDPOINT) {
-                pp = &b->next;
-                continue;
-            }
-            int64_t w = ts_ratelimit_acquire(&l->rl[b->ep], now);
-            if (w > 0) {
-                if (w < next) next = w;
-                pp = &b->next;
-                continue;
-            }
-            *pp = b->next;
-            b->next = NULL;
-            if (start_transfer(e, b, now) != TS_OK) {
-                ts_ratelimit_refund(&l->rl[b->ep]);
-                schedule_retry(l, b, now + BACKOFF_BASE_MS, false);
-                break;
-            }
-        }
-        for (int ep = 0; ep < TS_EP__COUNT; ep++) {
-            queue_t *q = &l->q[ep];
-            while (q->n > 0 && l->inflight[ep] < MAX_INFLIGHT_PER_ENDPOINT) {
-                bool blocked_by_retry = false;
-                for (batch_t *b = l->retry; b; b = b->next) blocked_by_retry |= b->ep == ep;
-                if (blocked_by_retry) break; /* keep order: retries go first */
-                size_t full = ep == EP_EVENTS ? MAX_EVENTS_PER_REQUEST : 500;
-                int64_t due = q->first_ms + e->cfg->klaviyo_linger_ms;
-                if (q->n < full && now < due && !e->flush) {
-                    if (due - now < next) next = due - now;
-                    break;
-                }
-                int64_t w = ts_ratelimit_acquire(&l->rl[ep], now);
-                if (w > 0) {
-                    if (w < next) next = w;
-                    break;
-                }
-                batch_t *b = take_batch(l, ep);
-                if (!b) {
-                    ts_ratelimit_refund(&l->rl[ep]);
-                    break;
-                }
-                if (start_transfer(e, b, now) != TS_OK) {
-                    ts_ratelimit_refund(&l->rl[ep]);
-                    schedule_retry(l, b, now + BACKOFF_BASE_MS, false);
-                    break;
-                }
-            }
-        }
+        int64_t w = dispatch_lane(e, &e->lanes[i], now);
+        if (w < next) next = w;
     }
     return next < 1 ? 1 : next;
+}
+
+/* Submit time of the lane's oldest part not yet accepted (0: none): queues
+ * and batches are in submit order, so their first items are the oldest. */
+static int64_t lane_oldest(const ts_engine_t *e, const lane_t *l) {
+    int64_t o = 0;
+#define CONSIDER(t)                                                                                \
+    do {                                                                                           \
+        int64_t t_ = (t);                                                                          \
+        if (o == 0 || t_ < o) o = t_;                                                              \
+    } while (0)
+    for (int ep = 0; ep < TS_EP__COUNT; ep++)
+        if (l->q[ep].head) CONSIDER(l->q[ep].head->rec->submitted_ms);
+    for (const batch_t *b = l->retry; b; b = b->next)
+        if (b->n) CONSIDER(b->items[0]->rec->submitted_ms);
+    for (const batch_t *b = e->active; b; b = b->active_next)
+        if (b->lane == l && b->n) CONSIDER(b->items[0]->rec->submitted_ms);
+#undef CONSIDER
+    return o;
+}
+
+/* Once a second: the progress gauges, and one log line when an account's
+ * oldest undelivered part has waited longer than klaviyo.stall_warn_ms
+ * (one more when it recovers). */
+static void progress(ts_engine_t *e, int64_t now) {
+    if (now < e->next_progress_ms) return;
+    e->next_progress_ms = now + 1000;
+    for (size_t i = 0; i < e->n_lanes; i++) {
+        lane_t *l = &e->lanes[i];
+        if (!e->cfg->accounts[i].active) continue;
+        int64_t oldest = lane_oldest(e, l);
+        int64_t age = oldest ? now - oldest : 0;
+        ts_metric_set(l->m_oldest, (double)age / 1000.0);
+        double paced = (double)l->paced_ms / 1000.0;
+        ts_metric_add(l->m_paced, paced - l->paced_reported);
+        l->paced_reported = paced;
+        double eps = events_per_s(l, now), ceil_ = ceiling_per_s(l);
+        ts_metric_set(l->m_eps, eps);
+        ts_metric_set(l->m_ratio, ceil_ > 0 && eps < ceil_ ? eps / ceil_ : 1.0);
+        int warn = e->cfg->klaviyo_stall_warn_ms;
+        if (warn <= 0) continue;
+        char ctx[256];
+        snprintf(ctx, sizeof ctx,
+                 "\"account\":\"%s\",\"waited_s\":%.1f,\"queued_parts\":%zu,\"paced_s\":%.1f,"
+                 "\"throttled\":%llu,\"events_per_s\":%.0f",
+                 l->name, (double)age / 1000.0, l->queued_parts, paced,
+                 (unsigned long long)l->st.throttled_429, eps);
+        if (!l->stalled && age > warn) {
+            l->stalled = true;
+            ts_log(TS_LOG_WARN, "engine", ctx,
+                   "account has waited %.0f s to deliver its oldest event (klaviyo.stall_warn_ms "
+                   "%d): paced, throttled or Klaviyo unreachable",
+                   (double)age / 1000.0, warn);
+        } else if (l->stalled && age <= warn) {
+            l->stalled = false;
+            ts_log(TS_LOG_INFO, "engine", ctx, "account is delivering again");
+        }
+    }
 }
 
 int ts_engine_poll(ts_engine_t *e, int timeout_ms) {
@@ -930,6 +1161,7 @@ int ts_engine_poll(ts_engine_t *e, int timeout_ms) {
         }
         if (e->pending == 0) e->flush = false;
         now = now_ms(e);
+        progress(e, now);
         int64_t left_ms = start + timeout_ms - now;
         if (e->completed > 0 || left_ms <= 0) break;
         int wait = (int)(next < left_ms ? next : left_ms);

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "klaviyo/klaviyo.h"
+
 typedef enum { CT_STR, CT_STR_NULL, CT_INT } ctype_t;
 
 typedef struct {
@@ -37,13 +39,15 @@ static const copt_t topics_opts[] = {
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t klaviyo_opts[] = {
-    {"base_url", CT_STR, "https://a.klaviyo.com", O(klaviyo_base_url), 0, 0, "API base URL"},
-    {"revision", CT_STR, "2026-07-15", O(klaviyo_revision), 0, 0, "revision header"},
+    {"base_url", CT_STR, TS_KLAVIYO_BASE_URL, O(klaviyo_base_url), 0, 0, "API base URL"},
+    {"revision", CT_STR, TS_KLAVIYO_REVISION, O(klaviyo_revision), 0, 0, "revision header"},
     {"ca_bundle", CT_STR_NULL, NULL, O(klaviyo_ca_bundle), 0, 0, "CA bundle path"},
     {"linger_ms", CT_INT, "200", O(klaviyo_linger_ms), 0, 600000, "max wait to fill a batch"},
     {"timeout_ms", CT_INT, "30000", O(klaviyo_timeout_ms), 100, 600000, "request timeout"},
     {"max_queued_events", CT_INT, "20000", O(klaviyo_max_queued_events), 1, 10000000,
      "per-account queue limit (backpressure)"},
+    {"stall_warn_ms", CT_INT, "60000", O(klaviyo_stall_warn_ms), 0, 86400000,
+     "log once when an account's oldest undelivered event is older (0: never)"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t routing_opts[] = {
@@ -84,25 +88,6 @@ static const copt_t admin_opts[] = {
 static const copt_t log_opts[] = {
     {"level", CT_STR, "info", O(log_level), 0, 0, "debug|info|warn|error"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
-
-static const ts_rate_limit_t default_limits[TS_EP__COUNT] = {
-    [TS_EP_EVENTS_BULK] = {10, 150},
-    [TS_EP_PROFILES_BULK] = {10, 150},
-    [TS_EP_SUBSCRIBE_BULK] = {75, 750},
-    [TS_EP_UNSUBSCRIBE_BULK] = {75, 750},
-};
-static const char *const ep_names[TS_EP__COUNT] = {"events_bulk", "profiles_bulk", "subscribe_bulk",
-                                                   "unsubscribe_bulk"};
-static const char *const ep_paths[TS_EP__COUNT] = {
-    "/api/event-bulk-create-jobs", "/api/profile-bulk-import-jobs",
-    "/api/profile-subscription-bulk-create-jobs", "/api/profile-subscription-bulk-delete-jobs"};
-
-const char *ts_endpoint_name(ts_endpoint_t ep) {
-    return (unsigned)ep < TS_EP__COUNT ? ep_names[ep] : "unknown";
-}
-const char *ts_endpoint_path(ts_endpoint_t ep) {
-    return (unsigned)ep < TS_EP__COUNT ? ep_paths[ep] : "/";
-}
 
 #define ERR(...) ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, __VA_ARGS__)
 
@@ -208,12 +193,16 @@ static ts_err_t parse_kafka(ts_config_t *cfg, const cJSON *obj, char *errstr, si
 
 static ts_err_t parse_limits(ts_account_conf_t *a, size_t idx, const cJSON *obj, char *errstr,
                              size_t errstr_size) {
-    memcpy(a->limits, default_limits, sizeof a->limits);
+    for (int ep = 0; ep < TS_EP__COUNT; ep++)
+        a->limits[ep] = (ts_rate_limit_t){
+            .burst_per_s = ts_klaviyo_endpoint((ts_endpoint_t)ep)->burst_per_s,
+            .steady_per_min = ts_klaviyo_endpoint((ts_endpoint_t)ep)->steady_per_min};
     if (!obj) return TS_OK;
     if (!cJSON_IsObject(obj)) return ERR("accounts[%zu].rate_limits: expected an object", idx);
     for (const cJSON *it = obj->child; it; it = it->next) {
         int ep = 0;
-        while (ep < TS_EP__COUNT && strcmp(ep_names[ep], it->string) != 0) ep++;
+        while (ep < TS_EP__COUNT && strcmp(ts_endpoint_name((ts_endpoint_t)ep), it->string) != 0)
+            ep++;
         if (ep == TS_EP__COUNT)
             return ERR("accounts[%zu].rate_limits.%s: unknown endpoint (expected one of "
                        "events_bulk, profiles_bulk, subscribe_bulk, unsubscribe_bulk)",
@@ -360,19 +349,6 @@ out:
     return rc;
 }
 
-static bool valid_revision(const char *r) {
-    /* YYYY-MM-DD[.suffix] */
-    for (int i = 0; i < 10; i++) {
-        char c = r[i];
-        if (i == 4 || i == 7) {
-            if (c != '-') return false;
-        } else if (!isdigit((unsigned char)c)) {
-            return false;
-        }
-    }
-    return r[10] == '\0' || (r[10] == '.' && r[11] != '\0');
-}
-
 static bool is_http_url(const char *s) {
     return !strncmp(s, "https://", 8) || !strncmp(s, "http://", 7);
 }
@@ -455,7 +431,7 @@ ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size
             goto fail;
         }
     }
-    if (!valid_revision(cfg->klaviyo_revision)) {
+    if (!ts_klaviyo_revision_valid(cfg->klaviyo_revision)) {
         rc = ERR("klaviyo.revision: expected YYYY-MM-DD[.suffix], got \"%s\"",
                  cfg->klaviyo_revision);
         goto fail;

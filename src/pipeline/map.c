@@ -15,13 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "klaviyo/klaviyo.h"
 #include "tillstream/jw.h"
 
-#define TS_MAX_STRING_BYTES (100 * 1024)      /* Klaviyo: a string cannot exceed 100 KB */
+#define TS_MAX_STRING_BYTES TS_KLAVIYO_MAX_STRING_BYTES
 #define TS_MAX_RECORD_BYTES (4 * 1024 * 1024) /* one record's events must fit a 5 MB request */
 #define TS_TRUNC_MARKER     "\xE2\x80\xA6[truncated]" /* U+2026 then "[truncated]" */
-#define TS_MIN_TIME_MS      631152000000LL            /* 1990-01-01T00:00:00Z */
-#define TS_MAX_FUTURE_MS    (365LL * 24 * 3600 * 1000)
+#define TS_MIN_TIME_MS      TS_KLAVIYO_MIN_EVENT_TIME_MS
+#define TS_MAX_FUTURE_MS    TS_KLAVIYO_MAX_EVENT_FUTURE_MS
 
 struct ts_mapper_s {
     const ts_config_t *cfg;

@@ -12,10 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tillstream/decode.h"
 #include "tillstream/engine.h"
 #include "tillstream/log.h"
+#include "tillstream/metrics.h"
+#include "tillstream/offsets.h"
 #include "tillstream/sim.h"
 
 #define KEY_A "pk_test_SECRETKEY_aaaa"
@@ -31,8 +34,27 @@ typedef struct {
     char last_detail[512];
 } fx_t;
 
+/* The withdraw test uses the offset tracker's real tokens. */
+static ts_offsets_t *g_offsets;
+static int g_withdrawn, g_stored;
+
 static void on_done(void *opaque, uint64_t token, ts_err_t result, const char *detail) {
     fx_t *f = opaque;
+    if (g_offsets) {
+        int64_t store = -1;
+        bool current = ts_offsets_done(g_offsets, token, &store, NULL, NULL);
+        f->done_total++;
+        if (result == TS_ERR_WITHDRAWN) {
+            g_withdrawn++;
+            assert_true(ts_err_retryable(result)); /* never dead-lettered */
+            assert_false(current);                 /* revoked: cannot move the commit point */
+        } else {
+            assert_int_equal(result, TS_OK);
+            assert_true(current);
+            if (store >= 0) g_stored++;
+        }
+        return;
+    }
     assert_true(token < f->n_tokens);
     f->seen[token]++;
     f->done_total++;
@@ -42,6 +64,14 @@ static void on_done(void *opaque, uint64_t token, ts_err_t result, const char *d
         f->done_rejected++;
         snprintf(f->last_detail, sizeof f->last_detail, "%s", detail ? detail : "");
     }
+}
+
+/* A virtual engine clock for the pacing tests (NULL: the real one). */
+static int64_t *g_fake_now;
+static ts_metrics_t *g_metrics; /* NULL: none */
+static int64_t fake_clock(void *opaque) {
+    (void)opaque;
+    return *g_fake_now;
 }
 
 static void start(fx_t *f, const ts_sim_opts_t *so, const char *extra_klaviyo, int max_queued) {
@@ -68,7 +98,13 @@ static void start(fx_t *f, const ts_sim_opts_t *so, const char *extra_klaviyo, i
         "{\"name\":\"b\",\"api_key_env\":\"TS_ENGINE_KEY_B\",\"outlets\":[\"2\"]}]}",
         ts_sim_port(f->sim), max_queued, extra_klaviyo ? extra_klaviyo : "");
     assert_int_equal(ts_config_parse(json, &f->cfg, err, sizeof err), TS_OK);
-    ts_engine_opts_t eo = {f->cfg, on_done, f, NULL, NULL, NULL, 42, 20};
+    ts_engine_opts_t eo = {.cfg = f->cfg,
+                           .on_done = on_done,
+                           .opaque = f,
+                           .clock = g_fake_now ? fake_clock : NULL,
+                           .metrics = g_metrics,
+                           .seed = 42,
+                           .backoff_base_ms = 20};
     f->eng = ts_engine_new(&eo, err, sizeof err);
     assert_non_null(f->eng);
 }
@@ -204,6 +240,9 @@ static void test_faults_deliver_exactly_once(void **state) {
     so.spike_rate = 0.1;
     so.spike_ms = 50;
     so.seed = 7;
+    /* Klaviyo's answers carry its limits and the engine paces to them:
+     * raise them so that faults hit many requests */
+    so.limits[TS_SIM_EP_EVENTS_BULK] = (ts_sim_limit_t){1000, 100000};
     start(&f, &so, NULL, 100000);
     ts_mapped_t m;
     ts_mapped_init(&m);
@@ -264,6 +303,28 @@ static void test_one_bad_event_rejects_only_its_record(void **state) {
     stop(&f);
 }
 
+/* Klaviyo's error document is parsed, not searched as text: its detail
+ * and source pointer reach KLAVIYO_REJECTED also when the JSON has spaces
+ * after colons (issue 13, item 6). */
+static void test_error_document_with_spaces(void **state) {
+    (void)state;
+    fx_t f;
+    ts_sim_opts_t so = {.spaced_json = true};
+    start(&f, &so, NULL, 100000);
+    ts_mapped_t m;
+    ts_mapped_init(&m);
+    char err[128];
+    make(&m, 0, "s@example.com", "S1", 1, true);
+    assert_int_equal(ts_engine_submit(f.eng, &m, 1, false, err, sizeof err), TS_OK);
+    drain(&f, 10000);
+    assert_int_equal(f.done_rejected, 1);
+    assert_non_null(strstr(f.last_detail, "Klaviyo HTTP 400: "));
+    assert_non_null(strstr(f.last_detail, "properties"));
+    assert_non_null(strstr(f.last_detail, "(at /data/attributes/events-bulk-create/data/0"));
+    ts_mapped_free(&m);
+    stop(&f);
+}
+
 static void test_customers_profiles_and_consent(void **state) {
     (void)state;
     fx_t f;
@@ -309,6 +370,351 @@ static void test_customers_profiles_and_consent(void **state) {
     ts_mapper_destroy(mapper);
     ts_router_destroy(router);
     stop(&f);
+}
+
+/* Bulk unsubscribe takes at most 100 profiles per call (the engine used to
+ * send up to 1,000, which Klaviyo answers 400). */
+static void test_unsubscribe_batches_of_100(void **state) {
+    (void)state;
+    fx_t f;
+    ts_sim_opts_t so = {0};
+    start(&f, &so, NULL, 100000);
+    char err[256];
+    ts_router_t *router = ts_router_new(f.cfg, err, sizeof err);
+    ts_mapper_t *mapper = ts_mapper_new(f.cfg, router, err, sizeof err);
+    ts_arena_t *arena = ts_arena_new(0);
+    ts_mapped_t m;
+    ts_mapped_init(&m);
+    for (int i = 0; i < 250; i++) {
+        char rec[256];
+        snprintf(rec, sizeof rec,
+                 "{\"customer_id\":\"U%d\",\"email\":\"u%d@example.com\",\"home_outlet_id\":"
+                 "\"1\",\"email_consent\":false}",
+                 i, i);
+        ts_customer_t c;
+        ts_arena_reset(arena);
+        assert_int_equal(ts_decode_customer_json(rec, strlen(rec), arena, &c, err, sizeof err),
+                         TS_OK);
+        assert_int_equal(ts_map_customer(mapper, &c, &m), TS_OK);
+        assert_int_equal(ts_engine_submit(f.eng, &m, (uint64_t)i, false, err, sizeof err), TS_OK);
+    }
+    drain(&f, 20000);
+    assert_int_equal(f.done_ok, 250);
+    assert_int_equal(f.done_rejected, 0);
+    ts_sim_stats_t sa;
+    ts_sim_stats(f.sim, "a", &sa);
+    assert_int_equal(sa.unsubscribed, 250);
+    assert_int_equal(sa.rejected_400, 0);
+    ts_mapped_free(&m);
+    ts_arena_destroy(arena);
+    ts_mapper_destroy(mapper);
+    ts_router_destroy(router);
+    stop(&f);
+}
+
+static uint64_t lane_requests(fx_t *f, int account) {
+    ts_lane_stats_t ls;
+    ts_engine_lane_stats(f->eng, account, &ls);
+    return ls.requests;
+}
+
+/* With the engine clock frozen, lets transfers finish (real time) until
+ * `n` records completed in all. */
+static void settle_until(fx_t *f, int n) {
+    int64_t end = ts_now_mono_ms() + 10000;
+    while (f->done_total < n && ts_now_mono_ms() < end) ts_engine_poll(f->eng, 0);
+    assert_int_equal(f->done_total, n);
+}
+
+static void submit_n(fx_t *f, int account, int first, int n, int events) {
+    ts_mapped_t m;
+    ts_mapped_init(&m);
+    char err[128], order[32], email[32];
+    for (int i = first; i < first + n; i++) {
+        snprintf(order, sizeof order, "P%d", i);
+        snprintf(email, sizeof email, "p%d@example.com", i % 50);
+        make(&m, account, email, order, events, false);
+        assert_int_equal(ts_engine_submit(f->eng, &m, (uint64_t)i, false, err, sizeof err), TS_OK);
+    }
+    ts_mapped_free(&m);
+}
+
+/* The pacing decisions on a virtual clock, account b at Klaviyo's real
+ * limits (10/s, 150/min: one request per 402.7 ms), linger 20 ms. */
+static void test_pacing_decisions(void **state) {
+    (void)state;
+    int64_t now = 1000000;
+    g_fake_now = &now;
+    fx_t f;
+    ts_sim_opts_t so = {0};
+    start(&f, &so, NULL, 100000);
+    /* light traffic: out once the linger has passed */
+    submit_n(&f, 1, 0, 10, 1);
+    ts_engine_poll(f.eng, 0);
+    now += 19;
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 0);
+    now += 1;
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 1);
+    settle_until(&f, 10);
+    /* linger passed but the pacing clock has not: wait for it */
+    now += 80;
+    submit_n(&f, 1, 10, 10, 1);
+    now += 20;
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 1);
+    now = 1000000 + 20 + 300; /* the clock catches up a quarter interval at most */
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 1);
+    now = 1000000 + 20 + 403;
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 2);
+    settle_until(&f, 20);
+    /* heavy traffic: 2,500 events queued; a full batch still waits for the
+     * pacing clock (no bunching), and every request is full */
+    submit_n(&f, 1, 20, 500, 5);
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 2);
+    int64_t t2 = now;
+    now = t2 + 403;
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 3);
+    now += 1;
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 3); /* 1,500 still queued, but paced */
+    settle_until(&f, 220);
+    ts_sim_stats_t st;
+    ts_sim_stats(f.sim, "b", &st);
+    assert_int_equal(st.events_recorded, 20 + 1000);
+    now = t2 + 806;
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 4);
+    settle_until(&f, 420);
+    ts_sim_stats(f.sim, "b", &st);
+    assert_int_equal(st.events_recorded, 20 + 2000);
+    ts_lane_stats_t ls;
+    ts_engine_lane_stats(f.eng, 1, &ls);
+    assert_int_equal(ls.queued_events, 500);
+    stop(&f);
+    g_fake_now = NULL;
+}
+
+static bool token_untracked(void *opaque, uint64_t token) {
+    return ts_offsets_user(opaque, token) == NULL;
+}
+
+/* A rebalance revokes partition 1: its records' parts that were not sent
+ * yet are withdrawn (reported WITHDRAWN, never stored), parts on the wire
+ * complete as usual, partition 2's records are delivered. */
+static void test_withdraw_revoked_partition(void **state) {
+    (void)state;
+    int64_t now = 5000000;
+    g_fake_now = &now;
+    fx_t f;
+    ts_sim_opts_t so = {0};
+    start(&f, &so, NULL, 100000);
+    ts_offsets_t *off = ts_offsets_new(1000);
+    g_offsets = off;
+    g_withdrawn = g_stored = 0;
+    static int tag = 1;
+    assert_int_equal(ts_offsets_assign(off, 1), TS_OK);
+    assert_int_equal(ts_offsets_assign(off, 2), TS_OK);
+    ts_mapped_t m;
+    ts_mapped_init(&m);
+    char err[128], order[32];
+    uint64_t tok;
+    /* partition 1, offset 0: 1,500 events for account b (paced at
+     * 150/min): 1,000 go out at once, 500 wait for the pacing clock */
+    make(&m, 1, "big@example.com", "W0", 1500, false);
+    assert_int_equal(ts_offsets_track(off, 1, 0, &tag, &tok), TS_OK);
+    assert_int_equal(ts_engine_submit(f.eng, &m, tok, false, err, sizeof err), TS_OK);
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 1);
+    /* then 20 small records on each partition, still within the linger */
+    for (int i = 0; i < 40; i++) {
+        int p = 1 + i % 2;
+        snprintf(order, sizeof order, "W%d", i + 1);
+        make(&m, 0, "w@example.com", order, 2, false);
+        assert_int_equal(ts_offsets_track(off, p, 1 + i / 2, &tag, &tok), TS_OK);
+        assert_int_equal(ts_engine_submit(f.eng, &m, tok, false, err, sizeof err), TS_OK);
+    }
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 0), 0);
+    /* revoke partition 1, then withdraw what the tracker no longer knows */
+    ts_offsets_revoke(off, 1, NULL, NULL);
+    size_t n = ts_engine_withdraw(f.eng, token_untracked, off);
+    assert_int_equal(n, 21);
+    assert_int_equal(g_withdrawn, 20); /* the big record still has a batch on the wire */
+    assert_int_equal(ts_engine_pending(f.eng), 21);
+    ts_lane_stats_t ls;
+    ts_engine_lane_stats(f.eng, 1, &ls);
+    assert_int_equal(ls.withdrawn, 500);
+    /* let everything finish: the big record completes WITHDRAWN after its
+     * first batch's 202; partition 2 is delivered and stored */
+    now += 1000;
+    settle_until(&f, 41);
+    assert_int_equal(g_withdrawn, 21);
+    assert_true(g_stored > 0);
+    assert_int_equal(ts_offsets_committed(off, 2), 21);
+    ts_sim_stats_t st;
+    ts_sim_stats(f.sim, "a", &st);
+    assert_int_equal(st.events_recorded, 40); /* partition 2 only */
+    ts_sim_stats(f.sim, "b", &st);
+    assert_int_equal(st.events_recorded, 1000); /* what was on the wire */
+    assert_int_equal(lane_requests(&f, 1), 1);
+    g_offsets = NULL;
+    ts_offsets_destroy(off);
+    ts_mapped_free(&m);
+    stop(&f);
+    g_fake_now = NULL;
+}
+
+/* A clock 10 times faster than real time, shared by the simulator and the
+ * engines (both take an injected clock): 90 s of Klaviyo's windows in 9 s. */
+static int64_t fast_origin;
+static int64_t fast_clock(void *opaque) {
+    (void)opaque;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return 1000000 + (us - fast_origin) / 100;
+}
+
+static int share_done;
+static void share_on_done(void *opaque, uint64_t token, ts_err_t result, const char *detail) {
+    (void)opaque;
+    (void)token;
+    (void)detail;
+    assert_int_equal(result, TS_OK);
+    share_done++;
+}
+
+/* Three members of one group share one account at Klaviyo's real limits,
+ * each with share 1/3: together they fill its window (>= 95 % of 150
+ * requests a minute) and Klaviyo refuses almost none (< 0.5 %). */
+static void test_three_members_share_an_account(void **state) {
+    (void)state;
+    struct timespec ts0;
+    clock_gettime(CLOCK_MONOTONIC, &ts0);
+    fast_origin = (int64_t)ts0.tv_sec * 1000000 + ts0.tv_nsec / 1000;
+    char err[256];
+    ts_sim_opts_t so = {.summary_only = true, .clock = fast_clock};
+    ts_sim_t *sim = ts_sim_new(&so, err, sizeof err);
+    ts_sim_add_account(sim, "a", KEY_A);
+    assert_int_equal(ts_sim_start(sim, err, sizeof err), TS_OK);
+    setenv("TS_ENGINE_KEY_A", KEY_A, 1);
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"klaviyo\":{\"base_url\":\"http://127.0.0.1:%d\",\"linger_ms\":200,"
+             "\"max_queued_events\":40},\"accounts\":[{\"name\":\"a\",\"api_key_env\":"
+             "\"TS_ENGINE_KEY_A\",\"outlets\":[\"1\"]}]}",
+             ts_sim_port(sim));
+    ts_config_t *cfg;
+    assert_int_equal(ts_config_parse(json, &cfg, err, sizeof err), TS_OK);
+    ts_engine_t *eng[3];
+    for (int k = 0; k < 3; k++) {
+        ts_engine_opts_t eo = {
+            .cfg = cfg, .on_done = share_on_done, .clock = fast_clock, .seed = (uint64_t)k + 1};
+        eng[k] = ts_engine_new(&eo, err, sizeof err);
+        assert_non_null(eng[k]);
+        ts_engine_set_share(eng[k], 1.0 / 3.0);
+    }
+    ts_mapped_t m;
+    ts_mapped_init(&m);
+    int n = 0;
+    int64_t t0 = fast_clock(NULL), end = t0 + 90000;
+    while (fast_clock(NULL) < end) {
+        for (int k = 0; k < 3; k++) {
+            while (ts_engine_has_room(eng[k], 0)) { /* a backlog on every member */
+                char order[32];
+                snprintf(order, sizeof order, "S%d", n);
+                make(&m, 0, "s@example.com", order, 1, false);
+                assert_int_equal(
+                    ts_engine_submit(eng[k], &m, (uint64_t)n++, false, err, sizeof err), TS_OK);
+            }
+            ts_engine_poll(eng[k], 0);
+        }
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
+    ts_sim_stats_t st;
+    ts_sim_stats(sim, "a", &st);
+    /* 90 s at 150/min: 225 requests is the ceiling (the window starts empty) */
+    print_message("3 members: %llu requests accepted, %llu answered 429\n",
+                  (unsigned long long)st.accepted, (unsigned long long)st.throttled_429);
+    assert_true(st.accepted >= 214);
+    assert_true(st.accepted <= 227);
+    assert_true((double)st.throttled_429 < 0.005 * (double)st.requests + 1e-9);
+    for (int k = 0; k < 3; k++) {
+        ts_lane_stats_t ls;
+        ts_engine_lane_stats(eng[k], 0, &ls);
+        assert_true(ls.requests >= 70); /* each spends its third */
+        ts_engine_destroy(eng[k]);
+    }
+    ts_mapped_free(&m);
+    ts_config_destroy(cfg);
+    ts_sim_destroy(sim);
+}
+
+static double metric(const char *name, const char *labels) {
+    return ts_metric_value(ts_metrics_gauge(g_metrics, name, "", labels));
+}
+
+/* Progress that tells the truth: an account whose window is spent (the
+ * simulator allows it one request a minute) shows its waiting in the
+ * gauges and the lane stats, and says so once in the log after
+ * klaviyo.stall_warn_ms. */
+static void test_progress_and_stall_warning(void **state) {
+    (void)state;
+    char *logbuf = NULL;
+    size_t loglen = 0;
+    FILE *mem = open_memstream(&logbuf, &loglen);
+    ts_log_set_sink(mem);
+    int64_t now = 9000000;
+    g_fake_now = &now;
+    g_metrics = ts_metrics_new();
+    fx_t f;
+    ts_sim_opts_t so = {0};
+    so.limits[TS_SIM_EP_EVENTS_BULK] = (ts_sim_limit_t){1, 1};
+    start(&f, &so, ",\"stall_warn_ms\":1500", 100000);
+    submit_n(&f, 1, 0, 300, 5); /* 1,500 events */
+    ts_engine_poll(f.eng, 0);
+    assert_int_equal(lane_requests(&f, 1), 1);
+    settle_until(&f, 200); /* 1,000 accepted; Remaining 0 for a minute */
+    ts_lane_stats_t ls;
+    for (int i = 1; i <= 3; i++) {
+        now += 1000;
+        ts_engine_poll(f.eng, 0);
+    }
+    assert_int_equal(lane_requests(&f, 1), 1); /* held: the window is spent */
+    ts_engine_lane_stats(f.eng, 1, &ls);
+    assert_true(ls.oldest_undelivered_s >= 2.9 && ls.oldest_undelivered_s <= 3.1);
+    assert_true(ls.paced_s >= 1.9); /* the first second was the linger, not pacing */
+    assert_true(ls.last_success_wall_ms > 0);
+    /* 1,000 events in the first 3 s (the window is shorter than 60 s) */
+    assert_true(ls.events_per_s > 300 && ls.events_per_s < 400);
+    assert_true(ls.ceiling_per_s > 16.6 && ls.ceiling_per_s < 16.7); /* 1/min x 1,000 / 60 s */
+    assert_true(ls.ceiling_ratio <= 1.0);
+    assert_true(metric("tillstream_oldest_undelivered_age_seconds", "account=\"b\"") >= 1.9);
+    assert_true(
+        ts_metric_value(ts_metrics_counter(g_metrics, "tillstream_klaviyo_paced_seconds_total", "",
+                                           "account=\"b\"")) >= 1.9);
+    assert_true(metric("tillstream_klaviyo_last_success_timestamp_seconds",
+                       "account=\"b\",endpoint=\"events_bulk\"") > 1.7e9);
+    assert_true(metric("tillstream_klaviyo_ceiling_ratio", "account=\"b\"") <= 1.0);
+    fflush(mem);
+    const char *w = strstr(logbuf, "account has waited");
+    assert_non_null(w);
+    assert_null(strstr(w + 1, "account has waited")); /* once */
+    assert_non_null(strstr(logbuf, "\"account\":\"b\""));
+    ts_log_set_sink(NULL);
+    fclose(mem);
+    free(logbuf);
+    stop(&f);
+    ts_metrics_destroy(g_metrics);
+    g_metrics = NULL;
+    g_fake_now = NULL;
 }
 
 static void test_backpressure(void **state) {
@@ -397,7 +803,13 @@ int main(void) {
         cmocka_unit_test(test_throttled_batches_are_delivered_later),
         cmocka_unit_test(test_faults_deliver_exactly_once),
         cmocka_unit_test(test_one_bad_event_rejects_only_its_record),
+        cmocka_unit_test(test_error_document_with_spaces),
         cmocka_unit_test(test_customers_profiles_and_consent),
+        cmocka_unit_test(test_unsubscribe_batches_of_100),
+        cmocka_unit_test(test_pacing_decisions),
+        cmocka_unit_test(test_withdraw_revoked_partition),
+        cmocka_unit_test(test_progress_and_stall_warning),
+        cmocka_unit_test(test_three_members_share_an_account),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_api_key_never_logged),
     };

@@ -1,27 +1,183 @@
-/* test_ratelimit.c - burst and steady buckets, header feedback, Retry-After (fake clock). */
+/*
+ * test_ratelimit.c - the pacing decisions on a virtual clock: requests are
+ * spaced evenly, never more than Klaviyo's sliding windows admit (checked
+ * by a model of Klaviyo's limiter counting arrivals with latency),
+ * members sharing an account fill its window together, and Retry-After /
+ * RateLimit-* only tighten.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 
 #include "tillstream/ratelimit.h"
 
-static void test_burst_then_steady(void **state) {
+/* ---- a model of Klaviyo's limiter: sliding windows over arrival times ---- */
+
+static int cmp64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Replays arrivals (sorted here) through Klaviyo's rule: admitted when
+ * fewer than `burst` were admitted in the last 1 s and fewer than `steady`
+ * in the last 60 s. Returns the number refused (would be 429s). */
+static int klaviyo_refusals(int64_t *arr, int n, int burst, int steady) {
+    qsort(arr, (size_t)n, sizeof *arr, cmp64);
+    int64_t *ok = malloc((size_t)(n ? n : 1) * sizeof *ok);
+    int n_ok = 0, refused = 0, b0 = 0, s0 = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t t = arr[i];
+        while (b0 < n_ok && ok[b0] <= t - 1000) b0++;
+        while (s0 < n_ok && ok[s0] <= t - 60000) s0++;
+        if (n_ok - b0 >= burst || n_ok - s0 >= steady) {
+            refused++;
+            continue;
+        }
+        ok[n_ok++] = t;
+    }
+    free(ok);
+    return refused;
+}
+
+static uint64_t rng = 88172645463325252ULL;
+static int latency(int max_ms) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (int)(rng % (uint64_t)(max_ms + 1));
+}
+
+/* Drives `n` limiters that always have work (a backlog) for `ms` virtual
+ * ms in 1 ms steps; every send arrives after 0..max_lat ms. */
+typedef struct {
+    int64_t *arrivals;
+    int n;
+    int64_t *sends[4];
+    int n_sends[4];
+} run_t;
+
+static void run(ts_ratelimit_t *rl, int n, int64_t t0, int64_t ms, int max_lat, run_t *out) {
+    size_t cap = (size_t)(ms / 100 + 16) * (size_t)n;
+    out->arrivals = malloc(cap * sizeof *out->arrivals);
+    out->n = 0;
+    for (int k = 0; k < n; k++) {
+        out->sends[k] = malloc((size_t)(ms / 100 + 16) * sizeof **out->sends);
+        out->n_sends[k] = 0;
+    }
+    for (int64_t t = t0; t < t0 + ms; t++)
+        for (int k = 0; k < n; k++)
+            if (ts_ratelimit_acquire(&rl[k], t) == 0) {
+                out->sends[k][out->n_sends[k]++] = t;
+                out->arrivals[out->n++] = t + latency(max_lat);
+            }
+}
+
+static void run_free(run_t *r, int n) {
+    free(r->arrivals);
+    for (int k = 0; k < n; k++) free(r->sends[k]);
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void test_sliding_windows_never_exceeded(void **state) {
     (void)state;
     ts_ratelimit_t rl;
-    int64_t t = 1000000;
-    ts_ratelimit_init(&rl, 10, 150, t);
-    for (int i = 0; i < 10; i++) assert_int_equal(ts_ratelimit_acquire(&rl, t), 0);
-    int64_t w = ts_ratelimit_acquire(&rl, t);
-    assert_true(w > 0 && w <= 101); /* one burst token refills in 100 ms */
-    /* over a long run the steady window (150/min) is the limit */
-    int sent = 10;
-    for (int64_t now = t; now < t + 120000; now += 10)
-        if (ts_ratelimit_acquire(&rl, now) == 0) sent++;
-    /* 150 at start (bucket full) + 2.5/s for 120 s = 450 at most */
-    assert_true(sent <= 450);
-    assert_true(sent >= 440);
+    int64_t t0 = 5000000;
+    ts_ratelimit_init(&rl, 10, 150, t0);
+    run_t r;
+    run(&rl, 1, t0, 600000, 300, &r);
+    /* Klaviyo's window would refuse none of them, latency skew included */
+    assert_int_equal(klaviyo_refusals(r.arrivals, r.n, 10, 150), 0);
+    /* the first minute carries at most 150 (a full bucket plus refill
+     * admitted ~300 there), and the window is spent from the start */
+    int first_min = 0;
+    for (int i = 0; i < r.n_sends[0]; i++) first_min += r.sends[0][i] < t0 + 60000;
+    assert_true(first_min <= 150);
+    assert_true(first_min >= 148);
+    /* 10 minutes at >= 99 % of 150/min */
+    assert_true(r.n_sends[0] >= 1485);
+    assert_true(r.n_sends[0] <= 1500);
+    run_free(&r, 1);
+}
+
+static void test_paced_evenly(void **state) {
+    (void)state;
+    ts_ratelimit_t rl;
+    ts_ratelimit_init(&rl, 10, 150, 0);
+    run_t r;
+    run(&rl, 1, 0, 120000, 0, &r);
+    /* one request every (60 s + margin) / 150 = 402.7 ms: no bunching, no freeze */
+    for (int i = 1; i < r.n_sends[0]; i++) {
+        int64_t gap = r.sends[0][i] - r.sends[0][i - 1];
+        assert_true(gap >= 400);
+        assert_true(gap <= 405);
+    }
+    /* the pacing clock says how long to wait, and the wait is exact */
+    int64_t last = r.sends[0][r.n_sends[0] - 1];
+    int64_t w = ts_ratelimit_wait(&rl, last + 1);
+    assert_true(w > 390 && w < 405);
+    assert_int_equal(ts_ratelimit_wait(&rl, last + 1 + w), 0);
+    run_free(&r, 1);
+}
+
+static void test_light_traffic_is_not_held(void **state) {
+    (void)state;
+    ts_ratelimit_t rl;
+    ts_ratelimit_init(&rl, 10, 150, 0);
+    /* an idle limiter lets a request out at once, and again after one interval */
+    assert_int_equal(ts_ratelimit_acquire(&rl, 100000), 0);
+    assert_true(ts_ratelimit_wait(&rl, 100200) > 0);
+    assert_int_equal(ts_ratelimit_acquire(&rl, 100403), 0);
+    /* after a long pause there is no catch-up burst beyond a quarter interval */
+    assert_int_equal(ts_ratelimit_acquire(&rl, 200000), 0);
+    assert_true(ts_ratelimit_wait(&rl, 200250) > 0);
+}
+
+static void test_three_members_share_one_account(void **state) {
+    (void)state;
+    ts_ratelimit_t rl[3];
+    int64_t t0 = 1000;
+    for (int k = 0; k < 3; k++) {
+        ts_ratelimit_init(&rl[k], 10, 150, t0);
+        ts_ratelimit_set_share(&rl[k], 1.0 / 3.0);
+    }
+    run_t r;
+    run(rl, 3, t0, 600000, 300, &r);
+    assert_int_equal(klaviyo_refusals(r.arrivals, r.n, 10, 150), 0);
+    /* together >= 95 % of the account's 1,500 requests in 10 minutes */
+    assert_true(r.n >= 1425);
+    for (int k = 0; k < 3; k++) {
+        assert_true(r.n_sends[k] >= 475);
+        for (int i = 1; i < r.n_sends[k]; i++) /* each member evenly: ~1.2 s apart */
+            assert_true(r.sends[k][i] - r.sends[k][i - 1] <= 1300);
+    }
+    run_free(&r, 3);
+}
+
+static void test_lower_share_waits_for_the_window(void **state) {
+    (void)state;
+    ts_ratelimit_t rl;
+    ts_ratelimit_init(&rl, 10, 150, 0);
+    int sent = 0;
+    int64_t t = 0;
+    for (; t < 30000; t++) sent += ts_ratelimit_acquire(&rl, t) == 0;
+    assert_true(sent >= 74 && sent <= 76);
+    /* a rebalance leaves this member a third: 50 per window, and it already
+     * sent ~75 in this window, so it waits until enough of them leave it */
+    ts_ratelimit_set_share(&rl, 1.0 / 3.0);
+    assert_true(ts_ratelimit_steady_per_min(&rl) > 49.9 && ts_ratelimit_steady_per_min(&rl) < 50.1);
+    int64_t w = ts_ratelimit_wait(&rl, t);
+    assert_true(w > 20000); /* the 26th of ~75 sends leaves at ~70.8 s */
+    int in_window = 0;
+    for (int64_t u = t; u < t + 240000; u++)
+        if (ts_ratelimit_acquire(&rl, u) == 0) {
+            in_window = ts_ratelimit_sent_in_window(&rl, u);
+            assert_true(in_window <= 50);
+        }
+    assert_true(in_window >= 49);
 }
 
 static void test_retry_after_blocks(void **state) {
@@ -29,32 +185,57 @@ static void test_retry_after_blocks(void **state) {
     ts_ratelimit_t rl;
     ts_ratelimit_init(&rl, 10, 150, 0);
     ts_ratelimit_block(&rl, 5000, 7);
-    assert_int_equal(ts_ratelimit_acquire(&rl, 5000), 7000);
+    assert_int_equal(ts_ratelimit_wait(&rl, 5000), 7000);
     assert_true(ts_ratelimit_acquire(&rl, 11999) > 0);
-    /* after the block, buckets refill from empty: not an instant burst */
-    assert_true(ts_ratelimit_acquire(&rl, 12000) > 0);
-    assert_int_equal(ts_ratelimit_acquire(&rl, 12500), 0);
+    assert_int_equal(ts_ratelimit_acquire(&rl, 12000), 0);
+    /* and pacing resumes: no burst after the block */
+    assert_true(ts_ratelimit_acquire(&rl, 12100) > 0);
 }
 
-static void test_headers_tighten(void **state) {
+static void test_remaining_tightens(void **state) {
     (void)state;
     ts_ratelimit_t rl;
     ts_ratelimit_init(&rl, 10, 150, 0);
-    ts_ratelimit_observe(&rl, 0, 2, 30);
+    /* other members spend from the same window: Klaviyo says 2 remain
+     * for the next 30 s */
+    ts_ratelimit_observe(&rl, 0, 150, 2, 30);
     assert_int_equal(ts_ratelimit_acquire(&rl, 0), 0);
+    assert_int_equal(ts_ratelimit_acquire(&rl, 500), 0);
+    assert_int_equal(ts_ratelimit_wait(&rl, 1000), 29000); /* until the reset */
+    assert_int_equal(ts_ratelimit_acquire(&rl, 30000), 0);
+    /* Remaining 0: blocked until the reset */
+    ts_ratelimit_observe(&rl, 31000, 150, 0, 5);
+    assert_int_equal(ts_ratelimit_wait(&rl, 31000), 5000);
+    assert_int_equal(ts_ratelimit_acquire(&rl, 36000), 0);
+    /* absent headers change nothing */
+    ts_ratelimit_observe(&rl, 36500, -1, -1, -1);
+    assert_int_equal(ts_ratelimit_wait(&rl, 36403), 0);
+}
+
+static void test_limit_header_lowers_the_pace(void **state) {
+    (void)state;
+    ts_ratelimit_t rl;
+    ts_ratelimit_init(&rl, 10, 150, 0);
+    ts_ratelimit_observe(&rl, 0, 60, 59, 60); /* this account is allowed 60/min */
+    assert_true(ts_ratelimit_steady_per_min(&rl) < 60.1);
     assert_int_equal(ts_ratelimit_acquire(&rl, 0), 0);
-    assert_true(ts_ratelimit_acquire(&rl, 0) > 0); /* Klaviyo said only 2 remain */
-    ts_ratelimit_observe(&rl, 100, 0, 30);
-    assert_true(ts_ratelimit_acquire(&rl, 29000) > 0);
-    assert_int_equal(ts_ratelimit_acquire(&rl, 30100 + 400), 0);
-    ts_ratelimit_observe(&rl, 40000, -1, -1); /* absent headers change nothing */
+    assert_true(ts_ratelimit_wait(&rl, 1000) > 0); /* ~1,007 ms apart now */
+    assert_int_equal(ts_ratelimit_wait(&rl, 1007), 0);
+    /* a limit at or above the configured one never loosens it */
+    ts_ratelimit_observe(&rl, 1007, 1000, 999, 60);
+    assert_true(ts_ratelimit_steady_per_min(&rl) < 150.1);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_burst_then_steady),
+        cmocka_unit_test(test_sliding_windows_never_exceeded),
+        cmocka_unit_test(test_paced_evenly),
+        cmocka_unit_test(test_light_traffic_is_not_held),
+        cmocka_unit_test(test_three_members_share_one_account),
+        cmocka_unit_test(test_lower_share_waits_for_the_window),
         cmocka_unit_test(test_retry_after_blocks),
-        cmocka_unit_test(test_headers_tighten),
+        cmocka_unit_test(test_remaining_tightens),
+        cmocka_unit_test(test_limit_header_lowers_the_pace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

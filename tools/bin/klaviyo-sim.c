@@ -33,6 +33,7 @@ static void usage(FILE *f) {
         "  --seed N                  fault injection seed\n"
         "  --events-summary-only     keep only de-duplication keys and counters\n"
         "  --dump-bodies DIR         write every accepted request body to DIR\n"
+        "  --spaced-json             error documents with a space after ':' and ','\n"
         "  --throttle-account NAME=X multiply NAME's limits by X (e.g. 0.01: a throttled account)\n"
         "  --log-level LEVEL         debug|info|warn|error|off (JSON lines on stderr;\n"
         "                            debug logs every rejected request)\n"
@@ -65,6 +66,7 @@ int main(int argc, char **argv) {
                                          {"events-summary-only", no_argument, NULL, 'o'},
                                          {"dump-bodies", required_argument, NULL, 'D'},
                                          {"throttle-account", required_argument, NULL, 'T'},
+                                         {"spaced-json", no_argument, NULL, 'J'},
                                          {"log-level", required_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, 'V'},
@@ -107,6 +109,7 @@ int main(int argc, char **argv) {
         case 'S': o.spike_ms = atoi(optarg); break;
         case 'e': o.seed = strtoull(optarg, NULL, 10); break;
         case 'o': o.summary_only = true; break;
+        case 'J': o.spaced_json = true; break;
         case 'T': {
             char *eq = strchr(optarg, '=');
             if (!eq) goto bad;

@@ -9,6 +9,12 @@
  * behind one mutex; libmicrohttpd runs a thread per connection so added
  * latency does not serialise clients. docs/simulator.md lists what is
  * modelled and what is not.
+ *
+ * Deliberately an independent oracle: the endpoint paths, limits, batch
+ * sizes and validation rules below are written from Klaviyo's OpenAPI
+ * files again instead of being read from the core's src/klaviyo/klaviyo.h.
+ * A fact the core gets wrong must make a test fail here, not pass on both
+ * sides (the 100-profile cap of bulk unsubscribe was such a fact).
  */
 #include "tillstream/sim.h"
 
@@ -259,6 +265,25 @@ static void new_uuid(ts_sim_t *s, char *id, size_t n) {
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The same JSON with a space after every ':' and ',' outside strings. */
+static void space_json(const ts_buf_t *in, ts_buf_t *out) {
+    bool str = false;
+    for (size_t i = 0; i < in->len; i++) {
+        char ch = in->data[i];
+        ts_buf_putc(out, ch);
+        if (str) {
+            if (ch == '\\' && i + 1 < in->len)
+                ts_buf_putc(out, in->data[++i]);
+            else if (ch == '"')
+                str = false;
+        } else if (ch == '"') {
+            str = true;
+        } else if (ch == ':' || ch == ',') {
+            ts_buf_putc(out, ' ');
+        }
+    }
+}
+
 static enum MHD_Result send_error(ts_sim_t *s, struct MHD_Connection *c, unsigned status,
                                   const char *code, const char *title, const char *detail,
                                   const char *pointer, const char *hdrs[][2]) {
@@ -284,8 +309,13 @@ static enum MHD_Result send_error(ts_sim_t *s, struct MHD_Connection *c, unsigne
     ts_jw_obj_close(&w);
     ts_jw_arr_close(&w);
     ts_jw_obj_close(&w);
-    enum MHD_Result r = send_buf(c, status, "application/vnd.api+json", b.data, b.len, hdrs);
+    ts_buf_t sp = TS_BUF_INIT;
+    if (s->o.spaced_json) space_json(&b, &sp);
+    const ts_buf_t *body = s->o.spaced_json ? &sp : &b;
+    enum MHD_Result r =
+        send_buf(c, status, "application/vnd.api+json", body->data, body->len, hdrs);
     ts_buf_free(&b);
+    ts_buf_free(&sp);
     return r;
 }
 
@@ -654,7 +684,11 @@ static const cJSON *validate_profiles(const cJSON *root, ts_sim_ep_t ep, verr_t 
         bad(e, "/data/attributes/profiles/data", "'profiles.data' must be an array");
         return NULL;
     }
-    int n = cJSON_GetArraySize(arr), max = ep == TS_SIM_EP_PROFILES_BULK ? 10000 : 1000;
+    /* bulk_import_profiles: 10,000; bulk_subscribe_profiles: 1,000;
+     * bulk_unsubscribe_profiles: 100 ("Maximum number of profiles per call") */
+    int n = cJSON_GetArraySize(arr), max = ep == TS_SIM_EP_PROFILES_BULK      ? 10000
+                                           : ep == TS_SIM_EP_UNSUBSCRIBE_BULK ? 100
+                                                                              : 1000;
     if (n == 0 || n > max) {
         bad(e, "/data/attributes/profiles/data", "between 1 and %d profiles are allowed", max);
         return NULL;

@@ -8,6 +8,9 @@
  * Retry-After, RateLimit-* headers), fault injection, and an inspection
  * API under /__sim/. docs/simulator.md says what it does not model.
  *
+ * It does not share the core's Klaviyo facts (src/klaviyo/klaviyo.h) on
+ * purpose: it is an independent oracle, written from the OpenAPI files.
+ *
  * Threading: the server runs its own threads; every ts_sim_* call is
  * thread-safe.
  */
@@ -49,6 +52,8 @@ typedef struct {
     const char *throttle_account; /* this account's limits are multiplied by throttle_scale */
     double throttle_scale;
     const char *dump_dir; /* write every accepted body there (NULL: off) */
+    bool spaced_json;     /* error documents with a space after ':' and ',' (as
+                             pretty-printing servers write them) */
     ts_clock_fn clock;    /* ms clock for rate limiting (NULL: monotonic) */
     void *clock_opaque;
 } ts_sim_opts_t;
