@@ -16,6 +16,8 @@
 #include "tillstream/config.h"
 #include "tillstream/decode.h"
 
+#include <stdio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -38,6 +40,7 @@ typedef struct {
     int64_t replay_from_ms;
     int64_t replay_to_ms;
     const char *replay_outlets; /* comma-separated Home Outlets, NULL = all */
+    FILE *progress_bar;         /* replay: a terminal for the progress bar, NULL = none */
 } ts_consumer_opts_t;
 
 /*
@@ -95,7 +98,8 @@ typedef struct {
     size_t inflight; /* records consumed and not completed (owned partitions only) */
     size_t held;     /* records waiting (lane full, registry, unknown customer) */
     uint64_t consumed, completed, dead_lettered;
-    bool at_end; /* exit_at_end / replay: everything up to the end is done */
+    bool at_end;  /* exit_at_end / replay: everything up to the end is done */
+    bool stalled; /* owns work, nothing completed for consumer.stall_timeout_ms */
 } ts_consumer_stats_t;
 void ts_consumer_stats(const ts_consumer_t *c, ts_consumer_stats_t *out);
 

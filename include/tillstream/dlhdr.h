@@ -18,6 +18,11 @@
 #define TS_DLH_OUTLET           "tillstream.outlet"
 #define TS_DLH_ACCOUNT          "tillstream.account"
 #define TS_DLH_REDRIVE_COUNT    "tillstream.redrive.count"
+/* the group that wrote the dead letter (live group or a replay's group) */
+#define TS_DLH_RUN "tillstream.run"
+/* present when the value was left out (too large): the source coordinates
+ * locate the original record */
+#define TS_DLH_VALUE_OMITTED "tillstream.value.omitted"
 
 /* Kafka Connect's dead-letter headers (errors.deadletterqueue.context.headers.enable),
  * so tools written for Connect's DLQs read ours. */

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tillstream/consumer.h"
 
@@ -170,9 +171,15 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
-        ts_consumer_opts_t co = {kind,           prog,          exit_at_end,
-                                 group,          backfill == 1, &g_stop,
-                                 TS_REPLAY_NONE, TS_REPLAY_NOW, replay_outlets};
+        ts_consumer_opts_t co = {.kind = kind,
+                                 .prog = prog,
+                                 .exit_at_end = exit_at_end,
+                                 .group_id = group,
+                                 .backfill = backfill == 1,
+                                 .stop = &g_stop,
+                                 .replay_from_ms = TS_REPLAY_NONE,
+                                 .replay_to_ms = TS_REPLAY_NOW,
+                                 .replay_outlets = replay_outlets};
         char gbuf[300];
         if (replay_from) {
             if (!strcmp(replay_from, "earliest"))
@@ -196,6 +203,7 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
                 ts_config_destroy(cfg);
                 return 2;
             }
+            co.progress_bar = isatty(STDERR_FILENO) ? stderr : NULL; /* JSON stays on stdout */
             co.backfill = backfill != 0; /* replays are backfills unless --no-backfill */
             if (!group) {
                 snprintf(gbuf, sizeof gbuf, "%s-replay",

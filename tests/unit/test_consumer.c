@@ -199,12 +199,67 @@ static void test_rebalance_while_paused_resumes(void **state) {
     fx_stop(&f);
 }
 
+/* --exit-at-end: a final commit the broker refuses is an error from
+ * ts_consumer_drain (main exits 1), not a clean end. */
+static void test_exit_at_end_failed_final_commit(void **state) {
+    (void)state;
+    fx_t f;
+    fx_start(&f, 0, NULL, 1000);
+    produce_customers(&f, 8);
+    ts_consumer_t *a = member(&f, true);
+    int64_t until = ts_now_mono_ms() + 30000;
+    while (ts_consumer_poll(a) && ts_now_mono_ms() < until) {
+    }
+    ts_consumer_stats_t st;
+    ts_consumer_stats(a, &st);
+    assert_true(st.at_end);
+    /* every OffsetCommit from now on is refused */
+    rd_kafka_resp_err_t errs[64];
+    for (int i = 0; i < 64; i++) errs[i] = RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
+    rd_kafka_mock_push_request_errors_array(f.mc, 8 /* OffsetCommit */, 64, errs);
+    char err[256] = "";
+    ts_err_t rc = ts_consumer_drain(a, err, sizeof err);
+    assert_int_not_equal(rc, TS_OK);
+    assert_non_null(strstr(err, "final commit"));
+    ts_consumer_destroy(a);
+    fx_stop(&f);
+}
+
+/* A member that owns work and completes nothing says so (gauge + log)
+ * after consumer.stall_timeout_ms, and recovers at the next completion. */
+static void test_stall_reported_and_cleared(void **state) {
+    (void)state;
+    fx_t f;
+    /* Klaviyo answers after 2.5 s; the stall timeout is 1 s */
+    fx_start(&f, 2500, ",\"stall_timeout_ms\":1000", 1000);
+    produce_customers(&f, 4);
+    ts_consumer_t *a = member(&f, true);
+    ts_consumer_stats_t st = {0};
+    int64_t until = ts_now_mono_ms() + 30000;
+    while (!st.stalled && ts_consumer_poll(a) && ts_now_mono_ms() < until)
+        ts_consumer_stats(a, &st);
+    assert_true(st.stalled);
+    assert_true(st.inflight > 0);
+    until = ts_now_mono_ms() + 30000;
+    while (ts_consumer_poll(a) && ts_now_mono_ms() < until) {
+    }
+    ts_consumer_stats(a, &st);
+    assert_true(st.at_end);
+    assert_false(st.stalled);
+    char err[256];
+    assert_int_equal(ts_consumer_drain(a, err, sizeof err), TS_OK);
+    ts_consumer_destroy(a);
+    fx_stop(&f);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the simulator's */
     ts_log_set_level(getenv("TS_TEST_LOG") ? TS_LOG_DEBUG : TS_LOG_WARN);
     srand((unsigned)ts_now_mono_ms());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rebalance_while_paused_resumes),
+        cmocka_unit_test(test_exit_at_end_failed_final_commit),
+        cmocka_unit_test(test_stall_reported_and_cleared),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
