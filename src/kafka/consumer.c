@@ -51,6 +51,7 @@ typedef struct {
     uint32_t n_blocked;    /* held records blocking the partition (full lane, registry) */
     uint64_t walk_blocked; /* retry_held(): the walk that saw a blocked record */
     int64_t end;           /* exit-at-end / replay window end; 0 = nothing to wait for */
+    int64_t committed;     /* the group's committed offset at assignment (-1: none) */
     ts_metric_t *m_lag;
 } part_t;
 
@@ -70,6 +71,7 @@ struct ts_consumer_s {
     const ts_consumer_opts_t *o;
     const char *group_id;
     bool restore_logged;
+    bool kafka_down; /* all brokers down: not ready until a metadata request answers */
     const char *topic;
     rd_kafka_t *rk;      /* group consumer */
     ts_ktable_t *reader; /* orders: the customer-table reader */
@@ -517,6 +519,19 @@ static void update_share(loop_t *L) {
         ts_engine_set_share(L->engine, L->n_owned >= all ? 1.0 : (double)L->n_owned / all);
 }
 
+/* The group's committed offsets of a new assignment: the base of the lag
+ * until the member stores offsets of its own. */
+static void committed_at_assign(loop_t *L, rd_kafka_t *rk,
+                                const rd_kafka_topic_partition_list_t *parts) {
+    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_resp_err_t err = rd_kafka_committed(rk, q, 5000);
+    for (int i = 0; i < q->cnt; i++) {
+        part_t *ps = part_at(L, q->elems[i].partition);
+        if (ps) ps->committed = !err && !q->elems[i].err ? q->elems[i].offset : -1;
+    }
+    rd_kafka_topic_partition_list_destroy(q);
+}
+
 /* A new assignment: every partition starts with no held or in-flight
  * work and its pause state set explicitly, since librdkafka keeps a pause
  * across an eager revoke and re-assign (librdkafka #1849). */
@@ -532,6 +547,7 @@ static void on_assign(loop_t *L, rd_kafka_t *rk, rd_kafka_topic_partition_list_t
     }
     ts_log(TS_LOG_INFO, "consumer", NULL, "assigned %d partition(s) of %s", parts->cnt, L->topic);
     if (L->replay) ts_replay_assign(L->replayer, rk, parts);
+    committed_at_assign(L, rk, parts);
     rd_kafka_assign(rk, parts);
     L->assigned_once = true;
     L->full_paused =
@@ -557,7 +573,7 @@ static void on_revoke(loop_t *L, rd_kafka_t *rk, rd_kafka_topic_partition_list_t
         ps->assigned = false;
         ps->n_blocked = 0;
         L->n_owned--;
-        if (ps->m_lag) ts_metric_set(ps->m_lag, 0);
+        ts_metric_hide(ps->m_lag, true); /* not ours: another member reports it */
     }
     ts_metric_set(L->m_paused, (double)L->n_paused);
     /* their records' not-yet-sent parts belong to the next owner */
@@ -618,32 +634,42 @@ static void metrics_setup(loop_t *L) {
                                       "customers in the customer table", NULL);
 }
 
+static void kafka_check(loop_t *L);
+
+/* Lag of an owned partition: records between what the member will commit
+ * (its stored offset, else the group's committed offset at assignment,
+ * else the log start) and the high watermark (cached: no I/O). Records in
+ * flight or waiting count: lag is what is not done. */
+static void lag_update(loop_t *L, int32_t p) {
+    part_t *ps = &L->parts[p];
+    int64_t lo, hi;
+    if (!ps->assigned || rd_kafka_get_watermark_offsets(L->rk, L->topic, p, &lo, &hi) || hi < 0)
+        return;
+    if (!ps->m_lag) {
+        char lb[256];
+        snprintf(lb, sizeof lb, "topic=\"%s\",partition=\"%d\"", L->topic, p);
+        ps->m_lag = ts_metrics_gauge(L->metrics, "tillstream_consumer_lag_records",
+                                     "records between the committed (or stored) offset and the "
+                                     "partition end, per owned partition",
+                                     lb);
+    }
+    int64_t base = ts_offsets_committed(L->offsets, p);
+    if (base < 0) base = ps->committed;
+    if (base < 0) base = lo;
+    if (base < 0) return;
+    ts_metric_hide(ps->m_lag, false);
+    ts_metric_set(ps->m_lag, (double)(hi > base ? hi - base : 0));
+}
+
 /* Every 5 s: consumer lag per assigned partition (cached watermarks, no I/O). */
 static void metrics_tick(loop_t *L) {
     int64_t now = ts_now_mono_ms();
     if (!L->metrics || now < L->next_lag_ms) return;
     L->next_lag_ms = now + 5000;
+    kafka_check(L);
     ts_metric_set(L->m_inflight, (double)ts_offsets_inflight(L->offsets));
     if (L->table) ts_metric_set(L->m_table, (double)ts_custtable_size(L->table));
-    rd_kafka_topic_partition_list_t *as = NULL;
-    if (rd_kafka_assignment(L->rk, &as) || !as) return;
-    rd_kafka_position(L->rk, as);
-    for (int i = 0; i < as->cnt; i++) {
-        int32_t p = as->elems[i].partition;
-        int64_t lo, hi;
-        part_t *ps = part_at(L, p);
-        if (!ps || rd_kafka_get_watermark_offsets(L->rk, L->topic, p, &lo, &hi)) continue;
-        if (!ps->m_lag) {
-            char lb[256];
-            snprintf(lb, sizeof lb, "topic=\"%s\",partition=\"%d\"", L->topic, p);
-            ps->m_lag = ts_metrics_gauge(
-                L->metrics, "tillstream_consumer_lag_records",
-                "records between the consumer's position and the partition end", lb);
-        }
-        int64_t pos = as->elems[i].offset >= 0 ? as->elems[i].offset : lo;
-        ts_metric_set(ps->m_lag, (double)(hi > pos ? hi - pos : 0));
-    }
-    rd_kafka_topic_partition_list_destroy(as);
+    for (int p = 0; p < L->n_cap; p++) lag_update(L, p);
 }
 
 /* A member that owns work and completed nothing for stall_timeout_ms says
@@ -745,6 +771,29 @@ static ts_err_t open_dead_letter_producer(loop_t *L, char *err, size_t errsz) {
     return ts_dlq_new(&o, &L->dlq, err, errsz);
 }
 
+/* librdkafka's global errors: all brokers down makes the member not ready
+ * until a metadata request answers again (kafka_check). */
+static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    (void)rk;
+    loop_t *L = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        if (!L->kafka_down) ts_log(TS_LOG_WARN, "consumer", NULL, "kafka unreachable: %s", reason);
+        L->kafka_down = true;
+        return;
+    }
+    ts_log(err == RD_KAFKA_RESP_ERR__TRANSPORT ? TS_LOG_DEBUG : TS_LOG_WARN, "consumer", NULL,
+           "kafka: %s", reason);
+}
+
+/* While Kafka is unreachable: one short metadata request per check. */
+static void kafka_check(loop_t *L) {
+    const rd_kafka_metadata_t *md;
+    if (!L->kafka_down || rd_kafka_metadata(L->rk, 0, NULL, &md, 200)) return;
+    rd_kafka_metadata_destroy(md);
+    L->kafka_down = false;
+    ts_log(TS_LOG_INFO, "consumer", NULL, "kafka reachable again");
+}
+
 static ts_err_t open_group_consumer(loop_t *L, char *err, size_t errsz) {
     const ts_config_t *cfg = L->cfg;
     rd_kafka_conf_t *cconf = ts_kconf_new(cfg, TS_KCONF_CONSUMER, err, errsz);
@@ -766,6 +815,7 @@ static ts_err_t open_group_consumer(loop_t *L, char *err, size_t errsz) {
         strstr(probe, "cooperative") == NULL)
         rd_kafka_conf_set(cconf, "partition.assignment.strategy", "range,roundrobin", NULL, 0);
     rd_kafka_conf_set_rebalance_cb(cconf, on_rebalance);
+    rd_kafka_conf_set_error_cb(cconf, on_kafka_error);
     rd_kafka_conf_set_opaque(cconf, L);
     char why[512];
     if (!(L->rk = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, why, sizeof why)))
@@ -959,8 +1009,9 @@ bool ts_consumer_poll(ts_consumer_t *L) {
     ts_engine_poll(L->engine, 0);
     ts_dlq_poll(L->dlq);
     ts_admin_heartbeat(L->admin);
-    ts_admin_set_ready(L->admin, L->assigned_once && (L->o->kind == TS_KIND_CUSTOMER ||
-                                                      ts_ktable_ready(L->reader)));
+    /* ready = can serve: the table is restored and the group joined (with
+     * or without partitions), and Kafka answers */
+    ts_admin_set_ready(L->admin, L->subscribed && !L->kafka_down);
     metrics_tick(L);
     stall_check(L, ts_now_mono_ms());
     if (L->replay) ts_replay_progress(L->replayer, false);
