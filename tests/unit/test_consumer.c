@@ -26,11 +26,12 @@
 #include "tillstream/log.h"
 #include "tillstream/sim.h"
 
-#define KEY_A    "pk_test_SECRETKEY_cons"
-#define TOPIC_C  "t.customers"
-#define TOPIC_O  "t.orders"
-#define TOPIC_DL "t.deadletter"
-#define PARTS    4
+#define KEY_A     "pk_test_SECRETKEY_cons"
+#define TOPIC_C   "t.customers"
+#define TOPIC_O   "t.orders"
+#define TOPIC_DL  "t.deadletter"
+#define PARTS     4
+#define TOPIC_ONE "t.one" /* one partition: a second member owns nothing */
 
 typedef struct {
     rd_kafka_t *mock_rk; /* owns the mock cluster */
@@ -42,6 +43,9 @@ typedef struct {
 } fx_t;
 
 static volatile int never_stop;
+/* fixture knobs (set before fx_start): the customers topic and admin.listen */
+static const char *g_topic = TOPIC_C;
+static const char *g_admin = "";
 
 static void fx_start(fx_t *f, int sim_latency_ms, const char *extra_consumer, int max_queued) {
     char err[512];
@@ -55,6 +59,7 @@ static void fx_start(fx_t *f, int sim_latency_ms, const char *extra_consumer, in
     assert_int_equal(rd_kafka_mock_topic_create(f->mc, TOPIC_C, PARTS, 1), 0);
     assert_int_equal(rd_kafka_mock_topic_create(f->mc, TOPIC_O, PARTS, 1), 0);
     assert_int_equal(rd_kafka_mock_topic_create(f->mc, TOPIC_DL, 1, 1), 0);
+    assert_int_equal(rd_kafka_mock_topic_create(f->mc, TOPIC_ONE, 1, 1), 0);
     f->bootstraps = rd_kafka_mock_cluster_bootstraps(f->mc);
 
     ts_sim_opts_t so = {.latency_ms = sim_latency_ms, .seed = 7};
@@ -68,15 +73,15 @@ static void fx_start(fx_t *f, int sim_latency_ms, const char *extra_consumer, in
     snprintf(json, sizeof json,
              "{\"kafka\":{\"bootstrap.servers\":\"%s\",\"session.timeout.ms\":\"6000\","
              "\"heartbeat.interval.ms\":\"300\",\"log_level\":\"3\"},"
-             "\"topics\":{\"customers\":\"" TOPIC_C "\",\"orders\":\"" TOPIC_O
+             "\"topics\":{\"customers\":\"%s\",\"orders\":\"" TOPIC_O
              "\",\"dead_letter\":\"" TOPIC_DL "\"},"
              "\"klaviyo\":{\"base_url\":\"http://127.0.0.1:%d\",\"linger_ms\":5,"
              "\"max_queued_events\":%d},"
              "\"consumer\":{\"group_id_customers\":\"%s\",\"shutdown_grace_ms\":3000%s},"
              "\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"TS_CONSUMER_KEY_A\","
-             "\"outlets\":[\"101\"]}],\"admin\":{\"listen\":\"\"}}",
-             f->bootstraps, ts_sim_port(f->sim), max_queued, f->group,
-             extra_consumer ? extra_consumer : "");
+             "\"outlets\":[\"101\"]}],\"admin\":{\"listen\":\"%s\"}}",
+             f->bootstraps, g_topic, ts_sim_port(f->sim), max_queued, f->group,
+             extra_consumer ? extra_consumer : "", g_admin);
     assert_int_equal(ts_config_parse(json, &f->cfg, err, sizeof err), TS_OK);
 }
 
@@ -88,7 +93,7 @@ static void fx_stop(fx_t *f) {
 }
 
 /* n customers spread over the partitions (keyed), all for account a */
-static void produce_customers(fx_t *f, int n) {
+static void produce_customers_to(fx_t *f, const char *topic, int parts, int n) {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", f->bootstraps, NULL, 0);
@@ -101,8 +106,8 @@ static void produce_customers(fx_t *f, int n) {
                  "{\"customer_id\":\"C%d\",\"email\":\"c%d@example.com\","
                  "\"home_outlet_id\":\"101\"}",
                  i, i);
-        assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(TOPIC_C),
-                                           RD_KAFKA_V_PARTITION(i % PARTS),
+        assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic),
+                                           RD_KAFKA_V_PARTITION(i % parts),
                                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                            RD_KAFKA_V_KEY(key, strlen(key)),
                                            RD_KAFKA_V_VALUE(val, strlen(val)), RD_KAFKA_V_END),
@@ -110,6 +115,27 @@ static void produce_customers(fx_t *f, int n) {
     }
     assert_int_equal(rd_kafka_flush(p, 10000), 0);
     rd_kafka_destroy(p);
+}
+
+static void produce_customers(fx_t *f, int n) { produce_customers_to(f, TOPIC_C, PARTS, n); }
+
+/* GET http://127.0.0.1:port/path -> HTTP status; the body into out */
+static size_t collect(char *p, size_t sz, size_t n, void *ud) {
+    ts_buf_append(ud, p, sz * n);
+    return sz * n;
+}
+static long http_get(int port, const char *path, ts_buf_t *out) {
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    return status;
 }
 
 /* The group's committed offset per partition equals the partition's end. */
@@ -230,8 +256,9 @@ static void test_exit_at_end_failed_final_commit(void **state) {
 static void test_stall_reported_and_cleared(void **state) {
     (void)state;
     fx_t f;
-    /* Klaviyo answers after 2.5 s; the stall timeout is 1 s */
-    fx_start(&f, 2500, ",\"stall_timeout_ms\":1000", 1000);
+    /* Klaviyo answers after 8 s; the stall timeout is 1 s */
+    g_admin = "127.0.0.1:0";
+    fx_start(&f, 8000, ",\"stall_timeout_ms\":1000", 1000);
     produce_customers(&f, 4);
     ts_consumer_t *a = member(&f, true);
     ts_consumer_stats_t st = {0};
@@ -240,6 +267,24 @@ static void test_stall_reported_and_cleared(void **state) {
         ts_consumer_stats(a, &st);
     assert_true(st.stalled);
     assert_true(st.inflight > 0);
+    /* lag counts what is not done: the 4 records in flight, although the
+     * fetch position is at the end (issue 18: lag read 0 while records
+     * were in flight) */
+    ts_buf_t body = TS_BUF_INIT;
+    bool lag4 = false;
+    while (!lag4 && st.inflight > 0 && ts_consumer_poll(a) && ts_now_mono_ms() < until) {
+        ts_consumer_stats(a, &st);
+        ts_buf_reset(&body);
+        http_get(ts_consumer_admin_port(a), "/metrics", &body);
+        double sum = 0;
+        for (const char *q = body.data; q && (q = strstr(q, "tillstream_consumer_lag_records{"));
+             q++)
+            sum += atof(strchr(q, '}') + 1);
+        lag4 = sum == 4.0;
+    }
+    ts_buf_free(&body);
+    g_admin = "";
+    assert_true(lag4);
     until = ts_now_mono_ms() + 30000;
     while (ts_consumer_poll(a) && ts_now_mono_ms() < until) {
     }
@@ -252,6 +297,59 @@ static void test_stall_reported_and_cleared(void **state) {
     fx_stop(&f);
 }
 
+/* Readiness and lag (issue 18): a member with no partitions is ready; the
+ * owner's lag comes from what it committed (0 once everything is done, no
+ * traffic), and only the owner reports the partition. */
+static void test_ready_without_partitions_and_lag(void **state) {
+    (void)state;
+    fx_t f;
+    g_topic = TOPIC_ONE;
+    g_admin = "127.0.0.1:0";
+    fx_start(&f, 0, NULL, 1000);
+    produce_customers_to(&f, TOPIC_ONE, 1, 10);
+    ts_consumer_t *a = member(&f, false), *b = member(&f, false);
+    ts_consumer_stats_t sa, sb;
+    int64_t until = ts_now_mono_ms() + 30000;
+    do {
+        ts_consumer_poll(a);
+        ts_consumer_poll(b);
+        ts_consumer_stats(a, &sa);
+        ts_consumer_stats(b, &sb);
+    } while ((sa.owned + sb.owned != 1 || sa.completed + sb.completed < 10 ||
+              sa.inflight + sb.inflight > 0) &&
+             ts_now_mono_ms() < until);
+    assert_int_equal(sa.owned + sb.owned, 1);
+    ts_consumer_t *owner = sa.owned ? a : b, *idle = sa.owned ? b : a;
+    ts_buf_t body = TS_BUF_INIT;
+    assert_int_equal(http_get(ts_consumer_admin_port(idle), "/readyz", &body), 200);
+    assert_int_equal(http_get(ts_consumer_admin_port(owner), "/readyz", &body), 200);
+    /* the lag gauge is refreshed every 5 s: poll until it reads 0 */
+    const char *series =
+        "tillstream_consumer_lag_records{topic=\"" TOPIC_ONE "\",partition=\"0\"} 0";
+    bool lag0 = false;
+    until = ts_now_mono_ms() + 15000;
+    while (!lag0 && ts_now_mono_ms() < until) {
+        ts_consumer_poll(a);
+        ts_consumer_poll(b);
+        ts_buf_reset(&body);
+        http_get(ts_consumer_admin_port(owner), "/metrics", &body);
+        lag0 = body.data && strstr(body.data, series);
+    }
+    assert_true(lag0);
+    ts_buf_reset(&body);
+    http_get(ts_consumer_admin_port(idle), "/metrics", &body);
+    assert_null(strstr(body.data ? body.data : "", "tillstream_consumer_lag_records{"));
+    ts_buf_free(&body);
+    char err[256];
+    ts_consumer_drain(b, err, sizeof err);
+    ts_consumer_destroy(b);
+    ts_consumer_drain(a, err, sizeof err);
+    ts_consumer_destroy(a);
+    fx_stop(&f);
+    g_topic = TOPIC_C;
+    g_admin = "";
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the simulator's */
     ts_log_set_level(getenv("TS_TEST_LOG") ? TS_LOG_DEBUG : TS_LOG_WARN);
@@ -260,6 +358,7 @@ int main(void) {
         cmocka_unit_test(test_rebalance_while_paused_resumes),
         cmocka_unit_test(test_exit_at_end_failed_final_commit),
         cmocka_unit_test(test_stall_reported_and_cleared),
+        cmocka_unit_test(test_ready_without_partitions_and_lag),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
