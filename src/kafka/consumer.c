@@ -1048,7 +1048,11 @@ ts_err_t ts_consumer_drain(ts_consumer_t *L, char *errstr, size_t errstr_size) {
                "offsets are not committed and they will be re-read",
                ts_engine_pending(L->engine));
     ts_err_t rc = TS_OK;
-    rd_kafka_resp_err_t cerr = L->subscribed ? rd_kafka_commit(L->rk, NULL, 0) : 0;
+    /* with Kafka unreachable a synchronous commit would outlast the grace:
+     * what is stored is committed by the next owner's re-read instead */
+    rd_kafka_resp_err_t cerr = L->kafka_down   ? RD_KAFKA_RESP_ERR__TRANSPORT
+                               : L->subscribed ? rd_kafka_commit(L->rk, NULL, 0)
+                                               : 0;
     if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET) {
         ts_log(TS_LOG_WARN, L->o->prog, NULL, "final commit: %s", rd_kafka_err2str(cerr));
         rc = ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "final commit: %s",
@@ -1080,10 +1084,11 @@ int ts_consumer_admin_port(const ts_consumer_t *L) {
 
 void ts_consumer_destroy(ts_consumer_t *L) {
     if (!L) return;
-    if (L->rk) {
+    if (L->rk && !L->kafka_down) {
         /* the revoke in close releases tracked messages and commits */
         rd_kafka_consumer_close(L->rk);
         rd_kafka_destroy(L->rk);
+        L->rk = NULL;
     }
     L->held_tail = NULL;
     while (L->held) {
@@ -1093,6 +1098,10 @@ void ts_consumer_destroy(ts_consumer_t *L) {
     }
     for (int p = 0; p < L->n_cap && L->offsets; p++)
         ts_offsets_revoke(L->offsets, p, release_msg, NULL);
+    /* Kafka unreachable: closing would wait for the coordinator well past
+     * the grace; the broker expires the session by itself. The messages
+     * are released above: rd_kafka_destroy() waits for them. */
+    if (L->rk) rd_kafka_destroy_flags(L->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     ts_ktable_destroy(L->reader);
     ts_dlq_destroy(L->dlq);
     ts_replay_destroy(L->replayer);

@@ -8,6 +8,9 @@
 # out) and is restarted on its data dir; once the member is assigned again
 # Klaviyo answers again. The consumer must resume by itself and deliver
 # every event, and a fresh --exit-at-end run finds nothing left to consume.
+# Meanwhile a tillstream-customers SIGTERMed while the broker is down exits
+# within its grace (consumer.shutdown_grace_ms 5000): no commit or group
+# close waits for an unreachable coordinator.
 . "$TS_SOURCE_DIR/tests/lib.sh"
 need_kafka
 down_s=${TS_BROKER_DOWN_S:-40}
@@ -32,6 +35,7 @@ want=6000
 recorded() { curl -fsS "http://127.0.0.1:$sim_port/__sim/stats" | python3 -c 'import json,sys; print(sum(a["events_recorded"] for a in json.load(sys.stdin)["accounts"].values()))'; }
 
 "$bin/tillstream-orders" --config "$work/config.json" >"$work/orders.log" 2>&1 & c=$!; pids+=($c)
+"$bin/tillstream-customers" --config "$work/config.json" >"$work/customers.log" 2>&1 & cu=$!; pids+=($cu)
 deadline=$((SECONDS + 60))
 while [ "$(recorded)" -lt 600 ] && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
 [ "$(recorded)" -ge 600 ] || { echo "no delivery before the crash" >&2; tail -5 "$work/orders.log" >&2; exit 1; }
@@ -40,6 +44,15 @@ assignments=$(grep -c '"message":"assigned' "$work/orders.log")
 at_kill=$(recorded)
 kill -STOP "$sim_pid"
 "$src/scripts/kafka.sh" kill "$TS_KAFKA_DIR"
+# the customers consumer notices and, SIGTERMed, stops within its grace
+deadline=$((SECONDS + 30))
+while ! grep -q '"message":"kafka unreachable' "$work/customers.log" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+grep -q '"message":"kafka unreachable' "$work/customers.log" || { echo "customers: no 'kafka unreachable' line" >&2; tail -n 5 "$work/customers.log" >&2; exit 1; }
+start=$(date +%s%N)
+kill -TERM "$cu"
+set +e; wait "$cu"; set -e
+took_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$took_ms" -lt 8000 ] || { echo "stop with Kafka down took $took_ms ms; the grace is 5000" >&2; exit 1; }
 sleep "$down_s" # the outage itself (the scenario), not a wait for a condition
 "$src/scripts/kafka.sh" restart "$TS_KAFKA_DIR"
 # the member rejoins (its assignment was lost) while Klaviyo still stalls
@@ -56,4 +69,4 @@ kill -0 "$c" || { echo "the consumer exited" >&2; exit 1; }
 kill -TERM "$c"; wait "$c"
 timeout 60 "$bin/tillstream-orders" --config "$work/config.json" --exit-at-end >"$work/check.log"
 grep -q '"message":"summary","consumed":0,' "$work/check.log" || { echo "records left uncommitted:" >&2; tail -2 "$work/check.log" >&2; exit 1; }
-echo "hard broker restart (${down_s} s down): resumed by itself, $got events recorded once, everything committed"
+echo "hard broker restart (${down_s} s down): resumed by itself, $got events recorded once, everything committed; stop with Kafka down in ${took_ms} ms"
