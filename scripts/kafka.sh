@@ -5,7 +5,7 @@
 #
 #   scripts/kafka.sh fetch                       # one-time: jars into $TS_CACHE
 #   scripts/kafka.sh start DIR                   # fresh data dir, loopback, free port
-#   scripts/kafka.sh topic DIR NAME PARTITIONS [compact]
+#   scripts/kafka.sh topic DIR NAME PARTITIONS [compact] [KEY=VALUE...]  # topic configs
 #   scripts/kafka.sh stop DIR
 #   scripts/kafka.sh kill DIR                    # SIGKILL the broker, keep DIR (a crash)
 #   scripts/kafka.sh restart DIR                 # start it again on DIR's data and ports
@@ -102,9 +102,15 @@ run() { # starts the broker on DIR's config and data; waits until it answers
 }
 
 topic() {
-  local dir=$1 name=$2 parts=$3 compact=${4:-}
+  local dir=$1 name=$2 parts=$3
+  shift 3
   local extra=()
-  [ "$compact" = compact ] && extra=(--config cleanup.policy=compact)
+  for c in "$@"; do
+    case "$c" in
+      compact) extra+=(--config cleanup.policy=compact) ;;
+      *=*) extra+=(--config "$c") ;;
+    esac
+  done
   java -Xmx256m -cp "$cache/libs/*" -Dlog4j.configuration="file:$dir/log4j.properties" -Dkafka.logs.dir="$dir" \
        org.apache.kafka.tools.TopicCommand --bootstrap-server "$(cat "$dir/bootstrap")" \
        --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1 "${extra[@]}" >/dev/null
@@ -131,7 +137,7 @@ stop() {
 case "$cmd" in
   fetch) fetch ;;
   start) start "${2:?DIR}" ;;
-  topic) topic "${2:?DIR}" "${3:?NAME}" "${4:?PARTITIONS}" "${5:-}" ;;
+  topic) topic "${2:?DIR}" "${3:?NAME}" "${4:?PARTITIONS}" "${@:5}" ;;
   stop) stop "${2:?DIR}" ;;
   kill) kill_broker "${2:?DIR}" ;;
   restart) fetch; run "${2:?DIR}" ;;
