@@ -232,6 +232,11 @@ static void test_exit_at_end_failed_final_commit(void **state) {
     fx_t f;
     fx_start(&f, 0, NULL, 1000);
     produce_customers(&f, 8);
+    /* every OffsetCommit is refused (the auto-commits too: what is stored
+     * stays uncommitted until the final commit, which must fail) */
+    rd_kafka_resp_err_t errs[200];
+    for (int i = 0; i < 200; i++) errs[i] = RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
+    rd_kafka_mock_push_request_errors_array(f.mc, 8 /* OffsetCommit */, 200, errs);
     ts_consumer_t *a = member(&f, true);
     int64_t until = ts_now_mono_ms() + 30000;
     while (ts_consumer_poll(a) && ts_now_mono_ms() < until) {
@@ -239,13 +244,10 @@ static void test_exit_at_end_failed_final_commit(void **state) {
     ts_consumer_stats_t st;
     ts_consumer_stats(a, &st);
     assert_true(st.at_end);
-    /* every OffsetCommit from now on is refused */
-    rd_kafka_resp_err_t errs[64];
-    for (int i = 0; i < 64; i++) errs[i] = RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
-    rd_kafka_mock_push_request_errors_array(f.mc, 8 /* OffsetCommit */, 64, errs);
     char err[256] = "";
     ts_err_t rc = ts_consumer_drain(a, err, sizeof err);
     assert_int_not_equal(rc, TS_OK);
+    assert_true(ts_err_retryable(rc)); /* main: exit 1 with --exit-at-end */
     assert_non_null(strstr(err, "final commit"));
     ts_consumer_destroy(a);
     fx_stop(&f);
