@@ -5,8 +5,10 @@
 #
 #   scripts/kafka.sh fetch                       # one-time: jars into $TS_CACHE
 #   scripts/kafka.sh start DIR                   # fresh data dir, loopback, free port
-#   scripts/kafka.sh topic DIR NAME PARTITIONS [compact]
+#   scripts/kafka.sh topic DIR NAME PARTITIONS [compact] [KEY=VALUE...]  # topic configs
 #   scripts/kafka.sh stop DIR
+#   scripts/kafka.sh kill DIR                    # SIGKILL the broker, keep DIR (a crash)
+#   scripts/kafka.sh restart DIR                 # start it again on DIR's data and ports
 #
 # `start` writes DIR/bootstrap (host:port) and DIR/pid.
 set -euo pipefail
@@ -76,9 +78,18 @@ L4J
                -Dlog4j.configuration="file:$dir/log4j.properties" -Dkafka.logs.dir="$dir")
   java "${jopts[@]}" -cp "$cp" kafka.tools.StorageTool format -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)" \
        -c "$dir/server.properties" >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; exit 1; }
-  nohup java "${jopts[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties" >"$dir/stdout.log" 2>&1 &
-  echo $! >"$dir/pid"
   echo "127.0.0.1:$port" >"$dir/bootstrap"
+  run "$dir"
+}
+
+run() { # starts the broker on DIR's config and data; waits until it answers
+  local dir=$1 port
+  port=$(cut -d: -f2 "$dir/bootstrap")
+  local cp="$cache/libs/*"
+  local jopts=(-Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
+               -Dlog4j.configuration="file:$dir/log4j.properties" -Dkafka.logs.dir="$dir")
+  nohup java "${jopts[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties" >>"$dir/stdout.log" 2>&1 &
+  echo $! >"$dir/pid"
   for _ in $(seq 1 120); do
     if kcat -b "127.0.0.1:$port" -L -m 2 >/dev/null 2>&1; then
       echo "kafka.sh: broker ready at 127.0.0.1:$port (KRaft, Kafka $KAFKA_VERSION)" >&2
@@ -91,12 +102,26 @@ L4J
 }
 
 topic() {
-  local dir=$1 name=$2 parts=$3 compact=${4:-}
+  local dir=$1 name=$2 parts=$3
+  shift 3
   local extra=()
-  [ "$compact" = compact ] && extra=(--config cleanup.policy=compact)
+  for c in "$@"; do
+    case "$c" in
+      compact) extra+=(--config cleanup.policy=compact) ;;
+      *=*) extra+=(--config "$c") ;;
+    esac
+  done
   java -Xmx256m -cp "$cache/libs/*" -Dlog4j.configuration="file:$dir/log4j.properties" -Dkafka.logs.dir="$dir" \
        org.apache.kafka.tools.TopicCommand --bootstrap-server "$(cat "$dir/bootstrap")" \
        --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1 "${extra[@]}" >/dev/null
+}
+
+kill_broker() { # a crash: SIGKILL, data dir kept
+  local dir=$1 pid
+  pid=$(cat "$dir/pid")
+  kill -9 "$pid" 2>/dev/null || true
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+  echo "kafka.sh: broker $pid did not die" >&2; exit 1
 }
 
 stop() {
@@ -112,7 +137,9 @@ stop() {
 case "$cmd" in
   fetch) fetch ;;
   start) start "${2:?DIR}" ;;
-  topic) topic "${2:?DIR}" "${3:?NAME}" "${4:?PARTITIONS}" "${5:-}" ;;
+  topic) topic "${2:?DIR}" "${3:?NAME}" "${4:?PARTITIONS}" "${@:5}" ;;
   stop) stop "${2:?DIR}" ;;
-  *) echo "usage: $0 fetch | start DIR | topic DIR NAME PARTITIONS [compact] | stop DIR" >&2; exit 2 ;;
+  kill) kill_broker "${2:?DIR}" ;;
+  restart) fetch; run "${2:?DIR}" ;;
+  *) echo "usage: $0 fetch | start DIR | topic DIR NAME PARTITIONS [compact] | stop DIR | kill DIR | restart DIR" >&2; exit 2 ;;
 esac

@@ -1,7 +1,6 @@
 /*
  * tillstream/consumer.h - the shared consume loop of tillstream-customers
- * and tillstream-orders (src/kafka_consumer.c; the only code that talks to
- * librdkafka's consumer).
+ * and tillstream-orders (src/kafka/; the only code that talks to librdkafka).
  *
  * At-least-once: a source offset is stored only when every event derived
  * from its record was accepted by Klaviyo or the record's dead-letter copy
@@ -16,6 +15,8 @@
 
 #include "tillstream/config.h"
 #include "tillstream/decode.h"
+
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,11 +40,71 @@ typedef struct {
     int64_t replay_from_ms;
     int64_t replay_to_ms;
     const char *replay_outlets; /* comma-separated Home Outlets, NULL = all */
+    FILE *progress_bar;         /* replay: a terminal for the progress bar, NULL = none */
 } ts_consumer_opts_t;
 
-/* Runs until *stop (or the end with exit_at_end). Returns the process exit
- * code: 0 clean, 1 runtime failure, 2 configuration (e.g. missing key). */
-int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *opts);
+/*
+ * The loop as four calls, on one thread (every callback of the engine,
+ * the dead-letter producer and librdkafka's rebalances runs inside them):
+ *
+ *   ts_consumer_new()     builds everything (decoders, engine, dead-letter
+ *                         producer, customer-table reader, group consumer)
+ *                         and reads the topic's partitions and end offsets;
+ *   ts_consumer_run()     restores the customer table (orders), joins the
+ *                         group and consumes until *opts->stop, a fatal
+ *                         error, or the end (exit_at_end / replay);
+ *   ts_consumer_drain()   stops fetching, finishes what is in flight within
+ *                         consumer.shutdown_grace_ms, commits, logs the
+ *                         summary;
+ *   ts_consumer_destroy() leaves the group and frees everything.
+ *
+ * ts_consumer_poll() is one iteration of run (tests drive two members in
+ * one thread with it). The library never prints except through the
+ * logger and never picks an exit code: main does.
+ */
+typedef struct ts_consumer_s ts_consumer_t;
+
+/* `cfg` and the strings in `opts` are borrowed and must outlive the
+ * consumer; `opts` itself is copied. On failure *out is NULL and the code
+ * says why: TS_ERR_CONFIG for a configuration error (exit 2), anything
+ * else a runtime failure (exit 1). */
+ts_err_t ts_consumer_new(const ts_config_t *cfg, const ts_consumer_opts_t *opts,
+                         ts_consumer_t **out, char *errstr, size_t errstr_size);
+
+/* One iteration: poll Kafka once (<= 100 ms), retry held records and dead
+ * letters, drive the engine. false once run should stop (fatal error, or
+ * the end was reached with exit_at_end / replay). */
+bool ts_consumer_poll(ts_consumer_t *c);
+
+/* Polls until *opts->stop (NULL: never), a fatal error or the end.
+ * TS_OK, or the fatal error (TS_ERR_NOMEM). */
+ts_err_t ts_consumer_run(ts_consumer_t *c);
+
+/* Finishes in-flight work within the grace period and commits. TS_OK when
+ * the final commit succeeded (or there was nothing to commit); an error
+ * (with errstr) when it failed or a fatal error happened: --exit-at-end
+ * must then exit non-zero. */
+ts_err_t ts_consumer_drain(ts_consumer_t *c, char *errstr, size_t errstr_size);
+
+/* Leaves the group (committing what is complete) and frees everything.
+ * Accepts NULL. */
+void ts_consumer_destroy(ts_consumer_t *c);
+
+/* What the member owns and holds now; paused and inflight never exceed
+ * what it owns (tests, /metrics). */
+typedef struct {
+    size_t owned;    /* partitions assigned */
+    size_t paused;   /* of those, paused in librdkafka */
+    size_t inflight; /* records consumed and not completed (owned partitions only) */
+    size_t held;     /* records waiting (lane full, registry, unknown customer) */
+    uint64_t consumed, completed, dead_lettered;
+    bool at_end;  /* exit_at_end / replay: everything up to the end is done */
+    bool stalled; /* owns work, nothing completed for consumer.stall_timeout_ms */
+} ts_consumer_stats_t;
+void ts_consumer_stats(const ts_consumer_t *c, ts_consumer_stats_t *out);
+
+/* The admin listener's port (-1 without one). */
+int ts_consumer_admin_port(const ts_consumer_t *c);
 
 #ifdef __cplusplus
 }

@@ -39,6 +39,10 @@ void ts_metric_add(ts_metric_t *c, double v);     /* counters and gauges */
 void ts_metric_set(ts_metric_t *g, double v);     /* gauges */
 void ts_metric_observe(ts_metric_t *h, double v); /* histograms */
 double ts_metric_value(const ts_metric_t *c);     /* tests */
+/* A series of something this process no longer owns (a revoked
+ * partition's lag) is left out of the exposition until shown again; the
+ * handle stays valid. */
+void ts_metric_hide(ts_metric_t *g, bool hidden);
 
 /* Appends the Prometheus text exposition format (0.0.4). Thread-safe.
  * After the registry's series come the runtime families (unless turned off

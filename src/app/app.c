@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tillstream/checkconfig.h"
 #include "tillstream/consumer.h"
@@ -60,6 +61,29 @@ static volatile int g_stop;
 static void on_signal(int sig) {
     (void)sig;
     g_stop = 1;
+}
+
+/* The consumer's life and the exit code it means: 2 for a configuration
+ * error, 1 for a runtime failure or (with --exit-at-end or a replay) a
+ * final commit that failed, else 0. */
+static int run_consumer(const ts_config_t *cfg, const ts_consumer_opts_t *co) {
+    char err[512];
+    ts_consumer_t *c = NULL;
+    ts_err_t rc = ts_consumer_new(cfg, co, &c, err, sizeof err);
+    if (rc != TS_OK) {
+        fprintf(stderr, "%s: %s\n", co->prog, err);
+        return rc == TS_ERR_CONFIG ? 2 : 1;
+    }
+    bool must_finish = co->exit_at_end || co->replay_from_ms != TS_REPLAY_NONE;
+    ts_err_t run = ts_consumer_run(c);
+    ts_err_t drained = ts_consumer_drain(c, err, sizeof err);
+    ts_consumer_destroy(c);
+    if (run != TS_OK || (drained != TS_OK && !ts_err_retryable(drained))) return 1;
+    if (drained != TS_OK && must_finish) {
+        fprintf(stderr, "%s: %s: not everything is committed\n", co->prog, err);
+        return 1;
+    }
+    return 0;
 }
 
 int ts_app_main(ts_kind_t kind, int argc, char **argv) {
@@ -163,9 +187,15 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
-        ts_consumer_opts_t co = {kind,           prog,          exit_at_end,
-                                 group,          backfill == 1, &g_stop,
-                                 TS_REPLAY_NONE, TS_REPLAY_NOW, replay_outlets};
+        ts_consumer_opts_t co = {.kind = kind,
+                                 .prog = prog,
+                                 .exit_at_end = exit_at_end,
+                                 .group_id = group,
+                                 .backfill = backfill == 1,
+                                 .stop = &g_stop,
+                                 .replay_from_ms = TS_REPLAY_NONE,
+                                 .replay_to_ms = TS_REPLAY_NOW,
+                                 .replay_outlets = replay_outlets};
         char gbuf[300];
         if (replay_from) {
             if (!strcmp(replay_from, "earliest"))
@@ -183,6 +213,13 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
                 ts_config_destroy(cfg);
                 return 2;
             }
+            if (co.replay_from_ms >= 0 && co.replay_to_ms != TS_REPLAY_NOW &&
+                co.replay_to_ms < co.replay_from_ms) {
+                fprintf(stderr, "%s: --replay-to is before --replay-from\n", prog);
+                ts_config_destroy(cfg);
+                return 2;
+            }
+            co.progress_bar = isatty(STDERR_FILENO) ? stderr : NULL; /* JSON stays on stdout */
             co.backfill = backfill != 0; /* replays are backfills unless --no-backfill */
             if (!group) {
                 snprintf(gbuf, sizeof gbuf, "%s-replay",
@@ -194,7 +231,7 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
             ts_config_destroy(cfg);
             return 2;
         }
-        exit_code = ts_consumer_run(cfg, &co);
+        exit_code = run_consumer(cfg, &co);
     }
     ts_config_destroy(cfg);
     return exit_code;

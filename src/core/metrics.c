@@ -28,6 +28,7 @@ struct ts_metric_s {
     size_t n_bounds;
     _Atomic uint64_t *buckets; /* n_bounds + 1 (+Inf) */
     _Atomic uint64_t sum_bits, count;
+    _Atomic bool hidden; /* not rendered (ts_metric_hide) */
     struct ts_metric_s *next;
 };
 
@@ -277,6 +278,7 @@ int ts_metrics_render(ts_metrics_t *m, ts_buf_t *out) {
         ts_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help, s->name, tn[s->type]);
         for (ts_metric_t *f = s; f; f = f->next) {
             if (strcmp(f->name, s->name)) continue;
+            if (atomic_load_explicit(&f->hidden, memory_order_relaxed)) continue;
             if (f->type != M_HISTOGRAM) {
                 series(out, f->name, "", f->labels, NULL, ts_metric_value(f));
                 continue;
@@ -300,4 +302,8 @@ int ts_metrics_render(ts_metrics_t *m, ts_buf_t *out) {
     pthread_mutex_unlock(&m->mu);
     if (atomic_load(&m->runtime)) render_runtime(out);
     return 0;
+}
+
+void ts_metric_hide(ts_metric_t *g, bool hidden) {
+    if (g) atomic_store_explicit(&g->hidden, hidden, memory_order_relaxed);
 }

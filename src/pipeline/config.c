@@ -70,6 +70,8 @@ static const copt_t consumer_opts[] = {
      "how long an order waits for its customer"},
     {"max_inflight_records", CT_INT, "50000", O(max_inflight_records), 1, 10000000,
      "records in flight before partitions pause"},
+    {"stall_timeout_ms", CT_INT, "300000", O(stall_timeout_ms), 1000, 86400000,
+     "no progress for this long while owning work: log line + tillstream_consumer_stalled"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t registry_opts[] = {

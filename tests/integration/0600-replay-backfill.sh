@@ -49,6 +49,16 @@ assert all(e["backfill"] for e in ev)
 PY
 grep -q '"message":"replay complete"' "$work/r1.log"
 grep -q '"records_done":600,"records_total":600,"progress":1.0000' "$work/r1.log"
+# every line of a run is JSON (the summary line had one '}' too many)
+json_lines() { python3 -c 'import json,sys
+for n, l in enumerate(open(sys.argv[1]), 1):
+    try: json.loads(l)
+    except ValueError: sys.exit(f"{sys.argv[1]}:{n}: not JSON: {l[:120]}")' "$1"; }
+json_lines "$work/r1.log"
+# --replay-to before --replay-from is a usage error
+set +e; "$bin/tillstream-orders" --config "$work/config.json" --replay-from 2026-11-02T00:00:00Z \
+    --replay-to 2026-11-01T00:00:00Z >"$work/inverted.log" 2>&1; rc=$?; set -e
+[ "$rc" = 2 ] || { echo "--replay-to before --replay-from: exit $rc, want 2" >&2; exit 1; }
 # the live group's offsets are untouched: it has nothing new to read
 timeout 60 "$bin/tillstream-orders" --config "$work/config.json" --exit-at-end >"$work/live2.log"
 grep -q '"message":"summary","consumed":0,' "$work/live2.log"
@@ -73,7 +83,12 @@ sleep 1.5 # stored offsets reach the broker every second (auto.commit.interval.m
 kill -9 "$pid"; wait "$pid" 2>/dev/null || true
 before=$(stats events_recorded)
 [ "$before" -lt 2000 ] || { echo "the replay finished before it could be killed" >&2; exit 1; }
+# the window of "earliest" is the real log (was off by 1,001 per partition)
+grep -q '"records_total":1000,' "$work/r3a.log" || { grep -m1 records_total "$work/r3a.log" >&2; exit 1; }
 timeout 180 "$bin/tillstream-orders" --config "$work/config2.json" --replay-from earliest --group "replay-3-$sfx" >"$work/r3b.log"
+json_lines "$work/r3b.log"
+tail -n 3 "$work/r3b.log" | grep '"message":"replay complete"' | grep -q '"progress":1.0000' ||
+  { echo "the last progress line is not 100 %" >&2; tail -n 3 "$work/r3b.log" >&2; exit 1; }
 [ "$(stats events_recorded)" = 2000 ] || { echo "resumed replay recorded $(stats events_recorded), want 2000" >&2; exit 1; }
 consumed=$(grep -o '"message":"summary","consumed":[0-9]*' "$work/r3b.log" | grep -o '[0-9]*$')
 [ "$consumed" -lt 1000 ] || { echo "the resumed replay started over ($consumed records)" >&2; exit 1; }

@@ -30,6 +30,7 @@
 #include "tillstream/avro.h"
 #include "tillstream/avro_enc.h"
 #include "tillstream/gen.h"
+#include "tillstream/kconf.h"
 #include "tillstream/registry.h"
 
 typedef struct {
@@ -140,12 +141,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o) {
 
 static rd_kafka_t *producer_new(const char *bootstrap) {
     char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof err) ||
-        rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof err) ||
-        rd_kafka_conf_set(conf, "linger.ms", "20", err, sizeof err)) {
-        fprintf(stderr, "tillstream-gen: kafka: %s\n", err);
-        rd_kafka_conf_destroy(conf);
+    rd_kafka_conf_t *conf = ts_kconf_new(NULL, TS_KCONF_PRODUCER, err, sizeof err);
+    if (!conf || ts_kconf_set(conf, "bootstrap.servers", bootstrap, err, sizeof err) ||
+        ts_kconf_set(conf, "enable.idempotence", "true", err, sizeof err) ||
+        ts_kconf_set(conf, "linger.ms", "20", err, sizeof err)) {
+        fprintf(stderr, "tillstream-gen: %s\n", err);
+        if (conf) rd_kafka_conf_destroy(conf);
         return NULL;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);

@@ -1,0 +1,46 @@
+/*
+ * tillstream/kconf.h - the one librdkafka configuration builder
+ * (src/kafka/kconf.c), used by the consumers, the customer-table reader,
+ * the dead-letter producer and the dev tools (tillstream-dlq, the
+ * generator).
+ *
+ * The config's `kafka` section passes through verbatim (kcat's -X); a
+ * property librdkafka refuses is an error naming its key path
+ * (`kafka.<name>: ...`). Producers skip consumer-only properties instead
+ * of warning about each. librdkafka's own logs become JSON lines through
+ * the logger. Properties the caller sets afterwards win.
+ *
+ * The type is librdkafka's: this header only declares it, so callers that
+ * never include <librdkafka/rdkafka.h> can pass it on.
+ */
+#ifndef TILLSTREAM_KCONF_H
+#define TILLSTREAM_KCONF_H
+
+#include "tillstream/config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rd_kafka_conf_s rd_kafka_conf_t;
+
+typedef enum { TS_KCONF_CONSUMER, TS_KCONF_PRODUCER } ts_kconf_role_t;
+
+/* A new librdkafka conf from cfg->kafka (cfg may be NULL: defaults only),
+ * or NULL with errstr set (TS_ERR_CONFIG in *rc when rc is not NULL).
+ * The caller owns the conf (rd_kafka_new() takes it over). */
+rd_kafka_conf_t *ts_kconf_new(const ts_config_t *cfg, ts_kconf_role_t role, char *errstr,
+                              size_t errstr_size);
+
+/* Sets one property; TS_ERR_CONFIG naming `name` when librdkafka refuses. */
+ts_err_t ts_kconf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+                      size_t errstr_size);
+
+/* True when the config's kafka section sets `name` (a user's value wins
+ * over a tillstream default). */
+bool ts_kconf_user_set(const ts_config_t *cfg, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

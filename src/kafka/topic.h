@@ -1,0 +1,18 @@
+/*
+ * kafka/topic.h - a topic's partitions and end offsets (private to
+ * src/kafka): what the loop sizes its per-partition state from and what
+ * --exit-at-end, replays and the customer-table restore wait for.
+ */
+#ifndef TILLSTREAM_KAFKA_TOPIC_H
+#define TILLSTREAM_KAFKA_TOPIC_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "tillstream/common.h"
+
+/* The high watermark of every partition of `topic` now, into a new array
+ * (*ends, caller frees) of *n entries. -1 when the metadata or a
+ * watermark cannot be read within 10 s (broker unreachable, no topic). */
+int ts_ktopic_ends(rd_kafka_t *rk, const char *topic, int64_t **ends, int *n);
+
+#endif
