@@ -1169,20 +1169,20 @@ static bool retry_pending(const lane_t *l, int ep) {
  * that is not full also waits for the linger, measured from its oldest
  * record: light traffic goes out after the linger, heavy traffic fills
  * batches while the pacing clock runs. Retries go first, in order. */
-static int64_t dispatch_lane(ts_engine_t *e, lane_t *l, int64_t now) {
-    int64_t next = 1000;
-    bool held = false; /* work waits for the limiter or a Retry-After */
+/* The lane's retries and bisected halves, in order; lowers *next to the
+ * ms until one could go, sets *held when one waits for a limit. */
+static void dispatch_retries(ts_engine_t *e, lane_t *l, int64_t now, int64_t *next, bool *held) {
     for (batch_t **pp = &l->retry; *pp;) {
         batch_t *b = *pp;
         int64_t w = b->not_before > now ? b->not_before - now : 0;
-        if (w > 0 && b->throttled) held = true;
+        if (w > 0 && b->throttled) *held = true;
         if (w == 0 && l->inflight[b->ep] >= MAX_INFLIGHT_PER_ENDPOINT) {
             pp = &b->next;
             continue;
         }
-        if (w == 0 && (w = ts_ratelimit_wait(&l->rl[b->ep], now)) > 0) held = true;
+        if (w == 0 && (w = ts_ratelimit_wait(&l->rl[b->ep], now)) > 0) *held = true;
         if (w > 0) {
-            if (w < next) next = w;
+            if (w < *next) *next = w;
             pp = &b->next;
             continue;
         }
@@ -1194,30 +1194,41 @@ static int64_t dispatch_lane(ts_engine_t *e, lane_t *l, int64_t now) {
         }
         ts_ratelimit_sent_backlog(&l->rl[b->ep], now, l->q[b->ep].n > 0);
     }
-    for (int ep = 0; ep < TS_EP__COUNT; ep++) {
-        queue_t *q = &l->q[ep];
-        size_t full = (size_t)ts_klaviyo_endpoint((ts_endpoint_t)ep)->max_items;
-        while (q->n > 0 && l->inflight[ep] < MAX_INFLIGHT_PER_ENDPOINT && !retry_pending(l, ep)) {
-            int64_t due = q->head->rec->submitted_ms + e->cfg->klaviyo_linger_ms;
-            if (q->n < full && now < due && !e->flush) {
-                if (due - now < next) next = due - now;
-                break;
-            }
-            int64_t w = ts_ratelimit_wait(&l->rl[ep], now);
-            if (w > 0) {
-                held = true;
-                if (w < next) next = w;
-                break;
-            }
-            batch_t *b = take_batch(l, ep);
-            if (!b) break;
-            if (start_transfer(e, b, now) != TS_OK) {
-                schedule_retry(l, b, now + BACKOFF_BASE_MS, false);
-                break;
-            }
-            ts_ratelimit_sent_backlog(&l->rl[ep], now, b->n >= full || q->n > 0);
+}
+
+/* New batches of one endpoint's queue: full, or past the linger, and only
+ * when the pacing clock allows. */
+static void dispatch_queue(ts_engine_t *e, lane_t *l, int ep, int64_t now, int64_t *next,
+                           bool *held) {
+    queue_t *q = &l->q[ep];
+    size_t full = (size_t)ts_klaviyo_endpoint((ts_endpoint_t)ep)->max_items;
+    while (q->n > 0 && l->inflight[ep] < MAX_INFLIGHT_PER_ENDPOINT && !retry_pending(l, ep)) {
+        int64_t due = q->head->rec->submitted_ms + e->cfg->klaviyo_linger_ms;
+        if (q->n < full && now < due && !e->flush) {
+            if (due - now < *next) *next = due - now;
+            break;
         }
+        int64_t w = ts_ratelimit_wait(&l->rl[ep], now);
+        if (w > 0) {
+            *held = true;
+            if (w < *next) *next = w;
+            break;
+        }
+        batch_t *b = take_batch(l, ep);
+        if (!b) break;
+        if (start_transfer(e, b, now) != TS_OK) {
+            schedule_retry(l, b, now + BACKOFF_BASE_MS, false);
+            break;
+        }
+        ts_ratelimit_sent_backlog(&l->rl[ep], now, b->n >= full || q->n > 0);
     }
+}
+
+static int64_t dispatch_lane(ts_engine_t *e, lane_t *l, int64_t now) {
+    int64_t next = 1000;
+    bool held = false; /* work waits for the limiter or a Retry-After */
+    dispatch_retries(e, l, now, &next, &held);
+    for (int ep = 0; ep < TS_EP__COUNT; ep++) dispatch_queue(e, l, ep, now, &next, &held);
     /* time the lane had work but waited for the pacing clock or a limit */
     if (l->held && now > l->held_mark_ms) l->paced_ms += now - l->held_mark_ms;
     l->held = held;
