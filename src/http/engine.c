@@ -15,6 +15,7 @@
  * alone, then reject only the records it belongs to.
  */
 #include "tillstream/engine.h"
+#include "tillstream/hash.h"
 
 #include "http.h"
 
@@ -659,9 +660,7 @@ static bool same_span(const rec_t *a, ts_span_t sa, const rec_t *b, ts_span_t sb
 }
 
 static uint64_t hspan(const rec_t *r, ts_span_t s, uint64_t h) {
-    for (size_t i = 0; i < s.len; i++)
-        h = (h ^ (unsigned char)r->text[s.off + i]) * 1099511628211ULL;
-    return h;
+    return ts_hash_update(h, r->text + s.off, s.len);
 }
 
 /* Builds the body of an events batch: entries grouped by (profile, backfill);
@@ -684,9 +683,8 @@ static size_t build_events_body(batch_t *b) {
         const ts_map_event_t *ev = &r->events[b->items[i]->ev];
         nexti[i] = -1;
         /* unique (profile, metric, unique_id) */
-        uint64_t h = hspan(r, r->profile_key, 1469598103934665603ULL);
-        for (const char *m = ev->metric; *m; m++) h = (h ^ (unsigned char)*m) * 1099511628211ULL;
-        h = hspan(r, ev->unique_id, h);
+        uint64_t h = hspan(r, r->profile_key, TS_HASH_INIT);
+        h = ts_hash_finish(hspan(r, ev->unique_id, ts_hash_update_str(h, ev->metric)));
         size_t k = h & (cap - 1);
         for (; utab[k] >= 0; k = (k + 1) & (cap - 1)) {
             const rec_t *r2 = b->items[utab[k]]->rec;
@@ -761,7 +759,7 @@ static size_t build_profiles_body(batch_t *b) {
     memset(tab, -1, cap * sizeof *tab);
     for (size_t i = n; i-- > 0;) {
         const rec_t *r = b->items[i]->rec;
-        size_t k = hspan(r, r->profile_key, 1469598103934665603ULL) & (cap - 1);
+        size_t k = ts_hash_finish(hspan(r, r->profile_key, TS_HASH_INIT)) & (cap - 1);
         for (; tab[k] >= 0; k = (k + 1) & (cap - 1))
             if (same_span(r, r->profile_key, b->items[tab[k]]->rec,
                           b->items[tab[k]]->rec->profile_key))

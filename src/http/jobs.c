@@ -19,6 +19,7 @@
  * response buffer; details are allocated for failed parts only.
  */
 #include "jobs.h"
+#include "tillstream/hash.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -201,9 +202,7 @@ ts_err_t ts_jobs_parse_id(const char *body, size_t len, char *id, size_t id_size
 }
 
 static uint64_t fnv(char kind, const char *s, size_t n) {
-    uint64_t h = (1469598103934665603ULL ^ (unsigned char)kind) * 1099511628211ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h;
+    return ts_hash_finish(ts_hash_update(ts_hash_update(TS_HASH_INIT, &kind, 1), s, n));
 }
 
 static char *arena_put(char **at, ts_jstr_t s) {

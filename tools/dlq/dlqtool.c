@@ -13,6 +13,7 @@
  * what it did.
  */
 #include "tillstream/dlqtool.h"
+#include "tillstream/hash.h"
 #include "tillstream/dlhdr.h"
 
 #include <cJSON.h>
@@ -41,12 +42,7 @@ typedef struct {
     size_t cap, n;
 } smap_t;
 
-static uint64_t fnv(const void *k, size_t n) {
-    const unsigned char *p = k;
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
-    return h;
-}
+static uint64_t fnv(const void *k, size_t n) { return ts_hash_bytes(k, n); }
 
 static mslot_t *smap_find(const smap_t *m, const void *k, size_t n) {
     if (!m->cap) return NULL;
@@ -1315,11 +1311,7 @@ typedef struct {
     uint64_t records, undecodable;
 } audit_t;
 
-static uint64_t akey_hash(const char *k, size_t n) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
-    return h;
-}
+static uint64_t akey_hash(const char *k, size_t n) { return ts_hash_bytes(k, n); }
 
 static aslot_t *aslot(audit_t *a, const char *k, size_t n) {
     if ((a->n + 1) * 2 > a->cap) {
