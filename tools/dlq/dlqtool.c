@@ -13,6 +13,7 @@
  * what it did.
  */
 #include "tillstream/dlqtool.h"
+#include "tillstream/kconf.h"
 #include "tillstream/hash.h"
 #include "tillstream/dlhdr.h"
 
@@ -129,38 +130,6 @@ static void iso(int64_t ms, char *buf, size_t n) {
 
 /* ---- the Kafka client --------------------------------------------------------------- */
 
-static void on_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-    (void)rk;
-    ts_log_level_t lvl = level <= 3   ? TS_LOG_ERROR
-                         : level <= 4 ? TS_LOG_WARN
-                         : level <= 6 ? TS_LOG_INFO
-                                      : TS_LOG_DEBUG;
-    char ctx[96];
-    snprintf(ctx, sizeof ctx, "\"facility\":\"%.40s\"", fac);
-    ts_log(lvl, "librdkafka", ctx, "%s", buf);
-}
-
-static bool consumer_only(const char *k) {
-    static const char *const keys[] = {"session.timeout.ms",
-                                       "heartbeat.interval.ms",
-                                       "max.poll.interval.ms",
-                                       "auto.offset.reset",
-                                       "auto.commit.interval.ms",
-                                       "enable.auto.commit",
-                                       "group.instance.id",
-                                       "isolation.level",
-                                       "fetch.min.bytes",
-                                       "fetch.max.bytes",
-                                       "fetch.wait.max.ms",
-                                       "max.partition.fetch.bytes",
-                                       "queued.min.messages",
-                                       "partition.assignment.strategy",
-                                       NULL};
-    for (int i = 0; keys[i]; i++)
-        if (!strcmp(keys[i], k)) return true;
-    return false;
-}
-
 typedef void dr_fn(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 
 /* A consumer (manual assignment, never commits) or a producer for cfg's
@@ -168,16 +137,12 @@ typedef void dr_fn(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 static rd_kafka_t *client_new_group(const ts_config_t *cfg, rd_kafka_type_t type, dr_fn *dr,
                                     void *opaque, const char *group) {
     char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(conf, on_rdkafka_log);
-    for (size_t i = 0; i < cfg->n_kafka; i++) {
-        if (type == RD_KAFKA_PRODUCER && consumer_only(cfg->kafka[i].key)) continue;
-        if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, err, sizeof err) !=
-            RD_KAFKA_CONF_OK) {
-            ts_log(TS_LOG_ERROR, LOGGER, NULL, "kafka.%s: %s", cfg->kafka[i].key, err);
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
+    /* the consumers' one conf builder: properties verbatim, JSON logs */
+    rd_kafka_conf_t *conf = ts_kconf_new(
+        cfg, type == RD_KAFKA_PRODUCER ? TS_KCONF_PRODUCER : TS_KCONF_CONSUMER, err, sizeof err);
+    if (!conf) {
+        ts_log(TS_LOG_ERROR, LOGGER, NULL, "%s", err);
+        return NULL;
     }
     if (type == RD_KAFKA_CONSUMER) {
         rd_kafka_conf_set(conf, "group.id", group ? group : "tillstream-dlq-reader", NULL, 0);
