@@ -1041,7 +1041,8 @@ static char *dup_or_null(const char *v) { return v ? strdup(v) : NULL; }
 /* Inside an import job Klaviyo also refuses E.164-shaped numbers that no
  * country has: an unassigned calling code (a few of them: +0, +28, +83,
  * +89, +990, +997, +999), or a national number of the wrong length for
- * Australia (+61: 9 digits) and the NANP (+1: 10 digits). */
+ * Australia (+61: 9 digits, 10 for the 1300/1800 numbers) and the NANP (+1:
+ * 10 digits). */
 static int phone_unassigned(const cJSON *p, const char *base, verr_t *e) {
     const char *ph = str(obj(p, "attributes"), "phone_number");
     if (!ph) return 0;
@@ -1050,7 +1051,7 @@ static int phone_unassigned(const cJSON *p, const char *base, verr_t *e) {
     for (size_t i = 0; i < sizeof unassigned / sizeof *unassigned; i++)
         no |= !strncmp(ph, unassigned[i], strlen(unassigned[i]));
     size_t n = strlen(ph);
-    if (!strncmp(ph, "+61", 3) && n != 3 + 9) no = true;
+    if (!strncmp(ph, "+61", 3) && n != 3 + 9 && !(n == 3 + 10 && ph[3] == '1')) no = true;
     if (!strncmp(ph, "+1", 2) && n != 2 + 10) no = true;
     if (!no) return 0;
     char ptr[160];
