@@ -169,6 +169,8 @@ ts_err_t ts_decode_customer_json(const char *buf, size_t len, ts_arena_t *arena,
     TRY(get_str(&c, root, "date_of_birth", false, &out->date_of_birth));
     TRY(get_time(&c, root, "created_at", false, &out->created_at_ms));
     TRY(get_time(&c, root, "updated_at", false, &out->updated_at_ms));
+    TRY(get_time(&c, root, "email_consent_at", false, &out->email_consent_at_ms));
+    TRY(get_time(&c, root, "sms_consent_at", false, &out->sms_consent_at_ms));
     const cJSON *addr = cJSON_GetObjectItemCaseSensitive(root, "billing_address");
     if (addr && !cJSON_IsNull(addr)) {
         if (!cJSON_IsObject(addr)) {
