@@ -6,7 +6,9 @@
  *
  * { "kafka":    { "bootstrap.servers": "...", "<any librdkafka property>": "..." },
  *   "topics":   { "customers": "pos.customers", "orders": "pos.orders",
- *                 "dead_letter": "pos.deadletter" },
+ *                 "dead_letter": "pos.deadletter",
+ *                 "customers_state": "tillstream.customers.state",
+ *                 "suppressions": "pos.klaviyo.suppressions" },
  *   "klaviyo":  { "base_url": "https://a.klaviyo.com", "revision": "2026-07-15",
  *                 "ca_bundle": null, "linger_ms": 200, "timeout_ms": 30000,
  *                 "max_queued_events": 20000 },
@@ -25,7 +27,8 @@
  *                 "password_file": null, "ca_bundle": null, "timeout_ms": 5000,
  *                 "raw_writer_schema_customers": null, "raw_writer_schema_orders": null },
  *   "admin":    { "listen": "0.0.0.0:9464" },
- *   "log":      { "level": "info" } }
+ *   "log":      { "level": "info" },
+ *   "customers": { "sync": "all" } }
  *
  * Environment overrides: TILLSTREAM_BOOTSTRAP_SERVERS replaces
  * kafka."bootstrap.servers".
@@ -80,6 +83,8 @@ typedef struct ts_config_s {
     char *topic_customers;
     char *topic_orders;
     char *topic_dead_letter;
+    char *topic_customers_state; /* consent state, compacted, key = customer id */
+    char *topic_suppressions;    /* Klaviyo suppressions (tillstream-suppressions) */
 
     char *klaviyo_base_url;
     char *klaviyo_revision;
@@ -113,6 +118,9 @@ typedef struct ts_config_s {
 
     char *admin_listen; /* "host:port"; NULL or "" disables */
     char *log_level;    /* "debug" | "info" | "warn" | "error" */
+
+    char *customers_sync;          /* "all" | "consented" (docs/consent.md) */
+    bool customers_sync_consented; /* customers_sync is "consented" */
 } ts_config_t;
 
 /* Parses and validates the file at `path`. On success *out is a new

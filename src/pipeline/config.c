@@ -34,6 +34,15 @@ static const copt_t topics_opts[] = {
     {"customers", CT_STR, "pos.customers", O(topic_customers), 0, 0, "customers topic"},
     {"orders", CT_STR, "pos.orders", O(topic_orders), 0, 0, "orders topic"},
     {"dead_letter", CT_STR, "pos.deadletter", O(topic_dead_letter), 0, 0, "dead-letter topic"},
+    {"customers_state", CT_STR, "tillstream.customers.state", O(topic_customers_state), 0, 0,
+     "consent state (compacted, co-partitioned with customers)"},
+    {"suppressions", CT_STR, "pos.klaviyo.suppressions", O(topic_suppressions), 0, 0,
+     "Klaviyo suppressions (key = POS customer id)"},
+    {NULL, 0, NULL, 0, 0, 0, NULL}};
+
+static const copt_t customers_opts[] = {
+    {"sync", CT_STR, "all", O(customers_sync), 0, 0,
+     "all | consented (only customers with consent on some channel become profiles)"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t klaviyo_opts[] = {
@@ -398,8 +407,9 @@ ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size
         rc = ERR("(root): expected a JSON object");
         goto fail;
     }
-    static const char *const sections[] = {"kafka",    "topics",   "klaviyo", "accounts", "routing",
-                                           "consumer", "registry", "admin",   "log",      NULL};
+    static const char *const sections[] = {"kafka",   "topics",    "klaviyo",  "accounts",
+                                           "routing", "consumer",  "registry", "admin",
+                                           "log",     "customers", NULL};
     for (const cJSON *it = root->child; it; it = it->next) {
         int k = 0;
         while (sections[k] && strcmp(sections[k], it->string) != 0) k++;
@@ -425,6 +435,8 @@ ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size
         goto fail;
     if ((rc = apply_table(cfg, admin_opts, "admin", GET("admin"), errstr, errstr_size))) goto fail;
     if ((rc = apply_table(cfg, log_opts, "log", GET("log"), errstr, errstr_size))) goto fail;
+    if ((rc = apply_table(cfg, customers_opts, "customers", GET("customers"), errstr, errstr_size)))
+        goto fail;
 #undef GET
 
     /* cross-field validation */
@@ -460,6 +472,12 @@ ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size
                  cfg->klaviyo_revision);
         goto fail;
     }
+    if (strcmp(cfg->customers_sync, "all") && strcmp(cfg->customers_sync, "consented")) {
+        rc = ERR("customers.sync: expected \"all\" or \"consented\", got \"%s\"",
+                 cfg->customers_sync);
+        goto fail;
+    }
+    cfg->customers_sync_consented = !strcmp(cfg->customers_sync, "consented");
     if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
         strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
         rc = ERR("log.level: expected one of debug, info, warn, error");
@@ -573,6 +591,7 @@ void ts_config_destroy(ts_config_t *cfg) {
     free_table(cfg, registry_opts);
     free_table(cfg, admin_opts);
     free_table(cfg, log_opts);
+    free_table(cfg, customers_opts);
     free(cfg);
 }
 
