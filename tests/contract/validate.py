@@ -9,6 +9,8 @@ official file (../shared/klaviyo-openapi/<operation>.json), its
 
 usage: validate.py --operation bulk_create_events FILE [FILE...]
        validate.py --auto FILE...   (operation from the file name prefix)
+       validate.py --operation get_profiles --response 200 FILE...
+                    (a response body against that status's schema)
 Exit 0 when every body validates; 1 and the failing path otherwise.
 """
 import argparse
@@ -20,7 +22,8 @@ import sys
 import jsonschema
 
 OPERATIONS = ["bulk_create_events", "bulk_import_profiles", "bulk_subscribe_profiles",
-              "bulk_unsubscribe_profiles", "create_event", "create_or_update_profile"]
+              "bulk_unsubscribe_profiles", "create_event", "create_or_update_profile",
+              "get_profiles"]
 
 
 def spec_dir():
@@ -49,12 +52,29 @@ def convert(node):
     return node
 
 
-def schema_for(operation):
+def load_spec(operation):
     with open(os.path.join(spec_dir(), operation + ".json")) as f:
-        spec = json.load(f)
+        return json.load(f)
+
+
+def operation_of(spec):
+    """The one operation of an official file: (path, method, operation object)."""
     (path, methods), = spec["paths"].items()
-    op = methods["post"]
-    body = op["requestBody"]["content"]
+    method = next(m for m in ("post", "get", "patch", "delete") if m in methods)
+    return path, method, methods[method]
+
+
+def schema_for(operation, response=None):
+    spec = load_spec(operation)
+    path, method, op = operation_of(spec)
+    if response:
+        responses = op["responses"]
+        entry = responses.get(str(response)) or responses.get(str(response)[0] + "XX")
+        if "$ref" in entry:  # #/components/responses/<name>
+            entry = spec["components"]["responses"][entry["$ref"].rsplit("/", 1)[1]]
+        body = entry["content"]
+    else:
+        body = op["requestBody"]["content"]
     media = body.get("application/vnd.api+json") or next(iter(body.values()))
     schema = convert(copy.deepcopy(media["schema"]))
     schema["components"] = {"schemas": convert(spec["components"]["schemas"])}
@@ -65,6 +85,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--operation", choices=OPERATIONS)
     ap.add_argument("--auto", action="store_true")
+    ap.add_argument("--response", help="validate response bodies of this HTTP status")
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
     cache = {}
@@ -79,7 +100,7 @@ def main():
                 failures += 1
                 continue
         if op not in cache:
-            s = schema_for(op)
+            s = schema_for(op, args.response)
             cache[op] = jsonschema.Draft202012Validator(s)
         with open(path) as f:
             body = json.load(f)

@@ -5,8 +5,11 @@
  * (400 + source pointer), 202 on success, unique_id de-duplication (across
  * requests: kept once; within one bulk request: the whole request fails),
  * per-account and per-endpoint rate limits (burst + steady, 429 with
- * Retry-After, RateLimit-* headers), fault injection, and an inspection
- * API under /__sim/. docs/simulator.md says what it does not model.
+ * Retry-After, RateLimit-* headers), fault injection, profiles with their
+ * marketing consent and suppressions (a subscribe removes unsubscribe and
+ * spam suppressions; Get Profiles with filter, additional-fields and
+ * cursor pages), and an inspection and control API under /__sim/.
+ * docs/simulator.md says what it does not model.
  *
  * Threading: the server runs its own threads; every ts_sim_* call is
  * thread-safe.
@@ -27,6 +30,7 @@ typedef enum {
     TS_SIM_EP_UNSUBSCRIBE_BULK, /* /api/profile-subscription-bulk-delete-jobs */
     TS_SIM_EP_CREATE_EVENT,     /* /api/events (one event, 202) */
     TS_SIM_EP_PROFILE_IMPORT,   /* /api/profile-import (one profile, 201 new / 200 updated) */
+    TS_SIM_EP_GET_PROFILES,     /* GET /api/profiles (filter, additional-fields, cursor pages) */
     TS_SIM_EP__COUNT
 } ts_sim_ep_t;
 
@@ -69,7 +73,9 @@ typedef struct {
     uint64_t events_recorded, duplicates_ignored, backfill_events;
     uint64_t profiles, subscribed, unsubscribed;
     uint64_t requests, accepted, rejected_400, throttled_429, failed_5xx, dropped, unauthorized;
-    uint64_t rejected_other_4xx; /* 413, 415, 405 */
+    uint64_t rejected_other_4xx;   /* 413, 415, 405 */
+    uint64_t suppressions_removed; /* email suppressions a Bulk Subscribe removed */
+    uint64_t suppressed;           /* control calls that suppressed a profile */
 } ts_sim_stats_t;
 int ts_sim_stats(ts_sim_t *s, const char *account, ts_sim_stats_t *out);
 /* Renders /__sim/stats JSON into out. */
