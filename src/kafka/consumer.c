@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "tillstream/admin.h"
+#include "tillstream/consent_table.h"
 #include "tillstream/custtable.h"
 #include "tillstream/decode.h"
 #include "tillstream/metrics.h"
@@ -35,6 +36,7 @@
 #include "tillstream/map.h"
 #include "tillstream/offsets.h"
 #include "tillstream/route.h"
+#include "tillstream/state.h"
 
 #define MAX_PARTITIONS 1024
 
@@ -68,6 +70,9 @@ typedef struct {
     ts_router_t *router;
     ts_mapper_t *mapper;
     ts_custtable_t *table;
+    ts_consent_table_t *consent; /* customers: consent states (docs/consent.md) */
+    ts_state_t *state;           /* customers, not replays: the state topic */
+    ts_consent_opts_t consent_opts;
     ts_decoder_t *dec;              /* the topic's records: JSON, Confluent Avro, raw Avro */
     ts_decoder_t *table_dec;        /* orders: the customer table's records */
     rd_kafka_message_t *table_held; /* customer waiting for the schema registry */
@@ -126,6 +131,7 @@ static void release_msg(void *user, void *opaque) {
 }
 
 static void complete(loop_t *L, uint64_t token) {
+    if (L->state && ts_state_defer(L->state, token)) return; /* after its state write's ack */
     int64_t store;
     int32_t p = ts_offsets_token_partition(token);
     rd_kafka_message_t *msg = ts_offsets_user(L->offsets, token);
@@ -402,8 +408,8 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
         return P_DONE;
     }
     ts_err_t rc;
+    ts_customer_t c;
     if (L->o->kind == TS_KIND_CUSTOMER) {
-        ts_customer_t c;
         rc = ts_decoder_decode(L->dec, msg->payload, msg->len, L->arena, &c, why, sizeof why);
         if (rc == TS_OK) rc = ts_map_customer(L->mapper, &c, m);
     } else {
@@ -439,6 +445,13 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
     if (m->dead_letter) {
         dead_letter(L, token, m->dead_letter, m->detail, m->route.account, m->route.outlet);
         return P_DONE;
+    }
+    if (L->consent && !m->skipped) { /* decided once, when the record can be submitted */
+        if (!ts_engine_has_room(L->engine, m->account)) return P_WAIT_LANE;
+        if ((L->fatal = ts_state_decide(L->state, L->consent, &c, msg->partition,
+                                        rd_kafka_message_timestamp(msg, NULL), token,
+                                        &L->consent_opts, m, why, sizeof why) != TS_OK))
+            return P_DONE;
     }
     if (m->skipped) {
         L->skipped++;
@@ -639,6 +652,20 @@ static void replay_progress(loop_t *L, bool final) {
     ts_buf_free(&acc);
 }
 
+/* The consent state of the assigned partitions, before any of their records. */
+static void state_restore(loop_t *L, const rd_kafka_topic_partition_list_t *parts) {
+    int32_t ps[MAX_PARTITIONS];
+    char err[512];
+    int n = 0;
+    for (int i = 0; i < parts->cnt && n < MAX_PARTITIONS; i++) ps[n++] = parts->elems[i].partition;
+    if (ts_state_restore(L->state, ps, n, 120000, err, sizeof err)) {
+        ts_log(TS_LOG_ERROR, "state", NULL, "%s", err);
+        L->fatal = true; /* deciding without the state could re-subscribe: stop */
+    }
+}
+
+static void on_state_ready(void *opaque, uint64_t token) { complete(opaque, token); }
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
     loop_t *L = opaque;
@@ -651,6 +678,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         ts_log(TS_LOG_INFO, "consumer", NULL, "assigned %d partition(s) of %s", parts->cnt,
                L->topic);
         if (L->replay) replay_start_offsets(L, rk, parts);
+        if (L->state) state_restore(L, parts);
         rd_kafka_assign(rk, parts);
         L->full_paused = false; /* a new assignment starts unpaused */
         L->assigned_once = true;
@@ -1014,6 +1042,19 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
         exit_code = 2;
         goto out;
     }
+    if (o->kind == TS_KIND_CUSTOMER) {
+        L->consent = ts_consent_table_new(cfg, L->metrics, err, sizeof err);
+        L->consent_opts = (ts_consent_opts_t){.replay = o->replay_from_ms != TS_REPLAY_NONE};
+        ts_state_opts_t so = {
+            cfg, L->consent, o->group_id ? o->group_id : cfg->group_id_customers, on_state_ready,
+            L,   L->metrics};
+        if (!L->consent ||
+            (!L->consent_opts.replay && !(L->state = ts_state_new(&so, err, sizeof err)))) {
+            fprintf(stderr, "%s: %s\n", o->prog, err);
+            exit_code = 2;
+            goto out;
+        }
+    }
     /* dead-letter producer: idempotent, acks=all */
     rd_kafka_conf_t *pconf = base_conf_for(cfg, true, err, sizeof err);
     if (!pconf) {
@@ -1149,6 +1190,7 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
         if (L->n_held) retry_held(L);
         ts_engine_poll(L->engine, 0);
         rd_kafka_poll(L->dlq, 0);
+        if (L->state) ts_state_poll(L->state);
         ts_admin_heartbeat(L->admin);
         ts_admin_set_ready(L->admin,
                            L->assigned_once && (L->o->kind == TS_KIND_CUSTOMER || L->table_ready));
@@ -1161,10 +1203,12 @@ int ts_consumer_run(const ts_config_t *cfg, const ts_consumer_opts_t *o) {
     int64_t grace_end = ts_now_mono_ms() + cfg->shutdown_grace_ms;
     ts_engine_flush(L->engine);
     pause_all(L, true);
-    while ((ts_engine_pending(L->engine) || L->dlq_pending || L->dlq_retries) &&
+    while ((ts_engine_pending(L->engine) || L->dlq_pending || L->dlq_retries ||
+            (L->state && ts_state_pending(L->state))) &&
            ts_now_mono_ms() < grace_end && !L->fatal) {
         ts_engine_poll(L->engine, 20);
         rd_kafka_poll(L->dlq, 0);
+        if (L->state) ts_state_poll(L->state);
         /* serve the consumer queue (never rd_kafka_poll() on a consumer):
          * records fetched before the pause are left for the next owner */
         rd_kafka_message_t *late = rd_kafka_consumer_poll(L->rk, 0);
@@ -1203,6 +1247,8 @@ out:
         rd_kafka_destroy(L->table_rk);
     }
     if (L->dlq) rd_kafka_destroy(L->dlq);
+    ts_state_destroy(L->state);
+    ts_consent_table_destroy(L->consent);
     ts_engine_destroy(L->engine);
     ts_admin_destroy(L->admin);
     ts_metrics_destroy(L->metrics);
