@@ -9,8 +9,9 @@
  *      state (the replay's group is not the live one);
  *   3. false unsubscribes when the last decided consent was not false;
  *   4. true subscribes only on a transition (never seen, unknown or false
- *      before) or, with an explicit POS consent time, on an opt-in newer
- *      than both the last decided consent and a known suppression;
+ *      before) or on a new opt-in at the till: an explicit POS consent time
+ *      newer than the last decided one (Klaviyo may hold a suppression
+ *      tillstream has not learnt of; a consent given after it is valid);
  *   5. a transition over a suppression is a re-opt-in only with evidence
  *      of an opt-in after the suppression: an explicit consent time newer
  *      than it, or an observed false -> true change whose time is newer.
@@ -97,8 +98,8 @@ ts_consent_decision_t ts_consent_decide(const ts_consent_channel_state_t *prev,
     bool suppressed = st.suppression != TS_SUPPR_NONE;
     bool after_suppression = in->at > st.suppressed_at;
     bool fresh_explicit = in->at_explicit && in->at > st.consent_at;
-    if (st.consent == TS_TRI_TRUE && !(suppressed && fresh_explicit && after_suppression)) {
-        /* no transition and no newer opt-in over the suppression */
+    if (st.consent == TS_TRI_TRUE && !fresh_explicit) {
+        /* no transition and no newer opt-in at the till */
         if (st.blocked) {
             d.action = TS_CONSENT_BLOCKED; /* still held back, still nothing sent */
             d.blocked_by = st.suppression;
