@@ -15,7 +15,8 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end -}}
 {{- $cfg := dict "kafka" .Values.kafka "topics" .Values.topics "klaviyo" .Values.klaviyo "accounts" $accounts
      "routing" .Values.routing "consumer" .Values.consumer
-     "admin" (dict "listen" (printf "0.0.0.0:%d" (int .Values.admin.port))) "log" (dict "level" .Values.logLevel) -}}
+     "admin" (dict "listen" (printf "0.0.0.0:%d" (int .Values.admin.port))) "log" (dict "level" .Values.logLevel)
+     "customers" (dict "sync" (.Values.customersSync | default "all")) -}}
 {{- with .Values.registry }}
 {{- $reg := dict -}}
 {{- if .url }}
