@@ -64,6 +64,9 @@ typedef struct {
 /* State of one (account, customer). A zeroed value is "never seen". */
 typedef struct {
     ts_consent_channel_state_t ch[TS_CONSENT__CHANNELS];
+    int64_t next_offset; /* customers-topic offset after the record whose decision
+                            changed this state (0 = unknown): a record re-read
+                            below it was decided already (docs/consent.md) */
 } ts_consent_state_t;
 
 typedef enum {
@@ -119,8 +122,9 @@ ts_consent_input_t ts_consent_input(const ts_customer_t *c, ts_consent_channel_t
 
 /* Serialised state: a small JSON object (the state topic's value, also
  * readable by people):
- *   {"v":1,"email":{"consent":true,"consent_at":..,"suppression":"UNSUBSCRIBE",
- *    "suppressed_at":..},"sms":{...}}
+ *   {"v":1,"offset":N,"email":{"consent":true,"consent_at":..,
+ *    "suppression":"UNSUBSCRIBE","suppressed_at":..},"sms":{...}}
+ * ("offset": next_offset, left out when 0).
  * Channels never seen are left out. Writes into `out` (appends). */
 void ts_consent_state_write(const ts_consent_state_t *st, ts_buf_t *out);
 /* Parses what ts_consent_state_write wrote. TS_ERR_INVALID with a message

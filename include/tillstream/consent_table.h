@@ -63,10 +63,14 @@ ts_err_t ts_consent_table_suppression(ts_consent_table_t *t, const char *json, s
  * customers.sync = consented (m->send_profile off; skipped
  * "NOT_CONSENTED" when nothing is left to send), updates the state and
  * counts the metrics. `record_ts`: the Kafka record's timestamp (0 when
- * none). *state_changed (may be NULL): the customer's state changed and
- * should be persisted. Returns TS_OK or TS_ERR_NOMEM. */
+ * none). `offset`: the record's offset in the customers topic (-1: none,
+ * the dry run); a record below the state's next_offset was decided
+ * already (re-read after a crash or a rebalance, when the state is ahead
+ * of it): it sends no consent change. *state_changed (may be NULL): the
+ * customer's state changed and should be persisted. Returns TS_OK or
+ * TS_ERR_NOMEM. */
 ts_err_t ts_consent_table_decide(ts_consent_table_t *t, const ts_customer_t *c, int64_t record_ts,
-                                 const ts_consent_opts_t *opts, ts_mapped_t *m,
+                                 int64_t offset, const ts_consent_opts_t *opts, ts_mapped_t *m,
                                  bool *state_changed);
 
 #ifdef __cplusplus

@@ -17,10 +17,17 @@
  *   partitions) to its end; the caller takes no record of those
  *   partitions before it returns.
  * - ts_state_write: after a record's decision changed a customer's state,
- *   produces it (idempotent producer, acks=all, retried until acked).
- * - ts_state_defer: the record's offset must not be stored before its
- *   state write is acked. A completion that arrives first is deferred
- *   and handed back through opts.ready once the write is acked.
+ *   keeps a snapshot of it (with the offset fence, consent.h) for that
+ *   record.
+ * - ts_state_defer: when the record completes (Klaviyo accepted it, or
+ *   its dead letter was acked) the snapshot is produced (idempotent
+ *   producer, acks=all, retried until acked) and the completion is handed
+ *   back through opts.ready once acked: the offset is stored only after
+ *   the state, and the state never claims a change Klaviyo did not take
+ *   (a crash re-reads the record and sends the change again).
+ * - ts_state_flush: on revoke, produces every snapshot still waiting
+ *   (their records are still in flight in the engine) and waits for the
+ *   acks, so the next owner restores every decision this member took.
  * - ts_state_poll: serves delivery reports (calls opts.ready) and applies
  *   new suppression records.
  *
@@ -64,9 +71,9 @@ void ts_state_destroy(ts_state_t *st);
 ts_err_t ts_state_restore(ts_state_t *st, const int32_t *parts, int n, int timeout_ms, char *errstr,
                           size_t errstr_size);
 
-/* Writes the state of `customer_id` (all accounts) to state partition
- * `partition`, for the record with offset-tracker `token`. TS_ERR_NOMEM
- * or a librdkafka failure as TS_ERR_TRANSIENT. */
+/* Snapshots the state of `customer_id` (all accounts), to be written to
+ * state partition `partition` when the record of offset-tracker `token`
+ * completes. TS_ERR_NOMEM or TS_OK. */
 ts_err_t ts_state_write(ts_state_t *st, int32_t partition, const char *customer_id, uint64_t token,
                         char *errstr, size_t errstr_size);
 
@@ -74,15 +81,21 @@ ts_err_t ts_state_write(ts_state_t *st, int32_t partition, const char *customer_
  * consent decision (ts_consent_table_decide) and, when it changed the
  * customer's state and `st` is not NULL (NULL: a replay, which keeps no
  * state), its write for `token` to state partition `partition`.
- * `record_ts`: the Kafka record's timestamp. TS_OK or TS_ERR_NOMEM. */
+ * `offset`, `record_ts`: the record's offset and timestamp. TS_OK or
+ * TS_ERR_NOMEM. */
 ts_err_t ts_state_decide(ts_state_t *st, ts_consent_table_t *table, const ts_customer_t *c,
-                         int32_t partition, int64_t record_ts, uint64_t token,
+                         int32_t partition, int64_t offset, int64_t record_ts, uint64_t token,
                          const ts_consent_opts_t *opts, ts_mapped_t *m, char *errstr,
                          size_t errstr_size);
 
 /* true: the record of `token` has a state write not yet acked; its
  * completion is kept and handed back through opts.ready later. */
 bool ts_state_defer(ts_state_t *st, uint64_t token);
+
+/* Produces every snapshot not yet written and waits (at most timeout_ms)
+ * until every write is acked: on revoke, so the next owner's restore sees
+ * every decision this member took. */
+void ts_state_flush(ts_state_t *st, int timeout_ms);
 
 /* Delivery reports and new suppressions; never blocks. */
 void ts_state_poll(ts_state_t *st);

@@ -448,7 +448,7 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
     }
     if (L->consent && !m->skipped) { /* decided once, when the record can be submitted */
         if (!ts_engine_has_room(L->engine, m->account)) return P_WAIT_LANE;
-        if ((L->fatal = ts_state_decide(L->state, L->consent, &c, msg->partition,
+        if ((L->fatal = ts_state_decide(L->state, L->consent, &c, msg->partition, msg->offset,
                                         rd_kafka_message_timestamp(msg, NULL), token,
                                         &L->consent_opts, m, why, sizeof why) != TS_OK))
             return P_DONE;
@@ -685,6 +685,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else {
         /* stop taking work for these partitions, commit what is complete;
          * late completions of their records are ignored (generations) */
+        if (L->state) ts_state_flush(L->state, 10000); /* the next owner restores our decisions */
         for (int i = 0; i < parts->cnt; i++) {
             int32_t p = parts->elems[i].partition;
             drop_held_partition(L, p);

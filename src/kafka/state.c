@@ -24,7 +24,7 @@
 
 typedef struct pending_s {
     uint64_t token;
-    bool acked, done, failed;
+    bool produced, acked, done, failed;
     int32_t partition;
     char *key;
     ts_buf_t value;
@@ -464,24 +464,28 @@ ts_err_t ts_state_write(ts_state_t *st, int32_t partition, const char *customer_
     e->next = *b;
     *b = e;
     st->n_pending++;
-    rd_kafka_resp_err_t err = produce(st, e);
-    if (err) {
-        /* queue full and the like: retried from ts_state_poll */
+    return TS_OK; /* produced when the record completes (or on revoke) */
+}
+
+/* Produces an entry's snapshot; a failure is retried from ts_state_poll. */
+static void send_entry(ts_state_t *st, pending_t *e) {
+    e->produced = true;
+    if (produce(st, e)) {
         e->failed = true;
         e->retry_next = st->retry;
         st->retry = e;
     }
-    return TS_OK;
 }
 
 ts_err_t ts_state_decide(ts_state_t *st, ts_consent_table_t *table, const ts_customer_t *c,
-                         int32_t partition, int64_t record_ts, uint64_t token,
+                         int32_t partition, int64_t offset, int64_t record_ts, uint64_t token,
                          const ts_consent_opts_t *opts, ts_mapped_t *m, char *errstr,
                          size_t errstr_size) {
     ts_consent_opts_t o = *opts;
     o.now = ts_now_wall_ms();
     bool changed = false;
-    ts_err_t rc = ts_consent_table_decide(table, c, record_ts, &o, m, &changed);
+    ts_err_t rc =
+        ts_consent_table_decide(table, c, record_ts, o.replay ? -1 : offset, &o, m, &changed);
     if (rc == TS_OK && changed && st && !o.replay)
         rc = ts_state_write(st, partition, c->customer_id, token, errstr, errstr_size);
     return rc;
@@ -495,7 +499,19 @@ bool ts_state_defer(ts_state_t *st, uint64_t token) {
         return false;
     }
     e->done = true;
+    if (!e->produced) send_entry(st, e); /* delivered: now the state may say so */
     return true;
+}
+
+void ts_state_flush(ts_state_t *st, int timeout_ms) {
+    int64_t end = ts_now_mono_ms() + timeout_ms;
+    for (int b = 0; b < N_BUCKETS; b++) /* decisions still in flight in the engine too */
+        for (pending_t *e = st->buckets[b]; e; e = e->next)
+            if (!e->produced) send_entry(st, e);
+    do {
+        rd_kafka_flush(st->producer, 100);
+        ts_state_poll(st); /* re-produces failed writes */
+    } while (st->retry && ts_now_mono_ms() < end);
 }
 
 void ts_state_poll(ts_state_t *st) {

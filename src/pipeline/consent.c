@@ -166,6 +166,10 @@ void ts_consent_state_write(const ts_consent_state_t *st, ts_buf_t *out) {
     ts_jw_obj_open(&w);
     ts_jw_key(&w, "v");
     ts_jw_int(&w, 1);
+    if (st->next_offset > 0) {
+        ts_jw_key(&w, "offset");
+        ts_jw_int(&w, st->next_offset);
+    }
     for (int i = 0; i < TS_CONSENT__CHANNELS; i++) {
         const ts_consent_channel_state_t *c = &st->ch[i];
         if (c->consent == TS_TRI_UNKNOWN && c->suppression == TS_SUPPR_NONE) continue;
@@ -212,6 +216,10 @@ ts_err_t ts_consent_state_parse(const char *json, size_t len, ts_consent_state_t
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "v");
     if (!cJSON_IsNumber(v) || v->valueint != 1) {
         rc = ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "consent state: unknown version");
+        goto done;
+    }
+    if (!get_int(root, "offset", &st->next_offset) || st->next_offset < 0) {
+        rc = ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "consent state: bad offset");
         goto done;
     }
     for (int i = 0; i < TS_CONSENT__CHANNELS; i++) {

@@ -285,7 +285,7 @@ static ts_sub_t *sub_of(ts_mapped_t *m, int ch) {
 }
 
 ts_err_t ts_consent_table_decide(ts_consent_table_t *t, const ts_customer_t *c, int64_t record_ts,
-                                 const ts_consent_opts_t *opts, ts_mapped_t *m,
+                                 int64_t offset, const ts_consent_opts_t *opts, ts_mapped_t *m,
                                  bool *state_changed) {
     if (state_changed) *state_changed = false;
     if (m->account < 0 || m->dead_letter || m->skipped || !c->customer_id) return TS_OK;
@@ -305,6 +305,8 @@ ts_err_t ts_consent_table_decide(ts_consent_table_t *t, const ts_customer_t *c, 
     if (!e) return TS_ERR_NOMEM;
     ts_consent_state_t before = e->st;
     acc_metrics_t *am = &t->m[a];
+    /* decided already: the state is ahead of this re-read record */
+    bool decided = offset >= 0 && offset < e->st.next_offset;
     bool any_consent = false, any_sub = false;
     for (int ch = 0; ch < TS_CONSENT__CHANNELS; ch++) {
         ts_sub_t *sub = sub_of(m, ch);
@@ -317,7 +319,8 @@ ts_err_t ts_consent_table_decide(ts_consent_table_t *t, const ts_customer_t *c, 
             ts_consent_suppress(st, by_ident[ch].suppression, by_ident[ch].suppressed_at);
         ts_consent_input_t in = ts_consent_input(c, (ts_consent_channel_t)ch, record_ts);
         any_consent |= in.value == TS_TRI_TRUE;
-        ts_consent_decision_t d = ts_consent_decide(st, &in, opts, st);
+        ts_consent_decision_t d = {.action = TS_CONSENT_NOTHING};
+        if (!decided) d = ts_consent_decide(st, &in, opts, st);
         m->consent[ch] = d;
         switch (d.action) {
         case TS_CONSENT_NOTHING:
@@ -352,6 +355,8 @@ ts_err_t ts_consent_table_decide(ts_consent_table_t *t, const ts_customer_t *c, 
         m->send_profile = false; /* not a profile; an opt-out is still sent */
         if (!any_sub) m->skipped = "NOT_CONSENTED";
     }
-    if (state_changed) *state_changed = !same_state(&before, &e->st);
+    bool changed = !same_state(&before, &e->st);
+    if (changed && offset >= 0) e->st.next_offset = offset + 1;
+    if (state_changed) *state_changed = changed;
     return TS_OK;
 }

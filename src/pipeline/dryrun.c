@@ -292,7 +292,7 @@ ts_err_t ts_dryrun_run(const ts_config_t *cfg, ts_kind_t kind, FILE *in, const c
             ts_customer_t c;
             drc = ts_decode_customer_json(line, len, arena, &c, why, sizeof why);
             if (drc == TS_OK) drc = ts_map_customer(mapper, &c, &m);
-            if (drc == TS_OK) drc = ts_consent_table_decide(consent, &c, 0, &copts, &m, NULL);
+            if (drc == TS_OK) drc = ts_consent_table_decide(consent, &c, 0, -1, &copts, &m, NULL);
         } else {
             ts_order_t o;
             drc = ts_decode_order_json(line, len, arena, &o, why, sizeof why);

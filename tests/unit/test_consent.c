@@ -414,7 +414,8 @@ static void test_names(void **state) {
 static void test_state_json_round_trip(void **state) {
     (void)state;
     ts_consent_state_t st = {
-        .ch = {{T, 1700000000123LL, true, SP, 1700000000999LL}, {F, 42, false, NO, 0}}};
+        .ch = {{T, 1700000000123LL, true, SP, 1700000000999LL}, {F, 42, false, NO, 0}},
+        .next_offset = 12345};
     ts_buf_t b = TS_BUF_INIT;
     ts_consent_state_write(&st, &b);
     ts_consent_state_t back;
@@ -422,6 +423,7 @@ static void test_state_json_round_trip(void **state) {
     assert_int_equal(ts_consent_state_parse(b.data, b.len, &back, err, sizeof err), TS_OK);
     for (int i = 0; i < TS_CONSENT__CHANNELS; i++)
         assert_state("round trip", &back.ch[i], &st.ch[i]);
+    assert_int_equal(back.next_offset, 12345);
     ts_buf_reset(&b);
     ts_consent_state_t empty = {0};
     ts_consent_state_write(&empty, &b);

@@ -27,6 +27,7 @@ typedef struct {
     ts_arena_t *arena;
     ts_mapped_t m;
     bool changed;
+    int64_t offset; /* of the next record decided (-1: none) */
 } fx_t;
 
 static void fx_init(fx_t *f, const char *extra) {
@@ -41,6 +42,7 @@ static void fx_init(fx_t *f, const char *extra) {
     f->arena = ts_arena_new(0);
     assert_non_null(f->t);
     ts_mapped_init(&f->m);
+    f->offset = -1;
 }
 
 static void fx_free(fx_t *f) {
@@ -62,8 +64,9 @@ static ts_mapped_t *decide(fx_t *f, const char *json) {
         fail_msg("%s", err);
     assert_int_equal(ts_map_customer(f->mapper, &c, &f->m), TS_OK);
     ts_consent_opts_t o = {.now = ts_now_wall_ms()};
-    assert_int_equal(ts_consent_table_decide(f->t, &c, 1700000000000LL, &o, &f->m, &f->changed),
-                     TS_OK);
+    assert_int_equal(
+        ts_consent_table_decide(f->t, &c, 1700000000000LL, f->offset, &o, &f->m, &f->changed),
+        TS_OK);
     return &f->m;
 }
 
@@ -151,6 +154,36 @@ static void test_suppressions_by_id_email_phone(void **state) {
     assert_int_equal(m->email_marketing, TS_SUB_SUBSCRIBE);
     assert_true(metric(&f, "tillstream_subscriptions_reoptin_total",
                        "account=\"brand-a\",channel=\"email\"") == 1);
+    fx_free(&f);
+}
+
+/* A record re-read below the state's offset (after a crash or a rebalance,
+ * the state restored is ahead of it) was decided already: no change is sent
+ * again, and later records decide as usual. */
+static void test_offset_fence(void **state) {
+    (void)state;
+    fx_t f;
+    fx_init(&f, "");
+    const char *on = "{\"customer_id\":\"C1\",\"email\":\"a@x.co\",\"home_outlet_id\":\"101\","
+                     "\"email_consent\":true}";
+    const char *off = "{\"customer_id\":\"C1\",\"email\":\"a@x.co\",\"home_outlet_id\":\"101\","
+                      "\"email_consent\":false}";
+    f.offset = 10;
+    assert_int_equal(decide(&f, on)->email_marketing, TS_SUB_SUBSCRIBE);
+    f.offset = 15;
+    assert_int_equal(decide(&f, off)->email_marketing, TS_SUB_UNSUBSCRIBE);
+    assert_int_equal(ts_consent_table_get(f.t, 0, "C1")->next_offset, 16);
+    /* re-read: offsets 10..15 again, against the state of offset 15 */
+    f.offset = 10;
+    ts_mapped_t *m = decide(&f, on);
+    assert_int_equal(m->email_marketing, TS_SUB_KEEP);
+    assert_true(m->send_profile);
+    assert_false(f.changed);
+    f.offset = 15;
+    assert_int_equal(decide(&f, off)->email_marketing, TS_SUB_KEEP);
+    f.offset = 16; /* new records decide again */
+    assert_int_equal(decide(&f, on)->email_marketing, TS_SUB_SUBSCRIBE);
+    assert_int_equal(ts_consent_table_get(f.t, 0, "C1")->next_offset, 17);
     fx_free(&f);
 }
 
@@ -254,6 +287,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_state_across_records_and_accounts),
         cmocka_unit_test(test_suppressions_by_id_email_phone),
+        cmocka_unit_test(test_offset_fence),
         cmocka_unit_test(test_bad_suppression_records),
         cmocka_unit_test(test_sync_consented),
         cmocka_unit_test(test_not_decided_when_not_sent),
