@@ -22,14 +22,26 @@
 
 #define N_BUCKETS 4096
 
+struct keyq_s;
 typedef struct pending_s {
     uint64_t token;
     bool produced, acked, done, failed;
+    struct keyq_s *q; /* while queued: snapshots of one customer, in decision order */
+    struct pending_s *qnext;
     int32_t partition;
     char *key;
     ts_buf_t value;
     struct pending_s *next, *retry_next;
 } pending_t;
+
+/* A customer's snapshots not yet produced, oldest first: a later record's
+ * snapshot is never written before an earlier one's (completions come in
+ * any order across endpoints; compaction keeps the last write). */
+typedef struct keyq_s {
+    char *key;
+    pending_t *head, *tail;
+    struct keyq_s *next;
+} keyq_t;
 
 struct ts_state_s {
     ts_state_opts_t o;
@@ -38,6 +50,7 @@ struct ts_state_s {
     int n_supp_parts;  /* partitions of the suppressions topic; 0 = none */
     int64_t *supp_pos; /* suppressions: next offset to read per partition */
     pending_t *buckets[N_BUCKETS];
+    keyq_t *kbuckets[N_BUCKETS];
     pending_t *retry;
     size_t n_pending;
     ts_buf_t scratch;
@@ -93,6 +106,22 @@ static rd_kafka_conf_t *conf_for(const ts_config_t *cfg, bool producer, char *er
 static pending_t **bucket(ts_state_t *st, uint64_t token) {
     uint64_t h = token * 0x9E3779B97F4A7C15ULL;
     return &st->buckets[h >> 52 & (N_BUCKETS - 1)];
+}
+
+static keyq_t **kbucket(ts_state_t *st, const char *key) {
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *k = key; *k; k++) h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+    return &st->kbuckets[h & (N_BUCKETS - 1)];
+}
+
+static void keyq_free(ts_state_t *st, keyq_t *q) {
+    for (keyq_t **pp = kbucket(st, q->key); *pp; pp = &(*pp)->next)
+        if (*pp == q) {
+            *pp = q->next;
+            break;
+        }
+    free(q->key);
+    free(q);
 }
 
 static pending_t *find(ts_state_t *st, uint64_t token) {
@@ -269,6 +298,8 @@ void ts_state_destroy(ts_state_t *st) {
         rd_kafka_consumer_close(st->reader);
         rd_kafka_destroy(st->reader);
     }
+    for (int b = 0; b < N_BUCKETS; b++)
+        while (st->kbuckets[b]) keyq_free(st, st->kbuckets[b]);
     for (int b = 0; b < N_BUCKETS; b++)
         while (st->buckets[b]) unlink_free(st, st->buckets[b]);
     free(st->supp_pos);
@@ -460,11 +491,46 @@ ts_err_t ts_state_write(ts_state_t *st, int32_t partition, const char *customer_
         ts_consent_state_write(cs, &e->value);
     }
     ts_buf_puts(&e->value, "}}");
+    keyq_t **kb = kbucket(st, customer_id), *q = *kb;
+    while (q && strcmp(q->key, customer_id)) q = q->next;
+    if (!q) {
+        if (!(q = calloc(1, sizeof *q)) || !(q->key = strdup(customer_id))) {
+            free(q);
+            free(e->key);
+            ts_buf_free(&e->value);
+            free(e);
+            return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+        }
+        q->next = *kb;
+        *kb = q;
+    }
+    e->q = q;
+    if (q->tail)
+        q->tail->qnext = e;
+    else
+        q->head = e;
+    q->tail = e;
     pending_t **b = bucket(st, token);
     e->next = *b;
     *b = e;
     st->n_pending++;
     return TS_OK; /* produced when the record completes (or on revoke) */
+}
+
+static void send_entry(ts_state_t *st, pending_t *e);
+
+/* Produces the customer's snapshots from the oldest while their records are
+ * done (all of them when `all`: on revoke). */
+static void pump(ts_state_t *st, keyq_t *q, bool all) {
+    while (q->head && (all || q->head->done)) {
+        pending_t *e = q->head;
+        q->head = e->qnext;
+        if (!q->head) q->tail = NULL;
+        e->q = NULL;
+        e->qnext = NULL;
+        send_entry(st, e);
+    }
+    if (!q->head) keyq_free(st, q);
 }
 
 /* Produces an entry's snapshot; a failure is retried from ts_state_poll. */
@@ -499,19 +565,23 @@ bool ts_state_defer(ts_state_t *st, uint64_t token) {
         return false;
     }
     e->done = true;
-    if (!e->produced) send_entry(st, e); /* delivered: now the state may say so */
+    if (e->q) pump(st, e->q, false); /* delivered: now the state may say so, in order */
     return true;
 }
 
 void ts_state_flush(ts_state_t *st, int timeout_ms) {
     int64_t end = ts_now_mono_ms() + timeout_ms;
     for (int b = 0; b < N_BUCKETS; b++) /* decisions still in flight in the engine too */
-        for (pending_t *e = st->buckets[b]; e; e = e->next)
-            if (!e->produced) send_entry(st, e);
-    do {
+        while (st->kbuckets[b]) pump(st, st->kbuckets[b], true);
+    while ((st->retry || rd_kafka_outq_len(st->producer) > 0) && ts_now_mono_ms() < end) {
         rd_kafka_flush(st->producer, 100);
         ts_state_poll(st); /* re-produces failed writes */
-    } while (st->retry && ts_now_mono_ms() < end);
+    }
+    if (st->retry || rd_kafka_outq_len(st->producer) > 0)
+        ts_log(TS_LOG_WARN, "state", NULL,
+               "state writes not acked within %d ms: the next owner may decide those records "
+               "again",
+               timeout_ms);
 }
 
 void ts_state_poll(ts_state_t *st) {
