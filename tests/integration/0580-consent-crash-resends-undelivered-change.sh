@@ -19,9 +19,10 @@ produce() {
     "$1" "$1" "$(echo "$1" | tr A-Z a-z)" | kcat -b "$TS_KAFKA_BOOTSTRAP" -P -t "pos.customers.$sfx" -K $'\t'
 }
 "$bin/tillstream-customers" --config "$work/c.json" >"$work/c1.log" 2>&1 & c=$!; pids+=($c)
+trap 'cp "$work/c1.log" "${TMPDIR:-/tmp}/0580-c1.log" 2>/dev/null; cleanup' EXIT
 produce A
-for _ in $(seq 1 300); do [ "$(stat subscribed)" = 1 ] && break; sleep 0.1; done
-[ "$(stat subscribed)" = 1 ] || { echo "FAIL: A not subscribed" >&2; exit 1; }
+for _ in $(seq 1 900); do [ "$(stat subscribed)" = 1 ] && break; sleep 0.1; done
+[ "$(stat subscribed)" = 1 ] || { echo "FAIL: A not subscribed" >&2; tail -5 "$work/c1.log" >&2; exit 1; }
 produce B
 # B's profile arrives; its subscribe waits for the window (the engine paces
 # on RateLimit-Remaining: 0, or gets a 429)
