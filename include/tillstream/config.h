@@ -6,7 +6,9 @@
  *
  * { "kafka":    { "bootstrap.servers": "...", "<any librdkafka property>": "..." },
  *   "topics":   { "customers": "pos.customers", "orders": "pos.orders",
- *                 "dead_letter": "pos.deadletter", "profiles": null },
+ *                 "dead_letter": "pos.deadletter", "profiles": null,
+ *                 "customers_state": "tillstream.customers.state",
+ *                 "suppressions": "pos.klaviyo.suppressions" },
  *   "klaviyo":  { "base_url": "https://a.klaviyo.com", "revision": "2026-07-15",
  *                 "ca_bundle": null, "linger_ms": 200, "timeout_ms": 30000,
  *                 "max_queued_events": 20000, "stall_warn_ms": 60000,
@@ -27,7 +29,7 @@
  *                 "raw_writer_schema_customers": null, "raw_writer_schema_orders": null },
  *   "admin":    { "listen": "0.0.0.0:9464" },
  *   "log":      { "level": "info" },
- *   "customers": { "on_delete": "ignore" } }
+ *   "customers": { "on_delete": "ignore", "sync": "all" } }
  *
  * Environment overrides: TILLSTREAM_BOOTSTRAP_SERVERS replaces
  * kafka."bootstrap.servers".
@@ -84,7 +86,9 @@ typedef struct ts_config_s {
     char *topic_customers;
     char *topic_orders;
     char *topic_dead_letter;
-    char *topic_profiles; /* Klaviyo profile ids back to the POS (NULL: off) */
+    char *topic_profiles;        /* Klaviyo profile ids back to the POS (NULL: off) */
+    char *topic_customers_state; /* consent state, compacted, key = customer id */
+    char *topic_suppressions;    /* Klaviyo suppressions (tillstream-suppressions) */
 
     char *klaviyo_base_url;
     char *klaviyo_revision;
@@ -124,6 +128,9 @@ typedef struct ts_config_s {
     char *admin_listen;        /* "host:port"; NULL or "" disables */
     char *log_level;           /* "debug" | "info" | "warn" | "error" */
     char *customers_on_delete; /* "ignore" | "suppress" | "delete" (a tombstone's action) */
+
+    char *customers_sync;          /* "all" | "consented" (docs/consent.md) */
+    bool customers_sync_consented; /* customers_sync is "consented" */
 } ts_config_t;
 
 /* Parses and validates the file at `path`. On success *out is a new

@@ -9,8 +9,10 @@
  *   unique_id: order id; order id + ":" + line id for Ordered Product;
  *   "<order id>:fulfilled" / ":cancelled"; refund id (or order id +
  *   ":refunded") for Refunded Order, so replays never duplicate.
- *   customers -> a profile (Bulk Profile Import) + consent changes
- *   (true -> subscribe, false -> unsubscribe, unknown -> untouched).
+ *   customers -> a profile (Bulk Profile Import) + what the POS consent
+ *   asks for (true -> subscribe, false -> unsubscribe, unknown ->
+ *   untouched); ts_consent_table_decide (consent_table.h) then turns that
+ *   into what is sent, given the consent state and Klaviyo suppressions.
  *
  * Output lives in a ts_mapped_t the caller owns and reuses across records
  * (ts_mapped_reset keeps its buffers: no allocation per record once warm).
@@ -20,6 +22,7 @@
 
 #include "tillstream/common.h"
 #include "tillstream/config.h"
+#include "tillstream/consent.h"
 #include "tillstream/model.h"
 #include "tillstream/phone.h"
 #include "tillstream/route.h"
@@ -81,6 +84,9 @@ typedef struct ts_mapped_s {
     /* customers' tombstones (customers.on_delete): suppress the email
      * (bulk suppress) or request the profile's deletion (email, else phone) */
     bool suppress_profile, delete_profile;
+    /* customers: the consent decisions of ts_consent_table_decide (all
+     * TS_CONSENT_NOTHING when it was not called) */
+    ts_consent_decision_t consent[TS_CONSENT__CHANNELS];
 } ts_mapped_t;
 
 void ts_mapped_init(ts_mapped_t *m);

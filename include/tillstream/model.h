@@ -92,8 +92,10 @@ typedef struct {
     ts_address_t billing_address;
     const char *date_of_birth; /* "YYYY-MM-DD" as sent */
     ts_tri_t loyalty_member;
-    int64_t created_at_ms; /* 0 when absent */
-    int64_t updated_at_ms; /* 0 when absent */
+    int64_t created_at_ms;       /* 0 when absent */
+    int64_t updated_at_ms;       /* 0 when absent */
+    int64_t email_consent_at_ms; /* when the POS recorded email_consent; 0 when absent */
+    int64_t sms_consent_at_ms;   /* same for sms_consent */
 } ts_customer_t;
 
 typedef enum { TS_CHANNEL_IN_STORE = 0, TS_CHANNEL_ONLINE = 1 } ts_channel_t;

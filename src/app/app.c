@@ -54,7 +54,8 @@ static void usage(FILE *f, const char *prog, ts_kind_t kind) {
             kind == TS_KIND_ORDER
                 ? "      --customers FILE  dry-run: customer JSON lines standing in for the\n"
                   "                        customer table\n"
-                : "");
+                : "      --suppressions FILE  dry-run: Klaviyo suppression records (the\n"
+                  "                        suppressions topic's JSON values) loaded first\n");
 }
 
 static volatile int g_stop;
@@ -88,7 +89,7 @@ static int run_consumer(const ts_config_t *cfg, const ts_consumer_opts_t *co) {
 
 int ts_app_main(ts_kind_t kind, int argc, char **argv) {
     const char *prog = kind == TS_KIND_ORDER ? "tillstream-orders" : "tillstream-customers";
-    const char *config_path = NULL, *input = NULL, *customers = NULL;
+    const char *config_path = NULL, *input = NULL, *customers = NULL, *suppressions = NULL;
     const char *group = NULL;
     const char *replay_from = NULL, *replay_to = NULL, *replay_outlets = NULL;
     int dry_run = 0, exit_at_end = 0, backfill = -1, check_config = 0;
@@ -103,7 +104,8 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         OPT_REPLAY_FROM,
         OPT_REPLAY_TO,
         OPT_REPLAY_OUTLETS,
-        OPT_CHECK_CONFIG
+        OPT_CHECK_CONFIG,
+        OPT_SUPPRESSIONS
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -111,6 +113,7 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
         {"input", required_argument, NULL, OPT_INPUT},
         {"customers", required_argument, NULL, OPT_CUSTOMERS},
+        {"suppressions", required_argument, NULL, OPT_SUPPRESSIONS},
         {"exit-at-end", no_argument, NULL, OPT_EXIT_AT_END},
         {"group", required_argument, NULL, OPT_GROUP},
         {"backfill", no_argument, NULL, OPT_BACKFILL},
@@ -130,6 +133,7 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         case OPT_CHECK_CONFIG: check_config = 1; break;
         case OPT_INPUT: input = optarg; break;
         case OPT_CUSTOMERS: customers = optarg; break;
+        case OPT_SUPPRESSIONS: suppressions = optarg; break;
         case OPT_EXIT_AT_END: exit_at_end = 1; break;
         case OPT_GROUP: group = optarg; break;
         case OPT_BACKFILL: backfill = 1; break;
@@ -170,7 +174,15 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
             ts_config_destroy(cfg);
             return 2;
         }
-        rc = ts_dryrun_run(cfg, kind, in, customers, stdout, NULL, err, sizeof err);
+        if ((customers && kind != TS_KIND_ORDER) || (suppressions && kind != TS_KIND_CUSTOMER)) {
+            fprintf(stderr, "%s: %s is for the %s dry run\n", prog,
+                    customers ? "--customers" : "--suppressions",
+                    customers ? "orders" : "customers");
+            if (in != stdin) fclose(in);
+            ts_config_destroy(cfg);
+            return 2;
+        }
+        rc = ts_dryrun_run(cfg, kind, in, customers, suppressions, stdout, NULL, err, sizeof err);
         if (in != stdin) fclose(in);
         if (rc != TS_OK) {
             fprintf(stderr, "%s: dry run: %s\n", prog, err);

@@ -432,7 +432,9 @@ static ts_err_t to_customer(cx_t *c, avro_value_t *r, ts_customer_t *o) {
         (rc = get_str(c, r, "date_of_birth", "date_of_birth", &o->date_of_birth)) ||
         (rc = get_tri(c, r, "loyalty_member", "loyalty_member", &o->loyalty_member)) ||
         (rc = get_long(c, r, "created_at", "created_at", &o->created_at_ms)) ||
-        (rc = get_long(c, r, "updated_at", "updated_at", &o->updated_at_ms)))
+        (rc = get_long(c, r, "updated_at", "updated_at", &o->updated_at_ms)) ||
+        (rc = get_long(c, r, "email_consent_at", "email_consent_at", &o->email_consent_at_ms)) ||
+        (rc = get_long(c, r, "sms_consent_at", "sms_consent_at", &o->sms_consent_at_ms)))
         return rc;
     avro_value_t ad;
     bool present;

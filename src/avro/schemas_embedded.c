@@ -42,7 +42,15 @@ const char ts_schema_customer_avsc[] =
     "    {\"name\": \"created_at\", \"type\": [\"null\", {\"type\": \"long\", \"logicalType\": "
     "\"timestamp-millis\"}], \"default\": null},\n"
     "    {\"name\": \"updated_at\", \"type\": [\"null\", {\"type\": \"long\", \"logicalType\": "
-    "\"timestamp-millis\"}], \"default\": null}\n"
+    "\"timestamp-millis\"}], \"default\": null},\n"
+    "    {\"name\": \"email_consent_at\", \"type\": [\"null\", {\"type\": \"long\", "
+    "\"logicalType\": \"timestamp-millis\"}], \"default\": null,\n"
+    "     \"doc\": \"When the POS recorded email_consent (an opt-in at the till). Decides whether "
+    "a consent of true may re-subscribe a profile Klaviyo suppressed (docs/consent.md); null = use "
+    "updated_at\"},\n"
+    "    {\"name\": \"sms_consent_at\", \"type\": [\"null\", {\"type\": \"long\", \"logicalType\": "
+    "\"timestamp-millis\"}], \"default\": null,\n"
+    "     \"doc\": \"When the POS recorded sms_consent; null = use updated_at\"}\n"
     "  ]\n"
     "}\n";
 

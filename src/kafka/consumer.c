@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "tillstream/admin.h"
+#include "tillstream/consent_table.h"
 #include "tillstream/custtable.h"
 #include "tillstream/decode.h"
 #include "tillstream/metrics.h"
@@ -39,6 +40,7 @@
 #include "tillstream/map.h"
 #include "tillstream/offsets.h"
 #include "tillstream/route.h"
+#include "tillstream/state.h"
 
 #include "deletes_restore.h" /* DELETES: customers.on_delete */
 #include "profiles_out.h"    /* PROFILES: Klaviyo profile ids back to the POS */
@@ -86,6 +88,9 @@ struct ts_consumer_s {
     ts_router_t *router;
     ts_mapper_t *mapper;
     ts_custtable_t *table;
+    ts_consent_table_t *consent; /* customers: consent states (docs/consent.md) */
+    ts_state_t *state;           /* customers, not replays: the state topic */
+    ts_consent_opts_t consent_opts;
     ts_decoder_t *dec;          /* the topic's records: JSON, Confluent Avro, raw Avro */
     ts_decoder_t *table_dec;    /* orders: the customer table's records */
     bool registry_down;         /* logged once per outage */
@@ -143,6 +148,7 @@ static void release_msg(void *user, void *opaque) {
 }
 
 static void complete(loop_t *L, uint64_t token) {
+    if (L->state && ts_state_defer(L->state, token)) return; /* after its state write's ack */
     int64_t store;
     int32_t p = ts_offsets_token_partition(token);
     rd_kafka_message_t *msg = ts_offsets_user(L->offsets, token);
@@ -413,8 +419,8 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
         return P_DONE;
     }
     ts_err_t rc;
+    ts_customer_t c;
     if (L->o->kind == TS_KIND_CUSTOMER) {
-        ts_customer_t c;
         rc = ts_decoder_decode(L->dec, msg->payload, msg->len, L->arena, &c, why, sizeof why);
         if (rc == TS_OK) rc = ts_map_customer(L->mapper, &c, m);
         if (rc == TS_OK) ts_deletes_remember(L->deletes, &c); /* DELETES */
@@ -438,6 +444,13 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
     if (m->dead_letter) {
         dead_letter(L, token, m->dead_letter, m->detail, m->route.account, m->route.outlet);
         return P_DONE;
+    }
+    if (L->consent && !m->skipped) { /* decided once, when the record can be submitted */
+        if (!ts_engine_has_room(L->engine, m->account)) return P_WAIT_LANE;
+        if ((L->fatal = ts_state_decide(L->state, L->consent, &c, msg->partition, msg->offset,
+                                        rd_kafka_message_timestamp(msg, NULL), token,
+                                        &L->consent_opts, m, why, sizeof why) != TS_OK))
+            return P_DONE;
     }
     if (m->skipped) {
         L->skipped++;
@@ -551,6 +564,9 @@ static void drop_held_partition(loop_t *L, int32_t p) {
 
 static bool token_revoked(void *opaque, uint64_t token) {
     const loop_t *L = opaque;
+    /* a consent change whose state was flushed for the next owner (it will
+     * not decide the record again): this member still delivers it */
+    if (ts_state_has_write(L->state, token)) return false;
     return ts_offsets_user(L->offsets, token) == NULL;
 }
 
@@ -575,6 +591,24 @@ static void committed_at_assign(loop_t *L, rd_kafka_t *rk,
     rd_kafka_topic_partition_list_destroy(q);
 }
 
+/* The consent state of the assigned partitions, before any of their records. */
+static void state_restore(loop_t *L, const rd_kafka_topic_partition_list_t *parts) {
+    int32_t *ps = malloc(sizeof *ps * (size_t)(parts->cnt > 0 ? parts->cnt : 1));
+    char err[512];
+    if (!ps) {
+        L->fatal = true;
+        return;
+    }
+    for (int i = 0; i < parts->cnt; i++) ps[i] = parts->elems[i].partition;
+    if (ts_state_restore(L->state, ps, parts->cnt, 120000, err, sizeof err)) {
+        ts_log(TS_LOG_ERROR, "state", NULL, "%s", err);
+        L->fatal = true; /* deciding without the state could re-subscribe: stop */
+    }
+    free(ps);
+}
+
+static void on_state_ready(void *opaque, uint64_t token) { complete(opaque, token); }
+
 /* A new assignment: every partition starts with no held or in-flight
  * work and its pause state set explicitly, since librdkafka keeps a pause
  * across an eager revoke and re-assign (librdkafka #1849). */
@@ -590,6 +624,7 @@ static void on_assign(loop_t *L, rd_kafka_t *rk, rd_kafka_topic_partition_list_t
     }
     ts_log(TS_LOG_INFO, "consumer", NULL, "assigned %d partition(s) of %s", parts->cnt, L->topic);
     if (L->replay) ts_replay_assign(L->replayer, rk, parts);
+    if (L->state) state_restore(L, parts);
     committed_at_assign(L, rk, parts);
     rd_kafka_assign(rk, parts);
     L->assigned_once = true;
@@ -605,6 +640,7 @@ static void on_assign(loop_t *L, rd_kafka_t *rk, rd_kafka_topic_partition_list_t
  * (the group has moved on: the commit would fail). */
 static void on_revoke(loop_t *L, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts) {
     bool lost = rd_kafka_assignment_lost(rk);
+    if (L->state) ts_state_flush(L->state, 10000); /* the next owner restores our decisions */
     for (int i = 0; i < parts->cnt; i++) {
         int32_t p = parts->elems[i].partition;
         part_t *ps = part_at(L, p);
@@ -950,6 +986,19 @@ static ts_err_t consumer_setup(loop_t *L, char *err, size_t errsz) {
     }
     if (!(L->engine = ts_engine_new(&eo, why, sizeof why)))
         return fail(TS_ERR_CONFIG, err, errsz, "", why);
+    if (o->kind == TS_KIND_CUSTOMER) { /* consent by transition (docs/consent.md) */
+        L->consent_opts = (ts_consent_opts_t){.replay = o->replay_from_ms != TS_REPLAY_NONE};
+        if (!(L->consent = ts_consent_table_new(cfg, L->metrics, why, sizeof why)))
+            return fail(TS_ERR_CONFIG, err, errsz, "", why);
+        ts_state_opts_t so = {.cfg = cfg,
+                              .table = L->consent,
+                              .group_id = L->group_id,
+                              .ready = on_state_ready,
+                              .opaque = L,
+                              .metrics = L->metrics};
+        if (!L->consent_opts.replay && !(L->state = ts_state_new(&so, why, sizeof why)))
+            return fail(TS_ERR_CONFIG, err, errsz, "", why);
+    }
     /* DELETES: customers.on_delete (not in replays: history's tombstones were followed) */
     if (o->kind == TS_KIND_CUSTOMER && o->replay_from_ms == TS_REPLAY_NONE) {
         why[0] = 0;
@@ -1076,6 +1125,7 @@ bool ts_consumer_poll(ts_consumer_t *L) {
     if (L->n_held) retry_held(L);
     ts_engine_poll(L->engine, 0);
     ts_dlq_poll(L->dlq);
+    if (L->state) ts_state_poll(L->state);
     ts_admin_heartbeat(L->admin);
     /* ready = can serve: the table is restored and the group joined (with
      * or without partitions), and Kafka answers */
@@ -1099,10 +1149,12 @@ ts_err_t ts_consumer_drain(ts_consumer_t *L, char *errstr, size_t errstr_size) {
     L->draining = true;
     ts_engine_flush(L->engine);
     pause_all(L, true);
-    while ((ts_engine_pending(L->engine) || ts_dlq_pending(L->dlq)) &&
+    while ((ts_engine_pending(L->engine) || ts_dlq_pending(L->dlq) ||
+            (L->state && ts_state_pending(L->state))) &&
            ts_now_mono_ms() < grace_end && !L->fatal) {
         ts_engine_poll(L->engine, 20);
         ts_dlq_poll(L->dlq);
+        if (L->state) ts_state_poll(L->state);
         /* serve the consumer queue (never rd_kafka_poll() on a consumer):
          * records fetched before the pause are left for the next owner */
         rd_kafka_message_t *late = rd_kafka_consumer_poll(L->rk, 0);
@@ -1172,6 +1224,8 @@ void ts_consumer_destroy(ts_consumer_t *L) {
     if (L->rk) rd_kafka_destroy_flags(L->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     ts_ktable_destroy(L->reader);
     ts_dlq_destroy(L->dlq);
+    ts_state_destroy(L->state);
+    ts_consent_table_destroy(L->consent);
     ts_replay_destroy(L->replayer);
     ts_engine_destroy(L->engine);
     ts_profiles_out_destroy(L->profiles_out); /* PROFILES */

@@ -39,6 +39,10 @@ static const copt_t topics_opts[] = {
     {"dead_letter", CT_STR, "pos.deadletter", O(topic_dead_letter), 0, 0, "dead-letter topic"},
     {"profiles", CT_STR_NULL, NULL, O(topic_profiles), 0, 0,
      "Klaviyo profile ids back to the POS, e.g. pos.klaviyo.profiles (null: off)"},
+    {"customers_state", CT_STR, "tillstream.customers.state", O(topic_customers_state), 0, 0,
+     "consent state (compacted, co-partitioned with customers)"},
+    {"suppressions", CT_STR, "pos.klaviyo.suppressions", O(topic_suppressions), 0, 0,
+     "Klaviyo suppressions (key = POS customer id)"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t klaviyo_opts[] = {
@@ -95,6 +99,8 @@ static const copt_t admin_opts[] = {
 static const copt_t customers_opts[] = {
     {"on_delete", CT_STR, "ignore", O(customers_on_delete), 0, 0,
      "a customer's tombstone: ignore | suppress (bulk suppress) | delete (data-privacy deletion)"},
+    {"sync", CT_STR, "all", O(customers_sync), 0, 0,
+     "all | consented (only customers with consent on some channel become profiles)"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t log_opts[] = {
@@ -458,6 +464,12 @@ ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size
                  cfg->klaviyo_revision);
         goto fail;
     }
+    if (strcmp(cfg->customers_sync, "all") && strcmp(cfg->customers_sync, "consented")) {
+        rc = ERR("customers.sync: expected \"all\" or \"consented\", got \"%s\"",
+                 cfg->customers_sync);
+        goto fail;
+    }
+    cfg->customers_sync_consented = !strcmp(cfg->customers_sync, "consented");
     if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
         strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
         rc = ERR("log.level: expected one of debug, info, warn, error");

@@ -333,6 +333,8 @@ static ts_err_t decode_customer(const char *buf, size_t len, ts_arena_t *arena, 
     TRY(get_str(&c, &R, "date_of_birth", false, &out->date_of_birth));
     TRY(get_time(&c, &R, "created_at", false, &out->created_at_ms));
     TRY(get_time(&c, &R, "updated_at", false, &out->updated_at_ms));
+    TRY(get_time(&c, &R, "email_consent_at", false, &out->email_consent_at_ms));
+    TRY(get_time(&c, &R, "sms_consent_at", false, &out->sms_consent_at_ms));
     const cJSON *addr = kidx_get(&R, "billing_address");
     if (addr && !cJSON_IsNull(addr)) {
         if (!cJSON_IsObject(addr)) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tillstream/consent_table.h"
 #include "tillstream/jw.h"
 #include "tillstream/map.h"
 #include "tillstream/route.h"
@@ -102,6 +103,25 @@ static void write_subscriptions(ts_jw_t *w, const ts_mapped_t *m) {
     ts_jw_obj_close(w);
 }
 
+/* "consent_blocked" / "consent_reoptin": {"channel", "reason"} for the
+ * first channel (email, then sms) with that action; a second channel with
+ * the same action gets "<member>_sms" (docs/dry-run.md). */
+static void write_consent_member(ts_jw_t *w, const ts_mapped_t *m, ts_consent_action_t action,
+                                 const char *member) {
+    bool first = true;
+    for (int ch = 0; ch < TS_CONSENT__CHANNELS; ch++) {
+        if (m->consent[ch].action != action) continue;
+        char key[64];
+        snprintf(key, sizeof key, "%s%s", member, first ? "" : "_sms");
+        ts_jw_key(w, key);
+        ts_jw_obj_open(w);
+        ts_jw_kv_str(w, "channel", ts_consent_channel_name((ts_consent_channel_t)ch));
+        ts_jw_kv_str(w, "reason", ts_suppr_reason_name(m->consent[ch].blocked_by));
+        ts_jw_obj_close(w);
+        first = false;
+    }
+}
+
 /* Writes `json` (an object) with extra members appended before its '}'. */
 static void object_with(ts_buf_t *out, const char *json, size_t len) {
     ts_buf_append(out, json, len - 1);
@@ -139,7 +159,22 @@ static void write_line(ts_buf_t *out, const ts_config_t *cfg, uint64_t lineno,
     ts_jw_arr_close(&w);
     ts_jw_key(&w, "profiles");
     ts_jw_arr_open(&w);
-    if (sending && m->profile.len) {
+    bool subs = m->email_marketing != TS_SUB_KEEP || m->sms_marketing != TS_SUB_KEEP;
+    if (sending && !m->send_profile && subs) {
+        /* customers.sync = consented: an opt-out without the profile import;
+         * the identifiers the subscription job carries */
+        ts_jw_obj_open(&w);
+        if (m->email.len) {
+            ts_jw_key(&w, "email");
+            ts_jw_strn(&w, ts_mapped_str(m, m->email), m->email.len);
+        }
+        if (m->phone_e164.len) {
+            ts_jw_key(&w, "phone_number");
+            ts_jw_strn(&w, ts_mapped_str(m, m->phone_e164), m->phone_e164.len);
+        }
+        write_subscriptions(&w, m);
+        ts_jw_obj_close(&w);
+    } else if (sending && m->profile.len) {
         ts_jw_raw(&w, "", 0);
         object_with(out, profile, m->profile.len);
         ts_jw_t sw;
@@ -161,6 +196,10 @@ static void write_line(ts_buf_t *out, const ts_config_t *cfg, uint64_t lineno,
     }
     ts_jw_key(&w, "skipped");
     ts_jw_str(&w, m->skipped);
+    if (sending) {
+        write_consent_member(&w, m, TS_CONSENT_BLOCKED, "consent_blocked");
+        write_consent_member(&w, m, TS_CONSENT_REOPTIN, "consent_reoptin");
+    }
     if (m->warnings) {
         ts_jw_key(&w, "warnings");
         ts_jw_arr_open(&w);
@@ -174,8 +213,43 @@ static void write_line(ts_buf_t *out, const ts_config_t *cfg, uint64_t lineno,
     ts_buf_putc(out, '\n');
 }
 
+/* --suppressions FILE: the suppressions topic's JSON values, one per line,
+ * loaded into the consent state before the first input line. */
+static ts_err_t suppressions_load(ts_consent_table_t *t, const char *path, char *errstr,
+                                  size_t errstr_size) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return ts_seterr(errstr, errstr_size, TS_ERR_IO, "cannot open --suppressions %s: %s", path,
+                         strerror(errno));
+    char *line = NULL;
+    size_t lcap = 0, lineno = 0;
+    ssize_t n;
+    ts_err_t rc = TS_OK;
+    while ((n = getline(&line, &lcap, f)) >= 0) {
+        lineno++;
+        size_t len = (size_t)n;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+        if (len == 0) continue;
+        char why[256];
+        ts_err_t lrc = ts_consent_table_suppression(t, line, len, why, sizeof why);
+        if (lrc == TS_ERR_NOMEM) {
+            rc = lrc;
+            break;
+        }
+        if (lrc != TS_OK) { /* a reviewer's file: a bad line is an error, not a skip */
+            rc = ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "--suppressions %s:%zu: %s", path,
+                           lineno, why);
+            break;
+        }
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
 ts_err_t ts_dryrun_run(const ts_config_t *cfg, ts_kind_t kind, FILE *in, const char *customers_path,
-                       FILE *out, ts_dryrun_stats_t *stats, char *errstr, size_t errstr_size) {
+                       const char *suppressions_path, FILE *out, ts_dryrun_stats_t *stats,
+                       char *errstr, size_t errstr_size) {
     ts_dryrun_stats_t st;
     memset(&st, 0, sizeof st);
     custmap_t cm;
@@ -183,6 +257,10 @@ ts_err_t ts_dryrun_run(const ts_config_t *cfg, ts_kind_t kind, FILE *in, const c
     ts_err_t rc = TS_OK;
     ts_router_t *router = ts_router_new(cfg, errstr, errstr_size);
     ts_mapper_t *mapper = router ? ts_mapper_new(cfg, router, errstr, errstr_size) : NULL;
+    /* the consent state starts empty and is carried across lines in order */
+    ts_consent_table_t *consent =
+        kind == TS_KIND_CUSTOMER ? ts_consent_table_new(cfg, NULL, errstr, errstr_size) : NULL;
+    const ts_consent_opts_t copts = {.now = ts_now_wall_ms()};
     ts_arena_t *arena = ts_arena_new(1 << 16);
     ts_mapped_t m;
     ts_mapped_init(&m);
@@ -190,10 +268,13 @@ ts_err_t ts_dryrun_run(const ts_config_t *cfg, ts_kind_t kind, FILE *in, const c
     char *line = NULL;
     size_t lcap = 0;
     ssize_t n;
-    if (!router || !mapper || !arena) {
+    if (!router || !mapper || !arena || (kind == TS_KIND_CUSTOMER && !consent)) {
         rc = TS_ERR_NOMEM;
         goto done;
     }
+    if (consent && suppressions_path &&
+        (rc = suppressions_load(consent, suppressions_path, errstr, errstr_size)) != TS_OK)
+        goto done;
     if (kind == TS_KIND_ORDER && customers_path &&
         (rc = custmap_load(&cm, customers_path, errstr, errstr_size)) != TS_OK)
         goto done;
@@ -212,6 +293,7 @@ ts_err_t ts_dryrun_run(const ts_config_t *cfg, ts_kind_t kind, FILE *in, const c
             ts_customer_t c;
             drc = ts_decode_customer_json(line, len, arena, &c, why, sizeof why);
             if (drc == TS_OK) drc = ts_map_customer(mapper, &c, &m);
+            if (drc == TS_OK) drc = ts_consent_table_decide(consent, &c, 0, -1, &copts, &m, NULL);
         } else {
             ts_order_t o;
             drc = ts_decode_order_json(line, len, arena, &o, why, sizeof why);
@@ -256,6 +338,7 @@ done:
     ts_mapped_free(&m);
     ts_arena_destroy(arena);
     custmap_free(&cm);
+    ts_consent_table_destroy(consent);
     ts_mapper_destroy(mapper);
     ts_router_destroy(router);
     return rc;

@@ -10,7 +10,8 @@ official file (../shared/klaviyo-openapi/<operation>.json), its
 usage: validate.py --operation bulk_create_events FILE [FILE...]
        validate.py --auto FILE...   (operation from the file name prefix)
        validate.py --response 200 --operation get_bulk_import_profiles_job FILE...
-                                    (a response body: that status's schema)
+                                    (a response body: that status's schema, else
+                                    its class's, e.g. 4XX)
 Exit 0 when every body validates; 1 and the failing path otherwise.
 """
 import argparse
@@ -25,7 +26,7 @@ OPERATIONS = ["bulk_create_events", "bulk_import_profiles", "bulk_subscribe_prof
               "bulk_unsubscribe_profiles", "create_event", "create_or_update_profile",
               "get_bulk_import_profiles_job", "get_errors_for_bulk_import_profiles_job",
               "get_profiles_for_bulk_import_profiles_job", "request_profile_deletion",
-              "bulk_suppress_profiles"]
+              "bulk_suppress_profiles", "get_profiles"]
 
 
 def spec_dir():
@@ -54,16 +55,27 @@ def convert(node):
     return node
 
 
-def schema_for(operation, response=None):
+def load_spec(operation):
     with open(os.path.join(spec_dir(), operation + ".json")) as f:
-        spec = json.load(f)
+        return json.load(f)
+
+
+def operation_of(spec):
+    """The one operation of an official file: (path, method, operation object)."""
     (path, methods), = spec["paths"].items()
-    (op,) = methods.values()
+    method = next(m for m in ("post", "get", "patch", "delete") if m in methods)
+    return path, method, methods[method]
+
+
+def schema_for(operation, response=None):
+    spec = load_spec(operation)
+    path, method, op = operation_of(spec)
     if response:
-        resp = op["responses"][response]
-        if "$ref" in resp:  # #/components/responses/NAME
-            resp = spec["components"]["responses"][resp["$ref"].rsplit("/", 1)[1]]
-        body = resp["content"]
+        responses = op["responses"]
+        entry = responses.get(str(response)) or responses.get(str(response)[0] + "XX")
+        if "$ref" in entry:  # #/components/responses/<name>
+            entry = spec["components"]["responses"][entry["$ref"].rsplit("/", 1)[1]]
+        body = entry["content"]
     else:
         body = op["requestBody"]["content"]
     media = body.get("application/vnd.api+json") or next(iter(body.values()))

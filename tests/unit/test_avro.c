@@ -653,6 +653,52 @@ static void test_encode_roundtrip(void **state) {
     ts_arena_destroy(ar2);
 }
 
+/* The consent times (email_consent_at / sms_consent_at) travel through
+ * Avro, and a writer without them (an old producer) decodes to 0 (absent,
+ * docs/consent.md falls back to updated_at). */
+static void test_customer_consent_times(void **state) {
+    (void)state;
+    const char *js = "{\"customer_id\":\"C-1\",\"email\":\"e@x.co\",\"email_consent\":true,"
+                     "\"email_consent_at\":1795130100000,\"sms_consent_at\":1795130200000,"
+                     "\"updated_at\":1795130300000}";
+    static const char old_writer[] =
+        "{\"type\":\"record\",\"name\":\"Customer\",\"namespace\":\"com.tillstream.pos\","
+        "\"fields\":[{\"name\":\"customer_id\",\"type\":\"string\"},"
+        "{\"name\":\"email_consent\",\"type\":[\"null\",\"boolean\"],\"default\":null}]}";
+    ts_arena_t *ar = ts_arena_new(0), *ar2 = ts_arena_new(0);
+    ts_customer_t in, c;
+    if (ts_decode_customer_json(js, strlen(js), ar, &in, err, sizeof err)) fail_msg("%s", err);
+    assert_true(in.email_consent_at_ms == 1795130100000LL);
+    assert_true(in.sms_consent_at_ms == 1795130200000LL);
+    const char *writers[] = {NULL, old_writer};
+    for (int k = 0; k < 2; k++) {
+        ts_avro_enc_t *e = ts_avro_enc_new(TS_KIND_CUSTOMER, writers[k], err, sizeof err);
+        assert_non_null(e);
+        ts_buf_t b = TS_BUF_INIT;
+        if (ts_avro_encode(e, &in, 60 + k, &b, err, sizeof err)) fail_msg("%s", err);
+        ts_decoder_t *d = ts_decoder_new(NULL, TS_KIND_CUSTOMER, err, sizeof err);
+        if (ts_decoder_add_writer(d, 60 + k, writers[k] ? writers[k] : ts_schema_customer_avsc, err,
+                                  sizeof err))
+            fail_msg("%s", err);
+        ts_arena_reset(ar2);
+        if (ts_decoder_decode(d, b.data, b.len, ar2, &c, err, sizeof err)) fail_msg("%s", err);
+        assert_string_equal(c.customer_id, "C-1");
+        assert_int_equal(c.email_consent, TS_TRI_TRUE);
+        if (k == 0) {
+            assert_true(c.email_consent_at_ms == 1795130100000LL);
+            assert_true(c.sms_consent_at_ms == 1795130200000LL);
+            assert_true(c.updated_at_ms == 1795130300000LL);
+        } else {
+            assert_true(c.email_consent_at_ms == 0 && c.sms_consent_at_ms == 0);
+        }
+        ts_buf_free(&b);
+        ts_decoder_destroy(d);
+        ts_avro_enc_destroy(e);
+    }
+    ts_arena_destroy(ar);
+    ts_arena_destroy(ar2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_embedded_schemas_equal_files),
@@ -666,6 +712,7 @@ int main(void) {
         cmocka_unit_test(test_decoder_detection),
         cmocka_unit_test(test_raw_writer_from_config),
         cmocka_unit_test(test_encode_roundtrip),
+        cmocka_unit_test(test_customer_consent_times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,6 +60,10 @@ static void fx_start(fx_t *f, int sim_latency_ms, const char *extra_consumer, in
     assert_int_equal(rd_kafka_mock_topic_create(f->mc, TOPIC_O, PARTS, 1), 0);
     assert_int_equal(rd_kafka_mock_topic_create(f->mc, TOPIC_DL, 1, 1), 0);
     assert_int_equal(rd_kafka_mock_topic_create(f->mc, TOPIC_ONE, 1, 1), 0);
+    /* the consent state topics, co-partitioned with their customers topic
+     * (the mock cluster would auto-create them with its default count) */
+    assert_int_equal(rd_kafka_mock_topic_create(f->mc, TOPIC_C ".state", PARTS, 1), 0);
+    assert_int_equal(rd_kafka_mock_topic_create(f->mc, TOPIC_ONE ".state", 1, 1), 0);
     f->bootstraps = rd_kafka_mock_cluster_bootstraps(f->mc);
 
     ts_sim_opts_t so = {.latency_ms = sim_latency_ms, .seed = 7};
@@ -74,13 +78,13 @@ static void fx_start(fx_t *f, int sim_latency_ms, const char *extra_consumer, in
              "{\"kafka\":{\"bootstrap.servers\":\"%s\",\"session.timeout.ms\":\"6000\","
              "\"heartbeat.interval.ms\":\"300\",\"log_level\":\"3\"},"
              "\"topics\":{\"customers\":\"%s\",\"orders\":\"" TOPIC_O
-             "\",\"dead_letter\":\"" TOPIC_DL "\"},"
+             "\",\"dead_letter\":\"" TOPIC_DL "\",\"customers_state\":\"%s.state\"},"
              "\"klaviyo\":{\"base_url\":\"http://127.0.0.1:%d\",\"linger_ms\":5,"
              "\"max_queued_events\":%d},"
              "\"consumer\":{\"group_id_customers\":\"%s\",\"shutdown_grace_ms\":3000%s},"
              "\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"TS_CONSUMER_KEY_A\","
              "\"outlets\":[\"101\"]}],\"admin\":{\"listen\":\"%s\"}}",
-             f->bootstraps, g_topic, ts_sim_port(f->sim), max_queued, f->group,
+             f->bootstraps, g_topic, g_topic, ts_sim_port(f->sim), max_queued, f->group,
              extra_consumer ? extra_consumer : "", g_admin);
     assert_int_equal(ts_config_parse(json, &f->cfg, err, sizeof err), TS_OK);
 }

@@ -118,6 +118,15 @@ static void test_customer_values_and_errors(void **state) {
     assert_true(c.has_billing_address);
     assert_string_equal(c.billing_address.postcode, "2000");
     assert_int_equal(c.created_at_ms, 1735653600000LL);
+    assert_int_equal(c.email_consent_at_ms, 0); /* optional: absent is 0 */
+    j = "{\"customer_id\":\"C1\",\"email_consent\":true,\"email_consent_at\":"
+        "\"2026-11-20T10:15:00Z\",\"sms_consent_at\":1795130100000}";
+    assert_int_equal(ts_decode_customer_json(j, strlen(j), a, &c, err, sizeof err), TS_OK);
+    assert_int_equal(c.email_consent_at_ms, 1795169700000LL);
+    assert_int_equal(c.sms_consent_at_ms, 1795130100000LL);
+    j = "{\"customer_id\":\"C1\",\"email_consent_at\":true}";
+    assert_int_equal(ts_decode_customer_json(j, strlen(j), a, &c, err, sizeof err), TS_ERR_INVALID);
+    assert_non_null(strstr(err, "email_consent_at"));
     j = "{\"customer_id\":\"C1\",\"email_consent\":\"yes\"}";
     assert_int_equal(ts_decode_customer_json(j, strlen(j), a, &c, err, sizeof err), TS_ERR_INVALID);
     assert_non_null(strstr(err, "email_consent: expected true, false or null"));

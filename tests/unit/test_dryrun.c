@@ -43,7 +43,7 @@ static void run_cfg(run_t *r, const char *config, ts_kind_t kind, const char *in
     FILE *out = open_memstream(&obuf, &olen);
     assert_non_null(out);
     memset(r, 0, sizeof *r);
-    r->rc = ts_dryrun_run(cfg, kind, in, customers_path, out, &r->st, r->err, sizeof r->err);
+    r->rc = ts_dryrun_run(cfg, kind, in, customers_path, NULL, out, &r->st, r->err, sizeof r->err);
     fclose(in);
     fclose(out);
     /* every output line is one complete JSON object */

@@ -42,7 +42,8 @@ static void test_customer_schema(void **state) {
                                       "email_consent",   "sms_consent",
                                       "billing_address", "date_of_birth",
                                       "loyalty_member",  "created_at",
-                                      "updated_at",      NULL};
+                                      "updated_at",      "email_consent_at",
+                                      "sms_consent_at",  NULL};
     check("customer.avsc", req);
 }
 

@@ -111,6 +111,8 @@ static int fill_customer(avro_value_t *r, const ts_customer_t *c) {
         etri(r, "loyalty_member", c->loyalty_member) ||
         elong(r, "created_at", c->created_at_ms, c->created_at_ms == 0) ||
         elong(r, "updated_at", c->updated_at_ms, c->updated_at_ms == 0) ||
+        elong(r, "email_consent_at", c->email_consent_at_ms, c->email_consent_at_ms == 0) ||
+        elong(r, "sms_consent_at", c->sms_consent_at_ms, c->sms_consent_at_ms == 0) ||
         efield(r, "billing_address", !c->has_billing_address, &ad))
         return -1;
     if (!c->has_billing_address) return 0;

@@ -36,6 +36,7 @@
 #include "tillstream/jw.h"
 #include "tillstream/log.h"
 #include "tillstream/model.h"
+#include "sim_profiles.h"
 
 #define MAX_BODY           (5 * 1024 * 1024)
 #define MAX_PROFILE_IMPORT (100 * 1024) /* create_or_update_profile: 100KB payload */
@@ -49,17 +50,19 @@ static const char *const ep_paths[TS_SIM_EP__COUNT] = {"/api/event-bulk-create-j
                                                        "/api/events",
                                                        "/api/profile-import",
                                                        "/api/data-privacy-deletion-jobs",
-                                                       "/api/profile-suppression-bulk-create-jobs"};
+                                                       "/api/profile-suppression-bulk-create-jobs",
+                                                       "/api/profiles"};
 static const char *const ep_ops[TS_SIM_EP__COUNT] = {
-    "bulk_create_events",        "bulk_import_profiles",  "bulk_subscribe_profiles",
-    "bulk_unsubscribe_profiles", "create_event",          "create_or_update_profile",
-    "request_profile_deletion",  "bulk_suppress_profiles"};
+    "bulk_create_events",        "bulk_import_profiles",   "bulk_subscribe_profiles",
+    "bulk_unsubscribe_profiles", "create_event",           "create_or_update_profile",
+    "request_profile_deletion",  "bulk_suppress_profiles", "get_profiles"};
 static const char *const ep_names[TS_SIM_EP__COUNT] = {
-    "events_bulk",  "profiles_bulk",  "subscribe_bulk",   "unsubscribe_bulk",
-    "create_event", "profile_import", "profile_deletion", "suppress_bulk"};
+    "events_bulk",    "profiles_bulk",    "subscribe_bulk", "unsubscribe_bulk", "create_event",
+    "profile_import", "profile_deletion", "suppress_bulk",  "get_profiles"};
 /* Klaviyo's published limits (x-klaviyo-ratelimit in the official files). */
-static const ts_sim_limit_t default_limits[TS_SIM_EP__COUNT] = {
-    {10, 150}, {10, 150}, {75, 750}, {75, 750}, {350, 3500}, {75, 750}, {3, 60}, {75, 750}};
+static const ts_sim_limit_t default_limits[TS_SIM_EP__COUNT] = {{10, 150}, {10, 150},   {75, 750},
+                                                                {75, 750}, {350, 3500}, {75, 750},
+                                                                {3, 60},   {75, 750},   {75, 750}};
 
 const char *ts_sim_ep_path(ts_sim_ep_t ep) {
     return ep >= 0 && ep < TS_SIM_EP__COUNT ? ep_paths[ep] : NULL;
@@ -170,6 +173,7 @@ typedef struct {
     ts_sim_stats_t st;
     uint64_t by_code[N_CODES]; /* requests answered, by HTTP status */
     cJSON *by_metric;          /* metric name -> count */
+    sim_profiles_t *prof;      /* profiles, consent, suppressions */
 } acct_t;
 
 /* Bulk Profile Import jobs (see job_create). */
@@ -263,7 +267,8 @@ ts_err_t ts_sim_add_account(ts_sim_t *s, const char *name, const char *api_key) 
     a->name = strdup(name);
     a->key = strdup(api_key);
     a->by_metric = cJSON_CreateObject();
-    return a->name && a->key && a->by_metric ? TS_OK : TS_ERR_NOMEM;
+    a->prof = sim_profiles_new();
+    return a->name && a->key && a->by_metric && a->prof ? TS_OK : TS_ERR_NOMEM;
 }
 
 static acct_t *find_account(ts_sim_t *s, const char *name) {
@@ -991,7 +996,12 @@ static int record_profile(ts_sim_t *s, acct_t *a, const cJSON *res, const char *
     return isnew;
 }
 
-static void record_profiles(ts_sim_t *s, acct_t *a, ts_sim_ep_t ep, const cJSON *arr) {
+static void record_profiles(ts_sim_t *s, acct_t *a, ts_sim_ep_t ep, const cJSON *root,
+                            const cJSON *arr) {
+    const cJSON *job = obj(obj(root, "data"), "attributes");
+    const char *source = str(job, "custom_source");
+    bool historical = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(job, "historical_import"));
+    int64_t now = ts_now_wall_ms();
     for (const cJSON *p = arr->child; p; p = p->next) {
         if (ep == TS_SIM_EP_SUPPRESS_BULK) {
             a->st.suppressed++;
@@ -1002,6 +1012,8 @@ static void record_profiles(ts_sim_t *s, acct_t *a, ts_sim_ep_t ep, const cJSON 
             cJSON_Delete(line);
             continue;
         }
+        sim_profiles_subscription(a->prof, obj(p, "attributes"), ep == TS_SIM_EP_SUBSCRIBE_BULK,
+                                  source, historical, now, &a->st.suppressions_removed);
         const cJSON *subs = obj(obj(p, "attributes"), "subscriptions");
         for (const cJSON *ch = subs ? subs->child : NULL; ch; ch = ch->next) {
             if (ep == TS_SIM_EP_SUBSCRIBE_BULK)
@@ -1090,6 +1102,7 @@ static uint64_t job_create(ts_sim_t *s, acct_t *a, const cJSON *arr) {
             continue;
         }
         record_profile(s, a, p, key);
+        sim_profiles_import(a->prof, obj(p, "attributes"), j->created_wall);
         if (!j->profs) continue;
         const cJSON *at = obj(p, "attributes");
         char id[40];
@@ -1200,6 +1213,58 @@ static enum MHD_Result reject(ts_sim_t *s, struct MHD_Connection *c, acct_t *a, 
     return send_error(s, c, status, code, title, detail, pointer, hdrs);
 }
 
+/* GET /api/profiles: query parameters as get_profiles.json defines them. */
+static enum MHD_Result get_profiles(ts_sim_t *s, struct MHD_Connection *c, acct_t *a,
+                                    const char *rl[][2]) {
+#define Q(k) MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k)
+    const char *filter = Q("filter"), *additional = Q("additional-fields[profile]");
+    const char *size = Q("page[size]"), *cursor = Q("page[cursor]");
+#undef Q
+    char base[300], err[512] = "", param[64] = "";
+    snprintf(base, sizeof base, "http://%s:%d", s->listen_host, s->port);
+    ts_buf_t b = TS_BUF_INIT;
+    pthread_mutex_lock(&s->mu);
+    unsigned status = sim_profiles_get(a->prof, filter, additional, size, cursor, base, &b, err,
+                                       sizeof err, param, sizeof param);
+    if (status == 200) count_status(a, 200);
+    pthread_mutex_unlock(&s->mu);
+    enum MHD_Result res;
+    if (status != 200) {
+        /* Klaviyo's error document; a query parameter is named in
+         * source.parameter */
+        pthread_mutex_lock(&s->mu);
+        count_status(a, status);
+        pthread_mutex_unlock(&s->mu);
+        char id[40];
+        new_uuid(s, id, sizeof id);
+        ts_buf_reset(&b);
+        ts_jw_t w;
+        ts_jw_init(&w, &b);
+        ts_jw_obj_open(&w);
+        ts_jw_key(&w, "errors");
+        ts_jw_arr_open(&w);
+        ts_jw_obj_open(&w);
+        ts_jw_kv_str(&w, "id", id);
+        ts_jw_key(&w, "status");
+        ts_jw_int(&w, status);
+        ts_jw_kv_str(&w, "code", "invalid");
+        ts_jw_kv_str(&w, "title", "Invalid input.");
+        ts_jw_kv_str(&w, "detail", err);
+        ts_jw_key(&w, "source");
+        ts_jw_obj_open(&w);
+        ts_jw_kv_str(&w, "parameter", param);
+        ts_jw_obj_close(&w);
+        ts_jw_obj_close(&w);
+        ts_jw_arr_close(&w);
+        ts_jw_obj_close(&w);
+        res = send_buf(c, status, "application/vnd.api+json", b.data, b.len, rl);
+    } else {
+        res = send_buf(c, 200, "application/vnd.api+json", b.data, b.len, rl);
+    }
+    ts_buf_free(&b);
+    return res;
+}
+
 /* What every API request goes through before its own checks: auth,
  * latency and drops, the (account, endpoint) rate limit, injected 5xx and
  * the revision header. Returns true when it answered the request (*res). */
@@ -1295,6 +1360,7 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
     if (gate(s, c, ep, &g, &gres)) return gres;
     acct_t *a = g.a;
     const char *(*rl)[2] = g.rl;
+    if (ep == TS_SIM_EP_GET_PROFILES) return get_profiles(s, c, a, rl);
     if (!json_ctype(ctype))
         return reject(s, c, a, 415, "unsupported_media_type", "Unsupported media type.",
                       "Content-Type must be application/vnd.api+json", NULL, rl);
@@ -1325,9 +1391,10 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
     pthread_mutex_lock(&s->mu);
     if (v.evs)
         record_events(s, a, v.evs, v.n_evs);
-    else if (v.profile)
+    else if (v.profile) {
         status = record_profile(s, a, v.profile, v.pkey) ? 201 : 200;
-    else if (v.deletion) {
+        sim_profiles_import(a->prof, obj(v.profile, "attributes"), ts_now_wall_ms());
+    } else if (v.deletion) {
         a->st.deletions++;
         if (!s->o.summary_only) {
             cJSON *line = cJSON_CreateObject();
@@ -1343,7 +1410,7 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
     } else if (ep == TS_SIM_EP_PROFILES_BULK)
         job = job_create(s, a, v.profiles);
     else
-        record_profiles(s, a, ep, v.profiles);
+        record_profiles(s, a, ep, root, v.profiles);
     count_status(a, status);
     pthread_mutex_unlock(&s->mu);
     dump_body(s, ep, r);
@@ -1565,6 +1632,7 @@ void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out) {
         N("profiles", a->st.profiles);
         N("subscribed", a->st.subscribed);
         N("unsubscribed", a->st.unsubscribed);
+        N("suppressions_removed", a->st.suppressions_removed);
         N("throttled", a->st.throttled_429);
         N("dropped", a->st.dropped);
         N("import_jobs", a->st.import_jobs);
@@ -1665,11 +1733,61 @@ static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const c
                 a->win[ep].burst.n = a->win[ep].steady.n = 0;
             cJSON_Delete(a->by_metric);
             a->by_metric = cJSON_CreateObject();
+            sim_profiles_reset(a->prof);
         }
         pthread_mutex_unlock(&s->mu);
         return send_buf(c, 200, "application/json", "{}", 2, NULL);
     }
     const char *pre = "/__sim/accounts/";
+    const char *sfx = "/suppress";
+    size_t ul = strlen(url);
+    if (!strncmp(url, pre, strlen(pre)) && !strcmp(method, "POST") && ul > strlen(sfx) &&
+        !strcmp(url + ul - strlen(sfx), sfx)) {
+        /* control: suppress a profile as Klaviyo would after an unsubscribe
+         * link, a spam report or a bounce */
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)(ul - strlen(pre) - strlen(sfx)),
+                 url + strlen(pre));
+        cJSON *body = cJSON_ParseWithLength(req->body.data ? req->body.data : "", req->body.len);
+        char err[256] = "invalid JSON";
+        ts_buf_t b = TS_BUF_INIT;
+        pthread_mutex_lock(&s->mu);
+        acct_t *a = find_account(s, name);
+        int rc = !a ? -2
+                 : body
+                     ? sim_profiles_suppress(a->prof, body, ts_now_wall_ms(), &b, err, sizeof err)
+                     : -1;
+        if (rc == 0) a->st.suppressed++;
+        pthread_mutex_unlock(&s->mu);
+        cJSON_Delete(body);
+        enum MHD_Result r;
+        if (rc == 0) {
+            r = send_buf(c, 200, "application/json", b.data, b.len, NULL);
+        } else if (rc == -2) {
+            r = send_buf(c, 404, "text/plain", "no such account\n", 16, NULL);
+        } else {
+            ts_buf_reset(&b);
+            ts_buf_printf(&b, "%s\n", err);
+            r = send_buf(c, 400, "text/plain", b.data, b.len, NULL);
+        }
+        ts_buf_free(&b);
+        return r;
+    }
+    if (!strncmp(url, pre, strlen(pre)) && !strcmp(method, "GET") && ul > 14 &&
+        !strcmp(url + ul - 14, "/subscriptions")) {
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)(ul - strlen(pre) - 14), url + strlen(pre));
+        ts_buf_t b = TS_BUF_INIT;
+        pthread_mutex_lock(&s->mu);
+        acct_t *a = find_account(s, name);
+        if (a) sim_profiles_jsonl(a->prof, &b);
+        pthread_mutex_unlock(&s->mu);
+        enum MHD_Result r =
+            a ? send_buf(c, 200, "application/x-ndjson", b.data ? b.data : "", b.len, NULL)
+              : send_buf(c, 404, "text/plain", "not found\n", 10, NULL);
+        ts_buf_free(&b);
+        return r;
+    }
     if (!strncmp(url, pre, strlen(pre)) && !strcmp(method, "GET")) {
         char name[128];
         const char *rest = url + strlen(pre), *slash = strchr(rest, '/');
@@ -1721,8 +1839,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                               "Method not allowed", NULL, NULL);
         return handle_job_get(s, c, url + sizeof jobs_pre - 1);
     }
+    if (!strcmp(url, "/api/profiles") || !strcmp(url, "/api/profiles/")) {
+        if (strcmp(method, "GET"))
+            return send_error(s, c, 405, "method_not_allowed", "Method not allowed.",
+                              "Method not allowed", NULL, NULL);
+        return handle_api(s, c, TS_SIM_EP_GET_PROFILES, r);
+    }
     for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++) {
-        if (!strcmp(url, ep_paths[ep])) {
+        if (ep != TS_SIM_EP_GET_PROFILES && !strcmp(url, ep_paths[ep])) {
             if (strcmp(method, "POST"))
                 return send_error(s, c, 405, "method_not_allowed", "Method not allowed.",
                                   "Method not allowed", NULL, NULL);
@@ -1778,6 +1902,7 @@ void ts_sim_destroy(ts_sim_t *s) {
         ts_buf_free(&a->deletions_jsonl);
         ts_buf_free(&a->suppressions_jsonl);
         cJSON_Delete(a->by_metric);
+        sim_profiles_destroy(a->prof);
         for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++) {
             free(a->win[ep].burst.t);
             free(a->win[ep].steady.t);

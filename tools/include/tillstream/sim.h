@@ -9,8 +9,10 @@
  * after a delay and report the profiles they failed (invalid email or
  * phone) through import-errors and the others under stable ids (GET
  * .../{id}, .../import-errors, .../profiles, paginated), fault injection,
- * and an inspection
- * API under /__sim/. docs/simulator.md says what it does not model.
+ * profiles with their marketing consent and suppressions (a subscribe
+ * removes unsubscribe and spam suppressions; Get Profiles with filter,
+ * additional-fields and cursor pages), and an inspection and control API
+ * under /__sim/. docs/simulator.md says what it does not model.
  *
  * It does not share the core's Klaviyo facts (src/klaviyo/klaviyo.h) on
  * purpose: it is an independent oracle, written from the OpenAPI files.
@@ -36,6 +38,7 @@ typedef enum {
     TS_SIM_EP_PROFILE_IMPORT,   /* /api/profile-import (one profile, 201 new / 200 updated) */
     TS_SIM_EP_PROFILE_DELETION, /* /api/data-privacy-deletion-jobs (one profile, 202) */
     TS_SIM_EP_SUPPRESS_BULK,    /* /api/profile-suppression-bulk-create-jobs (<= 100 emails) */
+    TS_SIM_EP_GET_PROFILES,     /* GET /api/profiles (filter, additional-fields, cursor pages) */
     TS_SIM_EP__COUNT
 } ts_sim_ep_t;
 
@@ -84,12 +87,14 @@ typedef struct {
     uint64_t events_recorded, duplicates_ignored, backfill_events;
     uint64_t profiles, subscribed, unsubscribed;
     uint64_t requests, accepted, rejected_400, throttled_429, failed_5xx, dropped, unauthorized;
-    uint64_t rejected_other_4xx; /* 413, 415, 405, 404 */
-    uint64_t import_jobs;        /* Bulk Profile Import jobs created */
-    uint64_t import_errors;      /* profiles failed inside those jobs */
-    uint64_t job_polls;          /* GETs of a job, its import-errors or its profiles */
-    uint64_t deletions;          /* Request Profile Deletion requests accepted */
-    uint64_t suppressed;         /* emails in accepted bulk suppress jobs */
+    uint64_t rejected_other_4xx;   /* 413, 415, 405, 404 */
+    uint64_t import_jobs;          /* Bulk Profile Import jobs created */
+    uint64_t import_errors;        /* profiles failed inside those jobs */
+    uint64_t job_polls;            /* GETs of a job, its import-errors or its profiles */
+    uint64_t deletions;            /* Request Profile Deletion requests accepted */
+    uint64_t suppressed;           /* emails in accepted bulk suppress jobs, and control
+                                      calls that suppressed a profile (/__sim/.../suppress) */
+    uint64_t suppressions_removed; /* email suppressions a Bulk Subscribe removed */
 } ts_sim_stats_t;
 int ts_sim_stats(ts_sim_t *s, const char *account, ts_sim_stats_t *out);
 /* Import jobs created from now on complete `ms` after their 202 (0: the

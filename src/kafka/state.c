@@ -1,0 +1,579 @@
+/*
+ * state.c - the consent state topic and the suppressions topic for the
+ * customers consumer (tillstream/state.h; docs/consent.md).
+ *
+ * One idempotent producer writes states; one group-less reader (assign,
+ * no commits) restores the owned state partitions and follows the
+ * suppressions topic. Writes in flight are kept in a small chained hash
+ * keyed by the record's token, so a record's completion can wait for its
+ * state write's ack (the offset is stored only after both).
+ */
+#include "tillstream/state.h"
+
+#include <cJSON.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tillstream/jw.h"
+#include "tillstream/kconf.h"
+#include "tillstream/log.h"
+
+#define N_BUCKETS 4096
+
+struct keyq_s;
+typedef struct pending_s {
+    uint64_t token;
+    bool produced, acked, done, failed;
+    struct keyq_s *q; /* while queued: snapshots of one customer, in decision order */
+    struct pending_s *qnext;
+    int32_t partition;
+    char *key;
+    ts_buf_t value;
+    struct pending_s *next, *retry_next;
+} pending_t;
+
+/* A customer's snapshots not yet produced, oldest first: a later record's
+ * snapshot is never written before an earlier one's (completions come in
+ * any order across endpoints; compaction keeps the last write). */
+typedef struct keyq_s {
+    char *key;
+    pending_t *head, *tail;
+    struct keyq_s *next;
+} keyq_t;
+
+struct ts_state_s {
+    ts_state_opts_t o;
+    rd_kafka_t *producer, *reader;
+    int n_parts;       /* partitions of the customers (and state) topic */
+    int n_supp_parts;  /* partitions of the suppressions topic; 0 = none */
+    int64_t *supp_pos; /* suppressions: next offset to read per partition */
+    pending_t *buckets[N_BUCKETS];
+    keyq_t *kbuckets[N_BUCKETS];
+    pending_t *retry;
+    size_t n_pending;
+    ts_buf_t scratch;
+    ts_metric_t *m_writes, *m_restored, *m_suppressions;
+};
+
+static pending_t **bucket(ts_state_t *st, uint64_t token) {
+    uint64_t h = token * 0x9E3779B97F4A7C15ULL;
+    return &st->buckets[h >> 52 & (N_BUCKETS - 1)];
+}
+
+static keyq_t **kbucket(ts_state_t *st, const char *key) {
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *k = key; *k; k++) h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+    return &st->kbuckets[h & (N_BUCKETS - 1)];
+}
+
+static void keyq_free(ts_state_t *st, keyq_t *q) {
+    for (keyq_t **pp = kbucket(st, q->key); *pp; pp = &(*pp)->next)
+        if (*pp == q) {
+            *pp = q->next;
+            break;
+        }
+    free(q->key);
+    free(q);
+}
+
+static pending_t *find(ts_state_t *st, uint64_t token) {
+    for (pending_t *p = *bucket(st, token); p; p = p->next)
+        if (p->token == token) return p;
+    return NULL;
+}
+
+static void unlink_free(ts_state_t *st, pending_t *e) {
+    for (pending_t **pp = bucket(st, e->token); *pp; pp = &(*pp)->next)
+        if (*pp == e) {
+            *pp = e->next;
+            break;
+        }
+    free(e->key);
+    ts_buf_free(&e->value);
+    free(e);
+    st->n_pending--;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    ts_state_t *st = opaque;
+    pending_t *e = m->_private;
+    if (!e) return;
+    if (m->err) {
+        /* not acked: the record's offset must wait; produce it again */
+        ts_log(TS_LOG_WARN, "state", NULL, "state write for %s failed (retrying): %s", e->key,
+               rd_kafka_err2str(m->err));
+        e->failed = true;
+        e->retry_next = st->retry;
+        st->retry = e;
+        return;
+    }
+    ts_metric_add(st->m_writes, 1);
+    if (e->done) {
+        uint64_t token = e->token;
+        unlink_free(st, e);
+        if (st->o.ready) st->o.ready(st->o.opaque, token);
+    } else {
+        e->acked = true;
+    }
+}
+
+static int partitions_of(rd_kafka_t *rk, const char *topic) {
+    const rd_kafka_metadata_t *md;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+    rd_kafka_topic_destroy(rkt);
+    if (err) return -1;
+    int n = 0;
+    if (md->topic_cnt == 1 && !md->topics[0].err) n = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    return n;
+}
+
+/* Creates the state topic as Kafka Streams creates a changelog: compacted,
+ * as many partitions as the customers topic, the broker's replication
+ * factor. Returns 0 when created or already there. */
+static int create_state_topic(ts_state_t *st, int partitions, char *err, size_t errsz) {
+    const char *name = st->o.cfg->topic_customers_state;
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, -1, err, errsz);
+    if (!nt) return -1;
+    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+    rd_kafka_queue_t *q = rd_kafka_queue_new(st->producer);
+    rd_kafka_CreateTopics(st->producer, &nt, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
+    int rc = -1;
+    if (!ev) {
+        snprintf(err, errsz, "creating %s timed out", name);
+    } else {
+        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+        size_t n = 0;
+        const rd_kafka_topic_result_t **tr =
+            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+        rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
+        if (!e && n == 1) e = rd_kafka_topic_result_error(tr[0]);
+        if (!e || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+            rc = 0;
+        else
+            snprintf(err, errsz, "creating %s: %s", name, rd_kafka_err2str(e));
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    if (rc == 0)
+        ts_log(TS_LOG_INFO, "state", NULL, "created the state topic %s (%d partitions, compacted)",
+               name, partitions);
+    return rc;
+}
+
+ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errstr_size) {
+    ts_state_t *st = calloc(1, sizeof *st);
+    char err[512];
+    if (!st) {
+        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    st->o = *opts;
+    const ts_config_t *cfg = opts->cfg;
+    rd_kafka_conf_t *pc = ts_kconf_new(cfg, TS_KCONF_PRODUCER, err, sizeof err);
+    if (!pc) goto conf_fail;
+    rd_kafka_conf_set(pc, "enable.idempotence", "true", NULL, 0);
+    rd_kafka_conf_set(pc, "acks", "all", NULL, 0);
+    rd_kafka_conf_set(pc, "linger.ms", "5", NULL, 0);
+    rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
+    rd_kafka_conf_set_opaque(pc, st);
+    if (!(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err))) goto conf_fail;
+    rd_kafka_conf_t *rc = ts_kconf_new(cfg, TS_KCONF_CONSUMER, err, sizeof err);
+    if (!rc) goto conf_fail;
+    /* a second client: the member's static id is not its own (the reader
+     * only assigns and never joins, a distinct id keeps it so) */
+    for (size_t i = 0; i < cfg->n_kafka; i++)
+        if (!strcmp(cfg->kafka[i].key, "group.instance.id")) {
+            char iid[300];
+            snprintf(iid, sizeof iid, "%s-state", cfg->kafka[i].value);
+            rd_kafka_conf_set(rc, "group.instance.id", iid, NULL, 0);
+        }
+    char gid[300];
+    snprintf(gid, sizeof gid, "%s-state", opts->group_id);
+    rd_kafka_conf_set(rc, "group.id", gid, NULL, 0);
+    rd_kafka_conf_set(rc, "enable.auto.commit", "false", NULL, 0);
+    rd_kafka_conf_set(rc, "enable.partition.eof", "false", NULL, 0);
+    if (!(st->reader = rd_kafka_new(RD_KAFKA_CONSUMER, rc, err, sizeof err))) goto conf_fail;
+    st->n_parts = partitions_of(st->reader, cfg->topic_customers);
+    int ns = partitions_of(st->reader, cfg->topic_customers_state);
+    if (st->n_parts > 0 && ns == 0) {
+        if (create_state_topic(st, st->n_parts, err, sizeof err)) {
+            ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "topics.customers_state: %s", err);
+            ts_state_destroy(st);
+            return NULL;
+        }
+        for (int i = 0; i < 50 && ns != st->n_parts; i++) { /* metadata catches up */
+            ns = partitions_of(st->reader, cfg->topic_customers_state);
+            if (ns != st->n_parts) usleep(100 * 1000);
+        }
+    }
+    if (st->n_parts <= 0 || ns != st->n_parts) {
+        ts_seterr(errstr, errstr_size, TS_ERR_CONFIG,
+                  "topics.customers_state: %s must exist with as many partitions as %s (%d), "
+                  "found %d",
+                  cfg->topic_customers_state, cfg->topic_customers, st->n_parts, ns);
+        ts_state_destroy(st);
+        return NULL;
+    }
+    st->n_supp_parts = partitions_of(st->reader, cfg->topic_suppressions);
+    if (st->n_supp_parts < 0) st->n_supp_parts = 0;
+    if (!st->n_supp_parts)
+        ts_log(TS_LOG_INFO, "state", NULL,
+               "no suppressions topic %s: consent decisions use the state topic only",
+               cfg->topic_suppressions);
+    st->supp_pos = calloc((size_t)(st->n_supp_parts ? st->n_supp_parts : 1), sizeof *st->supp_pos);
+    if (!st->supp_pos) goto nomem;
+    for (int p = 0; p < st->n_supp_parts; p++) st->supp_pos[p] = RD_KAFKA_OFFSET_BEGINNING;
+    ts_metrics_t *mx = opts->metrics;
+    st->m_writes = ts_metrics_counter(mx, "tillstream_consent_state_writes_total",
+                                      "consent states written to the state topic (acked)", NULL);
+    st->m_restored = ts_metrics_counter(mx, "tillstream_consent_state_restored_total",
+                                        "consent states read back from the state topic", NULL);
+    st->m_suppressions =
+        ts_metrics_counter(mx, "tillstream_consent_suppressions_read_total",
+                           "suppression records read into the consent state", NULL);
+    return st;
+conf_fail:
+    ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "state store: %s", err);
+    ts_state_destroy(st);
+    return NULL;
+nomem:
+    ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+    ts_state_destroy(st);
+    return NULL;
+}
+
+void ts_state_destroy(ts_state_t *st) {
+    if (!st) return;
+    st->o.ready = NULL; /* the caller is tearing down: completions are not taken any more */
+    if (st->producer) {
+        rd_kafka_flush(st->producer, 10000);
+        rd_kafka_destroy(st->producer);
+    }
+    if (st->reader) {
+        rd_kafka_consumer_close(st->reader);
+        rd_kafka_destroy(st->reader);
+    }
+    for (int b = 0; b < N_BUCKETS; b++)
+        while (st->kbuckets[b]) keyq_free(st, st->kbuckets[b]);
+    for (int b = 0; b < N_BUCKETS; b++)
+        while (st->buckets[b]) unlink_free(st, st->buckets[b]);
+    free(st->supp_pos);
+    ts_buf_free(&st->scratch);
+    free(st);
+}
+
+size_t ts_state_pending(const ts_state_t *st) {
+    size_t n = 0;
+    for (int b = 0; b < N_BUCKETS; b++)
+        for (const pending_t *p = st->buckets[b]; p; p = p->next) n += !p->acked;
+    return n;
+}
+
+/* ---- restore -------------------------------------------------------------------- */
+
+static int account_index(const ts_config_t *cfg, const char *name) {
+    for (size_t i = 0; i < cfg->n_accounts; i++)
+        if (!strcmp(cfg->accounts[i].name, name)) return (int)i;
+    return -1;
+}
+
+static void apply_state(ts_state_t *st, const rd_kafka_message_t *m) {
+    if (!m->key || !m->key_len || !m->payload) return;
+    char id[512];
+    if (m->key_len >= sizeof id) return;
+    memcpy(id, m->key, m->key_len);
+    id[m->key_len] = '\0';
+    cJSON *root = cJSON_ParseWithLength(m->payload, m->len);
+    const cJSON *accs = cJSON_GetObjectItemCaseSensitive(root, "accounts");
+    for (const cJSON *a = cJSON_IsObject(accs) ? accs->child : NULL; a; a = a->next) {
+        int ai = account_index(st->o.cfg, a->string);
+        if (ai < 0) continue; /* an account no longer configured */
+        char *txt = cJSON_PrintUnformatted(a);
+        ts_consent_state_t cs;
+        char why[128];
+        if (txt && ts_consent_state_parse(txt, strlen(txt), &cs, why, sizeof why) == TS_OK) {
+            ts_consent_table_put(st->o.table, ai, id, &cs);
+            ts_metric_add(st->m_restored, 1);
+        } else {
+            ts_log(TS_LOG_WARN, "state", NULL, "state of %s ignored: %s", id,
+                   txt ? why : "out of memory");
+        }
+        free(txt);
+    }
+    cJSON_Delete(root);
+}
+
+static void apply_suppression(ts_state_t *st, const rd_kafka_message_t *m) {
+    if (!m->payload) return;
+    char why[256];
+    ts_err_t rc = ts_consent_table_suppression(st->o.table, m->payload, m->len, why, sizeof why);
+    if (rc == TS_OK)
+        ts_metric_add(st->m_suppressions, 1);
+    else if (rc != TS_ERR_NOT_FOUND) /* another deployment's account is not an error */
+        ts_log(TS_LOG_WARN, "state", NULL, "suppression record at %s [%d] %lld ignored: %s",
+               st->o.cfg->topic_suppressions, m->partition, (long long)m->offset, why);
+}
+
+static void consume_one(ts_state_t *st, rd_kafka_message_t *m) {
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            ts_log(TS_LOG_WARN, "state", NULL, "state reader: %s", rd_kafka_message_errstr(m));
+        return;
+    }
+    const char *t = rd_kafka_topic_name(m->rkt);
+    if (!strcmp(t, st->o.cfg->topic_customers_state)) {
+        apply_state(st, m);
+    } else {
+        apply_suppression(st, m);
+        if (m->partition < st->n_supp_parts) st->supp_pos[m->partition] = m->offset + 1;
+    }
+}
+
+static rd_kafka_topic_partition_list_t *supp_list(ts_state_t *st) {
+    rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(st->n_supp_parts + 1);
+    for (int p = 0; p < st->n_supp_parts; p++)
+        rd_kafka_topic_partition_list_add(pl, st->o.cfg->topic_suppressions, p)->offset =
+            st->supp_pos[p];
+    return pl;
+}
+
+ts_err_t ts_state_restore(ts_state_t *st, const int32_t *parts, int n, int timeout_ms, char *errstr,
+                          size_t errstr_size) {
+    const ts_config_t *cfg = st->o.cfg;
+    /* our own writes first, so what we read back includes them */
+    rd_kafka_flush(st->producer, timeout_ms);
+    ts_state_poll(st);
+    typedef struct {
+        const char *topic;
+        int32_t p;
+        int64_t end;
+    } goal_t;
+    goal_t *goals = calloc((size_t)(n + st->n_supp_parts + 1), sizeof *goals);
+    if (!goals) return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+    int ng = 0;
+    rd_kafka_topic_partition_list_t *pl = supp_list(st);
+    for (int i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(pl, cfg->topic_customers_state, parts[i])->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+    ts_err_t rc = TS_OK;
+    for (int i = 0; i < pl->cnt; i++) {
+        int64_t lo, hi;
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+            st->reader, pl->elems[i].topic, pl->elems[i].partition, &lo, &hi, timeout_ms);
+        if (e) {
+            rc = ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "watermarks of %s [%d]: %s",
+                           pl->elems[i].topic, pl->elems[i].partition, rd_kafka_err2str(e));
+            goto done;
+        }
+        if (hi > lo) goals[ng++] = (goal_t){pl->elems[i].topic, pl->elems[i].partition, hi};
+    }
+    rd_kafka_assign(st->reader, pl);
+    int64_t deadline = ts_now_mono_ms() + timeout_ms;
+    size_t before = (size_t)ts_metric_value(st->m_restored);
+    for (;;) {
+        rd_kafka_message_t *m;
+        while ((m = rd_kafka_consumer_poll(st->reader, 50))) {
+            consume_one(st, m);
+            rd_kafka_message_destroy(m);
+        }
+        rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_new(ng ? ng : 1);
+        for (int g = 0; g < ng; g++)
+            rd_kafka_topic_partition_list_add(pos, goals[g].topic, goals[g].p);
+        rd_kafka_position(st->reader, pos);
+        bool all = true;
+        for (int g = 0; g < ng; g++) {
+            int64_t lo, hi;
+            if (pos->elems[g].offset >= goals[g].end) continue;
+            /* compacted or deleted below the end: nothing left to read */
+            if (!rd_kafka_get_watermark_offsets(st->reader, goals[g].topic, goals[g].p, &lo, &hi) &&
+                lo >= goals[g].end)
+                continue;
+            all = false;
+        }
+        rd_kafka_topic_partition_list_destroy(pos);
+        if (all) break;
+        if (ts_now_mono_ms() > deadline) {
+            rc = ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT,
+                           "restoring %s did not reach its end within %d ms",
+                           cfg->topic_customers_state, timeout_ms);
+            break;
+        }
+    }
+    char ctx[96];
+    snprintf(ctx, sizeof ctx, "\"partitions\":%d,\"states\":%zu", n,
+             (size_t)ts_metric_value(st->m_restored) - before);
+    ts_log(TS_LOG_INFO, "state", ctx, "consent state restored from %s", cfg->topic_customers_state);
+    /* keep following the suppressions only */
+    rd_kafka_topic_partition_list_t *keep = supp_list(st);
+    rd_kafka_assign(st->reader, keep->cnt ? keep : NULL);
+    rd_kafka_topic_partition_list_destroy(keep);
+done:
+    rd_kafka_topic_partition_list_destroy(pl);
+    free(goals);
+    return rc;
+}
+
+/* ---- writes ------------------------------------------------------------------------ */
+
+static rd_kafka_resp_err_t produce(ts_state_t *st, pending_t *e) {
+    return rd_kafka_producev(
+        st->producer, RD_KAFKA_V_TOPIC(st->o.cfg->topic_customers_state),
+        RD_KAFKA_V_PARTITION(e->partition), RD_KAFKA_V_KEY(e->key, strlen(e->key)),
+        RD_KAFKA_V_VALUE(e->value.data, e->value.len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE(e), RD_KAFKA_V_END);
+}
+
+ts_err_t ts_state_write(ts_state_t *st, int32_t partition, const char *customer_id, uint64_t token,
+                        char *errstr, size_t errstr_size) {
+    pending_t *e = calloc(1, sizeof *e);
+    if (!e || !(e->key = strdup(customer_id))) {
+        free(e);
+        return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+    }
+    e->token = token;
+    e->partition = partition;
+    /* {"accounts":{"brand-a":{...},...}}: every account's state of the customer */
+    ts_buf_puts(&e->value, "{\"accounts\":{");
+    bool first = true;
+    for (size_t a = 0; a < st->o.cfg->n_accounts; a++) {
+        const ts_consent_state_t *cs = ts_consent_table_get(st->o.table, (int)a, customer_id);
+        if (!cs) continue;
+        if (!first) ts_buf_putc(&e->value, ',');
+        first = false;
+        ts_buf_putc(&e->value, '"');
+        ts_json_escape(&e->value, st->o.cfg->accounts[a].name, strlen(st->o.cfg->accounts[a].name));
+        ts_buf_puts(&e->value, "\":");
+        ts_consent_state_write(cs, &e->value);
+    }
+    ts_buf_puts(&e->value, "}}");
+    keyq_t **kb = kbucket(st, customer_id), *q = *kb;
+    while (q && strcmp(q->key, customer_id)) q = q->next;
+    if (!q) {
+        if (!(q = calloc(1, sizeof *q)) || !(q->key = strdup(customer_id))) {
+            free(q);
+            free(e->key);
+            ts_buf_free(&e->value);
+            free(e);
+            return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+        }
+        q->next = *kb;
+        *kb = q;
+    }
+    e->q = q;
+    if (q->tail)
+        q->tail->qnext = e;
+    else
+        q->head = e;
+    q->tail = e;
+    pending_t **b = bucket(st, token);
+    e->next = *b;
+    *b = e;
+    st->n_pending++;
+    return TS_OK; /* produced when the record completes (or on revoke) */
+}
+
+static void send_entry(ts_state_t *st, pending_t *e);
+
+/* Produces the customer's snapshots from the oldest while their records are
+ * done (all of them when `all`: on revoke). */
+static void pump(ts_state_t *st, keyq_t *q, bool all) {
+    while (q->head && (all || q->head->done)) {
+        pending_t *e = q->head;
+        q->head = e->qnext;
+        if (!q->head) q->tail = NULL;
+        e->q = NULL;
+        e->qnext = NULL;
+        send_entry(st, e);
+    }
+    if (!q->head) keyq_free(st, q);
+}
+
+/* Produces an entry's snapshot; a failure is retried from ts_state_poll. */
+static void send_entry(ts_state_t *st, pending_t *e) {
+    e->produced = true;
+    if (produce(st, e)) {
+        e->failed = true;
+        e->retry_next = st->retry;
+        st->retry = e;
+    }
+}
+
+ts_err_t ts_state_decide(ts_state_t *st, ts_consent_table_t *table, const ts_customer_t *c,
+                         int32_t partition, int64_t offset, int64_t record_ts, uint64_t token,
+                         const ts_consent_opts_t *opts, ts_mapped_t *m, char *errstr,
+                         size_t errstr_size) {
+    ts_consent_opts_t o = *opts;
+    o.now = ts_now_wall_ms();
+    bool changed = false;
+    ts_err_t rc =
+        ts_consent_table_decide(table, c, record_ts, o.replay ? -1 : offset, &o, m, &changed);
+    if (rc == TS_OK && changed && st && !o.replay)
+        rc = ts_state_write(st, partition, c->customer_id, token, errstr, errstr_size);
+    return rc;
+}
+
+bool ts_state_has_write(const ts_state_t *st, uint64_t token) {
+    if (!st) return false;
+    uint64_t h = token * 0x9E3779B97F4A7C15ULL;
+    for (const pending_t *p = st->buckets[h >> 52 & (N_BUCKETS - 1)]; p; p = p->next)
+        if (p->token == token) return true;
+    return false;
+}
+
+bool ts_state_defer(ts_state_t *st, uint64_t token) {
+    pending_t *e = find(st, token);
+    if (!e) return false;
+    if (e->acked) {
+        unlink_free(st, e);
+        return false;
+    }
+    e->done = true;
+    if (e->q) pump(st, e->q, false); /* delivered: now the state may say so, in order */
+    return true;
+}
+
+void ts_state_flush(ts_state_t *st, int timeout_ms) {
+    int64_t end = ts_now_mono_ms() + timeout_ms;
+    for (int b = 0; b < N_BUCKETS; b++) /* decisions still in flight in the engine too */
+        while (st->kbuckets[b]) pump(st, st->kbuckets[b], true);
+    while ((st->retry || rd_kafka_outq_len(st->producer) > 0) && ts_now_mono_ms() < end) {
+        rd_kafka_flush(st->producer, 100);
+        ts_state_poll(st); /* re-produces failed writes */
+    }
+    if (st->retry || rd_kafka_outq_len(st->producer) > 0)
+        ts_log(TS_LOG_WARN, "state", NULL,
+               "state writes not acked within %d ms: the next owner may decide those records "
+               "again",
+               timeout_ms);
+}
+
+void ts_state_poll(ts_state_t *st) {
+    rd_kafka_poll(st->producer, 0);
+    pending_t *r = st->retry;
+    st->retry = NULL;
+    while (r) {
+        pending_t *next = r->retry_next;
+        r->failed = false;
+        if (produce(st, r)) {
+            r->failed = true;
+            r->retry_next = st->retry;
+            st->retry = r;
+        }
+        r = next;
+    }
+    if (st->n_supp_parts) {
+        rd_kafka_message_t *m;
+        for (int i = 0; i < 1000 && (m = rd_kafka_consumer_poll(st->reader, 0)); i++) {
+            consume_one(st, m);
+            rd_kafka_message_destroy(m);
+        }
+    }
+}

@@ -1,0 +1,327 @@
+/* test_consent_table.c - the decision hook over mapped customers: state
+ * carried per (account, customer), suppressions keyed by POS id, email or
+ * phone, malformed and unknown-account suppression records, the
+ * customers.sync = consented mode, the state-changed flag and the
+ * per-account metrics. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tillstream/consent_table.h"
+#include "tillstream/decode.h"
+
+static const char *CONFIG =
+    "{\"accounts\":[{\"name\":\"brand-a\",\"api_key_env\":\"K\",\"outlets\":[\"101\"]},"
+    "{\"name\":\"brand-b\",\"api_key_env\":\"K\",\"outlets\":[\"201\"]}]%s}";
+
+typedef struct {
+    ts_config_t *cfg;
+    ts_router_t *router;
+    ts_mapper_t *mapper;
+    ts_metrics_t *metrics;
+    ts_consent_table_t *t;
+    ts_arena_t *arena;
+    ts_mapped_t m;
+    bool changed;
+    int64_t offset; /* of the next record decided (-1: none) */
+} fx_t;
+
+static void fx_init(fx_t *f, const char *extra) {
+    char json[1024], err[256];
+    snprintf(json, sizeof json, CONFIG, extra);
+    memset(f, 0, sizeof *f);
+    assert_int_equal(ts_config_parse(json, &f->cfg, err, sizeof err), TS_OK);
+    f->router = ts_router_new(f->cfg, err, sizeof err);
+    f->mapper = ts_mapper_new(f->cfg, f->router, err, sizeof err);
+    f->metrics = ts_metrics_new();
+    f->t = ts_consent_table_new(f->cfg, f->metrics, err, sizeof err);
+    f->arena = ts_arena_new(0);
+    assert_non_null(f->t);
+    ts_mapped_init(&f->m);
+    f->offset = -1;
+}
+
+static void fx_free(fx_t *f) {
+    ts_mapped_free(&f->m);
+    ts_arena_destroy(f->arena);
+    ts_consent_table_destroy(f->t);
+    ts_metrics_destroy(f->metrics);
+    ts_mapper_destroy(f->mapper);
+    ts_router_destroy(f->router);
+    ts_config_destroy(f->cfg);
+}
+
+/* decodes, maps and decides one customer line */
+static ts_mapped_t *decide(fx_t *f, const char *json) {
+    char err[256];
+    ts_customer_t c;
+    ts_arena_reset(f->arena);
+    if (ts_decode_customer_json(json, strlen(json), f->arena, &c, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(ts_map_customer(f->mapper, &c, &f->m), TS_OK);
+    ts_consent_opts_t o = {.now = ts_now_wall_ms()};
+    assert_int_equal(
+        ts_consent_table_decide(f->t, &c, 1700000000000LL, f->offset, &o, &f->m, &f->changed),
+        TS_OK);
+    return &f->m;
+}
+
+static double metric(fx_t *f, const char *name, const char *labels) {
+    return ts_metric_value(ts_metrics_counter(f->metrics, name, "", labels));
+}
+
+static void test_state_across_records_and_accounts(void **state) {
+    (void)state;
+    fx_t f;
+    fx_init(&f, "");
+    const char *a1 = "{\"customer_id\":\"C1\",\"email\":\"a@x.co\",\"home_outlet_id\":\"101\","
+                     "\"email_consent\":true}";
+    ts_mapped_t *m = decide(&f, a1);
+    assert_int_equal(m->email_marketing, TS_SUB_SUBSCRIBE);
+    assert_int_equal(m->consent[TS_CONSENT_EMAIL].action, TS_CONSENT_SUBSCRIBE);
+    assert_true(f.changed);
+    m = decide(&f, a1);
+    assert_int_equal(m->email_marketing, TS_SUB_KEEP);
+    assert_true(m->send_profile); /* the profile is still imported */
+    assert_false(f.changed);
+    /* same customer id, other account: a state of its own */
+    m = decide(&f, "{\"customer_id\":\"C1\",\"email\":\"a@x.co\",\"home_outlet_id\":\"201\","
+                   "\"email_consent\":true}");
+    assert_int_equal(m->email_marketing, TS_SUB_SUBSCRIBE);
+    assert_int_equal(ts_consent_table_size(f.t), 2);
+    const ts_consent_state_t *st = ts_consent_table_get(f.t, 0, "C1");
+    assert_non_null(st);
+    assert_int_equal(st->ch[TS_CONSENT_EMAIL].consent, TS_TRI_TRUE);
+    assert_int_equal(st->ch[TS_CONSENT_EMAIL].consent_at, 1700000000000LL); /* record time */
+    assert_null(ts_consent_table_get(f.t, 0, "C2"));
+    assert_true(metric(&f, "tillstream_subscriptions_sent_total",
+                       "account=\"brand-a\",channel=\"email\",consent=\"SUBSCRIBED\"") == 1);
+    assert_true(metric(&f, "tillstream_subscriptions_sent_total",
+                       "account=\"brand-b\",channel=\"email\",consent=\"SUBSCRIBED\"") == 1);
+    assert_true(metric(&f, "tillstream_subscriptions_unchanged_total",
+                       "account=\"brand-a\",channel=\"email\"") == 1);
+    /* restore: put replaces the state */
+    ts_consent_state_t fresh = {0};
+    assert_int_equal(ts_consent_table_put(f.t, 0, "C1", &fresh), TS_OK);
+    m = decide(&f, a1);
+    assert_int_equal(m->email_marketing, TS_SUB_SUBSCRIBE);
+    fx_free(&f);
+}
+
+static void test_suppressions_by_id_email_phone(void **state) {
+    (void)state;
+    fx_t f;
+    fx_init(&f, "");
+    char err[256];
+    static const char *const sup[] = {
+        "{\"account\":\"brand-a\",\"channel\":\"email\",\"reason\":\"UNSUBSCRIBE\","
+        "\"timestamp\":\"2026-06-01T00:00:00+00:00\",\"external_id\":\"C1\"}",
+        "{\"account\":\"brand-a\",\"channel\":\"email\",\"reason\":\"SPAM_COMPLAINT\","
+        "\"timestamp\":1780272000000,\"email\":\" B@X.co \",\"external_id\":null}",
+        "{\"account\":\"brand-a\",\"channel\":\"sms\",\"reason\":\"UNSUBSCRIBE\","
+        "\"timestamp\":\"2026-06-01T00:00:00Z\",\"phone_number\":\"+61412555000\"}"};
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(ts_consent_table_suppression(f.t, sup[i], strlen(sup[i]), err, sizeof err),
+                         TS_OK);
+    ts_mapped_t *m =
+        decide(&f, "{\"customer_id\":\"C1\",\"email\":\"a@x.co\",\"home_outlet_id\":"
+                   "\"101\",\"email_consent\":true,\"updated_at\":\"2026-07-01T00:00:00Z\"}");
+    assert_int_equal(m->email_marketing, TS_SUB_KEEP);
+    assert_int_equal(m->consent[TS_CONSENT_EMAIL].action, TS_CONSENT_BLOCKED);
+    assert_int_equal(m->consent[TS_CONSENT_EMAIL].blocked_by, TS_SUPPR_UNSUBSCRIBE);
+    m = decide(&f, "{\"customer_id\":\"C2\",\"email\":\"b@x.co\",\"phone\":\"+61 412 555 000\","
+                   "\"home_outlet_id\":\"101\",\"email_consent\":true,\"sms_consent\":true}");
+    assert_int_equal(m->consent[TS_CONSENT_EMAIL].blocked_by, TS_SUPPR_SPAM_COMPLAINT);
+    assert_int_equal(m->consent[TS_CONSENT_SMS].action, TS_CONSENT_BLOCKED);
+    assert_int_equal(m->email_marketing, TS_SUB_KEEP);
+    assert_int_equal(m->sms_marketing, TS_SUB_KEEP);
+    /* the suppression of another account does not apply */
+    m = decide(&f, "{\"customer_id\":\"C1\",\"email\":\"a@x.co\",\"home_outlet_id\":\"201\","
+                   "\"email_consent\":true}");
+    assert_int_equal(m->email_marketing, TS_SUB_SUBSCRIBE);
+    assert_true(metric(&f, "tillstream_subscriptions_blocked_total",
+                       "account=\"brand-a\",channel=\"sms\",reason=\"UNSUBSCRIBE\"") == 1);
+    assert_true(metric(&f, "tillstream_subscriptions_blocked_total",
+                       "account=\"brand-a\",channel=\"email\",reason=\"SPAM_COMPLAINT\"") == 1);
+    /* an opt-in at the till after the suppression re-subscribes, counted */
+    m = decide(&f, "{\"customer_id\":\"C1\",\"email\":\"a@x.co\",\"home_outlet_id\":\"101\","
+                   "\"email_consent\":true,\"email_consent_at\":\"2026-08-01T00:00:00Z\"}");
+    assert_int_equal(m->consent[TS_CONSENT_EMAIL].action, TS_CONSENT_REOPTIN);
+    assert_int_equal(m->email_marketing, TS_SUB_SUBSCRIBE);
+    assert_true(metric(&f, "tillstream_subscriptions_reoptin_total",
+                       "account=\"brand-a\",channel=\"email\"") == 1);
+    fx_free(&f);
+}
+
+/* A record re-read below the state's offset (after a crash or a rebalance,
+ * the state restored is ahead of it) was decided already: no change is sent
+ * again, and later records decide as usual. */
+static void test_offset_fence(void **state) {
+    (void)state;
+    fx_t f;
+    fx_init(&f, "");
+    const char *on = "{\"customer_id\":\"C1\",\"email\":\"a@x.co\",\"home_outlet_id\":\"101\","
+                     "\"email_consent\":true}";
+    const char *off = "{\"customer_id\":\"C1\",\"email\":\"a@x.co\",\"home_outlet_id\":\"101\","
+                      "\"email_consent\":false}";
+    f.offset = 10;
+    assert_int_equal(decide(&f, on)->email_marketing, TS_SUB_SUBSCRIBE);
+    f.offset = 15;
+    assert_int_equal(decide(&f, off)->email_marketing, TS_SUB_UNSUBSCRIBE);
+    assert_int_equal(ts_consent_table_get(f.t, 0, "C1")->next_offset, 16);
+    /* re-read: offsets 10..15 again, against the state of offset 15 */
+    f.offset = 10;
+    ts_mapped_t *m = decide(&f, on);
+    assert_int_equal(m->email_marketing, TS_SUB_KEEP);
+    assert_true(m->send_profile);
+    assert_false(f.changed);
+    f.offset = 15;
+    assert_int_equal(decide(&f, off)->email_marketing, TS_SUB_KEEP);
+    f.offset = 16; /* new records decide again */
+    assert_int_equal(decide(&f, on)->email_marketing, TS_SUB_SUBSCRIBE);
+    assert_int_equal(ts_consent_table_get(f.t, 0, "C1")->next_offset, 17);
+    fx_free(&f);
+}
+
+static void test_bad_suppression_records(void **state) {
+    (void)state;
+    fx_t f;
+    fx_init(&f, "");
+    char err[256];
+    static const struct {
+        const char *json, *want;
+        ts_err_t rc;
+    } bad[] = {
+        {"[1]", "not a JSON object", TS_ERR_INVALID},
+        {"{\"channel\":\"email\",\"reason\":\"UNSUBSCRIBE\",\"timestamp\":1,\"external_id\":\"C\"}",
+         "account: required", TS_ERR_INVALID},
+        {"{\"account\":\"brand-a\",\"channel\":\"push\",\"reason\":\"X\",\"timestamp\":1}",
+         "channel", TS_ERR_INVALID},
+        {"{\"account\":\"brand-a\",\"channel\":\"email\",\"timestamp\":1,\"external_id\":\"C\"}",
+         "reason: required", TS_ERR_INVALID},
+        {"{\"account\":\"brand-a\",\"channel\":\"email\",\"reason\":\"UNSUBSCRIBE\","
+         "\"timestamp\":\"yesterday\",\"external_id\":\"C\"}",
+         "timestamp", TS_ERR_INVALID},
+        {"{\"account\":\"brand-a\",\"channel\":\"sms\",\"reason\":\"UNSUBSCRIBE\",\"timestamp\":1,"
+         "\"email\":\"a@x.co\"}",
+         "phone_number", TS_ERR_INVALID},
+        {"{\"account\":\"brand-z\",\"channel\":\"email\",\"reason\":\"UNSUBSCRIBE\",\"timestamp\":"
+         "1,"
+         "\"external_id\":\"C\"}",
+         "brand-z", TS_ERR_NOT_FOUND},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        assert_int_equal(
+            ts_consent_table_suppression(f.t, bad[i].json, strlen(bad[i].json), err, sizeof err),
+            bad[i].rc);
+        if (!strstr(err, bad[i].want)) fail_msg("\"%s\" lacks \"%s\"", err, bad[i].want);
+    }
+    fx_free(&f);
+}
+
+static void test_sync_consented(void **state) {
+    (void)state;
+    fx_t f;
+    fx_init(&f, ",\"customers\":{\"sync\":\"consented\"}");
+    ts_mapped_t *m = decide(&f, "{\"customer_id\":\"C1\",\"email\":\"a@x.co\",\"home_outlet_id\":"
+                                "\"101\",\"email_consent\":null}");
+    assert_string_equal(m->skipped, "NOT_CONSENTED");
+    assert_false(m->send_profile);
+    m = decide(&f, "{\"customer_id\":\"C2\",\"email\":\"b@x.co\",\"home_outlet_id\":\"101\","
+                   "\"email_consent\":false}");
+    assert_null(m->skipped); /* the opt-out is still sent, without a profile */
+    assert_false(m->send_profile);
+    assert_int_equal(m->email_marketing, TS_SUB_UNSUBSCRIBE);
+    m = decide(&f, "{\"customer_id\":\"C2\",\"email\":\"b@x.co\",\"home_outlet_id\":\"101\","
+                   "\"email_consent\":false}");
+    assert_string_equal(m->skipped, "NOT_CONSENTED");
+    m = decide(&f, "{\"customer_id\":\"C3\",\"phone\":\"+61412555000\",\"home_outlet_id\":\"101\","
+                   "\"sms_consent\":true}");
+    assert_null(m->skipped);
+    assert_true(m->send_profile);
+    assert_int_equal(m->sms_marketing, TS_SUB_SUBSCRIBE);
+    fx_free(&f);
+    /* the config key is validated */
+    ts_config_t *cfg = NULL;
+    char json[512], err[256];
+    snprintf(json, sizeof json, CONFIG, ",\"customers\":{\"sync\":\"some\"}");
+    assert_int_equal(ts_config_parse(json, &cfg, err, sizeof err), TS_ERR_CONFIG);
+    assert_non_null(strstr(err, "customers.sync"));
+}
+
+static void test_not_decided_when_not_sent(void **state) {
+    (void)state;
+    fx_t f;
+    fx_init(&f, "");
+    /* dead letter (no identifier): no state is created */
+    ts_mapped_t *m =
+        decide(&f, "{\"customer_id\":\"C1\",\"home_outlet_id\":\"101\",\"email_consent\":true}");
+    assert_int_equal(m->dead_letter, TS_REASON_NO_PROFILE_IDENTIFIER);
+    assert_int_equal(ts_consent_table_size(f.t), 0);
+    /* many customers: the table grows and keeps every state */
+    char line[256];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(line, sizeof line,
+                 "{\"customer_id\":\"K%d\",\"email\":\"k%d@x.co\",\"home_outlet_id\":\"101\","
+                 "\"email_consent\":true}",
+                 i, i);
+        decide(&f, line);
+    }
+    assert_int_equal(ts_consent_table_size(f.t), 5000);
+    for (int i = 0; i < 5000; i += 499) {
+        snprintf(line, sizeof line, "K%d", i);
+        const ts_consent_state_t *st = ts_consent_table_get(f.t, 0, line);
+        assert_non_null(st);
+        assert_int_equal(st->ch[TS_CONSENT_EMAIL].consent, TS_TRI_TRUE);
+    }
+    fx_free(&f);
+    ts_consent_table_destroy(NULL);
+}
+
+/* A POS "true" for a phone that cannot receive SMS (SMS_NOT_MOBILE) is no
+ * SMS consent: nothing is sent or stored for SMS, so the mobile number
+ * that replaces the landline subscribes; a "false" is still decided. */
+static void test_sms_landline_not_decided(void **state) {
+    (void)state;
+    fx_t f;
+    fx_init(&f, "");
+    const char *land = "{\"customer_id\":\"C1\",\"email\":\"a@x.co\",\"phone\":\"+61298765432\","
+                       "\"home_outlet_id\":\"101\",\"email_consent\":true,\"sms_consent\":true}";
+    ts_mapped_t *m = decide(&f, land);
+    assert_true(m->warnings & TS_MAP_WARN_SMS_NOT_MOBILE);
+    assert_int_equal(m->sms_marketing, TS_SUB_KEEP);
+    assert_int_equal(m->email_marketing, TS_SUB_SUBSCRIBE);
+    assert_int_equal(m->consent[TS_CONSENT_SMS].action, TS_CONSENT_NOTHING);
+    const ts_consent_state_t *st = ts_consent_table_get(f.t, 0, "C1");
+    assert_non_null(st);
+    assert_int_equal(st->ch[TS_CONSENT_SMS].consent, TS_TRI_UNKNOWN);
+    m = decide(&f, land); /* again: still nothing for SMS */
+    assert_int_equal(m->sms_marketing, TS_SUB_KEEP);
+    m = decide(&f, "{\"customer_id\":\"C1\",\"email\":\"a@x.co\",\"phone\":\"+61412345678\","
+                   "\"home_outlet_id\":\"101\",\"email_consent\":true,\"sms_consent\":true}");
+    assert_false(m->warnings & TS_MAP_WARN_SMS_NOT_MOBILE);
+    assert_int_equal(m->sms_marketing, TS_SUB_SUBSCRIBE); /* the mobile: a transition */
+    assert_int_equal(m->email_marketing, TS_SUB_KEEP);
+    m = decide(&f, "{\"customer_id\":\"C2\",\"phone\":\"+61298765432\","
+                   "\"home_outlet_id\":\"101\",\"sms_consent\":false}");
+    assert_int_equal(m->sms_marketing, TS_SUB_UNSUBSCRIBE); /* an opt-out is always sent */
+    fx_free(&f);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_state_across_records_and_accounts),
+        cmocka_unit_test(test_suppressions_by_id_email_phone),
+        cmocka_unit_test(test_offset_fence),
+        cmocka_unit_test(test_bad_suppression_records),
+        cmocka_unit_test(test_sync_consented),
+        cmocka_unit_test(test_not_decided_when_not_sent),
+        cmocka_unit_test(test_sms_landline_not_decided),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

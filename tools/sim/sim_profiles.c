@@ -1,0 +1,582 @@
+/*
+ * sim_profiles.c - profiles and marketing consent in the simulator
+ * (sim_profiles.h). Profiles live in one growing array in creation order;
+ * an open-addressing index maps "e:<email>", "p:<phone>", "x:<external
+ * id>" to them, so every operation is O(1) per profile; Get Profiles
+ * filters and sorts the matching ones (O(n log n) per page request, which
+ * is fine for a test server).
+ */
+#include "sim_profiles.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tillstream/jw.h"
+#include "tillstream/model.h"
+
+enum { CH_EMAIL = 0, CH_SMS = 1, N_CH };
+enum { C_NEVER = 0, C_SUBSCRIBED, C_UNSUBSCRIBED };
+static const char *const consent_names[] = {"NEVER_SUBSCRIBED", "SUBSCRIBED", "UNSUBSCRIBED"};
+/* suppression reasons (get_profiles.json EmailMarketingSuppression); 0 = none */
+static const char *const reasons[] = {NULL,          "UNSUBSCRIBE",   "SPAM_COMPLAINT",
+                                      "HARD_BOUNCE", "INVALID_EMAIL", "USER_SUPPRESSED"};
+#define N_REASONS 6
+
+typedef struct {
+    int consent;
+    int64_t consent_ts, last_updated;
+    const char *method; /* static */
+    char *custom_method_detail;
+    int suppression; /* email only: index in reasons, 0 = none */
+    int64_t suppressed_ts;
+} chan_t;
+
+typedef struct {
+    char id[32];
+    char *email, *phone, *external_id;
+    int64_t created, updated;
+    chan_t ch[N_CH];
+} prof_t;
+
+typedef struct {
+    char *key; /* NULL = empty slot */
+    size_t idx;
+} slot_t;
+
+struct sim_profiles_s {
+    prof_t *v;
+    size_t n, cap;
+    slot_t *ix; /* identifier -> profile index */
+    size_t ix_cap, ix_n;
+};
+
+static uint64_t hkey(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+sim_profiles_t *sim_profiles_new(void) { return calloc(1, sizeof(sim_profiles_t)); }
+
+void sim_profiles_reset(sim_profiles_t *p) {
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->v[i].email);
+        free(p->v[i].phone);
+        free(p->v[i].external_id);
+        for (int c = 0; c < N_CH; c++) free(p->v[i].ch[c].custom_method_detail);
+    }
+    for (size_t i = 0; i < p->ix_cap; i++) free(p->ix[i].key);
+    free(p->v);
+    free(p->ix);
+    memset(p, 0, sizeof *p);
+}
+
+void sim_profiles_destroy(sim_profiles_t *p) {
+    if (!p) return;
+    sim_profiles_reset(p);
+    free(p);
+}
+
+size_t sim_profiles_count(const sim_profiles_t *p) { return p->n; }
+
+static long ix_find(const sim_profiles_t *p, const char *key) {
+    if (!p->ix_cap) return -1;
+    for (size_t j = hkey(key) & (p->ix_cap - 1); p->ix[j].key; j = (j + 1) & (p->ix_cap - 1))
+        if (!strcmp(p->ix[j].key, key)) return (long)p->ix[j].idx;
+    return -1;
+}
+
+static int ix_put(sim_profiles_t *p, const char *key, size_t idx) {
+    if ((p->ix_n + 1) * 2 > p->ix_cap) {
+        size_t nc = p->ix_cap ? p->ix_cap * 2 : 1024;
+        slot_t *ni = calloc(nc, sizeof *ni);
+        if (!ni) return -1;
+        for (size_t i = 0; i < p->ix_cap; i++) {
+            if (!p->ix[i].key) continue;
+            size_t j = hkey(p->ix[i].key) & (nc - 1);
+            while (ni[j].key) j = (j + 1) & (nc - 1);
+            ni[j] = p->ix[i];
+        }
+        free(p->ix);
+        p->ix = ni;
+        p->ix_cap = nc;
+    }
+    size_t j = hkey(key) & (p->ix_cap - 1);
+    while (p->ix[j].key && strcmp(p->ix[j].key, key)) j = (j + 1) & (p->ix_cap - 1);
+    if (p->ix[j].key) {
+        p->ix[j].idx = idx;
+        return 0;
+    }
+    if (!(p->ix[j].key = strdup(key))) return -1;
+    p->ix[j].idx = idx;
+    p->ix_n++;
+    return 0;
+}
+
+static const char *jstr(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+static int learn(sim_profiles_t *p, size_t i, char **slot, char prefix, const char *val) {
+    char key[600];
+    if (!val || *slot) return 0;
+    if (!(*slot = strdup(val))) return -1;
+    snprintf(key, sizeof key, "%c:%s", prefix, val);
+    return ix_put(p, key, i);
+}
+
+/* The profile with one of these identifiers (email, then phone, then
+ * external id), created when none is known; learns missing identifiers.
+ * Returns its index or -1. */
+static long find_or_create(sim_profiles_t *p, const char *email, const char *phone, const char *xid,
+                           int64_t now) {
+    char key[600];
+    long i = -1;
+    if (email && i < 0) snprintf(key, sizeof key, "e:%s", email), i = ix_find(p, key);
+    if (phone && i < 0) snprintf(key, sizeof key, "p:%s", phone), i = ix_find(p, key);
+    if (xid && i < 0) snprintf(key, sizeof key, "x:%s", xid), i = ix_find(p, key);
+    if (i < 0) {
+        if (!email && !phone && !xid) return -1;
+        if (p->n == p->cap) {
+            size_t nc = p->cap ? p->cap * 2 : 256;
+            prof_t *nv = realloc(p->v, nc * sizeof *nv);
+            if (!nv) return -1;
+            p->v = nv;
+            p->cap = nc;
+        }
+        i = (long)p->n++;
+        prof_t *np = &p->v[i];
+        memset(np, 0, sizeof *np);
+        /* Klaviyo ids are 26-character ULIDs: time-ordered here too */
+        snprintf(np->id, sizeof np->id, "01SIM%021zu", (size_t)i + 1);
+        np->created = now;
+    }
+    prof_t *pr = &p->v[i];
+    pr->updated = now;
+    if (learn(p, (size_t)i, &pr->email, 'e', email) ||
+        learn(p, (size_t)i, &pr->phone, 'p', phone) ||
+        learn(p, (size_t)i, &pr->external_id, 'x', xid))
+        return -1;
+    return i;
+}
+
+int sim_profiles_import(sim_profiles_t *p, const cJSON *attrs, int64_t now_ms) {
+    return find_or_create(p, jstr(attrs, "email"), jstr(attrs, "phone_number"),
+                          jstr(attrs, "external_id"), now_ms) < 0
+               ? -1
+               : 0;
+}
+
+static bool removed_by_subscribe(int reason) {
+    return reason == 1 /* UNSUBSCRIBE */ || reason == 2 /* SPAM_COMPLAINT */ ||
+           reason == 5 /* USER_SUPPRESSED */;
+}
+
+int sim_profiles_subscription(sim_profiles_t *p, const cJSON *attrs, bool subscribe,
+                              const char *custom_source, bool historical, int64_t now_ms,
+                              uint64_t *suppressions_removed) {
+    const cJSON *subs = cJSON_GetObjectItemCaseSensitive(attrs, "subscriptions");
+    const char *email = jstr(attrs, "email"), *phone = jstr(attrs, "phone_number");
+    long i = find_or_create(p, email, phone, jstr(attrs, "external_id"), now_ms);
+    if (i < 0) return -1;
+    prof_t *pr = &p->v[i];
+    for (int c = 0; c < N_CH; c++) {
+        const cJSON *chj = cJSON_GetObjectItemCaseSensitive(subs, c == CH_EMAIL ? "email" : "sms");
+        if (!chj) continue;
+        chan_t *ch = &pr->ch[c];
+        const cJSON *mk = cJSON_GetObjectItemCaseSensitive(chj, "marketing");
+        int64_t at = now_ms;
+        const char *cat = jstr(mk, "consented_at");
+        if (historical && cat) ts_time_parse_iso8601(cat, strlen(cat), &at, NULL, 0);
+        ch->consent = subscribe ? C_SUBSCRIBED : C_UNSUBSCRIBED;
+        ch->consent_ts = at;
+        ch->last_updated = now_ms;
+        ch->method = "API";
+        free(ch->custom_method_detail);
+        ch->custom_method_detail = subscribe && custom_source ? strdup(custom_source) : NULL;
+        if (subscribe && c == CH_EMAIL && removed_by_subscribe(ch->suppression)) {
+            ch->suppression = 0;
+            ch->suppressed_ts = 0;
+            if (suppressions_removed) (*suppressions_removed)++;
+        }
+    }
+    return 0;
+}
+
+static int reason_index(const char *r) {
+    if (!r) return -1;
+    if (!strcmp(r, "SPAM_REPORT")) return 2;
+    if (!strcmp(r, "BOUNCE")) return 3;
+    for (int k = 1; k < N_REASONS; k++)
+        if (!strcmp(r, reasons[k])) return k;
+    return -1;
+}
+
+int sim_profiles_suppress(sim_profiles_t *p, const cJSON *body, int64_t now_ms, ts_buf_t *out,
+                          char *err, size_t errsz) {
+    const char *chs = jstr(body, "channel");
+    int c = !chs || !strcmp(chs, "email") ? CH_EMAIL : !strcmp(chs, "sms") ? CH_SMS : -1;
+    int r = reason_index(jstr(body, "reason"));
+    if (c < 0) return snprintf(err, errsz, "channel: expected \"email\" or \"sms\""), -1;
+    if (r < 0)
+        return snprintf(err, errsz,
+                        "reason: expected UNSUBSCRIBE, SPAM_COMPLAINT, HARD_BOUNCE, "
+                        "INVALID_EMAIL or USER_SUPPRESSED"),
+               -1;
+    int64_t at = now_ms;
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(body, "timestamp");
+    char why[128];
+    if (cJSON_IsNumber(ts))
+        at = (int64_t)ts->valuedouble;
+    else if (cJSON_IsString(ts) &&
+             ts_time_parse_iso8601(ts->valuestring, strlen(ts->valuestring), &at, why, sizeof why))
+        return snprintf(err, errsz, "timestamp: %s", why), -1;
+    long i = find_or_create(p, jstr(body, "email"), jstr(body, "phone_number"),
+                            jstr(body, "external_id"), now_ms);
+    if (i < 0) return snprintf(err, errsz, "needs email, phone_number or external_id"), -1;
+    prof_t *pr = &p->v[i];
+    if (c == CH_EMAIL && !pr->email) return snprintf(err, errsz, "the profile has no email"), -1;
+    if (c == CH_SMS && !pr->phone)
+        return snprintf(err, errsz, "the profile has no phone_number"), -1;
+    chan_t *ch = &pr->ch[c];
+    /* an unsubscribe link or a spam report unsubscribes; a bounce or a
+     * manual suppression only suppresses */
+    if (r == 1 || r == 2 || c == CH_SMS) {
+        ch->consent = C_UNSUBSCRIBED;
+        ch->consent_ts = at;
+        ch->method = c == CH_SMS ? "TEXT" : r == 2 ? "SPAM_COMPLAINT" : "EMAIL_UNSUBSCRIBE";
+    }
+    ch->last_updated = at;
+    if (c == CH_EMAIL) {
+        ch->suppression = r;
+        ch->suppressed_ts = at;
+    }
+    pr->updated = at > pr->updated ? at : pr->updated;
+    ts_buf_printf(out, "{\"id\":\"%s\"}", pr->id);
+    return 0;
+}
+
+/* ---- Get Profiles ---------------------------------------------------------- */
+
+/* Klaviyo's timestamp form: YYYY-MM-DDTHH:MM:SS.mmmmmm+00:00 */
+static void put_time(ts_jw_t *w, int64_t ms) {
+    if (!ms) {
+        ts_jw_null(w);
+        return;
+    }
+    char t[40], out[48];
+    ts_time_format_iso8601(ms - ((ms % 1000) + 1000) % 1000, t, sizeof t);
+    int frac = (int)(((ms % 1000) + 1000) % 1000);
+    snprintf(out, sizeof out, "%.19s.%03d000+00:00", t, frac);
+    ts_jw_str(w, out);
+}
+
+typedef enum { F_NONE, F_SUPPR_TS, F_EQUALS } ftype_t;
+typedef struct {
+    ftype_t type;
+    int op; /* F_SUPPR_TS: 0 gt, 1 ge, 2 lt, 3 le */
+    int64_t ts;
+    char field[32];
+    char value[512];
+} filter_t;
+
+/* greater-than(subscriptions.email.marketing.suppression.timestamp,2026-..)
+ * | equals(email|phone_number|external_id|id,"value") */
+static int parse_filter(const char *f, filter_t *out, char *err, size_t errsz) {
+    memset(out, 0, sizeof *out);
+    if (!f) return 0;
+    static const char *const ops[] = {"greater-than(", "greater-or-equal(", "less-than(",
+                                      "less-or-equal("};
+    const char *field = "subscriptions.email.marketing.suppression.timestamp,";
+    for (int k = 0; k < 4; k++) {
+        size_t n = strlen(ops[k]);
+        if (strncmp(f, ops[k], n)) continue;
+        const char *a = f + n;
+        if (strncmp(a, field, strlen(field)))
+            return snprintf(err, errsz, "'%.*s' is not a filterable field for %.*s",
+                            (int)strcspn(a, ","), a, (int)(n - 1), ops[k]),
+                   -1;
+        a += strlen(field);
+        size_t vl = strlen(a);
+        if (vl < 2 || a[vl - 1] != ')') return snprintf(err, errsz, "Invalid filter syntax"), -1;
+        vl--;
+        if (a[0] == '"' && vl >= 2 && a[vl - 1] == '"') a++, vl -= 2; /* quoted date-time */
+        char why[128];
+        if (ts_time_parse_iso8601(a, vl, &out->ts, why, sizeof why))
+            return snprintf(err, errsz, "Invalid date-time in filter: %s", why), -1;
+        out->type = F_SUPPR_TS;
+        out->op = k;
+        return 0;
+    }
+    if (!strncmp(f, "equals(", 7)) {
+        const char *a = f + 7, *comma = strchr(a, ',');
+        size_t fl = comma ? (size_t)(comma - a) : 0;
+        if (!comma || fl >= sizeof out->field)
+            return snprintf(err, errsz, "Invalid filter syntax"), -1;
+        memcpy(out->field, a, fl);
+        if (strcmp(out->field, "email") && strcmp(out->field, "phone_number") &&
+            strcmp(out->field, "external_id") && strcmp(out->field, "id"))
+            return snprintf(err, errsz, "'%s' is not a filterable field for equals", out->field),
+                   -1;
+        const char *v = comma + 1;
+        size_t vl = strlen(v);
+        if (vl < 3 || v[0] != '"' || v[vl - 1] != ')' || v[vl - 2] != '"' ||
+            vl - 3 >= sizeof out->value)
+            return snprintf(err, errsz, "Invalid filter syntax: equals needs a quoted string"), -1;
+        memcpy(out->value, v + 1, vl - 3);
+        out->type = F_EQUALS;
+        return 0;
+    }
+    return snprintf(err, errsz,
+                    "Invalid filter: supported are the suppression timestamp "
+                    "comparisons and equals(email|phone_number|external_id|id)"),
+           -1;
+}
+
+static bool matches(const prof_t *pr, const filter_t *f) {
+    switch (f->type) {
+    case F_NONE: return true;
+    case F_SUPPR_TS: {
+        const chan_t *c = &pr->ch[CH_EMAIL];
+        if (!c->suppression) return false;
+        int64_t t = c->suppressed_ts;
+        return f->op == 0   ? t > f->ts
+               : f->op == 1 ? t >= f->ts
+               : f->op == 2 ? t < f->ts
+                            : t <= f->ts;
+    }
+    case F_EQUALS: {
+        const char *v = !strcmp(f->field, "email")          ? pr->email
+                        : !strcmp(f->field, "phone_number") ? pr->phone
+                        : !strcmp(f->field, "external_id")  ? pr->external_id
+                                                            : pr->id;
+        return v && !strcmp(v, f->value);
+    }
+    }
+    return false;
+}
+
+typedef struct {
+    int64_t ts;
+    size_t idx;
+} hit_t;
+
+static int cmp_hit(const void *a, const void *b) {
+    const hit_t *x = a, *y = b;
+    if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static void url_encode(ts_buf_t *b, const char *s) {
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~')
+            ts_buf_putc(b, (char)ch);
+        else
+            ts_buf_printf(b, "%%%02X", ch);
+    }
+}
+
+static void put_link(ts_buf_t *b, const char *base, const char *filter, const char *additional,
+                     int size, bool size_given, const char *cursor) {
+    ts_buf_printf(b, "%s/api/profiles/", base);
+    char sep = '?';
+    if (filter) ts_buf_printf(b, "%cfilter=", sep), url_encode(b, filter), sep = '&';
+    if (additional)
+        ts_buf_printf(b, "%cadditional-fields%%5Bprofile%%5D=", sep), url_encode(b, additional),
+            sep = '&';
+    if (size_given) ts_buf_printf(b, "%cpage%%5Bsize%%5D=%d", sep, size), sep = '&';
+    if (cursor) ts_buf_printf(b, "%cpage%%5Bcursor%%5D=", sep), url_encode(b, cursor);
+}
+
+static void write_subscriptions(ts_jw_t *w, const prof_t *pr) {
+    ts_jw_key(w, "subscriptions");
+    ts_jw_obj_open(w);
+    const chan_t *e = &pr->ch[CH_EMAIL], *s = &pr->ch[CH_SMS];
+    if (pr->email) {
+        ts_jw_key(w, "email");
+        ts_jw_obj_open(w);
+        ts_jw_key(w, "marketing");
+        ts_jw_obj_open(w);
+        ts_jw_key(w, "can_receive_email_marketing");
+        ts_jw_bool(w, e->consent != C_UNSUBSCRIBED && !e->suppression);
+        ts_jw_kv_str(w, "consent", consent_names[e->consent]);
+        ts_jw_key(w, "consent_timestamp");
+        put_time(w, e->consent_ts);
+        ts_jw_key(w, "last_updated");
+        put_time(w, e->last_updated);
+        ts_jw_key(w, "method");
+        ts_jw_str(w, e->method);
+        ts_jw_kv_str(w, "method_detail", "");
+        ts_jw_key(w, "custom_method_detail");
+        ts_jw_str(w, e->custom_method_detail);
+        ts_jw_key(w, "double_optin");
+        ts_jw_bool(w, false);
+        ts_jw_key(w, "suppression");
+        ts_jw_arr_open(w);
+        if (e->suppression) {
+            ts_jw_obj_open(w);
+            ts_jw_kv_str(w, "reason", reasons[e->suppression]);
+            ts_jw_key(w, "timestamp");
+            put_time(w, e->suppressed_ts);
+            ts_jw_obj_close(w);
+        }
+        ts_jw_arr_close(w);
+        ts_jw_key(w, "list_suppressions");
+        ts_jw_arr_open(w);
+        ts_jw_arr_close(w);
+        ts_jw_obj_close(w);
+        ts_jw_obj_close(w);
+    }
+    if (pr->phone) {
+        ts_jw_key(w, "sms");
+        ts_jw_obj_open(w);
+        ts_jw_key(w, "marketing");
+        ts_jw_obj_open(w);
+        ts_jw_key(w, "can_receive_sms_marketing");
+        ts_jw_bool(w, s->consent == C_SUBSCRIBED);
+        ts_jw_kv_str(w, "consent", consent_names[s->consent]);
+        ts_jw_key(w, "consent_timestamp");
+        put_time(w, s->consent_ts);
+        ts_jw_key(w, "method");
+        ts_jw_str(w, s->method);
+        ts_jw_kv_str(w, "method_detail", "");
+        ts_jw_key(w, "last_updated");
+        put_time(w, s->last_updated);
+        ts_jw_obj_close(w);
+        ts_jw_obj_close(w);
+    }
+    ts_jw_obj_close(w);
+}
+
+unsigned sim_profiles_get(sim_profiles_t *p, const char *filter, const char *additional,
+                          const char *page_size, const char *cursor, const char *base,
+                          ts_buf_t *out, char *err, size_t errsz, char *param, size_t paramsz) {
+    filter_t f;
+    if (parse_filter(filter, &f, err, errsz)) return snprintf(param, paramsz, "filter"), 400;
+    bool subs = false;
+    if (additional) { /* a comma-separated list of the enum values */
+        const char *a = additional;
+        while (*a) {
+            size_t n = strcspn(a, ",");
+            if (n == 13 && !strncmp(a, "subscriptions", 13))
+                subs = true;
+            else if (!(n == 20 && !strncmp(a, "predictive_analytics", 20)))
+                return snprintf(err, errsz, "'%.*s' is not a valid additional field", (int)n, a),
+                       snprintf(param, paramsz, "additional-fields[profile]"), 400;
+            a += n + (a[n] == ',');
+        }
+    }
+    int size = 20; /* Klaviyo's default page size; at most 100 */
+    if (page_size) {
+        char *end;
+        long v = strtol(page_size, &end, 10);
+        if (*end || v < 1 || v > 100)
+            return snprintf(err, errsz, "page[size] must be an integer between 1 and 100"),
+                   snprintf(param, paramsz, "page[size]"), 400;
+        size = (int)v;
+    }
+    hit_t after = {-1, 0};
+    bool has_after = false;
+    if (cursor) { /* opaque to clients: "<sort ts>.<profile index>" in our encoding */
+        long long t;
+        size_t idx;
+        char tail;
+        if (sscanf(cursor, "c%lld.%zu%c", &t, &idx, &tail) != 2)
+            return snprintf(err, errsz, "Invalid page cursor"),
+                   snprintf(param, paramsz, "page[cursor]"), 400;
+        after = (hit_t){t, idx};
+        has_after = true;
+    }
+    hit_t *hits = malloc((p->n ? p->n : 1) * sizeof *hits);
+    if (!hits) return snprintf(err, errsz, "out of memory"), 500;
+    size_t nh = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        if (!matches(&p->v[i], &f)) continue;
+        hit_t h = {f.type == F_SUPPR_TS ? p->v[i].ch[CH_EMAIL].suppressed_ts : 0, i};
+        if (has_after && cmp_hit(&h, &after) <= 0) continue;
+        hits[nh++] = h;
+    }
+    qsort(hits, nh, sizeof *hits, cmp_hit);
+    ts_jw_t w;
+    ts_jw_init(&w, out);
+    ts_jw_obj_open(&w);
+    ts_jw_key(&w, "data");
+    ts_jw_arr_open(&w);
+    size_t shown = nh < (size_t)size ? nh : (size_t)size;
+    ts_buf_t link = TS_BUF_INIT;
+    for (size_t k = 0; k < shown; k++) {
+        const prof_t *pr = &p->v[hits[k].idx];
+        ts_jw_obj_open(&w);
+        ts_jw_kv_str(&w, "type", "profile");
+        ts_jw_kv_str(&w, "id", pr->id);
+        ts_jw_key(&w, "attributes");
+        ts_jw_obj_open(&w);
+        ts_jw_key(&w, "email");
+        ts_jw_str(&w, pr->email);
+        ts_jw_key(&w, "phone_number");
+        ts_jw_str(&w, pr->phone);
+        ts_jw_key(&w, "external_id");
+        ts_jw_str(&w, pr->external_id);
+        ts_jw_key(&w, "created");
+        put_time(&w, pr->created);
+        ts_jw_key(&w, "updated");
+        put_time(&w, pr->updated);
+        if (subs) write_subscriptions(&w, pr);
+        ts_jw_obj_close(&w);
+        ts_jw_key(&w, "links");
+        ts_jw_obj_open(&w);
+        ts_buf_reset(&link);
+        ts_buf_printf(&link, "%s/api/profiles/%s/", base, pr->id);
+        ts_jw_kv_str(&w, "self", link.data);
+        ts_jw_obj_close(&w);
+        ts_jw_obj_close(&w);
+    }
+    ts_jw_arr_close(&w);
+    ts_jw_key(&w, "links");
+    ts_jw_obj_open(&w);
+    ts_buf_reset(&link);
+    put_link(&link, base, filter, additional, size, page_size != NULL, cursor);
+    ts_jw_kv_str(&w, "self", link.data);
+    if (nh > shown) {
+        char next[64];
+        snprintf(next, sizeof next, "c%lld.%zu", (long long)hits[shown - 1].ts,
+                 hits[shown - 1].idx);
+        ts_buf_reset(&link);
+        put_link(&link, base, filter, additional, size, page_size != NULL, next);
+        ts_jw_kv_str(&w, "next", link.data);
+    }
+    ts_jw_obj_close(&w);
+    ts_jw_obj_close(&w);
+    ts_buf_free(&link);
+    free(hits);
+    return 200;
+}
+
+void sim_profiles_jsonl(const sim_profiles_t *p, ts_buf_t *out) {
+    for (size_t i = 0; i < p->n; i++) {
+        const prof_t *pr = &p->v[i];
+        ts_jw_t w;
+        ts_jw_init(&w, out);
+        ts_jw_obj_open(&w);
+        ts_jw_kv_str(&w, "id", pr->id);
+        ts_jw_key(&w, "email");
+        ts_jw_str(&w, pr->email);
+        ts_jw_key(&w, "phone_number");
+        ts_jw_str(&w, pr->phone);
+        ts_jw_key(&w, "external_id");
+        ts_jw_str(&w, pr->external_id);
+        ts_jw_kv_str(&w, "email_consent", consent_names[pr->ch[CH_EMAIL].consent]);
+        ts_jw_key(&w, "email_suppression");
+        ts_jw_str(&w, reasons[pr->ch[CH_EMAIL].suppression]);
+        ts_jw_key(&w, "email_suppressed_at");
+        put_time(&w, pr->ch[CH_EMAIL].suppressed_ts);
+        ts_jw_kv_str(&w, "sms_consent", consent_names[pr->ch[CH_SMS].consent]);
+        ts_jw_obj_close(&w);
+        ts_buf_putc(out, '\n');
+    }
+}
