@@ -395,6 +395,68 @@ static presult_t decode_failed(loop_t *L, const rd_kafka_message_t *msg, uint64_
     return P_DONE;
 }
 
+/* A record that goes nowhere (tombstone, skipped, outside a replay's
+ * outlets): counted and completed. */
+static presult_t skip(loop_t *L, uint64_t token) {
+    L->skipped++;
+    ts_metric_add(L->m_skipped, 1);
+    complete(L, token);
+    return P_DONE;
+}
+
+/* A tombstone: with customers.on_delete, a suppression or deletion for the
+ * identifiers the customer last had; otherwise skipped. */
+static presult_t tombstone(loop_t *L, rd_kafka_message_t *msg, uint64_t token, char *why,
+                           size_t whysz) {
+    ts_mapped_t *m = &L->m;
+    if (L->deletes && ts_deletes_prepare(L->deletes, msg->key, msg->key_len, m) == TS_OK) {
+        ts_err_t drc = ts_engine_submit(L->engine, m, token, false, why, whysz);
+        if (drc == TS_ERR_FULL) return P_WAIT_LANE;
+        if (drc == TS_OK) {
+            ts_deletes_submitted(L->deletes, msg->key, msg->key_len, m);
+            return P_DONE;
+        }
+    }
+    return skip(L, token);
+}
+
+/* Decodes and maps an order into L->m; *wait when its customer is not
+ * known yet and it should wait for it. */
+static ts_err_t decode_order(loop_t *L, rd_kafka_message_t *msg, bool give_up_waiting, bool *wait,
+                             char *why, size_t whysz) {
+    ts_order_t o;
+    ts_err_t rc = ts_decoder_decode(L->dec, msg->payload, msg->len, L->arena, &o, why, whysz);
+    if (rc != TS_OK) return rc;
+    ts_customer_ref_t from_table = {0};
+    bool in_table = o.customer_id && ts_custtable_get(L->table, o.customer_id, &from_table);
+    const ts_customer_ref_t *cust = ts_map_resolve_customer(&o, in_table ? &from_table : NULL);
+    /* while the table reader waits for the registry, a missing customer
+     * may just not be read yet: keep waiting */
+    if (!cust && o.customer_id && (!give_up_waiting || ts_ktable_waiting(L->reader)) &&
+        o.status != TS_ORDER_VOIDED && !o.is_test) {
+        *wait = true; /* the customer may arrive just after the order */
+        return TS_OK;
+    }
+    return ts_map_order(L->mapper, &o, cust, &L->m);
+}
+
+/* Hands the mapped record to the engine (a full lane holds it). */
+static presult_t submit(loop_t *L, rd_kafka_message_t *msg, uint64_t token, char *why,
+                        size_t whysz) {
+    ts_mapped_t *m = &L->m;
+    ts_err_t rc = ts_engine_submit(L->engine, m, token, L->o->backfill, why, whysz);
+    if (ts_err_retryable(rc)) return P_WAIT_LANE; /* full lane: hold, pause, retry */
+    if (rc == TS_ERR_NOMEM) {
+        log_kv(TS_LOG_ERROR, msg, "engine: %s", why);
+        L->fatal = true;
+    } else if (rc != TS_OK) {
+        dead_letter(L, token, TS_REASON_KLAVIYO_REJECTED, why, m->account, m->route.outlet);
+    } else if (m->warnings & TS_MAP_WARN_SMS_NOT_MOBILE) {
+        sms_not_mobile(L, msg, m);
+    }
+    return P_DONE;
+}
+
 /* P_DONE when the record went somewhere (engine, dead letter, skipped);
  * otherwise it must be held: its customer is unknown yet, its account's
  * lane is full, or the schema registry is unavailable. */
@@ -402,22 +464,7 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
     char why[512];
     ts_mapped_t *m = &L->m;
     ts_arena_reset(L->arena);
-    if (!msg->payload && L->deletes) { /* DELETES: customers.on_delete */
-        if (ts_deletes_prepare(L->deletes, msg->key, msg->key_len, m) == TS_OK) {
-            ts_err_t drc = ts_engine_submit(L->engine, m, token, false, why, sizeof why);
-            if (drc == TS_ERR_FULL) return P_WAIT_LANE;
-            if (drc == TS_OK) {
-                ts_deletes_submitted(L->deletes, msg->key, msg->key_len, m);
-                return P_DONE;
-            }
-        }
-    }
-    if (!msg->payload) { /* tombstone */
-        L->skipped++;
-        ts_metric_add(L->m_skipped, 1);
-        complete(L, token);
-        return P_DONE;
-    }
+    if (!msg->payload) return tombstone(L, msg, token, why, sizeof why);
     ts_err_t rc;
     ts_customer_t c;
     if (L->o->kind == TS_KIND_CUSTOMER) {
@@ -425,20 +472,9 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
         if (rc == TS_OK) rc = ts_map_customer(L->mapper, &c, m);
         if (rc == TS_OK) ts_deletes_remember(L->deletes, &c); /* DELETES */
     } else {
-        ts_order_t o;
-        rc = ts_decoder_decode(L->dec, msg->payload, msg->len, L->arena, &o, why, sizeof why);
-        if (rc == TS_OK) {
-            ts_customer_ref_t from_table = {0};
-            bool in_table = o.customer_id && ts_custtable_get(L->table, o.customer_id, &from_table);
-            const ts_customer_ref_t *cust =
-                ts_map_resolve_customer(&o, in_table ? &from_table : NULL);
-            /* while the table reader waits for the registry, a missing
-             * customer may just not be read yet: keep waiting */
-            if (!cust && o.customer_id && (!give_up_waiting || ts_ktable_waiting(L->reader)) &&
-                o.status != TS_ORDER_VOIDED && !o.is_test)
-                return P_WAIT_CUSTOMER; /* the customer may arrive just after the order */
-            rc = ts_map_order(L->mapper, &o, cust, m);
-        }
+        bool wait = false;
+        rc = decode_order(L, msg, give_up_waiting, &wait, why, sizeof why);
+        if (wait) return P_WAIT_CUSTOMER;
     }
     if (rc != TS_OK) return decode_failed(L, msg, token, rc, why);
     if (m->dead_letter) {
@@ -452,29 +488,10 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
                                         &L->consent_opts, m, why, sizeof why) != TS_OK))
             return P_DONE;
     }
-    if (m->skipped) {
-        L->skipped++;
-        ts_metric_add(L->m_skipped, 1);
-        complete(L, token);
-        return P_DONE;
-    }
-    if (L->o->replay_outlets && !outlet_in_list(L->o->replay_outlets, m->route.outlet)) {
-        L->skipped++; /* a replay restricted to some outlets */
-        ts_metric_add(L->m_skipped, 1);
-        complete(L, token);
-        return P_DONE;
-    }
-    rc = ts_engine_submit(L->engine, m, token, L->o->backfill, why, sizeof why);
-    if (ts_err_retryable(rc)) return P_WAIT_LANE; /* full lane: hold, pause, retry */
-    if (rc == TS_ERR_NOMEM) {
-        log_kv(TS_LOG_ERROR, msg, "engine: %s", why);
-        L->fatal = true;
-    } else if (rc != TS_OK) {
-        dead_letter(L, token, TS_REASON_KLAVIYO_REJECTED, why, m->account, m->route.outlet);
-    } else if (m->warnings & TS_MAP_WARN_SMS_NOT_MOBILE) {
-        sms_not_mobile(L, msg, m);
-    }
-    return P_DONE;
+    if (m->skipped) return skip(L, token);
+    if (L->o->replay_outlets && !outlet_in_list(L->o->replay_outlets, m->route.outlet))
+        return skip(L, token); /* a replay restricted to some outlets */
+    return submit(L, msg, token, why, sizeof why);
 }
 
 static void consume(loop_t *L, rd_kafka_message_t *msg) {
@@ -952,10 +969,10 @@ static ts_err_t open_admin(loop_t *L, char *err, size_t errsz) {
     return TS_OK;
 }
 
-static ts_err_t consumer_setup(loop_t *L, char *err, size_t errsz) {
+/* The offline pipeline: arena, offsets, tables, router, mapper, decoders. */
+static ts_err_t setup_pipeline(loop_t *L, char *err, size_t errsz) {
     const ts_config_t *cfg = L->cfg;
     const ts_consumer_opts_t *o = L->o;
-    ts_err_t rc;
     char why[512];
     ts_mapped_init(&L->m);
     L->arena = ts_arena_new(1 << 16);
@@ -973,10 +990,15 @@ static ts_err_t consumer_setup(loop_t *L, char *err, size_t errsz) {
         (o->kind == TS_KIND_ORDER &&
          !(L->table_dec = ts_decoder_new(cfg, TS_KIND_CUSTOMER, why, sizeof why))))
         return fail(TS_ERR_CONFIG, err, errsz, "", why);
-    metrics_setup(L);
-    if ((rc = open_admin(L, err, errsz))) return rc;
+    return TS_OK;
+}
+
+/* The engine, with the profile ids' producer when topics.profiles is set. */
+static ts_err_t setup_engine(loop_t *L, char *err, size_t errsz) {
+    const ts_config_t *cfg = L->cfg;
+    char why[512];
     ts_engine_opts_t eo = {.cfg = cfg, .on_done = on_delivered, .opaque = L, .metrics = L->metrics};
-    if (cfg->topic_profiles && o->kind == TS_KIND_CUSTOMER) { /* PROFILES: topics.profiles */
+    if (cfg->topic_profiles && L->o->kind == TS_KIND_CUSTOMER) { /* PROFILES: topics.profiles */
         rd_kafka_conf_t *pc = ts_kconf_new(cfg, TS_KCONF_PRODUCER, why, sizeof why);
         if (!pc || !(L->profiles_out =
                          ts_profiles_out_new(pc, cfg->topic_profiles, L->metrics, why, sizeof why)))
@@ -986,30 +1008,45 @@ static ts_err_t consumer_setup(loop_t *L, char *err, size_t errsz) {
     }
     if (!(L->engine = ts_engine_new(&eo, why, sizeof why)))
         return fail(TS_ERR_CONFIG, err, errsz, "", why);
-    if (o->kind == TS_KIND_CUSTOMER) { /* consent by transition (docs/consent.md) */
-        L->consent_opts = (ts_consent_opts_t){.replay = o->replay_from_ms != TS_REPLAY_NONE};
-        if (!(L->consent = ts_consent_table_new(cfg, L->metrics, why, sizeof why)))
-            return fail(TS_ERR_CONFIG, err, errsz, "", why);
-        ts_state_opts_t so = {.cfg = cfg,
-                              .table = L->consent,
-                              .group_id = L->group_id,
-                              .ready = on_state_ready,
-                              .opaque = L,
-                              .metrics = L->metrics};
-        if (!L->consent_opts.replay && !(L->state = ts_state_new(&so, why, sizeof why)))
-            return fail(TS_ERR_CONFIG, err, errsz, "", why);
-    }
-    /* DELETES: customers.on_delete (not in replays: history's tombstones were followed) */
-    if (o->kind == TS_KIND_CUSTOMER && o->replay_from_ms == TS_REPLAY_NONE) {
-        why[0] = 0;
-        if (!(L->deletes = ts_deletes_new(cfg, L->mapper, L->metrics, why, sizeof why))) {
-            if (why[0]) return fail(TS_ERR_NOMEM, err, errsz, "customers.on_delete", why);
-        } else {
-            rd_kafka_conf_t *dc = ts_kconf_new(cfg, TS_KCONF_CONSUMER, why, sizeof why);
-            if (!dc || ts_deletes_restore(L->deletes, dc, L->topic, L->dec, why, sizeof why))
-                return fail(TS_ERR_IO, err, errsz, "customers.on_delete", why);
-        }
-    }
+    return TS_OK;
+}
+
+/* Customers only: consent state (docs/consent.md) and customers.on_delete
+ * (neither acts in replays: history's consent and tombstones were followed). */
+static ts_err_t setup_customer_state(loop_t *L, char *err, size_t errsz) {
+    const ts_config_t *cfg = L->cfg;
+    char why[512];
+    bool replay = L->o->replay_from_ms != TS_REPLAY_NONE;
+    L->consent_opts = (ts_consent_opts_t){.replay = replay};
+    if (!(L->consent = ts_consent_table_new(cfg, L->metrics, why, sizeof why)))
+        return fail(TS_ERR_CONFIG, err, errsz, "", why);
+    ts_state_opts_t so = {.cfg = cfg,
+                          .table = L->consent,
+                          .group_id = L->group_id,
+                          .ready = on_state_ready,
+                          .opaque = L,
+                          .metrics = L->metrics};
+    if (!replay && !(L->state = ts_state_new(&so, why, sizeof why)))
+        return fail(TS_ERR_CONFIG, err, errsz, "", why);
+    if (replay) return TS_OK;
+    why[0] = 0;
+    if (!(L->deletes = ts_deletes_new(cfg, L->mapper, L->metrics, why, sizeof why)))
+        return why[0] ? fail(TS_ERR_NOMEM, err, errsz, "customers.on_delete", why) : TS_OK;
+    rd_kafka_conf_t *dc = ts_kconf_new(cfg, TS_KCONF_CONSUMER, why, sizeof why);
+    if (!dc || ts_deletes_restore(L->deletes, dc, L->topic, L->dec, why, sizeof why))
+        return fail(TS_ERR_IO, err, errsz, "customers.on_delete", why);
+    return TS_OK;
+}
+
+static ts_err_t consumer_setup(loop_t *L, char *err, size_t errsz) {
+    const ts_config_t *cfg = L->cfg;
+    const ts_consumer_opts_t *o = L->o;
+    ts_err_t rc;
+    if ((rc = setup_pipeline(L, err, errsz))) return rc;
+    metrics_setup(L);
+    if ((rc = open_admin(L, err, errsz))) return rc;
+    if ((rc = setup_engine(L, err, errsz))) return rc;
+    if (o->kind == TS_KIND_CUSTOMER && (rc = setup_customer_state(L, err, errsz))) return rc;
     if ((rc = open_dead_letter_producer(L, err, errsz))) return rc;
     if (o->kind == TS_KIND_ORDER) {
         ts_ktable_opts_t to = {.cfg = cfg,

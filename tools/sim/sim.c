@@ -1663,9 +1663,12 @@ void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out) {
     pthread_mutex_unlock(&s->mu);
 }
 
-static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const char *method,
-                                  const char *url, const req_t *req) {
-    if (!strcmp(url, "/__sim/jobs") && !strcmp(method, "POST")) {
+/* ---- the inspection and control API (/__sim/...) ---------------------------- */
+
+/* GET /__sim/jobs; POST {"delay_ms": N} first sets the delay of later jobs. */
+static enum MHD_Result sim_jobs(ts_sim_t *s, struct MHD_Connection *c, const char *method,
+                                const req_t *req) {
+    if (!strcmp(method, "POST")) {
         /* {"delay_ms": N}: later import jobs complete N ms after creation (< 0: never) */
         cJSON *root = cJSON_ParseWithLength(req->body.data ? req->body.data : "", req->body.len);
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "delay_ms");
@@ -1674,40 +1677,141 @@ static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const c
         cJSON_Delete(root);
         if (!ok) return send_buf(c, 400, "text/plain", "want {\"delay_ms\": N}\n", 21, NULL);
     }
-    if (!strcmp(url, "/__sim/jobs")) {
-        ts_buf_t b = TS_BUF_INIT;
-        ts_jw_t w;
-        ts_jw_init(&w, &b);
-        pthread_mutex_lock(&s->mu);
-        int64_t now = sim_now(s);
+    ts_buf_t b = TS_BUF_INIT;
+    ts_jw_t w;
+    ts_jw_init(&w, &b);
+    pthread_mutex_lock(&s->mu);
+    int64_t now = sim_now(s);
+    ts_jw_obj_open(&w);
+    ts_jw_key(&w, "delay_ms");
+    ts_jw_int(&w, s->job_delay_ms);
+    ts_jw_key(&w, "jobs");
+    ts_jw_arr_open(&w);
+    uint64_t first = s->jobs > MAX_JOBS ? s->jobs - MAX_JOBS + 1 : 1;
+    for (uint64_t k = first; k <= s->jobs; k++) {
+        const job_t *j = &s->jobring[k % MAX_JOBS];
+        if (j->num != k) continue;
+        char id[40];
+        snprintf(id, sizeof id, "sim-job-%llu", (unsigned long long)k);
         ts_jw_obj_open(&w);
-        ts_jw_key(&w, "delay_ms");
-        ts_jw_int(&w, s->job_delay_ms);
-        ts_jw_key(&w, "jobs");
-        ts_jw_arr_open(&w);
-        uint64_t first = s->jobs > MAX_JOBS ? s->jobs - MAX_JOBS + 1 : 1;
-        for (uint64_t k = first; k <= s->jobs; k++) {
-            const job_t *j = &s->jobring[k % MAX_JOBS];
-            if (j->num != k) continue;
-            char id[40];
-            snprintf(id, sizeof id, "sim-job-%llu", (unsigned long long)k);
-            ts_jw_obj_open(&w);
-            ts_jw_kv_str(&w, "id", id);
-            ts_jw_kv_str(&w, "account", s->acc[j->acct].name);
-            ts_jw_kv_str(&w, "status", job_status(s, j, now));
-            ts_jw_key(&w, "total_count");
-            ts_jw_int(&w, j->total);
-            ts_jw_key(&w, "failed_count");
-            ts_jw_int(&w, (int64_t)j->n_errs);
-            ts_jw_obj_close(&w);
-        }
-        ts_jw_arr_close(&w);
+        ts_jw_kv_str(&w, "id", id);
+        ts_jw_kv_str(&w, "account", s->acc[j->acct].name);
+        ts_jw_kv_str(&w, "status", job_status(s, j, now));
+        ts_jw_key(&w, "total_count");
+        ts_jw_int(&w, j->total);
+        ts_jw_key(&w, "failed_count");
+        ts_jw_int(&w, (int64_t)j->n_errs);
         ts_jw_obj_close(&w);
+    }
+    ts_jw_arr_close(&w);
+    ts_jw_obj_close(&w);
+    pthread_mutex_unlock(&s->mu);
+    enum MHD_Result r = send_buf(c, 200, "application/json", b.data, b.len, NULL);
+    ts_buf_free(&b);
+    return r;
+}
+
+/* POST /__sim/reset: forget every request, event, profile and job. */
+static enum MHD_Result sim_reset(ts_sim_t *s, struct MHD_Connection *c) {
+    pthread_mutex_lock(&s->mu);
+    s->unauthorized = 0;
+    for (size_t k = 0; k < MAX_JOBS; k++) job_clear(&s->jobring[k]);
+    for (size_t i = 0; i < s->n_acc; i++) {
+        acct_t *a = &s->acc[i];
+        strset_free(&a->events);
+        strset_free(&a->profiles);
+        ts_buf_reset(&a->events_jsonl);
+        ts_buf_reset(&a->profiles_jsonl);
+        ts_buf_reset(&a->deletions_jsonl);
+        ts_buf_reset(&a->suppressions_jsonl);
+        memset(&a->st, 0, sizeof a->st);
+        memset(a->by_code, 0, sizeof a->by_code);
+        for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++) a->win[ep].burst.n = a->win[ep].steady.n = 0;
+        cJSON_Delete(a->by_metric);
+        a->by_metric = cJSON_CreateObject();
+        sim_profiles_reset(a->prof);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return send_buf(c, 200, "application/json", "{}", 2, NULL);
+}
+
+/* POST /__sim/accounts/NAME/suppress: suppress a profile as Klaviyo would
+ * after an unsubscribe link, a spam report or a bounce. */
+static enum MHD_Result sim_suppress(ts_sim_t *s, struct MHD_Connection *c, const char *url,
+                                    const req_t *req, const char *pre, const char *sfx, size_t ul) {
+    /* control: suppress a profile as Klaviyo would after an unsubscribe
+     * link, a spam report or a bounce */
+    char name[128];
+    snprintf(name, sizeof name, "%.*s", (int)(ul - strlen(pre) - strlen(sfx)), url + strlen(pre));
+    cJSON *body = cJSON_ParseWithLength(req->body.data ? req->body.data : "", req->body.len);
+    char err[256] = "invalid JSON";
+    ts_buf_t b = TS_BUF_INIT;
+    pthread_mutex_lock(&s->mu);
+    acct_t *a = find_account(s, name);
+    int rc = !a     ? -2
+             : body ? sim_profiles_suppress(a->prof, body, ts_now_wall_ms(), &b, err, sizeof err)
+                    : -1;
+    if (rc == 0) a->st.suppressed++;
+    pthread_mutex_unlock(&s->mu);
+    cJSON_Delete(body);
+    enum MHD_Result r;
+    if (rc == 0) {
+        r = send_buf(c, 200, "application/json", b.data, b.len, NULL);
+    } else if (rc == -2) {
+        r = send_buf(c, 404, "text/plain", "no such account\n", 16, NULL);
+    } else {
+        ts_buf_reset(&b);
+        ts_buf_printf(&b, "%s\n", err);
+        r = send_buf(c, 400, "text/plain", b.data, b.len, NULL);
+    }
+    ts_buf_free(&b);
+    return r;
+}
+
+/* GET /__sim/accounts/NAME/subscriptions: consent and suppressions. */
+static enum MHD_Result sim_subscriptions(ts_sim_t *s, struct MHD_Connection *c, const char *url,
+                                         const char *pre, size_t ul) {
+    char name[128];
+    snprintf(name, sizeof name, "%.*s", (int)(ul - strlen(pre) - 14), url + strlen(pre));
+    ts_buf_t b = TS_BUF_INIT;
+    pthread_mutex_lock(&s->mu);
+    acct_t *a = find_account(s, name);
+    if (a) sim_profiles_jsonl(a->prof, &b);
+    pthread_mutex_unlock(&s->mu);
+    enum MHD_Result r =
+        a ? send_buf(c, 200, "application/x-ndjson", b.data ? b.data : "", b.len, NULL)
+          : send_buf(c, 404, "text/plain", "not found\n", 10, NULL);
+    ts_buf_free(&b);
+    return r;
+}
+
+/* GET /__sim/accounts/NAME/{events,profiles,deletions,suppressions}. */
+static enum MHD_Result sim_account_dump(ts_sim_t *s, struct MHD_Connection *c, const char *url,
+                                        const char *pre) {
+    char name[128];
+    const char *rest = url + strlen(pre), *slash = strchr(rest, '/');
+    if (slash && (size_t)(slash - rest) < sizeof name) {
+        snprintf(name, sizeof name, "%.*s", (int)(slash - rest), rest);
+        pthread_mutex_lock(&s->mu);
+        acct_t *a = find_account(s, name);
+        ts_buf_t *b = !a                                ? NULL
+                      : !strcmp(slash, "/events")       ? &a->events_jsonl
+                      : !strcmp(slash, "/profiles")     ? &a->profiles_jsonl
+                      : !strcmp(slash, "/deletions")    ? &a->deletions_jsonl
+                      : !strcmp(slash, "/suppressions") ? &a->suppressions_jsonl
+                                                        : NULL;
+        enum MHD_Result r =
+            b ? send_buf(c, 200, "application/x-ndjson", b->data ? b->data : "", b->len, NULL)
+              : send_buf(c, 404, "text/plain", "not found\n", 10, NULL);
         pthread_mutex_unlock(&s->mu);
-        enum MHD_Result r = send_buf(c, 200, "application/json", b.data, b.len, NULL);
-        ts_buf_free(&b);
         return r;
     }
+    return send_buf(c, 404, "text/plain", "not found\n", 10, NULL);
+}
+
+static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const char *method,
+                                  const char *url, const req_t *req) {
+    if (!strcmp(url, "/__sim/jobs")) return sim_jobs(s, c, method, req);
     if (!strcmp(url, "/__sim/stats") && !strcmp(method, "GET")) {
         ts_buf_t b = TS_BUF_INIT;
         ts_sim_stats_json(s, &b);
@@ -1715,99 +1819,17 @@ static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const c
         ts_buf_free(&b);
         return r;
     }
-    if (!strcmp(url, "/__sim/reset") && !strcmp(method, "POST")) {
-        pthread_mutex_lock(&s->mu);
-        s->unauthorized = 0;
-        for (size_t k = 0; k < MAX_JOBS; k++) job_clear(&s->jobring[k]);
-        for (size_t i = 0; i < s->n_acc; i++) {
-            acct_t *a = &s->acc[i];
-            strset_free(&a->events);
-            strset_free(&a->profiles);
-            ts_buf_reset(&a->events_jsonl);
-            ts_buf_reset(&a->profiles_jsonl);
-            ts_buf_reset(&a->deletions_jsonl);
-            ts_buf_reset(&a->suppressions_jsonl);
-            memset(&a->st, 0, sizeof a->st);
-            memset(a->by_code, 0, sizeof a->by_code);
-            for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++)
-                a->win[ep].burst.n = a->win[ep].steady.n = 0;
-            cJSON_Delete(a->by_metric);
-            a->by_metric = cJSON_CreateObject();
-            sim_profiles_reset(a->prof);
-        }
-        pthread_mutex_unlock(&s->mu);
-        return send_buf(c, 200, "application/json", "{}", 2, NULL);
-    }
+    if (!strcmp(url, "/__sim/reset") && !strcmp(method, "POST")) return sim_reset(s, c);
     const char *pre = "/__sim/accounts/";
     const char *sfx = "/suppress";
     size_t ul = strlen(url);
-    if (!strncmp(url, pre, strlen(pre)) && !strcmp(method, "POST") && ul > strlen(sfx) &&
-        !strcmp(url + ul - strlen(sfx), sfx)) {
-        /* control: suppress a profile as Klaviyo would after an unsubscribe
-         * link, a spam report or a bounce */
-        char name[128];
-        snprintf(name, sizeof name, "%.*s", (int)(ul - strlen(pre) - strlen(sfx)),
-                 url + strlen(pre));
-        cJSON *body = cJSON_ParseWithLength(req->body.data ? req->body.data : "", req->body.len);
-        char err[256] = "invalid JSON";
-        ts_buf_t b = TS_BUF_INIT;
-        pthread_mutex_lock(&s->mu);
-        acct_t *a = find_account(s, name);
-        int rc = !a ? -2
-                 : body
-                     ? sim_profiles_suppress(a->prof, body, ts_now_wall_ms(), &b, err, sizeof err)
-                     : -1;
-        if (rc == 0) a->st.suppressed++;
-        pthread_mutex_unlock(&s->mu);
-        cJSON_Delete(body);
-        enum MHD_Result r;
-        if (rc == 0) {
-            r = send_buf(c, 200, "application/json", b.data, b.len, NULL);
-        } else if (rc == -2) {
-            r = send_buf(c, 404, "text/plain", "no such account\n", 16, NULL);
-        } else {
-            ts_buf_reset(&b);
-            ts_buf_printf(&b, "%s\n", err);
-            r = send_buf(c, 400, "text/plain", b.data, b.len, NULL);
-        }
-        ts_buf_free(&b);
-        return r;
-    }
-    if (!strncmp(url, pre, strlen(pre)) && !strcmp(method, "GET") && ul > 14 &&
-        !strcmp(url + ul - 14, "/subscriptions")) {
-        char name[128];
-        snprintf(name, sizeof name, "%.*s", (int)(ul - strlen(pre) - 14), url + strlen(pre));
-        ts_buf_t b = TS_BUF_INIT;
-        pthread_mutex_lock(&s->mu);
-        acct_t *a = find_account(s, name);
-        if (a) sim_profiles_jsonl(a->prof, &b);
-        pthread_mutex_unlock(&s->mu);
-        enum MHD_Result r =
-            a ? send_buf(c, 200, "application/x-ndjson", b.data ? b.data : "", b.len, NULL)
-              : send_buf(c, 404, "text/plain", "not found\n", 10, NULL);
-        ts_buf_free(&b);
-        return r;
-    }
-    if (!strncmp(url, pre, strlen(pre)) && !strcmp(method, "GET")) {
-        char name[128];
-        const char *rest = url + strlen(pre), *slash = strchr(rest, '/');
-        if (slash && (size_t)(slash - rest) < sizeof name) {
-            snprintf(name, sizeof name, "%.*s", (int)(slash - rest), rest);
-            pthread_mutex_lock(&s->mu);
-            acct_t *a = find_account(s, name);
-            ts_buf_t *b = !a                                ? NULL
-                          : !strcmp(slash, "/events")       ? &a->events_jsonl
-                          : !strcmp(slash, "/profiles")     ? &a->profiles_jsonl
-                          : !strcmp(slash, "/deletions")    ? &a->deletions_jsonl
-                          : !strcmp(slash, "/suppressions") ? &a->suppressions_jsonl
-                                                            : NULL;
-            enum MHD_Result r =
-                b ? send_buf(c, 200, "application/x-ndjson", b->data ? b->data : "", b->len, NULL)
-                  : send_buf(c, 404, "text/plain", "not found\n", 10, NULL);
-            pthread_mutex_unlock(&s->mu);
-            return r;
-        }
-    }
+    if (strncmp(url, pre, strlen(pre)))
+        return send_buf(c, 404, "text/plain", "not found\n", 10, NULL);
+    if (!strcmp(method, "POST") && ul > strlen(sfx) && !strcmp(url + ul - strlen(sfx), sfx))
+        return sim_suppress(s, c, url, req, pre, sfx, ul);
+    if (!strcmp(method, "GET") && ul > 14 && !strcmp(url + ul - 14, "/subscriptions"))
+        return sim_subscriptions(s, c, url, pre, ul);
+    if (!strcmp(method, "GET")) return sim_account_dump(s, c, url, pre);
     return send_buf(c, 404, "text/plain", "not found\n", 10, NULL);
 }
 
