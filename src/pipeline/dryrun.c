@@ -12,82 +12,37 @@
 
 #include "tillstream/consent_table.h"
 #include "tillstream/jw.h"
+#include "tillstream/custtable.h"
 #include "tillstream/map.h"
 #include "tillstream/route.h"
 
-/* --customers FILE: a small id -> customer map standing in for the
- * customer table of the live path. All strings live in one arena. */
-typedef struct {
-    ts_arena_t *arena;
-    ts_customer_ref_t *refs;
-    size_t n, cap;
-    size_t *index; /* open addressing: ref index + 1, 0 = empty */
-    size_t mask;
-} custmap_t;
-
-static uint64_t hstr(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-static const ts_customer_ref_t *custmap_get(const custmap_t *cm, const char *id) {
-    if (!cm->index || !id) return NULL;
-    for (size_t k = hstr(id) & cm->mask; cm->index[k]; k = (k + 1) & cm->mask)
-        if (!strcmp(cm->refs[cm->index[k] - 1].customer_id, id)) return &cm->refs[cm->index[k] - 1];
-    return NULL;
-}
-
-static ts_err_t custmap_load(custmap_t *cm, const char *path, char *errstr, size_t errstr_size) {
+/* --customers FILE: the live path's customer table itself, filled from
+ * the file's lines in order (later lines win, like the compacted topic; a
+ * line that does not decode is simply not in the table, as in the live
+ * table reader). */
+static ts_err_t customers_load(ts_custtable_t *t, const char *path, char *errstr,
+                               size_t errstr_size) {
     FILE *f = fopen(path, "r");
     if (!f)
         return ts_seterr(errstr, errstr_size, TS_ERR_IO, "cannot open --customers %s: %s", path,
                          strerror(errno));
-    cm->arena = ts_arena_new(1 << 16);
+    ts_arena_t *arena = ts_arena_new(1 << 16);
     char *line = NULL;
     size_t lcap = 0;
     ssize_t n;
-    ts_err_t rc = TS_OK;
-    while ((n = getline(&line, &lcap, f)) > 0) {
+    ts_err_t rc = arena ? TS_OK : TS_ERR_NOMEM;
+    while (rc == TS_OK && (n = getline(&line, &lcap, f)) > 0) {
         ts_customer_t c;
         char why[256];
-        if (n <= 1) continue;
-        if (ts_decode_customer_json(line, (size_t)n, cm->arena, &c, why, sizeof why) != TS_OK)
-            continue; /* a bad customer line is simply not in the table */
-        if (cm->n == cm->cap) {
-            cm->cap = cm->cap ? cm->cap * 2 : 64;
-            cm->refs = realloc(cm->refs, cm->cap * sizeof *cm->refs);
-            if (!cm->refs) {
-                rc = TS_ERR_NOMEM;
-                break;
-            }
-        }
-        ts_customer_ref_t *r = &cm->refs[cm->n++];
-        *r = (ts_customer_ref_t){true,         c.customer_id, c.email,         c.phone,
-                                 c.first_name, c.last_name,   c.home_outlet_id};
+        ts_arena_reset(arena);
+        if (n <= 1 || ts_decode_customer_json(line, (size_t)n, arena, &c, why, sizeof why) != TS_OK)
+            continue;
+        if (ts_custtable_put(t, &c) == TS_ERR_NOMEM) rc = TS_ERR_NOMEM;
     }
     free(line);
     fclose(f);
-    if (rc) return rc;
-    size_t cap = 16;
-    while (cap < cm->n * 2) cap *= 2;
-    cm->index = calloc(cap, sizeof *cm->index);
-    if (!cm->index) return TS_ERR_NOMEM;
-    cm->mask = cap - 1;
-    for (size_t i = 0; i < cm->n; i++) { /* later lines win, like a compacted topic */
-        size_t k = hstr(cm->refs[i].customer_id) & cm->mask;
-        while (cm->index[k] &&
-               strcmp(cm->refs[cm->index[k] - 1].customer_id, cm->refs[i].customer_id))
-            k = (k + 1) & cm->mask;
-        cm->index[k] = i + 1;
-    }
-    return TS_OK;
-}
-
-static void custmap_free(custmap_t *cm) {
-    ts_arena_destroy(cm->arena);
-    free(cm->refs);
-    free(cm->index);
+    ts_arena_destroy(arena);
+    return rc == TS_OK ? TS_OK : ts_seterr(errstr, errstr_size, rc, "--customers: out of memory");
 }
 
 static void write_subscriptions(ts_jw_t *w, const ts_mapped_t *m) {
@@ -252,8 +207,7 @@ ts_err_t ts_dryrun_run(const ts_config_t *cfg, ts_kind_t kind, FILE *in, const c
                        char *errstr, size_t errstr_size) {
     ts_dryrun_stats_t st;
     memset(&st, 0, sizeof st);
-    custmap_t cm;
-    memset(&cm, 0, sizeof cm);
+    ts_custtable_t *table = NULL;
     ts_err_t rc = TS_OK;
     ts_router_t *router = ts_router_new(cfg, errstr, errstr_size);
     ts_mapper_t *mapper = router ? ts_mapper_new(cfg, router, errstr, errstr_size) : NULL;
@@ -275,9 +229,13 @@ ts_err_t ts_dryrun_run(const ts_config_t *cfg, ts_kind_t kind, FILE *in, const c
     if (consent && suppressions_path &&
         (rc = suppressions_load(consent, suppressions_path, errstr, errstr_size)) != TS_OK)
         goto done;
-    if (kind == TS_KIND_ORDER && customers_path &&
-        (rc = custmap_load(&cm, customers_path, errstr, errstr_size)) != TS_OK)
-        goto done;
+    if (kind == TS_KIND_ORDER && customers_path) {
+        if (!(table = ts_custtable_new(0))) {
+            rc = TS_ERR_NOMEM;
+            goto done;
+        }
+        if ((rc = customers_load(table, customers_path, errstr, errstr_size)) != TS_OK) goto done;
+    }
 
     while ((n = getline(&line, &lcap, in)) >= 0) {
         st.lines++;
@@ -298,8 +256,11 @@ ts_err_t ts_dryrun_run(const ts_config_t *cfg, ts_kind_t kind, FILE *in, const c
             ts_order_t o;
             drc = ts_decode_order_json(line, len, arena, &o, why, sizeof why);
             if (drc == TS_OK) {
+                ts_customer_ref_t from_table = {0};
+                bool in_table =
+                    table && o.customer_id && ts_custtable_get(table, o.customer_id, &from_table);
                 const ts_customer_ref_t *cust =
-                    ts_map_resolve_customer(&o, custmap_get(&cm, o.customer_id));
+                    ts_map_resolve_customer(&o, in_table ? &from_table : NULL);
                 drc = ts_map_order(mapper, &o, cust, &m);
             }
         }
@@ -337,7 +298,7 @@ done:
     ts_buf_free(&line_out);
     ts_mapped_free(&m);
     ts_arena_destroy(arena);
-    custmap_free(&cm);
+    ts_custtable_destroy(table);
     ts_consent_table_destroy(consent);
     ts_mapper_destroy(mapper);
     ts_router_destroy(router);
