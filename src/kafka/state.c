@@ -9,6 +9,7 @@
  * state write's ack (the offset is stored only after both).
  */
 #include "tillstream/state.h"
+#include "tillstream/hash.h"
 
 #include <cJSON.h>
 #include <librdkafka/rdkafka.h>
@@ -64,9 +65,7 @@ static pending_t **bucket(ts_state_t *st, uint64_t token) {
 }
 
 static keyq_t **kbucket(ts_state_t *st, const char *key) {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *k = key; *k; k++) h = (h ^ (unsigned char)*k) * 1099511628211ULL;
-    return &st->kbuckets[h & (N_BUCKETS - 1)];
+    return &st->kbuckets[ts_hash_str(key) & (N_BUCKETS - 1)];
 }
 
 static void keyq_free(ts_state_t *st, keyq_t *q) {

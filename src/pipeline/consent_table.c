@@ -10,6 +10,7 @@
  * that customer is decided; the merge is idempotent (ts_consent_suppress).
  */
 #include "tillstream/consent_table.h"
+#include "tillstream/hash.h"
 
 #include <cJSON.h>
 #include <ctype.h>
@@ -43,9 +44,7 @@ struct ts_consent_table_s {
 };
 
 static uint64_t hkey(int account, const char *k, size_t n) {
-    uint64_t h = 1469598103934665603ULL ^ (uint64_t)(account + 1);
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
-    return h;
+    return ts_hash_finish(ts_hash_update(TS_HASH_INIT ^ (uint64_t)(account + 1), k, n));
 }
 
 static void metrics_setup(ts_consent_table_t *t, ts_metrics_t *mx) {

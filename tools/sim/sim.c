@@ -17,6 +17,7 @@
  * sides (the 100-profile cap of bulk unsubscribe was such a fact).
  */
 #include "tillstream/sim.h"
+#include "tillstream/hash.h"
 
 #include <arpa/inet.h>
 #include <cJSON.h>
@@ -111,11 +112,7 @@ typedef struct {
     size_t cap, n;
 } strset_t;
 
-static uint64_t hbytes(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
+static uint64_t hbytes(const char *s) { return ts_hash_str(s); }
 
 /* Returns 1 if inserted, 0 if present, -1 on allocation failure. */
 static int strset_add(strset_t *s, const char *k) {

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "tillstream/jw.h"
+#include "tillstream/hash.h"
 #include "tillstream/model.h"
 
 enum { CH_EMAIL = 0, CH_SMS = 1, N_CH };
@@ -53,11 +54,7 @@ struct sim_profiles_s {
     size_t ix_cap, ix_n;
 };
 
-static uint64_t hkey(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
+static uint64_t hkey(const char *s) { return ts_hash_str(s); }
 
 sim_profiles_t *sim_profiles_new(void) { return calloc(1, sizeof(sim_profiles_t)); }
 
