@@ -240,7 +240,10 @@ ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errst
                            "suppression records read into the consent state", NULL);
     return st;
 conf_fail:
-    ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "state store: %s", err);
+    /* a property error already names its key path, as the consumer's does
+     * (and --check-config's): the same message whichever client met it */
+    ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "%s%s",
+              strncmp(err, "kafka.", 6) ? "state store: " : "", err);
     ts_state_destroy(st);
     return NULL;
 nomem:
