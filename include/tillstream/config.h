@@ -8,7 +8,8 @@
  *   "topics":   { "customers": "pos.customers", "orders": "pos.orders",
  *                 "dead_letter": "pos.deadletter", "profiles": null,
  *                 "customers_state": "tillstream.customers.state",
- *                 "suppressions": "pos.klaviyo.suppressions" },
+ *                 "suppressions": "pos.klaviyo.suppressions",
+ *                 "suppressions_state": "tillstream.suppressions.state" },
  *   "klaviyo":  { "base_url": "https://a.klaviyo.com", "revision": "2026-07-15",
  *                 "ca_bundle": null, "linger_ms": 200, "timeout_ms": 30000,
  *                 "max_queued_events": 20000, "stall_warn_ms": 60000,
@@ -29,7 +30,9 @@
  *                 "raw_writer_schema_customers": null, "raw_writer_schema_orders": null },
  *   "admin":    { "listen": "0.0.0.0:9464" },
  *   "log":      { "level": "info" },
- *   "customers": { "on_delete": "ignore", "sync": "all" } }
+ *   "customers": { "on_delete": "ignore", "sync": "all" },
+ *   "suppressions": { "interval_ms": 60000, "transactional_id": "tillstream-suppressions",
+ *                     "page_size": 100 } }
  *
  * Environment overrides: TILLSTREAM_BOOTSTRAP_SERVERS replaces
  * kafka."bootstrap.servers".
@@ -86,9 +89,10 @@ typedef struct ts_config_s {
     char *topic_customers;
     char *topic_orders;
     char *topic_dead_letter;
-    char *topic_profiles;        /* Klaviyo profile ids back to the POS (NULL: off) */
-    char *topic_customers_state; /* consent state, compacted, key = customer id */
-    char *topic_suppressions;    /* Klaviyo suppressions (tillstream-suppressions) */
+    char *topic_profiles;           /* Klaviyo profile ids back to the POS (NULL: off) */
+    char *topic_customers_state;    /* consent state, compacted, key = customer id */
+    char *topic_suppressions;       /* Klaviyo suppressions (tillstream-suppressions) */
+    char *topic_suppressions_state; /* the poller's watermark per account, compacted */
 
     char *klaviyo_base_url;
     char *klaviyo_revision;
@@ -129,8 +133,11 @@ typedef struct ts_config_s {
     char *log_level;           /* "debug" | "info" | "warn" | "error" */
     char *customers_on_delete; /* "ignore" | "suppress" | "delete" (a tombstone's action) */
 
-    char *customers_sync;          /* "all" | "consented" (docs/consent.md) */
-    bool customers_sync_consented; /* customers_sync is "consented" */
+    char *customers_sync;                /* "all" | "consented" (docs/consent.md) */
+    bool customers_sync_consented;       /* customers_sync is "consented" */
+    int suppressions_interval_ms;        /* tillstream-suppressions: between two polls */
+    char *suppressions_transactional_id; /* its transactional.id */
+    int suppressions_page_size;          /* Get Profiles page[size] */
 } ts_config_t;
 
 /* Parses and validates the file at `path`. On success *out is a new

@@ -43,6 +43,8 @@ static const copt_t topics_opts[] = {
      "consent state (compacted, co-partitioned with customers)"},
     {"suppressions", CT_STR, "pos.klaviyo.suppressions", O(topic_suppressions), 0, 0,
      "Klaviyo suppressions (key = POS customer id)"},
+    {"suppressions_state", CT_STR, "tillstream.suppressions.state", O(topic_suppressions_state), 0,
+     0, "tillstream-suppressions' watermark per account (compacted, key = account)"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t klaviyo_opts[] = {
@@ -101,6 +103,15 @@ static const copt_t customers_opts[] = {
      "a customer's tombstone: ignore | suppress (bulk suppress) | delete (data-privacy deletion)"},
     {"sync", CT_STR, "all", O(customers_sync), 0, 0,
      "all | consented (only customers with consent on some channel become profiles)"},
+    {NULL, 0, NULL, 0, 0, 0, NULL}};
+
+static const copt_t suppressions_opts[] = {
+    {"interval_ms", CT_INT, "60000", O(suppressions_interval_ms), 1000, 86400000,
+     "tillstream-suppressions: time between two polls of an account"},
+    {"transactional_id", CT_STR, "tillstream-suppressions", O(suppressions_transactional_id), 0, 0,
+     "tillstream-suppressions: the Kafka transactional.id (one active poller per id)"},
+    {"page_size", CT_INT, "100", O(suppressions_page_size), 1, 100,
+     "tillstream-suppressions: Get Profiles page[size]"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t log_opts[] = {
@@ -392,9 +403,9 @@ ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size
         rc = ERR("(root): expected a JSON object");
         goto fail;
     }
-    static const char *const sections[] = {"kafka",   "topics",    "klaviyo",  "accounts",
-                                           "routing", "consumer",  "registry", "admin",
-                                           "log",     "customers", NULL};
+    static const char *const sections[] = {"kafka",   "topics",    "klaviyo",      "accounts",
+                                           "routing", "consumer",  "registry",     "admin",
+                                           "log",     "customers", "suppressions", NULL};
     for (const cJSON *it = root->child; it; it = it->next) {
         int k = 0;
         while (sections[k] && strcmp(sections[k], it->string) != 0) k++;
@@ -421,6 +432,9 @@ ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size
     if ((rc = apply_table(cfg, admin_opts, "admin", GET("admin"), errstr, errstr_size))) goto fail;
     if ((rc = apply_table(cfg, log_opts, "log", GET("log"), errstr, errstr_size))) goto fail;
     if ((rc = apply_table(cfg, customers_opts, "customers", GET("customers"), errstr, errstr_size)))
+        goto fail;
+    if ((rc = apply_table(cfg, suppressions_opts, "suppressions", GET("suppressions"), errstr,
+                          errstr_size)))
         goto fail;
 #undef GET
     if (strcmp(cfg->customers_on_delete, "ignore") &&
@@ -581,6 +595,7 @@ void ts_config_destroy(ts_config_t *cfg) {
     free_table(cfg, admin_opts);
     free_table(cfg, log_opts);
     free_table(cfg, customers_opts);
+    free_table(cfg, suppressions_opts);
     free(cfg);
 }
 

@@ -52,18 +52,28 @@ static const char *const ep_paths[TS_SIM_EP__COUNT] = {"/api/event-bulk-create-j
                                                        "/api/profile-import",
                                                        "/api/data-privacy-deletion-jobs",
                                                        "/api/profile-suppression-bulk-create-jobs",
-                                                       "/api/profiles"};
-static const char *const ep_ops[TS_SIM_EP__COUNT] = {
-    "bulk_create_events",        "bulk_import_profiles",   "bulk_subscribe_profiles",
-    "bulk_unsubscribe_profiles", "create_event",           "create_or_update_profile",
-    "request_profile_deletion",  "bulk_suppress_profiles", "get_profiles"};
+                                                       "/api/profiles",
+                                                       "/api/metrics",
+                                                       "/api/events"};
+static const char *const ep_ops[TS_SIM_EP__COUNT] = {"bulk_create_events",
+                                                     "bulk_import_profiles",
+                                                     "bulk_subscribe_profiles",
+                                                     "bulk_unsubscribe_profiles",
+                                                     "create_event",
+                                                     "create_or_update_profile",
+                                                     "request_profile_deletion",
+                                                     "bulk_suppress_profiles",
+                                                     "get_profiles",
+                                                     "get_metrics",
+                                                     "get_events"};
 static const char *const ep_names[TS_SIM_EP__COUNT] = {
-    "events_bulk",    "profiles_bulk",    "subscribe_bulk", "unsubscribe_bulk", "create_event",
-    "profile_import", "profile_deletion", "suppress_bulk",  "get_profiles"};
+    "events_bulk",  "profiles_bulk",  "subscribe_bulk",   "unsubscribe_bulk",
+    "create_event", "profile_import", "profile_deletion", "suppress_bulk",
+    "get_profiles", "get_metrics",    "get_events"};
 /* Klaviyo's published limits (x-klaviyo-ratelimit in the official files). */
-static const ts_sim_limit_t default_limits[TS_SIM_EP__COUNT] = {{10, 150}, {10, 150},   {75, 750},
-                                                                {75, 750}, {350, 3500}, {75, 750},
-                                                                {3, 60},   {75, 750},   {75, 750}};
+static const ts_sim_limit_t default_limits[TS_SIM_EP__COUNT] = {
+    {10, 150}, {10, 150}, {75, 750}, {75, 750}, {350, 3500}, {75, 750},
+    {3, 60},   {75, 750}, {75, 750}, {10, 150}, {350, 3500}};
 
 const char *ts_sim_ep_path(ts_sim_ep_t ep) {
     return ep >= 0 && ep < TS_SIM_EP__COUNT ? ep_paths[ep] : NULL;
@@ -1210,19 +1220,26 @@ static enum MHD_Result reject(ts_sim_t *s, struct MHD_Connection *c, acct_t *a, 
     return send_error(s, c, status, code, title, detail, pointer, hdrs);
 }
 
-/* GET /api/profiles: query parameters as get_profiles.json defines them. */
-static enum MHD_Result get_profiles(ts_sim_t *s, struct MHD_Connection *c, acct_t *a,
-                                    const char *rl[][2]) {
+/* GET /api/profiles, /api/metrics, /api/events: query parameters as
+ * get_profiles.json, get_metrics.json and get_events.json define them. */
+static enum MHD_Result get_collection(ts_sim_t *s, struct MHD_Connection *c, acct_t *a,
+                                      ts_sim_ep_t ep, const char *rl[][2]) {
 #define Q(k) MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k)
-    const char *filter = Q("filter"), *additional = Q("additional-fields[profile]");
-    const char *size = Q("page[size]"), *cursor = Q("page[cursor]");
-#undef Q
+    const char *filter = Q("filter"), *size = Q("page[size]"), *cursor = Q("page[cursor]");
     char base[300], err[512] = "", param[64] = "";
     snprintf(base, sizeof base, "http://%s:%d", s->listen_host, s->port);
     ts_buf_t b = TS_BUF_INIT;
     pthread_mutex_lock(&s->mu);
-    unsigned status = sim_profiles_get(a->prof, filter, additional, size, cursor, base, &b, err,
-                                       sizeof err, param, sizeof param);
+    unsigned status = ep == TS_SIM_EP_GET_PROFILES
+                          ? sim_profiles_get(a->prof, filter, Q("additional-fields[profile]"), size,
+                                             cursor, base, &b, err, sizeof err, param, sizeof param)
+                      : ep == TS_SIM_EP_GET_METRICS
+                          ? sim_profiles_metrics_get(filter, Q("fields[metric]"), cursor, base, &b,
+                                                     err, sizeof err, param, sizeof param)
+                          : sim_profiles_events_get(a->prof, filter, Q("sort"), Q("include"),
+                                                    Q("fields[profile]"), size, cursor, base, &b,
+                                                    err, sizeof err, param, sizeof param);
+#undef Q
     if (status == 200) count_status(a, 200);
     pthread_mutex_unlock(&s->mu);
     enum MHD_Result res;
@@ -1357,7 +1374,8 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
     if (gate(s, c, ep, &g, &gres)) return gres;
     acct_t *a = g.a;
     const char *(*rl)[2] = g.rl;
-    if (ep == TS_SIM_EP_GET_PROFILES) return get_profiles(s, c, a, rl);
+    if (ep == TS_SIM_EP_GET_PROFILES || ep == TS_SIM_EP_GET_METRICS || ep == TS_SIM_EP_GET_EVENTS)
+        return get_collection(s, c, a, ep, rl);
     if (!json_ctype(ctype))
         return reject(s, c, a, 415, "unsupported_media_type", "Unsupported media type.",
                       "Content-Type must be application/vnd.api+json", NULL, rl);
@@ -1858,14 +1876,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                               "Method not allowed", NULL, NULL);
         return handle_job_get(s, c, url + sizeof jobs_pre - 1);
     }
-    if (!strcmp(url, "/api/profiles") || !strcmp(url, "/api/profiles/")) {
-        if (strcmp(method, "GET"))
+    static const ts_sim_ep_t gets[] = {TS_SIM_EP_GET_PROFILES, TS_SIM_EP_GET_METRICS,
+                                       TS_SIM_EP_GET_EVENTS};
+    for (size_t g = 0; g < sizeof gets / sizeof gets[0]; g++) {
+        size_t n = strlen(ep_paths[gets[g]]);
+        if (strncmp(url, ep_paths[gets[g]], n) || (url[n] && strcmp(url + n, "/"))) continue;
+        if (!strcmp(method, "GET")) return handle_api(s, c, gets[g], r);
+        if (gets[g] != TS_SIM_EP_GET_EVENTS || url[n]) /* POST /api/events: Create Event */
             return send_error(s, c, 405, "method_not_allowed", "Method not allowed.",
                               "Method not allowed", NULL, NULL);
-        return handle_api(s, c, TS_SIM_EP_GET_PROFILES, r);
     }
     for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++) {
-        if (ep != TS_SIM_EP_GET_PROFILES && !strcmp(url, ep_paths[ep])) {
+        if (ep != TS_SIM_EP_GET_PROFILES && ep != TS_SIM_EP_GET_METRICS &&
+            ep != TS_SIM_EP_GET_EVENTS && !strcmp(url, ep_paths[ep])) {
             if (strcmp(method, "POST"))
                 return send_error(s, c, 405, "method_not_allowed", "Method not allowed.",
                                   "Method not allowed", NULL, NULL);

@@ -47,9 +47,17 @@ typedef struct {
     size_t idx;
 } slot_t;
 
+/* an "Unsubscribed from SMS Marketing" event (Get Events) */
+typedef struct {
+    int64_t ts; /* whole seconds, as Klaviyo's datetime */
+    size_t prof;
+} sms_ev_t;
+
 struct sim_profiles_s {
     prof_t *v;
     size_t n, cap;
+    sms_ev_t *ev;
+    size_t n_ev, cap_ev;
     slot_t *ix; /* identifier -> profile index */
     size_t ix_cap, ix_n;
 };
@@ -68,6 +76,7 @@ void sim_profiles_reset(sim_profiles_t *p) {
     for (size_t i = 0; i < p->ix_cap; i++) free(p->ix[i].key);
     free(p->v);
     free(p->ix);
+    free(p->ev);
     memset(p, 0, sizeof *p);
 }
 
@@ -251,6 +260,15 @@ int sim_profiles_suppress(sim_profiles_t *p, const cJSON *body, int64_t now_ms, 
     if (c == CH_EMAIL) {
         ch->suppression = r;
         ch->suppressed_ts = at;
+    } else { /* Klaviyo records an "Unsubscribed from SMS Marketing" event */
+        if (p->n_ev == p->cap_ev) {
+            size_t nc = p->cap_ev ? p->cap_ev * 2 : 64;
+            sms_ev_t *ne = realloc(p->ev, nc * sizeof *ne);
+            if (!ne) return snprintf(err, errsz, "out of memory"), -1;
+            p->ev = ne;
+            p->cap_ev = nc;
+        }
+        p->ev[p->n_ev++] = (sms_ev_t){.ts = at - (((at % 1000) + 1000) % 1000), .prof = (size_t)i};
     }
     pr->updated = at > pr->updated ? at : pr->updated;
     ts_buf_printf(out, "{\"id\":\"%s\"}", pr->id);
@@ -576,4 +594,367 @@ void sim_profiles_jsonl(const sim_profiles_t *p, ts_buf_t *out) {
         ts_jw_obj_close(&w);
         ts_buf_putc(out, '\n');
     }
+}
+
+/* ---- Get Metrics / Get Events ------------------------------------------------ */
+
+/* The account's metrics: Klaviyo's built-in consent metrics (ids are
+ * Klaviyo's 6-character form). */
+static const struct {
+    const char *id, *name;
+} metrics[] = {{"RcvEml", "Received Email"},
+               {"UnsEml", "Unsubscribed from Email Marketing"},
+               {"SubSms", "Subscribed to SMS Marketing"},
+               {"UnsSms", "Unsubscribed from SMS Marketing"}};
+#define N_METRICS        (sizeof metrics / sizeof metrics[0])
+#define SMS_UNSUB_METRIC "UnsSms"
+
+static void metric_resource(ts_jw_t *w, size_t k, const char *base) {
+    char link[300];
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", "metric");
+    ts_jw_kv_str(w, "id", metrics[k].id);
+    ts_jw_key(w, "attributes");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "name", metrics[k].name);
+    ts_jw_kv_str(w, "created", "2025-01-01T00:00:00.000000+00:00");
+    ts_jw_kv_str(w, "updated", "2025-01-01T00:00:00.000000+00:00");
+    ts_jw_key(w, "integration");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "name", "Klaviyo");
+    ts_jw_kv_str(w, "category", "Internal");
+    ts_jw_obj_close(w);
+    ts_jw_obj_close(w);
+    ts_jw_key(w, "links");
+    ts_jw_obj_open(w);
+    snprintf(link, sizeof link, "%s/api/metrics/%s/", base, metrics[k].id);
+    ts_jw_kv_str(w, "self", link);
+    ts_jw_obj_close(w);
+    ts_jw_obj_close(w);
+}
+
+/* "a,b,c" each in `allowed` (NULL-terminated) */
+static int check_list(const char *v, const char *const *allowed, char *err, size_t errsz) {
+    while (v && *v) {
+        size_t n = strcspn(v, ",");
+        bool ok = false;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = strlen(*a) == n && !strncmp(*a, v, n);
+        if (!ok) return snprintf(err, errsz, "'%.*s' is not a valid value", (int)n, v), -1;
+        v += n + (v[n] == ',');
+    }
+    return 0;
+}
+
+unsigned sim_profiles_metrics_get(const char *filter, const char *fields, const char *cursor,
+                                  const char *base, ts_buf_t *out, char *err, size_t errsz,
+                                  char *param, size_t paramsz) {
+    static const char *const mfields[] = {"created", "id", "integration", "name", "updated", NULL};
+    if (check_list(fields, mfields, err, errsz))
+        return snprintf(param, paramsz, "fields[metric]"), 400;
+    if (filter && strncmp(filter, "equals(integration.name,", 24) &&
+        strncmp(filter, "equals(integration.category,", 28))
+        return snprintf(err, errsz,
+                        "Invalid filter: only equals(integration.name|integration.category,...)"),
+               snprintf(param, paramsz, "filter"), 400;
+    if (cursor)
+        return snprintf(err, errsz, "Invalid page cursor"),
+               snprintf(param, paramsz, "page[cursor]"), 400;
+    ts_jw_t w;
+    ts_jw_init(&w, out);
+    ts_jw_obj_open(&w);
+    ts_jw_key(&w, "data");
+    ts_jw_arr_open(&w);
+    for (size_t k = 0; k < N_METRICS; k++) {
+        if (filter) { /* the value of equals(field,"v") or ('v') must be Klaviyo / Internal */
+            const char *v = strchr(filter, ',') + 1;
+            bool name = !strncmp(filter, "equals(integration.name,", 24);
+            const char *want = name ? "Klaviyo" : "Internal";
+            if (strlen(v) < strlen(want) + 3 || strncmp(v + 1, want, strlen(want))) continue;
+        }
+        metric_resource(&w, k, base);
+    }
+    ts_jw_arr_close(&w);
+    ts_jw_key(&w, "links");
+    ts_jw_obj_open(&w);
+    char self[300];
+    snprintf(self, sizeof self, "%s/api/metrics/", base);
+    ts_jw_kv_str(&w, "self", self);
+    ts_jw_obj_close(&w);
+    ts_jw_obj_close(&w);
+    return 200;
+}
+
+typedef struct {
+    char metric[64]; /* "" = any */
+    bool has_lo, has_hi, lo_incl, hi_incl;
+    int64_t lo, hi;
+} evfilter_t;
+
+/* one condition of a Get Events filter */
+static int ev_condition(const char *c, size_t n, evfilter_t *f, char *err, size_t errsz) {
+    static const char *const ops[] = {"greater-than(", "greater-or-equal(", "less-than(",
+                                      "less-or-equal("};
+    if (n < 2 || c[n - 1] != ')') return snprintf(err, errsz, "Invalid filter syntax"), -1;
+    if (!strncmp(c, "equals(metric_id,", 17)) {
+        const char *v = c + 17;
+        size_t vl = n - 17 - 1;
+        if (vl < 3 || (v[0] != '"' && v[0] != '\'') || v[vl - 1] != v[0] ||
+            vl - 2 >= sizeof f->metric)
+            return snprintf(err, errsz, "Invalid filter syntax: equals needs a quoted string"), -1;
+        memcpy(f->metric, v + 1, vl - 2);
+        f->metric[vl - 2] = '\0';
+        return 0;
+    }
+    for (int k = 0; k < 4; k++) {
+        size_t on = strlen(ops[k]);
+        if (n <= on || strncmp(c, ops[k], on)) continue;
+        const char *a = c + on;
+        size_t fl = strcspn(a, ",");
+        if (!((fl == 8 && !strncmp(a, "datetime", 8)) || (fl == 9 && !strncmp(a, "timestamp", 9))))
+            return snprintf(err, errsz, "'%.*s' is not a filterable field for %.*s", (int)fl, a,
+                            (int)(on - 1), ops[k]),
+                   -1;
+        const char *v = a + fl + 1;
+        size_t vl = (size_t)(c + n - 1 - v);
+        if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) v++, vl -= 2;
+        int64_t t;
+        char why[128];
+        if (ts_time_parse_iso8601(v, vl, &t, why, sizeof why))
+            return snprintf(err, errsz, "Invalid date-time in filter: %s", why), -1;
+        if (k < 2)
+            f->has_lo = true, f->lo = t, f->lo_incl = k == 1;
+        else
+            f->has_hi = true, f->hi = t, f->hi_incl = k == 3;
+        return 0;
+    }
+    return snprintf(err, errsz,
+                    "Invalid filter: supported are equals(metric_id,...) and datetime/timestamp "
+                    "comparisons, alone or in and(...)"),
+           -1;
+}
+
+static int ev_filter(const char *f, evfilter_t *out, char *err, size_t errsz) {
+    memset(out, 0, sizeof *out);
+    if (!f) return 0;
+    size_t n = strlen(f);
+    if (strncmp(f, "and(", 4)) return ev_condition(f, n, out, err, errsz);
+    if (f[n - 1] != ')') return snprintf(err, errsz, "Invalid filter syntax"), -1;
+    const char *p = f + 4, *end = f + n - 1;
+    while (p < end) { /* split at commas outside parentheses and quotes */
+        const char *q = p;
+        int depth = 0;
+        char quote = 0;
+        for (; q < end; q++) {
+            if (quote) {
+                if (*q == quote) quote = 0;
+            } else if (*q == '"' || *q == '\'') {
+                quote = *q;
+            } else if (*q == '(') {
+                depth++;
+            } else if (*q == ')') {
+                depth--;
+            } else if (*q == ',' && depth == 0) {
+                break;
+            }
+        }
+        if (ev_condition(p, (size_t)(q - p), out, err, errsz)) return -1;
+        p = q + 1;
+    }
+    return 0;
+}
+
+static bool ev_matches(const sms_ev_t *e, const evfilter_t *f) {
+    if (f->metric[0] && strcmp(f->metric, SMS_UNSUB_METRIC)) return false;
+    if (f->has_lo && (f->lo_incl ? e->ts < f->lo : e->ts <= f->lo)) return false;
+    if (f->has_hi && (f->hi_incl ? e->ts > f->hi : e->ts >= f->hi)) return false;
+    return true;
+}
+
+static void put_link_ev(ts_buf_t *b, const char *base, const char *q[][2], const char *cursor) {
+    ts_buf_printf(b, "%s/api/events/", base);
+    char sep = '?';
+    for (int i = 0; q[i][0]; i++) {
+        if (!q[i][1]) continue;
+        ts_buf_putc(b, sep);
+        url_encode(b, q[i][0]);
+        ts_buf_putc(b, '=');
+        url_encode(b, q[i][1]);
+        sep = '&';
+    }
+    if (cursor) ts_buf_printf(b, "%cpage%%5Bcursor%%5D=", sep), url_encode(b, cursor);
+}
+
+unsigned sim_profiles_events_get(sim_profiles_t *p, const char *filter, const char *sort,
+                                 const char *include, const char *fields_profile,
+                                 const char *page_size, const char *cursor, const char *base,
+                                 ts_buf_t *out, char *err, size_t errsz, char *param,
+                                 size_t paramsz) {
+    evfilter_t f;
+    if (ev_filter(filter, &f, err, errsz)) return snprintf(param, paramsz, "filter"), 400;
+    static const char *const sorts[] = {"datetime", "-datetime", "timestamp", "-timestamp", NULL};
+    static const char *const incs[] = {"attributions", "metric", "profile", NULL};
+    if (sort && (strchr(sort, ',') || check_list(sort, sorts, err, errsz)))
+        return snprintf(err, errsz, "'%s' is not a valid sort", sort),
+               snprintf(param, paramsz, "sort"), 400;
+    if (check_list(include, incs, err, errsz)) return snprintf(param, paramsz, "include"), 400;
+    bool inc_profile = false, inc_metric = false;
+    for (const char *a = include; a && *a;) {
+        size_t n = strcspn(a, ",");
+        inc_profile |= n == 7 && !strncmp(a, "profile", 7);
+        inc_metric |= n == 6 && !strncmp(a, "metric", 6);
+        a += n + (a[n] == ',');
+    }
+    (void)fields_profile; /* sparse fieldsets: every identifier is always shown */
+    int size = 200;       /* get_events.json: default 200, at most 1000 */
+    if (page_size) {
+        char *end;
+        long v = strtol(page_size, &end, 10);
+        if (*end || v < 1 || v > 1000)
+            return snprintf(err, errsz, "page[size] must be an integer between 1 and 1000"),
+                   snprintf(param, paramsz, "page[size]"), 400;
+        size = (int)v;
+    }
+    bool desc = sort && sort[0] == '-';
+    hit_t after = {0, 0};
+    bool has_after = false;
+    if (cursor) {
+        long long t;
+        size_t idx;
+        char tail;
+        if (sscanf(cursor, "e%lld.%zu%c", &t, &idx, &tail) != 2)
+            return snprintf(err, errsz, "Invalid page cursor"),
+                   snprintf(param, paramsz, "page[cursor]"), 400;
+        after = (hit_t){t, idx};
+        has_after = true;
+    }
+    hit_t *hits = malloc((p->n_ev ? p->n_ev : 1) * sizeof *hits);
+    if (!hits) return snprintf(err, errsz, "out of memory"), 500;
+    size_t nh = 0;
+    for (size_t i = 0; i < p->n_ev; i++) {
+        if (!ev_matches(&p->ev[i], &f)) continue;
+        hit_t h = {p->ev[i].ts, i};
+        if (has_after && (desc ? cmp_hit(&h, &after) >= 0 : cmp_hit(&h, &after) <= 0)) continue;
+        hits[nh++] = h;
+    }
+    qsort(hits, nh, sizeof *hits, cmp_hit);
+    if (desc)
+        for (size_t i = 0; i < nh / 2; i++) {
+            hit_t t = hits[i];
+            hits[i] = hits[nh - 1 - i];
+            hits[nh - 1 - i] = t;
+        }
+    size_t shown = nh < (size_t)size ? nh : (size_t)size;
+    ts_jw_t w;
+    ts_jw_init(&w, out);
+    ts_jw_obj_open(&w);
+    ts_jw_key(&w, "data");
+    ts_jw_arr_open(&w);
+    char link[400], id[48], dt[48];
+    for (size_t k = 0; k < shown; k++) {
+        const sms_ev_t *e = &p->ev[hits[k].idx];
+        const prof_t *pr = &p->v[e->prof];
+        snprintf(id, sizeof id, "simev%08zu", hits[k].idx + 1);
+        ts_time_format_iso8601(e->ts, dt, sizeof dt);
+        ts_jw_obj_open(&w);
+        ts_jw_kv_str(&w, "type", "event");
+        ts_jw_kv_str(&w, "id", id);
+        ts_jw_key(&w, "attributes");
+        ts_jw_obj_open(&w);
+        ts_jw_key(&w, "timestamp");
+        ts_jw_int(&w, e->ts / 1000);
+        ts_jw_key(&w, "event_properties");
+        ts_jw_obj_open(&w);
+        ts_jw_kv_str(&w, "method", "TEXT");
+        ts_jw_obj_close(&w);
+        ts_jw_kv_str(&w, "datetime", dt);
+        ts_jw_kv_str(&w, "uuid", id);
+        ts_jw_obj_close(&w);
+        ts_jw_key(&w, "relationships");
+        ts_jw_obj_open(&w);
+        static const char *const rel[2][3] = {{"profile", "profile", "profiles"},
+                                              {"metric", "metric", "metrics"}};
+        for (int r = 0; r < 2; r++) {
+            ts_jw_key(&w, rel[r][0]);
+            ts_jw_obj_open(&w);
+            ts_jw_key(&w, "data");
+            ts_jw_obj_open(&w);
+            ts_jw_kv_str(&w, "type", rel[r][1]);
+            ts_jw_kv_str(&w, "id", r == 0 ? pr->id : SMS_UNSUB_METRIC);
+            ts_jw_obj_close(&w);
+            ts_jw_key(&w, "links");
+            ts_jw_obj_open(&w);
+            snprintf(link, sizeof link, "%s/api/events/%s/relationships/%s/", base, id, rel[r][0]);
+            ts_jw_kv_str(&w, "self", link);
+            snprintf(link, sizeof link, "%s/api/events/%s/%s/", base, id, rel[r][0]);
+            ts_jw_kv_str(&w, "related", link);
+            ts_jw_obj_close(&w);
+            ts_jw_obj_close(&w);
+        }
+        ts_jw_obj_close(&w);
+        ts_jw_key(&w, "links");
+        ts_jw_obj_open(&w);
+        snprintf(link, sizeof link, "%s/api/events/%s/", base, id);
+        ts_jw_kv_str(&w, "self", link);
+        ts_jw_obj_close(&w);
+        ts_jw_obj_close(&w);
+    }
+    ts_jw_arr_close(&w);
+    if (inc_profile || inc_metric) {
+        ts_jw_key(&w, "included");
+        ts_jw_arr_open(&w);
+        if (inc_metric && shown) metric_resource(&w, 3, base);
+        for (size_t k = 0; inc_profile && k < shown; k++) {
+            size_t pi = p->ev[hits[k].idx].prof;
+            bool dup = false; /* each profile once */
+            for (size_t j = 0; j < k && !dup; j++) dup = p->ev[hits[j].idx].prof == pi;
+            if (dup) continue;
+            const prof_t *pr = &p->v[pi];
+            ts_jw_obj_open(&w);
+            ts_jw_kv_str(&w, "type", "profile");
+            ts_jw_kv_str(&w, "id", pr->id);
+            ts_jw_key(&w, "attributes");
+            ts_jw_obj_open(&w);
+            ts_jw_key(&w, "email");
+            ts_jw_str(&w, pr->email);
+            ts_jw_key(&w, "phone_number");
+            ts_jw_str(&w, pr->phone);
+            ts_jw_key(&w, "external_id");
+            ts_jw_str(&w, pr->external_id);
+            ts_jw_obj_close(&w);
+            ts_jw_key(&w, "links");
+            ts_jw_obj_open(&w);
+            snprintf(link, sizeof link, "%s/api/profiles/%s/", base, pr->id);
+            ts_jw_kv_str(&w, "self", link);
+            ts_jw_obj_close(&w);
+            ts_jw_obj_close(&w);
+        }
+        ts_jw_arr_close(&w);
+    }
+    ts_jw_key(&w, "links");
+    ts_jw_obj_open(&w);
+    char psz[16];
+    snprintf(psz, sizeof psz, "%d", size);
+    const char *q[][2] = {{"filter", filter},
+                          {"sort", sort},
+                          {"include", include},
+                          {"fields[profile]", fields_profile},
+                          {"page[size]", page_size ? psz : NULL},
+                          {NULL, NULL}};
+    ts_buf_t lb = TS_BUF_INIT;
+    put_link_ev(&lb, base, q, cursor);
+    ts_jw_kv_str(&w, "self", lb.data);
+    if (nh > shown) {
+        char next[64];
+        snprintf(next, sizeof next, "e%lld.%zu", (long long)hits[shown - 1].ts,
+                 hits[shown - 1].idx);
+        ts_buf_reset(&lb);
+        put_link_ev(&lb, base, q, next);
+        ts_jw_kv_str(&w, "next", lb.data);
+    }
+    ts_buf_free(&lb);
+    ts_jw_obj_close(&w);
+    ts_jw_obj_close(&w);
+    free(hits);
+    return 200;
 }

@@ -11,7 +11,8 @@
  * bulk_subscribe_profiles.json says (HARD_BOUNCE and INVALID_EMAIL stay);
  * Bulk Unsubscribe sets the consent to UNSUBSCRIBED and adds no
  * suppression. A control call suppresses a profile as an unsubscribe
- * link, a spam report or a bounce would. Get Profiles answers with the
+ * link, a spam report or a bounce would (an SMS suppression also records an
+ * "Unsubscribed from SMS Marketing" event for Get Events). Get Profiles answers with the
  * filter, additional-fields, page[size] and cursor pagination of
  * get_profiles.json.
  *
@@ -56,6 +57,22 @@ int sim_profiles_suppress(sim_profiles_t *p, const cJSON *body, int64_t now_ms, 
 unsigned sim_profiles_get(sim_profiles_t *p, const char *filter, const char *additional,
                           const char *page_size, const char *cursor, const char *base,
                           ts_buf_t *out, char *err, size_t errsz, char *param, size_t paramsz);
+
+/* Get Metrics: Klaviyo's built-in consent metrics, "Unsubscribed from SMS
+ * Marketing" among them (one page). Same conventions as sim_profiles_get. */
+unsigned sim_profiles_metrics_get(const char *filter, const char *fields, const char *cursor,
+                                  const char *base, ts_buf_t *out, char *err, size_t errsz,
+                                  char *param, size_t paramsz);
+/* Get Events: the "Unsubscribed from SMS Marketing" events the control call
+ * recorded (an SMS suppression), with filter (equals(metric_id,...),
+ * datetime/timestamp comparisons, and(...)), sort (datetime, -datetime),
+ * include=profile|metric, page[size] (default 200, at most 1000) and
+ * cursor pagination of get_events.json. */
+unsigned sim_profiles_events_get(sim_profiles_t *p, const char *filter, const char *sort,
+                                 const char *include, const char *fields_profile,
+                                 const char *page_size, const char *cursor, const char *base,
+                                 ts_buf_t *out, char *err, size_t errsz, char *param,
+                                 size_t paramsz);
 
 /* JSON lines, one per profile: {"id","email","phone_number","external_id",
  * "email_consent","email_suppression","email_suppressed_at",

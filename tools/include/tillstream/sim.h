@@ -39,6 +39,8 @@ typedef enum {
     TS_SIM_EP_PROFILE_DELETION, /* /api/data-privacy-deletion-jobs (one profile, 202) */
     TS_SIM_EP_SUPPRESS_BULK,    /* /api/profile-suppression-bulk-create-jobs (<= 100 emails) */
     TS_SIM_EP_GET_PROFILES,     /* GET /api/profiles (filter, additional-fields, cursor pages) */
+    TS_SIM_EP_GET_METRICS,      /* GET /api/metrics (the built-in consent metrics) */
+    TS_SIM_EP_GET_EVENTS,       /* GET /api/events (SMS unsubscribe events, cursor pages) */
     TS_SIM_EP__COUNT
 } ts_sim_ep_t;
 
