@@ -26,7 +26,7 @@ OPERATIONS = ["bulk_create_events", "bulk_import_profiles", "bulk_subscribe_prof
               "bulk_unsubscribe_profiles", "create_event", "create_or_update_profile",
               "get_bulk_import_profiles_job", "get_errors_for_bulk_import_profiles_job",
               "get_profiles_for_bulk_import_profiles_job", "request_profile_deletion",
-              "bulk_suppress_profiles", "get_profiles"]
+              "bulk_suppress_profiles", "get_profiles", "get_metrics", "get_events"]
 
 
 def spec_dir():

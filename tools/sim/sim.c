@@ -1220,6 +1220,45 @@ static enum MHD_Result reject(ts_sim_t *s, struct MHD_Connection *c, acct_t *a, 
     return send_error(s, c, status, code, title, detail, pointer, hdrs);
 }
 
+/* The query parameters each GET operation defines (get_profiles.json,
+ * get_metrics.json, get_events.json): any other is a 400. */
+static const char *const get_params[3][10] = {
+    {"additional-fields[profile]", "fields[conversation]", "fields[profile]", "fields[push-token]",
+     "filter", "include", "page[cursor]", "page[size]", "sort", NULL},
+    {"fields[flow]", "fields[metric]", "filter", "include", "page[cursor]", NULL},
+    {"fields[attribution]", "fields[event]", "fields[metric]", "fields[profile]", "filter",
+     "include", "page[cursor]", "page[size]", "sort", NULL}};
+static const char *const profile_sorts[] = {
+    "created",
+    "-created",
+    "email",
+    "-email",
+    "id",
+    "-id",
+    "subscriptions.email.marketing.list_suppressions.timestamp",
+    "-subscriptions.email.marketing.list_suppressions.timestamp",
+    "subscriptions.email.marketing.suppression.timestamp",
+    "-subscriptions.email.marketing.suppression.timestamp",
+    "updated",
+    "-updated",
+    NULL};
+
+typedef struct {
+    const char *const *allowed;
+    char bad[64];
+} qcheck_t;
+
+static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value) {
+    (void)kind;
+    (void)value;
+    qcheck_t *q = cls;
+    for (const char *const *k = q->allowed; *k; k++)
+        if (!strcmp(*k, key)) return MHD_YES;
+    if (!q->bad[0]) snprintf(q->bad, sizeof q->bad, "%s", key);
+    return MHD_YES;
+}
+
 /* GET /api/profiles, /api/metrics, /api/events: query parameters as
  * get_profiles.json, get_metrics.json and get_events.json define them. */
 static enum MHD_Result get_collection(ts_sim_t *s, struct MHD_Connection *c, acct_t *a,
@@ -1229,8 +1268,22 @@ static enum MHD_Result get_collection(ts_sim_t *s, struct MHD_Connection *c, acc
     char base[300], err[512] = "", param[64] = "";
     snprintf(base, sizeof base, "http://%s:%d", s->listen_host, s->port);
     ts_buf_t b = TS_BUF_INIT;
+    qcheck_t qc = {.allowed = get_params[ep == TS_SIM_EP_GET_PROFILES  ? 0
+                                         : ep == TS_SIM_EP_GET_METRICS ? 1
+                                                                       : 2]};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_param, &qc);
+    const char *sort = Q("sort");
+    bool sort_ok = !sort || ep != TS_SIM_EP_GET_PROFILES;
+    for (int k = 0; !sort_ok && profile_sorts[k]; k++) sort_ok = !strcmp(sort, profile_sorts[k]);
+    if (qc.bad[0])
+        snprintf(err, sizeof err, "'%s' is not a valid query parameter", qc.bad),
+            snprintf(param, sizeof param, "%s", qc.bad);
+    else if (!sort_ok)
+        snprintf(err, sizeof err, "'%s' is not a valid sort", sort),
+            snprintf(param, sizeof param, "sort");
     pthread_mutex_lock(&s->mu);
-    unsigned status = ep == TS_SIM_EP_GET_PROFILES
+    unsigned status = param[0] ? 400u
+                      : ep == TS_SIM_EP_GET_PROFILES
                           ? sim_profiles_get(a->prof, filter, Q("additional-fields[profile]"), size,
                                              cursor, base, &b, err, sizeof err, param, sizeof param)
                       : ep == TS_SIM_EP_GET_METRICS
