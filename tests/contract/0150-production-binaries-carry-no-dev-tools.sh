@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The production binaries link the core library only: no simulator,
+# The production binaries (tillstream-customers, -orders, -suppressions,
+# -decode) link the core library only: no simulator,
 # generator, dead-letter-tool or Avro-encoder symbol in them, and each
 # records only the shared libraries it calls (--as-needed).
 set -euo pipefail
 bin=$TS_BIN_DIR
 tools_re=' [TtDdBb] (ts_sim_|ts_gen_|ts_dlqtool_|ts_avro_enc|ts_avro_encode)'
 fail=0
-for b in customers orders decode; do
+for b in customers orders suppressions decode; do
   n=$(nm "$bin/tillstream-$b" | grep -cE "$tools_re" || true)
   [ "$n" = 0 ] || { echo "FAIL: tillstream-$b carries $n dev-tool symbols:" >&2;
                     nm "$bin/tillstream-$b" | grep -E "$tools_re" | head >&2; fail=1; }
@@ -18,6 +19,6 @@ nm "$bin/tillstream-gen" | grep -cE ' T ts_avro_enc' >/dev/null || { echo "FAIL:
 needed() { readelf -d "$1" | awk '/NEEDED/{gsub(/[][]/,"",$5); print $5}' | tr '\n' ' '; }
 dec=$(needed "$bin/tillstream-decode")
 case "$dec" in *librdkafka*|*microhttpd*) echo "FAIL: tillstream-decode needs $dec" >&2; fail=1 ;; esac
-for b in customers orders decode; do echo "tillstream-$b: $(needed "$bin/tillstream-$b")"; done
+for b in customers orders suppressions decode; do echo "tillstream-$b: $(needed "$bin/tillstream-$b")"; done
 [ $fail = 0 ] && echo "production binaries: no dev-tool symbols"
 exit $fail

@@ -32,7 +32,11 @@ def docs(name): return [x for x in yaml.safe_load_all(open(f"{d}/{name}.yaml")) 
 def kind(ds, k): return [x for x in ds if x["kind"] == k]
 m = docs("minimal")
 deps = {x["metadata"]["name"]: x for x in kind(m, "Deployment")}
-assert set(deps) == {"rel-tillstream-customers", "rel-tillstream-orders"}, deps.keys()
+assert set(deps) == {"rel-tillstream-customers", "rel-tillstream-orders", "rel-tillstream-suppressions"}, deps.keys()
+# the suppressions poller: one active poller, never two during a rollout
+sup = deps["rel-tillstream-suppressions"]["spec"]
+assert sup["replicas"] == 1 and sup["strategy"] == {"type": "Recreate"}, sup
+assert sup["template"]["spec"]["initContainers"][0]["args"][-1] == "--check-config"
 for name, dep in deps.items():
     spec = dep["spec"]["template"]["spec"]
     c = spec["containers"][0]
@@ -48,6 +52,8 @@ for name, dep in deps.items():
 cfg = json.loads(kind(m, "ConfigMap")[0]["data"]["config.json"])
 assert cfg["accounts"] == [{"name": "brand-a", "api_key_env": "KLAVIYO_KEY_BRAND_A", "outlets": ["101"]}]
 assert cfg["admin"]["listen"] == "0.0.0.0:9464"
+assert cfg["suppressions"] == {"interval_ms": 60000}, cfg["suppressions"]
+assert cfg["topics"]["suppressions_state"] == "tillstream.suppressions.state"
 assert "pk_test" not in json.dumps(cfg), "an API key in the ConfigMap"
 assert len(kind(m, "Secret")) == 1 and len(kind(m, "PodDisruptionBudget")) == 2 and kind(m, "Service")
 ma = docs("multi-account")
@@ -123,7 +129,8 @@ assert [x["metadata"]["name"] for x in kind(rg, "Secret")] == ["rel-tillstream-a
 assert json.loads(cm["data"]["raw-writer-orders.avsc"]) == json.load(open(os.environ["TS_SOURCE_DIR"] + "/schemas/order.avsc"))
 pods = pod_specs(rg)
 assert sorted(n.rsplit("-", 1)[0] if "-backfill-" in n else n for n, _ in pods) == [
-    "rel-tillstream-backfill", "rel-tillstream-customers", "rel-tillstream-dlq-stats", "rel-tillstream-orders"], pods
+    "rel-tillstream-backfill", "rel-tillstream-customers", "rel-tillstream-dlq-stats", "rel-tillstream-orders",
+    "rel-tillstream-suppressions"], pods
 for name, spec in pods:   # every one gets the credentials, the CA and the schemas
     c = spec["containers"][0]
     env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"]}
@@ -180,4 +187,5 @@ for c in "registry.env tillstream-orders registry" "registry.env tillstream-cust
 done
 # the init container's command on the same config and env: exit 0
 env $(cat "$dir/registry.env") "$TS_BIN_DIR/tillstream-orders" --config "$dir/registry-config.json" --check-config >/dev/null
-echo "helm: the rendered registry and raw-avro configs start both consumers"
+env $(cat "$dir/keys.env") "$TS_BIN_DIR/tillstream-suppressions" --config "$dir/raw-avro-config.json" --check-config >/dev/null
+echo "helm: the rendered registry and raw-avro configs start both consumers (and pass the poller's --check-config)"

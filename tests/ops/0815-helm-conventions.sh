@@ -89,9 +89,9 @@ assert sa["metadata"]["name"] == "pos-sa" and sa["automountServiceAccountToken"]
 assert sa["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/pos"}
 ps = pods(cv)
 assert sorted(t["metadata"]["labels"]["app.kubernetes.io/component"] for _, t in ps) == \
-    ["backfill", "customers", "dlq-stats", "orders"], [n for n, _ in ps]
+    ["backfill", "customers", "dlq-stats", "orders", "suppressions"], [n for n, _ in ps]
 want_res = {"customers": ("150m", "200Mi"), "orders": ("250m", "600Mi"), "backfill": ("300m", "640Mi"),
-            "dlq-stats": ("20m", "80Mi")}
+            "dlq-stats": ("20m", "80Mi"), "suppressions": ("30m", "96Mi")}
 for name, t in ps:
     comp = t["metadata"]["labels"]["app.kubernetes.io/component"]
     assert t["metadata"]["labels"]["cost-centre"] == "retail", (name, "podLabels")
