@@ -141,7 +141,9 @@ static ts_err_t commit_page(poller_t *P, acct_t *a, ts_supp_channel_t ch,
         rc = ts_supp_mark_advance(m, mark->at, mark->ids[i]);
     ts_buf_t sv = TS_BUF_INIT;
     if (!rc) ts_supp_state_write(&next_st, &sv);
-    if (!rc) rc = ts_suppout_begin(P->out, err, errsz);
+    if (!rc && !sv.data) rc = TS_ERR_NOMEM;
+    bool begun = false;
+    if (!rc) begun = !(rc = ts_suppout_begin(P->out, err, errsz));
     const char *p = P->page.data, *end = p ? p + P->page.len : NULL;
     while (!rc && p && p < end) {
         const char *key = p, *val = key + strlen(key) + 1;
@@ -149,7 +151,9 @@ static ts_err_t commit_page(poller_t *P, acct_t *a, ts_supp_channel_t ch,
         p = val + vl + 1;
         rc = ts_suppout_produce(P->out, key, val, vl, err, errsz);
     }
-    if (rc && rc != TS_ERR_NOMEM && rc != TS_ERR_INTERNAL) ts_suppout_abort(P->out, TXN_TIMEOUT);
+    if (rc && begun && rc != TS_ERR_INTERNAL) /* nothing of the page becomes visible */
+        ts_suppout_abort(P->out, TXN_TIMEOUT);
+    /* commit aborts by itself when it fails */
     if (!rc) rc = ts_suppout_commit(P->out, a->name, sv.data, sv.len, TXN_TIMEOUT, err, errsz);
     ts_buf_free(&sv);
     if (rc) {
@@ -165,8 +169,8 @@ static ts_err_t commit_page(poller_t *P, acct_t *a, ts_supp_channel_t ch,
 typedef ts_err_t (*page_fn)(const char *, size_t, const ts_supp_mark_t *, ts_supp_mark_t *,
                             ts_supp_emit_fn, void *, ts_buf_t *, char *, size_t);
 
-/* Follows a channel's pages from `first`: each page committed with the
- * watermark after it. */
+/* Follows a channel's pages from P->url (the first page's URL): each page
+ * committed with the watermark after it. */
 static ts_err_t follow(poller_t *P, acct_t *a, ts_supp_channel_t ch, int r, page_fn parse,
                        char *err, size_t errsz) {
     ts_supp_state_t from; /* the pass's starting mark: what earlier passes produced */

@@ -53,6 +53,17 @@ assert len(seen) == want, f"{len(seen)} distinct suppressions, want {want}: {sor
 }
 reasons=(UNSUBSCRIBE SPAM_REPORT UNSUBSCRIBE SPAM_REPORT HARD_BOUNCE)
 
+# 0. a bad interval is a config error naming its key path (exit 2), as
+#    --check-config says too; the good config checks clean
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["suppressions"]["interval_ms"]=5; json.dump(c,open(sys.argv[2],"w"))' \
+  "$work/c.json" "$work/bad.json"
+for mode in --once --check-config; do
+  rc=0; "$bin/tillstream-suppressions" --config "$work/bad.json" $mode >/dev/null 2>"$work/bad.err" || rc=$?
+  expect "exit code of a bad suppressions.interval_ms ($mode)" "$rc" 2
+  grep -q 'suppressions.interval_ms: must be between 1000 and 86400000' "$work/bad.err"
+done
+"$bin/tillstream-suppressions" --config "$work/c.json" --check-config >/dev/null
+
 # 1. 14 email suppressions (E5..E14 at one millisecond) and 2 SMS unsubscribes
 for i in 1 2 3 4; do suppress "E$i" email "${reasons[$((i % 5))]}" $((t0 + i * 1000)); done
 for i in $(seq 5 14); do suppress "E$i" email "${reasons[$((i % 5))]}" $((t0 + 5000)); done
