@@ -19,14 +19,16 @@ struct ts_suppout_s {
     bool in_txn;
 };
 
+/* Partitions of `topic` (0: no such topic, -1: no metadata). Asks for all
+ * topics: a producer's metadata request for one topic would let a broker
+ * with auto.create.topics.enable create it, uncompacted. */
 static int partitions_of(rd_kafka_t *rk, const char *topic) {
     const rd_kafka_metadata_t *md;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
-    rd_kafka_topic_destroy(rkt);
-    if (err) return -1;
+    if (rd_kafka_metadata(rk, 1, NULL, &md, 10000)) return -1;
     int n = 0;
-    if (md->topic_cnt == 1 && !md->topics[0].err) n = md->topics[0].partition_cnt;
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (!strcmp(md->topics[i].topic, topic) && !md->topics[i].err)
+            n = md->topics[i].partition_cnt;
     rd_kafka_metadata_destroy(md);
     return n;
 }
