@@ -5,7 +5,9 @@
 # suppressions are 12 pages: the poller meets 429s, waits out each
 # Retry-After (so it draws at most about one 429 a second, never a storm),
 # retries the 5xx, and `--once` still produces every suppression exactly
-# once and exits 0.
+# once and exits 0. Then 12 more, and a poller SIGKILLed in the middle of its
+# pass (some of them out, some not): the restart produces the rest, none twice
+# (a page's records and its watermark are one transaction).
 set -euo pipefail
 . "$TS_SOURCE_DIR/tests/lib.sh"
 need_kafka
@@ -33,4 +35,21 @@ read -r thr fx < <(echo "$stats" | python3 -c "import json,sys; a=json.load(sys.
 [ "$thr" -ge 1 ] || { echo "FAIL: the simulator's limit never answered 429 (test not throttled)" >&2; exit 1; }
 [ "$fx" -ge 1 ] || { echo "FAIL: no injected 5xx (test has no faults)" >&2; exit 1; }
 [ "$thr" -le $((secs + 3)) ] || { echo "FAIL: $thr 429s in $secs s: Retry-After not waited out" >&2; exit 1; }
-echo "0582: 12 suppressions once each through $thr 429s and $fx 5xx in ${secs}s"
+# a SIGKILL in the middle of a pass
+for i in $(seq 13 24); do
+  curl -fsS -X POST "$sim/__sim/accounts/brand-a/suppress" \
+    -d "{\"email\":\"t$i@example.com\",\"external_id\":\"T$i\",\"reason\":\"SPAM_REPORT\",\"timestamp\":$((t0 + i * 1000))}" >/dev/null
+done
+count() { kcat -b "$TS_KAFKA_BOOTSTRAP" -C -t "$supp" -e -q -f '%k\n' | grep -c . || true; }
+"$bin/tillstream-suppressions" --config "$work/c.json" >"$work/loop.log" 2>&1 &
+lpid=$!; pids+=($lpid)
+for _ in $(seq 1 300); do [ "$(count)" -ge 16 ] && break; sleep 0.05; done
+kill -KILL "$lpid"; wait "$lpid" 2>/dev/null || true
+mid=$(count)
+[ "$mid" -ge 16 ] && [ "$mid" -lt 24 ] || { echo "FAIL: the kill was not mid-pass ($mid records)" >&2; exit 1; }
+"$bin/tillstream-suppressions" --config "$work/c.json" --once >"$work/run2.log" 2>&1 ||
+  { echo "FAIL: --once after the SIGKILL" >&2; tail -20 "$work/run2.log" >&2; exit 1; }
+keys=$(kcat -b "$TS_KAFKA_BOOTSTRAP" -C -t "$supp" -e -q -f '%k\n' | sort)
+[ "$(echo "$keys" | wc -l)" = 24 ] && [ "$(echo "$keys" | uniq | wc -l)" = 24 ] ||
+  { echo "FAIL: want 24 distinct suppressions after the kill at $mid, got: $(echo "$keys" | uniq -c | awk '$1 > 1')" >&2; exit 1; }
+echo "0582: 12 suppressions once each through $thr 429s and $fx 5xx in ${secs}s; 24 once each across a SIGKILL after $mid"
