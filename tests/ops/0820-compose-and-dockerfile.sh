@@ -10,7 +10,7 @@ work_c=$(mktemp -d); trap 'rm -rf "$work_c"' EXIT
 command -v docker-compose >/dev/null || { echo "docker-compose missing (scripts/setup.sh installs it)" >&2; exit 1; }
 docker-compose -f compose/compose.yaml config >"$(mktemp)"
 docker-compose -f compose/compose.yaml config --services | sort >/tmp/ts-services.$$
-diff <(printf '%s\n' customers generator kafka klaviyo-sim orders schema-registry) /tmp/ts-services.$$
+diff <(printf '%s\n' customers generator kafka klaviyo-sim orders schema-registry suppressions) /tmp/ts-services.$$
 rm -f /tmp/ts-services.$$
 python3 -c 'import json; c=json.load(open("compose/config.json")); assert c["klaviyo"]["base_url"] == "http://klaviyo-sim:8080"'
 # healthchecks, depends_on service_healthy, a host listener for Kafka, no
@@ -34,6 +34,8 @@ for name, s in svcs.items():
     for p in s.get("ports", []):   # published on the host's loopback only
         assert str(p).startswith("127.0.0.1:"), (name, p)
 assert set(svcs["orders"]["depends_on"]) == {"kafka", "schema-registry", "klaviyo-sim"}
+assert svcs["suppressions"]["entrypoint"] == ["/usr/local/bin/tillstream-suppressions"]
+assert set(svcs["suppressions"]["depends_on"]) == {"kafka", "schema-registry", "klaviyo-sim"}
 assert set(svcs["generator"]["depends_on"]) == {"kafka", "schema-registry"}
 env = svcs["kafka"]["environment"]
 adv = dict(re.match(r"(\w+)://(.+)", x).groups() for x in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
