@@ -86,6 +86,15 @@ lpid=$!; pids+=($lpid)
 for _ in $(seq 1 300); do [ "$(count)" -ge 24 ] && break; sleep 0.1; done
 expect "records while looping" "$(count)" 24
 for _ in $(seq 1 100); do grep -q '"channel":"sms","pages"' "$work/loop.log" && break; sleep 0.1; done
+# its metrics: what this process produced, and the account's last good poll
+lport=$(grep -o '"port":[0-9]*' "$work/loop.log" | head -1 | cut -d: -f2)
+for _ in $(seq 1 100); do
+  [ "$(metric "$lport" tillstream_suppressions_last_success_timestamp_seconds)" != 0 ] && break; sleep 0.1
+done
+expect "produced by the looping poller" "$(metric "$lport" tillstream_suppressions_produced_total)" 8
+curl -fsS "127.0.0.1:$lport/metrics" | grep -q '^tillstream_suppressions_produced_total{account="brand-a",channel="sms"} 2$'
+curl -fsS "127.0.0.1:$lport/metrics" | grep -q '^tillstream_suppressions_last_success_timestamp_seconds{account="brand-a"} [1-9]'
+curl -fsS "127.0.0.1:$lport/readyz" >/dev/null
 kill -KILL "$lpid"; wait "$lpid" 2>/dev/null || true
 "$bin/tillstream-suppressions" --config "$work/c.json" --once >"$work/run3.log" 2>&1 ||
   { echo "FAIL: --once after SIGKILL" >&2; tail -20 "$work/run3.log" >&2; exit 1; }
