@@ -95,6 +95,10 @@ expect "produced by the looping poller" "$(metric "$lport" tillstream_suppressio
 curl -fsS "127.0.0.1:$lport/metrics" | grep -q '^tillstream_suppressions_produced_total{account="brand-a",channel="sms"} 2$'
 curl -fsS "127.0.0.1:$lport/metrics" | grep -q '^tillstream_suppressions_last_success_timestamp_seconds{account="brand-a"} [1-9]'
 curl -fsS "127.0.0.1:$lport/readyz" >/dev/null
+if command -v promtool >/dev/null; then
+  curl -fsS "127.0.0.1:$lport/metrics" | promtool check metrics ||
+    { echo "FAIL: promtool check metrics on the poller's /metrics" >&2; exit 1; }
+fi
 kill -KILL "$lpid"; wait "$lpid" 2>/dev/null || true
 "$bin/tillstream-suppressions" --config "$work/c.json" --once >"$work/run3.log" 2>&1 ||
   { echo "FAIL: --once after SIGKILL" >&2; tail -20 "$work/run3.log" >&2; exit 1; }
