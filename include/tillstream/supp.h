@@ -54,9 +54,14 @@ typedef struct {
 } ts_supp_mark_t;
 
 /* An account's state (the value of the state topic, key = account):
- * {"v":1,"email":{"at":ms,"ids":[...]},"sms":{"at":ms,"ids":[...]}}. */
+ * {"v":1,"pass_at":ms,"email":{"at":ms,"ids":[...]},"sms":{"at":ms,"ids":[...]}}.
+ * pass_at: wall time at which the poller last finished a full pass over the
+ * account (both channels, every page committed); 0 before the first. A
+ * reader that sees pass_at > 0 for an account knows the suppressions topic
+ * holds every suppression Klaviyo had at that time. */
 typedef struct {
     ts_supp_mark_t ch[TS_SUPP__CHANNELS];
+    int64_t pass_at;
 } ts_supp_state_t;
 
 /* Frees the ids; the state is empty (all zero) afterwards. NULL is fine. */

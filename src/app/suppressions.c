@@ -126,19 +126,24 @@ static ts_err_t emit(void *opaque, const ts_supp_record_t *r) {
     return TS_OK;
 }
 
-/* Produces the page's records and the account's state `next_st` in one
- * transaction; on success the account's committed state becomes it. */
+/* Produces the page's records (P->page) and the account's next state in one
+ * transaction: the committed state with channel `ch`'s mark replaced by
+ * `mark` (mark NULL: unchanged) and pass_at set when `pass_at` > 0. On
+ * success the account's committed state becomes it. */
 static ts_err_t commit_page(poller_t *P, acct_t *a, ts_supp_channel_t ch,
-                            const ts_supp_mark_t *mark, char *err, size_t errsz) {
+                            const ts_supp_mark_t *mark, int64_t pass_at, char *err, size_t errsz) {
     ts_supp_state_t next_st;
     if (ts_supp_state_copy(&next_st, &a->st)) return TS_ERR_NOMEM;
-    ts_supp_mark_t *m = &next_st.ch[ch];
-    for (size_t i = 0; i < m->n_ids; i++) free(m->ids[i]);
-    m->n_ids = 0;
-    m->at = mark->at;
     ts_err_t rc = TS_OK;
-    for (size_t i = 0; i < mark->n_ids && !rc; i++)
-        rc = ts_supp_mark_advance(m, mark->at, mark->ids[i]);
+    if (pass_at > 0) next_st.pass_at = pass_at;
+    if (mark) {
+        ts_supp_mark_t *m = &next_st.ch[ch];
+        for (size_t i = 0; i < m->n_ids; i++) free(m->ids[i]);
+        m->n_ids = 0;
+        m->at = mark->at;
+        for (size_t i = 0; i < mark->n_ids && !rc; i++)
+            rc = ts_supp_mark_advance(m, mark->at, mark->ids[i]);
+    }
     ts_buf_t sv = TS_BUF_INIT;
     if (!rc) ts_supp_state_write(&next_st, &sv);
     if (!rc && !sv.data) rc = TS_ERR_NOMEM;
@@ -195,7 +200,7 @@ static ts_err_t follow(poller_t *P, acct_t *a, ts_supp_channel_t ch, int r, page
             rc = parse(P->body.data ? P->body.data : "", P->body.len, &from.ch[ch], &to, emit, &x,
                        &P->next, err, errsz);
         if (!rc && (P->page_n || to.at != cm->at || to.n_ids != cm->n_ids))
-            rc = commit_page(P, a, ch, &to, err, errsz);
+            rc = commit_page(P, a, ch, &to, 0, err, errsz);
         if (rc) break;
         pages++;
         total += P->page_n;
@@ -241,7 +246,8 @@ static ts_err_t find_metric(poller_t *P, acct_t *a, char *err, size_t errsz) {
     return rc;
 }
 
-static ts_err_t poll_account(poller_t *P, acct_t *a, char *err, size_t errsz) {
+/* Both channels of an account, every page committed. */
+static ts_err_t poll_channels(poller_t *P, acct_t *a, char *err, size_t errsz) {
     ts_buf_reset(&P->url);
     ts_supp_profiles_url(&P->url, P->cfg->klaviyo_base_url, &a->st.ch[TS_SUPP_EMAIL],
                          P->cfg->suppressions_page_size);
@@ -263,6 +269,18 @@ static ts_err_t poll_account(poller_t *P, acct_t *a, char *err, size_t errsz) {
     ts_supp_events_url(&P->url, P->cfg->klaviyo_base_url, a->metric_id, &a->st.ch[TS_SUPP_SMS],
                        EVENTS_PAGE);
     return follow(P, a, TS_SUPP_SMS, R_EVENTS, ts_supp_events_page, err, errsz);
+}
+
+/* A full pass over an account, then its pass_at stored (a transaction of
+ * the state alone): the signal that the suppressions topic holds everything
+ * Klaviyo had at that time (a first deployment's readers wait for it). */
+static ts_err_t poll_account(poller_t *P, acct_t *a, char *err, size_t errsz) {
+    int64_t started = ts_now_wall_ms();
+    ts_err_t rc = poll_channels(P, a, err, errsz);
+    if (rc) return rc;
+    ts_buf_reset(&P->page);
+    P->page_n = 0;
+    return commit_page(P, a, TS_SUPP_EMAIL, NULL, started, err, errsz);
 }
 
 /* One pass over every account; returns the number of accounts that failed,

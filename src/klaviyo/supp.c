@@ -25,6 +25,7 @@ static void mark_clear(ts_supp_mark_t *m) {
 void ts_supp_state_clear(ts_supp_state_t *st) {
     if (!st) return;
     for (int c = 0; c < TS_SUPP__CHANNELS; c++) mark_clear(&st->ch[c]);
+    st->pass_at = 0;
 }
 
 static ts_err_t mark_add(ts_supp_mark_t *m, const char *id) {
@@ -42,6 +43,7 @@ static ts_err_t mark_add(ts_supp_mark_t *m, const char *id) {
 
 ts_err_t ts_supp_state_copy(ts_supp_state_t *dst, const ts_supp_state_t *src) {
     memset(dst, 0, sizeof *dst);
+    dst->pass_at = src->pass_at;
     for (int c = 0; c < TS_SUPP__CHANNELS; c++) {
         dst->ch[c].at = src->ch[c].at;
         for (size_t i = 0; i < src->ch[c].n_ids; i++)
@@ -81,6 +83,8 @@ ts_err_t ts_supp_state_parse(const char *json, size_t len, ts_supp_state_t *out,
         rc = ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "state: not a JSON object");
         goto done;
     }
+    const cJSON *pa = cJSON_GetObjectItemCaseSensitive(root, "pass_at");
+    if (cJSON_IsNumber(pa)) out->pass_at = (int64_t)pa->valuedouble;
     for (int c = 0; c < TS_SUPP__CHANNELS; c++) {
         const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, ch_names[c]);
         if (!o) continue;
@@ -110,6 +114,8 @@ void ts_supp_state_write(const ts_supp_state_t *st, ts_buf_t *out) {
     ts_jw_obj_open(&w);
     ts_jw_key(&w, "v");
     ts_jw_int(&w, 1);
+    ts_jw_key(&w, "pass_at");
+    ts_jw_int(&w, st->pass_at);
     for (int c = 0; c < TS_SUPP__CHANNELS; c++) {
         ts_jw_key(&w, ch_names[c]);
         ts_jw_obj_open(&w);

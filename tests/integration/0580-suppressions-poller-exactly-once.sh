@@ -107,13 +107,17 @@ check_once 24
 grep -q "\"account\":\"brand-a\",\"email_at\":$((t0 + 29000)),\"sms_at\":$sms_w" "$work/run3.log" ||
   { echo "FAIL: the restart did not restore the watermark" >&2; grep watermark "$work/run3.log" >&2; exit 1; }
 grep -q '"account":"brand-a","channel":"email","pages":1,"produced":0' "$work/run3.log"
-# 3. the state topic holds it, keyed by account
+# 3. the state topic holds it, keyed by account, with the end of the last
+#    full pass (pass_at)
 topic_lines "$state" | python3 -c '
 import json, sys
 last = {}
 for line in sys.stdin:
     k, v = line.rstrip("\n").split("\t", 1); last[k] = json.loads(v)
 st = last["brand-a"]
+# the first full pass of every account is marked, also where Klaviyo had nothing
+assert all(last[a]["pass_at"] > 0 for a in ("brand-a", "brand-b", "brand-c")), last
+assert last["brand-b"]["email"] == {"at": 0, "ids": []}, last["brand-b"]
 assert st["email"]["at"] == int(sys.argv[1]) and len(st["email"]["ids"]) == 1, st
 assert st["sms"]["at"] == int(sys.argv[2]) and len(st["sms"]["ids"]) == 1, st
 ' $((t0 + 29000)) "$sms_w"

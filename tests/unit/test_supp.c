@@ -228,16 +228,20 @@ static void test_state_round_trip(void **state) {
     assert_int_equal(ts_supp_mark_advance(&st.ch[TS_SUPP_EMAIL], T1, "P2"), TS_OK);     /* once */
     assert_int_equal(ts_supp_mark_advance(&st.ch[TS_SUPP_EMAIL], T1 - 5, "P0"), TS_OK); /* older */
     assert_int_equal(ts_supp_mark_advance(&st.ch[TS_SUPP_SMS], 1000, "ev\"1"), TS_OK);
+    st.pass_at = 1795000009000LL;
     ts_buf_t b = TS_BUF_INIT;
     ts_supp_state_write(&st, &b);
-    assert_string_equal(b.data, "{\"v\":1,\"email\":{\"at\":1795000000000,\"ids\":[\"P1\",\"P2\"]},"
+    assert_string_equal(b.data, "{\"v\":1,\"pass_at\":1795000009000,\"email\":{\"at\":"
+                                "1795000000000,\"ids\":[\"P1\",\"P2\"]},"
                                 "\"sms\":{\"at\":1000,\"ids\":[\"ev\\\"1\"]}}");
     char err[128];
     assert_int_equal(ts_supp_state_parse(b.data, b.len, &back, err, sizeof err), TS_OK);
     assert_int_equal(back.ch[TS_SUPP_EMAIL].at, T1);
+    assert_int_equal(back.pass_at, 1795000009000LL);
     assert_int_equal(back.ch[TS_SUPP_EMAIL].n_ids, 2);
     assert_true(ts_supp_mark_has(&back.ch[TS_SUPP_SMS], "ev\"1"));
     assert_int_equal(ts_supp_state_copy(&copy, &back), TS_OK);
+    assert_int_equal(copy.pass_at, 1795000009000LL);
     assert_true(ts_supp_mark_has(&copy.ch[TS_SUPP_EMAIL], "P2"));
     assert_int_equal(ts_supp_mark_advance(&copy.ch[TS_SUPP_EMAIL], T1 + 1, "P3"), TS_OK);
     assert_int_equal(copy.ch[TS_SUPP_EMAIL].n_ids, 1); /* newer: the ids start over */
