@@ -10,6 +10,8 @@
 #   restart (`--once`) resumes from the watermark in the state topic: no
 #   record twice, none missing, nothing new on a third run;
 # - the watermark is in the compacted state topic (key = account);
+# - the topic's values, as a dry run's --suppressions file, block the same
+#   customers there (one record format);
 # - tillstream-customers, started after the poller, reads the suppressions
 #   topic and blocks every stale POS subscribe of those customers (consent
 #   true, no newer opt-in): the simulator counts subscribes only for the
@@ -123,6 +125,22 @@ assert st["sms"]["at"] == int(sys.argv[2]) and len(st["sms"]["ids"]) == 1, st
 ' $((t0 + 29000)) "$sms_w"
 "$bin/tillstream-suppressions" --config "$work/c.json" --once >"$work/run4.log" 2>&1
 check_once 24
+
+# 3b. the topic's values are a dry run's --suppressions file (one format)
+kcat -b "$TS_KAFKA_BOOTSTRAP" -C -t "$supp" -e -q -f '%s\n' >"$work/supp.jsonl"
+printf '%s\n' '{"customer_id":"E16","email":"e16@example.com","home_outlet_id":"101","email_consent":true}' \
+  '{"customer_id":"S3","phone":"+61412345603","home_outlet_id":"101","sms_consent":true}' \
+  '{"customer_id":"N1","email":"n1@example.com","home_outlet_id":"101","email_consent":true}' >"$work/dry.jsonl"
+"$bin/tillstream-customers" --config "$work/c.json" --dry-run --input "$work/dry.jsonl" \
+  --suppressions "$work/supp.jsonl" >"$work/dry.out"
+python3 - "$work/dry.out" <<'PY'
+import json, sys
+out = [json.loads(l) for l in open(sys.argv[1])]
+assert out[0].get("consent_blocked") == {"channel": "email", "reason": "SPAM_COMPLAINT"}, out[0]
+blocked_sms = out[1].get("consent_blocked_sms") or out[1].get("consent_blocked")
+assert blocked_sms and blocked_sms["reason"] == "UNSUBSCRIBE", out[1]
+assert "consent_blocked" not in out[2] and out[2]["profiles"][0]["subscriptions"] == {"email": "SUBSCRIBED"}, out[2]
+PY
 
 # 4. the customers consumer over POS updates with consent true: every
 #    suppressed customer is blocked, the 3 never suppressed subscribe
