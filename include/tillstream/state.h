@@ -80,7 +80,9 @@ ts_err_t ts_state_write(ts_state_t *st, int32_t partition, const char *customer_
 /* The customers path's hook, right before the record is submitted: the
  * consent decision (ts_consent_table_decide) and, when it changed the
  * customer's state and `st` is not NULL (NULL: a replay, which keeps no
- * state), its write for `token` to state partition `partition`.
+ * state), its write for `token` to state partition `partition`. A replay
+ * (opts->replay) decides without the offset fence and writes nothing,
+ * unless opts->replay_consent: then it decides and writes as live.
  * `offset`, `record_ts`: the record's offset and timestamp. TS_OK or
  * TS_ERR_NOMEM. */
 ts_err_t ts_state_decide(ts_state_t *st, ts_consent_table_t *table, const ts_customer_t *c,

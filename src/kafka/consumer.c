@@ -481,6 +481,11 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
         dead_letter(L, token, m->dead_letter, m->detail, m->route.account, m->route.outlet);
         return P_DONE;
     }
+    /* a replay restricted to some outlets: skipped before any consent
+     * decision (a --replay-consent state must not claim what was not sent) */
+    if (!m->skipped && L->o->replay_outlets &&
+        !outlet_in_list(L->o->replay_outlets, m->route.outlet))
+        return skip(L, token);
     if (L->consent && !m->skipped) { /* decided once, when the record can be submitted */
         if (!ts_engine_has_room(L->engine, m->account)) return P_WAIT_LANE;
         if ((L->fatal = ts_state_decide(L->state, L->consent, &c, msg->partition, msg->offset,
@@ -489,8 +494,6 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
             return P_DONE;
     }
     if (m->skipped) return skip(L, token);
-    if (L->o->replay_outlets && !outlet_in_list(L->o->replay_outlets, m->route.outlet))
-        return skip(L, token); /* a replay restricted to some outlets */
     return submit(L, msg, token, why, sizeof why);
 }
 
@@ -1012,12 +1015,15 @@ static ts_err_t setup_engine(loop_t *L, char *err, size_t errsz) {
 }
 
 /* Customers only: consent state (docs/consent.md) and customers.on_delete
- * (neither acts in replays: history's consent and tombstones were followed). */
+ * (neither acts in replays: history's consent and tombstones were followed;
+ * except the consent state of a --replay-consent replay, which decides
+ * consent as live does). */
 static ts_err_t setup_customer_state(loop_t *L, char *err, size_t errsz) {
     const ts_config_t *cfg = L->cfg;
     char why[512];
     bool replay = L->o->replay_from_ms != TS_REPLAY_NONE;
-    L->consent_opts = (ts_consent_opts_t){.replay = replay};
+    bool keep_state = !replay || L->o->replay_consent;
+    L->consent_opts = (ts_consent_opts_t){.replay = replay, .replay_consent = L->o->replay_consent};
     if (!(L->consent = ts_consent_table_new(cfg, L->metrics, why, sizeof why)))
         return fail(TS_ERR_CONFIG, err, errsz, "", why);
     ts_state_opts_t so = {.cfg = cfg,
@@ -1026,7 +1032,7 @@ static ts_err_t setup_customer_state(loop_t *L, char *err, size_t errsz) {
                           .ready = on_state_ready,
                           .opaque = L,
                           .metrics = L->metrics};
-    if (!replay && !(L->state = ts_state_new(&so, why, sizeof why)))
+    if (keep_state && !(L->state = ts_state_new(&so, why, sizeof why)))
         return fail(TS_ERR_CONFIG, err, errsz, "", why);
     if (replay) return TS_OK;
     why[0] = 0;

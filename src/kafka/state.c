@@ -515,9 +515,11 @@ ts_err_t ts_state_decide(ts_state_t *st, ts_consent_table_t *table, const ts_cus
     ts_consent_opts_t o = *opts;
     o.now = ts_now_wall_ms();
     bool changed = false;
+    /* a --replay-consent replay decides as live does: fence and writes */
+    bool stateful = !o.replay || o.replay_consent;
     ts_err_t rc =
-        ts_consent_table_decide(table, c, record_ts, o.replay ? -1 : offset, &o, m, &changed);
-    if (rc == TS_OK && changed && st && !o.replay)
+        ts_consent_table_decide(table, c, record_ts, stateful ? offset : -1, &o, m, &changed);
+    if (rc == TS_OK && changed && st && stateful)
         rc = ts_state_write(st, partition, c->customer_id, token, errstr, errstr_size);
     return rc;
 }
