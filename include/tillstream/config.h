@@ -29,7 +29,8 @@
  *                 "raw_writer_schema_customers": null, "raw_writer_schema_orders": null },
  *   "admin":    { "listen": "0.0.0.0:9464" },
  *   "log":      { "level": "info" },
- *   "customers": { "on_delete": "ignore", "sync": "all" } }
+ *   "customers": { "on_delete": "ignore", "sync": "all",
+ *                  "wait_for_suppressions": true } }
  *
  * Environment overrides: TILLSTREAM_BOOTSTRAP_SERVERS replaces
  * kafka."bootstrap.servers".
@@ -131,6 +132,11 @@ typedef struct ts_config_s {
 
     char *customers_sync;          /* "all" | "consented" (docs/consent.md) */
     bool customers_sync_consented; /* customers_sync is "consented" */
+    /* customers.wait_for_suppressions (default true): topics.suppressions
+     * must exist at start (else a configuration error), and is read to
+     * its end before any record (docs/consent.md); false: a missing topic
+     * is a warning, and the consumer starts without Klaviyo's suppressions */
+    bool customers_wait_for_suppressions;
 } ts_config_t;
 
 /* Parses and validates the file at `path`. On success *out is a new

@@ -90,6 +90,7 @@ struct ts_consumer_s {
     ts_custtable_t *table;
     ts_consent_table_t *consent; /* customers: consent states (docs/consent.md) */
     ts_state_t *state;           /* customers, not replays: the state topic */
+    bool state_restored;         /* a restore (state + suppressions to their ends) is done */
     ts_consent_opts_t consent_opts;
     ts_decoder_t *dec;          /* the topic's records: JSON, Confluent Avro, raw Avro */
     ts_decoder_t *table_dec;    /* orders: the customer table's records */
@@ -620,7 +621,13 @@ static void state_restore(loop_t *L, const rd_kafka_topic_partition_list_t *part
         return;
     }
     for (int i = 0; i < parts->cnt; i++) ps[i] = parts->elems[i].partition;
-    if (ts_state_restore(L->state, ps, parts->cnt, 120000, err, sizeof err)) {
+    /* not ready while restoring: no record (no subscription) before the
+     * state and Klaviyo's suppressions are read to their ends */
+    L->state_restored = false;
+    ts_admin_set_ready(L->admin, false);
+    if (!ts_state_restore(L->state, ps, parts->cnt, 120000, err, sizeof err)) {
+        L->state_restored = true;
+    } else {
         ts_log(TS_LOG_ERROR, "state", NULL, "%s", err);
         L->fatal = true; /* deciding without the state could re-subscribe: stop */
     }
@@ -1171,8 +1178,10 @@ bool ts_consumer_poll(ts_consumer_t *L) {
     if (L->state) ts_state_poll(L->state);
     ts_admin_heartbeat(L->admin);
     /* ready = can serve: the table is restored and the group joined (with
-     * or without partitions), and Kafka answers */
-    ts_admin_set_ready(L->admin, L->subscribed && !L->kafka_down);
+     * or without partitions), the consent state and the suppressions are
+     * read (customers), and Kafka answers */
+    ts_admin_set_ready(L->admin,
+                       L->subscribed && !L->kafka_down && (!L->state || L->state_restored));
     metrics_tick(L);
     stall_check(L, ts_now_mono_ms());
     if (L->replay) ts_replay_progress(L->replayer, false);
