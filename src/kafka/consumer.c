@@ -89,7 +89,7 @@ struct ts_consumer_s {
     ts_mapper_t *mapper;
     ts_custtable_t *table;
     ts_consent_table_t *consent; /* customers: consent states (docs/consent.md) */
-    ts_state_t *state;           /* customers, not replays: the state topic */
+    ts_state_t *state;           /* customers (replays: --replay-consent only): the state topic */
     bool state_restored;         /* a restore (state + suppressions to their ends) is done */
     ts_consent_opts_t consent_opts;
     ts_decoder_t *dec;          /* the topic's records: JSON, Confluent Avro, raw Avro */
