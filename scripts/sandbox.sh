@@ -63,6 +63,7 @@ export KLAVIYO_KEY_BRAND_A=pk_sandbox_brand_a KLAVIYO_KEY_BRAND_B=pk_sandbox_bra
 
 echo "sandbox: starting the mock Kafka cluster and the Klaviyo simulator" >&2
 "$bin/tillstream-sandbox-kafka" --topic pos.customers:3 --topic pos.orders:3 --topic tillstream.customers.state:3 \
+    --topic pos.klaviyo.suppressions:1 \
     --topic pos.deadletter:1 --bootstrap-file "$work/bootstrap" >/dev/null &
 pids+=($!)
 "$bin/tillstream-klaviyo-sim" --listen 127.0.0.1:0 --port-file "$work/sim.port" \

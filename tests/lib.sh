@@ -26,6 +26,12 @@ topics() { # creates pos.customers.$sfx (compacted), pos.orders.$sfx, pos.deadle
   "$src/scripts/kafka.sh" topic "$TS_KAFKA_DIR" "pos.customers.$sfx" 3 compact
   "$src/scripts/kafka.sh" topic "$TS_KAFKA_DIR" "pos.orders.$sfx" 3
   "$src/scripts/kafka.sh" topic "$TS_KAFKA_DIR" "pos.deadletter.$sfx" 1
+  suppressions_topic
+}
+
+suppressions_topic() { # pos.klaviyo.suppressions.$sfx (write_config's topics.suppressions):
+  # tillstream-customers will not start without it (customers.wait_for_suppressions)
+  "$src/scripts/kafka.sh" topic "$TS_KAFKA_DIR" "pos.klaviyo.suppressions.$sfx" 1
 }
 
 wait_file() { for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "timeout waiting for $1" >&2; return 1; }
@@ -45,7 +51,8 @@ import json, sys
 c = json.load(open(sys.argv[1]))
 bs, port, sfx = sys.argv[3], sys.argv[4], sys.argv[5]
 c["kafka"] = {"bootstrap.servers": bs}
-c["topics"] = {"customers": f"pos.customers.{sfx}", "orders": f"pos.orders.{sfx}", "dead_letter": f"pos.deadletter.{sfx}"}
+c["topics"] = {"customers": f"pos.customers.{sfx}", "orders": f"pos.orders.{sfx}", "dead_letter": f"pos.deadletter.{sfx}",
+               "suppressions": f"pos.klaviyo.suppressions.{sfx}"}
 c["klaviyo"]["base_url"] = f"http://127.0.0.1:{port}"
 c["klaviyo"]["linger_ms"] = 50
 c["consumer"] = {"group_id_customers": f"it-customers-{sfx}", "group_id_orders": f"it-orders-{sfx}",

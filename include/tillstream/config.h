@@ -30,7 +30,8 @@
  *                 "raw_writer_schema_customers": null, "raw_writer_schema_orders": null },
  *   "admin":    { "listen": "0.0.0.0:9464" },
  *   "log":      { "level": "info" },
- *   "customers": { "on_delete": "ignore", "sync": "all" },
+ *   "customers": { "on_delete": "ignore", "sync": "all",
+ *                  "wait_for_suppressions": true },
  *   "suppressions": { "interval_ms": 60000, "transactional_id": "tillstream-suppressions",
  *                     "page_size": 100 } }
  *
@@ -133,8 +134,13 @@ typedef struct ts_config_s {
     char *log_level;           /* "debug" | "info" | "warn" | "error" */
     char *customers_on_delete; /* "ignore" | "suppress" | "delete" (a tombstone's action) */
 
-    char *customers_sync;                /* "all" | "consented" (docs/consent.md) */
-    bool customers_sync_consented;       /* customers_sync is "consented" */
+    char *customers_sync;          /* "all" | "consented" (docs/consent.md) */
+    bool customers_sync_consented; /* customers_sync is "consented" */
+    /* customers.wait_for_suppressions (default true): topics.suppressions
+     * must exist at start (else a configuration error), and is read to
+     * its end before any record (docs/consent.md); false: a missing topic
+     * is a warning, and the consumer starts without Klaviyo's suppressions */
+    bool customers_wait_for_suppressions;
     int suppressions_interval_ms;        /* tillstream-suppressions: between two polls */
     char *suppressions_transactional_id; /* its transactional.id */
     int suppressions_page_size;          /* Get Profiles page[size] */

@@ -41,6 +41,11 @@ typedef struct {
     int64_t replay_to_ms;
     const char *replay_outlets; /* comma-separated Home Outlets, NULL = all */
     FILE *progress_bar;         /* replay: a terminal for the progress bar, NULL = none */
+    /* customers replay only (--replay-consent): consent is decided and sent
+     * as live (the state topic restored and written, the suppressions
+     * read), subscribes as historical imports (historical_import: true,
+     * consented_at; docs/consent.md) */
+    bool replay_consent;
 } ts_consumer_opts_t;
 
 /*

@@ -12,7 +12,11 @@
  *                  "events":{"data":[{"type":"event","attributes":E},...]}}}
  *   profiles:    {"data":{"type":"profile-bulk-import-job","attributes":{
  *                  "profiles":{"data":[{"type":"profile","attributes":P},...]}}}}
- *   subscribe:   profile-subscription-bulk-create-job, email/SMS marketing SUBSCRIBED
+ *   subscribe:   profile-subscription-bulk-create-job, email/SMS marketing SUBSCRIBED;
+ *                a historical import (--replay-consent) adds
+ *                "historical_import": true to the job and each channel's
+ *                "consented_at" (Klaviyo requires it, in the past, with the
+ *                flag, and refuses it without)
  *   unsubscribe: profile-subscription-bulk-delete-job
  *
  * Call order per body: _open, then _entry/_add calls, then _close. The
@@ -45,12 +49,22 @@ void ts_kbody_profiles_add(ts_jw_t *w, const char *profile_json, size_t profile_
 void ts_kbody_profiles_close(ts_jw_t *w);
 
 /* subscribe = true: bulk subscribe job, false: bulk unsubscribe job.
- * `custom_source` (subscribe only) may be NULL. */
-void ts_kbody_subs_open(ts_jw_t *w, ts_buf_t *out, bool subscribe, const char *custom_source);
+ * `custom_source` (subscribe only) may be NULL. `historical_import`
+ * (subscribe only): the job is a historical import; every profile added
+ * must then carry its consent times (ts_kbody_subs_add_at). */
+void ts_kbody_subs_open(ts_jw_t *w, ts_buf_t *out, bool subscribe, const char *custom_source,
+                        bool historical_import);
 /* email / phone_e164 may be NULL (the matching channel is then left out);
  * `email_ch` / `sms_ch` select the channels to (un)subscribe. */
 void ts_kbody_subs_add(ts_jw_t *w, bool subscribe, const char *email, const char *phone_e164,
                        bool email_ch, bool sms_ch);
+/* The same, with each channel's `consented_at` (epoch ms, written as
+ * ISO-8601 to the second; 0 = left out): for historical-import subscribe
+ * jobs only (Klaviyo refuses consented_at otherwise); the caller keeps the
+ * times in the past (ts_consent_decide does). Unsubscribes never carry it. */
+void ts_kbody_subs_add_at(ts_jw_t *w, bool subscribe, const char *email, const char *phone_e164,
+                          bool email_ch, bool sms_ch, int64_t email_consented_at,
+                          int64_t sms_consented_at);
 void ts_kbody_subs_close(ts_jw_t *w);
 
 /* Bulk suppress (<= 100 emails a request). */

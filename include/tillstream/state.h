@@ -14,8 +14,9 @@
  * - ts_state_restore: at start and on every assignment, reads the owned
  *   state partitions from the beginning to their end into the consent
  *   table, and the suppressions topic (topics.suppressions, all
- *   partitions) to its end; the caller takes no record of those
- *   partitions before it returns.
+ *   partitions) to its end (the high watermarks when it starts); the
+ *   caller takes no record of those partitions before it returns (nor
+ *   reports ready).
  * - ts_state_write: after a record's decision changed a customer's state,
  *   keeps a snapshot of it (with the offset fence, consent.h) for that
  *   record.
@@ -61,7 +62,11 @@ typedef struct {
  * missing (compacted, as many partitions as the customers topic, as Kafka
  * Streams creates its changelogs) and checks that an existing one has as
  * many partitions as the customers topic (else TS_ERR_CONFIG with a
- * message). NULL on failure. */
+ * message). The suppressions topic must exist when
+ * cfg->customers_wait_for_suppressions (else TS_ERR_CONFIG naming
+ * topics.suppressions; docs/consent.md, "First deployment"); without it a
+ * missing one is logged (warning) and looked for again by each restore.
+ * NULL on failure. */
 ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errstr_size);
 /* Flushes pending writes (up to 10 s) and frees everything; NULL is fine. */
 void ts_state_destroy(ts_state_t *st);
@@ -80,7 +85,9 @@ ts_err_t ts_state_write(ts_state_t *st, int32_t partition, const char *customer_
 /* The customers path's hook, right before the record is submitted: the
  * consent decision (ts_consent_table_decide) and, when it changed the
  * customer's state and `st` is not NULL (NULL: a replay, which keeps no
- * state), its write for `token` to state partition `partition`.
+ * state), its write for `token` to state partition `partition`. A replay
+ * (opts->replay) decides without the offset fence and writes nothing,
+ * unless opts->replay_consent: then it decides and writes as live.
  * `offset`, `record_ts`: the record's offset and timestamp. TS_OK or
  * TS_ERR_NOMEM. */
 ts_err_t ts_state_decide(ts_state_t *st, ts_consent_table_t *table, const ts_customer_t *c,

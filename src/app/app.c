@@ -42,6 +42,7 @@ static void usage(FILE *f, const char *prog, ts_kind_t kind) {
             "                        backfill: true unless --no-backfill; exits when done\n"
             "      --replay-to T     end of the window: `now` (default) or an ISO-8601 time\n"
             "      --replay-outlets L  replay only records of these Home Outlets (a,b,c)\n"
+            "%s"
             "  -h, --help            this help\n"
             "  -V, --version         print the version\n",
             prog,
@@ -55,7 +56,13 @@ static void usage(FILE *f, const char *prog, ts_kind_t kind) {
                 ? "      --customers FILE  dry-run: customer JSON lines standing in for the\n"
                   "                        customer table\n"
                 : "      --suppressions FILE  dry-run: Klaviyo suppression records (the\n"
-                  "                        suppressions topic's JSON values) loaded first\n");
+                  "                        suppressions topic's JSON values) loaded first\n",
+            kind == TS_KIND_ORDER
+                ? ""
+                : "      --replay-consent  with --replay-from: decide and send consent as live\n"
+                  "                        (state topic, suppressions), subscribes as historical\n"
+                  "                        imports (historical_import, consented_at); without it\n"
+                  "                        a replay sends profiles only (docs/consent.md)\n");
 }
 
 static volatile int g_stop;
@@ -92,7 +99,7 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
     const char *config_path = NULL, *input = NULL, *customers = NULL, *suppressions = NULL;
     const char *group = NULL;
     const char *replay_from = NULL, *replay_to = NULL, *replay_outlets = NULL;
-    int dry_run = 0, exit_at_end = 0, backfill = -1, check_config = 0;
+    int dry_run = 0, exit_at_end = 0, backfill = -1, check_config = 0, replay_consent = 0;
     enum {
         OPT_DRY = 256,
         OPT_INPUT,
@@ -105,7 +112,8 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         OPT_REPLAY_TO,
         OPT_REPLAY_OUTLETS,
         OPT_CHECK_CONFIG,
-        OPT_SUPPRESSIONS
+        OPT_SUPPRESSIONS,
+        OPT_REPLAY_CONSENT
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -121,6 +129,7 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         {"replay-from", required_argument, NULL, OPT_REPLAY_FROM},
         {"replay-to", required_argument, NULL, OPT_REPLAY_TO},
         {"replay-outlets", required_argument, NULL, OPT_REPLAY_OUTLETS},
+        {"replay-consent", no_argument, NULL, OPT_REPLAY_CONSENT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
@@ -141,10 +150,16 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         case OPT_REPLAY_FROM: replay_from = optarg; break;
         case OPT_REPLAY_TO: replay_to = optarg; break;
         case OPT_REPLAY_OUTLETS: replay_outlets = optarg; break;
+        case OPT_REPLAY_CONSENT: replay_consent = 1; break;
         case 'h': usage(stdout, prog, kind); return 0;
         case 'V': printf("%s %s\n", prog, TS_VERSION); return 0;
         default: usage(stderr, prog, kind); return 2;
         }
+    }
+    if (replay_consent && (kind != TS_KIND_CUSTOMER || !replay_from || dry_run || check_config)) {
+        fprintf(stderr, "%s: --replay-consent is for a customers replay (with --replay-from)\n",
+                prog);
+        return 2;
     }
     if (!config_path) {
         fprintf(stderr, "%s: --config FILE is required (see --help)\n", prog);
@@ -207,7 +222,8 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
                                  .stop = &g_stop,
                                  .replay_from_ms = TS_REPLAY_NONE,
                                  .replay_to_ms = TS_REPLAY_NOW,
-                                 .replay_outlets = replay_outlets};
+                                 .replay_outlets = replay_outlets,
+                                 .replay_consent = replay_consent};
         char gbuf[300];
         if (replay_from) {
             if (!strcmp(replay_from, "earliest"))

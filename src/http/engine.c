@@ -69,6 +69,8 @@ struct rec_s {
     char *text;
     ts_span_t profile, profile_key, email, phone;
     ts_sub_t email_sub, sms_sub;
+    bool historical; /* its subscribe is a historical import (--replay-consent) */
+    int64_t consented_at[TS_CONSENT__CHANNELS]; /* historical: consent times (epoch ms) */
     ts_map_event_t *events;
     size_t n_events;
     item_t items[]; /* n_parts */
@@ -496,6 +498,12 @@ ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, 
     r->phone = m->phone_e164;
     r->email_sub = m->email_marketing;
     r->sms_sub = m->sms_marketing;
+    for (int ch = 0; ch < TS_CONSENT__CHANNELS; ch++) {
+        const ts_consent_decision_t *d = &m->consent[ch];
+        if (!d->historical_import) continue;
+        r->historical = true;
+        r->consented_at[ch] = d->consented_at;
+    }
     int k = 0;
     for (size_t i = 0; i < m->n_events; i++) {
         r->items[k] = (item_t){r, (int32_t)i, EP_EVENTS, NULL};
@@ -754,7 +762,8 @@ static size_t build_profiles_body(batch_t *b) {
     if (b->ep == EP_PROFILES)
         ts_kbody_profiles_open(&w, &b->body);
     else
-        ts_kbody_subs_open(&w, &b->body, b->ep == EP_SUB, b->ep == EP_SUB ? "Point of sale" : NULL);
+        ts_kbody_subs_open(&w, &b->body, b->ep == EP_SUB, b->ep == EP_SUB ? "Point of sale" : NULL,
+                           b->ep == EP_SUB && n > 0 && b->items[0]->rec->historical);
     if (!tab || !keep) goto out;
     memset(tab, -1, cap * sizeof *tab);
     for (size_t i = n; i-- > 0;) {
@@ -781,8 +790,10 @@ static size_t build_profiles_body(batch_t *b) {
             if (r->email.len < sizeof email) memcpy(email, rtext(r, r->email), r->email.len);
             if (r->phone.len < sizeof phone) memcpy(phone, rtext(r, r->phone), r->phone.len);
             bool ech = r->email_sub == want && *email, sch = r->sms_sub == want && *phone;
-            ts_kbody_subs_add(&w, b->ep == EP_SUB, ech ? email : NULL, sch ? phone : NULL, ech,
-                              sch);
+            bool hist = b->ep == EP_SUB && r->historical;
+            ts_kbody_subs_add_at(&w, b->ep == EP_SUB, ech ? email : NULL, sch ? phone : NULL, ech,
+                                 sch, hist ? r->consented_at[TS_CONSENT_EMAIL] : 0,
+                                 hist ? r->consented_at[TS_CONSENT_SMS] : 0);
         }
     }
 out:
@@ -959,6 +970,8 @@ static batch_t *take_batch(lane_t *l, int ep) {
     while (q->head && b->n < n) {
         item_t *it = q->head;
         const rec_t *r = it->rec;
+        /* historical_import is the job's: a subscribe job is all historical or none */
+        if (b->n > 0 && ep == EP_SUB && r->historical != b->items[0]->rec->historical) break;
         size_t add = ep == EP_EVENTS
                          ? r->events[it->ev].json.len + r->profile.len + TS_KBODY_ENTRY_OVERHEAD
                          : r->profile.len + TS_KBODY_PROFILE_OVERHEAD;

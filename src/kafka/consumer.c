@@ -89,7 +89,8 @@ struct ts_consumer_s {
     ts_mapper_t *mapper;
     ts_custtable_t *table;
     ts_consent_table_t *consent; /* customers: consent states (docs/consent.md) */
-    ts_state_t *state;           /* customers, not replays: the state topic */
+    ts_state_t *state;           /* customers (replays: --replay-consent only): the state topic */
+    bool state_restored;         /* a restore (state + suppressions to their ends) is done */
     ts_consent_opts_t consent_opts;
     ts_decoder_t *dec;          /* the topic's records: JSON, Confluent Avro, raw Avro */
     ts_decoder_t *table_dec;    /* orders: the customer table's records */
@@ -481,6 +482,11 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
         dead_letter(L, token, m->dead_letter, m->detail, m->route.account, m->route.outlet);
         return P_DONE;
     }
+    /* a replay restricted to some outlets: skipped before any consent
+     * decision (a --replay-consent state must not claim what was not sent) */
+    if (!m->skipped && L->o->replay_outlets &&
+        !outlet_in_list(L->o->replay_outlets, m->route.outlet))
+        return skip(L, token);
     if (L->consent && !m->skipped) { /* decided once, when the record can be submitted */
         if (!ts_engine_has_room(L->engine, m->account)) return P_WAIT_LANE;
         if ((L->fatal = ts_state_decide(L->state, L->consent, &c, msg->partition, msg->offset,
@@ -489,8 +495,6 @@ static presult_t process(loop_t *L, rd_kafka_message_t *msg, uint64_t token, boo
             return P_DONE;
     }
     if (m->skipped) return skip(L, token);
-    if (L->o->replay_outlets && !outlet_in_list(L->o->replay_outlets, m->route.outlet))
-        return skip(L, token); /* a replay restricted to some outlets */
     return submit(L, msg, token, why, sizeof why);
 }
 
@@ -617,7 +621,13 @@ static void state_restore(loop_t *L, const rd_kafka_topic_partition_list_t *part
         return;
     }
     for (int i = 0; i < parts->cnt; i++) ps[i] = parts->elems[i].partition;
-    if (ts_state_restore(L->state, ps, parts->cnt, 120000, err, sizeof err)) {
+    /* not ready while restoring: no record (no subscription) before the
+     * state and Klaviyo's suppressions are read to their ends */
+    L->state_restored = false;
+    ts_admin_set_ready(L->admin, false);
+    if (!ts_state_restore(L->state, ps, parts->cnt, 120000, err, sizeof err)) {
+        L->state_restored = true;
+    } else {
         ts_log(TS_LOG_ERROR, "state", NULL, "%s", err);
         L->fatal = true; /* deciding without the state could re-subscribe: stop */
     }
@@ -1012,12 +1022,15 @@ static ts_err_t setup_engine(loop_t *L, char *err, size_t errsz) {
 }
 
 /* Customers only: consent state (docs/consent.md) and customers.on_delete
- * (neither acts in replays: history's consent and tombstones were followed). */
+ * (neither acts in replays: history's consent and tombstones were followed;
+ * except the consent state of a --replay-consent replay, which decides
+ * consent as live does). */
 static ts_err_t setup_customer_state(loop_t *L, char *err, size_t errsz) {
     const ts_config_t *cfg = L->cfg;
     char why[512];
     bool replay = L->o->replay_from_ms != TS_REPLAY_NONE;
-    L->consent_opts = (ts_consent_opts_t){.replay = replay};
+    bool keep_state = !replay || L->o->replay_consent;
+    L->consent_opts = (ts_consent_opts_t){.replay = replay, .replay_consent = L->o->replay_consent};
     if (!(L->consent = ts_consent_table_new(cfg, L->metrics, why, sizeof why)))
         return fail(TS_ERR_CONFIG, err, errsz, "", why);
     ts_state_opts_t so = {.cfg = cfg,
@@ -1026,7 +1039,7 @@ static ts_err_t setup_customer_state(loop_t *L, char *err, size_t errsz) {
                           .ready = on_state_ready,
                           .opaque = L,
                           .metrics = L->metrics};
-    if (!replay && !(L->state = ts_state_new(&so, why, sizeof why)))
+    if (keep_state && !(L->state = ts_state_new(&so, why, sizeof why)))
         return fail(TS_ERR_CONFIG, err, errsz, "", why);
     if (replay) return TS_OK;
     why[0] = 0;
@@ -1165,8 +1178,10 @@ bool ts_consumer_poll(ts_consumer_t *L) {
     if (L->state) ts_state_poll(L->state);
     ts_admin_heartbeat(L->admin);
     /* ready = can serve: the table is restored and the group joined (with
-     * or without partitions), and Kafka answers */
-    ts_admin_set_ready(L->admin, L->subscribed && !L->kafka_down);
+     * or without partitions), the consent state and the suppressions are
+     * read (customers), and Kafka answers */
+    ts_admin_set_ready(L->admin,
+                       L->subscribed && !L->kafka_down && (!L->state || L->state_restored));
     metrics_tick(L);
     stall_check(L, ts_now_mono_ms());
     if (L->replay) ts_replay_progress(L->replayer, false);

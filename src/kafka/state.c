@@ -132,6 +132,19 @@ static int partitions_of(rd_kafka_t *rk, const char *topic) {
     return n;
 }
 
+/* The suppressions topic has `n` partitions (0: none yet): new ones are
+ * read from the beginning. -1 when out of memory. */
+static int supp_resize(ts_state_t *st, int n) {
+    if (st->supp_pos && n <= st->n_supp_parts) return 0;
+    int64_t *pos = realloc(st->supp_pos, (size_t)(n ? n : 1) * sizeof *pos);
+    if (!pos) return -1;
+    for (int p = st->supp_pos ? st->n_supp_parts : 0; p < n; p++)
+        pos[p] = RD_KAFKA_OFFSET_BEGINNING;
+    st->supp_pos = pos;
+    st->n_supp_parts = n;
+    return 0;
+}
+
 /* Creates the state topic as Kafka Streams creates a changelog: compacted,
  * as many partitions as the customers topic, the broker's replication
  * factor. Returns 0 when created or already there. */
@@ -221,15 +234,25 @@ ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errst
         ts_state_destroy(st);
         return NULL;
     }
-    st->n_supp_parts = partitions_of(st->reader, cfg->topic_suppressions);
-    if (st->n_supp_parts < 0) st->n_supp_parts = 0;
-    if (!st->n_supp_parts)
-        ts_log(TS_LOG_INFO, "state", NULL,
-               "no suppressions topic %s: consent decisions use the state topic only",
+    int nsupp = partitions_of(st->reader, cfg->topic_suppressions);
+    if (nsupp <= 0 && cfg->customers_wait_for_suppressions) {
+        /* a first deployment over an existing Klaviyo account would
+         * re-subscribe everyone Klaviyo suppressed: refuse to start */
+        ts_seterr(errstr, errstr_size, nsupp < 0 ? TS_ERR_TRANSIENT : TS_ERR_CONFIG,
+                  "topics.suppressions: %s %s; it holds Klaviyo's suppressions "
+                  "(tillstream-suppressions writes it): create it, or set "
+                  "customers.wait_for_suppressions to false to start without them",
+                  cfg->topic_suppressions, nsupp < 0 ? "could not be looked up" : "does not exist");
+        ts_state_destroy(st);
+        return NULL;
+    }
+    if (nsupp <= 0)
+        ts_log(TS_LOG_WARN, "state", NULL,
+               "no suppressions topic %s (customers.wait_for_suppressions is false): consent is "
+               "decided without Klaviyo's suppressions until it exists (looked for again at "
+               "each assignment)",
                cfg->topic_suppressions);
-    st->supp_pos = calloc((size_t)(st->n_supp_parts ? st->n_supp_parts : 1), sizeof *st->supp_pos);
-    if (!st->supp_pos) goto nomem;
-    for (int p = 0; p < st->n_supp_parts; p++) st->supp_pos[p] = RD_KAFKA_OFFSET_BEGINNING;
+    if (supp_resize(st, nsupp > 0 ? nsupp : 0)) goto nomem;
     ts_metrics_t *mx = opts->metrics;
     st->m_writes = ts_metrics_counter(mx, "tillstream_consent_state_writes_total",
                                       "consent states written to the state topic (acked)", NULL);
@@ -350,6 +373,12 @@ static rd_kafka_topic_partition_list_t *supp_list(ts_state_t *st) {
 ts_err_t ts_state_restore(ts_state_t *st, const int32_t *parts, int n, int timeout_ms, char *errstr,
                           size_t errstr_size) {
     const ts_config_t *cfg = st->o.cfg;
+    if (!st->n_supp_parts) { /* customers.wait_for_suppressions false: created since? */
+        int nsupp = partitions_of(st->reader, cfg->topic_suppressions);
+        if (nsupp > 0 && supp_resize(st, nsupp) == 0)
+            ts_log(TS_LOG_INFO, "state", NULL, "suppressions topic %s found: reading it",
+                   cfg->topic_suppressions);
+    }
     /* our own writes first, so what we read back includes them */
     rd_kafka_flush(st->producer, timeout_ms);
     ts_state_poll(st);
@@ -380,6 +409,7 @@ ts_err_t ts_state_restore(ts_state_t *st, const int32_t *parts, int n, int timeo
     rd_kafka_assign(st->reader, pl);
     int64_t deadline = ts_now_mono_ms() + timeout_ms;
     size_t before = (size_t)ts_metric_value(st->m_restored);
+    size_t supp_before = (size_t)ts_metric_value(st->m_suppressions);
     for (;;) {
         rd_kafka_message_t *m;
         while ((m = rd_kafka_consumer_poll(st->reader, 50))) {
@@ -409,10 +439,12 @@ ts_err_t ts_state_restore(ts_state_t *st, const int32_t *parts, int n, int timeo
             break;
         }
     }
-    char ctx[96];
-    snprintf(ctx, sizeof ctx, "\"partitions\":%d,\"states\":%zu", n,
-             (size_t)ts_metric_value(st->m_restored) - before);
-    ts_log(TS_LOG_INFO, "state", ctx, "consent state restored from %s", cfg->topic_customers_state);
+    char ctx[160];
+    snprintf(ctx, sizeof ctx, "\"partitions\":%d,\"states\":%zu,\"suppressions\":%zu", n,
+             (size_t)ts_metric_value(st->m_restored) - before,
+             (size_t)ts_metric_value(st->m_suppressions) - supp_before);
+    ts_log(TS_LOG_INFO, "state", ctx, "consent state restored from %s and %s to their ends",
+           cfg->topic_customers_state, st->n_supp_parts ? cfg->topic_suppressions : "(none)");
     /* keep following the suppressions only */
     rd_kafka_topic_partition_list_t *keep = supp_list(st);
     rd_kafka_assign(st->reader, keep->cnt ? keep : NULL);
@@ -515,9 +547,11 @@ ts_err_t ts_state_decide(ts_state_t *st, ts_consent_table_t *table, const ts_cus
     ts_consent_opts_t o = *opts;
     o.now = ts_now_wall_ms();
     bool changed = false;
+    /* a --replay-consent replay decides as live does: fence and writes */
+    bool stateful = !o.replay || o.replay_consent;
     ts_err_t rc =
-        ts_consent_table_decide(table, c, record_ts, o.replay ? -1 : offset, &o, m, &changed);
-    if (rc == TS_OK && changed && st && !o.replay)
+        ts_consent_table_decide(table, c, record_ts, stateful ? offset : -1, &o, m, &changed);
+    if (rc == TS_OK && changed && st && stateful)
         rc = ts_state_write(st, partition, c->customer_id, token, errstr, errstr_size);
     return rc;
 }

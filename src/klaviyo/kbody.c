@@ -6,6 +6,8 @@
  */
 #include "tillstream/kbody.h"
 
+#include "tillstream/model.h"
+
 void ts_kbody_events_open(ts_jw_t *w, ts_buf_t *out) {
     ts_jw_init(w, out);
     ts_jw_obj_open(w);
@@ -91,7 +93,8 @@ void ts_kbody_profiles_add(ts_jw_t *w, const char *profile_json, size_t profile_
 
 void ts_kbody_profiles_close(ts_jw_t *w) { close_n(w, 4); }
 
-void ts_kbody_subs_open(ts_jw_t *w, ts_buf_t *out, bool subscribe, const char *custom_source) {
+void ts_kbody_subs_open(ts_jw_t *w, ts_buf_t *out, bool subscribe, const char *custom_source,
+                        bool historical_import) {
     ts_jw_init(w, out);
     ts_jw_obj_open(w);
     ts_jw_key(w, "data");
@@ -102,24 +105,39 @@ void ts_kbody_subs_open(ts_jw_t *w, ts_buf_t *out, bool subscribe, const char *c
     ts_jw_key(w, "attributes");
     ts_jw_obj_open(w);
     if (subscribe && custom_source) ts_jw_kv_str(w, "custom_source", custom_source);
+    if (subscribe && historical_import) {
+        ts_jw_key(w, "historical_import");
+        ts_jw_bool(w, true);
+    }
     ts_jw_key(w, "profiles");
     ts_jw_obj_open(w);
     ts_jw_key(w, "data");
     ts_jw_arr_open(w);
 }
 
-static void channel(ts_jw_t *w, const char *name, bool subscribe) {
+static void channel(ts_jw_t *w, const char *name, bool subscribe, int64_t consented_at) {
     ts_jw_key(w, name);
     ts_jw_obj_open(w);
     ts_jw_key(w, "marketing");
     ts_jw_obj_open(w);
     ts_jw_kv_str(w, "consent", subscribe ? "SUBSCRIBED" : "UNSUBSCRIBED");
+    if (subscribe && consented_at > 0) {
+        char at[32];
+        ts_time_format_iso8601(consented_at, at, sizeof at);
+        ts_jw_kv_str(w, "consented_at", at);
+    }
     ts_jw_obj_close(w);
     ts_jw_obj_close(w);
 }
 
 void ts_kbody_subs_add(ts_jw_t *w, bool subscribe, const char *email, const char *phone_e164,
                        bool email_ch, bool sms_ch) {
+    ts_kbody_subs_add_at(w, subscribe, email, phone_e164, email_ch, sms_ch, 0, 0);
+}
+
+void ts_kbody_subs_add_at(ts_jw_t *w, bool subscribe, const char *email, const char *phone_e164,
+                          bool email_ch, bool sms_ch, int64_t email_consented_at,
+                          int64_t sms_consented_at) {
     ts_jw_obj_open(w);
     ts_jw_kv_str(w, "type", "profile");
     ts_jw_key(w, "attributes");
@@ -128,8 +146,8 @@ void ts_kbody_subs_add(ts_jw_t *w, bool subscribe, const char *email, const char
     if (phone_e164) ts_jw_kv_str(w, "phone_number", phone_e164);
     ts_jw_key(w, "subscriptions");
     ts_jw_obj_open(w);
-    if (email_ch && email) channel(w, "email", subscribe);
-    if (sms_ch && phone_e164) channel(w, "sms", subscribe);
+    if (email_ch && email) channel(w, "email", subscribe, email_consented_at);
+    if (sms_ch && phone_e164) channel(w, "sms", subscribe, sms_consented_at);
     ts_jw_obj_close(w);
     ts_jw_obj_close(w);
     ts_jw_obj_close(w);

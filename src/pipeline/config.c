@@ -20,7 +20,7 @@
 #include "tillstream/phone.h"
 #include "klaviyo/klaviyo.h"
 
-typedef enum { CT_STR, CT_STR_NULL, CT_INT } ctype_t;
+typedef enum { CT_STR, CT_STR_NULL, CT_INT, CT_BOOL } ctype_t; /* CT_BOOL: a bool field */
 
 typedef struct {
     const char *key;
@@ -103,6 +103,8 @@ static const copt_t customers_opts[] = {
      "a customer's tombstone: ignore | suppress (bulk suppress) | delete (data-privacy deletion)"},
     {"sync", CT_STR, "all", O(customers_sync), 0, 0,
      "all | consented (only customers with consent on some channel become profiles)"},
+    {"wait_for_suppressions", CT_BOOL, "true", O(customers_wait_for_suppressions), 0, 0,
+     "the suppressions topic must exist: no subscription before it was read to its end"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t suppressions_opts[] = {
@@ -129,6 +131,8 @@ static ts_err_t apply_table(ts_config_t *cfg, const copt_t *tab, const char *sec
         void *field = (char *)cfg + o->offset;
         if (o->type == CT_INT)
             *(int *)field = atoi(o->def);
+        else if (o->type == CT_BOOL)
+            *(bool *)field = !strcmp(o->def, "true");
         else
             *(char **)field = xstrdup(o->def);
     }
@@ -146,6 +150,10 @@ static ts_err_t apply_table(ts_config_t *cfg, const copt_t *tab, const char *sec
             if (it->valueint < o->min || it->valueint > o->max)
                 return ERR("%s.%s: must be between %d and %d", section, o->key, o->min, o->max);
             *(int *)field = it->valueint;
+            break;
+        case CT_BOOL:
+            if (!cJSON_IsBool(it)) return ERR("%s.%s: expected true or false", section, o->key);
+            *(bool *)field = cJSON_IsTrue(it);
             break;
         case CT_STR:
         case CT_STR_NULL:
@@ -563,7 +571,7 @@ ts_err_t ts_config_load(const char *path, ts_config_t **out, char *errstr, size_
 
 static void free_table(ts_config_t *cfg, const copt_t *tab) {
     for (const copt_t *o = tab; o->key; o++)
-        if (o->type != CT_INT) free(*(char **)((char *)cfg + o->offset));
+        if (o->type != CT_INT && o->type != CT_BOOL) free(*(char **)((char *)cfg + o->offset));
 }
 
 void ts_config_destroy(ts_config_t *cfg) {

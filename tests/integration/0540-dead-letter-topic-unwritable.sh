@@ -6,6 +6,7 @@
 need_kafka
 "$src/scripts/kafka.sh" topic "$TS_KAFKA_DIR" "pos.customers.$sfx" 3 compact
 "$src/scripts/kafka.sh" topic "$TS_KAFKA_DIR" "pos.orders.$sfx" 3
+suppressions_topic
 start_sim
 # pos.deadletter.$sfx does not exist yet (auto-creation is off on the broker)
 write_config "$work/config.json" '{"kafka": {"message.timeout.ms": "2000"}}'

@@ -168,7 +168,7 @@ PY
 # block's keys parse, the env var names in the config are the ones the pods
 # get, and the mounted raw writer schemas load (each a config error, exit 2,
 # otherwise). The consumers run to the end of empty topics on the mock cluster.
-"$TS_BIN_DIR/tillstream-sandbox-kafka" --topic pos.customers:1 --topic pos.orders:1 --topic tillstream.customers.state:1 \
+"$TS_BIN_DIR/tillstream-sandbox-kafka" --topic pos.customers:1 --topic pos.orders:1 --topic tillstream.customers.state:1 --topic pos.klaviyo.suppressions:1 \
     --topic pos.deadletter:1 --bootstrap-file "$dir/bootstrap" >/dev/null 2>&1 &
 kafka_pid=$!; trap 'kill "$kafka_pid" 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do [ -s "$dir/bootstrap" ] && break; sleep 0.1; done

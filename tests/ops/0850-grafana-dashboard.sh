@@ -23,7 +23,7 @@ helm template rel "$chart" -f "$src/tests/ops/values/minimal.yaml" --set grafana
 # a live scrape: both consumers over the samples
 wait_file() { for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "timeout waiting for $1" >&2; return 1; }
 "$bin/tillstream-sandbox-kafka" --topic pos.customers:1 --topic pos.orders:1 --topic pos.deadletter:1 \
-    --topic tillstream.customers.state:1 \
+    --topic tillstream.customers.state:1 --topic pos.klaviyo.suppressions:1 \
   --bootstrap-file "$dir/bootstrap" >/dev/null 2>&1 & pids+=($!)
 wait_file "$dir/bootstrap"
 bs=$(cat "$dir/bootstrap")

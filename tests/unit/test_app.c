@@ -57,6 +57,14 @@ static void test_usage_errors_exit_2(void **state) {
     const char *cfg = good_config();
     assert_int_equal(RUN(TS_KIND_ORDER, "x", "--config", cfg, "--replay-to", "now"), 2);
     assert_int_equal(RUN(TS_KIND_ORDER, "x", "--config", cfg, "--replay-from", "yesterday"), 2);
+    /* --replay-consent: a customers replay only */
+    assert_int_equal(RUN(TS_KIND_CUSTOMER, "x", "--config", cfg, "--replay-consent"), 2);
+    assert_int_equal(
+        RUN(TS_KIND_ORDER, "x", "--config", cfg, "--replay-from", "earliest", "--replay-consent"),
+        2);
+    assert_int_equal(RUN(TS_KIND_CUSTOMER, "x", "--config", cfg, "--dry-run", "--replay-from",
+                         "earliest", "--replay-consent"),
+                     2);
     assert_int_equal(
         RUN(TS_KIND_ORDER, "x", "--config", cfg, "--dry-run", "--input", "/nonexistent/in"), 2);
 }

@@ -55,7 +55,14 @@ static void test_defaults_and_passthrough(void **state) {
     assert_true(cfg->accounts[0].limits[TS_EP_EVENTS_BULK].steady_per_min == 150);
     assert_true(cfg->accounts[1].limits[TS_EP_SUBSCRIBE_BULK].steady_per_min == 750);
     assert_int_equal(ts_config_account_index(cfg, "brand-b"), 1);
+    assert_true(cfg->customers_wait_for_suppressions); /* safe by default (consent.md) */
     ts_config_destroy(cfg);
+    assert_int_equal(parse("{\"customers\":{\"wait_for_suppressions\":false}," ACC "}", &cfg),
+                     TS_OK);
+    assert_false(cfg->customers_wait_for_suppressions);
+    ts_config_destroy(cfg);
+    expect_error("{\"customers\":{\"wait_for_suppressions\":\"no\"}," ACC "}",
+                 "customers.wait_for_suppressions: expected true or false");
 }
 
 static void test_env_overrides_bootstrap(void **state) {

@@ -356,6 +356,41 @@ static void test_ready_without_partitions_and_lag(void **state) {
     g_admin = "";
 }
 
+/* Readiness waits for the consent restore (docs/consent.md, "First
+ * deployment"): /readyz is never 200 before the member was assigned its
+ * partition and read the state and the suppressions to their ends. */
+static void test_not_ready_before_consent_restore(void **state) {
+    (void)state;
+    fx_t f;
+    g_topic = TOPIC_ONE;
+    g_admin = "127.0.0.1:0";
+    fx_start(&f, 0, NULL, 1000);
+    ts_consumer_t *a = member(&f, false);
+    ts_buf_t body = TS_BUF_INIT;
+    long code = 0;
+    int polls = 0;
+    int64_t until = ts_now_mono_ms() + 30000;
+    while (code != 200 && ts_now_mono_ms() < until) {
+        ts_consumer_poll(a);
+        polls++;
+        ts_buf_reset(&body);
+        code = http_get(ts_consumer_admin_port(a), "/readyz", &body);
+        ts_consumer_stats_t st;
+        ts_consumer_stats(a, &st);
+        if (code == 200 && st.owned != 1)
+            fail_msg("ready after %d polls without its partition restored (owned %zu)", polls,
+                     (size_t)st.owned);
+    }
+    assert_int_equal(code, 200);
+    ts_buf_free(&body);
+    char err[256];
+    ts_consumer_drain(a, err, sizeof err);
+    ts_consumer_destroy(a);
+    fx_stop(&f);
+    g_topic = TOPIC_C;
+    g_admin = "";
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the simulator's */
     ts_log_set_level(getenv("TS_TEST_LOG") ? TS_LOG_DEBUG : TS_LOG_WARN);
@@ -365,6 +400,7 @@ int main(void) {
         cmocka_unit_test(test_exit_at_end_failed_final_commit),
         cmocka_unit_test(test_stall_reported_and_cleared),
         cmocka_unit_test(test_ready_without_partitions_and_lag),
+        cmocka_unit_test(test_not_ready_before_consent_restore),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -372,6 +372,44 @@ static void test_customers_profiles_and_consent(void **state) {
     stop(&f);
 }
 
+/* --replay-consent: subscribes decided as historical imports go in jobs
+ * of their own with historical_import: true and each channel's
+ * consented_at; live subscribes queued beside them go in jobs without
+ * either (Klaviyo refuses consented_at without the flag, and requires it
+ * with it: the simulator checks both and would answer 400). */
+static void test_historical_subscribes_own_jobs(void **state) {
+    (void)state;
+    fx_t f;
+    ts_sim_opts_t so = {0};
+    start(&f, &so, NULL, 100000);
+    char err[256];
+    ts_mapped_t m;
+    ts_mapped_init(&m);
+    int64_t now = ts_now_wall_ms();
+    for (int i = 0; i < 40; i++) {
+        char email[32];
+        snprintf(email, sizeof email, "h%d@example.com", i);
+        make(&m, 0, email, "none", 0, false);
+        m.send_profile = false;
+        m.email_marketing = TS_SUB_SUBSCRIBE;
+        bool hist = i % 3 != 0; /* interleaved: 26 historical, 14 live */
+        m.consent[TS_CONSENT_EMAIL] =
+            (ts_consent_decision_t){.action = TS_CONSENT_SUBSCRIBE,
+                                    .historical_import = hist,
+                                    .consented_at = hist ? now - 86400000 - i * 1000 : now};
+        assert_int_equal(ts_engine_submit(f.eng, &m, (uint64_t)i, false, err, sizeof err), TS_OK);
+    }
+    drain(&f, 10000);
+    assert_int_equal(f.done_ok, 40);
+    ts_sim_stats_t sa;
+    ts_sim_stats(f.sim, "a", &sa);
+    assert_int_equal(sa.rejected_400, 0);
+    assert_int_equal(sa.subscribed, 40);
+    assert_int_equal(sa.historical_subscribed, 26);
+    ts_mapped_free(&m);
+    stop(&f);
+}
+
 /* Bulk unsubscribe takes at most 100 profiles per call (the engine used to
  * send up to 1,000, which Klaviyo answers 400). */
 static void test_unsubscribe_batches_of_100(void **state) {
@@ -806,6 +844,7 @@ int main(void) {
         cmocka_unit_test(test_one_bad_event_rejects_only_its_record),
         cmocka_unit_test(test_error_document_with_spaces),
         cmocka_unit_test(test_customers_profiles_and_consent),
+        cmocka_unit_test(test_historical_subscribes_own_jobs),
         cmocka_unit_test(test_unsubscribe_batches_of_100),
         cmocka_unit_test(test_pacing_decisions),
         cmocka_unit_test(test_withdraw_revoked_partition),

@@ -175,8 +175,8 @@ static void test_profile_and_consent_bodies_from_samples(void **state) {
     ts_buf_t prof = TS_BUF_INIT, sub = TS_BUF_INIT, unsub = TS_BUF_INIT;
     ts_jw_t wp, ws, wu;
     ts_kbody_profiles_open(&wp, &prof);
-    ts_kbody_subs_open(&ws, &sub, true, "POS");
-    ts_kbody_subs_open(&wu, &unsub, false, NULL);
+    ts_kbody_subs_open(&ws, &sub, true, "POS", false);
+    ts_kbody_subs_open(&wu, &unsub, false, NULL, false);
     int np = 0, ns = 0, nu = 0;
     while ((n = getline(&line, &cap, f)) > 0) {
         ts_customer_t c;
@@ -234,8 +234,72 @@ static void test_profile_and_consent_bodies_from_samples(void **state) {
     env_free(&e);
 }
 
+static const cJSON *path(const cJSON *j, const char *const *keys) {
+    for (; j && *keys; keys++)
+        j = cJSON_IsArray(j) ? cJSON_GetArrayItem(j, atoi(*keys)) : cJSON_GetObjectItem(j, *keys);
+    return j;
+}
+
+/* --replay-consent: a historical-import subscribe job carries
+ * historical_import: true and each channel's consented_at (ISO-8601, to the
+ * second); a live one carries neither (Klaviyo refuses consented_at without
+ * the flag); an unsubscribe never carries consented_at. */
+static void test_historical_subscribe_body(void **state) {
+    (void)state;
+    const int64_t t1 = 1795130100000, t2 = 1795130222999; /* 2026-11-19T... */
+    char a1[32], a2[32];
+    ts_time_format_iso8601(t1, a1, sizeof a1);
+    ts_time_format_iso8601(t2, a2, sizeof a2);
+    ts_buf_t hist = TS_BUF_INIT, live = TS_BUF_INIT, unsub = TS_BUF_INIT;
+    ts_jw_t w;
+    ts_kbody_subs_open(&w, &hist, true, "Point of sale", true);
+    ts_kbody_subs_add_at(&w, true, "a@example.com", "+61412345678", true, true, t1, t2);
+    ts_kbody_subs_add_at(&w, true, "b@example.com", NULL, true, false, t2, 0);
+    ts_kbody_subs_close(&w);
+    cJSON *j = parse_ok(&hist);
+    const cJSON *attrs = path(j, (const char *const[]){"data", "attributes", NULL});
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(attrs, "historical_import")));
+    const char *const e0[] = {"profiles",      "data",  "0",         "attributes",
+                              "subscriptions", "email", "marketing", NULL};
+    const char *const s0[] = {"profiles",      "data", "0",         "attributes",
+                              "subscriptions", "sms",  "marketing", NULL};
+    const char *const e1[] = {"profiles",      "data",  "1",         "attributes",
+                              "subscriptions", "email", "marketing", NULL};
+    assert_string_equal(cJSON_GetObjectItem(path(attrs, e0), "consent")->valuestring, "SUBSCRIBED");
+    assert_string_equal(cJSON_GetObjectItem(path(attrs, e0), "consented_at")->valuestring, a1);
+    assert_string_equal(cJSON_GetObjectItem(path(attrs, s0), "consented_at")->valuestring, a2);
+    assert_string_equal(cJSON_GetObjectItem(path(attrs, e1), "consented_at")->valuestring, a2);
+    assert_string_equal(a2, "2026-11-19T23:17:02+00:00"); /* to the second, UTC */
+    cJSON_Delete(j);
+
+    ts_kbody_subs_open(&w, &live, true, "Point of sale", false);
+    ts_kbody_subs_add(&w, true, "a@example.com", "+61412345678", true, true);
+    ts_kbody_subs_close(&w);
+    assert_null(strstr(live.data, "historical_import"));
+    assert_null(strstr(live.data, "consented_at"));
+    j = parse_ok(&live);
+    cJSON_Delete(j);
+
+    /* an unsubscribe job: neither, whatever the caller passes */
+    ts_kbody_subs_open(&w, &unsub, false, "Point of sale", true);
+    ts_kbody_subs_add_at(&w, false, "a@example.com", NULL, true, false, t1, 0);
+    ts_kbody_subs_close(&w);
+    assert_null(strstr(unsub.data, "historical_import"));
+    assert_null(strstr(unsub.data, "consented_at"));
+    assert_null(strstr(unsub.data, "custom_source"));
+    j = parse_ok(&unsub);
+    cJSON_Delete(j);
+    dump("bulk_subscribe_profiles", &hist);
+    dump("bulk_subscribe_profiles", &live);
+    dump("bulk_unsubscribe_profiles", &unsub);
+    ts_buf_free(&hist);
+    ts_buf_free(&live);
+    ts_buf_free(&unsub);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_historical_subscribe_body),
         cmocka_unit_test(test_event_bodies_from_samples),
         cmocka_unit_test(test_profile_and_consent_bodies_from_samples),
     };

@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "tillstream/kbody.h"
 #include "tillstream/sim.h"
 
 static int64_t fake_now;
@@ -387,6 +388,77 @@ static void test_each_validation_rule(void **state) {
                                      sizeof d, p, sizeof p),
                      -1); /* wrong job type for the unsubscribe endpoint */
     assert_string_equal(p, "/data/type");
+    ts_buf_free(&b);
+}
+
+/* Bulk Subscribe's historical_import and consented_at
+ * (bulk_subscribe_profiles.json): consented_at is required with
+ * historical_import: true and must be in the past; without the flag it is
+ * refused. */
+static void test_historical_import_rules(void **state) {
+    (void)state;
+    char now_s[32], past_s[32], future_s[32];
+    ts_time_format_iso8601(NOW_WALL, now_s, sizeof now_s);
+    ts_time_format_iso8601(NOW_WALL - 86400000, past_s, sizeof past_s);
+    ts_time_format_iso8601(NOW_WALL + 60000, future_s, sizeof future_s);
+    static const char *const ptr_email =
+        "/data/attributes/profiles/data/0/attributes/subscriptions/email/marketing/consented_at";
+    static const char *const ptr_sms =
+        "/data/attributes/profiles/data/0/attributes/subscriptions/sms/marketing/consented_at";
+    const struct {
+        const char *hist;              /* the job's historical_import member ("" = none) */
+        const char *email_at, *sms_at; /* NULL = no consented_at */
+        const char *pointer;           /* NULL: valid */
+    } cases[] = {
+        {",\"historical_import\":true", past_s, past_s, NULL},
+        {",\"historical_import\":true", now_s, past_s, NULL}, /* to the second: not future */
+        {",\"historical_import\":true", NULL, past_s, ptr_email},
+        {",\"historical_import\":true", past_s, NULL, ptr_sms},
+        {",\"historical_import\":true", future_s, past_s, ptr_email},
+        {",\"historical_import\":true", past_s, future_s, ptr_sms},
+        {",\"historical_import\":true", "last tuesday", past_s, ptr_email},
+        {"", past_s, NULL, ptr_email},
+        {",\"historical_import\":false", NULL, past_s, ptr_sms},
+        {",\"historical_import\":false", NULL, NULL, NULL},
+        {"", NULL, NULL, NULL},
+    };
+    char d[256], p[512];
+    ts_buf_t b = TS_BUF_INIT;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char e_at[64] = "", s_at[64] = "";
+        if (cases[i].email_at)
+            snprintf(e_at, sizeof e_at, ",\"consented_at\":\"%s\"", cases[i].email_at);
+        if (cases[i].sms_at)
+            snprintf(s_at, sizeof s_at, ",\"consented_at\":\"%s\"", cases[i].sms_at);
+        ts_buf_reset(&b);
+        ts_buf_printf(&b,
+                      "{\"data\":{\"type\":\"profile-subscription-bulk-create-job\","
+                      "\"attributes\":{\"custom_source\":\"Point of sale\"%s,\"profiles\":{"
+                      "\"data\":[{\"type\":\"profile\",\"attributes\":{\"email\":"
+                      "\"h@example.com\",\"phone_number\":\"+61412345678\",\"subscriptions\":{"
+                      "\"email\":{\"marketing\":{\"consent\":\"SUBSCRIBED\"%s}},"
+                      "\"sms\":{\"marketing\":{\"consent\":\"SUBSCRIBED\"%s}}}}}]}}}}",
+                      cases[i].hist, e_at, s_at);
+        p[0] = '\0';
+        int rc = ts_sim_validate(TS_SIM_EP_SUBSCRIBE_BULK, b.data, b.len, NOW_WALL, d, sizeof d, p,
+                                 sizeof p);
+        if (!cases[i].pointer) {
+            if (rc != 0) fail_msg("case %zu: unexpected error %s at %s", i, d, p);
+            continue;
+        }
+        if (rc == 0) fail_msg("case %zu: accepted, want an error at %s", i, cases[i].pointer);
+        assert_string_equal(p, cases[i].pointer);
+    }
+    /* the engine's own body (kbody) of a historical import is accepted */
+    ts_buf_reset(&b);
+    ts_jw_t w;
+    ts_kbody_subs_open(&w, &b, true, "Point of sale", true);
+    ts_kbody_subs_add_at(&w, true, "h@example.com", "+61412345678", true, true, NOW_WALL - 1000,
+                         NOW_WALL - 86400000);
+    ts_kbody_subs_close(&w);
+    assert_int_equal(ts_sim_validate(TS_SIM_EP_SUBSCRIBE_BULK, b.data, b.len, NOW_WALL, d, sizeof d,
+                                     p, sizeof p),
+                     0);
     ts_buf_free(&b);
 }
 
@@ -990,6 +1062,7 @@ int main(void) {
         cmocka_unit_test(test_fault_injection),
         cmocka_unit_test(test_validator_limits),
         cmocka_unit_test(test_each_validation_rule),
+        cmocka_unit_test(test_historical_import_rules),
         cmocka_unit_test(test_revision_and_limit_parsing),
         cmocka_unit_test(test_ratelimit_headers_and_revision),
         cmocka_unit_test(test_fail_rate_records_nothing),

@@ -705,8 +705,33 @@ static const cJSON *validate_deletion(const cJSON *root, verr_t *e) {
                                                                                              : prof;
 }
 
-/* Every consent object under a subscription channel must say `want`. */
-static int check_consents(const cJSON *a, const char *ptr_base, const char *want, verr_t *e) {
+/* consented_at of a subscribe's consent object (bulk_subscribe_profiles.json,
+ * SubscriptionParameters and historical_import): "if the historical_import
+ * flag is not included, providing any value for this field will raise an
+ * error"; "If historical_import is set to true, the consented_at field is
+ * required and must be in the past". */
+static int check_consented_at(const cJSON *kind, const char *ptr, bool historical, int64_t now_wall,
+                              verr_t *e) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(kind, "consented_at");
+    if (!v || cJSON_IsNull(v)) {
+        if (historical)
+            return bad(e, ptr, "'consented_at' is required when 'historical_import' is true");
+        return 0;
+    }
+    if (!historical)
+        return bad(e, ptr, "'consented_at' is only allowed when 'historical_import' is true");
+    int64_t at = 0;
+    if (!cJSON_IsString(v) ||
+        ts_time_parse_iso8601(v->valuestring, strlen(v->valuestring), &at, NULL, 0) != TS_OK)
+        return bad(e, ptr, "'consented_at' must be a date-time");
+    if (at > now_wall) return bad(e, ptr, "'consented_at' must be in the past");
+    return 0;
+}
+
+/* Every consent object under a subscription channel must say `want`;
+ * subscribes (want SUBSCRIBED) are checked for consented_at as well. */
+static int check_consents(const cJSON *a, const char *ptr_base, const char *want, bool historical,
+                          int64_t now_wall, verr_t *e) {
     char ptr[600];
     const cJSON *subs = obj(a, "subscriptions");
     if (!subs || !subs->child) {
@@ -722,6 +747,11 @@ static int check_consents(const cJSON *a, const char *ptr_base, const char *want
                      kind->string ? kind->string : "");
             if (!consent || strcmp(consent, want))
                 return bad(e, ptr, "'consent' must be '%s'", want);
+            snprintf(ptr, sizeof ptr, "%s/subscriptions/%s/%s/consented_at", ptr_base, ch->string,
+                     kind->string ? kind->string : "");
+            if (!strcmp(want, "SUBSCRIBED") &&
+                check_consented_at(kind, ptr, historical, now_wall, e))
+                return -1;
             n++;
         }
         snprintf(ptr, sizeof ptr, "%s/subscriptions/%s", ptr_base, ch->string);
@@ -735,7 +765,8 @@ static int check_consents(const cJSON *a, const char *ptr_base, const char *want
 }
 
 /* Profiles / subscriptions jobs: returns the profiles array after validation. */
-static const cJSON *validate_profiles(const cJSON *root, ts_sim_ep_t ep, verr_t *e) {
+static const cJSON *validate_profiles(const cJSON *root, ts_sim_ep_t ep, int64_t now_wall,
+                                      verr_t *e) {
     static const char *const types[TS_SIM_EP__COUNT] = {
         [TS_SIM_EP_PROFILES_BULK] = "profile-bulk-import-job",
         [TS_SIM_EP_SUBSCRIBE_BULK] = "profile-subscription-bulk-create-job",
@@ -768,6 +799,13 @@ static const cJSON *validate_profiles(const cJSON *root, ts_sim_ep_t ep, verr_t 
         bad(e, "/data/attributes/profiles/data", "between 1 and %d profiles are allowed", max);
         return NULL;
     }
+    const cJSON *hist =
+        cJSON_GetObjectItemCaseSensitive(obj(data, "attributes"), "historical_import");
+    if (hist && !cJSON_IsBool(hist) && !cJSON_IsNull(hist)) {
+        bad(e, "/data/attributes/historical_import", "'historical_import' must be a boolean");
+        return NULL;
+    }
+    bool historical = cJSON_IsTrue(hist);
     int i = 0;
     for (const cJSON *p = arr->child; p; p = p->next, i++) {
         snprintf(ptr, sizeof ptr, "/data/attributes/profiles/data/%d", i);
@@ -787,7 +825,7 @@ static const cJSON *validate_profiles(const cJSON *root, ts_sim_ep_t ep, verr_t 
         }
         if (ep != TS_SIM_EP_PROFILES_BULK && ep != TS_SIM_EP_SUPPRESS_BULK &&
             check_consents(a, ptr, ep == TS_SIM_EP_SUBSCRIBE_BULK ? "SUBSCRIBED" : "UNSUBSCRIBED",
-                           e))
+                           historical, now_wall, e))
             return NULL;
     }
     return arr;
@@ -816,7 +854,7 @@ static int validate_body(ts_sim_ep_t ep, const cJSON *root, int64_t now_wall, vr
         return (out->profile = validate_profile_import(root, out->pkey, sizeof out->pkey, e)) ? 0
                                                                                               : -1;
     case TS_SIM_EP_PROFILE_DELETION: return (out->deletion = validate_deletion(root, e)) ? 0 : -1;
-    default: return (out->profiles = validate_profiles(root, ep, e)) ? 0 : -1;
+    default: return (out->profiles = validate_profiles(root, ep, now_wall, e)) ? 0 : -1;
     }
 }
 
@@ -1023,9 +1061,10 @@ static void record_profiles(ts_sim_t *s, acct_t *a, ts_sim_ep_t ep, const cJSON 
                                   source, historical, now, &a->st.suppressions_removed);
         const cJSON *subs = obj(obj(p, "attributes"), "subscriptions");
         for (const cJSON *ch = subs ? subs->child : NULL; ch; ch = ch->next) {
-            if (ep == TS_SIM_EP_SUBSCRIBE_BULK)
+            if (ep == TS_SIM_EP_SUBSCRIBE_BULK) {
                 a->st.subscribed++;
-            else
+                a->st.historical_subscribed += historical;
+            } else
                 a->st.unsubscribed++;
         }
     }
@@ -1699,6 +1738,7 @@ void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out) {
         N("backfill_events", a->st.backfill_events);
         N("profiles", a->st.profiles);
         N("subscribed", a->st.subscribed);
+        N("historical_subscribed", a->st.historical_subscribed);
         N("unsubscribed", a->st.unsubscribed);
         N("suppressions_removed", a->st.suppressions_removed);
         N("throttled", a->st.throttled_429);

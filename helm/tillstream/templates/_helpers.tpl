@@ -84,7 +84,7 @@ template` / `helm install` with the field's path (helm lint shows a chart's
 {{- $cfg := dict "kafka" .Values.kafka "topics" .Values.topics "klaviyo" .Values.klaviyo "accounts" $accounts
      "routing" .Values.routing "consumer" .Values.consumer
      "admin" (dict "listen" (printf "0.0.0.0:%d" (int .Values.admin.port))) "log" (dict "level" .Values.logLevel)
-     "customers" (dict "sync" (.Values.customersSync | default "all"))
+     "customers" (dict "sync" (.Values.customersSync | default "all") "wait_for_suppressions" .Values.waitForSuppressions)
      "suppressions" (dict "interval_ms" (int .Values.suppressions.intervalMs)) -}}
 {{- with .Values.registry }}
 {{- $reg := dict -}}

@@ -89,14 +89,15 @@ typedef struct {
     uint64_t events_recorded, duplicates_ignored, backfill_events;
     uint64_t profiles, subscribed, unsubscribed;
     uint64_t requests, accepted, rejected_400, throttled_429, failed_5xx, dropped, unauthorized;
-    uint64_t rejected_other_4xx;   /* 413, 415, 405, 404 */
-    uint64_t import_jobs;          /* Bulk Profile Import jobs created */
-    uint64_t import_errors;        /* profiles failed inside those jobs */
-    uint64_t job_polls;            /* GETs of a job, its import-errors or its profiles */
-    uint64_t deletions;            /* Request Profile Deletion requests accepted */
-    uint64_t suppressed;           /* emails in accepted bulk suppress jobs, and control
-                                      calls that suppressed a profile (/__sim/.../suppress) */
-    uint64_t suppressions_removed; /* email suppressions a Bulk Subscribe removed */
+    uint64_t rejected_other_4xx;    /* 413, 415, 405, 404 */
+    uint64_t import_jobs;           /* Bulk Profile Import jobs created */
+    uint64_t import_errors;         /* profiles failed inside those jobs */
+    uint64_t job_polls;             /* GETs of a job, its import-errors or its profiles */
+    uint64_t deletions;             /* Request Profile Deletion requests accepted */
+    uint64_t suppressed;            /* emails in accepted bulk suppress jobs, and control
+                                       calls that suppressed a profile (/__sim/.../suppress) */
+    uint64_t suppressions_removed;  /* email suppressions a Bulk Subscribe removed */
+    uint64_t historical_subscribed; /* of `subscribed`: in historical_import jobs */
 } ts_sim_stats_t;
 int ts_sim_stats(ts_sim_t *s, const char *account, ts_sim_stats_t *out);
 /* Import jobs created from now on complete `ms` after their 202 (0: the
