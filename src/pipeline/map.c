@@ -24,12 +24,29 @@
 #define TS_MIN_TIME_MS      TS_KLAVIYO_MIN_EVENT_TIME_MS
 #define TS_MAX_FUTURE_MS    TS_KLAVIYO_MAX_EVENT_FUTURE_MS
 
+/* Phone memo: libphonenumber costs ~15-30 us per number (ICU regexes),
+ * more than the rest of an order's decode and map together, and an
+ * orders stream sees the same customers' phones again and again. A
+ * direct-mapped cache of valid numbers without an extension, keyed by
+ * the exact input (the mapper's default region is fixed): a hit returns
+ * what ts_phone_parse returned for the same bytes, so the output is
+ * unchanged. Invalid numbers are not cached (rare; their reason text is
+ * long). 32,768 x 50 bytes, allocated on first use. */
+#define PHONE_MEMO_SLOTS 32768u
+#define PHONE_MEMO_INPUT 32 /* inputs up to 31 bytes are cached */
+typedef struct {
+    char in[PHONE_MEMO_INPUT]; /* "" = empty slot */
+    char e164[TS_PHONE_E164_SIZE];
+    uint8_t type;
+} phone_memo_t;
+
 struct ts_mapper_s {
     const ts_config_t *cfg;
     const ts_router_t *router;
     ts_clock_fn wall; /* for the "not more than a year in the future" rule */
     const char **set; /* scratch hash set for unique lists, reused */
     size_t set_cap;
+    phone_memo_t *memo; /* PHONE_MEMO_SLOTS entries, NULL until the first phone */
 };
 
 void ts_mapped_init(ts_mapped_t *m) {
@@ -78,6 +95,7 @@ ts_mapper_t *ts_mapper_new(const ts_config_t *cfg, const ts_router_t *router, ch
 void ts_mapper_destroy(ts_mapper_t *mp) {
     if (!mp) return;
     free(mp->set);
+    free(mp->memo);
     free(mp);
 }
 
@@ -126,6 +144,30 @@ static ts_map_event_t *new_event(ts_mapped_t *m) {
     return e;
 }
 
+/* ts_phone_parse through the memo (see phone_memo_t): same result, same
+ * errstr, for the same input. */
+static ts_err_t parse_phone(ts_mapper_t *mp, const char *phone, ts_phone_t *ph, char *errstr,
+                            size_t errstr_size) {
+    size_t n = strnlen(phone, PHONE_MEMO_INPUT);
+    phone_memo_t *slot = NULL;
+    if (n < PHONE_MEMO_INPUT) {
+        if (!mp->memo) mp->memo = calloc(PHONE_MEMO_SLOTS, sizeof *mp->memo);
+        if (mp->memo) slot = &mp->memo[ts_hash_bytes(phone, n) & (PHONE_MEMO_SLOTS - 1)];
+        if (slot && !memcmp(slot->in, phone, n + 1)) {
+            *ph = (ts_phone_t){.type = (ts_phone_type_t)slot->type};
+            memcpy(ph->e164, slot->e164, sizeof ph->e164);
+            return TS_OK;
+        }
+    }
+    ts_err_t rc = ts_phone_parse(phone, mp->cfg->default_phone_region, ph, errstr, errstr_size);
+    if (rc == TS_OK && slot && !ph->extension[0]) {
+        memcpy(slot->in, phone, n + 1);
+        memcpy(slot->e164, ph->e164, sizeof slot->e164);
+        slot->type = (uint8_t)ph->type;
+    }
+    return rc;
+}
+
 /* Identifiers: the normalised email (trimmed, lower-cased) and phone. */
 static void put_identifiers(ts_mapper_t *mp, ts_mapped_t *m, const char *email, const char *phone) {
     m->email.off = m->text.len;
@@ -146,8 +188,7 @@ static void put_identifiers(ts_mapper_t *mp, ts_mapped_t *m, const char *email, 
     ts_phone_t ph = {.type = TS_PHONE_INVALID};
     if (phone && *phone) {
         /* libphonenumber: valid numbers only, E.164, extension apart (src/phone/) */
-        if (ts_phone_parse(phone, mp->cfg->default_phone_region, &ph, m->phone_dropped,
-                           sizeof m->phone_dropped) == TS_OK) {
+        if (parse_phone(mp, phone, &ph, m->phone_dropped, sizeof m->phone_dropped) == TS_OK) {
             ts_buf_puts(&m->text, ph.e164);
             m->phone_type = ph.type;
             m->phone_dropped[0] = '\0';
