@@ -66,6 +66,7 @@ struct rec_s {
     bool backfill;
     ts_err_t fail; /* first permanent failure */
     char *detail;  /* malloc'd on failure only */
+    size_t size;   /* bytes of this allocation (the lane's accounting) */
     char *text;
     ts_span_t profile, profile_key, email, phone;
     ts_sub_t email_sub, sms_sub;
@@ -478,9 +479,10 @@ ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, 
         return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "record has nothing to send");
     size_t sz = sizeof(rec_t) + (size_t)n_parts * sizeof(item_t) +
                 m->n_events * sizeof(ts_map_event_t) + m->text.len + 1;
-    rec_t *r = calloc(1, sz);
+    /* malloc: only the header needs zeroing, the rest is copied over */
+    rec_t *r = malloc(sz);
     if (!r) return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
-    r->token = token;
+    *r = (rec_t){.token = token, .size = sz};
     r->submitted_ms = now_ms(e);
     r->parts = r->n_parts = n_parts;
     r->backfill = backfill;
@@ -577,8 +579,7 @@ static void settle(ts_engine_t *e, lane_t *l, item_t *it, ts_err_t fail, const c
     if (--r->parts > 0) return;
     l->queued_parts -= (size_t)r->n_parts;
     ts_metric_set(l->m_queue, (double)l->queued_parts);
-    l->bytes -= sizeof(rec_t) + (size_t)r->n_parts * sizeof(item_t) +
-                r->n_events * sizeof(ts_map_event_t) + strlen(r->text) + 1;
+    l->bytes -= r->size;
     e->pending--;
     e->completed++;
     if (e->o.on_done) e->o.on_done(e->o.opaque, r->token, r->fail, r->fail ? r->detail : NULL);

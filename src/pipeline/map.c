@@ -27,15 +27,16 @@
 /* Phone memo: libphonenumber costs ~15-30 us per number (ICU regexes),
  * more than the rest of an order's decode and map together, and an
  * orders stream sees the same customers' phones again and again. A
- * direct-mapped cache of valid numbers without an extension, keyed by
- * the exact input (the mapper's default region is fixed): a hit returns
- * what ts_phone_parse returned for the same bytes, so the output is
- * unchanged. Invalid numbers are not cached (rare; their reason text is
- * long). 32,768 x 50 bytes, allocated on first use. */
-#define PHONE_MEMO_SLOTS 32768u
+ * two-way set-associative cache (least recently used way replaced) of
+ * valid numbers without an extension, keyed by the exact input (the
+ * mapper's default region is fixed): a hit returns what ts_phone_parse
+ * returned for the same bytes, so the output is unchanged. Invalid
+ * numbers are not cached (rare; their reason text is long).
+ * 16,384 sets x 2 x 50 bytes (1.6 MB), allocated on first use. */
+#define PHONE_MEMO_SETS  16384u
 #define PHONE_MEMO_INPUT 32 /* inputs up to 31 bytes are cached */
 typedef struct {
-    char in[PHONE_MEMO_INPUT]; /* "" = empty slot */
+    char in[PHONE_MEMO_INPUT]; /* "" = empty way */
     char e164[TS_PHONE_E164_SIZE];
     uint8_t type;
 } phone_memo_t;
@@ -46,7 +47,7 @@ struct ts_mapper_s {
     ts_clock_fn wall; /* for the "not more than a year in the future" rule */
     const char **set; /* scratch hash set for unique lists, reused */
     size_t set_cap;
-    phone_memo_t *memo; /* PHONE_MEMO_SLOTS entries, NULL until the first phone */
+    phone_memo_t (*memo)[2]; /* PHONE_MEMO_SETS sets, way 0 most recent; NULL until a phone */
 };
 
 void ts_mapped_init(ts_mapped_t *m) {
@@ -149,21 +150,28 @@ static ts_map_event_t *new_event(ts_mapped_t *m) {
 static ts_err_t parse_phone(ts_mapper_t *mp, const char *phone, ts_phone_t *ph, char *errstr,
                             size_t errstr_size) {
     size_t n = strnlen(phone, PHONE_MEMO_INPUT);
-    phone_memo_t *slot = NULL;
+    phone_memo_t *set = NULL;
     if (n < PHONE_MEMO_INPUT) {
-        if (!mp->memo) mp->memo = calloc(PHONE_MEMO_SLOTS, sizeof *mp->memo);
-        if (mp->memo) slot = &mp->memo[ts_hash_bytes(phone, n) & (PHONE_MEMO_SLOTS - 1)];
-        if (slot && !memcmp(slot->in, phone, n + 1)) {
-            *ph = (ts_phone_t){.type = (ts_phone_type_t)slot->type};
-            memcpy(ph->e164, slot->e164, sizeof ph->e164);
+        if (!mp->memo) mp->memo = calloc(PHONE_MEMO_SETS, sizeof *mp->memo);
+        if (mp->memo) set = mp->memo[ts_hash_bytes(phone, n) & (PHONE_MEMO_SETS - 1)];
+        for (int w = 0; set && w < 2; w++) {
+            if (memcmp(set[w].in, phone, n + 1) != 0) continue;
+            if (w == 1) { /* most recent first */
+                phone_memo_t t = set[0];
+                set[0] = set[1];
+                set[1] = t;
+            }
+            *ph = (ts_phone_t){.type = (ts_phone_type_t)set[0].type};
+            memcpy(ph->e164, set[0].e164, sizeof ph->e164);
             return TS_OK;
         }
     }
     ts_err_t rc = ts_phone_parse(phone, mp->cfg->default_phone_region, ph, errstr, errstr_size);
-    if (rc == TS_OK && slot && !ph->extension[0]) {
-        memcpy(slot->in, phone, n + 1);
-        memcpy(slot->e164, ph->e164, sizeof slot->e164);
-        slot->type = (uint8_t)ph->type;
+    if (rc == TS_OK && set && !ph->extension[0]) {
+        set[1] = set[0];
+        memcpy(set[0].in, phone, n + 1);
+        memcpy(set[0].e164, ph->e164, sizeof set[0].e164);
+        set[0].type = (uint8_t)ph->type;
     }
     return rc;
 }
