@@ -675,7 +675,7 @@ static size_t build_events_body(batch_t *b) {
     int32_t *lasti = malloc(n * sizeof *lasti);   /* per leader: last item */
     int32_t *ptab = malloc(cap * sizeof *ptab), *utab = malloc(cap * sizeof *utab);
     bool *dup = calloc(n, sizeof *dup);
-    size_t uniq = 0;
+    size_t uniq = 0, bytes = 256; /* the body's size, reserved once (no regrowth copies) */
     if (!ent_of || !nexti || !lasti || !ptab || !utab || !dup) goto out;
     memset(ptab, -1, cap * sizeof *ptab);
     memset(utab, -1, cap * sizeof *utab);
@@ -699,6 +699,7 @@ static size_t build_events_body(batch_t *b) {
         if (dup[i]) continue;
         utab[k] = (int32_t)i;
         uniq++;
+        bytes += ev->json.len + 48; /* {"type":"event","attributes":...}, */
         /* entry per (profile, backfill) */
         uint64_t hp = hspan(r, r->profile_key, r->backfill ? 7 : 3);
         size_t p = hp & (cap - 1);
@@ -708,6 +709,7 @@ static size_t build_events_body(batch_t *b) {
                 break;
         }
         if (ptab[p] < 0) {
+            bytes += r->profile.len + 192; /* the entry around the events */
             ptab[p] = (int32_t)i;
             ent_of[i] = (int32_t)i;
             lasti[i] = (int32_t)i;
@@ -720,6 +722,7 @@ static size_t build_events_body(batch_t *b) {
     }
     ts_jw_t w;
     ts_buf_reset(&b->body);
+    ts_buf_reserve(&b->body, bytes); /* on failure the writer's own growth reports it */
     ts_kbody_events_open(&w, &b->body);
     for (size_t i = 0; i < n; i++) {
         if (dup[i] || ent_of[i] != (int32_t)i) continue;
