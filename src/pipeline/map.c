@@ -32,8 +32,8 @@
  * mapper's default region is fixed): a hit returns what ts_phone_parse
  * returned for the same bytes, so the output is unchanged. Invalid
  * numbers are not cached (rare; their reason text is long).
- * 16,384 sets x 2 x 50 bytes (1.6 MB), allocated on first use. */
-#define PHONE_MEMO_SETS  16384u
+ * 32,768 sets x 2 x 50 bytes (3.3 MB), allocated on first use. */
+#define PHONE_MEMO_SETS  32768u
 #define PHONE_MEMO_INPUT 32 /* inputs up to 31 bytes are cached */
 typedef struct {
     char in[PHONE_MEMO_INPUT]; /* "" = empty way */

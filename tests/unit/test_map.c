@@ -664,7 +664,7 @@ static void test_phone_memo_same_output(void **state) {
     for (size_t i = 0; i < N; i++) free(first[i]);
 }
 
-/* Three valid mobiles whose memo set is the same (16,384 sets of two
+/* Three valid mobiles whose memo set is the same (32,768 sets of two
  * ways, see map.c): mapped in turn, each still gets its own number. */
 static void test_phone_memo_collisions(void **state) {
     fx_t *f = *state;
@@ -675,7 +675,7 @@ static void test_phone_memo_collisions(void **state) {
     for (int i = 0; i < K && found < 3; i++) {
         char b[32];
         snprintf(b, sizeof b, "+6141%07d", i * 2499);
-        set_of[i] = (uint32_t)(ts_hash_bytes(b, strlen(b)) & 16383u);
+        set_of[i] = (uint32_t)(ts_hash_bytes(b, strlen(b)) & 32767u);
         found = 0;
         for (int j = 0; j <= i && found < 3; j++)
             if (set_of[j] == set_of[i]) snprintf(in[found++], sizeof in[0], "+6141%07d", j * 2499);
