@@ -356,8 +356,13 @@ size_t ts_utf8_invalid_at(const char *s, size_t n) {
 
 bool ts_field_is_identifier(const char *name) {
     size_t n = strlen(name);
-    return (n > 3 && !strcmp(name + n - 3, "_id")) || !strcmp(name, "sku") ||
-           !strcmp(name, "email") || !strcmp(name, "phone") || !strcmp(name, "currency");
+    if (n > 3 && !memcmp(name + n - 3, "_id", 3)) return true;
+    switch (n) { /* called for every string field decoded: no strcmp chain */
+    case 3: return !memcmp(name, "sku", 3);
+    case 5: return !memcmp(name, "email", 5) || !memcmp(name, "phone", 5);
+    case 8: return !memcmp(name, "currency", 8);
+    default: return false;
+    }
 }
 
 ts_err_t ts_text_check(const char *s, size_t n, bool identifier, char *errstr, size_t errstr_size) {

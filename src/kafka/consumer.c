@@ -45,6 +45,10 @@
 #include "deletes_restore.h" /* DELETES: customers.on_delete */
 #include "profiles_out.h"    /* PROFILES: Klaviyo profile ids back to the POS */
 
+/* Records taken from librdkafka per ts_consumer_poll() round, before the
+ * engine and the other producers are served once (~1,000 events). */
+enum { POLL_BATCH = 256 };
+
 /* Everything the loop knows about one partition of its topic, sized from
  * the topic's metadata and grown by assignments (no fixed limit). `paused`
  * mirrors librdkafka's pause state and is written only by part_pause(). */
@@ -1169,8 +1173,18 @@ bool ts_consumer_poll(ts_consumer_t *L) {
         pause_all(L, true);
     else if (L->full_paused && inflight < limit / 2)
         pause_all(L, false);
+    /* up to POLL_BATCH records per round, then the engine, the dead-letter
+     * producer and the rest once: serving curl (one poll(2) per transfer)
+     * and the clocks per record cost more than the record itself (issue 14,
+     * docs/benchmarks.md). Stops early when a record had to be held or the
+     * in-flight limit is reached, so the checks above see it. */
     rd_kafka_message_t *msg = rd_kafka_consumer_poll(L->rk, busy ? 5 : 100);
-    if (msg) on_message(L, msg);
+    for (int n = 0; msg; msg = rd_kafka_consumer_poll(L->rk, 0)) {
+        on_message(L, msg);
+        if (++n >= POLL_BATCH || L->n_held || L->fatal || L->at_end ||
+            ts_offsets_inflight(L->offsets) >= limit)
+            break;
+    }
     if (L->reader) ts_ktable_poll(L->reader, 0);
     if (L->n_held) retry_held(L);
     ts_engine_poll(L->engine, 0);

@@ -11,46 +11,46 @@
 void ts_kbody_events_open(ts_jw_t *w, ts_buf_t *out) {
     ts_jw_init(w, out);
     ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
+    TS_JW_KEY(w, "data");
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "event-bulk-create-job");
-    ts_jw_key(w, "attributes");
+    TS_JW_KV_STR(w, "type", "event-bulk-create-job");
+    TS_JW_KEY(w, "attributes");
     ts_jw_obj_open(w);
-    ts_jw_key(w, "events-bulk-create");
+    TS_JW_KEY(w, "events-bulk-create");
     ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
+    TS_JW_KEY(w, "data");
     ts_jw_arr_open(w);
 }
 
 void ts_kbody_events_entry_open(ts_jw_t *w, const char *profile_json, size_t profile_len,
                                 bool backfill) {
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "event-bulk-create");
-    ts_jw_key(w, "attributes");
+    TS_JW_KV_STR(w, "type", "event-bulk-create");
+    TS_JW_KEY(w, "attributes");
     ts_jw_obj_open(w);
     if (backfill) {
-        ts_jw_key(w, "backfill");
+        TS_JW_KEY(w, "backfill");
         ts_jw_bool(w, true);
     }
-    ts_jw_key(w, "profile");
+    TS_JW_KEY(w, "profile");
     ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
+    TS_JW_KEY(w, "data");
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "profile");
-    ts_jw_key(w, "attributes");
+    TS_JW_KV_STR(w, "type", "profile");
+    TS_JW_KEY(w, "attributes");
     ts_jw_raw(w, profile_json, profile_len);
     ts_jw_obj_close(w);
     ts_jw_obj_close(w);
-    ts_jw_key(w, "events");
+    TS_JW_KEY(w, "events");
     ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
+    TS_JW_KEY(w, "data");
     ts_jw_arr_open(w);
 }
 
 void ts_kbody_events_event(ts_jw_t *w, const char *event_json, size_t event_len) {
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "event");
-    ts_jw_key(w, "attributes");
+    TS_JW_KV_STR(w, "type", "event");
+    TS_JW_KEY(w, "attributes");
     ts_jw_raw(w, event_json, event_len);
     ts_jw_obj_close(w);
 }
@@ -72,21 +72,21 @@ void ts_kbody_events_close(ts_jw_t *w) { close_n(w, 4); }
 void ts_kbody_profiles_open(ts_jw_t *w, ts_buf_t *out) {
     ts_jw_init(w, out);
     ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
+    TS_JW_KEY(w, "data");
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "profile-bulk-import-job");
-    ts_jw_key(w, "attributes");
+    TS_JW_KV_STR(w, "type", "profile-bulk-import-job");
+    TS_JW_KEY(w, "attributes");
     ts_jw_obj_open(w);
-    ts_jw_key(w, "profiles");
+    TS_JW_KEY(w, "profiles");
     ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
+    TS_JW_KEY(w, "data");
     ts_jw_arr_open(w);
 }
 
 void ts_kbody_profiles_add(ts_jw_t *w, const char *profile_json, size_t profile_len) {
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "profile");
-    ts_jw_key(w, "attributes");
+    TS_JW_KV_STR(w, "type", "profile");
+    TS_JW_KEY(w, "attributes");
     ts_jw_raw(w, profile_json, profile_len);
     ts_jw_obj_close(w);
 }
@@ -97,34 +97,34 @@ void ts_kbody_subs_open(ts_jw_t *w, ts_buf_t *out, bool subscribe, const char *c
                         bool historical_import) {
     ts_jw_init(w, out);
     ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
+    TS_JW_KEY(w, "data");
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type",
+    TS_JW_KV_STR(w, "type",
                  subscribe ? "profile-subscription-bulk-create-job"
                            : "profile-subscription-bulk-delete-job");
-    ts_jw_key(w, "attributes");
+    TS_JW_KEY(w, "attributes");
     ts_jw_obj_open(w);
-    if (subscribe && custom_source) ts_jw_kv_str(w, "custom_source", custom_source);
+    if (subscribe && custom_source) TS_JW_KV_STR(w, "custom_source", custom_source);
     if (subscribe && historical_import) {
-        ts_jw_key(w, "historical_import");
+        TS_JW_KEY(w, "historical_import");
         ts_jw_bool(w, true);
     }
-    ts_jw_key(w, "profiles");
+    TS_JW_KEY(w, "profiles");
     ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
+    TS_JW_KEY(w, "data");
     ts_jw_arr_open(w);
 }
 
 static void channel(ts_jw_t *w, const char *name, bool subscribe, int64_t consented_at) {
     ts_jw_key(w, name);
     ts_jw_obj_open(w);
-    ts_jw_key(w, "marketing");
+    TS_JW_KEY(w, "marketing");
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "consent", subscribe ? "SUBSCRIBED" : "UNSUBSCRIBED");
+    TS_JW_KV_STR(w, "consent", subscribe ? "SUBSCRIBED" : "UNSUBSCRIBED");
     if (subscribe && consented_at > 0) {
         char at[32];
         ts_time_format_iso8601(consented_at, at, sizeof at);
-        ts_jw_kv_str(w, "consented_at", at);
+        TS_JW_KV_STR(w, "consented_at", at);
     }
     ts_jw_obj_close(w);
     ts_jw_obj_close(w);
@@ -139,12 +139,12 @@ void ts_kbody_subs_add_at(ts_jw_t *w, bool subscribe, const char *email, const c
                           bool email_ch, bool sms_ch, int64_t email_consented_at,
                           int64_t sms_consented_at) {
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "profile");
-    ts_jw_key(w, "attributes");
+    TS_JW_KV_STR(w, "type", "profile");
+    TS_JW_KEY(w, "attributes");
     ts_jw_obj_open(w);
-    if (email) ts_jw_kv_str(w, "email", email);
-    if (phone_e164) ts_jw_kv_str(w, "phone_number", phone_e164);
-    ts_jw_key(w, "subscriptions");
+    if (email) TS_JW_KV_STR(w, "email", email);
+    if (phone_e164) TS_JW_KV_STR(w, "phone_number", phone_e164);
+    TS_JW_KEY(w, "subscriptions");
     ts_jw_obj_open(w);
     if (email_ch && email) channel(w, "email", subscribe, email_consented_at);
     if (sms_ch && phone_e164) channel(w, "sms", subscribe, sms_consented_at);
@@ -158,23 +158,23 @@ void ts_kbody_subs_close(ts_jw_t *w) { close_n(w, 4); }
 void ts_kbody_suppress_open(ts_jw_t *w, ts_buf_t *out) {
     ts_jw_init(w, out);
     ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
+    TS_JW_KEY(w, "data");
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "profile-suppression-bulk-create-job");
-    ts_jw_key(w, "attributes");
+    TS_JW_KV_STR(w, "type", "profile-suppression-bulk-create-job");
+    TS_JW_KEY(w, "attributes");
     ts_jw_obj_open(w);
-    ts_jw_key(w, "profiles");
+    TS_JW_KEY(w, "profiles");
     ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
+    TS_JW_KEY(w, "data");
     ts_jw_arr_open(w);
 }
 
 void ts_kbody_suppress_add(ts_jw_t *w, const char *email) {
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "profile");
-    ts_jw_key(w, "attributes");
+    TS_JW_KV_STR(w, "type", "profile");
+    TS_JW_KEY(w, "attributes");
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "email", email);
+    TS_JW_KV_STR(w, "email", email);
     ts_jw_obj_close(w);
     ts_jw_obj_close(w);
 }
@@ -184,21 +184,21 @@ void ts_kbody_suppress_close(ts_jw_t *w) { close_n(w, 4); }
 void ts_kbody_deletion(ts_jw_t *w, ts_buf_t *out, const char *email, const char *phone_e164) {
     ts_jw_init(w, out);
     ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
+    TS_JW_KEY(w, "data");
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "data-privacy-deletion-job");
-    ts_jw_key(w, "attributes");
+    TS_JW_KV_STR(w, "type", "data-privacy-deletion-job");
+    TS_JW_KEY(w, "attributes");
     ts_jw_obj_open(w);
-    ts_jw_key(w, "profile");
+    TS_JW_KEY(w, "profile");
     ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
+    TS_JW_KEY(w, "data");
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "profile");
-    ts_jw_key(w, "attributes");
+    TS_JW_KV_STR(w, "type", "profile");
+    TS_JW_KEY(w, "attributes");
     ts_jw_obj_open(w);
     if (email && *email)
-        ts_jw_kv_str(w, "email", email);
+        TS_JW_KV_STR(w, "email", email);
     else
-        ts_jw_kv_str(w, "phone_number", phone_e164);
+        TS_JW_KV_STR(w, "phone_number", phone_e164);
     for (int i = 0; i < 6; i++) ts_jw_obj_close(w);
 }

@@ -24,12 +24,36 @@
 #define TS_MIN_TIME_MS      TS_KLAVIYO_MIN_EVENT_TIME_MS
 #define TS_MAX_FUTURE_MS    TS_KLAVIYO_MAX_EVENT_FUTURE_MS
 
+/* Phone memo: libphonenumber costs ~15-30 us per number (ICU regexes),
+ * more than the rest of an order's decode and map together, and an
+ * orders stream sees the same customers' phones again and again. A
+ * two-way set-associative cache (least recently used way replaced) keyed
+ * by the exact input (the mapper's default region is fixed): a hit
+ * returns what ts_phone_parse returned for the same bytes, so the output
+ * is unchanged. Valid numbers without an extension keep their E.164 and
+ * type; invalid ones (TS_ERR_INVALID) the index of their reason among
+ * the distinct reasons seen (a few dozen texts, at most 255 kept).
+ * 32,768 sets x 2 x 51 bytes (3.3 MB), allocated on first use. */
+#define PHONE_MEMO_SETS    32768u
+#define PHONE_MEMO_INPUT   32  /* inputs up to 31 bytes are cached */
+#define PHONE_MEMO_REASONS 255 /* distinct reasons of invalid numbers kept */
+#define PHONE_REASON_SIZE  160 /* = sizeof ts_mapped_t.phone_dropped */
+typedef struct {
+    char in[PHONE_MEMO_INPUT]; /* "" = empty way */
+    char e164[TS_PHONE_E164_SIZE];
+    uint8_t type;
+    uint8_t reason; /* 0: valid; k: invalid, reasons[k - 1] */
+} phone_memo_t;
+
 struct ts_mapper_s {
     const ts_config_t *cfg;
     const ts_router_t *router;
     ts_clock_fn wall; /* for the "not more than a year in the future" rule */
     const char **set; /* scratch hash set for unique lists, reused */
     size_t set_cap;
+    phone_memo_t (*memo)[2]; /* PHONE_MEMO_SETS sets, way 0 most recent; NULL until a phone */
+    char (*reasons)[PHONE_REASON_SIZE]; /* PHONE_MEMO_REASONS, NULL until an invalid one */
+    int n_reasons;
 };
 
 void ts_mapped_init(ts_mapped_t *m) {
@@ -78,6 +102,8 @@ ts_mapper_t *ts_mapper_new(const ts_config_t *cfg, const ts_router_t *router, ch
 void ts_mapper_destroy(ts_mapper_t *mp) {
     if (!mp) return;
     free(mp->set);
+    free(mp->memo);
+    free(mp->reasons);
     free(mp);
 }
 
@@ -126,6 +152,56 @@ static ts_map_event_t *new_event(ts_mapped_t *m) {
     return e;
 }
 
+/* The memo's index (1..) of an invalid number's reason, 0 when it cannot
+ * be kept (the table is full or the text is longer than a slot). */
+static uint8_t reason_index(ts_mapper_t *mp, const char *why) {
+    if (strlen(why) >= PHONE_REASON_SIZE) return 0;
+    for (int i = 0; i < mp->n_reasons; i++)
+        if (!strcmp(mp->reasons[i], why)) return (uint8_t)(i + 1);
+    if (mp->n_reasons == PHONE_MEMO_REASONS) return 0;
+    if (!mp->reasons && !(mp->reasons = malloc(PHONE_MEMO_REASONS * sizeof *mp->reasons))) return 0;
+    strcpy(mp->reasons[mp->n_reasons], why);
+    return (uint8_t)++mp->n_reasons;
+}
+
+/* ts_phone_parse through the memo (see phone_memo_t): same result, same
+ * *ph, same errstr, for the same input. */
+static ts_err_t parse_phone(ts_mapper_t *mp, const char *phone, ts_phone_t *ph, char *errstr,
+                            size_t errstr_size) {
+    size_t n = strnlen(phone, PHONE_MEMO_INPUT);
+    phone_memo_t *set = NULL;
+    if (n < PHONE_MEMO_INPUT && errstr_size == PHONE_REASON_SIZE) {
+        if (!mp->memo) mp->memo = calloc(PHONE_MEMO_SETS, sizeof *mp->memo);
+        if (mp->memo) set = mp->memo[ts_hash_bytes(phone, n) & (PHONE_MEMO_SETS - 1)];
+        for (int w = 0; set && w < 2; w++) {
+            if (memcmp(set[w].in, phone, n + 1) != 0) continue;
+            if (w == 1) { /* most recent first */
+                phone_memo_t t = set[0];
+                set[0] = set[1];
+                set[1] = t;
+            }
+            *ph = (ts_phone_t){.type = (ts_phone_type_t)set[0].type};
+            if (set[0].reason) {
+                const char *why = mp->reasons[set[0].reason - 1];
+                memcpy(errstr, why, strlen(why) + 1);
+                return TS_ERR_INVALID;
+            }
+            memcpy(ph->e164, set[0].e164, sizeof ph->e164);
+            return TS_OK;
+        }
+    }
+    ts_err_t rc = ts_phone_parse(phone, mp->cfg->default_phone_region, ph, errstr, errstr_size);
+    uint8_t reason = rc == TS_ERR_INVALID ? reason_index(mp, errstr) : 0;
+    if (set && ((rc == TS_OK && !ph->extension[0]) || reason)) {
+        set[1] = set[0];
+        memcpy(set[0].in, phone, n + 1);
+        memcpy(set[0].e164, ph->e164, sizeof set[0].e164);
+        set[0].type = (uint8_t)ph->type;
+        set[0].reason = reason;
+    }
+    return rc;
+}
+
 /* Identifiers: the normalised email (trimmed, lower-cased) and phone. */
 static void put_identifiers(ts_mapper_t *mp, ts_mapped_t *m, const char *email, const char *phone) {
     m->email.off = m->text.len;
@@ -146,8 +222,7 @@ static void put_identifiers(ts_mapper_t *mp, ts_mapped_t *m, const char *email, 
     ts_phone_t ph = {.type = TS_PHONE_INVALID};
     if (phone && *phone) {
         /* libphonenumber: valid numbers only, E.164, extension apart (src/phone/) */
-        if (ts_phone_parse(phone, mp->cfg->default_phone_region, &ph, m->phone_dropped,
-                           sizeof m->phone_dropped) == TS_OK) {
+        if (parse_phone(mp, phone, &ph, m->phone_dropped, sizeof m->phone_dropped) == TS_OK) {
             ts_buf_puts(&m->text, ph.e164);
             m->phone_type = ph.type;
             m->phone_dropped[0] = '\0';
