@@ -302,6 +302,76 @@ static ts_err_t parse_limits(ts_account_conf_t *a, size_t idx, const cJSON *obj,
     return TS_OK;
 }
 
+/* One account object's keys into a; *limits is its rate_limits object. */
+static ts_err_t parse_account_keys(ts_account_conf_t *a, size_t i, const cJSON *acc,
+                                   const cJSON **limits, char *errstr, size_t errstr_size) {
+    if (!cJSON_IsObject(acc)) return ERR("accounts[%zu]: expected an object", i);
+    for (const cJSON *it = acc->child; it; it = it->next) {
+        const char *k = it->string;
+        if (!strcmp(k, "name") || !strcmp(k, "api_key_env") || !strcmp(k, "api_key_file")) {
+            if (!cJSON_IsString(it) || !*it->valuestring)
+                return ERR("accounts[%zu].%s: expected a non-empty string", i, k);
+            char **dst = !strcmp(k, "name")          ? &a->name
+                         : !strcmp(k, "api_key_env") ? &a->api_key_env
+                                                     : &a->api_key_file;
+            *dst = strdup(it->valuestring);
+        } else if (!strcmp(k, "outlets")) {
+            if (!cJSON_IsArray(it))
+                return ERR("accounts[%zu].outlets: expected an array of strings", i);
+            size_t no = (size_t)cJSON_GetArraySize(it);
+            a->outlets = calloc(no ? no : 1, sizeof *a->outlets);
+            if (!a->outlets) return TS_ERR_NOMEM;
+            for (const cJSON *o = it->child; o; o = o->next) {
+                if (!cJSON_IsString(o) || !*o->valuestring)
+                    return ERR("accounts[%zu].outlets: expected an array of strings", i);
+                a->outlets[a->n_outlets++] = strdup(o->valuestring);
+            }
+        } else if (!strcmp(k, "api_key")) {
+            return ERR("accounts[%zu].api_key: inline API keys are not allowed; use "
+                       "api_key_env or api_key_file",
+                       i);
+        } else if (!strcmp(k, "rate_limits")) {
+            *limits = it;
+        } else {
+            return ERR("accounts[%zu].%s: unknown key", i, k);
+        }
+    }
+    return TS_OK;
+}
+
+/* accounts[i] against itself and the accounts before it: required keys,
+ * one key source, unique names, an outlet in one account once. */
+static ts_err_t check_account(const ts_config_t *cfg, size_t i, char *errstr, size_t errstr_size) {
+    const ts_account_conf_t *a = &cfg->accounts[i];
+    if (!a->name) return ERR("accounts[%zu].name: required", i);
+    if (!a->api_key_env && !a->api_key_file)
+        return ERR("accounts[%zu]: needs a key source (api_key_env or api_key_file)", i);
+    if (a->api_key_env && a->api_key_file)
+        return ERR("accounts[%zu]: api_key_env and api_key_file are exclusive", i);
+    if (!a->outlets) return ERR("accounts[%zu].outlets: required (an array of strings)", i);
+    return TS_OK;
+}
+
+static ts_err_t check_account_unique(const ts_config_t *cfg, size_t i, char *errstr,
+                                     size_t errstr_size) {
+    const ts_account_conf_t *a = &cfg->accounts[i];
+    for (size_t j = 0; j < i; j++) {
+        if (!strcmp(cfg->accounts[j].name, a->name))
+            return ERR("accounts[%zu].name: duplicate account name \"%s\"", i, a->name);
+        for (size_t x = 0; x < a->n_outlets; x++)
+            for (size_t y = 0; y < cfg->accounts[j].n_outlets; y++)
+                if (!strcmp(a->outlets[x], cfg->accounts[j].outlets[y]))
+                    return ERR("accounts[%zu].outlets: outlet \"%s\" is already served by "
+                               "account \"%s\" (accounts[%zu])",
+                               i, a->outlets[x], cfg->accounts[j].name, j);
+    }
+    for (size_t x = 0; x < a->n_outlets; x++)
+        for (size_t y = 0; y < x; y++)
+            if (!strcmp(a->outlets[x], a->outlets[y]))
+                return ERR("accounts[%zu].outlets: outlet \"%s\" listed twice", i, a->outlets[x]);
+    return TS_OK;
+}
+
 static ts_err_t parse_accounts(ts_config_t *cfg, const cJSON *arr, char *errstr,
                                size_t errstr_size) {
     if (!arr) return ERR("accounts: required (an array of Klaviyo accounts)");
@@ -315,61 +385,12 @@ static ts_err_t parse_accounts(ts_config_t *cfg, const cJSON *arr, char *errstr,
         ts_account_conf_t *a = &cfg->accounts[i];
         cfg->n_accounts = i + 1;
         a->active = true;
-        if (!cJSON_IsObject(acc)) return ERR("accounts[%zu]: expected an object", i);
         const cJSON *limits = NULL;
-        for (const cJSON *it = acc->child; it; it = it->next) {
-            const char *k = it->string;
-            if (!strcmp(k, "name") || !strcmp(k, "api_key_env") || !strcmp(k, "api_key_file")) {
-                if (!cJSON_IsString(it) || !*it->valuestring)
-                    return ERR("accounts[%zu].%s: expected a non-empty string", i, k);
-                char **dst = !strcmp(k, "name")          ? &a->name
-                             : !strcmp(k, "api_key_env") ? &a->api_key_env
-                                                         : &a->api_key_file;
-                *dst = strdup(it->valuestring);
-            } else if (!strcmp(k, "outlets")) {
-                if (!cJSON_IsArray(it))
-                    return ERR("accounts[%zu].outlets: expected an array of strings", i);
-                size_t no = (size_t)cJSON_GetArraySize(it);
-                a->outlets = calloc(no ? no : 1, sizeof *a->outlets);
-                if (!a->outlets) return TS_ERR_NOMEM;
-                for (const cJSON *o = it->child; o; o = o->next) {
-                    if (!cJSON_IsString(o) || !*o->valuestring)
-                        return ERR("accounts[%zu].outlets: expected an array of strings", i);
-                    a->outlets[a->n_outlets++] = strdup(o->valuestring);
-                }
-            } else if (!strcmp(k, "api_key")) {
-                return ERR("accounts[%zu].api_key: inline API keys are not allowed; use "
-                           "api_key_env or api_key_file",
-                           i);
-            } else if (!strcmp(k, "rate_limits")) {
-                limits = it;
-            } else {
-                return ERR("accounts[%zu].%s: unknown key", i, k);
-            }
-        }
-        if (!a->name) return ERR("accounts[%zu].name: required", i);
-        if (!a->api_key_env && !a->api_key_file)
-            return ERR("accounts[%zu]: needs a key source (api_key_env or api_key_file)", i);
-        if (a->api_key_env && a->api_key_file)
-            return ERR("accounts[%zu]: api_key_env and api_key_file are exclusive", i);
-        if (!a->outlets) return ERR("accounts[%zu].outlets: required (an array of strings)", i);
-        ts_err_t rc = parse_limits(a, i, limits, errstr, errstr_size);
+        ts_err_t rc = parse_account_keys(a, i, acc, &limits, errstr, errstr_size);
+        if (!rc) rc = check_account(cfg, i, errstr, errstr_size);
+        if (!rc) rc = parse_limits(a, i, limits, errstr, errstr_size);
+        if (!rc) rc = check_account_unique(cfg, i, errstr, errstr_size);
         if (rc) return rc;
-        for (size_t j = 0; j < i; j++) {
-            if (!strcmp(cfg->accounts[j].name, a->name))
-                return ERR("accounts[%zu].name: duplicate account name \"%s\"", i, a->name);
-            for (size_t x = 0; x < a->n_outlets; x++)
-                for (size_t y = 0; y < cfg->accounts[j].n_outlets; y++)
-                    if (!strcmp(a->outlets[x], cfg->accounts[j].outlets[y]))
-                        return ERR("accounts[%zu].outlets: outlet \"%s\" is already served by "
-                                   "account \"%s\" (accounts[%zu])",
-                                   i, a->outlets[x], cfg->accounts[j].name, j);
-        }
-        for (size_t x = 0; x < a->n_outlets; x++)
-            for (size_t y = 0; y < x; y++)
-                if (!strcmp(a->outlets[x], a->outlets[y]))
-                    return ERR("accounts[%zu].outlets: outlet \"%s\" listed twice", i,
-                               a->outlets[x]);
     }
     return TS_OK;
 }
