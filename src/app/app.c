@@ -43,6 +43,8 @@ static void usage(FILE *f, const char *prog, ts_kind_t kind) {
             "      --replay-to T     end of the window: `now` (default) or an ISO-8601 time\n"
             "      --replay-outlets L  replay only records of these Home Outlets (a,b,c)\n"
             "  -h, --help            this help\n"
+            "      --help-config     every config key: path, type, default, description\n"
+            "                        (docs/config-reference.md)\n"
             "  -V, --version         print the version\n",
             prog,
             kind == TS_KIND_ORDER
@@ -56,6 +58,20 @@ static void usage(FILE *f, const char *prog, ts_kind_t kind) {
                   "                        customer table\n"
                 : "      --suppressions FILE  dry-run: Klaviyo suppression records (the\n"
                   "                        suppressions topic's JSON values) loaded first\n");
+}
+
+/* --help-config: the reference the parser's tables give (config.h). */
+static int print_config_reference(const char *prog) {
+    ts_buf_t ref = TS_BUF_INIT;
+    int rc = 0;
+    if (ts_config_reference(&ref) != TS_OK) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        rc = 1;
+    } else {
+        fwrite(ref.data, 1, ref.len, stdout);
+    }
+    ts_buf_free(&ref);
+    return rc;
 }
 
 static volatile int g_stop;
@@ -105,7 +121,8 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         OPT_REPLAY_TO,
         OPT_REPLAY_OUTLETS,
         OPT_CHECK_CONFIG,
-        OPT_SUPPRESSIONS
+        OPT_SUPPRESSIONS,
+        OPT_HELP_CONFIG
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -122,6 +139,7 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         {"replay-to", required_argument, NULL, OPT_REPLAY_TO},
         {"replay-outlets", required_argument, NULL, OPT_REPLAY_OUTLETS},
         {"help", no_argument, NULL, 'h'},
+        {"help-config", no_argument, NULL, OPT_HELP_CONFIG},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     int c;
@@ -142,6 +160,7 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         case OPT_REPLAY_TO: replay_to = optarg; break;
         case OPT_REPLAY_OUTLETS: replay_outlets = optarg; break;
         case 'h': usage(stdout, prog, kind); return 0;
+        case OPT_HELP_CONFIG: return print_config_reference(prog);
         case 'V': printf("%s %s\n", prog, TS_VERSION); return 0;
         default: usage(stderr, prog, kind); return 2;
         }
