@@ -495,6 +495,45 @@ static void test_text_that_is_not_text(void **state) {
     assert_string_equal(err,
                         "lines[0].categories[1]: contains a NUL character (\\u0000) at byte 1");
     ts_avro_destroy(a);
+    /* the nested records' paths: the order's customer snapshot and refund,
+     * the customer's billing address */
+    static const struct {
+        const char *record, *field, *want;
+    } nested[] = {
+        {"customer", "email", "customer.email: contains a NUL character (\\u0000) at byte 1"},
+        {"customer", "home_outlet_id",
+         "customer.home_outlet_id: contains a NUL character (\\u0000) at byte 1"},
+        {"refund", "reason", "refund.reason: contains a NUL character (\\u0000) at byte 1"},
+        {"billing_address", "city",
+         "billing_address.city: contains a NUL character (\\u0000) at byte 1"},
+    };
+    for (size_t i = 0; i < sizeof nested / sizeof nested[0]; i++) {
+        bool order = strcmp(nested[i].record, "billing_address") != 0;
+        const char *schema = order ? ts_schema_order_avsc : ts_schema_customer_avsc;
+        a = with_writer(order ? TS_KIND_ORDER : TS_KIND_CUSTOMER, 1, schema);
+        tw_init(&w, schema);
+        if (order) {
+            tw_str(&w.rec, "order_id", "O");
+            tw_null(&w.rec, "customer_id");
+            tw_enum(&w.rec, "status", 0);
+            tw_long(&w.rec, "occurred_at", 1);
+            tw_dec(&w.rec, "total", 1);
+        } else {
+            tw_str(&w.rec, "customer_id", "C");
+        }
+        avro_value_t rec = tw_field(&w.rec, nested[i].record, 0);
+        avro_value_t v = tw_field(&rec, nested[i].field, 0);
+        if (avro_value_set_string_len(&v, "a\0b", 4)) tw_die(nested[i].field);
+        n = tw_write(&w, 0, 0, buf, sizeof buf);
+        tw_free(&w);
+        ts_arena_reset(ar);
+        ts_customer_t cu;
+        assert_int_equal(
+            ts_avro_decode(a, 1, buf, n, 5, ar, order ? (void *)&o : (void *)&cu, err, sizeof err),
+            TS_ERR_INVALID);
+        assert_string_equal(err, nested[i].want);
+        ts_avro_destroy(a);
+    }
     /* a numeric id: a writer schema with customer_id as long does not
      * resolve (no long -> string promotion), as JSON refuses 12345 */
     a = ts_avro_new(TS_KIND_CUSTOMER, err, sizeof err);
