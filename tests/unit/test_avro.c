@@ -379,6 +379,23 @@ static void test_unresolvable_writers(void **state) {
     ts_avro_destroy(a);
 }
 
+/* The fewest fields an order needs (order_id "O", status, occurred_at,
+ * total), and with `line` one line "L1" of quantity 1 (returned, for more
+ * of its fields). */
+static avro_value_t min_order(tw_t *w, bool line) {
+    tw_str(&w->rec, "order_id", "O");
+    tw_null(&w->rec, "customer_id");
+    tw_enum(&w->rec, "status", 0);
+    tw_long(&w->rec, "occurred_at", 1);
+    tw_dec(&w->rec, "total", 1);
+    avro_value_t l = {NULL, NULL};
+    if (!line) return l;
+    l = tw_append(&w->rec, "lines");
+    tw_str(&l, "line_id", "L1");
+    tw_dec(&l, "quantity", 1);
+    return l;
+}
+
 static void test_bad_decimal_and_garbage(void **state) {
     (void)state;
     ts_avro_t *a = with_writer(TS_KIND_ORDER, 1, ORDER_V1);
@@ -387,14 +404,7 @@ static void test_bad_decimal_and_garbage(void **state) {
     /* a 9-byte decimal that does not fit 18 digits in lines[0].row_total */
     tw_t w;
     tw_init(&w, ORDER_V1);
-    tw_str(&w.rec, "order_id", "O");
-    tw_null(&w.rec, "customer_id");
-    tw_enum(&w.rec, "status", 0);
-    tw_long(&w.rec, "occurred_at", 1);
-    tw_dec(&w.rec, "total", 1);
-    avro_value_t l = tw_append(&w.rec, "lines");
-    tw_str(&l, "line_id", "L1");
-    tw_dec(&l, "quantity", 1);
+    avro_value_t l = min_order(&w, true);
     avro_value_t rt = tw_field(&l, "row_total", 0);
     avro_value_set_bytes(&rt, "\x01\x00\x00\x00\x00\x00\x00\x00\x00", 9);
     size_t n = tw_write(&w, 0, 0, buf, sizeof buf);
@@ -474,14 +484,7 @@ static void test_text_that_is_not_text(void **state) {
     ts_order_t o;
     tw_t w;
     tw_init(&w, ts_schema_order_avsc);
-    tw_str(&w.rec, "order_id", "O");
-    tw_null(&w.rec, "customer_id");
-    tw_enum(&w.rec, "status", 0);
-    tw_long(&w.rec, "occurred_at", 1);
-    tw_dec(&w.rec, "total", 1);
-    avro_value_t l = tw_append(&w.rec, "lines");
-    tw_str(&l, "line_id", "L1");
-    tw_dec(&l, "quantity", 1);
+    avro_value_t l = min_order(&w, true);
     tw_dec(&l, "row_total", 1);
     avro_value_t cats, cat;
     if (avro_value_get_by_name(&l, "categories", &cats, NULL) ||
@@ -512,15 +515,10 @@ static void test_text_that_is_not_text(void **state) {
         const char *schema = order ? ts_schema_order_avsc : ts_schema_customer_avsc;
         a = with_writer(order ? TS_KIND_ORDER : TS_KIND_CUSTOMER, 1, schema);
         tw_init(&w, schema);
-        if (order) {
-            tw_str(&w.rec, "order_id", "O");
-            tw_null(&w.rec, "customer_id");
-            tw_enum(&w.rec, "status", 0);
-            tw_long(&w.rec, "occurred_at", 1);
-            tw_dec(&w.rec, "total", 1);
-        } else {
+        if (order)
+            min_order(&w, false);
+        else
             tw_str(&w.rec, "customer_id", "C");
-        }
         avro_value_t rec = tw_field(&w.rec, nested[i].record, 0);
         avro_value_t v = tw_field(&rec, nested[i].field, 0);
         if (avro_value_set_string_len(&v, "a\0b", 4)) tw_die(nested[i].field);
