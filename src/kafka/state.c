@@ -178,9 +178,7 @@ ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errst
     const ts_config_t *cfg = opts->cfg;
     rd_kafka_conf_t *pc = ts_kconf_new(cfg, TS_KCONF_PRODUCER, err, sizeof err);
     if (!pc) goto conf_fail;
-    rd_kafka_conf_set(pc, "enable.idempotence", "true", NULL, 0);
-    rd_kafka_conf_set(pc, "acks", "all", NULL, 0);
-    rd_kafka_conf_set(pc, "linger.ms", "5", NULL, 0);
+    ts_kconf_durable_producer(pc);
     rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
     rd_kafka_conf_set_opaque(pc, st);
     if (!(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err))) goto conf_fail;
