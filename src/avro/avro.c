@@ -725,16 +725,38 @@ static ts_err_t vblocks(vx_t *v, avro_schema_t items, bool map) {
     }
 }
 
+static ts_err_t vbool(vx_t *v) {
+    if (v->p >= v->end) return vfail(v, "truncated boolean");
+    if (*v->p > 1) return vfail(v, "boolean byte 0x%02x", *v->p);
+    v->p++;
+    return TS_OK;
+}
+
+/* An enum index or a union branch: a long in [0, n). */
+static ts_err_t vindex(vx_t *v, int64_t n, const char *what, int64_t *x) {
+    ts_err_t rc = vlong(v, x, 10);
+    if (rc) return rc;
+    if (*x < 0 || *x >= n) return vfail(v, "%s %lld out of range", what, (long long)*x);
+    return TS_OK;
+}
+
+static ts_err_t vrecord(vx_t *v, avro_schema_t s) {
+    ts_err_t rc;
+    for (size_t i = 0; i < avro_schema_record_size(s); i++) {
+        if ((rc = vpush(v, avro_schema_record_field_name(s, (int)i), -1))) return rc;
+        if ((rc = vwalk(v, avro_schema_record_field_get_by_index(s, (int)i)))) return rc;
+        v->depth--;
+    }
+    return TS_OK;
+}
+
+/* One value of schema s: a flat dispatch on the type. */
 static ts_err_t vwalk(vx_t *v, avro_schema_t s) {
     int64_t x = 0;
     ts_err_t rc;
     switch (avro_typeof(s)) {
     case AVRO_NULL: return TS_OK;
-    case AVRO_BOOLEAN:
-        if (v->p >= v->end) return vfail(v, "truncated boolean");
-        if (*v->p > 1) return vfail(v, "boolean byte 0x%02x", *v->p);
-        v->p++;
-        return TS_OK;
+    case AVRO_BOOLEAN: return vbool(v);
     case AVRO_INT32: return vlong(v, &x, 5);
     case AVRO_INT64: return vlong(v, &x, 10);
     case AVRO_FLOAT: return vskip(v, 4, "float");
@@ -744,25 +766,13 @@ static ts_err_t vwalk(vx_t *v, avro_schema_t s) {
         if ((rc = vlong(v, &x, 10))) return rc;
         return vskip(v, x, avro_typeof(s) == AVRO_STRING ? "string" : "bytes");
     case AVRO_FIXED: return vskip(v, avro_schema_fixed_size(s), "fixed");
-    case AVRO_ENUM:
-        if ((rc = vlong(v, &x, 10))) return rc;
-        if (x < 0 || x >= avro_schema_enum_number_of_symbols(s))
-            return vfail(v, "enum index %lld out of range", (long long)x);
-        return TS_OK;
+    case AVRO_ENUM: return vindex(v, avro_schema_enum_number_of_symbols(s), "enum index", &x);
     case AVRO_UNION:
-        if ((rc = vlong(v, &x, 10))) return rc;
-        if (x < 0 || (uint64_t)x >= avro_schema_union_size(s))
-            return vfail(v, "union branch %lld out of range", (long long)x);
+        if ((rc = vindex(v, (int64_t)avro_schema_union_size(s), "union branch", &x))) return rc;
         return vwalk(v, avro_schema_union_branch(s, (int)x));
     case AVRO_ARRAY: return vblocks(v, avro_schema_array_items(s), false);
     case AVRO_MAP: return vblocks(v, avro_schema_map_values(s), true);
-    case AVRO_RECORD:
-        for (size_t i = 0; i < avro_schema_record_size(s); i++) {
-            if ((rc = vpush(v, avro_schema_record_field_name(s, (int)i), -1))) return rc;
-            if ((rc = vwalk(v, avro_schema_record_field_get_by_index(s, (int)i)))) return rc;
-            v->depth--;
-        }
-        return TS_OK;
+    case AVRO_RECORD: return vrecord(v, s);
     case AVRO_LINK: return vwalk(v, avro_schema_link_target(s));
     default: return vfail(v, "unsupported schema type");
     }
