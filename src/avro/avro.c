@@ -428,13 +428,7 @@ static ts_err_t nested_error(cx_t *c, ts_err_t rc, const char *name, long idx) {
     return ts_seterr(c->errstr, c->errstr_size, rc, "%s.%s", name, rel);
 }
 
-/* Where a person's optional strings go: a customer record and an order's
- * customer snapshot carry the same five. */
-typedef struct {
-    const char **email, **phone, **first_name, **last_name, **home_outlet_id;
-} person_t;
-
-static ts_err_t get_person(cx_t *c, avro_value_t *r, person_t p) {
+static ts_err_t get_person(cx_t *c, avro_value_t *r, ts_person_dst_t p) {
     ts_err_t rc;
     if ((rc = get_str(c, r, "email", "email", p.email)) ||
         (rc = get_str(c, r, "phone", "phone", p.phone)) ||
@@ -462,12 +456,7 @@ static ts_err_t to_customer(cx_t *c, avro_value_t *r, ts_customer_t *o) {
     memset(o, 0, sizeof *o);
     if ((rc = get_str(c, r, "customer_id", "customer_id", &o->customer_id))) return rc;
     if (!o->customer_id) return bad(c, "customer_id", "required");
-    if ((rc = get_person(c, r,
-                         (person_t){.email = &o->email,
-                                    .phone = &o->phone,
-                                    .first_name = &o->first_name,
-                                    .last_name = &o->last_name,
-                                    .home_outlet_id = &o->home_outlet_id})) ||
+    if ((rc = get_person(c, r, TS_PERSON_DST(o))) ||
         (rc = get_tri(c, r, "email_consent", "email_consent", &o->email_consent)) ||
         (rc = get_tri(c, r, "sms_consent", "sms_consent", &o->sms_consent)) ||
         (rc = get_str(c, r, "date_of_birth", "date_of_birth", &o->date_of_birth)) ||
@@ -598,14 +587,7 @@ static ts_err_t order_parts(cx_t *c, avro_value_t *r, ts_order_t *o) {
     if (!rc) rc = field(c, r, "customer", "customer", &cs, &C->present);
     if (rc || !C->present) return rc;
     C->customer_id = o->customer_id;
-    return nested_error(c,
-                        get_person(c, &cs,
-                                   (person_t){.email = &C->email,
-                                              .phone = &C->phone,
-                                              .first_name = &C->first_name,
-                                              .last_name = &C->last_name,
-                                              .home_outlet_id = &C->home_outlet_id}),
-                        "customer", -1);
+    return nested_error(c, get_person(c, &cs, TS_PERSON_DST(C)), "customer", -1);
 }
 
 static ts_err_t to_order(cx_t *c, avro_value_t *r, ts_order_t *o) {

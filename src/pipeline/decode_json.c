@@ -326,13 +326,7 @@ static ts_err_t nested_object(dctx_t *c, const kidx_t *root, const char *key, ki
     return TS_OK;
 }
 
-/* Where a person's optional strings go: a customer record and an order's
- * customer snapshot carry the same five. */
-typedef struct {
-    const char **email, **phone, **first_name, **last_name, **home_outlet_id;
-} person_t;
-
-static ts_err_t get_person(dctx_t *c, const kidx_t *obj, person_t p) {
+static ts_err_t get_person(dctx_t *c, const kidx_t *obj, ts_person_dst_t p) {
     ts_err_t rc;
     if ((rc = get_str(c, obj, "email", false, p.email)) ||
         (rc = get_str(c, obj, "phone", false, p.phone)) ||
@@ -367,12 +361,7 @@ static ts_err_t decode_customer(const char *buf, size_t len, ts_arena_t *arena, 
     kidx_build(&R, root);
     memset(out, 0, sizeof *out);
     TRY(get_str(&c, &R, "customer_id", true, &out->customer_id));
-    TRY(get_person(&c, &R,
-                   (person_t){.email = &out->email,
-                              .phone = &out->phone,
-                              .first_name = &out->first_name,
-                              .last_name = &out->last_name,
-                              .home_outlet_id = &out->home_outlet_id}));
+    TRY(get_person(&c, &R, TS_PERSON_DST(out)));
     TRY(get_tri(&c, &R, "email_consent", &out->email_consent));
     TRY(get_tri(&c, &R, "sms_consent", &out->sms_consent));
     TRY(get_tri(&c, &R, "loyalty_member", &out->loyalty_member));
@@ -547,12 +536,7 @@ static ts_err_t decode_order(const char *buf, size_t len, ts_arena_t *arena, ts_
     TRY(nested_object(&c, &R, "customer", &C, &s->present));
     if (s->present) {
         s->customer_id = out->customer_id;
-        TRY(get_person(&c, &C,
-                       (person_t){.email = &s->email,
-                                  .phone = &s->phone,
-                                  .first_name = &s->first_name,
-                                  .last_name = &s->last_name,
-                                  .home_outlet_id = &s->home_outlet_id}));
+        TRY(get_person(&c, &C, TS_PERSON_DST(s)));
     }
 done:
     tree_delete(root);
