@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "tillstream/jw.h"
+#include "kafka/topic.h"
 #include "tillstream/kconf.h"
 #include "tillstream/log.h"
 
@@ -120,18 +121,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
-static int partitions_of(rd_kafka_t *rk, const char *topic) {
-    const rd_kafka_metadata_t *md;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
-    rd_kafka_topic_destroy(rkt);
-    if (err) return -1;
-    int n = 0;
-    if (md->topic_cnt == 1 && !md->topics[0].err) n = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    return n;
-}
-
 /* Creates the state topic as Kafka Streams creates a changelog: compacted,
  * as many partitions as the customers topic, the broker's replication
  * factor. Returns 0 when created or already there. */
@@ -198,8 +187,8 @@ ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errst
     rd_kafka_conf_set(rc, "enable.auto.commit", "false", NULL, 0);
     rd_kafka_conf_set(rc, "enable.partition.eof", "false", NULL, 0);
     if (!(st->reader = rd_kafka_new(RD_KAFKA_CONSUMER, rc, err, sizeof err))) goto conf_fail;
-    st->n_parts = partitions_of(st->reader, cfg->topic_customers);
-    int ns = partitions_of(st->reader, cfg->topic_customers_state);
+    st->n_parts = ts_ktopic_partitions(st->reader, cfg->topic_customers);
+    int ns = ts_ktopic_partitions(st->reader, cfg->topic_customers_state);
     if (st->n_parts > 0 && ns == 0) {
         if (create_state_topic(st, st->n_parts, err, sizeof err)) {
             ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "topics.customers_state: %s", err);
@@ -207,7 +196,7 @@ ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errst
             return NULL;
         }
         for (int i = 0; i < 50 && ns != st->n_parts; i++) { /* metadata catches up */
-            ns = partitions_of(st->reader, cfg->topic_customers_state);
+            ns = ts_ktopic_partitions(st->reader, cfg->topic_customers_state);
             if (ns != st->n_parts) usleep(100 * 1000);
         }
     }
@@ -219,7 +208,7 @@ ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errst
         ts_state_destroy(st);
         return NULL;
     }
-    st->n_supp_parts = partitions_of(st->reader, cfg->topic_suppressions);
+    st->n_supp_parts = ts_ktopic_partitions(st->reader, cfg->topic_suppressions);
     if (st->n_supp_parts < 0) st->n_supp_parts = 0;
     if (!st->n_supp_parts)
         ts_log(TS_LOG_INFO, "state", NULL,
