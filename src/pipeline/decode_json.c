@@ -349,32 +349,25 @@ static ts_err_t get_address(dctx_t *c, const kidx_t *obj, ts_address_t *a) {
     return TS_OK;
 }
 
-static ts_err_t decode_customer(const char *buf, size_t len, ts_arena_t *arena, ts_customer_t *out,
-                                char *errstr, size_t errstr_size) {
-    cJSON *root;
-    bool nul_subst;
-    ts_err_t rc = parse_root(buf, len, arena, &nul_subst, &root, errstr, errstr_size);
-    if (rc) return rc;
-    dctx_t c = {
-        .arena = arena, .errstr = errstr, .errstr_size = errstr_size, .nul_subst = nul_subst};
-    kidx_t R;
-    kidx_build(&R, root);
+/* A customer record's fields from its root object. */
+static ts_err_t customer_fields(dctx_t *c, const kidx_t *R, void *vout) {
+    ts_customer_t *out = vout;
+    ts_err_t rc = TS_OK;
     memset(out, 0, sizeof *out);
-    TRY(get_str(&c, &R, "customer_id", true, &out->customer_id));
-    TRY(get_person(&c, &R, TS_PERSON_DST(out)));
-    TRY(get_tri(&c, &R, "email_consent", &out->email_consent));
-    TRY(get_tri(&c, &R, "sms_consent", &out->sms_consent));
-    TRY(get_tri(&c, &R, "loyalty_member", &out->loyalty_member));
-    TRY(get_str(&c, &R, "date_of_birth", false, &out->date_of_birth));
-    TRY(get_time(&c, &R, "created_at", false, &out->created_at_ms));
-    TRY(get_time(&c, &R, "updated_at", false, &out->updated_at_ms));
-    TRY(get_time(&c, &R, "email_consent_at", false, &out->email_consent_at_ms));
-    TRY(get_time(&c, &R, "sms_consent_at", false, &out->sms_consent_at_ms));
+    TRY(get_str(c, R, "customer_id", true, &out->customer_id));
+    TRY(get_person(c, R, TS_PERSON_DST(out)));
+    TRY(get_tri(c, R, "email_consent", &out->email_consent));
+    TRY(get_tri(c, R, "sms_consent", &out->sms_consent));
+    TRY(get_tri(c, R, "loyalty_member", &out->loyalty_member));
+    TRY(get_str(c, R, "date_of_birth", false, &out->date_of_birth));
+    TRY(get_time(c, R, "created_at", false, &out->created_at_ms));
+    TRY(get_time(c, R, "updated_at", false, &out->updated_at_ms));
+    TRY(get_time(c, R, "email_consent_at", false, &out->email_consent_at_ms));
+    TRY(get_time(c, R, "sms_consent_at", false, &out->sms_consent_at_ms));
     kidx_t A;
-    TRY(nested_object(&c, &R, "billing_address", &A, &out->has_billing_address));
-    if (out->has_billing_address) TRY(get_address(&c, &A, &out->billing_address));
+    TRY(nested_object(c, R, "billing_address", &A, &out->has_billing_address));
+    if (out->has_billing_address) TRY(get_address(c, &A, &out->billing_address));
 done:
-    tree_delete(root);
     return rc;
 }
 
@@ -466,95 +459,104 @@ static ts_err_t enum_of(dctx_t *c, const kidx_t *obj, const char *key, const cha
     return CBAD("%s: expected one of %s", key, list);
 }
 
-static ts_err_t decode_order(const char *buf, size_t len, ts_arena_t *arena, ts_order_t *out,
-                             char *errstr, size_t errstr_size) {
+/* An order record's fields from its root object. */
+static ts_err_t order_fields(dctx_t *c, const kidx_t *R, void *vout) {
+    ts_order_t *out = vout;
     static const char *const statuses[] = {"completed", "fulfilled", "cancelled", "refunded",
                                            "voided"};
     static const char *const channels[] = {"in_store", "online"};
-    cJSON *root;
-    bool nul_subst;
-    ts_err_t rc = parse_root(buf, len, arena, &nul_subst, &root, errstr, errstr_size);
-    if (rc) return rc;
-    dctx_t c = {
-        .arena = arena, .errstr = errstr, .errstr_size = errstr_size, .nul_subst = nul_subst};
-    kidx_t R;
-    kidx_build(&R, root);
+    ts_err_t rc = TS_OK;
     int e;
     memset(out, 0, sizeof *out);
-    TRY(get_str(&c, &R, "order_id", true, &out->order_id));
-    TRY(get_str(&c, &R, "customer_id", false, &out->customer_id));
-    TRY(get_str(&c, &R, "outlet_id", false, &out->outlet_id));
-    TRY(get_str(&c, &R, "outlet_name", false, &out->outlet_name));
-    TRY(enum_of(&c, &R, "channel", channels, 2, 0, &e));
+    TRY(get_str(c, R, "order_id", true, &out->order_id));
+    TRY(get_str(c, R, "customer_id", false, &out->customer_id));
+    TRY(get_str(c, R, "outlet_id", false, &out->outlet_id));
+    TRY(get_str(c, R, "outlet_name", false, &out->outlet_name));
+    TRY(enum_of(c, R, "channel", channels, 2, 0, &e));
     out->channel = (ts_channel_t)e;
-    TRY(enum_of(&c, &R, "status", statuses, 5, -1, &e));
+    TRY(enum_of(c, R, "status", statuses, 5, -1, &e));
     out->status = (ts_order_status_t)e;
-    TRY(get_bool(&c, &R, "is_test", &out->is_test));
-    TRY(get_time(&c, &R, "occurred_at", true, &out->occurred_at_ms));
+    TRY(get_bool(c, R, "is_test", &out->is_test));
+    TRY(get_time(c, R, "occurred_at", true, &out->occurred_at_ms));
     const char *cur;
-    TRY(get_str(&c, &R, "currency", false, &cur));
+    TRY(get_str(c, R, "currency", false, &cur));
     if (cur) {
         if (strlen(cur) != 3 || cur[0] < 'A' || cur[0] > 'Z' || cur[1] < 'A' || cur[1] > 'Z' ||
             cur[2] < 'A' || cur[2] > 'Z') {
-            rc = BAD("currency: expected an ISO 4217 code like \"AUD\"");
+            rc = CBAD("currency: expected an ISO 4217 code like \"AUD\"");
             goto done;
         }
         memcpy(out->currency, cur, 4);
     }
-    TRY(get_decimal(&c, &R, "total", true, &out->total));
-    TRY(get_decimal(&c, &R, "discount", false, &out->discount));
-    TRY(get_decimal(&c, &R, "tax", false, &out->tax));
-    const cJSON *lines = kidx_get(&R, "lines");
+    TRY(get_decimal(c, R, "total", true, &out->total));
+    TRY(get_decimal(c, R, "discount", false, &out->discount));
+    TRY(get_decimal(c, R, "tax", false, &out->tax));
+    const cJSON *lines = kidx_get(R, "lines");
     if (lines && !cJSON_IsNull(lines)) {
         if (!cJSON_IsArray(lines)) {
-            rc = BAD("lines: expected an array");
+            rc = CBAD("lines: expected an array");
             goto done;
         }
         size_t n = (size_t)cJSON_GetArraySize(lines);
-        out->lines = ts_arena_alloc(arena, (n ? n : 1) * sizeof *out->lines);
+        out->lines = ts_arena_alloc(c->arena, (n ? n : 1) * sizeof *out->lines);
         if (!out->lines) {
             rc = TS_ERR_NOMEM;
             goto done;
         }
         for (const cJSON *l = lines->child; l; l = l->next) {
-            line_path(c.path, out->n_lines);
-            TRY(decode_line(&c, l, &out->lines[out->n_lines]));
+            line_path(c->path, out->n_lines);
+            TRY(decode_line(c, l, &out->lines[out->n_lines]));
             out->n_lines++;
         }
-        c.path[0] = '\0';
+        c->path[0] = '\0';
     }
     kidx_t F;
-    TRY(nested_object(&c, &R, "refund", &F, &out->refund.present));
+    TRY(nested_object(c, R, "refund", &F, &out->refund.present));
     if (out->refund.present) {
-        TRY(get_str(&c, &F, "refund_id", false, &out->refund.refund_id));
-        TRY(get_str(&c, &F, "reason", false, &out->refund.reason));
-        TRY(get_decimal(&c, &F, "amount", false, &out->refund.amount));
-        c.path[0] = '\0';
+        TRY(get_str(c, &F, "refund_id", false, &out->refund.refund_id));
+        TRY(get_str(c, &F, "reason", false, &out->refund.reason));
+        TRY(get_decimal(c, &F, "amount", false, &out->refund.amount));
+        c->path[0] = '\0';
     }
     kidx_t C;
     ts_customer_ref_t *s = &out->customer;
-    TRY(nested_object(&c, &R, "customer", &C, &s->present));
+    TRY(nested_object(c, R, "customer", &C, &s->present));
     if (s->present) {
         s->customer_id = out->customer_id;
-        TRY(get_person(&c, &C, TS_PERSON_DST(s)));
+        TRY(get_person(c, &C, TS_PERSON_DST(s)));
     }
 done:
-    tree_delete(root);
+    return rc;
+}
+
+typedef ts_err_t fields_fn(dctx_t *c, const kidx_t *root, void *out);
+
+/* One record: parsed inside the thread's scratch scope (cJSON's
+ * allocations), its root's keys indexed, `fields` reading them into out. */
+static ts_err_t decode(fields_fn *fields, const char *buf, size_t len, ts_arena_t *arena, void *out,
+                       char *errstr, size_t errstr_size) {
+    scope_enter();
+    cJSON *root;
+    bool nul_subst;
+    ts_err_t rc = parse_root(buf, len, arena, &nul_subst, &root, errstr, errstr_size);
+    if (rc == TS_OK) {
+        dctx_t c = {
+            .arena = arena, .errstr = errstr, .errstr_size = errstr_size, .nul_subst = nul_subst};
+        kidx_t R;
+        kidx_build(&R, root);
+        rc = fields(&c, &R, out);
+        tree_delete(root);
+    }
+    scope_leave();
     return rc;
 }
 
 ts_err_t ts_decode_customer_json(const char *buf, size_t len, ts_arena_t *arena, ts_customer_t *out,
                                  char *errstr, size_t errstr_size) {
-    scope_enter();
-    ts_err_t rc = decode_customer(buf, len, arena, out, errstr, errstr_size);
-    scope_leave();
-    return rc;
+    return decode(customer_fields, buf, len, arena, out, errstr, errstr_size);
 }
 
 ts_err_t ts_decode_order_json(const char *buf, size_t len, ts_arena_t *arena, ts_order_t *out,
                               char *errstr, size_t errstr_size) {
-    scope_enter();
-    ts_err_t rc = decode_order(buf, len, arena, out, errstr, errstr_size);
-    scope_leave();
-    return rc;
+    return decode(order_fields, buf, len, arena, out, errstr, errstr_size);
 }
