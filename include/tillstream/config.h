@@ -1,8 +1,9 @@
 /*
  * tillstream/config.h - the one JSON config file, parsed and validated.
  *
- * Shape (docs/configuration.md is the reference; the parser is table
- * driven so the docs, --help and validation come from one place):
+ * Shape (docs/configuration.md explains it; the parser is table driven
+ * so validation, --help-config and docs/config-reference.md come from
+ * one place: ts_config_reference below):
  *
  * { "kafka":    { "bootstrap.servers": "...", "<any librdkafka property>": "..." },
  *   "topics":   { "customers": "pos.customers", "orders": "pos.orders",
@@ -165,6 +166,13 @@ ts_err_t ts_config_account_key(const ts_config_t *cfg, size_t idx, char **key_ou
 const char *ts_config_outlet_name(const ts_config_t *cfg, const char *outlet_id);
 /* Returns the account index by name, or -1. */
 int ts_config_account_index(const ts_config_t *cfg, const char *name);
+
+/* Appends the reference of every config key (path, type, default or
+ * range, description) as a Markdown page to `out`, from the same tables
+ * the parser validates with. docs/config-reference.md is this text and
+ * `--help-config` prints it. TS_OK, or TS_ERR_NOMEM (out then holds a
+ * part). */
+ts_err_t ts_config_reference(ts_buf_t *out);
 
 #ifdef __cplusplus
 }

@@ -540,16 +540,18 @@ const ts_customer_ref_t *ts_map_resolve_customer(const ts_order_t *o,
     return from_table && from_table->present ? from_table : NULL;
 }
 
-ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_ref_t *cust,
-                      ts_mapped_t *out) {
-    ts_mapped_reset(out);
+/* The orders that send nothing: skipped (voided, test) or dead-lettered
+ * before routing (time outside Klaviyo's window, guest sale, unknown
+ * customer). True when out says so. */
+static bool order_refused(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_ref_t *cust,
+                          ts_mapped_t *out) {
     if (o->status == TS_ORDER_VOIDED) {
         out->skipped = "VOIDED";
-        return TS_OK;
+        return true;
     }
     if (o->is_test) {
         out->skipped = "TEST_ORDER";
-        return TS_OK;
+        return true;
     }
     int64_t now = mp->wall(NULL);
     if (o->occurred_at_ms < TS_MIN_TIME_MS || o->occurred_at_ms > now + TS_MAX_FUTURE_MS) {
@@ -559,41 +561,31 @@ ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_re
              "occurred_at: %s is outside Klaviyo's accepted window "
              "(after 1990, at most one year ahead)",
              t);
-        return TS_OK;
+        return true;
     }
     if (!cust && !o->customer_id) {
         dead(out, TS_REASON_NO_PROFILE_IDENTIFIER,
              "order %s is a guest sale: no customer id and no embedded customer", o->order_id);
-        return TS_OK;
+        return true;
     }
     if (!cust) {
         dead(out, TS_REASON_UNKNOWN_CUSTOMER,
              "order %s: customer %s is unknown (no embedded "
              "customer and not in the customer table)",
              o->order_id, o->customer_id ? o->customer_id : "(none)");
-        return TS_OK;
+        return true;
     }
-    if (!route(mp, out, cust->home_outlet_id, "order's customer")) return TS_OK;
-    put_identifiers(mp, out, cust->email, cust->phone);
-    if (out->email.len == 0 && out->phone_e164.len == 0) {
-        char note[200];
-        dead(out, TS_REASON_NO_PROFILE_IDENTIFIER,
-             "order %s: customer %s has neither a valid email nor a valid phone number%s",
-             o->order_id, cust->customer_id ? cust->customer_id : "(guest)",
-             phone_note(out, note, sizeof note));
-        return TS_OK;
-    }
-    profile_src_t p = {cust->customer_id ? cust->customer_id : o->customer_id, cust->first_name,
-                       cust->last_name, NULL, o};
-    write_profile(mp, out, &p);
+    return false;
+}
 
-    ts_jw_t w;
-    ts_map_event_t *e;
+/* The order's own event: Placed, Fulfilled, Cancelled or Refunded Order. */
+static ts_err_t order_event(ts_mapper_t *mp, const ts_order_t *o, ts_mapped_t *out) {
     static const char *const metric_for[] = {"Placed Order", "Fulfilled Order", "Cancelled Order",
                                              "Refunded Order", NULL};
-    const char *metric = metric_for[o->status];
-    if (!(e = new_event(out))) return TS_ERR_NOMEM;
-    begin_event(out, &w, e, metric);
+    ts_jw_t w;
+    ts_map_event_t *e = new_event(out);
+    if (!e) return TS_ERR_NOMEM;
+    begin_event(out, &w, e, metric_for[o->status]);
     write_order_properties(mp, out, &w, o);
     if (o->status == TS_ORDER_REFUNDED || o->status == TS_ORDER_CANCELLED) {
         if (o->refund.present) kv_text(out, &w, "Reason", o->refund.reason);
@@ -619,33 +611,56 @@ ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_re
     }
     case TS_ORDER_VOIDED: break;
     }
-    if (w.failed) return TS_ERR_NOMEM;
+    return w.failed ? TS_ERR_NOMEM : TS_OK;
+}
 
-    if (o->status == TS_ORDER_COMPLETED) {
-        for (size_t i = 0; i < o->n_lines; i++) {
-            const ts_order_line_t *l = &o->lines[i];
-            if (!(e = new_event(out))) return TS_ERR_NOMEM;
-            begin_event(out, &w, e, "Ordered Product");
-            kv_text(out, &w, "OrderId", o->order_id);
-            kv_text(out, &w, "LineId", l->line_id);
-            kv_text(out, &w, "ProductID", l->product_id);
-            kv_text(out, &w, "SKU", l->sku);
-            kv_text(out, &w, "ProductName", l->name);
-            TS_JW_KV_DECIMAL_OPT(&w, "Quantity", l->quantity);
-            TS_JW_KV_DECIMAL_OPT(&w, "ItemPrice", l->unit_price);
-            TS_JW_KV_DECIMAL_OPT(&w, "RowTotal", l->row_total);
-            TS_JW_KV_DECIMAL_OPT(&w, "Discount", l->discount);
-            kv_text(out, &w, "ImageURL", l->image_url);
-            kv_text(out, &w, "ProductURL", l->product_url);
-            TS_JW_KEY(&w, "ProductCategories");
-            write_str_array(out, &w, l->categories, l->n_categories);
-            kv_text(out, &w, "ProductBrand", l->brand);
-            kv_text(out, &w, "StoreId", o->outlet_id);
-            kv_text(out, &w, "StoreLocation", o->outlet_name);
-            end_event(out, &w, e, o, l->row_total, o->order_id, ":", l->line_id);
-            if (w.failed) return TS_ERR_NOMEM;
-        }
+/* One Ordered Product event per line of a completed order. */
+static ts_err_t line_event(const ts_order_t *o, const ts_order_line_t *l, ts_mapped_t *out) {
+    ts_jw_t w;
+    ts_map_event_t *e = new_event(out);
+    if (!e) return TS_ERR_NOMEM;
+    begin_event(out, &w, e, "Ordered Product");
+    kv_text(out, &w, "OrderId", o->order_id);
+    kv_text(out, &w, "LineId", l->line_id);
+    kv_text(out, &w, "ProductID", l->product_id);
+    kv_text(out, &w, "SKU", l->sku);
+    kv_text(out, &w, "ProductName", l->name);
+    TS_JW_KV_DECIMAL_OPT(&w, "Quantity", l->quantity);
+    TS_JW_KV_DECIMAL_OPT(&w, "ItemPrice", l->unit_price);
+    TS_JW_KV_DECIMAL_OPT(&w, "RowTotal", l->row_total);
+    TS_JW_KV_DECIMAL_OPT(&w, "Discount", l->discount);
+    kv_text(out, &w, "ImageURL", l->image_url);
+    kv_text(out, &w, "ProductURL", l->product_url);
+    TS_JW_KEY(&w, "ProductCategories");
+    write_str_array(out, &w, l->categories, l->n_categories);
+    kv_text(out, &w, "ProductBrand", l->brand);
+    kv_text(out, &w, "StoreId", o->outlet_id);
+    kv_text(out, &w, "StoreLocation", o->outlet_name);
+    end_event(out, &w, e, o, l->row_total, o->order_id, ":", l->line_id);
+    return w.failed ? TS_ERR_NOMEM : TS_OK;
+}
+
+ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_ref_t *cust,
+                      ts_mapped_t *out) {
+    ts_mapped_reset(out);
+    if (order_refused(mp, o, cust, out)) return TS_OK;
+    if (!route(mp, out, cust->home_outlet_id, "order's customer")) return TS_OK;
+    put_identifiers(mp, out, cust->email, cust->phone);
+    if (out->email.len == 0 && out->phone_e164.len == 0) {
+        char note[200];
+        dead(out, TS_REASON_NO_PROFILE_IDENTIFIER,
+             "order %s: customer %s has neither a valid email nor a valid phone number%s",
+             o->order_id, cust->customer_id ? cust->customer_id : "(guest)",
+             phone_note(out, note, sizeof note));
+        return TS_OK;
     }
+    profile_src_t p = {cust->customer_id ? cust->customer_id : o->customer_id, cust->first_name,
+                       cust->last_name, NULL, o};
+    write_profile(mp, out, &p);
+    ts_err_t rc = order_event(mp, o, out);
+    for (size_t i = 0; !rc && o->status == TS_ORDER_COMPLETED && i < o->n_lines; i++)
+        rc = line_event(o, &o->lines[i], out);
+    if (rc) return rc;
     if (out->dead_letter != TS_REASON_NONE) { /* a unique_id over the limit */
         out->n_events = 0;
         return TS_OK;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http_testlib.h"
 #include "tillstream/consumer.h"
 #include "tillstream/log.h"
 #include "tillstream/sim.h"
@@ -122,25 +123,6 @@ static void produce_customers_to(fx_t *f, const char *topic, int parts, int n) {
 }
 
 static void produce_customers(fx_t *f, int n) { produce_customers_to(f, TOPIC_C, PARTS, n); }
-
-/* GET http://127.0.0.1:port/path -> HTTP status; the body into out */
-static size_t collect(char *p, size_t sz, size_t n, void *ud) {
-    ts_buf_append(ud, p, sz * n);
-    return sz * n;
-}
-static long http_get(int port, const char *path, ts_buf_t *out) {
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
-    long status = 0;
-    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    return status;
-}
 
 /* The group's committed offset per partition equals the partition's end. */
 static int64_t committed_short_of_end(fx_t *f) {
@@ -281,7 +263,7 @@ static void test_stall_reported_and_cleared(void **state) {
     while (!lag4 && st.inflight > 0 && ts_consumer_poll(a) && ts_now_mono_ms() < until) {
         ts_consumer_stats(a, &st);
         ts_buf_reset(&body);
-        http_get(ts_consumer_admin_port(a), "/metrics", &body);
+        th_get(ts_consumer_admin_port(a), "/metrics", &body);
         double sum = 0;
         for (const char *q = body.data; q && (q = strstr(q, "tillstream_consumer_lag_records{"));
              q++)
@@ -327,8 +309,8 @@ static void test_ready_without_partitions_and_lag(void **state) {
     assert_int_equal(sa.owned + sb.owned, 1);
     ts_consumer_t *owner = sa.owned ? a : b, *idle = sa.owned ? b : a;
     ts_buf_t body = TS_BUF_INIT;
-    assert_int_equal(http_get(ts_consumer_admin_port(idle), "/readyz", &body), 200);
-    assert_int_equal(http_get(ts_consumer_admin_port(owner), "/readyz", &body), 200);
+    assert_int_equal(th_get(ts_consumer_admin_port(idle), "/readyz", &body), 200);
+    assert_int_equal(th_get(ts_consumer_admin_port(owner), "/readyz", &body), 200);
     /* the lag gauge is refreshed every 5 s: poll until it reads 0 */
     const char *series =
         "tillstream_consumer_lag_records{topic=\"" TOPIC_ONE "\",partition=\"0\"} 0";
@@ -338,12 +320,12 @@ static void test_ready_without_partitions_and_lag(void **state) {
         ts_consumer_poll(a);
         ts_consumer_poll(b);
         ts_buf_reset(&body);
-        http_get(ts_consumer_admin_port(owner), "/metrics", &body);
+        th_get(ts_consumer_admin_port(owner), "/metrics", &body);
         lag0 = body.data && strstr(body.data, series);
     }
     assert_true(lag0);
     ts_buf_reset(&body);
-    http_get(ts_consumer_admin_port(idle), "/metrics", &body);
+    th_get(ts_consumer_admin_port(idle), "/metrics", &body);
     assert_null(strstr(body.data ? body.data : "", "tillstream_consumer_lag_records{"));
     ts_buf_free(&body);
     char err[256];
@@ -374,7 +356,7 @@ static void test_not_ready_before_consent_restore(void **state) {
         ts_consumer_poll(a);
         polls++;
         ts_buf_reset(&body);
-        code = http_get(ts_consumer_admin_port(a), "/readyz", &body);
+        code = th_get(ts_consumer_admin_port(a), "/readyz", &body);
         ts_consumer_stats_t st;
         ts_consumer_stats(a, &st);
         if (code == 200 && st.owned != 1)
