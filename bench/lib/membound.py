@@ -3,35 +3,33 @@
 
 bound(cfg, n_accounts, partitions, customers) -> {term: bytes, ..., "total": bytes}
 
-The per-item sizes are measured (docs/benchmarks.md, backfill RSS): they
-depend on the records (here gen_volume.py's ~750-byte JSON orders of 4.2
-events), so the bound is a formula in config values times record sizes,
-not a constant."""
+RSS <= BASE + CUSTOMER x customers
+       + PART x min(accounts x (klaviyo.max_queued_events + PARTS_PER_RECORD),
+                    PARTS_PER_RECORD x consumer.max_inflight_records)
 
-# measured sizes (bytes), for gen_volume.py's orders
-BASE = 48 << 20        # code, 3 librdkafka handles and their threads, curl, admin, glibc arenas
+The sizes are measured (docs/benchmarks.md, backfill RSS, 2026-12-02): a
+throttled 8-account backfill's peak RSS against the parts queued at that
+moment, with max_queued_events 20,000 and 10,000, is a line of slope 1,510
+bytes per queued part and intercept 185 MiB (a 50,000-customer table
+included). They depend on the records (gen_volume.py's ~750-byte JSON orders
+of 4.2 events of ~600 bytes): PART scales with the event JSON's size. The
+constants below round both up (BASE 200 MiB, PART 1,600 bytes)."""
+
+BASE = 200 << 20       # process, 3 librdkafka handles (fetch queues, broker threads' glibc arenas),
+                       # curl and the request bodies on the wire (8 lanes x 4 x ~0.7 MB), admin
 CUSTOMER = 113         # customer table, per customer (docs/customer-table.md)
-PART = 1100            # one queued part in a lane: its share of the record's engine copy
-                       # (events JSON + profile + items), measured with max_queued_events 20,000 / 10,000
-RECORD = 1600          # one record in flight: librdkafka's message and the fetch buffer it pins,
-                       # the offset tracker's entry
-REQUEST = 2 << 20      # per account: the request body being built and the one on the wire
+PART = 1600            # one queued part (an event, a profile, a consent change) and its share of
+                       # the record: the engine's copy of the mapped JSON and librdkafka's message
+PARTS_PER_RECORD = 5   # an order: 4.2 events (Placed Order + its Ordered Product lines) + profile
 
 
 def bound(cfg, n_accounts, partitions, customers):
-    k = cfg.get("kafka", {})
+    del partitions  # the fetch queue is in BASE: 16 vs 64 MiB queued.max.messages.kbytes moved the peak < 5 MiB
     kl = cfg.get("klaviyo", {})
     co = cfg.get("consumer", {})
     max_q = int(kl.get("max_queued_events", 20000))
     max_in = int(co.get("max_inflight_records", 50000))
-    qkb = int(k.get("queued.max.messages.kbytes", 65536))
-    fmax = int(k.get("fetch.message.max.bytes", k.get("max.partition.fetch.bytes", 1 << 20)))
-    out = {
-        "base": BASE,
-        "table": customers * CUSTOMER,
-        "lanes": n_accounts * (max_q * PART + REQUEST),
-        "in flight": max_in * RECORD,
-        "fetch queue": qkb * 1024 + partitions * fmax,
-    }
+    parts = min(n_accounts * (max_q + PARTS_PER_RECORD), PARTS_PER_RECORD * max_in)
+    out = {"base": BASE, "table": customers * CUSTOMER, "queued parts": parts * PART}
     out["total"] = sum(out.values())
     return out
