@@ -108,6 +108,7 @@ static void test_reason_names_round_trip(void **state) {
 #define TS_TEST_OWN_MALLOC 1
 #endif
 
+#if defined(__GLIBC__) && TS_TEST_OWN_MALLOC
 static long rss_kib(void) {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
@@ -117,6 +118,7 @@ static long rss_kib(void) {
     if (f) fclose(f);
     return kib;
 }
+#endif
 
 /* What the customer table's restore leaves: many small blocks freed below
  * one still in use, so free() alone cannot shrink the heap. */
