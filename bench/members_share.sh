@@ -14,9 +14,10 @@
 # status and events. The window is S seconds from the first request; then the
 # members are stopped.
 # Accounts: acct-a = outlets 100,101,200,201; acct-b = 300,301,400,401 (orders
-# keyed by order id: every partition carries both accounts). --skew keys
-# acct-b's orders to one partition (partition 0, so one member holds all of
-# acct-b's backlog): the share model's known limit (docs/consumers.md).
+# keyed by order id: every partition carries both accounts). --skew puts
+# acct-b's orders alone in partition 0 (acct-a's round-robin over the others),
+# so one member holds all of acct-b's backlog at its share of the account:
+# the share model's known limit (docs/delivery.md, "Scale-out").
 # Reports, over the window: each account's accepted events / (S x 2,500)
 # (goal >= 95 %), 429s as % of requests (goal < 0.5 %), per account the
 # longest interval without a request while its events were queued (goal
@@ -42,9 +43,9 @@ need_bins tillstream-orders tillstream-klaviyo-sim
 broker
 log "generating $orders orders, 50000 customers (gen_volume.py)"
 python3 "$peers/gen_volume.py" "$work/data" 50000 "$orders" 13
-python3 - "$work/data" "$skew" <<'PY'
+python3 - "$work/data" "$skew" "$parts" <<'PY'
 import json, sys
-d, skew = sys.argv[1], sys.argv[2] == "1"
+d, skew, parts = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
 home = {}
 with open(f"{d}/customers.kv", "w") as out:
     for ln in open(f"{d}/customers.jsonl"):
@@ -52,18 +53,34 @@ with open(f"{d}/customers.kv", "w") as out:
         home[c["customer_id"]] = c.get("home_outlet_id")
         out.write(f"{c['customer_id']}\t{ln.strip()}\n")
 B = {"300", "301", "400", "401"}
-with open(f"{d}/orders.kv", "w") as out, open(f"{d}/orders.p0", "w") as p0:
+# default: every order keyed by order id (the producer's hash spreads both
+# accounts over all partitions); --skew: acct-b's orders in partition 0 and
+# everything else round-robin over partitions 1..P-1, so partition 0 carries
+# acct-b alone (no other account's records ahead of it in that partition)
+files = {p: open(f"{d}/orders.p{p}", "w") for p in range(parts)} if skew else {}
+with open(f"{d}/orders.kv", "w") as out:
+    k = 0
     for ln in open(f"{d}/orders.jsonl"):
         o = json.loads(ln)
+        rec = f"{o['order_id']}\t{ln.strip()}\n"
+        if not skew:
+            out.write(rec)
+            continue
         outlet = (o.get("customer") or {}).get("home_outlet_id") or home.get(o.get("customer_id"))
-        (p0 if skew and outlet in B else out).write(f"{o['order_id']}\t{ln.strip()}\n")
+        if outlet in B:
+            files[0].write(rec)
+        else:
+            files[1 + k % (parts - 1)].write(rec)
+            k += 1
 PY
 topic "bench.customers.$sfx" 3 compact
 topic "bench.orders.$sfx" "$parts"
 topic "bench.deadletter.$sfx" 1
 kcat -b "$bs" -P -t "bench.customers.$sfx" -K $'\t' -X linger.ms=50 -l "$work/data/customers.kv"
-kcat -b "$bs" -P -t "bench.orders.$sfx" -K $'\t' -X linger.ms=50 -l "$work/data/orders.kv"
-[ -s "$work/data/orders.p0" ] && kcat -b "$bs" -P -t "bench.orders.$sfx" -p 0 -K $'\t' -X linger.ms=50 -l "$work/data/orders.p0"
+[ -s "$work/data/orders.kv" ] && kcat -b "$bs" -P -t "bench.orders.$sfx" -K $'\t' -X linger.ms=50 -l "$work/data/orders.kv"
+for p in $(seq 0 $((parts - 1))); do
+  [ -s "$work/data/orders.p$p" ] && kcat -b "$bs" -P -t "bench.orders.$sfx" -p "$p" -K $'\t' -X linger.ms=50 -l "$work/data/orders.p$p"
+done
 
 accts="acct-a acct-b"
 spec="acct-a:100,101,200,201 acct-b:300,301,400,401"
