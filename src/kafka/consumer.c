@@ -791,6 +791,7 @@ static void metrics_tick(loop_t *L) {
 /* A member that owns work and completed nothing for stall_timeout_ms says
  * so once (a liveness probe or an alert acts on the gauge). */
 static void stall_check(loop_t *L, int64_t now) {
+    if (!L->last_progress_ms) L->last_progress_ms = now; /* the clock starts with the loop */
     bool owns_work = L->n_owned > 0 && (ts_offsets_inflight(L->offsets) > 0 || L->n_held > 0);
     if (L->completed != L->progress_seen || !owns_work) {
         L->progress_seen = L->completed;

@@ -147,18 +147,22 @@ static int64_t committed_short_of_end(fx_t *f) {
     return short_by;
 }
 
-static ts_consumer_t *member(fx_t *f, bool exit_at_end) {
+static ts_consumer_t *member_from(fx_t *f, bool exit_at_end, int64_t replay_from_ms) {
     char err[512];
     ts_consumer_opts_t o = {.kind = TS_KIND_CUSTOMER,
                             .prog = "test-customers",
                             .exit_at_end = exit_at_end,
                             .stop = &never_stop,
-                            .replay_from_ms = TS_REPLAY_NONE,
+                            .replay_from_ms = replay_from_ms,
                             .replay_to_ms = TS_REPLAY_NOW};
     ts_consumer_t *c = NULL;
     ts_err_t rc = ts_consumer_new(f->cfg, &o, &c, err, sizeof err);
     if (rc != TS_OK) fail_msg("ts_consumer_new: %s", err);
     return c;
+}
+
+static ts_consumer_t *member(fx_t *f, bool exit_at_end) {
+    return member_from(f, exit_at_end, TS_REPLAY_NONE);
 }
 
 static void assert_owned_figures(const ts_consumer_t *c) {
@@ -285,6 +289,34 @@ static void test_stall_reported_and_cleared(void **state) {
     fx_stop(&f);
 }
 
+/* A member that has just started is not stalled: the stall clock starts
+ * with the consumer, not at the monotonic clock's zero. A replay assigns
+ * its partitions before the first poll, so its first check found work
+ * owned and "no progress for the machine's uptime". */
+static void test_no_stall_at_start(void **state) {
+    (void)state;
+    fx_t f;
+    /* Klaviyo answers after 2 s; the stall timeout (60 s) is far away */
+    fx_start(&f, 2000, ",\"stall_timeout_ms\":60000", 1000);
+    produce_customers(&f, 4);
+    ts_consumer_t *a = member_from(&f, true, TS_REPLAY_EARLIEST);
+    ts_consumer_stats_t st = {0};
+    bool saw_inflight = false;
+    int64_t until = ts_now_mono_ms() + 30000;
+    while (ts_consumer_poll(a) && ts_now_mono_ms() < until) {
+        ts_consumer_stats(a, &st);
+        if (st.inflight > 0) saw_inflight = true;
+        if (st.stalled) fail_msg("stalled at start with a 60 s stall timeout");
+    }
+    assert_true(saw_inflight); /* it owned work while it was checked */
+    ts_consumer_stats(a, &st);
+    assert_true(st.at_end);
+    char err[256];
+    assert_int_equal(ts_consumer_drain(a, err, sizeof err), TS_OK);
+    ts_consumer_destroy(a);
+    fx_stop(&f);
+}
+
 /* Readiness and lag (issue 18): a member with no partitions is ready; the
  * owner's lag comes from what it committed (0 once everything is done, no
  * traffic), and only the owner reports the partition. */
@@ -381,6 +413,7 @@ int main(void) {
         cmocka_unit_test(test_rebalance_while_paused_resumes),
         cmocka_unit_test(test_exit_at_end_failed_final_commit),
         cmocka_unit_test(test_stall_reported_and_cleared),
+        cmocka_unit_test(test_no_stall_at_start),
         cmocka_unit_test(test_ready_without_partitions_and_lag),
         cmocka_unit_test(test_not_ready_before_consent_restore),
     };
