@@ -651,6 +651,14 @@ size_t ts_engine_withdraw(ts_engine_t *e, ts_engine_match_fn match, void *opaque
     return affected;
 }
 
+size_t ts_engine_on_wire(const ts_engine_t *e, ts_engine_match_fn match, void *opaque) {
+    size_t n = 0;
+    for (const batch_t *b = e->active; b; b = b->active_next)
+        for (size_t i = 0; i < b->n; i++)
+            if (match(opaque, b->items[i]->rec->token)) n++;
+    return n;
+}
+
 /* ---- request bodies --------------------------------------------------------- */
 
 static const char *rtext(const rec_t *r, ts_span_t s) { return r->text + s.off; }
