@@ -670,25 +670,41 @@ static bool token_withdrawable(void *opaque, uint64_t token) {
     return !ts_state_has_write(L->state, token) && token_revoking(opaque, token);
 }
 
-/* Before a revoke gives partitions away: takes back their records' parts
- * not yet sent (the next owner sends them, once) and waits, at most
- * revoke_drain_ms, for their parts on the wire and their dead letters to
- * be answered, so that those records' offsets are stored and committed by
- * this member instead of being read and sent again by the next owner.
- * Completions run here (ts_engine_poll / ts_dlq_poll on this thread, as
- * engine.h requires); the consumer queue is not served (this runs inside
- * the rebalance callback). A part that fails retryably while we wait goes
- * back to a retry list and is withdrawn at the next turn. */
+/* One turn of a revoke's drain: completions run here (ts_engine_poll /
+ * ts_dlq_poll on this thread, as engine.h requires); the consumer queue is
+ * not served (this runs inside the rebalance callback). */
+static void drain_turn(loop_t *L) {
+    ts_engine_poll(L->engine, 10);
+    ts_dlq_poll(L->dlq);
+    if (L->state) ts_state_poll(L->state);
+}
+
+/* Before a revoke gives partitions away, at most revoke_drain_ms: so that
+ * the revoked partitions' records complete here and their offsets are
+ * committed by this member, instead of being read and sent again by the
+ * next owner. A partition's commit point is its first incomplete record,
+ * and its records are spread over the accounts' lanes: a record merely
+ * withdrawn from a slow lane would hold back the commit of later records
+ * delivered by faster lanes, which the next owner would then re-send.
+ * So, for the first half of the time, the revoked partitions' queued
+ * parts are sent now (flush, as fast as the pacing allows) and awaited;
+ * then what is still unsent is withdrawn (the next owner sends it, once)
+ * and only the parts on the wire, and the dead letters, are awaited. A
+ * part that fails retryably in the second half goes back to a retry list
+ * and is withdrawn at the next turn. */
 static void revoke_drain(loop_t *L) {
     int64_t start = ts_now_mono_ms(), end = start + L->revoke_drain_ms;
+    int64_t send_end = start + L->revoke_drain_ms / 2;
     size_t withdrawn = 0, wire;
+    ts_engine_flush(L->engine);
+    while (ts_engine_unsettled(L->engine, token_revoking, L) && ts_now_mono_ms() < send_end &&
+           !L->fatal)
+        drain_turn(L);
     for (;;) {
         withdrawn += ts_engine_withdraw(L->engine, token_withdrawable, L);
         wire = ts_engine_on_wire(L->engine, token_revoking, L);
         if ((!wire && !ts_dlq_pending(L->dlq)) || ts_now_mono_ms() >= end || L->fatal) break;
-        ts_engine_poll(L->engine, 10);
-        ts_dlq_poll(L->dlq);
-        if (L->state) ts_state_poll(L->state);
+        drain_turn(L);
     }
     char ctx[128];
     snprintf(ctx, sizeof ctx, "\"records_withdrawn\":%zu,\"parts_on_wire\":%zu,\"waited_ms\":%lld",
