@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# bench/rolling_restart.sh [--orders N] [--accounts N] [--restarts N] [--every S] [--rate N]
+# bench/rolling_restart.sh [--orders N] [--accounts 8|4] [--restarts N] [--every S] [--rate N] [--latency-ms MS]
 #
 # A long rolling restart (issue 13) on a real broker: 3 tillstream-orders in
 # one group on an 8-partition topic, the simulator at Klaviyo's real limits
 # (150 Bulk Create Events requests/min per account: 2,500 events/s at 1,000
-# per request). N orders (default 200,000; gen_volume.py, 50,000 customers)
+# per request), answering after --latency-ms (default 300, about what a
+# Bulk Create Events request takes at Klaviyo; with 0 nothing is on the
+# wire long enough at a revoke to be re-sent). N orders (default 200,000; gen_volume.py, 50,000 customers)
 # are produced while they are consumed, --rate orders/s (default 1,500:
 # about 6,300 events/s, a third of the 8-account ceiling), and every
 # --every s (default 20) one member in turn is SIGTERMed (exit 0 expected)
@@ -22,7 +24,7 @@
 # events re-sent (the simulator's duplicates_ignored) as % of the events
 # sent, in total and per rebalance.
 . "$(dirname "$0")/lib/common.sh"
-orders=200000 naccts=8 restarts=6 every=20 rate=1500
+orders=200000 naccts=8 restarts=6 every=20 rate=1500 latency=300
 while [ $# -gt 0 ]; do
   case $1 in
     --orders) orders=$2; shift 2 ;;
@@ -30,7 +32,8 @@ while [ $# -gt 0 ]; do
     --restarts) restarts=$2; shift 2 ;;
     --every) every=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;
-    *) echo "usage: $0 [--orders N] [--accounts 8|4] [--restarts N] [--every S] [--rate N]" >&2; exit 2 ;;
+    --latency-ms) latency=$2; shift 2 ;;
+    *) echo "usage: $0 [--orders N] [--accounts 8|4] [--restarts N] [--every S] [--rate N] [--latency-ms MS]" >&2; exit 2 ;;
   esac
 done
 need_bins tillstream-orders tillstream-klaviyo-sim
@@ -56,7 +59,7 @@ if [ "$naccts" = 8 ]; then
 else
   for i in 0 1 2 3; do accts+="brand-$i "; spec+="brand-$i:$((100 * (i + 1))),$((100 * (i + 1) + 1)) "; done
 fi
-sim_start sim "$accts" --events-summary-only
+sim_start sim "$accts" --events-summary-only --latency-ms "$latency"
 write_config "$work/ts.json" "$sim_port" "$spec" '{"routing": {"default_online_outlet": null}}'
 log "dry run of the same records (ground truth)"
 "$bin/tillstream-orders" --config "$work/ts.json" --dry-run --input "$work/data/orders.jsonl" \
@@ -152,9 +155,9 @@ log "fresh --exit-at-end run of the group: nothing may be left"
 timeout 120 "$bin/tillstream-orders" --config "$work/ts.json" --exit-at-end >"$work/check.log" 2>&1 || true
 sim_stats "$sim_port" >"$work/stats.json"
 cat "$work"/m[0-9]*.log >"$work/all-members.log"
-python3 - "$work" "$orders" "$restarts" "$every" "$rate" "$naccts" "$t_start" "$t_end" <<'PY'
+python3 - "$work" "$orders" "$restarts" "$every" "$rate" "$naccts" "$t_start" "$t_end" "$latency" <<'PY'
 import collections, json, re, sys
-w, orders, restarts, every, rate, naccts, t0, t1 = sys.argv[1], *map(int, sys.argv[2:])
+w, orders, restarts, every, rate, naccts, t0, t1, latency = sys.argv[1], *map(int, sys.argv[2:])
 want = collections.Counter(json.load(open(w + "/want.json")))
 st = json.load(open(w + "/stats.json"))["accounts"]
 rec = sum(a["events_recorded"] for a in st.values())
@@ -187,7 +190,7 @@ for l in open(w + "/all-members.log", errors="replace"):
 warn = sum(1 for d in drains if d["level"] == "warn")
 waited = [d.get("waited_ms", 0) for d in drains]
 print(f"rolling restart: 3 members, {orders:,} orders ({sum(want.values()):,} events) produced at {rate:,}/s, "
-      f"{naccts} accounts at Klaviyo's real limits, {restarts} restarts one every {every} s ({rebalances} rebalances); "
+      f"{naccts} accounts at Klaviyo's real limits ({latency} ms a request), {restarts} restarts one every {every} s ({rebalances} rebalances); "
       f"{(t1 - t0) / 1000:.0f} s from the first record to the last event")
 print(f"  committed to the end: {'yes' if left == 0 else 'NO'} (a fresh --exit-at-end run consumed {left})")
 if worst_at:
