@@ -1143,6 +1143,18 @@ static int ensure_state_topic(redrive_t *r, rd_kafka_t *p) {
     return rc;
 }
 
+/* The producer's message.max.bytes for this redrive: a record came from
+ * its topic, so the topic takes it, but a value fetched for an omitted
+ * dead letter may exceed librdkafka's 1 MB default, and the producer must
+ * not refuse it locally. */
+static size_t largest_redrive(const redrive_t *r) {
+    size_t biggest = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->c[i].state == C_REDRIVE && r->c[i].value_len + r->c[i].key_len > biggest)
+            biggest = r->c[i].value_len + r->c[i].key_len;
+    return biggest + 65536; /* headers, framing */
+}
+
 static void report(redrive_t *r, const cand_t *c) {
     bool dry = r->o->dry_run;
     char key[200];
@@ -1209,15 +1221,7 @@ int ts_dlqtool_redrive(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE 
     }
     /* 4. re-produce, wait for every acknowledgement, then record what was done */
     if (!rc && !o->dry_run && r.n) {
-        /* a record came from its topic, so the topic takes it: a value
-         * fetched for an omitted dead letter may exceed librdkafka's 1 MB
-         * default, and the producer must not refuse it locally */
-        size_t biggest = 0;
-        for (size_t i = 0; i < r.n; i++)
-            if (r.c[i].state == C_REDRIVE && r.c[i].value_len + r.c[i].key_len > biggest)
-                biggest = r.c[i].value_len + r.c[i].key_len;
-        p = client_new_group(cfg, RD_KAFKA_PRODUCER, redrive_dr, &r, NULL,
-                             biggest + 65536 /* headers, framing */);
+        p = client_new_group(cfg, RD_KAFKA_PRODUCER, redrive_dr, &r, NULL, largest_redrive(&r));
         rc = p ? ensure_state_topic(&r, p) : 1;
         for (size_t i = 0; !rc && i < r.n; i++)
             if (r.c[i].state == C_REDRIVE) rc = produce_redrive(&r, p, &r.c[i]);
