@@ -25,7 +25,8 @@
  *   "consumer": { "group_id_customers": "tillstream-customers",
  *                 "group_id_orders": "tillstream-orders",
  *                 "shutdown_grace_ms": 30000, "unknown_customer_retry_ms": 60000,
- *                 "max_inflight_records": 50000, "stall_timeout_ms": 300000 },
+ *                 "max_inflight_records": 50000, "stall_timeout_ms": 300000,
+ *                 "revoke_drain_ms": 5000 },
  *   "registry": { "url": null, "username_env": null, "password_env": null,
  *                 "password_file": null, "ca_bundle": null, "timeout_ms": 5000,
  *                 "raw_writer_schema_customers": null, "raw_writer_schema_orders": null },
@@ -121,6 +122,7 @@ typedef struct ts_config_s {
     int unknown_customer_retry_ms;
     int max_inflight_records;
     int stall_timeout_ms; /* no progress this long while owning work: stalled */
+    int revoke_drain_ms;  /* revoke: wait this long for revoked records on the wire */
 
     char *registry_url;
     char *registry_username_env;

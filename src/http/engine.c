@@ -660,6 +660,29 @@ size_t ts_engine_withdraw(ts_engine_t *e, ts_engine_match_fn match, void *opaque
     return affected;
 }
 
+size_t ts_engine_unsettled(const ts_engine_t *e, ts_engine_match_fn match, void *opaque) {
+    size_t n = ts_engine_on_wire(e, match, opaque);
+    for (size_t i = 0; i < e->n_lanes; i++) {
+        const lane_t *l = &e->lanes[i];
+        if (!e->cfg->accounts[i].active) continue;
+        for (int ep = 0; ep < TS_EP__COUNT; ep++)
+            for (const item_t *it = l->q[ep].head; it; it = it->next)
+                if (match(opaque, it->rec->token)) n++;
+        for (const batch_t *b = l->retry; b; b = b->next)
+            for (size_t k = 0; k < b->n; k++)
+                if (match(opaque, b->items[k]->rec->token)) n++;
+    }
+    return n;
+}
+
+size_t ts_engine_on_wire(const ts_engine_t *e, ts_engine_match_fn match, void *opaque) {
+    size_t n = 0;
+    for (const batch_t *b = e->active; b; b = b->active_next)
+        for (size_t i = 0; i < b->n; i++)
+            if (match(opaque, b->items[i]->rec->token)) n++;
+    return n;
+}
+
 /* ---- request bodies --------------------------------------------------------- */
 
 static const char *rtext(const rec_t *r, ts_span_t s) { return r->text + s.off; }

@@ -85,6 +85,8 @@ static const copt_t consumer_opts[] = {
      "records in flight before partitions pause"},
     {"stall_timeout_ms", CT_INT, "300000", O(stall_timeout_ms), 1000, 86400000,
      "no progress for this long while owning work: log line + tillstream_consumer_stalled"},
+    {"revoke_drain_ms", CT_INT, "5000", O(revoke_drain_ms), 0, 60000,
+     "on revoke, how long to wait for the revoked partitions' requests on the wire"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t registry_opts[] = {

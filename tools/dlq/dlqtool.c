@@ -133,9 +133,10 @@ static void iso(int64_t ms, char *buf, size_t n) {
 typedef void dr_fn(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 
 /* A consumer (manual assignment, never commits) or a producer for cfg's
- * cluster; NULL with an error logged. */
+ * cluster; NULL with an error logged. A producer's message.max.bytes is
+ * raised to `max_message` when that is larger and the user did not set it. */
 static rd_kafka_t *client_new_group(const ts_config_t *cfg, rd_kafka_type_t type, dr_fn *dr,
-                                    void *opaque, const char *group) {
+                                    void *opaque, const char *group, size_t max_message) {
     char err[512];
     /* the consumers' one conf builder: properties verbatim, JSON logs */
     rd_kafka_conf_t *conf = ts_kconf_new(
@@ -153,6 +154,11 @@ static rd_kafka_t *client_new_group(const ts_config_t *cfg, rd_kafka_type_t type
         rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "65536", NULL, 0);
     } else {
         rd_kafka_conf_set(conf, "enable.idempotence", "true", NULL, 0);
+        if (max_message > 1000000 && !ts_kconf_user_set(cfg, "message.max.bytes")) {
+            char v[24];
+            snprintf(v, sizeof v, "%zu", max_message < 1000000000 ? max_message : 1000000000);
+            rd_kafka_conf_set(conf, "message.max.bytes", v, NULL, 0);
+        }
         if (dr) rd_kafka_conf_set_dr_msg_cb(conf, dr);
         rd_kafka_conf_set_opaque(conf, opaque);
     }
@@ -163,7 +169,7 @@ static rd_kafka_t *client_new_group(const ts_config_t *cfg, rd_kafka_type_t type
 
 static rd_kafka_t *client_new(const ts_config_t *cfg, rd_kafka_type_t type, dr_fn *dr,
                               void *opaque) {
-    return client_new_group(cfg, type, dr, opaque, NULL);
+    return client_new_group(cfg, type, dr, opaque, NULL, 0);
 }
 
 /* The partition count of `topic`: 0 ok (*parts = 0 when the topic does
@@ -822,7 +828,7 @@ static int collect_one(void *opaque, rd_kafka_message_t *m) {
  * committed offsets of the consumer group named like the namespace: what
  * lies below them was redriven then and counts as done. */
 static int legacy_offsets(redrive_t *r) {
-    rd_kafka_t *rk = client_new_group(r->cfg, RD_KAFKA_CONSUMER, NULL, NULL, r->group);
+    rd_kafka_t *rk = client_new_group(r->cfg, RD_KAFKA_CONSUMER, NULL, NULL, r->group, 0);
     int parts = 0, rc = rk ? partitions_of(r->cfg, rk, r->cfg->topic_dead_letter, &parts) : 1;
     if (!rc && parts > 0) {
         rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(parts);
@@ -1150,6 +1156,18 @@ static int ensure_state_topic(redrive_t *r, rd_kafka_t *p) {
     return rc;
 }
 
+/* The producer's message.max.bytes for this redrive: a record came from
+ * its topic, so the topic takes it, but a value fetched for an omitted
+ * dead letter may exceed librdkafka's 1 MB default, and the producer must
+ * not refuse it locally. */
+static size_t largest_redrive(const redrive_t *r) {
+    size_t biggest = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->c[i].state == C_REDRIVE && r->c[i].value_len + r->c[i].key_len > biggest)
+            biggest = r->c[i].value_len + r->c[i].key_len;
+    return biggest + 65536; /* headers, framing */
+}
+
 static void report(redrive_t *r, const cand_t *c) {
     bool dry = r->o->dry_run;
     char key[200];
@@ -1216,7 +1234,7 @@ int ts_dlqtool_redrive(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE 
     }
     /* 4. re-produce, wait for every acknowledgement, then record what was done */
     if (!rc && !o->dry_run && r.n) {
-        p = client_new(cfg, RD_KAFKA_PRODUCER, redrive_dr, &r);
+        p = client_new_group(cfg, RD_KAFKA_PRODUCER, redrive_dr, &r, NULL, largest_redrive(&r));
         rc = p ? ensure_state_topic(&r, p) : 1;
         for (size_t i = 0; !rc && i < r.n; i++)
             if (r.c[i].state == C_REDRIVE) rc = produce_redrive(&r, p, &r.c[i]);
