@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/backfill_share.sh [--orders N] [--customers N] [--timeline] [--proxy]
+# bench/backfill_share.sh [--orders N] [--customers N] [--timeline] [--proxy] [--set JSON]
 #
 # Backfill share of the ceiling: N JSON orders (default 300,000; gen_volume.py,
 # 8 outlets) in an 8-partition topic of a real broker, replayed with
@@ -16,9 +16,15 @@
 # last request); events lost (the dry run of the same records is the ground
 # truth) and duplicated (the simulator's duplicates_ignored); RSS over time
 # (1 s samples of /proc, VmHWM); then the request timeline (--timeline: every
-# second; otherwise 5-second rows).
+# second; otherwise 5-second rows). Memory: every second beside RSS the
+# consumer's /metrics (records in flight, parts queued in the lanes, paused
+# partitions); the peak row, and the bound of docs/consumers.md ("What sets
+# the memory bound") computed from the run's config. --set JSON merges
+# section updates into the config (e.g. '{"kafka":
+# {"queued.max.messages.kbytes": "16384"}, "klaviyo": {"max_queued_events":
+# 10000}}'); bench/backfill_rss.sh runs this script for several backlogs.
 . "$(dirname "$0")/lib/common.sh"
-orders=300000 customers=50000 every=5 direct=1
+orders=300000 customers=50000 every=5 direct=1 setj='{}'
 while [ $# -gt 0 ]; do
   case $1 in
     --orders) orders=$2; shift 2 ;;
@@ -26,7 +32,8 @@ while [ $# -gt 0 ]; do
     --timeline) every=1; shift ;;
     --proxy) direct=0; shift ;;
     --direct) direct=1; shift ;;
-    *) echo "usage: $0 [--orders N] [--customers N] [--timeline] [--proxy]" >&2; exit 2 ;;
+    --set) setj=$2; shift 2 ;;
+    *) echo "usage: $0 [--orders N] [--customers N] [--timeline] [--proxy] [--set JSON]" >&2; exit 2 ;;
   esac
 done
 need_bins tillstream-orders tillstream-klaviyo-sim
@@ -53,7 +60,9 @@ accts="" spec=""
 for o in $outlets; do accts+="acct-$o "; spec+="acct-$o:$o "; done
 sim_start sim "$accts" --events-summary-only
 if [ $direct = 1 ]; then px_port=$sim_port px_pid=; else proxy_start px "$sim_port"; fi
-write_config "$work/ts.json" "$px_port" "$spec" '{"routing": {"default_online_outlet": null}}'
+upd=$(python3 -c 'import json,sys; u = json.loads(sys.argv[1]); u.setdefault("routing", {})["default_online_outlet"] = None; print(json.dumps(u))' "$setj")
+write_config "$work/ts.json" "$px_port" "$spec" "$upd"
+python3 -c 'import json,sys; c = json.load(open(sys.argv[1])); print("config:", json.dumps({k: c.get(k) for k in ("kafka", "klaviyo", "consumer")}))' "$work/ts.json" >&2
 log "dry run of the same records (ground truth)"
 "$bin/tillstream-orders" --config "$work/ts.json" --dry-run --input "$work/data/orders.jsonl" \
   --customers "$work/data/customers.jsonl" >"$work/dry.jsonl"
@@ -75,6 +84,16 @@ rss_sampler "$ts_pid" "$work/rss.txt"
 bench_pids+=($!)
 ( while [ -d "/proc/$ts_pid" ]; do echo "$(date +%s%3N) $(sim_stats "$sim_port")"; sleep 1; done ) >"$work/stats.log" &
 bench_pids+=($!)
+( for _ in $(seq 1 300); do grep -q '"port":' "$work/orders.log" 2>/dev/null && break; sleep 0.1; done
+  ap=$(grep -o '"port":[0-9]*' "$work/orders.log" | head -1 | cut -d: -f2)
+  while [ -d "/proc/$ts_pid" ]; do
+    r=$(awk '/^VmRSS/ {print $2}' "/proc/$ts_pid/status" 2>/dev/null) || break
+    curl -fsS "http://127.0.0.1:$ap/metrics" 2>/dev/null | awk -v t="$(date +%s%3N)" -v r="$r" '
+      /^tillstream_inflight_records/ {f = $NF} /^tillstream_lane_queue_parts/ {q += $NF}
+      /^tillstream_paused_partitions/ {p = $NF} END {print t, r, f + 0, q + 0, p + 0}'
+    sleep 1
+  done ) >"$work/mem.txt" &
+bench_pids+=($!)
 limit=$(( orders / 1000 + 600 ))   # seconds: the ceiling needs orders/4,400 s
 for _ in $(seq 1 $((limit * 2))); do [ -d "/proc/$ts_pid" ] || break; sleep 0.5; done
 if [ -d "/proc/$ts_pid" ]; then echo "bench: the replay did not finish in $limit s" >&2; stop_pid "$ts_pid"; fi
@@ -83,7 +102,7 @@ wait "$ts_pid" 2>/dev/null && rc=0 || rc=$?
 [ -n "$px_pid" ] && stop_pid "$px_pid"
 echo "$(date +%s%3N) $(sim_stats "$sim_port")" >>"$work/stats.log"
 sim_stats "$sim_port" >"$work/stats.json"
-python3 - "$root/bench/lib" "$work" "$accts" "$orders" "$every" <<'PY'
+python3 - "$root/bench/lib" "$work" "$accts" "$orders" "$every" "$customers" <<'PY'
 import collections, json, sys
 sys.path.insert(0, sys.argv[1])
 import timeline
@@ -127,6 +146,17 @@ print(f"  lost {lost}, duplicated {dup} (goal 0 / 0); requests {len(reqs):,}, 42
 rss = [tuple(map(int, l.split())) for l in open(w + "/rss.txt") if l.strip()]
 hwm = int(open(w + "/hwm.txt").read().strip() or 0) / 1024
 print(f"  RSS: peak {max(r[1] for r in rss) / 1024:.1f} MiB (VmHWM {hwm:.1f} MiB), last sample {rss[-1][1] / 1024:.1f} MiB")
+mem = [tuple(map(int, l.split())) for l in open(w + "/mem.txt") if len(l.split()) == 5]
+if mem:
+    pk = max(mem, key=lambda m: m[1])
+    print(f"  at the RSS peak ({pk[1] / 1024:.1f} MiB, t = {(pk[0] - t0) / 1000:.0f} s): {pk[2]:,} records in flight (max {max(m[2] for m in mem):,}), "
+          f"{pk[3]:,} parts queued in the lanes (max {max(m[3] for m in mem):,}), {pk[4]} partitions paused")
+import membound
+cfg = json.load(open(w + "/ts.json"))
+b = membound.bound(cfg, n_accounts=len(accts), partitions=8, customers=int(sys.argv[6]))
+print(f"  documented bound for this config (docs/consumers.md): {b['total'] / 2**20:.0f} MiB = " +
+      " + ".join(f"{k} {v / 2**20:.0f}" for k, v in b.items() if k != "total") +
+      f"; peak RSS is {100 * hwm * 2**20 / b['total']:.0f} % of it")
 print()
 print("| account | events expected | accepted | requests | 429s | share, whole run | share, own span | own span s |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")

@@ -6,6 +6,7 @@
 #   scripts/kafka.sh fetch                       # one-time: jars into $TS_CACHE
 #   scripts/kafka.sh start DIR                   # fresh data dir, loopback, free port
 #   scripts/kafka.sh topic DIR NAME PARTITIONS [compact] [KEY=VALUE...]  # topic configs
+#   scripts/kafka.sh delete-records DIR TOPIC PARTITION OFFSET  # log start -> OFFSET
 #   scripts/kafka.sh stop DIR
 #   scripts/kafka.sh kill DIR                    # SIGKILL the broker, keep DIR (a crash)
 #   scripts/kafka.sh restart DIR                 # start it again on DIR's data and ports
@@ -116,6 +117,14 @@ topic() {
        --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1 "${extra[@]}" >/dev/null
 }
 
+delete_records() { # records of TOPIC:PARTITION below OFFSET are gone (retention)
+  local dir=$1
+  printf '{"partitions":[{"topic":"%s","partition":%d,"offset":%d}],"version":1}' "$2" "$3" "$4" >"$dir/delete-records.json"
+  java -Xmx256m -cp "$cache/libs/*" -Dlog4j.configuration="file:$dir/log4j.properties" -Dkafka.logs.dir="$dir" \
+       org.apache.kafka.tools.DeleteRecordsCommand --bootstrap-server "$(cat "$dir/bootstrap")" \
+       --offset-json-file "$dir/delete-records.json" >/dev/null
+}
+
 kill_broker() { # a crash: SIGKILL, data dir kept
   local dir=$1 pid
   pid=$(cat "$dir/pid")
@@ -139,7 +148,8 @@ case "$cmd" in
   start) start "${2:?DIR}" ;;
   topic) topic "${2:?DIR}" "${3:?NAME}" "${4:?PARTITIONS}" "${@:5}" ;;
   stop) stop "${2:?DIR}" ;;
+  delete-records) delete_records "${2:?DIR}" "${3:?TOPIC}" "${4:?PARTITION}" "${5:?OFFSET}" ;;
   kill) kill_broker "${2:?DIR}" ;;
   restart) fetch; run "${2:?DIR}" ;;
-  *) echo "usage: $0 fetch | start DIR | topic DIR NAME PARTITIONS [compact] | stop DIR | kill DIR | restart DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch | start DIR | topic DIR NAME PARTITIONS [compact] | delete-records DIR TOPIC PARTITION OFFSET | stop DIR | kill DIR | restart DIR" >&2; exit 2 ;;
 esac

@@ -3,7 +3,7 @@
  * mains of tillstream-customers and tillstream-orders.
  *
  *   tillstream-orders --config FILE [--dry-run [--input FILE] [--customers FILE]]
- *                     [--exit-at-end] [--help] [--version]
+ *                     [--exit-at-end] [--help] [--help-config] [--version]
  *
  * Returns the process exit code: 0 ok, 1 runtime failure, 2 bad config or
  * usage. Only main() turns it into an exit.

@@ -129,6 +129,15 @@ int64_t ts_now_mono_ms(void);
 int64_t ts_now_wall_ms(void);
 int64_t ts_clock_mono(void *opaque); /* ts_clock_fn adapter for ts_now_mono_ms */
 
+/* ---- the C library's heap ------------------------------------------- */
+/* Asks the C library to give the memory it holds freed but unreturned back
+ * to the kernel (glibc: malloc_trim(0) over every arena; elsewhere nothing).
+ * For after a phase that freed much at once (the customer table's restore:
+ * librdkafka's fetch buffers); costs milliseconds per GiB of heap, so never
+ * on a hot path. Returns true when the C library says it released memory.
+ * Any thread. */
+bool ts_mem_release(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,8 +1,9 @@
 /*
  * tillstream/config.h - the one JSON config file, parsed and validated.
  *
- * Shape (docs/configuration.md is the reference; the parser is table
- * driven so the docs, --help and validation come from one place):
+ * Shape (docs/configuration.md explains it; the parser is table driven
+ * so validation, --help-config and docs/config-reference.md come from
+ * one place: ts_config_reference below):
  *
  * { "kafka":    { "bootstrap.servers": "...", "<any librdkafka property>": "..." },
  *   "topics":   { "customers": "pos.customers", "orders": "pos.orders",
@@ -24,7 +25,8 @@
  *   "consumer": { "group_id_customers": "tillstream-customers",
  *                 "group_id_orders": "tillstream-orders",
  *                 "shutdown_grace_ms": 30000, "unknown_customer_retry_ms": 60000,
- *                 "max_inflight_records": 50000, "stall_timeout_ms": 300000 },
+ *                 "max_inflight_records": 50000, "stall_timeout_ms": 300000,
+ *                 "revoke_drain_ms": 5000 },
  *   "registry": { "url": null, "username_env": null, "password_env": null,
  *                 "password_file": null, "ca_bundle": null, "timeout_ms": 5000,
  *                 "raw_writer_schema_customers": null, "raw_writer_schema_orders": null },
@@ -120,6 +122,7 @@ typedef struct ts_config_s {
     int unknown_customer_retry_ms;
     int max_inflight_records;
     int stall_timeout_ms; /* no progress this long while owning work: stalled */
+    int revoke_drain_ms;  /* revoke: wait this long for revoked records on the wire */
 
     char *registry_url;
     char *registry_username_env;
@@ -165,6 +168,13 @@ ts_err_t ts_config_account_key(const ts_config_t *cfg, size_t idx, char **key_ou
 const char *ts_config_outlet_name(const ts_config_t *cfg, const char *outlet_id);
 /* Returns the account index by name, or -1. */
 int ts_config_account_index(const ts_config_t *cfg, const char *name);
+
+/* Appends the reference of every config key (path, type, default or
+ * range, description) as a Markdown page to `out`, from the same tables
+ * the parser validates with. docs/config-reference.md is this text and
+ * `--help-config` prints it. TS_OK, or TS_ERR_NOMEM (out then holds a
+ * part). */
+ts_err_t ts_config_reference(ts_buf_t *out);
 
 #ifdef __cplusplus
 }

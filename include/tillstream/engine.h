@@ -125,6 +125,15 @@ typedef bool (*ts_engine_match_fn)(void *opaque, uint64_t token);
  * Returns the number of records affected. */
 size_t ts_engine_withdraw(ts_engine_t *e, ts_engine_match_fn match, void *opaque);
 
+/* Parts of the records `match` selects that are on the wire now (in a
+ * request Klaviyo has not answered yet): what a revoke waits for before
+ * committing (ts_engine_withdraw cannot take them back). Parts followed
+ * in a profile-import job are not counted. */
+size_t ts_engine_on_wire(const ts_engine_t *e, ts_engine_match_fn match, void *opaque);
+/* Parts of the records `match` selects not settled yet: queued, waiting
+ * for a retry, or on the wire (profile-import jobs not counted). */
+size_t ts_engine_unsettled(const ts_engine_t *e, ts_engine_match_fn match, void *opaque);
+
 /* Records submitted and not yet completed (all lanes). */
 size_t ts_engine_pending(const ts_engine_t *e);
 

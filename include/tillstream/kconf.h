@@ -36,6 +36,11 @@ rd_kafka_conf_t *ts_kconf_new(const ts_config_t *cfg, ts_kconf_role_t role, char
 ts_err_t ts_kconf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
                       size_t errstr_size);
 
+/* A producer whose every record must be written exactly once (dead
+ * letters, profile ids, the consent state): enable.idempotence, acks=all
+ * and a 5 ms linger, over whatever the config's kafka section set. */
+void ts_kconf_durable_producer(rd_kafka_conf_t *conf);
+
 /* True when the config's kafka section sets `name` (a user's value wins
  * over a tillstream default). */
 bool ts_kconf_user_set(const ts_config_t *cfg, const char *name);

@@ -145,6 +145,20 @@ typedef struct {
     const char *home_outlet_id;
 } ts_customer_ref_t;
 
+/* Where a decoder writes a person's five optional strings: a customer
+ * record and an order's customer snapshot carry the same five under the
+ * same names, so TS_PERSON_DST takes either (a ts_customer_t * or a
+ * ts_customer_ref_t *). */
+typedef struct {
+    const char **email, **phone, **first_name, **last_name, **home_outlet_id;
+} ts_person_dst_t;
+#define TS_PERSON_DST(x)                                                                           \
+    ((ts_person_dst_t){.email = &(x)->email,                                                       \
+                       .phone = &(x)->phone,                                                       \
+                       .first_name = &(x)->first_name,                                             \
+                       .last_name = &(x)->last_name,                                               \
+                       .home_outlet_id = &(x)->home_outlet_id})
+
 typedef struct {
     const char *order_id;    /* required */
     const char *customer_id; /* NULL: guest sale */

@@ -44,6 +44,8 @@ static void usage(FILE *f, const char *prog, ts_kind_t kind) {
             "      --replay-outlets L  replay only records of these Home Outlets (a,b,c)\n"
             "%s"
             "  -h, --help            this help\n"
+            "      --help-config     every config key: path, type, default, description\n"
+            "                        (docs/config-reference.md)\n"
             "  -V, --version         print the version\n",
             prog,
             kind == TS_KIND_ORDER
@@ -63,6 +65,20 @@ static void usage(FILE *f, const char *prog, ts_kind_t kind) {
                   "                        (state topic, suppressions), subscribes as historical\n"
                   "                        imports (historical_import, consented_at); without it\n"
                   "                        a replay sends profiles only (docs/consent.md)\n");
+}
+
+/* --help-config: the reference the parser's tables give (config.h). */
+static int print_config_reference(const char *prog) {
+    ts_buf_t ref = TS_BUF_INIT;
+    int rc = 0;
+    if (ts_config_reference(&ref) != TS_OK) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        rc = 1;
+    } else {
+        fwrite(ref.data, 1, ref.len, stdout);
+    }
+    ts_buf_free(&ref);
+    return rc;
 }
 
 static volatile int g_stop;
@@ -94,12 +110,19 @@ static int run_consumer(const ts_config_t *cfg, const ts_consumer_opts_t *co) {
     return 0;
 }
 
-int ts_app_main(ts_kind_t kind, int argc, char **argv) {
-    const char *prog = kind == TS_KIND_ORDER ? "tillstream-orders" : "tillstream-customers";
-    const char *config_path = NULL, *input = NULL, *customers = NULL, *suppressions = NULL;
-    const char *group = NULL;
-    const char *replay_from = NULL, *replay_to = NULL, *replay_outlets = NULL;
-    int dry_run = 0, exit_at_end = 0, backfill = -1, check_config = 0, replay_consent = 0;
+/* The command line, as parsed. */
+typedef struct {
+    ts_kind_t kind;
+    const char *prog;
+    const char *config_path, *input, *customers, *suppressions, *group;
+    const char *replay_from, *replay_to, *replay_outlets;
+    int dry_run, exit_at_end, backfill, check_config; /* backfill: -1 unset, 0, 1 */
+    int replay_consent;
+} args_t;
+
+/* Fills *a from argv: -1 to go on, else the exit code (--help, --version,
+ * --help-config, a usage error). */
+static int parse_args(args_t *a, int argc, char **argv) {
     enum {
         OPT_DRY = 256,
         OPT_INPUT,
@@ -113,6 +136,7 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         OPT_REPLAY_OUTLETS,
         OPT_CHECK_CONFIG,
         OPT_SUPPRESSIONS,
+        OPT_HELP_CONFIG,
         OPT_REPLAY_CONSENT
     };
     static const struct option opts[] = {
@@ -131,136 +155,166 @@ int ts_app_main(ts_kind_t kind, int argc, char **argv) {
         {"replay-outlets", required_argument, NULL, OPT_REPLAY_OUTLETS},
         {"replay-consent", no_argument, NULL, OPT_REPLAY_CONSENT},
         {"help", no_argument, NULL, 'h'},
+        {"help-config", no_argument, NULL, OPT_HELP_CONFIG},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': config_path = optarg; break;
-        case OPT_DRY: dry_run = 1; break;
-        case OPT_CHECK_CONFIG: check_config = 1; break;
-        case OPT_INPUT: input = optarg; break;
-        case OPT_CUSTOMERS: customers = optarg; break;
-        case OPT_SUPPRESSIONS: suppressions = optarg; break;
-        case OPT_EXIT_AT_END: exit_at_end = 1; break;
-        case OPT_GROUP: group = optarg; break;
-        case OPT_BACKFILL: backfill = 1; break;
-        case OPT_NO_BACKFILL: backfill = 0; break;
-        case OPT_REPLAY_FROM: replay_from = optarg; break;
-        case OPT_REPLAY_TO: replay_to = optarg; break;
-        case OPT_REPLAY_OUTLETS: replay_outlets = optarg; break;
-        case OPT_REPLAY_CONSENT: replay_consent = 1; break;
-        case 'h': usage(stdout, prog, kind); return 0;
-        case 'V': printf("%s %s\n", prog, TS_VERSION); return 0;
-        default: usage(stderr, prog, kind); return 2;
+        case 'c': a->config_path = optarg; break;
+        case OPT_DRY: a->dry_run = 1; break;
+        case OPT_CHECK_CONFIG: a->check_config = 1; break;
+        case OPT_INPUT: a->input = optarg; break;
+        case OPT_CUSTOMERS: a->customers = optarg; break;
+        case OPT_SUPPRESSIONS: a->suppressions = optarg; break;
+        case OPT_EXIT_AT_END: a->exit_at_end = 1; break;
+        case OPT_GROUP: a->group = optarg; break;
+        case OPT_BACKFILL: a->backfill = 1; break;
+        case OPT_NO_BACKFILL: a->backfill = 0; break;
+        case OPT_REPLAY_FROM: a->replay_from = optarg; break;
+        case OPT_REPLAY_TO: a->replay_to = optarg; break;
+        case OPT_REPLAY_OUTLETS: a->replay_outlets = optarg; break;
+        case OPT_REPLAY_CONSENT: a->replay_consent = 1; break;
+        case 'h': usage(stdout, a->prog, a->kind); return 0;
+        case OPT_HELP_CONFIG: return print_config_reference(a->prog);
+        case 'V': printf("%s %s\n", a->prog, TS_VERSION); return 0;
+        default: usage(stderr, a->prog, a->kind); return 2;
         }
     }
-    if (replay_consent && (kind != TS_KIND_CUSTOMER || !replay_from || dry_run || check_config)) {
+    if (a->replay_consent &&
+        (a->kind != TS_KIND_CUSTOMER || !a->replay_from || a->dry_run || a->check_config)) {
         fprintf(stderr, "%s: --replay-consent is for a customers replay (with --replay-from)\n",
-                prog);
+                a->prog);
         return 2;
     }
-    if (!config_path) {
-        fprintf(stderr, "%s: --config FILE is required (see --help)\n", prog);
+    if (!a->config_path) {
+        fprintf(stderr, "%s: --config FILE is required (see --help)\n", a->prog);
+        return 2;
+    }
+    return -1;
+}
+
+/* --check-config: the messages of a real start, without starting
+ * (docs/operations.md). */
+static int check_config_mode(const ts_config_t *cfg, const args_t *a) {
+    char err[512];
+    if (ts_checkconfig_run(cfg, a->kind, TS_CHECK_KEYS | TS_CHECK_ADMIN, err, sizeof err) !=
+        TS_OK) {
+        fprintf(stderr, "%s: %s\n", a->prog, err);
+        return 2;
+    }
+    printf("%s: config %s: ok\n", a->prog, a->config_path);
+    return 0;
+}
+
+static int dry_run_mode(const ts_config_t *cfg, const args_t *a) {
+    FILE *in = stdin;
+    if (a->input && !(in = fopen(a->input, "r"))) {
+        fprintf(stderr, "%s: cannot open --input %s\n", a->prog, a->input);
+        return 2;
+    }
+    if ((a->customers && a->kind != TS_KIND_ORDER) ||
+        (a->suppressions && a->kind != TS_KIND_CUSTOMER)) {
+        fprintf(stderr, "%s: %s is for the %s dry run\n", a->prog,
+                a->customers ? "--customers" : "--suppressions",
+                a->customers ? "orders" : "customers");
+        if (in != stdin) fclose(in);
         return 2;
     }
     char err[512];
-    ts_config_t *cfg = NULL;
-    ts_err_t rc = ts_config_load(config_path, &cfg, err, sizeof err);
-    if (rc != TS_OK) {
-        fprintf(stderr, "%s: config %s: %s\n", prog, config_path, err);
+    ts_err_t rc = ts_dryrun_run(cfg, a->kind, in, a->customers, a->suppressions, stdout, NULL, err,
+                                sizeof err);
+    if (in != stdin) fclose(in);
+    if (rc == TS_OK) return 0;
+    fprintf(stderr, "%s: dry run: %s\n", a->prog, err);
+    return rc == TS_ERR_CONFIG ? 2 : 1;
+}
+
+/* --replay-from/--replay-to/--replay-outlets into co: 0, or 2 with the
+ * message for a window that is not one. gbuf holds the default replay
+ * group (<group>-replay). */
+static int replay_window(const ts_config_t *cfg, const args_t *a, ts_consumer_opts_t *co,
+                         char *gbuf, size_t gbuf_size) {
+    char err[256];
+    if (!a->replay_from) {
+        if (!a->replay_to && !a->replay_outlets) return 0;
+        fprintf(stderr, "%s: --replay-to and --replay-outlets need --replay-from\n", a->prog);
         return 2;
     }
-    int exit_code = 0;
-    if (check_config) {
-        /* the messages of a real start, without starting (docs/operations.md) */
-        rc = ts_checkconfig_run(cfg, kind, TS_CHECK_KEYS | TS_CHECK_ADMIN, err, sizeof err);
-        if (rc != TS_OK) {
-            fprintf(stderr, "%s: %s\n", prog, err);
-            exit_code = 2;
-        } else {
-            printf("%s: config %s: ok\n", prog, config_path);
-        }
-    } else if (dry_run) {
-        FILE *in = stdin;
-        if (input && !(in = fopen(input, "r"))) {
-            fprintf(stderr, "%s: cannot open --input %s\n", prog, input);
-            ts_config_destroy(cfg);
-            return 2;
-        }
-        if ((customers && kind != TS_KIND_ORDER) || (suppressions && kind != TS_KIND_CUSTOMER)) {
-            fprintf(stderr, "%s: %s is for the %s dry run\n", prog,
-                    customers ? "--customers" : "--suppressions",
-                    customers ? "orders" : "customers");
-            if (in != stdin) fclose(in);
-            ts_config_destroy(cfg);
-            return 2;
-        }
-        rc = ts_dryrun_run(cfg, kind, in, customers, suppressions, stdout, NULL, err, sizeof err);
-        if (in != stdin) fclose(in);
-        if (rc != TS_OK) {
-            fprintf(stderr, "%s: dry run: %s\n", prog, err);
-            exit_code = rc == TS_ERR_CONFIG ? 2 : 1;
-        }
-    } else {
-        ts_log_level_t lvl = TS_LOG_INFO;
-        ts_log_level_parse(cfg->log_level, &lvl);
-        ts_log_set_level(lvl);
-        ts_log_set_sink(stdout);
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
-        ts_consumer_opts_t co = {.kind = kind,
-                                 .prog = prog,
-                                 .exit_at_end = exit_at_end,
-                                 .group_id = group,
-                                 .backfill = backfill == 1,
-                                 .stop = &g_stop,
-                                 .replay_from_ms = TS_REPLAY_NONE,
-                                 .replay_to_ms = TS_REPLAY_NOW,
-                                 .replay_outlets = replay_outlets,
-                                 .replay_consent = replay_consent};
-        char gbuf[300];
-        if (replay_from) {
-            if (!strcmp(replay_from, "earliest"))
-                co.replay_from_ms = TS_REPLAY_EARLIEST;
-            else if (ts_time_parse_iso8601(replay_from, strlen(replay_from), &co.replay_from_ms,
-                                           err, sizeof err)) {
-                fprintf(stderr, "%s: --replay-from: %s\n", prog, err);
-                ts_config_destroy(cfg);
-                return 2;
-            }
-            if (replay_to && strcmp(replay_to, "now") &&
-                ts_time_parse_iso8601(replay_to, strlen(replay_to), &co.replay_to_ms, err,
-                                      sizeof err)) {
-                fprintf(stderr, "%s: --replay-to: %s\n", prog, err);
-                ts_config_destroy(cfg);
-                return 2;
-            }
-            if (co.replay_from_ms >= 0 && co.replay_to_ms != TS_REPLAY_NOW &&
-                co.replay_to_ms < co.replay_from_ms) {
-                fprintf(stderr, "%s: --replay-to is before --replay-from\n", prog);
-                ts_config_destroy(cfg);
-                return 2;
-            }
-            co.progress_bar = isatty(STDERR_FILENO) ? stderr : NULL; /* JSON stays on stdout */
-            co.backfill = backfill != 0; /* replays are backfills unless --no-backfill */
-            if (!group) {
-                snprintf(gbuf, sizeof gbuf, "%s-replay",
-                         kind == TS_KIND_ORDER ? cfg->group_id_orders : cfg->group_id_customers);
-                co.group_id = gbuf;
-            }
-        } else if (replay_to || replay_outlets) {
-            fprintf(stderr, "%s: --replay-to and --replay-outlets need --replay-from\n", prog);
-            ts_config_destroy(cfg);
-            return 2;
-        }
-        exit_code = run_consumer(cfg, &co);
+    if (!strcmp(a->replay_from, "earliest"))
+        co->replay_from_ms = TS_REPLAY_EARLIEST;
+    else if (ts_time_parse_iso8601(a->replay_from, strlen(a->replay_from), &co->replay_from_ms, err,
+                                   sizeof err)) {
+        fprintf(stderr, "%s: --replay-from: %s\n", a->prog, err);
+        return 2;
     }
+    if (a->replay_to && strcmp(a->replay_to, "now") &&
+        ts_time_parse_iso8601(a->replay_to, strlen(a->replay_to), &co->replay_to_ms, err,
+                              sizeof err)) {
+        fprintf(stderr, "%s: --replay-to: %s\n", a->prog, err);
+        return 2;
+    }
+    if (co->replay_from_ms >= 0 && co->replay_to_ms != TS_REPLAY_NOW &&
+        co->replay_to_ms < co->replay_from_ms) {
+        fprintf(stderr, "%s: --replay-to is before --replay-from\n", a->prog);
+        return 2;
+    }
+    co->progress_bar = isatty(STDERR_FILENO) ? stderr : NULL; /* JSON stays on stdout */
+    co->backfill = a->backfill != 0; /* replays are backfills unless --no-backfill */
+    if (!a->group) {
+        snprintf(gbuf, gbuf_size, "%s-replay",
+                 a->kind == TS_KIND_ORDER ? cfg->group_id_orders : cfg->group_id_customers);
+        co->group_id = gbuf;
+    }
+    return 0;
+}
+
+/* Live consumption (or a replay): logs to stdout, SIGTERM/SIGINT stop. */
+static int live_mode(const ts_config_t *cfg, const args_t *a) {
+    ts_log_level_t lvl = TS_LOG_INFO;
+    ts_log_level_parse(cfg->log_level, &lvl);
+    ts_log_set_level(lvl);
+    ts_log_set_sink(stdout);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    ts_consumer_opts_t co = {.kind = a->kind,
+                             .prog = a->prog,
+                             .exit_at_end = a->exit_at_end,
+                             .group_id = a->group,
+                             .backfill = a->backfill == 1,
+                             .stop = &g_stop,
+                             .replay_from_ms = TS_REPLAY_NONE,
+                             .replay_to_ms = TS_REPLAY_NOW,
+                             .replay_outlets = a->replay_outlets,
+                             .replay_consent = a->replay_consent};
+    char gbuf[300];
+    int bad = replay_window(cfg, a, &co, gbuf, sizeof gbuf);
+    return bad ? bad : run_consumer(cfg, &co);
+}
+
+int ts_app_main(ts_kind_t kind, int argc, char **argv) {
+    args_t a = {.kind = kind,
+                .prog = kind == TS_KIND_ORDER ? "tillstream-orders" : "tillstream-customers",
+                .backfill = -1};
+    int exit_code = parse_args(&a, argc, argv);
+    if (exit_code >= 0) return exit_code;
+    char err[512];
+    ts_config_t *cfg = NULL;
+    if (ts_config_load(a.config_path, &cfg, err, sizeof err) != TS_OK) {
+        fprintf(stderr, "%s: config %s: %s\n", a.prog, a.config_path, err);
+        return 2;
+    }
+    if (a.check_config)
+        exit_code = check_config_mode(cfg, &a);
+    else if (a.dry_run)
+        exit_code = dry_run_mode(cfg, &a);
+    else
+        exit_code = live_mode(cfg, &a);
     ts_config_destroy(cfg);
     return exit_code;
 }

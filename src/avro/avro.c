@@ -417,16 +417,46 @@ static ts_err_t get_enum(cx_t *c, avro_value_t *rec, const char *name, const cha
 
 #define P(buf, fmt, ...) (snprintf(buf, sizeof buf, fmt, __VA_ARGS__), buf)
 
+/* A nested record's error gets its place in front ("customer." or
+ * "lines[2]."; idx < 0: no index), so the paths inside are relative and
+ * nothing is formatted for records that decode. */
+static ts_err_t nested_error(cx_t *c, ts_err_t rc, const char *name, long idx) {
+    if (rc != TS_ERR_INVALID || !c->errstr_size) return rc;
+    char rel[400];
+    snprintf(rel, sizeof rel, "%s", c->errstr);
+    if (idx >= 0) return ts_seterr(c->errstr, c->errstr_size, rc, "%s[%ld].%s", name, idx, rel);
+    return ts_seterr(c->errstr, c->errstr_size, rc, "%s.%s", name, rel);
+}
+
+static ts_err_t get_person(cx_t *c, avro_value_t *r, ts_person_dst_t p) {
+    ts_err_t rc;
+    if ((rc = get_str(c, r, "email", "email", p.email)) ||
+        (rc = get_str(c, r, "phone", "phone", p.phone)) ||
+        (rc = get_str(c, r, "first_name", "first_name", p.first_name)) ||
+        (rc = get_str(c, r, "last_name", "last_name", p.last_name)) ||
+        (rc = get_str(c, r, "home_outlet_id", "home_outlet_id", p.home_outlet_id)))
+        return rc;
+    return TS_OK;
+}
+
+static ts_err_t get_address(cx_t *c, avro_value_t *r, ts_address_t *a) {
+    ts_err_t rc;
+    if ((rc = get_str(c, r, "line1", "line1", &a->line1)) ||
+        (rc = get_str(c, r, "line2", "line2", &a->line2)) ||
+        (rc = get_str(c, r, "city", "city", &a->city)) ||
+        (rc = get_str(c, r, "region", "region", &a->region)) ||
+        (rc = get_str(c, r, "postcode", "postcode", &a->postcode)) ||
+        (rc = get_str(c, r, "country", "country", &a->country)))
+        return rc;
+    return TS_OK;
+}
+
 static ts_err_t to_customer(cx_t *c, avro_value_t *r, ts_customer_t *o) {
     ts_err_t rc;
     memset(o, 0, sizeof *o);
     if ((rc = get_str(c, r, "customer_id", "customer_id", &o->customer_id))) return rc;
     if (!o->customer_id) return bad(c, "customer_id", "required");
-    if ((rc = get_str(c, r, "email", "email", &o->email)) ||
-        (rc = get_str(c, r, "phone", "phone", &o->phone)) ||
-        (rc = get_str(c, r, "first_name", "first_name", &o->first_name)) ||
-        (rc = get_str(c, r, "last_name", "last_name", &o->last_name)) ||
-        (rc = get_str(c, r, "home_outlet_id", "home_outlet_id", &o->home_outlet_id)) ||
+    if ((rc = get_person(c, r, TS_PERSON_DST(o))) ||
         (rc = get_tri(c, r, "email_consent", "email_consent", &o->email_consent)) ||
         (rc = get_tri(c, r, "sms_consent", "sms_consent", &o->sms_consent)) ||
         (rc = get_str(c, r, "date_of_birth", "date_of_birth", &o->date_of_birth)) ||
@@ -437,19 +467,10 @@ static ts_err_t to_customer(cx_t *c, avro_value_t *r, ts_customer_t *o) {
         (rc = get_long(c, r, "sms_consent_at", "sms_consent_at", &o->sms_consent_at_ms)))
         return rc;
     avro_value_t ad;
-    bool present;
-    if ((rc = field(c, r, "billing_address", "billing_address", &ad, &present))) return rc;
-    if (present) {
-        ts_address_t *A = &o->billing_address;
-        o->has_billing_address = true;
-        if ((rc = get_str(c, &ad, "line1", "billing_address.line1", &A->line1)) ||
-            (rc = get_str(c, &ad, "line2", "billing_address.line2", &A->line2)) ||
-            (rc = get_str(c, &ad, "city", "billing_address.city", &A->city)) ||
-            (rc = get_str(c, &ad, "region", "billing_address.region", &A->region)) ||
-            (rc = get_str(c, &ad, "postcode", "billing_address.postcode", &A->postcode)) ||
-            (rc = get_str(c, &ad, "country", "billing_address.country", &A->country)))
-            return rc;
-    }
+    if ((rc = field(c, r, "billing_address", "billing_address", &ad, &o->has_billing_address)))
+        return rc;
+    if (o->has_billing_address)
+        return nested_error(c, get_address(c, &ad, &o->billing_address), "billing_address", -1);
     return TS_OK;
 }
 
@@ -497,11 +518,11 @@ static ts_err_t to_line(cx_t *c, avro_value_t *l, size_t i, ts_order_line_t *o) 
     return TS_OK;
 }
 
-static ts_err_t to_order(cx_t *c, avro_value_t *r, ts_order_t *o) {
+/* The order's own fields: ids, channel, status, is_test, time, money. */
+static ts_err_t order_head(cx_t *c, avro_value_t *r, ts_order_t *o) {
     ts_err_t rc;
     int e;
     const char *cur;
-    memset(o, 0, sizeof *o);
     if ((rc = get_str(c, r, "order_id", "order_id", &o->order_id))) return rc;
     if (!o->order_id) return bad(c, "order_id", "required");
     if ((rc = get_str(c, r, "customer_id", "customer_id", &o->customer_id)) ||
@@ -531,48 +552,49 @@ static ts_err_t to_order(cx_t *c, avro_value_t *r, ts_order_t *o) {
         (rc = get_dec(c, r, "discount", "discount", &o->discount)) ||
         (rc = get_dec(c, r, "tax", "tax", &o->tax)))
         return rc;
+    return TS_OK;
+}
+
+static ts_err_t order_lines(cx_t *c, avro_value_t *r, ts_order_t *o) {
     avro_value_t lines;
-    if ((rc = field(c, r, "lines", "lines", &lines, &present))) return rc;
+    bool present;
+    ts_err_t rc = field(c, r, "lines", "lines", &lines, &present);
+    if (rc) return rc;
     size_t n = 0;
     if (present && avro_value_get_size(&lines, &n)) return bad(c, "lines", "expected an array");
-    if (n) {
-        if (!(o->lines = ts_arena_alloc(c->arena, n * sizeof *o->lines))) return NOMEM(c);
-        for (size_t i = 0; i < n; i++) {
-            avro_value_t l;
-            if (avro_value_get_by_index(&lines, i, &l, NULL)) return bad(c, "lines", "bad item");
-            if ((rc = to_line(c, &l, i, &o->lines[i]))) {
-                if (c->errstr_size) {
-                    char rel[400];
-                    snprintf(rel, sizeof rel, "%s", c->errstr);
-                    ts_seterr(c->errstr, c->errstr_size, rc, "lines[%zu].%s", i, rel);
-                }
-                return rc;
-            }
-        }
-        o->n_lines = n;
+    if (!n) return TS_OK;
+    if (!(o->lines = ts_arena_alloc(c->arena, n * sizeof *o->lines))) return NOMEM(c);
+    for (size_t i = 0; i < n; i++) {
+        avro_value_t l;
+        if (avro_value_get_by_index(&lines, i, &l, NULL)) return bad(c, "lines", "bad item");
+        if ((rc = to_line(c, &l, i, &o->lines[i]))) return nested_error(c, rc, "lines", (long)i);
     }
-    avro_value_t rf;
-    if ((rc = field(c, r, "refund", "refund", &rf, &present))) return rc;
-    if (present) {
-        o->refund.present = true;
-        if ((rc = get_str(c, &rf, "refund_id", "refund.refund_id", &o->refund.refund_id)) ||
-            (rc = get_str(c, &rf, "reason", "refund.reason", &o->refund.reason)) ||
-            (rc = get_dec(c, &rf, "amount", "refund.amount", &o->refund.amount)))
-            return rc;
+    o->n_lines = n;
+    return TS_OK;
+}
+
+/* The optional refund and customer snapshot. */
+static ts_err_t order_parts(cx_t *c, avro_value_t *r, ts_order_t *o) {
+    avro_value_t rf, cs;
+    ts_err_t rc = field(c, r, "refund", "refund", &rf, &o->refund.present);
+    if (!rc && o->refund.present) {
+        if ((rc = get_str(c, &rf, "refund_id", "refund_id", &o->refund.refund_id)) ||
+            (rc = get_str(c, &rf, "reason", "reason", &o->refund.reason)) ||
+            (rc = get_dec(c, &rf, "amount", "amount", &o->refund.amount)))
+            return nested_error(c, rc, "refund", -1);
     }
-    avro_value_t cs;
-    if ((rc = field(c, r, "customer", "customer", &cs, &present))) return rc;
-    if (present) {
-        ts_customer_ref_t *C = &o->customer;
-        C->present = true;
-        C->customer_id = o->customer_id;
-        if ((rc = get_str(c, &cs, "email", "customer.email", &C->email)) ||
-            (rc = get_str(c, &cs, "phone", "customer.phone", &C->phone)) ||
-            (rc = get_str(c, &cs, "first_name", "customer.first_name", &C->first_name)) ||
-            (rc = get_str(c, &cs, "last_name", "customer.last_name", &C->last_name)) ||
-            (rc = get_str(c, &cs, "home_outlet_id", "customer.home_outlet_id", &C->home_outlet_id)))
-            return rc;
-    }
+    ts_customer_ref_t *C = &o->customer;
+    if (!rc) rc = field(c, r, "customer", "customer", &cs, &C->present);
+    if (rc || !C->present) return rc;
+    C->customer_id = o->customer_id;
+    return nested_error(c, get_person(c, &cs, TS_PERSON_DST(C)), "customer", -1);
+}
+
+static ts_err_t to_order(cx_t *c, avro_value_t *r, ts_order_t *o) {
+    ts_err_t rc;
+    memset(o, 0, sizeof *o);
+    if ((rc = order_head(c, r, o)) || (rc = order_lines(c, r, o)) || (rc = order_parts(c, r, o)))
+        return rc;
     return TS_OK;
 }
 
@@ -685,16 +707,38 @@ static ts_err_t vblocks(vx_t *v, avro_schema_t items, bool map) {
     }
 }
 
+static ts_err_t vbool(vx_t *v) {
+    if (v->p >= v->end) return vfail(v, "truncated boolean");
+    if (*v->p > 1) return vfail(v, "boolean byte 0x%02x", *v->p);
+    v->p++;
+    return TS_OK;
+}
+
+/* An enum index or a union branch: a long in [0, n). */
+static ts_err_t vindex(vx_t *v, int64_t n, const char *what, int64_t *x) {
+    ts_err_t rc = vlong(v, x, 10);
+    if (rc) return rc;
+    if (*x < 0 || *x >= n) return vfail(v, "%s %lld out of range", what, (long long)*x);
+    return TS_OK;
+}
+
+static ts_err_t vrecord(vx_t *v, avro_schema_t s) {
+    ts_err_t rc;
+    for (size_t i = 0; i < avro_schema_record_size(s); i++) {
+        if ((rc = vpush(v, avro_schema_record_field_name(s, (int)i), -1))) return rc;
+        if ((rc = vwalk(v, avro_schema_record_field_get_by_index(s, (int)i)))) return rc;
+        v->depth--;
+    }
+    return TS_OK;
+}
+
+/* One value of schema s: a flat dispatch on the type. */
 static ts_err_t vwalk(vx_t *v, avro_schema_t s) {
     int64_t x = 0;
     ts_err_t rc;
     switch (avro_typeof(s)) {
     case AVRO_NULL: return TS_OK;
-    case AVRO_BOOLEAN:
-        if (v->p >= v->end) return vfail(v, "truncated boolean");
-        if (*v->p > 1) return vfail(v, "boolean byte 0x%02x", *v->p);
-        v->p++;
-        return TS_OK;
+    case AVRO_BOOLEAN: return vbool(v);
     case AVRO_INT32: return vlong(v, &x, 5);
     case AVRO_INT64: return vlong(v, &x, 10);
     case AVRO_FLOAT: return vskip(v, 4, "float");
@@ -704,25 +748,13 @@ static ts_err_t vwalk(vx_t *v, avro_schema_t s) {
         if ((rc = vlong(v, &x, 10))) return rc;
         return vskip(v, x, avro_typeof(s) == AVRO_STRING ? "string" : "bytes");
     case AVRO_FIXED: return vskip(v, avro_schema_fixed_size(s), "fixed");
-    case AVRO_ENUM:
-        if ((rc = vlong(v, &x, 10))) return rc;
-        if (x < 0 || x >= avro_schema_enum_number_of_symbols(s))
-            return vfail(v, "enum index %lld out of range", (long long)x);
-        return TS_OK;
+    case AVRO_ENUM: return vindex(v, avro_schema_enum_number_of_symbols(s), "enum index", &x);
     case AVRO_UNION:
-        if ((rc = vlong(v, &x, 10))) return rc;
-        if (x < 0 || (uint64_t)x >= avro_schema_union_size(s))
-            return vfail(v, "union branch %lld out of range", (long long)x);
+        if ((rc = vindex(v, (int64_t)avro_schema_union_size(s), "union branch", &x))) return rc;
         return vwalk(v, avro_schema_union_branch(s, (int)x));
     case AVRO_ARRAY: return vblocks(v, avro_schema_array_items(s), false);
     case AVRO_MAP: return vblocks(v, avro_schema_map_values(s), true);
-    case AVRO_RECORD:
-        for (size_t i = 0; i < avro_schema_record_size(s); i++) {
-            if ((rc = vpush(v, avro_schema_record_field_name(s, (int)i), -1))) return rc;
-            if ((rc = vwalk(v, avro_schema_record_field_get_by_index(s, (int)i)))) return rc;
-            v->depth--;
-        }
-        return TS_OK;
+    case AVRO_RECORD: return vrecord(v, s);
     case AVRO_LINK: return vwalk(v, avro_schema_link_target(s));
     default: return vfail(v, "unsupported schema type");
     }

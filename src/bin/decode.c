@@ -112,8 +112,12 @@ static void one(ts_decoder_t *d, ts_kind_t kind, long long offset, const char *p
     fwrite(b->data, 1, b->len, stdout);
 }
 
-int main(int argc, char **argv) {
-    const char *kind_s = NULL, *registry = NULL, *file = NULL, *raw = NULL;
+typedef struct {
+    const char *kind, *registry, *file, *raw;
+} args_t;
+
+/* Fills *a: -1 to go on, else the exit code (--help, --version, usage). */
+static int parse_args(args_t *a, int argc, char **argv) {
     static const struct option opts[] = {
         {"kind", 1, NULL, 'k'}, {"registry", 1, NULL, 'r'},
         {"file", 1, NULL, 'f'}, {"raw-writer-schema", 1, NULL, 'w'},
@@ -122,10 +126,10 @@ int main(int argc, char **argv) {
     int c;
     while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
         switch (c) {
-        case 'k': kind_s = optarg; break;
-        case 'r': registry = optarg; break;
-        case 'f': file = optarg; break;
-        case 'w': raw = optarg; break;
+        case 'k': a->kind = optarg; break;
+        case 'r': a->registry = optarg; break;
+        case 'f': a->file = optarg; break;
+        case 'w': a->raw = optarg; break;
         case 'h':
             printf("Usage: tillstream-decode --kind customers|orders [--registry URL]\n"
                    "  [--raw-writer-schema FILE] [--file RECORD]\n"
@@ -136,58 +140,81 @@ int main(int argc, char **argv) {
         default: return 2;
         }
     }
-    if (!kind_s || (strcmp(kind_s, "customers") && strcmp(kind_s, "orders"))) {
+    if (!a->kind || (strcmp(a->kind, "customers") && strcmp(a->kind, "orders"))) {
         fprintf(stderr, "tillstream-decode: --kind customers|orders is required\n");
         return 2;
     }
-    ts_kind_t kind = strcmp(kind_s, "customers") ? TS_KIND_ORDER : TS_KIND_CUSTOMER;
+    return -1;
+}
+
+/* The consumers' decoder for --registry and --raw-writer-schema; NULL
+ * after printing why. */
+static ts_decoder_t *decoder_new(const args_t *a, ts_kind_t kind) {
     ts_config_t cfg;
     memset(&cfg, 0, sizeof cfg);
-    cfg.registry_url = (char *)registry;
+    cfg.registry_url = (char *)a->registry;
     char err[512];
     ts_decoder_t *d = ts_decoder_new(&cfg, kind, err, sizeof err);
     if (!d) {
         fprintf(stderr, "tillstream-decode: %s\n", err);
+        return NULL;
+    }
+    if (!a->raw) return d;
+    ts_buf_t schema = TS_BUF_INIT;
+    bool read = ts_file_read(a->raw, 4u << 20, &schema) == TS_OK;
+    if (!read || ts_decoder_set_raw_writer(d, schema.data, err, sizeof err)) {
+        fprintf(stderr, "tillstream-decode: %s: %s\n", a->raw, read ? err : "cannot read");
+        ts_decoder_destroy(d);
+        d = NULL;
+    }
+    ts_buf_free(&schema);
+    return d;
+}
+
+/* kcat's "<offset> <size>\n<size bytes>\n" records, one line each; a
+ * negative size is a tombstone. Stops at the first incomplete record. */
+static void decode_framed(ts_decoder_t *d, ts_kind_t kind, const ts_buf_t *in, ts_arena_t *arena,
+                          ts_buf_t *out) {
+    size_t pos = 0;
+    while (pos < in->len) {
+        long long off, size;
+        char *nl = memchr(in->data + pos, '\n', in->len - pos);
+        if (!nl || sscanf(in->data + pos, "%lld %lld", &off, &size) != 2) break;
+        pos = (size_t)(nl - in->data) + 1;
+        if (size < 0) { /* tombstone */
+            printf("{\"offset\":%lld,\"result\":\"tombstone\"}\n", off);
+            pos += 1;
+            continue;
+        }
+        if ((size_t)size > in->len - pos) break;
+        one(d, kind, off, in->data + pos, (size_t)size, arena, out);
+        pos += (size_t)size + 1;
+    }
+}
+
+int main(int argc, char **argv) {
+    args_t a = {0};
+    int rc = parse_args(&a, argc, argv);
+    if (rc >= 0) return rc;
+    ts_kind_t kind = strcmp(a.kind, "customers") ? TS_KIND_ORDER : TS_KIND_CUSTOMER;
+    ts_decoder_t *d = decoder_new(&a, kind);
+    if (!d) return 2;
+    FILE *f = a.file ? fopen(a.file, "rb") : stdin;
+    if (!f) {
+        fprintf(stderr, "tillstream-decode: cannot open %s\n", a.file);
+        ts_decoder_destroy(d);
         return 2;
     }
     ts_buf_t in = TS_BUF_INIT, out = TS_BUF_INIT;
-    if (raw) {
-        bool read = ts_file_read(raw, 4u << 20, &in) == TS_OK;
-        if (!read || ts_decoder_set_raw_writer(d, in.data, err, sizeof err)) {
-            fprintf(stderr, "tillstream-decode: %s: %s\n", raw, read ? err : "cannot read");
-            return 2;
-        }
-        ts_buf_reset(&in);
-    }
-    ts_arena_t *arena = ts_arena_new(0);
-    FILE *f = file ? fopen(file, "rb") : stdin;
-    if (!f) {
-        fprintf(stderr, "tillstream-decode: cannot open %s\n", file);
-        return 2;
-    }
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) ts_buf_append(&in, chunk, n);
-    if (file) {
+    if (a.file) fclose(f);
+    ts_arena_t *arena = ts_arena_new(0);
+    if (a.file)
         one(d, kind, 0, in.data ? in.data : "", in.len, arena, &out);
-    } else {
-        size_t pos = 0;
-        while (pos < in.len) {
-            long long off, size;
-            char *nl = memchr(in.data + pos, '\n', in.len - pos);
-            if (!nl || sscanf(in.data + pos, "%lld %lld", &off, &size) != 2) break;
-            pos = (size_t)(nl - in.data) + 1;
-            if (size < 0) { /* tombstone */
-                printf("{\"offset\":%lld,\"result\":\"tombstone\"}\n", off);
-                pos += 1;
-                continue;
-            }
-            if ((size_t)size > in.len - pos) break;
-            one(d, kind, off, in.data + pos, (size_t)size, arena, &out);
-            pos += (size_t)size + 1;
-        }
-    }
-    if (file) fclose(f);
+    else
+        decode_framed(d, kind, &in, arena, &out);
     ts_arena_destroy(arena);
     ts_buf_free(&in);
     ts_buf_free(&out);

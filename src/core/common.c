@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 const char *ts_err_name(ts_err_t e) {
     switch (e) {
@@ -265,4 +268,12 @@ char *ts_secret_file_read(const char *path) {
     ts_buf_free(&b);
     if (!s) errno = ENOMEM;
     return s;
+}
+
+bool ts_mem_release(void) {
+#ifdef __GLIBC__
+    return malloc_trim(0) == 1;
+#else
+    return false;
+#endif
 }

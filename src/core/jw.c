@@ -65,6 +65,19 @@ void ts_jw_arr_close(ts_jw_t *w) { close_(w, ']'); }
  * bytes are copied too once validated as UTF-8). */
 static inline bool plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
 
+/* Eight plain bytes at p? One 64-bit word tested for any byte >= 0x80,
+ * < 0x20, '"' or '\\' (the exact "has less than" / "has zero byte" word
+ * tricks): text is mostly plain ASCII, and the byte loop was the single
+ * biggest function of the orders path by instructions (callgrind). */
+static inline bool plain8(const unsigned char *p) {
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t v, q, b;
+    memcpy(&v, p, 8);
+    q = v ^ (ones * '"');
+    b = v ^ (ones * '\\');
+    return ((v | ((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high) == 0;
+}
+
 int ts_json_escape(ts_buf_t *out, const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
@@ -73,6 +86,7 @@ int ts_json_escape(ts_buf_t *out, const char *s, size_t n) {
         /* copy the longest run of plain bytes and valid UTF-8 at once */
         size_t start = i;
         for (;;) {
+            while (i + 8 <= n && plain8(p + i)) i += 8;
             while (i < n && plain(p[i])) i++;
             if (i < n && p[i] >= 0x80) {
                 size_t l = ts_utf8_seq(p + i, n - i);

@@ -200,59 +200,64 @@ static int read_digits(const char *s, size_t len, size_t *i, int n, int *out) {
     return 0;
 }
 
+static const char ISO_BAD[] = "expected an ISO-8601 time like 2026-11-20T10:15:00+11:00";
+
+/* hh:mm[:ss[.fff]] at s[*i]: NULL, or what is wrong. Fractions beyond
+ * milliseconds are read and dropped. */
+static const char *parse_clock(const char *s, size_t len, size_t *i, int *h, int *mi, int *se,
+                               int *ms) {
+    if (read_digits(s, len, i, 2, h) || *i >= len || s[(*i)++] != ':' ||
+        read_digits(s, len, i, 2, mi))
+        return ISO_BAD;
+    if (*i >= len || s[*i] != ':') return NULL;
+    (*i)++;
+    if (read_digits(s, len, i, 2, se)) return ISO_BAD;
+    if (*i >= len || (s[*i] != '.' && s[*i] != ',')) return NULL;
+    (*i)++;
+    int nd = 0;
+    for (; *i < len && s[*i] >= '0' && s[*i] <= '9'; (*i)++, nd++)
+        if (nd < 3) *ms = *ms * 10 + (s[*i] - '0');
+    if (nd == 0) return ISO_BAD;
+    for (; nd < 3; nd++) *ms *= 10;
+    return NULL;
+}
+
+/* Z or +hh[[:]mm] / -hh[[:]mm] ending the text: NULL, or what is wrong. */
+static const char *parse_offset(const char *s, size_t len, size_t *i, int64_t *offset_min) {
+    if (*i >= len) return "time has no UTC offset (add Z or +hh:mm)";
+    if (s[*i] == 'Z' || s[*i] == 'z') {
+        (*i)++;
+    } else if (s[*i] == '+' || s[*i] == '-') {
+        int sign = s[(*i)++] == '-' ? -1 : 1, oh, om = 0;
+        if (read_digits(s, len, i, 2, &oh)) return ISO_BAD;
+        if (*i < len && s[*i] == ':') (*i)++;
+        if (*i < len && read_digits(s, len, i, 2, &om)) return ISO_BAD;
+        if (oh > 23 || om > 59) return "UTC offset out of range";
+        *offset_min = sign * (oh * 60 + om);
+    } else {
+        return ISO_BAD;
+    }
+    return *i == len ? NULL : ISO_BAD;
+}
+
 ts_err_t ts_time_parse_iso8601(const char *s, size_t len, int64_t *out_ms, char *errstr,
                                size_t errstr_size) {
     size_t i = 0;
     int y, mo, d, h = 0, mi = 0, se = 0, ms = 0;
-    const char *bad = "expected an ISO-8601 time like 2026-11-20T10:15:00+11:00";
+    const char *why = NULL;
+    int64_t offset_min = 0;
     if (read_digits(s, len, &i, 4, &y) || i >= len || s[i++] != '-' ||
         read_digits(s, len, &i, 2, &mo) || i >= len || s[i++] != '-' ||
-        read_digits(s, len, &i, 2, &d))
-        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
-    int64_t offset_min = 0;
-    if (i < len) {
-        if (s[i] != 'T' && s[i] != 't' && s[i] != ' ')
-            return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
-        i++;
-        if (read_digits(s, len, &i, 2, &h) || i >= len || s[i++] != ':' ||
-            read_digits(s, len, &i, 2, &mi))
-            return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
-        if (i < len && s[i] == ':') {
-            i++;
-            if (read_digits(s, len, &i, 2, &se))
-                return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
-            if (i < len && (s[i] == '.' || s[i] == ',')) {
-                i++;
-                int nd = 0;
-                while (i < len && s[i] >= '0' && s[i] <= '9') {
-                    if (nd < 3) ms = ms * 10 + (s[i] - '0');
-                    nd++;
-                    i++;
-                }
-                if (nd == 0) return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
-                for (; nd < 3; nd++) ms *= 10;
-            }
-        }
-        if (i >= len)
-            return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
-                             "time has no UTC offset (add Z or +hh:mm)");
-        if (s[i] == 'Z' || s[i] == 'z') {
-            i++;
-        } else if (s[i] == '+' || s[i] == '-') {
-            int sign = s[i++] == '-' ? -1 : 1, oh, om = 0;
-            if (read_digits(s, len, &i, 2, &oh))
-                return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
-            if (i < len && s[i] == ':') i++;
-            if (i < len && read_digits(s, len, &i, 2, &om))
-                return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
-            if (oh > 23 || om > 59)
-                return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "UTC offset out of range");
-            offset_min = sign * (oh * 60 + om);
-        } else {
-            return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
-        }
-        if (i != len) return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", bad);
+        read_digits(s, len, &i, 2, &d)) {
+        why = ISO_BAD;
+    } else if (i < len) { /* a date alone is midnight UTC */
+        char sep = s[i++];
+        if (sep != 'T' && sep != 't' && sep != ' ')
+            why = ISO_BAD;
+        else if (!(why = parse_clock(s, len, &i, &h, &mi, &se, &ms)))
+            why = parse_offset(s, len, &i, &offset_min);
     }
+    if (why) return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "%s", why);
     static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || se > 60)
         return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "date or time out of range");
@@ -356,8 +361,13 @@ size_t ts_utf8_invalid_at(const char *s, size_t n) {
 
 bool ts_field_is_identifier(const char *name) {
     size_t n = strlen(name);
-    return (n > 3 && !strcmp(name + n - 3, "_id")) || !strcmp(name, "sku") ||
-           !strcmp(name, "email") || !strcmp(name, "phone") || !strcmp(name, "currency");
+    if (n > 3 && !memcmp(name + n - 3, "_id", 3)) return true;
+    switch (n) { /* called for every string field decoded: no strcmp chain */
+    case 3: return !memcmp(name, "sku", 3);
+    case 5: return !memcmp(name, "email", 5) || !memcmp(name, "phone", 5);
+    case 8: return !memcmp(name, "currency", 8);
+    default: return false;
+    }
 }
 
 ts_err_t ts_text_check(const char *s, size_t n, bool identifier, char *errstr, size_t errstr_size) {

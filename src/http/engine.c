@@ -66,6 +66,7 @@ struct rec_s {
     bool backfill;
     ts_err_t fail; /* first permanent failure */
     char *detail;  /* malloc'd on failure only */
+    size_t size;   /* bytes of this allocation (the lane's accounting) */
     char *text;
     ts_span_t profile, profile_key, email, phone;
     ts_sub_t email_sub, sms_sub;
@@ -480,9 +481,10 @@ ts_err_t ts_engine_submit(ts_engine_t *e, const ts_mapped_t *m, uint64_t token, 
         return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "record has nothing to send");
     size_t sz = sizeof(rec_t) + (size_t)n_parts * sizeof(item_t) +
                 m->n_events * sizeof(ts_map_event_t) + m->text.len + 1;
-    rec_t *r = calloc(1, sz);
+    /* malloc: only the header needs zeroing, the rest is copied over */
+    rec_t *r = malloc(sz);
     if (!r) return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
-    r->token = token;
+    *r = (rec_t){.token = token, .size = sz};
     r->submitted_ms = now_ms(e);
     r->parts = r->n_parts = n_parts;
     r->backfill = backfill;
@@ -585,8 +587,7 @@ static void settle(ts_engine_t *e, lane_t *l, item_t *it, ts_err_t fail, const c
     if (--r->parts > 0) return;
     l->queued_parts -= (size_t)r->n_parts;
     ts_metric_set(l->m_queue, (double)l->queued_parts);
-    l->bytes -= sizeof(rec_t) + (size_t)r->n_parts * sizeof(item_t) +
-                r->n_events * sizeof(ts_map_event_t) + strlen(r->text) + 1;
+    l->bytes -= r->size;
     e->pending--;
     e->completed++;
     if (e->o.on_done) e->o.on_done(e->o.opaque, r->token, r->fail, r->fail ? r->detail : NULL);
@@ -659,6 +660,29 @@ size_t ts_engine_withdraw(ts_engine_t *e, ts_engine_match_fn match, void *opaque
     return affected;
 }
 
+size_t ts_engine_unsettled(const ts_engine_t *e, ts_engine_match_fn match, void *opaque) {
+    size_t n = ts_engine_on_wire(e, match, opaque);
+    for (size_t i = 0; i < e->n_lanes; i++) {
+        const lane_t *l = &e->lanes[i];
+        if (!e->cfg->accounts[i].active) continue;
+        for (int ep = 0; ep < TS_EP__COUNT; ep++)
+            for (const item_t *it = l->q[ep].head; it; it = it->next)
+                if (match(opaque, it->rec->token)) n++;
+        for (const batch_t *b = l->retry; b; b = b->next)
+            for (size_t k = 0; k < b->n; k++)
+                if (match(opaque, b->items[k]->rec->token)) n++;
+    }
+    return n;
+}
+
+size_t ts_engine_on_wire(const ts_engine_t *e, ts_engine_match_fn match, void *opaque) {
+    size_t n = 0;
+    for (const batch_t *b = e->active; b; b = b->active_next)
+        for (size_t i = 0; i < b->n; i++)
+            if (match(opaque, b->items[i]->rec->token)) n++;
+    return n;
+}
+
 /* ---- request bodies --------------------------------------------------------- */
 
 static const char *rtext(const rec_t *r, ts_span_t s) { return r->text + s.off; }
@@ -682,7 +706,7 @@ static size_t build_events_body(batch_t *b) {
     int32_t *lasti = malloc(n * sizeof *lasti);   /* per leader: last item */
     int32_t *ptab = malloc(cap * sizeof *ptab), *utab = malloc(cap * sizeof *utab);
     bool *dup = calloc(n, sizeof *dup);
-    size_t uniq = 0;
+    size_t uniq = 0, bytes = 256; /* the body's size, reserved once (no regrowth copies) */
     if (!ent_of || !nexti || !lasti || !ptab || !utab || !dup) goto out;
     memset(ptab, -1, cap * sizeof *ptab);
     memset(utab, -1, cap * sizeof *utab);
@@ -706,6 +730,7 @@ static size_t build_events_body(batch_t *b) {
         if (dup[i]) continue;
         utab[k] = (int32_t)i;
         uniq++;
+        bytes += ev->json.len + 48; /* {"type":"event","attributes":...}, */
         /* entry per (profile, backfill) */
         uint64_t hp = hspan(r, r->profile_key, r->backfill ? 7 : 3);
         size_t p = hp & (cap - 1);
@@ -715,6 +740,7 @@ static size_t build_events_body(batch_t *b) {
                 break;
         }
         if (ptab[p] < 0) {
+            bytes += r->profile.len + 192; /* the entry around the events */
             ptab[p] = (int32_t)i;
             ent_of[i] = (int32_t)i;
             lasti[i] = (int32_t)i;
@@ -727,6 +753,7 @@ static size_t build_events_body(batch_t *b) {
     }
     ts_jw_t w;
     ts_buf_reset(&b->body);
+    ts_buf_reserve(&b->body, bytes); /* on failure the writer's own growth reports it */
     ts_kbody_events_open(&w, &b->body);
     for (size_t i = 0; i < n; i++) {
         if (dup[i] || ent_of[i] != (int32_t)i) continue;

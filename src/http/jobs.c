@@ -553,66 +553,80 @@ static void retry_later(ts_jobs_t *j, job_t *jb, int64_t now, const char *why) {
     (void)j;
 }
 
+/* The job's status (PH_POLL). False when unusable; *settled when this
+ * answer needs no further step (cancelled: imported again; still
+ * queued or processing: polled again later). */
+static bool on_status(ts_jobs_t *j, job_t *jb, const cJSON *data, int64_t now, bool *settled) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(data, "attributes");
+    const char *st = sget(a, "status");
+    const cJSON *fc = cJSON_GetObjectItemCaseSensitive(a, "failed_count");
+    int failed = cJSON_IsNumber(fc) ? fc->valueint : 0; /* nullable */
+    if (!st || !*st) return false;
+    *settled = true;
+    if (!strcmp(st, "cancelled")) {
+        reimport(j, jb, "was cancelled");
+        return true;
+    }
+    if (strcmp(st, "complete")) { /* queued, processing */
+        jb->next_ms = now + jb->poll_ms;
+        jb->poll_ms = jb->poll_ms * 2 > POLL_CAP_MS ? POLL_CAP_MS : jb->poll_ms * 2;
+        return true;
+    }
+    *settled = false;
+    jb->phase = failed > 0 ? PH_ERRORS : PH_PROFILES;
+    if (jb->phase == PH_ERRORS && !build_index(jb)) jb->phase = PH_POLL; /* again later */
+    return true;
+}
+
+/* One profile of a PH_PROFILES page to the on_profile hook. */
+static ts_err_t page_profile(ts_jobs_t *j, job_t *jb, const cJSON *it) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(it, "attributes");
+    ts_job_profile_t p = {.account = jb->name,
+                          .profile_id = sget(it, "id"),
+                          .external_id = sget(a, "external_id"),
+                          .email = sget(a, "email"),
+                          .phone_number = sget(a, "phone_number")};
+    if (!p.profile_id || !j->o.on_profile) return TS_OK;
+    return j->o.on_profile(j->o.profile_opaque, &p);
+}
+
+/* A page of import errors (PH_ERRORS) or profiles (PH_PROFILES). False
+ * when unusable; *settled when the page is to be read again (the hook
+ * refused it or could not make it durable). */
+static bool on_page(ts_jobs_t *j, job_t *jb, const cJSON *root, const cJSON *data, int64_t now,
+                    bool *settled) {
+    if (!cJSON_IsArray(data)) return false;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, data) {
+        if (jb->phase == PH_ERRORS)
+            on_import_error(jb, it);
+        else if (page_profile(j, jb, it) != TS_OK)
+            *settled = true;
+        if (*settled) break;
+    }
+    if (!*settled && jb->phase == PH_PROFILES && j->o.on_profile &&
+        j->o.on_profile(j->o.profile_opaque, NULL) != TS_OK)
+        *settled = true; /* not durable */
+    if (*settled) {
+        jb->next_ms = now + RETRY_BASE_MS; /* this page again */
+        return true;
+    }
+    free(jb->cursor);
+    jb->cursor = next_cursor(root);
+    if (!jb->cursor) jb->phase = jb->phase == PH_ERRORS ? PH_PROFILES : PH_DONE;
+    return true;
+}
+
 /* A 200 of the current read. Returns false when the body is unusable. */
 static bool on_answer(ts_jobs_t *j, job_t *jb, int64_t now) {
     cJSON *root = cJSON_ParseWithLength(jb->resp.data ? jb->resp.data : "", jb->resp.len);
     if (!root) return false;
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
-    if (jb->phase == PH_POLL) {
-        const cJSON *a = cJSON_GetObjectItemCaseSensitive(data, "attributes");
-        const char *sv = sget(a, "status");
-        const cJSON *fc = cJSON_GetObjectItemCaseSensitive(a, "failed_count");
-        char st[32];
-        snprintf(st, sizeof st, "%s", sv ? sv : "");
-        int failed = cJSON_IsNumber(fc) ? fc->valueint : 0; /* nullable */
-        cJSON_Delete(root);
-        if (!*st) return false;
-        if (!strcmp(st, "cancelled")) {
-            reimport(j, jb, "was cancelled");
-            return true;
-        }
-        if (strcmp(st, "complete")) { /* queued, processing */
-            jb->next_ms = now + jb->poll_ms;
-            jb->poll_ms = jb->poll_ms * 2 > POLL_CAP_MS ? POLL_CAP_MS : jb->poll_ms * 2;
-            return true;
-        }
-        jb->phase = failed > 0 ? PH_ERRORS : PH_PROFILES;
-        if (jb->phase == PH_ERRORS && !build_index(jb)) jb->phase = PH_POLL; /* again later */
-    } else {
-        if (!cJSON_IsArray(data)) {
-            cJSON_Delete(root);
-            return false;
-        }
-        const cJSON *it;
-        cJSON_ArrayForEach(it, data) {
-            if (jb->phase == PH_ERRORS) {
-                on_import_error(jb, it);
-                continue;
-            }
-            const cJSON *a = cJSON_GetObjectItemCaseSensitive(it, "attributes");
-            ts_job_profile_t p = {.account = jb->name,
-                                  .profile_id = sget(it, "id"),
-                                  .external_id = sget(a, "external_id"),
-                                  .email = sget(a, "email"),
-                                  .phone_number = sget(a, "phone_number")};
-            if (p.profile_id && j->o.on_profile &&
-                j->o.on_profile(j->o.profile_opaque, &p) != TS_OK) {
-                cJSON_Delete(root);
-                jb->next_ms = now + RETRY_BASE_MS; /* this page again */
-                return true;
-            }
-        }
-        if (jb->phase == PH_PROFILES && j->o.on_profile &&
-            j->o.on_profile(j->o.profile_opaque, NULL) != TS_OK) {
-            cJSON_Delete(root);
-            jb->next_ms = now + RETRY_BASE_MS; /* not durable: this page again */
-            return true;
-        }
-        free(jb->cursor);
-        jb->cursor = next_cursor(root);
-        cJSON_Delete(root);
-        if (!jb->cursor) jb->phase = jb->phase == PH_ERRORS ? PH_PROFILES : PH_DONE;
-    }
+    bool settled = false;
+    bool ok = jb->phase == PH_POLL ? on_status(j, jb, data, now, &settled)
+                                   : on_page(j, jb, root, data, now, &settled);
+    cJSON_Delete(root);
+    if (!ok || settled) return ok;
     if (jb->phase == PH_PROFILES && !j->o.on_profile) jb->phase = PH_DONE;
     if (jb->phase == PH_DONE) {
         finish(j, jb);

@@ -46,6 +46,10 @@
 #include "deletes_restore.h" /* DELETES: customers.on_delete */
 #include "profiles_out.h"    /* PROFILES: Klaviyo profile ids back to the POS */
 
+/* Records taken from librdkafka per ts_consumer_poll() round, before the
+ * engine and the other producers are served once (~1,000 events). */
+enum { POLL_BATCH = 256 };
+
 /* Everything the loop knows about one partition of its topic, sized from
  * the topic's metadata and grown by assignments (no fixed limit). `paused`
  * mirrors librdkafka's pause state and is written only by part_pause(). */
@@ -54,6 +58,7 @@ typedef struct {
     bool paused;           /* librdkafka's state, as last set by part_pause() */
     bool past_window;      /* replay: a record at or past the window end was seen */
     bool reached;          /* exit-at-end: consumed up to `end` */
+    bool revoking;         /* on_revoke runs for it: its work is drained, then dropped */
     uint32_t n_blocked;    /* held records blocking the partition (full lane, registry) */
     uint64_t walk_blocked; /* retry_held(): the walk that saw a blocked record */
     int64_t end;           /* exit-at-end / replay window end; 0 = nothing to wait for */
@@ -112,10 +117,11 @@ struct ts_consumer_s {
     int n_paused;  /* owned partitions paused in librdkafka now */
     bool subscribed;
     bool assigned_once;
-    bool full_paused; /* every partition paused: in-flight limit or shutdown */
-    bool at_end;      /* exit-at-end / replay: everything done */
-    uint64_t walk;    /* retry_held() walks so far */
-    bool draining;    /* ts_consumer_drain() runs: nothing new is fetched */
+    bool full_paused;    /* every partition paused: in-flight limit or shutdown */
+    bool at_end;         /* exit-at-end / replay: everything done */
+    uint64_t walk;       /* retry_held() walks so far */
+    bool draining;       /* ts_consumer_drain() runs: nothing new is fetched */
+    int revoke_drain_ms; /* consumer.revoke_drain_ms, at most max.poll.interval.ms / 2 */
     ts_metrics_t *metrics;
     ts_admin_t *admin;
     ts_metric_t *m_consumed, *m_skipped, *m_paused, *m_table, *m_inflight;
@@ -664,22 +670,95 @@ static void on_assign(loop_t *L, rd_kafka_t *rk, rd_kafka_topic_partition_list_t
     update_share(L);
 }
 
-/* Revoked or lost: stop taking work for these partitions and release
+/* A record of a partition being revoked (and of its current assignment:
+ * the tracker still knows the token). */
+static bool token_revoking(void *opaque, uint64_t token) {
+    const loop_t *L = opaque;
+    int32_t p = ts_offsets_token_partition(token);
+    return p >= 0 && p < L->n_cap && L->parts[p].revoking &&
+           ts_offsets_user(L->offsets, token) != NULL;
+}
+
+/* What the revoke takes back: the revoking partitions' records, except a
+ * consent change whose state was flushed for the next owner (it will not
+ * decide the record again): this member still delivers it. */
+static bool token_withdrawable(void *opaque, uint64_t token) {
+    const loop_t *L = opaque;
+    return !ts_state_has_write(L->state, token) && token_revoking(opaque, token);
+}
+
+/* One turn of a revoke's drain: completions run here (ts_engine_poll /
+ * ts_dlq_poll on this thread, as engine.h requires); the consumer queue is
+ * not served (this runs inside the rebalance callback). */
+static void drain_turn(loop_t *L) {
+    ts_engine_poll(L->engine, 10);
+    ts_dlq_poll(L->dlq);
+    if (L->state) ts_state_poll(L->state);
+}
+
+/* Before a revoke gives partitions away, at most revoke_drain_ms: so that
+ * the revoked partitions' records complete here and their offsets are
+ * committed by this member, instead of being read and sent again by the
+ * next owner. A partition's commit point is its first incomplete record,
+ * and its records are spread over the accounts' lanes: a record merely
+ * withdrawn from a slow lane would hold back the commit of later records
+ * delivered by faster lanes, which the next owner would then re-send.
+ * So, for the first half of the time, the revoked partitions' queued
+ * parts are sent now (flush, as fast as the pacing allows) and awaited;
+ * then what is still unsent is withdrawn (the next owner sends it, once)
+ * and only the parts on the wire, and the dead letters, are awaited. A
+ * part that fails retryably in the second half goes back to a retry list
+ * and is withdrawn at the next turn. */
+static void revoke_drain(loop_t *L) {
+    int64_t start = ts_now_mono_ms(), end = start + L->revoke_drain_ms;
+    int64_t send_end = start + L->revoke_drain_ms / 2;
+    size_t withdrawn = 0, wire;
+    ts_engine_flush(L->engine);
+    while (ts_engine_unsettled(L->engine, token_revoking, L) && ts_now_mono_ms() < send_end &&
+           !L->fatal)
+        drain_turn(L);
+    for (;;) {
+        withdrawn += ts_engine_withdraw(L->engine, token_withdrawable, L);
+        wire = ts_engine_on_wire(L->engine, token_revoking, L);
+        if ((!wire && !ts_dlq_pending(L->dlq)) || ts_now_mono_ms() >= end || L->fatal) break;
+        drain_turn(L);
+    }
+    char ctx[128];
+    snprintf(ctx, sizeof ctx, "\"records_withdrawn\":%zu,\"parts_on_wire\":%zu,\"waited_ms\":%lld",
+             withdrawn, wire, (long long)(ts_now_mono_ms() - start));
+    ts_log(wire ? TS_LOG_WARN : TS_LOG_INFO, "consumer", ctx,
+           wire ? "revoke: parts still on the wire after consumer.revoke_drain_ms (their records "
+                  "will be sent again by the next owner)"
+                : "revoke: revoked partitions drained");
+}
+
+/* Revoked or lost: stop taking work for these partitions; unless the
+ * assignment was lost (the group has moved on: another member owns them
+ * already and a commit would fail), withdraw their unsent parts and wait
+ * a bounded time for the ones on the wire (revoke_drain). Then release
  * their held and in-flight records (late completions are ignored:
- * generations); commit what is complete unless the assignment was lost
- * (the group has moved on: the commit would fail). */
+ * generations) and commit what is complete, synchronously. */
 static void on_revoke(loop_t *L, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts) {
     bool lost = rd_kafka_assignment_lost(rk);
     if (L->state) ts_state_flush(L->state, 10000); /* the next owner restores our decisions */
+    bool any = false;
     for (int i = 0; i < parts->cnt; i++) {
         int32_t p = parts->elems[i].partition;
         part_t *ps = part_at(L, p);
-        drop_held_partition(L, p);
+        drop_held_partition(L, p); /* never submitted: stays incomplete in the tracker */
+        if (ps && ps->assigned) ps->revoking = any = true;
+    }
+    /* SIGTERM: ts_consumer_drain() already waited shutdown_grace_ms */
+    if (any && !lost && !L->draining && L->revoke_drain_ms > 0) revoke_drain(L);
+    for (int i = 0; i < parts->cnt; i++) {
+        int32_t p = parts->elems[i].partition;
+        part_t *ps = part_at(L, p);
         ts_offsets_revoke(L->offsets, p, release_msg, NULL);
         if (!ps || !ps->assigned) continue;
         if (ps->paused) L->n_paused--;
         ps->paused = false; /* unknown until the next assignment sets it */
         ps->assigned = false;
+        ps->revoking = false;
         ps->n_blocked = 0;
         L->n_owned--;
         ts_metric_hide(ps->m_lag, true); /* not ours: another member reports it */
@@ -790,6 +869,7 @@ static void metrics_tick(loop_t *L) {
 /* A member that owns work and completed nothing for stall_timeout_ms says
  * so once (a liveness probe or an alert acts on the gauge). */
 static void stall_check(loop_t *L, int64_t now) {
+    if (!L->last_progress_ms) L->last_progress_ms = now; /* the clock starts with the loop */
     bool owns_work = L->n_owned > 0 && (ts_offsets_inflight(L->offsets) > 0 || L->n_held > 0);
     if (L->completed != L->progress_seen || !owns_work) {
         L->progress_seen = L->completed;
@@ -929,6 +1009,14 @@ static ts_err_t open_group_consumer(loop_t *L, char *err, size_t errsz) {
             RD_KAFKA_CONF_OK &&
         strstr(probe, "cooperative") == NULL)
         rd_kafka_conf_set(cconf, "partition.assignment.strategy", "range,roundrobin", NULL, 0);
+    /* the revoke's drain keeps the group waiting for this member's rejoin,
+     * which the coordinator allows for max.poll.interval.ms (the rebalance
+     * timeout): stay well inside it */
+    L->revoke_drain_ms = cfg->revoke_drain_ms;
+    probe_sz = sizeof probe;
+    if (rd_kafka_conf_get(cconf, "max.poll.interval.ms", probe, &probe_sz) == RD_KAFKA_CONF_OK &&
+        atoi(probe) / 2 < L->revoke_drain_ms)
+        L->revoke_drain_ms = atoi(probe) / 2;
     rd_kafka_conf_set_rebalance_cb(cconf, on_rebalance);
     rd_kafka_conf_set_error_cb(cconf, on_kafka_error);
     rd_kafka_conf_set_opaque(cconf, L);
@@ -1194,8 +1282,18 @@ bool ts_consumer_poll(ts_consumer_t *L) {
         pause_all(L, true);
     else if (L->full_paused && inflight < limit / 2)
         pause_all(L, false);
+    /* up to POLL_BATCH records per round, then the engine, the dead-letter
+     * producer and the rest once: serving curl (one poll(2) per transfer)
+     * and the clocks per record cost more than the record itself (issue 14,
+     * docs/benchmarks.md). Stops early when a record had to be held or the
+     * in-flight limit is reached, so the checks above see it. */
     rd_kafka_message_t *msg = rd_kafka_consumer_poll(L->rk, busy ? 5 : 100);
-    if (msg) on_message(L, msg);
+    for (int n = 0; msg; msg = rd_kafka_consumer_poll(L->rk, 0)) {
+        on_message(L, msg);
+        if (++n >= POLL_BATCH || L->n_held || L->fatal || L->at_end ||
+            ts_offsets_inflight(L->offsets) >= limit)
+            break;
+    }
     if (L->reader) ts_ktable_poll(L->reader, 0);
     if (L->n_held) retry_held(L);
     ts_engine_poll(L->engine, 0);

@@ -253,10 +253,7 @@ ts_err_t ts_dlq_new(const ts_dlq_opts_t *opts, ts_dlq_t **out, char *errstr, siz
         ts_dlq_destroy(d);
         return TS_ERR_CONFIG;
     }
-    /* idempotent, acks=all: a retried dead letter is written once */
-    ts_kconf_set(conf, "enable.idempotence", "true", NULL, 0);
-    ts_kconf_set(conf, "acks", "all", NULL, 0);
-    ts_kconf_set(conf, "linger.ms", "5", NULL, 0);
+    ts_kconf_durable_producer(conf); /* a retried dead letter is written once */
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_opaque(conf, d);
     char why[512];

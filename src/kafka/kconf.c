@@ -71,6 +71,13 @@ rd_kafka_conf_t *ts_kconf_new(const ts_config_t *cfg, ts_kconf_role_t role, char
     return conf;
 }
 
+void ts_kconf_durable_producer(rd_kafka_conf_t *conf) {
+    /* librdkafka knows these three: they cannot be refused */
+    ts_kconf_set(conf, "enable.idempotence", "true", NULL, 0);
+    ts_kconf_set(conf, "acks", "all", NULL, 0);
+    ts_kconf_set(conf, "linger.ms", "5", NULL, 0);
+}
+
 bool ts_kconf_user_set(const ts_config_t *cfg, const char *name) {
     for (size_t i = 0; cfg && i < cfg->n_kafka; i++)
         if (!strcmp(cfg->kafka[i].key, name)) return true;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tillstream/jw.h"
+#include "tillstream/kconf.h"
 #include "tillstream/log.h"
 #include "tillstream/metrics.h"
 
@@ -41,9 +42,7 @@ ts_profiles_out_t *ts_profiles_out_new(rd_kafka_conf_t *conf, const char *topic,
         ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "profiles producer: out of memory");
         return NULL;
     }
-    rd_kafka_conf_set(conf, "enable.idempotence", "true", NULL, 0);
-    rd_kafka_conf_set(conf, "acks", "all", NULL, 0);
-    rd_kafka_conf_set(conf, "linger.ms", "5", NULL, 0);
+    ts_kconf_durable_producer(conf);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_opaque(conf, po);
     char err[256];

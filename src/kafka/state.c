@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "tillstream/jw.h"
+#include "kafka/topic.h"
 #include "tillstream/kconf.h"
 #include "tillstream/log.h"
 
@@ -120,18 +121,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
-static int partitions_of(rd_kafka_t *rk, const char *topic) {
-    const rd_kafka_metadata_t *md;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
-    rd_kafka_topic_destroy(rkt);
-    if (err) return -1;
-    int n = 0;
-    if (md->topic_cnt == 1 && !md->topics[0].err) n = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    return n;
-}
-
 /* The suppressions topic has `n` partitions (0: none yet): new ones are
  * read from the beginning. -1 when out of memory. */
 static int supp_resize(ts_state_t *st, int n) {
@@ -191,9 +180,7 @@ ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errst
     const ts_config_t *cfg = opts->cfg;
     rd_kafka_conf_t *pc = ts_kconf_new(cfg, TS_KCONF_PRODUCER, err, sizeof err);
     if (!pc) goto conf_fail;
-    rd_kafka_conf_set(pc, "enable.idempotence", "true", NULL, 0);
-    rd_kafka_conf_set(pc, "acks", "all", NULL, 0);
-    rd_kafka_conf_set(pc, "linger.ms", "5", NULL, 0);
+    ts_kconf_durable_producer(pc);
     rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
     rd_kafka_conf_set_opaque(pc, st);
     if (!(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err))) goto conf_fail;
@@ -213,8 +200,8 @@ ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errst
     rd_kafka_conf_set(rc, "enable.auto.commit", "false", NULL, 0);
     rd_kafka_conf_set(rc, "enable.partition.eof", "false", NULL, 0);
     if (!(st->reader = rd_kafka_new(RD_KAFKA_CONSUMER, rc, err, sizeof err))) goto conf_fail;
-    st->n_parts = partitions_of(st->reader, cfg->topic_customers);
-    int ns = partitions_of(st->reader, cfg->topic_customers_state);
+    st->n_parts = ts_ktopic_partitions(st->reader, cfg->topic_customers);
+    int ns = ts_ktopic_partitions(st->reader, cfg->topic_customers_state);
     if (st->n_parts > 0 && ns == 0) {
         if (create_state_topic(st, st->n_parts, err, sizeof err)) {
             ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "topics.customers_state: %s", err);
@@ -222,7 +209,7 @@ ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errst
             return NULL;
         }
         for (int i = 0; i < 50 && ns != st->n_parts; i++) { /* metadata catches up */
-            ns = partitions_of(st->reader, cfg->topic_customers_state);
+            ns = ts_ktopic_partitions(st->reader, cfg->topic_customers_state);
             if (ns != st->n_parts) usleep(100 * 1000);
         }
     }
@@ -234,7 +221,7 @@ ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errst
         ts_state_destroy(st);
         return NULL;
     }
-    int nsupp = partitions_of(st->reader, cfg->topic_suppressions);
+    int nsupp = ts_ktopic_partitions(st->reader, cfg->topic_suppressions);
     if (nsupp <= 0 && cfg->customers_wait_for_suppressions) {
         /* a first deployment over an existing Klaviyo account would
          * re-subscribe everyone Klaviyo suppressed: refuse to start */
@@ -374,7 +361,7 @@ ts_err_t ts_state_restore(ts_state_t *st, const int32_t *parts, int n, int timeo
                           size_t errstr_size) {
     const ts_config_t *cfg = st->o.cfg;
     if (!st->n_supp_parts) { /* customers.wait_for_suppressions false: created since? */
-        int nsupp = partitions_of(st->reader, cfg->topic_suppressions);
+        int nsupp = ts_ktopic_partitions(st->reader, cfg->topic_suppressions);
         if (nsupp > 0 && supp_resize(st, nsupp) == 0)
             ts_log(TS_LOG_INFO, "state", NULL, "suppressions topic %s found: reading it",
                    cfg->topic_suppressions);

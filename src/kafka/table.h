@@ -24,6 +24,11 @@
 
 typedef struct ts_ktable_s ts_ktable_t;
 
+/* The reader's queued.max.messages.kbytes unless the config's kafka section
+ * sets it. Once restored, the reader asks the C library to return the heap
+ * the restore freed (ts_mem_release) and logs the table's size. */
+#define TS_KTABLE_QUEUE_KBYTES "16384"
+
 typedef struct {
     const ts_config_t *cfg; /* borrowed: topics.customers, group_id_orders, kafka */
     ts_custtable_t *table;  /* borrowed: filled by the reader */

@@ -10,6 +10,10 @@
 
 #include "tillstream/common.h"
 
+/* The partition count of `topic`: 0 when the broker does not know the
+ * topic, -1 when the metadata cannot be read within 10 s. */
+int ts_ktopic_partitions(rd_kafka_t *rk, const char *topic);
+
 /* The high watermark of every partition of `topic` now, into a new array
  * (*ends, caller frees) of *n entries. -1 when the metadata or a
  * watermark cannot be read within 10 s (broker unreachable, no topic). */

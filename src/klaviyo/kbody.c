@@ -5,54 +5,65 @@
  * these exact bytes against Klaviyo's official OpenAPI schemas.
  */
 #include "tillstream/kbody.h"
-
 #include "tillstream/model.h"
 
-void ts_kbody_events_open(ts_jw_t *w, ts_buf_t *out) {
+/* {"type":<type>,"attributes":{   (two objects left open) */
+static void resource_open(ts_jw_t *w, const char *type) {
+    ts_jw_obj_open(w);
+    TS_JW_KEY(w, "type");
+    ts_jw_str(w, type);
+    TS_JW_KEY(w, "attributes");
+    ts_jw_obj_open(w);
+}
+
+/* {"data":{"type":<type>,"attributes":{   (three objects left open) */
+static void job_open(ts_jw_t *w, ts_buf_t *out, const char *type) {
     ts_jw_init(w, out);
     ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
+    TS_JW_KEY(w, "data");
+    resource_open(w, type);
+}
+
+/* "<key>":{"data":[   (one object and one array left open) */
+static void data_list_open(ts_jw_t *w, const char *key) {
+    ts_jw_key(w, key);
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "event-bulk-create-job");
-    ts_jw_key(w, "attributes");
-    ts_jw_obj_open(w);
-    ts_jw_key(w, "events-bulk-create");
-    ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
+    TS_JW_KEY(w, "data");
     ts_jw_arr_open(w);
+}
+
+/* {"type":<type>,"attributes":<pre-rendered JSON>} */
+static void resource_raw(ts_jw_t *w, const char *type, const char *json, size_t len) {
+    ts_jw_obj_open(w);
+    TS_JW_KEY(w, "type");
+    ts_jw_str(w, type);
+    TS_JW_KEY(w, "attributes");
+    ts_jw_raw(w, json, len);
+    ts_jw_obj_close(w);
+}
+
+void ts_kbody_events_open(ts_jw_t *w, ts_buf_t *out) {
+    job_open(w, out, "event-bulk-create-job");
+    data_list_open(w, "events-bulk-create");
 }
 
 void ts_kbody_events_entry_open(ts_jw_t *w, const char *profile_json, size_t profile_len,
                                 bool backfill) {
-    ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "event-bulk-create");
-    ts_jw_key(w, "attributes");
-    ts_jw_obj_open(w);
+    resource_open(w, "event-bulk-create");
     if (backfill) {
-        ts_jw_key(w, "backfill");
+        TS_JW_KEY(w, "backfill");
         ts_jw_bool(w, true);
     }
-    ts_jw_key(w, "profile");
+    TS_JW_KEY(w, "profile");
     ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
-    ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "profile");
-    ts_jw_key(w, "attributes");
-    ts_jw_raw(w, profile_json, profile_len);
+    TS_JW_KEY(w, "data");
+    resource_raw(w, "profile", profile_json, profile_len);
     ts_jw_obj_close(w);
-    ts_jw_obj_close(w);
-    ts_jw_key(w, "events");
-    ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
-    ts_jw_arr_open(w);
+    data_list_open(w, "events");
 }
 
 void ts_kbody_events_event(ts_jw_t *w, const char *event_json, size_t event_len) {
-    ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "event");
-    ts_jw_key(w, "attributes");
-    ts_jw_raw(w, event_json, event_len);
-    ts_jw_obj_close(w);
+    resource_raw(w, "event", event_json, event_len);
 }
 
 void ts_kbody_events_entry_close(ts_jw_t *w) {
@@ -62,69 +73,48 @@ void ts_kbody_events_entry_close(ts_jw_t *w) {
     ts_jw_obj_close(w); /* entry */
 }
 
-static void close_n(ts_jw_t *w, int arrays_then_objects) {
+/* the end of job_open + data_list_open: ]}}}} */
+static void job_close(ts_jw_t *w) {
     ts_jw_arr_close(w);
-    for (int i = 0; i < arrays_then_objects; i++) ts_jw_obj_close(w);
+    for (int i = 0; i < 4; i++) ts_jw_obj_close(w);
 }
 
-void ts_kbody_events_close(ts_jw_t *w) { close_n(w, 4); }
+void ts_kbody_events_close(ts_jw_t *w) { job_close(w); }
 
 void ts_kbody_profiles_open(ts_jw_t *w, ts_buf_t *out) {
-    ts_jw_init(w, out);
-    ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
-    ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "profile-bulk-import-job");
-    ts_jw_key(w, "attributes");
-    ts_jw_obj_open(w);
-    ts_jw_key(w, "profiles");
-    ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
-    ts_jw_arr_open(w);
+    job_open(w, out, "profile-bulk-import-job");
+    data_list_open(w, "profiles");
 }
 
 void ts_kbody_profiles_add(ts_jw_t *w, const char *profile_json, size_t profile_len) {
-    ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "profile");
-    ts_jw_key(w, "attributes");
-    ts_jw_raw(w, profile_json, profile_len);
-    ts_jw_obj_close(w);
+    resource_raw(w, "profile", profile_json, profile_len);
 }
 
-void ts_kbody_profiles_close(ts_jw_t *w) { close_n(w, 4); }
+void ts_kbody_profiles_close(ts_jw_t *w) { job_close(w); }
 
 void ts_kbody_subs_open(ts_jw_t *w, ts_buf_t *out, bool subscribe, const char *custom_source,
                         bool historical_import) {
-    ts_jw_init(w, out);
-    ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
-    ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type",
-                 subscribe ? "profile-subscription-bulk-create-job"
-                           : "profile-subscription-bulk-delete-job");
-    ts_jw_key(w, "attributes");
-    ts_jw_obj_open(w);
-    if (subscribe && custom_source) ts_jw_kv_str(w, "custom_source", custom_source);
+    job_open(w, out,
+             subscribe ? "profile-subscription-bulk-create-job"
+                       : "profile-subscription-bulk-delete-job");
+    if (subscribe && custom_source) TS_JW_KV_STR(w, "custom_source", custom_source);
     if (subscribe && historical_import) {
-        ts_jw_key(w, "historical_import");
+        TS_JW_KEY(w, "historical_import");
         ts_jw_bool(w, true);
     }
-    ts_jw_key(w, "profiles");
-    ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
-    ts_jw_arr_open(w);
+    data_list_open(w, "profiles");
 }
 
 static void channel(ts_jw_t *w, const char *name, bool subscribe, int64_t consented_at) {
     ts_jw_key(w, name);
     ts_jw_obj_open(w);
-    ts_jw_key(w, "marketing");
+    TS_JW_KEY(w, "marketing");
     ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "consent", subscribe ? "SUBSCRIBED" : "UNSUBSCRIBED");
+    TS_JW_KV_STR(w, "consent", subscribe ? "SUBSCRIBED" : "UNSUBSCRIBED");
     if (subscribe && consented_at > 0) {
         char at[32];
         ts_time_format_iso8601(consented_at, at, sizeof at);
-        ts_jw_kv_str(w, "consented_at", at);
+        TS_JW_KV_STR(w, "consented_at", at);
     }
     ts_jw_obj_close(w);
     ts_jw_obj_close(w);
@@ -138,13 +128,10 @@ void ts_kbody_subs_add(ts_jw_t *w, bool subscribe, const char *email, const char
 void ts_kbody_subs_add_at(ts_jw_t *w, bool subscribe, const char *email, const char *phone_e164,
                           bool email_ch, bool sms_ch, int64_t email_consented_at,
                           int64_t sms_consented_at) {
-    ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "profile");
-    ts_jw_key(w, "attributes");
-    ts_jw_obj_open(w);
-    if (email) ts_jw_kv_str(w, "email", email);
-    if (phone_e164) ts_jw_kv_str(w, "phone_number", phone_e164);
-    ts_jw_key(w, "subscriptions");
+    resource_open(w, "profile");
+    if (email) TS_JW_KV_STR(w, "email", email);
+    if (phone_e164) TS_JW_KV_STR(w, "phone_number", phone_e164);
+    TS_JW_KEY(w, "subscriptions");
     ts_jw_obj_open(w);
     if (email_ch && email) channel(w, "email", subscribe, email_consented_at);
     if (sms_ch && phone_e164) channel(w, "sms", subscribe, sms_consented_at);
@@ -153,52 +140,31 @@ void ts_kbody_subs_add_at(ts_jw_t *w, bool subscribe, const char *email, const c
     ts_jw_obj_close(w);
 }
 
-void ts_kbody_subs_close(ts_jw_t *w) { close_n(w, 4); }
+void ts_kbody_subs_close(ts_jw_t *w) { job_close(w); }
 
 void ts_kbody_suppress_open(ts_jw_t *w, ts_buf_t *out) {
-    ts_jw_init(w, out);
-    ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
-    ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "profile-suppression-bulk-create-job");
-    ts_jw_key(w, "attributes");
-    ts_jw_obj_open(w);
-    ts_jw_key(w, "profiles");
-    ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
-    ts_jw_arr_open(w);
+    job_open(w, out, "profile-suppression-bulk-create-job");
+    data_list_open(w, "profiles");
 }
 
 void ts_kbody_suppress_add(ts_jw_t *w, const char *email) {
-    ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "profile");
-    ts_jw_key(w, "attributes");
-    ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "email", email);
+    resource_open(w, "profile");
+    TS_JW_KV_STR(w, "email", email);
     ts_jw_obj_close(w);
     ts_jw_obj_close(w);
 }
 
-void ts_kbody_suppress_close(ts_jw_t *w) { close_n(w, 4); }
+void ts_kbody_suppress_close(ts_jw_t *w) { job_close(w); }
 
 void ts_kbody_deletion(ts_jw_t *w, ts_buf_t *out, const char *email, const char *phone_e164) {
-    ts_jw_init(w, out);
+    job_open(w, out, "data-privacy-deletion-job");
+    TS_JW_KEY(w, "profile");
     ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
-    ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "data-privacy-deletion-job");
-    ts_jw_key(w, "attributes");
-    ts_jw_obj_open(w);
-    ts_jw_key(w, "profile");
-    ts_jw_obj_open(w);
-    ts_jw_key(w, "data");
-    ts_jw_obj_open(w);
-    ts_jw_kv_str(w, "type", "profile");
-    ts_jw_key(w, "attributes");
-    ts_jw_obj_open(w);
+    TS_JW_KEY(w, "data");
+    resource_open(w, "profile");
     if (email && *email)
-        ts_jw_kv_str(w, "email", email);
+        TS_JW_KV_STR(w, "email", email);
     else
-        ts_jw_kv_str(w, "phone_number", phone_e164);
+        TS_JW_KV_STR(w, "phone_number", phone_e164);
     for (int i = 0; i < 6; i++) ts_jw_obj_close(w);
 }

@@ -3,7 +3,8 @@
  *
  * Table driven (like Fluent Bit's config_map): each simple section is a
  * table of {key, type, default, offset, description}; the same tables
- * drive validation and the reference in docs/configuration.md. Every
+ * drive validation and the reference (ts_config_reference: --help-config
+ * and docs/config-reference.md). Every
  * error names its key path ("accounts[1].outlets: expected an array of
  * strings"). Unknown keys are errors, except under "kafka", whose
  * properties go to librdkafka verbatim.
@@ -49,10 +50,13 @@ static const copt_t topics_opts[] = {
 
 static const copt_t klaviyo_opts[] = {
     {"base_url", CT_STR, TS_KLAVIYO_BASE_URL, O(klaviyo_base_url), 0, 0, "API base URL"},
-    {"revision", CT_STR, TS_KLAVIYO_REVISION, O(klaviyo_revision), 0, 0, "revision header"},
-    {"ca_bundle", CT_STR_NULL, NULL, O(klaviyo_ca_bundle), 0, 0, "CA bundle path"},
+    {"revision", CT_STR, TS_KLAVIYO_REVISION, O(klaviyo_revision), 0, 0,
+     "revision header, YYYY-MM-DD[.suffix]"},
+    {"ca_bundle", CT_STR_NULL, NULL, O(klaviyo_ca_bundle), 0, 0,
+     "CA bundle path (verification is always on; unreadable: exit 2 at start)"},
     {"linger_ms", CT_INT, "200", O(klaviyo_linger_ms), 0, 600000, "max wait to fill a batch"},
-    {"timeout_ms", CT_INT, "30000", O(klaviyo_timeout_ms), 100, 600000, "request timeout"},
+    {"timeout_ms", CT_INT, "30000", O(klaviyo_timeout_ms), 100, 600000,
+     "one Klaviyo request, connect included"},
     {"job_timeout_ms", CT_INT, "600000", O(klaviyo_job_timeout_ms), 100, 86400000,
      "a profile-import job not complete by then is imported again"},
     {"max_queued_events", CT_INT, "20000", O(klaviyo_max_queued_events), 1, 10000000,
@@ -63,29 +67,38 @@ static const copt_t klaviyo_opts[] = {
 
 static const copt_t routing_opts[] = {
     {"default_online_outlet", CT_STR_NULL, NULL, O(default_online_outlet), 0, 0,
-     "outlet for customers without a Home Outlet"},
+     "outlet for records without a Home Outlet (must be served by an account)"},
     {"default_phone_country", CT_STR_NULL, NULL, O(default_phone_country), 0, 0,
      "country of national phone numbers: ISO region (\"AU\") or calling code (\"61\")"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t consumer_opts[] = {
-    {"group_id_customers", CT_STR, "tillstream-customers", O(group_id_customers), 0, 0, "group"},
-    {"group_id_orders", CT_STR, "tillstream-orders", O(group_id_orders), 0, 0, "group"},
-    {"shutdown_grace_ms", CT_INT, "30000", O(shutdown_grace_ms), 0, 3600000, "drain time"},
+    {"group_id_customers", CT_STR, "tillstream-customers", O(group_id_customers), 0, 0,
+     "consumer group of tillstream-customers"},
+    {"group_id_orders", CT_STR, "tillstream-orders", O(group_id_orders), 0, 0,
+     "consumer group of tillstream-orders"},
+    {"shutdown_grace_ms", CT_INT, "30000", O(shutdown_grace_ms), 0, 3600000,
+     "how long a stopping consumer waits for in-flight deliveries"},
     {"unknown_customer_retry_ms", CT_INT, "60000", O(unknown_customer_retry_ms), 0, 86400000,
      "how long an order waits for its customer"},
     {"max_inflight_records", CT_INT, "50000", O(max_inflight_records), 1, 10000000,
      "records in flight before partitions pause"},
     {"stall_timeout_ms", CT_INT, "300000", O(stall_timeout_ms), 1000, 86400000,
      "no progress for this long while owning work: log line + tillstream_consumer_stalled"},
+    {"revoke_drain_ms", CT_INT, "5000", O(revoke_drain_ms), 0, 60000,
+     "on revoke, how long to wait for the revoked partitions' requests on the wire"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t registry_opts[] = {
     {"url", CT_STR_NULL, NULL, O(registry_url), 0, 0, "schema registry URL"},
-    {"username_env", CT_STR_NULL, NULL, O(registry_username_env), 0, 0, "basic auth user env"},
-    {"password_env", CT_STR_NULL, NULL, O(registry_password_env), 0, 0, "password env"},
-    {"password_file", CT_STR_NULL, NULL, O(registry_password_file), 0, 0, "password file"},
-    {"ca_bundle", CT_STR_NULL, NULL, O(registry_ca_bundle), 0, 0, "CA bundle path"},
+    {"username_env", CT_STR_NULL, NULL, O(registry_username_env), 0, 0,
+     "environment variable holding the basic-auth user"},
+    {"password_env", CT_STR_NULL, NULL, O(registry_password_env), 0, 0,
+     "environment variable holding the basic-auth password"},
+    {"password_file", CT_STR_NULL, NULL, O(registry_password_file), 0, 0,
+     "file holding the basic-auth password"},
+    {"ca_bundle", CT_STR_NULL, NULL, O(registry_ca_bundle), 0, 0,
+     "CA bundle path for the registry (unreadable: exit 2 at start)"},
     {"timeout_ms", CT_INT, "5000", O(registry_timeout_ms), 100, 60000,
      "one registry request, connect included"},
     {"raw_writer_schema_customers", CT_STR_NULL, NULL, O(registry_raw_writer_schema_customers), 0,
@@ -95,7 +108,8 @@ static const copt_t registry_opts[] = {
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t admin_opts[] = {
-    {"listen", CT_STR_NULL, "0.0.0.0:9464", O(admin_listen), 0, 0, "admin HTTP listener"},
+    {"listen", CT_STR_NULL, "0.0.0.0:9464", O(admin_listen), 0, 0,
+     "host:port of /metrics, /healthz, /readyz (null or \"\": off)"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t customers_opts[] = {
@@ -117,8 +131,54 @@ static const copt_t suppressions_opts[] = {
     {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static const copt_t log_opts[] = {
-    {"level", CT_STR, "info", O(log_level), 0, 0, "debug|info|warn|error"},
+    {"level", CT_STR, "info", O(log_level), 0, 0, "debug | info | warn | error"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
+
+/* The simple sections, in the order they are applied (the ones marked
+ * after_accounts once the accounts are known); parse, destroy and the
+ * reference walk this one list. */
+typedef struct {
+    const char *section;
+    const copt_t *opts;
+    bool after_accounts;
+} csection_t;
+
+static const csection_t simple_sections[] = {
+    {.section = "topics", .opts = topics_opts},
+    {.section = "klaviyo", .opts = klaviyo_opts},
+    {.section = "routing", .opts = routing_opts, .after_accounts = true},
+    {.section = "consumer", .opts = consumer_opts, .after_accounts = true},
+    {.section = "registry", .opts = registry_opts, .after_accounts = true},
+    {.section = "admin", .opts = admin_opts, .after_accounts = true},
+    {.section = "log", .opts = log_opts, .after_accounts = true},
+    {.section = "customers", .opts = customers_opts, .after_accounts = true},
+    {.section = "suppressions", .opts = suppressions_opts, .after_accounts = true},
+    {.section = NULL}};
+
+/* The structured keys, parsed by hand below (parse_kafka, parse_accounts,
+ * parse_limits, parse_routing_extra): their rows of the reference. */
+typedef struct {
+    const char *path, *type, *def, *desc;
+} cdoc_t;
+
+static const cdoc_t structured_docs[] = {
+    {"kafka.<property>", "string, number or boolean", "",
+     "any librdkafka property, verbatim; \"${env:NAME}\" / \"${file:/path}\" read a secret; "
+     "TILLSTREAM_BOOTSTRAP_SERVERS overrides bootstrap.servers"},
+    {"accounts", "array of objects", "required",
+     "the Klaviyo accounts, at least one; an outlet belongs to one account only"},
+    {"accounts[].name", "string", "required",
+     "unique account name (labels, logs, dead-letter header tillstream.account)"},
+    {"accounts[].api_key_env", "string", "",
+     "environment variable holding the private API key (exactly one of api_key_env, "
+     "api_key_file; inline api_key is rejected)"},
+    {"accounts[].api_key_file", "string", "", "file holding the private API key"},
+    {"accounts[].outlets", "array of strings", "required", "the outlet ids this account serves"},
+    {"routing.only_accounts", "array of account names or null", "null",
+     "run only these accounts; records of the others are skipped (OTHER_ACCOUNT)"},
+    {"routing.outlet_names", "object: outlet id -> store name", "null",
+     "outlet id -> store name, sent as HomeOutletName"},
+    {NULL, NULL, NULL, NULL}};
 
 #define ERR(...) ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, __VA_ARGS__)
 
@@ -264,6 +324,76 @@ static ts_err_t parse_limits(ts_account_conf_t *a, size_t idx, const cJSON *obj,
     return TS_OK;
 }
 
+/* One account object's keys into a; *limits is its rate_limits object. */
+static ts_err_t parse_account_keys(ts_account_conf_t *a, size_t i, const cJSON *acc,
+                                   const cJSON **limits, char *errstr, size_t errstr_size) {
+    if (!cJSON_IsObject(acc)) return ERR("accounts[%zu]: expected an object", i);
+    for (const cJSON *it = acc->child; it; it = it->next) {
+        const char *k = it->string;
+        if (!strcmp(k, "name") || !strcmp(k, "api_key_env") || !strcmp(k, "api_key_file")) {
+            if (!cJSON_IsString(it) || !*it->valuestring)
+                return ERR("accounts[%zu].%s: expected a non-empty string", i, k);
+            char **dst = !strcmp(k, "name")          ? &a->name
+                         : !strcmp(k, "api_key_env") ? &a->api_key_env
+                                                     : &a->api_key_file;
+            *dst = strdup(it->valuestring);
+        } else if (!strcmp(k, "outlets")) {
+            if (!cJSON_IsArray(it))
+                return ERR("accounts[%zu].outlets: expected an array of strings", i);
+            size_t no = (size_t)cJSON_GetArraySize(it);
+            a->outlets = calloc(no ? no : 1, sizeof *a->outlets);
+            if (!a->outlets) return TS_ERR_NOMEM;
+            for (const cJSON *o = it->child; o; o = o->next) {
+                if (!cJSON_IsString(o) || !*o->valuestring)
+                    return ERR("accounts[%zu].outlets: expected an array of strings", i);
+                a->outlets[a->n_outlets++] = strdup(o->valuestring);
+            }
+        } else if (!strcmp(k, "api_key")) {
+            return ERR("accounts[%zu].api_key: inline API keys are not allowed; use "
+                       "api_key_env or api_key_file",
+                       i);
+        } else if (!strcmp(k, "rate_limits")) {
+            *limits = it;
+        } else {
+            return ERR("accounts[%zu].%s: unknown key", i, k);
+        }
+    }
+    return TS_OK;
+}
+
+/* accounts[i] against itself and the accounts before it: required keys,
+ * one key source, unique names, an outlet in one account once. */
+static ts_err_t check_account(const ts_config_t *cfg, size_t i, char *errstr, size_t errstr_size) {
+    const ts_account_conf_t *a = &cfg->accounts[i];
+    if (!a->name) return ERR("accounts[%zu].name: required", i);
+    if (!a->api_key_env && !a->api_key_file)
+        return ERR("accounts[%zu]: needs a key source (api_key_env or api_key_file)", i);
+    if (a->api_key_env && a->api_key_file)
+        return ERR("accounts[%zu]: api_key_env and api_key_file are exclusive", i);
+    if (!a->outlets) return ERR("accounts[%zu].outlets: required (an array of strings)", i);
+    return TS_OK;
+}
+
+static ts_err_t check_account_unique(const ts_config_t *cfg, size_t i, char *errstr,
+                                     size_t errstr_size) {
+    const ts_account_conf_t *a = &cfg->accounts[i];
+    for (size_t j = 0; j < i; j++) {
+        if (!strcmp(cfg->accounts[j].name, a->name))
+            return ERR("accounts[%zu].name: duplicate account name \"%s\"", i, a->name);
+        for (size_t x = 0; x < a->n_outlets; x++)
+            for (size_t y = 0; y < cfg->accounts[j].n_outlets; y++)
+                if (!strcmp(a->outlets[x], cfg->accounts[j].outlets[y]))
+                    return ERR("accounts[%zu].outlets: outlet \"%s\" is already served by "
+                               "account \"%s\" (accounts[%zu])",
+                               i, a->outlets[x], cfg->accounts[j].name, j);
+    }
+    for (size_t x = 0; x < a->n_outlets; x++)
+        for (size_t y = 0; y < x; y++)
+            if (!strcmp(a->outlets[x], a->outlets[y]))
+                return ERR("accounts[%zu].outlets: outlet \"%s\" listed twice", i, a->outlets[x]);
+    return TS_OK;
+}
+
 static ts_err_t parse_accounts(ts_config_t *cfg, const cJSON *arr, char *errstr,
                                size_t errstr_size) {
     if (!arr) return ERR("accounts: required (an array of Klaviyo accounts)");
@@ -277,61 +407,12 @@ static ts_err_t parse_accounts(ts_config_t *cfg, const cJSON *arr, char *errstr,
         ts_account_conf_t *a = &cfg->accounts[i];
         cfg->n_accounts = i + 1;
         a->active = true;
-        if (!cJSON_IsObject(acc)) return ERR("accounts[%zu]: expected an object", i);
         const cJSON *limits = NULL;
-        for (const cJSON *it = acc->child; it; it = it->next) {
-            const char *k = it->string;
-            if (!strcmp(k, "name") || !strcmp(k, "api_key_env") || !strcmp(k, "api_key_file")) {
-                if (!cJSON_IsString(it) || !*it->valuestring)
-                    return ERR("accounts[%zu].%s: expected a non-empty string", i, k);
-                char **dst = !strcmp(k, "name")          ? &a->name
-                             : !strcmp(k, "api_key_env") ? &a->api_key_env
-                                                         : &a->api_key_file;
-                *dst = strdup(it->valuestring);
-            } else if (!strcmp(k, "outlets")) {
-                if (!cJSON_IsArray(it))
-                    return ERR("accounts[%zu].outlets: expected an array of strings", i);
-                size_t no = (size_t)cJSON_GetArraySize(it);
-                a->outlets = calloc(no ? no : 1, sizeof *a->outlets);
-                if (!a->outlets) return TS_ERR_NOMEM;
-                for (const cJSON *o = it->child; o; o = o->next) {
-                    if (!cJSON_IsString(o) || !*o->valuestring)
-                        return ERR("accounts[%zu].outlets: expected an array of strings", i);
-                    a->outlets[a->n_outlets++] = strdup(o->valuestring);
-                }
-            } else if (!strcmp(k, "api_key")) {
-                return ERR("accounts[%zu].api_key: inline API keys are not allowed; use "
-                           "api_key_env or api_key_file",
-                           i);
-            } else if (!strcmp(k, "rate_limits")) {
-                limits = it;
-            } else {
-                return ERR("accounts[%zu].%s: unknown key", i, k);
-            }
-        }
-        if (!a->name) return ERR("accounts[%zu].name: required", i);
-        if (!a->api_key_env && !a->api_key_file)
-            return ERR("accounts[%zu]: needs a key source (api_key_env or api_key_file)", i);
-        if (a->api_key_env && a->api_key_file)
-            return ERR("accounts[%zu]: api_key_env and api_key_file are exclusive", i);
-        if (!a->outlets) return ERR("accounts[%zu].outlets: required (an array of strings)", i);
-        ts_err_t rc = parse_limits(a, i, limits, errstr, errstr_size);
+        ts_err_t rc = parse_account_keys(a, i, acc, &limits, errstr, errstr_size);
+        if (!rc) rc = check_account(cfg, i, errstr, errstr_size);
+        if (!rc) rc = parse_limits(a, i, limits, errstr, errstr_size);
+        if (!rc) rc = check_account_unique(cfg, i, errstr, errstr_size);
         if (rc) return rc;
-        for (size_t j = 0; j < i; j++) {
-            if (!strcmp(cfg->accounts[j].name, a->name))
-                return ERR("accounts[%zu].name: duplicate account name \"%s\"", i, a->name);
-            for (size_t x = 0; x < a->n_outlets; x++)
-                for (size_t y = 0; y < cfg->accounts[j].n_outlets; y++)
-                    if (!strcmp(a->outlets[x], cfg->accounts[j].outlets[y]))
-                        return ERR("accounts[%zu].outlets: outlet \"%s\" is already served by "
-                                   "account \"%s\" (accounts[%zu])",
-                                   i, a->outlets[x], cfg->accounts[j].name, j);
-        }
-        for (size_t x = 0; x < a->n_outlets; x++)
-            for (size_t y = 0; y < x; y++)
-                if (!strcmp(a->outlets[x], a->outlets[y]))
-                    return ERR("accounts[%zu].outlets: outlet \"%s\" listed twice", i,
-                               a->outlets[x]);
     }
     return TS_OK;
 }
@@ -390,80 +471,68 @@ static bool is_http_url(const char *s) {
     return !strncmp(s, "https://", 8) || !strncmp(s, "http://", 7);
 }
 
-ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size_t errstr_size) {
-    *out = NULL;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
-    if (!root) {
-        size_t off = end ? (size_t)(end - json) : 0;
-        int line = 1;
-        for (size_t i = 0; i < off && json[i]; i++) line += json[i] == '\n';
-        return ERR("invalid JSON near line %d (byte %zu)", line, off);
-    }
-    ts_config_t *cfg = calloc(1, sizeof *cfg);
-    ts_err_t rc = TS_OK;
-    cJSON *routing_rest = NULL;
-    if (!cfg) {
-        rc = TS_ERR_NOMEM;
-        goto fail;
-    }
-    if (!cJSON_IsObject(root)) {
-        rc = ERR("(root): expected a JSON object");
-        goto fail;
-    }
-    static const char *const sections[] = {"kafka",   "topics",    "klaviyo",      "accounts",
-                                           "routing", "consumer",  "registry",     "admin",
-                                           "log",     "customers", "suppressions", NULL};
+static const char *const root_sections[] = {"kafka",   "topics",    "klaviyo",      "accounts",
+                                            "routing", "consumer",  "registry",     "admin",
+                                            "log",     "customers", "suppressions", NULL};
+
+/* The root keys and every section, in the order of simple_sections with
+ * the accounts and routing's structured keys between the two phases. */
+static ts_err_t parse_sections(ts_config_t *cfg, const cJSON *root, cJSON **routing_rest,
+                               char *errstr, size_t errstr_size) {
+    if (!cJSON_IsObject(root)) return ERR("(root): expected a JSON object");
     for (const cJSON *it = root->child; it; it = it->next) {
         int k = 0;
-        while (sections[k] && strcmp(sections[k], it->string) != 0) k++;
-        if (!sections[k]) {
-            rc = ERR("%s: unknown key", it->string);
-            goto fail;
-        }
+        while (root_sections[k] && strcmp(root_sections[k], it->string) != 0) k++;
+        if (!root_sections[k]) return ERR("%s: unknown key", it->string);
     }
 #define GET(name) cJSON_GetObjectItemCaseSensitive(root, name)
-    if ((rc = parse_kafka(cfg, GET("kafka"), errstr, errstr_size))) goto fail;
-    if ((rc = apply_table(cfg, topics_opts, "topics", GET("topics"), errstr, errstr_size)))
-        goto fail;
-    if ((rc = apply_table(cfg, klaviyo_opts, "klaviyo", GET("klaviyo"), errstr, errstr_size)))
-        goto fail;
-    if ((rc = parse_accounts(cfg, GET("accounts"), errstr, errstr_size))) goto fail;
-    if ((rc = parse_routing_extra(cfg, GET("routing"), errstr, errstr_size, &routing_rest)))
-        goto fail;
-    if ((rc = apply_table(cfg, routing_opts, "routing", routing_rest, errstr, errstr_size)))
-        goto fail;
-    if ((rc = apply_table(cfg, consumer_opts, "consumer", GET("consumer"), errstr, errstr_size)))
-        goto fail;
-    if ((rc = apply_table(cfg, registry_opts, "registry", GET("registry"), errstr, errstr_size)))
-        goto fail;
-    if ((rc = apply_table(cfg, admin_opts, "admin", GET("admin"), errstr, errstr_size))) goto fail;
-    if ((rc = apply_table(cfg, log_opts, "log", GET("log"), errstr, errstr_size))) goto fail;
-    if ((rc = apply_table(cfg, customers_opts, "customers", GET("customers"), errstr, errstr_size)))
-        goto fail;
-    if ((rc = apply_table(cfg, suppressions_opts, "suppressions", GET("suppressions"), errstr,
-                          errstr_size)))
-        goto fail;
+    ts_err_t rc = parse_kafka(cfg, GET("kafka"), errstr, errstr_size);
+    for (int phase = 0; phase < 2 && !rc; phase++) {
+        if (phase == 1 && !(rc = parse_accounts(cfg, GET("accounts"), errstr, errstr_size)))
+            rc = parse_routing_extra(cfg, GET("routing"), errstr, errstr_size, routing_rest);
+        for (const csection_t *t = simple_sections; t->section && !rc; t++) {
+            if (t->after_accounts != (phase == 1)) continue;
+            const cJSON *obj = t->opts == routing_opts ? *routing_rest : GET(t->section);
+            rc = apply_table(cfg, t->opts, t->section, obj, errstr, errstr_size);
+        }
+    }
 #undef GET
-    if (strcmp(cfg->customers_on_delete, "ignore") &&
-        strcmp(cfg->customers_on_delete, "suppress") &&
-        strcmp(cfg->customers_on_delete, "delete")) {
-        rc = ERR("customers.on_delete: expected ignore, suppress or delete, got \"%s\"",
-                 cfg->customers_on_delete);
-        goto fail;
-    }
+    return rc;
+}
 
-    /* cross-field validation */
-    if (!is_http_url(cfg->klaviyo_base_url)) {
-        rc = ERR("klaviyo.base_url: expected an http(s):// URL");
-        goto fail;
-    }
-    if (cfg->registry_url && !is_http_url(cfg->registry_url)) {
-        rc = ERR("registry.url: expected an http(s):// URL, got \"%s\"", cfg->registry_url);
-        goto fail;
-    }
-    /* a CA bundle that cannot be read would only show at the first TLS
-     * handshake, as a wait that never ends: fail at start instead */
+static bool one_of(const char *v, const char *const *allowed) {
+    for (; *allowed; allowed++)
+        if (!strcmp(v, *allowed)) return true;
+    return false;
+}
+
+/* The string keys with a closed set of values. */
+static ts_err_t check_enums(ts_config_t *cfg, char *errstr, size_t errstr_size) {
+    static const char *const on_delete[] = {"ignore", "suppress", "delete", NULL};
+    static const char *const sync[] = {"all", "consented", NULL};
+    static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+    if (!one_of(cfg->customers_on_delete, on_delete))
+        return ERR("customers.on_delete: expected ignore, suppress or delete, got \"%s\"",
+                   cfg->customers_on_delete);
+    if (!ts_klaviyo_revision_valid(cfg->klaviyo_revision))
+        return ERR("klaviyo.revision: expected YYYY-MM-DD[.suffix], got \"%s\"",
+                   cfg->klaviyo_revision);
+    if (!one_of(cfg->customers_sync, sync))
+        return ERR("customers.sync: expected \"all\" or \"consented\", got \"%s\"",
+                   cfg->customers_sync);
+    cfg->customers_sync_consented = !strcmp(cfg->customers_sync, "consented");
+    if (!one_of(cfg->log_level, levels))
+        return ERR("log.level: expected one of debug, info, warn, error");
+    return TS_OK;
+}
+
+/* The URLs, and the CA bundles: one that cannot be read would only show at
+ * the first TLS handshake, as a wait that never ends: fail at start. */
+static ts_err_t check_endpoints(const ts_config_t *cfg, char *errstr, size_t errstr_size) {
+    if (!is_http_url(cfg->klaviyo_base_url))
+        return ERR("klaviyo.base_url: expected an http(s):// URL");
+    if (cfg->registry_url && !is_http_url(cfg->registry_url))
+        return ERR("registry.url: expected an http(s):// URL, got \"%s\"", cfg->registry_url);
     const struct {
         const char *key, *path;
     } cas[] = {{"klaviyo.ca_bundle", cfg->klaviyo_ca_bundle},
@@ -475,78 +544,83 @@ ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size
         char probe;
         if (f && fread(&probe, 1, 1, f) != 1) e = ferror(f) ? errno : EINVAL;
         if (f) fclose(f);
-        if (e) {
-            rc = ERR("%s: cannot read %s: %s", cas[i].key, cas[i].path,
-                     e == EINVAL ? "empty file" : strerror(e));
-            goto fail;
-        }
+        if (e)
+            return ERR("%s: cannot read %s: %s", cas[i].key, cas[i].path,
+                       e == EINVAL ? "empty file" : strerror(e));
     }
-    if (!ts_klaviyo_revision_valid(cfg->klaviyo_revision)) {
-        rc = ERR("klaviyo.revision: expected YYYY-MM-DD[.suffix], got \"%s\"",
-                 cfg->klaviyo_revision);
-        goto fail;
-    }
-    if (strcmp(cfg->customers_sync, "all") && strcmp(cfg->customers_sync, "consented")) {
-        rc = ERR("customers.sync: expected \"all\" or \"consented\", got \"%s\"",
-                 cfg->customers_sync);
-        goto fail;
-    }
-    cfg->customers_sync_consented = !strcmp(cfg->customers_sync, "consented");
-    if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
-        strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
-        rc = ERR("log.level: expected one of debug, info, warn, error");
-        goto fail;
-    }
+    return TS_OK;
+}
+
+static bool outlet_served(const ts_config_t *cfg, const char *outlet) {
+    for (size_t i = 0; i < cfg->n_accounts; i++)
+        for (size_t j = 0; j < cfg->accounts[i].n_outlets; j++)
+            if (!strcmp(cfg->accounts[i].outlets[j], outlet)) return true;
+    return false;
+}
+
+static ts_err_t check_routing(ts_config_t *cfg, char *errstr, size_t errstr_size) {
     if (cfg->default_phone_country) {
         char why[256];
         if (ts_phone_region(cfg->default_phone_country, cfg->default_phone_region,
-                            sizeof cfg->default_phone_region, why, sizeof why) != TS_OK) {
-            rc = ERR("routing.default_phone_country: %s", why);
-            goto fail;
-        }
+                            sizeof cfg->default_phone_region, why, sizeof why) != TS_OK)
+            return ERR("routing.default_phone_country: %s", why);
     }
-    if (cfg->default_online_outlet) {
-        bool served = false;
-        for (size_t i = 0; i < cfg->n_accounts && !served; i++)
-            for (size_t j = 0; j < cfg->accounts[i].n_outlets; j++)
-                served = served || !strcmp(cfg->accounts[i].outlets[j], cfg->default_online_outlet);
-        if (!served) {
-            rc = ERR("routing.default_online_outlet: outlet \"%s\" is not served by any account",
-                     cfg->default_online_outlet);
-            goto fail;
-        }
-    }
+    if (cfg->default_online_outlet && !outlet_served(cfg, cfg->default_online_outlet))
+        return ERR("routing.default_online_outlet: outlet \"%s\" is not served by any account",
+                   cfg->default_online_outlet);
+    return TS_OK;
+}
+
+/* An empty admin.listen is off; TILLSTREAM_BOOTSTRAP_SERVERS overrides
+ * kafka.bootstrap.servers. */
+static ts_err_t apply_overrides(ts_config_t *cfg) {
     if (cfg->admin_listen && !*cfg->admin_listen) {
         free(cfg->admin_listen);
         cfg->admin_listen = NULL;
     }
     const char *bs = getenv("TILLSTREAM_BOOTSTRAP_SERVERS");
-    if (bs && *bs) {
-        size_t i = 0;
-        while (i < cfg->n_kafka && strcmp(cfg->kafka[i].key, "bootstrap.servers")) i++;
-        if (i == cfg->n_kafka) {
-            ts_kv_t *nk = realloc(cfg->kafka, (cfg->n_kafka + 1) * sizeof *nk);
-            if (!nk) {
-                rc = TS_ERR_NOMEM;
-                goto fail;
-            }
-            cfg->kafka = nk;
-            cfg->kafka[i].key = strdup("bootstrap.servers");
-            cfg->kafka[i].value = NULL;
-            cfg->n_kafka++;
-        }
-        free(cfg->kafka[i].value);
-        cfg->kafka[i].value = strdup(bs);
+    if (!bs || !*bs) return TS_OK;
+    size_t i = 0;
+    while (i < cfg->n_kafka && strcmp(cfg->kafka[i].key, "bootstrap.servers")) i++;
+    if (i == cfg->n_kafka) {
+        ts_kv_t *nk = realloc(cfg->kafka, (cfg->n_kafka + 1) * sizeof *nk);
+        if (!nk) return TS_ERR_NOMEM;
+        cfg->kafka = nk;
+        cfg->kafka[i].key = strdup("bootstrap.servers");
+        cfg->kafka[i].value = NULL;
+        cfg->n_kafka++;
     }
+    free(cfg->kafka[i].value);
+    cfg->kafka[i].value = strdup(bs);
+    return TS_OK;
+}
+
+ts_err_t ts_config_parse(const char *json, ts_config_t **out, char *errstr, size_t errstr_size) {
+    *out = NULL;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
+    if (!root) {
+        size_t off = end ? (size_t)(end - json) : 0;
+        int line = 1;
+        for (size_t i = 0; i < off && json[i]; i++) line += json[i] == '\n';
+        return ERR("invalid JSON near line %d (byte %zu)", line, off);
+    }
+    ts_config_t *cfg = calloc(1, sizeof *cfg);
+    cJSON *routing_rest = NULL;
+    ts_err_t rc = cfg ? TS_OK : TS_ERR_NOMEM;
+    if (!rc) rc = parse_sections(cfg, root, &routing_rest, errstr, errstr_size);
+    if (!rc) rc = check_enums(cfg, errstr, errstr_size);
+    if (!rc) rc = check_endpoints(cfg, errstr, errstr_size);
+    if (!rc) rc = check_routing(cfg, errstr, errstr_size);
+    if (!rc) rc = apply_overrides(cfg);
     cJSON_Delete(routing_rest);
     cJSON_Delete(root);
+    if (rc) {
+        ts_config_destroy(cfg);
+        return rc;
+    }
     *out = cfg;
     return TS_OK;
-fail:
-    cJSON_Delete(routing_rest);
-    cJSON_Delete(root);
-    ts_config_destroy(cfg);
-    return rc;
 }
 
 ts_err_t ts_config_load(const char *path, ts_config_t **out, char *errstr, size_t errstr_size) {
@@ -595,15 +669,7 @@ void ts_config_destroy(ts_config_t *cfg) {
         free(cfg->outlet_names[i].value);
     }
     free(cfg->outlet_names);
-    free_table(cfg, topics_opts);
-    free_table(cfg, klaviyo_opts);
-    free_table(cfg, routing_opts);
-    free_table(cfg, consumer_opts);
-    free_table(cfg, registry_opts);
-    free_table(cfg, admin_opts);
-    free_table(cfg, log_opts);
-    free_table(cfg, customers_opts);
-    free_table(cfg, suppressions_opts);
+    for (const csection_t *t = simple_sections; t->section; t++) free_table(cfg, t->opts);
     free(cfg);
 }
 
@@ -650,4 +716,86 @@ const char *ts_config_outlet_name(const ts_config_t *cfg, const char *outlet_id)
     for (size_t i = 0; i < cfg->n_outlet_names; i++)
         if (!strcmp(cfg->outlet_names[i].key, outlet_id)) return cfg->outlet_names[i].value;
     return NULL;
+}
+
+/* ---- the reference: one row per key path, from the tables above ------- */
+
+/* Appends s with Markdown table cells' '|' escaped. */
+static int put_cell(ts_buf_t *out, const char *s) {
+    int rc = ts_buf_putc(out, ' ');
+    for (; *s && !rc; s++) rc = *s == '|' ? ts_buf_puts(out, "\\|") : ts_buf_putc(out, *s);
+    return rc ? rc : ts_buf_puts(out, " |");
+}
+
+static int put_row(ts_buf_t *out, const char *path, const char *type, const char *def,
+                   const char *desc) {
+    char key[160];
+    snprintf(key, sizeof key, "`%s`", path);
+    if (ts_buf_putc(out, '|') || put_cell(out, key) || put_cell(out, type) || put_cell(out, def) ||
+        put_cell(out, desc) || ts_buf_putc(out, '\n'))
+        return -1;
+    return 0;
+}
+
+static int put_table_rows(ts_buf_t *out, const char *section, const copt_t *tab) {
+    for (const copt_t *o = tab; o->key; o++) {
+        char path[128], type[64], def[128];
+        snprintf(path, sizeof path, "%s.%s", section, o->key);
+        if (o->type == CT_INT)
+            snprintf(type, sizeof type, "integer %d..%d", o->min, o->max);
+        else
+            snprintf(type, sizeof type, "%s", o->type == CT_STR ? "string" : "string or null");
+        snprintf(def, sizeof def, o->def ? "`%s`" : "null", o->def);
+        if (put_row(out, path, type, def, o->desc)) return -1;
+    }
+    return 0;
+}
+
+static int put_structured_rows(ts_buf_t *out, const char *section) {
+    size_t n = strlen(section);
+    for (const cdoc_t *d = structured_docs; d->path; d++)
+        if (!strncmp(d->path, section, n) && strchr(".[", d->path[n]) &&
+            put_row(out, d->path, d->type, d->def, d->desc))
+            return -1;
+    return 0;
+}
+
+/* accounts[].rate_limits: one pair of rows per endpoint, the defaults from
+ * klaviyo.h (Klaviyo's published limits). */
+static int put_rate_limit_rows(ts_buf_t *out) {
+    for (int ep = 0; ep < TS_EP__COUNT; ep++) {
+        const ts_klaviyo_endpoint_t *e = ts_klaviyo_endpoint((ts_endpoint_t)ep);
+        char path[128], def[32];
+        snprintf(path, sizeof path, "accounts[].rate_limits.%s.burst_per_s", e->name);
+        snprintf(def, sizeof def, "`%g`", e->burst_per_s);
+        if (put_row(out, path, "positive number", def, "requests in any 1 s, for this account"))
+            return -1;
+        snprintf(path, sizeof path, "accounts[].rate_limits.%s.steady_per_min", e->name);
+        snprintf(def, sizeof def, "`%g`", e->steady_per_min);
+        if (put_row(out, path, "positive number", def, "requests in any 60 s, for this account"))
+            return -1;
+    }
+    return 0;
+}
+
+ts_err_t ts_config_reference(ts_buf_t *out) {
+    int rc = ts_buf_puts(out, "# Configuration keys\n"
+                              "\n"
+                              "Every key of the config file: its path, type, default and "
+                              "description, printed by\n"
+                              "`tillstream-orders --help-config` from the parser's own tables "
+                              "(src/pipeline/config.c).\n"
+                              "tests/contract/0180 fails when this page and that output differ. "
+                              "[configuration.md](configuration.md)\n"
+                              "explains the keys at length.\n"
+                              "\n"
+                              "| key | type | default | description |\n"
+                              "|---|---|---|---|\n");
+    for (const char *const *sec = root_sections; *sec && !rc; sec++) {
+        rc = put_structured_rows(out, *sec);
+        if (!rc && !strcmp(*sec, "accounts")) rc = put_rate_limit_rows(out);
+        for (const csection_t *t = simple_sections; t->section && !rc; t++)
+            if (!strcmp(t->section, *sec)) rc = put_table_rows(out, t->section, t->opts);
+    }
+    return rc ? TS_ERR_NOMEM : TS_OK;
 }

@@ -283,6 +283,55 @@ static ts_sub_t *sub_of(ts_mapped_t *m, int ch) {
     return ch == TS_CONSENT_EMAIL ? &m->email_marketing : &m->sms_marketing;
 }
 
+/* A decision into the mapped record's subscription of channel ch, its
+ * metrics and (re-opt-in) its log line. True when it sends a
+ * subscription change. */
+static bool apply_decision(acc_metrics_t *am, const ts_customer_t *c, int ch,
+                           const ts_consent_decision_t *d, const ts_consent_input_t *in,
+                           ts_sub_t *sub) {
+    switch (d->action) {
+    case TS_CONSENT_NOTHING:
+        *sub = TS_SUB_KEEP;
+        if (in->value != TS_TRI_UNKNOWN) ts_metric_add(am->unchanged[ch], 1);
+        return false;
+    case TS_CONSENT_BLOCKED:
+        *sub = TS_SUB_KEEP;
+        ts_metric_add(am->blocked[ch][d->blocked_by], 1);
+        return false;
+    case TS_CONSENT_REOPTIN:
+        ts_metric_add(am->reoptin[ch], 1);
+        ts_log(TS_LOG_INFO, "consent", NULL,
+               "re-opt-in: customer %s (%s) subscribed over a %s suppression: the POS "
+               "consent is newer",
+               c->customer_id, ts_consent_channel_name((ts_consent_channel_t)ch),
+               ts_suppr_reason_name(d->blocked_by));
+        /* fall through */
+    case TS_CONSENT_SUBSCRIBE:
+        *sub = TS_SUB_SUBSCRIBE;
+        ts_metric_add(am->sent[ch][0], 1);
+        return true;
+    case TS_CONSENT_UNSUBSCRIBE:
+        *sub = TS_SUB_UNSUBSCRIBE;
+        ts_metric_add(am->sent[ch][1], 1);
+        return true;
+    }
+    return false;
+}
+
+/* The suppressions Klaviyo knows by the record's email / phone (copied
+ * out before the customer's entry is looked up: lookups may move the
+ * table). */
+static void suppressions_by_ident(ts_consent_table_t *t, int a, const ts_mapped_t *m,
+                                  const bool *has_id, ts_consent_channel_state_t *by_ident) {
+    for (int ch = 0; ch < TS_CONSENT__CHANNELS; ch++) {
+        if (!has_id[ch]) continue;
+        ts_span_t sp = ch == TS_CONSENT_EMAIL ? m->email : m->phone_e164;
+        entry_t *s =
+            lookup(t, a, ch == TS_CONSENT_EMAIL ? 'e' : 'p', ts_mapped_str(m, sp), sp.len, false);
+        if (s) by_ident[ch] = s->st.ch[ch];
+    }
+}
+
 ts_err_t ts_consent_table_decide(ts_consent_table_t *t, const ts_customer_t *c, int64_t record_ts,
                                  int64_t offset, const ts_consent_opts_t *opts, ts_mapped_t *m,
                                  bool *state_changed) {
@@ -295,20 +344,11 @@ ts_err_t ts_consent_table_decide(ts_consent_table_t *t, const ts_customer_t *c, 
      * decided, not stored, so the number that replaces it decides afresh
      * (klaviyo-mapping.md, Phone numbers; a "false" is still decided) */
     bool sms_unusable = (m->warnings & TS_MAP_WARN_SMS_NOT_MOBILE) != 0;
-    /* suppressions Klaviyo knows by email / phone (copied out before the
-     * customer's entry is looked up: lookups may move the table) */
     ts_consent_channel_state_t by_ident[TS_CONSENT__CHANNELS] = {{0}};
-    for (int ch = 0; ch < TS_CONSENT__CHANNELS; ch++) {
-        if (!has_id[ch]) continue;
-        ts_span_t sp = ch == TS_CONSENT_EMAIL ? m->email : m->phone_e164;
-        entry_t *s =
-            lookup(t, a, ch == TS_CONSENT_EMAIL ? 'e' : 'p', ts_mapped_str(m, sp), sp.len, false);
-        if (s) by_ident[ch] = s->st.ch[ch];
-    }
+    suppressions_by_ident(t, a, m, has_id, by_ident);
     entry_t *e = lookup(t, a, 'x', c->customer_id, strlen(c->customer_id), true);
     if (!e) return TS_ERR_NOMEM;
     ts_consent_state_t before = e->st;
-    acc_metrics_t *am = &t->m[a];
     /* decided already: the state is ahead of this re-read record */
     bool decided = offset >= 0 && offset < e->st.next_offset;
     bool any_consent = false, any_sub = false;
@@ -328,34 +368,7 @@ ts_err_t ts_consent_table_decide(ts_consent_table_t *t, const ts_customer_t *c, 
         ts_consent_decision_t d = {.action = TS_CONSENT_NOTHING};
         if (!decided) d = ts_consent_decide(st, &in, opts, st);
         m->consent[ch] = d;
-        switch (d.action) {
-        case TS_CONSENT_NOTHING:
-            *sub = TS_SUB_KEEP;
-            if (in.value != TS_TRI_UNKNOWN) ts_metric_add(am->unchanged[ch], 1);
-            break;
-        case TS_CONSENT_BLOCKED:
-            *sub = TS_SUB_KEEP;
-            ts_metric_add(am->blocked[ch][d.blocked_by], 1);
-            break;
-        case TS_CONSENT_REOPTIN:
-            ts_metric_add(am->reoptin[ch], 1);
-            ts_log(TS_LOG_INFO, "consent", NULL,
-                   "re-opt-in: customer %s (%s) subscribed over a %s suppression: the POS "
-                   "consent is newer",
-                   c->customer_id, ts_consent_channel_name((ts_consent_channel_t)ch),
-                   ts_suppr_reason_name(d.blocked_by));
-            /* fall through */
-        case TS_CONSENT_SUBSCRIBE:
-            *sub = TS_SUB_SUBSCRIBE;
-            ts_metric_add(am->sent[ch][0], 1);
-            any_sub = true;
-            break;
-        case TS_CONSENT_UNSUBSCRIBE:
-            *sub = TS_SUB_UNSUBSCRIBE;
-            ts_metric_add(am->sent[ch][1], 1);
-            any_sub = true;
-            break;
-        }
+        any_sub |= apply_decision(&t->m[a], c, ch, &d, &in, sub);
     }
     if (t->cfg->customers_sync_consented && !any_consent) {
         m->send_profile = false; /* not a profile; an opt-out is still sent */

@@ -67,6 +67,8 @@ static void tree_delete(cJSON *t) {
 }
 
 #define BAD(...) ts_seterr(errstr, errstr_size, TS_ERR_INVALID, __VA_ARGS__)
+/* the same, in the functions that carry a dctx_t *c */
+#define CBAD(...) ts_seterr(c->errstr, c->errstr_size, TS_ERR_INVALID, __VA_ARGS__)
 
 typedef struct {
     ts_arena_t *arena;
@@ -113,8 +115,6 @@ static const cJSON *kidx_get(const kidx_t *x, const char *key) {
 /* The text rule (model.h: NUL anywhere and invalid UTF-8 in identifiers
  * are DECODE_ERRORs) for the string value of `key`. */
 static ts_err_t check_text(dctx_t *c, const char *key, const char *s, size_t n) {
-    char *errstr = c->errstr;
-    size_t errstr_size = c->errstr_size;
     char why[96];
     if (c->nul_subst) {
         const char *z = s;
@@ -122,104 +122,105 @@ static ts_err_t check_text(dctx_t *c, const char *key, const char *s, size_t n) 
                (unsigned char)z[1] != 0x80)
             z++;
         if (z && z + 1 < s + n)
-            return BAD("%s%s: contains a NUL character (\\u0000) at byte %zu", c->path, key,
-                       (size_t)(z - s));
+            return CBAD("%s%s: contains a NUL character (\\u0000) at byte %zu", c->path, key,
+                        (size_t)(z - s));
     }
     if (ts_text_check(s, n, ts_field_is_identifier(key), why, sizeof why) != TS_OK)
-        return BAD("%s%s: %s", c->path, key, why);
+        return CBAD("%s%s: %s", c->path, key, why);
+    return TS_OK;
+}
+
+/* The value at key into *v, NULL when absent or null (an error then if
+ * required). */
+static ts_err_t lookup(dctx_t *c, const kidx_t *obj, const char *key, bool required,
+                       const cJSON **v) {
+    *v = kidx_get(obj, key);
+    if (*v && cJSON_IsNull(*v)) *v = NULL;
+    if (!*v && required) return CBAD("%s%s: required", c->path, key);
     return TS_OK;
 }
 
 static ts_err_t get_str(dctx_t *c, const kidx_t *obj, const char *key, bool required,
                         const char **out) {
-    char *errstr = c->errstr;
-    size_t errstr_size = c->errstr_size;
-    const cJSON *v = kidx_get(obj, key);
+    const cJSON *v;
     *out = NULL;
-    if (!v || cJSON_IsNull(v)) {
-        if (required) return BAD("%s%s: required", c->path, key);
-        return TS_OK;
-    }
+    ts_err_t rc = lookup(c, obj, key, required, &v);
+    if (rc || !v) return rc;
     if (!cJSON_IsString(v)) {
         /* the contract's strings are strings: a numeric id would be
          * re-formatted (12345.0, 1e21) and no longer match its records */
         if (cJSON_IsNumber(v))
-            return BAD("%s%s: expected a string, got a number (send it quoted)", c->path, key);
-        return BAD("%s%s: expected a string", c->path, key);
+            return CBAD("%s%s: expected a string, got a number (send it quoted)", c->path, key);
+        return CBAD("%s%s: expected a string", c->path, key);
     }
     size_t n = strlen(v->valuestring);
-    if (required && n == 0) return BAD("%s%s: must not be empty", c->path, key);
-    ts_err_t rc = check_text(c, key, v->valuestring, n);
-    if (rc) return rc;
+    if (required && n == 0) return CBAD("%s%s: must not be empty", c->path, key);
+    if ((rc = check_text(c, key, v->valuestring, n))) return rc;
     *out = ts_arena_strndup(c->arena, v->valuestring, n);
     return *out ? TS_OK : TS_ERR_NOMEM;
 }
 
-static ts_err_t get_tri(dctx_t *c, const kidx_t *obj, const char *key, ts_tri_t *out) {
-    char *errstr = c->errstr;
-    size_t errstr_size = c->errstr_size;
-    const cJSON *v = kidx_get(obj, key);
-    *out = TS_TRI_UNKNOWN;
-    if (!v || cJSON_IsNull(v)) return TS_OK;
-    if (!cJSON_IsBool(v)) return BAD("%s%s: expected true, false or null", c->path, key);
-    *out = cJSON_IsTrue(v) ? TS_TRI_TRUE : TS_TRI_FALSE;
+/* A boolean at key: *out 1 or 0, -1 when absent or null; `expected` is
+ * what the error says the field takes. */
+static ts_err_t get_flag(dctx_t *c, const kidx_t *obj, const char *key, const char *expected,
+                         int *out) {
+    const cJSON *v;
+    *out = -1;
+    ts_err_t rc = lookup(c, obj, key, false, &v);
+    if (rc || !v) return rc;
+    if (!cJSON_IsBool(v)) return CBAD("%s%s: expected %s", c->path, key, expected);
+    *out = cJSON_IsTrue(v) ? 1 : 0;
     return TS_OK;
 }
 
+static ts_err_t get_tri(dctx_t *c, const kidx_t *obj, const char *key, ts_tri_t *out) {
+    int f;
+    ts_err_t rc = get_flag(c, obj, key, "true, false or null", &f);
+    *out = f < 0 ? TS_TRI_UNKNOWN : f ? TS_TRI_TRUE : TS_TRI_FALSE;
+    return rc;
+}
+
 static ts_err_t get_bool(dctx_t *c, const kidx_t *obj, const char *key, bool *out) {
-    char *errstr = c->errstr;
-    size_t errstr_size = c->errstr_size;
-    const cJSON *v = kidx_get(obj, key);
-    *out = false;
-    if (!v || cJSON_IsNull(v)) return TS_OK;
-    if (!cJSON_IsBool(v)) return BAD("%s%s: expected true or false", c->path, key);
-    *out = cJSON_IsTrue(v);
-    return TS_OK;
+    int f;
+    ts_err_t rc = get_flag(c, obj, key, "true or false", &f);
+    *out = f == 1;
+    return rc;
 }
 
 static ts_err_t get_decimal(dctx_t *c, const kidx_t *obj, const char *key, bool required,
                             ts_decimal_t *out) {
-    char *errstr = c->errstr;
-    size_t errstr_size = c->errstr_size;
-    const cJSON *v = kidx_get(obj, key);
+    const cJSON *v;
     char why[160];
     memset(out, 0, sizeof *out);
-    if (!v || cJSON_IsNull(v)) {
-        if (required) return BAD("%s%s: required", c->path, key);
-        return TS_OK;
-    }
-    ts_err_t rc;
+    ts_err_t rc = lookup(c, obj, key, required, &v);
+    if (rc || !v) return rc;
     if (cJSON_IsNumber(v))
         rc = ts_decimal_from_double(v->valuedouble, out, why, sizeof why);
     else if (cJSON_IsString(v))
         rc = ts_decimal_parse(v->valuestring, strlen(v->valuestring), out, why, sizeof why);
     else
-        return BAD("%s%s: expected a number or decimal string", c->path, key);
-    if (rc != TS_OK) return BAD("%s%s: %s", c->path, key, why);
+        return CBAD("%s%s: expected a number or decimal string", c->path, key);
+    if (rc != TS_OK) return CBAD("%s%s: %s", c->path, key, why);
     return TS_OK;
 }
 
 static ts_err_t get_time(dctx_t *c, const kidx_t *obj, const char *key, bool required,
                          int64_t *out) {
-    char *errstr = c->errstr;
-    size_t errstr_size = c->errstr_size;
-    const cJSON *v = kidx_get(obj, key);
+    const cJSON *v;
     char why[160];
     *out = 0;
-    if (!v || cJSON_IsNull(v)) {
-        if (required) return BAD("%s%s: required", c->path, key);
-        return TS_OK;
-    }
+    ts_err_t rc = lookup(c, obj, key, required, &v);
+    if (rc || !v) return rc;
     if (cJSON_IsNumber(v)) {
         if (v->valuedouble != (double)(long long)v->valuedouble)
-            return BAD("%s%s: epoch milliseconds must be an integer", c->path, key);
+            return CBAD("%s%s: epoch milliseconds must be an integer", c->path, key);
         *out = (int64_t)v->valuedouble;
         return TS_OK;
     }
     if (!cJSON_IsString(v))
-        return BAD("%s%s: expected an ISO-8601 string or epoch milliseconds", c->path, key);
+        return CBAD("%s%s: expected an ISO-8601 string or epoch milliseconds", c->path, key);
     if (ts_time_parse_iso8601(v->valuestring, strlen(v->valuestring), out, why, sizeof why))
-        return BAD("%s%s: %s", c->path, key, why);
+        return CBAD("%s%s: %s", c->path, key, why);
     return TS_OK;
 }
 
@@ -310,51 +311,63 @@ static ts_err_t parse_root(const char *buf, size_t len, ts_arena_t *arena, bool 
         if ((rc = (x)) != TS_OK) goto done;                                                        \
     } while (0)
 
-static ts_err_t decode_customer(const char *buf, size_t len, ts_arena_t *arena, ts_customer_t *out,
-                                char *errstr, size_t errstr_size) {
-    cJSON *root;
-    bool nul_subst;
-    ts_err_t rc = parse_root(buf, len, arena, &nul_subst, &root, errstr, errstr_size);
-    if (rc) return rc;
-    dctx_t c = {
-        .arena = arena, .errstr = errstr, .errstr_size = errstr_size, .nul_subst = nul_subst};
-    kidx_t R;
-    kidx_build(&R, root);
+/* The object at `key` of a record's root, if any: TS_OK with *found false
+ * when absent or null; else its index in *idx and "key." as the path of
+ * the errors of its members. */
+static ts_err_t nested_object(dctx_t *c, const kidx_t *root, const char *key, kidx_t *idx,
+                              bool *found) {
+    const cJSON *v = kidx_get(root, key);
+    *found = false;
+    if (!v || cJSON_IsNull(v)) return TS_OK;
+    if (!cJSON_IsObject(v)) return CBAD("%s: expected an object or null", key);
+    snprintf(c->path, sizeof c->path, "%s.", key);
+    kidx_build(idx, v);
+    *found = true;
+    return TS_OK;
+}
+
+static ts_err_t get_person(dctx_t *c, const kidx_t *obj, ts_person_dst_t p) {
+    ts_err_t rc;
+    if ((rc = get_str(c, obj, "email", false, p.email)) ||
+        (rc = get_str(c, obj, "phone", false, p.phone)) ||
+        (rc = get_str(c, obj, "first_name", false, p.first_name)) ||
+        (rc = get_str(c, obj, "last_name", false, p.last_name)) ||
+        (rc = get_str(c, obj, "home_outlet_id", false, p.home_outlet_id)))
+        return rc;
+    return TS_OK;
+}
+
+static ts_err_t get_address(dctx_t *c, const kidx_t *obj, ts_address_t *a) {
+    ts_err_t rc;
+    if ((rc = get_str(c, obj, "line1", false, &a->line1)) ||
+        (rc = get_str(c, obj, "line2", false, &a->line2)) ||
+        (rc = get_str(c, obj, "city", false, &a->city)) ||
+        (rc = get_str(c, obj, "region", false, &a->region)) ||
+        (rc = get_str(c, obj, "postcode", false, &a->postcode)) ||
+        (rc = get_str(c, obj, "country", false, &a->country)))
+        return rc;
+    return TS_OK;
+}
+
+/* A customer record's fields from its root object. */
+static ts_err_t customer_fields(dctx_t *c, const kidx_t *R, void *vout) {
+    ts_customer_t *out = vout;
+    ts_err_t rc = TS_OK;
     memset(out, 0, sizeof *out);
-    TRY(get_str(&c, &R, "customer_id", true, &out->customer_id));
-    TRY(get_str(&c, &R, "email", false, &out->email));
-    TRY(get_str(&c, &R, "phone", false, &out->phone));
-    TRY(get_str(&c, &R, "first_name", false, &out->first_name));
-    TRY(get_str(&c, &R, "last_name", false, &out->last_name));
-    TRY(get_str(&c, &R, "home_outlet_id", false, &out->home_outlet_id));
-    TRY(get_tri(&c, &R, "email_consent", &out->email_consent));
-    TRY(get_tri(&c, &R, "sms_consent", &out->sms_consent));
-    TRY(get_tri(&c, &R, "loyalty_member", &out->loyalty_member));
-    TRY(get_str(&c, &R, "date_of_birth", false, &out->date_of_birth));
-    TRY(get_time(&c, &R, "created_at", false, &out->created_at_ms));
-    TRY(get_time(&c, &R, "updated_at", false, &out->updated_at_ms));
-    TRY(get_time(&c, &R, "email_consent_at", false, &out->email_consent_at_ms));
-    TRY(get_time(&c, &R, "sms_consent_at", false, &out->sms_consent_at_ms));
-    const cJSON *addr = kidx_get(&R, "billing_address");
-    if (addr && !cJSON_IsNull(addr)) {
-        if (!cJSON_IsObject(addr)) {
-            rc = BAD("billing_address: expected an object or null");
-            goto done;
-        }
-        snprintf(c.path, sizeof c.path, "billing_address.");
-        kidx_t A;
-        kidx_build(&A, addr);
-        ts_address_t *a = &out->billing_address;
-        out->has_billing_address = true;
-        TRY(get_str(&c, &A, "line1", false, &a->line1));
-        TRY(get_str(&c, &A, "line2", false, &a->line2));
-        TRY(get_str(&c, &A, "city", false, &a->city));
-        TRY(get_str(&c, &A, "region", false, &a->region));
-        TRY(get_str(&c, &A, "postcode", false, &a->postcode));
-        TRY(get_str(&c, &A, "country", false, &a->country));
-    }
+    TRY(get_str(c, R, "customer_id", true, &out->customer_id));
+    TRY(get_person(c, R, TS_PERSON_DST(out)));
+    TRY(get_tri(c, R, "email_consent", &out->email_consent));
+    TRY(get_tri(c, R, "sms_consent", &out->sms_consent));
+    TRY(get_tri(c, R, "loyalty_member", &out->loyalty_member));
+    TRY(get_str(c, R, "date_of_birth", false, &out->date_of_birth));
+    TRY(get_time(c, R, "created_at", false, &out->created_at_ms));
+    TRY(get_time(c, R, "updated_at", false, &out->updated_at_ms));
+    TRY(get_time(c, R, "email_consent_at", false, &out->email_consent_at_ms));
+    TRY(get_time(c, R, "sms_consent_at", false, &out->sms_consent_at_ms));
+    kidx_t A;
+    TRY(nested_object(c, R, "billing_address", &A, &out->has_billing_address));
+    if (out->has_billing_address) TRY(get_address(c, &A, &out->billing_address));
 done:
-    tree_delete(root);
     return rc;
 }
 
@@ -373,10 +386,8 @@ static void line_path(char *path, size_t i) {
 
 static ts_err_t decode_line(dctx_t *c, const cJSON *l, ts_order_line_t *line) {
     ts_err_t rc;
-    char *errstr = c->errstr;
-    size_t errstr_size = c->errstr_size;
     memset(line, 0, sizeof *line);
-    if (!cJSON_IsObject(l)) return BAD("%s: expected an object", c->path);
+    if (!cJSON_IsObject(l)) return CBAD("%s: expected an object", c->path);
     kidx_t L;
     kidx_build(&L, l);
     size_t plen = strlen(c->path);
@@ -398,7 +409,7 @@ static ts_err_t decode_line(dctx_t *c, const cJSON *l, ts_order_line_t *line) {
     const cJSON *cats = kidx_get(&L, "categories");
     if (cats && !cJSON_IsNull(cats)) {
         if (!cJSON_IsArray(cats)) {
-            rc = BAD("%scategories: expected an array of strings", c->path);
+            rc = CBAD("%scategories: expected an array of strings", c->path);
             goto done;
         }
         size_t n = (size_t)cJSON_GetArraySize(cats);
@@ -406,7 +417,7 @@ static ts_err_t decode_line(dctx_t *c, const cJSON *l, ts_order_line_t *line) {
         if (!line->categories) return TS_ERR_NOMEM;
         for (const cJSON *it = cats->child; it; it = it->next) {
             if (!cJSON_IsString(it)) {
-                rc = BAD("%scategories[%zu]: expected a string", c->path, line->n_categories);
+                rc = CBAD("%scategories[%zu]: expected a string", c->path, line->n_categories);
                 goto done;
             }
             size_t sl = strlen(it->valuestring);
@@ -428,12 +439,10 @@ done:
 
 static ts_err_t enum_of(dctx_t *c, const kidx_t *obj, const char *key, const char *const *names,
                         int n, int def, int *out) {
-    char *errstr = c->errstr;
-    size_t errstr_size = c->errstr_size;
     const cJSON *v = kidx_get(obj, key);
     *out = def;
     if (!v || cJSON_IsNull(v)) {
-        if (def < 0) return BAD("%s: required", key);
+        if (def < 0) return CBAD("%s: required", key);
         return TS_OK;
     }
     if (cJSON_IsString(v))
@@ -447,116 +456,107 @@ static ts_err_t enum_of(dctx_t *c, const kidx_t *obj, const char *key, const cha
         strncat(list, names[i], sizeof list - strlen(list) - 2);
         if (i + 1 < n) strncat(list, "|", sizeof list - strlen(list) - 1);
     }
-    return BAD("%s: expected one of %s", key, list);
+    return CBAD("%s: expected one of %s", key, list);
 }
 
-static ts_err_t decode_order(const char *buf, size_t len, ts_arena_t *arena, ts_order_t *out,
-                             char *errstr, size_t errstr_size) {
+/* An order record's fields from its root object. */
+static ts_err_t order_fields(dctx_t *c, const kidx_t *R, void *vout) {
+    ts_order_t *out = vout;
     static const char *const statuses[] = {"completed", "fulfilled", "cancelled", "refunded",
                                            "voided"};
     static const char *const channels[] = {"in_store", "online"};
-    cJSON *root;
-    bool nul_subst;
-    ts_err_t rc = parse_root(buf, len, arena, &nul_subst, &root, errstr, errstr_size);
-    if (rc) return rc;
-    dctx_t c = {
-        .arena = arena, .errstr = errstr, .errstr_size = errstr_size, .nul_subst = nul_subst};
-    kidx_t R;
-    kidx_build(&R, root);
+    ts_err_t rc = TS_OK;
     int e;
     memset(out, 0, sizeof *out);
-    TRY(get_str(&c, &R, "order_id", true, &out->order_id));
-    TRY(get_str(&c, &R, "customer_id", false, &out->customer_id));
-    TRY(get_str(&c, &R, "outlet_id", false, &out->outlet_id));
-    TRY(get_str(&c, &R, "outlet_name", false, &out->outlet_name));
-    TRY(enum_of(&c, &R, "channel", channels, 2, 0, &e));
+    TRY(get_str(c, R, "order_id", true, &out->order_id));
+    TRY(get_str(c, R, "customer_id", false, &out->customer_id));
+    TRY(get_str(c, R, "outlet_id", false, &out->outlet_id));
+    TRY(get_str(c, R, "outlet_name", false, &out->outlet_name));
+    TRY(enum_of(c, R, "channel", channels, 2, 0, &e));
     out->channel = (ts_channel_t)e;
-    TRY(enum_of(&c, &R, "status", statuses, 5, -1, &e));
+    TRY(enum_of(c, R, "status", statuses, 5, -1, &e));
     out->status = (ts_order_status_t)e;
-    TRY(get_bool(&c, &R, "is_test", &out->is_test));
-    TRY(get_time(&c, &R, "occurred_at", true, &out->occurred_at_ms));
+    TRY(get_bool(c, R, "is_test", &out->is_test));
+    TRY(get_time(c, R, "occurred_at", true, &out->occurred_at_ms));
     const char *cur;
-    TRY(get_str(&c, &R, "currency", false, &cur));
+    TRY(get_str(c, R, "currency", false, &cur));
     if (cur) {
         if (strlen(cur) != 3 || cur[0] < 'A' || cur[0] > 'Z' || cur[1] < 'A' || cur[1] > 'Z' ||
             cur[2] < 'A' || cur[2] > 'Z') {
-            rc = BAD("currency: expected an ISO 4217 code like \"AUD\"");
+            rc = CBAD("currency: expected an ISO 4217 code like \"AUD\"");
             goto done;
         }
         memcpy(out->currency, cur, 4);
     }
-    TRY(get_decimal(&c, &R, "total", true, &out->total));
-    TRY(get_decimal(&c, &R, "discount", false, &out->discount));
-    TRY(get_decimal(&c, &R, "tax", false, &out->tax));
-    const cJSON *lines = kidx_get(&R, "lines");
+    TRY(get_decimal(c, R, "total", true, &out->total));
+    TRY(get_decimal(c, R, "discount", false, &out->discount));
+    TRY(get_decimal(c, R, "tax", false, &out->tax));
+    const cJSON *lines = kidx_get(R, "lines");
     if (lines && !cJSON_IsNull(lines)) {
         if (!cJSON_IsArray(lines)) {
-            rc = BAD("lines: expected an array");
+            rc = CBAD("lines: expected an array");
             goto done;
         }
         size_t n = (size_t)cJSON_GetArraySize(lines);
-        out->lines = ts_arena_alloc(arena, (n ? n : 1) * sizeof *out->lines);
+        out->lines = ts_arena_alloc(c->arena, (n ? n : 1) * sizeof *out->lines);
         if (!out->lines) {
             rc = TS_ERR_NOMEM;
             goto done;
         }
         for (const cJSON *l = lines->child; l; l = l->next) {
-            line_path(c.path, out->n_lines);
-            TRY(decode_line(&c, l, &out->lines[out->n_lines]));
+            line_path(c->path, out->n_lines);
+            TRY(decode_line(c, l, &out->lines[out->n_lines]));
             out->n_lines++;
         }
-        c.path[0] = '\0';
+        c->path[0] = '\0';
     }
-    const cJSON *refund = kidx_get(&R, "refund");
-    if (refund && !cJSON_IsNull(refund)) {
-        if (!cJSON_IsObject(refund)) {
-            rc = BAD("refund: expected an object or null");
-            goto done;
-        }
-        snprintf(c.path, sizeof c.path, "refund.");
-        kidx_t F;
-        kidx_build(&F, refund);
-        out->refund.present = true;
-        TRY(get_str(&c, &F, "refund_id", false, &out->refund.refund_id));
-        TRY(get_str(&c, &F, "reason", false, &out->refund.reason));
-        TRY(get_decimal(&c, &F, "amount", false, &out->refund.amount));
-        c.path[0] = '\0';
+    kidx_t F;
+    TRY(nested_object(c, R, "refund", &F, &out->refund.present));
+    if (out->refund.present) {
+        TRY(get_str(c, &F, "refund_id", false, &out->refund.refund_id));
+        TRY(get_str(c, &F, "reason", false, &out->refund.reason));
+        TRY(get_decimal(c, &F, "amount", false, &out->refund.amount));
+        c->path[0] = '\0';
     }
-    const cJSON *cust = kidx_get(&R, "customer");
-    if (cust && !cJSON_IsNull(cust)) {
-        if (!cJSON_IsObject(cust)) {
-            rc = BAD("customer: expected an object or null");
-            goto done;
-        }
-        snprintf(c.path, sizeof c.path, "customer.");
-        kidx_t C;
-        kidx_build(&C, cust);
-        ts_customer_ref_t *s = &out->customer;
-        s->present = true;
+    kidx_t C;
+    ts_customer_ref_t *s = &out->customer;
+    TRY(nested_object(c, R, "customer", &C, &s->present));
+    if (s->present) {
         s->customer_id = out->customer_id;
-        TRY(get_str(&c, &C, "email", false, &s->email));
-        TRY(get_str(&c, &C, "phone", false, &s->phone));
-        TRY(get_str(&c, &C, "first_name", false, &s->first_name));
-        TRY(get_str(&c, &C, "last_name", false, &s->last_name));
-        TRY(get_str(&c, &C, "home_outlet_id", false, &s->home_outlet_id));
+        TRY(get_person(c, &C, TS_PERSON_DST(s)));
     }
 done:
-    tree_delete(root);
+    return rc;
+}
+
+typedef ts_err_t fields_fn(dctx_t *c, const kidx_t *root, void *out);
+
+/* One record: parsed inside the thread's scratch scope (cJSON's
+ * allocations), its root's keys indexed, `fields` reading them into out. */
+static ts_err_t decode(fields_fn *fields, const char *buf, size_t len, ts_arena_t *arena, void *out,
+                       char *errstr, size_t errstr_size) {
+    scope_enter();
+    cJSON *root;
+    bool nul_subst;
+    ts_err_t rc = parse_root(buf, len, arena, &nul_subst, &root, errstr, errstr_size);
+    if (rc == TS_OK) {
+        dctx_t c = {
+            .arena = arena, .errstr = errstr, .errstr_size = errstr_size, .nul_subst = nul_subst};
+        kidx_t R;
+        kidx_build(&R, root);
+        rc = fields(&c, &R, out);
+        tree_delete(root);
+    }
+    scope_leave();
     return rc;
 }
 
 ts_err_t ts_decode_customer_json(const char *buf, size_t len, ts_arena_t *arena, ts_customer_t *out,
                                  char *errstr, size_t errstr_size) {
-    scope_enter();
-    ts_err_t rc = decode_customer(buf, len, arena, out, errstr, errstr_size);
-    scope_leave();
-    return rc;
+    return decode(customer_fields, buf, len, arena, out, errstr, errstr_size);
 }
 
 ts_err_t ts_decode_order_json(const char *buf, size_t len, ts_arena_t *arena, ts_order_t *out,
                               char *errstr, size_t errstr_size) {
-    scope_enter();
-    ts_err_t rc = decode_order(buf, len, arena, out, errstr, errstr_size);
-    scope_leave();
-    return rc;
+    return decode(order_fields, buf, len, arena, out, errstr, errstr_size);
 }

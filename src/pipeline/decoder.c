@@ -107,53 +107,64 @@ uint64_t ts_decoder_registry_failures(const ts_decoder_t *d) {
     return d ? d->registry_failures : 0;
 }
 
+/* Writer schema `id` from the registry, unless it was missing a moment
+ * ago (TS_ERR_NOT_FOUND) or the registry is backing off
+ * (TS_ERR_TRANSIENT): a failed fetch doubles the wait, an answer resets it. */
+static ts_err_t fetch_writer(ts_decoder_t *d, int32_t id, char *errstr, size_t errstr_size) {
+    int64_t now = ts_now_mono_ms();
+    size_t slot = (uint32_t)id * 2654435761u % (sizeof d->missing / sizeof *d->missing);
+    if (d->missing[slot].until_ms > now && d->missing[slot].id == id)
+        return ts_seterr(errstr, errstr_size, TS_ERR_NOT_FOUND,
+                         "schema id %ld not found in the schema registry", (long)id);
+    if (d->retry_at_ms && now < d->retry_at_ms)
+        return ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT,
+                         "schema registry unavailable (%s); next attempt in %lld ms", d->last_err,
+                         (long long)(d->retry_at_ms - now));
+    const char *json;
+    ts_err_t rc = ts_registry_get(d->registry, id, &json, errstr, errstr_size);
+    if (rc == TS_ERR_TRANSIENT) {
+        d->registry_failures++;
+        d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : REGISTRY_BACKOFF_MIN_MS;
+        if (d->backoff_ms > REGISTRY_BACKOFF_MAX_MS) d->backoff_ms = REGISTRY_BACKOFF_MAX_MS;
+        d->retry_at_ms = now + d->backoff_ms;
+        snprintf(d->last_err, sizeof d->last_err, "%s", errstr_size ? errstr : "");
+        return rc;
+    }
+    d->retry_at_ms = d->backoff_ms = 0; /* the registry answered */
+    if (rc == TS_ERR_NOT_FOUND) {
+        d->missing[slot].id = id;
+        d->missing[slot].until_ms = now + MISSING_TTL_MS;
+    }
+    if (rc) return rc;
+    return ts_avro_add_writer(d->avro, id, json, errstr, errstr_size);
+}
+
+/* A Confluent-framed record: magic byte 0, 4-byte schema id, Avro body. */
+static ts_err_t decode_confluent(ts_decoder_t *d, const unsigned char *b, size_t len,
+                                 ts_arena_t *arena, void *out, char *errstr, size_t errstr_size) {
+    if (len < 5)
+        return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                         "Confluent Avro framing truncated: %zu bytes, need 5 for magic byte "
+                         "and schema id",
+                         len);
+    int32_t id = (int32_t)(((uint32_t)b[1] << 24) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 8) |
+                           (uint32_t)b[4]);
+    if (!ts_avro_has_writer(d->avro, id)) {
+        if (!d->registry)
+            return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                             "Confluent Avro record (schema id %ld) but no schema registry is "
+                             "configured (registry.url)",
+                             (long)id);
+        ts_err_t rc = fetch_writer(d, id, errstr, errstr_size);
+        if (rc) return rc;
+    }
+    return ts_avro_decode(d->avro, id, b + 5, len - 5, 5, arena, out, errstr, errstr_size);
+}
+
 ts_err_t ts_decoder_decode(ts_decoder_t *d, const void *buf, size_t len, ts_arena_t *arena,
                            void *out, char *errstr, size_t errstr_size) {
     const unsigned char *b = buf;
-    if (len > 0 && b[0] == 0) {
-        if (len < 5)
-            return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
-                             "Confluent Avro framing truncated: %zu bytes, need 5 for magic byte "
-                             "and schema id",
-                             len);
-        int32_t id = (int32_t)(((uint32_t)b[1] << 24) | ((uint32_t)b[2] << 16) |
-                               ((uint32_t)b[3] << 8) | (uint32_t)b[4]);
-        if (!ts_avro_has_writer(d->avro, id)) {
-            if (!d->registry)
-                return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
-                                 "Confluent Avro record (schema id %ld) but no schema registry is "
-                                 "configured (registry.url)",
-                                 (long)id);
-            int64_t now = ts_now_mono_ms();
-            size_t slot = (uint32_t)id * 2654435761u % (sizeof d->missing / sizeof *d->missing);
-            if (d->missing[slot].until_ms > now && d->missing[slot].id == id)
-                return ts_seterr(errstr, errstr_size, TS_ERR_NOT_FOUND,
-                                 "schema id %ld not found in the schema registry", (long)id);
-            if (d->retry_at_ms && now < d->retry_at_ms)
-                return ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT,
-                                 "schema registry unavailable (%s); next attempt in %lld ms",
-                                 d->last_err, (long long)(d->retry_at_ms - now));
-            const char *json;
-            ts_err_t rc = ts_registry_get(d->registry, id, &json, errstr, errstr_size);
-            if (rc == TS_ERR_TRANSIENT) {
-                d->registry_failures++;
-                d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : REGISTRY_BACKOFF_MIN_MS;
-                if (d->backoff_ms > REGISTRY_BACKOFF_MAX_MS)
-                    d->backoff_ms = REGISTRY_BACKOFF_MAX_MS;
-                d->retry_at_ms = now + d->backoff_ms;
-                snprintf(d->last_err, sizeof d->last_err, "%s", errstr_size ? errstr : "");
-                return rc;
-            }
-            d->retry_at_ms = d->backoff_ms = 0; /* the registry answered */
-            if (rc == TS_ERR_NOT_FOUND) {
-                d->missing[slot].id = id;
-                d->missing[slot].until_ms = now + MISSING_TTL_MS;
-            }
-            if (rc) return rc;
-            if ((rc = ts_avro_add_writer(d->avro, id, json, errstr, errstr_size))) return rc;
-        }
-        return ts_avro_decode(d->avro, id, b + 5, len - 5, 5, arena, out, errstr, errstr_size);
-    }
+    if (len > 0 && b[0] == 0) return decode_confluent(d, b, len, arena, out, errstr, errstr_size);
     size_t i = 0;
     while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n')) i++;
     if (i < len && b[i] == '{')

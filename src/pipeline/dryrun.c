@@ -202,105 +202,122 @@ static ts_err_t suppressions_load(ts_consent_table_t *t, const char *path, char 
     return rc;
 }
 
+/* The offline pipeline of one run: what the live path would build. */
+typedef struct {
+    ts_kind_t kind;
+    ts_router_t *router;
+    ts_mapper_t *mapper;
+    ts_consent_table_t *consent; /* customers: starts empty, carried across lines */
+    ts_custtable_t *table;       /* orders with --customers */
+    ts_consent_opts_t copts;
+    ts_arena_t *arena;
+    ts_mapped_t m;
+} dry_t;
+
+static void dry_destroy(dry_t *d) {
+    ts_mapped_free(&d->m);
+    ts_arena_destroy(d->arena);
+    ts_custtable_destroy(d->table);
+    ts_consent_table_destroy(d->consent);
+    ts_mapper_destroy(d->mapper);
+    ts_router_destroy(d->router);
+}
+
+static ts_err_t dry_setup(dry_t *d, const ts_config_t *cfg, ts_kind_t kind,
+                          const char *customers_path, const char *suppressions_path, char *errstr,
+                          size_t errstr_size) {
+    *d = (dry_t){.kind = kind, .copts = {.now = ts_now_wall_ms()}};
+    ts_mapped_init(&d->m);
+    d->router = ts_router_new(cfg, errstr, errstr_size);
+    d->mapper = d->router ? ts_mapper_new(cfg, d->router, errstr, errstr_size) : NULL;
+    if (kind == TS_KIND_CUSTOMER) d->consent = ts_consent_table_new(cfg, NULL, errstr, errstr_size);
+    d->arena = ts_arena_new(1 << 16);
+    if (!d->router || !d->mapper || !d->arena || (kind == TS_KIND_CUSTOMER && !d->consent))
+        return TS_ERR_NOMEM;
+    if (d->consent && suppressions_path)
+        return suppressions_load(d->consent, suppressions_path, errstr, errstr_size);
+    if (kind == TS_KIND_ORDER && customers_path) {
+        if (!(d->table = ts_custtable_new(0))) return TS_ERR_NOMEM;
+        return customers_load(d->table, customers_path, errstr, errstr_size);
+    }
+    return TS_OK;
+}
+
+/* One input line (without its line end) decoded and mapped into d->m;
+ * the decoder's or mapper's code, `why` naming a decode error. */
+static ts_err_t dry_line(dry_t *d, const char *line, size_t len, char *why, size_t why_size) {
+    if (len == 0) return ts_seterr(why, why_size, TS_ERR_INVALID, "empty line");
+    ts_err_t rc;
+    if (d->kind == TS_KIND_CUSTOMER) {
+        ts_customer_t c;
+        rc = ts_decode_customer_json(line, len, d->arena, &c, why, why_size);
+        if (rc == TS_OK) rc = ts_map_customer(d->mapper, &c, &d->m);
+        if (rc == TS_OK)
+            rc = ts_consent_table_decide(d->consent, &c, 0, -1, &d->copts, &d->m, NULL);
+        return rc;
+    }
+    ts_order_t o;
+    rc = ts_decode_order_json(line, len, d->arena, &o, why, why_size);
+    if (rc != TS_OK) return rc;
+    ts_customer_ref_t from_table = {0};
+    bool in_table =
+        d->table && o.customer_id && ts_custtable_get(d->table, o.customer_id, &from_table);
+    const ts_customer_ref_t *cust = ts_map_resolve_customer(&o, in_table ? &from_table : NULL);
+    return ts_map_order(d->mapper, &o, cust, &d->m);
+}
+
+static void count(ts_dryrun_stats_t *st, const ts_mapped_t *m) {
+    if (m->dead_letter) {
+        st->dead_letter++;
+        st->by_reason[m->dead_letter]++;
+    } else if (m->skipped) {
+        st->skipped++;
+    } else {
+        st->sent++;
+        st->events_per_account_total += m->n_events;
+    }
+}
+
 ts_err_t ts_dryrun_run(const ts_config_t *cfg, ts_kind_t kind, FILE *in, const char *customers_path,
                        const char *suppressions_path, FILE *out, ts_dryrun_stats_t *stats,
                        char *errstr, size_t errstr_size) {
     ts_dryrun_stats_t st;
     memset(&st, 0, sizeof st);
-    ts_custtable_t *table = NULL;
-    ts_err_t rc = TS_OK;
-    ts_router_t *router = ts_router_new(cfg, errstr, errstr_size);
-    ts_mapper_t *mapper = router ? ts_mapper_new(cfg, router, errstr, errstr_size) : NULL;
-    /* the consent state starts empty and is carried across lines in order */
-    ts_consent_table_t *consent =
-        kind == TS_KIND_CUSTOMER ? ts_consent_table_new(cfg, NULL, errstr, errstr_size) : NULL;
-    const ts_consent_opts_t copts = {.now = ts_now_wall_ms()};
-    ts_arena_t *arena = ts_arena_new(1 << 16);
-    ts_mapped_t m;
-    ts_mapped_init(&m);
+    dry_t d;
     ts_buf_t line_out = TS_BUF_INIT;
     char *line = NULL;
     size_t lcap = 0;
     ssize_t n;
-    if (!router || !mapper || !arena || (kind == TS_KIND_CUSTOMER && !consent)) {
-        rc = TS_ERR_NOMEM;
-        goto done;
-    }
-    if (consent && suppressions_path &&
-        (rc = suppressions_load(consent, suppressions_path, errstr, errstr_size)) != TS_OK)
-        goto done;
-    if (kind == TS_KIND_ORDER && customers_path) {
-        if (!(table = ts_custtable_new(0))) {
-            rc = TS_ERR_NOMEM;
-            goto done;
-        }
-        if ((rc = customers_load(table, customers_path, errstr, errstr_size)) != TS_OK) goto done;
-    }
-
-    while ((n = getline(&line, &lcap, in)) >= 0) {
+    ts_err_t rc = dry_setup(&d, cfg, kind, customers_path, suppressions_path, errstr, errstr_size);
+    while (rc == TS_OK && (n = getline(&line, &lcap, in)) >= 0) {
         st.lines++;
-        ts_arena_reset(arena);
-        ts_mapped_reset(&m);
+        ts_arena_reset(d.arena);
+        ts_mapped_reset(&d.m);
         char why[512];
         size_t len = (size_t)n;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
-        ts_err_t drc;
-        if (len == 0) {
-            drc = ts_seterr(why, sizeof why, TS_ERR_INVALID, "empty line");
-        } else if (kind == TS_KIND_CUSTOMER) {
-            ts_customer_t c;
-            drc = ts_decode_customer_json(line, len, arena, &c, why, sizeof why);
-            if (drc == TS_OK) drc = ts_map_customer(mapper, &c, &m);
-            if (drc == TS_OK) drc = ts_consent_table_decide(consent, &c, 0, -1, &copts, &m, NULL);
-        } else {
-            ts_order_t o;
-            drc = ts_decode_order_json(line, len, arena, &o, why, sizeof why);
-            if (drc == TS_OK) {
-                ts_customer_ref_t from_table = {0};
-                bool in_table =
-                    table && o.customer_id && ts_custtable_get(table, o.customer_id, &from_table);
-                const ts_customer_ref_t *cust =
-                    ts_map_resolve_customer(&o, in_table ? &from_table : NULL);
-                drc = ts_map_order(mapper, &o, cust, &m);
-            }
-        }
+        ts_err_t drc = dry_line(&d, line, len, why, sizeof why);
         if (drc == TS_ERR_NOMEM) {
             rc = TS_ERR_NOMEM;
-            goto done;
+            break;
         }
         if (drc != TS_OK) {
-            m.dead_letter = TS_REASON_DECODE_ERROR;
-            snprintf(m.detail, sizeof m.detail, "%s", why);
-            m.account = -1;
-            m.route.account = -1;
+            d.m.dead_letter = TS_REASON_DECODE_ERROR;
+            snprintf(d.m.detail, sizeof d.m.detail, "%s", why);
+            d.m.account = -1;
+            d.m.route.account = -1;
         }
-        if (m.dead_letter) {
-            st.dead_letter++;
-            st.by_reason[m.dead_letter]++;
-        } else if (m.skipped) {
-            st.skipped++;
-        } else {
-            st.sent++;
-            st.events_per_account_total += m.n_events;
-        }
+        count(&st, &d.m);
         ts_buf_reset(&line_out);
-        write_line(&line_out, cfg, st.lines, &m);
-        if (fwrite(line_out.data, 1, line_out.len, out) != line_out.len) {
+        write_line(&line_out, cfg, st.lines, &d.m);
+        if (fwrite(line_out.data, 1, line_out.len, out) != line_out.len)
             rc = ts_seterr(errstr, errstr_size, TS_ERR_IO, "write failed: %s", strerror(errno));
-            goto done;
-        }
     }
-    if (fflush(out) != 0)
+    if (rc == TS_OK && fflush(out) != 0)
         rc = ts_seterr(errstr, errstr_size, TS_ERR_IO, "write failed: %s", strerror(errno));
-done:
     if (stats) *stats = st;
     free(line);
     ts_buf_free(&line_out);
-    ts_mapped_free(&m);
-    ts_arena_destroy(arena);
-    ts_custtable_destroy(table);
-    ts_consent_table_destroy(consent);
-    ts_mapper_destroy(mapper);
-    ts_router_destroy(router);
+    dry_destroy(&d);
     return rc;
 }

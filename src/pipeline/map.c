@@ -24,12 +24,36 @@
 #define TS_MIN_TIME_MS      TS_KLAVIYO_MIN_EVENT_TIME_MS
 #define TS_MAX_FUTURE_MS    TS_KLAVIYO_MAX_EVENT_FUTURE_MS
 
+/* Phone memo: libphonenumber costs ~15-30 us per number (ICU regexes),
+ * more than the rest of an order's decode and map together, and an
+ * orders stream sees the same customers' phones again and again. A
+ * two-way set-associative cache (least recently used way replaced) keyed
+ * by the exact input (the mapper's default region is fixed): a hit
+ * returns what ts_phone_parse returned for the same bytes, so the output
+ * is unchanged. Valid numbers without an extension keep their E.164 and
+ * type; invalid ones (TS_ERR_INVALID) the index of their reason among
+ * the distinct reasons seen (a few dozen texts, at most 255 kept).
+ * 32,768 sets x 2 x 51 bytes (3.3 MB), allocated on first use. */
+#define PHONE_MEMO_SETS    32768u
+#define PHONE_MEMO_INPUT   32  /* inputs up to 31 bytes are cached */
+#define PHONE_MEMO_REASONS 255 /* distinct reasons of invalid numbers kept */
+#define PHONE_REASON_SIZE  160 /* = sizeof ts_mapped_t.phone_dropped */
+typedef struct {
+    char in[PHONE_MEMO_INPUT]; /* "" = empty way */
+    char e164[TS_PHONE_E164_SIZE];
+    uint8_t type;
+    uint8_t reason; /* 0: valid; k: invalid, reasons[k - 1] */
+} phone_memo_t;
+
 struct ts_mapper_s {
     const ts_config_t *cfg;
     const ts_router_t *router;
     ts_clock_fn wall; /* for the "not more than a year in the future" rule */
     const char **set; /* scratch hash set for unique lists, reused */
     size_t set_cap;
+    phone_memo_t (*memo)[2]; /* PHONE_MEMO_SETS sets, way 0 most recent; NULL until a phone */
+    char (*reasons)[PHONE_REASON_SIZE]; /* PHONE_MEMO_REASONS, NULL until an invalid one */
+    int n_reasons;
 };
 
 void ts_mapped_init(ts_mapped_t *m) {
@@ -78,6 +102,8 @@ ts_mapper_t *ts_mapper_new(const ts_config_t *cfg, const ts_router_t *router, ch
 void ts_mapper_destroy(ts_mapper_t *mp) {
     if (!mp) return;
     free(mp->set);
+    free(mp->memo);
+    free(mp->reasons);
     free(mp);
 }
 
@@ -126,6 +152,56 @@ static ts_map_event_t *new_event(ts_mapped_t *m) {
     return e;
 }
 
+/* The memo's index (1..) of an invalid number's reason, 0 when it cannot
+ * be kept (the table is full or the text is longer than a slot). */
+static uint8_t reason_index(ts_mapper_t *mp, const char *why) {
+    if (strlen(why) >= PHONE_REASON_SIZE) return 0;
+    for (int i = 0; i < mp->n_reasons; i++)
+        if (!strcmp(mp->reasons[i], why)) return (uint8_t)(i + 1);
+    if (mp->n_reasons == PHONE_MEMO_REASONS) return 0;
+    if (!mp->reasons && !(mp->reasons = malloc(PHONE_MEMO_REASONS * sizeof *mp->reasons))) return 0;
+    strcpy(mp->reasons[mp->n_reasons], why);
+    return (uint8_t)++mp->n_reasons;
+}
+
+/* ts_phone_parse through the memo (see phone_memo_t): same result, same
+ * *ph, same errstr, for the same input. */
+static ts_err_t parse_phone(ts_mapper_t *mp, const char *phone, ts_phone_t *ph, char *errstr,
+                            size_t errstr_size) {
+    size_t n = strnlen(phone, PHONE_MEMO_INPUT);
+    phone_memo_t *set = NULL;
+    if (n < PHONE_MEMO_INPUT && errstr_size == PHONE_REASON_SIZE) {
+        if (!mp->memo) mp->memo = calloc(PHONE_MEMO_SETS, sizeof *mp->memo);
+        if (mp->memo) set = mp->memo[ts_hash_bytes(phone, n) & (PHONE_MEMO_SETS - 1)];
+        for (int w = 0; set && w < 2; w++) {
+            if (memcmp(set[w].in, phone, n + 1) != 0) continue;
+            if (w == 1) { /* most recent first */
+                phone_memo_t t = set[0];
+                set[0] = set[1];
+                set[1] = t;
+            }
+            *ph = (ts_phone_t){.type = (ts_phone_type_t)set[0].type};
+            if (set[0].reason) {
+                const char *why = mp->reasons[set[0].reason - 1];
+                memcpy(errstr, why, strlen(why) + 1);
+                return TS_ERR_INVALID;
+            }
+            memcpy(ph->e164, set[0].e164, sizeof ph->e164);
+            return TS_OK;
+        }
+    }
+    ts_err_t rc = ts_phone_parse(phone, mp->cfg->default_phone_region, ph, errstr, errstr_size);
+    uint8_t reason = rc == TS_ERR_INVALID ? reason_index(mp, errstr) : 0;
+    if (set && ((rc == TS_OK && !ph->extension[0]) || reason)) {
+        set[1] = set[0];
+        memcpy(set[0].in, phone, n + 1);
+        memcpy(set[0].e164, ph->e164, sizeof set[0].e164);
+        set[0].type = (uint8_t)ph->type;
+        set[0].reason = reason;
+    }
+    return rc;
+}
+
 /* Identifiers: the normalised email (trimmed, lower-cased) and phone. */
 static void put_identifiers(ts_mapper_t *mp, ts_mapped_t *m, const char *email, const char *phone) {
     m->email.off = m->text.len;
@@ -146,8 +222,7 @@ static void put_identifiers(ts_mapper_t *mp, ts_mapped_t *m, const char *email, 
     ts_phone_t ph = {.type = TS_PHONE_INVALID};
     if (phone && *phone) {
         /* libphonenumber: valid numbers only, E.164, extension apart (src/phone/) */
-        if (ts_phone_parse(phone, mp->cfg->default_phone_region, &ph, m->phone_dropped,
-                           sizeof m->phone_dropped) == TS_OK) {
+        if (parse_phone(mp, phone, &ph, m->phone_dropped, sizeof m->phone_dropped) == TS_OK) {
             ts_buf_puts(&m->text, ph.e164);
             m->phone_type = ph.type;
             m->phone_dropped[0] = '\0';
@@ -465,16 +540,18 @@ const ts_customer_ref_t *ts_map_resolve_customer(const ts_order_t *o,
     return from_table && from_table->present ? from_table : NULL;
 }
 
-ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_ref_t *cust,
-                      ts_mapped_t *out) {
-    ts_mapped_reset(out);
+/* The orders that send nothing: skipped (voided, test) or dead-lettered
+ * before routing (time outside Klaviyo's window, guest sale, unknown
+ * customer). True when out says so. */
+static bool order_refused(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_ref_t *cust,
+                          ts_mapped_t *out) {
     if (o->status == TS_ORDER_VOIDED) {
         out->skipped = "VOIDED";
-        return TS_OK;
+        return true;
     }
     if (o->is_test) {
         out->skipped = "TEST_ORDER";
-        return TS_OK;
+        return true;
     }
     int64_t now = mp->wall(NULL);
     if (o->occurred_at_ms < TS_MIN_TIME_MS || o->occurred_at_ms > now + TS_MAX_FUTURE_MS) {
@@ -484,41 +561,31 @@ ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_re
              "occurred_at: %s is outside Klaviyo's accepted window "
              "(after 1990, at most one year ahead)",
              t);
-        return TS_OK;
+        return true;
     }
     if (!cust && !o->customer_id) {
         dead(out, TS_REASON_NO_PROFILE_IDENTIFIER,
              "order %s is a guest sale: no customer id and no embedded customer", o->order_id);
-        return TS_OK;
+        return true;
     }
     if (!cust) {
         dead(out, TS_REASON_UNKNOWN_CUSTOMER,
              "order %s: customer %s is unknown (no embedded "
              "customer and not in the customer table)",
              o->order_id, o->customer_id ? o->customer_id : "(none)");
-        return TS_OK;
+        return true;
     }
-    if (!route(mp, out, cust->home_outlet_id, "order's customer")) return TS_OK;
-    put_identifiers(mp, out, cust->email, cust->phone);
-    if (out->email.len == 0 && out->phone_e164.len == 0) {
-        char note[200];
-        dead(out, TS_REASON_NO_PROFILE_IDENTIFIER,
-             "order %s: customer %s has neither a valid email nor a valid phone number%s",
-             o->order_id, cust->customer_id ? cust->customer_id : "(guest)",
-             phone_note(out, note, sizeof note));
-        return TS_OK;
-    }
-    profile_src_t p = {cust->customer_id ? cust->customer_id : o->customer_id, cust->first_name,
-                       cust->last_name, NULL, o};
-    write_profile(mp, out, &p);
+    return false;
+}
 
-    ts_jw_t w;
-    ts_map_event_t *e;
+/* The order's own event: Placed, Fulfilled, Cancelled or Refunded Order. */
+static ts_err_t order_event(ts_mapper_t *mp, const ts_order_t *o, ts_mapped_t *out) {
     static const char *const metric_for[] = {"Placed Order", "Fulfilled Order", "Cancelled Order",
                                              "Refunded Order", NULL};
-    const char *metric = metric_for[o->status];
-    if (!(e = new_event(out))) return TS_ERR_NOMEM;
-    begin_event(out, &w, e, metric);
+    ts_jw_t w;
+    ts_map_event_t *e = new_event(out);
+    if (!e) return TS_ERR_NOMEM;
+    begin_event(out, &w, e, metric_for[o->status]);
     write_order_properties(mp, out, &w, o);
     if (o->status == TS_ORDER_REFUNDED || o->status == TS_ORDER_CANCELLED) {
         if (o->refund.present) kv_text(out, &w, "Reason", o->refund.reason);
@@ -544,33 +611,56 @@ ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_re
     }
     case TS_ORDER_VOIDED: break;
     }
-    if (w.failed) return TS_ERR_NOMEM;
+    return w.failed ? TS_ERR_NOMEM : TS_OK;
+}
 
-    if (o->status == TS_ORDER_COMPLETED) {
-        for (size_t i = 0; i < o->n_lines; i++) {
-            const ts_order_line_t *l = &o->lines[i];
-            if (!(e = new_event(out))) return TS_ERR_NOMEM;
-            begin_event(out, &w, e, "Ordered Product");
-            kv_text(out, &w, "OrderId", o->order_id);
-            kv_text(out, &w, "LineId", l->line_id);
-            kv_text(out, &w, "ProductID", l->product_id);
-            kv_text(out, &w, "SKU", l->sku);
-            kv_text(out, &w, "ProductName", l->name);
-            TS_JW_KV_DECIMAL_OPT(&w, "Quantity", l->quantity);
-            TS_JW_KV_DECIMAL_OPT(&w, "ItemPrice", l->unit_price);
-            TS_JW_KV_DECIMAL_OPT(&w, "RowTotal", l->row_total);
-            TS_JW_KV_DECIMAL_OPT(&w, "Discount", l->discount);
-            kv_text(out, &w, "ImageURL", l->image_url);
-            kv_text(out, &w, "ProductURL", l->product_url);
-            TS_JW_KEY(&w, "ProductCategories");
-            write_str_array(out, &w, l->categories, l->n_categories);
-            kv_text(out, &w, "ProductBrand", l->brand);
-            kv_text(out, &w, "StoreId", o->outlet_id);
-            kv_text(out, &w, "StoreLocation", o->outlet_name);
-            end_event(out, &w, e, o, l->row_total, o->order_id, ":", l->line_id);
-            if (w.failed) return TS_ERR_NOMEM;
-        }
+/* One Ordered Product event per line of a completed order. */
+static ts_err_t line_event(const ts_order_t *o, const ts_order_line_t *l, ts_mapped_t *out) {
+    ts_jw_t w;
+    ts_map_event_t *e = new_event(out);
+    if (!e) return TS_ERR_NOMEM;
+    begin_event(out, &w, e, "Ordered Product");
+    kv_text(out, &w, "OrderId", o->order_id);
+    kv_text(out, &w, "LineId", l->line_id);
+    kv_text(out, &w, "ProductID", l->product_id);
+    kv_text(out, &w, "SKU", l->sku);
+    kv_text(out, &w, "ProductName", l->name);
+    TS_JW_KV_DECIMAL_OPT(&w, "Quantity", l->quantity);
+    TS_JW_KV_DECIMAL_OPT(&w, "ItemPrice", l->unit_price);
+    TS_JW_KV_DECIMAL_OPT(&w, "RowTotal", l->row_total);
+    TS_JW_KV_DECIMAL_OPT(&w, "Discount", l->discount);
+    kv_text(out, &w, "ImageURL", l->image_url);
+    kv_text(out, &w, "ProductURL", l->product_url);
+    TS_JW_KEY(&w, "ProductCategories");
+    write_str_array(out, &w, l->categories, l->n_categories);
+    kv_text(out, &w, "ProductBrand", l->brand);
+    kv_text(out, &w, "StoreId", o->outlet_id);
+    kv_text(out, &w, "StoreLocation", o->outlet_name);
+    end_event(out, &w, e, o, l->row_total, o->order_id, ":", l->line_id);
+    return w.failed ? TS_ERR_NOMEM : TS_OK;
+}
+
+ts_err_t ts_map_order(ts_mapper_t *mp, const ts_order_t *o, const ts_customer_ref_t *cust,
+                      ts_mapped_t *out) {
+    ts_mapped_reset(out);
+    if (order_refused(mp, o, cust, out)) return TS_OK;
+    if (!route(mp, out, cust->home_outlet_id, "order's customer")) return TS_OK;
+    put_identifiers(mp, out, cust->email, cust->phone);
+    if (out->email.len == 0 && out->phone_e164.len == 0) {
+        char note[200];
+        dead(out, TS_REASON_NO_PROFILE_IDENTIFIER,
+             "order %s: customer %s has neither a valid email nor a valid phone number%s",
+             o->order_id, cust->customer_id ? cust->customer_id : "(guest)",
+             phone_note(out, note, sizeof note));
+        return TS_OK;
     }
+    profile_src_t p = {cust->customer_id ? cust->customer_id : o->customer_id, cust->first_name,
+                       cust->last_name, NULL, o};
+    write_profile(mp, out, &p);
+    ts_err_t rc = order_event(mp, o, out);
+    for (size_t i = 0; !rc && o->status == TS_ORDER_COMPLETED && i < o->n_lines; i++)
+        rc = line_event(o, &o->lines[i], out);
+    if (rc) return rc;
     if (out->dead_letter != TS_REASON_NONE) { /* a unique_id over the limit */
         out->n_events = 0;
         return TS_OK;

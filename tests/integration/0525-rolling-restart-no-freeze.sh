@@ -66,6 +66,12 @@ for m in 0 1 2; do wait "${member[$m]}"; done
 timeout 60 "$bin/tillstream-orders" --config "$work/config.json" --exit-at-end >"$work/check.log"
 grep -q '"message":"summary","consumed":0,' "$work/check.log" || { echo "records left uncommitted:" >&2; tail -2 "$work/check.log" >&2; exit 1; }
 # what the rebalances cost: events sent again (Klaviyo keeps one per
-# unique_id; the simulator counts the repeats), reported, not asserted
+# unique_id; the simulator counts the repeats). A revoke waits
+# (consumer.revoke_drain_ms) for the revoked partitions' requests on the
+# wire and commits them, so the next owner does not send them again:
+# under 1 % of the events sent (5.6 % without the wait).
 resent=$(curl -fsS "http://127.0.0.1:$sim_port/__sim/stats" | python3 -c 'import json,sys; print(sum(a["duplicates_ignored"] for a in json.load(sys.stdin)["accounts"].values()))')
-echo "rolling restart of 3 members: $got events recorded once, every partition committed to its end; re-sent across 3 rebalances: $resent ($(python3 -c "print(f'{100*$resent/max(1,$got+$resent):.2f}')") % of the events sent)"
+share=$(python3 -c "print(f'{100*$resent/max(1,$got+$resent):.2f}')")
+echo "rolling restart of 3 members: $got events recorded once, every partition committed to its end; re-sent across 3 rebalances: $resent ($share % of the events sent)"
+python3 -c "import sys; sys.exit(0 if $resent * 100 < ($got + $resent) * ${TS_RESENT_MAX_PCT:-1} else 1)" ||
+  { echo "re-sent $share % of the events, want < ${TS_RESENT_MAX_PCT:-1} %" >&2; grep -h '"revoke' "$work"/m*.log | tail -n 12 >&2; exit 1; }

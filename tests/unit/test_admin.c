@@ -18,39 +18,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http_testlib.h"
 #include "tillstream/admin.h"
-
-typedef struct {
-    char body[4096];
-    size_t len;
-} resp_t;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud) {
-    resp_t *r = ud;
-    size_t k = sz * n, room = sizeof r->body - 1 - r->len;
-    if (k > room) k = room;
-    memcpy(r->body + r->len, p, k);
-    r->len += k;
-    r->body[r->len] = 0;
-    return sz * n;
-}
-
-static long get(int port, const char *method, const char *path, resp_t *r) {
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    memset(r, 0, sizeof *r);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-    long status = 0;
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    return status;
-}
 
 static void test_endpoints(void **state) {
     (void)state;
@@ -62,29 +31,30 @@ static void test_endpoints(void **state) {
     assert_non_null(a);
     int port = ts_admin_port(a);
     assert_true(port > 0);
-    resp_t r;
+    ts_buf_t r = TS_BUF_INIT;
 
-    assert_int_equal(get(port, "GET", "/healthz", &r), 200);
+    assert_int_equal(th_request(port, "GET", "/healthz", &r), 200);
     ts_admin_set_stale_ms(a, 0); /* heartbeat always too old */
-    assert_int_equal(get(port, "GET", "/healthz", &r), 503);
-    assert_non_null(strstr(r.body, "stalled"));
+    assert_int_equal(th_request(port, "GET", "/healthz", &r), 503);
+    assert_non_null(strstr(r.data, "stalled"));
     ts_admin_set_stale_ms(a, 60000);
     ts_admin_heartbeat(a);
-    assert_int_equal(get(port, "GET", "/healthz", &r), 200);
+    assert_int_equal(th_request(port, "GET", "/healthz", &r), 200);
 
-    assert_int_equal(get(port, "GET", "/readyz", &r), 503);
+    assert_int_equal(th_request(port, "GET", "/readyz", &r), 503);
     ts_admin_set_ready(a, true);
-    assert_int_equal(get(port, "GET", "/readyz", &r), 200);
+    assert_int_equal(th_request(port, "GET", "/readyz", &r), 200);
 
-    assert_int_equal(get(port, "GET", "/metrics", &r), 200);
-    assert_non_null(strstr(r.body, "tillstream_test_gauge 42"));
-    assert_non_null(strstr(r.body, "tillstream_ready 1"));
+    assert_int_equal(th_request(port, "GET", "/metrics", &r), 200);
+    assert_non_null(strstr(r.data, "tillstream_test_gauge 42"));
+    assert_non_null(strstr(r.data, "tillstream_ready 1"));
     ts_admin_set_ready(a, false);
-    assert_int_equal(get(port, "GET", "/metrics", &r), 200);
-    assert_non_null(strstr(r.body, "tillstream_ready 0"));
+    assert_int_equal(th_request(port, "GET", "/metrics", &r), 200);
+    assert_non_null(strstr(r.data, "tillstream_ready 0"));
 
-    assert_int_equal(get(port, "GET", "/nope", &r), 404);
-    assert_int_equal(get(port, "POST", "/metrics", &r), 405);
+    assert_int_equal(th_request(port, "GET", "/nope", &r), 404);
+    assert_int_equal(th_request(port, "POST", "/metrics", &r), 405);
+    ts_buf_free(&r);
     ts_admin_destroy(a);
     ts_metrics_destroy(m);
 }

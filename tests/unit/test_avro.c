@@ -379,6 +379,23 @@ static void test_unresolvable_writers(void **state) {
     ts_avro_destroy(a);
 }
 
+/* The fewest fields an order needs (order_id "O", status, occurred_at,
+ * total), and with `line` one line "L1" of quantity 1 (returned, for more
+ * of its fields). */
+static avro_value_t min_order(tw_t *w, bool line) {
+    tw_str(&w->rec, "order_id", "O");
+    tw_null(&w->rec, "customer_id");
+    tw_enum(&w->rec, "status", 0);
+    tw_long(&w->rec, "occurred_at", 1);
+    tw_dec(&w->rec, "total", 1);
+    avro_value_t l = {NULL, NULL};
+    if (!line) return l;
+    l = tw_append(&w->rec, "lines");
+    tw_str(&l, "line_id", "L1");
+    tw_dec(&l, "quantity", 1);
+    return l;
+}
+
 static void test_bad_decimal_and_garbage(void **state) {
     (void)state;
     ts_avro_t *a = with_writer(TS_KIND_ORDER, 1, ORDER_V1);
@@ -387,14 +404,7 @@ static void test_bad_decimal_and_garbage(void **state) {
     /* a 9-byte decimal that does not fit 18 digits in lines[0].row_total */
     tw_t w;
     tw_init(&w, ORDER_V1);
-    tw_str(&w.rec, "order_id", "O");
-    tw_null(&w.rec, "customer_id");
-    tw_enum(&w.rec, "status", 0);
-    tw_long(&w.rec, "occurred_at", 1);
-    tw_dec(&w.rec, "total", 1);
-    avro_value_t l = tw_append(&w.rec, "lines");
-    tw_str(&l, "line_id", "L1");
-    tw_dec(&l, "quantity", 1);
+    avro_value_t l = min_order(&w, true);
     avro_value_t rt = tw_field(&l, "row_total", 0);
     avro_value_set_bytes(&rt, "\x01\x00\x00\x00\x00\x00\x00\x00\x00", 9);
     size_t n = tw_write(&w, 0, 0, buf, sizeof buf);
@@ -474,14 +484,7 @@ static void test_text_that_is_not_text(void **state) {
     ts_order_t o;
     tw_t w;
     tw_init(&w, ts_schema_order_avsc);
-    tw_str(&w.rec, "order_id", "O");
-    tw_null(&w.rec, "customer_id");
-    tw_enum(&w.rec, "status", 0);
-    tw_long(&w.rec, "occurred_at", 1);
-    tw_dec(&w.rec, "total", 1);
-    avro_value_t l = tw_append(&w.rec, "lines");
-    tw_str(&l, "line_id", "L1");
-    tw_dec(&l, "quantity", 1);
+    avro_value_t l = min_order(&w, true);
     tw_dec(&l, "row_total", 1);
     avro_value_t cats, cat;
     if (avro_value_get_by_name(&l, "categories", &cats, NULL) ||
@@ -495,6 +498,40 @@ static void test_text_that_is_not_text(void **state) {
     assert_string_equal(err,
                         "lines[0].categories[1]: contains a NUL character (\\u0000) at byte 1");
     ts_avro_destroy(a);
+    /* the nested records' paths: the order's customer snapshot and refund,
+     * the customer's billing address */
+    static const struct {
+        const char *record, *field, *want;
+    } nested[] = {
+        {"customer", "email", "customer.email: contains a NUL character (\\u0000) at byte 1"},
+        {"customer", "home_outlet_id",
+         "customer.home_outlet_id: contains a NUL character (\\u0000) at byte 1"},
+        {"refund", "reason", "refund.reason: contains a NUL character (\\u0000) at byte 1"},
+        {"billing_address", "city",
+         "billing_address.city: contains a NUL character (\\u0000) at byte 1"},
+    };
+    for (size_t i = 0; i < sizeof nested / sizeof nested[0]; i++) {
+        bool order = strcmp(nested[i].record, "billing_address") != 0;
+        const char *schema = order ? ts_schema_order_avsc : ts_schema_customer_avsc;
+        a = with_writer(order ? TS_KIND_ORDER : TS_KIND_CUSTOMER, 1, schema);
+        tw_init(&w, schema);
+        if (order)
+            min_order(&w, false);
+        else
+            tw_str(&w.rec, "customer_id", "C");
+        avro_value_t rec = tw_field(&w.rec, nested[i].record, 0);
+        avro_value_t v = tw_field(&rec, nested[i].field, 0);
+        if (avro_value_set_string_len(&v, "a\0b", 4)) tw_die(nested[i].field);
+        n = tw_write(&w, 0, 0, buf, sizeof buf);
+        tw_free(&w);
+        ts_arena_reset(ar);
+        ts_customer_t cu;
+        assert_int_equal(
+            ts_avro_decode(a, 1, buf, n, 5, ar, order ? (void *)&o : (void *)&cu, err, sizeof err),
+            TS_ERR_INVALID);
+        assert_string_equal(err, nested[i].want);
+        ts_avro_destroy(a);
+    }
     /* a numeric id: a writer schema with customer_id as long does not
      * resolve (no long -> string promotion), as JSON refuses 12345 */
     a = ts_avro_new(TS_KIND_CUSTOMER, err, sizeof err);

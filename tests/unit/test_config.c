@@ -262,6 +262,37 @@ static void test_load_file_errors(void **state) {
     ts_config_destroy(cfg);
 }
 
+/* The reference (--help-config, docs/config-reference.md) comes from the
+ * parser's tables: its rows carry the tables' defaults and ranges, and
+ * every key path it lists is one the parser knows (a wrong value is an
+ * error naming that path, never "unknown key"). */
+static void test_reference_matches_parser(void **state) {
+    (void)state;
+    ts_buf_t ref = TS_BUF_INIT;
+    assert_int_equal(ts_config_reference(&ref), TS_OK);
+    assert_non_null(strstr(ref.data, "| `klaviyo.linger_ms` | integer 0..600000 | `200` |"));
+    assert_non_null(strstr(ref.data, "| `topics.profiles` | string or null | null |"));
+    assert_non_null(strstr(ref.data, "| `log.level` | string | `info` | debug \\| info \\| warn"));
+    assert_non_null(strstr(ref.data,
+                           "| `accounts[].rate_limits.events_bulk.steady_per_min` | positive "
+                           "number | `150` |"));
+    int checked = 0;
+    for (const char *row = strstr(ref.data, "\n| `"); row; row = strstr(row + 1, "\n| `")) {
+        char path[128];
+        if (sscanf(row, "\n| `%127[a-z_.]` |", path) != 1 || !strchr(path, '.')) continue;
+        char section[64], key[64], json[1024];
+        if (sscanf(path, "%63[a-z_].%63[a-z_]", section, key) != 2) continue;
+        snprintf(json, sizeof json, "{\"%s\":{\"%s\":[[]]}," ACC "}", section, key);
+        ts_config_t *cfg = NULL;
+        assert_int_equal(parse(json, &cfg), TS_ERR_CONFIG);
+        if (!strstr(err, path) || strstr(err, "unknown key"))
+            fail_msg("%s: the parser says \"%s\"", path, err);
+        checked++;
+    }
+    assert_true(checked >= 30);
+    ts_buf_free(&ref);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_passthrough),
@@ -272,6 +303,7 @@ int main(void) {
         cmocka_unit_test(test_api_key_sources_never_leak),
         cmocka_unit_test(test_kafka_secrets_from_env_and_file),
         cmocka_unit_test(test_load_file_errors),
+        cmocka_unit_test(test_reference_matches_parser),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http_testlib.h"
 #include "tillstream/consumer.h"
 #include "tillstream/log.h"
 #include "tillstream/sim.h"
@@ -147,25 +148,6 @@ static void produce_customers_to(fx_t *f, const char *topic, int parts, int n) {
 
 static void produce_customers(fx_t *f, int n) { produce_customers_to(f, TOPIC_C, PARTS, n); }
 
-/* GET http://127.0.0.1:port/path -> HTTP status; the body into out */
-static size_t collect(char *p, size_t sz, size_t n, void *ud) {
-    ts_buf_append(ud, p, sz * n);
-    return sz * n;
-}
-static long http_get(int port, const char *path, ts_buf_t *out) {
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
-    long status = 0;
-    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    return status;
-}
-
 /* The group's committed offset per partition equals the partition's end. */
 static int64_t committed_short_of_end(fx_t *f) {
     char err[512];
@@ -189,18 +171,22 @@ static int64_t committed_short_of_end(fx_t *f) {
     return short_by;
 }
 
-static ts_consumer_t *member(fx_t *f, bool exit_at_end) {
+static ts_consumer_t *member_from(fx_t *f, bool exit_at_end, int64_t replay_from_ms) {
     char err[512];
     ts_consumer_opts_t o = {.kind = TS_KIND_CUSTOMER,
                             .prog = "test-customers",
                             .exit_at_end = exit_at_end,
                             .stop = &never_stop,
-                            .replay_from_ms = TS_REPLAY_NONE,
+                            .replay_from_ms = replay_from_ms,
                             .replay_to_ms = TS_REPLAY_NOW};
     ts_consumer_t *c = NULL;
     ts_err_t rc = ts_consumer_new(f->cfg, &o, &c, err, sizeof err);
     if (rc != TS_OK) fail_msg("ts_consumer_new: %s", err);
     return c;
+}
+
+static ts_consumer_t *member(fx_t *f, bool exit_at_end) {
+    return member_from(f, exit_at_end, TS_REPLAY_NONE);
 }
 
 static void assert_owned_figures(const ts_consumer_t *c) {
@@ -305,7 +291,7 @@ static void test_stall_reported_and_cleared(void **state) {
     while (!lag4 && st.inflight > 0 && ts_consumer_poll(a) && ts_now_mono_ms() < until) {
         ts_consumer_stats(a, &st);
         ts_buf_reset(&body);
-        http_get(ts_consumer_admin_port(a), "/metrics", &body);
+        th_get(ts_consumer_admin_port(a), "/metrics", &body);
         double sum = 0;
         for (const char *q = body.data; q && (q = strstr(q, "tillstream_consumer_lag_records{"));
              q++)
@@ -321,6 +307,34 @@ static void test_stall_reported_and_cleared(void **state) {
     ts_consumer_stats(a, &st);
     assert_true(st.at_end);
     assert_false(st.stalled);
+    char err[256];
+    assert_int_equal(ts_consumer_drain(a, err, sizeof err), TS_OK);
+    ts_consumer_destroy(a);
+    fx_stop(&f);
+}
+
+/* A member that has just started is not stalled: the stall clock starts
+ * with the consumer, not at the monotonic clock's zero. A replay assigns
+ * its partitions before the first poll, so its first check found work
+ * owned and "no progress for the machine's uptime". */
+static void test_no_stall_at_start(void **state) {
+    (void)state;
+    fx_t f;
+    /* Klaviyo answers after 2 s; the stall timeout (60 s) is far away */
+    fx_start(&f, 2000, ",\"stall_timeout_ms\":60000", 1000);
+    produce_customers(&f, 4);
+    ts_consumer_t *a = member_from(&f, true, TS_REPLAY_EARLIEST);
+    ts_consumer_stats_t st = {0};
+    bool saw_inflight = false;
+    int64_t until = ts_now_mono_ms() + 30000;
+    while (ts_consumer_poll(a) && ts_now_mono_ms() < until) {
+        ts_consumer_stats(a, &st);
+        if (st.inflight > 0) saw_inflight = true;
+        if (st.stalled) fail_msg("stalled at start with a 60 s stall timeout");
+    }
+    assert_true(saw_inflight); /* it owned work while it was checked */
+    ts_consumer_stats(a, &st);
+    assert_true(st.at_end);
     char err[256];
     assert_int_equal(ts_consumer_drain(a, err, sizeof err), TS_OK);
     ts_consumer_destroy(a);
@@ -351,8 +365,8 @@ static void test_ready_without_partitions_and_lag(void **state) {
     assert_int_equal(sa.owned + sb.owned, 1);
     ts_consumer_t *owner = sa.owned ? a : b, *idle = sa.owned ? b : a;
     ts_buf_t body = TS_BUF_INIT;
-    assert_int_equal(http_get(ts_consumer_admin_port(idle), "/readyz", &body), 200);
-    assert_int_equal(http_get(ts_consumer_admin_port(owner), "/readyz", &body), 200);
+    assert_int_equal(th_get(ts_consumer_admin_port(idle), "/readyz", &body), 200);
+    assert_int_equal(th_get(ts_consumer_admin_port(owner), "/readyz", &body), 200);
     /* the lag gauge is refreshed every 5 s: poll until it reads 0 */
     const char *series =
         "tillstream_consumer_lag_records{topic=\"" TOPIC_ONE "\",partition=\"0\"} 0";
@@ -362,12 +376,12 @@ static void test_ready_without_partitions_and_lag(void **state) {
         ts_consumer_poll(a);
         ts_consumer_poll(b);
         ts_buf_reset(&body);
-        http_get(ts_consumer_admin_port(owner), "/metrics", &body);
+        th_get(ts_consumer_admin_port(owner), "/metrics", &body);
         lag0 = body.data && strstr(body.data, series);
     }
     assert_true(lag0);
     ts_buf_reset(&body);
-    http_get(ts_consumer_admin_port(idle), "/metrics", &body);
+    th_get(ts_consumer_admin_port(idle), "/metrics", &body);
     assert_null(strstr(body.data ? body.data : "", "tillstream_consumer_lag_records{"));
     ts_buf_free(&body);
     char err[256];
@@ -398,7 +412,7 @@ static void test_not_ready_before_consent_restore(void **state) {
         ts_consumer_poll(a);
         polls++;
         ts_buf_reset(&body);
-        code = http_get(ts_consumer_admin_port(a), "/readyz", &body);
+        code = th_get(ts_consumer_admin_port(a), "/readyz", &body);
         ts_consumer_stats_t st;
         ts_consumer_stats(a, &st);
         if (code == 200 && st.owned != 1)
@@ -479,6 +493,7 @@ int main(void) {
         cmocka_unit_test(test_rebalance_while_paused_resumes),
         cmocka_unit_test(test_exit_at_end_failed_final_commit),
         cmocka_unit_test(test_stall_reported_and_cleared),
+        cmocka_unit_test(test_no_stall_at_start),
         cmocka_unit_test(test_ready_without_partitions_and_lag),
         cmocka_unit_test(test_not_ready_before_consent_restore),
         cmocka_unit_test(test_waits_for_first_pass),

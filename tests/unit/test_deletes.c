@@ -14,6 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "kafka/deletes_restore.h"
+#include "tillstream/decode.h"
 #include "tillstream/deletes.h"
 #include "tillstream/engine.h"
 #include "tillstream/log.h"
@@ -199,12 +204,87 @@ static void test_ignore_builds_nothing_and_bad_values_fail(void **state) {
     assert_non_null(strstr(err, "customers.on_delete"));
 }
 
+/* Produces `value` (NULL: a tombstone) keyed `key` to topic [part]. */
+static void produce_to(rd_kafka_t *p, const char *topic, int part, const char *key,
+                       const char *value) {
+    assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
+                                       RD_KAFKA_V_KEY(key, strlen(key)),
+                                       RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                     0);
+}
+
+static char *customer_json(const char *id, const char *email, const char *outlet) {
+    static char buf[256];
+    snprintf(buf, sizeof buf, "{\"customer_id\":\"%s\",\"email\":\"%s\",\"home_outlet_id\":\"%s\"}",
+             id, email, outlet);
+    return buf;
+}
+
+/* After a restart the customers topic is read once to its end at start:
+ * every partition (an empty one too), the latest record of a customer
+ * wins, an undecodable record and a tombstone are passed over. */
+static void test_restore_reads_every_partition_to_its_end(void **state) {
+    (void)state;
+    char err[256];
+    fx_t f;
+    start(&f, "delete");
+    rd_kafka_conf_t *mconf = rd_kafka_conf_new();
+    rd_kafka_t *mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, mconf, err, sizeof err);
+    assert_non_null(mock_rk);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(mock_rk, 1);
+    assert_non_null(mc);
+    assert_int_equal(rd_kafka_mock_topic_create(mc, "cust", 3, 1), 0); /* [2] stays empty */
+    const char *bs = rd_kafka_mock_cluster_bootstraps(mc);
+    rd_kafka_conf_t *pc = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(pc, "bootstrap.servers", bs, err, sizeof err), 0);
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err);
+    assert_non_null(p);
+    produce_to(p, "cust", 0, "R1", customer_json("R1", "old@example.com", "1"));
+    produce_to(p, "cust", 0, "R1", customer_json("R1", "new@example.com", "1"));
+    produce_to(p, "cust", 1, "R2", customer_json("R2", "r2@example.com", "2"));
+    produce_to(p, "cust", 1, "BAD", "not json");
+    produce_to(p, "cust", 1, "R3", NULL);
+    assert_int_equal(rd_kafka_flush(p, 10000), 0);
+    rd_kafka_destroy(p);
+
+    ts_decoder_t *dec = ts_decoder_new(NULL, TS_KIND_CUSTOMER, err, sizeof err);
+    assert_non_null(dec);
+    rd_kafka_conf_t *cc = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(cc, "bootstrap.servers", bs, err, sizeof err), 0);
+    assert_int_equal(ts_deletes_restore(f.del, cc, "cust", dec, err, sizeof err), TS_OK);
+
+    ts_mapped_t m;
+    ts_mapped_init(&m);
+    assert_int_equal(ts_deletes_prepare(f.del, "R1", 2, &m), TS_OK);
+    assert_true(m.delete_profile);
+    assert_int_equal(m.account, 0);
+    assert_int_equal(m.email.len, strlen("new@example.com"));
+    assert_memory_equal(ts_mapped_str(&m, m.email), "new@example.com", m.email.len);
+    assert_int_equal(ts_deletes_prepare(f.del, "R2", 2, &m), TS_OK);
+    assert_int_equal(m.account, 1);
+    assert_int_equal(ts_deletes_prepare(f.del, "R3", 2, &m), TS_ERR_NOT_FOUND);
+    assert_int_equal(ts_deletes_prepare(f.del, "BAD", 3, &m), TS_ERR_NOT_FOUND);
+
+    /* a conf the builder refused: its message is kept */
+    snprintf(err, sizeof err, "kafka.x: bad property");
+    assert_int_equal(ts_deletes_restore(f.del, NULL, "cust", dec, err, sizeof err), TS_ERR_CONFIG);
+    assert_string_equal(err, "customer ids reader: kafka.x: bad property");
+
+    ts_mapped_free(&m);
+    ts_decoder_destroy(dec);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(mock_rk);
+    stop(&f);
+}
+
 int main(void) {
     ts_log_set_level(TS_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_delete_one_request_per_tombstone_paced),
         cmocka_unit_test(test_suppress_batches_emails),
         cmocka_unit_test(test_ignore_builds_nothing_and_bad_values_fail),
+        cmocka_unit_test(test_restore_reads_every_partition_to_its_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -545,6 +545,11 @@ static bool token_untracked(void *opaque, uint64_t token) {
 /* A rebalance revokes partition 1: its records' parts that were not sent
  * yet are withdrawn (reported WITHDRAWN, never stored), parts on the wire
  * complete as usual, partition 2's records are delivered. */
+static bool token_partition_1(void *opaque, uint64_t token) {
+    (void)opaque;
+    return ts_offsets_token_partition(token) == 1;
+}
+
 static void test_withdraw_revoked_partition(void **state) {
     (void)state;
     int64_t now = 5000000;
@@ -579,12 +584,21 @@ static void test_withdraw_revoked_partition(void **state) {
     }
     ts_engine_poll(f.eng, 0);
     assert_int_equal(lane_requests(&f, 0), 0);
+    /* on the wire: the big record's first 1,000 events only */
+    assert_int_equal(ts_engine_on_wire(f.eng, token_partition_1, NULL), 1000);
+    /* not settled: those, the 500 waiting for the pacing clock and 20 x 2 small events */
+    assert_int_equal(ts_engine_unsettled(f.eng, token_partition_1, NULL), 1540);
+    assert_int_equal(ts_engine_on_wire(f.eng, token_untracked, off), 0);
     /* revoke partition 1, then withdraw what the tracker no longer knows */
     ts_offsets_revoke(off, 1, NULL, NULL);
+    assert_int_equal(ts_engine_on_wire(f.eng, token_untracked, off), 1000);
     size_t n = ts_engine_withdraw(f.eng, token_untracked, off);
     assert_int_equal(n, 21);
     assert_int_equal(g_withdrawn, 20); /* the big record still has a batch on the wire */
     assert_int_equal(ts_engine_pending(f.eng), 21);
+    /* withdrawing takes nothing off the wire: what a revoke waits for */
+    assert_int_equal(ts_engine_on_wire(f.eng, token_untracked, off), 1000);
+    assert_int_equal(ts_engine_unsettled(f.eng, token_untracked, off), 1000);
     ts_lane_stats_t ls;
     ts_engine_lane_stats(f.eng, 1, &ls);
     assert_int_equal(ls.withdrawn, 500);
@@ -593,6 +607,8 @@ static void test_withdraw_revoked_partition(void **state) {
     now += 1000;
     settle_until(&f, 41);
     assert_int_equal(g_withdrawn, 21);
+    assert_int_equal(ts_engine_on_wire(f.eng, token_partition_1, NULL), 0);
+    assert_int_equal(ts_engine_unsettled(f.eng, token_partition_1, NULL), 0);
     assert_true(g_stored > 0);
     assert_int_equal(ts_offsets_committed(off, 2), 21);
     ts_sim_stats_t st;

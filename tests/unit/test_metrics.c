@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "http_testlib.h"
 #include "tillstream/admin.h"
 #include "tillstream/metrics.h"
 
@@ -158,25 +159,6 @@ static void test_concurrent_adds(void **state) {
     ts_metrics_destroy(m);
 }
 
-static size_t wr(char *p, size_t s, size_t n, void *ud) {
-    ts_buf_append(ud, p, s * n);
-    return s * n;
-}
-
-static long get(int port, const char *path, ts_buf_t *body) {
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, wr);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-    curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    return status;
-}
-
 static void test_admin_endpoints(void **state) {
     (void)state;
     ts_metrics_t *m = ts_metrics_new();
@@ -198,12 +180,12 @@ static void test_admin_endpoints(void **state) {
     assert_non_null(a);
     int port = ts_admin_port(a);
     ts_buf_t b = TS_BUF_INIT;
-    assert_int_equal(get(port, "/healthz", &b), 200);
-    assert_int_equal(get(port, "/readyz", &b), 503);
+    assert_int_equal(th_get(port, "/healthz", &b), 200);
+    assert_int_equal(th_get(port, "/readyz", &b), 503);
     ts_admin_set_ready(a, true);
-    assert_int_equal(get(port, "/readyz", &b), 200);
+    assert_int_equal(th_get(port, "/readyz", &b), 200);
     ts_buf_reset(&b);
-    assert_int_equal(get(port, "/metrics", &b), 200);
+    assert_int_equal(th_get(port, "/metrics", &b), 200);
     assert_non_null(strstr(b.data, "t_seen_total 3\n"));
     assert_non_null(strstr(b.data, "tillstream_ready 1\n"));
     assert_non_null(strstr(
@@ -216,12 +198,12 @@ static void test_admin_endpoints(void **state) {
         fwrite(b.data, 1, b.len, f);
         fclose(f);
     }
-    assert_int_equal(get(port, "/nope", &b), 404);
+    assert_int_equal(th_get(port, "/nope", &b), 404);
     ts_admin_set_stale_ms(a, 0); /* every heartbeat is now too old: the loop counts as stalled */
     ts_admin_heartbeat(a);
-    assert_int_equal(get(port, "/healthz", &b), 503);
+    assert_int_equal(th_get(port, "/healthz", &b), 503);
     ts_admin_set_stale_ms(a, 60000);
-    assert_int_equal(get(port, "/healthz", &b), 200);
+    assert_int_equal(th_get(port, "/healthz", &b), 200);
     ts_buf_free(&b);
     ts_admin_destroy(a);
     assert_null(ts_admin_new("nonsense", m, err, sizeof err));

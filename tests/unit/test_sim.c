@@ -37,9 +37,24 @@ static size_t wr(char *p, size_t s, size_t n, void *ud) {
     return s * n;
 }
 
+/* Runs the request set up on `c` with headers `h` (both freed here). */
+static resp_t perform(CURL *c, const char *url, struct curl_slist *h) {
+    resp_t r = {0, TS_BUF_INIT, TS_BUF_INIT, CURLE_OK};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, wr);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, wr);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
+    r.cc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return r;
+}
+
 static resp_t post(ts_sim_t *sim, const char *path, const char *key, const char *rev,
                    const char *body) {
-    resp_t r = {0, TS_BUF_INIT, TS_BUF_INIT, CURLE_OK};
     CURL *c = curl_easy_init();
     char url[256], auth[128], revh[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", ts_sim_port(sim), path);
@@ -52,18 +67,8 @@ static resp_t post(ts_sim_t *sim, const char *path, const char *key, const char 
         snprintf(revh, sizeof revh, "revision: %s", rev);
         h = curl_slist_append(h, revh);
     }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, wr);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, wr);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
-    r.cc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return r;
+    return perform(c, url, h);
 }
 
 static void resp_free(resp_t *r) {
@@ -697,7 +702,6 @@ static void test_payload_limits_over_http(void **state) {
 /* ---- Bulk Profile Import jobs ------------------------------------------------ */
 
 static resp_t api_get(ts_sim_t *sim, const char *path, const char *key) {
-    resp_t r = {0, TS_BUF_INIT, TS_BUF_INIT, CURLE_OK};
     CURL *c = curl_easy_init();
     char url[512], auth[128];
     if (!strncmp(path, "http", 4))
@@ -707,17 +711,7 @@ static resp_t api_get(ts_sim_t *sim, const char *path, const char *key) {
     snprintf(auth, sizeof auth, "Authorization: Klaviyo-API-Key %s", key);
     struct curl_slist *h = curl_slist_append(NULL, auth);
     h = curl_slist_append(h, "revision: 2026-07-15");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, wr);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, wr);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
-    r.cc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return r;
+    return perform(c, url, h);
 }
 
 /* n profiles C0..C(n-1) with valid emails, except those listed in bad[]:

@@ -59,31 +59,66 @@ static bool positive(const char *s, long *out) {
     return true;
 }
 
-int main(int argc, char **argv) {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
+/* The command line, as parsed. */
+typedef struct {
+    const char *cmd, *allowed, *config;
+    bool check_config;
+    ts_dlqtool_opts_t o;
+} args_t;
+
+static int bad_reason(const char *v) {
+    fprintf(stderr, "tillstream-dlq: --reason %s: unknown reason; valid reasons:", v);
+    for (int r = TS_REASON_NONE + 1; r < TS_REASON__COUNT; r++)
+        fprintf(stderr, " %s", ts_reason_name((ts_reason_t)r));
+    fputc('\n', stderr);
+    return 2;
+}
+
+/* The value of option c: 0, or 2 after saying what is wrong with it. */
+static int take_option(args_t *a, int c, const char *v) {
+    ts_dlqtool_opts_t *o = &a->o;
+    char err[256];
+    long n;
+    switch (c) {
+    case 'c': a->config = v; break;
+    case 'j': o->json = true; break;
+    case 'r':
+        if (ts_reason_parse(v) == TS_REASON_NONE) return bad_reason(v);
+        o->reason = v;
+        break;
+    case 'o': o->outlet = v; break;
+    case 's':
+    case 'u':
+        if (ts_time_parse_iso8601(v, strlen(v), c == 's' ? &o->since_ms : &o->until_ms, err,
+                                  sizeof err)) {
+            fprintf(stderr, "tillstream-dlq: --%s: %s\n", c == 's' ? "since" : "until", err);
+            return 2;
+        }
+        break;
+    case 'l':
+        if (!positive(v, &o->limit)) {
+            fprintf(stderr, "tillstream-dlq: --limit %s: expected a positive integer\n", v);
+            return 2;
+        }
+        break;
+    case 'b': o->from_beginning = true; break;
+    case 'd': o->dry_run = true; break;
+    case 'm':
+        if (!positive(v, &n) || n > 1000000) {
+            fprintf(stderr, "tillstream-dlq: --max-redrives %s: expected a positive integer\n", v);
+            return 2;
+        }
+        o->max_redrives = (int)n;
+        break;
+    case 'g': o->group = v; break;
+    case 't': o->state_topic = v; break;
+    case 'C': a->check_config = true; break;
     }
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
-        usage(stdout);
-        return 0;
-    }
-    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
-        printf("tillstream-dlq %s\n", TS_VERSION);
-        return 0;
-    }
-    const char *allowed = NULL;
-    for (size_t i = 0; i < sizeof takes / sizeof takes[0]; i++)
-        if (!strcmp(takes[i].cmd, cmd)) allowed = takes[i].opts;
-    if (!allowed) {
-        fprintf(stderr, "tillstream-dlq: unknown command '%s'\n", cmd);
-        usage(stderr);
-        return 2;
-    }
-    const char *config = NULL;
-    bool check_config = !strcmp(cmd, "--check-config"); /* alone or with a command */
-    ts_dlqtool_opts_t o = {.max_redrives = 3, .notes = stderr};
+    return 0;
+}
+
+/* The command and its options: -1 to go on, else the exit code. */
+static int parse_args(args_t *a, int argc, char **argv) {
     static const struct option opts[] = {
         {"config", 1, NULL, 'c'},  {"json", 0, NULL, 'j'},
         {"reason", 1, NULL, 'r'},  {"outlet", 1, NULL, 'o'},
@@ -93,8 +128,7 @@ int main(int argc, char **argv) {
         {"group", 1, NULL, 'g'},   {"state-topic", 1, NULL, 't'},
         {"help", 0, NULL, 'h'},    {"check-config", 0, NULL, 'C'},
         {NULL, 0, NULL, 0}};
-    int c, idx;
-    char err[256];
+    int c, idx, rc;
     optind = 2;
     while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
         if (c == 'h') {
@@ -105,99 +139,91 @@ int main(int argc, char **argv) {
             usage(stderr);
             return 2;
         }
-        if (!strchr(allowed, c)) {
-            fprintf(stderr, "tillstream-dlq: %s does not take --%s\n", cmd, opts[idx].name);
+        if (!strchr(a->allowed, c)) {
+            fprintf(stderr, "tillstream-dlq: %s does not take --%s\n", a->cmd, opts[idx].name);
             return 2;
         }
-        long n;
-        switch (c) {
-        case 'c': config = optarg; break;
-        case 'j': o.json = true; break;
-        case 'r':
-            if (ts_reason_parse(optarg) == TS_REASON_NONE) {
-                fprintf(stderr,
-                        "tillstream-dlq: --reason %s: unknown reason; valid reasons:", optarg);
-                for (int r = TS_REASON_NONE + 1; r < TS_REASON__COUNT; r++)
-                    fprintf(stderr, " %s", ts_reason_name((ts_reason_t)r));
-                fputc('\n', stderr);
-                return 2;
-            }
-            o.reason = optarg;
-            break;
-        case 'o': o.outlet = optarg; break;
-        case 's':
-        case 'u':
-            if (ts_time_parse_iso8601(optarg, strlen(optarg), c == 's' ? &o.since_ms : &o.until_ms,
-                                      err, sizeof err)) {
-                fprintf(stderr, "tillstream-dlq: --%s: %s\n", c == 's' ? "since" : "until", err);
-                return 2;
-            }
-            break;
-        case 'l':
-            if (!positive(optarg, &o.limit)) {
-                fprintf(stderr, "tillstream-dlq: --limit %s: expected a positive integer\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        case 'b': o.from_beginning = true; break;
-        case 'd': o.dry_run = true; break;
-        case 'm':
-            if (!positive(optarg, &n) || n > 1000000) {
-                fprintf(stderr, "tillstream-dlq: --max-redrives %s: expected a positive integer\n",
-                        optarg);
-                return 2;
-            }
-            o.max_redrives = (int)n;
-            break;
-        case 'g': o.group = optarg; break;
-        case 't': o.state_topic = optarg; break;
-        case 'C': check_config = true; break;
-        }
+        if ((rc = take_option(a, c, optarg))) return rc;
     }
     if (optind < argc) {
         fprintf(stderr, "tillstream-dlq: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (o.since_ms && o.until_ms && o.until_ms <= o.since_ms) {
+    if (a->o.since_ms && a->o.until_ms && a->o.until_ms <= a->o.since_ms) {
         fprintf(stderr, "tillstream-dlq: --until must be later than --since\n");
         return 2;
     }
-    if (!config) {
+    if (!a->config) {
         fprintf(stderr, "tillstream-dlq: --config FILE is required\n");
         return 2;
     }
+    return -1;
+}
+
+/* The first argument: -1 for a known command (a->allowed set), else the
+ * exit code (--help, --version, an unknown command). */
+static int parse_command(args_t *a, int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    a->cmd = argv[1];
+    if (!strcmp(a->cmd, "--help") || !strcmp(a->cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(a->cmd, "--version") || !strcmp(a->cmd, "-V")) {
+        printf("tillstream-dlq %s\n", TS_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof takes / sizeof takes[0]; i++)
+        if (!strcmp(takes[i].cmd, a->cmd)) a->allowed = takes[i].opts;
+    if (!a->allowed) {
+        fprintf(stderr, "tillstream-dlq: unknown command '%s'\n", a->cmd);
+        usage(stderr);
+        return 2;
+    }
+    a->check_config = !strcmp(a->cmd, "--check-config"); /* alone or with a command */
+    return -1;
+}
+
+/* --check-config: no API keys (the tool never calls Klaviyo) and no admin
+ * listener. */
+static int check_config_mode(const ts_config_t *cfg, const char *config) {
+    char err[256];
+    if (ts_checkconfig_run(cfg, TS_KIND_ORDER, 0, err, sizeof err) != TS_OK) {
+        fprintf(stderr, "tillstream-dlq: %s\n", err);
+        return 2;
+    }
+    printf("tillstream-dlq: config %s: ok\n", config);
+    return 0;
+}
+
+static int run_command(const ts_config_t *cfg, args_t *a) {
+    if (!strcmp(a->cmd, "stats")) return ts_dlqtool_stats(cfg, a->o.json, stdout);
+    if (!strcmp(a->cmd, "show")) return ts_dlqtool_show(cfg, &a->o, stdout);
+    if (!strcmp(a->cmd, "tail")) {
+        a->o.follow = true;
+        return ts_dlqtool_show(cfg, &a->o, stdout);
+    }
+    if (!strcmp(a->cmd, "redrive")) return ts_dlqtool_redrive(cfg, &a->o, stdout);
+    return ts_dlqtool_audit(cfg, a->o.json, stdout);
+}
+
+int main(int argc, char **argv) {
+    args_t a = {.o = {.max_redrives = 3, .notes = stderr}};
+    int rc = parse_command(&a, argc, argv);
+    if (rc < 0) rc = parse_args(&a, argc, argv);
+    if (rc >= 0) return rc;
+    char err[256];
     ts_config_t *cfg;
-    if (ts_config_load(config, &cfg, err, sizeof err) != TS_OK) {
-        fprintf(stderr, "tillstream-dlq: config %s: %s\n", config, err);
+    if (ts_config_load(a.config, &cfg, err, sizeof err) != TS_OK) {
+        fprintf(stderr, "tillstream-dlq: config %s: %s\n", a.config, err);
         return 2;
     }
     ts_log_set_sink(stderr); /* stdout is the report */
     ts_log_set_level(TS_LOG_WARN);
-    int rc;
-    if (check_config) {
-        /* no API keys (the tool never calls Klaviyo) and no admin listener */
-        if (ts_checkconfig_run(cfg, TS_KIND_ORDER, 0, err, sizeof err) != TS_OK) {
-            fprintf(stderr, "tillstream-dlq: %s\n", err);
-            rc = 2;
-        } else {
-            printf("tillstream-dlq: config %s: ok\n", config);
-            rc = 0;
-        }
-        ts_config_destroy(cfg);
-        return rc;
-    }
-    if (!strcmp(cmd, "stats"))
-        rc = ts_dlqtool_stats(cfg, o.json, stdout);
-    else if (!strcmp(cmd, "show"))
-        rc = ts_dlqtool_show(cfg, &o, stdout);
-    else if (!strcmp(cmd, "tail")) {
-        o.follow = true;
-        rc = ts_dlqtool_show(cfg, &o, stdout);
-    } else if (!strcmp(cmd, "redrive"))
-        rc = ts_dlqtool_redrive(cfg, &o, stdout);
-    else
-        rc = ts_dlqtool_audit(cfg, o.json, stdout);
+    rc = a.check_config ? check_config_mode(cfg, a.config) : run_command(cfg, &a);
     ts_config_destroy(cfg);
     return rc;
 }

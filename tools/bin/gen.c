@@ -182,16 +182,43 @@ static void pace(double rate, uint64_t n, int64_t t0) {
     }
 }
 
-int main(int argc, char **argv) {
-    size_t customers = 100, orders = 500;
-    uint64_t seed = 1;
-    double rate = 0, online = 0.15, unmapped = 0.03, nocontact = 0.02;
-    const char *oc = NULL, *oo = NULL;
-    bool keys = false, counts = false, avro = false;
-    const char *registry = NULL, *wsc = NULL, *wso = NULL, *kafka = NULL;
-    const char *topic_c = "pos.customers", *topic_o = "pos.orders";
-    long id_c = -1, id_o = -1;
-    static const char *const outlets[] = {"101", "102", "201", "202", "301"};
+/* The command line, as parsed. */
+typedef struct {
+    size_t customers, orders;
+    uint64_t seed;
+    double rate, online, unmapped, nocontact;
+    const char *oc, *oo; /* --out-customers, --out-orders */
+    bool keys, counts, avro;
+    const char *registry, *wsc, *wso, *kafka;
+    const char *topic_c, *topic_o;
+    long id_c, id_o;
+} args_t;
+
+static void usage(void) {
+    printf("Usage: tillstream-gen [--customers N] [--orders M] [--seed S] [--rate R]\n"
+           "  [--online-share F] [--unmapped-share F] [--no-contact-share F]\n"
+           "  [--out-customers FILE] [--out-orders FILE] [--keys] [--counts]\n"
+           "  [--format json|avro] [--registry URL] [--topic-customers T]\n"
+           "  [--topic-orders T] [--writer-schema-customers FILE]\n"
+           "  [--writer-schema-orders FILE] [--schema-id-customers N]\n"
+           "  [--schema-id-orders N] [--kafka BOOTSTRAP]\n"
+           "Outlets 101 102 201 202 301 (and 999: unmapped). '-' = stdout.\n"
+           "Avro: the --out-* are directories, one Confluent-framed file per record\n"
+           "(kcat -P -t TOPIC DIR/*); the schema is registered under TOPIC-value.\n"
+           "--kafka: produce keyed records to the topics (JSON or Avro).\n");
+}
+
+static int parse_format(args_t *a, const char *v) {
+    if (strcmp(v, "json") && strcmp(v, "avro")) {
+        fprintf(stderr, "tillstream-gen: --format json|avro\n");
+        return -1;
+    }
+    a->avro = !strcmp(v, "avro");
+    return 0;
+}
+
+/* Fills *a: -1 to go on, else the exit code (--help, --version, usage). */
+static int parse_args(args_t *a, int argc, char **argv) {
     static const struct option opts[] = {{"customers", 1, NULL, 'c'},
                                          {"orders", 1, NULL, 'o'},
                                          {"seed", 1, NULL, 's'},
@@ -218,130 +245,162 @@ int main(int argc, char **argv) {
     int c;
     while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': customers = strtoul(optarg, NULL, 10); break;
-        case 'o': orders = strtoul(optarg, NULL, 10); break;
-        case 's': seed = strtoull(optarg, NULL, 10); break;
-        case 'r': rate = atof(optarg); break;
-        case 'n': online = atof(optarg); break;
-        case 'u': unmapped = atof(optarg); break;
-        case 'x': nocontact = atof(optarg); break;
-        case 'C': oc = optarg; break;
-        case 'O': oo = optarg; break;
-        case 'k': keys = true; break;
+        case 'c': a->customers = strtoul(optarg, NULL, 10); break;
+        case 'o': a->orders = strtoul(optarg, NULL, 10); break;
+        case 's': a->seed = strtoull(optarg, NULL, 10); break;
+        case 'r': a->rate = atof(optarg); break;
+        case 'n': a->online = atof(optarg); break;
+        case 'u': a->unmapped = atof(optarg); break;
+        case 'x': a->nocontact = atof(optarg); break;
+        case 'C': a->oc = optarg; break;
+        case 'O': a->oo = optarg; break;
+        case 'k': a->keys = true; break;
         case 'f':
-            if (strcmp(optarg, "json") && strcmp(optarg, "avro")) {
-                fprintf(stderr, "tillstream-gen: --format json|avro\n");
-                return 2;
-            }
-            avro = !strcmp(optarg, "avro");
+            if (parse_format(a, optarg)) return 2;
             break;
-        case 'R': registry = optarg; break;
-        case 't': topic_c = optarg; break;
-        case 'T': topic_o = optarg; break;
-        case 'w': wsc = optarg; break;
-        case 'W': wso = optarg; break;
-        case 'i': id_c = strtol(optarg, NULL, 10); break;
-        case 'I': id_o = strtol(optarg, NULL, 10); break;
-        case 'K': counts = true; break;
-        case 'B': kafka = optarg; break;
-        case 'h':
-            printf("Usage: tillstream-gen [--customers N] [--orders M] [--seed S] [--rate R]\n"
-                   "  [--online-share F] [--unmapped-share F] [--no-contact-share F]\n"
-                   "  [--out-customers FILE] [--out-orders FILE] [--keys] [--counts]\n"
-                   "  [--format json|avro] [--registry URL] [--topic-customers T]\n"
-                   "  [--topic-orders T] [--writer-schema-customers FILE]\n"
-                   "  [--writer-schema-orders FILE] [--schema-id-customers N]\n"
-                   "  [--schema-id-orders N] [--kafka BOOTSTRAP]\n"
-                   "Outlets 101 102 201 202 301 (and 999: unmapped). '-' = stdout.\n"
-                   "Avro: the --out-* are directories, one Confluent-framed file per record\n"
-                   "(kcat -P -t TOPIC DIR/*); the schema is registered under TOPIC-value.\n"
-                   "--kafka: produce keyed records to the topics (JSON or Avro).\n");
-            return 0;
+        case 'R': a->registry = optarg; break;
+        case 't': a->topic_c = optarg; break;
+        case 'T': a->topic_o = optarg; break;
+        case 'w': a->wsc = optarg; break;
+        case 'W': a->wso = optarg; break;
+        case 'i': a->id_c = strtol(optarg, NULL, 10); break;
+        case 'I': a->id_o = strtol(optarg, NULL, 10); break;
+        case 'K': a->counts = true; break;
+        case 'B': a->kafka = optarg; break;
+        case 'h': usage(); return 0;
         case 'V': printf("tillstream-gen %s\n", TS_VERSION); return 0;
         default: return 2;
         }
     }
-    ts_gen_opts_t go = {seed, customers, outlets, 5, online, unmapped, nocontact};
-    ts_gen_t *g = ts_gen_new(&go);
-    avro_out_t ac = {0}, ao = {0};
-    ac.on = ao.on = kafka != NULL;
-    rd_kafka_t *rk = kafka ? producer_new(kafka) : NULL;
-    if (kafka && !rk) return 2;
-    if (avro) {
-        char err[512];
-        ts_registry_t *reg = NULL;
-        if (registry) {
-            ts_registry_opts_t ro = {.url = registry};
-            if (!(reg = ts_registry_new(&ro, err, sizeof err))) {
-                fprintf(stderr, "tillstream-gen: %s\n", err);
-                return 2;
-            }
+    return -1;
+}
+
+/* Where the records go: JSON lines, Avro files, a Kafka producer. */
+typedef struct {
+    FILE *fc, *fo;
+    avro_out_t ac, ao;
+    rd_kafka_t *rk;
+} sinks_t;
+
+/* Registers or loads the writer schemas (--format avro). */
+static int avro_sinks(sinks_t *s, const args_t *a) {
+    char err[512];
+    ts_registry_t *reg = NULL;
+    if (a->registry) {
+        ts_registry_opts_t ro = {.url = a->registry};
+        if (!(reg = ts_registry_new(&ro, err, sizeof err))) {
+            fprintf(stderr, "tillstream-gen: %s\n", err);
+            return 2;
         }
-        int bad = avro_setup(&ac, TS_KIND_CUSTOMER, oc, wsc, (int32_t)id_c, reg, topic_c) ||
-                  avro_setup(&ao, TS_KIND_ORDER, oo, wso, (int32_t)id_o, reg, topic_o);
-        ts_registry_destroy(reg);
-        if (bad) return 1;
     }
-    FILE *fc = !oc || avro ? NULL : strcmp(oc, "-") ? fopen(oc, "w") : stdout;
-    FILE *fo = !oo || avro ? NULL : strcmp(oo, "-") ? fopen(oo, "w") : stdout;
-    if (!avro && ((oc && !fc) || (oo && !fo))) {
+    int bad =
+        avro_setup(&s->ac, TS_KIND_CUSTOMER, a->oc, a->wsc, (int32_t)a->id_c, reg, a->topic_c) ||
+        avro_setup(&s->ao, TS_KIND_ORDER, a->oo, a->wso, (int32_t)a->id_o, reg, a->topic_o);
+    ts_registry_destroy(reg);
+    return bad ? 1 : 0;
+}
+
+/* -1 when every sink is open, else the exit code. */
+static int open_sinks(sinks_t *s, const args_t *a) {
+    s->ac.on = s->ao.on = a->kafka != NULL;
+    s->rk = a->kafka ? producer_new(a->kafka) : NULL;
+    if (a->kafka && !s->rk) return 2;
+    int rc = a->avro ? avro_sinks(s, a) : 0;
+    if (rc) return rc;
+    s->fc = !a->oc || a->avro ? NULL : strcmp(a->oc, "-") ? fopen(a->oc, "w") : stdout;
+    s->fo = !a->oo || a->avro ? NULL : strcmp(a->oo, "-") ? fopen(a->oo, "w") : stdout;
+    if (!a->avro && ((a->oc && !s->fc) || (a->oo && !s->fo))) {
         fprintf(stderr, "tillstream-gen: cannot open an output file\n");
         return 1;
     }
+    return -1;
+}
+
+/* One record (key k, JSON value v) to its line file, Avro file and topic. */
+static int emit(const args_t *a, FILE *f, avro_out_t *ao, rd_kafka_t *rk, const char *topic,
+                const ts_buf_t *k, const ts_buf_t *v) {
+    if (f) fprintf(f, "%s%s%s\n", a->keys ? k->data : "", a->keys ? "\t" : "", v->data);
+    if (ao->enc && avro_emit(ao, v)) return -1;
+    if (rk &&
+        produce(rk, topic, k, ao->enc ? ao->bin.data : v->data, ao->enc ? ao->bin.len : v->len))
+        return -1;
+    return 0;
+}
+
+/* The producer's records delivered (flushed within 60 s): 0, else 1. */
+static int flush_kafka(rd_kafka_t *rk) {
+    rd_kafka_resp_err_t fe = rd_kafka_flush(rk, 60000);
+    rd_kafka_destroy(rk);
+    if (!fe && !delivery_failures) return 0;
+    fprintf(stderr, "tillstream-gen: %llu record(s) not delivered%s\n",
+            (unsigned long long)delivery_failures, fe ? " (flush timed out)" : "");
+    return 1;
+}
+
+static void print_counts(const ts_gen_t *g) {
+    const ts_gen_counts_t *ct = ts_gen_counts(g);
+    printf("{\"customers\":%llu,\"no_home_outlet\":%llu,\"unmapped_outlet\":%llu,\"no_"
+           "identifier\":%llu,"
+           "\"email_subscribed\":%llu,\"sms_subscribed\":%llu,\"orders\":%llu,\"voided\":%llu,"
+           "\"test\":%llu,"
+           "\"refunded\":%llu,\"cancelled\":%llu,\"lines\":%llu}\n",
+           (unsigned long long)ct->customers, (unsigned long long)ct->no_home_outlet,
+           (unsigned long long)ct->unmapped_outlet, (unsigned long long)ct->no_identifier,
+           (unsigned long long)ct->email_subscribed, (unsigned long long)ct->sms_subscribed,
+           (unsigned long long)ct->orders, (unsigned long long)ct->voided,
+           (unsigned long long)ct->test, (unsigned long long)ct->refunded,
+           (unsigned long long)ct->cancelled, (unsigned long long)ct->lines);
+}
+
+int main(int argc, char **argv) {
+    static const char *const outlets[] = {"101", "102", "201", "202", "301"};
+    args_t a = {.customers = 100,
+                .orders = 500,
+                .seed = 1,
+                .online = 0.15,
+                .unmapped = 0.03,
+                .nocontact = 0.02,
+                .topic_c = "pos.customers",
+                .topic_o = "pos.orders",
+                .id_c = -1,
+                .id_o = -1};
+    int rc = parse_args(&a, argc, argv);
+    if (rc >= 0) return rc;
+    ts_gen_opts_t go = {.seed = a.seed,
+                        .customers = a.customers,
+                        .outlets = outlets,
+                        .n_outlets = 5,
+                        .online_share = a.online,
+                        .unmapped_share = a.unmapped,
+                        .no_contact_share = a.nocontact};
+    ts_gen_t *g = ts_gen_new(&go);
+    sinks_t s = {0};
+    if ((rc = open_sinks(&s, &a)) >= 0) return rc;
     ts_buf_t k = TS_BUF_INIT, v = TS_BUF_INIT;
     int64_t t0 = ts_now_mono_ms();
     uint64_t n = 0;
-    for (size_t i = 0; i < customers; i++, n++) {
+    for (size_t i = 0; i < a.customers; i++, n++) {
         ts_buf_reset(&k);
         ts_buf_reset(&v);
         ts_gen_customer(g, i, &k, &v);
-        if (fc) fprintf(fc, "%s%s%s\n", keys ? k.data : "", keys ? "\t" : "", v.data);
-        if (ac.enc && avro_emit(&ac, &v)) return 1;
-        if (rk &&
-            produce(rk, topic_c, &k, ac.enc ? ac.bin.data : v.data, ac.enc ? ac.bin.len : v.len))
-            return 1;
-        pace(rate, n, t0);
+        if (emit(&a, s.fc, &s.ac, s.rk, a.topic_c, &k, &v)) return 1;
+        pace(a.rate, n, t0);
     }
-    for (size_t i = 0; i < orders; i++, n++) {
+    for (size_t i = 0; i < a.orders; i++, n++) {
         ts_buf_reset(&k);
         ts_buf_reset(&v);
         ts_gen_order(g, &k, &v);
-        if (fo) fprintf(fo, "%s%s%s\n", keys ? k.data : "", keys ? "\t" : "", v.data);
-        if (ao.enc && avro_emit(&ao, &v)) return 1;
-        if (rk &&
-            produce(rk, topic_o, &k, ao.enc ? ao.bin.data : v.data, ao.enc ? ao.bin.len : v.len))
-            return 1;
-        pace(rate, n, t0);
+        if (emit(&a, s.fo, &s.ao, s.rk, a.topic_o, &k, &v)) return 1;
+        pace(a.rate, n, t0);
     }
-    if (rk) {
-        rd_kafka_resp_err_t fe = rd_kafka_flush(rk, 60000);
-        rd_kafka_destroy(rk);
-        if (fe || delivery_failures) {
-            fprintf(stderr, "tillstream-gen: %llu record(s) not delivered%s\n",
-                    (unsigned long long)delivery_failures, fe ? " (flush timed out)" : "");
-            return 1;
-        }
-    }
-    if (counts) {
-        const ts_gen_counts_t *ct = ts_gen_counts(g);
-        printf("{\"customers\":%llu,\"no_home_outlet\":%llu,\"unmapped_outlet\":%llu,\"no_"
-               "identifier\":%llu,"
-               "\"email_subscribed\":%llu,\"sms_subscribed\":%llu,\"orders\":%llu,\"voided\":%llu,"
-               "\"test\":%llu,"
-               "\"refunded\":%llu,\"cancelled\":%llu,\"lines\":%llu}\n",
-               (unsigned long long)ct->customers, (unsigned long long)ct->no_home_outlet,
-               (unsigned long long)ct->unmapped_outlet, (unsigned long long)ct->no_identifier,
-               (unsigned long long)ct->email_subscribed, (unsigned long long)ct->sms_subscribed,
-               (unsigned long long)ct->orders, (unsigned long long)ct->voided,
-               (unsigned long long)ct->test, (unsigned long long)ct->refunded,
-               (unsigned long long)ct->cancelled, (unsigned long long)ct->lines);
-    }
-    if (fc && fc != stdout) fclose(fc);
-    if (fo && fo != stdout) fclose(fo);
+    if (s.rk && flush_kafka(s.rk)) return 1;
+    if (a.counts) print_counts(g);
+    if (s.fc && s.fc != stdout) fclose(s.fc);
+    if (s.fo && s.fo != stdout) fclose(s.fo);
     ts_buf_free(&k);
     ts_buf_free(&v);
-    avro_free(&ac);
-    avro_free(&ao);
+    avro_free(&s.ac);
+    avro_free(&s.ao);
     ts_gen_destroy(g);
     return 0;
 }

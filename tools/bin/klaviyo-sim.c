@@ -46,15 +46,62 @@ static void usage(FILE *f) {
         "GET /__sim/jobs, POST /__sim/jobs {\"delay_ms\": N}\n");
 }
 
-int main(int argc, char **argv) {
+typedef struct {
     ts_sim_opts_t o;
-    memset(&o, 0, sizeof o);
-    char host[64] = "127.0.0.1";
-    const char *port_file = NULL;
+    char host[64];
+    const char *port_file;
     struct {
         char *name, *key;
     } accts[64];
-    int n_accts = 0;
+    int n_accts;
+} args_t;
+
+/* --listen HOST:PORT */
+static int parse_listen(args_t *a, const char *v) {
+    const char *colon = strrchr(v, ':');
+    if (!colon) return -1;
+    snprintf(a->host, sizeof a->host, "%.*s", (int)(colon - v), v);
+    a->o.port = atoi(colon + 1);
+    return 0;
+}
+
+/* --account NAME=ENV or --account-key-file NAME=FILE: 0, -1 (usage), or
+ * 2 after saying that the key is missing. */
+static int add_account(args_t *a, char *v, bool from_file) {
+    char *eq = strchr(v, '=');
+    if (!eq || a->n_accts == 64) return -1;
+    *eq = '\0';
+    const char *env = from_file ? NULL : getenv(eq + 1);
+    char *key = from_file ? ts_secret_file_read(eq + 1) : (env ? strdup(env) : NULL);
+    if (!key || !*key) {
+        fprintf(stderr, "tillstream-klaviyo-sim: --account %s: no key in %s\n", v, eq + 1);
+        free(key);
+        return 2;
+    }
+    a->accts[a->n_accts].name = v;
+    a->accts[a->n_accts++].key = key;
+    return 0;
+}
+
+/* --throttle-account NAME=SCALE */
+static int parse_throttle(ts_sim_opts_t *o, char *v) {
+    char *eq = strchr(v, '=');
+    if (!eq) return -1;
+    *eq = '\0';
+    o->throttle_account = v;
+    o->throttle_scale = atof(eq + 1);
+    return 0;
+}
+
+static int parse_log_level(const char *v) {
+    ts_log_level_t lvl;
+    if (ts_log_level_parse(v, &lvl) != 0) return -1;
+    ts_log_set_level(lvl);
+    return 0;
+}
+
+/* Fills *a: -1 to go on, else the exit code (--help, --version, usage). */
+static int parse_args(args_t *a, int argc, char **argv) {
     static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
                                          {"port-file", required_argument, NULL, 'p'},
                                          {"account", required_argument, NULL, 'a'},
@@ -76,67 +123,53 @@ int main(int argc, char **argv) {
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+    ts_sim_opts_t *o = &a->o;
+    int c, bad = 0;
+    while (!bad && (c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
         switch (c) {
-        case 'l': {
-            const char *colon = strrchr(optarg, ':');
-            if (!colon) goto bad;
-            snprintf(host, sizeof host, "%.*s", (int)(colon - optarg), optarg);
-            o.port = atoi(colon + 1);
-            break;
-        }
-        case 'p': port_file = optarg; break;
+        case 'l': bad = parse_listen(a, optarg); break;
+        case 'p': a->port_file = optarg; break;
         case 'a':
-        case 'k': {
-            char *eq = strchr(optarg, '=');
-            if (!eq || n_accts == 64) goto bad;
-            *eq = '\0';
-            const char *v = c == 'a' ? getenv(eq + 1) : NULL;
-            char *key = c == 'a' ? (v ? strdup(v) : NULL) : ts_secret_file_read(eq + 1);
-            if (!key || !*key) {
-                fprintf(stderr, "tillstream-klaviyo-sim: --account %s: no key in %s\n", optarg,
-                        eq + 1);
-                return 2;
-            }
-            accts[n_accts].name = optarg;
-            accts[n_accts++].key = key;
-            break;
-        }
-        case 'L':
-            if (ts_sim_parse_limit(&o, optarg) != TS_OK) goto bad;
-            break;
-        case 'r': o.rate_scale = atof(optarg); break;
-        case 'f': o.fail_rate = atof(optarg); break;
-        case 'd': o.drop_rate = atof(optarg); break;
-        case 't': o.latency_ms = atoi(optarg); break;
-        case 's': o.spike_rate = atof(optarg); break;
-        case 'S': o.spike_ms = atoi(optarg); break;
-        case 'e': o.seed = strtoull(optarg, NULL, 10); break;
-        case 'o': o.summary_only = true; break;
-        case 'J': o.spaced_json = true; break;
-        case 'T': {
-            char *eq = strchr(optarg, '=');
-            if (!eq) goto bad;
-            *eq = '\0';
-            o.throttle_account = optarg;
-            o.throttle_scale = atof(eq + 1);
-            break;
-        }
-        case 'D': o.dump_dir = optarg; break;
-        case 'Y': o.job_delay_ms = atoi(optarg); break;
-        case 'v': {
-            ts_log_level_t lvl;
-            if (ts_log_level_parse(optarg, &lvl) != 0) goto bad;
-            ts_log_set_level(lvl);
-            break;
-        }
+        case 'k': bad = add_account(a, optarg, c == 'k'); break;
+        case 'L': bad = ts_sim_parse_limit(o, optarg) != TS_OK ? -1 : 0; break;
+        case 'r': o->rate_scale = atof(optarg); break;
+        case 'f': o->fail_rate = atof(optarg); break;
+        case 'd': o->drop_rate = atof(optarg); break;
+        case 't': o->latency_ms = atoi(optarg); break;
+        case 's': o->spike_rate = atof(optarg); break;
+        case 'S': o->spike_ms = atoi(optarg); break;
+        case 'e': o->seed = strtoull(optarg, NULL, 10); break;
+        case 'o': o->summary_only = true; break;
+        case 'J': o->spaced_json = true; break;
+        case 'T': bad = parse_throttle(o, optarg); break;
+        case 'D': o->dump_dir = optarg; break;
+        case 'Y': o->job_delay_ms = atoi(optarg); break;
+        case 'v': bad = parse_log_level(optarg); break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("tillstream-klaviyo-sim %s\n", TS_VERSION); return 0;
-        default: goto bad;
+        default: bad = -1;
         }
     }
-    o.listen_host = host;
+    if (bad < 0) usage(stderr);
+    return bad ? 2 : -1;
+}
+
+/* The port for scripts: written to a temporary file, then renamed. */
+static void write_port_file(const char *path, int port) {
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return;
+    fprintf(f, "%d\n", port);
+    fclose(f);
+    rename(tmp, path);
+}
+
+int main(int argc, char **argv) {
+    args_t a = {.host = "127.0.0.1"};
+    int rc = parse_args(&a, argc, argv);
+    if (rc >= 0) return rc;
+    a.o.listen_host = a.host;
     /* SIGTERM/SIGINT are blocked in every thread (the server's threads
      * inherit the mask) and taken by sigwait() below. */
     sigset_t stop_sigs;
@@ -146,42 +179,30 @@ int main(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     char err[256];
-    ts_sim_t *s = ts_sim_new(&o, err, sizeof err);
+    ts_sim_t *s = ts_sim_new(&a.o, err, sizeof err);
     if (!s) {
         fprintf(stderr, "tillstream-klaviyo-sim: %s\n", err);
         return 1;
     }
-    for (int i = 0; i < n_accts; i++) {
-        ts_sim_add_account(s, accts[i].name, accts[i].key);
-        memset(accts[i].key, 0, strlen(accts[i].key));
-        free(accts[i].key);
+    for (int i = 0; i < a.n_accts; i++) {
+        ts_sim_add_account(s, a.accts[i].name, a.accts[i].key);
+        memset(a.accts[i].key, 0, strlen(a.accts[i].key));
+        free(a.accts[i].key);
     }
     if (ts_sim_start(s, err, sizeof err) != TS_OK) {
         fprintf(stderr, "tillstream-klaviyo-sim: %s\n", err);
         ts_sim_destroy(s);
         return 1;
     }
-    printf("listening on http://%s:%d\n", host, ts_sim_port(s));
+    printf("listening on http://%s:%d\n", a.host, ts_sim_port(s));
     fflush(stdout);
     char ctx[160];
-    snprintf(ctx, sizeof ctx, "\"port\":%d,\"accounts\":%d", ts_sim_port(s), n_accts);
-    ts_log(TS_LOG_INFO, "klaviyo-sim", ctx, "listening on %s", host);
-    if (port_file) {
-        char tmp[1024];
-        snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
-        FILE *f = fopen(tmp, "w");
-        if (f) {
-            fprintf(f, "%d\n", ts_sim_port(s));
-            fclose(f);
-            rename(tmp, port_file);
-        }
-    }
+    snprintf(ctx, sizeof ctx, "\"port\":%d,\"accounts\":%d", ts_sim_port(s), a.n_accts);
+    ts_log(TS_LOG_INFO, "klaviyo-sim", ctx, "listening on %s", a.host);
+    if (a.port_file) write_port_file(a.port_file, ts_sim_port(s));
     int sig = 0;
     sigwait(&stop_sigs, &sig); /* SIGTERM / SIGINT: stop cleanly, exit 0 */
     ts_log(TS_LOG_INFO, "klaviyo-sim", NULL, "stopping");
     ts_sim_destroy(s);
     return 0;
-bad:
-    usage(stderr);
-    return 2;
 }

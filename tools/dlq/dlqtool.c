@@ -133,9 +133,10 @@ static void iso(int64_t ms, char *buf, size_t n) {
 typedef void dr_fn(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 
 /* A consumer (manual assignment, never commits) or a producer for cfg's
- * cluster; NULL with an error logged. */
+ * cluster; NULL with an error logged. A producer's message.max.bytes is
+ * raised to `max_message` when that is larger and the user did not set it. */
 static rd_kafka_t *client_new_group(const ts_config_t *cfg, rd_kafka_type_t type, dr_fn *dr,
-                                    void *opaque, const char *group) {
+                                    void *opaque, const char *group, size_t max_message) {
     char err[512];
     /* the consumers' one conf builder: properties verbatim, JSON logs */
     rd_kafka_conf_t *conf = ts_kconf_new(
@@ -153,6 +154,11 @@ static rd_kafka_t *client_new_group(const ts_config_t *cfg, rd_kafka_type_t type
         rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "65536", NULL, 0);
     } else {
         rd_kafka_conf_set(conf, "enable.idempotence", "true", NULL, 0);
+        if (max_message > 1000000 && !ts_kconf_user_set(cfg, "message.max.bytes")) {
+            char v[24];
+            snprintf(v, sizeof v, "%zu", max_message < 1000000000 ? max_message : 1000000000);
+            rd_kafka_conf_set(conf, "message.max.bytes", v, NULL, 0);
+        }
         if (dr) rd_kafka_conf_set_dr_msg_cb(conf, dr);
         rd_kafka_conf_set_opaque(conf, opaque);
     }
@@ -163,7 +169,7 @@ static rd_kafka_t *client_new_group(const ts_config_t *cfg, rd_kafka_type_t type
 
 static rd_kafka_t *client_new(const ts_config_t *cfg, rd_kafka_type_t type, dr_fn *dr,
                               void *opaque) {
-    return client_new_group(cfg, type, dr, opaque, NULL);
+    return client_new_group(cfg, type, dr, opaque, NULL, 0);
 }
 
 /* The partition count of `topic`: 0 ok (*parts = 0 when the topic does
@@ -416,14 +422,32 @@ static void add_dec(cJSON *o, const char *name, ts_decimal_t d) {
         cJSON_AddStringToObject(o, name, buf);
 }
 
+/* A person's id and five strings: a customer record and an order's
+ * customer snapshot print the same six. */
+typedef struct {
+    const char *customer_id, *email, *phone, *first_name, *last_name, *home_outlet_id;
+} person_t;
+
+/* The person of a ts_customer_t or ts_customer_ref_t (the same names). */
+#define PERSON_OF(x)                                                                               \
+    (person_t) {                                                                                   \
+        .customer_id = (x)->customer_id, .email = (x)->email, .phone = (x)->phone,                 \
+        .first_name = (x)->first_name, .last_name = (x)->last_name,                                \
+        .home_outlet_id = (x)->home_outlet_id                                                      \
+    }
+
+static void add_person(cJSON *o, person_t p) {
+    add_str(o, "customer_id", p.customer_id);
+    add_str(o, "email", p.email);
+    add_str(o, "phone", p.phone);
+    add_str(o, "first_name", p.first_name);
+    add_str(o, "last_name", p.last_name);
+    add_str(o, "home_outlet_id", p.home_outlet_id);
+}
+
 static cJSON *customer_json(const ts_customer_t *c) {
     cJSON *o = cJSON_CreateObject();
-    add_str(o, "customer_id", c->customer_id);
-    add_str(o, "email", c->email);
-    add_str(o, "phone", c->phone);
-    add_str(o, "first_name", c->first_name);
-    add_str(o, "last_name", c->last_name);
-    add_str(o, "home_outlet_id", c->home_outlet_id);
+    add_person(o, PERSON_OF(c));
     add_tri(o, "email_consent", c->email_consent);
     add_tri(o, "sms_consent", c->sms_consent);
     if (c->has_billing_address) {
@@ -488,13 +512,8 @@ static cJSON *order_json(const ts_order_t *r) {
         cJSON_AddNullToObject(o, "refund");
     }
     if (r->customer.present) {
-        cJSON *c = cJSON_AddObjectToObject(o, "customer");
-        add_str(c, "customer_id", r->customer.customer_id);
-        add_str(c, "email", r->customer.email);
-        add_str(c, "phone", r->customer.phone);
-        add_str(c, "first_name", r->customer.first_name);
-        add_str(c, "last_name", r->customer.last_name);
-        add_str(c, "home_outlet_id", r->customer.home_outlet_id);
+        const ts_customer_ref_t *c = &r->customer;
+        add_person(cJSON_AddObjectToObject(o, "customer"), PERSON_OF(c));
     } else {
         cJSON_AddNullToObject(o, "customer");
     }
@@ -809,7 +828,7 @@ static int collect_one(void *opaque, rd_kafka_message_t *m) {
  * committed offsets of the consumer group named like the namespace: what
  * lies below them was redriven then and counts as done. */
 static int legacy_offsets(redrive_t *r) {
-    rd_kafka_t *rk = client_new_group(r->cfg, RD_KAFKA_CONSUMER, NULL, NULL, r->group);
+    rd_kafka_t *rk = client_new_group(r->cfg, RD_KAFKA_CONSUMER, NULL, NULL, r->group, 0);
     int parts = 0, rc = rk ? partitions_of(r->cfg, rk, r->cfg->topic_dead_letter, &parts) : 1;
     if (!rc && parts > 0) {
         rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(parts);
@@ -1137,6 +1156,18 @@ static int ensure_state_topic(redrive_t *r, rd_kafka_t *p) {
     return rc;
 }
 
+/* The producer's message.max.bytes for this redrive: a record came from
+ * its topic, so the topic takes it, but a value fetched for an omitted
+ * dead letter may exceed librdkafka's 1 MB default, and the producer must
+ * not refuse it locally. */
+static size_t largest_redrive(const redrive_t *r) {
+    size_t biggest = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->c[i].state == C_REDRIVE && r->c[i].value_len + r->c[i].key_len > biggest)
+            biggest = r->c[i].value_len + r->c[i].key_len;
+    return biggest + 65536; /* headers, framing */
+}
+
 static void report(redrive_t *r, const cand_t *c) {
     bool dry = r->o->dry_run;
     char key[200];
@@ -1203,7 +1234,7 @@ int ts_dlqtool_redrive(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE 
     }
     /* 4. re-produce, wait for every acknowledgement, then record what was done */
     if (!rc && !o->dry_run && r.n) {
-        p = client_new(cfg, RD_KAFKA_PRODUCER, redrive_dr, &r);
+        p = client_new_group(cfg, RD_KAFKA_PRODUCER, redrive_dr, &r, NULL, largest_redrive(&r));
         rc = p ? ensure_state_topic(&r, p) : 1;
         for (size_t i = 0; !rc && i < r.n; i++)
             if (r.c[i].state == C_REDRIVE) rc = produce_redrive(&r, p, &r.c[i]);
@@ -1258,50 +1289,23 @@ enum {
     A_DEFAULTED = 32
 };
 
-typedef struct {
-    char *key;     /* NULL = empty slot */
-    int outlet;    /* index into outlets, -1 none */
-    uint8_t flags; /* A_*; 0xff = deleted */
-} aslot_t;
+/* Per customer id (the key), in one smap value: its A_* flags in the low
+ * byte (0xff: deleted or undecodable) and its outlet index + 1 above (0:
+ * none). */
+#define AUDIT_VAL(outlet, flags) ((((int64_t)(outlet) + 1) << 8) | (int64_t)(flags))
+#define AUDIT_FLAGS(v)           ((uint8_t)((v)&0xff))
+#define AUDIT_OUTLET(v)          ((int)((v) >> 8) - 1)
 
 typedef struct {
     const ts_config_t *cfg;
     ts_router_t *router;
     ts_arena_t *arena;
     ts_decoder_t *dec; /* JSON, Confluent Avro (registry), raw Avro */
-    aslot_t *slots;
-    size_t cap, n;
+    smap_t ids;        /* customer id -> AUDIT_VAL */
     char **outlets;
     size_t n_outlets;
     uint64_t records, undecodable;
 } audit_t;
-
-static uint64_t akey_hash(const char *k, size_t n) { return ts_hash_bytes(k, n); }
-
-static aslot_t *aslot(audit_t *a, const char *k, size_t n) {
-    if ((a->n + 1) * 2 > a->cap) {
-        size_t nc = a->cap ? a->cap * 2 : 1 << 16;
-        aslot_t *ns = calloc(nc, sizeof *ns);
-        for (size_t i = 0; i < a->cap; i++) {
-            if (!a->slots[i].key) continue;
-            size_t j = akey_hash(a->slots[i].key, strlen(a->slots[i].key)) & (nc - 1);
-            while (ns[j].key) j = (j + 1) & (nc - 1);
-            ns[j] = a->slots[i];
-        }
-        free(a->slots);
-        a->slots = ns;
-        a->cap = nc;
-    }
-    size_t j = akey_hash(k, n) & (a->cap - 1);
-    while (a->slots[j].key && (strlen(a->slots[j].key) != n || memcmp(a->slots[j].key, k, n)))
-        j = (j + 1) & (a->cap - 1);
-    if (!a->slots[j].key) {
-        a->slots[j].key = strndup(k, n);
-        a->slots[j].outlet = -1;
-        a->n++;
-    }
-    return &a->slots[j];
-}
 
 static int outlet_index(audit_t *a, const char *o) {
     if (!o) return -1;
@@ -1316,9 +1320,10 @@ static int audit_one(void *opaque, rd_kafka_message_t *m) {
     audit_t *a = opaque;
     a->records++;
     if (!m->key || !m->key_len) return 0;
-    aslot_t *s = aslot(a, m->key, m->key_len);
+    mslot_t *s = smap_put(&a->ids, m->key, m->key_len, AUDIT_VAL(-1, 0), NULL);
+    if (!s) return 1;  /* out of memory */
     if (!m->payload) { /* tombstone: the latest record wins */
-        s->flags = 0xff;
+        s->val = AUDIT_VAL(-1, 0xff);
         return 0;
     }
     ts_customer_t c;
@@ -1337,7 +1342,7 @@ static int audit_one(void *opaque, rd_kafka_message_t *m) {
     }
     if (rc != TS_OK) {
         a->undecodable++;
-        s->flags = 0xff;
+        s->val = AUDIT_VAL(-1, 0xff);
         return 0;
     }
     ts_route_t r = ts_route_lookup(a->router, c.home_outlet_id);
@@ -1349,14 +1354,12 @@ static int audit_one(void *opaque, rd_kafka_message_t *m) {
     if (!email && !phone) f |= A_NO_ID;
     if (c.email_consent == TS_TRI_TRUE && email) f |= A_EMAIL_SUB;
     if (c.sms_consent == TS_TRI_TRUE && phone) f |= A_SMS_SUB;
-    s->flags = f;
-    s->outlet = outlet_index(a, c.home_outlet_id);
+    s->val = AUDIT_VAL(outlet_index(a, c.home_outlet_id), f);
     return 0;
 }
 
 static void audit_free(audit_t *a) {
-    for (size_t i = 0; i < a->cap; i++) free(a->slots[i].key);
-    free(a->slots);
+    smap_free(&a->ids);
     for (size_t i = 0; i < a->n_outlets; i++) free(a->outlets[i]);
     free(a->outlets);
     ts_arena_destroy(a->arena);
@@ -1367,7 +1370,7 @@ static void audit_free(audit_t *a) {
 int ts_dlqtool_audit(const ts_config_t *cfg, bool json, FILE *out) {
     char err[256];
     audit_t a = {
-        cfg, ts_router_new(cfg, err, sizeof err), ts_arena_new(0), NULL, NULL, 0, 0, NULL, 0, 0, 0};
+        .cfg = cfg, .router = ts_router_new(cfg, err, sizeof err), .arena = ts_arena_new(0)};
     if (!(a.dec = ts_decoder_new(cfg, TS_KIND_CUSTOMER, err, sizeof err))) {
         ts_log(TS_LOG_ERROR, LOGGER, NULL, "%s", err);
         ts_arena_destroy(a.arena);
@@ -1392,16 +1395,18 @@ int ts_dlqtool_audit(const ts_config_t *cfg, bool json, FILE *out) {
     uint64_t(*agg)[6] =
         calloc(rows, sizeof *agg); /* customers, no_home, unmapped, no_id, email_sub, sms_sub */
     uint64_t tot[6] = {0};
-    for (size_t i = 0; i < a.cap; i++) {
-        aslot_t *s = &a.slots[i];
-        if (!s->key || s->flags == 0xff) continue;
-        size_t row = s->outlet < 0 ? a.n_outlets : (size_t)s->outlet;
+    for (size_t i = 0; i < a.ids.cap; i++) {
+        const mslot_t *s = &a.ids.slots[i];
+        uint8_t flags = AUDIT_FLAGS(s->val);
+        int outlet = AUDIT_OUTLET(s->val);
+        if (!s->key || flags == 0xff) continue;
+        size_t row = outlet < 0 ? a.n_outlets : (size_t)outlet;
         uint64_t v[6] = {1,
-                         !!(s->flags & A_NO_HOME),
-                         !!(s->flags & A_UNMAPPED),
-                         !!(s->flags & A_NO_ID),
-                         !!(s->flags & A_EMAIL_SUB),
-                         !!(s->flags & A_SMS_SUB)};
+                         !!(flags & A_NO_HOME),
+                         !!(flags & A_UNMAPPED),
+                         !!(flags & A_NO_ID),
+                         !!(flags & A_EMAIL_SUB),
+                         !!(flags & A_SMS_SUB)};
         for (int k = 0; k < 6; k++) {
             agg[row][k] += v[k];
             tot[k] += v[k];

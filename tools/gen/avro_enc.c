@@ -122,8 +122,42 @@ static int fill_customer(avro_value_t *r, const ts_customer_t *c) {
            estr(&ad, "postcode", A->postcode) || estr(&ad, "country", A->country);
 }
 
+static int fill_line(avro_value_t *lines, const ts_order_line_t *L) {
+    avro_value_t l, cats, cat;
+    if (avro_value_append(lines, &l, NULL) || estr(&l, "line_id", L->line_id) ||
+        estr(&l, "product_id", L->product_id) || estr(&l, "sku", L->sku) ||
+        estr(&l, "name", L->name) || edec(&l, "quantity", L->quantity) ||
+        edec(&l, "unit_price", L->unit_price) || edec(&l, "row_total", L->row_total) ||
+        edec(&l, "discount", L->discount) || estr(&l, "brand", L->brand) ||
+        estr(&l, "image_url", L->image_url) || estr(&l, "product_url", L->product_url) ||
+        efield(&l, "categories", false, &cats))
+        return -1;
+    for (size_t k = 0; k < L->n_categories; k++)
+        if (avro_value_append(&cats, &cat, NULL) || avro_value_set_string(&cat, L->categories[k]))
+            return -1;
+    return 0;
+}
+
+/* The optional refund and customer snapshot. */
+static int fill_order_parts(avro_value_t *r, const ts_order_t *o) {
+    avro_value_t sub;
+    if (efield(r, "refund", !o->refund.present, &sub)) return -1;
+    if (o->refund.present &&
+        (estr(&sub, "refund_id", o->refund.refund_id) || estr(&sub, "reason", o->refund.reason) ||
+         edec(&sub, "amount", o->refund.amount)))
+        return -1;
+    if (efield(r, "customer", !o->customer.present, &sub)) return -1;
+    const ts_customer_ref_t *C = &o->customer;
+    if (C->present &&
+        (estr(&sub, "email", C->email) || estr(&sub, "phone", C->phone) ||
+         estr(&sub, "first_name", C->first_name) || estr(&sub, "last_name", C->last_name) ||
+         estr(&sub, "home_outlet_id", C->home_outlet_id)))
+        return -1;
+    return 0;
+}
+
 static int fill_order(avro_value_t *r, const ts_order_t *o) {
-    avro_value_t v, lines, sub;
+    avro_value_t v, lines;
     if (estr(r, "order_id", o->order_id) || estr(r, "customer_id", o->customer_id) ||
         estr(r, "outlet_id", o->outlet_id) || estr(r, "outlet_name", o->outlet_name) ||
         efield(r, "channel", false, &v) || avro_value_set_enum(&v, (int)o->channel) ||
@@ -134,35 +168,9 @@ static int fill_order(avro_value_t *r, const ts_order_t *o) {
         edec(r, "discount", o->discount) || edec(r, "tax", o->tax) ||
         efield(r, "lines", false, &lines))
         return -1;
-    for (size_t i = 0; i < o->n_lines; i++) {
-        const ts_order_line_t *L = &o->lines[i];
-        avro_value_t l, cats, cat;
-        if (avro_value_append(&lines, &l, NULL) || estr(&l, "line_id", L->line_id) ||
-            estr(&l, "product_id", L->product_id) || estr(&l, "sku", L->sku) ||
-            estr(&l, "name", L->name) || edec(&l, "quantity", L->quantity) ||
-            edec(&l, "unit_price", L->unit_price) || edec(&l, "row_total", L->row_total) ||
-            edec(&l, "discount", L->discount) || estr(&l, "brand", L->brand) ||
-            estr(&l, "image_url", L->image_url) || estr(&l, "product_url", L->product_url) ||
-            efield(&l, "categories", false, &cats))
-            return -1;
-        for (size_t k = 0; k < L->n_categories; k++)
-            if (avro_value_append(&cats, &cat, NULL) ||
-                avro_value_set_string(&cat, L->categories[k]))
-                return -1;
-    }
-    if (efield(r, "refund", !o->refund.present, &sub)) return -1;
-    if (o->refund.present &&
-        (estr(&sub, "refund_id", o->refund.refund_id) || estr(&sub, "reason", o->refund.reason) ||
-         edec(&sub, "amount", o->refund.amount)))
-        return -1;
-    if (efield(r, "customer", !o->customer.present, &sub)) return -1;
-    if (o->customer.present &&
-        (estr(&sub, "email", o->customer.email) || estr(&sub, "phone", o->customer.phone) ||
-         estr(&sub, "first_name", o->customer.first_name) ||
-         estr(&sub, "last_name", o->customer.last_name) ||
-         estr(&sub, "home_outlet_id", o->customer.home_outlet_id)))
-        return -1;
-    return 0;
+    for (size_t i = 0; i < o->n_lines; i++)
+        if (fill_line(&lines, &o->lines[i])) return -1;
+    return fill_order_parts(r, o);
 }
 
 /* Writer-side value for a field the reader value lacks: null, zero, "",
@@ -196,71 +204,80 @@ static bool same_family(avro_type_t a, avro_type_t b) {
            ((a == AVRO_STRING || a == AVRO_BYTES) && (b == AVRO_STRING || b == AVRO_BYTES));
 }
 
-/* Projects reader-shaped `s` onto writer-shaped `d` by field name. */
-static int project(avro_value_t *d, avro_value_t *s) {
+static int project(avro_value_t *d, avro_value_t *s);
+
+/* Into a writer union: the first branch of s's type family. */
+static int project_into_union(avro_value_t *d, avro_value_t *s, avro_type_t st) {
+    avro_value_t dc;
+    avro_schema_t us = avro_value_get_schema(d);
+    for (size_t i = 0; i < avro_schema_union_size(us); i++) {
+        avro_schema_t b = avro_schema_union_branch(us, (int)i);
+        if (is_avro_link(b)) b = avro_schema_link_target(b);
+        if (same_family(avro_typeof(b), st))
+            return avro_value_set_branch(d, (int)i, &dc) || project(&dc, s);
+    }
+    return -1;
+}
+
+/* A record by field name (a field s lacks is zero), an array item by item. */
+static int project_record(avro_value_t *d, avro_value_t *s) {
     avro_value_t sc, dc;
     size_t n;
-    if (avro_value_get_type(s) == AVRO_UNION) {
-        if (avro_value_get_current_branch(s, &sc)) return zero_value(d);
-        return project(d, &sc);
+    avro_value_get_size(d, &n);
+    for (size_t i = 0; i < n; i++) {
+        const char *name;
+        if (avro_value_get_by_index(d, i, &dc, &name)) return -1;
+        if (avro_value_get_by_name(s, name, &sc, NULL) ? zero_value(&dc) : project(&dc, &sc))
+            return -1;
     }
-    avro_type_t st = avro_value_get_type(s), dt = avro_value_get_type(d);
-    if (dt == AVRO_UNION) {
-        avro_schema_t us = avro_value_get_schema(d);
-        for (size_t i = 0; i < avro_schema_union_size(us); i++) {
-            avro_schema_t b = avro_schema_union_branch(us, (int)i);
-            if (is_avro_link(b)) b = avro_schema_link_target(b);
-            if (same_family(avro_typeof(b), st))
-                return avro_value_set_branch(d, (int)i, &dc) || project(&dc, s);
-        }
+    return 0;
+}
+
+static int project_array(avro_value_t *d, avro_value_t *s) {
+    avro_value_t sc, dc;
+    size_t n;
+    avro_value_get_size(s, &n);
+    for (size_t i = 0; i < n; i++)
+        if (avro_value_get_by_index(s, i, &sc, NULL) || avro_value_append(d, &dc, NULL) ||
+            project(&dc, &sc))
+            return -1;
+    return 0;
+}
+
+/* An enum by symbol name. */
+static int project_enum(avro_value_t *d, avro_value_t *s) {
+    int sym, k;
+    if (avro_value_get_enum(s, &sym)) return -1;
+    const char *name = avro_schema_enum_get(avro_value_get_schema(s), sym);
+    if (!name || (k = avro_schema_enum_get_by_name(avro_value_get_schema(d), name)) < 0) return -1;
+    return avro_value_set_enum(d, k);
+}
+
+/* string or bytes into string or bytes. */
+static int project_text(avro_value_t *d, avro_value_t *s, avro_type_t st, avro_type_t dt) {
+    const void *p;
+    size_t len;
+    if (st == AVRO_STRING) {
+        const char *str;
+        if (avro_value_get_string(s, &str, &len)) return -1;
+        p = str;
+        len = len ? len - 1 : 0;
+    } else if (st != AVRO_BYTES || avro_value_get_bytes(s, &p, &len)) {
         return -1;
     }
+    if (dt == AVRO_BYTES) return avro_value_set_bytes(d, (void *)p, len);
+    return avro_value_set_string_len(d, p, len + 1) ? -1 : 0;
+}
+
+/* int or long into int or long; float or double into float or double. */
+static int project_number(avro_value_t *d, avro_value_t *s, avro_type_t st, avro_type_t dt) {
+    int64_t x = 0;
+    int32_t i32;
+    double f = 0;
+    float f32;
     switch (dt) {
-    case AVRO_RECORD:
-        if (st != AVRO_RECORD) return -1;
-        avro_value_get_size(d, &n);
-        for (size_t i = 0; i < n; i++) {
-            const char *name;
-            if (avro_value_get_by_index(d, i, &dc, &name)) return -1;
-            if (avro_value_get_by_name(s, name, &sc, NULL) ? zero_value(&dc) : project(&dc, &sc))
-                return -1;
-        }
-        return 0;
-    case AVRO_ARRAY:
-        if (st != AVRO_ARRAY) return -1;
-        avro_value_get_size(s, &n);
-        for (size_t i = 0; i < n; i++)
-            if (avro_value_get_by_index(s, i, &sc, NULL) || avro_value_append(d, &dc, NULL) ||
-                project(&dc, &sc))
-                return -1;
-        return 0;
-    case AVRO_ENUM: {
-        int sym, k;
-        if (st != AVRO_ENUM || avro_value_get_enum(s, &sym)) return -1;
-        const char *name = avro_schema_enum_get(avro_value_get_schema(s), sym);
-        if (!name || (k = avro_schema_enum_get_by_name(avro_value_get_schema(d), name)) < 0)
-            return -1;
-        return avro_value_set_enum(d, k);
-    }
-    case AVRO_STRING:
-    case AVRO_BYTES: {
-        const void *p;
-        size_t len;
-        if (st == AVRO_STRING) {
-            const char *str;
-            if (avro_value_get_string(s, &str, &len)) return -1;
-            p = str;
-            len = len ? len - 1 : 0;
-        } else if (st != AVRO_BYTES || avro_value_get_bytes(s, &p, &len)) {
-            return -1;
-        }
-        if (dt == AVRO_BYTES) return avro_value_set_bytes(d, (void *)p, len);
-        return avro_value_set_string_len(d, p, len + 1) ? -1 : 0;
-    }
     case AVRO_INT32:
-    case AVRO_INT64: {
-        int64_t x = 0;
-        int32_t i32;
+    case AVRO_INT64:
         if (st == AVRO_INT32) {
             if (avro_value_get_int(s, &i32)) return -1;
             x = i32;
@@ -268,19 +285,36 @@ static int project(avro_value_t *d, avro_value_t *s) {
             return -1;
         }
         return dt == AVRO_INT32 ? avro_value_set_int(d, (int32_t)x) : avro_value_set_long(d, x);
-    }
-    case AVRO_FLOAT:
-    case AVRO_DOUBLE: {
-        double x = 0;
-        float f;
+    default:
         if (st == AVRO_FLOAT) {
-            if (avro_value_get_float(s, &f)) return -1;
-            x = f;
-        } else if (st != AVRO_DOUBLE || avro_value_get_double(s, &x)) {
+            if (avro_value_get_float(s, &f32)) return -1;
+            f = f32;
+        } else if (st != AVRO_DOUBLE || avro_value_get_double(s, &f)) {
             return -1;
         }
-        return dt == AVRO_FLOAT ? avro_value_set_float(d, (float)x) : avro_value_set_double(d, x);
+        return dt == AVRO_FLOAT ? avro_value_set_float(d, (float)f) : avro_value_set_double(d, f);
     }
+}
+
+/* Projects reader-shaped `s` onto writer-shaped `d` by field name. */
+static int project(avro_value_t *d, avro_value_t *s) {
+    avro_value_t sc;
+    if (avro_value_get_type(s) == AVRO_UNION) {
+        if (avro_value_get_current_branch(s, &sc)) return zero_value(d);
+        return project(d, &sc);
+    }
+    avro_type_t st = avro_value_get_type(s), dt = avro_value_get_type(d);
+    if (dt == AVRO_UNION) return project_into_union(d, s, st);
+    switch (dt) {
+    case AVRO_RECORD: return st == AVRO_RECORD ? project_record(d, s) : -1;
+    case AVRO_ARRAY: return st == AVRO_ARRAY ? project_array(d, s) : -1;
+    case AVRO_ENUM: return st == AVRO_ENUM ? project_enum(d, s) : -1;
+    case AVRO_STRING:
+    case AVRO_BYTES: return project_text(d, s, st, dt);
+    case AVRO_INT32:
+    case AVRO_INT64:
+    case AVRO_FLOAT:
+    case AVRO_DOUBLE: return project_number(d, s, st, dt);
     case AVRO_BOOLEAN: {
         int b;
         if (st != AVRO_BOOLEAN || avro_value_get_boolean(s, &b)) return -1;

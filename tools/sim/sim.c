@@ -469,58 +469,76 @@ typedef struct {
     bool backfill, has_uid;
 } vevent_t;
 
+/* bad() at the pointer base + suffix ("/attributes/time"). */
+static int bad_at(verr_t *e, const char *base, const char *suffix, const char *msg) {
+    char ptr[700];
+    snprintf(ptr, sizeof ptr, "%s%s", base, suffix);
+    return bad(e, ptr, "%s", msg);
+}
+
+/* An event's metric: {"data":{"type":"metric","attributes":{"name":...}}}. */
+static int validate_metric(const cJSON *ea, const char *eb, const char **name, verr_t *e) {
+    const cJSON *md = obj(obj(ea, "metric"), "data");
+    *name = md ? str(obj(md, "attributes"), "name") : NULL;
+    if (!md || !is_type(md, "metric") || !*name)
+        return bad_at(e, eb, "/attributes/metric",
+                      "'metric' with data.type 'metric' and attributes.name is required");
+    if (strlen(*name) >= 128 || !**name)
+        return bad_at(e, eb, "/attributes/metric/data/attributes/name",
+                      "Metric name must be between 1 and 127 characters");
+    return 0;
+}
+
+/* properties is an object; value, value_currency and unique_id, when
+ * present and not null, have their types. */
+static int validate_event_types(const cJSON *ea, const char *eb, verr_t *e) {
+    static const struct {
+        const char *key, *suffix, *msg;
+        cJSON_bool (*ok)(const cJSON *const);
+    } typed[] = {
+        {"value", "/attributes/value", "'value' must be a number", cJSON_IsNumber},
+        {"value_currency", "/attributes/value_currency", "'value_currency' must be a string",
+         cJSON_IsString},
+        {"unique_id", "/attributes/unique_id", "'unique_id' must be a string", cJSON_IsString},
+    };
+    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(ea, "properties")))
+        return bad_at(e, eb, "/attributes/properties", "'properties' is a required object");
+    for (size_t i = 0; i < sizeof typed / sizeof typed[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(ea, typed[i].key);
+        if (v && !typed[i].ok(v) && !cJSON_IsNull(v))
+            return bad_at(e, eb, typed[i].suffix, typed[i].msg);
+    }
+    return 0;
+}
+
+/* The event's time into *tms (now_wall when absent): ISO 8601, after 1990
+ * and at most one year ahead. */
+static int validate_event_time(const cJSON *ea, const char *eb, int64_t now_wall, int64_t *tms,
+                               verr_t *e) {
+    const cJSON *tm = cJSON_GetObjectItemCaseSensitive(ea, "time");
+    char why[128];
+    *tms = now_wall;
+    if (!tm || cJSON_IsNull(tm)) return 0;
+    if (!cJSON_IsString(tm) ||
+        ts_time_parse_iso8601(tm->valuestring, strlen(tm->valuestring), tms, why, sizeof why))
+        return bad_at(e, eb, "/attributes/time", "'time' must be an ISO 8601 date-time");
+    if (*tms < 631152000000LL || *tms > now_wall + 365LL * 86400000)
+        return bad_at(e, eb, "/attributes/time",
+                      "The time must be after 1990 and at most one year in the future");
+    return 0;
+}
+
 /* One event resource ({"type":"event","attributes":{...}}) at pointer `eb`. */
 static int validate_event(const cJSON *ev, const char *eb, int64_t now_wall, vevent_t *v,
                           verr_t *e) {
-    char ptr[700];
     const cJSON *ea = obj(ev, "attributes");
-    if (!is_type(ev, "event") || !ea) {
-        snprintf(ptr, sizeof ptr, "%s", eb);
-        return bad(e, ptr, "each event must be {\"type\":\"event\",\"attributes\":{...}}");
-    }
-    const cJSON *md = obj(obj(ea, "metric"), "data");
-    const char *mname = md ? str(obj(md, "attributes"), "name") : NULL;
-    if (!md || !is_type(md, "metric") || !mname) {
-        snprintf(ptr, sizeof ptr, "%s/attributes/metric", eb);
-        return bad(e, ptr, "'metric' with data.type 'metric' and attributes.name is required");
-    }
-    if (strlen(mname) >= 128 || !*mname) {
-        snprintf(ptr, sizeof ptr, "%s/attributes/metric/data/attributes/name", eb);
-        return bad(e, ptr, "Metric name must be between 1 and 127 characters");
-    }
-    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(ea, "properties"))) {
-        snprintf(ptr, sizeof ptr, "%s/attributes/properties", eb);
-        return bad(e, ptr, "'properties' is a required object");
-    }
-    const cJSON *val = cJSON_GetObjectItemCaseSensitive(ea, "value");
-    if (val && !cJSON_IsNumber(val) && !cJSON_IsNull(val)) {
-        snprintf(ptr, sizeof ptr, "%s/attributes/value", eb);
-        return bad(e, ptr, "'value' must be a number");
-    }
-    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(ea, "value_currency");
-    if (cur && !cJSON_IsString(cur) && !cJSON_IsNull(cur)) {
-        snprintf(ptr, sizeof ptr, "%s/attributes/value_currency", eb);
-        return bad(e, ptr, "'value_currency' must be a string");
-    }
-    const cJSON *uidv = cJSON_GetObjectItemCaseSensitive(ea, "unique_id");
-    if (uidv && !cJSON_IsString(uidv) && !cJSON_IsNull(uidv)) {
-        snprintf(ptr, sizeof ptr, "%s/attributes/unique_id", eb);
-        return bad(e, ptr, "'unique_id' must be a string");
-    }
-    const cJSON *tm = cJSON_GetObjectItemCaseSensitive(ea, "time");
-    int64_t tms = now_wall;
-    if (tm && !cJSON_IsNull(tm)) {
-        char why[128];
-        if (!cJSON_IsString(tm) || ts_time_parse_iso8601(tm->valuestring, strlen(tm->valuestring),
-                                                         &tms, why, sizeof why)) {
-            snprintf(ptr, sizeof ptr, "%s/attributes/time", eb);
-            return bad(e, ptr, "'time' must be an ISO 8601 date-time");
-        }
-        if (tms < 631152000000LL || tms > now_wall + 365LL * 86400000) {
-            snprintf(ptr, sizeof ptr, "%s/attributes/time", eb);
-            return bad(e, ptr, "The time must be after 1990 and at most one year in the future");
-        }
-    }
+    if (!is_type(ev, "event") || !ea)
+        return bad_at(e, eb, "", "each event must be {\"type\":\"event\",\"attributes\":{...}}");
+    const char *mname;
+    int64_t tms;
+    if (validate_metric(ea, eb, &mname, e) || validate_event_types(ea, eb, e) ||
+        validate_event_time(ea, eb, now_wall, &tms, e))
+        return -1;
     const char *uid = str(ea, "unique_id");
     v->event = ea;
     v->has_uid = uid != NULL;

@@ -1,0 +1,36 @@
+"""bench/lib/membound.py - the memory bound of a tillstream-orders process
+(docs/consumers.md, "What sets the memory bound"), computed from a config.
+
+bound(cfg, n_accounts, partitions, customers) -> {term: bytes, ..., "total": bytes}
+
+RSS <= BASE + CUSTOMER x customers
+       + PART x min(accounts x (klaviyo.max_queued_events + PARTS_PER_RECORD),
+                    PARTS_PER_RECORD x consumer.max_inflight_records)
+
+The sizes are measured (docs/benchmarks.md, backfill RSS, 2026-12-02): a
+throttled 8-account backfill's peak RSS against the parts queued at that
+moment, with max_queued_events 20,000 and 10,000, is a line of slope 1,510
+bytes per queued part and intercept 185 MiB (a 50,000-customer table
+included). They depend on the records (gen_volume.py's ~750-byte JSON orders
+of 4.2 events of ~600 bytes): PART scales with the event JSON's size. The
+constants below round both up (BASE 220 MiB, PART 1,600 bytes): peaks of
+the same config spread 392-440 MiB over 5 runs with full lanes."""
+
+BASE = 220 << 20       # process, 3 librdkafka handles (fetch queues, broker threads' glibc arenas),
+                       # curl and the request bodies on the wire (8 lanes x 4 x ~0.7 MB), admin
+CUSTOMER = 113         # customer table, per customer (docs/customer-table.md)
+PART = 1600            # one queued part (an event, a profile, a consent change) and its share of
+                       # the record: the engine's copy of the mapped JSON and librdkafka's message
+PARTS_PER_RECORD = 5   # an order: 4.2 events (Placed Order + its Ordered Product lines) + profile
+
+
+def bound(cfg, n_accounts, partitions, customers):
+    del partitions  # the fetch queue is in BASE: 16 vs 64 MiB queued.max.messages.kbytes moved the peak < 5 MiB
+    kl = cfg.get("klaviyo", {})
+    co = cfg.get("consumer", {})
+    max_q = int(kl.get("max_queued_events", 20000))
+    max_in = int(co.get("max_inflight_records", 50000))
+    parts = min(n_accounts * (max_q + PARTS_PER_RECORD), PARTS_PER_RECORD * max_in)
+    out = {"base": BASE, "table": customers * CUSTOMER, "queued parts": parts * PART}
+    out["total"] = sum(out.values())
+    return out
