@@ -66,7 +66,8 @@ bs, port, sfx = sys.argv[3], sys.argv[4], sys.argv[5]
 c["kafka"] = {"bootstrap.servers": bs}
 c["topics"] = {"customers": f"pos.customers.{sfx}", "orders": f"pos.orders.{sfx}", "dead_letter": f"pos.deadletter.{sfx}",
                "suppressions": f"pos.klaviyo.suppressions.{sfx}",
-               "suppressions_state": f"it.suppressions.state.{sfx}"}
+               "suppressions_state": f"it.suppressions.state.{sfx}",
+               "customers_state": f"tillstream.customers.state.{sfx}"}  # created by the consumer
 c["klaviyo"]["base_url"] = f"http://127.0.0.1:{port}"
 c["klaviyo"]["linger_ms"] = 50
 c["consumer"] = {"group_id_customers": f"it-customers-{sfx}", "group_id_orders": f"it-orders-{sfx}",
