@@ -63,7 +63,7 @@ export KLAVIYO_KEY_BRAND_A=pk_sandbox_brand_a KLAVIYO_KEY_BRAND_B=pk_sandbox_bra
 
 echo "sandbox: starting the mock Kafka cluster and the Klaviyo simulator" >&2
 "$bin/tillstream-sandbox-kafka" --topic pos.customers:3 --topic pos.orders:3 --topic tillstream.customers.state:3 \
-    --topic pos.klaviyo.suppressions:1 \
+    --topic pos.klaviyo.suppressions:1 --topic tillstream.suppressions.state:1 \
     --topic pos.deadletter:1 --bootstrap-file "$work/bootstrap" >/dev/null &
 pids+=($!)
 "$bin/tillstream-klaviyo-sim" --listen 127.0.0.1:0 --port-file "$work/sim.port" \
@@ -110,6 +110,11 @@ echo "sandbox: + 40 customers and 120 orders as Confluent Avro (tillstream-gen, 
     --kafka "$bootstrap" --topic-customers pos.customers --topic-orders pos.orders 2>"$work/gen.log" ||
   { cat "$work/gen.log" >&2; exit 1; }
 
+# the poller's first full pass comes first: tillstream-customers waits for it
+# (docs/consent.md, "First deployment over an existing Klaviyo account")
+echo "sandbox: tillstream-suppressions --once (Klaviyo's suppressions into pos.klaviyo.suppressions)" >&2
+"$bin/tillstream-suppressions" --config "$work/config.json" --once >"$work/suppressions.log" 2>&1 ||
+  { cat "$work/suppressions.log" >&2; exit 1; }
 echo "sandbox: running tillstream-customers and tillstream-orders until caught up" >&2
 "$bin/tillstream-customers" --config "$work/config.json" --exit-at-end >"$work/customers.log"
 "$bin/tillstream-orders" --config "$work/config.json" --exit-at-end >"$work/orders.log"

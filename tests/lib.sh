@@ -32,6 +32,19 @@ topics() { # creates pos.customers.$sfx (compacted), pos.orders.$sfx, pos.deadle
 suppressions_topic() { # pos.klaviyo.suppressions.$sfx (write_config's topics.suppressions):
   # tillstream-customers will not start without it (customers.wait_for_suppressions)
   "$src/scripts/kafka.sh" topic "$TS_KAFKA_DIR" "pos.klaviyo.suppressions.$sfx" 1
+  suppressions_passed
+}
+
+suppressions_passed() { # suppressions_passed [ACCOUNT...] (default: the simulator's three):
+  # the record tillstream-suppressions commits to topics.suppressions_state
+  # (write_config's it.suppressions.state.$sfx) after its first full
+  # pass over an account; without it tillstream-customers waits (issue 15)
+  local state="it.suppressions.state.$sfx" now a
+  "$src/scripts/kafka.sh" topic "$TS_KAFKA_DIR" "$state" 1 compact
+  now=$(python3 -c 'import time; print(int(time.time()*1000))')
+  [ $# -gt 0 ] || set -- brand-a brand-b brand-c
+  for a in "$@"; do printf '%s\t{"v":1,"pass_at":%s}\n' "$a" "$now"; done |
+    kcat -b "$TS_KAFKA_BOOTSTRAP" -P -t "$state" -K $'\t'
 }
 
 wait_file() { for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "timeout waiting for $1" >&2; return 1; }
@@ -52,7 +65,9 @@ c = json.load(open(sys.argv[1]))
 bs, port, sfx = sys.argv[3], sys.argv[4], sys.argv[5]
 c["kafka"] = {"bootstrap.servers": bs}
 c["topics"] = {"customers": f"pos.customers.{sfx}", "orders": f"pos.orders.{sfx}", "dead_letter": f"pos.deadletter.{sfx}",
-               "suppressions": f"pos.klaviyo.suppressions.{sfx}"}
+               "suppressions": f"pos.klaviyo.suppressions.{sfx}",
+               "suppressions_state": f"it.suppressions.state.{sfx}",
+               "customers_state": f"tillstream.customers.state.{sfx}"}  # created by the consumer
 c["klaviyo"]["base_url"] = f"http://127.0.0.1:{port}"
 c["klaviyo"]["linger_ms"] = 50
 c["consumer"] = {"group_id_customers": f"it-customers-{sfx}", "group_id_orders": f"it-orders-{sfx}",

@@ -18,6 +18,7 @@
  */
 #include "tillstream/consumer.h"
 #include "kafka/dlq.h"
+#include "kafka/firstpass.h"
 #include "kafka/replay.h"
 #include "kafka/table.h"
 #include "kafka/topic.h"
@@ -96,6 +97,8 @@ struct ts_consumer_s {
     ts_consent_table_t *consent; /* customers: consent states (docs/consent.md) */
     ts_state_t *state;           /* customers (replays: --replay-consent only): the state topic */
     bool state_restored;         /* a restore (state + suppressions to their ends) is done */
+    ts_firstpass_t *firstpass;   /* customers.wait_for_suppressions: the poller's first pass
+                                    not seen yet for every account (NULL: seen, or no wait) */
     ts_consent_opts_t consent_opts;
     ts_decoder_t *dec;          /* the topic's records: JSON, Confluent Avro, raw Avro */
     ts_decoder_t *table_dec;    /* orders: the customer table's records */
@@ -1129,6 +1132,16 @@ static ts_err_t setup_customer_state(loop_t *L, char *err, size_t errsz) {
                           .metrics = L->metrics};
     if (keep_state && !(L->state = ts_state_new(&so, why, sizeof why)))
         return fail(TS_ERR_CONFIG, err, errsz, "", why);
+    /* the group is joined once tillstream-suppressions' first pass over
+     * every account is in Kafka (issue 15: start_consuming) */
+    ts_metric_t *waiting = ts_metrics_gauge(
+        L->metrics, "tillstream_consent_waiting_for_suppressions",
+        "1 while the consumer waits for tillstream-suppressions' first full pass over an account",
+        NULL);
+    ts_firstpass_opts_t fo = {.cfg = cfg, .group_id = L->group_id, .waiting = waiting};
+    if (keep_state && cfg->customers_wait_for_suppressions &&
+        !(L->firstpass = ts_firstpass_new(&fo, why, sizeof why)))
+        return fail(TS_ERR_NOMEM, err, errsz, "", why);
     if (replay) return TS_OK;
     why[0] = 0;
     if (!(L->deletes = ts_deletes_new(cfg, L->mapper, L->metrics, why, sizeof why)))
@@ -1195,8 +1208,20 @@ ts_err_t ts_consumer_new(const ts_config_t *cfg, const ts_consumer_opts_t *opts,
 }
 
 /* Orders: the customer table is restored before the group is joined;
- * then subscribe. false while still restoring. */
+ * customers (customers.wait_for_suppressions): the poller's first full
+ * pass over every account is in Kafka; then subscribe. false while still
+ * restoring or waiting. */
 static bool start_consuming(loop_t *L) {
+    /* customers: not before the poller's first pass (docs/consent.md,
+     * "First deployment"); not ready meanwhile (not subscribed) */
+    if (L->firstpass) {
+        if (!ts_firstpass_poll(L->firstpass, 100)) {
+            ts_admin_heartbeat(L->admin);
+            return false;
+        }
+        ts_firstpass_destroy(L->firstpass);
+        L->firstpass = NULL;
+    }
     if (L->o->kind == TS_KIND_ORDER && !ts_ktable_ready(L->reader)) {
         if (!L->restore_logged)
             ts_log(TS_LOG_INFO, "orders", NULL, "restoring the customer table from %s",
@@ -1375,6 +1400,7 @@ void ts_consumer_destroy(ts_consumer_t *L) {
     ts_ktable_destroy(L->reader);
     ts_dlq_destroy(L->dlq);
     ts_state_destroy(L->state);
+    ts_firstpass_destroy(L->firstpass);
     ts_consent_table_destroy(L->consent);
     ts_replay_destroy(L->replayer);
     ts_engine_destroy(L->engine);

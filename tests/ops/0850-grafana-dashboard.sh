@@ -23,7 +23,7 @@ helm template rel "$chart" -f "$src/tests/ops/values/minimal.yaml" --set grafana
 # a live scrape: both consumers over the samples
 wait_file() { for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "timeout waiting for $1" >&2; return 1; }
 "$bin/tillstream-sandbox-kafka" --topic pos.customers:1 --topic pos.orders:1 --topic pos.deadletter:1 \
-    --topic tillstream.customers.state:1 --topic pos.klaviyo.suppressions:1 \
+    --topic tillstream.customers.state:1 --topic pos.klaviyo.suppressions:1 --topic tillstream.suppressions.state:1 \
   --bootstrap-file "$dir/bootstrap" >/dev/null 2>&1 & pids+=($!)
 wait_file "$dir/bootstrap"
 bs=$(cat "$dir/bootstrap")
@@ -48,6 +48,9 @@ for name, key in (("customers", "customer_id"), ("orders", "order_id")):
 PY
 kcat -b "$bs" -P -t pos.customers -K $'\t' -l "$dir/customers.kv"
 kcat -b "$bs" -P -t pos.orders -K $'\t' -l "$dir/orders.kv"
+# the poller's first full pass first: tillstream-customers waits for it
+TILLSTREAM_BOOTSTRAP_SERVERS=$bs timeout 60 "$bin/tillstream-suppressions" --config "$dir/config.json" --once \
+  >"$dir/suppressions.log" 2>&1 || { cat "$dir/suppressions.log" >&2; exit 1; }
 TILLSTREAM_BOOTSTRAP_SERVERS=$bs timeout 60 "$bin/tillstream-customers" --config "$dir/config.json" --exit-at-end >"$dir/customers.log" 2>&1 \
   || { cat "$dir/customers.log" >&2; exit 1; }
 "$bin/tillstream-orders" --config "$dir/config.json" >"$dir/orders.log" 2>&1 & pids+=($!)

@@ -44,9 +44,31 @@ typedef struct {
 } fx_t;
 
 static volatile int never_stop;
-/* fixture knobs (set before fx_start): the customers topic and admin.listen */
+/* fixture knobs (set before fx_start): the customers topic and admin.listen,
+ * and whether tillstream-suppressions' first pass over account a is in
+ * its state topic (kafka/firstpass.h: else a customers member waits) */
 static const char *g_topic = TOPIC_C;
 static const char *g_admin = "";
+static bool g_no_pass = false;
+
+#define TOPIC_SUPP_STATE "tillstream.suppressions.state" /* the default */
+
+/* The record tillstream-suppressions commits after its first full pass. */
+static void produce_pass(fx_t *f) {
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", f->bootstraps, NULL, 0);
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    assert_non_null(p);
+    const char *v = "{\"v\":1,\"pass_at\":1700000000000}";
+    assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(TOPIC_SUPP_STATE),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                       RD_KAFKA_V_KEY("a", 1),
+                                       RD_KAFKA_V_VALUE((void *)v, strlen(v)), RD_KAFKA_V_END),
+                     0);
+    assert_int_equal(rd_kafka_flush(p, 10000), 0);
+    rd_kafka_destroy(p);
+}
 
 static void fx_start(fx_t *f, int sim_latency_ms, const char *extra_consumer, int max_queued) {
     char err[512];
@@ -65,7 +87,9 @@ static void fx_start(fx_t *f, int sim_latency_ms, const char *extra_consumer, in
      * (the mock cluster would auto-create them with its default count) */
     assert_int_equal(rd_kafka_mock_topic_create(f->mc, TOPIC_C ".state", PARTS, 1), 0);
     assert_int_equal(rd_kafka_mock_topic_create(f->mc, TOPIC_ONE ".state", 1, 1), 0);
+    assert_int_equal(rd_kafka_mock_topic_create(f->mc, TOPIC_SUPP_STATE, 1, 1), 0);
     f->bootstraps = rd_kafka_mock_cluster_bootstraps(f->mc);
+    if (!g_no_pass) produce_pass(f);
 
     ts_sim_opts_t so = {.latency_ms = sim_latency_ms, .seed = 7};
     f->sim = ts_sim_new(&so, err, sizeof err);
@@ -405,6 +429,62 @@ static void test_not_ready_before_consent_restore(void **state) {
     g_admin = "";
 }
 
+/* Issue 15: without tillstream-suppressions' first full pass over account
+ * a in its state topic, the member takes no record and is not ready (the
+ * gauge says why) however long it polls; once the pass is there it joins,
+ * takes every record and becomes ready. */
+static void test_waits_for_first_pass(void **state) {
+    (void)state;
+    fx_t f;
+    g_topic = TOPIC_ONE;
+    g_admin = "127.0.0.1:0";
+    g_no_pass = true;
+    fx_start(&f, 0, NULL, 1000);
+    produce_customers_to(&f, TOPIC_ONE, 1, 5);
+    ts_consumer_t *a = member(&f, false);
+    ts_buf_t body = TS_BUF_INIT;
+    bool gauge = false;
+    /* 2 s of polls (the state topic read to its end, and looked at again): nothing taken */
+    for (int64_t until = ts_now_mono_ms() + 2000; ts_now_mono_ms() < until;) {
+        ts_consumer_poll(a);
+        ts_buf_reset(&body);
+        assert_int_equal(th_get(ts_consumer_admin_port(a), "/readyz", &body), 503);
+        ts_consumer_stats_t st;
+        ts_consumer_stats(a, &st);
+        assert_int_equal(st.consumed, 0);
+        assert_int_equal(st.owned, 0);
+        ts_buf_reset(&body);
+        th_get(ts_consumer_admin_port(a), "/metrics", &body);
+        ts_buf_putc(&body, '\0');
+        gauge = gauge || strstr((char *)body.data, "tillstream_consent_waiting_for_suppressions 1");
+    }
+    assert_true(gauge);
+    produce_pass(&f);
+    long code = 0;
+    ts_consumer_stats_t st = {0};
+    for (int64_t until = ts_now_mono_ms() + 30000;
+         (code != 200 || st.consumed < 5) && ts_now_mono_ms() < until;) {
+        ts_consumer_poll(a);
+        ts_buf_reset(&body);
+        code = th_get(ts_consumer_admin_port(a), "/readyz", &body);
+        ts_consumer_stats(a, &st);
+    }
+    assert_int_equal(code, 200);
+    assert_int_equal(st.consumed, 5);
+    ts_buf_reset(&body);
+    th_get(ts_consumer_admin_port(a), "/metrics", &body);
+    ts_buf_putc(&body, '\0');
+    assert_non_null(strstr((char *)body.data, "tillstream_consent_waiting_for_suppressions 0"));
+    ts_buf_free(&body);
+    char err[256];
+    ts_consumer_drain(a, err, sizeof err);
+    ts_consumer_destroy(a);
+    fx_stop(&f);
+    g_topic = TOPIC_C;
+    g_admin = "";
+    g_no_pass = false;
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the simulator's */
     ts_log_set_level(getenv("TS_TEST_LOG") ? TS_LOG_DEBUG : TS_LOG_WARN);
@@ -416,6 +496,7 @@ int main(void) {
         cmocka_unit_test(test_no_stall_at_start),
         cmocka_unit_test(test_ready_without_partitions_and_lag),
         cmocka_unit_test(test_not_ready_before_consent_restore),
+        cmocka_unit_test(test_waits_for_first_pass),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
