@@ -14,6 +14,7 @@
  */
 #include "tillstream/dlqtool.h"
 #include "tillstream/kconf.h"
+#include "tillstream/ktopic.h"
 #include "tillstream/hash.h"
 #include "tillstream/dlhdr.h"
 
@@ -1125,35 +1126,12 @@ static int ensure_state_topic(redrive_t *r, rd_kafka_t *p) {
     if (partitions_of(r->cfg, p, r->state_topic, &parts)) return 1;
     if (parts) return 0;
     char err[256];
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(r->state_topic, 1, -1, err, sizeof err);
-    if (!nt) {
-        ts_log(TS_LOG_ERROR, LOGGER, NULL, "topic %s: %s", r->state_topic, err);
+    if (ts_ktopic_create(p, r->state_topic, 1, "cleanup.policy", "compact", 30000, err,
+                         sizeof err)) {
+        ts_log(TS_LOG_ERROR, LOGGER, NULL, "create topic %s: %s", r->state_topic, err);
         return 1;
     }
-    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
-    rd_kafka_queue_t *q = rd_kafka_queue_new(p);
-    rd_kafka_CreateTopics(p, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
-    int rc = 1;
-    if (ev) {
-        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-        size_t n = 0;
-        const rd_kafka_topic_result_t **tr =
-            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
-        rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
-        if (!e && n == 1) e = rd_kafka_topic_result_error(tr[0]);
-        if (!e || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-            rc = 0;
-        else
-            ts_log(TS_LOG_ERROR, LOGGER, NULL, "create topic %s: %s", r->state_topic,
-                   rd_kafka_err2str(e));
-        rd_kafka_event_destroy(ev);
-    } else {
-        ts_log(TS_LOG_ERROR, LOGGER, NULL, "create topic %s: timed out", r->state_topic);
-    }
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-    return rc;
+    return 0;
 }
 
 /* The producer's message.max.bytes for this redrive: a record came from
