@@ -150,14 +150,10 @@ void ts_supp_record_json(const char *account, const ts_supp_record_t *r, ts_buf_
     ts_jw_kv_str(&w, "channel", ch_names[r->channel]);
     ts_jw_kv_str(&w, "reason", r->reason);
     ts_jw_kv_str(&w, "timestamp", t);
-    ts_jw_key(&w, "email");
-    ts_jw_str(&w, r->email);
-    ts_jw_key(&w, "phone_number");
-    ts_jw_str(&w, r->phone_number);
-    ts_jw_key(&w, "external_id");
-    ts_jw_str(&w, r->external_id);
-    ts_jw_key(&w, "profile_id");
-    ts_jw_str(&w, r->profile_id);
+    ts_jw_kv_str(&w, "email", r->email);
+    ts_jw_kv_str(&w, "phone_number", r->phone_number);
+    ts_jw_kv_str(&w, "external_id", r->external_id);
+    ts_jw_kv_str(&w, "profile_id", r->profile_id);
     ts_jw_obj_close(&w);
 }
 

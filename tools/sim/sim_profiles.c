@@ -408,6 +408,19 @@ static void put_link(ts_buf_t *b, const char *base, const char *filter, const ch
     if (cursor) ts_buf_printf(b, "%cpage%%5Bcursor%%5D=", sep), url_encode(b, cursor);
 }
 
+/* A profile resource up to its open attributes object: type, id, email,
+ * phone_number, external_id; the caller adds the rest and closes both. */
+static void profile_open(ts_jw_t *w, const prof_t *pr) {
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", "profile");
+    ts_jw_kv_str(w, "id", pr->id);
+    ts_jw_key(w, "attributes");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "email", pr->email);
+    ts_jw_kv_str(w, "phone_number", pr->phone);
+    ts_jw_kv_str(w, "external_id", pr->external_id);
+}
+
 static void write_subscriptions(ts_jw_t *w, const prof_t *pr) {
     ts_jw_key(w, "subscriptions");
     ts_jw_obj_open(w);
@@ -424,11 +437,9 @@ static void write_subscriptions(ts_jw_t *w, const prof_t *pr) {
         put_time(w, e->consent_ts);
         ts_jw_key(w, "last_updated");
         put_time(w, e->last_updated);
-        ts_jw_key(w, "method");
-        ts_jw_str(w, e->method);
+        ts_jw_kv_str(w, "method", e->method);
         ts_jw_kv_str(w, "method_detail", "");
-        ts_jw_key(w, "custom_method_detail");
-        ts_jw_str(w, e->custom_method_detail);
+        ts_jw_kv_str(w, "custom_method_detail", e->custom_method_detail);
         ts_jw_key(w, "double_optin");
         ts_jw_bool(w, false);
         ts_jw_key(w, "suppression");
@@ -457,8 +468,7 @@ static void write_subscriptions(ts_jw_t *w, const prof_t *pr) {
         ts_jw_kv_str(w, "consent", consent_names[s->consent]);
         ts_jw_key(w, "consent_timestamp");
         put_time(w, s->consent_ts);
-        ts_jw_key(w, "method");
-        ts_jw_str(w, s->method);
+        ts_jw_kv_str(w, "method", s->method);
         ts_jw_kv_str(w, "method_detail", "");
         ts_jw_key(w, "last_updated");
         put_time(w, s->last_updated);
@@ -526,17 +536,7 @@ unsigned sim_profiles_get(sim_profiles_t *p, const char *filter, const char *add
     ts_buf_t link = TS_BUF_INIT;
     for (size_t k = 0; k < shown; k++) {
         const prof_t *pr = &p->v[hits[k].idx];
-        ts_jw_obj_open(&w);
-        ts_jw_kv_str(&w, "type", "profile");
-        ts_jw_kv_str(&w, "id", pr->id);
-        ts_jw_key(&w, "attributes");
-        ts_jw_obj_open(&w);
-        ts_jw_key(&w, "email");
-        ts_jw_str(&w, pr->email);
-        ts_jw_key(&w, "phone_number");
-        ts_jw_str(&w, pr->phone);
-        ts_jw_key(&w, "external_id");
-        ts_jw_str(&w, pr->external_id);
+        profile_open(&w, pr);
         ts_jw_key(&w, "created");
         put_time(&w, pr->created);
         ts_jw_key(&w, "updated");
@@ -579,15 +579,11 @@ void sim_profiles_jsonl(const sim_profiles_t *p, ts_buf_t *out) {
         ts_jw_init(&w, out);
         ts_jw_obj_open(&w);
         ts_jw_kv_str(&w, "id", pr->id);
-        ts_jw_key(&w, "email");
-        ts_jw_str(&w, pr->email);
-        ts_jw_key(&w, "phone_number");
-        ts_jw_str(&w, pr->phone);
-        ts_jw_key(&w, "external_id");
-        ts_jw_str(&w, pr->external_id);
+        ts_jw_kv_str(&w, "email", pr->email);
+        ts_jw_kv_str(&w, "phone_number", pr->phone);
+        ts_jw_kv_str(&w, "external_id", pr->external_id);
         ts_jw_kv_str(&w, "email_consent", consent_names[pr->ch[CH_EMAIL].consent]);
-        ts_jw_key(&w, "email_suppression");
-        ts_jw_str(&w, reasons[pr->ch[CH_EMAIL].suppression]);
+        ts_jw_kv_str(&w, "email_suppression", reasons[pr->ch[CH_EMAIL].suppression]);
         ts_jw_key(&w, "email_suppressed_at");
         put_time(&w, pr->ch[CH_EMAIL].suppressed_ts);
         ts_jw_kv_str(&w, "sms_consent", consent_names[pr->ch[CH_SMS].consent]);
@@ -910,17 +906,7 @@ unsigned sim_profiles_events_get(sim_profiles_t *p, const char *filter, const ch
             for (size_t j = 0; j < k && !dup; j++) dup = p->ev[hits[j].idx].prof == pi;
             if (dup) continue;
             const prof_t *pr = &p->v[pi];
-            ts_jw_obj_open(&w);
-            ts_jw_kv_str(&w, "type", "profile");
-            ts_jw_kv_str(&w, "id", pr->id);
-            ts_jw_key(&w, "attributes");
-            ts_jw_obj_open(&w);
-            ts_jw_key(&w, "email");
-            ts_jw_str(&w, pr->email);
-            ts_jw_key(&w, "phone_number");
-            ts_jw_str(&w, pr->phone);
-            ts_jw_key(&w, "external_id");
-            ts_jw_str(&w, pr->external_id);
+            profile_open(&w, pr);
             ts_jw_obj_close(&w);
             ts_jw_key(&w, "links");
             ts_jw_obj_open(&w);
