@@ -8,7 +8,6 @@
  */
 #include "sim_profiles.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,26 +385,16 @@ static int cmp_hit(const void *a, const void *b) {
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-static void url_encode(ts_buf_t *b, const char *s) {
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~')
-            ts_buf_putc(b, (char)ch);
-        else
-            ts_buf_printf(b, "%%%02X", ch);
-    }
-}
-
 static void put_link(ts_buf_t *b, const char *base, const char *filter, const char *additional,
                      int size, bool size_given, const char *cursor) {
     ts_buf_printf(b, "%s/api/profiles/", base);
     char sep = '?';
-    if (filter) ts_buf_printf(b, "%cfilter=", sep), url_encode(b, filter), sep = '&';
+    if (filter) ts_buf_printf(b, "%cfilter=", sep), ts_buf_urlenc(b, filter), sep = '&';
     if (additional)
-        ts_buf_printf(b, "%cadditional-fields%%5Bprofile%%5D=", sep), url_encode(b, additional),
+        ts_buf_printf(b, "%cadditional-fields%%5Bprofile%%5D=", sep), ts_buf_urlenc(b, additional),
             sep = '&';
     if (size_given) ts_buf_printf(b, "%cpage%%5Bsize%%5D=%d", sep, size), sep = '&';
-    if (cursor) ts_buf_printf(b, "%cpage%%5Bcursor%%5D=", sep), url_encode(b, cursor);
+    if (cursor) ts_buf_printf(b, "%cpage%%5Bcursor%%5D=", sep), ts_buf_urlenc(b, cursor);
 }
 
 /* A profile resource up to its open attributes object: type, id, email,
@@ -773,12 +762,12 @@ static void put_link_ev(ts_buf_t *b, const char *base, const char *q[][2], const
     for (int i = 0; q[i][0]; i++) {
         if (!q[i][1]) continue;
         ts_buf_putc(b, sep);
-        url_encode(b, q[i][0]);
+        ts_buf_urlenc(b, q[i][0]);
         ts_buf_putc(b, '=');
-        url_encode(b, q[i][1]);
+        ts_buf_urlenc(b, q[i][1]);
         sep = '&';
     }
-    if (cursor) ts_buf_printf(b, "%cpage%%5Bcursor%%5D=", sep), url_encode(b, cursor);
+    if (cursor) ts_buf_printf(b, "%cpage%%5Bcursor%%5D=", sep), ts_buf_urlenc(b, cursor);
 }
 
 unsigned sim_profiles_events_get(sim_profiles_t *p, const char *filter, const char *sort,
