@@ -1055,6 +1055,19 @@ static void redrive_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque
     }
 }
 
+/* What a producev's answer err means for the redrive: 1 (logged, counted
+ * as failed) when the record was not queued, else 0 after serving the
+ * delivery reports due. */
+static int produced(redrive_t *r, rd_kafka_t *p, const char *topic, rd_kafka_resp_err_t err) {
+    if (err) {
+        ts_log(TS_LOG_ERROR, LOGGER, NULL, "produce to %s: %s", topic, rd_kafka_err2str(err));
+        r->failed++;
+        return 1;
+    }
+    rd_kafka_poll(p, 0);
+    return 0;
+}
+
 static int produce_redrive(redrive_t *r, rd_kafka_t *p, cand_t *c) {
     /* original headers without our dead-letter context, plus the count */
     rd_kafka_headers_t *nh = rd_kafka_headers_new(8);
@@ -1072,15 +1085,8 @@ static int produce_redrive(redrive_t *r, rd_kafka_t *p, cand_t *c) {
         p, RD_KAFKA_V_TOPIC(c->src_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(c->key, c->key_len), RD_KAFKA_V_VALUE(c->value, c->value_len),
         RD_KAFKA_V_HEADERS(nh), RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
-    if (err) {
-        rd_kafka_headers_destroy(nh);
-        ts_log(TS_LOG_ERROR, LOGGER, NULL, "produce to %s: %s", c->src_topic,
-               rd_kafka_err2str(err));
-        r->failed++;
-        return 1;
-    }
-    rd_kafka_poll(p, 0);
-    return 0;
+    if (err) rd_kafka_headers_destroy(nh); /* producev took them only on success */
+    return produced(r, p, c->src_topic, err);
 }
 
 static const char *const state_names[] = {"REDRIVEN", "COPY", "SUPERSEDED", "LIMIT", "UNAVAILABLE"};
@@ -1110,14 +1116,7 @@ static int produce_done(redrive_t *r, rd_kafka_t *p, const cand_t *c) {
                               RD_KAFKA_V_END)
           : RD_KAFKA_RESP_ERR__NOENT;
     free(s);
-    if (err) {
-        ts_log(TS_LOG_ERROR, LOGGER, NULL, "produce to %s: %s", r->state_topic,
-               rd_kafka_err2str(err));
-        r->failed++;
-        return 1;
-    }
-    rd_kafka_poll(p, 0);
-    return 0;
+    return produced(r, p, r->state_topic, err);
 }
 
 /* Creates the compacted bookkeeping topic when it is missing. */
