@@ -24,20 +24,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 need_bins tillstream-orders tillstream-klaviyo-sim
-[ -x /usr/bin/time ] || { echo "bench: GNU time (/usr/bin/time, Debian package 'time') is required" >&2; exit 1; }
+need_gnu_time
 venv_peer_deps
 broker
 
-log "generating $orders orders, $customers customers (gen_volume.py)"
-python3 "$peers/gen_volume.py" "$work/data" "$customers" "$orders" 7
-python3 - "$work/data" <<'PY'
-import json, sys
-d = sys.argv[1]
-for name, key in (("customers", "customer_id"), ("orders", "order_id")):
-    with open(f"{d}/{name}.kv", "w") as out:
-        for ln in open(f"{d}/{name}.jsonl"):
-            out.write(f"{json.loads(ln)[key]}\t{ln.strip()}\n")
-PY
+gen_volume "$customers" "$orders" 7
 topic "bench.customers.$sfx" 3 compact
 topic "bench.orders.$sfx" "$parts"
 topic "bench.deadletter.$sfx" 1

@@ -38,16 +38,7 @@ while [ $# -gt 0 ]; do
 done
 need_bins tillstream-orders tillstream-klaviyo-sim
 broker
-log "generating $orders orders, 50000 customers (gen_volume.py)"
-python3 "$peers/gen_volume.py" "$work/data" 50000 "$orders" 13
-python3 - "$work/data" <<'PY'
-import json, sys
-d = sys.argv[1]
-for name, key in (("customers", "customer_id"), ("orders", "order_id")):
-    with open(f"{d}/{name}.kv", "w") as out:
-        for ln in open(f"{d}/{name}.jsonl"):
-            out.write(f"{json.loads(ln)[key]}\t{ln.strip()}\n")
-PY
+gen_volume 50000 "$orders" 13
 topic "bench.customers.$sfx" 3 compact
 topic "bench.orders.$sfx" 8
 topic "bench.deadletter.$sfx" 1

@@ -33,6 +33,23 @@ need_bins() {
   for b in "$@"; do [ -x "$bin/$b" ] || { echo "bench: $bin/$b missing (build first)" >&2; exit 1; }; done
 }
 
+need_gnu_time() {
+  [ -x /usr/bin/time ] || { echo "bench: GNU time (/usr/bin/time, Debian package 'time') is required" >&2; exit 1; }
+}
+
+gen_volume() { # gen_volume CUSTOMERS ORDERS SEED: gen_volume.py into $work/data, plus customers.kv and orders.kv ("id<TAB>json" lines for kcat -K)
+  log "generating $2 orders, $1 customers (gen_volume.py)"
+  python3 "$peers/gen_volume.py" "$work/data" "$1" "$2" "$3"
+  python3 - "$work/data" <<'PY'
+import json, sys
+d = sys.argv[1]
+for name, key in (("customers", "customer_id"), ("orders", "order_id")):
+    with open(f"{d}/{name}.kv", "w") as out:
+        for ln in open(f"{d}/{name}.jsonl"):
+            out.write(f"{json.loads(ln)[key]}\t{ln.strip()}\n")
+PY
+}
+
 broker() { # starts (or reuses) a broker; sets $bs and $kdir
   if [ -n "${BENCH_KAFKA_DIR:-}" ] && [ -s "$BENCH_KAFKA_DIR/bootstrap" ]; then
     kdir=$BENCH_KAFKA_DIR

@@ -95,6 +95,9 @@ int ts_buf_append(ts_buf_t *b, const void *p, size_t n);
 int ts_buf_puts(ts_buf_t *b, const char *s);
 int ts_buf_putc(ts_buf_t *b, char c);
 int ts_buf_printf(ts_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s percent-encoded for a URL's query: every byte but RFC 3986's
+ * unreserved ones (A-Z a-z 0-9 - _ . ~) as %XX. */
+int ts_buf_urlenc(ts_buf_t *b, const char *s);
 
 /* ---- files ------------------------------------------------------------- */
 /* Appends the whole file to `out` (NUL-terminated). TS_ERR_IO when it cannot

@@ -6,11 +6,11 @@
 #include "tillstream/app.h"
 
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "app/daemon.h"
 #include "tillstream/checkconfig.h"
 #include "tillstream/consumer.h"
 
@@ -79,12 +79,6 @@ static int print_config_reference(const char *prog) {
     }
     ts_buf_free(&ref);
     return rc;
-}
-
-static volatile int g_stop;
-static void on_signal(int sig) {
-    (void)sig;
-    g_stop = 1;
 }
 
 /* The consumer's life and the exit code it means: 2 for a configuration
@@ -272,22 +266,13 @@ static int replay_window(const ts_config_t *cfg, const args_t *a, ts_consumer_op
 
 /* Live consumption (or a replay): logs to stdout, SIGTERM/SIGINT stop. */
 static int live_mode(const ts_config_t *cfg, const args_t *a) {
-    ts_log_level_t lvl = TS_LOG_INFO;
-    ts_log_level_parse(cfg->log_level, &lvl);
-    ts_log_set_level(lvl);
-    ts_log_set_sink(stdout);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    ts_app_daemon_start(cfg);
     ts_consumer_opts_t co = {.kind = a->kind,
                              .prog = a->prog,
                              .exit_at_end = a->exit_at_end,
                              .group_id = a->group,
                              .backfill = a->backfill == 1,
-                             .stop = &g_stop,
+                             .stop = &ts_app_stop,
                              .replay_from_ms = TS_REPLAY_NONE,
                              .replay_to_ms = TS_REPLAY_NOW,
                              .replay_outlets = a->replay_outlets,

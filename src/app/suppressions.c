@@ -8,7 +8,6 @@
 #include "tillstream/suppressions.h"
 
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 
 #include "tillstream/admin.h"
+#include "app/daemon.h"
 #include "tillstream/checkconfig.h"
 #include "tillstream/config.h"
 #include "tillstream/kget.h"
@@ -59,12 +59,6 @@ typedef struct {
     ts_buf_t body, next, url, page; /* page: the records of one page, key\0value\0 */
     size_t page_n;
 } poller_t;
-
-static volatile int g_stop;
-static void on_signal(int sig) {
-    (void)sig;
-    g_stop = 1;
-}
 
 static void sleep_ms(int64_t ms) {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
@@ -470,26 +464,17 @@ int ts_suppressions_main(int argc, char **argv) {
         ts_config_destroy(cfg);
         return code;
     }
-    ts_log_level_t lvl = TS_LOG_INFO;
-    ts_log_level_parse(cfg->log_level, &lvl);
-    ts_log_set_level(lvl);
-    ts_log_set_sink(stdout);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    poller_t P = {.stop = &g_stop};
+    ts_app_daemon_start(cfg);
+    poller_t P = {.stop = &ts_app_stop};
     int code = poller_setup(&P, cfg);
-    while (!code && !g_stop) {
+    while (!code && !ts_app_stop) {
         int failed = pass(&P);
         if (failed < 0) {
             code = 1; /* fenced: another poller with our transactional.id is active */
             break;
         }
         if (once) {
-            code = failed || g_stop ? 1 : 0;
+            code = failed || ts_app_stop ? 1 : 0;
             break;
         }
         wait_ms(&P, cfg->suppressions_interval_ms);

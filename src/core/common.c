@@ -125,6 +125,17 @@ int ts_buf_printf(ts_buf_t *b, const char *fmt, ...) {
     return 0;
 }
 
+int ts_buf_urlenc(ts_buf_t *b, const char *s) {
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        int rc = isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~'
+                     ? ts_buf_putc(b, (char)ch)
+                     : ts_buf_printf(b, "%%%02X", ch);
+        if (rc) return -1;
+    }
+    return 0;
+}
+
 /* ---- ts_arena_t -------------------------------------------------------- */
 
 typedef struct arena_block_s {

@@ -94,8 +94,7 @@ typedef struct batch_s {
     int64_t not_before;
     CURL *easy;
     ts_buf_t body, resp;
-    long retry_after;
-    long rl_limit, rl_remaining, rl_reset;
+    ts_http_rl_t hdrs; /* the rate-limit headers of the last response */
     int64_t started_ms;
     struct batch_s *next;
     struct batch_s *active_next; /* engine's list of in-flight batches */
@@ -891,21 +890,10 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
     return n;
 }
 
-static long header_num(const char *line, size_t n, const char *name) {
-    size_t nl = strlen(name);
-    if (n <= nl + 1 || strncasecmp(line, name, nl) || line[nl] != ':') return -1;
-    return strtol(line + nl + 1, NULL, 10);
-}
-
 static size_t on_header(char *p, size_t sz, size_t nm, void *ud) {
     batch_t *b = ud;
-    size_t n = sz * nm;
-    long v;
-    if ((v = header_num(p, n, "Retry-After")) >= 0) b->retry_after = v;
-    if ((v = header_num(p, n, "RateLimit-Limit")) >= 0) b->rl_limit = v;
-    if ((v = header_num(p, n, "RateLimit-Remaining")) >= 0) b->rl_remaining = v;
-    if ((v = header_num(p, n, "RateLimit-Reset")) >= 0) b->rl_reset = v;
-    return n;
+    ts_http_rl_header(p, sz * nm, &b->hdrs);
+    return sz * nm;
 }
 
 /* Suppressions (one email per record) and deletions (one record a request). */
@@ -950,7 +938,7 @@ static ts_err_t start_transfer(ts_engine_t *e, batch_t *b, int64_t now) {
     curl_easy_reset(c);
     ts_buf_reset(&b->resp);
     b->throttled = false;
-    b->retry_after = b->rl_limit = b->rl_remaining = b->rl_reset = -1;
+    b->hdrs = TS_HTTP_RL_NONE;
     b->started_ms = now;
     curl_easy_setopt(c, CURLOPT_URL, l->url[b->ep]);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, l->headers);
@@ -962,15 +950,7 @@ static ts_err_t start_transfer(ts_engine_t *e, batch_t *b, int64_t now) {
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, b);
     curl_easy_setopt(c, CURLOPT_PRIVATE, b);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)e->cfg->klaviyo_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    /* TLS verification is always on; there is deliberately no switch */
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (e->cfg->klaviyo_ca_bundle) curl_easy_setopt(c, CURLOPT_CAINFO, e->cfg->klaviyo_ca_bundle);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "tillstream/" TS_VERSION);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    ts_http_klaviyo_opts(c, e->cfg);
     if (curl_multi_add_handle(e->multi, c) != CURLM_OK) return TS_ERR_INTERNAL;
     b->active_next = e->active;
     e->active = b;
@@ -1099,7 +1079,7 @@ static void on_accepted(ts_engine_t *e, lane_t *l, batch_t *b, int64_t now) {
 static void on_throttled(lane_t *l, batch_t *b, int64_t now, const char *ctx) {
     l->st.throttled_429++;
     ts_metric_add(l->m_throttled[b->ep], 1);
-    long ra = b->retry_after > 0 ? b->retry_after : 1;
+    long ra = b->hdrs.retry_after > 0 ? b->hdrs.retry_after : 1;
     ts_ratelimit_block(&l->rl[b->ep], now, ra);
     ts_log(TS_LOG_INFO, "engine", ctx, "throttled by Klaviyo; retrying after %ld s", ra);
     b->throttled = true;
@@ -1176,9 +1156,9 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
     b->active_next = NULL;
     l->inflight[b->ep]--;
     /* the lane's other requests in flight may not have been counted yet */
-    long rem = b->rl_remaining;
+    long rem = b->hdrs.remaining;
     if (rem > 0) rem = rem > l->inflight[b->ep] ? rem - l->inflight[b->ep] : 0;
-    ts_ratelimit_observe(&l->rl[b->ep], now, b->rl_limit, rem, b->rl_reset);
+    ts_ratelimit_observe(&l->rl[b->ep], now, b->hdrs.limit, rem, b->hdrs.reset);
     int cls = cc != CURLE_OK ? 4 : status == 429 ? 2 : status >= 500 ? 3 : status >= 400 ? 1 : 0;
     ts_metric_add(l->m_req[b->ep][cls], 1);
     ts_metric_observe(l->m_latency[b->ep], (double)(now - b->started_ms) / 1000.0);

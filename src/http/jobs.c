@@ -19,6 +19,7 @@
  * response buffer; details are allocated for failed parts only.
  */
 #include "jobs.h"
+#include "http.h"
 #include "tillstream/hash.h"
 
 #include <cjson/cJSON.h>
@@ -62,8 +63,8 @@ typedef struct job_s {
     CURL *easy;
     bool busy;
     ts_buf_t resp;
-    long retry_after, rl_remaining, rl_reset;
-    bool unmatched; /* an import error named no part */
+    ts_http_rl_t hdrs; /* the rate-limit headers of the last response */
+    bool unmatched;    /* an import error named no part */
     char *unmatched_detail;
     int32_t *tab; /* hash index: (kind, value) -> first part */
     size_t tab_cap;
@@ -301,20 +302,10 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
     return n;
 }
 
-static long header_num(const char *line, size_t n, const char *name) {
-    size_t nl = strlen(name);
-    if (n <= nl + 1 || strncasecmp(line, name, nl) || line[nl] != ':') return -1;
-    return strtol(line + nl + 1, NULL, 10);
-}
-
 static size_t on_header(char *p, size_t sz, size_t nm, void *ud) {
     job_t *jb = ud;
-    size_t n = sz * nm;
-    long v;
-    if ((v = header_num(p, n, "Retry-After")) >= 0) jb->retry_after = v;
-    if ((v = header_num(p, n, "RateLimit-Remaining")) >= 0) jb->rl_remaining = v;
-    if ((v = header_num(p, n, "RateLimit-Reset")) >= 0) jb->rl_reset = v;
-    return n;
+    ts_http_rl_header(p, sz * nm, &jb->hdrs);
+    return sz * nm;
 }
 
 static ts_err_t start(ts_jobs_t *j, job_t *jb) {
@@ -331,7 +322,7 @@ static ts_err_t start(ts_jobs_t *j, job_t *jb) {
     jb->easy = c;
     curl_easy_reset(c);
     ts_buf_reset(&jb->resp);
-    jb->retry_after = jb->rl_remaining = jb->rl_reset = -1;
+    jb->hdrs = TS_HTTP_RL_NONE;
     const ts_config_t *cfg = j->o.cfg;
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, jb->headers);
@@ -340,15 +331,7 @@ static ts_err_t start(ts_jobs_t *j, job_t *jb) {
     curl_easy_setopt(c, CURLOPT_WRITEDATA, jb);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, jb);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)cfg->klaviyo_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    /* TLS verification is always on; there is deliberately no switch */
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (cfg->klaviyo_ca_bundle) curl_easy_setopt(c, CURLOPT_CAINFO, cfg->klaviyo_ca_bundle);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "tillstream/" TS_VERSION);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    ts_http_klaviyo_opts(c, cfg);
     if (curl_multi_add_handle(j->o.multi, c) != CURLM_OK) return TS_ERR_INTERNAL;
     jb->busy = true;
     j->inflight++;
@@ -647,7 +630,7 @@ bool ts_jobs_on_done(ts_jobs_t *j, CURL *easy, CURLcode cc) {
     curl_multi_remove_handle(j->o.multi, easy);
     jb->busy = false;
     j->inflight--;
-    ts_ratelimit_observe(jb->rl, now, -1, jb->rl_remaining, jb->rl_reset);
+    ts_ratelimit_observe(jb->rl, now, -1, jb->hdrs.remaining, jb->hdrs.reset);
     count_request(j, jb,
                   cc != CURLE_OK                  ? "error"
                   : status == 429                 ? "429"
@@ -662,7 +645,7 @@ bool ts_jobs_on_done(ts_jobs_t *j, CURL *easy, CURLcode cc) {
         return true;
     }
     if (cc == CURLE_OK && status == 429) {
-        long ra = jb->retry_after > 0 ? jb->retry_after : 1;
+        long ra = jb->hdrs.retry_after > 0 ? jb->hdrs.retry_after : 1;
         ts_ratelimit_block(jb->rl, now, ra);
         jb->next_ms = now + ra * 1000;
         return true;

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "http.h"
 
@@ -39,27 +38,16 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud) {
     return ts_buf_append(ud, p, sz * n) ? 0 : sz * n;
 }
 
-static long header_long(const char *line, size_t n, const char *name) {
-    size_t nl = strlen(name);
-    if (n <= nl + 1 || strncasecmp(line, name, nl) || line[nl] != ':') return -2;
-    return strtol(line + nl + 1, NULL, 10);
-}
-
 static size_t on_header(char *p, size_t sz, size_t n, void *ud) {
-    ts_kget_answer_t *a = ud;
-    size_t len = sz * n;
-    long v;
-    if ((v = header_long(p, len, "Retry-After")) != -2) a->retry_after = v;
-    if ((v = header_long(p, len, "RateLimit-Limit")) != -2) a->rl_limit = v;
-    if ((v = header_long(p, len, "RateLimit-Remaining")) != -2) a->rl_remaining = v;
-    if ((v = header_long(p, len, "RateLimit-Reset")) != -2) a->rl_reset = v;
-    return len;
+    ts_http_rl_header(p, sz * n, ud);
+    return sz * n;
 }
 
 ts_err_t ts_kget_get(ts_kget_t *k, const char *api_key, const char *url, ts_buf_t *body,
                      ts_kget_answer_t *ans, char *errstr, size_t errstr_size) {
     *ans =
         (ts_kget_answer_t){.retry_after = -1, .rl_limit = -1, .rl_remaining = -1, .rl_reset = -1};
+    ts_http_rl_t hdrs = TS_HTTP_RL_NONE;
     ts_buf_reset(body);
     char auth[600], rev[80], detail[CURL_ERROR_SIZE] = "";
     snprintf(auth, sizeof auth, "Authorization: Klaviyo-API-Key %s", api_key);
@@ -86,9 +74,13 @@ ts_err_t ts_kget_get(ts_kget_t *k, const char *api_key, const char *url, ts_buf_
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, ans);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &hdrs);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, detail);
     CURLcode cc = curl_easy_perform(c);
+    *ans = (ts_kget_answer_t){.retry_after = hdrs.retry_after,
+                              .rl_limit = hdrs.limit,
+                              .rl_remaining = hdrs.remaining,
+                              .rl_reset = hdrs.reset};
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(h);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tillstream/kconf.h"
+#include "tillstream/ktopic.h"
 #include "tillstream/log.h"
 
 struct ts_suppout_s {
@@ -37,36 +38,15 @@ static int partitions_of(rd_kafka_t *rk, const char *topic) {
 static int ensure_topic(rd_kafka_t *rk, const char *name, int partitions, const char *k1,
                         const char *v1, char *err, size_t errsz) {
     if (partitions_of(rk, name) > 0) return 0;
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, -1, err, errsz);
-    if (!nt) return -1;
-    rd_kafka_NewTopic_set_config(nt, k1, v1);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
-    int rc = -1;
-    if (!ev) {
-        snprintf(err, errsz, "creating %s timed out", name);
-    } else {
-        size_t n = 0;
-        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-        const rd_kafka_topic_result_t **tr =
-            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
-        rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
-        if (!e && n == 1) e = rd_kafka_topic_result_error(tr[0]);
-        if (!e || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-            rc = 0;
-        else
-            snprintf(err, errsz, "creating %s: %s", name, rd_kafka_err2str(e));
-        rd_kafka_event_destroy(ev);
+    char why[256];
+    if (ts_ktopic_create(rk, name, partitions, k1, v1, 15000, why, sizeof why)) {
+        snprintf(err, errsz, "creating %s: %s", name, why);
+        return -1;
     }
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-    if (rc == 0) {
-        ts_log(TS_LOG_INFO, "suppressions", NULL, "created the topic %s (%s=%s)", name, k1, v1);
-        for (int i = 0; i < 50 && partitions_of(rk, name) <= 0; i++) /* metadata catches up */
-            rd_kafka_poll(rk, 100);
-    }
-    return rc;
+    ts_log(TS_LOG_INFO, "suppressions", NULL, "created the topic %s (%s=%s)", name, k1, v1);
+    for (int i = 0; i < 50 && partitions_of(rk, name) <= 0; i++) /* metadata catches up */
+        rd_kafka_poll(rk, 100);
+    return 0;
 }
 
 /* a transactional call's error as ours: fatal/fenced -> INTERNAL */

@@ -6,7 +6,6 @@
 #include "tillstream/supp.h"
 
 #include <cJSON.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,14 +149,10 @@ void ts_supp_record_json(const char *account, const ts_supp_record_t *r, ts_buf_
     ts_jw_kv_str(&w, "channel", ch_names[r->channel]);
     ts_jw_kv_str(&w, "reason", r->reason);
     ts_jw_kv_str(&w, "timestamp", t);
-    ts_jw_key(&w, "email");
-    ts_jw_str(&w, r->email);
-    ts_jw_key(&w, "phone_number");
-    ts_jw_str(&w, r->phone_number);
-    ts_jw_key(&w, "external_id");
-    ts_jw_str(&w, r->external_id);
-    ts_jw_key(&w, "profile_id");
-    ts_jw_str(&w, r->profile_id);
+    ts_jw_kv_str(&w, "email", r->email);
+    ts_jw_kv_str(&w, "phone_number", r->phone_number);
+    ts_jw_kv_str(&w, "external_id", r->external_id);
+    ts_jw_kv_str(&w, "profile_id", r->profile_id);
     ts_jw_obj_close(&w);
 }
 
@@ -305,16 +300,6 @@ ts_err_t ts_supp_metrics_page(const char *body, size_t len, const char *name, ts
 
 /* ---- URLs ------------------------------------------------------------------------ */
 
-static void enc(ts_buf_t *b, const char *s) {
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~')
-            ts_buf_putc(b, (char)ch);
-        else
-            ts_buf_printf(b, "%%%02X", ch);
-    }
-}
-
 void ts_supp_profiles_url(ts_buf_t *out, const char *base, const ts_supp_mark_t *from,
                           int page_size) {
     char t[48], f[160];
@@ -322,7 +307,7 @@ void ts_supp_profiles_url(ts_buf_t *out, const char *base, const ts_supp_mark_t 
     snprintf(f, sizeof f,
              "greater-or-equal(subscriptions.email.marketing.suppression.timestamp,%s)", t);
     ts_buf_printf(out, "%s/api/profiles/?filter=", base);
-    enc(out, f);
+    ts_buf_urlenc(out, f);
     ts_buf_puts(out, "&sort=subscriptions.email.marketing.suppression.timestamp"
                      "&additional-fields%5Bprofile%5D=subscriptions");
     ts_buf_printf(out, "&page%%5Bsize%%5D=%d", page_size);
@@ -338,7 +323,7 @@ void ts_supp_events_url(ts_buf_t *out, const char *base, const char *metric_id,
     ts_buf_puts(&f, metric_id);
     ts_buf_printf(&f, "\"),greater-or-equal(datetime,%s))", t);
     ts_buf_printf(out, "%s/api/events/?filter=", base);
-    enc(out, f.data);
+    ts_buf_urlenc(out, f.data);
     ts_buf_free(&f);
     ts_buf_puts(out, "&sort=datetime&include=profile"
                      "&fields%5Bprofile%5D=email,phone_number,external_id");

@@ -20,19 +20,16 @@ py=${TS_CACHE:-$HOME/.cache/tillstream}/venv/bin/python
 start_sim
 mkdir "$work/ok" "$work/err"
 "$py" - "$sim_port" "$work" "$TS_SOURCE_DIR/../shared/klaviyo-openapi/get_profiles.json" <<'PY'
-import json, sys, time, urllib.request, urllib.parse, urllib.error
+import json, os, sys, time, urllib.request, urllib.parse, urllib.error
 port, work, spec_path = sys.argv[1], sys.argv[2], sys.argv[3]
 base = f"http://127.0.0.1:{port}"
 H = {"Authorization": "Klaviyo-API-Key pk_it_a", "revision": "2026-07-15",
      "Content-Type": "application/vnd.api+json", "accept": "application/vnd.api+json"}
 saved = {"ok": 0, "err": 0}
-def req(method, url, body=None, headers=H):
-    r = urllib.request.Request(url if url.startswith("http") else base + url, method=method,
-                               data=json.dumps(body).encode() if body is not None else None,
-                               headers=headers)
-    try:
-        with urllib.request.urlopen(r) as resp: return resp.status, resp.read()
-    except urllib.error.HTTPError as e: return e.code, e.read()
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+sys.path.insert(0, os.environ["TS_SOURCE_DIR"] + "/tests/contract")
+from simreq import request
+def req(method, url, body=None, headers=H): return request(base, method, url, body, headers)
 def get(url):
     st, b = req("GET", url)
     kind = "ok" if st == 200 else "err"

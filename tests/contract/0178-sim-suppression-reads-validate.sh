@@ -20,19 +20,16 @@ start_sim
 mkdir -p "$work/get_profiles/ok" "$work/get_metrics/ok" "$work/get_events/ok" \
   "$work/get_profiles/err" "$work/get_metrics/err" "$work/get_events/err"
 "$py" - "$sim_port" "$work" "$TS_SOURCE_DIR/../shared/klaviyo-openapi" <<'PY'
-import json, sys, time, urllib.request, urllib.parse, urllib.error
+import json, os, sys, time, urllib.request, urllib.parse, urllib.error
 port, work, spec_dir = sys.argv[1], sys.argv[2], sys.argv[3]
 base = f"http://127.0.0.1:{port}"
 H = {"Authorization": "Klaviyo-API-Key pk_it_a", "revision": "2026-07-15",
      "accept": "application/vnd.api+json"}
 n = {}
-def req(method, url, body=None, headers=H):
-    r = urllib.request.Request(url if url.startswith("http") else base + url, method=method,
-                               data=json.dumps(body).encode() if body is not None else None,
-                               headers=headers)
-    try:
-        with urllib.request.urlopen(r) as resp: return resp.status, resp.read()
-    except urllib.error.HTTPError as e: return e.code, e.read()
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+sys.path.insert(0, os.environ["TS_SOURCE_DIR"] + "/tests/contract")
+from simreq import request
+def req(method, url, body=None, headers=H): return request(base, method, url, body, headers)
 def get(op, url):
     st, b = req("GET", url)
     kind = "ok" if st == 200 else "err"

@@ -25,6 +25,14 @@ static void test_buf_grows_and_stays_terminated(void **state) {
     ts_buf_free(&b);
 }
 
+static void test_buf_urlenc_keeps_only_unreserved(void **state) {
+    (void)state;
+    ts_buf_t b = TS_BUF_INIT;
+    assert_int_equal(ts_buf_urlenc(&b, "aZ09-_.~ +&=/%\xc3\xa9"), 0);
+    assert_string_equal(b.data, "aZ09-_.~%20%2B%26%3D%2F%25%C3%A9");
+    ts_buf_free(&b);
+}
+
 static void test_arena_reuses_blocks_after_reset(void **state) {
     (void)state;
     ts_arena_t *a = ts_arena_new(64);
@@ -151,6 +159,7 @@ static void test_mem_release_returns_freed_heap(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_grows_and_stays_terminated),
+        cmocka_unit_test(test_buf_urlenc_keeps_only_unreserved),
         cmocka_unit_test(test_arena_reuses_blocks_after_reset),
         cmocka_unit_test(test_reason_names_round_trip),
         cmocka_unit_test(test_files_and_secrets),

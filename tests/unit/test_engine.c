@@ -116,6 +116,42 @@ static void stop(fx_t *f) {
     free(f->seen);
 }
 
+/* Customer JSON through the real router and mapper into f's engine. */
+typedef struct {
+    ts_router_t *router;
+    ts_mapper_t *mapper;
+    ts_arena_t *arena;
+    ts_mapped_t m;
+} mapfx_t;
+
+static void mapfx_start(mapfx_t *x, const fx_t *f) {
+    char err[256];
+    x->router = ts_router_new(f->cfg, err, sizeof err);
+    assert_non_null(x->router);
+    x->mapper = ts_mapper_new(f->cfg, x->router, err, sizeof err);
+    assert_non_null(x->mapper);
+    x->arena = ts_arena_new(0);
+    ts_mapped_init(&x->m);
+}
+
+/* Decodes, maps and submits one customer record as token `token`. */
+static void mapfx_submit(mapfx_t *x, fx_t *f, const char *rec, uint64_t token) {
+    char err[256];
+    ts_customer_t c;
+    ts_arena_reset(x->arena);
+    assert_int_equal(ts_decode_customer_json(rec, strlen(rec), x->arena, &c, err, sizeof err),
+                     TS_OK);
+    assert_int_equal(ts_map_customer(x->mapper, &c, &x->m), TS_OK);
+    assert_int_equal(ts_engine_submit(f->eng, &x->m, token, false, err, sizeof err), TS_OK);
+}
+
+static void mapfx_stop(mapfx_t *x) {
+    ts_mapped_free(&x->m);
+    ts_arena_destroy(x->arena);
+    ts_mapper_destroy(x->mapper);
+    ts_router_destroy(x->router);
+}
+
 /* A hand-built mapped record: one profile, n events of `metric`. */
 static void make(ts_mapped_t *m, int account, const char *email, const char *order, int n_events,
                  bool bad_event) {
@@ -330,12 +366,8 @@ static void test_customers_profiles_and_consent(void **state) {
     fx_t f;
     ts_sim_opts_t so = {0};
     start(&f, &so, NULL, 100000);
-    char err[256];
-    ts_router_t *router = ts_router_new(f.cfg, err, sizeof err);
-    ts_mapper_t *mapper = ts_mapper_new(f.cfg, router, err, sizeof err);
-    ts_arena_t *arena = ts_arena_new(0);
-    ts_mapped_t m;
-    ts_mapped_init(&m);
+    mapfx_t x;
+    mapfx_start(&x, &f);
     const char *recs[] = {
         "{\"customer_id\":\"C1\",\"email\":\"one@example.com\",\"phone\":\"+61412000001\",\"home_"
         "outlet_id\":\"1\","
@@ -346,14 +378,7 @@ static void test_customers_profiles_and_consent(void **state) {
         "consent\":true}",
         "{\"customer_id\":\"C4\",\"email\":\"four@example.com\",\"home_outlet_id\":\"2\"}",
     };
-    for (int i = 0; i < 4; i++) {
-        ts_customer_t c;
-        ts_arena_reset(arena);
-        assert_int_equal(
-            ts_decode_customer_json(recs[i], strlen(recs[i]), arena, &c, err, sizeof err), TS_OK);
-        assert_int_equal(ts_map_customer(mapper, &c, &m), TS_OK);
-        assert_int_equal(ts_engine_submit(f.eng, &m, (uint64_t)i, false, err, sizeof err), TS_OK);
-    }
+    for (int i = 0; i < 4; i++) mapfx_submit(&x, &f, recs[i], (uint64_t)i);
     drain(&f, 10000);
     assert_int_equal(f.done_ok, 4);
     ts_sim_stats_t sa, sb;
@@ -365,10 +390,7 @@ static void test_customers_profiles_and_consent(void **state) {
     assert_int_equal(sa.unsubscribed, 2); /* C1 sms, C2 email */
     assert_int_equal(sb.subscribed, 1);   /* C3 sms */
     assert_int_equal(sb.unsubscribed, 0); /* C4: consent unknown, untouched */
-    ts_mapped_free(&m);
-    ts_arena_destroy(arena);
-    ts_mapper_destroy(mapper);
-    ts_router_destroy(router);
+    mapfx_stop(&x);
     stop(&f);
 }
 
@@ -417,24 +439,15 @@ static void test_unsubscribe_batches_of_100(void **state) {
     fx_t f;
     ts_sim_opts_t so = {0};
     start(&f, &so, NULL, 100000);
-    char err[256];
-    ts_router_t *router = ts_router_new(f.cfg, err, sizeof err);
-    ts_mapper_t *mapper = ts_mapper_new(f.cfg, router, err, sizeof err);
-    ts_arena_t *arena = ts_arena_new(0);
-    ts_mapped_t m;
-    ts_mapped_init(&m);
+    mapfx_t x;
+    mapfx_start(&x, &f);
     for (int i = 0; i < 250; i++) {
         char rec[256];
         snprintf(rec, sizeof rec,
                  "{\"customer_id\":\"U%d\",\"email\":\"u%d@example.com\",\"home_outlet_id\":"
                  "\"1\",\"email_consent\":false}",
                  i, i);
-        ts_customer_t c;
-        ts_arena_reset(arena);
-        assert_int_equal(ts_decode_customer_json(rec, strlen(rec), arena, &c, err, sizeof err),
-                         TS_OK);
-        assert_int_equal(ts_map_customer(mapper, &c, &m), TS_OK);
-        assert_int_equal(ts_engine_submit(f.eng, &m, (uint64_t)i, false, err, sizeof err), TS_OK);
+        mapfx_submit(&x, &f, rec, (uint64_t)i);
     }
     drain(&f, 20000);
     assert_int_equal(f.done_ok, 250);
@@ -443,10 +456,7 @@ static void test_unsubscribe_batches_of_100(void **state) {
     ts_sim_stats(f.sim, "a", &sa);
     assert_int_equal(sa.unsubscribed, 250);
     assert_int_equal(sa.rejected_400, 0);
-    ts_mapped_free(&m);
-    ts_arena_destroy(arena);
-    ts_mapper_destroy(mapper);
-    ts_router_destroy(router);
+    mapfx_stop(&x);
     stop(&f);
 }
 

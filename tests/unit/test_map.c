@@ -385,12 +385,19 @@ static void test_warm_mapper_reuses_buffers(void **state) {
     }
 }
 
+/* A new string (caller frees) of n times c. */
+static char *filled(size_t n, char c) {
+    char *s = malloc(n + 1);
+    assert_non_null(s);
+    memset(s, c, n);
+    s[n] = '\0';
+    return s;
+}
+
 static void test_long_strings_are_truncated(void **state) {
     fx_t *f = *state;
     size_t n = 150 * 1024;
-    char *big = malloc(n + 1);
-    memset(big, 'x', n);
-    big[n] = '\0';
+    char *big = filled(n, 'x');
     char *json = malloc(n + 512);
     snprintf(json, n + 512,
              ORDER_HEAD "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"1\","
@@ -531,9 +538,7 @@ static void test_long_strings_are_cut_the_same_everywhere(void **state) {
 static void test_overlong_unique_id_is_dead_lettered(void **state) {
     fx_t *f = *state;
     size_t n = 100 * 1024;
-    char *id = malloc(n + 1);
-    memset(id, '7', n);
-    id[n] = '\0';
+    char *id = filled(n, '7');
     char *json = malloc(n + 1024);
     snprintf(json, n + 1024,
              "{\"order_id\":\"O1\",\"customer_id\":\"C1\",\"occurred_at\":\"2026-11-20T10:15:00Z\","

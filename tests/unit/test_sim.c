@@ -292,6 +292,19 @@ static void body2(ts_buf_t *b, const char *profile_attrs, const char *bad) {
 #define EV1      E1 "/attributes/events/data/1"
 #define METRIC   "\"metric\":{\"data\":{\"type\":\"metric\",\"attributes\":{\"name\":\"M\"}}}"
 
+/* Case i of a validation table: body b is accepted (pointer NULL) or
+ * refused with exactly that JSON pointer. */
+static void expect_pointer(ts_sim_ep_t ep, const ts_buf_t *b, size_t i, const char *pointer) {
+    char d[256], p[512] = "";
+    int rc = ts_sim_validate(ep, b->data, b->len, NOW_WALL, d, sizeof d, p, sizeof p);
+    if (!pointer) {
+        if (rc != 0) fail_msg("case %zu: unexpected error %s at %s", i, d, p);
+        return;
+    }
+    if (rc == 0) fail_msg("case %zu: accepted, want an error at %s", i, pointer);
+    assert_string_equal(p, pointer);
+}
+
 static void test_each_validation_rule(void **state) {
     (void)state;
     static const struct {
@@ -348,15 +361,7 @@ static void test_each_validation_rule(void **state) {
     char d[256], p[512];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         body2(&b, cases[i].profile, cases[i].event);
-        p[0] = '\0';
-        int rc = ts_sim_validate(TS_SIM_EP_EVENTS_BULK, b.data, b.len, NOW_WALL, d, sizeof d, p,
-                                 sizeof p);
-        if (!cases[i].pointer) {
-            if (rc != 0) fail_msg("case %zu: unexpected error %s at %s", i, d, p);
-            continue;
-        }
-        if (rc == 0) fail_msg("case %zu: accepted, want an error at %s", i, cases[i].pointer);
-        assert_string_equal(p, cases[i].pointer);
+        expect_pointer(TS_SIM_EP_EVENTS_BULK, &b, i, cases[i].pointer);
     }
     /* not JSON, wrong job type */
     assert_int_equal(
@@ -444,15 +449,7 @@ static void test_historical_import_rules(void **state) {
                       "\"email\":{\"marketing\":{\"consent\":\"SUBSCRIBED\"%s}},"
                       "\"sms\":{\"marketing\":{\"consent\":\"SUBSCRIBED\"%s}}}}}]}}}}",
                       cases[i].hist, e_at, s_at);
-        p[0] = '\0';
-        int rc = ts_sim_validate(TS_SIM_EP_SUBSCRIBE_BULK, b.data, b.len, NOW_WALL, d, sizeof d, p,
-                                 sizeof p);
-        if (!cases[i].pointer) {
-            if (rc != 0) fail_msg("case %zu: unexpected error %s at %s", i, d, p);
-            continue;
-        }
-        if (rc == 0) fail_msg("case %zu: accepted, want an error at %s", i, cases[i].pointer);
-        assert_string_equal(p, cases[i].pointer);
+        expect_pointer(TS_SIM_EP_SUBSCRIBE_BULK, &b, i, cases[i].pointer);
     }
     /* the engine's own body (kbody) of a historical import is accepted */
     ts_buf_reset(&b);

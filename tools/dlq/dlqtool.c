@@ -14,6 +14,7 @@
  */
 #include "tillstream/dlqtool.h"
 #include "tillstream/kconf.h"
+#include "tillstream/ktopic.h"
 #include "tillstream/hash.h"
 #include "tillstream/dlhdr.h"
 
@@ -1054,6 +1055,19 @@ static void redrive_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque
     }
 }
 
+/* What a producev's answer err means for the redrive: 1 (logged, counted
+ * as failed) when the record was not queued, else 0 after serving the
+ * delivery reports due. */
+static int produced(redrive_t *r, rd_kafka_t *p, const char *topic, rd_kafka_resp_err_t err) {
+    if (err) {
+        ts_log(TS_LOG_ERROR, LOGGER, NULL, "produce to %s: %s", topic, rd_kafka_err2str(err));
+        r->failed++;
+        return 1;
+    }
+    rd_kafka_poll(p, 0);
+    return 0;
+}
+
 static int produce_redrive(redrive_t *r, rd_kafka_t *p, cand_t *c) {
     /* original headers without our dead-letter context, plus the count */
     rd_kafka_headers_t *nh = rd_kafka_headers_new(8);
@@ -1071,15 +1085,8 @@ static int produce_redrive(redrive_t *r, rd_kafka_t *p, cand_t *c) {
         p, RD_KAFKA_V_TOPIC(c->src_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(c->key, c->key_len), RD_KAFKA_V_VALUE(c->value, c->value_len),
         RD_KAFKA_V_HEADERS(nh), RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
-    if (err) {
-        rd_kafka_headers_destroy(nh);
-        ts_log(TS_LOG_ERROR, LOGGER, NULL, "produce to %s: %s", c->src_topic,
-               rd_kafka_err2str(err));
-        r->failed++;
-        return 1;
-    }
-    rd_kafka_poll(p, 0);
-    return 0;
+    if (err) rd_kafka_headers_destroy(nh); /* producev took them only on success */
+    return produced(r, p, c->src_topic, err);
 }
 
 static const char *const state_names[] = {"REDRIVEN", "COPY", "SUPERSEDED", "LIMIT", "UNAVAILABLE"};
@@ -1109,14 +1116,7 @@ static int produce_done(redrive_t *r, rd_kafka_t *p, const cand_t *c) {
                               RD_KAFKA_V_END)
           : RD_KAFKA_RESP_ERR__NOENT;
     free(s);
-    if (err) {
-        ts_log(TS_LOG_ERROR, LOGGER, NULL, "produce to %s: %s", r->state_topic,
-               rd_kafka_err2str(err));
-        r->failed++;
-        return 1;
-    }
-    rd_kafka_poll(p, 0);
-    return 0;
+    return produced(r, p, r->state_topic, err);
 }
 
 /* Creates the compacted bookkeeping topic when it is missing. */
@@ -1125,35 +1125,12 @@ static int ensure_state_topic(redrive_t *r, rd_kafka_t *p) {
     if (partitions_of(r->cfg, p, r->state_topic, &parts)) return 1;
     if (parts) return 0;
     char err[256];
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(r->state_topic, 1, -1, err, sizeof err);
-    if (!nt) {
-        ts_log(TS_LOG_ERROR, LOGGER, NULL, "topic %s: %s", r->state_topic, err);
+    if (ts_ktopic_create(p, r->state_topic, 1, "cleanup.policy", "compact", 30000, err,
+                         sizeof err)) {
+        ts_log(TS_LOG_ERROR, LOGGER, NULL, "create topic %s: %s", r->state_topic, err);
         return 1;
     }
-    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
-    rd_kafka_queue_t *q = rd_kafka_queue_new(p);
-    rd_kafka_CreateTopics(p, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
-    int rc = 1;
-    if (ev) {
-        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-        size_t n = 0;
-        const rd_kafka_topic_result_t **tr =
-            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
-        rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
-        if (!e && n == 1) e = rd_kafka_topic_result_error(tr[0]);
-        if (!e || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-            rc = 0;
-        else
-            ts_log(TS_LOG_ERROR, LOGGER, NULL, "create topic %s: %s", r->state_topic,
-                   rd_kafka_err2str(e));
-        rd_kafka_event_destroy(ev);
-    } else {
-        ts_log(TS_LOG_ERROR, LOGGER, NULL, "create topic %s: timed out", r->state_topic);
-    }
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-    return rc;
+    return 0;
 }
 
 /* The producer's message.max.bytes for this redrive: a record came from

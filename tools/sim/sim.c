@@ -325,14 +325,16 @@ static void space_json(const ts_buf_t *in, ts_buf_t *out) {
     }
 }
 
-static enum MHD_Result send_error(ts_sim_t *s, struct MHD_Connection *c, unsigned status,
-                                  const char *code, const char *title, const char *detail,
-                                  const char *pointer, const char *hdrs[][2]) {
-    ts_buf_t b = TS_BUF_INIT;
+/* A JSON:API error document of one error into b: a new id, status, code,
+ * title, detail and a source object holding src_key: src_val (src_key
+ * NULL: an empty source). */
+static void error_doc(ts_sim_t *s, ts_buf_t *b, unsigned status, const char *code,
+                      const char *title, const char *detail, const char *src_key,
+                      const char *src_val) {
     ts_jw_t w;
     char id[40];
     new_uuid(s, id, sizeof id);
-    ts_jw_init(&w, &b);
+    ts_jw_init(&w, b);
     ts_jw_obj_open(&w);
     ts_jw_key(&w, "errors");
     ts_jw_arr_open(&w);
@@ -345,11 +347,18 @@ static enum MHD_Result send_error(ts_sim_t *s, struct MHD_Connection *c, unsigne
     ts_jw_kv_str(&w, "detail", detail);
     ts_jw_key(&w, "source");
     ts_jw_obj_open(&w);
-    if (pointer && *pointer) ts_jw_kv_str(&w, "pointer", pointer);
+    if (src_key) ts_jw_kv_str(&w, src_key, src_val);
     ts_jw_obj_close(&w);
     ts_jw_obj_close(&w);
     ts_jw_arr_close(&w);
     ts_jw_obj_close(&w);
+}
+
+static enum MHD_Result send_error(ts_sim_t *s, struct MHD_Connection *c, unsigned status,
+                                  const char *code, const char *title, const char *detail,
+                                  const char *pointer, const char *hdrs[][2]) {
+    ts_buf_t b = TS_BUF_INIT;
+    error_doc(s, &b, status, code, title, detail, pointer && *pointer ? "pointer" : NULL, pointer);
     ts_buf_t sp = TS_BUF_INIT;
     if (s->o.spaced_json) space_json(&b, &sp);
     const ts_buf_t *body = s->o.spaced_json ? &sp : &b;
@@ -1359,28 +1368,8 @@ static enum MHD_Result get_collection(ts_sim_t *s, struct MHD_Connection *c, acc
         pthread_mutex_lock(&s->mu);
         count_status(a, status);
         pthread_mutex_unlock(&s->mu);
-        char id[40];
-        new_uuid(s, id, sizeof id);
         ts_buf_reset(&b);
-        ts_jw_t w;
-        ts_jw_init(&w, &b);
-        ts_jw_obj_open(&w);
-        ts_jw_key(&w, "errors");
-        ts_jw_arr_open(&w);
-        ts_jw_obj_open(&w);
-        ts_jw_kv_str(&w, "id", id);
-        ts_jw_key(&w, "status");
-        ts_jw_int(&w, status);
-        ts_jw_kv_str(&w, "code", "invalid");
-        ts_jw_kv_str(&w, "title", "Invalid input.");
-        ts_jw_kv_str(&w, "detail", err);
-        ts_jw_key(&w, "source");
-        ts_jw_obj_open(&w);
-        ts_jw_kv_str(&w, "parameter", param);
-        ts_jw_obj_close(&w);
-        ts_jw_obj_close(&w);
-        ts_jw_arr_close(&w);
-        ts_jw_obj_close(&w);
+        error_doc(s, &b, status, "invalid", "Invalid input.", err, "parameter", param);
         res = send_buf(c, status, "application/vnd.api+json", b.data, b.len, rl);
     } else {
         res = send_buf(c, 200, "application/vnd.api+json", b.data, b.len, rl);

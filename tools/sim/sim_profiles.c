@@ -8,7 +8,6 @@
  */
 #include "sim_profiles.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,26 +385,29 @@ static int cmp_hit(const void *a, const void *b) {
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-static void url_encode(ts_buf_t *b, const char *s) {
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~')
-            ts_buf_putc(b, (char)ch);
-        else
-            ts_buf_printf(b, "%%%02X", ch);
-    }
-}
-
 static void put_link(ts_buf_t *b, const char *base, const char *filter, const char *additional,
                      int size, bool size_given, const char *cursor) {
     ts_buf_printf(b, "%s/api/profiles/", base);
     char sep = '?';
-    if (filter) ts_buf_printf(b, "%cfilter=", sep), url_encode(b, filter), sep = '&';
+    if (filter) ts_buf_printf(b, "%cfilter=", sep), ts_buf_urlenc(b, filter), sep = '&';
     if (additional)
-        ts_buf_printf(b, "%cadditional-fields%%5Bprofile%%5D=", sep), url_encode(b, additional),
+        ts_buf_printf(b, "%cadditional-fields%%5Bprofile%%5D=", sep), ts_buf_urlenc(b, additional),
             sep = '&';
     if (size_given) ts_buf_printf(b, "%cpage%%5Bsize%%5D=%d", sep, size), sep = '&';
-    if (cursor) ts_buf_printf(b, "%cpage%%5Bcursor%%5D=", sep), url_encode(b, cursor);
+    if (cursor) ts_buf_printf(b, "%cpage%%5Bcursor%%5D=", sep), ts_buf_urlenc(b, cursor);
+}
+
+/* A profile resource up to its open attributes object: type, id, email,
+ * phone_number, external_id; the caller adds the rest and closes both. */
+static void profile_open(ts_jw_t *w, const prof_t *pr) {
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", "profile");
+    ts_jw_kv_str(w, "id", pr->id);
+    ts_jw_key(w, "attributes");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "email", pr->email);
+    ts_jw_kv_str(w, "phone_number", pr->phone);
+    ts_jw_kv_str(w, "external_id", pr->external_id);
 }
 
 static void write_subscriptions(ts_jw_t *w, const prof_t *pr) {
@@ -424,11 +426,9 @@ static void write_subscriptions(ts_jw_t *w, const prof_t *pr) {
         put_time(w, e->consent_ts);
         ts_jw_key(w, "last_updated");
         put_time(w, e->last_updated);
-        ts_jw_key(w, "method");
-        ts_jw_str(w, e->method);
+        ts_jw_kv_str(w, "method", e->method);
         ts_jw_kv_str(w, "method_detail", "");
-        ts_jw_key(w, "custom_method_detail");
-        ts_jw_str(w, e->custom_method_detail);
+        ts_jw_kv_str(w, "custom_method_detail", e->custom_method_detail);
         ts_jw_key(w, "double_optin");
         ts_jw_bool(w, false);
         ts_jw_key(w, "suppression");
@@ -457,8 +457,7 @@ static void write_subscriptions(ts_jw_t *w, const prof_t *pr) {
         ts_jw_kv_str(w, "consent", consent_names[s->consent]);
         ts_jw_key(w, "consent_timestamp");
         put_time(w, s->consent_ts);
-        ts_jw_key(w, "method");
-        ts_jw_str(w, s->method);
+        ts_jw_kv_str(w, "method", s->method);
         ts_jw_kv_str(w, "method_detail", "");
         ts_jw_key(w, "last_updated");
         put_time(w, s->last_updated);
@@ -526,17 +525,7 @@ unsigned sim_profiles_get(sim_profiles_t *p, const char *filter, const char *add
     ts_buf_t link = TS_BUF_INIT;
     for (size_t k = 0; k < shown; k++) {
         const prof_t *pr = &p->v[hits[k].idx];
-        ts_jw_obj_open(&w);
-        ts_jw_kv_str(&w, "type", "profile");
-        ts_jw_kv_str(&w, "id", pr->id);
-        ts_jw_key(&w, "attributes");
-        ts_jw_obj_open(&w);
-        ts_jw_key(&w, "email");
-        ts_jw_str(&w, pr->email);
-        ts_jw_key(&w, "phone_number");
-        ts_jw_str(&w, pr->phone);
-        ts_jw_key(&w, "external_id");
-        ts_jw_str(&w, pr->external_id);
+        profile_open(&w, pr);
         ts_jw_key(&w, "created");
         put_time(&w, pr->created);
         ts_jw_key(&w, "updated");
@@ -579,15 +568,11 @@ void sim_profiles_jsonl(const sim_profiles_t *p, ts_buf_t *out) {
         ts_jw_init(&w, out);
         ts_jw_obj_open(&w);
         ts_jw_kv_str(&w, "id", pr->id);
-        ts_jw_key(&w, "email");
-        ts_jw_str(&w, pr->email);
-        ts_jw_key(&w, "phone_number");
-        ts_jw_str(&w, pr->phone);
-        ts_jw_key(&w, "external_id");
-        ts_jw_str(&w, pr->external_id);
+        ts_jw_kv_str(&w, "email", pr->email);
+        ts_jw_kv_str(&w, "phone_number", pr->phone);
+        ts_jw_kv_str(&w, "external_id", pr->external_id);
         ts_jw_kv_str(&w, "email_consent", consent_names[pr->ch[CH_EMAIL].consent]);
-        ts_jw_key(&w, "email_suppression");
-        ts_jw_str(&w, reasons[pr->ch[CH_EMAIL].suppression]);
+        ts_jw_kv_str(&w, "email_suppression", reasons[pr->ch[CH_EMAIL].suppression]);
         ts_jw_key(&w, "email_suppressed_at");
         put_time(&w, pr->ch[CH_EMAIL].suppressed_ts);
         ts_jw_kv_str(&w, "sms_consent", consent_names[pr->ch[CH_SMS].consent]);
@@ -777,12 +762,12 @@ static void put_link_ev(ts_buf_t *b, const char *base, const char *q[][2], const
     for (int i = 0; q[i][0]; i++) {
         if (!q[i][1]) continue;
         ts_buf_putc(b, sep);
-        url_encode(b, q[i][0]);
+        ts_buf_urlenc(b, q[i][0]);
         ts_buf_putc(b, '=');
-        url_encode(b, q[i][1]);
+        ts_buf_urlenc(b, q[i][1]);
         sep = '&';
     }
-    if (cursor) ts_buf_printf(b, "%cpage%%5Bcursor%%5D=", sep), url_encode(b, cursor);
+    if (cursor) ts_buf_printf(b, "%cpage%%5Bcursor%%5D=", sep), ts_buf_urlenc(b, cursor);
 }
 
 unsigned sim_profiles_events_get(sim_profiles_t *p, const char *filter, const char *sort,
@@ -910,17 +895,7 @@ unsigned sim_profiles_events_get(sim_profiles_t *p, const char *filter, const ch
             for (size_t j = 0; j < k && !dup; j++) dup = p->ev[hits[j].idx].prof == pi;
             if (dup) continue;
             const prof_t *pr = &p->v[pi];
-            ts_jw_obj_open(&w);
-            ts_jw_kv_str(&w, "type", "profile");
-            ts_jw_kv_str(&w, "id", pr->id);
-            ts_jw_key(&w, "attributes");
-            ts_jw_obj_open(&w);
-            ts_jw_key(&w, "email");
-            ts_jw_str(&w, pr->email);
-            ts_jw_key(&w, "phone_number");
-            ts_jw_str(&w, pr->phone);
-            ts_jw_key(&w, "external_id");
-            ts_jw_str(&w, pr->external_id);
+            profile_open(&w, pr);
             ts_jw_obj_close(&w);
             ts_jw_key(&w, "links");
             ts_jw_obj_open(&w);
