@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kafka/topic.h"
 #include "tillstream/kconf.h"
 #include "tillstream/log.h"
 #include "tillstream/supp.h"
@@ -81,20 +82,6 @@ bool ts_firstpass_done(const ts_firstpass_t *fp) {
     return true;
 }
 
-/* Partitions of `topic` (0: no such topic, -1: no metadata). Asks for all
- * topics, as suppout.c does: a request naming a missing topic could have
- * a broker with auto.create.topics.enable create it uncompacted. */
-static int partitions_of(rd_kafka_t *rk, const char *topic) {
-    const rd_kafka_metadata_t *md;
-    if (rd_kafka_metadata(rk, 1, NULL, &md, 5000)) return -1;
-    int n = 0;
-    for (int i = 0; i < md->topic_cnt; i++)
-        if (!strcmp(md->topics[i].topic, topic) && !md->topics[i].err)
-            n = md->topics[i].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    return n;
-}
-
 static bool open_reader(ts_firstpass_t *fp) {
     const ts_config_t *cfg = fp->o.cfg;
     char err[512], gid[300];
@@ -126,7 +113,7 @@ static bool open_reader(ts_firstpass_t *fp) {
  * beginning once it exists. */
 static void look(ts_firstpass_t *fp) {
     const char *topic = fp->o.cfg->topic_suppressions_state;
-    int n = partitions_of(fp->reader, topic);
+    int n = ts_ktopic_partitions_all(fp->reader, topic, 5000);
     if (n == 0) fp->caught_up = true; /* nothing to read yet: the poller has not started */
     if (n <= 0) return;
     bool *eof = calloc((size_t)n, sizeof *eof);

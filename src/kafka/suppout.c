@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kafka/topic.h"
 #include "tillstream/kconf.h"
 #include "tillstream/ktopic.h"
 #include "tillstream/log.h"
@@ -20,31 +21,18 @@ struct ts_suppout_s {
     bool in_txn;
 };
 
-/* Partitions of `topic` (0: no such topic, -1: no metadata). Asks for all
- * topics: a producer's metadata request for one topic would let a broker
- * with auto.create.topics.enable create it, uncompacted. */
-static int partitions_of(rd_kafka_t *rk, const char *topic) {
-    const rd_kafka_metadata_t *md;
-    if (rd_kafka_metadata(rk, 1, NULL, &md, 10000)) return -1;
-    int n = 0;
-    for (int i = 0; i < md->topic_cnt; i++)
-        if (!strcmp(md->topics[i].topic, topic) && !md->topics[i].err)
-            n = md->topics[i].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    return n;
-}
-
 /* Creates `name` when it is missing; 0 when it is there afterwards. */
 static int ensure_topic(rd_kafka_t *rk, const char *name, int partitions, const char *k1,
                         const char *v1, char *err, size_t errsz) {
-    if (partitions_of(rk, name) > 0) return 0;
+    if (ts_ktopic_partitions_all(rk, name, 10000) > 0) return 0;
     char why[256];
     if (ts_ktopic_create(rk, name, partitions, k1, v1, 15000, why, sizeof why)) {
         snprintf(err, errsz, "creating %s: %s", name, why);
         return -1;
     }
     ts_log(TS_LOG_INFO, "suppressions", NULL, "created the topic %s (%s=%s)", name, k1, v1);
-    for (int i = 0; i < 50 && partitions_of(rk, name) <= 0; i++) /* metadata catches up */
+    for (int i = 0; i < 50 && ts_ktopic_partitions_all(rk, name, 10000) <= 0;
+         i++) /* metadata catches up */
         rd_kafka_poll(rk, 100);
     return 0;
 }
@@ -133,7 +121,7 @@ ts_err_t ts_suppout_restore(ts_suppout_t *so,
     rd_kafka_conf_set(rc, "isolation.level", "read_committed", NULL, 0);
     rd_kafka_t *r = rd_kafka_new(RD_KAFKA_CONSUMER, rc, err, sizeof err);
     if (!r) return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "kafka: %s", err);
-    int n = partitions_of(r, cfg->topic_suppressions_state);
+    int n = ts_ktopic_partitions_all(r, cfg->topic_suppressions_state, 10000);
     ts_err_t ret = TS_OK;
     if (n <= 0) {
         ret = ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "%s: no metadata",

@@ -3,6 +3,7 @@
 #include "tillstream/ktopic.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 int ts_ktopic_partitions(rd_kafka_t *rk, const char *topic) {
     const rd_kafka_metadata_t *md;
@@ -12,6 +13,17 @@ int ts_ktopic_partitions(rd_kafka_t *rk, const char *topic) {
     if (err) return -1;
     int n = 0;
     if (md->topic_cnt == 1 && !md->topics[0].err) n = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    return n;
+}
+
+int ts_ktopic_partitions_all(rd_kafka_t *rk, const char *topic, int timeout_ms) {
+    const rd_kafka_metadata_t *md;
+    if (rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms)) return -1;
+    int n = 0;
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (!strcmp(md->topics[i].topic, topic) && !md->topics[i].err)
+            n = md->topics[i].partition_cnt;
     rd_kafka_metadata_destroy(md);
     return n;
 }

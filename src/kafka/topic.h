@@ -14,6 +14,11 @@
  * topic, -1 when the metadata cannot be read within 10 s. */
 int ts_ktopic_partitions(rd_kafka_t *rk, const char *topic);
 
+/* The same from a request for all topics (timeout_ms): a request naming a
+ * missing topic would let a broker with auto.create.topics.enable create
+ * it, uncompacted; for topics tillstream creates itself. */
+int ts_ktopic_partitions_all(rd_kafka_t *rk, const char *topic, int timeout_ms);
+
 /* The high watermark of every partition of `topic` now, into a new array
  * (*ends, caller frees) of *n entries. -1 when the metadata or a
  * watermark cannot be read within 10 s (broker unreachable, no topic). */
