@@ -25,17 +25,8 @@
 # 10000}}'); bench/backfill_rss.sh runs this script for several backlogs.
 . "$(dirname "$0")/lib/common.sh"
 orders=300000 customers=50000 every=5 direct=1 setj='{}'
-while [ $# -gt 0 ]; do
-  case $1 in
-    --orders) orders=$2; shift 2 ;;
-    --customers) customers=$2; shift 2 ;;
-    --timeline) every=1; shift ;;
-    --proxy) direct=0; shift ;;
-    --direct) direct=1; shift ;;
-    --set) setj=$2; shift 2 ;;
-    *) echo "usage: $0 [--orders N] [--customers N] [--timeline] [--proxy] [--set JSON]" >&2; exit 2 ;;
-  esac
-done
+bench_args "[--orders N] [--customers N] [--timeline] [--proxy] [--set JSON]" --orders orders --customers customers \
+  --timeline every=1 --proxy direct=0 --direct direct=1 --set setj -- "$@"
 need_bins tillstream-orders tillstream-klaviyo-sim
 need_gnu_time
 broker

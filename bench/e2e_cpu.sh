@@ -14,15 +14,8 @@
 # 20,000 customers, 3 runs each, 8 partitions.
 . "$(dirname "$0")/lib/common.sh"
 orders=50000 customers=20000 runs=3 parts=8
-while [ $# -gt 0 ]; do
-  case $1 in
-    --orders) orders=$2; shift 2 ;;
-    --customers) customers=$2; shift 2 ;;
-    --runs) runs=$2; shift 2 ;;
-    --partitions) parts=$2; shift 2 ;;
-    *) echo "usage: $0 [--orders N] [--customers N] [--runs R] [--partitions P]" >&2; exit 2 ;;
-  esac
-done
+bench_args "[--orders N] [--customers N] [--runs R] [--partitions P]" \
+  --orders orders --customers customers --runs runs --partitions parts -- "$@"
 need_bins tillstream-orders tillstream-klaviyo-sim
 need_gnu_time
 venv_peer_deps

@@ -26,17 +26,8 @@
 # --timeline: every second).
 . "$(dirname "$0")/lib/common.sh"
 members=3 seconds=180 orders= parts=6 skew=0 every=10
-while [ $# -gt 0 ]; do
-  case $1 in
-    --members) members=$2; shift 2 ;;
-    --seconds) seconds=$2; shift 2 ;;
-    --orders) orders=$2; shift 2 ;;
-    --partitions) parts=$2; shift 2 ;;
-    --skew) skew=1; shift ;;
-    --timeline) every=1; shift ;;
-    *) echo "usage: $0 [--members M] [--seconds S] [--orders N] [--partitions P] [--skew] [--timeline]" >&2; exit 2 ;;
-  esac
-done
+bench_args "[--members M] [--seconds S] [--orders N] [--partitions P] [--skew] [--timeline]" --members members \
+  --seconds seconds --orders orders --partitions parts --skew skew=1 --timeline every=1 -- "$@"
 # ~4.19 events per order (gen_volume.py), 98.5 % of them routed to one of the 2 accounts
 [ -n "$orders" ] || orders=$(( (seconds + 60) * 2 * 2500 * 100 / 410 ))
 need_bins tillstream-orders tillstream-klaviyo-sim

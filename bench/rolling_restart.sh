@@ -25,17 +25,8 @@
 # sent, in total and per rebalance.
 . "$(dirname "$0")/lib/common.sh"
 orders=200000 naccts=8 restarts=6 every=20 rate=1500 latency=300
-while [ $# -gt 0 ]; do
-  case $1 in
-    --orders) orders=$2; shift 2 ;;
-    --accounts) naccts=$2; shift 2 ;;
-    --restarts) restarts=$2; shift 2 ;;
-    --every) every=$2; shift 2 ;;
-    --rate) rate=$2; shift 2 ;;
-    --latency-ms) latency=$2; shift 2 ;;
-    *) echo "usage: $0 [--orders N] [--accounts 8|4] [--restarts N] [--every S] [--rate N] [--latency-ms MS]" >&2; exit 2 ;;
-  esac
-done
+bench_args "[--orders N] [--accounts 8|4] [--restarts N] [--every S] [--rate N] [--latency-ms MS]" --orders orders \
+  --accounts naccts --restarts restarts --every every --rate rate --latency-ms latency -- "$@"
 need_bins tillstream-orders tillstream-klaviyo-sim
 broker
 gen_volume 50000 "$orders" 13

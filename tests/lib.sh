@@ -49,13 +49,30 @@ suppressions_passed() { # suppressions_passed [ACCOUNT...] (default: the simulat
 
 wait_file() { for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "timeout waiting for $1" >&2; return 1; }
 
-start_sim() { # start_sim [extra sim flags...]; sets $sim_port
+start_sim() { # start_sim [extra sim flags...]; sets $sim_port and $sim (its base URL)
   export KLAVIYO_KEY_BRAND_A=pk_it_a KLAVIYO_KEY_BRAND_B=pk_it_b KLAVIYO_KEY_BRAND_C=pk_it_c
   "$bin/tillstream-klaviyo-sim" --port-file "$work/sim.port" --account brand-a=KLAVIYO_KEY_BRAND_A \
       --account brand-b=KLAVIYO_KEY_BRAND_B --account brand-c=KLAVIYO_KEY_BRAND_C "$@" >/dev/null 2>"$work/sim.log" &
   pids+=($!)
   wait_file "$work/sim.port"
   sim_port=$(cat "$work/sim.port")
+  sim="http://127.0.0.1:$sim_port"
+}
+
+sim_counts() { # sim_counts ACCOUNT|all FIELD... -> the FIELDs of ACCOUNT in the simulator's
+  # /__sim/stats (all: each summed over the accounts), on one line, space-separated
+  curl -fsS "$sim/__sim/stats" | python3 -c '
+import json, sys
+accounts = json.load(sys.stdin)["accounts"]
+of = accounts.values() if sys.argv[1] == "all" else [accounts[sys.argv[1]]]
+print(*(sum(a[f] for a in of) for f in sys.argv[2:]))' "$@"
+}
+
+registry_start() { # a schema registry of this test's own (scripts/registry.sh) in $work/registry,
+  # destroyed on exit; sets $reg and $url
+  reg="$work/registry"
+  trap '"$src/scripts/registry.sh" destroy "$reg" >/dev/null 2>&1 || true; cleanup' EXIT
+  url=$("$src/scripts/registry.sh" start "$reg" "$TS_KAFKA_BOOTSTRAP")
 }
 
 write_config() { # write_config FILE [python dict updates as JSON]
@@ -90,6 +107,41 @@ for name, key in (("customers", "customer_id"), ("orders", "order_id")):
 PY
   kcat -b "$TS_KAFKA_BOOTSTRAP" -P -t "pos.customers.$sfx" -K $'\t' -l "$work/customers.kv"
   kcat -b "$TS_KAFKA_BOOTSTRAP" -P -t "pos.orders.$sfx" -K $'\t' -l "$work/orders.kv"
+}
+
+orders_kv() { # orders_kv FILE ID-PREFIX FIRST COUNT CUSTOMERS: COUNT completed orders of 10 AUD
+  # (ids <ID-PREFIX><n>, n from FIRST), customer Q<n % CUSTOMERS> embedded (outlets 101, 201,
+  # 301 in turn), as key<TAB>JSON lines in FILE
+  python3 - "$@" <<'PY'
+import json, sys
+path, prefix, (first, count, customers) = sys.argv[1], sys.argv[2], map(int, sys.argv[3:6])
+line = {"line_id": "1", "quantity": 1, "row_total": "10"}
+with open(path, "w") as out:
+    for n in range(first, first + count):
+        q = n % customers
+        o = dict(order_id=f"{prefix}{n}", customer_id=f"Q{q}", status="completed",
+                 occurred_at="2026-11-01T10:00:00Z", currency="AUD", total="10", lines=[line],
+                 customer={"email": f"q{q}@example.com", "home_outlet_id": ("101", "201", "301")[n % 3]})
+        out.write(f"{prefix}{n}\t{json.dumps(o)}\n")
+PY
+}
+
+consent_kv() { # consent_kv FILE ROUNDS OPT-OUT [CITY]: customers C0000..C0999 (outlet 101)
+  # round by round, as key<TAB>JSON lines in FILE: ROUNDS and OPT-OUT are ranges FROM-TO (TO
+  # excluded); round r is at 1790000000000 + r x 60 s, billing address "<r> George St"
+  # [CITY]; email consent true but for C0000..C0099 in the rounds of OPT-OUT
+  python3 - "$@" <<'PY'
+import json, sys
+path, (r0, r1), (o0, o1) = sys.argv[1], *(map(int, a.split("-")) for a in sys.argv[2:4])
+city = {"city": sys.argv[4]} if len(sys.argv) > 4 else {}
+with open(path, "w") as out:
+    for r in range(r0, r1):
+        for i in range(1000):
+            c = {"customer_id": f"C{i:04d}", "email": f"c{i:04d}@example.com", "home_outlet_id": "101",
+                 "email_consent": not (i < 100 and o0 <= r < o1), "updated_at": 1790000000000 + r * 60000,
+                 "billing_address": {"line1": f"{r} George St", **city}}
+            out.write(f"C{i:04d}\t{json.dumps(c)}\n")
+PY
 }
 
 read_dlq() { # one JSON object per dead letter: key, value, headers

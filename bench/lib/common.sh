@@ -28,6 +28,26 @@ trap 'exit 130' INT TERM
 
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
+# bench_args USAGE SPEC... -- ARGS...: the benchmark's options. SPEC is
+# pairs: "--opt VAR" (VAR=the next argument) or "--flag VAR=VALUE". Any
+# other argument, or an option without its value: "usage: $0 USAGE", exit 2.
+bench_args() {
+  local usage=$1 spec=() i
+  shift
+  while [ "$1" != -- ]; do spec+=("$1" "$2"); shift 2; done
+  shift
+  while [ $# -gt 0 ]; do
+    for ((i = 0; i < ${#spec[@]}; i += 2)); do [ "${spec[i]}" = "$1" ] && break; done
+    if [ $i -ge ${#spec[@]} ] || { [ "${spec[i + 1]}" = "${spec[i + 1]%%=*}" ] && [ $# -lt 2 ]; }; then
+      echo "usage: $0 $usage" >&2; exit 2
+    fi
+    case ${spec[i + 1]} in
+      *=*) printf -v "${spec[i + 1]%%=*}" '%s' "${spec[i + 1]#*=}"; shift ;;
+      *) printf -v "${spec[i + 1]}" '%s' "$2"; shift 2 ;;
+    esac
+  done
+}
+
 need_bins() {
   local b
   for b in "$@"; do [ -x "$bin/$b" ] || { echo "bench: $bin/$b missing (build first)" >&2; exit 1; }; done

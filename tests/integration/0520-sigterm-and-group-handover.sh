@@ -12,17 +12,7 @@ start_sim --latency-ms 10
 write_config "$work/config.json" '{"klaviyo": {"max_queued_events": 300, "linger_ms": 20},
   "consumer": {"shutdown_grace_ms": 8000},
   "kafka": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}}'
-python3 - "$work" <<'PY'
-import json, sys
-w = sys.argv[1]
-with open(w + "/orders.kv", "w") as f:
-    for n in range(1500):
-        o = {"order_id": f"H{n}", "customer_id": f"Q{n % 50}", "status": "completed",
-             "occurred_at": "2026-11-01T10:00:00Z", "currency": "AUD", "total": "10",
-             "lines": [{"line_id": "1", "quantity": 1, "row_total": "10"}],
-             "customer": {"email": f"q{n % 50}@example.com", "home_outlet_id": ["101", "201", "301"][n % 3]}}
-        f.write(f"H{n}\t{json.dumps(o)}\n")
-PY
+orders_kv "$work/orders.kv" H 0 1500 50
 kcat -b "$TS_KAFKA_BOOTSTRAP" -P -t "pos.orders.$sfx" -K $'\t' -l "$work/orders.kv"
 
 "$bin/tillstream-orders" --config "$work/config.json" >"$work/a.log" 2>&1 & a=$!; pids+=($a)
@@ -35,7 +25,7 @@ done
 grep -q '"message":"assigned [12] partition' "$work/a.log" || { cat "$work/a.log" >&2; exit 1; }
 grep -q '"message":"assigned [12] partition' "$work/b.log" || { cat "$work/b.log" >&2; exit 1; }
 
-recorded() { curl -fsS "http://127.0.0.1:$sim_port/__sim/stats" | python3 -c 'import json,sys; print(sum(a["events_recorded"] for a in json.load(sys.stdin)["accounts"].values()))'; }
+recorded() { sim_counts all events_recorded; }
 for _ in $(seq 1 400); do [ "$(recorded)" -ge 600 ] && break; sleep 0.05; done
 start=$(date +%s%N)
 kill -TERM "$a"
@@ -56,6 +46,6 @@ grep -q '"message":"summary","consumed":0,' "$work/c.log" || { tail -2 "$work/c.
 # events sent twice across the handover (Klaviyo keeps one per unique_id):
 # the survivor's revoke drains its partitions before it commits
 # (consumer.revoke_drain_ms), so under 1 % (104 in one of four runs before)
-resent=$(curl -fsS "http://127.0.0.1:$sim_port/__sim/stats" | python3 -c 'import json,sys; print(sum(a["duplicates_ignored"] for a in json.load(sys.stdin)["accounts"].values()))')
+resent=$(sim_counts all duplicates_ignored)
 [ "$resent" -lt 30 ] || { echo "re-sent $resent events across the handover, want < 30 (1 %)" >&2; grep -h '"revoke' "$work"/[ab].log >&2; exit 1; }
 echo "SIGTERM: exit 0 in ${took_ms} ms; handover complete; 3000 events recorded once; $resent re-sent"

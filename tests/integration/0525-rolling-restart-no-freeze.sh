@@ -15,21 +15,10 @@ start_sim --latency-ms 300
 write_config "$work/config.json" '{"klaviyo": {"max_queued_events": 40, "linger_ms": 20},
   "consumer": {"shutdown_grace_ms": 5000},
   "kafka": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}}'
-python3 - "$work" <<'PY'
-import json, sys
-w = sys.argv[1]
-for part in range(4):
-    with open(f"{w}/orders.{part}.kv", "w") as f:
-        for n in range(part * 1000, part * 1000 + 1000):
-            o = {"order_id": f"R{n}", "customer_id": f"Q{n % 70}", "status": "completed",
-                 "occurred_at": "2026-11-01T10:00:00Z", "currency": "AUD", "total": "10",
-                 "lines": [{"line_id": "1", "quantity": 1, "row_total": "10"}],
-                 "customer": {"email": f"q{n % 70}@example.com", "home_outlet_id": ["101", "201", "301"][n % 3]}}
-            f.write(f"R{n}\t{json.dumps(o)}\n")
-PY
+for part in 0 1 2 3; do orders_kv "$work/orders.$part.kv" R $((part * 1000)) 1000 70; done
 want=8000 # 4,000 orders x (Placed Order + Ordered Product)
 produce() { kcat -b "$TS_KAFKA_BOOTSTRAP" -P -t "pos.orders.$sfx" -K $'\t' -l "$work/orders.$1.kv"; }
-recorded() { curl -fsS "http://127.0.0.1:$sim_port/__sim/stats" | python3 -c 'import json,sys; print(sum(a["events_recorded"] for a in json.load(sys.stdin)["accounts"].values()))'; }
+recorded() { sim_counts all events_recorded; }
 declare -A member
 start_member() { # start_member N RUN
   "$bin/tillstream-orders" --config "$work/config.json" >"$work/m$1.$2.log" 2>&1 &
@@ -70,7 +59,7 @@ grep -q '"message":"summary","consumed":0,' "$work/check.log" || { echo "records
 # (consumer.revoke_drain_ms) for the revoked partitions' requests on the
 # wire and commits them, so the next owner does not send them again:
 # under 1 % of the events sent (5.6 % without the wait).
-resent=$(curl -fsS "http://127.0.0.1:$sim_port/__sim/stats" | python3 -c 'import json,sys; print(sum(a["duplicates_ignored"] for a in json.load(sys.stdin)["accounts"].values()))')
+resent=$(sim_counts all duplicates_ignored)
 share=$(python3 -c "print(f'{100*$resent/max(1,$got+$resent):.2f}')")
 echo "rolling restart of 3 members: $got events recorded once, every partition committed to its end; re-sent across 3 rebalances: $resent ($share % of the events sent)"
 python3 -c "import sys; sys.exit(0 if $resent * 100 < ($got + $resent) * ${TS_RESENT_MAX_PCT:-1} else 1)" ||

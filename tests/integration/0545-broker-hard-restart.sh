@@ -26,19 +26,10 @@ write_config "$work/config.json" '{"klaviyo": {"max_queued_events": 200, "linger
   "consumer": {"shutdown_grace_ms": 5000'"$inflight_key"'},
   "kafka": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"},
   "admin": {"listen": "127.0.0.1:0"}}'
-python3 - "$work" <<'PY'
-import json, sys
-with open(sys.argv[1] + "/orders.kv", "w") as f:
-    for n in range(3000):
-        o = {"order_id": f"K{n}", "customer_id": f"Q{n % 60}", "status": "completed",
-             "occurred_at": "2026-11-01T10:00:00Z", "currency": "AUD", "total": "10",
-             "lines": [{"line_id": "1", "quantity": 1, "row_total": "10"}],
-             "customer": {"email": f"q{n % 60}@example.com", "home_outlet_id": ["101", "201", "301"][n % 3]}}
-        f.write(f"K{n}\t{json.dumps(o)}\n")
-PY
+orders_kv "$work/orders.kv" K 0 3000 60
 kcat -b "$TS_KAFKA_BOOTSTRAP" -P -t "pos.orders.$sfx" -K $'\t' -l "$work/orders.kv"
 want=6000
-recorded() { curl -fsS "http://127.0.0.1:$sim_port/__sim/stats" | python3 -c 'import json,sys; print(sum(a["events_recorded"] for a in json.load(sys.stdin)["accounts"].values()))'; }
+recorded() { sim_counts all events_recorded; }
 
 "$bin/tillstream-orders" --config "$work/config.json" >"$work/orders.log" 2>&1 & c=$!; pids+=($c)
 "$bin/tillstream-customers" --config "$work/config.json" >"$work/customers.log" 2>&1 & cu=$!; pids+=($cu)

@@ -4,31 +4,14 @@
 # 100 change consent (true -> false): the simulator counts exactly 100
 # subscription changes and no subscribe at all. The second run is a new
 # process: what was sent comes back from the state topic.
-set -euo pipefail
 . "$TS_SOURCE_DIR/tests/lib.sh"
 need_kafka
 topics
 start_sim
-sim="http://127.0.0.1:$sim_port"
 write_config "$work/c.json" "{\"topics\":{\"customers_state\":\"tillstream.customers.state.$sfx\"}}"
-stats() { curl -fsS "$sim/__sim/stats" | python3 -c "
-import json,sys; a=json.load(sys.stdin)['accounts']['brand-a']; print(a['subscribed'], a['unsubscribed'], a['profiles'])"; }
-python3 - "$work" <<'PY'
-import json, sys
-w = sys.argv[1]
-def rec(i, consent, t, points):
-    return json.dumps({"customer_id": f"C{i:04d}", "email": f"c{i:04d}@example.com",
-                       "home_outlet_id": "101", "email_consent": consent, "updated_at": t,
-                       "billing_address": {"line1": f"{points} George St", "city": "Sydney"}})
-t0 = 1790000000000
-with open(w + "/first.kv", "w") as f:
-    for i in range(1000): f.write(f"C{i:04d}\t{rec(i, True, t0, 0)}\n")
-with open(w + "/updates.kv", "w") as f:
-    for r in range(10):
-        for i in range(1000):
-            consent = not (i < 100 and r >= 5)  # customers 0..99 opt out at round 5
-            f.write(f"C{i:04d}\t{rec(i, consent, t0 + (r + 1) * 60000, r + 1)}\n")
-PY
+stats() { sim_counts brand-a subscribed unsubscribed profiles; }
+consent_kv "$work/first.kv" 0-1 0-0 Sydney     # round 0: everyone opts in
+consent_kv "$work/updates.kv" 1-11 6-11 Sydney # rounds 1..10: C0000..C0099 opt out at round 6
 kcat -b "$TS_KAFKA_BOOTSTRAP" -P -t "pos.customers.$sfx" -K $'\t' -l "$work/first.kv"
 timeout 120 "$bin/tillstream-customers" --config "$work/c.json" --exit-at-end >"$work/c1.log" 2>&1
 read -r sub unsub _ <<<"$(stats)"

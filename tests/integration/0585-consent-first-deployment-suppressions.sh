@@ -19,15 +19,13 @@
 #   wait exits 0 at once; after `tillstream-suppressions --once` over the
 #   simulator it starts: the customers Klaviyo suppressed are not
 #   subscribed, the others are.
-set -euo pipefail
 . "$TS_SOURCE_DIR/tests/lib.sh"
 need_kafka
 topics
 start_sim
-sim="http://127.0.0.1:$sim_port"
 write_config "$work/c.json" "{\"topics\":{\"customers_state\":\"tillstream.customers.state.$sfx\"},
   \"admin\":{\"listen\":\"127.0.0.1:0\"}}"
-stat() { curl -fsS "$sim/__sim/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['accounts']['brand-a']['$1'])"; }
+stat() { sim_counts brand-a "$1"; }
 expect() { # expect WHAT GOT WANT
   [ "$2" = "$3" ] || { echo "FAIL: $1: $2, want $3" >&2; tail -n 20 "$work/cust.log" >&2; exit 1; }
 }
@@ -102,7 +100,7 @@ cust3="pos.customers.first.$sfx" supp3="pos.klaviyo.suppressions.first.$sfx" st3
 write_config "$work/first.json" "{\"topics\":{\"customers\":\"$cust3\",\"customers_state\":\"tillstream.customers.state.first.$sfx\",
   \"suppressions\":\"$supp3\",\"suppressions_state\":\"$st3\"},\"consumer\":{\"group_id_customers\":\"it-first-$sfx\"},
   \"suppressions\":{\"transactional_id\":\"it-supp-first-$sfx\"},\"admin\":{\"listen\":\"127.0.0.1:0\"}}"
-statb() { curl -fsS "$sim/__sim/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['accounts'].get('brand-b', {}).get('$1', 0))"; }
+statb() { sim_counts brand-b "$1"; }
 # Klaviyo (brand-b) suppressed B1..B3; the POS says consent true for B1..B6
 for i in 1 2 3; do
   curl -fsS -X POST "$sim/__sim/accounts/brand-b/suppress" -d "{\"email\":\"b$i@example.com\",\"external_id\":\"B$i\",

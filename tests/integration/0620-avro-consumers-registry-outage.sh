@@ -20,9 +20,7 @@
 # everything is delivered, exactly once.
 . "$TS_SOURCE_DIR/tests/lib.sh"
 need_kafka
-reg="$work/registry"
-trap '"$src/scripts/registry.sh" destroy "$reg" >/dev/null 2>&1 || true; cleanup' EXIT
-url=$("$src/scripts/registry.sh" start "$reg" "$TS_KAFKA_BOOTSTRAP")
+registry_start
 topics
 start_sim
 write_config "$work/config.json" "{\"registry\": {\"url\": \"$url\"}}"
@@ -275,7 +273,7 @@ print(n)
 PY
 )
 for _ in $(seq 1 1200); do
-  got=$(curl -fsS "http://127.0.0.1:$sim_port/__sim/stats" | python3 -c 'import json,sys; print(sum(a["events_recorded"] for a in json.load(sys.stdin)["accounts"].values()))')
+  got=$(sim_counts all events_recorded)
   [ "$got" -ge "$want" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$oport/readyz")" = 200 ] && break
   sleep 0.1
 done

@@ -7,9 +7,7 @@
 # - without a registry: base64 and schema_id only, no `value`.
 . "$TS_SOURCE_DIR/tests/lib.sh"
 need_kafka
-reg="$work/registry"
-trap '"$src/scripts/registry.sh" destroy "$reg" >/dev/null 2>&1 || true; cleanup' EXIT
-url=$("$src/scripts/registry.sh" start "$reg" "$TS_KAFKA_BOOTSTRAP")
+registry_start
 topics
 start_sim
 write_config "$work/avro.json" "{\"routing\": {\"default_online_outlet\": null}, \"registry\": {\"url\": \"$url\"}}"
