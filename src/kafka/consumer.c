@@ -1269,24 +1269,25 @@ static void on_message(loop_t *L, rd_kafka_message_t *msg) {
     }
 }
 
-bool ts_consumer_poll(ts_consumer_t *L) {
-    if (L->fatal || L->at_end) return false;
-    if (!L->subscribed && !start_consuming(L)) return !L->fatal;
-    bool busy = ts_engine_pending(L->engine) > 0 || L->n_held > 0;
-    /* too many records in flight: pause fetching (the tracker has room
-     * for what was fetched before the pause) and keep polling, which
-     * keeps the membership alive; resume at half */
+/* Too many records in flight: pause fetching (the tracker has room for
+ * what was fetched before the pause) and keep polling, which keeps the
+ * membership alive; resume at half. Returns the limit. */
+static size_t inflight_gate(ts_consumer_t *L) {
     size_t inflight = ts_offsets_inflight(L->offsets);
     size_t limit = (size_t)L->cfg->max_inflight_records;
     if (!L->full_paused && inflight >= limit)
         pause_all(L, true);
     else if (L->full_paused && inflight < limit / 2)
         pause_all(L, false);
-    /* up to POLL_BATCH records per round, then the engine, the dead-letter
-     * producer and the rest once: serving curl (one poll(2) per transfer)
-     * and the clocks per record cost more than the record itself (issue 14,
-     * docs/benchmarks.md). Stops early when a record had to be held or the
-     * in-flight limit is reached, so the checks above see it. */
+    return limit;
+}
+
+/* Up to POLL_BATCH records per round, then the engine, the dead-letter
+ * producer and the rest once: serving curl (one poll(2) per transfer) and
+ * the clocks per record cost more than the record itself (issue 14,
+ * docs/benchmarks.md). Stops early when a record had to be held or the
+ * in-flight limit is reached, so the gate sees it next round. */
+static void fetch_round(ts_consumer_t *L, bool busy, size_t limit) {
     rd_kafka_message_t *msg = rd_kafka_consumer_poll(L->rk, busy ? 5 : 100);
     for (int n = 0; msg; msg = rd_kafka_consumer_poll(L->rk, 0)) {
         on_message(L, msg);
@@ -1294,6 +1295,11 @@ bool ts_consumer_poll(ts_consumer_t *L) {
             ts_offsets_inflight(L->offsets) >= limit)
             break;
     }
+}
+
+/* Once per round: the table reader, held records, the engine, the
+ * dead-letter producer, the consent state, health, metrics and clocks. */
+static void service_round(ts_consumer_t *L) {
     if (L->reader) ts_ktable_poll(L->reader, 0);
     if (L->n_held) retry_held(L);
     ts_engine_poll(L->engine, 0);
@@ -1308,6 +1314,14 @@ bool ts_consumer_poll(ts_consumer_t *L) {
     metrics_tick(L);
     stall_check(L, ts_now_mono_ms());
     if (L->replay) ts_replay_progress(L->replayer, false);
+}
+
+bool ts_consumer_poll(ts_consumer_t *L) {
+    if (L->fatal || L->at_end) return false;
+    if (!L->subscribed && !start_consuming(L)) return !L->fatal;
+    bool busy = ts_engine_pending(L->engine) > 0 || L->n_held > 0;
+    fetch_round(L, busy, inflight_gate(L));
+    service_round(L);
     if ((L->o->exit_at_end || L->replay) && at_end(L)) L->at_end = true;
     return !L->fatal && !L->at_end;
 }

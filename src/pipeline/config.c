@@ -184,6 +184,42 @@ static const cdoc_t structured_docs[] = {
 
 static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
 
+/* Sets one key's field from the config's value; the error names the key path. */
+static ts_err_t apply_value(ts_config_t *cfg, const copt_t *o, const char *section,
+                            const cJSON *it, char *errstr, size_t errstr_size) {
+    void *field = (char *)cfg + o->offset;
+    switch (o->type) {
+    case CT_INT:
+        if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int)it->valuedouble)
+            return ERR("%s.%s: expected an integer", section, o->key);
+        if (it->valueint < o->min || it->valueint > o->max)
+            return ERR("%s.%s: must be between %d and %d", section, o->key, o->min, o->max);
+        *(int *)field = it->valueint;
+        break;
+    case CT_BOOL:
+        if (!cJSON_IsBool(it)) return ERR("%s.%s: expected true or false", section, o->key);
+        *(bool *)field = cJSON_IsTrue(it);
+        break;
+    case CT_STR:
+    case CT_STR_NULL:
+        if (cJSON_IsNull(it) && o->type == CT_STR_NULL) {
+            free(*(char **)field);
+            *(char **)field = NULL;
+            break;
+        }
+        if (!cJSON_IsString(it))
+            return ERR("%s.%s: expected a string%s", section, o->key,
+                       o->type == CT_STR_NULL ? " or null" : "");
+        if (o->type == CT_STR && !*it->valuestring)
+            return ERR("%s.%s: must not be empty", section, o->key);
+        free(*(char **)field);
+        *(char **)field = strdup(it->valuestring);
+        if (!*(char **)field) return TS_ERR_NOMEM;
+        break;
+    }
+    return TS_OK;
+}
+
 static ts_err_t apply_table(ts_config_t *cfg, const copt_t *tab, const char *section,
                             const cJSON *obj, char *errstr, size_t errstr_size) {
     /* defaults */
@@ -202,36 +238,8 @@ static ts_err_t apply_table(ts_config_t *cfg, const copt_t *tab, const char *sec
         const copt_t *o = tab;
         while (o->key && strcmp(o->key, it->string) != 0) o++;
         if (!o->key) return ERR("%s.%s: unknown key", section, it->string);
-        void *field = (char *)cfg + o->offset;
-        switch (o->type) {
-        case CT_INT:
-            if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int)it->valuedouble)
-                return ERR("%s.%s: expected an integer", section, o->key);
-            if (it->valueint < o->min || it->valueint > o->max)
-                return ERR("%s.%s: must be between %d and %d", section, o->key, o->min, o->max);
-            *(int *)field = it->valueint;
-            break;
-        case CT_BOOL:
-            if (!cJSON_IsBool(it)) return ERR("%s.%s: expected true or false", section, o->key);
-            *(bool *)field = cJSON_IsTrue(it);
-            break;
-        case CT_STR:
-        case CT_STR_NULL:
-            if (cJSON_IsNull(it) && o->type == CT_STR_NULL) {
-                free(*(char **)field);
-                *(char **)field = NULL;
-                break;
-            }
-            if (!cJSON_IsString(it))
-                return ERR("%s.%s: expected a string%s", section, o->key,
-                           o->type == CT_STR_NULL ? " or null" : "");
-            if (o->type == CT_STR && !*it->valuestring)
-                return ERR("%s.%s: must not be empty", section, o->key);
-            free(*(char **)field);
-            *(char **)field = strdup(it->valuestring);
-            if (!*(char **)field) return TS_ERR_NOMEM;
-            break;
-        }
+        ts_err_t rc = apply_value(cfg, o, section, it, errstr, errstr_size);
+        if (rc != TS_OK) return rc;
     }
     return TS_OK;
 }

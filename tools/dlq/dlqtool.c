@@ -949,6 +949,76 @@ static int by_source(const void *a, const void *b) {
     return x->partition < y->partition ? -1 : x->partition > y->partition;
 }
 
+/* Indexes one candidate of a source partition in *s (its key, its
+ * order-status match key, its offset when the value was left out) and
+ * lowers *from to the first offset to read. 0, or 1 on failure. */
+static int scan_add(scan_t *s, cand_t *c, size_t i, int64_t *from) {
+    int rc = 0;
+    int64_t need = c->value_omitted ? c->src_offset : c->src_offset + 1;
+    if (need < *from) *from = need;
+    if (c->key && !s->orders && !smap_put(&s->latest, c->key, c->key_len, -1, NULL)) rc = 1;
+    if (c->key && s->orders && !rc) {
+        bool transient;
+        const char *st =
+            c->value_omitted ? NULL : order_status(s, c->value, c->value_len, &transient);
+        if (!c->value_omitted && transient) rc = 1;
+        char mk[1024];
+        size_t n = match_key(mk, sizeof mk, c->key, c->key_len, st ? st : "*");
+        c->match_len = n;
+        if (n && !(c->match = memdup(mk, n))) rc = 1;
+        if (!rc && (!smap_put(&s->keys, c->key, c->key_len, 0, NULL) ||
+                    (n && !smap_put(&s->latest, mk, n, -1, NULL))))
+            rc = 1;
+    }
+    if (c->value_omitted) {
+        char off[32];
+        int n = snprintf(off, sizeof off, "%lld", (long long)c->src_offset);
+        if (!smap_put(&s->wanted, off, (size_t)n, (int64_t)i, NULL)) rc = 1;
+    }
+    return rc;
+}
+
+/* Reads the source partition of *first from offset from to its end
+ * through scan_one. 0, or 1 (logged) on failure. */
+static int scan_read(redrive_t *r, rd_kafka_t *rk, const cand_t *first, int64_t from,
+                     scan_t *s) {
+    int parts = 0;
+    int rc = partitions_of(r->cfg, rk, first->src_topic, &parts);
+    if (!rc && first->src_partition >= parts) {
+        char ctx[300];
+        snprintf(ctx, sizeof ctx, "\"topic\":\"%.200s\",\"partition\":%d", first->src_topic,
+                 (int)first->src_partition);
+        ts_log(TS_LOG_ERROR, LOGGER, ctx, "source partition does not exist");
+        rc = 1;
+    }
+    if (rc) return rc;
+    int64_t *start = malloc((size_t)parts * sizeof *start);
+    if (!start) return 1;
+    for (int p = 0; p < parts; p++)
+        start[p] = p == first->src_partition ? from : RD_KAFKA_OFFSET_INVALID;
+    rc = read_topic(r->cfg, rk, first->src_topic, start, parts, false, false, scan_one, s);
+    free(start);
+    return rc || s->failed;
+}
+
+/* After the read: a candidate with a newer record of its key is
+ * superseded; one whose value was left out and not found is unavailable. */
+static void scan_settle(redrive_t *r, const srcref_t *ix, size_t a, size_t b, scan_t *s) {
+    for (size_t k = a; k < b; k++) {
+        cand_t *c = &r->c[ix[k].i];
+        mslot_t *l = !c->key ? NULL
+                     : s->orders
+                         ? (c->match ? smap_find(&s->latest, c->match, c->match_len) : NULL)
+                         : smap_find(&s->latest, c->key, c->key_len);
+        if (l && l->val > c->src_offset) {
+            c->state = C_SUPERSEDED;
+            c->newer_offset = l->val;
+        } else if (c->value_omitted) {
+            c->state = C_UNAVAILABLE;
+        }
+    }
+}
+
 /* For each source partition of the records to redrive: one read from the
  * lowest such offset to the end, remembering the latest offset of each
  * candidate key (the same key is always in the same partition). */
@@ -973,63 +1043,10 @@ static int scan_sources(redrive_t *r, rd_kafka_t *rk) {
             rc = 1;
         }
         int64_t from = INT64_MAX;
-        for (b = a; b < m && !by_source(&ix[a], &ix[b]); b++) {
-            cand_t *c = &r->c[ix[b].i];
-            int64_t need = c->value_omitted ? c->src_offset : c->src_offset + 1;
-            if (need < from) from = need;
-            if (c->key && !s.orders && !smap_put(&s.latest, c->key, c->key_len, -1, NULL)) rc = 1;
-            if (c->key && s.orders && !rc) {
-                bool transient;
-                const char *st =
-                    c->value_omitted ? NULL : order_status(&s, c->value, c->value_len, &transient);
-                if (!c->value_omitted && transient) rc = 1;
-                char mk[1024];
-                size_t n = match_key(mk, sizeof mk, c->key, c->key_len, st ? st : "*");
-                c->match_len = n;
-                if (n && !(c->match = memdup(mk, n))) rc = 1;
-                if (!rc && (!smap_put(&s.keys, c->key, c->key_len, 0, NULL) ||
-                            (n && !smap_put(&s.latest, mk, n, -1, NULL))))
-                    rc = 1;
-            }
-            if (c->value_omitted) {
-                char off[32];
-                int n = snprintf(off, sizeof off, "%lld", (long long)c->src_offset);
-                if (!smap_put(&s.wanted, off, (size_t)n, (int64_t)ix[b].i, NULL)) rc = 1;
-            }
-        }
-        int parts = 0;
-        if (!rc) rc = partitions_of(r->cfg, rk, first->src_topic, &parts);
-        if (!rc && first->src_partition >= parts) {
-            char ctx[300];
-            snprintf(ctx, sizeof ctx, "\"topic\":\"%.200s\",\"partition\":%d", first->src_topic,
-                     (int)first->src_partition);
-            ts_log(TS_LOG_ERROR, LOGGER, ctx, "source partition does not exist");
-            rc = 1;
-        }
-        if (!rc) {
-            int64_t *start = malloc((size_t)parts * sizeof *start);
-            if (!start) rc = 1;
-            for (int p = 0; start && p < parts; p++)
-                start[p] = p == first->src_partition ? from : RD_KAFKA_OFFSET_INVALID;
-            if (start)
-                rc = read_topic(r->cfg, rk, first->src_topic, start, parts, false, false, scan_one,
-                                &s);
-            free(start);
-            if (s.failed) rc = 1;
-        }
-        for (size_t k = a; k < b && !rc; k++) {
-            cand_t *c = &r->c[ix[k].i];
-            mslot_t *l = !c->key ? NULL
-                         : s.orders
-                             ? (c->match ? smap_find(&s.latest, c->match, c->match_len) : NULL)
-                             : smap_find(&s.latest, c->key, c->key_len);
-            if (l && l->val > c->src_offset) {
-                c->state = C_SUPERSEDED;
-                c->newer_offset = l->val;
-            } else if (c->value_omitted) {
-                c->state = C_UNAVAILABLE;
-            }
-        }
+        for (b = a; b < m && !by_source(&ix[a], &ix[b]); b++)
+            if (scan_add(&s, &r->c[ix[b].i], ix[b].i, &from)) rc = 1;
+        if (!rc) rc = scan_read(r, rk, first, from, &s);
+        if (!rc) scan_settle(r, ix, a, b, &s);
         smap_free(&s.latest);
         smap_free(&s.keys);
         smap_free(&s.wanted);
@@ -1186,6 +1203,44 @@ static void report(redrive_t *r, const cand_t *c) {
     }
 }
 
+/* Step 4 of a redrive: re-produce, wait for every acknowledgement, then
+ * record what was done (what was acknowledged is recorded even when
+ * something failed). 0, or 1 on failure. */
+static int redrive_produce(redrive_t *r) {
+    rd_kafka_t *p = client_new_group(r->cfg, RD_KAFKA_PRODUCER, redrive_dr, r, NULL,
+                                     largest_redrive(r));
+    int rc = p ? ensure_state_topic(r, p) : 1;
+    for (size_t i = 0; !rc && i < r->n; i++)
+        if (r->c[i].state == C_REDRIVE) rc = produce_redrive(r, p, &r->c[i]);
+    if (!p) return rc;
+    rd_kafka_flush(p, 30000);
+    for (size_t i = 0; i < r->n; i++) {
+        cand_t *c = &r->c[i];
+        if ((c->state == C_REDRIVE && c->delivered) || c->state == C_SUPERSEDED ||
+            c->state == C_COPY)
+            if (produce_done(r, p, c)) break;
+    }
+    rd_kafka_flush(p, 30000);
+    if (r->failed || rd_kafka_outq_len(p) > 0) rc = 1;
+    rd_kafka_destroy(p);
+    return rc;
+}
+
+static void redrive_free(redrive_t *r) {
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->c[i].src_topic);
+        free(r->c[i].key);
+        free(r->c[i].match);
+        free(r->c[i].value);
+        if (r->c[i].headers) rd_kafka_headers_destroy(r->c[i].headers);
+    }
+    free(r->c);
+    free(r->legacy);
+    smap_free(&r->done);
+    smap_free(&r->done_src);
+    smap_free(&r->seen_src);
+}
+
 int ts_dlqtool_redrive(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE *out) {
     redrive_t r = {
         .cfg = cfg,
@@ -1194,7 +1249,7 @@ int ts_dlqtool_redrive(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE 
         .state_topic = o->state_topic ? o->state_topic : "tillstream.redrive",
         .group = o->group ? o->group : "tillstream-dlq-redrive",
     };
-    rd_kafka_t *rk = client_new(cfg, RD_KAFKA_CONSUMER, NULL, NULL), *p = NULL;
+    rd_kafka_t *rk = client_new(cfg, RD_KAFKA_CONSUMER, NULL, NULL);
     int rc = rk ? 0 : 1;
     /* 1. what was done before; 2. the dead letters still to do */
     if (!rc) rc = read_topic(cfg, rk, r.state_topic, NULL, 0, false, true, state_one, &r);
@@ -1209,23 +1264,7 @@ int ts_dlqtool_redrive(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE 
         if (r.c[i].state == C_REDRIVE && !r.c[i].src_topic) r.c[i].state = C_UNAVAILABLE;
         k[r.c[i].state]++;
     }
-    /* 4. re-produce, wait for every acknowledgement, then record what was done */
-    if (!rc && !o->dry_run && r.n) {
-        p = client_new_group(cfg, RD_KAFKA_PRODUCER, redrive_dr, &r, NULL, largest_redrive(&r));
-        rc = p ? ensure_state_topic(&r, p) : 1;
-        for (size_t i = 0; !rc && i < r.n; i++)
-            if (r.c[i].state == C_REDRIVE) rc = produce_redrive(&r, p, &r.c[i]);
-        if (p) rd_kafka_flush(p, 30000);
-        /* what was acknowledged is recorded even when something failed */
-        for (size_t i = 0; p && i < r.n; i++) {
-            cand_t *c = &r.c[i];
-            if ((c->state == C_REDRIVE && c->delivered) || c->state == C_SUPERSEDED ||
-                c->state == C_COPY)
-                if (produce_done(&r, p, c)) break;
-        }
-        if (p) rd_kafka_flush(p, 30000);
-        if (r.failed || (p && rd_kafka_outq_len(p) > 0)) rc = 1;
-    }
+    if (!rc && !o->dry_run && r.n) rc = redrive_produce(&r);
     if (!rc)
         for (size_t i = 0; i < r.n; i++) report(&r, &r.c[i]);
     if (!rc)
@@ -1235,23 +1274,11 @@ int ts_dlqtool_redrive(const ts_config_t *cfg, const ts_dlqtool_opts_t *o, FILE 
                 o->dry_run ? "would be redriven" : "redriven", k[C_LIMIT], o->max_redrives,
                 k[C_SUPERSEDED], k[C_COPY], k[C_COPY] == 1 ? "y" : "ies",
                 k[C_UNAVAILABLE] ? ", some not redrivable (see above)" : "");
-    if (p) rd_kafka_destroy(p);
     if (rk) {
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);
     }
-    for (size_t i = 0; i < r.n; i++) {
-        free(r.c[i].src_topic);
-        free(r.c[i].key);
-        free(r.c[i].match);
-        free(r.c[i].value);
-        if (r.c[i].headers) rd_kafka_headers_destroy(r.c[i].headers);
-    }
-    free(r.c);
-    free(r.legacy);
-    smap_free(&r.done);
-    smap_free(&r.done_src);
-    smap_free(&r.seen_src);
+    redrive_free(&r);
     return rc;
 }
 

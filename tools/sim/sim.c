@@ -1466,6 +1466,70 @@ static bool gate(ts_sim_t *s, struct MHD_Connection *c, ts_sim_ep_t ep, gate_t *
     return false;
 }
 
+/* Records a validated request under the lock: events, a profile, a
+ * deletion, a bulk job (*job) or profiles. Returns the HTTP status. */
+static unsigned record_valid(ts_sim_t *s, acct_t *a, ts_sim_ep_t ep, cJSON *root, const vres_t *v,
+                             uint64_t *job) {
+    unsigned status = 202;
+    pthread_mutex_lock(&s->mu);
+    if (v->evs)
+        record_events(s, a, v->evs, v->n_evs);
+    else if (v->profile) {
+        status = record_profile(s, a, v->profile, v->pkey) ? 201 : 200;
+        sim_profiles_import(a->prof, obj(v->profile, "attributes"), ts_now_wall_ms());
+    } else if (v->deletion) {
+        a->st.deletions++;
+        if (!s->o.summary_only) {
+            cJSON *line = cJSON_CreateObject();
+            const cJSON *da = obj(v->deletion, "attributes");
+            const char *em = str(da, "email"), *ph = str(da, "phone_number"),
+                       *pid = str(v->deletion, "id");
+            if (em) cJSON_AddStringToObject(line, "email", em);
+            if (ph) cJSON_AddStringToObject(line, "phone_number", ph);
+            if (pid) cJSON_AddStringToObject(line, "id", pid);
+            append_line(&a->deletions_jsonl, line);
+            cJSON_Delete(line);
+        }
+    } else if (ep == TS_SIM_EP_PROFILES_BULK)
+        *job = job_create(s, a, v->profiles);
+    else
+        record_profiles(s, a, ep, root, v->profiles);
+    count_status(a, status);
+    pthread_mutex_unlock(&s->mu);
+    return status;
+}
+
+/* The answer's document into *b: a queued job (PostProfileImportJobResponse)
+ * or the profile as sent (PostProfileResponse); nothing for the rest. */
+static void answer_doc(ts_sim_t *s, ts_sim_ep_t ep, const vres_t *v, uint64_t job, ts_buf_t *b) {
+    char self[256];
+    if (ep == TS_SIM_EP_PROFILES_BULK) {
+        /* the job is queued (GET follows it) */
+        char id[40], now[40];
+        snprintf(id, sizeof id, "sim-job-%llu", (unsigned long long)job);
+        ts_time_format_iso8601(ts_now_wall_ms(), now, sizeof now);
+        snprintf(self, sizeof self, "http://%s:%d/api/profile-bulk-import-jobs/%s/", s->listen_host,
+                 s->port, id);
+        ts_buf_printf(b,
+                      "{\"data\":{\"type\":\"profile-bulk-import-job\",\"id\":\"%s\","
+                      "\"attributes\":{\"status\":\"queued\",\"created_at\":\"%s\","
+                      "\"total_count\":%d,\"completed_count\":0,\"failed_count\":0},"
+                      "\"links\":{\"self\":\"%s\"}}}",
+                      id, now, cJSON_GetArraySize(v->profiles), self);
+    } else if (ep == TS_SIM_EP_PROFILE_IMPORT) {
+        /* under a stable id */
+        char id[40];
+        snprintf(id, sizeof id, "sim-%016llx", (unsigned long long)hbytes(v->pkey));
+        snprintf(self, sizeof self, "http://%s:%d/api/profiles/%s/", s->listen_host, s->port, id);
+        char *attrs = cJSON_PrintUnformatted(obj(v->profile, "attributes"));
+        ts_buf_printf(b,
+                      "{\"data\":{\"type\":\"profile\",\"id\":\"%s\",\"attributes\":%s,"
+                      "\"links\":{\"self\":\"%s\"}}}",
+                      id, attrs ? attrs : "{}", self);
+        free(attrs);
+    }
+}
+
 static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_ep_t ep, req_t *r) {
     const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     gate_t g;
@@ -1500,62 +1564,11 @@ static enum MHD_Result handle_api(ts_sim_t *s, struct MHD_Connection *c, ts_sim_
         free(v.evs);
         return reject(s, c, a, 400, "invalid", "Invalid input.", detail, pointer, rl);
     }
-    unsigned status = 202;
     uint64_t job = 0;
-    pthread_mutex_lock(&s->mu);
-    if (v.evs)
-        record_events(s, a, v.evs, v.n_evs);
-    else if (v.profile) {
-        status = record_profile(s, a, v.profile, v.pkey) ? 201 : 200;
-        sim_profiles_import(a->prof, obj(v.profile, "attributes"), ts_now_wall_ms());
-    } else if (v.deletion) {
-        a->st.deletions++;
-        if (!s->o.summary_only) {
-            cJSON *line = cJSON_CreateObject();
-            const cJSON *da = obj(v.deletion, "attributes");
-            const char *em = str(da, "email"), *ph = str(da, "phone_number"),
-                       *pid = str(v.deletion, "id");
-            if (em) cJSON_AddStringToObject(line, "email", em);
-            if (ph) cJSON_AddStringToObject(line, "phone_number", ph);
-            if (pid) cJSON_AddStringToObject(line, "id", pid);
-            append_line(&a->deletions_jsonl, line);
-            cJSON_Delete(line);
-        }
-    } else if (ep == TS_SIM_EP_PROFILES_BULK)
-        job = job_create(s, a, v.profiles);
-    else
-        record_profiles(s, a, ep, root, v.profiles);
-    count_status(a, status);
-    pthread_mutex_unlock(&s->mu);
+    unsigned status = record_valid(s, a, ep, root, &v, &job);
     dump_body(s, ep, r);
-
     ts_buf_t b = TS_BUF_INIT;
-    char self[256];
-    if (ep == TS_SIM_EP_PROFILES_BULK) {
-        /* PostProfileImportJobResponse: the job is queued (GET follows it) */
-        char id[40], now[40];
-        snprintf(id, sizeof id, "sim-job-%llu", (unsigned long long)job);
-        ts_time_format_iso8601(ts_now_wall_ms(), now, sizeof now);
-        snprintf(self, sizeof self, "http://%s:%d/api/profile-bulk-import-jobs/%s/", s->listen_host,
-                 s->port, id);
-        ts_buf_printf(&b,
-                      "{\"data\":{\"type\":\"profile-bulk-import-job\",\"id\":\"%s\","
-                      "\"attributes\":{\"status\":\"queued\",\"created_at\":\"%s\","
-                      "\"total_count\":%d,\"completed_count\":0,\"failed_count\":0},"
-                      "\"links\":{\"self\":\"%s\"}}}",
-                      id, now, cJSON_GetArraySize(v.profiles), self);
-    } else if (ep == TS_SIM_EP_PROFILE_IMPORT) {
-        /* PostProfileResponse: the profile as sent, under a stable id */
-        char id[40];
-        snprintf(id, sizeof id, "sim-%016llx", (unsigned long long)hbytes(v.pkey));
-        snprintf(self, sizeof self, "http://%s:%d/api/profiles/%s/", s->listen_host, s->port, id);
-        char *attrs = cJSON_PrintUnformatted(obj(v.profile, "attributes"));
-        ts_buf_printf(&b,
-                      "{\"data\":{\"type\":\"profile\",\"id\":\"%s\",\"attributes\":%s,"
-                      "\"links\":{\"self\":\"%s\"}}}",
-                      id, attrs ? attrs : "{}", self);
-        free(attrs);
-    }
+    answer_doc(s, ep, &v, job, &b);
     free(v.evs);
     cJSON_Delete(root);
     enum MHD_Result res = send_buf(c, status, b.len ? "application/vnd.api+json" : NULL,

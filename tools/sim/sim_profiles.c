@@ -770,39 +770,44 @@ static void put_link_ev(ts_buf_t *b, const char *base, const char *q[][2], const
     if (cursor) ts_buf_printf(b, "%cpage%%5Bcursor%%5D=", sep), ts_buf_urlenc(b, cursor);
 }
 
-unsigned sim_profiles_events_get(sim_profiles_t *p, const char *filter, const char *sort,
-                                 const char *include, const char *fields_profile,
-                                 const char *page_size, const char *cursor, const char *base,
-                                 ts_buf_t *out, char *err, size_t errsz, char *param,
-                                 size_t paramsz) {
+/* Get Events' query, checked: the filter, the order, what to include,
+ * the page size and the cursor's position. */
+typedef struct {
     evfilter_t f;
-    if (ev_filter(filter, &f, err, errsz)) return snprintf(param, paramsz, "filter"), 400;
+    bool desc, inc_profile, inc_metric, has_after;
+    int size;
+    hit_t after;
+} evq_t;
+
+/* Checks Get Events' parameters into *q; 0, or the status with err and
+ * the parameter's name. */
+static unsigned ev_query(evq_t *q, const char *filter, const char *sort, const char *include,
+                         const char *page_size, const char *cursor, char *err, size_t errsz,
+                         char *param, size_t paramsz) {
+    memset(q, 0, sizeof *q);
+    if (ev_filter(filter, &q->f, err, errsz)) return snprintf(param, paramsz, "filter"), 400;
     static const char *const sorts[] = {"datetime", "-datetime", "timestamp", "-timestamp", NULL};
     static const char *const incs[] = {"attributions", "metric", "profile", NULL};
     if (sort && (strchr(sort, ',') || check_list(sort, sorts, err, errsz)))
         return snprintf(err, errsz, "'%s' is not a valid sort", sort),
                snprintf(param, paramsz, "sort"), 400;
     if (check_list(include, incs, err, errsz)) return snprintf(param, paramsz, "include"), 400;
-    bool inc_profile = false, inc_metric = false;
     for (const char *a = include; a && *a;) {
         size_t n = strcspn(a, ",");
-        inc_profile |= n == 7 && !strncmp(a, "profile", 7);
-        inc_metric |= n == 6 && !strncmp(a, "metric", 6);
+        q->inc_profile |= n == 7 && !strncmp(a, "profile", 7);
+        q->inc_metric |= n == 6 && !strncmp(a, "metric", 6);
         a += n + (a[n] == ',');
     }
-    (void)fields_profile; /* sparse fieldsets: every identifier is always shown */
-    int size = 200;       /* get_events.json: default 200, at most 1000 */
+    q->size = 200; /* get_events.json: default 200, at most 1000 */
     if (page_size) {
         char *end;
         long v = strtol(page_size, &end, 10);
         if (*end || v < 1 || v > 1000)
             return snprintf(err, errsz, "page[size] must be an integer between 1 and 1000"),
                    snprintf(param, paramsz, "page[size]"), 400;
-        size = (int)v;
+        q->size = (int)v;
     }
-    bool desc = sort && sort[0] == '-';
-    hit_t after = {0, 0};
-    bool has_after = false;
+    q->desc = sort && sort[0] == '-';
     if (cursor) {
         long long t;
         size_t idx;
@@ -810,121 +815,151 @@ unsigned sim_profiles_events_get(sim_profiles_t *p, const char *filter, const ch
         if (sscanf(cursor, "e%lld.%zu%c", &t, &idx, &tail) != 2)
             return snprintf(err, errsz, "Invalid page cursor"),
                    snprintf(param, paramsz, "page[cursor]"), 400;
-        after = (hit_t){t, idx};
-        has_after = true;
+        q->after = (hit_t){t, idx};
+        q->has_after = true;
     }
+    return 0;
+}
+
+/* The events that match, past the cursor, in the asked order: a malloc'ed
+ * array of *nh (the caller frees it), NULL when out of memory. */
+static hit_t *ev_hits(const sim_profiles_t *p, const evq_t *q, size_t *nh) {
     hit_t *hits = malloc((p->n_ev ? p->n_ev : 1) * sizeof *hits);
-    if (!hits) return snprintf(err, errsz, "out of memory"), 500;
-    size_t nh = 0;
+    if (!hits) return NULL;
+    *nh = 0;
     for (size_t i = 0; i < p->n_ev; i++) {
-        if (!ev_matches(&p->ev[i], &f)) continue;
+        if (!ev_matches(&p->ev[i], &q->f)) continue;
         hit_t h = {p->ev[i].ts, i};
-        if (has_after && (desc ? cmp_hit(&h, &after) >= 0 : cmp_hit(&h, &after) <= 0)) continue;
-        hits[nh++] = h;
+        if (q->has_after && (q->desc ? cmp_hit(&h, &q->after) >= 0 : cmp_hit(&h, &q->after) <= 0))
+            continue;
+        hits[(*nh)++] = h;
     }
-    qsort(hits, nh, sizeof *hits, cmp_hit);
-    if (desc)
-        for (size_t i = 0; i < nh / 2; i++) {
+    qsort(hits, *nh, sizeof *hits, cmp_hit);
+    if (q->desc)
+        for (size_t i = 0; i < *nh / 2; i++) {
             hit_t t = hits[i];
-            hits[i] = hits[nh - 1 - i];
-            hits[nh - 1 - i] = t;
+            hits[i] = hits[*nh - 1 - i];
+            hits[*nh - 1 - i] = t;
         }
-    size_t shown = nh < (size_t)size ? nh : (size_t)size;
+    return hits;
+}
+
+/* One event resource: its attributes, its profile and metric relationships. */
+static void ev_resource(ts_jw_t *w, const sim_profiles_t *p, size_t idx, const char *base) {
+    const sms_ev_t *e = &p->ev[idx];
+    const prof_t *pr = &p->v[e->prof];
+    char link[400], id[48], dt[48];
+    snprintf(id, sizeof id, "simev%08zu", idx + 1);
+    ts_time_format_iso8601(e->ts, dt, sizeof dt);
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "type", "event");
+    ts_jw_kv_str(w, "id", id);
+    ts_jw_key(w, "attributes");
+    ts_jw_obj_open(w);
+    ts_jw_key(w, "timestamp");
+    ts_jw_int(w, e->ts / 1000);
+    ts_jw_key(w, "event_properties");
+    ts_jw_obj_open(w);
+    ts_jw_kv_str(w, "method", "TEXT");
+    ts_jw_obj_close(w);
+    ts_jw_kv_str(w, "datetime", dt);
+    ts_jw_kv_str(w, "uuid", id);
+    ts_jw_obj_close(w);
+    ts_jw_key(w, "relationships");
+    ts_jw_obj_open(w);
+    static const char *const rel[2][3] = {{"profile", "profile", "profiles"},
+                                          {"metric", "metric", "metrics"}};
+    for (int r = 0; r < 2; r++) {
+        ts_jw_key(w, rel[r][0]);
+        ts_jw_obj_open(w);
+        ts_jw_key(w, "data");
+        ts_jw_obj_open(w);
+        ts_jw_kv_str(w, "type", rel[r][1]);
+        ts_jw_kv_str(w, "id", r == 0 ? pr->id : SMS_UNSUB_METRIC);
+        ts_jw_obj_close(w);
+        ts_jw_key(w, "links");
+        ts_jw_obj_open(w);
+        snprintf(link, sizeof link, "%s/api/events/%s/relationships/%s/", base, id, rel[r][0]);
+        ts_jw_kv_str(w, "self", link);
+        snprintf(link, sizeof link, "%s/api/events/%s/%s/", base, id, rel[r][0]);
+        ts_jw_kv_str(w, "related", link);
+        ts_jw_obj_close(w);
+        ts_jw_obj_close(w);
+    }
+    ts_jw_obj_close(w);
+    ts_jw_key(w, "links");
+    ts_jw_obj_open(w);
+    snprintf(link, sizeof link, "%s/api/events/%s/", base, id);
+    ts_jw_kv_str(w, "self", link);
+    ts_jw_obj_close(w);
+    ts_jw_obj_close(w);
+}
+
+/* "included": the metric once and each shown event's profile once. */
+static void ev_included(ts_jw_t *w, const sim_profiles_t *p, const evq_t *q, const hit_t *hits,
+                        size_t shown, const char *base) {
+    char link[400];
+    ts_jw_key(w, "included");
+    ts_jw_arr_open(w);
+    if (q->inc_metric && shown) metric_resource(w, 3, base);
+    for (size_t k = 0; q->inc_profile && k < shown; k++) {
+        size_t pi = p->ev[hits[k].idx].prof;
+        bool dup = false; /* each profile once */
+        for (size_t j = 0; j < k && !dup; j++) dup = p->ev[hits[j].idx].prof == pi;
+        if (dup) continue;
+        const prof_t *pr = &p->v[pi];
+        profile_open(w, pr);
+        ts_jw_obj_close(w);
+        ts_jw_key(w, "links");
+        ts_jw_obj_open(w);
+        snprintf(link, sizeof link, "%s/api/profiles/%s/", base, pr->id);
+        ts_jw_kv_str(w, "self", link);
+        ts_jw_obj_close(w);
+        ts_jw_obj_close(w);
+    }
+    ts_jw_arr_close(w);
+}
+
+unsigned sim_profiles_events_get(sim_profiles_t *p, const char *filter, const char *sort,
+                                 const char *include, const char *fields_profile,
+                                 const char *page_size, const char *cursor, const char *base,
+                                 ts_buf_t *out, char *err, size_t errsz, char *param,
+                                 size_t paramsz) {
+    evq_t q;
+    unsigned st = ev_query(&q, filter, sort, include, page_size, cursor, err, errsz, param, paramsz);
+    if (st) return st;
+    (void)fields_profile; /* sparse fieldsets: every identifier is always shown */
+    size_t nh = 0;
+    hit_t *hits = ev_hits(p, &q, &nh);
+    if (!hits) return snprintf(err, errsz, "out of memory"), 500;
+    size_t shown = nh < (size_t)q.size ? nh : (size_t)q.size;
     ts_jw_t w;
     ts_jw_init(&w, out);
     ts_jw_obj_open(&w);
     ts_jw_key(&w, "data");
     ts_jw_arr_open(&w);
-    char link[400], id[48], dt[48];
-    for (size_t k = 0; k < shown; k++) {
-        const sms_ev_t *e = &p->ev[hits[k].idx];
-        const prof_t *pr = &p->v[e->prof];
-        snprintf(id, sizeof id, "simev%08zu", hits[k].idx + 1);
-        ts_time_format_iso8601(e->ts, dt, sizeof dt);
-        ts_jw_obj_open(&w);
-        ts_jw_kv_str(&w, "type", "event");
-        ts_jw_kv_str(&w, "id", id);
-        ts_jw_key(&w, "attributes");
-        ts_jw_obj_open(&w);
-        ts_jw_key(&w, "timestamp");
-        ts_jw_int(&w, e->ts / 1000);
-        ts_jw_key(&w, "event_properties");
-        ts_jw_obj_open(&w);
-        ts_jw_kv_str(&w, "method", "TEXT");
-        ts_jw_obj_close(&w);
-        ts_jw_kv_str(&w, "datetime", dt);
-        ts_jw_kv_str(&w, "uuid", id);
-        ts_jw_obj_close(&w);
-        ts_jw_key(&w, "relationships");
-        ts_jw_obj_open(&w);
-        static const char *const rel[2][3] = {{"profile", "profile", "profiles"},
-                                              {"metric", "metric", "metrics"}};
-        for (int r = 0; r < 2; r++) {
-            ts_jw_key(&w, rel[r][0]);
-            ts_jw_obj_open(&w);
-            ts_jw_key(&w, "data");
-            ts_jw_obj_open(&w);
-            ts_jw_kv_str(&w, "type", rel[r][1]);
-            ts_jw_kv_str(&w, "id", r == 0 ? pr->id : SMS_UNSUB_METRIC);
-            ts_jw_obj_close(&w);
-            ts_jw_key(&w, "links");
-            ts_jw_obj_open(&w);
-            snprintf(link, sizeof link, "%s/api/events/%s/relationships/%s/", base, id, rel[r][0]);
-            ts_jw_kv_str(&w, "self", link);
-            snprintf(link, sizeof link, "%s/api/events/%s/%s/", base, id, rel[r][0]);
-            ts_jw_kv_str(&w, "related", link);
-            ts_jw_obj_close(&w);
-            ts_jw_obj_close(&w);
-        }
-        ts_jw_obj_close(&w);
-        ts_jw_key(&w, "links");
-        ts_jw_obj_open(&w);
-        snprintf(link, sizeof link, "%s/api/events/%s/", base, id);
-        ts_jw_kv_str(&w, "self", link);
-        ts_jw_obj_close(&w);
-        ts_jw_obj_close(&w);
-    }
+    for (size_t k = 0; k < shown; k++) ev_resource(&w, p, hits[k].idx, base);
     ts_jw_arr_close(&w);
-    if (inc_profile || inc_metric) {
-        ts_jw_key(&w, "included");
-        ts_jw_arr_open(&w);
-        if (inc_metric && shown) metric_resource(&w, 3, base);
-        for (size_t k = 0; inc_profile && k < shown; k++) {
-            size_t pi = p->ev[hits[k].idx].prof;
-            bool dup = false; /* each profile once */
-            for (size_t j = 0; j < k && !dup; j++) dup = p->ev[hits[j].idx].prof == pi;
-            if (dup) continue;
-            const prof_t *pr = &p->v[pi];
-            profile_open(&w, pr);
-            ts_jw_obj_close(&w);
-            ts_jw_key(&w, "links");
-            ts_jw_obj_open(&w);
-            snprintf(link, sizeof link, "%s/api/profiles/%s/", base, pr->id);
-            ts_jw_kv_str(&w, "self", link);
-            ts_jw_obj_close(&w);
-            ts_jw_obj_close(&w);
-        }
-        ts_jw_arr_close(&w);
-    }
+    if (q.inc_profile || q.inc_metric) ev_included(&w, p, &q, hits, shown, base);
     ts_jw_key(&w, "links");
     ts_jw_obj_open(&w);
     char psz[16];
-    snprintf(psz, sizeof psz, "%d", size);
-    const char *q[][2] = {{"filter", filter},
-                          {"sort", sort},
-                          {"include", include},
-                          {"fields[profile]", fields_profile},
-                          {"page[size]", page_size ? psz : NULL},
-                          {NULL, NULL}};
+    snprintf(psz, sizeof psz, "%d", q.size);
+    const char *qs[][2] = {{"filter", filter},
+                           {"sort", sort},
+                           {"include", include},
+                           {"fields[profile]", fields_profile},
+                           {"page[size]", page_size ? psz : NULL},
+                           {NULL, NULL}};
     ts_buf_t lb = TS_BUF_INIT;
-    put_link_ev(&lb, base, q, cursor);
+    put_link_ev(&lb, base, qs, cursor);
     ts_jw_kv_str(&w, "self", lb.data);
     if (nh > shown) {
         char next[64];
         snprintf(next, sizeof next, "e%lld.%zu", (long long)hits[shown - 1].ts,
                  hits[shown - 1].idx);
         ts_buf_reset(&lb);
-        put_link_ev(&lb, base, q, next);
+        put_link_ev(&lb, base, qs, next);
         ts_jw_kv_str(&w, "next", lb.data);
     }
     ts_buf_free(&lb);
