@@ -185,8 +185,8 @@ static const cdoc_t structured_docs[] = {
 static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
 
 /* Sets one key's field from the config's value; the error names the key path. */
-static ts_err_t apply_value(ts_config_t *cfg, const copt_t *o, const char *section,
-                            const cJSON *it, char *errstr, size_t errstr_size) {
+static ts_err_t apply_value(ts_config_t *cfg, const copt_t *o, const char *section, const cJSON *it,
+                            char *errstr, size_t errstr_size) {
     void *field = (char *)cfg + o->offset;
     switch (o->type) {
     case CT_INT:

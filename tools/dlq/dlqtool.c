@@ -980,8 +980,7 @@ static int scan_add(scan_t *s, cand_t *c, size_t i, int64_t *from) {
 
 /* Reads the source partition of *first from offset from to its end
  * through scan_one. 0, or 1 (logged) on failure. */
-static int scan_read(redrive_t *r, rd_kafka_t *rk, const cand_t *first, int64_t from,
-                     scan_t *s) {
+static int scan_read(redrive_t *r, rd_kafka_t *rk, const cand_t *first, int64_t from, scan_t *s) {
     int parts = 0;
     int rc = partitions_of(r->cfg, rk, first->src_topic, &parts);
     if (!rc && first->src_partition >= parts) {
@@ -1006,10 +1005,9 @@ static int scan_read(redrive_t *r, rd_kafka_t *rk, const cand_t *first, int64_t 
 static void scan_settle(redrive_t *r, const srcref_t *ix, size_t a, size_t b, scan_t *s) {
     for (size_t k = a; k < b; k++) {
         cand_t *c = &r->c[ix[k].i];
-        mslot_t *l = !c->key ? NULL
-                     : s->orders
-                         ? (c->match ? smap_find(&s->latest, c->match, c->match_len) : NULL)
-                         : smap_find(&s->latest, c->key, c->key_len);
+        mslot_t *l = !c->key     ? NULL
+                     : s->orders ? (c->match ? smap_find(&s->latest, c->match, c->match_len) : NULL)
+                                 : smap_find(&s->latest, c->key, c->key_len);
         if (l && l->val > c->src_offset) {
             c->state = C_SUPERSEDED;
             c->newer_offset = l->val;
@@ -1207,8 +1205,8 @@ static void report(redrive_t *r, const cand_t *c) {
  * record what was done (what was acknowledged is recorded even when
  * something failed). 0, or 1 on failure. */
 static int redrive_produce(redrive_t *r) {
-    rd_kafka_t *p = client_new_group(r->cfg, RD_KAFKA_PRODUCER, redrive_dr, r, NULL,
-                                     largest_redrive(r));
+    rd_kafka_t *p =
+        client_new_group(r->cfg, RD_KAFKA_PRODUCER, redrive_dr, r, NULL, largest_redrive(r));
     int rc = p ? ensure_state_topic(r, p) : 1;
     for (size_t i = 0; !rc && i < r->n; i++)
         if (r->c[i].state == C_REDRIVE) rc = produce_redrive(r, p, &r->c[i]);

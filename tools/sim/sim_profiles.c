@@ -926,7 +926,8 @@ unsigned sim_profiles_events_get(sim_profiles_t *p, const char *filter, const ch
                                  ts_buf_t *out, char *err, size_t errsz, char *param,
                                  size_t paramsz) {
     evq_t q;
-    unsigned st = ev_query(&q, filter, sort, include, page_size, cursor, err, errsz, param, paramsz);
+    unsigned st =
+        ev_query(&q, filter, sort, include, page_size, cursor, err, errsz, param, paramsz);
     if (st) return st;
     (void)fields_profile; /* sparse fieldsets: every identifier is always shown */
     size_t nh = 0;
