@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "json_testlib.h"
 #include "tillstream/kbody.h"
 #include "tillstream/sim.h"
 
@@ -747,16 +748,6 @@ static cJSON *json_of(const resp_t *r) {
     return j;
 }
 
-static const char *jstr(const cJSON *o, const char *path) {
-    /* "a.b.c" */
-    char buf[128];
-    snprintf(buf, sizeof buf, "%s", path);
-    const cJSON *cur = o;
-    for (char *tok = strtok(buf, "."); tok && cur; tok = strtok(NULL, "."))
-        cur = cJSON_GetObjectItemCaseSensitive(cur, tok);
-    return cJSON_IsString(cur) ? cur->valuestring : NULL;
-}
-
 static int jint(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(o, "attributes"), k);
     assert_true(cJSON_IsNumber(v));
@@ -797,7 +788,7 @@ static cJSON *get_json(ts_sim_t *s, const char *path, const char *key, long stat
 /* Posts an import job of `body` as pk_a: its id into id[64]. */
 static void post_job(ts_sim_t *s, const char *body, long status, char *id) {
     cJSON *j = answer_json(post(s, JOBS, "pk_a", "2026-07-15", body), status);
-    snprintf(id, 64, "%s", jstr(j, "data.id"));
+    snprintf(id, 64, "%s", tj_str(j, "data.id"));
     cJSON_Delete(j);
 }
 
@@ -813,7 +804,7 @@ static int walk_pages(ts_sim_t *s, const char *first, void (*each)(const cJSON *
         pages++;
         const cJSON *e;
         cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "data")) each(e, ctx);
-        const char *nx = jstr(j, "links.next");
+        const char *nx = tj_str(j, "links.next");
         snprintf(next, sizeof next, "%s", nx ? nx : "");
         cJSON_Delete(j);
     }
@@ -836,25 +827,25 @@ typedef struct {
 static void check_import_error(const cJSON *e, void *ctx) {
     job_walk_t *w = ctx;
     assert_true(w->n < 3);
-    assert_string_equal(jstr(e, "type"), "import-error");
-    assert_string_equal(jstr(e, "attributes.source.pointer"), job_err_ptr[w->n]);
-    assert_string_equal(jstr(e, "attributes.original_payload.attributes.external_id"),
+    assert_string_equal(tj_str(e, "type"), "import-error");
+    assert_string_equal(tj_str(e, "attributes.source.pointer"), job_err_ptr[w->n]);
+    assert_string_equal(tj_str(e, "attributes.original_payload.attributes.external_id"),
                         job_err_ext[w->n]);
-    assert_non_null(strstr(jstr(e, "attributes.detail"), w->n == 1 ? "phone" : "email"));
+    assert_non_null(strstr(tj_str(e, "attributes.detail"), w->n == 1 ? "phone" : "email"));
     w->n++;
 }
 
 static void check_profile(const cJSON *p, void *ctx) {
     job_walk_t *w = ctx;
     assert_true(w->n < 22);
-    assert_string_equal(jstr(p, "type"), "profile");
-    const char *ext = jstr(p, "attributes.external_id");
+    assert_string_equal(tj_str(p, "type"), "profile");
+    const char *ext = tj_str(p, "attributes.external_id");
     assert_non_null(ext);
     for (int k = 0; k < 3; k++) assert_string_not_equal(ext, job_err_ext[k]);
     if (w->round == 0)
-        snprintf(w->ids[w->n], sizeof w->ids[w->n], "%s", jstr(p, "id"));
+        snprintf(w->ids[w->n], sizeof w->ids[w->n], "%s", tj_str(p, "id"));
     else
-        assert_string_equal(w->ids[w->n], jstr(p, "id"));
+        assert_string_equal(w->ids[w->n], tj_str(p, "id"));
     w->n++;
 }
 
@@ -873,17 +864,17 @@ static void test_import_jobs_complete_late_and_report_errors(void **state) {
     /* bad formats fail inside the job, not the request */
     cJSON *j = answer_json(post(s, JOBS, "pk_a", "2026-07-15", b.data), 202);
     char id[64], path[256];
-    snprintf(id, sizeof id, "%s", jstr(j, "data.id"));
-    assert_string_equal(jstr(j, "data.attributes.status"), "queued");
+    snprintf(id, sizeof id, "%s", tj_str(j, "data.id"));
+    assert_string_equal(tj_str(j, "data.attributes.status"), "queued");
     cJSON_Delete(j);
 
     /* pending: no counts, no errors yet */
     snprintf(path, sizeof path, JOBS "/%s", id);
     j = get_json(s, path, "pk_a", 200);
-    assert_string_equal(jstr(j, "data.id"), id);
-    assert_string_equal(jstr(j, "data.attributes.status"), "queued");
+    assert_string_equal(tj_str(j, "data.id"), id);
+    assert_string_equal(tj_str(j, "data.attributes.status"), "queued");
     assert_int_equal(jint(cJSON_GetObjectItem(j, "data"), "failed_count"), 0);
-    assert_non_null(jstr(j, "links.self"));
+    assert_non_null(tj_str(j, "links.self"));
     cJSON_Delete(j);
     snprintf(path, sizeof path, JOBS "/%s/import-errors", id);
     j = get_json(s, path, "pk_a", 0);
@@ -892,7 +883,7 @@ static void test_import_jobs_complete_late_and_report_errors(void **state) {
     fake_now += 600;
     snprintf(path, sizeof path, JOBS "/%s/", id);
     j = get_json(s, path, "pk_a", 0);
-    assert_string_equal(jstr(j, "data.attributes.status"), "processing");
+    assert_string_equal(tj_str(j, "data.attributes.status"), "processing");
     cJSON_Delete(j);
 
     /* another account cannot see it; unknown ids are 404 */
@@ -902,11 +893,11 @@ static void test_import_jobs_complete_late_and_report_errors(void **state) {
     /* complete: 22 imported, 3 failed */
     fake_now += 400;
     j = get_json(s, path, "pk_a", 0);
-    assert_string_equal(jstr(j, "data.attributes.status"), "complete");
+    assert_string_equal(tj_str(j, "data.attributes.status"), "complete");
     assert_int_equal(jint(cJSON_GetObjectItem(j, "data"), "failed_count"), 3);
     assert_int_equal(jint(cJSON_GetObjectItem(j, "data"), "completed_count"), 22);
     assert_int_equal(jint(cJSON_GetObjectItem(j, "data"), "total_count"), 25);
-    assert_non_null(jstr(j, "data.attributes.completed_at"));
+    assert_non_null(tj_str(j, "data.attributes.completed_at"));
     cJSON_Delete(j);
 
     /* import-errors, two per page: the three failed profiles, in order */
@@ -944,13 +935,13 @@ static void test_import_jobs_complete_late_and_report_errors(void **state) {
     fake_now += 86400000;
     snprintf(path, sizeof path, JOBS "/%s", id);
     j = get_json(s, path, "pk_a", 0);
-    assert_string_equal(jstr(j, "data.attributes.status"), "processing");
+    assert_string_equal(tj_str(j, "data.attributes.status"), "processing");
     cJSON_Delete(j);
     j = get_json(s, "/__sim/jobs", "pk_a", 0);
     assert_int_equal(cJSON_GetObjectItem(j, "delay_ms")->valueint, -1);
     const cJSON *jobs = cJSON_GetObjectItem(j, "jobs");
     assert_int_equal(cJSON_GetArraySize(jobs), 3);
-    assert_string_equal(jstr(cJSON_GetArrayItem(jobs, 2), "status"), "processing");
+    assert_string_equal(tj_str(cJSON_GetArrayItem(jobs, 2), "status"), "processing");
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(jobs, 0), "failed_count")->valueint, 3);
     cJSON_Delete(j);
     r = post(s, "/__sim/jobs", "pk_a", NULL, "{\"delay\":1}");
@@ -998,9 +989,9 @@ static void test_import_jobs_fail_unassigned_numbers(void **state) {
     cJSON *j = get_json(s, JOBS "/sim-job-1/import-errors", "pk_a", 0);
     const cJSON *d = cJSON_GetObjectItem(j, "data");
     assert_int_equal(cJSON_GetArraySize(d), 2);
-    assert_string_equal(jstr(cJSON_GetArrayItem(d, 0), "attributes.source.pointer"),
+    assert_string_equal(tj_str(cJSON_GetArrayItem(d, 0), "attributes.source.pointer"),
                         "/data/attributes/profiles/data/0/attributes/phone_number");
-    assert_string_equal(jstr(cJSON_GetArrayItem(d, 1), "attributes.source.pointer"),
+    assert_string_equal(tj_str(cJSON_GetArrayItem(d, 1), "attributes.source.pointer"),
                         "/data/attributes/profiles/data/1/attributes/phone_number");
     cJSON_Delete(j);
     ts_sim_destroy(s);
