@@ -17,6 +17,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "engine_testlib.h"
 #include "kafka/deletes_restore.h"
 #include "tillstream/decode.h"
 #include "tillstream/deletes.h"
@@ -52,11 +53,7 @@ static void start(fx_t *f, const char *on_delete) {
     char err[256];
     memset(f, 0, sizeof *f);
     ts_sim_opts_t so = {.dump_dir = getenv("TS_BODY_DUMP_DIR")}; /* contract test */
-    f->sim = ts_sim_new(&so, err, sizeof err);
-    assert_non_null(f->sim);
-    ts_sim_add_account(f->sim, "a", KEY_A);
-    ts_sim_add_account(f->sim, "b", KEY_B);
-    assert_int_equal(ts_sim_start(f->sim, err, sizeof err), TS_OK);
+    f->sim = te_sim_start(&so, KEY_A, KEY_B);
     setenv("TS_DEL_KEY_A", KEY_A, 1);
     setenv("TS_DEL_KEY_B", KEY_B, 1);
     char json[1024];
@@ -72,8 +69,7 @@ static void start(fx_t *f, const char *on_delete) {
     f->mapper = ts_mapper_new(f->cfg, f->router, err, sizeof err);
     assert_non_null(f->mapper);
     ts_engine_opts_t eo = {.cfg = f->cfg, .on_done = on_done, .opaque = f, .seed = 3};
-    f->eng = ts_engine_new(&eo, err, sizeof err);
-    assert_non_null(f->eng);
+    f->eng = te_engine_new(&eo);
     f->del = ts_deletes_new(f->cfg, f->mapper, NULL, err, sizeof err);
     assert_string_equal(err, "");
 }
@@ -105,9 +101,7 @@ static ts_err_t tombstone(fx_t *f, ts_mapped_t *m, const char *id, uint64_t toke
 
 static void drain(fx_t *f, int64_t max_ms) {
     ts_engine_flush(f->eng);
-    int64_t end = ts_now_mono_ms() + max_ms;
-    while (ts_engine_pending(f->eng) > 0 && ts_now_mono_ms() < end) ts_engine_poll(f->eng, 100);
-    assert_int_equal(ts_engine_pending(f->eng), 0);
+    te_poll_idle(f->eng, max_ms);
 }
 
 static void test_delete_one_request_per_tombstone_paced(void **state) {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine_testlib.h"
 #include "tillstream/decode.h"
 #include "tillstream/engine.h"
 #include "tillstream/log.h"
@@ -84,11 +85,7 @@ static void start(fx_t *f, const ts_sim_opts_t *so, const char *extra_klaviyo, i
     ts_mapped_init(&f->m);
     ts_sim_opts_t o = so ? *so : (ts_sim_opts_t){0};
     if (!o.dump_dir) o.dump_dir = getenv("TS_BODY_DUMP_DIR"); /* contract test */
-    f->sim = ts_sim_new(&o, err, sizeof err);
-    assert_non_null(f->sim);
-    ts_sim_add_account(f->sim, "a", KEY_A);
-    ts_sim_add_account(f->sim, "b", KEY_B);
-    assert_int_equal(ts_sim_start(f->sim, err, sizeof err), TS_OK);
+    f->sim = te_sim_start(&o, KEY_A, KEY_B);
     setenv("TS_ENGINE_KEY_A", KEY_A, 1);
     setenv("TS_ENGINE_KEY_B", KEY_B, 1);
     char json[1024];
@@ -108,8 +105,7 @@ static void start(fx_t *f, const ts_sim_opts_t *so, const char *extra_klaviyo, i
                            .metrics = g_metrics,
                            .seed = 42,
                            .backoff_base_ms = 20};
-    f->eng = ts_engine_new(&eo, err, sizeof err);
-    assert_non_null(f->eng);
+    f->eng = te_engine_new(&eo);
 }
 
 static void stop(fx_t *f) {
@@ -161,38 +157,28 @@ static void make(ts_mapped_t *m, int account, const char *email, const char *ord
                  bool bad_event) {
     ts_mapped_reset(m);
     m->account = account;
-    m->profile.off = m->text.len;
-    ts_buf_printf(&m->text, "{\"email\":\"%s\",\"external_id\":\"%s\"}", email, email);
-    m->profile.len = m->text.len - m->profile.off;
-    m->profile_key.off = m->text.len;
-    ts_buf_printf(&m->text, "x:%s", email);
-    m->profile_key.len = m->text.len - m->profile_key.off;
-    m->email.off = m->text.len;
-    ts_buf_puts(&m->text, email);
-    m->email.len = strlen(email);
+    te_span_printf(m, &m->profile, "{\"email\":\"%s\",\"external_id\":\"%s\"}", email, email);
+    te_span_printf(m, &m->profile_key, "x:%s", email);
+    te_span_printf(m, &m->email, "%s", email);
     m->events = realloc(m->events, (size_t)(n_events ? n_events : 1) * sizeof *m->events);
     m->cap_events = (size_t)(n_events ? n_events : 1);
     for (int i = 0; i < n_events; i++) {
         ts_map_event_t *e = &m->events[i];
         e->metric = "Ordered Product";
-        e->unique_id.off = m->text.len;
-        ts_buf_printf(&m->text, "%s:%d", order, i);
-        e->unique_id.len = m->text.len - e->unique_id.off;
-        e->json.off = m->text.len;
+        te_span_printf(m, &e->unique_id, "%s:%d", order, i);
         if (bad_event && i == 0) /* no properties: Klaviyo answers 400 */
-            ts_buf_printf(&m->text,
-                          "{\"unique_id\":\"%s:%d\",\"metric\":{\"data\":{\"type\":\"metric\","
-                          "\"attributes\":{\"name\":\"Ordered Product\"}}}}",
-                          order, i);
+            te_span_printf(m, &e->json,
+                           "{\"unique_id\":\"%s:%d\",\"metric\":{\"data\":{\"type\":\"metric\","
+                           "\"attributes\":{\"name\":\"Ordered Product\"}}}}",
+                           order, i);
         else
-            ts_buf_printf(
-                &m->text,
+            te_span_printf(
+                m, &e->json,
                 "{\"properties\":{\"OrderId\":\"%s\"},\"time\":\"2026-11-01T10:00:00+00:00\","
                 "\"value\":12.5,\"value_currency\":\"AUD\",\"unique_id\":\"%s:%d\",\"metric\":{"
                 "\"data\":"
                 "{\"type\":\"metric\",\"attributes\":{\"name\":\"Ordered Product\"}}}}",
                 order, order, i);
-        e->json.len = m->text.len - e->json.off;
     }
     m->n_events = (size_t)n_events;
 }
@@ -205,9 +191,7 @@ static void submit(fx_t *f, uint64_t token, bool backfill) {
 
 static void drain(fx_t *f, int64_t max_ms) {
     ts_engine_flush(f->eng);
-    int64_t end = ts_now_mono_ms() + max_ms;
-    while (ts_engine_pending(f->eng) > 0 && ts_now_mono_ms() < end) ts_engine_poll(f->eng, 100);
-    assert_int_equal(ts_engine_pending(f->eng), 0);
+    te_poll_idle(f->eng, max_ms);
 }
 
 static void test_batches_group_and_deduplicate(void **state) {
@@ -637,9 +621,7 @@ static void test_three_members_share_an_account(void **state) {
     fast_origin = (int64_t)ts0.tv_sec * 1000000 + ts0.tv_nsec / 1000;
     char err[256];
     ts_sim_opts_t so = {.summary_only = true, .clock = fast_clock};
-    ts_sim_t *sim = ts_sim_new(&so, err, sizeof err);
-    ts_sim_add_account(sim, "a", KEY_A);
-    assert_int_equal(ts_sim_start(sim, err, sizeof err), TS_OK);
+    ts_sim_t *sim = te_sim_start(&so, KEY_A, NULL);
     setenv("TS_ENGINE_KEY_A", KEY_A, 1);
     char json[512];
     snprintf(json, sizeof json,
@@ -653,8 +635,7 @@ static void test_three_members_share_an_account(void **state) {
     for (int k = 0; k < 3; k++) {
         ts_engine_opts_t eo = {
             .cfg = cfg, .on_done = share_on_done, .clock = fast_clock, .seed = (uint64_t)k + 1};
-        eng[k] = ts_engine_new(&eo, err, sizeof err);
-        assert_non_null(eng[k]);
+        eng[k] = te_engine_new(&eo);
         ts_engine_set_share(eng[k], 1.0 / 3.0);
     }
     ts_mapped_t m;
