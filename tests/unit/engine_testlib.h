@@ -9,7 +9,6 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "tillstream/engine.h"
 #include "tillstream/map.h"
@@ -53,15 +52,13 @@ static inline void te_span_printf(ts_mapped_t *m, ts_span_t *span, const char *f
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     assert_true(n >= 0);
-    char *s = malloc((size_t)n + 1);
-    assert_non_null(s);
+    assert_int_equal(ts_buf_reserve(&m->text, (size_t)n), 0); /* n bytes and the NUL */
     va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    vsnprintf(m->text.data + m->text.len, (size_t)n + 1, fmt, ap);
     va_end(ap);
     span->off = m->text.len;
-    ts_buf_append(&m->text, s, (size_t)n);
     span->len = (size_t)n;
-    free(s);
+    m->text.len += (size_t)n;
 }
 
 #endif

@@ -53,6 +53,9 @@ static int teardown(void **state) {
     return 0;
 }
 
+/* path: "a.b.c" (json_testlib.h) */
+static const char *str_at(const cJSON *o, const char *path) { return tj_str(o, path); }
+
 static cJSON *span_json(const ts_mapped_t *m, ts_span_t s) {
     cJSON *j = cJSON_ParseWithLength(ts_mapped_str(m, s), s.len);
     assert_non_null(j);
@@ -162,27 +165,27 @@ static void test_placed_order_field_by_field(void **state) {
 
     cJSON *po = span_json(m, m->events[0].json);
     assert_string_equal(m->events[0].metric, "Placed Order");
-    assert_string_equal(tj_str(po, "metric.data.type"), "metric");
-    assert_string_equal(tj_str(po, "metric.data.attributes.name"), "Placed Order");
-    assert_string_equal(tj_str(po, "unique_id"), "O1");
-    assert_string_equal(tj_str(po, "time"), "2026-11-19T23:15:00+00:00");
-    assert_string_equal(tj_str(po, "value_currency"), "AUD");
+    assert_string_equal(str_at(po, "metric.data.type"), "metric");
+    assert_string_equal(str_at(po, "metric.data.attributes.name"), "Placed Order");
+    assert_string_equal(str_at(po, "unique_id"), "O1");
+    assert_string_equal(str_at(po, "time"), "2026-11-19T23:15:00+00:00");
+    assert_string_equal(str_at(po, "value_currency"), "AUD");
     assert_number_text(m, m->events[0].json, "value", "335.99");
     const cJSON *p = cJSON_GetObjectItem(po, "properties");
-    assert_string_equal(tj_str(p, "OrderId"), "O1");
-    assert_string_equal(tj_str(p, "StoreId"), "201");
-    assert_string_equal(tj_str(p, "StoreLocation"), "Melbourne");
-    assert_string_equal(tj_str(p, "Channel"), "in_store");
+    assert_string_equal(str_at(p, "OrderId"), "O1");
+    assert_string_equal(str_at(p, "StoreId"), "201");
+    assert_string_equal(str_at(p, "StoreLocation"), "Melbourne");
+    assert_string_equal(str_at(p, "Channel"), "in_store");
     assert_number_text(m, m->events[0].json, "Tax", "30.54");
     const cJSON *items = cJSON_GetObjectItem(p, "Items");
     assert_int_equal(cJSON_GetArraySize(items), 2);
     const cJSON *it0 = cJSON_GetArrayItem(items, 0);
-    assert_string_equal(tj_str(it0, "ProductID"), "P1");
-    assert_string_equal(tj_str(it0, "SKU"), "TEE");
-    assert_string_equal(tj_str(it0, "ProductName"), "Tee");
-    assert_string_equal(tj_str(it0, "ImageURL"), "https://i/1.jpg");
-    assert_string_equal(tj_str(it0, "ProductURL"), "https://p/1");
-    assert_string_equal(tj_str(it0, "Brand"), "Till");
+    assert_string_equal(str_at(it0, "ProductID"), "P1");
+    assert_string_equal(str_at(it0, "SKU"), "TEE");
+    assert_string_equal(str_at(it0, "ProductName"), "Tee");
+    assert_string_equal(str_at(it0, "ImageURL"), "https://i/1.jpg");
+    assert_string_equal(str_at(it0, "ProductURL"), "https://p/1");
+    assert_string_equal(str_at(it0, "Brand"), "Till");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(it0, "Categories")), 2);
     assert_number_text(m, m->events[0].json, "ItemPrice", "29.95");
     assert_number_text(m, m->events[0].json, "RowTotal", "306.04");
@@ -195,11 +198,11 @@ static void test_placed_order_field_by_field(void **state) {
     /* Ordered Product per line; repeated SKU stays distinct by line id */
     cJSON *op1 = span_json(m, m->events[1].json), *op2 = span_json(m, m->events[2].json);
     assert_string_equal(m->events[1].metric, "Ordered Product");
-    assert_string_equal(tj_str(op1, "unique_id"), "O1:1");
-    assert_string_equal(tj_str(op2, "unique_id"), "O1:2");
-    assert_string_equal(tj_str(op2, "properties.SKU"), "TEE");
-    assert_string_equal(tj_str(op2, "properties.ProductBrand"), "Till");
-    assert_string_equal(tj_str(op2, "properties.StoreId"), "201");
+    assert_string_equal(str_at(op1, "unique_id"), "O1:1");
+    assert_string_equal(str_at(op2, "unique_id"), "O1:2");
+    assert_string_equal(str_at(op2, "properties.SKU"), "TEE");
+    assert_string_equal(str_at(op2, "properties.ProductBrand"), "Till");
+    assert_string_equal(str_at(op2, "properties.StoreId"), "201");
     assert_number_text(m, m->events[2].json, "value", "306.04");
     assert_number_text(m, m->events[2].json, "Quantity", "2");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(op1, "properties"),
@@ -211,15 +214,15 @@ static void test_placed_order_field_by_field(void **state) {
 
     /* profile attributes */
     cJSON *prof = span_json(m, m->profile);
-    assert_string_equal(tj_str(prof, "email"), "jo@example.com");
-    assert_string_equal(tj_str(prof, "phone_number"), "+61412345678");
-    assert_string_equal(tj_str(prof, "external_id"), "C1");
-    assert_string_equal(tj_str(prof, "first_name"), "Jo");
-    assert_string_equal(tj_str(prof, "last_name"), "Lee");
-    assert_string_equal(tj_str(prof, "properties.HomeOutletId"), "101");
-    assert_string_equal(tj_str(prof, "properties.HomeOutletName"), "Sydney CBD");
-    assert_string_equal(tj_str(prof, "properties.MostRecentStoreId"), "201");
-    assert_string_equal(tj_str(prof, "properties.MostRecentStoreLocation"), "Melbourne");
+    assert_string_equal(str_at(prof, "email"), "jo@example.com");
+    assert_string_equal(str_at(prof, "phone_number"), "+61412345678");
+    assert_string_equal(str_at(prof, "external_id"), "C1");
+    assert_string_equal(str_at(prof, "first_name"), "Jo");
+    assert_string_equal(str_at(prof, "last_name"), "Lee");
+    assert_string_equal(str_at(prof, "properties.HomeOutletId"), "101");
+    assert_string_equal(str_at(prof, "properties.HomeOutletName"), "Sydney CBD");
+    assert_string_equal(str_at(prof, "properties.MostRecentStoreId"), "201");
+    assert_string_equal(str_at(prof, "properties.MostRecentStoreLocation"), "Melbourne");
     cJSON_Delete(prof);
     assert_memory_equal(ts_mapped_str(m, m->profile_key), "x:C1", 4);
 }
@@ -230,7 +233,7 @@ static void test_status_events(void **state) {
     assert_int_equal(f->m.n_events, 1);
     assert_string_equal(f->m.events[0].metric, "Fulfilled Order");
     cJSON *e = span_json(&f->m, f->m.events[0].json);
-    assert_string_equal(tj_str(e, "unique_id"), "O1:fulfilled");
+    assert_string_equal(str_at(e, "unique_id"), "O1:fulfilled");
     assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "properties"), "Items"));
     cJSON_Delete(e);
 
@@ -240,8 +243,8 @@ static void test_status_events(void **state) {
               &TABLE_C1);
     assert_string_equal(f->m.events[0].metric, "Cancelled Order");
     e = span_json(&f->m, f->m.events[0].json);
-    assert_string_equal(tj_str(e, "unique_id"), "O1:cancelled");
-    assert_string_equal(tj_str(e, "properties.Reason"), "Changed mind");
+    assert_string_equal(str_at(e, "unique_id"), "O1:cancelled");
+    assert_string_equal(str_at(e, "properties.Reason"), "Changed mind");
     cJSON_Delete(e);
 
     map_order(f,
@@ -250,14 +253,14 @@ static void test_status_events(void **state) {
               &TABLE_C1);
     assert_string_equal(f->m.events[0].metric, "Refunded Order");
     e = span_json(&f->m, f->m.events[0].json);
-    assert_string_equal(tj_str(e, "unique_id"), "R9");
-    assert_string_equal(tj_str(e, "properties.Reason"), "Faulty");
+    assert_string_equal(str_at(e, "unique_id"), "R9");
+    assert_string_equal(str_at(e, "properties.Reason"), "Faulty");
     assert_number_text(&f->m, f->m.events[0].json, "value", "29.95");
     cJSON_Delete(e);
 
     map_order(f, ORDER_HEAD "\"status\":\"refunded\",\"total\":\"100\"}", &TABLE_C1);
     e = span_json(&f->m, f->m.events[0].json);
-    assert_string_equal(tj_str(e, "unique_id"), "O1:refunded");
+    assert_string_equal(str_at(e, "unique_id"), "O1:refunded");
     assert_number_text(&f->m, f->m.events[0].json, "value", "100");
     cJSON_Delete(e);
 }
@@ -331,9 +334,9 @@ static void test_snapshot_wins_over_table(void **state) {
         &TABLE_C1);
     assert_int_equal(f->m.account, 1);
     cJSON *prof = span_json(&f->m, f->m.profile);
-    assert_string_equal(tj_str(prof, "email"), "snap@example.com");
-    assert_string_equal(tj_str(prof, "external_id"), "C1");
-    assert_null(tj_str(prof, "phone_number"));
+    assert_string_equal(str_at(prof, "email"), "snap@example.com");
+    assert_string_equal(str_at(prof, "external_id"), "C1");
+    assert_null(str_at(prof, "phone_number"));
     cJSON_Delete(prof);
 }
 
@@ -352,8 +355,8 @@ static void test_customer_consent_rules(void **state) {
     assert_int_equal(m->email_marketing, TS_SUB_SUBSCRIBE);
     assert_int_equal(m->sms_marketing, TS_SUB_UNSUBSCRIBE); /* false never subscribes */
     cJSON *prof = span_json(m, m->profile);
-    assert_string_equal(tj_str(prof, "location.address1"), "1 George St");
-    assert_string_equal(tj_str(prof, "location.zip"), "2000");
+    assert_string_equal(str_at(prof, "location.address1"), "1 George St");
+    assert_string_equal(str_at(prof, "location.zip"), "2000");
     assert_true(
         cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(prof, "properties"), "EmailConsent")));
     assert_true(
@@ -395,8 +398,8 @@ static void test_overlong_email_is_not_an_identifier(void **state) {
                      local);
     assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
     cJSON *prof = span_json(&f->m, f->m.profile);
-    assert_null(tj_str(prof, "email"));
-    assert_string_equal(tj_str(prof, "phone_number"), "+61412345678");
+    assert_null(str_at(prof, "email"));
+    assert_string_equal(str_at(prof, "phone_number"), "+61412345678");
     cJSON_Delete(prof);
 }
 
@@ -434,7 +437,7 @@ static void test_long_strings_are_truncated(void **state) {
     assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
     assert_true(f->m.warnings & TS_MAP_WARN_TRUNCATED);
     cJSON *op = span_json(&f->m, f->m.events[1].json);
-    const char *name = tj_str(op, "properties.ProductName");
+    const char *name = str_at(op, "properties.ProductName");
     assert_non_null(name);
     assert_true(strlen(name) <= 100 * 1024);
     assert_non_null(strstr(name, "\xE2\x80\xA6[truncated]"));
@@ -452,7 +455,7 @@ static void test_long_strings_are_truncated(void **state) {
     map_order_fmt(f, &TABLE_C1, ORDER_HEAD ONE_LINE("\"brand\":\"%s\""), big);
     assert_true(f->m.warnings & TS_MAP_WARN_TRUNCATED);
     op = span_json(&f->m, f->m.events[1].json);
-    name = tj_str(op, "properties.ProductBrand");
+    name = str_at(op, "properties.ProductBrand");
     assert_non_null(name);
     size_t bl = strlen(name), ml2 = strlen("\xE2\x80\xA6[truncated]");
     assert_true(bl <= 100 * 1024);
@@ -503,13 +506,13 @@ static void test_long_strings_are_cut_the_same_everywhere(void **state) {
     assert_int_equal(assert_strings_within(op, 100 * 1024), 3);
     const cJSON *props = cJSON_GetObjectItemCaseSensitive(po, "properties");
     const cJSON *item = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(props, "Items"), 0);
-    const char *want = tj_str(op, "properties.ProductName");
+    const char *want = str_at(op, "properties.ProductName");
     assert_non_null(want);
     assert_int_equal(strlen(want), 100 * 1024);
     assert_memory_equal(want, big, 100 * 1024 - 14);
-    assert_string_equal(tj_str(item, "ProductName"), want);
-    assert_string_equal(tj_str(item, "Brand"), want);
-    assert_string_equal(tj_str(op, "properties.ProductBrand"), want);
+    assert_string_equal(str_at(item, "ProductName"), want);
+    assert_string_equal(str_at(item, "Brand"), want);
+    assert_string_equal(str_at(op, "properties.ProductBrand"), want);
     const char *lists[] = {"ItemNames", "Categories", "Brands"};
     for (size_t i = 0; i < 3; i++) {
         const cJSON *l = cJSON_GetObjectItemCaseSensitive(props, lists[i]);
@@ -625,10 +628,10 @@ static void test_phone_table_mapping(void **state) {
         if (m->sms_marketing != rows[i].sms || m->warnings != rows[i].warnings)
             fail_msg("%s: sms %d warnings %#x", rows[i].input, m->sms_marketing, m->warnings);
         cJSON *prof = span_json(m, m->profile);
-        const char *got = tj_str(prof, "phone_number");
+        const char *got = str_at(prof, "phone_number");
         if (rows[i].e164 ? !got || strcmp(got, rows[i].e164) : got != NULL)
             fail_msg("%s: phone_number %s", rows[i].input, got ? got : "(none)");
-        const char *ext = tj_str(prof, "properties.PhoneExtension");
+        const char *ext = str_at(prof, "properties.PhoneExtension");
         if (rows[i].extension ? !ext || strcmp(ext, rows[i].extension) : ext != NULL)
             fail_msg("%s: PhoneExtension %s", rows[i].input, ext ? ext : "(none)");
         /* the POS consent is still recorded as a property */
