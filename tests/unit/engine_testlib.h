@@ -27,6 +27,13 @@ static inline ts_sim_t *te_sim_start(const ts_sim_opts_t *so, const char *key_a,
     return sim;
 }
 
+/* What the simulator counted for `account` (which must exist). */
+static inline ts_sim_stats_t te_sim_stats(ts_sim_t *sim, const char *account) {
+    ts_sim_stats_t st;
+    assert_int_equal(ts_sim_stats(sim, account, &st), 0);
+    return st;
+}
+
 /* An engine that must start; the caller destroys it. */
 static inline ts_engine_t *te_engine_new(const ts_engine_opts_t *eo) {
     char err[256];
@@ -40,6 +47,12 @@ static inline void te_poll_idle(ts_engine_t *eng, int64_t max_ms) {
     int64_t end = ts_now_mono_ms() + max_ms;
     while (ts_engine_pending(eng) > 0 && ts_now_mono_ms() < end) ts_engine_poll(eng, 100);
     assert_int_equal(ts_engine_pending(eng), 0);
+}
+
+/* Sends what lingers, then te_poll_idle. */
+static inline void te_drain(ts_engine_t *eng, int64_t max_ms) {
+    ts_engine_flush(eng);
+    te_poll_idle(eng, max_ms);
 }
 
 /* Appends printf(fmt, ...) to m's text and points *span at it: how a test

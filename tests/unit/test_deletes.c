@@ -99,10 +99,7 @@ static ts_err_t tombstone(fx_t *f, ts_mapped_t *m, const char *id, uint64_t toke
     return TS_OK;
 }
 
-static void drain(fx_t *f, int64_t max_ms) {
-    ts_engine_flush(f->eng);
-    te_poll_idle(f->eng, max_ms);
-}
+static void drain(fx_t *f, int64_t max_ms) { te_drain(f->eng, max_ms); }
 
 static void test_delete_one_request_per_tombstone_paced(void **state) {
     (void)state;
@@ -135,9 +132,7 @@ static void test_delete_one_request_per_tombstone_paced(void **state) {
     drain(&f, 10000);
     int64_t took = ts_now_mono_ms() - t0;
     assert_int_equal(f.ok, 6);
-    ts_sim_stats_t sa, sb;
-    ts_sim_stats(f.sim, "a", &sa);
-    ts_sim_stats(f.sim, "b", &sb);
+    ts_sim_stats_t sa = te_sim_stats(f.sim, "a"), sb = te_sim_stats(f.sim, "b");
     assert_int_equal(sa.deletions, 5);
     assert_int_equal(sb.deletions, 1);
     /* no 429 assertion: the engine's token buckets admit a 4th request 333 ms
@@ -169,8 +164,7 @@ static void test_suppress_batches_emails(void **state) {
     assert_int_equal(ts_deletes_prepare(f.del, "S4", 2, &m), TS_ERR_NOT_FOUND);
     drain(&f, 10000);
     assert_int_equal(f.ok, 3);
-    ts_sim_stats_t sa;
-    ts_sim_stats(f.sim, "a", &sa);
+    ts_sim_stats_t sa = te_sim_stats(f.sim, "a");
     assert_int_equal(sa.suppressed, 3);
     assert_int_equal(sa.deletions, 0);
     assert_true(sa.requests <= 2); /* batched, not one request each */

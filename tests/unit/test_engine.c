@@ -189,10 +189,7 @@ static void submit(fx_t *f, uint64_t token, bool backfill) {
     assert_int_equal(ts_engine_submit(f->eng, &f->m, token, backfill, err, sizeof err), TS_OK);
 }
 
-static void drain(fx_t *f, int64_t max_ms) {
-    ts_engine_flush(f->eng);
-    te_poll_idle(f->eng, max_ms);
-}
+static void drain(fx_t *f, int64_t max_ms) { te_drain(f->eng, max_ms); }
 
 static void test_batches_group_and_deduplicate(void **state) {
     (void)state;
@@ -213,12 +210,11 @@ static void test_batches_group_and_deduplicate(void **state) {
     drain(&f, 10000);
     assert_int_equal(f.done_ok, 302);
     for (int t = 0; t < 302; t++) assert_int_equal(f.seen[t], 1); /* exactly one callback each */
-    ts_sim_stats_t st;
-    ts_sim_stats(f.sim, "a", &st);
+    ts_sim_stats_t st = te_sim_stats(f.sim, "a");
     assert_int_equal(st.events_recorded, 900);
     assert_int_equal(st.rejected_400, 0); /* the in-batch duplicate never reached Klaviyo twice */
     assert_true(st.accepted <= 2);        /* 903 events fit one or two bulk requests */
-    ts_sim_stats(f.sim, "b", &st);
+    st = te_sim_stats(f.sim, "b");
     assert_int_equal(st.events_recorded, 2);
     assert_int_equal(st.backfill_events, 2);
     ts_lane_stats_t ls;
@@ -242,8 +238,7 @@ static void test_throttled_batches_are_delivered_later(void **state) {
     }
     drain(&f, 20000);
     assert_int_equal(f.done_ok, 2500);
-    ts_sim_stats_t st;
-    ts_sim_stats(f.sim, "a", &st);
+    ts_sim_stats_t st = te_sim_stats(f.sim, "a");
     assert_int_equal(st.events_recorded, 2500); /* zero lost */
     assert_true(st.throttled_429 >= 1);
     ts_lane_stats_t ls;
@@ -279,9 +274,7 @@ static void test_faults_deliver_exactly_once(void **state) {
     }
     drain(&f, 60000);
     assert_int_equal(f.done_ok, n);
-    ts_sim_stats_t sa, sb;
-    ts_sim_stats(f.sim, "a", &sa);
-    ts_sim_stats(f.sim, "b", &sb);
+    ts_sim_stats_t sa = te_sim_stats(f.sim, "a"), sb = te_sim_stats(f.sim, "b");
     assert_int_equal(sa.events_recorded + sb.events_recorded, (uint64_t)n * 2);
     assert_int_equal(sa.duplicates_ignored + sb.duplicates_ignored, 0);
     assert_true(sa.failed_5xx + sb.failed_5xx > 0);
@@ -304,8 +297,7 @@ static void test_one_bad_event_rejects_only_its_record(void **state) {
     assert_int_equal(f.done_ok, 39);
     assert_int_equal(f.done_rejected, 1);
     assert_true(strstr(f.last_detail, "properties") != NULL);
-    ts_sim_stats_t st;
-    ts_sim_stats(f.sim, "a", &st);
+    ts_sim_stats_t st = te_sim_stats(f.sim, "a");
     /* 39 records x 2, plus G17's valid event: bisection isolates events, so
      * the record is dead-lettered whole while its good event is kept (a
      * redrive re-sends it harmlessly: same unique_id) */
@@ -351,9 +343,7 @@ static void test_customers_profiles_and_consent(void **state) {
     for (int i = 0; i < 4; i++) mapfx_submit(&x, &f, recs[i], (uint64_t)i);
     drain(&f, 10000);
     assert_int_equal(f.done_ok, 4);
-    ts_sim_stats_t sa, sb;
-    ts_sim_stats(f.sim, "a", &sa);
-    ts_sim_stats(f.sim, "b", &sb);
+    ts_sim_stats_t sa = te_sim_stats(f.sim, "a"), sb = te_sim_stats(f.sim, "b");
     assert_int_equal(sa.profiles, 2);
     assert_int_equal(sb.profiles, 2);
     assert_int_equal(sa.subscribed, 1);   /* C1 email */
@@ -389,8 +379,7 @@ static void test_historical_subscribes_own_jobs(void **state) {
     }
     drain(&f, 10000);
     assert_int_equal(f.done_ok, 40);
-    ts_sim_stats_t sa;
-    ts_sim_stats(f.sim, "a", &sa);
+    ts_sim_stats_t sa = te_sim_stats(f.sim, "a");
     assert_int_equal(sa.rejected_400, 0);
     assert_int_equal(sa.subscribed, 40);
     assert_int_equal(sa.historical_subscribed, 26);
@@ -416,8 +405,7 @@ static void test_unsubscribe_batches_of_100(void **state) {
     drain(&f, 20000);
     assert_int_equal(f.done_ok, 250);
     assert_int_equal(f.done_rejected, 0);
-    ts_sim_stats_t sa;
-    ts_sim_stats(f.sim, "a", &sa);
+    ts_sim_stats_t sa = te_sim_stats(f.sim, "a");
     assert_int_equal(sa.unsubscribed, 250);
     assert_int_equal(sa.rejected_400, 0);
     mapfx_stop(&x);
@@ -492,14 +480,13 @@ static void test_pacing_decisions(void **state) {
     ts_engine_poll(f.eng, 0);
     assert_int_equal(lane_requests(&f, 1), 3); /* 1,500 still queued, but paced */
     settle_until(&f, 220);
-    ts_sim_stats_t st;
-    ts_sim_stats(f.sim, "b", &st);
+    ts_sim_stats_t st = te_sim_stats(f.sim, "b");
     assert_int_equal(st.events_recorded, 20 + 1000);
     now = t2 + 806;
     ts_engine_poll(f.eng, 0);
     assert_int_equal(lane_requests(&f, 1), 4);
     settle_until(&f, 420);
-    ts_sim_stats(f.sim, "b", &st);
+    st = te_sim_stats(f.sim, "b");
     assert_int_equal(st.events_recorded, 20 + 2000);
     ts_lane_stats_t ls;
     ts_engine_lane_stats(f.eng, 1, &ls);
@@ -578,10 +565,9 @@ static void test_withdraw_revoked_partition(void **state) {
     assert_int_equal(ts_engine_unsettled(f.eng, token_partition_1, NULL), 0);
     assert_true(g_stored > 0);
     assert_int_equal(ts_offsets_committed(off, 2), 21);
-    ts_sim_stats_t st;
-    ts_sim_stats(f.sim, "a", &st);
+    ts_sim_stats_t st = te_sim_stats(f.sim, "a");
     assert_int_equal(st.events_recorded, 40); /* partition 2 only */
-    ts_sim_stats(f.sim, "b", &st);
+    st = te_sim_stats(f.sim, "b");
     assert_int_equal(st.events_recorded, 1000); /* what was on the wire */
     assert_int_equal(lane_requests(&f, 1), 1);
     g_offsets = NULL;
@@ -656,8 +642,7 @@ static void test_three_members_share_an_account(void **state) {
         struct timespec ts = {0, 200000};
         nanosleep(&ts, NULL);
     }
-    ts_sim_stats_t st;
-    ts_sim_stats(sim, "a", &st);
+    ts_sim_stats_t st = te_sim_stats(sim, "a");
     /* 60 s at 150/min: 150 requests is the ceiling (the window starts empty) */
     print_message("3 members: %llu requests accepted, %llu answered 429\n",
                   (unsigned long long)st.accepted, (unsigned long long)st.throttled_429);
@@ -788,9 +773,8 @@ static void test_api_key_never_logged(void **state) {
     assert_int_equal(ts_engine_submit(f.eng, &f.m, 1, false, err, sizeof err), TS_OK);
     for (int i = 0; i < 10; i++) ts_engine_poll(f.eng, 50);
     assert_int_equal(f.done_total, 0); /* a refused key is not the data's fault: kept, retried */
-    ts_sim_stats_t st;
     assert_int_equal(ts_engine_pending(f.eng), 1);
-    ts_sim_stats(f.sim, "a", &st);
+    ts_sim_stats_t st = te_sim_stats(f.sim, "a");
     assert_int_equal(st.events_recorded, 0);
     fflush(mem);
     assert_non_null(strstr(logbuf, "refused the account's API key"));

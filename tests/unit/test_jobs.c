@@ -145,11 +145,7 @@ static void run_for(fx_t *f, int64_t ms) {
 
 static void drain(fx_t *f, int64_t max_ms) { te_poll_idle(f->eng, max_ms); }
 
-static ts_sim_stats_t stats(fx_t *f) {
-    ts_sim_stats_t st;
-    assert_int_equal(ts_sim_stats(f->sim, "a", &st), 0);
-    return st;
-}
+static ts_sim_stats_t stats(fx_t *f) { return te_sim_stats(f->sim, "a"); }
 
 /* 20 customers, 3 of them refused inside the job (2 emails, 1 phone). */
 static void test_rejected_inside_the_job(void **state) {
