@@ -150,6 +150,19 @@ static void map_customer_fmt(fx_t *f, const char *fmt, ...) {
 static const ts_customer_ref_t TABLE_C1 = {true,  "C1", "Jo@Example.com ", "0412 345 678", "Jo",
                                            "Lee", "101"};
 
+/* Order O1, completed, total 10, no lines, of the customer `table` has. */
+static void map_order_10(fx_t *f, const ts_customer_ref_t *table) {
+    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", table);
+}
+
+/* map_order_10 for C1 as the table has it but without an email and with `phone`. */
+static void map_order_10_phone_only(fx_t *f, const char *phone) {
+    ts_customer_ref_t ref = TABLE_C1;
+    ref.email = NULL;
+    ref.phone = phone;
+    map_order_10(f, &ref);
+}
+
 static void test_placed_order_field_by_field(void **state) {
     fx_t *f = *state;
     map_order(
@@ -286,22 +299,19 @@ static void test_voided_and_test_orders_skipped(void **state) {
 
 static void test_order_dead_letters(void **state) {
     fx_t *f = *state;
-    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", NULL);
+    map_order_10(f, NULL);
     assert_int_equal(f->m.dead_letter, TS_REASON_UNKNOWN_CUSTOMER);
     assert_non_null(strstr(f->m.detail, "C1"));
     ts_customer_ref_t nohome = TABLE_C1;
     nohome.home_outlet_id = NULL;
-    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", &nohome);
+    map_order_10(f, &nohome);
     assert_int_equal(f->m.dead_letter, TS_REASON_NO_HOME_OUTLET);
     ts_customer_ref_t unmapped = TABLE_C1;
     unmapped.home_outlet_id = "999";
-    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", &unmapped);
+    map_order_10(f, &unmapped);
     assert_int_equal(f->m.dead_letter, TS_REASON_UNMAPPED_OUTLET);
     assert_non_null(strstr(f->m.detail, "\"999\""));
-    ts_customer_ref_t noid = TABLE_C1;
-    noid.email = NULL;
-    noid.phone = "garbage";
-    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", &noid);
+    map_order_10_phone_only(f, "garbage");
     assert_int_equal(f->m.dead_letter, TS_REASON_NO_PROFILE_IDENTIFIER);
     assert_int_equal(f->m.account, -1);
     map_order(f, "{\"order_id\":\"O2\",\"status\":\"completed\",\"occurred_at\":1,\"total\":\"1\"}",
@@ -724,10 +734,7 @@ static void test_invalid_phone_alone_is_no_identifier(void **state) {
     assert_non_null(strstr(f->m.detail, "customer C1 has neither"));
     assert_non_null(strstr(f->m.detail, "phone number invalid: not a valid phone number for +61"));
     assert_null(strstr(f->m.detail, "9876"));
-    ts_customer_ref_t noid = TABLE_C1;
-    noid.email = NULL;
-    noid.phone = "+999 123 456 789";
-    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", &noid);
+    map_order_10_phone_only(f, "+999 123 456 789");
     assert_int_equal(f->m.dead_letter, TS_REASON_NO_PROFILE_IDENTIFIER);
     assert_non_null(
         strstr(f->m.detail, "phone number invalid: an unassigned country calling code"));
