@@ -209,6 +209,17 @@ static ts_err_t member_leave(ts_consumer_t *c) {
     return rc;
 }
 
+/* Polls until the member says stop (--exit-at-end: at the end), max_ms at
+ * most: its stats then. */
+static ts_consumer_stats_t run_to_end(ts_consumer_t *c, int64_t max_ms) {
+    int64_t until = ts_now_mono_ms() + max_ms;
+    while (ts_consumer_poll(c) && ts_now_mono_ms() < until) {
+    }
+    ts_consumer_stats_t st;
+    ts_consumer_stats(c, &st);
+    return st;
+}
+
 static void assert_owned_figures(const ts_consumer_t *c) {
     ts_consumer_stats_t st;
     ts_consumer_stats(c, &st);
@@ -269,11 +280,7 @@ static void test_exit_at_end_failed_final_commit(void **state) {
     for (int i = 0; i < 200; i++) errs[i] = RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
     rd_kafka_mock_push_request_errors_array(f.mc, 8 /* OffsetCommit */, 200, errs);
     ts_consumer_t *a = member(&f, true);
-    int64_t until = ts_now_mono_ms() + 30000;
-    while (ts_consumer_poll(a) && ts_now_mono_ms() < until) {
-    }
-    ts_consumer_stats_t st;
-    ts_consumer_stats(a, &st);
+    ts_consumer_stats_t st = run_to_end(a, 30000);
     assert_true(st.at_end);
     char err[256] = "";
     ts_err_t rc = ts_consumer_drain(a, err, sizeof err);
@@ -316,10 +323,7 @@ static void test_stall_reported_and_cleared(void **state) {
     }
     ts_buf_free(&body);
     assert_true(lag4);
-    until = ts_now_mono_ms() + 30000;
-    while (ts_consumer_poll(a) && ts_now_mono_ms() < until) {
-    }
-    ts_consumer_stats(a, &st);
+    st = run_to_end(a, 30000);
     assert_true(st.at_end);
     assert_false(st.stalled);
     assert_int_equal(member_leave(a), TS_OK);
