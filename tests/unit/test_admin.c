@@ -10,15 +10,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "http_testlib.h"
+#include "net_testlib.h"
 #include "tillstream/admin.h"
 
 static void test_endpoints(void **state) {
@@ -70,15 +68,11 @@ static void test_listen_errors(void **state) {
 
     /* a port someone else holds: the error says why (the replay Job next
      * to a live pod used to get "cannot listen" with no reason) */
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(listen(s, 1), 0);
-    socklen_t sl = sizeof sa;
-    getsockname(s, (struct sockaddr *)&sa, &sl);
+    int port;
+    int s = tn_listen_loopback(1, &port);
+    assert_true(s >= 0);
     char addr[64];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(sa.sin_port));
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     err[0] = 0;
     assert_null(ts_admin_new(addr, m, err, sizeof err));
     assert_non_null(strstr(err, addr));

@@ -20,17 +20,23 @@
 
 #define NOW 100000 /* wall clock of the replays */
 
+/* one call of ts_consent_decide: its arguments */
 typedef struct {
-    const char *name;
     ts_consent_channel_state_t prev;
     ts_consent_input_t in;
     ts_consent_opts_t opts;
-    /* expected */
-    ts_consent_action_t action;
-    ts_suppr_reason_t blocked_by;
-    bool historical;
-    int64_t consented_at;
+} given_t;
+
+/* what it returns and the state it leaves */
+typedef struct {
+    ts_consent_decision_t d; /* consented_at compared for SUBSCRIBE / REOPTIN only */
     ts_consent_channel_state_t next;
+} want_t;
+
+typedef struct {
+    const char *name;
+    given_t given;
+    want_t want;
 } row_t;
 
 static const ts_consent_opts_t LIVE = {.now = NOW};
@@ -38,265 +44,98 @@ static const ts_consent_opts_t REPLAY = {.replay = true, .now = NOW};
 static const ts_consent_opts_t REPLAY_CONSENT = {
     .replay = true, .replay_consent = true, .now = NOW};
 
-/* states: {consent, consent_at, blocked, suppression, suppressed_at} */
+/* rows: name, {prev, input, opts}, {{action, blocked_by, historical, consented_at}, next};
+ * states: {consent, consent_at, blocked, suppression, suppressed_at} */
 static const row_t rows[] = {
     /* unknown changes nothing */
     {"unknown, never seen",
-     {U, 0, false, NO, 0},
-     {U, 5000, false},
-     LIVE,
-     TS_CONSENT_NOTHING,
-     NO,
-     false,
-     0,
-     {U, 0, false, NO, 0}},
+     {{U, 0, false, NO, 0}, {U, 5000, false}, LIVE},
+     {{TS_CONSENT_NOTHING, NO, false, 0}, {U, 0, false, NO, 0}}},
     {"unknown after true",
-     {T, 1000, false, NO, 0},
-     {U, 5000, false},
-     LIVE,
-     TS_CONSENT_NOTHING,
-     NO,
-     false,
-     0,
-     {T, 1000, false, NO, 0}},
+     {{T, 1000, false, NO, 0}, {U, 5000, false}, LIVE},
+     {{TS_CONSENT_NOTHING, NO, false, 0}, {T, 1000, false, NO, 0}}},
     /* true subscribes on a transition only */
     {"true, first seen",
-     {U, 0, false, NO, 0},
-     {T, 1000, false},
-     LIVE,
-     TS_CONSENT_SUBSCRIBE,
-     NO,
-     false,
-     1000,
-     {T, 1000, false, NO, 0}},
+     {{U, 0, false, NO, 0}, {T, 1000, false}, LIVE},
+     {{TS_CONSENT_SUBSCRIBE, NO, false, 1000}, {T, 1000, false, NO, 0}}},
     {"true after false",
-     {F, 1000, false, NO, 0},
-     {T, 3000, true},
-     LIVE,
-     TS_CONSENT_SUBSCRIBE,
-     NO,
-     false,
-     3000,
-     {T, 3000, false, NO, 0}},
+     {{F, 1000, false, NO, 0}, {T, 3000, true}, LIVE},
+     {{TS_CONSENT_SUBSCRIBE, NO, false, 3000}, {T, 3000, false, NO, 0}}},
     {"true after true (any POS update)",
-     {T, 1000, false, NO, 0},
-     {T, 4000, false},
-     LIVE,
-     TS_CONSENT_NOTHING,
-     NO,
-     false,
-     0,
-     {T, 1000, false, NO, 0}},
+     {{T, 1000, false, NO, 0}, {T, 4000, false}, LIVE},
+     {{TS_CONSENT_NOTHING, NO, false, 0}, {T, 1000, false, NO, 0}}},
     {"true after true, a new opt-in at the till (newer explicit time)",
-     {T, 1000, false, NO, 0},
-     {T, 4000, true},
-     LIVE,
-     TS_CONSENT_SUBSCRIBE,
-     NO,
-     false,
-     4000,
-     {T, 4000, false, NO, 0}},
+     {{T, 1000, false, NO, 0}, {T, 4000, true}, LIVE},
+     {{TS_CONSENT_SUBSCRIBE, NO, false, 4000}, {T, 4000, false, NO, 0}}},
     {"true after true, same explicit time",
-     {T, 4000, false, NO, 0},
-     {T, 4000, true},
-     LIVE,
-     TS_CONSENT_NOTHING,
-     NO,
-     false,
-     0,
-     {T, 4000, false, NO, 0}},
+     {{T, 4000, false, NO, 0}, {T, 4000, true}, LIVE},
+     {{TS_CONSENT_NOTHING, NO, false, 0}, {T, 4000, false, NO, 0}}},
     {"true while blocked, explicit opt-in newer but before the suppression",
-     {T, 1000, true, UN, 2000},
-     {T, 1500, true},
-     LIVE,
-     TS_CONSENT_BLOCKED,
-     UN,
-     false,
-     0,
-     {T, 1500, true, UN, 2000}},
+     {{T, 1000, true, UN, 2000}, {T, 1500, true}, LIVE},
+     {{TS_CONSENT_BLOCKED, UN, false, 0}, {T, 1500, true, UN, 2000}}},
     /* false unsubscribes on change */
     {"false, first seen",
-     {U, 0, false, NO, 0},
-     {F, 1000, false},
-     LIVE,
-     TS_CONSENT_UNSUBSCRIBE,
-     NO,
-     false,
-     0,
-     {F, 1000, false, NO, 0}},
+     {{U, 0, false, NO, 0}, {F, 1000, false}, LIVE},
+     {{TS_CONSENT_UNSUBSCRIBE, NO, false, 0}, {F, 1000, false, NO, 0}}},
     {"false after true",
-     {T, 1000, false, NO, 0},
-     {F, 2000, false},
-     LIVE,
-     TS_CONSENT_UNSUBSCRIBE,
-     NO,
-     false,
-     0,
-     {F, 2000, false, NO, 0}},
+     {{T, 1000, false, NO, 0}, {F, 2000, false}, LIVE},
+     {{TS_CONSENT_UNSUBSCRIBE, NO, false, 0}, {F, 2000, false, NO, 0}}},
     {"false after false",
-     {F, 1000, false, NO, 0},
-     {F, 2000, false},
-     LIVE,
-     TS_CONSENT_NOTHING,
-     NO,
-     false,
-     0,
-     {F, 1000, false, NO, 0}},
+     {{F, 1000, false, NO, 0}, {F, 2000, false}, LIVE},
+     {{TS_CONSENT_NOTHING, NO, false, 0}, {F, 1000, false, NO, 0}}},
     {"false over a suppression (kept)",
-     {T, 1000, true, UN, 2000},
-     {F, 3000, false},
-     LIVE,
-     TS_CONSENT_UNSUBSCRIBE,
-     NO,
-     false,
-     0,
-     {F, 3000, false, UN, 2000}},
+     {{T, 1000, true, UN, 2000}, {F, 3000, false}, LIVE},
+     {{TS_CONSENT_UNSUBSCRIBE, NO, false, 0}, {F, 3000, false, UN, 2000}}},
     /* suppressions */
     {"true first seen, suppressed, fallback time newer: no evidence",
-     {U, 0, false, UN, 2000},
-     {T, 3000, false},
-     LIVE,
-     TS_CONSENT_BLOCKED,
-     UN,
-     false,
-     0,
-     {T, 3000, true, UN, 2000}},
+     {{U, 0, false, UN, 2000}, {T, 3000, false}, LIVE},
+     {{TS_CONSENT_BLOCKED, UN, false, 0}, {T, 3000, true, UN, 2000}}},
     {"true first seen, suppressed, explicit time older",
-     {U, 0, false, SP, 2000},
-     {T, 1000, true},
-     LIVE,
-     TS_CONSENT_BLOCKED,
-     SP,
-     false,
-     0,
-     {T, 1000, true, SP, 2000}},
+     {{U, 0, false, SP, 2000}, {T, 1000, true}, LIVE},
+     {{TS_CONSENT_BLOCKED, SP, false, 0}, {T, 1000, true, SP, 2000}}},
     {"true first seen, suppressed, explicit time newer: re-opt-in",
-     {U, 0, false, SP, 2000},
-     {T, 3000, true},
-     LIVE,
-     TS_CONSENT_REOPTIN,
-     SP,
-     false,
-     3000,
-     {T, 3000, false, NO, 0}},
+     {{U, 0, false, SP, 2000}, {T, 3000, true}, LIVE},
+     {{TS_CONSENT_REOPTIN, SP, false, 3000}, {T, 3000, false, NO, 0}}},
     {"true after false, suppressed, change newer: re-opt-in",
-     {F, 1500, false, UN, 2000},
-     {T, 3000, false},
-     LIVE,
-     TS_CONSENT_REOPTIN,
-     UN,
-     false,
-     3000,
-     {T, 3000, false, NO, 0}},
+     {{F, 1500, false, UN, 2000}, {T, 3000, false}, LIVE},
+     {{TS_CONSENT_REOPTIN, UN, false, 3000}, {T, 3000, false, NO, 0}}},
     {"true after false, suppressed, change older",
-     {F, 1000, false, UN, 2000},
-     {T, 1800, false},
-     LIVE,
-     TS_CONSENT_BLOCKED,
-     UN,
-     false,
-     0,
-     {T, 1800, true, UN, 2000}},
+     {{F, 1000, false, UN, 2000}, {T, 1800, false}, LIVE},
+     {{TS_CONSENT_BLOCKED, UN, false, 0}, {T, 1800, true, UN, 2000}}},
     {"true while blocked (POS update)",
-     {T, 1000, true, UN, 2000},
-     {T, 5000, false},
-     LIVE,
-     TS_CONSENT_BLOCKED,
-     UN,
-     false,
-     0,
-     {T, 1000, true, UN, 2000}},
+     {{T, 1000, true, UN, 2000}, {T, 5000, false}, LIVE},
+     {{TS_CONSENT_BLOCKED, UN, false, 0}, {T, 1000, true, UN, 2000}}},
     {"true while blocked, same explicit time",
-     {T, 1000, true, UN, 2000},
-     {T, 1000, true},
-     LIVE,
-     TS_CONSENT_BLOCKED,
-     UN,
-     false,
-     0,
-     {T, 1000, true, UN, 2000}},
+     {{T, 1000, true, UN, 2000}, {T, 1000, true}, LIVE},
+     {{TS_CONSENT_BLOCKED, UN, false, 0}, {T, 1000, true, UN, 2000}}},
     {"true while blocked, explicit opt-in newer: re-opt-in",
-     {T, 1000, true, UN, 2000},
-     {T, 3000, true},
-     LIVE,
-     TS_CONSENT_REOPTIN,
-     UN,
-     false,
-     3000,
-     {T, 3000, false, NO, 0}},
+     {{T, 1000, true, UN, 2000}, {T, 3000, true}, LIVE},
+     {{TS_CONSENT_REOPTIN, UN, false, 3000}, {T, 3000, false, NO, 0}}},
     {"true after the re-opt-in, same explicit time: once",
-     {T, 3000, false, NO, 0},
-     {T, 3000, true},
-     LIVE,
-     TS_CONSENT_NOTHING,
-     NO,
-     false,
-     0,
-     {T, 3000, false, NO, 0}},
+     {{T, 3000, false, NO, 0}, {T, 3000, true}, LIVE},
+     {{TS_CONSENT_NOTHING, NO, false, 0}, {T, 3000, false, NO, 0}}},
     /* replays */
     {"replay, true first seen: profiles only",
-     {U, 0, false, NO, 0},
-     {T, 1000, false},
-     REPLAY,
-     TS_CONSENT_NOTHING,
-     NO,
-     false,
-     0,
-     {U, 0, false, NO, 0}},
+     {{U, 0, false, NO, 0}, {T, 1000, false}, REPLAY},
+     {{TS_CONSENT_NOTHING, NO, false, 0}, {U, 0, false, NO, 0}}},
     {"replay, false after true: profiles only",
-     {T, 1000, false, NO, 0},
-     {F, 2000, false},
-     REPLAY,
-     TS_CONSENT_NOTHING,
-     NO,
-     false,
-     0,
-     {T, 1000, false, NO, 0}},
+     {{T, 1000, false, NO, 0}, {F, 2000, false}, REPLAY},
+     {{TS_CONSENT_NOTHING, NO, false, 0}, {T, 1000, false, NO, 0}}},
     {"--replay-consent, true first seen: historical",
-     {U, 0, false, NO, 0},
-     {T, 1000, false},
-     REPLAY_CONSENT,
-     TS_CONSENT_SUBSCRIBE,
-     NO,
-     true,
-     1000,
-     {T, 1000, false, NO, 0}},
+     {{U, 0, false, NO, 0}, {T, 1000, false}, REPLAY_CONSENT},
+     {{TS_CONSENT_SUBSCRIBE, NO, true, 1000}, {T, 1000, false, NO, 0}}},
     {"--replay-consent, consent time not in the past",
-     {U, 0, false, NO, 0},
-     {T, NOW + 5, true},
-     REPLAY_CONSENT,
-     TS_CONSENT_SUBSCRIBE,
-     NO,
-     true,
-     NOW - 1000,
-     {T, NOW + 5, false, NO, 0}},
+     {{U, 0, false, NO, 0}, {T, NOW + 5, true}, REPLAY_CONSENT},
+     {{TS_CONSENT_SUBSCRIBE, NO, true, NOW - 1000}, {T, NOW + 5, false, NO, 0}}},
     {"--replay-consent, no consent time at all",
-     {U, 0, false, NO, 0},
-     {T, 0, false},
-     REPLAY_CONSENT,
-     TS_CONSENT_SUBSCRIBE,
-     NO,
-     true,
-     NOW - 1000,
-     {T, 0, false, NO, 0}},
+     {{U, 0, false, NO, 0}, {T, 0, false}, REPLAY_CONSENT},
+     {{TS_CONSENT_SUBSCRIBE, NO, true, NOW - 1000}, {T, 0, false, NO, 0}}},
     {"--replay-consent, suppressed: same rule",
-     {U, 0, false, UN, 2000},
-     {T, 3000, false},
-     REPLAY_CONSENT,
-     TS_CONSENT_BLOCKED,
-     UN,
-     false,
-     0,
-     {T, 3000, true, UN, 2000}},
+     {{U, 0, false, UN, 2000}, {T, 3000, false}, REPLAY_CONSENT},
+     {{TS_CONSENT_BLOCKED, UN, false, 0}, {T, 3000, true, UN, 2000}}},
     {"--replay-consent, false after true",
-     {T, 1000, false, NO, 0},
-     {F, 2000, false},
-     REPLAY_CONSENT,
-     TS_CONSENT_UNSUBSCRIBE,
-     NO,
-     false,
-     0,
-     {F, 2000, false, NO, 0}},
+     {{T, 1000, false, NO, 0}, {F, 2000, false}, REPLAY_CONSENT},
+     {{TS_CONSENT_UNSUBSCRIBE, NO, false, 0}, {F, 2000, false, NO, 0}}},
 };
 
 static void assert_state(const char *name, const ts_consent_channel_state_t *got,
@@ -314,22 +153,24 @@ static void test_decision_table(void **state) {
     (void)state;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         const row_t *r = &rows[i];
+        const given_t *g = &r->given;
+        const ts_consent_decision_t *w = &r->want.d;
         ts_consent_channel_state_t next;
-        ts_consent_decision_t d = ts_consent_decide(&r->prev, &r->in, &r->opts, &next);
-        if (d.action != r->action)
+        ts_consent_decision_t d = ts_consent_decide(&g->prev, &g->in, &g->opts, &next);
+        if (d.action != w->action)
             fail_msg("%s: %s, want %s", r->name, ts_consent_action_name(d.action),
-                     ts_consent_action_name(r->action));
-        if (d.blocked_by != r->blocked_by) fail_msg("%s: blocked_by %d", r->name, d.blocked_by);
-        if (d.historical_import != r->historical) fail_msg("%s: historical_import", r->name);
+                     ts_consent_action_name(w->action));
+        if (d.blocked_by != w->blocked_by) fail_msg("%s: blocked_by %d", r->name, d.blocked_by);
+        if (d.historical_import != w->historical_import) fail_msg("%s: historical_import", r->name);
         if ((d.action == TS_CONSENT_SUBSCRIBE || d.action == TS_CONSENT_REOPTIN) &&
-            d.consented_at != r->consented_at)
+            d.consented_at != w->consented_at)
             fail_msg("%s: consented_at %lld", r->name, (long long)d.consented_at);
-        assert_state(r->name, &next, &r->next);
+        assert_state(r->name, &next, &r->want.next);
         /* next may alias prev */
-        ts_consent_channel_state_t same = r->prev;
-        ts_consent_decision_t d2 = ts_consent_decide(&same, &r->in, &r->opts, &same);
+        ts_consent_channel_state_t same = g->prev;
+        ts_consent_decision_t d2 = ts_consent_decide(&same, &g->in, &g->opts, &same);
         assert_int_equal(d2.action, d.action);
-        assert_state(r->name, &same, &r->next);
+        assert_state(r->name, &same, &r->want.next);
     }
 }
 

@@ -28,6 +28,7 @@ typedef struct {
     ts_mapped_t m;
     bool changed;
     int64_t offset; /* of the next record decided (-1: none) */
+    char err[256];  /* of the last suppression() */
 } fx_t;
 
 static void fx_init(fx_t *f, const char *extra) {
@@ -68,6 +69,12 @@ static ts_mapped_t *decide(fx_t *f, const char *json) {
         ts_consent_table_decide(f->t, &c, 1700000000000LL, f->offset, &o, &f->m, &f->changed),
         TS_OK);
     return &f->m;
+}
+
+/* One suppression record into the table: its result, the error in f->err. */
+static ts_err_t suppression(fx_t *f, const char *json) {
+    f->err[0] = '\0';
+    return ts_consent_table_suppression(f->t, json, strlen(json), f->err, sizeof f->err);
 }
 
 static double metric(fx_t *f, const char *name, const char *labels) {
@@ -116,7 +123,6 @@ static void test_suppressions_by_id_email_phone(void **state) {
     (void)state;
     fx_t f;
     fx_init(&f, "");
-    char err[256];
     static const char *const sup[] = {
         "{\"account\":\"brand-a\",\"channel\":\"email\",\"reason\":\"UNSUBSCRIBE\","
         "\"timestamp\":\"2026-06-01T00:00:00+00:00\",\"external_id\":\"C1\"}",
@@ -124,9 +130,7 @@ static void test_suppressions_by_id_email_phone(void **state) {
         "\"timestamp\":1780272000000,\"email\":\" B@X.co \",\"external_id\":null}",
         "{\"account\":\"brand-a\",\"channel\":\"sms\",\"reason\":\"UNSUBSCRIBE\","
         "\"timestamp\":\"2026-06-01T00:00:00Z\",\"phone_number\":\"+61412555000\"}"};
-    for (size_t i = 0; i < 3; i++)
-        assert_int_equal(ts_consent_table_suppression(f.t, sup[i], strlen(sup[i]), err, sizeof err),
-                         TS_OK);
+    for (size_t i = 0; i < 3; i++) assert_int_equal(suppression(&f, sup[i]), TS_OK);
     ts_mapped_t *m =
         decide(&f, "{\"customer_id\":\"C1\",\"email\":\"a@x.co\",\"home_outlet_id\":"
                    "\"101\",\"email_consent\":true,\"updated_at\":\"2026-07-01T00:00:00Z\"}");
@@ -191,7 +195,6 @@ static void test_bad_suppression_records(void **state) {
     (void)state;
     fx_t f;
     fx_init(&f, "");
-    char err[256];
     static const struct {
         const char *json, *want;
         ts_err_t rc;
@@ -215,11 +218,8 @@ static void test_bad_suppression_records(void **state) {
          "brand-z", TS_ERR_NOT_FOUND},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        err[0] = '\0';
-        assert_int_equal(
-            ts_consent_table_suppression(f.t, bad[i].json, strlen(bad[i].json), err, sizeof err),
-            bad[i].rc);
-        if (!strstr(err, bad[i].want)) fail_msg("\"%s\" lacks \"%s\"", err, bad[i].want);
+        assert_int_equal(suppression(&f, bad[i].json), bad[i].rc);
+        if (!strstr(f.err, bad[i].want)) fail_msg("\"%s\" lacks \"%s\"", f.err, bad[i].want);
     }
     fx_free(&f);
 }

@@ -114,11 +114,23 @@ static void fx_start(fx_t *f, int sim_latency_ms, const char *extra_consumer, in
     assert_int_equal(ts_config_parse(json, &f->cfg, err, sizeof err), TS_OK);
 }
 
+/* The one-partition topic with an admin listener: a second member owns
+ * nothing, readiness and lag are read over HTTP. */
+static void fx_start_one(fx_t *f) {
+    g_topic = TOPIC_ONE;
+    g_admin = "127.0.0.1:0";
+    fx_start(f, 0, NULL, 1000);
+}
+
+/* Also sets the fixture knobs back to their defaults. */
 static void fx_stop(fx_t *f) {
     ts_config_destroy(f->cfg);
     ts_sim_destroy(f->sim);
     rd_kafka_mock_cluster_destroy(f->mc);
     rd_kafka_destroy(f->mock_rk);
+    g_topic = TOPIC_C;
+    g_admin = "";
+    g_no_pass = false;
 }
 
 /* n customers spread over the partitions (keyed), all for account a */
@@ -189,6 +201,25 @@ static ts_consumer_t *member(fx_t *f, bool exit_at_end) {
     return member_from(f, exit_at_end, TS_REPLAY_NONE);
 }
 
+/* A member leaves: drained (final commit) and destroyed; the drain's result. */
+static ts_err_t member_leave(ts_consumer_t *c) {
+    char err[256];
+    ts_err_t rc = ts_consumer_drain(c, err, sizeof err);
+    ts_consumer_destroy(c);
+    return rc;
+}
+
+/* Polls until the member says stop (--exit-at-end: at the end), max_ms at
+ * most: its stats then. */
+static ts_consumer_stats_t run_to_end(ts_consumer_t *c, int64_t max_ms) {
+    int64_t until = ts_now_mono_ms() + max_ms;
+    while (ts_consumer_poll(c) && ts_now_mono_ms() < until) {
+    }
+    ts_consumer_stats_t st;
+    ts_consumer_stats(c, &st);
+    return st;
+}
+
 static void assert_owned_figures(const ts_consumer_t *c) {
     ts_consumer_stats_t st;
     ts_consumer_stats(c, &st);
@@ -222,9 +253,7 @@ static void test_rebalance_while_paused_resumes(void **state) {
     assert_false(sa.at_end);
 
     /* B leaves (drain, commit, close) while A is paused */
-    char err[256];
-    ts_consumer_drain(b, err, sizeof err);
-    ts_consumer_destroy(b);
+    member_leave(b);
 
     until = ts_now_mono_ms() + 60000;
     while (ts_consumer_poll(a) && ts_now_mono_ms() < until) assert_owned_figures(a);
@@ -233,8 +262,7 @@ static void test_rebalance_while_paused_resumes(void **state) {
     assert_true(sa.at_end); /* everything up to the end offsets is done */
     assert_int_equal(sa.paused, 0);
     assert_int_equal(sa.inflight, 0);
-    assert_int_equal(ts_consumer_drain(a, err, sizeof err), TS_OK);
-    ts_consumer_destroy(a);
+    assert_int_equal(member_leave(a), TS_OK);
     assert_int_equal(committed_short_of_end(&f), 0);
     fx_stop(&f);
 }
@@ -252,11 +280,7 @@ static void test_exit_at_end_failed_final_commit(void **state) {
     for (int i = 0; i < 200; i++) errs[i] = RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
     rd_kafka_mock_push_request_errors_array(f.mc, 8 /* OffsetCommit */, 200, errs);
     ts_consumer_t *a = member(&f, true);
-    int64_t until = ts_now_mono_ms() + 30000;
-    while (ts_consumer_poll(a) && ts_now_mono_ms() < until) {
-    }
-    ts_consumer_stats_t st;
-    ts_consumer_stats(a, &st);
+    ts_consumer_stats_t st = run_to_end(a, 30000);
     assert_true(st.at_end);
     char err[256] = "";
     ts_err_t rc = ts_consumer_drain(a, err, sizeof err);
@@ -290,7 +314,6 @@ static void test_stall_reported_and_cleared(void **state) {
     bool lag4 = false;
     while (!lag4 && st.inflight > 0 && ts_consumer_poll(a) && ts_now_mono_ms() < until) {
         ts_consumer_stats(a, &st);
-        ts_buf_reset(&body);
         th_get(ts_consumer_admin_port(a), "/metrics", &body);
         double sum = 0;
         for (const char *q = body.data; q && (q = strstr(q, "tillstream_consumer_lag_records{"));
@@ -299,17 +322,11 @@ static void test_stall_reported_and_cleared(void **state) {
         lag4 = sum == 4.0;
     }
     ts_buf_free(&body);
-    g_admin = "";
     assert_true(lag4);
-    until = ts_now_mono_ms() + 30000;
-    while (ts_consumer_poll(a) && ts_now_mono_ms() < until) {
-    }
-    ts_consumer_stats(a, &st);
+    st = run_to_end(a, 30000);
     assert_true(st.at_end);
     assert_false(st.stalled);
-    char err[256];
-    assert_int_equal(ts_consumer_drain(a, err, sizeof err), TS_OK);
-    ts_consumer_destroy(a);
+    assert_int_equal(member_leave(a), TS_OK);
     fx_stop(&f);
 }
 
@@ -335,9 +352,7 @@ static void test_no_stall_at_start(void **state) {
     assert_true(saw_inflight); /* it owned work while it was checked */
     ts_consumer_stats(a, &st);
     assert_true(st.at_end);
-    char err[256];
-    assert_int_equal(ts_consumer_drain(a, err, sizeof err), TS_OK);
-    ts_consumer_destroy(a);
+    assert_int_equal(member_leave(a), TS_OK);
     fx_stop(&f);
 }
 
@@ -347,9 +362,7 @@ static void test_no_stall_at_start(void **state) {
 static void test_ready_without_partitions_and_lag(void **state) {
     (void)state;
     fx_t f;
-    g_topic = TOPIC_ONE;
-    g_admin = "127.0.0.1:0";
-    fx_start(&f, 0, NULL, 1000);
+    fx_start_one(&f);
     produce_customers_to(&f, TOPIC_ONE, 1, 10);
     ts_consumer_t *a = member(&f, false), *b = member(&f, false);
     ts_consumer_stats_t sa, sb;
@@ -375,23 +388,16 @@ static void test_ready_without_partitions_and_lag(void **state) {
     while (!lag0 && ts_now_mono_ms() < until) {
         ts_consumer_poll(a);
         ts_consumer_poll(b);
-        ts_buf_reset(&body);
         th_get(ts_consumer_admin_port(owner), "/metrics", &body);
         lag0 = body.data && strstr(body.data, series);
     }
     assert_true(lag0);
-    ts_buf_reset(&body);
     th_get(ts_consumer_admin_port(idle), "/metrics", &body);
     assert_null(strstr(body.data ? body.data : "", "tillstream_consumer_lag_records{"));
     ts_buf_free(&body);
-    char err[256];
-    ts_consumer_drain(b, err, sizeof err);
-    ts_consumer_destroy(b);
-    ts_consumer_drain(a, err, sizeof err);
-    ts_consumer_destroy(a);
+    member_leave(b);
+    member_leave(a);
     fx_stop(&f);
-    g_topic = TOPIC_C;
-    g_admin = "";
 }
 
 /* Readiness waits for the consent restore (docs/consent.md, "First
@@ -400,9 +406,7 @@ static void test_ready_without_partitions_and_lag(void **state) {
 static void test_not_ready_before_consent_restore(void **state) {
     (void)state;
     fx_t f;
-    g_topic = TOPIC_ONE;
-    g_admin = "127.0.0.1:0";
-    fx_start(&f, 0, NULL, 1000);
+    fx_start_one(&f);
     ts_consumer_t *a = member(&f, false);
     ts_buf_t body = TS_BUF_INIT;
     long code = 0;
@@ -411,7 +415,6 @@ static void test_not_ready_before_consent_restore(void **state) {
     while (code != 200 && ts_now_mono_ms() < until) {
         ts_consumer_poll(a);
         polls++;
-        ts_buf_reset(&body);
         code = th_get(ts_consumer_admin_port(a), "/readyz", &body);
         ts_consumer_stats_t st;
         ts_consumer_stats(a, &st);
@@ -421,12 +424,8 @@ static void test_not_ready_before_consent_restore(void **state) {
     }
     assert_int_equal(code, 200);
     ts_buf_free(&body);
-    char err[256];
-    ts_consumer_drain(a, err, sizeof err);
-    ts_consumer_destroy(a);
+    member_leave(a);
     fx_stop(&f);
-    g_topic = TOPIC_C;
-    g_admin = "";
 }
 
 /* Issue 15: without tillstream-suppressions' first full pass over account
@@ -436,10 +435,8 @@ static void test_not_ready_before_consent_restore(void **state) {
 static void test_waits_for_first_pass(void **state) {
     (void)state;
     fx_t f;
-    g_topic = TOPIC_ONE;
-    g_admin = "127.0.0.1:0";
     g_no_pass = true;
-    fx_start(&f, 0, NULL, 1000);
+    fx_start_one(&f);
     produce_customers_to(&f, TOPIC_ONE, 1, 5);
     ts_consumer_t *a = member(&f, false);
     ts_buf_t body = TS_BUF_INIT;
@@ -447,13 +444,11 @@ static void test_waits_for_first_pass(void **state) {
     /* 2 s of polls (the state topic read to its end, and looked at again): nothing taken */
     for (int64_t until = ts_now_mono_ms() + 2000; ts_now_mono_ms() < until;) {
         ts_consumer_poll(a);
-        ts_buf_reset(&body);
         assert_int_equal(th_get(ts_consumer_admin_port(a), "/readyz", &body), 503);
         ts_consumer_stats_t st;
         ts_consumer_stats(a, &st);
         assert_int_equal(st.consumed, 0);
         assert_int_equal(st.owned, 0);
-        ts_buf_reset(&body);
         th_get(ts_consumer_admin_port(a), "/metrics", &body);
         ts_buf_putc(&body, '\0');
         gauge = gauge || strstr((char *)body.data, "tillstream_consent_waiting_for_suppressions 1");
@@ -465,24 +460,17 @@ static void test_waits_for_first_pass(void **state) {
     for (int64_t until = ts_now_mono_ms() + 30000;
          (code != 200 || st.consumed < 5) && ts_now_mono_ms() < until;) {
         ts_consumer_poll(a);
-        ts_buf_reset(&body);
         code = th_get(ts_consumer_admin_port(a), "/readyz", &body);
         ts_consumer_stats(a, &st);
     }
     assert_int_equal(code, 200);
     assert_int_equal(st.consumed, 5);
-    ts_buf_reset(&body);
     th_get(ts_consumer_admin_port(a), "/metrics", &body);
     ts_buf_putc(&body, '\0');
     assert_non_null(strstr((char *)body.data, "tillstream_consent_waiting_for_suppressions 0"));
     ts_buf_free(&body);
-    char err[256];
-    ts_consumer_drain(a, err, sizeof err);
-    ts_consumer_destroy(a);
+    member_leave(a);
     fx_stop(&f);
-    g_topic = TOPIC_C;
-    g_admin = "";
-    g_no_pass = false;
 }
 
 int main(void) {

@@ -17,6 +17,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "engine_testlib.h"
 #include "kafka/deletes_restore.h"
 #include "tillstream/decode.h"
 #include "tillstream/deletes.h"
@@ -36,6 +37,7 @@ typedef struct {
     ts_engine_t *eng;
     ts_deletes_t *del;
     int ok, failed;
+    ts_mapped_t m; /* the record a tombstone prepares */
 } fx_t;
 
 static void on_done(void *opaque, uint64_t token, ts_err_t result, const char *detail) {
@@ -52,11 +54,7 @@ static void start(fx_t *f, const char *on_delete) {
     char err[256];
     memset(f, 0, sizeof *f);
     ts_sim_opts_t so = {.dump_dir = getenv("TS_BODY_DUMP_DIR")}; /* contract test */
-    f->sim = ts_sim_new(&so, err, sizeof err);
-    assert_non_null(f->sim);
-    ts_sim_add_account(f->sim, "a", KEY_A);
-    ts_sim_add_account(f->sim, "b", KEY_B);
-    assert_int_equal(ts_sim_start(f->sim, err, sizeof err), TS_OK);
+    f->sim = te_sim_start(&so, KEY_A, KEY_B);
     setenv("TS_DEL_KEY_A", KEY_A, 1);
     setenv("TS_DEL_KEY_B", KEY_B, 1);
     char json[1024];
@@ -72,13 +70,14 @@ static void start(fx_t *f, const char *on_delete) {
     f->mapper = ts_mapper_new(f->cfg, f->router, err, sizeof err);
     assert_non_null(f->mapper);
     ts_engine_opts_t eo = {.cfg = f->cfg, .on_done = on_done, .opaque = f, .seed = 3};
-    f->eng = ts_engine_new(&eo, err, sizeof err);
-    assert_non_null(f->eng);
+    f->eng = te_engine_new(&eo);
     f->del = ts_deletes_new(f->cfg, f->mapper, NULL, err, sizeof err);
     assert_string_equal(err, "");
+    ts_mapped_init(&f->m);
 }
 
 static void stop(fx_t *f) {
+    ts_mapped_free(&f->m);
     ts_deletes_destroy(f->del);
     ts_engine_destroy(f->eng);
     ts_mapper_destroy(f->mapper);
@@ -93,29 +92,22 @@ static void remember(fx_t *f, const char *id, const char *email, const char *pho
     assert_int_equal(ts_deletes_remember(f->del, &c), TS_OK);
 }
 
-/* A tombstone for `id`: prepared, submitted, acknowledged. */
-static ts_err_t tombstone(fx_t *f, ts_mapped_t *m, const char *id, uint64_t token) {
+/* A tombstone for `id`: prepared (into f->m), submitted, acknowledged. */
+static ts_err_t tombstone(fx_t *f, const char *id, uint64_t token) {
     char err[256];
-    ts_err_t rc = ts_deletes_prepare(f->del, id, strlen(id), m);
+    ts_err_t rc = ts_deletes_prepare(f->del, id, strlen(id), &f->m);
     if (rc != TS_OK) return rc;
-    assert_int_equal(ts_engine_submit(f->eng, m, token, false, err, sizeof err), TS_OK);
-    ts_deletes_submitted(f->del, id, strlen(id), m);
+    assert_int_equal(ts_engine_submit(f->eng, &f->m, token, false, err, sizeof err), TS_OK);
+    ts_deletes_submitted(f->del, id, strlen(id), &f->m);
     return TS_OK;
 }
 
-static void drain(fx_t *f, int64_t max_ms) {
-    ts_engine_flush(f->eng);
-    int64_t end = ts_now_mono_ms() + max_ms;
-    while (ts_engine_pending(f->eng) > 0 && ts_now_mono_ms() < end) ts_engine_poll(f->eng, 100);
-    assert_int_equal(ts_engine_pending(f->eng), 0);
-}
+static void drain(fx_t *f, int64_t max_ms) { te_drain(f->eng, max_ms); }
 
 static void test_delete_one_request_per_tombstone_paced(void **state) {
     (void)state;
     fx_t f;
     start(&f, "delete");
-    ts_mapped_t m;
-    ts_mapped_init(&m);
     char id[16], email[32];
     for (int i = 0; i < 5; i++) {
         snprintf(id, sizeof id, "D%d", i);
@@ -125,25 +117,23 @@ static void test_delete_one_request_per_tombstone_paced(void **state) {
     remember(&f, "P1", NULL, "0412 345 678", "2");   /* phone only, account b */
     remember(&f, "D0", "d0@example.com", NULL, "1"); /* the latest record wins */
     /* unknown customers: nothing to send */
-    assert_int_equal(ts_deletes_prepare(f.del, "NOPE", 4, &m), TS_ERR_NOT_FOUND);
+    assert_int_equal(ts_deletes_prepare(f.del, "NOPE", 4, &f.m), TS_ERR_NOT_FOUND);
     int64_t t0 = ts_now_mono_ms();
     for (int i = 0; i < 5; i++) {
         snprintf(id, sizeof id, "D%d", i);
-        assert_int_equal(tombstone(&f, &m, id, (uint64_t)i), TS_OK);
-        assert_true(m.delete_profile);
-        assert_false(m.suppress_profile);
-        assert_int_equal(m.account, 0);
+        assert_int_equal(tombstone(&f, id, (uint64_t)i), TS_OK);
+        assert_true(f.m.delete_profile);
+        assert_false(f.m.suppress_profile);
+        assert_int_equal(f.m.account, 0);
     }
-    assert_int_equal(tombstone(&f, &m, "P1", 9), TS_OK);
-    assert_int_equal(m.account, 1);
+    assert_int_equal(tombstone(&f, "P1", 9), TS_OK);
+    assert_int_equal(f.m.account, 1);
     /* forgotten once submitted: a second tombstone sends nothing */
-    assert_int_equal(ts_deletes_prepare(f.del, "D3", 2, &m), TS_ERR_NOT_FOUND);
+    assert_int_equal(ts_deletes_prepare(f.del, "D3", 2, &f.m), TS_ERR_NOT_FOUND);
     drain(&f, 10000);
     int64_t took = ts_now_mono_ms() - t0;
     assert_int_equal(f.ok, 6);
-    ts_sim_stats_t sa, sb;
-    ts_sim_stats(f.sim, "a", &sa);
-    ts_sim_stats(f.sim, "b", &sb);
+    ts_sim_stats_t sa = te_sim_stats(f.sim, "a"), sb = te_sim_stats(f.sim, "b");
     assert_int_equal(sa.deletions, 5);
     assert_int_equal(sb.deletions, 1);
     /* no 429 assertion: the engine's token buckets admit a 4th request 333 ms
@@ -151,7 +141,6 @@ static void test_delete_one_request_per_tombstone_paced(void **state) {
      * the 429 is retried after Retry-After and nothing is sent twice */
     assert_true(took >= 550); /* 3 at once, then one every 333 ms */
     assert_int_equal(sa.profiles + sa.events_recorded + sa.subscribed + sa.unsubscribed, 0);
-    ts_mapped_free(&m);
     stop(&f);
 }
 
@@ -159,8 +148,6 @@ static void test_suppress_batches_emails(void **state) {
     (void)state;
     fx_t f;
     start(&f, "suppress");
-    ts_mapped_t m;
-    ts_mapped_init(&m);
     remember(&f, "S1", "s1@example.com", NULL, "1");
     remember(&f, "S2", "s2@example.com", "+61412000002", "1");
     remember(&f, "S3", "s3@example.com", NULL, "1");
@@ -168,19 +155,17 @@ static void test_suppress_batches_emails(void **state) {
     for (int i = 1; i <= 3; i++) {
         char id[8];
         snprintf(id, sizeof id, "S%d", i);
-        assert_int_equal(tombstone(&f, &m, id, (uint64_t)i), TS_OK);
-        assert_true(m.suppress_profile);
-        assert_false(m.delete_profile);
+        assert_int_equal(tombstone(&f, id, (uint64_t)i), TS_OK);
+        assert_true(f.m.suppress_profile);
+        assert_false(f.m.delete_profile);
     }
-    assert_int_equal(ts_deletes_prepare(f.del, "S4", 2, &m), TS_ERR_NOT_FOUND);
+    assert_int_equal(ts_deletes_prepare(f.del, "S4", 2, &f.m), TS_ERR_NOT_FOUND);
     drain(&f, 10000);
     assert_int_equal(f.ok, 3);
-    ts_sim_stats_t sa;
-    ts_sim_stats(f.sim, "a", &sa);
+    ts_sim_stats_t sa = te_sim_stats(f.sim, "a");
     assert_int_equal(sa.suppressed, 3);
     assert_int_equal(sa.deletions, 0);
     assert_true(sa.requests <= 2); /* batched, not one request each */
-    ts_mapped_free(&m);
     stop(&f);
 }
 
@@ -254,24 +239,21 @@ static void test_restore_reads_every_partition_to_its_end(void **state) {
     assert_int_equal(rd_kafka_conf_set(cc, "bootstrap.servers", bs, err, sizeof err), 0);
     assert_int_equal(ts_deletes_restore(f.del, cc, "cust", dec, err, sizeof err), TS_OK);
 
-    ts_mapped_t m;
-    ts_mapped_init(&m);
-    assert_int_equal(ts_deletes_prepare(f.del, "R1", 2, &m), TS_OK);
-    assert_true(m.delete_profile);
-    assert_int_equal(m.account, 0);
-    assert_int_equal(m.email.len, strlen("new@example.com"));
-    assert_memory_equal(ts_mapped_str(&m, m.email), "new@example.com", m.email.len);
-    assert_int_equal(ts_deletes_prepare(f.del, "R2", 2, &m), TS_OK);
-    assert_int_equal(m.account, 1);
-    assert_int_equal(ts_deletes_prepare(f.del, "R3", 2, &m), TS_ERR_NOT_FOUND);
-    assert_int_equal(ts_deletes_prepare(f.del, "BAD", 3, &m), TS_ERR_NOT_FOUND);
+    assert_int_equal(ts_deletes_prepare(f.del, "R1", 2, &f.m), TS_OK);
+    assert_true(f.m.delete_profile);
+    assert_int_equal(f.m.account, 0);
+    assert_int_equal(f.m.email.len, strlen("new@example.com"));
+    assert_memory_equal(ts_mapped_str(&f.m, f.m.email), "new@example.com", f.m.email.len);
+    assert_int_equal(ts_deletes_prepare(f.del, "R2", 2, &f.m), TS_OK);
+    assert_int_equal(f.m.account, 1);
+    assert_int_equal(ts_deletes_prepare(f.del, "R3", 2, &f.m), TS_ERR_NOT_FOUND);
+    assert_int_equal(ts_deletes_prepare(f.del, "BAD", 3, &f.m), TS_ERR_NOT_FOUND);
 
     /* a conf the builder refused: its message is kept */
     snprintf(err, sizeof err, "kafka.x: bad property");
     assert_int_equal(ts_deletes_restore(f.del, NULL, "cust", dec, err, sizeof err), TS_ERR_CONFIG);
     assert_string_equal(err, "customer ids reader: kafka.x: bad property");
 
-    ts_mapped_free(&m);
     ts_decoder_destroy(dec);
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(mock_rk);

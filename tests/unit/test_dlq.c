@@ -38,6 +38,8 @@ typedef struct {
     int n_done;
     rd_kafka_t *readers[4]; /* outlive the messages they returned */
     int n_readers;
+    rd_kafka_message_t *msgs[16]; /* every message read_topic returned */
+    int n_msgs;
 } fx_t;
 
 static void on_done(void *opaque, uint64_t token) {
@@ -78,6 +80,7 @@ static void fx_start(fx_t *f, const char *extra_kafka) {
 }
 
 static void fx_stop(fx_t *f) {
+    for (int i = 0; i < f->n_msgs; i++) rd_kafka_message_destroy(f->msgs[i]);
     for (int i = 0; i < f->n_readers; i++) rd_kafka_destroy(f->readers[i]);
     ts_dlq_destroy(f->dlq);
     ts_metrics_destroy(f->metrics);
@@ -109,7 +112,7 @@ static void produce_src(fx_t *f, int n, size_t value_len) {
     rd_kafka_destroy(p);
 }
 
-/* reads n messages of `topic` from the beginning (caller destroys them) */
+/* reads n messages of `topic` from the beginning (fx_stop destroys them) */
 static void read_topic(fx_t *f, const char *topic, int n, rd_kafka_message_t **out) {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -129,7 +132,8 @@ static void read_topic(fx_t *f, const char *topic, int n, rd_kafka_message_t **o
             rd_kafka_message_destroy(m);
             continue;
         }
-        out[got++] = m;
+        assert_true(f->n_msgs < 16);
+        out[got++] = f->msgs[f->n_msgs++] = m;
     }
     assert_int_equal(got, n);
     /* nothing more than n */
@@ -139,8 +143,14 @@ static void read_topic(fx_t *f, const char *topic, int n, rd_kafka_message_t **o
         rd_kafka_message_destroy(m);
     }
     rd_kafka_consumer_close(c);
-    /* destroyed in fx_stop, once the caller destroyed the messages */
+    /* destroyed in fx_stop, after the messages */
     f->readers[f->n_readers++] = c;
+}
+
+/* n source records of value_len bytes, produced and read back into src */
+static void sources(fx_t *f, int n, size_t value_len, rd_kafka_message_t **src) {
+    produce_src(f, n, value_len);
+    read_topic(f, SRC, n, src);
 }
 
 static void assert_header(const rd_kafka_message_t *m, const char *name, const char *want) {
@@ -157,7 +167,8 @@ static double metric(fx_t *f, const char *name, const char *labels) {
     return ts_metric_value(ts_metrics_counter(f->metrics, name, "", labels));
 }
 
-static void wait_done(fx_t *f, int n) {
+/* Waits for n completions and nothing pending: the producer's stats then. */
+static ts_dlq_stats_t wait_done(fx_t *f, int n) {
     int64_t until = ts_now_mono_ms() + 20000;
     while (f->n_done < n && ts_now_mono_ms() < until) {
         ts_dlq_poll(f->dlq);
@@ -165,6 +176,9 @@ static void wait_done(fx_t *f, int n) {
     }
     assert_int_equal(f->n_done, n);
     assert_int_equal(ts_dlq_pending(f->dlq), 0);
+    ts_dlq_stats_t st;
+    ts_dlq_stats(f->dlq, &st);
+    return st;
 }
 
 static void test_failed_delivery_keeps_context(void **state) {
@@ -174,19 +188,16 @@ static void test_failed_delivery_keeps_context(void **state) {
      * metadata refresh (every message to it fails locally until then):
      * refresh often so the three refusals are three failed deliveries */
     fx_start(&f, ",\"topic.metadata.refresh.interval.ms\":\"200\"");
-    produce_src(&f, 1, 10);
     rd_kafka_message_t *src[1];
-    read_topic(&f, SRC, 1, src);
+    sources(&f, 1, 10, src);
     /* the broker refuses the first three produce requests */
     rd_kafka_mock_push_request_errors(
         f.mc, 0 /* Produce */, 3, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
         RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     assert_int_equal(
         ts_dlq_write(f.dlq, src[0], 7, TS_REASON_UNMAPPED_OUTLET, "outlet 101?", 0, "101"), TS_OK);
-    wait_done(&f, 1);
+    ts_dlq_stats_t st = wait_done(&f, 1);
     assert_int_equal(f.done[7], 1);
-    ts_dlq_stats_t st;
-    ts_dlq_stats(f.dlq, &st);
     assert_int_equal(st.written, 1);
     assert_int_equal(st.by_reason[TS_REASON_UNMAPPED_OUTLET], 1);
     assert_true(st.retries >= 1);
@@ -204,8 +215,6 @@ static void test_failed_delivery_keeps_context(void **state) {
     assert_header(dl[0], TS_DLH_SOURCE_OFFSET, "0");
     assert_header(dl[0], "h1", "v1");
     assert_int_equal(dl[0]->len, 10);
-    rd_kafka_message_destroy(dl[0]);
-    rd_kafka_message_destroy(src[0]);
     fx_stop(&f);
 }
 
@@ -214,16 +223,13 @@ static void test_failed_produce_retried_once_counted(void **state) {
     fx_t f;
     /* a local queue of one message: the 2nd and 3rd produce fail at once */
     fx_start(&f, ",\"queue.buffering.max.messages\":\"1\"");
-    produce_src(&f, 3, 10);
     rd_kafka_message_t *src[3];
-    read_topic(&f, SRC, 3, src);
+    sources(&f, 3, 10, src);
     for (int i = 0; i < 3; i++)
         assert_int_equal(
             ts_dlq_write(f.dlq, src[i], (uint64_t)i, TS_REASON_NO_HOME_OUTLET, "none", 0, "101"),
             TS_OK);
-    wait_done(&f, 3);
-    ts_dlq_stats_t st;
-    ts_dlq_stats(f.dlq, &st);
+    ts_dlq_stats_t st = wait_done(&f, 3);
     assert_int_equal(st.written, 3);
     assert_true(st.retries >= 1);
     for (int i = 0; i < 3; i++) assert_int_equal(f.done[i], 1);
@@ -235,8 +241,6 @@ static void test_failed_produce_retried_once_counted(void **state) {
         assert_header(dl[i], TS_DLH_ACCOUNT, "a");
         assert_header(dl[i], TS_DLH_OUTLET, "101");
         assert_header(dl[i], "h1", "v1");
-        rd_kafka_message_destroy(dl[i]);
-        rd_kafka_message_destroy(src[i]);
     }
     fx_stop(&f);
 }
@@ -246,15 +250,12 @@ static void test_too_large_written_without_value(void **state) {
     fx_t f;
     fx_start(&f, NULL);
     size_t big = 2 * 1024 * 1024;
-    produce_src(&f, 1, big);
     rd_kafka_message_t *src[1];
-    read_topic(&f, SRC, 1, src);
+    sources(&f, 1, big, src);
     assert_int_equal(src[0]->len, big);
     assert_int_equal(ts_dlq_write(f.dlq, src[0], 1, TS_REASON_DECODE_ERROR, "bad json", -1, NULL),
                      TS_OK);
-    wait_done(&f, 1);
-    ts_dlq_stats_t st;
-    ts_dlq_stats(f.dlq, &st);
+    ts_dlq_stats_t st = wait_done(&f, 1);
     assert_int_equal(st.values_omitted, 1);
     rd_kafka_message_t *dl[1];
     read_topic(&f, DL, 1, dl);
@@ -263,8 +264,6 @@ static void test_too_large_written_without_value(void **state) {
     assert_header(dl[0], TS_DLH_SOURCE_PARTITION, "0");
     assert_header(dl[0], TS_DLH_SOURCE_OFFSET, "0");
     assert_int_equal(dl[0]->len, 0);
-    rd_kafka_message_destroy(dl[0]);
-    rd_kafka_message_destroy(src[0]);
     fx_stop(&f);
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine_testlib.h"
 #include "tillstream/decode.h"
 #include "tillstream/engine.h"
 #include "tillstream/log.h"
@@ -32,6 +33,7 @@ typedef struct {
     uint64_t *seen; /* callback count per token */
     size_t n_tokens;
     char last_detail[512];
+    ts_mapped_t m; /* a test's record, built by make() and sent by submit() */
 } fx_t;
 
 /* The withdraw test uses the offset tracker's real tokens. */
@@ -74,18 +76,16 @@ static int64_t fake_clock(void *opaque) {
     return *g_fake_now;
 }
 
+/* so: the simulator's options (NULL: defaults). */
 static void start(fx_t *f, const ts_sim_opts_t *so, const char *extra_klaviyo, int max_queued) {
     char err[256];
     memset(f, 0, sizeof *f);
     f->n_tokens = 10000;
     f->seen = calloc(f->n_tokens, sizeof *f->seen);
-    ts_sim_opts_t o = *so;
+    ts_mapped_init(&f->m);
+    ts_sim_opts_t o = so ? *so : (ts_sim_opts_t){0};
     if (!o.dump_dir) o.dump_dir = getenv("TS_BODY_DUMP_DIR"); /* contract test */
-    f->sim = ts_sim_new(&o, err, sizeof err);
-    assert_non_null(f->sim);
-    ts_sim_add_account(f->sim, "a", KEY_A);
-    ts_sim_add_account(f->sim, "b", KEY_B);
-    assert_int_equal(ts_sim_start(f->sim, err, sizeof err), TS_OK);
+    f->sim = te_sim_start(&o, KEY_A, KEY_B);
     setenv("TS_ENGINE_KEY_A", KEY_A, 1);
     setenv("TS_ENGINE_KEY_B", KEY_B, 1);
     char json[1024];
@@ -105,14 +105,14 @@ static void start(fx_t *f, const ts_sim_opts_t *so, const char *extra_klaviyo, i
                            .metrics = g_metrics,
                            .seed = 42,
                            .backoff_base_ms = 20};
-    f->eng = ts_engine_new(&eo, err, sizeof err);
-    assert_non_null(f->eng);
+    f->eng = te_engine_new(&eo);
 }
 
 static void stop(fx_t *f) {
     ts_engine_destroy(f->eng);
     ts_config_destroy(f->cfg);
     ts_sim_destroy(f->sim);
+    ts_mapped_free(&f->m);
     free(f->seen);
 }
 
@@ -157,84 +157,69 @@ static void make(ts_mapped_t *m, int account, const char *email, const char *ord
                  bool bad_event) {
     ts_mapped_reset(m);
     m->account = account;
-    m->profile.off = m->text.len;
-    ts_buf_printf(&m->text, "{\"email\":\"%s\",\"external_id\":\"%s\"}", email, email);
-    m->profile.len = m->text.len - m->profile.off;
-    m->profile_key.off = m->text.len;
-    ts_buf_printf(&m->text, "x:%s", email);
-    m->profile_key.len = m->text.len - m->profile_key.off;
-    m->email.off = m->text.len;
-    ts_buf_puts(&m->text, email);
-    m->email.len = strlen(email);
+    te_span_printf(m, &m->profile, "{\"email\":\"%s\",\"external_id\":\"%s\"}", email, email);
+    te_span_printf(m, &m->profile_key, "x:%s", email);
+    te_span_printf(m, &m->email, "%s", email);
     m->events = realloc(m->events, (size_t)(n_events ? n_events : 1) * sizeof *m->events);
     m->cap_events = (size_t)(n_events ? n_events : 1);
     for (int i = 0; i < n_events; i++) {
         ts_map_event_t *e = &m->events[i];
         e->metric = "Ordered Product";
-        e->unique_id.off = m->text.len;
-        ts_buf_printf(&m->text, "%s:%d", order, i);
-        e->unique_id.len = m->text.len - e->unique_id.off;
-        e->json.off = m->text.len;
+        te_span_printf(m, &e->unique_id, "%s:%d", order, i);
         if (bad_event && i == 0) /* no properties: Klaviyo answers 400 */
-            ts_buf_printf(&m->text,
-                          "{\"unique_id\":\"%s:%d\",\"metric\":{\"data\":{\"type\":\"metric\","
-                          "\"attributes\":{\"name\":\"Ordered Product\"}}}}",
-                          order, i);
+            te_span_printf(m, &e->json,
+                           "{\"unique_id\":\"%s:%d\",\"metric\":{\"data\":{\"type\":\"metric\","
+                           "\"attributes\":{\"name\":\"Ordered Product\"}}}}",
+                           order, i);
         else
-            ts_buf_printf(
-                &m->text,
+            te_span_printf(
+                m, &e->json,
                 "{\"properties\":{\"OrderId\":\"%s\"},\"time\":\"2026-11-01T10:00:00+00:00\","
                 "\"value\":12.5,\"value_currency\":\"AUD\",\"unique_id\":\"%s:%d\",\"metric\":{"
                 "\"data\":"
                 "{\"type\":\"metric\",\"attributes\":{\"name\":\"Ordered Product\"}}}}",
                 order, order, i);
-        e->json.len = m->text.len - e->json.off;
     }
     m->n_events = (size_t)n_events;
 }
 
-static void drain(fx_t *f, int64_t max_ms) {
-    ts_engine_flush(f->eng);
-    int64_t end = ts_now_mono_ms() + max_ms;
-    while (ts_engine_pending(f->eng) > 0 && ts_now_mono_ms() < end) ts_engine_poll(f->eng, 100);
-    assert_int_equal(ts_engine_pending(f->eng), 0);
+/* Submits f->m as `token`; the engine must take it. */
+static void submit(fx_t *f, uint64_t token, bool backfill) {
+    char err[256];
+    assert_int_equal(ts_engine_submit(f->eng, &f->m, token, backfill, err, sizeof err), TS_OK);
 }
+
+static void drain(fx_t *f, int64_t max_ms) { te_drain(f->eng, max_ms); }
 
 static void test_batches_group_and_deduplicate(void **state) {
     (void)state;
     fx_t f;
-    ts_sim_opts_t so = {0};
-    start(&f, &so, NULL, 100000);
-    ts_mapped_t m;
-    ts_mapped_init(&m);
-    char err[128];
+    start(&f, NULL, NULL, 100000);
     /* 300 records for a, 3 events each, 30 customers; record 0 is sent twice */
     for (int i = 0; i < 300; i++) {
         char email[64], order[32];
         snprintf(email, sizeof email, "c%d@example.com", i % 30);
         snprintf(order, sizeof order, "O%d", i);
-        make(&m, 0, email, order, 3, false);
-        assert_int_equal(ts_engine_submit(f.eng, &m, (uint64_t)i, false, err, sizeof err), TS_OK);
+        make(&f.m, 0, email, order, 3, false);
+        submit(&f, (uint64_t)i, false);
     }
-    make(&m, 0, "c0@example.com", "O0", 3, false); /* a re-consumed duplicate of record 0 */
-    assert_int_equal(ts_engine_submit(f.eng, &m, 300, false, err, sizeof err), TS_OK);
-    make(&m, 1, "b@example.com", "B1", 2, false);
-    assert_int_equal(ts_engine_submit(f.eng, &m, 301, true, err, sizeof err), TS_OK);
+    make(&f.m, 0, "c0@example.com", "O0", 3, false); /* a re-consumed duplicate of record 0 */
+    submit(&f, 300, false);
+    make(&f.m, 1, "b@example.com", "B1", 2, false);
+    submit(&f, 301, true);
     drain(&f, 10000);
     assert_int_equal(f.done_ok, 302);
     for (int t = 0; t < 302; t++) assert_int_equal(f.seen[t], 1); /* exactly one callback each */
-    ts_sim_stats_t st;
-    ts_sim_stats(f.sim, "a", &st);
+    ts_sim_stats_t st = te_sim_stats(f.sim, "a");
     assert_int_equal(st.events_recorded, 900);
     assert_int_equal(st.rejected_400, 0); /* the in-batch duplicate never reached Klaviyo twice */
     assert_true(st.accepted <= 2);        /* 903 events fit one or two bulk requests */
-    ts_sim_stats(f.sim, "b", &st);
+    st = te_sim_stats(f.sim, "b");
     assert_int_equal(st.events_recorded, 2);
     assert_int_equal(st.backfill_events, 2);
     ts_lane_stats_t ls;
     ts_engine_lane_stats(f.eng, 0, &ls);
     assert_int_equal(ls.events_accepted, 903);
-    ts_mapped_free(&m);
     stop(&f);
 }
 
@@ -244,26 +229,21 @@ static void test_throttled_batches_are_delivered_later(void **state) {
     ts_sim_opts_t so = {0};
     so.limits[TS_SIM_EP_EVENTS_BULK] = (ts_sim_limit_t){1, 1000}; /* 1 request/s at Klaviyo */
     start(&f, &so, NULL, 100000);
-    ts_mapped_t m;
-    ts_mapped_init(&m);
-    char err[128];
     /* 3 requests' worth: the engine (configured for 100/s) will be throttled */
     for (int i = 0; i < 2500; i++) {
         char order[32];
         snprintf(order, sizeof order, "T%d", i);
-        make(&m, 0, "t@example.com", order, 1, false);
-        assert_int_equal(ts_engine_submit(f.eng, &m, (uint64_t)i, false, err, sizeof err), TS_OK);
+        make(&f.m, 0, "t@example.com", order, 1, false);
+        submit(&f, (uint64_t)i, false);
     }
     drain(&f, 20000);
     assert_int_equal(f.done_ok, 2500);
-    ts_sim_stats_t st;
-    ts_sim_stats(f.sim, "a", &st);
+    ts_sim_stats_t st = te_sim_stats(f.sim, "a");
     assert_int_equal(st.events_recorded, 2500); /* zero lost */
     assert_true(st.throttled_429 >= 1);
     ts_lane_stats_t ls;
     ts_engine_lane_stats(f.eng, 0, &ls);
     assert_int_equal(ls.throttled_429, st.throttled_429);
-    ts_mapped_free(&m);
     stop(&f);
 }
 
@@ -280,9 +260,6 @@ static void test_faults_deliver_exactly_once(void **state) {
      * raise them so that faults hit many requests */
     so.limits[TS_SIM_EP_EVENTS_BULK] = (ts_sim_limit_t){1000, 100000};
     start(&f, &so, NULL, 100000);
-    ts_mapped_t m;
-    ts_mapped_init(&m);
-    char err[128];
     /* many small batches (linger 20 ms) so faults hit many requests */
     int n = 0;
     for (int round = 0; round < 40; round++) {
@@ -290,52 +267,42 @@ static void test_faults_deliver_exactly_once(void **state) {
             char order[32], email[32];
             snprintf(order, sizeof order, "F%d", n);
             snprintf(email, sizeof email, "f%d@example.com", n % 7);
-            make(&m, n % 2, email, order, 2, false);
-            assert_int_equal(ts_engine_submit(f.eng, &m, (uint64_t)n, false, err, sizeof err),
-                             TS_OK);
+            make(&f.m, n % 2, email, order, 2, false);
+            submit(&f, (uint64_t)n, false);
         }
         ts_engine_poll(f.eng, 30);
     }
     drain(&f, 60000);
     assert_int_equal(f.done_ok, n);
-    ts_sim_stats_t sa, sb;
-    ts_sim_stats(f.sim, "a", &sa);
-    ts_sim_stats(f.sim, "b", &sb);
+    ts_sim_stats_t sa = te_sim_stats(f.sim, "a"), sb = te_sim_stats(f.sim, "b");
     assert_int_equal(sa.events_recorded + sb.events_recorded, (uint64_t)n * 2);
     assert_int_equal(sa.duplicates_ignored + sb.duplicates_ignored, 0);
     assert_true(sa.failed_5xx + sb.failed_5xx > 0);
     assert_true(sa.dropped + sb.dropped > 0);
-    ts_mapped_free(&m);
     stop(&f);
 }
 
 static void test_one_bad_event_rejects_only_its_record(void **state) {
     (void)state;
     fx_t f;
-    ts_sim_opts_t so = {0};
-    start(&f, &so, NULL, 100000);
-    ts_mapped_t m;
-    ts_mapped_init(&m);
-    char err[128];
+    start(&f, NULL, NULL, 100000);
     for (int i = 0; i < 40; i++) {
         char order[32], email[32];
         snprintf(order, sizeof order, "G%d", i);
         snprintf(email, sizeof email, "g%d@example.com", i);
-        make(&m, 0, email, order, 2, i == 17);
-        assert_int_equal(ts_engine_submit(f.eng, &m, (uint64_t)i, false, err, sizeof err), TS_OK);
+        make(&f.m, 0, email, order, 2, i == 17);
+        submit(&f, (uint64_t)i, false);
     }
     drain(&f, 10000);
     assert_int_equal(f.done_ok, 39);
     assert_int_equal(f.done_rejected, 1);
     assert_true(strstr(f.last_detail, "properties") != NULL);
-    ts_sim_stats_t st;
-    ts_sim_stats(f.sim, "a", &st);
+    ts_sim_stats_t st = te_sim_stats(f.sim, "a");
     /* 39 records x 2, plus G17's valid event: bisection isolates events, so
      * the record is dead-lettered whole while its good event is kept (a
      * redrive re-sends it harmlessly: same unique_id) */
     assert_int_equal(st.events_recorded, 79);
     assert_true(st.rejected_400 >= 1);
-    ts_mapped_free(&m);
     stop(&f);
 }
 
@@ -347,25 +314,20 @@ static void test_error_document_with_spaces(void **state) {
     fx_t f;
     ts_sim_opts_t so = {.spaced_json = true};
     start(&f, &so, NULL, 100000);
-    ts_mapped_t m;
-    ts_mapped_init(&m);
-    char err[128];
-    make(&m, 0, "s@example.com", "S1", 1, true);
-    assert_int_equal(ts_engine_submit(f.eng, &m, 1, false, err, sizeof err), TS_OK);
+    make(&f.m, 0, "s@example.com", "S1", 1, true);
+    submit(&f, 1, false);
     drain(&f, 10000);
     assert_int_equal(f.done_rejected, 1);
     assert_non_null(strstr(f.last_detail, "Klaviyo HTTP 400: "));
     assert_non_null(strstr(f.last_detail, "properties"));
     assert_non_null(strstr(f.last_detail, "(at /data/attributes/events-bulk-create/data/0"));
-    ts_mapped_free(&m);
     stop(&f);
 }
 
 static void test_customers_profiles_and_consent(void **state) {
     (void)state;
     fx_t f;
-    ts_sim_opts_t so = {0};
-    start(&f, &so, NULL, 100000);
+    start(&f, NULL, NULL, 100000);
     mapfx_t x;
     mapfx_start(&x, &f);
     const char *recs[] = {
@@ -381,9 +343,7 @@ static void test_customers_profiles_and_consent(void **state) {
     for (int i = 0; i < 4; i++) mapfx_submit(&x, &f, recs[i], (uint64_t)i);
     drain(&f, 10000);
     assert_int_equal(f.done_ok, 4);
-    ts_sim_stats_t sa, sb;
-    ts_sim_stats(f.sim, "a", &sa);
-    ts_sim_stats(f.sim, "b", &sb);
+    ts_sim_stats_t sa = te_sim_stats(f.sim, "a"), sb = te_sim_stats(f.sim, "b");
     assert_int_equal(sa.profiles, 2);
     assert_int_equal(sb.profiles, 2);
     assert_int_equal(sa.subscribed, 1);   /* C1 email */
@@ -402,33 +362,27 @@ static void test_customers_profiles_and_consent(void **state) {
 static void test_historical_subscribes_own_jobs(void **state) {
     (void)state;
     fx_t f;
-    ts_sim_opts_t so = {0};
-    start(&f, &so, NULL, 100000);
-    char err[256];
-    ts_mapped_t m;
-    ts_mapped_init(&m);
+    start(&f, NULL, NULL, 100000);
     int64_t now = ts_now_wall_ms();
     for (int i = 0; i < 40; i++) {
         char email[32];
         snprintf(email, sizeof email, "h%d@example.com", i);
-        make(&m, 0, email, "none", 0, false);
-        m.send_profile = false;
-        m.email_marketing = TS_SUB_SUBSCRIBE;
+        make(&f.m, 0, email, "none", 0, false);
+        f.m.send_profile = false;
+        f.m.email_marketing = TS_SUB_SUBSCRIBE;
         bool hist = i % 3 != 0; /* interleaved: 26 historical, 14 live */
-        m.consent[TS_CONSENT_EMAIL] =
+        f.m.consent[TS_CONSENT_EMAIL] =
             (ts_consent_decision_t){.action = TS_CONSENT_SUBSCRIBE,
                                     .historical_import = hist,
                                     .consented_at = hist ? now - 86400000 - i * 1000 : now};
-        assert_int_equal(ts_engine_submit(f.eng, &m, (uint64_t)i, false, err, sizeof err), TS_OK);
+        submit(&f, (uint64_t)i, false);
     }
     drain(&f, 10000);
     assert_int_equal(f.done_ok, 40);
-    ts_sim_stats_t sa;
-    ts_sim_stats(f.sim, "a", &sa);
+    ts_sim_stats_t sa = te_sim_stats(f.sim, "a");
     assert_int_equal(sa.rejected_400, 0);
     assert_int_equal(sa.subscribed, 40);
     assert_int_equal(sa.historical_subscribed, 26);
-    ts_mapped_free(&m);
     stop(&f);
 }
 
@@ -437,8 +391,7 @@ static void test_historical_subscribes_own_jobs(void **state) {
 static void test_unsubscribe_batches_of_100(void **state) {
     (void)state;
     fx_t f;
-    ts_sim_opts_t so = {0};
-    start(&f, &so, NULL, 100000);
+    start(&f, NULL, NULL, 100000);
     mapfx_t x;
     mapfx_start(&x, &f);
     for (int i = 0; i < 250; i++) {
@@ -452,8 +405,7 @@ static void test_unsubscribe_batches_of_100(void **state) {
     drain(&f, 20000);
     assert_int_equal(f.done_ok, 250);
     assert_int_equal(f.done_rejected, 0);
-    ts_sim_stats_t sa;
-    ts_sim_stats(f.sim, "a", &sa);
+    ts_sim_stats_t sa = te_sim_stats(f.sim, "a");
     assert_int_equal(sa.unsubscribed, 250);
     assert_int_equal(sa.rejected_400, 0);
     mapfx_stop(&x);
@@ -475,16 +427,13 @@ static void settle_until(fx_t *f, int n) {
 }
 
 static void submit_n(fx_t *f, int account, int first, int n, int events) {
-    ts_mapped_t m;
-    ts_mapped_init(&m);
-    char err[128], order[32], email[32];
+    char order[32], email[32];
     for (int i = first; i < first + n; i++) {
         snprintf(order, sizeof order, "P%d", i);
         snprintf(email, sizeof email, "p%d@example.com", i % 50);
-        make(&m, account, email, order, events, false);
-        assert_int_equal(ts_engine_submit(f->eng, &m, (uint64_t)i, false, err, sizeof err), TS_OK);
+        make(&f->m, account, email, order, events, false);
+        submit(f, (uint64_t)i, false);
     }
-    ts_mapped_free(&m);
 }
 
 /* The pacing decisions on a virtual clock, account b at Klaviyo's real
@@ -494,8 +443,7 @@ static void test_pacing_decisions(void **state) {
     int64_t now = 1000000;
     g_fake_now = &now;
     fx_t f;
-    ts_sim_opts_t so = {0};
-    start(&f, &so, NULL, 100000);
+    start(&f, NULL, NULL, 100000);
     /* light traffic: out once the linger has passed */
     submit_n(&f, 1, 0, 10, 1);
     ts_engine_poll(f.eng, 0);
@@ -532,14 +480,13 @@ static void test_pacing_decisions(void **state) {
     ts_engine_poll(f.eng, 0);
     assert_int_equal(lane_requests(&f, 1), 3); /* 1,500 still queued, but paced */
     settle_until(&f, 220);
-    ts_sim_stats_t st;
-    ts_sim_stats(f.sim, "b", &st);
+    ts_sim_stats_t st = te_sim_stats(f.sim, "b");
     assert_int_equal(st.events_recorded, 20 + 1000);
     now = t2 + 806;
     ts_engine_poll(f.eng, 0);
     assert_int_equal(lane_requests(&f, 1), 4);
     settle_until(&f, 420);
-    ts_sim_stats(f.sim, "b", &st);
+    st = te_sim_stats(f.sim, "b");
     assert_int_equal(st.events_recorded, 20 + 2000);
     ts_lane_stats_t ls;
     ts_engine_lane_stats(f.eng, 1, &ls);
@@ -565,32 +512,29 @@ static void test_withdraw_revoked_partition(void **state) {
     int64_t now = 5000000;
     g_fake_now = &now;
     fx_t f;
-    ts_sim_opts_t so = {0};
-    start(&f, &so, NULL, 100000);
+    start(&f, NULL, NULL, 100000);
     ts_offsets_t *off = ts_offsets_new(1000);
     g_offsets = off;
     g_withdrawn = g_stored = 0;
     static int tag = 1;
     assert_int_equal(ts_offsets_assign(off, 1), TS_OK);
     assert_int_equal(ts_offsets_assign(off, 2), TS_OK);
-    ts_mapped_t m;
-    ts_mapped_init(&m);
-    char err[128], order[32];
+    char order[32];
     uint64_t tok;
     /* partition 1, offset 0: 1,500 events for account b (paced at
      * 150/min): 1,000 go out at once, 500 wait for the pacing clock */
-    make(&m, 1, "big@example.com", "W0", 1500, false);
+    make(&f.m, 1, "big@example.com", "W0", 1500, false);
     assert_int_equal(ts_offsets_track(off, 1, 0, &tag, &tok), TS_OK);
-    assert_int_equal(ts_engine_submit(f.eng, &m, tok, false, err, sizeof err), TS_OK);
+    submit(&f, tok, false);
     ts_engine_poll(f.eng, 0);
     assert_int_equal(lane_requests(&f, 1), 1);
     /* then 20 small records on each partition, still within the linger */
     for (int i = 0; i < 40; i++) {
         int p = 1 + i % 2;
         snprintf(order, sizeof order, "W%d", i + 1);
-        make(&m, 0, "w@example.com", order, 2, false);
+        make(&f.m, 0, "w@example.com", order, 2, false);
         assert_int_equal(ts_offsets_track(off, p, 1 + i / 2, &tag, &tok), TS_OK);
-        assert_int_equal(ts_engine_submit(f.eng, &m, tok, false, err, sizeof err), TS_OK);
+        submit(&f, tok, false);
     }
     ts_engine_poll(f.eng, 0);
     assert_int_equal(lane_requests(&f, 0), 0);
@@ -621,15 +565,13 @@ static void test_withdraw_revoked_partition(void **state) {
     assert_int_equal(ts_engine_unsettled(f.eng, token_partition_1, NULL), 0);
     assert_true(g_stored > 0);
     assert_int_equal(ts_offsets_committed(off, 2), 21);
-    ts_sim_stats_t st;
-    ts_sim_stats(f.sim, "a", &st);
+    ts_sim_stats_t st = te_sim_stats(f.sim, "a");
     assert_int_equal(st.events_recorded, 40); /* partition 2 only */
-    ts_sim_stats(f.sim, "b", &st);
+    st = te_sim_stats(f.sim, "b");
     assert_int_equal(st.events_recorded, 1000); /* what was on the wire */
     assert_int_equal(lane_requests(&f, 1), 1);
     g_offsets = NULL;
     ts_offsets_destroy(off);
-    ts_mapped_free(&m);
     stop(&f);
     g_fake_now = NULL;
 }
@@ -665,9 +607,7 @@ static void test_three_members_share_an_account(void **state) {
     fast_origin = (int64_t)ts0.tv_sec * 1000000 + ts0.tv_nsec / 1000;
     char err[256];
     ts_sim_opts_t so = {.summary_only = true, .clock = fast_clock};
-    ts_sim_t *sim = ts_sim_new(&so, err, sizeof err);
-    ts_sim_add_account(sim, "a", KEY_A);
-    assert_int_equal(ts_sim_start(sim, err, sizeof err), TS_OK);
+    ts_sim_t *sim = te_sim_start(&so, KEY_A, NULL);
     setenv("TS_ENGINE_KEY_A", KEY_A, 1);
     char json[512];
     snprintf(json, sizeof json,
@@ -681,8 +621,7 @@ static void test_three_members_share_an_account(void **state) {
     for (int k = 0; k < 3; k++) {
         ts_engine_opts_t eo = {
             .cfg = cfg, .on_done = share_on_done, .clock = fast_clock, .seed = (uint64_t)k + 1};
-        eng[k] = ts_engine_new(&eo, err, sizeof err);
-        assert_non_null(eng[k]);
+        eng[k] = te_engine_new(&eo);
         ts_engine_set_share(eng[k], 1.0 / 3.0);
     }
     ts_mapped_t m;
@@ -703,8 +642,7 @@ static void test_three_members_share_an_account(void **state) {
         struct timespec ts = {0, 200000};
         nanosleep(&ts, NULL);
     }
-    ts_sim_stats_t st;
-    ts_sim_stats(sim, "a", &st);
+    ts_sim_stats_t st = te_sim_stats(sim, "a");
     /* 60 s at 150/min: 150 requests is the ceiling (the window starts empty) */
     print_message("3 members: %llu requests accepted, %llu answered 429\n",
                   (unsigned long long)st.accepted, (unsigned long long)st.throttled_429);
@@ -785,25 +723,21 @@ static void test_progress_and_stall_warning(void **state) {
 static void test_backpressure(void **state) {
     (void)state;
     fx_t f;
-    ts_sim_opts_t so = {0};
-    start(&f, &so, NULL, 5);
-    ts_mapped_t m;
-    ts_mapped_init(&m);
+    start(&f, NULL, NULL, 5);
     char err[128];
-    make(&m, 0, "p@example.com", "P1", 3, false);
-    assert_int_equal(ts_engine_submit(f.eng, &m, 1, false, err, sizeof err), TS_OK);
+    make(&f.m, 0, "p@example.com", "P1", 3, false);
+    submit(&f, 1, false);
     assert_true(ts_engine_has_room(f.eng, 0));
-    make(&m, 0, "p@example.com", "P2", 3, false);
-    assert_int_equal(ts_engine_submit(f.eng, &m, 2, false, err, sizeof err), TS_OK);
+    make(&f.m, 0, "p@example.com", "P2", 3, false);
+    submit(&f, 2, false);
     assert_false(ts_engine_has_room(f.eng, 0));
-    make(&m, 0, "p@example.com", "P3", 1, false);
-    assert_int_equal(ts_engine_submit(f.eng, &m, 3, false, err, sizeof err), TS_ERR_FULL);
+    make(&f.m, 0, "p@example.com", "P3", 1, false);
+    assert_int_equal(ts_engine_submit(f.eng, &f.m, 3, false, err, sizeof err), TS_ERR_FULL);
     assert_true(ts_engine_has_room(f.eng, 1)); /* other lanes are unaffected */
     drain(&f, 5000);
     assert_true(ts_engine_has_room(f.eng, 0));
     assert_int_equal(f.done_ok, 2);
     assert_int_equal(f.seen[3], 0); /* refused records never get a callback */
-    ts_mapped_free(&m);
     stop(&f);
 }
 
@@ -835,15 +769,12 @@ static void test_api_key_never_logged(void **state) {
     assert_int_equal(ts_config_parse(json, &f.cfg, err, sizeof err), TS_OK);
     ts_engine_opts_t eo = {f.cfg, on_done, &f, NULL, NULL, NULL, 1, 10, NULL, NULL};
     f.eng = ts_engine_new(&eo, err, sizeof err);
-    ts_mapped_t m;
-    ts_mapped_init(&m);
-    make(&m, 0, "k@example.com", "K1", 1, false);
-    assert_int_equal(ts_engine_submit(f.eng, &m, 1, false, err, sizeof err), TS_OK);
+    make(&f.m, 0, "k@example.com", "K1", 1, false);
+    assert_int_equal(ts_engine_submit(f.eng, &f.m, 1, false, err, sizeof err), TS_OK);
     for (int i = 0; i < 10; i++) ts_engine_poll(f.eng, 50);
     assert_int_equal(f.done_total, 0); /* a refused key is not the data's fault: kept, retried */
-    ts_sim_stats_t st;
     assert_int_equal(ts_engine_pending(f.eng), 1);
-    ts_sim_stats(f.sim, "a", &st);
+    ts_sim_stats_t st = te_sim_stats(f.sim, "a");
     assert_int_equal(st.events_recorded, 0);
     fflush(mem);
     assert_non_null(strstr(logbuf, "refused the account's API key"));
@@ -858,7 +789,6 @@ static void test_api_key_never_logged(void **state) {
     ts_log_set_level(TS_LOG_INFO);
     fclose(mem);
     free(logbuf);
-    ts_mapped_free(&m);
     stop(&f);
 }
 

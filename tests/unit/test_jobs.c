@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine_testlib.h"
 #include "tillstream/engine.h"
 #include "tillstream/log.h"
 #include "tillstream/sim.h"
@@ -74,10 +75,7 @@ static void start(fx_t *f, int job_delay_ms, const char *sim_limits, bool frozen
         sim_clock_ms = 1000000;
         so.clock = frozen_clock;
     }
-    f->sim = ts_sim_new(&so, err, sizeof err);
-    assert_non_null(f->sim);
-    ts_sim_add_account(f->sim, "a", KEY_A);
-    assert_int_equal(ts_sim_start(f->sim, err, sizeof err), TS_OK);
+    f->sim = te_sim_start(&so, KEY_A, NULL);
     setenv("TS_JOBS_KEY_A", KEY_A, 1);
     char json[1024];
     snprintf(json, sizeof json,
@@ -94,8 +92,7 @@ static void start(fx_t *f, int job_delay_ms, const char *sim_limits, bool frozen
                            .backoff_base_ms = 20,
                            .on_profile = profile_cb,
                            .profile_opaque = profile_opaque};
-    f->eng = ts_engine_new(&eo, err, sizeof err);
-    assert_non_null(f->eng);
+    f->eng = te_engine_new(&eo);
 }
 
 static void stop(fx_t *f) {
@@ -117,19 +114,12 @@ static void customer(ts_mapped_t *m, int n, int bad) {
     m->send_profile = true;
     snprintf(email, sizeof email, bad == 1 ? "nobody-%d" : "c%d@example.com", n);
     snprintf(phone, sizeof phone, bad == 2 ? "0412 %06d" : "+61412%06d", n);
-    m->profile.off = m->text.len;
-    ts_buf_printf(&m->text, "{\"external_id\":\"C%d\",\"email\":\"%s\",\"phone_number\":\"%s\"}", n,
-                  email, phone);
-    m->profile.len = m->text.len - m->profile.off;
-    m->profile_key.off = m->text.len;
-    ts_buf_printf(&m->text, "x:C%d", n);
-    m->profile_key.len = m->text.len - m->profile_key.off;
-    m->email.off = m->text.len;
-    ts_buf_puts(&m->text, email);
-    m->email.len = strlen(email);
-    m->phone_e164.off = m->text.len;
-    ts_buf_puts(&m->text, phone);
-    m->phone_e164.len = strlen(phone);
+    te_span_printf(m, &m->profile,
+                   "{\"external_id\":\"C%d\",\"email\":\"%s\",\"phone_number\":\"%s\"}", n, email,
+                   phone);
+    te_span_printf(m, &m->profile_key, "x:C%d", n);
+    te_span_printf(m, &m->email, "%s", email);
+    te_span_printf(m, &m->phone_e164, "%s", phone);
 }
 
 static void submit(fx_t *f, int n, const int *bad, const int *kind, int n_bad) {
@@ -153,17 +143,9 @@ static void run_for(fx_t *f, int64_t ms) {
     while (ts_now_mono_ms() < end) ts_engine_poll(f->eng, 50);
 }
 
-static void drain(fx_t *f, int64_t max_ms) {
-    int64_t end = ts_now_mono_ms() + max_ms;
-    while (ts_engine_pending(f->eng) > 0 && ts_now_mono_ms() < end) ts_engine_poll(f->eng, 100);
-    assert_int_equal(ts_engine_pending(f->eng), 0);
-}
+static void drain(fx_t *f, int64_t max_ms) { te_poll_idle(f->eng, max_ms); }
 
-static ts_sim_stats_t stats(fx_t *f) {
-    ts_sim_stats_t st;
-    assert_int_equal(ts_sim_stats(f->sim, "a", &st), 0);
-    return st;
-}
+static ts_sim_stats_t stats(fx_t *f) { return te_sim_stats(f->sim, "a"); }
 
 /* 20 customers, 3 of them refused inside the job (2 emails, 1 phone). */
 static void test_rejected_inside_the_job(void **state) {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_testlib.h"
 #include "tillstream/decode.h"
 #include "tillstream/hash.h"
 #include "tillstream/map.h"
@@ -52,20 +53,13 @@ static int teardown(void **state) {
     return 0;
 }
 
+/* path: "a.b.c" (json_testlib.h) */
+static const char *str_at(const cJSON *o, const char *path) { return tj_str(o, path); }
+
 static cJSON *span_json(const ts_mapped_t *m, ts_span_t s) {
     cJSON *j = cJSON_ParseWithLength(ts_mapped_str(m, s), s.len);
     assert_non_null(j);
     return j;
-}
-
-static const char *str_at(const cJSON *o, const char *path) {
-    /* path: "a.b.c" */
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", path);
-    const cJSON *cur = o;
-    for (char *tok = strtok(buf, "."); tok && cur; tok = strtok(NULL, "."))
-        cur = cJSON_GetObjectItemCaseSensitive(cur, tok);
-    return cJSON_IsString(cur) ? cur->valuestring : NULL;
 }
 
 /* The exact number text in the JSON (money must not drift through doubles). */
@@ -97,6 +91,38 @@ static void map_customer(fx_t *f, const char *json) {
     assert_int_equal(ts_map_customer(f->mapper, &c, &f->m), TS_OK);
 }
 
+/* vsnprintf into a buffer of the right size (the caller frees it). */
+static char *vformat(const char *fmt, va_list ap) {
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    assert_true(n >= 0);
+    char *s = malloc((size_t)n + 1);
+    assert_non_null(s);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    return s;
+}
+
+/* map_order / map_customer of the JSON printf(fmt, ...) makes. */
+static void map_order_fmt(fx_t *f, const ts_customer_ref_t *table, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *json = vformat(fmt, ap);
+    va_end(ap);
+    map_order(f, json, table);
+    free(json);
+}
+
+static void map_customer_fmt(fx_t *f, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *json = vformat(fmt, ap);
+    va_end(ap);
+    map_customer(f, json);
+    free(json);
+}
+
 #define ORDER_HEAD                                                                                 \
     "{\"order_id\":\"O1\",\"customer_id\":\"C1\",\"outlet_id\":\"201\",\"outlet_name\":"           \
     "\"Melbourne\","                                                                               \
@@ -110,8 +136,32 @@ static void map_customer(fx_t *f, const char *json) {
     "{\"line_id\":\"2\",\"product_id\":\"P1\",\"sku\":\"TEE\",\"name\":\"Tee\",\"quantity\":2,"    \
     "\"unit_price\":153.02,\"row_total\":306.04,\"categories\":[\"Apparel\"],\"brand\":\"Till\"}]"
 
+/* The rest of a completed order of total 1 with one line (line_id 1,
+ * quantity 1, row_total 1) that also has the members `attrs`. */
+#define ONE_LINE(attrs)                                                                            \
+    "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"1\",\"quantity\":1,"       \
+    "\"row_total\":1," attrs "}]}"
+
+/* A customer with an email, `%s` for a phone, SMS consent true: C`%zu`. */
+#define SMS_CUSTOMER                                                                               \
+    "{\"customer_id\":\"C%zu\",\"email\":\"a@b.co\",\"phone\":\"%s\",\"home_outlet_id\":\"102\","  \
+    "\"sms_consent\":true}"
+
 static const ts_customer_ref_t TABLE_C1 = {true,  "C1", "Jo@Example.com ", "0412 345 678", "Jo",
                                            "Lee", "101"};
+
+/* Order O1, completed, total 10, no lines, of the customer `table` has. */
+static void map_order_10(fx_t *f, const ts_customer_ref_t *table) {
+    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", table);
+}
+
+/* map_order_10 for C1 as the table has it but without an email and with `phone`. */
+static void map_order_10_phone_only(fx_t *f, const char *phone) {
+    ts_customer_ref_t ref = TABLE_C1;
+    ref.email = NULL;
+    ref.phone = phone;
+    map_order_10(f, &ref);
+}
 
 static void test_placed_order_field_by_field(void **state) {
     fx_t *f = *state;
@@ -249,22 +299,19 @@ static void test_voided_and_test_orders_skipped(void **state) {
 
 static void test_order_dead_letters(void **state) {
     fx_t *f = *state;
-    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", NULL);
+    map_order_10(f, NULL);
     assert_int_equal(f->m.dead_letter, TS_REASON_UNKNOWN_CUSTOMER);
     assert_non_null(strstr(f->m.detail, "C1"));
     ts_customer_ref_t nohome = TABLE_C1;
     nohome.home_outlet_id = NULL;
-    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", &nohome);
+    map_order_10(f, &nohome);
     assert_int_equal(f->m.dead_letter, TS_REASON_NO_HOME_OUTLET);
     ts_customer_ref_t unmapped = TABLE_C1;
     unmapped.home_outlet_id = "999";
-    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", &unmapped);
+    map_order_10(f, &unmapped);
     assert_int_equal(f->m.dead_letter, TS_REASON_UNMAPPED_OUTLET);
     assert_non_null(strstr(f->m.detail, "\"999\""));
-    ts_customer_ref_t noid = TABLE_C1;
-    noid.email = NULL;
-    noid.phone = "garbage";
-    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", &noid);
+    map_order_10_phone_only(f, "garbage");
     assert_int_equal(f->m.dead_letter, TS_REASON_NO_PROFILE_IDENTIFIER);
     assert_int_equal(f->m.account, -1);
     map_order(f, "{\"order_id\":\"O2\",\"status\":\"completed\",\"occurred_at\":1,\"total\":\"1\"}",
@@ -349,18 +396,16 @@ static void test_customer_consent_rules(void **state) {
 
 static void test_overlong_email_is_not_an_identifier(void **state) {
     fx_t *f = *state;
-    char local[300], json[600];
+    char local[300];
     memset(local, 'a', 260);
     local[260] = '\0';
-    snprintf(json, sizeof json,
-             "{\"customer_id\":\"C12\",\"email\":\"%s@b.co\",\"home_outlet_id\":\"101\"}", local);
-    map_customer(f, json);
+    map_customer_fmt(
+        f, "{\"customer_id\":\"C12\",\"email\":\"%s@b.co\",\"home_outlet_id\":\"101\"}", local);
     assert_int_equal(f->m.dead_letter, TS_REASON_NO_PROFILE_IDENTIFIER);
-    snprintf(json, sizeof json,
-             "{\"customer_id\":\"C12\",\"email\":\"%s@b.co\",\"phone\":\"0412345678\","
-             "\"home_outlet_id\":\"101\"}",
-             local);
-    map_customer(f, json);
+    map_customer_fmt(f,
+                     "{\"customer_id\":\"C12\",\"email\":\"%s@b.co\",\"phone\":\"0412345678\","
+                     "\"home_outlet_id\":\"101\"}",
+                     local);
     assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
     cJSON *prof = span_json(&f->m, f->m.profile);
     assert_null(str_at(prof, "email"));
@@ -398,12 +443,7 @@ static void test_long_strings_are_truncated(void **state) {
     fx_t *f = *state;
     size_t n = 150 * 1024;
     char *big = filled(n, 'x');
-    char *json = malloc(n + 512);
-    snprintf(json, n + 512,
-             ORDER_HEAD "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"1\","
-                        "\"quantity\":1,\"row_total\":1,\"name\":\"%s\"}]}",
-             big);
-    map_order(f, json, &TABLE_C1);
+    map_order_fmt(f, &TABLE_C1, ORDER_HEAD ONE_LINE("\"name\":\"%s\""), big);
     assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
     assert_true(f->m.warnings & TS_MAP_WARN_TRUNCATED);
     cJSON *op = span_json(&f->m, f->m.events[1].json);
@@ -422,11 +462,7 @@ static void test_long_strings_are_truncated(void **state) {
         big[i] = (char)0xC3;
         big[i + 1] = (char)0xA9; /* U+00E9 */
     }
-    snprintf(json, n + 512,
-             ORDER_HEAD "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"1\","
-                        "\"quantity\":1,\"row_total\":1,\"brand\":\"%s\"}]}",
-             big);
-    map_order(f, json, &TABLE_C1);
+    map_order_fmt(f, &TABLE_C1, ORDER_HEAD ONE_LINE("\"brand\":\"%s\""), big);
     assert_true(f->m.warnings & TS_MAP_WARN_TRUNCATED);
     op = span_json(&f->m, f->m.events[1].json);
     name = str_at(op, "properties.ProductBrand");
@@ -438,7 +474,6 @@ static void test_long_strings_are_truncated(void **state) {
     assert_int_equal((unsigned char)name[bl - ml2 - 2], 0xC3);
     cJSON_Delete(op);
     free(big);
-    free(json);
 }
 
 /* Every string anywhere in a JSON value is at most `max` bytes; returns how
@@ -466,13 +501,9 @@ static void test_long_strings_are_cut_the_same_everywhere(void **state) {
     char *big = malloc(n + 1);
     for (size_t i = 0; i < n; i++) big[i] = (char)('a' + i % 26);
     big[n] = '\0';
-    char *json = malloc(3 * n + 1024);
-    snprintf(json, 3 * n + 1024,
-             ORDER_HEAD "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"1\","
-                        "\"quantity\":1,\"row_total\":1,\"name\":\"%s\",\"categories\":[\"%s\"],"
-                        "\"brand\":\"%s\"}]}",
-             big, big, big);
-    map_order(f, json, &TABLE_C1);
+    map_order_fmt(f, &TABLE_C1,
+                  ORDER_HEAD ONE_LINE("\"name\":\"%s\",\"categories\":[\"%s\"],\"brand\":\"%s\""),
+                  big, big, big);
     assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
     assert_int_equal(f->m.n_events, 2);
     assert_true(f->m.warnings & TS_MAP_WARN_TRUNCATED);
@@ -505,11 +536,10 @@ static void test_long_strings_are_cut_the_same_everywhere(void **state) {
     cJSON_Delete(op);
 
     /* the profile: a 2 MB first name is cut too */
-    snprintf(json, 3 * n + 1024,
-             "{\"customer_id\":\"C9\",\"email\":\"a@b.co\",\"home_outlet_id\":\"101\","
-             "\"first_name\":\"%s\",\"billing_address\":{\"city\":\"%s\"}}",
-             big, big);
-    map_customer(f, json);
+    map_customer_fmt(f,
+                     "{\"customer_id\":\"C9\",\"email\":\"a@b.co\",\"home_outlet_id\":\"101\","
+                     "\"first_name\":\"%s\",\"billing_address\":{\"city\":\"%s\"}}",
+                     big, big);
     assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
     assert_true(f->m.warnings & TS_MAP_WARN_TRUNCATED);
     cJSON *prof = span_json(&f->m, f->m.profile);
@@ -519,18 +549,13 @@ static void test_long_strings_are_cut_the_same_everywhere(void **state) {
     /* invalid bytes become the 3-byte U+FFFD: the cut counts the output */
     memset(big, 0xFF, 60 * 1024);
     big[60 * 1024] = '\0';
-    snprintf(json, 3 * n + 1024,
-             ORDER_HEAD "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"1\","
-                        "\"quantity\":1,\"row_total\":1,\"name\":\"%s\"}]}",
-             big);
-    map_order(f, json, &TABLE_C1);
+    map_order_fmt(f, &TABLE_C1, ORDER_HEAD ONE_LINE("\"name\":\"%s\""), big);
     assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
     assert_true(f->m.warnings & TS_MAP_WARN_TRUNCATED);
     po = span_json(&f->m, f->m.events[0].json);
     assert_int_equal(assert_strings_within(po, 100 * 1024), 2);
     cJSON_Delete(po);
     free(big);
-    free(json);
 }
 
 /* A unique_id is never cut (cut ids would merge events): one over Klaviyo's
@@ -539,33 +564,31 @@ static void test_overlong_unique_id_is_dead_lettered(void **state) {
     fx_t *f = *state;
     size_t n = 100 * 1024;
     char *id = filled(n, '7');
-    char *json = malloc(n + 1024);
-    snprintf(json, n + 1024,
-             "{\"order_id\":\"O1\",\"customer_id\":\"C1\",\"occurred_at\":\"2026-11-20T10:15:00Z\","
-             "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"%s\","
-             "\"quantity\":1,\"row_total\":1}]}",
-             id);
-    map_order(f, json, &TABLE_C1);
+    /* order `%s` of C1, completed, total 1, with `%s` for its lines */
+    const char *order =
+        "{\"order_id\":\"%s\",\"customer_id\":\"C1\",\"occurred_at\":\"2026-11-20T10:"
+        "15:00Z\",\"status\":\"completed\",\"total\":\"1\",\"lines\":[%s]}";
+    const char *line = "{\"line_id\":\"%s\",\"quantity\":1,\"row_total\":1}";
+    char *big_line = malloc(n + 64);
+    snprintf(big_line, n + 64, line, id);
+    map_order_fmt(f, &TABLE_C1, order, "O1", big_line);
     assert_int_equal(f->m.dead_letter, TS_REASON_PAYLOAD_TOO_LARGE);
     assert_int_equal(f->m.n_events, 0);
     assert_int_equal(f->m.account, -1);
     assert_non_null(strstr(f->m.detail, "Ordered Product: unique_id is 102403 bytes"));
     /* a long id under the limit is kept whole (no 512-byte cut) */
     id[1000] = '\0';
-    snprintf(json, n + 1024,
-             "{\"order_id\":\"%s\",\"customer_id\":\"C1\",\"occurred_at\":\"2026-11-20T10:15:00Z\","
-             "\"status\":\"completed\",\"total\":\"1\",\"lines\":[{\"line_id\":\"1\","
-             "\"quantity\":1,\"row_total\":1},{\"line_id\":\"2\",\"quantity\":1,\"row_total\":1}]}",
-             id);
-    map_order(f, json, &TABLE_C1);
+    map_order_fmt(f, &TABLE_C1, order, id,
+                  "{\"line_id\":\"1\",\"quantity\":1,\"row_total\":1},"
+                  "{\"line_id\":\"2\",\"quantity\":1,\"row_total\":1}");
     assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
     assert_int_equal(f->m.n_events, 3);
     assert_int_equal(f->m.events[1].unique_id.len, 1002);
     assert_int_equal(f->m.events[2].unique_id.len, 1002);
     assert_memory_not_equal(ts_mapped_str(&f->m, f->m.events[1].unique_id),
                             ts_mapped_str(&f->m, f->m.events[2].unique_id), 1002);
+    free(big_line);
     free(id);
-    free(json);
 }
 
 static void test_oversized_order_is_dead_lettered(void **state) {
@@ -609,12 +632,7 @@ static void test_phone_table_mapping(void **state) {
         {"+999 123 456 789", NULL, NULL, TS_SUB_KEEP, TS_MAP_WARN_PHONE_DROPPED},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        char json[512];
-        snprintf(json, sizeof json,
-                 "{\"customer_id\":\"C%zu\",\"email\":\"a@b.co\",\"phone\":\"%s\","
-                 "\"home_outlet_id\":\"102\",\"sms_consent\":true}",
-                 i, rows[i].input);
-        map_customer(f, json);
+        map_customer_fmt(f, SMS_CUSTOMER, i, rows[i].input);
         ts_mapped_t *m = &f->m;
         assert_int_equal(m->dead_letter, TS_REASON_NONE);
         if (m->sms_marketing != rows[i].sms || m->warnings != rows[i].warnings)
@@ -647,12 +665,7 @@ static void test_phone_memo_same_output(void **state) {
     char *first[N] = {0};
     for (int pass = 0; pass < 3; pass++) {
         for (size_t i = 0; i < N; i++) {
-            char json[512];
-            snprintf(json, sizeof json,
-                     "{\"customer_id\":\"C%zu\",\"email\":\"a@b.co\",\"phone\":\"%s\","
-                     "\"home_outlet_id\":\"102\",\"sms_consent\":true}",
-                     i, inputs[i]);
-            map_customer(f, json);
+            map_customer_fmt(f, SMS_CUSTOMER, i, inputs[i]);
             ts_mapped_t *m = &f->m;
             char got[4096];
             snprintf(got, sizeof got, "%.*s|%d|%#x|%d|%s|%.*s", (int)m->profile.len,
@@ -688,10 +701,8 @@ static void test_phone_memo_collisions(void **state) {
     assert_int_equal(found, 3);
     for (int round = 0; round < 3; round++) {
         for (int k = 0; k < 3; k++) {
-            char json[256];
-            snprintf(json, sizeof json,
-                     "{\"customer_id\":\"C1\",\"phone\":\"%s\",\"home_outlet_id\":\"102\"}", in[k]);
-            map_customer(f, json);
+            map_customer_fmt(
+                f, "{\"customer_id\":\"C1\",\"phone\":\"%s\",\"home_outlet_id\":\"102\"}", in[k]);
             assert_int_equal(f->m.dead_letter, TS_REASON_NONE);
             assert_int_equal(f->m.phone_type, TS_PHONE_MOBILE);
             assert_int_equal(f->m.phone_e164.len, strlen(in[k]));
@@ -723,10 +734,7 @@ static void test_invalid_phone_alone_is_no_identifier(void **state) {
     assert_non_null(strstr(f->m.detail, "customer C1 has neither"));
     assert_non_null(strstr(f->m.detail, "phone number invalid: not a valid phone number for +61"));
     assert_null(strstr(f->m.detail, "9876"));
-    ts_customer_ref_t noid = TABLE_C1;
-    noid.email = NULL;
-    noid.phone = "+999 123 456 789";
-    map_order(f, ORDER_HEAD "\"status\":\"completed\",\"total\":\"10\"}", &noid);
+    map_order_10_phone_only(f, "+999 123 456 789");
     assert_int_equal(f->m.dead_letter, TS_REASON_NO_PROFILE_IDENTIFIER);
     assert_non_null(
         strstr(f->m.detail, "phone number invalid: an unassigned country calling code"));

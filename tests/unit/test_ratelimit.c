@@ -80,13 +80,19 @@ static void run_free(run_t *r, int n) {
     for (int k = 0; k < n; k++) free(r->sends[k]);
 }
 
+/* A limiter at Klaviyo's events_bulk limits (10/s, 150/min) from t0. */
+static ts_ratelimit_t klaviyo_limiter(int64_t t0) {
+    ts_ratelimit_t rl;
+    ts_ratelimit_init(&rl, 10, 150, t0);
+    return rl;
+}
+
 /* ---- tests --------------------------------------------------------------- */
 
 static void test_sliding_windows_never_exceeded(void **state) {
     (void)state;
-    ts_ratelimit_t rl;
     int64_t t0 = 5000000;
-    ts_ratelimit_init(&rl, 10, 150, t0);
+    ts_ratelimit_t rl = klaviyo_limiter(t0);
     run_t r;
     run(&rl, 1, t0, 600000, 300, &r);
     /* Klaviyo's window would refuse none of them, latency skew included */
@@ -105,8 +111,7 @@ static void test_sliding_windows_never_exceeded(void **state) {
 
 static void test_paced_evenly(void **state) {
     (void)state;
-    ts_ratelimit_t rl;
-    ts_ratelimit_init(&rl, 10, 150, 0);
+    ts_ratelimit_t rl = klaviyo_limiter(0);
     run_t r;
     run(&rl, 1, 0, 120000, 0, &r);
     /* one request every (60 s + margin) / 150 = 402.7 ms: no bunching, no freeze */
@@ -125,8 +130,7 @@ static void test_paced_evenly(void **state) {
 
 static void test_light_traffic_is_not_held(void **state) {
     (void)state;
-    ts_ratelimit_t rl;
-    ts_ratelimit_init(&rl, 10, 150, 0);
+    ts_ratelimit_t rl = klaviyo_limiter(0);
     /* an idle limiter lets a request out at once, and again after one interval */
     assert_int_equal(ts_ratelimit_acquire(&rl, 100000), 0);
     assert_true(ts_ratelimit_wait(&rl, 100200) > 0);
@@ -140,8 +144,7 @@ static void test_light_traffic_is_not_held(void **state) {
  * (the window never saw them), without one, or after idle time, not. */
 static void test_late_sends_catch_up_only_with_a_backlog(void **state) {
     (void)state;
-    ts_ratelimit_t rl;
-    ts_ratelimit_init(&rl, 10, 150, 0);
+    ts_ratelimit_t rl = klaviyo_limiter(0);
     int64_t t = 100000;
     assert_int_equal(ts_ratelimit_wait(&rl, t), 0);
     ts_ratelimit_sent_backlog(&rl, t, true);
@@ -158,8 +161,7 @@ static void test_late_sends_catch_up_only_with_a_backlog(void **state) {
     int64_t w = ts_ratelimit_wait(&rl, u);
     assert_true(w > 200 && w <= 216);
     /* over any run with such stalls Klaviyo's window still admits all */
-    ts_ratelimit_t r2;
-    ts_ratelimit_init(&r2, 10, 150, 0);
+    ts_ratelimit_t r2 = klaviyo_limiter(0);
     int64_t arr[2000];
     int n = 0;
     for (int64_t v = 0; v < 300000; v++) {
@@ -172,8 +174,7 @@ static void test_late_sends_catch_up_only_with_a_backlog(void **state) {
     assert_int_equal(klaviyo_refusals(arr, n, 10, 150), 0);
     assert_true(n >= 740); /* 300 s x 150/min = 750 (745 paced) */
     /* without a backlog a late send earns half an interval at most */
-    ts_ratelimit_t r3;
-    ts_ratelimit_init(&r3, 10, 150, 0);
+    ts_ratelimit_t r3 = klaviyo_limiter(0);
     ts_ratelimit_sent(&r3, 100000);
     ts_ratelimit_sent(&r3, 102000);
     assert_true(ts_ratelimit_wait(&r3, 102000) > 190);
@@ -187,7 +188,7 @@ static void test_three_members_share_one_account(void **state) {
     ts_ratelimit_t rl[3];
     int64_t t0 = 1000;
     for (int k = 0; k < 3; k++) {
-        ts_ratelimit_init(&rl[k], 10, 150, t0);
+        rl[k] = klaviyo_limiter(t0);
         ts_ratelimit_set_share(&rl[k], 1.0 / 3.0);
     }
     run_t r;
@@ -205,8 +206,7 @@ static void test_three_members_share_one_account(void **state) {
 
 static void test_lower_share_waits_for_the_window(void **state) {
     (void)state;
-    ts_ratelimit_t rl;
-    ts_ratelimit_init(&rl, 10, 150, 0);
+    ts_ratelimit_t rl = klaviyo_limiter(0);
     int sent = 0;
     int64_t t = 0;
     for (; t < 30000; t++) sent += ts_ratelimit_acquire(&rl, t) == 0;
@@ -228,8 +228,7 @@ static void test_lower_share_waits_for_the_window(void **state) {
 
 static void test_retry_after_blocks(void **state) {
     (void)state;
-    ts_ratelimit_t rl;
-    ts_ratelimit_init(&rl, 10, 150, 0);
+    ts_ratelimit_t rl = klaviyo_limiter(0);
     ts_ratelimit_block(&rl, 5000, 7);
     assert_int_equal(ts_ratelimit_wait(&rl, 5000), 7000);
     assert_true(ts_ratelimit_acquire(&rl, 11999) > 0);
@@ -240,8 +239,7 @@ static void test_retry_after_blocks(void **state) {
 
 static void test_remaining_tightens(void **state) {
     (void)state;
-    ts_ratelimit_t rl;
-    ts_ratelimit_init(&rl, 10, 150, 0);
+    ts_ratelimit_t rl = klaviyo_limiter(0);
     /* other members spend from the same window: Klaviyo says 2 remain
      * for the next 30 s */
     ts_ratelimit_observe(&rl, 0, 150, 2, 30);
@@ -260,8 +258,7 @@ static void test_remaining_tightens(void **state) {
 
 static void test_limit_header_lowers_the_pace(void **state) {
     (void)state;
-    ts_ratelimit_t rl;
-    ts_ratelimit_init(&rl, 10, 150, 0);
+    ts_ratelimit_t rl = klaviyo_limiter(0);
     ts_ratelimit_observe(&rl, 0, 60, 59, 60); /* this account is allowed 60/min */
     assert_true(ts_ratelimit_steady_per_min(&rl) < 60.1);
     assert_int_equal(ts_ratelimit_acquire(&rl, 0), 0);

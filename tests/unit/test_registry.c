@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "avro_testlib.h"
+#include "net_testlib.h"
 #include "tillstream/avro.h"
 #include "tillstream/registry.h"
 
@@ -201,14 +202,11 @@ static void test_errors_classified(void **state) {
     ts_registry_destroy(r);
 
     /* a registry that accepts connections and never answers: transient */
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(ls, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(ls, 4), 0);
-    socklen_t al = sizeof a;
-    getsockname(ls, (struct sockaddr *)&a, &al);
+    int port;
+    int ls = tn_listen_loopback(4, &port);
+    assert_true(ls >= 0);
     char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", ntohs(a.sin_port));
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
     ts_registry_opts_t o = {.url = url, .timeout_ms = 300};
     r = ts_registry_new(&o, err, sizeof err);
     assert_int_equal(ts_registry_get(r, 7, &json, err, sizeof err), TS_ERR_TRANSIENT);

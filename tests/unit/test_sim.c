@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "json_testlib.h"
 #include "tillstream/kbody.h"
 #include "tillstream/sim.h"
 
@@ -747,16 +748,6 @@ static cJSON *json_of(const resp_t *r) {
     return j;
 }
 
-static const char *jstr(const cJSON *o, const char *path) {
-    /* "a.b.c" */
-    char buf[128];
-    snprintf(buf, sizeof buf, "%s", path);
-    const cJSON *cur = o;
-    for (char *tok = strtok(buf, "."); tok && cur; tok = strtok(NULL, "."))
-        cur = cJSON_GetObjectItemCaseSensitive(cur, tok);
-    return cJSON_IsString(cur) ? cur->valuestring : NULL;
-}
-
 static int jint(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(o, "attributes"), k);
     assert_true(cJSON_IsNumber(v));
@@ -764,6 +755,99 @@ static int jint(const cJSON *o, const char *k) {
 }
 
 #define JOBS "/api/profile-bulk-import-jobs"
+
+/* GET `path` as `key`: the answer's status, the answer freed. */
+static long get_status(ts_sim_t *s, const char *path, const char *key) {
+    resp_t r = api_get(s, path, key);
+    long status = r.status;
+    resp_free(&r);
+    return status;
+}
+
+/* POST `body` to `path` as `key` (revision 2026-07-15): the answer's status. */
+static long post_status(ts_sim_t *s, const char *path, const char *key, const char *body) {
+    resp_t r = post(s, path, key, "2026-07-15", body);
+    long status = r.status;
+    resp_free(&r);
+    return status;
+}
+
+/* The JSON document of an answer, which must have status `status` (0:
+ * any); the caller deletes it. */
+static cJSON *answer_json(resp_t r, long status) {
+    if (status) assert_int_equal(r.status, status);
+    cJSON *j = json_of(&r);
+    resp_free(&r);
+    return j;
+}
+
+static cJSON *get_json(ts_sim_t *s, const char *path, const char *key, long status) {
+    return answer_json(api_get(s, path, key), status);
+}
+
+/* Posts an import job of `body` as pk_a: its id into id[64]. */
+static void post_job(ts_sim_t *s, const char *body, long status, char *id) {
+    cJSON *j = answer_json(post(s, JOBS, "pk_a", "2026-07-15", body), status);
+    snprintf(id, 64, "%s", tj_str(j, "data.id"));
+    cJSON_Delete(j);
+}
+
+/* GETs `first` as pk_a and then each page's links.next, every page 200,
+ * and hands each item of every page's data to `each`: the number of pages. */
+static int walk_pages(ts_sim_t *s, const char *first, void (*each)(const cJSON *item, void *ctx),
+                      void *ctx) {
+    char next[512];
+    snprintf(next, sizeof next, "%s", first);
+    int pages = 0;
+    while (*next) {
+        cJSON *j = get_json(s, next, "pk_a", 200);
+        pages++;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "data")) each(e, ctx);
+        const char *nx = tj_str(j, "links.next");
+        snprintf(next, sizeof next, "%s", nx ? nx : "");
+        cJSON_Delete(j);
+    }
+    return pages;
+}
+
+/* The job test's three failed profiles (of 25, bad[] = {4, 11, 23}). */
+static const char *const job_err_ptr[] = {"/data/attributes/profiles/data/4/attributes/email",
+                                          "/data/attributes/profiles/data/11/attributes/"
+                                          "phone_number",
+                                          "/data/attributes/profiles/data/23/attributes/email"};
+static const char *const job_err_ext[] = {"C4", "C11", "C23"};
+
+typedef struct {
+    int n;     /* items seen */
+    int round; /* profiles: 0 records the ids, 1 compares them */
+    char ids[22][40];
+} job_walk_t;
+
+static void check_import_error(const cJSON *e, void *ctx) {
+    job_walk_t *w = ctx;
+    assert_true(w->n < 3);
+    assert_string_equal(tj_str(e, "type"), "import-error");
+    assert_string_equal(tj_str(e, "attributes.source.pointer"), job_err_ptr[w->n]);
+    assert_string_equal(tj_str(e, "attributes.original_payload.attributes.external_id"),
+                        job_err_ext[w->n]);
+    assert_non_null(strstr(tj_str(e, "attributes.detail"), w->n == 1 ? "phone" : "email"));
+    w->n++;
+}
+
+static void check_profile(const cJSON *p, void *ctx) {
+    job_walk_t *w = ctx;
+    assert_true(w->n < 22);
+    assert_string_equal(tj_str(p, "type"), "profile");
+    const char *ext = tj_str(p, "attributes.external_id");
+    assert_non_null(ext);
+    for (int k = 0; k < 3; k++) assert_string_not_equal(ext, job_err_ext[k]);
+    if (w->round == 0)
+        snprintf(w->ids[w->n], sizeof w->ids[w->n], "%s", tj_str(p, "id"));
+    else
+        assert_string_equal(w->ids[w->n], tj_str(p, "id"));
+    w->n++;
+}
 
 static void test_import_jobs_complete_late_and_report_errors(void **state) {
     (void)state;
@@ -777,131 +861,59 @@ static void test_import_jobs_complete_late_and_report_errors(void **state) {
     ts_buf_t b = TS_BUF_INIT;
     const int bad[] = {4, 11, 23};
     import_body(&b, 25, bad, 3);
-    resp_t r = post(s, JOBS, "pk_a", "2026-07-15", b.data);
-    assert_int_equal(r.status, 202); /* bad formats fail inside the job, not the request */
-    cJSON *j = json_of(&r);
+    /* bad formats fail inside the job, not the request */
+    cJSON *j = answer_json(post(s, JOBS, "pk_a", "2026-07-15", b.data), 202);
     char id[64], path[256];
-    snprintf(id, sizeof id, "%s", jstr(j, "data.id"));
-    assert_string_equal(jstr(j, "data.attributes.status"), "queued");
+    snprintf(id, sizeof id, "%s", tj_str(j, "data.id"));
+    assert_string_equal(tj_str(j, "data.attributes.status"), "queued");
     cJSON_Delete(j);
-    resp_free(&r);
 
     /* pending: no counts, no errors yet */
     snprintf(path, sizeof path, JOBS "/%s", id);
-    r = api_get(s, path, "pk_a");
-    assert_int_equal(r.status, 200);
-    j = json_of(&r);
-    assert_string_equal(jstr(j, "data.id"), id);
-    assert_string_equal(jstr(j, "data.attributes.status"), "queued");
+    j = get_json(s, path, "pk_a", 200);
+    assert_string_equal(tj_str(j, "data.id"), id);
+    assert_string_equal(tj_str(j, "data.attributes.status"), "queued");
     assert_int_equal(jint(cJSON_GetObjectItem(j, "data"), "failed_count"), 0);
-    assert_non_null(jstr(j, "links.self"));
+    assert_non_null(tj_str(j, "links.self"));
     cJSON_Delete(j);
-    resp_free(&r);
     snprintf(path, sizeof path, JOBS "/%s/import-errors", id);
-    r = api_get(s, path, "pk_a");
-    j = json_of(&r);
+    j = get_json(s, path, "pk_a", 0);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "data")), 0);
     cJSON_Delete(j);
-    resp_free(&r);
     fake_now += 600;
     snprintf(path, sizeof path, JOBS "/%s/", id);
-    r = api_get(s, path, "pk_a");
-    j = json_of(&r);
-    assert_string_equal(jstr(j, "data.attributes.status"), "processing");
+    j = get_json(s, path, "pk_a", 0);
+    assert_string_equal(tj_str(j, "data.attributes.status"), "processing");
     cJSON_Delete(j);
-    resp_free(&r);
 
     /* another account cannot see it; unknown ids are 404 */
-    r = api_get(s, path, "pk_b");
-    assert_int_equal(r.status, 404);
-    resp_free(&r);
-    r = api_get(s, JOBS "/sim-job-999/", "pk_a");
-    assert_int_equal(r.status, 404);
-    resp_free(&r);
+    assert_int_equal(get_status(s, path, "pk_b"), 404);
+    assert_int_equal(get_status(s, JOBS "/sim-job-999/", "pk_a"), 404);
 
     /* complete: 22 imported, 3 failed */
     fake_now += 400;
-    r = api_get(s, path, "pk_a");
-    j = json_of(&r);
-    assert_string_equal(jstr(j, "data.attributes.status"), "complete");
+    j = get_json(s, path, "pk_a", 0);
+    assert_string_equal(tj_str(j, "data.attributes.status"), "complete");
     assert_int_equal(jint(cJSON_GetObjectItem(j, "data"), "failed_count"), 3);
     assert_int_equal(jint(cJSON_GetObjectItem(j, "data"), "completed_count"), 22);
     assert_int_equal(jint(cJSON_GetObjectItem(j, "data"), "total_count"), 25);
-    assert_non_null(jstr(j, "data.attributes.completed_at"));
+    assert_non_null(tj_str(j, "data.attributes.completed_at"));
     cJSON_Delete(j);
-    resp_free(&r);
 
     /* import-errors, two per page: the three failed profiles, in order */
-    static const char *const want_ptr[] = {"/data/attributes/profiles/data/4/attributes/email",
-                                           "/data/attributes/profiles/data/11/attributes/"
-                                           "phone_number",
-                                           "/data/attributes/profiles/data/23/attributes/email"};
-    static const char *const want_ext[] = {"C4", "C11", "C23"};
+    job_walk_t w = {0};
     snprintf(path, sizeof path, JOBS "/%s/import-errors?page%%5Bsize%%5D=2", id);
-    int seen = 0, pages = 0;
-    char next[512];
-    snprintf(next, sizeof next, "%s", path);
-    while (*next) {
-        r = api_get(s, next, "pk_a");
-        assert_int_equal(r.status, 200);
-        j = json_of(&r);
-        pages++;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "data")) {
-            assert_true(seen < 3);
-            assert_string_equal(jstr(e, "type"), "import-error");
-            assert_string_equal(jstr(e, "attributes.source.pointer"), want_ptr[seen]);
-            assert_string_equal(jstr(e, "attributes.original_payload.attributes.external_id"),
-                                want_ext[seen]);
-            assert_non_null(strstr(jstr(e, "attributes.detail"), seen == 1 ? "phone" : "email"));
-            seen++;
-        }
-        const char *nx = jstr(j, "links.next");
-        snprintf(next, sizeof next, "%s", nx ? nx : "");
-        cJSON_Delete(j);
-        resp_free(&r);
-    }
-    assert_int_equal(seen, 3);
-    assert_int_equal(pages, 2);
+    assert_int_equal(walk_pages(s, path, check_import_error, &w), 2);
+    assert_int_equal(w.n, 3);
 
     /* profiles: 22, stable ids (the same again from a second job) */
-    char ids[22][40];
-    for (int round = 0; round < 2; round++) {
-        snprintf(next, sizeof next, JOBS "/%s/profiles?page%%5Bsize%%5D=10", id);
-        int n = 0;
-        pages = 0;
-        while (*next) {
-            r = api_get(s, next, "pk_a");
-            assert_int_equal(r.status, 200);
-            j = json_of(&r);
-            pages++;
-            const cJSON *p;
-            cJSON_ArrayForEach(p, cJSON_GetObjectItem(j, "data")) {
-                assert_true(n < 22);
-                assert_string_equal(jstr(p, "type"), "profile");
-                const char *ext = jstr(p, "attributes.external_id");
-                assert_non_null(ext);
-                for (int k = 0; k < 3; k++) assert_string_not_equal(ext, want_ext[k]);
-                if (round == 0)
-                    snprintf(ids[n], sizeof ids[n], "%s", jstr(p, "id"));
-                else
-                    assert_string_equal(ids[n], jstr(p, "id"));
-                n++;
-            }
-            const char *nx = jstr(j, "links.next");
-            snprintf(next, sizeof next, "%s", nx ? nx : "");
-            cJSON_Delete(j);
-            resp_free(&r);
-        }
-        assert_int_equal(n, 22);
-        assert_int_equal(pages, 3);
-        if (round == 0) { /* the same profiles again: a new job, the same ids */
-            r = post(s, JOBS, "pk_a", "2026-07-15", b.data);
-            assert_int_equal(r.status, 202);
-            j = json_of(&r);
-            snprintf(id, sizeof id, "%s", jstr(j, "data.id"));
-            cJSON_Delete(j);
-            resp_free(&r);
+    for (w.round = 0; w.round < 2; w.round++) {
+        snprintf(path, sizeof path, JOBS "/%s/profiles?page%%5Bsize%%5D=10", id);
+        w.n = 0;
+        assert_int_equal(walk_pages(s, path, check_profile, &w), 3);
+        assert_int_equal(w.n, 22);
+        if (w.round == 0) { /* the same profiles again: a new job, the same ids */
+            post_job(s, b.data, 202, id);
             fake_now += 1000;
         }
     }
@@ -913,35 +925,25 @@ static void test_import_jobs_complete_late_and_report_errors(void **state) {
 
     /* bad page size */
     snprintf(path, sizeof path, JOBS "/%s/profiles?page%%5Bsize%%5D=101", id);
-    r = api_get(s, path, "pk_a");
-    assert_int_equal(r.status, 400);
-    resp_free(&r);
+    assert_int_equal(get_status(s, path, "pk_a"), 400);
 
     /* control API: jobs that never complete, then a listing */
-    r = post(s, "/__sim/jobs", "pk_a", NULL, "{\"delay_ms\":-1}");
+    resp_t r = post(s, "/__sim/jobs", "pk_a", NULL, "{\"delay_ms\":-1}");
     assert_int_equal(r.status, 200);
     resp_free(&r);
-    r = post(s, JOBS, "pk_a", "2026-07-15", b.data);
-    j = json_of(&r);
-    snprintf(id, sizeof id, "%s", jstr(j, "data.id"));
-    cJSON_Delete(j);
-    resp_free(&r);
+    post_job(s, b.data, 0, id);
     fake_now += 86400000;
     snprintf(path, sizeof path, JOBS "/%s", id);
-    r = api_get(s, path, "pk_a");
-    j = json_of(&r);
-    assert_string_equal(jstr(j, "data.attributes.status"), "processing");
+    j = get_json(s, path, "pk_a", 0);
+    assert_string_equal(tj_str(j, "data.attributes.status"), "processing");
     cJSON_Delete(j);
-    resp_free(&r);
-    r = api_get(s, "/__sim/jobs", "pk_a");
-    j = json_of(&r);
+    j = get_json(s, "/__sim/jobs", "pk_a", 0);
     assert_int_equal(cJSON_GetObjectItem(j, "delay_ms")->valueint, -1);
     const cJSON *jobs = cJSON_GetObjectItem(j, "jobs");
     assert_int_equal(cJSON_GetArraySize(jobs), 3);
-    assert_string_equal(jstr(cJSON_GetArrayItem(jobs, 2), "status"), "processing");
+    assert_string_equal(tj_str(cJSON_GetArrayItem(jobs, 2), "status"), "processing");
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(jobs, 0), "failed_count")->valueint, 3);
     cJSON_Delete(j);
-    resp_free(&r);
     r = post(s, "/__sim/jobs", "pk_a", NULL, "{\"delay\":1}");
     assert_int_equal(r.status, 400);
     resp_free(&r);
@@ -958,25 +960,14 @@ static void test_job_polls_share_the_import_budget(void **state) {
     fake_now = 5000000;
     ts_buf_t b = TS_BUF_INIT;
     import_body(&b, 2, NULL, 0);
-    resp_t r = post(s, JOBS, "pk_a", "2026-07-15", b.data);
-    assert_int_equal(r.status, 202);
-    resp_free(&r);
-    r = api_get(s, JOBS "/sim-job-1", "pk_a");
-    assert_int_equal(r.status, 200);
-    resp_free(&r);
-    r = api_get(s, JOBS "/sim-job-1/profiles", "pk_a");
-    assert_int_equal(r.status, 200);
-    resp_free(&r);
-    r = post(s, JOBS, "pk_a", "2026-07-15", b.data); /* the 4th in the same second */
-    assert_int_equal(r.status, 429);
-    resp_free(&r);
-    r = api_get(s, JOBS "/sim-job-1", "pk_a");
-    assert_int_equal(r.status, 429);
-    resp_free(&r);
+    assert_int_equal(post_status(s, JOBS, "pk_a", b.data), 202);
+    assert_int_equal(get_status(s, JOBS "/sim-job-1", "pk_a"), 200);
+    assert_int_equal(get_status(s, JOBS "/sim-job-1/profiles", "pk_a"), 200);
+    /* the 4th in the same second */
+    assert_int_equal(post_status(s, JOBS, "pk_a", b.data), 429);
+    assert_int_equal(get_status(s, JOBS "/sim-job-1", "pk_a"), 429);
     fake_now += 1000;
-    r = api_get(s, JOBS "/sim-job-1", "pk_a");
-    assert_int_equal(r.status, 200);
-    resp_free(&r);
+    assert_int_equal(get_status(s, JOBS "/sim-job-1", "pk_a"), 200);
     ts_buf_free(&b);
     ts_sim_destroy(s);
 }
@@ -993,20 +984,16 @@ static void test_import_jobs_fail_unassigned_numbers(void **state) {
         "{\"type\":\"profile\",\"attributes\":{\"phone_number\":\"+6198765432\"}},"
         "{\"type\":\"profile\",\"attributes\":{\"phone_number\":\"+61412345678\"}},"
         "{\"type\":\"profile\",\"attributes\":{\"phone_number\":\"+14155550100\"}}]}}}}";
-    resp_t r = post(s, JOBS, "pk_a", "2026-07-15", body);
-    assert_int_equal(r.status, 202);
-    resp_free(&r);
+    assert_int_equal(post_status(s, JOBS, "pk_a", body), 202);
     fake_now += 10;
-    r = api_get(s, JOBS "/sim-job-1/import-errors", "pk_a");
-    cJSON *j = json_of(&r);
+    cJSON *j = get_json(s, JOBS "/sim-job-1/import-errors", "pk_a", 0);
     const cJSON *d = cJSON_GetObjectItem(j, "data");
     assert_int_equal(cJSON_GetArraySize(d), 2);
-    assert_string_equal(jstr(cJSON_GetArrayItem(d, 0), "attributes.source.pointer"),
+    assert_string_equal(tj_str(cJSON_GetArrayItem(d, 0), "attributes.source.pointer"),
                         "/data/attributes/profiles/data/0/attributes/phone_number");
-    assert_string_equal(jstr(cJSON_GetArrayItem(d, 1), "attributes.source.pointer"),
+    assert_string_equal(tj_str(cJSON_GetArrayItem(d, 1), "attributes.source.pointer"),
                         "/data/attributes/profiles/data/1/attributes/phone_number");
     cJSON_Delete(j);
-    resp_free(&r);
     ts_sim_destroy(s);
 }
 
@@ -1020,19 +1007,14 @@ static void test_profile_deletion(void **state) {
     "{\"data\":{\"type\":\"data-privacy-deletion-job\",\"attributes\":{\"profile\":{\"data\":{"    \
     "\"type\":\"profile\",\"attributes\":" attrs "}}}}}"
     const char *path = "/api/data-privacy-deletion-jobs";
-    resp_t r = post(s, path, "pk_a", "2026-07-15", DEL("{\"email\":\"gone@example.com\"}"));
-    assert_int_equal(r.status, 202);
-    resp_free(&r);
-    r = post(s, path, "pk_a", "2026-07-15", DEL("{}"));
+    assert_int_equal(post_status(s, path, "pk_a", DEL("{\"email\":\"gone@example.com\"}")), 202);
+    resp_t r = post(s, path, "pk_a", "2026-07-15", DEL("{}"));
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(r.body.data, "/data/attributes/profile/data/attributes"));
     resp_free(&r);
-    r = post(s, path, "pk_a", "2026-07-15", DEL("{\"phone_number\":\"+61412345678\"}"));
-    assert_int_equal(r.status, 202);
-    resp_free(&r);
-    r = post(s, path, "pk_a", "2026-07-15", DEL("{\"email\":\"x@example.com\"}"));
-    assert_int_equal(r.status, 429); /* the 4th in a second: 3/s */
-    resp_free(&r);
+    assert_int_equal(post_status(s, path, "pk_a", DEL("{\"phone_number\":\"+61412345678\"}")), 202);
+    /* the 4th in a second: 3/s */
+    assert_int_equal(post_status(s, path, "pk_a", DEL("{\"email\":\"x@example.com\"}")), 429);
 #undef DEL
     ts_sim_stats_t st;
     ts_sim_stats(s, "a", &st);

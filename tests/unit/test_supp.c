@@ -70,6 +70,23 @@ static char *profiles_page(const char *const *profiles, int n, const char *next)
     return b.data;
 }
 
+/* One page read: the mark it starts from, the mark it ends at, the records
+ * it emitted and its next link. */
+typedef struct {
+    ts_supp_mark_t from, to;
+    sink_t s;
+    ts_buf_t next;
+} pagefx_t;
+
+#define PAGEFX_INIT                                                                                \
+    { .s = {.fail_at = -1}, .next = TS_BUF_INIT }
+
+static void pagefx_free(pagefx_t *x) {
+    ts_supp_state_t tmp = {.ch = {x->from, x->to}};
+    ts_supp_state_clear(&tmp);
+    ts_buf_free(&x->next);
+}
+
 static ts_err_t parse(const char *page, const ts_supp_mark_t *from, ts_supp_mark_t *to, sink_t *s,
                       ts_buf_t *next) {
     char err[256];
@@ -148,20 +165,13 @@ static void test_newest_of_several_suppressions(void **state) {
         "{\"reason\":\"HARD_BOUNCE\",\"timestamp\":\"2026-01-01T00:00:00+00:00\"},"
         "{\"reason\":\"UNSUBSCRIBE\",\"timestamp\":\"2026-02-01T00:00:00.5+00:00\"}]}}}}}],"
         "\"links\":{\"self\":\"x\"}}";
-    ts_supp_mark_t from = {0}, to = {0};
-    sink_t s = {.fail_at = -1};
-    ts_buf_t next = TS_BUF_INIT;
-    assert_int_equal(parse(page, &from, &to, &s, &next), TS_OK);
-    assert_int_equal(s.n, 1);
-    assert_non_null(strstr(s.values[0], "\"reason\":\"UNSUBSCRIBE\",\"timestamp\":"
-                                        "\"2026-02-01T00:00:00.500Z\""));
-    char err[128];
-    assert_int_equal(
-        ts_supp_profiles_page("{\"errors\":[]}", 13, &from, &to, emit, &s, &next, err, sizeof err),
-        TS_ERR_INVALID);
-    ts_supp_state_t tmp = {.ch = {to}};
-    ts_supp_state_clear(&tmp);
-    ts_buf_free(&next);
+    pagefx_t x = PAGEFX_INIT;
+    assert_int_equal(parse(page, &x.from, &x.to, &x.s, &x.next), TS_OK);
+    assert_int_equal(x.s.n, 1);
+    assert_non_null(strstr(x.s.values[0], "\"reason\":\"UNSUBSCRIBE\",\"timestamp\":"
+                                          "\"2026-02-01T00:00:00.500Z\""));
+    assert_int_equal(parse("{\"errors\":[]}", &x.from, &x.to, &x.s, &x.next), TS_ERR_INVALID);
+    pagefx_free(&x);
 }
 
 static void test_events_page(void **state) {
@@ -179,25 +189,21 @@ static void test_events_page(void **state) {
         "{\"type\":\"profile\",\"id\":\"P2\",\"attributes\":{\"phone_number\":\"+61412345679\","
         "\"external_id\":\"C2\"},\"links\":{\"self\":\"x\"}}],"
         "\"links\":{\"self\":\"x\",\"next\":\"http://k/api/events/?page%5Bcursor%5D=2\"}}";
-    ts_supp_mark_t from = {0}, to = {0};
-    sink_t s = {.fail_at = -1};
-    ts_buf_t next = TS_BUF_INIT;
+    pagefx_t x = PAGEFX_INIT;
     char err[128];
-    assert_int_equal(
-        ts_supp_events_page(page, strlen(page), &from, &to, emit, &s, &next, err, sizeof err),
-        TS_OK);
-    assert_int_equal(s.n, 2);
-    assert_string_equal(s.keys[0], "+61412345678"); /* no external_id: the phone */
-    assert_string_equal(s.keys[1], "C2");
-    assert_non_null(strstr(s.values[0], "\"channel\":\"sms\",\"reason\":\"UNSUBSCRIBE\","
-                                        "\"timestamp\":\"2026-11-18T11:06:40.000Z\""));
-    assert_non_null(strstr(s.values[1], "\"profile_id\":\"P2\""));
-    assert_int_equal(to.at, 1795000000000LL);
-    assert_int_equal(to.n_ids, 2); /* both events in that second */
-    assert_string_equal(next.data, "http://k/api/events/?page%5Bcursor%5D=2");
-    ts_supp_state_t tmp = {.ch = {from, to}};
-    ts_supp_state_clear(&tmp);
-    ts_buf_free(&next);
+    assert_int_equal(ts_supp_events_page(page, strlen(page), &x.from, &x.to, emit, &x.s, &x.next,
+                                         err, sizeof err),
+                     TS_OK);
+    assert_int_equal(x.s.n, 2);
+    assert_string_equal(x.s.keys[0], "+61412345678"); /* no external_id: the phone */
+    assert_string_equal(x.s.keys[1], "C2");
+    assert_non_null(strstr(x.s.values[0], "\"channel\":\"sms\",\"reason\":\"UNSUBSCRIBE\","
+                                          "\"timestamp\":\"2026-11-18T11:06:40.000Z\""));
+    assert_non_null(strstr(x.s.values[1], "\"profile_id\":\"P2\""));
+    assert_int_equal(x.to.at, 1795000000000LL);
+    assert_int_equal(x.to.n_ids, 2); /* both events in that second */
+    assert_string_equal(x.next.data, "http://k/api/events/?page%5Bcursor%5D=2");
+    pagefx_free(&x);
 }
 
 static void test_metrics_page(void **state) {
