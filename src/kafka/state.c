@@ -21,6 +21,7 @@
 #include "tillstream/jw.h"
 #include "kafka/topic.h"
 #include "tillstream/kconf.h"
+#include "tillstream/ktopic.h"
 #include "tillstream/log.h"
 
 #define N_BUCKETS 4096
@@ -139,34 +140,15 @@ static int supp_resize(ts_state_t *st, int n) {
  * factor. Returns 0 when created or already there. */
 static int create_state_topic(ts_state_t *st, int partitions, char *err, size_t errsz) {
     const char *name = st->o.cfg->topic_customers_state;
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, -1, err, errsz);
-    if (!nt) return -1;
-    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
-    rd_kafka_queue_t *q = rd_kafka_queue_new(st->producer);
-    rd_kafka_CreateTopics(st->producer, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
-    int rc = -1;
-    if (!ev) {
-        snprintf(err, errsz, "creating %s timed out", name);
-    } else {
-        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-        size_t n = 0;
-        const rd_kafka_topic_result_t **tr =
-            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
-        rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
-        if (!e && n == 1) e = rd_kafka_topic_result_error(tr[0]);
-        if (!e || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-            rc = 0;
-        else
-            snprintf(err, errsz, "creating %s: %s", name, rd_kafka_err2str(e));
-        rd_kafka_event_destroy(ev);
+    char why[256];
+    if (ts_ktopic_create(st->producer, name, partitions, "cleanup.policy", "compact", 15000, why,
+                         sizeof why)) {
+        snprintf(err, errsz, "creating %s: %s", name, why);
+        return -1;
     }
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-    if (rc == 0)
-        ts_log(TS_LOG_INFO, "state", NULL, "created the state topic %s (%d partitions, compacted)",
-               name, partitions);
-    return rc;
+    ts_log(TS_LOG_INFO, "state", NULL, "created the state topic %s (%d partitions, compacted)", name,
+           partitions);
+    return 0;
 }
 
 ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errstr_size) {
@@ -184,21 +166,11 @@ ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errst
     rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
     rd_kafka_conf_set_opaque(pc, st);
     if (!(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err))) goto conf_fail;
-    rd_kafka_conf_t *rc = ts_kconf_new(cfg, TS_KCONF_CONSUMER, err, sizeof err);
+    /* a second client: the reader only assigns and never joins, a distinct
+     * static member id keeps it so */
+    rd_kafka_conf_t *rc =
+        ts_kconf_reader(cfg, opts->group_id, "-state", "-state", false, err, sizeof err);
     if (!rc) goto conf_fail;
-    /* a second client: the member's static id is not its own (the reader
-     * only assigns and never joins, a distinct id keeps it so) */
-    for (size_t i = 0; i < cfg->n_kafka; i++)
-        if (!strcmp(cfg->kafka[i].key, "group.instance.id")) {
-            char iid[300];
-            snprintf(iid, sizeof iid, "%s-state", cfg->kafka[i].value);
-            rd_kafka_conf_set(rc, "group.instance.id", iid, NULL, 0);
-        }
-    char gid[300];
-    snprintf(gid, sizeof gid, "%s-state", opts->group_id);
-    rd_kafka_conf_set(rc, "group.id", gid, NULL, 0);
-    rd_kafka_conf_set(rc, "enable.auto.commit", "false", NULL, 0);
-    rd_kafka_conf_set(rc, "enable.partition.eof", "false", NULL, 0);
     if (!(st->reader = rd_kafka_new(RD_KAFKA_CONSUMER, rc, err, sizeof err))) goto conf_fail;
     st->n_parts = ts_ktopic_partitions(st->reader, cfg->topic_customers);
     int ns = ts_ktopic_partitions(st->reader, cfg->topic_customers_state);
