@@ -49,8 +49,8 @@ void ts_kconf_durable_producer(rd_kafka_conf_t *conf);
  * enable.partition.eof = to_end; to_end also reads committed records
  * only. NULL with errstr set as ts_kconf_new(); the caller owns the conf. */
 rd_kafka_conf_t *ts_kconf_reader(const ts_config_t *cfg, const char *group,
-                                 const char *group_suffix, const char *instance_suffix,
-                                 bool to_end, char *errstr, size_t errstr_size);
+                                 const char *group_suffix, const char *instance_suffix, bool to_end,
+                                 char *errstr, size_t errstr_size);
 
 /* True when the config's kafka section sets `name` (a user's value wins
  * over a tillstream default). */

@@ -79,8 +79,8 @@ void ts_kconf_durable_producer(rd_kafka_conf_t *conf) {
 }
 
 rd_kafka_conf_t *ts_kconf_reader(const ts_config_t *cfg, const char *group,
-                                 const char *group_suffix, const char *instance_suffix,
-                                 bool to_end, char *errstr, size_t errstr_size) {
+                                 const char *group_suffix, const char *instance_suffix, bool to_end,
+                                 char *errstr, size_t errstr_size) {
     rd_kafka_conf_t *rc = ts_kconf_new(cfg, TS_KCONF_CONSUMER, errstr, errstr_size);
     if (!rc) return NULL;
     char id[300];

@@ -146,8 +146,8 @@ static int create_state_topic(ts_state_t *st, int partitions, char *err, size_t 
         snprintf(err, errsz, "creating %s: %s", name, why);
         return -1;
     }
-    ts_log(TS_LOG_INFO, "state", NULL, "created the state topic %s (%d partitions, compacted)", name,
-           partitions);
+    ts_log(TS_LOG_INFO, "state", NULL, "created the state topic %s (%d partitions, compacted)",
+           name, partitions);
     return 0;
 }
 
