@@ -58,11 +58,8 @@ void ts_avro_destroy(ts_avro_t *a) {
 }
 
 ts_avro_t *ts_avro_new(ts_kind_t kind, char *errstr, size_t errstr_size) {
-    ts_avro_t *a = calloc(1, sizeof *a);
-    if (!a) {
-        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "avro: out of memory");
-        return NULL;
-    }
+    ts_avro_t *a = ts_zalloc(sizeof *a, "avro", errstr, errstr_size);
+    if (!a) return NULL;
     a->kind = kind;
     const char *json = kind == TS_KIND_CUSTOMER ? ts_schema_customer_avsc : ts_schema_order_avsc;
     if (avro_schema_from_json_length(json, strlen(json), &a->reader)) {

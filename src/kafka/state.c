@@ -152,12 +152,9 @@ static int create_state_topic(ts_state_t *st, int partitions, char *err, size_t 
 }
 
 ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errstr_size) {
-    ts_state_t *st = calloc(1, sizeof *st);
+    ts_state_t *st = ts_zalloc(sizeof *st, NULL, errstr, errstr_size);
     char err[512];
-    if (!st) {
-        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
+    if (!st) return NULL;
     st->o = *opts;
     const ts_config_t *cfg = opts->cfg;
     rd_kafka_conf_t *pc = ts_kconf_new(cfg, TS_KCONF_PRODUCER, err, sizeof err);
@@ -461,11 +458,7 @@ ts_err_t ts_state_write(ts_state_t *st, int32_t partition, const char *customer_
         *kb = q;
     }
     e->q = q;
-    if (q->tail)
-        q->tail->qnext = e;
-    else
-        q->head = e;
-    q->tail = e;
+    TS_LIST_APPEND(q->head, q->tail, e, qnext);
     pending_t **b = bucket(st, token);
     e->next = *b;
     *b = e;

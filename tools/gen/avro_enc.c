@@ -33,11 +33,8 @@ void ts_avro_enc_destroy(ts_avro_enc_t *e) {
 
 ts_avro_enc_t *ts_avro_enc_new(ts_kind_t kind, const char *writer_schema_json, char *errstr,
                                size_t errstr_size) {
-    ts_avro_enc_t *e = calloc(1, sizeof *e);
-    if (!e) {
-        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "avro: out of memory");
-        return NULL;
-    }
+    ts_avro_enc_t *e = ts_zalloc(sizeof *e, "avro", errstr, errstr_size);
+    if (!e) return NULL;
     e->kind = kind;
     const char *rj = kind == TS_KIND_CUSTOMER ? ts_schema_customer_avsc : ts_schema_order_avsc;
     const char *wj = writer_schema_json ? writer_schema_json : rj;

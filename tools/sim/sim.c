@@ -235,11 +235,8 @@ static double rnd(ts_sim_t *s) { /* under s->mu */
 }
 
 ts_sim_t *ts_sim_new(const ts_sim_opts_t *opts, char *errstr, size_t errstr_size) {
-    ts_sim_t *s = calloc(1, sizeof *s);
-    if (!s) {
-        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
+    ts_sim_t *s = ts_zalloc(sizeof *s, NULL, errstr, errstr_size);
+    if (!s) return NULL;
     s->o = *opts;
     if (opts->dump_dir) s->dump_dir = strdup(opts->dump_dir);
     s->o.dump_dir = NULL;
