@@ -379,6 +379,35 @@ typedef struct {
     size_t idx;
 } hit_t;
 
+/* page[size]: def when absent, else an integer from 1 to max; -1 when it is
+ * not (err and param filled for the 400). */
+static int size_arg(const char *page_size, int def, int max, char *err, size_t errsz, char *param,
+                    size_t paramsz) {
+    if (!page_size) return def;
+    char *end;
+    long v = strtol(page_size, &end, 10);
+    if (*end || v < 1 || v > max)
+        return snprintf(err, errsz, "page[size] must be an integer between 1 and %d", max),
+               snprintf(param, paramsz, "page[size]"), -1;
+    return (int)v;
+}
+
+/* page[cursor], opaque to clients: "<tag><sort ts>.<index>" in our
+ * encoding. 1 with *after set, 0 when absent, -1 when malformed (err and
+ * param filled for the 400). */
+static int cursor_arg(const char *cursor, char tag, hit_t *after, char *err, size_t errsz,
+                      char *param, size_t paramsz) {
+    if (!cursor) return 0;
+    long long t;
+    size_t idx;
+    char tail;
+    if (cursor[0] != tag || sscanf(cursor + 1, "%lld.%zu%c", &t, &idx, &tail) != 2)
+        return snprintf(err, errsz, "Invalid page cursor"),
+               snprintf(param, paramsz, "page[cursor]"), -1;
+    *after = (hit_t){t, idx};
+    return 1;
+}
+
 static int cmp_hit(const void *a, const void *b) {
     const hit_t *x = a, *y = b;
     if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
@@ -485,27 +514,11 @@ unsigned sim_profiles_get(sim_profiles_t *p, const char *filter, const char *add
             a += n + (a[n] == ',');
         }
     }
-    int size = 20; /* Klaviyo's default page size; at most 100 */
-    if (page_size) {
-        char *end;
-        long v = strtol(page_size, &end, 10);
-        if (*end || v < 1 || v > 100)
-            return snprintf(err, errsz, "page[size] must be an integer between 1 and 100"),
-                   snprintf(param, paramsz, "page[size]"), 400;
-        size = (int)v;
-    }
-    hit_t after = {-1, 0};
-    bool has_after = false;
-    if (cursor) { /* opaque to clients: "<sort ts>.<profile index>" in our encoding */
-        long long t;
-        size_t idx;
-        char tail;
-        if (sscanf(cursor, "c%lld.%zu%c", &t, &idx, &tail) != 2)
-            return snprintf(err, errsz, "Invalid page cursor"),
-                   snprintf(param, paramsz, "page[cursor]"), 400;
-        after = (hit_t){t, idx};
-        has_after = true;
-    }
+    /* Klaviyo's default page size; at most 100 */
+    int size = size_arg(page_size, 20, 100, err, errsz, param, paramsz);
+    hit_t after = {-1, 0}; /* "c<sort ts>.<profile index>" */
+    int has_after = size < 0 ? 0 : cursor_arg(cursor, 'c', &after, err, errsz, param, paramsz);
+    if (size < 0 || has_after < 0) return 400;
     hit_t *hits = malloc((p->n ? p->n : 1) * sizeof *hits);
     if (!hits) return snprintf(err, errsz, "out of memory"), 500;
     size_t nh = 0;
@@ -798,26 +811,12 @@ static unsigned ev_query(evq_t *q, const char *filter, const char *sort, const c
         q->inc_metric |= n == 6 && !strncmp(a, "metric", 6);
         a += n + (a[n] == ',');
     }
-    q->size = 200; /* get_events.json: default 200, at most 1000 */
-    if (page_size) {
-        char *end;
-        long v = strtol(page_size, &end, 10);
-        if (*end || v < 1 || v > 1000)
-            return snprintf(err, errsz, "page[size] must be an integer between 1 and 1000"),
-                   snprintf(param, paramsz, "page[size]"), 400;
-        q->size = (int)v;
-    }
+    /* get_events.json: default 200, at most 1000 */
+    if ((q->size = size_arg(page_size, 200, 1000, err, errsz, param, paramsz)) < 0) return 400;
     q->desc = sort && sort[0] == '-';
-    if (cursor) {
-        long long t;
-        size_t idx;
-        char tail;
-        if (sscanf(cursor, "e%lld.%zu%c", &t, &idx, &tail) != 2)
-            return snprintf(err, errsz, "Invalid page cursor"),
-                   snprintf(param, paramsz, "page[cursor]"), 400;
-        q->after = (hit_t){t, idx};
-        q->has_after = true;
-    }
+    int has_after = cursor_arg(cursor, 'e', &q->after, err, errsz, param, paramsz);
+    if (has_after < 0) return 400;
+    q->has_after = has_after;
     return 0;
 }
 
