@@ -414,6 +414,40 @@ static int cmp_hit(const void *a, const void *b) {
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
+/* Item i of a listing, when it matches the request's filter: its sort key
+ * in *h. */
+typedef bool (*hit_fn)(const sim_profiles_t *p, size_t i, const void *filter, hit_t *h);
+
+/* The hits among a listing's n items past `after` (NULL: from the start),
+ * in the listing's order (desc: newest first), *nh of them; the caller
+ * frees. NULL when out of memory. */
+static hit_t *select_hits(const sim_profiles_t *p, size_t n, hit_fn hit, const void *filter,
+                          const hit_t *after, bool desc, size_t *nh) {
+    hit_t *hits = malloc((n ? n : 1) * sizeof *hits);
+    if (!hits) return NULL;
+    *nh = 0;
+    for (size_t i = 0; i < n; i++) {
+        hit_t h;
+        if (!hit(p, i, filter, &h)) continue;
+        if (after && (desc ? cmp_hit(&h, after) >= 0 : cmp_hit(&h, after) <= 0)) continue;
+        hits[(*nh)++] = h;
+    }
+    qsort(hits, *nh, sizeof *hits, cmp_hit);
+    for (size_t i = 0; desc && i < *nh / 2; i++) {
+        hit_t t = hits[i];
+        hits[i] = hits[*nh - 1 - i];
+        hits[*nh - 1 - i] = t;
+    }
+    return hits;
+}
+
+static bool profile_hit(const sim_profiles_t *p, size_t i, const void *filter, hit_t *h) {
+    const filter_t *f = filter;
+    if (!matches(&p->v[i], f)) return false;
+    *h = (hit_t){f->type == F_SUPPR_TS ? p->v[i].ch[CH_EMAIL].suppressed_ts : 0, i};
+    return true;
+}
+
 static void put_link(ts_buf_t *b, const char *base, const char *filter, const char *additional,
                      int size, bool size_given, const char *cursor) {
     ts_buf_printf(b, "%s/api/profiles/", base);
@@ -519,16 +553,9 @@ unsigned sim_profiles_get(sim_profiles_t *p, const char *filter, const char *add
     hit_t after = {-1, 0}; /* "c<sort ts>.<profile index>" */
     int has_after = size < 0 ? 0 : cursor_arg(cursor, 'c', &after, err, errsz, param, paramsz);
     if (size < 0 || has_after < 0) return 400;
-    hit_t *hits = malloc((p->n ? p->n : 1) * sizeof *hits);
+    size_t nh;
+    hit_t *hits = select_hits(p, p->n, profile_hit, &f, has_after ? &after : NULL, false, &nh);
     if (!hits) return snprintf(err, errsz, "out of memory"), 500;
-    size_t nh = 0;
-    for (size_t i = 0; i < p->n; i++) {
-        if (!matches(&p->v[i], &f)) continue;
-        hit_t h = {f.type == F_SUPPR_TS ? p->v[i].ch[CH_EMAIL].suppressed_ts : 0, i};
-        if (has_after && cmp_hit(&h, &after) <= 0) continue;
-        hits[nh++] = h;
-    }
-    qsort(hits, nh, sizeof *hits, cmp_hit);
     ts_jw_t w;
     ts_jw_init(&w, out);
     ts_jw_obj_open(&w);
@@ -769,6 +796,12 @@ static bool ev_matches(const sms_ev_t *e, const evfilter_t *f) {
     return true;
 }
 
+static bool event_hit(const sim_profiles_t *p, size_t i, const void *filter, hit_t *h) {
+    if (!ev_matches(&p->ev[i], filter)) return false;
+    *h = (hit_t){p->ev[i].ts, i};
+    return true;
+}
+
 static void put_link_ev(ts_buf_t *b, const char *base, const char *q[][2], const char *cursor) {
     ts_buf_printf(b, "%s/api/events/", base);
     char sep = '?';
@@ -818,29 +851,6 @@ static unsigned ev_query(evq_t *q, const char *filter, const char *sort, const c
     if (has_after < 0) return 400;
     q->has_after = has_after;
     return 0;
-}
-
-/* The events that match, past the cursor, in the asked order: a malloc'ed
- * array of *nh (the caller frees it), NULL when out of memory. */
-static hit_t *ev_hits(const sim_profiles_t *p, const evq_t *q, size_t *nh) {
-    hit_t *hits = malloc((p->n_ev ? p->n_ev : 1) * sizeof *hits);
-    if (!hits) return NULL;
-    *nh = 0;
-    for (size_t i = 0; i < p->n_ev; i++) {
-        if (!ev_matches(&p->ev[i], &q->f)) continue;
-        hit_t h = {p->ev[i].ts, i};
-        if (q->has_after && (q->desc ? cmp_hit(&h, &q->after) >= 0 : cmp_hit(&h, &q->after) <= 0))
-            continue;
-        hits[(*nh)++] = h;
-    }
-    qsort(hits, *nh, sizeof *hits, cmp_hit);
-    if (q->desc)
-        for (size_t i = 0; i < *nh / 2; i++) {
-            hit_t t = hits[i];
-            hits[i] = hits[*nh - 1 - i];
-            hits[*nh - 1 - i] = t;
-        }
-    return hits;
 }
 
 /* One event resource: its attributes, its profile and metric relationships. */
@@ -930,7 +940,8 @@ unsigned sim_profiles_events_get(sim_profiles_t *p, const char *filter, const ch
     if (st) return st;
     (void)fields_profile; /* sparse fieldsets: every identifier is always shown */
     size_t nh = 0;
-    hit_t *hits = ev_hits(p, &q, &nh);
+    hit_t *hits =
+        select_hits(p, p->n_ev, event_hit, &q.f, q.has_after ? &q.after : NULL, q.desc, &nh);
     if (!hits) return snprintf(err, errsz, "out of memory"), 500;
     size_t shown = nh < (size_t)q.size ? nh : (size_t)q.size;
     ts_jw_t w;
