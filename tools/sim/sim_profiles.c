@@ -408,6 +408,11 @@ static int cursor_arg(const char *cursor, char tag, hit_t *after, char *err, siz
     return 1;
 }
 
+/* The page[cursor] of the page after hit h, as cursor_arg reads it. */
+static void cursor_put(char tag, const hit_t *h, char *buf, size_t n) {
+    snprintf(buf, n, "%c%lld.%zu", tag, (long long)h->ts, h->idx);
+}
+
 static int cmp_hit(const void *a, const void *b) {
     const hit_t *x = a, *y = b;
     if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
@@ -588,8 +593,7 @@ unsigned sim_profiles_get(sim_profiles_t *p, const char *filter, const char *add
     ts_jw_kv_str(&w, "self", link.data);
     if (nh > shown) {
         char next[64];
-        snprintf(next, sizeof next, "c%lld.%zu", (long long)hits[shown - 1].ts,
-                 hits[shown - 1].idx);
+        cursor_put('c', &hits[shown - 1], next, sizeof next);
         ts_buf_reset(&link);
         put_link(&link, base, filter, additional, size, page_size != NULL, next);
         ts_jw_kv_str(&w, "next", link.data);
@@ -967,8 +971,7 @@ unsigned sim_profiles_events_get(sim_profiles_t *p, const char *filter, const ch
     ts_jw_kv_str(&w, "self", lb.data);
     if (nh > shown) {
         char next[64];
-        snprintf(next, sizeof next, "e%lld.%zu", (long long)hits[shown - 1].ts,
-                 hits[shown - 1].idx);
+        cursor_put('e', &hits[shown - 1], next, sizeof next);
         ts_buf_reset(&lb);
         put_link_ev(&lb, base, qs, next);
         ts_jw_kv_str(&w, "next", lb.data);
