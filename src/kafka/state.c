@@ -151,64 +151,81 @@ static int create_state_topic(ts_state_t *st, int partitions, char *err, size_t 
     return 0;
 }
 
-ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errstr_size) {
-    ts_state_t *st = ts_zalloc(sizeof *st, NULL, errstr, errstr_size);
+/* The producer and the reader. A property error already names its key
+ * path, as the consumer's does (and --check-config's): the same message
+ * whichever client met it. */
+static ts_err_t open_clients(ts_state_t *st, char *errstr, size_t errstr_size) {
+    const ts_config_t *cfg = st->o.cfg;
     char err[512];
-    if (!st) return NULL;
-    st->o = *opts;
-    const ts_config_t *cfg = opts->cfg;
     rd_kafka_conf_t *pc = ts_kconf_new(cfg, TS_KCONF_PRODUCER, err, sizeof err);
-    if (!pc) goto conf_fail;
+    if (!pc) goto fail;
     ts_kconf_durable_producer(pc);
     rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
     rd_kafka_conf_set_opaque(pc, st);
-    if (!(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err))) goto conf_fail;
+    if (!(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err))) goto fail;
     /* a second client: the reader only assigns and never joins, a distinct
      * static member id keeps it so */
     rd_kafka_conf_t *rc =
-        ts_kconf_reader(cfg, opts->group_id, "-state", "-state", false, err, sizeof err);
-    if (!rc) goto conf_fail;
-    if (!(st->reader = rd_kafka_new(RD_KAFKA_CONSUMER, rc, err, sizeof err))) goto conf_fail;
+        ts_kconf_reader(cfg, st->o.group_id, "-state", "-state", false, err, sizeof err);
+    if (rc && (st->reader = rd_kafka_new(RD_KAFKA_CONSUMER, rc, err, sizeof err))) return TS_OK;
+fail:
+    return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "%s%s",
+                     strncmp(err, "kafka.", 6) ? "state store: " : "", err);
+}
+
+/* The state topic, created when missing, with as many partitions as the
+ * customers topic; the suppressions topic's partition count in *nsupp. */
+static ts_err_t check_topics(ts_state_t *st, int *nsupp, char *errstr, size_t errstr_size) {
+    const ts_config_t *cfg = st->o.cfg;
+    char err[512];
     st->n_parts = ts_ktopic_partitions(st->reader, cfg->topic_customers);
     int ns = ts_ktopic_partitions(st->reader, cfg->topic_customers_state);
     if (st->n_parts > 0 && ns == 0) {
-        if (create_state_topic(st, st->n_parts, err, sizeof err)) {
-            ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "topics.customers_state: %s", err);
-            ts_state_destroy(st);
-            return NULL;
-        }
+        if (create_state_topic(st, st->n_parts, err, sizeof err))
+            return ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "topics.customers_state: %s",
+                             err);
         for (int i = 0; i < 50 && ns != st->n_parts; i++) { /* metadata catches up */
             ns = ts_ktopic_partitions(st->reader, cfg->topic_customers_state);
             if (ns != st->n_parts) usleep(100 * 1000);
         }
     }
-    if (st->n_parts <= 0 || ns != st->n_parts) {
-        ts_seterr(errstr, errstr_size, TS_ERR_CONFIG,
-                  "topics.customers_state: %s must exist with as many partitions as %s (%d), "
-                  "found %d",
-                  cfg->topic_customers_state, cfg->topic_customers, st->n_parts, ns);
-        ts_state_destroy(st);
-        return NULL;
-    }
-    int nsupp = ts_ktopic_partitions(st->reader, cfg->topic_suppressions);
-    if (nsupp <= 0 && cfg->customers_wait_for_suppressions) {
+    if (st->n_parts <= 0 || ns != st->n_parts)
+        return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG,
+                         "topics.customers_state: %s must exist with as many partitions as %s "
+                         "(%d), found %d",
+                         cfg->topic_customers_state, cfg->topic_customers, st->n_parts, ns);
+    int n = *nsupp = ts_ktopic_partitions(st->reader, cfg->topic_suppressions);
+    if (n <= 0 && cfg->customers_wait_for_suppressions)
         /* a first deployment over an existing Klaviyo account would
          * re-subscribe everyone Klaviyo suppressed: refuse to start */
-        ts_seterr(errstr, errstr_size, nsupp < 0 ? TS_ERR_TRANSIENT : TS_ERR_CONFIG,
-                  "topics.suppressions: %s %s; it holds Klaviyo's suppressions "
-                  "(tillstream-suppressions writes it): create it, or set "
-                  "customers.wait_for_suppressions to false to start without them",
-                  cfg->topic_suppressions, nsupp < 0 ? "could not be looked up" : "does not exist");
-        ts_state_destroy(st);
-        return NULL;
-    }
-    if (nsupp <= 0)
+        return ts_seterr(errstr, errstr_size, n < 0 ? TS_ERR_TRANSIENT : TS_ERR_CONFIG,
+                         "topics.suppressions: %s %s; it holds Klaviyo's suppressions "
+                         "(tillstream-suppressions writes it): create it, or set "
+                         "customers.wait_for_suppressions to false to start without them",
+                         cfg->topic_suppressions,
+                         n < 0 ? "could not be looked up" : "does not exist");
+    if (n <= 0)
         ts_log(TS_LOG_WARN, "state", NULL,
                "no suppressions topic %s (customers.wait_for_suppressions is false): consent is "
                "decided without Klaviyo's suppressions until it exists (looked for again at "
                "each assignment)",
                cfg->topic_suppressions);
-    if (supp_resize(st, nsupp > 0 ? nsupp : 0)) goto nomem;
+    return TS_OK;
+}
+
+ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errstr_size) {
+    ts_state_t *st = ts_zalloc(sizeof *st, NULL, errstr, errstr_size);
+    if (!st) return NULL;
+    st->o = *opts;
+    int nsupp = 0;
+    ts_err_t rc = open_clients(st, errstr, errstr_size);
+    if (!rc) rc = check_topics(st, &nsupp, errstr, errstr_size);
+    if (!rc && supp_resize(st, nsupp > 0 ? nsupp : 0))
+        rc = ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+    if (rc) {
+        ts_state_destroy(st);
+        return NULL;
+    }
     ts_metrics_t *mx = opts->metrics;
     st->m_writes = ts_metrics_counter(mx, "tillstream_consent_state_writes_total",
                                       "consent states written to the state topic (acked)", NULL);
@@ -218,17 +235,6 @@ ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errst
         ts_metrics_counter(mx, "tillstream_consent_suppressions_read_total",
                            "suppression records read into the consent state", NULL);
     return st;
-conf_fail:
-    /* a property error already names its key path, as the consumer's does
-     * (and --check-config's): the same message whichever client met it */
-    ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "%s%s",
-              strncmp(err, "kafka.", 6) ? "state store: " : "", err);
-    ts_state_destroy(st);
-    return NULL;
-nomem:
-    ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
-    ts_state_destroy(st);
-    return NULL;
 }
 
 void ts_state_destroy(ts_state_t *st) {
