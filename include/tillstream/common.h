@@ -72,6 +72,25 @@ ts_reason_t ts_reason_parse(const char *name);
 ts_err_t ts_seterr(char *errstr, size_t errstr_size, ts_err_t code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* The first line of a _new: calloc(1, size), or NULL with errstr set to
+ * "<what>: out of memory" ("out of memory" when what is NULL). The caller
+ * frees the memory. */
+void *ts_zalloc(size_t size, const char *what, char *errstr, size_t errstr_size);
+
+/* ---- intrusive singly linked lists ----------------------------------- */
+/* Appends `node` to the list `head`..`tail` linked through its member
+ * `next` (which the caller has cleared): FIFO queues of held messages,
+ * pending writes, metric series. Arguments are plain lvalues, evaluated
+ * more than once. */
+#define TS_LIST_APPEND(head, tail, node, next)                                                     \
+    do {                                                                                           \
+        if (tail)                                                                                  \
+            (tail)->next = (node);                                                                 \
+        else                                                                                       \
+            (head) = (node);                                                                       \
+        (tail) = (node);                                                                           \
+    } while (0)
+
 /* ---- ts_buf_t: growable byte buffer, reused across records ------------ */
 typedef struct ts_buf_s {
     char *data; /* owned; always NUL-terminated when cap > 0 */

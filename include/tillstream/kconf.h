@@ -41,6 +41,17 @@ ts_err_t ts_kconf_set(rd_kafka_conf_t *conf, const char *name, const char *value
  * and a 5 ms linger, over whatever the config's kafka section set. */
 void ts_kconf_durable_producer(rd_kafka_conf_t *conf);
 
+/* A consumer conf for a second client that reads a topic by assignment
+ * and never joins the group (the consent state, the first pass, the
+ * suppressions poller's state): ts_kconf_new() plus group.id
+ * `<group><group_suffix>`, a static member id (group.instance.id) made the
+ * reader's own by appending `instance_suffix`, no auto commit, and
+ * enable.partition.eof = to_end; to_end also reads committed records
+ * only. NULL with errstr set as ts_kconf_new(); the caller owns the conf. */
+rd_kafka_conf_t *ts_kconf_reader(const ts_config_t *cfg, const char *group,
+                                 const char *group_suffix, const char *instance_suffix, bool to_end,
+                                 char *errstr, size_t errstr_size);
+
 /* True when the config's kafka section sets `name` (a user's value wins
  * over a tillstream default). */
 bool ts_kconf_user_set(const ts_config_t *cfg, const char *name);

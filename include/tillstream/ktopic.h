@@ -1,7 +1,7 @@
 /*
  * tillstream/ktopic.h - creating a topic through librdkafka's admin API
- * (src/kafka/topic.c), for the suppressions poller's topics and the
- * tillstream-dlq redrive's bookkeeping topic.
+ * (src/kafka/topic.c), for the consent state topic, the suppressions
+ * poller's topics and the tillstream-dlq redrive's bookkeeping topic.
  *
  * The type is librdkafka's: this header only declares it, so callers that
  * never include <librdkafka/rdkafka.h> can pass it on.

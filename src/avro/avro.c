@@ -58,11 +58,8 @@ void ts_avro_destroy(ts_avro_t *a) {
 }
 
 ts_avro_t *ts_avro_new(ts_kind_t kind, char *errstr, size_t errstr_size) {
-    ts_avro_t *a = calloc(1, sizeof *a);
-    if (!a) {
-        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "avro: out of memory");
-        return NULL;
-    }
+    ts_avro_t *a = ts_zalloc(sizeof *a, "avro", errstr, errstr_size);
+    if (!a) return NULL;
     a->kind = kind;
     const char *json = kind == TS_KIND_CUSTOMER ? ts_schema_customer_avsc : ts_schema_order_avsc;
     if (avro_schema_from_json_length(json, strlen(json), &a->reader)) {
@@ -313,8 +310,8 @@ static ts_err_t bad(cx_t *c, const char *path, const char *what) {
 
 /* Field `name` of record `rec`; unwraps ["null", T] unions. *present =
  * false for null. */
-static ts_err_t field(cx_t *c, avro_value_t *rec, const char *name, const char *path,
-                      avro_value_t *out, bool *present) {
+static ts_err_t field(cx_t *c, avro_value_t *rec, const char *name, avro_value_t *out,
+                      bool *present) {
     avro_value_t v = {NULL, NULL};
     *present = false; /* a field the writer lacks reads as its default (see prune) */
     if (avro_value_get_by_name(rec, name, &v, NULL)) return TS_OK;
@@ -322,66 +319,72 @@ static ts_err_t field(cx_t *c, avro_value_t *rec, const char *name, const char *
     if (avro_value_get_type(&v) == AVRO_UNION) {
         int disc;
         if (avro_value_get_discriminant(&v, &disc) || avro_value_get_current_branch(&v, &v))
-            return bad(c, path, "union without a branch");
+            return bad(c, name, "union without a branch");
         if (avro_value_get_type(&v) == AVRO_NULL) *present = false;
     }
     *out = v;
     return TS_OK;
 }
 
-static ts_err_t get_str(cx_t *c, avro_value_t *rec, const char *name, const char *path,
-                        const char **out) {
+/* field() for the getters below: true when the field holds a value (in
+ * *v); false when it is absent or null (*rc TS_OK) or on error (*rc set). */
+static bool value(cx_t *c, avro_value_t *rec, const char *name, avro_value_t *v, ts_err_t *rc) {
+    bool present = false;
+    *rc = field(c, rec, name, v, &present);
+    return !*rc && present;
+}
+
+static ts_err_t get_str(cx_t *c, avro_value_t *rec, const char *name, const char **out) {
     avro_value_t v = {NULL, NULL};
-    bool present;
-    ts_err_t rc = field(c, rec, name, path, &v, &present);
+    ts_err_t rc;
     *out = NULL;
-    if (rc || !present) return rc;
+    if (!value(c, rec, name, &v, &rc)) return rc;
     const char *s;
     size_t size;
-    if (avro_value_get_string(&v, &s, &size)) return bad(c, path, "expected a string");
+    if (avro_value_get_string(&v, &s, &size)) return bad(c, name, "expected a string");
     size_t n = size ? size - 1 : 0; /* Avro-C counts its terminating NUL */
     char why[96];
     if (ts_text_check(s, n, ts_field_is_identifier(name), why, sizeof why))
-        return bad(c, path, why);
+        return bad(c, name, why);
     if (!(*out = ts_arena_strndup(c->arena, s, n))) return NOMEM(c);
     return TS_OK;
 }
 
-static ts_err_t get_tri(cx_t *c, avro_value_t *rec, const char *name, const char *path,
-                        ts_tri_t *out) {
+/* A required string: the record's id. */
+static ts_err_t get_id(cx_t *c, avro_value_t *rec, const char *name, const char **out) {
+    ts_err_t rc = get_str(c, rec, name, out);
+    return rc || *out ? rc : bad(c, name, "required");
+}
+
+static ts_err_t get_tri(cx_t *c, avro_value_t *rec, const char *name, ts_tri_t *out) {
     avro_value_t v = {NULL, NULL};
-    bool present;
-    ts_err_t rc = field(c, rec, name, path, &v, &present);
+    ts_err_t rc;
     *out = TS_TRI_UNKNOWN;
-    if (rc || !present) return rc;
+    if (!value(c, rec, name, &v, &rc)) return rc;
     int b;
-    if (avro_value_get_boolean(&v, &b)) return bad(c, path, "expected a boolean");
+    if (avro_value_get_boolean(&v, &b)) return bad(c, name, "expected a boolean");
     *out = b ? TS_TRI_TRUE : TS_TRI_FALSE;
     return TS_OK;
 }
 
-static ts_err_t get_long(cx_t *c, avro_value_t *rec, const char *name, const char *path,
-                         int64_t *out) {
+static ts_err_t get_long(cx_t *c, avro_value_t *rec, const char *name, int64_t *out) {
     avro_value_t v = {NULL, NULL};
-    bool present;
-    ts_err_t rc = field(c, rec, name, path, &v, &present);
+    ts_err_t rc;
     *out = 0;
-    if (rc || !present) return rc;
-    if (avro_value_get_long(&v, out)) return bad(c, path, "expected a long");
-    return TS_OK;
+    if (value(c, rec, name, &v, &rc) && avro_value_get_long(&v, out))
+        rc = bad(c, name, "expected a long");
+    return rc;
 }
 
 /* decimal(18,4) bytes: two's-complement big-endian unscaled value. */
-static ts_err_t get_dec(cx_t *c, avro_value_t *rec, const char *name, const char *path,
-                        ts_decimal_t *out) {
+static ts_err_t get_dec(cx_t *c, avro_value_t *rec, const char *name, ts_decimal_t *out) {
     avro_value_t v = {NULL, NULL};
-    bool present;
-    ts_err_t rc = field(c, rec, name, path, &v, &present);
+    ts_err_t rc;
     memset(out, 0, sizeof *out);
-    if (rc || !present) return rc;
+    if (!value(c, rec, name, &v, &rc)) return rc;
     const void *p;
     size_t n;
-    if (avro_value_get_bytes(&v, &p, &n)) return bad(c, path, "expected decimal bytes");
+    if (avro_value_get_bytes(&v, &p, &n)) return bad(c, name, "expected decimal bytes");
     const unsigned char *b = p;
     size_t skip = 0; /* redundant sign-extension bytes */
     while (n - skip > 8 && (b[skip] == 0x00 || b[skip] == 0xff) &&
@@ -390,29 +393,26 @@ static ts_err_t get_dec(cx_t *c, avro_value_t *rec, const char *name, const char
     if (n - skip > 8) {
         char what[96];
         snprintf(what, sizeof what, "decimal of %zu bytes does not fit decimal(18,4)", n);
-        return bad(c, path, what);
+        return bad(c, name, what);
     }
     uint64_t u = (n - skip > 0 && (b[skip] & 0x80)) ? UINT64_MAX : 0;
     for (size_t i = skip; i < n; i++) u = (u << 8) | b[i];
     int64_t units = (int64_t)u;
     if (units > 999999999999999999LL || units < -999999999999999999LL)
-        return bad(c, path, "decimal exceeds 18 digits");
+        return bad(c, name, "decimal exceeds 18 digits");
     out->units = units;
     out->scale = 4;
     out->present = true;
     return TS_OK;
 }
 
-static ts_err_t get_enum(cx_t *c, avro_value_t *rec, const char *name, const char *path, int nsym,
-                         int *out) {
+static ts_err_t get_enum(cx_t *c, avro_value_t *rec, const char *name, int nsym, int *out) {
     avro_value_t v = {NULL, NULL};
-    bool present;
-    ts_err_t rc = field(c, rec, name, path, &v, &present);
+    ts_err_t rc;
     *out = 0; /* absent: the reader default, symbol 0 (in_store) */
-    if (rc || !present) return rc;
-    if (avro_value_get_enum(&v, out) || *out < 0 || *out >= nsym)
-        return bad(c, path, "expected an enum symbol");
-    return TS_OK;
+    if (value(c, rec, name, &v, &rc) && (avro_value_get_enum(&v, out) || *out < 0 || *out >= nsym))
+        rc = bad(c, name, "expected an enum symbol");
+    return rc;
 }
 
 #define P(buf, fmt, ...) (snprintf(buf, sizeof buf, fmt, __VA_ARGS__), buf)
@@ -430,23 +430,20 @@ static ts_err_t nested_error(cx_t *c, ts_err_t rc, const char *name, long idx) {
 
 static ts_err_t get_person(cx_t *c, avro_value_t *r, ts_person_dst_t p) {
     ts_err_t rc;
-    if ((rc = get_str(c, r, "email", "email", p.email)) ||
-        (rc = get_str(c, r, "phone", "phone", p.phone)) ||
-        (rc = get_str(c, r, "first_name", "first_name", p.first_name)) ||
-        (rc = get_str(c, r, "last_name", "last_name", p.last_name)) ||
-        (rc = get_str(c, r, "home_outlet_id", "home_outlet_id", p.home_outlet_id)))
+    if ((rc = get_str(c, r, "email", p.email)) || (rc = get_str(c, r, "phone", p.phone)) ||
+        (rc = get_str(c, r, "first_name", p.first_name)) ||
+        (rc = get_str(c, r, "last_name", p.last_name)) ||
+        (rc = get_str(c, r, "home_outlet_id", p.home_outlet_id)))
         return rc;
     return TS_OK;
 }
 
 static ts_err_t get_address(cx_t *c, avro_value_t *r, ts_address_t *a) {
     ts_err_t rc;
-    if ((rc = get_str(c, r, "line1", "line1", &a->line1)) ||
-        (rc = get_str(c, r, "line2", "line2", &a->line2)) ||
-        (rc = get_str(c, r, "city", "city", &a->city)) ||
-        (rc = get_str(c, r, "region", "region", &a->region)) ||
-        (rc = get_str(c, r, "postcode", "postcode", &a->postcode)) ||
-        (rc = get_str(c, r, "country", "country", &a->country)))
+    if ((rc = get_str(c, r, "line1", &a->line1)) || (rc = get_str(c, r, "line2", &a->line2)) ||
+        (rc = get_str(c, r, "city", &a->city)) || (rc = get_str(c, r, "region", &a->region)) ||
+        (rc = get_str(c, r, "postcode", &a->postcode)) ||
+        (rc = get_str(c, r, "country", &a->country)))
         return rc;
     return TS_OK;
 }
@@ -454,21 +451,19 @@ static ts_err_t get_address(cx_t *c, avro_value_t *r, ts_address_t *a) {
 static ts_err_t to_customer(cx_t *c, avro_value_t *r, ts_customer_t *o) {
     ts_err_t rc;
     memset(o, 0, sizeof *o);
-    if ((rc = get_str(c, r, "customer_id", "customer_id", &o->customer_id))) return rc;
-    if (!o->customer_id) return bad(c, "customer_id", "required");
-    if ((rc = get_person(c, r, TS_PERSON_DST(o))) ||
-        (rc = get_tri(c, r, "email_consent", "email_consent", &o->email_consent)) ||
-        (rc = get_tri(c, r, "sms_consent", "sms_consent", &o->sms_consent)) ||
-        (rc = get_str(c, r, "date_of_birth", "date_of_birth", &o->date_of_birth)) ||
-        (rc = get_tri(c, r, "loyalty_member", "loyalty_member", &o->loyalty_member)) ||
-        (rc = get_long(c, r, "created_at", "created_at", &o->created_at_ms)) ||
-        (rc = get_long(c, r, "updated_at", "updated_at", &o->updated_at_ms)) ||
-        (rc = get_long(c, r, "email_consent_at", "email_consent_at", &o->email_consent_at_ms)) ||
-        (rc = get_long(c, r, "sms_consent_at", "sms_consent_at", &o->sms_consent_at_ms)))
+    if ((rc = get_id(c, r, "customer_id", &o->customer_id)) ||
+        (rc = get_person(c, r, TS_PERSON_DST(o))) ||
+        (rc = get_tri(c, r, "email_consent", &o->email_consent)) ||
+        (rc = get_tri(c, r, "sms_consent", &o->sms_consent)) ||
+        (rc = get_str(c, r, "date_of_birth", &o->date_of_birth)) ||
+        (rc = get_tri(c, r, "loyalty_member", &o->loyalty_member)) ||
+        (rc = get_long(c, r, "created_at", &o->created_at_ms)) ||
+        (rc = get_long(c, r, "updated_at", &o->updated_at_ms)) ||
+        (rc = get_long(c, r, "email_consent_at", &o->email_consent_at_ms)) ||
+        (rc = get_long(c, r, "sms_consent_at", &o->sms_consent_at_ms)))
         return rc;
     avro_value_t ad;
-    if ((rc = field(c, r, "billing_address", "billing_address", &ad, &o->has_billing_address)))
-        return rc;
+    if ((rc = field(c, r, "billing_address", &ad, &o->has_billing_address))) return rc;
     if (o->has_billing_address)
         return nested_error(c, get_address(c, &ad, &o->billing_address), "billing_address", -1);
     return TS_OK;
@@ -480,22 +475,20 @@ static ts_err_t to_line(cx_t *c, avro_value_t *l, size_t i, ts_order_line_t *o) 
     char p[64];
     ts_err_t rc;
     memset(o, 0, sizeof *o);
-    if ((rc = get_str(c, l, "line_id", "line_id", &o->line_id))) return rc;
-    if (!o->line_id) return bad(c, "line_id", "required");
-    if ((rc = get_str(c, l, "product_id", "product_id", &o->product_id)) ||
-        (rc = get_str(c, l, "sku", "sku", &o->sku)) ||
-        (rc = get_str(c, l, "name", "name", &o->name)) ||
-        (rc = get_dec(c, l, "quantity", "quantity", &o->quantity)) ||
-        (rc = get_dec(c, l, "unit_price", "unit_price", &o->unit_price)) ||
-        (rc = get_dec(c, l, "row_total", "row_total", &o->row_total)) ||
-        (rc = get_dec(c, l, "discount", "discount", &o->discount)) ||
-        (rc = get_str(c, l, "brand", "brand", &o->brand)) ||
-        (rc = get_str(c, l, "image_url", "image_url", &o->image_url)) ||
-        (rc = get_str(c, l, "product_url", "product_url", &o->product_url)))
+    if ((rc = get_id(c, l, "line_id", &o->line_id)) ||
+        (rc = get_str(c, l, "product_id", &o->product_id)) ||
+        (rc = get_str(c, l, "sku", &o->sku)) || (rc = get_str(c, l, "name", &o->name)) ||
+        (rc = get_dec(c, l, "quantity", &o->quantity)) ||
+        (rc = get_dec(c, l, "unit_price", &o->unit_price)) ||
+        (rc = get_dec(c, l, "row_total", &o->row_total)) ||
+        (rc = get_dec(c, l, "discount", &o->discount)) ||
+        (rc = get_str(c, l, "brand", &o->brand)) ||
+        (rc = get_str(c, l, "image_url", &o->image_url)) ||
+        (rc = get_str(c, l, "product_url", &o->product_url)))
         return rc;
     avro_value_t cats;
     bool present;
-    if ((rc = field(c, l, "categories", "categories", &cats, &present))) return rc;
+    if ((rc = field(c, l, "categories", &cats, &present))) return rc;
     size_t n = 0;
     if (present && avro_value_get_size(&cats, &n)) return bad(c, "categories", "expected an array");
     if (n) {
@@ -523,34 +516,32 @@ static ts_err_t order_head(cx_t *c, avro_value_t *r, ts_order_t *o) {
     ts_err_t rc;
     int e;
     const char *cur;
-    if ((rc = get_str(c, r, "order_id", "order_id", &o->order_id))) return rc;
-    if (!o->order_id) return bad(c, "order_id", "required");
-    if ((rc = get_str(c, r, "customer_id", "customer_id", &o->customer_id)) ||
-        (rc = get_str(c, r, "outlet_id", "outlet_id", &o->outlet_id)) ||
-        (rc = get_str(c, r, "outlet_name", "outlet_name", &o->outlet_name)))
+    if ((rc = get_id(c, r, "order_id", &o->order_id)) ||
+        (rc = get_str(c, r, "customer_id", &o->customer_id)) ||
+        (rc = get_str(c, r, "outlet_id", &o->outlet_id)) ||
+        (rc = get_str(c, r, "outlet_name", &o->outlet_name)))
         return rc;
-    if ((rc = get_enum(c, r, "channel", "channel", 2, &e))) return rc;
+    if ((rc = get_enum(c, r, "channel", 2, &e))) return rc;
     o->channel = (ts_channel_t)e;
-    if ((rc = get_enum(c, r, "status", "status", 5, &e))) return rc;
+    if ((rc = get_enum(c, r, "status", 5, &e))) return rc;
     o->status = (ts_order_status_t)e;
     avro_value_t v = {NULL, NULL};
     bool present;
-    if ((rc = field(c, r, "is_test", "is_test", &v, &present))) return rc;
+    if ((rc = field(c, r, "is_test", &v, &present))) return rc;
     if (present) {
         int b;
         if (avro_value_get_boolean(&v, &b)) return bad(c, "is_test", "expected a boolean");
         o->is_test = b != 0;
     }
-    if ((rc = get_long(c, r, "occurred_at", "occurred_at", &o->occurred_at_ms)) ||
-        (rc = get_str(c, r, "currency", "currency", &cur)))
+    if ((rc = get_long(c, r, "occurred_at", &o->occurred_at_ms)) ||
+        (rc = get_str(c, r, "currency", &cur)))
         return rc;
     if (cur) {
         if (strlen(cur) != 3) return bad(c, "currency", "expected a 3-letter ISO 4217 code");
         memcpy(o->currency, cur, 4);
     }
-    if ((rc = get_dec(c, r, "total", "total", &o->total)) ||
-        (rc = get_dec(c, r, "discount", "discount", &o->discount)) ||
-        (rc = get_dec(c, r, "tax", "tax", &o->tax)))
+    if ((rc = get_dec(c, r, "total", &o->total)) ||
+        (rc = get_dec(c, r, "discount", &o->discount)) || (rc = get_dec(c, r, "tax", &o->tax)))
         return rc;
     return TS_OK;
 }
@@ -558,7 +549,7 @@ static ts_err_t order_head(cx_t *c, avro_value_t *r, ts_order_t *o) {
 static ts_err_t order_lines(cx_t *c, avro_value_t *r, ts_order_t *o) {
     avro_value_t lines;
     bool present;
-    ts_err_t rc = field(c, r, "lines", "lines", &lines, &present);
+    ts_err_t rc = field(c, r, "lines", &lines, &present);
     if (rc) return rc;
     size_t n = 0;
     if (present && avro_value_get_size(&lines, &n)) return bad(c, "lines", "expected an array");
@@ -576,15 +567,15 @@ static ts_err_t order_lines(cx_t *c, avro_value_t *r, ts_order_t *o) {
 /* The optional refund and customer snapshot. */
 static ts_err_t order_parts(cx_t *c, avro_value_t *r, ts_order_t *o) {
     avro_value_t rf, cs;
-    ts_err_t rc = field(c, r, "refund", "refund", &rf, &o->refund.present);
+    ts_err_t rc = field(c, r, "refund", &rf, &o->refund.present);
     if (!rc && o->refund.present) {
-        if ((rc = get_str(c, &rf, "refund_id", "refund_id", &o->refund.refund_id)) ||
-            (rc = get_str(c, &rf, "reason", "reason", &o->refund.reason)) ||
-            (rc = get_dec(c, &rf, "amount", "amount", &o->refund.amount)))
+        if ((rc = get_str(c, &rf, "refund_id", &o->refund.refund_id)) ||
+            (rc = get_str(c, &rf, "reason", &o->refund.reason)) ||
+            (rc = get_dec(c, &rf, "amount", &o->refund.amount)))
             return nested_error(c, rc, "refund", -1);
     }
     ts_customer_ref_t *C = &o->customer;
-    if (!rc) rc = field(c, r, "customer", "customer", &cs, &C->present);
+    if (!rc) rc = field(c, r, "customer", &cs, &C->present);
     if (rc || !C->present) return rc;
     C->customer_id = o->customer_id;
     return nested_error(c, get_person(c, &cs, TS_PERSON_DST(C)), "customer", -1);

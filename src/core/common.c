@@ -69,6 +69,14 @@ ts_err_t ts_seterr(char *errstr, size_t errstr_size, ts_err_t code, const char *
     return code;
 }
 
+void *ts_zalloc(size_t size, const char *what, char *errstr, size_t errstr_size) {
+    void *p = calloc(1, size);
+    if (!p)
+        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "%s%sout of memory", what ? what : "",
+                  what ? ": " : "");
+    return p;
+}
+
 /* ---- ts_buf_t ---------------------------------------------------------- */
 
 void ts_buf_init(ts_buf_t *b) {

@@ -102,11 +102,7 @@ static ts_metric_t *get(ts_metrics_t *m, mtype_t t, const char *name, const char
             if (s->bounds) memcpy(s->bounds, bounds, nb * sizeof *bounds);
             s->n_bounds = nb;
         }
-        if (m->tail)
-            m->tail->next = s;
-        else
-            m->head = s;
-        m->tail = s;
+        TS_LIST_APPEND(m->head, m->tail, s, next);
     }
     pthread_mutex_unlock(&m->mu);
     return s;

@@ -289,11 +289,8 @@ static double ceiling_per_s(const lane_t *l) {
 
 ts_engine_t *ts_engine_new(const ts_engine_opts_t *opts, char *errstr, size_t errstr_size) {
     if (ts_http_global_init(errstr, errstr_size) != TS_OK) return NULL;
-    ts_engine_t *e = calloc(1, sizeof *e);
-    if (!e) {
-        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
+    ts_engine_t *e = ts_zalloc(sizeof *e, NULL, errstr, errstr_size);
+    if (!e) return NULL;
     e->o = *opts;
     if (!e->o.clock) e->o.clock = ts_clock_mono;
     e->cfg = opts->cfg;
@@ -458,11 +455,7 @@ bool ts_engine_has_room(const ts_engine_t *e, int account) {
 static void enqueue(lane_t *l, item_t *it) {
     queue_t *q = &l->q[it->ep];
     it->next = NULL;
-    if (q->tail)
-        q->tail->next = it;
-    else
-        q->head = it;
-    q->tail = it;
+    TS_LIST_APPEND(q->head, q->tail, it, next);
     q->n++;
 }
 
@@ -943,25 +936,16 @@ static ts_err_t start_transfer(ts_engine_t *e, batch_t *b, int64_t now) {
     } else {
         b->n_unique = build_profiles_body(b);
     }
-    CURL *c = b->easy ? b->easy : curl_easy_init();
+    CURL *c = ts_http_klaviyo_easy(&b->easy, e->cfg, &b->resp, &b->hdrs, on_body, on_header, b);
     if (!c) return TS_ERR_NOMEM;
-    b->easy = c;
-    curl_easy_reset(c);
-    ts_buf_reset(&b->resp);
     b->throttled = false;
-    b->hdrs = TS_HTTP_RL_NONE;
     b->started_ms = now;
     curl_easy_setopt(c, CURLOPT_URL, l->url[b->ep]);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, l->headers);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, b->body.data);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b->body.len);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, b);
     curl_easy_setopt(c, CURLOPT_PRIVATE, b);
-    ts_http_klaviyo_opts(c, e->cfg);
     if (curl_multi_add_handle(e->multi, c) != CURLM_OK) return TS_ERR_INTERNAL;
     b->active_next = e->active;
     e->active = b;

@@ -36,6 +36,23 @@ void ts_http_klaviyo_opts(CURL *c, const ts_config_t *cfg) {
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
 }
 
+CURL *ts_http_klaviyo_easy(CURL **easy, const ts_config_t *cfg, ts_buf_t *resp, ts_http_rl_t *hdrs,
+                           curl_write_callback on_body, curl_write_callback on_header,
+                           void *opaque) {
+    CURL *c = *easy ? *easy : curl_easy_init();
+    if (!c) return NULL;
+    *easy = c;
+    curl_easy_reset(c);
+    ts_buf_reset(resp);
+    *hdrs = TS_HTTP_RL_NONE;
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, opaque);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, opaque);
+    ts_http_klaviyo_opts(c, cfg);
+    return c;
+}
+
 /* The number after "name:" in line, or -1 when line is another header. */
 static long header_num(const char *line, size_t n, const char *name) {
     size_t nl = strlen(name);

@@ -24,12 +24,25 @@ ts_err_t ts_http_global_init(char *errstr, size_t errstr_size);
  * User-Agent and any content encoding libcurl can decode. */
 void ts_http_klaviyo_opts(CURL *c, const ts_config_t *cfg);
 
+typedef struct ts_http_rl_s ts_http_rl_t;
+
+/* Readies the easy handle of one Klaviyo request for the multi handle (the
+ * engine's batches, the job follower's pages): *easy reset for reuse, or
+ * created when NULL; resp emptied and *hdrs all absent; on_body and
+ * on_header (libcurl's write and header callbacks) called with opaque; and
+ * ts_http_klaviyo_opts(). Returns the handle, also stored in *easy (the
+ * caller keeps owning it), or NULL when libcurl is out of memory. The
+ * caller sets the URL, the request headers and the method. */
+CURL *ts_http_klaviyo_easy(CURL **easy, const ts_config_t *cfg, ts_buf_t *resp, ts_http_rl_t *hdrs,
+                           curl_write_callback on_body, curl_write_callback on_header,
+                           void *opaque);
+
 /* The rate-limit headers of one response: Retry-After and RateLimit-Limit,
  * -Remaining, -Reset (seconds or counts); -1 when absent. A header whose
  * value is negative counts as absent. */
-typedef struct {
+struct ts_http_rl_s {
     long retry_after, limit, remaining, reset;
-} ts_http_rl_t;
+};
 
 /* An all-absent ts_http_rl_t. */
 #define TS_HTTP_RL_NONE                                                                            \

@@ -116,11 +116,8 @@ static void count_job(ts_jobs_t *j, const job_t *jb, const char *outcome) {
 /* ---- lifecycle ------------------------------------------------------------------ */
 
 ts_jobs_t *ts_jobs_new(const ts_jobs_opts_t *opts, char *errstr, size_t errstr_size) {
-    ts_jobs_t *j = calloc(1, sizeof *j);
-    if (!j) {
-        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
+    ts_jobs_t *j = ts_zalloc(sizeof *j, NULL, errstr, errstr_size);
+    if (!j) return NULL;
     j->o = *opts;
     const char *b = opts->cfg->klaviyo_base_url;
     size_t bl = strlen(b);
@@ -317,21 +314,12 @@ static ts_err_t start(ts_jobs_t *j, job_t *jb) {
         w += snprintf(url + w, sizeof url - (size_t)w, "/?page%%5Bsize%%5D=%d%s%s", PAGE_SIZE,
                       jb->cursor ? "&page%5Bcursor%5D=" : "", jb->cursor ? jb->cursor : "");
     if (w <= 0 || (size_t)w >= sizeof url) return TS_ERR_INTERNAL;
-    CURL *c = jb->easy ? jb->easy : curl_easy_init();
+    CURL *c =
+        ts_http_klaviyo_easy(&jb->easy, j->o.cfg, &jb->resp, &jb->hdrs, on_body, on_header, jb);
     if (!c) return TS_ERR_NOMEM;
-    jb->easy = c;
-    curl_easy_reset(c);
-    ts_buf_reset(&jb->resp);
-    jb->hdrs = TS_HTTP_RL_NONE;
-    const ts_config_t *cfg = j->o.cfg;
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, jb->headers);
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, jb);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, jb);
-    ts_http_klaviyo_opts(c, cfg);
     if (curl_multi_add_handle(j->o.multi, c) != CURLM_OK) return TS_ERR_INTERNAL;
     jb->busy = true;
     j->inflight++;

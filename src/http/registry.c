@@ -80,6 +80,16 @@ nomem:
     return NULL;
 }
 
+/* The value of the environment variable `var` that registry.<key> names, or
+ * NULL with errstr set when it is not set. */
+static const char *env_of(const char *key, const char *var, char *errstr, size_t errstr_size) {
+    const char *v = getenv(var);
+    if (!v)
+        ts_seterr(errstr, errstr_size, TS_ERR_CONFIG,
+                  "registry.%s: environment variable %s is not set", key, var);
+    return v;
+}
+
 ts_registry_t *ts_registry_from_config(const ts_config_t *cfg, char *errstr, size_t errstr_size) {
     if (errstr_size) errstr[0] = '\0';
     if (!cfg || !cfg->registry_url || !*cfg->registry_url) return NULL;
@@ -87,23 +97,12 @@ ts_registry_t *ts_registry_from_config(const ts_config_t *cfg, char *errstr, siz
                             .ca_bundle = cfg->registry_ca_bundle,
                             .timeout_ms = cfg->registry_timeout_ms};
     char *pw_file = NULL;
-    if (cfg->registry_username_env) {
-        o.username = getenv(cfg->registry_username_env);
-        if (!o.username) {
-            ts_seterr(errstr, errstr_size, TS_ERR_CONFIG,
-                      "registry.username_env: environment variable %s is not set",
-                      cfg->registry_username_env);
-            return NULL;
-        }
-    }
+    if (cfg->registry_username_env &&
+        !(o.username = env_of("username_env", cfg->registry_username_env, errstr, errstr_size)))
+        return NULL;
     if (cfg->registry_password_env) {
-        o.password = getenv(cfg->registry_password_env);
-        if (!o.password) {
-            ts_seterr(errstr, errstr_size, TS_ERR_CONFIG,
-                      "registry.password_env: environment variable %s is not set",
-                      cfg->registry_password_env);
+        if (!(o.password = env_of("password_env", cfg->registry_password_env, errstr, errstr_size)))
             return NULL;
-        }
     } else if (cfg->registry_password_file) {
         if (!(pw_file = ts_secret_file_read(cfg->registry_password_file))) {
             ts_seterr(errstr, errstr_size, TS_ERR_CONFIG,

@@ -286,11 +286,7 @@ static void hold(loop_t *L, rd_kafka_message_t *msg, uint64_t token, int64_t dea
                   .registry = registry,
                   .table_version = ts_ktable_version(L->reader)};
     /* append: keeps partition order */
-    if (L->held_tail)
-        L->held_tail->next = h;
-    else
-        L->held = h;
-    L->held_tail = h;
+    TS_LIST_APPEND(L->held, L->held_tail, h, next);
     L->n_held++;
     if (blocked) ps->n_blocked++;
 }

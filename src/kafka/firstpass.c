@@ -84,20 +84,10 @@ bool ts_firstpass_done(const ts_firstpass_t *fp) {
 
 static bool open_reader(ts_firstpass_t *fp) {
     const ts_config_t *cfg = fp->o.cfg;
-    char err[512], gid[300];
-    rd_kafka_conf_t *rc = ts_kconf_new(cfg, TS_KCONF_CONSUMER, err, sizeof err);
+    char err[512];
+    rd_kafka_conf_t *rc =
+        ts_kconf_reader(cfg, fp->o.group_id, "-firstpass", "-firstpass", true, err, sizeof err);
     if (rc) {
-        snprintf(gid, sizeof gid, "%s-firstpass", fp->o.group_id);
-        rd_kafka_conf_set(rc, "group.id", gid, NULL, 0);
-        for (size_t i = 0; i < cfg->n_kafka; i++) /* a static member id is not the reader's */
-            if (!strcmp(cfg->kafka[i].key, "group.instance.id")) {
-                char iid[300];
-                snprintf(iid, sizeof iid, "%s-firstpass", cfg->kafka[i].value);
-                rd_kafka_conf_set(rc, "group.instance.id", iid, NULL, 0);
-            }
-        rd_kafka_conf_set(rc, "enable.auto.commit", "false", NULL, 0);
-        rd_kafka_conf_set(rc, "enable.partition.eof", "true", NULL, 0);
-        rd_kafka_conf_set(rc, "isolation.level", "read_committed", NULL, 0);
         if (!(fp->reader = rd_kafka_new(RD_KAFKA_CONSUMER, rc, err, sizeof err)))
             rd_kafka_conf_destroy(rc); /* not taken on failure */
     }

@@ -78,6 +78,25 @@ void ts_kconf_durable_producer(rd_kafka_conf_t *conf) {
     ts_kconf_set(conf, "linger.ms", "5", NULL, 0);
 }
 
+rd_kafka_conf_t *ts_kconf_reader(const ts_config_t *cfg, const char *group,
+                                 const char *group_suffix, const char *instance_suffix, bool to_end,
+                                 char *errstr, size_t errstr_size) {
+    rd_kafka_conf_t *rc = ts_kconf_new(cfg, TS_KCONF_CONSUMER, errstr, errstr_size);
+    if (!rc) return NULL;
+    char id[300];
+    snprintf(id, sizeof id, "%s%s", group, group_suffix);
+    rd_kafka_conf_set(rc, "group.id", id, NULL, 0);
+    for (size_t i = 0; cfg && i < cfg->n_kafka; i++) /* a static member id is not the reader's */
+        if (!strcmp(cfg->kafka[i].key, "group.instance.id")) {
+            snprintf(id, sizeof id, "%s%s", cfg->kafka[i].value, instance_suffix);
+            rd_kafka_conf_set(rc, "group.instance.id", id, NULL, 0);
+        }
+    rd_kafka_conf_set(rc, "enable.auto.commit", "false", NULL, 0);
+    rd_kafka_conf_set(rc, "enable.partition.eof", to_end ? "true" : "false", NULL, 0);
+    if (to_end) rd_kafka_conf_set(rc, "isolation.level", "read_committed", NULL, 0);
+    return rc;
+}
+
 bool ts_kconf_user_set(const ts_config_t *cfg, const char *name) {
     for (size_t i = 0; cfg && i < cfg->n_kafka; i++)
         if (!strcmp(cfg->kafka[i].key, name)) return true;

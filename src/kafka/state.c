@@ -21,6 +21,7 @@
 #include "tillstream/jw.h"
 #include "kafka/topic.h"
 #include "tillstream/kconf.h"
+#include "tillstream/ktopic.h"
 #include "tillstream/log.h"
 
 #define N_BUCKETS 4096
@@ -139,107 +140,92 @@ static int supp_resize(ts_state_t *st, int n) {
  * factor. Returns 0 when created or already there. */
 static int create_state_topic(ts_state_t *st, int partitions, char *err, size_t errsz) {
     const char *name = st->o.cfg->topic_customers_state;
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, -1, err, errsz);
-    if (!nt) return -1;
-    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
-    rd_kafka_queue_t *q = rd_kafka_queue_new(st->producer);
-    rd_kafka_CreateTopics(st->producer, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
-    int rc = -1;
-    if (!ev) {
-        snprintf(err, errsz, "creating %s timed out", name);
-    } else {
-        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-        size_t n = 0;
-        const rd_kafka_topic_result_t **tr =
-            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
-        rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
-        if (!e && n == 1) e = rd_kafka_topic_result_error(tr[0]);
-        if (!e || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-            rc = 0;
-        else
-            snprintf(err, errsz, "creating %s: %s", name, rd_kafka_err2str(e));
-        rd_kafka_event_destroy(ev);
+    char why[256];
+    if (ts_ktopic_create(st->producer, name, partitions, "cleanup.policy", "compact", 15000, why,
+                         sizeof why)) {
+        snprintf(err, errsz, "creating %s: %s", name, why);
+        return -1;
     }
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-    if (rc == 0)
-        ts_log(TS_LOG_INFO, "state", NULL, "created the state topic %s (%d partitions, compacted)",
-               name, partitions);
-    return rc;
+    ts_log(TS_LOG_INFO, "state", NULL, "created the state topic %s (%d partitions, compacted)",
+           name, partitions);
+    return 0;
 }
 
-ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errstr_size) {
-    ts_state_t *st = calloc(1, sizeof *st);
+/* The producer and the reader. A property error already names its key
+ * path, as the consumer's does (and --check-config's): the same message
+ * whichever client met it. */
+static ts_err_t open_clients(ts_state_t *st, char *errstr, size_t errstr_size) {
+    const ts_config_t *cfg = st->o.cfg;
     char err[512];
-    if (!st) {
-        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    st->o = *opts;
-    const ts_config_t *cfg = opts->cfg;
     rd_kafka_conf_t *pc = ts_kconf_new(cfg, TS_KCONF_PRODUCER, err, sizeof err);
-    if (!pc) goto conf_fail;
+    if (!pc) goto fail;
     ts_kconf_durable_producer(pc);
     rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
     rd_kafka_conf_set_opaque(pc, st);
-    if (!(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err))) goto conf_fail;
-    rd_kafka_conf_t *rc = ts_kconf_new(cfg, TS_KCONF_CONSUMER, err, sizeof err);
-    if (!rc) goto conf_fail;
-    /* a second client: the member's static id is not its own (the reader
-     * only assigns and never joins, a distinct id keeps it so) */
-    for (size_t i = 0; i < cfg->n_kafka; i++)
-        if (!strcmp(cfg->kafka[i].key, "group.instance.id")) {
-            char iid[300];
-            snprintf(iid, sizeof iid, "%s-state", cfg->kafka[i].value);
-            rd_kafka_conf_set(rc, "group.instance.id", iid, NULL, 0);
-        }
-    char gid[300];
-    snprintf(gid, sizeof gid, "%s-state", opts->group_id);
-    rd_kafka_conf_set(rc, "group.id", gid, NULL, 0);
-    rd_kafka_conf_set(rc, "enable.auto.commit", "false", NULL, 0);
-    rd_kafka_conf_set(rc, "enable.partition.eof", "false", NULL, 0);
-    if (!(st->reader = rd_kafka_new(RD_KAFKA_CONSUMER, rc, err, sizeof err))) goto conf_fail;
+    if (!(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err))) goto fail;
+    /* a second client: the reader only assigns and never joins, a distinct
+     * static member id keeps it so */
+    rd_kafka_conf_t *rc =
+        ts_kconf_reader(cfg, st->o.group_id, "-state", "-state", false, err, sizeof err);
+    if (rc && (st->reader = rd_kafka_new(RD_KAFKA_CONSUMER, rc, err, sizeof err))) return TS_OK;
+fail:
+    return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "%s%s",
+                     strncmp(err, "kafka.", 6) ? "state store: " : "", err);
+}
+
+/* The state topic, created when missing, with as many partitions as the
+ * customers topic; the suppressions topic's partition count in *nsupp. */
+static ts_err_t check_topics(ts_state_t *st, int *nsupp, char *errstr, size_t errstr_size) {
+    const ts_config_t *cfg = st->o.cfg;
+    char err[512];
     st->n_parts = ts_ktopic_partitions(st->reader, cfg->topic_customers);
     int ns = ts_ktopic_partitions(st->reader, cfg->topic_customers_state);
     if (st->n_parts > 0 && ns == 0) {
-        if (create_state_topic(st, st->n_parts, err, sizeof err)) {
-            ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "topics.customers_state: %s", err);
-            ts_state_destroy(st);
-            return NULL;
-        }
+        if (create_state_topic(st, st->n_parts, err, sizeof err))
+            return ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "topics.customers_state: %s",
+                             err);
         for (int i = 0; i < 50 && ns != st->n_parts; i++) { /* metadata catches up */
             ns = ts_ktopic_partitions(st->reader, cfg->topic_customers_state);
             if (ns != st->n_parts) usleep(100 * 1000);
         }
     }
-    if (st->n_parts <= 0 || ns != st->n_parts) {
-        ts_seterr(errstr, errstr_size, TS_ERR_CONFIG,
-                  "topics.customers_state: %s must exist with as many partitions as %s (%d), "
-                  "found %d",
-                  cfg->topic_customers_state, cfg->topic_customers, st->n_parts, ns);
-        ts_state_destroy(st);
-        return NULL;
-    }
-    int nsupp = ts_ktopic_partitions(st->reader, cfg->topic_suppressions);
-    if (nsupp <= 0 && cfg->customers_wait_for_suppressions) {
+    if (st->n_parts <= 0 || ns != st->n_parts)
+        return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG,
+                         "topics.customers_state: %s must exist with as many partitions as %s "
+                         "(%d), found %d",
+                         cfg->topic_customers_state, cfg->topic_customers, st->n_parts, ns);
+    int n = *nsupp = ts_ktopic_partitions(st->reader, cfg->topic_suppressions);
+    if (n <= 0 && cfg->customers_wait_for_suppressions)
         /* a first deployment over an existing Klaviyo account would
          * re-subscribe everyone Klaviyo suppressed: refuse to start */
-        ts_seterr(errstr, errstr_size, nsupp < 0 ? TS_ERR_TRANSIENT : TS_ERR_CONFIG,
-                  "topics.suppressions: %s %s; it holds Klaviyo's suppressions "
-                  "(tillstream-suppressions writes it): create it, or set "
-                  "customers.wait_for_suppressions to false to start without them",
-                  cfg->topic_suppressions, nsupp < 0 ? "could not be looked up" : "does not exist");
-        ts_state_destroy(st);
-        return NULL;
-    }
-    if (nsupp <= 0)
+        return ts_seterr(errstr, errstr_size, n < 0 ? TS_ERR_TRANSIENT : TS_ERR_CONFIG,
+                         "topics.suppressions: %s %s; it holds Klaviyo's suppressions "
+                         "(tillstream-suppressions writes it): create it, or set "
+                         "customers.wait_for_suppressions to false to start without them",
+                         cfg->topic_suppressions,
+                         n < 0 ? "could not be looked up" : "does not exist");
+    if (n <= 0)
         ts_log(TS_LOG_WARN, "state", NULL,
                "no suppressions topic %s (customers.wait_for_suppressions is false): consent is "
                "decided without Klaviyo's suppressions until it exists (looked for again at "
                "each assignment)",
                cfg->topic_suppressions);
-    if (supp_resize(st, nsupp > 0 ? nsupp : 0)) goto nomem;
+    return TS_OK;
+}
+
+ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errstr_size) {
+    ts_state_t *st = ts_zalloc(sizeof *st, NULL, errstr, errstr_size);
+    if (!st) return NULL;
+    st->o = *opts;
+    int nsupp = 0;
+    ts_err_t rc = open_clients(st, errstr, errstr_size);
+    if (!rc) rc = check_topics(st, &nsupp, errstr, errstr_size);
+    if (!rc && supp_resize(st, nsupp > 0 ? nsupp : 0))
+        rc = ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+    if (rc) {
+        ts_state_destroy(st);
+        return NULL;
+    }
     ts_metrics_t *mx = opts->metrics;
     st->m_writes = ts_metrics_counter(mx, "tillstream_consent_state_writes_total",
                                       "consent states written to the state topic (acked)", NULL);
@@ -249,17 +235,6 @@ ts_state_t *ts_state_new(const ts_state_opts_t *opts, char *errstr, size_t errst
         ts_metrics_counter(mx, "tillstream_consent_suppressions_read_total",
                            "suppression records read into the consent state", NULL);
     return st;
-conf_fail:
-    /* a property error already names its key path, as the consumer's does
-     * (and --check-config's): the same message whichever client met it */
-    ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "%s%s",
-              strncmp(err, "kafka.", 6) ? "state store: " : "", err);
-    ts_state_destroy(st);
-    return NULL;
-nomem:
-    ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
-    ts_state_destroy(st);
-    return NULL;
 }
 
 void ts_state_destroy(ts_state_t *st) {
@@ -489,11 +464,7 @@ ts_err_t ts_state_write(ts_state_t *st, int32_t partition, const char *customer_
         *kb = q;
     }
     e->q = q;
-    if (q->tail)
-        q->tail->qnext = e;
-    else
-        q->head = e;
-    q->tail = e;
+    TS_LIST_APPEND(q->head, q->tail, e, qnext);
     pending_t **b = bucket(st, token);
     e->next = *b;
     *b = e;

@@ -105,20 +105,10 @@ ts_err_t ts_suppout_restore(ts_suppout_t *so,
                                        size_t len),
                             void *opaque, int timeout_ms, char *errstr, size_t errstr_size) {
     const ts_config_t *cfg = so->cfg;
-    char err[512], gid[300];
-    rd_kafka_conf_t *rc = ts_kconf_new(cfg, TS_KCONF_CONSUMER, err, sizeof err);
+    char err[512];
+    rd_kafka_conf_t *rc = ts_kconf_reader(cfg, cfg->suppressions_transactional_id, "-state",
+                                          "-suppressions-state", true, err, sizeof err);
     if (!rc) return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "%s", err);
-    snprintf(gid, sizeof gid, "%s-state", cfg->suppressions_transactional_id);
-    rd_kafka_conf_set(rc, "group.id", gid, NULL, 0);
-    for (size_t i = 0; i < cfg->n_kafka; i++) /* a static member id is not the reader's */
-        if (!strcmp(cfg->kafka[i].key, "group.instance.id")) {
-            char iid[300];
-            snprintf(iid, sizeof iid, "%s-suppressions-state", cfg->kafka[i].value);
-            rd_kafka_conf_set(rc, "group.instance.id", iid, NULL, 0);
-        }
-    rd_kafka_conf_set(rc, "enable.auto.commit", "false", NULL, 0);
-    rd_kafka_conf_set(rc, "enable.partition.eof", "true", NULL, 0);
-    rd_kafka_conf_set(rc, "isolation.level", "read_committed", NULL, 0);
     rd_kafka_t *r = rd_kafka_new(RD_KAFKA_CONSUMER, rc, err, sizeof err);
     if (!r) return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "kafka: %s", err);
     int n = ts_ktopic_partitions_all(r, cfg->topic_suppressions_state, 10000);

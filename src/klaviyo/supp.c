@@ -193,12 +193,30 @@ static ts_err_t open_page(const char *body, size_t len, cJSON **root, const cJSO
     return TS_OK;
 }
 
-static ts_err_t take(const ts_supp_record_t *r, const ts_supp_mark_t *from, ts_supp_mark_t *to,
-                     ts_supp_emit_fn emit, void *opaque) {
-    if (r->at < from->at || (r->at == from->at && ts_supp_mark_has(from, r->id)))
+/* Where a page's records go: emit, unless an earlier pass (mark `from`)
+ * produced them; `to` advanced past each one emitted. */
+typedef struct {
+    const ts_supp_mark_t *from;
+    ts_supp_mark_t *to;
+    ts_supp_emit_fn emit;
+    void *opaque;
+} sink_t;
+
+/* One suppression of the profile whose attributes are pa. */
+static ts_err_t take(const sink_t *k, ts_supp_channel_t channel, const char *reason, int64_t at,
+                     const cJSON *pa, const char *profile_id, const char *id) {
+    if (at < k->from->at || (at == k->from->at && ts_supp_mark_has(k->from, id)))
         return TS_OK; /* produced by an earlier pass */
-    ts_err_t rc = emit(opaque, r);
-    return rc ? rc : ts_supp_mark_advance(to, r->at, r->id);
+    ts_supp_record_t r = {.channel = channel,
+                          .reason = reason,
+                          .at = at,
+                          .email = gstr(pa, "email"),
+                          .phone_number = gstr(pa, "phone_number"),
+                          .external_id = gstr(pa, "external_id"),
+                          .profile_id = profile_id,
+                          .id = id};
+    ts_err_t rc = k->emit(k->opaque, &r);
+    return rc ? rc : ts_supp_mark_advance(k->to, at, id);
 }
 
 ts_err_t ts_supp_profiles_page(const char *body, size_t len, const ts_supp_mark_t *from,
@@ -208,6 +226,7 @@ ts_err_t ts_supp_profiles_page(const char *body, size_t len, const ts_supp_mark_
     const cJSON *data;
     ts_err_t rc = open_page(body, len, &root, &data, next, "Get Profiles", errstr, errstr_size);
     if (rc) return rc;
+    const sink_t k = {.from = from, .to = to, .emit = emit, .opaque = opaque};
     for (const cJSON *p = data->child; p && !rc; p = p->next) {
         const cJSON *a = get(p, "attributes");
         const char *id = gstr(p, "id");
@@ -225,16 +244,7 @@ ts_err_t ts_supp_profiles_page(const char *body, size_t len, const ts_supp_mark_
                 at = t;
             }
         }
-        if (!reason) continue;
-        ts_supp_record_t r = {.channel = TS_SUPP_EMAIL,
-                              .reason = reason,
-                              .at = at,
-                              .email = gstr(a, "email"),
-                              .phone_number = gstr(a, "phone_number"),
-                              .external_id = gstr(a, "external_id"),
-                              .profile_id = id,
-                              .id = id};
-        rc = take(&r, from, to, emit, opaque);
+        if (reason) rc = take(&k, TS_SUPP_EMAIL, reason, at, a, id, id);
     }
     cJSON_Delete(root);
     return rc;
@@ -247,6 +257,7 @@ ts_err_t ts_supp_events_page(const char *body, size_t len, const ts_supp_mark_t 
     const cJSON *data;
     ts_err_t rc = open_page(body, len, &root, &data, next, "Get Events", errstr, errstr_size);
     if (rc) return rc;
+    const sink_t k = {.from = from, .to = to, .emit = emit, .opaque = opaque};
     const cJSON *included = get(root, "included");
     for (const cJSON *e = data->child; e && !rc; e = e->next) {
         const char *id = gstr(e, "id");
@@ -266,15 +277,7 @@ ts_err_t ts_supp_events_page(const char *body, size_t len, const ts_supp_mark_t 
                 break;
             }
         }
-        ts_supp_record_t r = {.channel = TS_SUPP_SMS,
-                              .reason = "UNSUBSCRIBE",
-                              .at = at,
-                              .email = gstr(pa, "email"),
-                              .phone_number = gstr(pa, "phone_number"),
-                              .external_id = gstr(pa, "external_id"),
-                              .profile_id = pid,
-                              .id = id};
-        rc = take(&r, from, to, emit, opaque);
+        rc = take(&k, TS_SUPP_SMS, "UNSUBSCRIBE", at, pa, pid, id);
     }
     cJSON_Delete(root);
     return rc;

@@ -49,11 +49,8 @@ void ts_decoder_destroy(ts_decoder_t *d) {
 
 ts_decoder_t *ts_decoder_new(const ts_config_t *cfg, ts_kind_t kind, char *errstr,
                              size_t errstr_size) {
-    ts_decoder_t *d = calloc(1, sizeof *d);
-    if (!d) {
-        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "decoder: out of memory");
-        return NULL;
-    }
+    ts_decoder_t *d = ts_zalloc(sizeof *d, "decoder", errstr, errstr_size);
+    if (!d) return NULL;
     d->kind = kind;
     if (!(d->avro = ts_avro_new(kind, errstr, errstr_size))) goto fail;
     d->registry = ts_registry_from_config(cfg, errstr, errstr_size);

@@ -16,33 +16,60 @@
 #include "tillstream/map.h"
 #include "tillstream/route.h"
 
+/* One line of a --customers or --suppressions file: n bytes with its
+ * newline, lineno from 1. Any code but TS_OK stops the file. */
+typedef ts_err_t (*line_fn)(void *opaque, const char *line, size_t n, size_t lineno, char *errstr,
+                            size_t errstr_size);
+
+/* fn over the lines of the file `path` given as --<opt>, in order. */
+static ts_err_t each_line(const char *opt, const char *path, line_fn fn, void *opaque, char *errstr,
+                          size_t errstr_size) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return ts_seterr(errstr, errstr_size, TS_ERR_IO, "cannot open --%s %s: %s", opt, path,
+                         strerror(errno));
+    char *line = NULL;
+    size_t lcap = 0, lineno = 0;
+    ssize_t n;
+    ts_err_t rc = TS_OK;
+    while (rc == TS_OK && (n = getline(&line, &lcap, f)) >= 0)
+        rc = fn(opaque, line, (size_t)n, ++lineno, errstr, errstr_size);
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+typedef struct {
+    ts_custtable_t *t;
+    ts_arena_t *arena;
+} customers_load_t;
+
+static ts_err_t customer_line(void *opaque, const char *line, size_t n, size_t lineno, char *errstr,
+                              size_t errstr_size) {
+    customers_load_t *cl = opaque;
+    (void)lineno;
+    ts_customer_t c;
+    char why[256];
+    ts_arena_reset(cl->arena);
+    if (n <= 1 || ts_decode_customer_json(line, n, cl->arena, &c, why, sizeof why) != TS_OK)
+        return TS_OK;
+    if (ts_custtable_put(cl->t, &c) == TS_ERR_NOMEM)
+        return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "--customers: out of memory");
+    return TS_OK;
+}
+
 /* --customers FILE: the live path's customer table itself, filled from
  * the file's lines in order (later lines win, like the compacted topic; a
  * line that does not decode is simply not in the table, as in the live
  * table reader). */
 static ts_err_t customers_load(ts_custtable_t *t, const char *path, char *errstr,
                                size_t errstr_size) {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return ts_seterr(errstr, errstr_size, TS_ERR_IO, "cannot open --customers %s: %s", path,
-                         strerror(errno));
-    ts_arena_t *arena = ts_arena_new(1 << 16);
-    char *line = NULL;
-    size_t lcap = 0;
-    ssize_t n;
-    ts_err_t rc = arena ? TS_OK : TS_ERR_NOMEM;
-    while (rc == TS_OK && (n = getline(&line, &lcap, f)) > 0) {
-        ts_customer_t c;
-        char why[256];
-        ts_arena_reset(arena);
-        if (n <= 1 || ts_decode_customer_json(line, (size_t)n, arena, &c, why, sizeof why) != TS_OK)
-            continue;
-        if (ts_custtable_put(t, &c) == TS_ERR_NOMEM) rc = TS_ERR_NOMEM;
-    }
-    free(line);
-    fclose(f);
-    ts_arena_destroy(arena);
-    return rc == TS_OK ? TS_OK : ts_seterr(errstr, errstr_size, rc, "--customers: out of memory");
+    customers_load_t cl = {.t = t, .arena = ts_arena_new(1 << 16)};
+    ts_err_t rc = cl.arena
+                      ? each_line("customers", path, customer_line, &cl, errstr, errstr_size)
+                      : ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "--customers: out of memory");
+    ts_arena_destroy(cl.arena);
+    return rc;
 }
 
 static void write_subscriptions(ts_jw_t *w, const ts_mapped_t *m) {
@@ -168,38 +195,30 @@ static void write_line(ts_buf_t *out, const ts_config_t *cfg, uint64_t lineno,
     ts_buf_putc(out, '\n');
 }
 
+typedef struct {
+    ts_consent_table_t *t;
+    const char *path;
+} suppressions_load_t;
+
+static ts_err_t suppression_line(void *opaque, const char *line, size_t n, size_t lineno,
+                                 char *errstr, size_t errstr_size) {
+    const suppressions_load_t *sl = opaque;
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+    if (n == 0) return TS_OK;
+    char why[256];
+    ts_err_t rc = ts_consent_table_suppression(sl->t, line, n, why, sizeof why);
+    if (rc == TS_OK || rc == TS_ERR_NOMEM) return rc;
+    /* a reviewer's file: a bad line is an error, not a skip */
+    return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "--suppressions %s:%zu: %s", sl->path,
+                     lineno, why);
+}
+
 /* --suppressions FILE: the suppressions topic's JSON values, one per line,
  * loaded into the consent state before the first input line. */
 static ts_err_t suppressions_load(ts_consent_table_t *t, const char *path, char *errstr,
                                   size_t errstr_size) {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return ts_seterr(errstr, errstr_size, TS_ERR_IO, "cannot open --suppressions %s: %s", path,
-                         strerror(errno));
-    char *line = NULL;
-    size_t lcap = 0, lineno = 0;
-    ssize_t n;
-    ts_err_t rc = TS_OK;
-    while ((n = getline(&line, &lcap, f)) >= 0) {
-        lineno++;
-        size_t len = (size_t)n;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
-        if (len == 0) continue;
-        char why[256];
-        ts_err_t lrc = ts_consent_table_suppression(t, line, len, why, sizeof why);
-        if (lrc == TS_ERR_NOMEM) {
-            rc = lrc;
-            break;
-        }
-        if (lrc != TS_OK) { /* a reviewer's file: a bad line is an error, not a skip */
-            rc = ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "--suppressions %s:%zu: %s", path,
-                           lineno, why);
-            break;
-        }
-    }
-    free(line);
-    fclose(f);
-    return rc;
+    suppressions_load_t sl = {.t = t, .path = path};
+    return each_line("suppressions", path, suppression_line, &sl, errstr, errstr_size);
 }
 
 /* The offline pipeline of one run: what the live path would build. */

@@ -88,11 +88,8 @@ static int64_t wall_clock(void *opaque) {
 
 ts_mapper_t *ts_mapper_new(const ts_config_t *cfg, const ts_router_t *router, char *errstr,
                            size_t errstr_size) {
-    ts_mapper_t *mp = calloc(1, sizeof *mp);
-    if (!mp) {
-        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
+    ts_mapper_t *mp = ts_zalloc(sizeof *mp, NULL, errstr, errstr_size);
+    if (!mp) return NULL;
     mp->cfg = cfg;
     mp->router = router;
     mp->wall = wall_clock;

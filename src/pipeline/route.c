@@ -22,11 +22,8 @@ struct ts_router_s {
 static uint64_t hash_str(const char *s) { return ts_hash_str(s); }
 
 ts_router_t *ts_router_new(const ts_config_t *cfg, char *errstr, size_t errstr_size) {
-    ts_router_t *r = calloc(1, sizeof *r);
-    if (!r) {
-        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
+    ts_router_t *r = ts_zalloc(sizeof *r, NULL, errstr, errstr_size);
+    if (!r) return NULL;
     r->cfg = cfg;
     size_t n = 0;
     for (size_t i = 0; i < cfg->n_accounts; i++) n += cfg->accounts[i].n_outlets;

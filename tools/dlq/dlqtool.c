@@ -129,6 +129,13 @@ static void iso(int64_t ms, char *buf, size_t n) {
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* --json: the document on one line */
+static void print_json(FILE *out, const cJSON *doc) {
+    char *s = cJSON_PrintUnformatted(doc);
+    fprintf(out, "%s\n", s ? s : "null");
+    free(s);
+}
+
 /* ---- the Kafka client --------------------------------------------------------------- */
 
 typedef void dr_fn(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
@@ -368,9 +375,7 @@ int ts_dlqtool_stats(const ts_config_t *cfg, bool json, FILE *out) {
     }
     cJSON_AddStringToObject(root, "topic", topic);
     if (json) {
-        char *s = cJSON_PrintUnformatted(root);
-        fprintf(out, "%s\n", s);
-        free(s);
+        print_json(out, root);
     } else {
         fprintf(out,
                 "dead-letter topic %s: %ld record(s), %ld distinct (source record + reason), %ld "
@@ -1433,9 +1438,7 @@ int ts_dlqtool_audit(const ts_config_t *cfg, bool json, FILE *out) {
     cJSON_AddNumberToObject(root, "undecodable", (double)a.undecodable);
     cJSON_AddNumberToObject(root, "seconds", secs);
     if (json) {
-        char *t = cJSON_PrintUnformatted(root);
-        fprintf(out, "%s\n", t);
-        free(t);
+        print_json(out, root);
     } else {
         fprintf(out, "Home Outlet audit of %s: %llu customers (%llu records read in %.1f s)\n\n",
                 cfg->topic_customers, (unsigned long long)tot[0], (unsigned long long)a.records,

@@ -33,11 +33,8 @@ void ts_avro_enc_destroy(ts_avro_enc_t *e) {
 
 ts_avro_enc_t *ts_avro_enc_new(ts_kind_t kind, const char *writer_schema_json, char *errstr,
                                size_t errstr_size) {
-    ts_avro_enc_t *e = calloc(1, sizeof *e);
-    if (!e) {
-        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "avro: out of memory");
-        return NULL;
-    }
+    ts_avro_enc_t *e = ts_zalloc(sizeof *e, "avro", errstr, errstr_size);
+    if (!e) return NULL;
     e->kind = kind;
     const char *rj = kind == TS_KIND_CUSTOMER ? ts_schema_customer_avsc : ts_schema_order_avsc;
     const char *wj = writer_schema_json ? writer_schema_json : rj;
@@ -271,28 +268,26 @@ static int project_text(avro_value_t *d, avro_value_t *s, avro_type_t st, avro_t
 
 /* int or long into int or long; float or double into float or double. */
 static int project_number(avro_value_t *d, avro_value_t *s, avro_type_t st, avro_type_t dt) {
+    bool integral = dt == AVRO_INT32 || dt == AVRO_INT64;
+    int32_t i32 = 0;
     int64_t x = 0;
-    int32_t i32;
+    float f32 = 0;
     double f = 0;
-    float f32;
+    int rc = -1;
+    if (integral && st == AVRO_INT32)
+        rc = avro_value_get_int(s, &i32), x = i32;
+    else if (integral && st == AVRO_INT64)
+        rc = avro_value_get_long(s, &x);
+    else if (!integral && st == AVRO_FLOAT)
+        rc = avro_value_get_float(s, &f32), f = f32;
+    else if (!integral && st == AVRO_DOUBLE)
+        rc = avro_value_get_double(s, &f);
+    if (rc) return -1;
     switch (dt) {
-    case AVRO_INT32:
-    case AVRO_INT64:
-        if (st == AVRO_INT32) {
-            if (avro_value_get_int(s, &i32)) return -1;
-            x = i32;
-        } else if (st != AVRO_INT64 || avro_value_get_long(s, &x)) {
-            return -1;
-        }
-        return dt == AVRO_INT32 ? avro_value_set_int(d, (int32_t)x) : avro_value_set_long(d, x);
-    default:
-        if (st == AVRO_FLOAT) {
-            if (avro_value_get_float(s, &f32)) return -1;
-            f = f32;
-        } else if (st != AVRO_DOUBLE || avro_value_get_double(s, &f)) {
-            return -1;
-        }
-        return dt == AVRO_FLOAT ? avro_value_set_float(d, (float)f) : avro_value_set_double(d, f);
+    case AVRO_INT32: return avro_value_set_int(d, (int32_t)x);
+    case AVRO_INT64: return avro_value_set_long(d, x);
+    case AVRO_FLOAT: return avro_value_set_float(d, (float)f);
+    default: return avro_value_set_double(d, f);
     }
 }
 

@@ -235,11 +235,8 @@ static double rnd(ts_sim_t *s) { /* under s->mu */
 }
 
 ts_sim_t *ts_sim_new(const ts_sim_opts_t *opts, char *errstr, size_t errstr_size) {
-    ts_sim_t *s = calloc(1, sizeof *s);
-    if (!s) {
-        ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
+    ts_sim_t *s = ts_zalloc(sizeof *s, NULL, errstr, errstr_size);
+    if (!s) return NULL;
     s->o = *opts;
     if (opts->dump_dir) s->dump_dir = strdup(opts->dump_dir);
     s->o.dump_dir = NULL;
@@ -400,6 +397,18 @@ static const char *str(const cJSON *o, const char *k) {
 static bool is_type(const cJSON *res, const char *type) {
     const char *t = str(res, "type");
     return t && !strcmp(t, type);
+}
+/* The request's primary resource: root's `data`, an object of `type`;
+ * NULL with e filled when it is missing or of another type. */
+static const cJSON *data_of(const cJSON *root, const char *type, verr_t *e) {
+    const cJSON *data = obj(root, "data");
+    if (!data)
+        bad(e, "/data", "'data' is a required property");
+    else if (!is_type(data, type))
+        bad(e, "/data/type", "'type' must be '%s'", type);
+    else
+        return data;
+    return NULL;
 }
 
 /* Any string over 100 KB, anywhere. */
@@ -577,10 +586,8 @@ static int validate_events(const cJSON *root, int64_t now_wall, vevent_t **evs, 
     char ptr[700];
     *evs = NULL;
     *n_evs = 0;
-    const cJSON *data = obj(root, "data");
-    if (!data) return bad(e, "/data", "'data' is a required property");
-    if (!is_type(data, "event-bulk-create-job"))
-        return bad(e, "/data/type", "'type' must be 'event-bulk-create-job'");
+    const cJSON *data = data_of(root, "event-bulk-create-job", e);
+    if (!data) return -1;
     const cJSON *batch = obj(obj(data, "attributes"), "events-bulk-create");
     const cJSON *entries = batch ? cJSON_GetObjectItemCaseSensitive(batch, "data") : NULL;
     if (!cJSON_IsArray(entries))
@@ -662,9 +669,8 @@ static int validate_create_event(const cJSON *root, int64_t now_wall, vevent_t *
                                  verr_t *e) {
     *evs = NULL;
     *n_evs = 0;
-    const cJSON *data = obj(root, "data");
-    if (!data) return bad(e, "/data", "'data' is a required property");
-    if (!is_type(data, "event")) return bad(e, "/data/type", "'type' must be 'event'");
+    const cJSON *data = data_of(root, "event", e);
+    if (!data) return -1;
     const cJSON *attrs = obj(data, "attributes");
     if (!attrs) return bad(e, "/data/attributes", "'attributes' is a required property");
     const cJSON *pd = obj(obj(attrs, "profile"), "data");
@@ -688,15 +694,8 @@ static int validate_create_event(const cJSON *root, int64_t now_wall, vevent_t *
 /* Create or Update Profile: returns the profile resource after validation. */
 static const cJSON *validate_profile_import(const cJSON *root, char *pkey, size_t pkey_size,
                                             verr_t *e) {
-    const cJSON *data = obj(root, "data");
-    if (!data) {
-        bad(e, "/data", "'data' is a required property");
-        return NULL;
-    }
-    if (!is_type(data, "profile")) {
-        bad(e, "/data/type", "'type' must be 'profile'");
-        return NULL;
-    }
+    const cJSON *data = data_of(root, "profile", e);
+    if (!data) return NULL;
     if (!obj(data, "attributes")) {
         bad(e, "/data/attributes", "'attributes' is a required property");
         return NULL;
@@ -706,15 +705,8 @@ static const cJSON *validate_profile_import(const cJSON *root, char *pkey, size_
 
 /* Request Profile Deletion: one profile by email, phone_number or id. */
 static const cJSON *validate_deletion(const cJSON *root, verr_t *e) {
-    const cJSON *data = obj(root, "data");
-    if (!data) {
-        bad(e, "/data", "'data' is a required property");
-        return NULL;
-    }
-    if (!is_type(data, "data-privacy-deletion-job")) {
-        bad(e, "/data/type", "'type' must be 'data-privacy-deletion-job'");
-        return NULL;
-    }
+    const cJSON *data = data_of(root, "data-privacy-deletion-job", e);
+    if (!data) return NULL;
     const cJSON *prof = obj(obj(obj(data, "attributes"), "profile"), "data");
     if (!prof || !is_type(prof, "profile")) {
         bad(e, "/data/attributes/profile/data", "a profile resource is required");
@@ -800,15 +792,8 @@ static const cJSON *validate_profiles(const cJSON *root, ts_sim_ep_t ep, int64_t
         [TS_SIM_EP_UNSUBSCRIBE_BULK] = "profile-subscription-bulk-delete-job",
         [TS_SIM_EP_SUPPRESS_BULK] = "profile-suppression-bulk-create-job"};
     char ptr[256];
-    const cJSON *data = obj(root, "data");
-    if (!data) {
-        bad(e, "/data", "'data' is a required property");
-        return NULL;
-    }
-    if (!is_type(data, types[ep])) {
-        bad(e, "/data/type", "'type' must be '%s'", types[ep]);
-        return NULL;
-    }
+    const cJSON *data = data_of(root, types[ep], e);
+    if (!data) return NULL;
     const cJSON *arr =
         cJSON_GetObjectItemCaseSensitive(obj(obj(data, "attributes"), "profiles"), "data");
     if (!cJSON_IsArray(arr)) {

@@ -379,10 +379,78 @@ typedef struct {
     size_t idx;
 } hit_t;
 
+/* page[size]: def when absent, else an integer from 1 to max; -1 when it is
+ * not (err and param filled for the 400). */
+static int size_arg(const char *page_size, int def, int max, char *err, size_t errsz, char *param,
+                    size_t paramsz) {
+    if (!page_size) return def;
+    char *end;
+    long v = strtol(page_size, &end, 10);
+    if (*end || v < 1 || v > max)
+        return snprintf(err, errsz, "page[size] must be an integer between 1 and %d", max),
+               snprintf(param, paramsz, "page[size]"), -1;
+    return (int)v;
+}
+
+/* page[cursor], opaque to clients: "<tag><sort ts>.<index>" in our
+ * encoding. 1 with *after set, 0 when absent, -1 when malformed (err and
+ * param filled for the 400). */
+static int cursor_arg(const char *cursor, char tag, hit_t *after, char *err, size_t errsz,
+                      char *param, size_t paramsz) {
+    if (!cursor) return 0;
+    long long t;
+    size_t idx;
+    char tail;
+    if (cursor[0] != tag || sscanf(cursor + 1, "%lld.%zu%c", &t, &idx, &tail) != 2)
+        return snprintf(err, errsz, "Invalid page cursor"),
+               snprintf(param, paramsz, "page[cursor]"), -1;
+    *after = (hit_t){t, idx};
+    return 1;
+}
+
+/* The page[cursor] of the page after hit h, as cursor_arg reads it. */
+static void cursor_put(char tag, const hit_t *h, char *buf, size_t n) {
+    snprintf(buf, n, "%c%lld.%zu", tag, (long long)h->ts, h->idx);
+}
+
 static int cmp_hit(const void *a, const void *b) {
     const hit_t *x = a, *y = b;
     if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
     return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Item i of a listing, when it matches the request's filter: its sort key
+ * in *h. */
+typedef bool (*hit_fn)(const sim_profiles_t *p, size_t i, const void *filter, hit_t *h);
+
+/* The hits among a listing's n items past `after` (NULL: from the start),
+ * in the listing's order (desc: newest first), *nh of them; the caller
+ * frees. NULL when out of memory. */
+static hit_t *select_hits(const sim_profiles_t *p, size_t n, hit_fn hit, const void *filter,
+                          const hit_t *after, bool desc, size_t *nh) {
+    hit_t *hits = malloc((n ? n : 1) * sizeof *hits);
+    if (!hits) return NULL;
+    *nh = 0;
+    for (size_t i = 0; i < n; i++) {
+        hit_t h;
+        if (!hit(p, i, filter, &h)) continue;
+        if (after && (desc ? cmp_hit(&h, after) >= 0 : cmp_hit(&h, after) <= 0)) continue;
+        hits[(*nh)++] = h;
+    }
+    qsort(hits, *nh, sizeof *hits, cmp_hit);
+    for (size_t i = 0; desc && i < *nh / 2; i++) {
+        hit_t t = hits[i];
+        hits[i] = hits[*nh - 1 - i];
+        hits[*nh - 1 - i] = t;
+    }
+    return hits;
+}
+
+static bool profile_hit(const sim_profiles_t *p, size_t i, const void *filter, hit_t *h) {
+    const filter_t *f = filter;
+    if (!matches(&p->v[i], f)) return false;
+    *h = (hit_t){f->type == F_SUPPR_TS ? p->v[i].ch[CH_EMAIL].suppressed_ts : 0, i};
+    return true;
 }
 
 static void put_link(ts_buf_t *b, const char *base, const char *filter, const char *additional,
@@ -485,37 +553,14 @@ unsigned sim_profiles_get(sim_profiles_t *p, const char *filter, const char *add
             a += n + (a[n] == ',');
         }
     }
-    int size = 20; /* Klaviyo's default page size; at most 100 */
-    if (page_size) {
-        char *end;
-        long v = strtol(page_size, &end, 10);
-        if (*end || v < 1 || v > 100)
-            return snprintf(err, errsz, "page[size] must be an integer between 1 and 100"),
-                   snprintf(param, paramsz, "page[size]"), 400;
-        size = (int)v;
-    }
-    hit_t after = {-1, 0};
-    bool has_after = false;
-    if (cursor) { /* opaque to clients: "<sort ts>.<profile index>" in our encoding */
-        long long t;
-        size_t idx;
-        char tail;
-        if (sscanf(cursor, "c%lld.%zu%c", &t, &idx, &tail) != 2)
-            return snprintf(err, errsz, "Invalid page cursor"),
-                   snprintf(param, paramsz, "page[cursor]"), 400;
-        after = (hit_t){t, idx};
-        has_after = true;
-    }
-    hit_t *hits = malloc((p->n ? p->n : 1) * sizeof *hits);
+    /* Klaviyo's default page size; at most 100 */
+    int size = size_arg(page_size, 20, 100, err, errsz, param, paramsz);
+    hit_t after = {-1, 0}; /* "c<sort ts>.<profile index>" */
+    int has_after = size < 0 ? 0 : cursor_arg(cursor, 'c', &after, err, errsz, param, paramsz);
+    if (size < 0 || has_after < 0) return 400;
+    size_t nh;
+    hit_t *hits = select_hits(p, p->n, profile_hit, &f, has_after ? &after : NULL, false, &nh);
     if (!hits) return snprintf(err, errsz, "out of memory"), 500;
-    size_t nh = 0;
-    for (size_t i = 0; i < p->n; i++) {
-        if (!matches(&p->v[i], &f)) continue;
-        hit_t h = {f.type == F_SUPPR_TS ? p->v[i].ch[CH_EMAIL].suppressed_ts : 0, i};
-        if (has_after && cmp_hit(&h, &after) <= 0) continue;
-        hits[nh++] = h;
-    }
-    qsort(hits, nh, sizeof *hits, cmp_hit);
     ts_jw_t w;
     ts_jw_init(&w, out);
     ts_jw_obj_open(&w);
@@ -548,8 +593,7 @@ unsigned sim_profiles_get(sim_profiles_t *p, const char *filter, const char *add
     ts_jw_kv_str(&w, "self", link.data);
     if (nh > shown) {
         char next[64];
-        snprintf(next, sizeof next, "c%lld.%zu", (long long)hits[shown - 1].ts,
-                 hits[shown - 1].idx);
+        cursor_put('c', &hits[shown - 1], next, sizeof next);
         ts_buf_reset(&link);
         put_link(&link, base, filter, additional, size, page_size != NULL, next);
         ts_jw_kv_str(&w, "next", link.data);
@@ -756,6 +800,12 @@ static bool ev_matches(const sms_ev_t *e, const evfilter_t *f) {
     return true;
 }
 
+static bool event_hit(const sim_profiles_t *p, size_t i, const void *filter, hit_t *h) {
+    if (!ev_matches(&p->ev[i], filter)) return false;
+    *h = (hit_t){p->ev[i].ts, i};
+    return true;
+}
+
 static void put_link_ev(ts_buf_t *b, const char *base, const char *q[][2], const char *cursor) {
     ts_buf_printf(b, "%s/api/events/", base);
     char sep = '?';
@@ -798,50 +848,13 @@ static unsigned ev_query(evq_t *q, const char *filter, const char *sort, const c
         q->inc_metric |= n == 6 && !strncmp(a, "metric", 6);
         a += n + (a[n] == ',');
     }
-    q->size = 200; /* get_events.json: default 200, at most 1000 */
-    if (page_size) {
-        char *end;
-        long v = strtol(page_size, &end, 10);
-        if (*end || v < 1 || v > 1000)
-            return snprintf(err, errsz, "page[size] must be an integer between 1 and 1000"),
-                   snprintf(param, paramsz, "page[size]"), 400;
-        q->size = (int)v;
-    }
+    /* get_events.json: default 200, at most 1000 */
+    if ((q->size = size_arg(page_size, 200, 1000, err, errsz, param, paramsz)) < 0) return 400;
     q->desc = sort && sort[0] == '-';
-    if (cursor) {
-        long long t;
-        size_t idx;
-        char tail;
-        if (sscanf(cursor, "e%lld.%zu%c", &t, &idx, &tail) != 2)
-            return snprintf(err, errsz, "Invalid page cursor"),
-                   snprintf(param, paramsz, "page[cursor]"), 400;
-        q->after = (hit_t){t, idx};
-        q->has_after = true;
-    }
+    int has_after = cursor_arg(cursor, 'e', &q->after, err, errsz, param, paramsz);
+    if (has_after < 0) return 400;
+    q->has_after = has_after;
     return 0;
-}
-
-/* The events that match, past the cursor, in the asked order: a malloc'ed
- * array of *nh (the caller frees it), NULL when out of memory. */
-static hit_t *ev_hits(const sim_profiles_t *p, const evq_t *q, size_t *nh) {
-    hit_t *hits = malloc((p->n_ev ? p->n_ev : 1) * sizeof *hits);
-    if (!hits) return NULL;
-    *nh = 0;
-    for (size_t i = 0; i < p->n_ev; i++) {
-        if (!ev_matches(&p->ev[i], &q->f)) continue;
-        hit_t h = {p->ev[i].ts, i};
-        if (q->has_after && (q->desc ? cmp_hit(&h, &q->after) >= 0 : cmp_hit(&h, &q->after) <= 0))
-            continue;
-        hits[(*nh)++] = h;
-    }
-    qsort(hits, *nh, sizeof *hits, cmp_hit);
-    if (q->desc)
-        for (size_t i = 0; i < *nh / 2; i++) {
-            hit_t t = hits[i];
-            hits[i] = hits[*nh - 1 - i];
-            hits[*nh - 1 - i] = t;
-        }
-    return hits;
 }
 
 /* One event resource: its attributes, its profile and metric relationships. */
@@ -931,7 +944,8 @@ unsigned sim_profiles_events_get(sim_profiles_t *p, const char *filter, const ch
     if (st) return st;
     (void)fields_profile; /* sparse fieldsets: every identifier is always shown */
     size_t nh = 0;
-    hit_t *hits = ev_hits(p, &q, &nh);
+    hit_t *hits =
+        select_hits(p, p->n_ev, event_hit, &q.f, q.has_after ? &q.after : NULL, q.desc, &nh);
     if (!hits) return snprintf(err, errsz, "out of memory"), 500;
     size_t shown = nh < (size_t)q.size ? nh : (size_t)q.size;
     ts_jw_t w;
@@ -957,8 +971,7 @@ unsigned sim_profiles_events_get(sim_profiles_t *p, const char *filter, const ch
     ts_jw_kv_str(&w, "self", lb.data);
     if (nh > shown) {
         char next[64];
-        snprintf(next, sizeof next, "e%lld.%zu", (long long)hits[shown - 1].ts,
-                 hits[shown - 1].idx);
+        cursor_put('e', &hits[shown - 1], next, sizeof next);
         ts_buf_reset(&lb);
         put_link_ev(&lb, base, qs, next);
         ts_jw_kv_str(&w, "next", lb.data);
