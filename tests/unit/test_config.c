@@ -1,9 +1,5 @@
 /* test_config.c - config parsing, defaults and errors that name the key path. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,17 +289,12 @@ static void test_reference_matches_parser(void **state) {
     ts_buf_free(&ref);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults_and_passthrough),
-        cmocka_unit_test(test_env_overrides_bootstrap),
-        cmocka_unit_test(test_errors_name_the_key_path),
-        cmocka_unit_test(test_only_accounts_and_rate_limit_override),
-        cmocka_unit_test(test_default_phone_country),
-        cmocka_unit_test(test_api_key_sources_never_leak),
-        cmocka_unit_test(test_kafka_secrets_from_env_and_file),
-        cmocka_unit_test(test_load_file_errors),
-        cmocka_unit_test(test_reference_matches_parser),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_defaults_and_passthrough),
+             cmocka_unit_test(test_env_overrides_bootstrap),
+             cmocka_unit_test(test_errors_name_the_key_path),
+             cmocka_unit_test(test_only_accounts_and_rate_limit_override),
+             cmocka_unit_test(test_default_phone_country),
+             cmocka_unit_test(test_api_key_sources_never_leak),
+             cmocka_unit_test(test_kafka_secrets_from_env_and_file),
+             cmocka_unit_test(test_load_file_errors),
+             cmocka_unit_test(test_reference_matches_parser))

@@ -3,11 +3,7 @@
  * phone, malformed and unknown-account suppression records, the
  * customers.sync = consented mode, the state-changed flag and the
  * per-account metrics. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -313,15 +309,9 @@ static void test_sms_landline_not_decided(void **state) {
     fx_free(&f);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_state_across_records_and_accounts),
-        cmocka_unit_test(test_suppressions_by_id_email_phone),
-        cmocka_unit_test(test_offset_fence),
-        cmocka_unit_test(test_bad_suppression_records),
-        cmocka_unit_test(test_sync_consented),
-        cmocka_unit_test(test_not_decided_when_not_sent),
-        cmocka_unit_test(test_sms_landline_not_decided),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_state_across_records_and_accounts),
+             cmocka_unit_test(test_suppressions_by_id_email_phone),
+             cmocka_unit_test(test_offset_fence), cmocka_unit_test(test_bad_suppression_records),
+             cmocka_unit_test(test_sync_consented),
+             cmocka_unit_test(test_not_decided_when_not_sent),
+             cmocka_unit_test(test_sms_landline_not_decided))

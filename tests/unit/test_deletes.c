@@ -5,11 +5,7 @@
  * routes to; unknown customers send nothing; "ignore" builds nothing; the
  * engine paces deletions at Klaviyo's 3/s and batches suppressions.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,13 +256,13 @@ static void test_restore_reads_every_partition_to_its_end(void **state) {
     stop(&f);
 }
 
-int main(void) {
+static int setup(void **state) {
+    (void)state;
     ts_log_set_level(TS_LOG_ERROR);
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_delete_one_request_per_tombstone_paced),
-        cmocka_unit_test(test_suppress_batches_emails),
-        cmocka_unit_test(test_ignore_builds_nothing_and_bad_values_fail),
-        cmocka_unit_test(test_restore_reads_every_partition_to_its_end),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return 0;
 }
+
+TS_TEST_MAIN(setup, NULL, cmocka_unit_test(test_delete_one_request_per_tombstone_paced),
+             cmocka_unit_test(test_suppress_batches_emails),
+             cmocka_unit_test(test_ignore_builds_nothing_and_bad_values_fail),
+             cmocka_unit_test(test_restore_reads_every_partition_to_its_end))

@@ -5,11 +5,7 @@
  * test (tests/contract/0100-*.sh) validates these exact bytes against
  * Klaviyo's official OpenAPI schemas with an independent validator.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,11 +293,6 @@ static void test_historical_subscribe_body(void **state) {
     ts_buf_free(&unsub);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_historical_subscribe_body),
-        cmocka_unit_test(test_event_bodies_from_samples),
-        cmocka_unit_test(test_profile_and_consent_bodies_from_samples),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_historical_subscribe_body),
+             cmocka_unit_test(test_event_bodies_from_samples),
+             cmocka_unit_test(test_profile_and_consent_bodies_from_samples))

@@ -2,11 +2,7 @@
  * Get Events / Get Metrics pages, the watermark across pages, passes and a
  * restart (">=" with the ids at the watermark), the state value, the
  * record format the customers consumer reads, the URLs. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,15 +334,8 @@ static void test_urls(void **state) {
     assert_false(ts_supp_url_on_base("http://a.klaviyo.com/api/", "https://a.klaviyo.com"));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_profiles_page_and_marks),
-        cmocka_unit_test(test_newest_of_several_suppressions),
-        cmocka_unit_test(test_events_page),
-        cmocka_unit_test(test_metrics_page),
-        cmocka_unit_test(test_state_round_trip),
-        cmocka_unit_test(test_record_read_by_consent_table),
-        cmocka_unit_test(test_urls),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_profiles_page_and_marks),
+             cmocka_unit_test(test_newest_of_several_suppressions),
+             cmocka_unit_test(test_events_page), cmocka_unit_test(test_metrics_page),
+             cmocka_unit_test(test_state_round_trip),
+             cmocka_unit_test(test_record_read_by_consent_table), cmocka_unit_test(test_urls))
