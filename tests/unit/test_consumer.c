@@ -471,7 +471,7 @@ static void test_waits_for_first_pass(void **state) {
 
 /* Before any thread (the simulator's): libcurl, the log level, the seed. */
 static int setup(void **state) {
-    ts_log_set_level(getenv("TS_TEST_LOG") ? TS_LOG_DEBUG : TS_LOG_WARN);
+    tl_log_level(TS_LOG_WARN);
     srand((unsigned)ts_now_mono_ms());
     return th_curl_setup(state);
 }

@@ -256,13 +256,7 @@ static void test_restore_reads_every_partition_to_its_end(void **state) {
     stop(&f);
 }
 
-static int setup(void **state) {
-    (void)state;
-    ts_log_set_level(TS_LOG_ERROR);
-    return 0;
-}
-
-TS_TEST_MAIN(setup, NULL, cmocka_unit_test(test_delete_one_request_per_tombstone_paced),
+TS_TEST_MAIN(tl_log_errors, NULL, cmocka_unit_test(test_delete_one_request_per_tombstone_paced),
              cmocka_unit_test(test_suppress_batches_emails),
              cmocka_unit_test(test_ignore_builds_nothing_and_bad_values_fail),
              cmocka_unit_test(test_restore_reads_every_partition_to_its_end))

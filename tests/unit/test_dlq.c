@@ -263,12 +263,6 @@ static void test_too_large_written_without_value(void **state) {
     fx_stop(&f);
 }
 
-static int setup(void **state) {
-    (void)state;
-    ts_log_set_level(getenv("TS_TEST_LOG") ? TS_LOG_DEBUG : TS_LOG_ERROR);
-    return 0;
-}
-
-TS_TEST_MAIN(setup, NULL, cmocka_unit_test(test_failed_delivery_keeps_context),
+TS_TEST_MAIN(tl_log_errors, NULL, cmocka_unit_test(test_failed_delivery_keeps_context),
              cmocka_unit_test(test_failed_produce_retried_once_counted),
              cmocka_unit_test(test_too_large_written_without_value))

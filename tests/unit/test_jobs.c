@@ -312,13 +312,7 @@ static void test_profile_ids_back(void **state) {
     stop(&f);
 }
 
-static int setup(void **state) {
-    (void)state;
-    ts_log_set_level(getenv("TS_TEST_LOG") ? TS_LOG_DEBUG : TS_LOG_ERROR);
-    return 0;
-}
-
-TS_TEST_MAIN(setup, NULL, cmocka_unit_test(test_rejected_inside_the_job),
+TS_TEST_MAIN(tl_log_errors, NULL, cmocka_unit_test(test_rejected_inside_the_job),
              cmocka_unit_test(test_import_errors_across_pages),
              cmocka_unit_test(test_job_timeout_reimports),
              cmocka_unit_test(test_job_reads_share_the_import_budget),

@@ -1,7 +1,8 @@
 /*
  * testlib.h - how every unit test program (tests/unit/test_*.c) starts
- * and ends: the cmocka headers in the order cmocka needs them, and
- * TS_TEST_MAIN, the program's main. Test-only; header-only.
+ * and ends: the cmocka headers in the order cmocka needs them,
+ * TS_TEST_MAIN, the program's main, and the log level a program sets in
+ * its group setup. Test-only; header-only.
  */
 #ifndef TS_TESTLIB_H
 #define TS_TESTLIB_H
@@ -11,6 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
+
+#include "tillstream/log.h"
 
 /* main(): runs the cmocka_unit_test(...) entries given after `setup` and
  * `teardown` as one group named "tests"; the group setup runs before the
@@ -23,5 +27,19 @@
         const struct CMUnitTest tests[] = {__VA_ARGS__};                                           \
         return cmocka_run_group_tests(tests, setup, teardown);                                     \
     }
+
+/* The log level of a test program: `quiet`, or debug when TS_TEST_LOG is
+ * set in the environment (to see what a failing test did). */
+static inline void tl_log_level(ts_log_level_t quiet) {
+    ts_log_set_level(getenv("TS_TEST_LOG") ? TS_LOG_DEBUG : quiet);
+}
+
+/* Group setup (TS_TEST_MAIN) of a program whose tests would log expected
+ * failures: errors only. */
+static inline int tl_log_errors(void **state) {
+    (void)state;
+    tl_log_level(TS_LOG_ERROR);
+    return 0;
+}
 
 #endif
