@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "map_testlib.h"
 #include "tillstream/consent_table.h"
 #include "tillstream/decode.h"
 
@@ -15,13 +16,9 @@ static const char *CONFIG =
     "{\"name\":\"brand-b\",\"api_key_env\":\"K\",\"outlets\":[\"201\"]}]%s}";
 
 typedef struct {
-    ts_config_t *cfg;
-    ts_router_t *router;
-    ts_mapper_t *mapper;
+    tm_map_t map;
     ts_metrics_t *metrics;
     ts_consent_table_t *t;
-    ts_arena_t *arena;
-    ts_mapped_t m;
     bool changed;
     int64_t offset; /* of the next record decided (-1: none) */
     char err[256];  /* of the last suppression() */
@@ -31,40 +28,32 @@ static void fx_init(fx_t *f, const char *extra) {
     char json[1024], err[256];
     snprintf(json, sizeof json, CONFIG, extra);
     memset(f, 0, sizeof *f);
-    assert_int_equal(ts_config_parse(json, &f->cfg, err, sizeof err), TS_OK);
-    f->router = ts_router_new(f->cfg, err, sizeof err);
-    f->mapper = ts_mapper_new(f->cfg, f->router, err, sizeof err);
+    tm_map_parse(&f->map, json);
     f->metrics = ts_metrics_new();
-    f->t = ts_consent_table_new(f->cfg, f->metrics, err, sizeof err);
-    f->arena = ts_arena_new(0);
+    f->t = ts_consent_table_new(f->map.cfg, f->metrics, err, sizeof err);
     assert_non_null(f->t);
-    ts_mapped_init(&f->m);
     f->offset = -1;
 }
 
 static void fx_free(fx_t *f) {
-    ts_mapped_free(&f->m);
-    ts_arena_destroy(f->arena);
     ts_consent_table_destroy(f->t);
     ts_metrics_destroy(f->metrics);
-    ts_mapper_destroy(f->mapper);
-    ts_router_destroy(f->router);
-    ts_config_destroy(f->cfg);
+    tm_map_stop(&f->map);
 }
 
 /* decodes, maps and decides one customer line */
 static ts_mapped_t *decide(fx_t *f, const char *json) {
     char err[256];
     ts_customer_t c;
-    ts_arena_reset(f->arena);
-    if (ts_decode_customer_json(json, strlen(json), f->arena, &c, err, sizeof err))
+    ts_arena_reset(f->map.arena);
+    if (ts_decode_customer_json(json, strlen(json), f->map.arena, &c, err, sizeof err))
         fail_msg("%s", err);
-    assert_int_equal(ts_map_customer(f->mapper, &c, &f->m), TS_OK);
+    assert_int_equal(ts_map_customer(f->map.mapper, &c, &f->map.m), TS_OK);
     ts_consent_opts_t o = {.now = ts_now_wall_ms()};
     assert_int_equal(
-        ts_consent_table_decide(f->t, &c, 1700000000000LL, f->offset, &o, &f->m, &f->changed),
+        ts_consent_table_decide(f->t, &c, 1700000000000LL, f->offset, &o, &f->map.m, &f->changed),
         TS_OK);
-    return &f->m;
+    return &f->map.m;
 }
 
 /* One suppression record into the table: its result, the error in f->err. */

@@ -9,17 +9,12 @@
 #include <string.h>
 
 #include "json_testlib.h"
+#include "map_testlib.h"
 #include "tillstream/decode.h"
 #include "tillstream/hash.h"
 #include "tillstream/map.h"
 
-typedef struct {
-    ts_config_t *cfg;
-    ts_router_t *router;
-    ts_mapper_t *mapper;
-    ts_arena_t *arena;
-    ts_mapped_t m;
-} fx_t;
+typedef tm_map_t fx_t;
 
 static const char *CONFIG =
     "{\"accounts\":[{\"name\":\"brand-a\",\"api_key_env\":\"K\",\"outlets\":[\"101\",\"102\"]},"
@@ -28,24 +23,14 @@ static const char *CONFIG =
 
 static int setup(void **state) {
     fx_t *f = calloc(1, sizeof *f);
-    char err[256];
-    assert_int_equal(ts_config_parse(CONFIG, &f->cfg, err, sizeof err), TS_OK);
-    f->router = ts_router_new(f->cfg, err, sizeof err);
-    f->mapper = ts_mapper_new(f->cfg, f->router, err, sizeof err);
-    f->arena = ts_arena_new(0);
-    ts_mapped_init(&f->m);
+    tm_map_parse(f, CONFIG);
     *state = f;
     return 0;
 }
 
 static int teardown(void **state) {
-    fx_t *f = *state;
-    ts_mapped_free(&f->m);
-    ts_arena_destroy(f->arena);
-    ts_mapper_destroy(f->mapper);
-    ts_router_destroy(f->router);
-    ts_config_destroy(f->cfg);
-    free(f);
+    tm_map_stop(*state);
+    free(*state);
     return 0;
 }
 
