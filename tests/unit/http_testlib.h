@@ -1,8 +1,9 @@
 /*
  * http_testlib.h - one HTTP request to a loopback port, for the unit tests
- * of the admin endpoints (admin, metrics, consumer). Test-only;
- * header-only. The simulator's tests send Klaviyo requests of their own
- * (test_sim.c: headers, bodies).
+ * of the admin endpoints (admin, metrics, consumer), and libcurl's
+ * process-wide init as a cmocka group setup for every test program that
+ * uses libcurl (those and sim). Test-only; header-only. The simulator's
+ * tests send Klaviyo requests of their own (test_sim.c: headers, bodies).
  */
 #ifndef TS_HTTP_TESTLIB_H
 #define TS_HTTP_TESTLIB_H
@@ -11,6 +12,19 @@
 #include <stdio.h>
 
 #include "tillstream/common.h"
+
+/* Group setup and teardown (TS_TEST_MAIN) of a test program that uses
+ * libcurl, itself or through the simulator: curl_global_init runs before
+ * any test starts a thread, curl_global_cleanup after the last test. */
+static inline int th_curl_setup(void **state) {
+    (void)state;
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+static inline int th_curl_teardown(void **state) {
+    (void)state;
+    curl_global_cleanup();
+    return 0;
+}
 
 static inline size_t th_collect(char *p, size_t sz, size_t n, void *ud) {
     ts_buf_append(ud, p, sz * n);

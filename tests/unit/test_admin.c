@@ -4,11 +4,7 @@
  * registry, unknown paths 404, other methods 405, and a listen address
  * that is taken or malformed fails with the reason (errno text).
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -91,13 +87,5 @@ static void test_listen_errors(void **state) {
     ts_metrics_destroy(m);
 }
 
-int main(void) {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_endpoints),
-        cmocka_unit_test(test_listen_errors),
-    };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    curl_global_cleanup();
-    return rc;
-}
+TS_TEST_MAIN(th_curl_setup, th_curl_teardown, cmocka_unit_test(test_endpoints),
+             cmocka_unit_test(test_listen_errors))

@@ -4,11 +4,7 @@
  * reason, --help and --version 0, and a dry run over a file exits 0 with
  * one JSON line per input line. (Live runs are tested against a broker.)
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,11 +112,5 @@ static int teardown(void **state) {
     return system(cmd) == 0 ? 0 : -1;
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_usage_errors_exit_2),
-        cmocka_unit_test(test_help_and_version_exit_0),
-        cmocka_unit_test(test_dry_run_file),
-    };
-    return cmocka_run_group_tests(tests, setup, teardown);
-}
+TS_TEST_MAIN(setup, teardown, cmocka_unit_test(test_usage_errors_exit_2),
+             cmocka_unit_test(test_help_and_version_exit_0), cmocka_unit_test(test_dry_run_file))

@@ -7,11 +7,7 @@
  * detail; unresolvable writer schemas are refused; the per-record format
  * detection of ts_decoder_t; the compiled-in schemas equal the files.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -734,20 +730,12 @@ static void test_customer_consent_times(void **state) {
     ts_arena_destroy(ar2);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_embedded_schemas_equal_files),
-        cmocka_unit_test(test_order_same_schema_all_values),
-        cmocka_unit_test(test_order_v1_older_writer),
-        cmocka_unit_test(test_order_v2_newer_writer),
-        cmocka_unit_test(test_customer_v1_v2),
-        cmocka_unit_test(test_unresolvable_writers),
-        cmocka_unit_test(test_bad_decimal_and_garbage),
-        cmocka_unit_test(test_text_that_is_not_text),
-        cmocka_unit_test(test_decoder_detection),
-        cmocka_unit_test(test_raw_writer_from_config),
-        cmocka_unit_test(test_encode_roundtrip),
-        cmocka_unit_test(test_customer_consent_times),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_embedded_schemas_equal_files),
+             cmocka_unit_test(test_order_same_schema_all_values),
+             cmocka_unit_test(test_order_v1_older_writer),
+             cmocka_unit_test(test_order_v2_newer_writer), cmocka_unit_test(test_customer_v1_v2),
+             cmocka_unit_test(test_unresolvable_writers),
+             cmocka_unit_test(test_bad_decimal_and_garbage),
+             cmocka_unit_test(test_text_that_is_not_text), cmocka_unit_test(test_decoder_detection),
+             cmocka_unit_test(test_raw_writer_from_config), cmocka_unit_test(test_encode_roundtrip),
+             cmocka_unit_test(test_customer_consent_times))

@@ -1,9 +1,5 @@
 /* test_common.c - ts_buf_t, the arena, reason names, ts_mem_release. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,14 +152,9 @@ static void test_mem_release_returns_freed_heap(void **state) {
 #endif
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_grows_and_stays_terminated),
-        cmocka_unit_test(test_buf_urlenc_keeps_only_unreserved),
-        cmocka_unit_test(test_arena_reuses_blocks_after_reset),
-        cmocka_unit_test(test_reason_names_round_trip),
-        cmocka_unit_test(test_files_and_secrets),
-        cmocka_unit_test(test_mem_release_returns_freed_heap),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_buf_grows_and_stays_terminated),
+             cmocka_unit_test(test_buf_urlenc_keeps_only_unreserved),
+             cmocka_unit_test(test_arena_reuses_blocks_after_reset),
+             cmocka_unit_test(test_reason_names_round_trip),
+             cmocka_unit_test(test_files_and_secrets),
+             cmocka_unit_test(test_mem_release_returns_freed_heap))

@@ -1,14 +1,11 @@
 /* test_config.c - config parsing, defaults and errors that name the key path. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "config_testlib.h"
 #include "tillstream/config.h"
 
 #define ACC                                                                                        \
@@ -21,13 +18,6 @@ static char err[512];
 static ts_err_t parse(const char *json, ts_config_t **cfg) {
     err[0] = '\0';
     return ts_config_parse(json, cfg, err, sizeof err);
-}
-
-static void expect_error(const char *json, const char *want) {
-    ts_config_t *cfg = NULL;
-    assert_int_equal(parse(json, &cfg), TS_ERR_CONFIG);
-    assert_null(cfg);
-    if (!strstr(err, want)) fail_msg("error \"%s\" does not contain \"%s\"", err, want);
 }
 
 static void test_defaults_and_passthrough(void **state) {
@@ -61,8 +51,8 @@ static void test_defaults_and_passthrough(void **state) {
                      TS_OK);
     assert_false(cfg->customers_wait_for_suppressions);
     ts_config_destroy(cfg);
-    expect_error("{\"customers\":{\"wait_for_suppressions\":\"no\"}," ACC "}",
-                 "customers.wait_for_suppressions: expected true or false");
+    tc_config_error("{\"customers\":{\"wait_for_suppressions\":\"no\"}," ACC "}",
+                    "customers.wait_for_suppressions: expected true or false");
 }
 
 static void test_env_overrides_bootstrap(void **state) {
@@ -81,64 +71,65 @@ static void test_env_overrides_bootstrap(void **state) {
 
 static void test_errors_name_the_key_path(void **state) {
     (void)state;
-    expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"]},"
-                 "{\"name\":\"b\",\"api_key_env\":\"K\",\"outlets\":\"201\"}]}",
-                 "accounts[1].outlets: expected an array of strings");
-    expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"]},"
-                 "{\"name\":\"b\",\"api_key_env\":\"K\",\"outlets\":[2]}]}",
-                 "accounts[1].outlets: expected an array of strings");
-    expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"]},"
-                 "{\"name\":\"b\",\"api_key_env\":\"K\",\"outlets\":[\"1\"]}]}",
-                 "accounts[1].outlets: outlet \"1\" is already served by account \"a\"");
-    expect_error("{\"accounts\":[{\"name\":\"a\",\"outlets\":[\"1\"]}]}",
-                 "accounts[0]: needs a key source");
-    expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"api_key_file\":\"/"
-                 "f\",\"outlets\":[\"1\"]}]}",
-                 "accounts[0]: api_key_env and api_key_file are exclusive");
-    expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key\":\"pk_live\",\"outlets\":[\"1\"]}]}",
-                 "accounts[0].api_key: inline API keys are not allowed");
-    expect_error(
+    tc_config_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"]},"
+                    "{\"name\":\"b\",\"api_key_env\":\"K\",\"outlets\":\"201\"}]}",
+                    "accounts[1].outlets: expected an array of strings");
+    tc_config_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"]},"
+                    "{\"name\":\"b\",\"api_key_env\":\"K\",\"outlets\":[2]}]}",
+                    "accounts[1].outlets: expected an array of strings");
+    tc_config_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"]},"
+                    "{\"name\":\"b\",\"api_key_env\":\"K\",\"outlets\":[\"1\"]}]}",
+                    "accounts[1].outlets: outlet \"1\" is already served by account \"a\"");
+    tc_config_error("{\"accounts\":[{\"name\":\"a\",\"outlets\":[\"1\"]}]}",
+                    "accounts[0]: needs a key source");
+    tc_config_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"api_key_file\":\"/"
+                    "f\",\"outlets\":[\"1\"]}]}",
+                    "accounts[0]: api_key_env and api_key_file are exclusive");
+    tc_config_error("{\"accounts\":[{\"name\":\"a\",\"api_key\":\"pk_live\",\"outlets\":[\"1\"]}]}",
+                    "accounts[0].api_key: inline API keys are not allowed");
+    tc_config_error(
         "{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"],\"colour\":1}]}",
         "accounts[0].colour: unknown key");
-    expect_error("{\"klaviyo\":{\"bse_url\":\"x\"}," ACC "}", "klaviyo.bse_url: unknown key");
-    expect_error("{\"topicz\":{}," ACC "}", "topicz: unknown key");
-    expect_error("{\"registry\":{\"timeout_ms\":5}," ACC "}", "registry.timeout_ms");
-    expect_error("{\"registry\":{\"url\":\"schema-registry:8081\"}," ACC "}",
-                 "registry.url: expected an http(s):// URL");
+    tc_config_error("{\"klaviyo\":{\"bse_url\":\"x\"}," ACC "}", "klaviyo.bse_url: unknown key");
+    tc_config_error("{\"topicz\":{}," ACC "}", "topicz: unknown key");
+    tc_config_error("{\"registry\":{\"timeout_ms\":5}," ACC "}", "registry.timeout_ms");
+    tc_config_error("{\"registry\":{\"url\":\"schema-registry:8081\"}," ACC "}",
+                    "registry.url: expected an http(s):// URL");
     /* a CA bundle that cannot be read fails at start, not at the first TLS handshake */
-    expect_error("{\"registry\":{\"url\":\"https://r\",\"ca_bundle\":\"/nonexistent/ca.crt\"}," ACC
-                 "}",
-                 "registry.ca_bundle: cannot read /nonexistent/ca.crt");
-    expect_error("{\"klaviyo\":{\"ca_bundle\":\"/nonexistent/ca.pem\"}," ACC "}",
-                 "klaviyo.ca_bundle: cannot read /nonexistent/ca.pem");
-    expect_error("{\"klaviyo\":{\"ca_bundle\":\"/\"}," ACC "}", "klaviyo.ca_bundle: cannot read /");
-    expect_error("{\"registry\":{\"raw_writer_schema\":\"x\"}," ACC "}",
-                 "registry.raw_writer_schema: unknown key");
-    expect_error("{\"accounts\":[]}", "accounts: must list at least one account");
-    expect_error("{}", "accounts: required");
-    expect_error("{\"routing\":{\"default_online_outlet\":\"999\"}," ACC "}",
-                 "routing.default_online_outlet: outlet \"999\" is not served by any account");
-    expect_error("{\"routing\":{\"only_accounts\":[\"brand-z\"]}," ACC "}",
-                 "routing.only_accounts[0]: unknown account brand-z");
-    expect_error("{\"routing\":{\"default_phone_country\":\"+61\"}," ACC "}",
-                 "routing.default_phone_country: expected an ISO 3166 region");
-    expect_error("{\"routing\":{\"default_phone_country\":\"999\"}," ACC "}",
-                 "routing.default_phone_country: calling code 999 is not assigned");
-    expect_error("{\"routing\":{\"default_phone_country\":\"800\"}," ACC "}",
-                 "routing.default_phone_country: calling code 800 is not a country's");
-    expect_error("{\"routing\":{\"default_phone_country\":\"XX\"}," ACC "}",
-                 "routing.default_phone_country: \"XX\" is not a region");
-    expect_error("{\"routing\":{\"default_phone_country\":\"AUS\"}," ACC "}",
-                 "routing.default_phone_country: expected an ISO 3166 region");
-    expect_error("{\"klaviyo\":{\"revision\":\"latest\"}," ACC "}", "klaviyo.revision");
-    expect_error("{\"klaviyo\":{\"linger_ms\":\"fast\"}," ACC "}",
-                 "klaviyo.linger_ms: expected an integer");
-    expect_error("{\"klaviyo\":{\"base_url\":\"ftp://x\"}," ACC "}", "klaviyo.base_url");
-    expect_error("{\"log\":{\"level\":\"loud\"}," ACC "}", "log.level");
-    expect_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"],"
-                 "\"rate_limits\":{\"events_bulk\":{\"burst_per_s\":0}}}]}",
-                 "accounts[0].rate_limits.events_bulk.burst_per_s: expected a positive number");
-    expect_error("{\"accounts\": [", "invalid JSON near line 1");
+    tc_config_error(
+        "{\"registry\":{\"url\":\"https://r\",\"ca_bundle\":\"/nonexistent/ca.crt\"}," ACC "}",
+        "registry.ca_bundle: cannot read /nonexistent/ca.crt");
+    tc_config_error("{\"klaviyo\":{\"ca_bundle\":\"/nonexistent/ca.pem\"}," ACC "}",
+                    "klaviyo.ca_bundle: cannot read /nonexistent/ca.pem");
+    tc_config_error("{\"klaviyo\":{\"ca_bundle\":\"/\"}," ACC "}",
+                    "klaviyo.ca_bundle: cannot read /");
+    tc_config_error("{\"registry\":{\"raw_writer_schema\":\"x\"}," ACC "}",
+                    "registry.raw_writer_schema: unknown key");
+    tc_config_error("{\"accounts\":[]}", "accounts: must list at least one account");
+    tc_config_error("{}", "accounts: required");
+    tc_config_error("{\"routing\":{\"default_online_outlet\":\"999\"}," ACC "}",
+                    "routing.default_online_outlet: outlet \"999\" is not served by any account");
+    tc_config_error("{\"routing\":{\"only_accounts\":[\"brand-z\"]}," ACC "}",
+                    "routing.only_accounts[0]: unknown account brand-z");
+    tc_config_error("{\"routing\":{\"default_phone_country\":\"+61\"}," ACC "}",
+                    "routing.default_phone_country: expected an ISO 3166 region");
+    tc_config_error("{\"routing\":{\"default_phone_country\":\"999\"}," ACC "}",
+                    "routing.default_phone_country: calling code 999 is not assigned");
+    tc_config_error("{\"routing\":{\"default_phone_country\":\"800\"}," ACC "}",
+                    "routing.default_phone_country: calling code 800 is not a country's");
+    tc_config_error("{\"routing\":{\"default_phone_country\":\"XX\"}," ACC "}",
+                    "routing.default_phone_country: \"XX\" is not a region");
+    tc_config_error("{\"routing\":{\"default_phone_country\":\"AUS\"}," ACC "}",
+                    "routing.default_phone_country: expected an ISO 3166 region");
+    tc_config_error("{\"klaviyo\":{\"revision\":\"latest\"}," ACC "}", "klaviyo.revision");
+    tc_config_error("{\"klaviyo\":{\"linger_ms\":\"fast\"}," ACC "}",
+                    "klaviyo.linger_ms: expected an integer");
+    tc_config_error("{\"klaviyo\":{\"base_url\":\"ftp://x\"}," ACC "}", "klaviyo.base_url");
+    tc_config_error("{\"log\":{\"level\":\"loud\"}," ACC "}", "log.level");
+    tc_config_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\",\"outlets\":[\"1\"],"
+                    "\"rate_limits\":{\"events_bulk\":{\"burst_per_s\":0}}}]}",
+                    "accounts[0].rate_limits.events_bulk.burst_per_s: expected a positive number");
+    tc_config_error("{\"accounts\": [", "invalid JSON near line 1");
 }
 
 /* routing.default_phone_country: an ISO region or a calling code, both
@@ -244,8 +235,8 @@ static void test_kafka_secrets_from_env_and_file(void **state) {
     assert_int_equal(parse(json, &cfg), TS_ERR_CONFIG);
     assert_non_null(strstr(err, "kafka.sasl.password: cannot read"));
     unsetenv("TS_TEST_SASL_USER");
-    expect_error("{\"kafka\":{\"sasl.username\":\"${env:TS_TEST_SASL_USER}\"}," ACC "}",
-                 "kafka.sasl.username: environment variable TS_TEST_SASL_USER is not set");
+    tc_config_error("{\"kafka\":{\"sasl.username\":\"${env:TS_TEST_SASL_USER}\"}," ACC "}",
+                    "kafka.sasl.username: environment variable TS_TEST_SASL_USER is not set");
 }
 
 static void test_load_file_errors(void **state) {
@@ -293,17 +284,12 @@ static void test_reference_matches_parser(void **state) {
     ts_buf_free(&ref);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults_and_passthrough),
-        cmocka_unit_test(test_env_overrides_bootstrap),
-        cmocka_unit_test(test_errors_name_the_key_path),
-        cmocka_unit_test(test_only_accounts_and_rate_limit_override),
-        cmocka_unit_test(test_default_phone_country),
-        cmocka_unit_test(test_api_key_sources_never_leak),
-        cmocka_unit_test(test_kafka_secrets_from_env_and_file),
-        cmocka_unit_test(test_load_file_errors),
-        cmocka_unit_test(test_reference_matches_parser),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_defaults_and_passthrough),
+             cmocka_unit_test(test_env_overrides_bootstrap),
+             cmocka_unit_test(test_errors_name_the_key_path),
+             cmocka_unit_test(test_only_accounts_and_rate_limit_override),
+             cmocka_unit_test(test_default_phone_country),
+             cmocka_unit_test(test_api_key_sources_never_leak),
+             cmocka_unit_test(test_kafka_secrets_from_env_and_file),
+             cmocka_unit_test(test_load_file_errors),
+             cmocka_unit_test(test_reference_matches_parser))

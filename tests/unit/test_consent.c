@@ -1,11 +1,7 @@
 /* test_consent.c - the consent decision table (docs/consent.md), one row per
  * case, plus suppression bookkeeping, the input's consent time and the
  * state's JSON form. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -285,14 +281,7 @@ static void test_state_json_round_trip(void **state) {
     }
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_decision_table),
-        cmocka_unit_test(test_suppressed_stays_suppressed_then_reopts_in_once),
-        cmocka_unit_test(test_suppress_bookkeeping),
-        cmocka_unit_test(test_input_consent_time),
-        cmocka_unit_test(test_names),
-        cmocka_unit_test(test_state_json_round_trip),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_decision_table),
+             cmocka_unit_test(test_suppressed_stays_suppressed_then_reopts_in_once),
+             cmocka_unit_test(test_suppress_bookkeeping), cmocka_unit_test(test_input_consent_time),
+             cmocka_unit_test(test_names), cmocka_unit_test(test_state_json_round_trip))

@@ -3,14 +3,12 @@
  * phone, malformed and unknown-account suppression records, the
  * customers.sync = consented mode, the state-changed flag and the
  * per-account metrics. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <stdio.h>
 #include <string.h>
 
+#include "config_testlib.h"
+#include "map_testlib.h"
 #include "tillstream/consent_table.h"
 #include "tillstream/decode.h"
 
@@ -19,13 +17,9 @@ static const char *CONFIG =
     "{\"name\":\"brand-b\",\"api_key_env\":\"K\",\"outlets\":[\"201\"]}]%s}";
 
 typedef struct {
-    ts_config_t *cfg;
-    ts_router_t *router;
-    ts_mapper_t *mapper;
+    tm_map_t map;
     ts_metrics_t *metrics;
     ts_consent_table_t *t;
-    ts_arena_t *arena;
-    ts_mapped_t m;
     bool changed;
     int64_t offset; /* of the next record decided (-1: none) */
     char err[256];  /* of the last suppression() */
@@ -35,40 +29,32 @@ static void fx_init(fx_t *f, const char *extra) {
     char json[1024], err[256];
     snprintf(json, sizeof json, CONFIG, extra);
     memset(f, 0, sizeof *f);
-    assert_int_equal(ts_config_parse(json, &f->cfg, err, sizeof err), TS_OK);
-    f->router = ts_router_new(f->cfg, err, sizeof err);
-    f->mapper = ts_mapper_new(f->cfg, f->router, err, sizeof err);
+    tm_map_parse(&f->map, json);
     f->metrics = ts_metrics_new();
-    f->t = ts_consent_table_new(f->cfg, f->metrics, err, sizeof err);
-    f->arena = ts_arena_new(0);
+    f->t = ts_consent_table_new(f->map.cfg, f->metrics, err, sizeof err);
     assert_non_null(f->t);
-    ts_mapped_init(&f->m);
     f->offset = -1;
 }
 
 static void fx_free(fx_t *f) {
-    ts_mapped_free(&f->m);
-    ts_arena_destroy(f->arena);
     ts_consent_table_destroy(f->t);
     ts_metrics_destroy(f->metrics);
-    ts_mapper_destroy(f->mapper);
-    ts_router_destroy(f->router);
-    ts_config_destroy(f->cfg);
+    tm_map_stop(&f->map);
 }
 
 /* decodes, maps and decides one customer line */
 static ts_mapped_t *decide(fx_t *f, const char *json) {
     char err[256];
     ts_customer_t c;
-    ts_arena_reset(f->arena);
-    if (ts_decode_customer_json(json, strlen(json), f->arena, &c, err, sizeof err))
+    ts_arena_reset(f->map.arena);
+    if (ts_decode_customer_json(json, strlen(json), f->map.arena, &c, err, sizeof err))
         fail_msg("%s", err);
-    assert_int_equal(ts_map_customer(f->mapper, &c, &f->m), TS_OK);
+    assert_int_equal(ts_map_customer(f->map.mapper, &c, &f->map.m), TS_OK);
     ts_consent_opts_t o = {.now = ts_now_wall_ms()};
     assert_int_equal(
-        ts_consent_table_decide(f->t, &c, 1700000000000LL, f->offset, &o, &f->m, &f->changed),
+        ts_consent_table_decide(f->t, &c, 1700000000000LL, f->offset, &o, &f->map.m, &f->changed),
         TS_OK);
-    return &f->m;
+    return &f->map.m;
 }
 
 /* One suppression record into the table: its result, the error in f->err. */
@@ -247,11 +233,9 @@ static void test_sync_consented(void **state) {
     assert_int_equal(m->sms_marketing, TS_SUB_SUBSCRIBE);
     fx_free(&f);
     /* the config key is validated */
-    ts_config_t *cfg = NULL;
-    char json[512], err[256];
+    char json[512];
     snprintf(json, sizeof json, CONFIG, ",\"customers\":{\"sync\":\"some\"}");
-    assert_int_equal(ts_config_parse(json, &cfg, err, sizeof err), TS_ERR_CONFIG);
-    assert_non_null(strstr(err, "customers.sync"));
+    tc_config_error(json, "customers.sync");
 }
 
 static void test_not_decided_when_not_sent(void **state) {
@@ -313,15 +297,9 @@ static void test_sms_landline_not_decided(void **state) {
     fx_free(&f);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_state_across_records_and_accounts),
-        cmocka_unit_test(test_suppressions_by_id_email_phone),
-        cmocka_unit_test(test_offset_fence),
-        cmocka_unit_test(test_bad_suppression_records),
-        cmocka_unit_test(test_sync_consented),
-        cmocka_unit_test(test_not_decided_when_not_sent),
-        cmocka_unit_test(test_sms_landline_not_decided),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_state_across_records_and_accounts),
+             cmocka_unit_test(test_suppressions_by_id_email_phone),
+             cmocka_unit_test(test_offset_fence), cmocka_unit_test(test_bad_suppression_records),
+             cmocka_unit_test(test_sync_consented),
+             cmocka_unit_test(test_not_decided_when_not_sent),
+             cmocka_unit_test(test_sms_landline_not_decided))

@@ -10,11 +10,7 @@
  *   librdkafka #1849: a flag that says "not paused" froze them for good);
  * - a member's paused and in-flight figures never exceed what it owns.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <curl/curl.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -473,20 +469,17 @@ static void test_waits_for_first_pass(void **state) {
     fx_stop(&f);
 }
 
-int main(void) {
-    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: the simulator's */
-    ts_log_set_level(getenv("TS_TEST_LOG") ? TS_LOG_DEBUG : TS_LOG_WARN);
+/* Before any thread (the simulator's): libcurl, the log level, the seed. */
+static int setup(void **state) {
+    tl_log_level(TS_LOG_WARN);
     srand((unsigned)ts_now_mono_ms());
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rebalance_while_paused_resumes),
-        cmocka_unit_test(test_exit_at_end_failed_final_commit),
-        cmocka_unit_test(test_stall_reported_and_cleared),
-        cmocka_unit_test(test_no_stall_at_start),
-        cmocka_unit_test(test_ready_without_partitions_and_lag),
-        cmocka_unit_test(test_not_ready_before_consent_restore),
-        cmocka_unit_test(test_waits_for_first_pass),
-    };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    curl_global_cleanup();
-    return rc;
+    return th_curl_setup(state);
 }
+
+TS_TEST_MAIN(setup, th_curl_teardown, cmocka_unit_test(test_rebalance_while_paused_resumes),
+             cmocka_unit_test(test_exit_at_end_failed_final_commit),
+             cmocka_unit_test(test_stall_reported_and_cleared),
+             cmocka_unit_test(test_no_stall_at_start),
+             cmocka_unit_test(test_ready_without_partitions_and_lag),
+             cmocka_unit_test(test_not_ready_before_consent_restore),
+             cmocka_unit_test(test_waits_for_first_pass))

@@ -1,9 +1,5 @@
 /* test_custtable.c - put/get/replace/delete, growth, deletion keeps probe runs intact. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -75,10 +71,5 @@ static void test_growth_and_deletes(void **state) {
     ts_custtable_destroy(t);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_put_get_replace_delete),
-        cmocka_unit_test(test_growth_and_deletes),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_put_get_replace_delete),
+             cmocka_unit_test(test_growth_and_deletes))

@@ -1,9 +1,5 @@
 /* test_decode_json.c - JSON customers/orders: values, and errors with field paths. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <cJSON.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -272,13 +268,8 @@ static void test_threads_and_other_cjson_users(void **state) {
     }
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_order_values),
-        cmocka_unit_test(test_order_errors_have_paths),
-        cmocka_unit_test(test_customer_values_and_errors),
-        cmocka_unit_test(test_text_that_is_not_text),
-        cmocka_unit_test(test_threads_and_other_cjson_users),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_order_values),
+             cmocka_unit_test(test_order_errors_have_paths),
+             cmocka_unit_test(test_customer_values_and_errors),
+             cmocka_unit_test(test_text_that_is_not_text),
+             cmocka_unit_test(test_threads_and_other_cjson_users))

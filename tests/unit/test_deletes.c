@@ -5,11 +5,7 @@
  * routes to; unknown customers send nothing; "ignore" builds nothing; the
  * engine paces deletions at Klaviyo's 3/s and batches suppressions.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +13,10 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "config_testlib.h"
 #include "engine_testlib.h"
 #include "kafka/deletes_restore.h"
+#include "map_testlib.h"
 #include "tillstream/decode.h"
 #include "tillstream/deletes.h"
 #include "tillstream/engine.h"
@@ -31,13 +29,10 @@
 
 typedef struct {
     ts_sim_t *sim;
-    ts_config_t *cfg;
-    ts_router_t *router;
-    ts_mapper_t *mapper;
+    tm_map_t map; /* map.m: the record a tombstone prepares */
     ts_engine_t *eng;
     ts_deletes_t *del;
     int ok, failed;
-    ts_mapped_t m; /* the record a tombstone prepares */
 } fx_t;
 
 static void on_done(void *opaque, uint64_t token, ts_err_t result, const char *detail) {
@@ -65,24 +60,17 @@ static void start(fx_t *f, const char *on_delete) {
              "\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"TS_DEL_KEY_A\",\"outlets\":[\"1\"]},"
              "{\"name\":\"b\",\"api_key_env\":\"TS_DEL_KEY_B\",\"outlets\":[\"2\"]}]}",
              ts_sim_port(f->sim), on_delete);
-    assert_int_equal(ts_config_parse(json, &f->cfg, err, sizeof err), TS_OK);
-    f->router = ts_router_new(f->cfg, err, sizeof err);
-    f->mapper = ts_mapper_new(f->cfg, f->router, err, sizeof err);
-    assert_non_null(f->mapper);
-    ts_engine_opts_t eo = {.cfg = f->cfg, .on_done = on_done, .opaque = f, .seed = 3};
+    tm_map_parse(&f->map, json);
+    ts_engine_opts_t eo = {.cfg = f->map.cfg, .on_done = on_done, .opaque = f, .seed = 3};
     f->eng = te_engine_new(&eo);
-    f->del = ts_deletes_new(f->cfg, f->mapper, NULL, err, sizeof err);
+    f->del = ts_deletes_new(f->map.cfg, f->map.mapper, NULL, err, sizeof err);
     assert_string_equal(err, "");
-    ts_mapped_init(&f->m);
 }
 
 static void stop(fx_t *f) {
-    ts_mapped_free(&f->m);
     ts_deletes_destroy(f->del);
     ts_engine_destroy(f->eng);
-    ts_mapper_destroy(f->mapper);
-    ts_router_destroy(f->router);
-    ts_config_destroy(f->cfg);
+    tm_map_stop(&f->map);
     ts_sim_destroy(f->sim);
 }
 
@@ -92,13 +80,13 @@ static void remember(fx_t *f, const char *id, const char *email, const char *pho
     assert_int_equal(ts_deletes_remember(f->del, &c), TS_OK);
 }
 
-/* A tombstone for `id`: prepared (into f->m), submitted, acknowledged. */
+/* A tombstone for `id`: prepared (into f->map.m), submitted, acknowledged. */
 static ts_err_t tombstone(fx_t *f, const char *id, uint64_t token) {
     char err[256];
-    ts_err_t rc = ts_deletes_prepare(f->del, id, strlen(id), &f->m);
+    ts_err_t rc = ts_deletes_prepare(f->del, id, strlen(id), &f->map.m);
     if (rc != TS_OK) return rc;
-    assert_int_equal(ts_engine_submit(f->eng, &f->m, token, false, err, sizeof err), TS_OK);
-    ts_deletes_submitted(f->del, id, strlen(id), &f->m);
+    assert_int_equal(ts_engine_submit(f->eng, &f->map.m, token, false, err, sizeof err), TS_OK);
+    ts_deletes_submitted(f->del, id, strlen(id), &f->map.m);
     return TS_OK;
 }
 
@@ -117,19 +105,19 @@ static void test_delete_one_request_per_tombstone_paced(void **state) {
     remember(&f, "P1", NULL, "0412 345 678", "2");   /* phone only, account b */
     remember(&f, "D0", "d0@example.com", NULL, "1"); /* the latest record wins */
     /* unknown customers: nothing to send */
-    assert_int_equal(ts_deletes_prepare(f.del, "NOPE", 4, &f.m), TS_ERR_NOT_FOUND);
+    assert_int_equal(ts_deletes_prepare(f.del, "NOPE", 4, &f.map.m), TS_ERR_NOT_FOUND);
     int64_t t0 = ts_now_mono_ms();
     for (int i = 0; i < 5; i++) {
         snprintf(id, sizeof id, "D%d", i);
         assert_int_equal(tombstone(&f, id, (uint64_t)i), TS_OK);
-        assert_true(f.m.delete_profile);
-        assert_false(f.m.suppress_profile);
-        assert_int_equal(f.m.account, 0);
+        assert_true(f.map.m.delete_profile);
+        assert_false(f.map.m.suppress_profile);
+        assert_int_equal(f.map.m.account, 0);
     }
     assert_int_equal(tombstone(&f, "P1", 9), TS_OK);
-    assert_int_equal(f.m.account, 1);
+    assert_int_equal(f.map.m.account, 1);
     /* forgotten once submitted: a second tombstone sends nothing */
-    assert_int_equal(ts_deletes_prepare(f.del, "D3", 2, &f.m), TS_ERR_NOT_FOUND);
+    assert_int_equal(ts_deletes_prepare(f.del, "D3", 2, &f.map.m), TS_ERR_NOT_FOUND);
     drain(&f, 10000);
     int64_t took = ts_now_mono_ms() - t0;
     assert_int_equal(f.ok, 6);
@@ -156,10 +144,10 @@ static void test_suppress_batches_emails(void **state) {
         char id[8];
         snprintf(id, sizeof id, "S%d", i);
         assert_int_equal(tombstone(&f, id, (uint64_t)i), TS_OK);
-        assert_true(f.m.suppress_profile);
-        assert_false(f.m.delete_profile);
+        assert_true(f.map.m.suppress_profile);
+        assert_false(f.map.m.delete_profile);
     }
-    assert_int_equal(ts_deletes_prepare(f.del, "S4", 2, &f.m), TS_ERR_NOT_FOUND);
+    assert_int_equal(ts_deletes_prepare(f.del, "S4", 2, &f.map.m), TS_ERR_NOT_FOUND);
     drain(&f, 10000);
     assert_int_equal(f.ok, 3);
     ts_sim_stats_t sa = te_sim_stats(f.sim, "a");
@@ -182,11 +170,9 @@ static void test_ignore_builds_nothing_and_bad_values_fail(void **state) {
     assert_string_equal(err, "");
     assert_int_equal(ts_deletes_remember(NULL, &(ts_customer_t){.customer_id = "C"}), TS_OK);
     ts_config_destroy(cfg);
-    assert_int_equal(ts_config_parse("{\"customers\":{\"on_delete\":\"erase\"},\"accounts\":[{"
-                                     "\"name\":\"a\",\"api_key_env\":\"X\",\"outlets\":[\"1\"]}]}",
-                                     &cfg, err, sizeof err),
-                     TS_ERR_CONFIG);
-    assert_non_null(strstr(err, "customers.on_delete"));
+    tc_config_error("{\"customers\":{\"on_delete\":\"erase\"},\"accounts\":[{"
+                    "\"name\":\"a\",\"api_key_env\":\"X\",\"outlets\":[\"1\"]}]}",
+                    "customers.on_delete");
 }
 
 /* Produces `value` (NULL: a tombstone) keyed `key` to topic [part]. */
@@ -239,15 +225,16 @@ static void test_restore_reads_every_partition_to_its_end(void **state) {
     assert_int_equal(rd_kafka_conf_set(cc, "bootstrap.servers", bs, err, sizeof err), 0);
     assert_int_equal(ts_deletes_restore(f.del, cc, "cust", dec, err, sizeof err), TS_OK);
 
-    assert_int_equal(ts_deletes_prepare(f.del, "R1", 2, &f.m), TS_OK);
-    assert_true(f.m.delete_profile);
-    assert_int_equal(f.m.account, 0);
-    assert_int_equal(f.m.email.len, strlen("new@example.com"));
-    assert_memory_equal(ts_mapped_str(&f.m, f.m.email), "new@example.com", f.m.email.len);
-    assert_int_equal(ts_deletes_prepare(f.del, "R2", 2, &f.m), TS_OK);
-    assert_int_equal(f.m.account, 1);
-    assert_int_equal(ts_deletes_prepare(f.del, "R3", 2, &f.m), TS_ERR_NOT_FOUND);
-    assert_int_equal(ts_deletes_prepare(f.del, "BAD", 3, &f.m), TS_ERR_NOT_FOUND);
+    assert_int_equal(ts_deletes_prepare(f.del, "R1", 2, &f.map.m), TS_OK);
+    assert_true(f.map.m.delete_profile);
+    assert_int_equal(f.map.m.account, 0);
+    assert_int_equal(f.map.m.email.len, strlen("new@example.com"));
+    assert_memory_equal(ts_mapped_str(&f.map.m, f.map.m.email), "new@example.com",
+                        f.map.m.email.len);
+    assert_int_equal(ts_deletes_prepare(f.del, "R2", 2, &f.map.m), TS_OK);
+    assert_int_equal(f.map.m.account, 1);
+    assert_int_equal(ts_deletes_prepare(f.del, "R3", 2, &f.map.m), TS_ERR_NOT_FOUND);
+    assert_int_equal(ts_deletes_prepare(f.del, "BAD", 3, &f.map.m), TS_ERR_NOT_FOUND);
 
     /* a conf the builder refused: its message is kept */
     snprintf(err, sizeof err, "kafka.x: bad property");
@@ -260,13 +247,7 @@ static void test_restore_reads_every_partition_to_its_end(void **state) {
     stop(&f);
 }
 
-int main(void) {
-    ts_log_set_level(TS_LOG_ERROR);
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_delete_one_request_per_tombstone_paced),
-        cmocka_unit_test(test_suppress_batches_emails),
-        cmocka_unit_test(test_ignore_builds_nothing_and_bad_values_fail),
-        cmocka_unit_test(test_restore_reads_every_partition_to_its_end),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(tl_log_errors, NULL, cmocka_unit_test(test_delete_one_request_per_tombstone_paced),
+             cmocka_unit_test(test_suppress_batches_emails),
+             cmocka_unit_test(test_ignore_builds_nothing_and_bad_values_fail),
+             cmocka_unit_test(test_restore_reads_every_partition_to_its_end))

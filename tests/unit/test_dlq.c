@@ -9,11 +9,7 @@
  *   without its value, with tillstream.value.omitted: size=N and the
  *   source coordinates.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
@@ -267,12 +263,6 @@ static void test_too_large_written_without_value(void **state) {
     fx_stop(&f);
 }
 
-int main(void) {
-    ts_log_set_level(getenv("TS_TEST_LOG") ? TS_LOG_DEBUG : TS_LOG_ERROR);
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_failed_delivery_keeps_context),
-        cmocka_unit_test(test_failed_produce_retried_once_counted),
-        cmocka_unit_test(test_too_large_written_without_value),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(tl_log_errors, NULL, cmocka_unit_test(test_failed_delivery_keeps_context),
+             cmocka_unit_test(test_failed_produce_retried_once_counted),
+             cmocka_unit_test(test_too_large_written_without_value))

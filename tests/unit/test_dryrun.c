@@ -5,11 +5,7 @@
  * (later lines win), the subscriptions shape, the statistics, and an
  * unreadable customers file reported as TS_ERR_IO.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,12 +222,7 @@ static void test_unreadable_customers_file(void **state) {
     run_free(&r);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_one_object_per_line_in_order),
-        cmocka_unit_test(test_customer_profiles_and_subscriptions),
-        cmocka_unit_test(test_other_account_is_skipped),
-        cmocka_unit_test(test_unreadable_customers_file),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_one_object_per_line_in_order),
+             cmocka_unit_test(test_customer_profiles_and_subscriptions),
+             cmocka_unit_test(test_other_account_is_skipped),
+             cmocka_unit_test(test_unreadable_customers_file))

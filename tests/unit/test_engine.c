@@ -4,11 +4,7 @@
  * batch, 429 + Retry-After, 5xx and dropped connections (delivered exactly
  * once), bisection of a bad batch, backpressure, and no key in any log.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -792,22 +788,16 @@ static void test_api_key_never_logged(void **state) {
     stop(&f);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_batches_group_and_deduplicate),
-        cmocka_unit_test(test_throttled_batches_are_delivered_later),
-        cmocka_unit_test(test_faults_deliver_exactly_once),
-        cmocka_unit_test(test_one_bad_event_rejects_only_its_record),
-        cmocka_unit_test(test_error_document_with_spaces),
-        cmocka_unit_test(test_customers_profiles_and_consent),
-        cmocka_unit_test(test_historical_subscribes_own_jobs),
-        cmocka_unit_test(test_unsubscribe_batches_of_100),
-        cmocka_unit_test(test_pacing_decisions),
-        cmocka_unit_test(test_withdraw_revoked_partition),
-        cmocka_unit_test(test_progress_and_stall_warning),
-        cmocka_unit_test(test_three_members_share_an_account),
-        cmocka_unit_test(test_backpressure),
-        cmocka_unit_test(test_api_key_never_logged),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_batches_group_and_deduplicate),
+             cmocka_unit_test(test_throttled_batches_are_delivered_later),
+             cmocka_unit_test(test_faults_deliver_exactly_once),
+             cmocka_unit_test(test_one_bad_event_rejects_only_its_record),
+             cmocka_unit_test(test_error_document_with_spaces),
+             cmocka_unit_test(test_customers_profiles_and_consent),
+             cmocka_unit_test(test_historical_subscribes_own_jobs),
+             cmocka_unit_test(test_unsubscribe_batches_of_100),
+             cmocka_unit_test(test_pacing_decisions),
+             cmocka_unit_test(test_withdraw_revoked_partition),
+             cmocka_unit_test(test_progress_and_stall_warning),
+             cmocka_unit_test(test_three_members_share_an_account),
+             cmocka_unit_test(test_backpressure), cmocka_unit_test(test_api_key_never_logged))

@@ -3,14 +3,9 @@
  * full pass (kafka/firstpass.h, issue 15): which state records end it.
  * No broker: ts_firstpass_record and ts_firstpass_done only.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "testlib.h"
 #include <stdio.h>
 #include <string.h>
-
-#include <cmocka.h>
 
 #include "kafka/firstpass.h"
 #include "tillstream/config.h"
@@ -132,11 +127,6 @@ static void test_poller_state_ends_wait(void **state) {
     fx_stop(&f);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_account_needs_a_pass),
-        cmocka_unit_test(test_only_active_accounts),
-        cmocka_unit_test(test_poller_state_ends_wait),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_every_account_needs_a_pass),
+             cmocka_unit_test(test_only_active_accounts),
+             cmocka_unit_test(test_poller_state_ends_wait))

@@ -1,9 +1,5 @@
 /* test_gen.c - the generator is deterministic by seed and its records are valid input. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <string.h>
 
 #include "tillstream/decode.h"
@@ -64,7 +60,4 @@ static void test_same_seed_same_bytes(void **state) {
     ts_buf_free(&c);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_same_seed_same_bytes)};
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_same_seed_same_bytes))

@@ -8,11 +8,7 @@
  * (nothing lost, nothing duplicated); the job reads spend the imports'
  * rate budget.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,14 +312,8 @@ static void test_profile_ids_back(void **state) {
     stop(&f);
 }
 
-int main(void) {
-    ts_log_set_level(getenv("TS_TEST_LOG") ? TS_LOG_DEBUG : TS_LOG_ERROR);
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rejected_inside_the_job),
-        cmocka_unit_test(test_import_errors_across_pages),
-        cmocka_unit_test(test_job_timeout_reimports),
-        cmocka_unit_test(test_job_reads_share_the_import_budget),
-        cmocka_unit_test(test_profile_ids_back),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(tl_log_errors, NULL, cmocka_unit_test(test_rejected_inside_the_job),
+             cmocka_unit_test(test_import_errors_across_pages),
+             cmocka_unit_test(test_job_timeout_reimports),
+             cmocka_unit_test(test_job_reads_share_the_import_budget),
+             cmocka_unit_test(test_profile_ids_back))

@@ -1,9 +1,5 @@
 /* test_jw.c - the streaming JSON writer: nesting, commas, escaping, UTF-8. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <cJSON.h>
 #include <stdio.h>
 #include <string.h>
@@ -96,11 +92,6 @@ static void test_escape_every_byte_every_position(void **state) {
     ts_buf_free(&b);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_nesting_and_values),
-        cmocka_unit_test(test_escaping_and_invalid_utf8),
-        cmocka_unit_test(test_escape_every_byte_every_position),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_nesting_and_values),
+             cmocka_unit_test(test_escaping_and_invalid_utf8),
+             cmocka_unit_test(test_escape_every_byte_every_position))

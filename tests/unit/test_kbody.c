@@ -5,16 +5,13 @@
  * test (tests/contract/0100-*.sh) validates these exact bytes against
  * Klaviyo's official OpenAPI schemas with an independent validator.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "map_testlib.h"
 #include "tillstream/decode.h"
 #include "tillstream/kbody.h"
 #include "tillstream/map.h"
@@ -43,27 +40,14 @@ static cJSON *parse_ok(const ts_buf_t *b) {
     return j;
 }
 
-typedef struct {
-    ts_config_t *cfg;
-    ts_router_t *router;
-    ts_mapper_t *mapper;
-    ts_arena_t *arena;
-} env_t;
+typedef tm_map_t env_t;
 
 static void env_init(env_t *e) {
     char path[1024], err[256];
     snprintf(path, sizeof path, "%s/samples/config.sandbox.json", src_dir());
-    assert_int_equal(ts_config_load(path, &e->cfg, err, sizeof err), TS_OK);
-    e->router = ts_router_new(e->cfg, err, sizeof err);
-    e->mapper = ts_mapper_new(e->cfg, e->router, err, sizeof err);
-    e->arena = ts_arena_new(0);
-}
-
-static void env_free(env_t *e) {
-    ts_arena_destroy(e->arena);
-    ts_mapper_destroy(e->mapper);
-    ts_router_destroy(e->router);
-    ts_config_destroy(e->cfg);
+    ts_config_t *cfg = NULL;
+    assert_int_equal(ts_config_load(path, &cfg, err, sizeof err), TS_OK);
+    tm_map_start(e, cfg);
 }
 
 static FILE *open_sample(const char *name) {
@@ -159,7 +143,7 @@ static void test_event_bodies_from_samples(void **state) {
     fclose(f);
     ts_buf_free(&body);
     ts_mapped_free(&m);
-    env_free(&e);
+    tm_map_stop(&e);
 }
 
 static void test_profile_and_consent_bodies_from_samples(void **state) {
@@ -231,7 +215,7 @@ static void test_profile_and_consent_bodies_from_samples(void **state) {
     ts_buf_free(&sub);
     ts_buf_free(&unsub);
     ts_mapped_free(&m);
-    env_free(&e);
+    tm_map_stop(&e);
 }
 
 static const cJSON *path(const cJSON *j, const char *const *keys) {
@@ -297,11 +281,6 @@ static void test_historical_subscribe_body(void **state) {
     ts_buf_free(&unsub);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_historical_subscribe_body),
-        cmocka_unit_test(test_event_bodies_from_samples),
-        cmocka_unit_test(test_profile_and_consent_bodies_from_samples),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_historical_subscribe_body),
+             cmocka_unit_test(test_event_bodies_from_samples),
+             cmocka_unit_test(test_profile_and_consent_bodies_from_samples))

@@ -1,9 +1,5 @@
 /* test_log.c - log lines are single valid JSON objects; level filtering works. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <stdio.h>
 #include <string.h>
 #include <cjson/cJSON.h>
@@ -50,10 +46,5 @@ static void test_level_parse(void **state) {
     assert_true(ts_log_enabled(TS_LOG_ERROR));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_line_is_valid_json),
-        cmocka_unit_test(test_level_parse),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_line_is_valid_json),
+             cmocka_unit_test(test_level_parse))

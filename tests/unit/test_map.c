@@ -2,28 +2,19 @@
  * test_map.c - every mapping rule, checked on the exact Klaviyo JSON the
  * mapper writes (parsed back with cJSON and compared member by member).
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json_testlib.h"
+#include "map_testlib.h"
 #include "tillstream/decode.h"
 #include "tillstream/hash.h"
 #include "tillstream/map.h"
 
-typedef struct {
-    ts_config_t *cfg;
-    ts_router_t *router;
-    ts_mapper_t *mapper;
-    ts_arena_t *arena;
-    ts_mapped_t m;
-} fx_t;
+typedef tm_map_t fx_t;
 
 static const char *CONFIG =
     "{\"accounts\":[{\"name\":\"brand-a\",\"api_key_env\":\"K\",\"outlets\":[\"101\",\"102\"]},"
@@ -32,24 +23,14 @@ static const char *CONFIG =
 
 static int setup(void **state) {
     fx_t *f = calloc(1, sizeof *f);
-    char err[256];
-    assert_int_equal(ts_config_parse(CONFIG, &f->cfg, err, sizeof err), TS_OK);
-    f->router = ts_router_new(f->cfg, err, sizeof err);
-    f->mapper = ts_mapper_new(f->cfg, f->router, err, sizeof err);
-    f->arena = ts_arena_new(0);
-    ts_mapped_init(&f->m);
+    tm_map_parse(f, CONFIG);
     *state = f;
     return 0;
 }
 
 static int teardown(void **state) {
-    fx_t *f = *state;
-    ts_mapped_free(&f->m);
-    ts_arena_destroy(f->arena);
-    ts_mapper_destroy(f->mapper);
-    ts_router_destroy(f->router);
-    ts_config_destroy(f->cfg);
-    free(f);
+    tm_map_stop(*state);
+    free(*state);
     return 0;
 }
 
@@ -788,27 +769,22 @@ static void test_default_country_as_region(void **state) {
     }
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_placed_order_field_by_field, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_phone_memo_same_output, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_phone_memo_collisions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_status_events, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_voided_and_test_orders_skipped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_order_dead_letters, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_snapshot_wins_over_table, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_customer_consent_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_overlong_email_is_not_an_identifier, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_warm_mapper_reuses_buffers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_long_strings_are_truncated, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_long_strings_are_cut_the_same_everywhere, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_overlong_unique_id_is_dead_lettered, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_oversized_order_is_dead_lettered, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_phone_table_mapping, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_landline_unsubscribe_is_sent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invalid_phone_alone_is_no_identifier, setup, teardown),
-        cmocka_unit_test(test_default_country_as_region),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(
+    NULL, NULL, cmocka_unit_test_setup_teardown(test_placed_order_field_by_field, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_phone_memo_same_output, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_phone_memo_collisions, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_status_events, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_voided_and_test_orders_skipped, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_order_dead_letters, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_snapshot_wins_over_table, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_customer_consent_rules, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_overlong_email_is_not_an_identifier, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_warm_mapper_reuses_buffers, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_long_strings_are_truncated, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_long_strings_are_cut_the_same_everywhere, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_overlong_unique_id_is_dead_lettered, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_oversized_order_is_dead_lettered, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_phone_table_mapping, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_landline_unsubscribe_is_sent, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_invalid_phone_alone_is_no_identifier, setup, teardown),
+    cmocka_unit_test(test_default_country_as_region))

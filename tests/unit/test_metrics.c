@@ -1,10 +1,6 @@
 /* test_metrics.c - Prometheus registry: exact exposition text, get-or-create, concurrency, admin
  * endpoints. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -211,14 +207,6 @@ static void test_admin_endpoints(void **state) {
     ts_metrics_destroy(m);
 }
 
-int main(void) {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_render_exact),    cmocka_unit_test(test_bound_labels_canonical),
-        cmocka_unit_test(test_runtime_metrics), cmocka_unit_test(test_concurrent_adds),
-        cmocka_unit_test(test_admin_endpoints),
-    };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    curl_global_cleanup();
-    return rc;
-}
+TS_TEST_MAIN(th_curl_setup, th_curl_teardown, cmocka_unit_test(test_render_exact),
+             cmocka_unit_test(test_bound_labels_canonical), cmocka_unit_test(test_runtime_metrics),
+             cmocka_unit_test(test_concurrent_adds), cmocka_unit_test(test_admin_endpoints))

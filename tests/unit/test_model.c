@@ -1,9 +1,5 @@
 /* test_model.c - exact decimals, ISO-8601 times, E.164 normalisation. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -150,14 +146,9 @@ static void test_time_format_matches_printf(void **state) {
     }
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_decimal_money_is_exact),
-        cmocka_unit_test(test_decimal_rejects_garbage),
-        cmocka_unit_test(test_decimal_rescale_detects_loss),
-        cmocka_unit_test(test_time_parse_offsets),
-        cmocka_unit_test(test_decimal_from_double_matches_text_path),
-        cmocka_unit_test(test_time_format_matches_printf),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_decimal_money_is_exact),
+             cmocka_unit_test(test_decimal_rejects_garbage),
+             cmocka_unit_test(test_decimal_rescale_detects_loss),
+             cmocka_unit_test(test_time_parse_offsets),
+             cmocka_unit_test(test_decimal_from_double_matches_text_path),
+             cmocka_unit_test(test_time_format_matches_printf))

@@ -1,9 +1,5 @@
 /* test_offsets.c - highest contiguous completed offset, gaps, revoke, late completions. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 
 #include "tillstream/offsets.h"
 
@@ -97,11 +93,6 @@ static void test_bounded_and_growing(void **state) {
     ts_offsets_destroy(t);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_out_of_order_completion),
-        cmocka_unit_test(test_revoke_ignores_late_completions),
-        cmocka_unit_test(test_bounded_and_growing),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_out_of_order_completion),
+             cmocka_unit_test(test_revoke_ignores_late_completions),
+             cmocka_unit_test(test_bounded_and_growing))

@@ -5,11 +5,7 @@
  * country as a region or a calling code, and input libphonenumber must
  * refuse without throwing.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,16 +169,9 @@ static void test_region(void **state) {
     assert_int_equal(ts_phone_region("AU", r, 2, err, sizeof err), TS_ERR_INVALID);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_issue16_table),
-        cmocka_unit_test(test_sms_capable),
-        cmocka_unit_test(test_national_formats),
-        cmocka_unit_test(test_international_prefix_by_region),
-        cmocka_unit_test(test_no_default_region),
-        cmocka_unit_test(test_errors_do_not_echo_the_number),
-        cmocka_unit_test(test_hostile_input),
-        cmocka_unit_test(test_region),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_issue16_table), cmocka_unit_test(test_sms_capable),
+             cmocka_unit_test(test_national_formats),
+             cmocka_unit_test(test_international_prefix_by_region),
+             cmocka_unit_test(test_no_default_region),
+             cmocka_unit_test(test_errors_do_not_echo_the_number),
+             cmocka_unit_test(test_hostile_input), cmocka_unit_test(test_region))

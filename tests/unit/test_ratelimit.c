@@ -5,11 +5,7 @@
  * members sharing an account fill its window together, and Retry-After /
  * RateLimit-* only tighten.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <stdlib.h>
 
 #include "tillstream/ratelimit.h"
@@ -269,17 +265,10 @@ static void test_limit_header_lowers_the_pace(void **state) {
     assert_true(ts_ratelimit_steady_per_min(&rl) < 150.1);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sliding_windows_never_exceeded),
-        cmocka_unit_test(test_paced_evenly),
-        cmocka_unit_test(test_light_traffic_is_not_held),
-        cmocka_unit_test(test_late_sends_catch_up_only_with_a_backlog),
-        cmocka_unit_test(test_three_members_share_one_account),
-        cmocka_unit_test(test_lower_share_waits_for_the_window),
-        cmocka_unit_test(test_retry_after_blocks),
-        cmocka_unit_test(test_remaining_tightens),
-        cmocka_unit_test(test_limit_header_lowers_the_pace),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_sliding_windows_never_exceeded),
+             cmocka_unit_test(test_paced_evenly), cmocka_unit_test(test_light_traffic_is_not_held),
+             cmocka_unit_test(test_late_sends_catch_up_only_with_a_backlog),
+             cmocka_unit_test(test_three_members_share_one_account),
+             cmocka_unit_test(test_lower_share_waits_for_the_window),
+             cmocka_unit_test(test_retry_after_blocks), cmocka_unit_test(test_remaining_tightens),
+             cmocka_unit_test(test_limit_header_lowers_the_pace))

@@ -7,11 +7,7 @@
  * end: Confluent frames through the registry, an outage is transient and
  * decoding resumes afterwards, an unknown id is NOT_FOUND.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
@@ -332,13 +328,7 @@ static void test_decoder_through_registry(void **state) {
     ts_decoder_destroy(d);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get_cached_and_auth),
-        cmocka_unit_test(test_errors_classified),
-        cmocka_unit_test(test_register),
-        cmocka_unit_test(test_config_credentials),
-        cmocka_unit_test(test_decoder_through_registry),
-    };
-    return cmocka_run_group_tests(tests, setup, teardown);
-}
+TS_TEST_MAIN(setup, teardown, cmocka_unit_test(test_get_cached_and_auth),
+             cmocka_unit_test(test_errors_classified), cmocka_unit_test(test_register),
+             cmocka_unit_test(test_config_credentials),
+             cmocka_unit_test(test_decoder_through_registry))

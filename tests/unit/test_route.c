@@ -1,9 +1,5 @@
 /* test_route.c - the Home Outlet rule, default outlet and account subsets. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -74,11 +70,6 @@ static void test_account_subset_ignores_others(void **state) {
     ts_config_destroy(cfg);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_routes_by_home_outlet),
-        cmocka_unit_test(test_default_online_outlet),
-        cmocka_unit_test(test_account_subset_ignores_others),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_routes_by_home_outlet),
+             cmocka_unit_test(test_default_online_outlet),
+             cmocka_unit_test(test_account_subset_ignores_others))

@@ -1,9 +1,5 @@
 /* test_schemas.c - the Avro schemas in schemas/ parse with Avro-C and carry the contract fields. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <avro.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,10 +52,5 @@ static void test_order_schema(void **state) {
     check("order.avsc", req);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_customer_schema),
-        cmocka_unit_test(test_order_schema),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_customer_schema),
+             cmocka_unit_test(test_order_schema))

@@ -4,11 +4,7 @@
  * rate limits with Retry-After (fake clock: no sleeping), fault injection,
  * the single-record endpoints, inspection, body dumps.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <cJSON.h>
 #include <curl/curl.h>
 #include <stdio.h>
@@ -17,6 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "http_testlib.h"
 #include "json_testlib.h"
 #include "tillstream/kbody.h"
 #include "tillstream/sim.h"
@@ -1026,27 +1023,17 @@ static void test_profile_deletion(void **state) {
     ts_sim_destroy(s);
 }
 
-int main(void) {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_auth_revision_and_validation),
-        cmocka_unit_test(test_duplicate_rules),
-        cmocka_unit_test(test_rate_limits),
-        cmocka_unit_test(test_fault_injection),
-        cmocka_unit_test(test_validator_limits),
-        cmocka_unit_test(test_each_validation_rule),
-        cmocka_unit_test(test_historical_import_rules),
-        cmocka_unit_test(test_revision_and_limit_parsing),
-        cmocka_unit_test(test_ratelimit_headers_and_revision),
-        cmocka_unit_test(test_fail_rate_records_nothing),
-        cmocka_unit_test(test_single_endpoints_inspection_and_dumps),
-        cmocka_unit_test(test_payload_limits_over_http),
-        cmocka_unit_test(test_import_jobs_complete_late_and_report_errors),
-        cmocka_unit_test(test_job_polls_share_the_import_budget),
-        cmocka_unit_test(test_import_jobs_fail_unassigned_numbers),
-        cmocka_unit_test(test_profile_deletion),
-    };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    curl_global_cleanup();
-    return rc;
-}
+TS_TEST_MAIN(th_curl_setup, th_curl_teardown, cmocka_unit_test(test_auth_revision_and_validation),
+             cmocka_unit_test(test_duplicate_rules), cmocka_unit_test(test_rate_limits),
+             cmocka_unit_test(test_fault_injection), cmocka_unit_test(test_validator_limits),
+             cmocka_unit_test(test_each_validation_rule),
+             cmocka_unit_test(test_historical_import_rules),
+             cmocka_unit_test(test_revision_and_limit_parsing),
+             cmocka_unit_test(test_ratelimit_headers_and_revision),
+             cmocka_unit_test(test_fail_rate_records_nothing),
+             cmocka_unit_test(test_single_endpoints_inspection_and_dumps),
+             cmocka_unit_test(test_payload_limits_over_http),
+             cmocka_unit_test(test_import_jobs_complete_late_and_report_errors),
+             cmocka_unit_test(test_job_polls_share_the_import_budget),
+             cmocka_unit_test(test_import_jobs_fail_unassigned_numbers),
+             cmocka_unit_test(test_profile_deletion))

@@ -2,16 +2,13 @@
  * Get Events / Get Metrics pages, the watermark across pages, passes and a
  * restart (">=" with the ids at the watermark), the state value, the
  * record format the customers consumer reads, the URLs. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testlib.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "config_testlib.h"
 #include "tillstream/config.h"
 #include "tillstream/consent_table.h"
 #include "tillstream/supp.h"
@@ -307,11 +304,9 @@ static void test_record_read_by_consent_table(void **state) {
     ts_consent_table_destroy(t);
     ts_config_destroy(cfg);
     /* the config keys name their path */
-    assert_int_equal(ts_config_parse("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\","
-                                     "\"outlets\":[\"1\"]}],\"suppressions\":{\"interval_ms\":5}}",
-                                     &cfg, err, sizeof err),
-                     TS_ERR_CONFIG);
-    assert_non_null(strstr(err, "suppressions.interval_ms"));
+    tc_config_error("{\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"K\","
+                    "\"outlets\":[\"1\"]}],\"suppressions\":{\"interval_ms\":5}}",
+                    "suppressions.interval_ms");
 }
 
 static void test_urls(void **state) {
@@ -338,15 +333,8 @@ static void test_urls(void **state) {
     assert_false(ts_supp_url_on_base("http://a.klaviyo.com/api/", "https://a.klaviyo.com"));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_profiles_page_and_marks),
-        cmocka_unit_test(test_newest_of_several_suppressions),
-        cmocka_unit_test(test_events_page),
-        cmocka_unit_test(test_metrics_page),
-        cmocka_unit_test(test_state_round_trip),
-        cmocka_unit_test(test_record_read_by_consent_table),
-        cmocka_unit_test(test_urls),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_profiles_page_and_marks),
+             cmocka_unit_test(test_newest_of_several_suppressions),
+             cmocka_unit_test(test_events_page), cmocka_unit_test(test_metrics_page),
+             cmocka_unit_test(test_state_round_trip),
+             cmocka_unit_test(test_record_read_by_consent_table), cmocka_unit_test(test_urls))

@@ -1,0 +1,45 @@
+/*
+ * testlib.h - how every unit test program (tests/unit/test_*.c) starts
+ * and ends: the cmocka headers in the order cmocka needs them,
+ * TS_TEST_MAIN, the program's main, and the log level a program sets in
+ * its group setup. Test-only; header-only.
+ */
+#ifndef TS_TESTLIB_H
+#define TS_TESTLIB_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+
+#include "tillstream/log.h"
+
+/* main(): runs the cmocka_unit_test(...) entries given after `setup` and
+ * `teardown` as one group named "tests"; the group setup runs before the
+ * first test and the teardown after the last (NULL: none). Process-wide
+ * state (curl_global_init, the log level) belongs in the group setup, so
+ * that every program's main is this one line. Returns what
+ * cmocka_run_group_tests returns (the number of failed tests). */
+#define TS_TEST_MAIN(setup, teardown, ...)                                                         \
+    int main(void) {                                                                               \
+        const struct CMUnitTest tests[] = {__VA_ARGS__};                                           \
+        return cmocka_run_group_tests(tests, setup, teardown);                                     \
+    }
+
+/* The log level of a test program: `quiet`, or debug when TS_TEST_LOG is
+ * set in the environment (to see what a failing test did). */
+static inline void tl_log_level(ts_log_level_t quiet) {
+    ts_log_set_level(getenv("TS_TEST_LOG") ? TS_LOG_DEBUG : quiet);
+}
+
+/* Group setup (TS_TEST_MAIN) of a program whose tests would log expected
+ * failures: errors only. */
+static inline int tl_log_errors(void **state) {
+    (void)state;
+    tl_log_level(TS_LOG_ERROR);
+    return 0;
+}
+
+#endif
