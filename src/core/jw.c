@@ -78,10 +78,30 @@ static inline bool plain8(const unsigned char *p) {
     return ((v | ((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high) == 0;
 }
 
+/* No byte of p[0..n) to escape or validate (all plain)? Words of eight,
+ * the tail as the last eight bytes (overlapping, already plain) when
+ * there are that many. */
+static inline bool all_plain(const unsigned char *p, size_t n) {
+    if (n < 8) {
+        for (size_t i = 0; i < n; i++)
+            if (!plain(p[i])) return false;
+        return true;
+    }
+    for (size_t i = 0; i + 8 <= n; i += 8)
+        if (!plain8(p + i)) return false;
+    return plain8(p + n - 8);
+}
+
 int ts_json_escape(ts_buf_t *out, const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     if (ts_buf_reserve(out, n + 2) != 0) return -1;
+    if (all_plain(p, n)) { /* the common case: one copy */
+        memcpy(out->data + out->len, s, n);
+        out->len += n;
+        out->data[out->len] = '\0';
+        return 0;
+    }
     while (i < n) {
         /* copy the longest run of plain bytes and valid UTF-8 at once */
         size_t start = i;
@@ -141,7 +161,7 @@ void ts_jw_key(ts_jw_t *w, const char *key) {
     w->after_key = true;
 }
 
-void ts_jw_key_raw(ts_jw_t *w, const char *quoted, size_t n) {
+void ts_jw_key_raw_put(ts_jw_t *w, const char *quoted, size_t n) {
     pre_value(w);
     put(w, quoted, n);
     w->after_key = true;
@@ -179,6 +199,15 @@ void ts_jw_strn(ts_jw_t *w, const char *s, size_t n) {
             w->truncated = true;
             return;
         }
+    }
+    ts_buf_t *b = w->out;
+    if (b->len + n + 2 < b->cap && all_plain((const unsigned char *)s, n)) {
+        /* plain text with room: the value and its closing quote at once */
+        memcpy(b->data + b->len, s, n);
+        b->data[b->len + n] = '"';
+        b->len += n + 1;
+        b->data[b->len] = '\0';
+        return;
     }
     if (ts_json_escape(w->out, s, n) != 0) w->failed = true;
     put(w, "\"", 1);
