@@ -8,6 +8,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 void ts_jw_init(ts_jw_t *w, ts_buf_t *out) {
     w->out = out;
@@ -69,27 +72,59 @@ static inline bool plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c !=
  * < 0x20, '"' or '\\' (the exact "has less than" / "has zero byte" word
  * tricks): text is mostly plain ASCII, and the byte loop was the single
  * biggest function of the orders path by instructions (callgrind). */
-static inline bool plain8(const unsigned char *p) {
+static inline bool plain_word(uint64_t v) {
     const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
-    uint64_t v, q, b;
-    memcpy(&v, p, 8);
+    uint64_t q, b;
     q = v ^ (ones * '"');
     b = v ^ (ones * '\\');
     return ((v | ((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high) == 0;
 }
+static inline bool plain8(const unsigned char *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return plain_word(v);
+}
 
-/* No byte of p[0..n) to escape or validate (all plain)? Words of eight,
- * the tail as the last eight bytes (overlapping, already plain) when
- * there are that many. */
+#ifdef __SSE2__
+/* Sixteen plain bytes at p? One SSE2 compare each for '"' and '\\', and a
+ * signed one for the rest: bytes below 0x20 and from 0x80 (negative as
+ * signed) are both less than 0x20. */
+static inline bool plain16(const unsigned char *p) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                               _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                            _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+    return _mm_movemask_epi8(bad) == 0;
+}
+#endif
+
+/* No byte of p[0..n) to escape or validate (all plain)? Blocks of 16
+ * (SSE2) or words of eight, the tail as the last block (overlapping,
+ * already plain) when there are that many bytes; shorter text (most ids)
+ * as one word: two overlapping 4-byte loads, or for 1-3 bytes the first,
+ * middle and last byte (that is all of them) padded with plain 'a's. */
 static inline bool all_plain(const unsigned char *p, size_t n) {
-    if (n < 8) {
-        for (size_t i = 0; i < n; i++)
-            if (!plain(p[i])) return false;
-        return true;
+#ifdef __SSE2__
+    if (n >= 16) {
+        for (size_t i = 0; i + 16 <= n; i += 16)
+            if (!plain16(p + i)) return false;
+        return plain16(p + n - 16);
     }
-    for (size_t i = 0; i + 8 <= n; i += 8)
-        if (!plain8(p + i)) return false;
-    return plain8(p + n - 8);
+#endif
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 <= n; i += 8)
+            if (!plain8(p + i)) return false;
+        return plain8(p + n - 8);
+    }
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + n - 4, 4);
+        return plain_word(lo | (uint64_t)hi << 32);
+    }
+    if (n == 0) return true;
+    return plain_word(0x6161616161000000u | p[0] | (uint64_t)p[n / 2] << 8 |
+                      (uint64_t)p[n - 1] << 16);
 }
 
 int ts_json_escape(ts_buf_t *out, const char *s, size_t n) {
@@ -186,6 +221,18 @@ static size_t fit(const char *s, size_t n, size_t budget, bool *all) {
 
 void ts_jw_strn(ts_jw_t *w, const char *s, size_t n) {
     pre_value(w);
+    ts_buf_t *b = w->out;
+    if (b->len + n + 3 < b->cap && (!w->max_str || n <= w->max_str / 3) &&
+        all_plain((const unsigned char *)s, n)) {
+        /* plain text that cannot reach the limit, with room: one copy */
+        char *d = b->data + b->len;
+        d[0] = '"';
+        memcpy(d + 1, s, n);
+        d[n + 1] = '"';
+        d[n + 2] = '\0';
+        b->len += n + 2;
+        return;
+    }
     put(w, "\"", 1);
     /* only text over a third of the limit can exceed it (U+FFFD triples
      * an invalid byte), so short strings skip the measuring walk */
@@ -199,15 +246,6 @@ void ts_jw_strn(ts_jw_t *w, const char *s, size_t n) {
             w->truncated = true;
             return;
         }
-    }
-    ts_buf_t *b = w->out;
-    if (b->len + n + 2 < b->cap && all_plain((const unsigned char *)s, n)) {
-        /* plain text with room: the value and its closing quote at once */
-        memcpy(b->data + b->len, s, n);
-        b->data[b->len + n] = '"';
-        b->len += n + 1;
-        b->data[b->len] = '\0';
-        return;
     }
     if (ts_json_escape(w->out, s, n) != 0) w->failed = true;
     put(w, "\"", 1);
