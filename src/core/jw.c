@@ -295,6 +295,16 @@ void ts_jw_decimal(ts_jw_t *w, ts_decimal_t d) {
         ts_jw_null(w);
         return;
     }
+    ts_buf_t *b = w->out;
+    if (b->len + 40 < b->cap) { /* room for a comma and the 32 bytes that always suffice */
+        pre_value(w);
+        int n = ts_decimal_format(d, b->data + b->len, b->cap - b->len);
+        if (n < 0)
+            w->failed = true;
+        else
+            b->len += (size_t)n; /* NUL-terminated by the formatter */
+        return;
+    }
     char buf[48];
     int n = ts_decimal_format(d, buf, sizeof buf);
     if (n < 0) {

@@ -113,38 +113,33 @@ int ts_decimal_format(ts_decimal_t d, char *buf, size_t bufsize) {
         mag /= 10;
         scale--;
     }
-    char digits[32];
-    int nd = 0;
-    {
-        char rev[24];
-        uint64_t u = mag;
-        do rev[nd++] = (char)('0' + u % 10);
-        while (u /= 10);
-        for (int i = 0; i < nd; i++) digits[i] = rev[nd - 1 - i];
-    }
-    char tmp[48];
-    size_t p = 0;
-    if (d.units < 0 && mag != 0) tmp[p++] = '-';
+    /* the digits, written backwards from the end of dig, then placed
+     * around the point straight into buf (one pass, no copies) */
+    char dig[24], *e = dig + sizeof dig, *q = e;
+    uint64_t u = mag;
+    do *--q = (char)('0' + u % 10);
+    while (u /= 10);
+    int nd = (int)(e - q);
+    bool neg = d.units < 0 && mag != 0;
+    int lead = scale == 0 ? 0 : nd <= scale ? 2 + scale - nd : 1; /* "0." and zeros, or '.' */
+    size_t len = (size_t)neg + (size_t)nd + (size_t)lead;
+    if (len + 1 > bufsize) return -1;
+    char *o = buf;
+    if (neg) *o++ = '-';
     if (scale == 0) {
-        memcpy(tmp + p, digits, (size_t)nd);
-        p += (size_t)nd;
+        while (q < e) *o++ = *q++;
     } else if (nd <= scale) {
-        tmp[p++] = '0';
-        tmp[p++] = '.';
-        for (int i = 0; i < scale - nd; i++) tmp[p++] = '0';
-        memcpy(tmp + p, digits, (size_t)nd);
-        p += (size_t)nd;
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = 0; i < scale - nd; i++) *o++ = '0';
+        while (q < e) *o++ = *q++;
     } else {
-        memcpy(tmp + p, digits, (size_t)(nd - scale));
-        p += (size_t)(nd - scale);
-        tmp[p++] = '.';
-        memcpy(tmp + p, digits + nd - scale, (size_t)scale);
-        p += (size_t)scale;
+        for (int i = 0; i < nd - scale; i++) *o++ = *q++;
+        *o++ = '.';
+        while (q < e) *o++ = *q++;
     }
-    if (p + 1 > bufsize) return -1;
-    memcpy(buf, tmp, p);
-    buf[p] = '\0';
-    return (int)p;
+    *o = '\0';
+    return (int)(o - buf);
 }
 
 ts_err_t ts_decimal_rescale(ts_decimal_t d, int32_t scale, ts_decimal_t *out) {
