@@ -103,14 +103,15 @@ typedef struct {
  * keys the first wins, as in cJSON_GetObjectItemCaseSensitive (a lookup
  * per field, hashing its name each time, was 4 % of the orders path). */
 #define KEYSET_SLOTS 64
+#define KIDX_MAX     20 /* fields of the largest key set */
 typedef struct {
     const char *const *names; /* the fields, in their enum's order */
     int n;
     uint64_t hash[KEYSET_SLOTS];
     int8_t slot[KEYSET_SLOTS]; /* 1 + index into names, 0 = empty */
+    bool ident[KIDX_MAX];      /* ts_field_is_identifier(names[i]) */
 } keyset_t;
 
-#define KIDX_MAX 20 /* fields of the largest key set */
 typedef struct {
     const keyset_t *ks;
     const cJSON *v[KIDX_MAX];
@@ -146,7 +147,7 @@ typedef struct {
     enum { KEYS(KEY_ENUM) count };                                                                 \
     _Static_assert(count <= KIDX_MAX, "kidx_t holds no more fields");                              \
     static const char *const set##_names[] = {KEYS(KEY_NAME)};                                     \
-    static keyset_t ks_##set = {set##_names, count, {0}, {0}};
+    static keyset_t ks_##set = {set##_names, count, {0}, {0}, {0}};
 KEYSET(customer, CUSTOMER_KEYS, C_N)
 KEYSET(address, ADDRESS_KEYS, A_N)
 KEYSET(order, ORDER_KEYS, O_N)
@@ -162,6 +163,7 @@ static void keyset_init(keyset_t *ks) {
         while (ks->slot[j]) j = (j + 1) & (KEYSET_SLOTS - 1);
         ks->slot[j] = (int8_t)(i + 1);
         ks->hash[j] = h;
+        ks->ident[i] = ts_field_is_identifier(ks->names[i]);
     }
 }
 
@@ -194,7 +196,7 @@ static const char *kidx_name(const kidx_t *x, int key) { return x->ks->names[key
 
 /* The text rule (model.h: NUL anywhere and invalid UTF-8 in identifiers
  * are DECODE_ERRORs) for the string value of `key`. */
-static ts_err_t check_text(dctx_t *c, const char *key, const char *s, size_t n) {
+static ts_err_t check_text(dctx_t *c, const char *key, bool identifier, const char *s, size_t n) {
     char why[96];
     if (c->nul_subst) {
         const char *z = s;
@@ -205,7 +207,11 @@ static ts_err_t check_text(dctx_t *c, const char *key, const char *s, size_t n) 
             return CBAD("%s%s: contains a NUL character (\\u0000) at byte %zu", c->path, key,
                         (size_t)(z - s));
     }
-    if (ts_text_check(s, n, ts_field_is_identifier(key), why, sizeof why) != TS_OK)
+    /* s is a cJSON string of n = strlen(s) bytes, so no NUL: of
+     * ts_text_check only the identifiers' UTF-8 rule can fail, and it
+     * words the error once the quick test finds a bad byte */
+    if (identifier && ts_utf8_invalid_at(s, n) < n &&
+        ts_text_check(s, n, true, why, sizeof why) != TS_OK)
         return CBAD("%s%s: %s", c->path, key, why);
     return TS_OK;
 }
@@ -234,7 +240,7 @@ static ts_err_t get_str(dctx_t *c, const kidx_t *obj, int k, bool required, cons
     }
     size_t n = strlen(v->valuestring);
     if (required && n == 0) return CBAD("%s%s: must not be empty", c->path, key);
-    if ((rc = check_text(c, key, v->valuestring, n))) return rc;
+    if ((rc = check_text(c, key, obj->ks->ident[k], v->valuestring, n))) return rc;
     *out = ts_arena_strndup(c->arena, v->valuestring, n);
     return *out ? TS_OK : TS_ERR_NOMEM;
 }
@@ -504,7 +510,7 @@ static ts_err_t decode_line(dctx_t *c, const cJSON *l, ts_order_line_t *line) {
             if (c->nul_subst) { /* free text: only a NUL is an error (check_text) */
                 char key[40];
                 snprintf(key, sizeof key, "categories[%zu]", line->n_categories);
-                TRY(check_text(c, key, it->valuestring, sl));
+                TRY(check_text(c, key, ts_field_is_identifier(key), it->valuestring, sl));
             }
             if (!(line->categories[line->n_categories++] =
                       ts_arena_strndup(c->arena, it->valuestring, sl)))
