@@ -103,7 +103,7 @@ static inline bool plain16(const unsigned char *p) {
  * already plain) when there are that many bytes; shorter text (most ids)
  * as one word: two overlapping 4-byte loads, or for 1-3 bytes the first,
  * middle and last byte (that is all of them) padded with plain 'a's. */
-static inline bool all_plain(const unsigned char *p, size_t n) {
+static inline __attribute__((always_inline)) bool all_plain(const unsigned char *p, size_t n) {
 #ifdef __SSE2__
     if (n >= 16) {
         for (size_t i = 0; i + 16 <= n; i += 16)
@@ -219,20 +219,9 @@ static size_t fit(const char *s, size_t n, size_t budget, bool *all) {
     return i;
 }
 
-void ts_jw_strn(ts_jw_t *w, const char *s, size_t n) {
-    pre_value(w);
-    ts_buf_t *b = w->out;
-    if (b->len + n + 3 < b->cap && (!w->max_str || n <= w->max_str / 3) &&
-        all_plain((const unsigned char *)s, n)) {
-        /* plain text that cannot reach the limit, with room: one copy */
-        char *d = b->data + b->len;
-        d[0] = '"';
-        memcpy(d + 1, s, n);
-        d[n + 1] = '"';
-        d[n + 2] = '\0';
-        b->len += n + 2;
-        return;
-    }
+/* A string value after its comma: escaped, cut at the limit. Apart so
+ * that ts_jw_strn's plain path stays a small function. */
+static __attribute__((noinline)) void strn_escaped(ts_jw_t *w, const char *s, size_t n) {
     put(w, "\"", 1);
     /* only text over a third of the limit can exceed it (U+FFFD triples
      * an invalid byte), so short strings skip the measuring walk */
@@ -249,6 +238,24 @@ void ts_jw_strn(ts_jw_t *w, const char *s, size_t n) {
     }
     if (ts_json_escape(w->out, s, n) != 0) w->failed = true;
     put(w, "\"", 1);
+}
+
+void ts_jw_strn(ts_jw_t *w, const char *s, size_t n) {
+    pre_value(w);
+    ts_buf_t *b = w->out;
+    /* 3 * n <= max_str is n <= max_str / 3 (no string is SIZE_MAX / 3 long) */
+    if (b->len + n + 3 < b->cap && (!w->max_str || 3 * n <= w->max_str) &&
+        all_plain((const unsigned char *)s, n)) {
+        /* plain text that cannot reach the limit, with room: one copy */
+        char *d = b->data + b->len;
+        d[0] = '"';
+        memcpy(d + 1, s, n);
+        d[n + 1] = '"';
+        d[n + 2] = '\0';
+        b->len += n + 2;
+        return;
+    }
+    strn_escaped(w, s, n);
 }
 
 void ts_jw_str3(ts_jw_t *w, const char *a, const char *b, const char *c) {
@@ -315,10 +322,21 @@ void ts_jw_decimal(ts_jw_t *w, ts_decimal_t d) {
     put(w, buf, (size_t)n);
 }
 
+/* The last time formatted on this thread: an order's events all carry
+ * its occurred_at, so most calls repeat the one before (the formatter is
+ * a pure function of ms). */
+static _Thread_local struct {
+    int64_t ms;
+    int n; /* 0: nothing kept */
+    char text[40];
+} tls_time;
+
 void ts_jw_time(ts_jw_t *w, int64_t ms) {
-    char buf[40];
-    int n = ts_time_format_iso8601(ms, buf, sizeof buf);
-    ts_jw_strn(w, buf, (size_t)n);
+    if (!tls_time.n || tls_time.ms != ms) {
+        tls_time.n = ts_time_format_iso8601(ms, tls_time.text, sizeof tls_time.text);
+        tls_time.ms = ms;
+    }
+    ts_jw_strn(w, tls_time.text, (size_t)tls_time.n);
 }
 
 void ts_jw_raw(ts_jw_t *w, const char *json, size_t n) {

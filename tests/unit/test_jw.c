@@ -33,6 +33,31 @@ static void test_nesting_and_values(void **state) {
     ts_buf_free(&b);
 }
 
+/* Times repeated, alternated and back (the writer keeps the last one
+ * formatted): each is the formatter's text. */
+static void test_times_in_any_order(void **state) {
+    (void)state;
+    const int64_t t[] = {1795130100000LL, 1795130100000LL, 0, 1795130100999LL, -1000,
+                         1795130101000LL, 1795130100000LL};
+    ts_buf_t b = TS_BUF_INIT, want = TS_BUF_INIT;
+    ts_jw_t w;
+    ts_jw_init(&w, &b);
+    ts_jw_arr_open(&w);
+    ts_buf_puts(&want, "[");
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        char text[40];
+        ts_time_format_iso8601(t[i], text, sizeof text);
+        ts_buf_printf(&want, "%s\"%s\"", i ? "," : "", text);
+        ts_jw_time(&w, t[i]);
+    }
+    ts_jw_arr_close(&w);
+    ts_buf_puts(&want, "]");
+    assert_string_equal(b.data, want.data);
+    assert_non_null(strstr(b.data, "\"1970-01-01T00:00:00+00:00\",\"2026-11-19T23:15:00+00:00\""));
+    ts_buf_free(&b);
+    ts_buf_free(&want);
+}
+
 static void test_escaping_and_invalid_utf8(void **state) {
     (void)state;
     ts_buf_t b = TS_BUF_INIT;
@@ -109,5 +134,6 @@ static void test_escape_every_byte_every_position(void **state) {
 }
 
 TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_nesting_and_values),
+             cmocka_unit_test(test_times_in_any_order),
              cmocka_unit_test(test_escaping_and_invalid_utf8),
              cmocka_unit_test(test_escape_every_byte_every_position))
