@@ -82,14 +82,20 @@ static inline void ts_jw_key_raw(ts_jw_t *w, const char *quoted, size_t n) {
             ts_jw_decimal((w), (d));                                                               \
         }                                                                                          \
     } while (0)
-void ts_jw_str(ts_jw_t *w, const char *s); /* NULL writes null */
 void ts_jw_strn(ts_jw_t *w, const char *s, size_t n);
+void ts_jw_null(ts_jw_t *w);
+/* NULL writes null; inline, a call less per string value */
+static inline void ts_jw_str(ts_jw_t *w, const char *s) {
+    if (!s)
+        ts_jw_null(w);
+    else
+        ts_jw_strn(w, s, strlen(s));
+}
 /* One string value made of the parts a, b, c (NULL parts are skipped),
  * e.g. a unique_id "<order id>:<line id>"; never limited by max_str. */
 void ts_jw_str3(ts_jw_t *w, const char *a, const char *b, const char *c);
 void ts_jw_int(ts_jw_t *w, int64_t v);
 void ts_jw_bool(ts_jw_t *w, bool v);
-void ts_jw_null(ts_jw_t *w);
 void ts_jw_decimal(ts_jw_t *w, ts_decimal_t d); /* exact number text; null if !present */
 void ts_jw_time(ts_jw_t *w, int64_t ms);        /* ISO-8601 string */
 /* Inserts already-valid JSON text as one value (e.g. a pre-rendered fragment). */

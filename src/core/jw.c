@@ -267,13 +267,6 @@ void ts_jw_str3(ts_jw_t *w, const char *a, const char *b, const char *c) {
     put(w, "\"", 1);
 }
 
-void ts_jw_str(ts_jw_t *w, const char *s) {
-    if (!s)
-        ts_jw_null(w);
-    else
-        ts_jw_strn(w, s, strlen(s));
-}
-
 void ts_jw_int(ts_jw_t *w, int64_t v) {
     char buf[24], *e = buf + sizeof buf, *q = e;
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
