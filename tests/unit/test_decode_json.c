@@ -124,6 +124,9 @@ static void test_members_by_key(void **state) {
     (void)state;
     expect_order_error("{\"Order_ID\":\"O1\",\"order\":\"O1\",\"order_id_\":\"O1\"}",
                        "order_id: required");
+    /* same length, first, middle and last bytes as "order_id" / "status" */
+    expect_order_error("{\"oxxxrxxd\":\"O1\"}", "order_id: required");
+    expect_order_error("{\"order_id\":\"O1\",\"sxxtxs\":\"completed\"}", "status: required");
     expect_order_error(OK_HEAD ",\"lines\":[{\"Line_id\":\"1\",\"quantity\":1,\"row_total\":1}]}",
                        "lines[0].line_id: required");
     ts_order_t o;
