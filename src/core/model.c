@@ -113,33 +113,29 @@ int ts_decimal_format(ts_decimal_t d, char *buf, size_t bufsize) {
         mag /= 10;
         scale--;
     }
-    /* the digits, written backwards from the end of dig, then placed
-     * around the point straight into buf (one pass, no copies) */
-    char dig[24], *e = dig + sizeof dig, *q = e;
-    uint64_t u = mag;
-    do *--q = (char)('0' + u % 10);
-    while (u /= 10);
-    int nd = (int)(e - q);
+    int nd = 1; /* digits of mag: up to 19 by the table, 20 past 10^19 */
+    while (nd < 19 && mag >= (uint64_t)pow10_tab[nd]) nd++;
+    if (nd == 19 && mag >= 10000000000000000000u) nd = 20;
     bool neg = d.units < 0 && mag != 0;
     int lead = scale == 0 ? 0 : nd <= scale ? 2 + scale - nd : 1; /* "0." and zeros, or '.' */
     size_t len = (size_t)neg + (size_t)nd + (size_t)lead;
     if (len + 1 > bufsize) return -1;
-    char *o = buf;
-    if (neg) *o++ = '-';
-    if (scale == 0) {
-        while (q < e) *o++ = *q++;
-    } else if (nd <= scale) {
-        *o++ = '0';
-        *o++ = '.';
-        for (int i = 0; i < scale - nd; i++) *o++ = '0';
-        while (q < e) *o++ = *q++;
-    } else {
-        for (int i = 0; i < nd - scale; i++) *o++ = *q++;
-        *o++ = '.';
-        while (q < e) *o++ = *q++;
-    }
+    /* written backwards from the end: the fraction's scale digits (zeros
+     * once mag runs out), the point, then the integer digits or "0" */
+    char *o = buf + len;
     *o = '\0';
-    return (int)(o - buf);
+    uint64_t u = mag;
+    if (scale > 0) {
+        for (int i = 0; i < scale; i++, u /= 10) *--o = (char)('0' + u % 10);
+        *--o = '.';
+        if (nd <= scale) *--o = '0';
+    }
+    if (scale == 0 || nd > scale) {
+        do *--o = (char)('0' + u % 10);
+        while (u /= 10);
+    }
+    if (neg) *--o = '-';
+    return (int)len;
 }
 
 ts_err_t ts_decimal_rescale(ts_decimal_t d, int32_t scale, ts_decimal_t *out) {
