@@ -11,6 +11,8 @@
 #ifndef TILLSTREAM_JW_H
 #define TILLSTREAM_JW_H
 
+#include <string.h>
+
 #include "tillstream/common.h"
 #include "tillstream/model.h"
 
@@ -45,8 +47,25 @@ void ts_jw_arr_open(ts_jw_t *w);
 void ts_jw_arr_close(ts_jw_t *w);
 void ts_jw_key(ts_jw_t *w, const char *key);
 /* A key already in its written form `"key":` (n bytes), no escaping:
- * for string literals through TS_JW_KEY, escaped by the compiler. */
-void ts_jw_key_raw(ts_jw_t *w, const char *quoted, size_t n);
+ * for string literals through TS_JW_KEY, escaped by the compiler.
+ * Inline: with a literal's length the copy is a few moves, not a call
+ * (millions of keys per second on the orders path); a full buffer or a
+ * key right after a key goes through ts_jw_key_raw_put. */
+void ts_jw_key_raw_put(ts_jw_t *w, const char *quoted, size_t n);
+static inline void ts_jw_key_raw(ts_jw_t *w, const char *quoted, size_t n) {
+    ts_buf_t *b = w->out;
+    if (w->after_key || b->len + n + 1 >= b->cap) {
+        ts_jw_key_raw_put(w, quoted, n);
+        return;
+    }
+    char *d = b->data + b->len;
+    if (!w->first[w->depth]) *d++ = ',';
+    w->first[w->depth] = false;
+    memcpy(d, quoted, n);
+    d[n] = '\0';
+    b->len = (size_t)(d + n - b->data);
+    w->after_key = true;
+}
 /* TS_JW_KEY(w, "OrderId"): a constant key (a literal that needs no
  * escaping: letters, digits, '_', ' ') written with one copy. */
 #define TS_JW_QUOTED(lit) "\"" lit "\":"
@@ -63,14 +82,20 @@ void ts_jw_key_raw(ts_jw_t *w, const char *quoted, size_t n);
             ts_jw_decimal((w), (d));                                                               \
         }                                                                                          \
     } while (0)
-void ts_jw_str(ts_jw_t *w, const char *s); /* NULL writes null */
 void ts_jw_strn(ts_jw_t *w, const char *s, size_t n);
+void ts_jw_null(ts_jw_t *w);
+/* NULL writes null; inline, a call less per string value */
+static inline void ts_jw_str(ts_jw_t *w, const char *s) {
+    if (!s)
+        ts_jw_null(w);
+    else
+        ts_jw_strn(w, s, strlen(s));
+}
 /* One string value made of the parts a, b, c (NULL parts are skipped),
  * e.g. a unique_id "<order id>:<line id>"; never limited by max_str. */
 void ts_jw_str3(ts_jw_t *w, const char *a, const char *b, const char *c);
 void ts_jw_int(ts_jw_t *w, int64_t v);
 void ts_jw_bool(ts_jw_t *w, bool v);
-void ts_jw_null(ts_jw_t *w);
 void ts_jw_decimal(ts_jw_t *w, ts_decimal_t d); /* exact number text; null if !present */
 void ts_jw_time(ts_jw_t *w, int64_t ms);        /* ISO-8601 string */
 /* Inserts already-valid JSON text as one value (e.g. a pre-rendered fragment). */

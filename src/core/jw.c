@@ -8,6 +8,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 void ts_jw_init(ts_jw_t *w, ts_buf_t *out) {
     w->out = out;
@@ -69,19 +72,71 @@ static inline bool plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c !=
  * < 0x20, '"' or '\\' (the exact "has less than" / "has zero byte" word
  * tricks): text is mostly plain ASCII, and the byte loop was the single
  * biggest function of the orders path by instructions (callgrind). */
-static inline bool plain8(const unsigned char *p) {
+static inline bool plain_word(uint64_t v) {
     const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
-    uint64_t v, q, b;
-    memcpy(&v, p, 8);
+    uint64_t q, b;
     q = v ^ (ones * '"');
     b = v ^ (ones * '\\');
     return ((v | ((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high) == 0;
+}
+static inline bool plain8(const unsigned char *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return plain_word(v);
+}
+
+#ifdef __SSE2__
+/* Sixteen plain bytes at p? One SSE2 compare each for '"' and '\\', and a
+ * signed one for the rest: bytes below 0x20 and from 0x80 (negative as
+ * signed) are both less than 0x20. */
+static inline bool plain16(const unsigned char *p) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                               _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                            _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+    return _mm_movemask_epi8(bad) == 0;
+}
+#endif
+
+/* No byte of p[0..n) to escape or validate (all plain)? Blocks of 16
+ * (SSE2) or words of eight, the tail as the last block (overlapping,
+ * already plain) when there are that many bytes; shorter text (most ids)
+ * as one word: two overlapping 4-byte loads, or for 1-3 bytes the first,
+ * middle and last byte (that is all of them) padded with plain 'a's. */
+static inline __attribute__((always_inline)) bool all_plain(const unsigned char *p, size_t n) {
+#ifdef __SSE2__
+    if (n >= 16) {
+        for (size_t i = 0; i + 16 <= n; i += 16)
+            if (!plain16(p + i)) return false;
+        return plain16(p + n - 16);
+    }
+#endif
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 <= n; i += 8)
+            if (!plain8(p + i)) return false;
+        return plain8(p + n - 8);
+    }
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + n - 4, 4);
+        return plain_word(lo | (uint64_t)hi << 32);
+    }
+    if (n == 0) return true;
+    return plain_word(0x6161616161000000u | p[0] | (uint64_t)p[n / 2] << 8 |
+                      (uint64_t)p[n - 1] << 16);
 }
 
 int ts_json_escape(ts_buf_t *out, const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     if (ts_buf_reserve(out, n + 2) != 0) return -1;
+    if (all_plain(p, n)) { /* the common case: one copy */
+        memcpy(out->data + out->len, s, n);
+        out->len += n;
+        out->data[out->len] = '\0';
+        return 0;
+    }
     while (i < n) {
         /* copy the longest run of plain bytes and valid UTF-8 at once */
         size_t start = i;
@@ -141,7 +196,7 @@ void ts_jw_key(ts_jw_t *w, const char *key) {
     w->after_key = true;
 }
 
-void ts_jw_key_raw(ts_jw_t *w, const char *quoted, size_t n) {
+void ts_jw_key_raw_put(ts_jw_t *w, const char *quoted, size_t n) {
     pre_value(w);
     put(w, quoted, n);
     w->after_key = true;
@@ -164,8 +219,9 @@ static size_t fit(const char *s, size_t n, size_t budget, bool *all) {
     return i;
 }
 
-void ts_jw_strn(ts_jw_t *w, const char *s, size_t n) {
-    pre_value(w);
+/* A string value after its comma: escaped, cut at the limit. Apart so
+ * that ts_jw_strn's plain path stays a small function. */
+static __attribute__((noinline)) void strn_escaped(ts_jw_t *w, const char *s, size_t n) {
     put(w, "\"", 1);
     /* only text over a third of the limit can exceed it (U+FFFD triples
      * an invalid byte), so short strings skip the measuring walk */
@@ -184,6 +240,24 @@ void ts_jw_strn(ts_jw_t *w, const char *s, size_t n) {
     put(w, "\"", 1);
 }
 
+void ts_jw_strn(ts_jw_t *w, const char *s, size_t n) {
+    pre_value(w);
+    ts_buf_t *b = w->out;
+    /* 3 * n <= max_str is n <= max_str / 3 (no string is SIZE_MAX / 3 long) */
+    if (b->len + n + 3 < b->cap && (!w->max_str || 3 * n <= w->max_str) &&
+        all_plain((const unsigned char *)s, n)) {
+        /* plain text that cannot reach the limit, with room: one copy */
+        char *d = b->data + b->len;
+        d[0] = '"';
+        memcpy(d + 1, s, n);
+        d[n + 1] = '"';
+        d[n + 2] = '\0';
+        b->len += n + 2;
+        return;
+    }
+    strn_escaped(w, s, n);
+}
+
 void ts_jw_str3(ts_jw_t *w, const char *a, const char *b, const char *c) {
     const char *parts[3] = {a, b, c};
     pre_value(w);
@@ -191,13 +265,6 @@ void ts_jw_str3(ts_jw_t *w, const char *a, const char *b, const char *c) {
     for (int i = 0; i < 3; i++)
         if (parts[i] && ts_json_escape(w->out, parts[i], strlen(parts[i])) != 0) w->failed = true;
     put(w, "\"", 1);
-}
-
-void ts_jw_str(ts_jw_t *w, const char *s) {
-    if (!s)
-        ts_jw_null(w);
-    else
-        ts_jw_strn(w, s, strlen(s));
 }
 
 void ts_jw_int(ts_jw_t *w, int64_t v) {
@@ -228,6 +295,16 @@ void ts_jw_decimal(ts_jw_t *w, ts_decimal_t d) {
         ts_jw_null(w);
         return;
     }
+    ts_buf_t *b = w->out;
+    if (b->len + 40 < b->cap) { /* room for a comma and the 32 bytes that always suffice */
+        pre_value(w);
+        int n = ts_decimal_format(d, b->data + b->len, b->cap - b->len);
+        if (n < 0)
+            w->failed = true;
+        else
+            b->len += (size_t)n; /* NUL-terminated by the formatter */
+        return;
+    }
     char buf[48];
     int n = ts_decimal_format(d, buf, sizeof buf);
     if (n < 0) {
@@ -238,10 +315,21 @@ void ts_jw_decimal(ts_jw_t *w, ts_decimal_t d) {
     put(w, buf, (size_t)n);
 }
 
+/* The last time formatted on this thread: an order's events all carry
+ * its occurred_at, so most calls repeat the one before (the formatter is
+ * a pure function of ms). */
+static _Thread_local struct {
+    int64_t ms;
+    int n; /* 0: nothing kept */
+    char text[40];
+} tls_time;
+
 void ts_jw_time(ts_jw_t *w, int64_t ms) {
-    char buf[40];
-    int n = ts_time_format_iso8601(ms, buf, sizeof buf);
-    ts_jw_strn(w, buf, (size_t)n);
+    if (!tls_time.n || tls_time.ms != ms) {
+        tls_time.n = ts_time_format_iso8601(ms, tls_time.text, sizeof tls_time.text);
+        tls_time.ms = ms;
+    }
+    ts_jw_strn(w, tls_time.text, (size_t)tls_time.n);
 }
 
 void ts_jw_raw(ts_jw_t *w, const char *json, size_t n) {

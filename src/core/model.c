@@ -113,38 +113,29 @@ int ts_decimal_format(ts_decimal_t d, char *buf, size_t bufsize) {
         mag /= 10;
         scale--;
     }
-    char digits[32];
-    int nd = 0;
-    {
-        char rev[24];
-        uint64_t u = mag;
-        do rev[nd++] = (char)('0' + u % 10);
+    int nd = 1; /* digits of mag: up to 19 by the table, 20 past 10^19 */
+    while (nd < 19 && mag >= (uint64_t)pow10_tab[nd]) nd++;
+    if (nd == 19 && mag >= 10000000000000000000u) nd = 20;
+    bool neg = d.units < 0 && mag != 0;
+    int lead = scale == 0 ? 0 : nd <= scale ? 2 + scale - nd : 1; /* "0." and zeros, or '.' */
+    size_t len = (size_t)neg + (size_t)nd + (size_t)lead;
+    if (len + 1 > bufsize) return -1;
+    /* written backwards from the end: the fraction's scale digits (zeros
+     * once mag runs out), the point, then the integer digits or "0" */
+    char *o = buf + len;
+    *o = '\0';
+    uint64_t u = mag;
+    if (scale > 0) {
+        for (int i = 0; i < scale; i++, u /= 10) *--o = (char)('0' + u % 10);
+        *--o = '.';
+        if (nd <= scale) *--o = '0';
+    }
+    if (scale == 0 || nd > scale) {
+        do *--o = (char)('0' + u % 10);
         while (u /= 10);
-        for (int i = 0; i < nd; i++) digits[i] = rev[nd - 1 - i];
     }
-    char tmp[48];
-    size_t p = 0;
-    if (d.units < 0 && mag != 0) tmp[p++] = '-';
-    if (scale == 0) {
-        memcpy(tmp + p, digits, (size_t)nd);
-        p += (size_t)nd;
-    } else if (nd <= scale) {
-        tmp[p++] = '0';
-        tmp[p++] = '.';
-        for (int i = 0; i < scale - nd; i++) tmp[p++] = '0';
-        memcpy(tmp + p, digits, (size_t)nd);
-        p += (size_t)nd;
-    } else {
-        memcpy(tmp + p, digits, (size_t)(nd - scale));
-        p += (size_t)(nd - scale);
-        tmp[p++] = '.';
-        memcpy(tmp + p, digits + nd - scale, (size_t)scale);
-        p += (size_t)scale;
-    }
-    if (p + 1 > bufsize) return -1;
-    memcpy(buf, tmp, p);
-    buf[p] = '\0';
-    return (int)p;
+    if (neg) *--o = '-';
+    return (int)len;
 }
 
 ts_err_t ts_decimal_rescale(ts_decimal_t d, int32_t scale, ts_decimal_t *out) {

@@ -34,10 +34,27 @@ static _Thread_local bool tls_scope;
 static _Thread_local size_t tls_allocs; /* served from the scratch arena in this decode */
 static pthread_key_t scratch_key;       /* destroys a thread's scratch arena at its exit */
 
+/* The scratch arena is taken in chunks of SCRATCH_CHUNK bytes and a
+ * node or string is a bump of tls_cur in the current chunk (some 140 of
+ * them per order: a call into the arena each was 4 % of the orders
+ * path's instructions); a larger allocation gets its own arena block. */
+#define SCRATCH_CHUNK 8192
+static _Thread_local char *tls_cur;   /* the current chunk's free bytes */
+static _Thread_local size_t tls_left; /* how many */
+
 static void *hook_malloc(size_t n) {
     if (!tls_scope) return malloc(n);
     tls_allocs++;
-    return ts_arena_alloc(tls_scratch, n);
+    n = n ? (n + 7u) & ~(size_t)7u : 8; /* the arena's alignment */
+    if (tls_left < n) {
+        if (n > SCRATCH_CHUNK / 4) return ts_arena_alloc(tls_scratch, n);
+        if (!(tls_cur = ts_arena_alloc(tls_scratch, SCRATCH_CHUNK))) return NULL;
+        tls_left = SCRATCH_CHUNK;
+    }
+    void *p = tls_cur;
+    tls_cur += n;
+    tls_left -= n;
+    return p;
 }
 static void hook_free(void *p) {
     if (!tls_scope) free(p);
@@ -56,6 +73,7 @@ static void scope_enter(void) {
         pthread_setspecific(scratch_key, tls_scratch);
     }
     ts_arena_reset(tls_scratch);
+    tls_left = 0;
     tls_allocs = 0;
     tls_scope = true;
 }
@@ -64,6 +82,14 @@ static void scope_leave(void) { tls_scope = false; }
  * built with other hooks is deleted. */
 static void tree_delete(cJSON *t) {
     if (!tls_allocs) cJSON_Delete(t);
+}
+
+/* cJSON's type tests inline (cJSON_IsString and the rest are calls into
+ * the library, millions per second here): the same tests as cJSON 1.7's,
+ * on the low byte of type. */
+static inline bool json_is(const cJSON *v, int type) { return v && (v->type & 0xFF) == type; }
+static inline bool json_is_bool(const cJSON *v) {
+    return v && (v->type & (cJSON_True | cJSON_False)) != 0;
 }
 
 #define BAD(...) ts_seterr(errstr, errstr_size, TS_ERR_INVALID, __VA_ARGS__)
@@ -78,43 +104,140 @@ typedef struct {
     bool nul_subst; /* the text had \u0000 escapes, parsed as C0 80 (parse_root) */
 } dctx_t;
 
-/* The members of one JSON object, indexed once: a lookup is then a hash
- * probe and one strcmp, and an absent key costs none, where
- * cJSON_GetObjectItemCaseSensitive compares the key with every member (a
- * record's absent optional fields made that the decoder's main cost). */
-#define KIDX_SLOTS 64
+/* The members of one JSON object, read in one pass: each member's key is
+ * looked up once in the static key set of the object's kind (a hash
+ * probe and one strcmp) and the member lands in its field's slot, so a
+ * field is then an array index; unknown keys are ignored. Of repeated
+ * keys the first wins, as in cJSON_GetObjectItemCaseSensitive (a lookup
+ * per field, hashing its name each time, was 4 % of the orders path). */
+#define KEYSET_SLOTS 64
+#define KIDX_MAX     20 /* fields of the largest key set */
 typedef struct {
-    const cJSON *slot[KIDX_SLOTS];
-    const cJSON *obj;
-    bool fallback; /* more members than the index holds: cJSON's lookup */
+    const char *const *names; /* the fields, in their enum's order */
+    int n;
+    uint64_t hash[KEYSET_SLOTS];
+    int8_t slot[KEYSET_SLOTS]; /* 1 + index into names, 0 = empty */
+    bool ident[KIDX_MAX];      /* ts_field_is_identifier(names[i]) */
+    size_t len[KIDX_MAX];      /* strlen(names[i]) */
+} keyset_t;
+
+typedef struct {
+    const keyset_t *ks;
+    const cJSON *v[KIDX_MAX];
 } kidx_t;
 
-static void kidx_build(kidx_t *x, const cJSON *obj) {
-    memset(x->slot, 0, sizeof x->slot);
-    x->obj = obj;
-    x->fallback = false;
-    size_t n = 0;
-    for (const cJSON *m = obj->child; m; m = m->next) {
-        if (!m->string || ++n > KIDX_SLOTS / 2) {
-            x->fallback = true;
-            return;
-        }
-        size_t j = ts_hash_str(m->string) & (KIDX_SLOTS - 1);
-        while (x->slot[j] && strcmp(x->slot[j]->string, m->string)) j = (j + 1) & (KIDX_SLOTS - 1);
-        if (!x->slot[j]) x->slot[j] = m; /* of repeated keys the first wins, as in cJSON */
+/* The key sets: an X-macro per object kind gives the names and the enum
+ * (prefix C_ customer, A_ address, O_ order, L_ order line, F_ refund).
+ * The order's embedded customer is read with the customer set (its first
+ * members are the person fields get_person reads). */
+// clang-format off
+#define CUSTOMER_KEYS(X) \
+    X(C, email) X(C, phone) X(C, first_name) X(C, last_name) X(C, home_outlet_id) \
+    X(C, customer_id) X(C, email_consent) X(C, sms_consent) X(C, loyalty_member) \
+    X(C, date_of_birth) X(C, created_at) X(C, updated_at) X(C, email_consent_at) \
+    X(C, sms_consent_at) X(C, billing_address)
+#define ADDRESS_KEYS(X) \
+    X(A, line1) X(A, line2) X(A, city) X(A, region) X(A, postcode) X(A, country)
+#define ORDER_KEYS(X) \
+    X(O, order_id) X(O, customer_id) X(O, outlet_id) X(O, outlet_name) X(O, channel) \
+    X(O, status) X(O, is_test) X(O, occurred_at) X(O, currency) X(O, total) X(O, discount) \
+    X(O, tax) X(O, lines) X(O, refund) X(O, customer)
+#define LINE_KEYS(X) \
+    X(L, line_id) X(L, product_id) X(L, sku) X(L, name) X(L, quantity) X(L, unit_price) \
+    X(L, row_total) X(L, discount) X(L, brand) X(L, image_url) X(L, product_url) \
+    X(L, categories)
+#define REFUND_KEYS(X) X(F, refund_id) X(F, reason) X(F, amount)
+// clang-format on
+
+#define KEY_ENUM(p, k) p##_##k,
+#define KEY_NAME(p, k) #k,
+/* enum { <prefix>_<key>..., count }, the names and ks_<set> */
+#define KEYSET(set, KEYS, count)                                                                   \
+    enum { KEYS(KEY_ENUM) count };                                                                 \
+    _Static_assert(count <= KIDX_MAX, "kidx_t holds no more fields");                              \
+    static const char *const set##_names[] = {KEYS(KEY_NAME)};                                     \
+    static keyset_t ks_##set = {set##_names, count, {0}, {0}, {0}, {0}};
+KEYSET(customer, CUSTOMER_KEYS, C_N)
+KEYSET(address, ADDRESS_KEYS, A_N)
+KEYSET(order, ORDER_KEYS, O_N)
+KEYSET(line, LINE_KEYS, L_N)
+KEYSET(refund, REFUND_KEYS, F_N)
+_Static_assert(KIDX_MAX * 2 <= KEYSET_SLOTS, "a key set's table is at most half full");
+
+/* A key's hash for the key sets: its length and its first, middle and
+ * last bytes (field names differ in those; a collision only costs a
+ * probe, the match is confirmed by length and bytes). Cheaper than a
+ * hash of every byte, once per member of every object decoded. */
+static uint64_t key_hash(const char *s, size_t n) {
+    if (!n) return 0;
+    uint64_t h = n | (uint64_t)(unsigned char)s[0] << 8 | (uint64_t)(unsigned char)s[n / 2] << 16 |
+                 (uint64_t)(unsigned char)s[n - 1] << 24;
+    return ts_hash_finish(h * 0x9E3779B97F4A7C15u);
+}
+
+/* Fills a key set's table (from the constructor, before any thread). */
+static void keyset_init(keyset_t *ks) {
+    for (int i = 0; i < ks->n; i++) {
+        ks->len[i] = strlen(ks->names[i]);
+        uint64_t h = key_hash(ks->names[i], ks->len[i]);
+        size_t j = h & (KEYSET_SLOTS - 1);
+        while (ks->slot[j]) j = (j + 1) & (KEYSET_SLOTS - 1);
+        ks->slot[j] = (int8_t)(i + 1);
+        ks->hash[j] = h;
+        ks->ident[i] = ts_field_is_identifier(ks->names[i]);
     }
 }
 
-static const cJSON *kidx_get(const kidx_t *x, const char *key) {
-    if (x->fallback) return cJSON_GetObjectItemCaseSensitive(x->obj, key);
-    for (size_t j = ts_hash_str(key) & (KIDX_SLOTS - 1); x->slot[j]; j = (j + 1) & (KIDX_SLOTS - 1))
-        if (!strcmp(x->slot[j]->string, key)) return x->slot[j];
-    return NULL;
+__attribute__((constructor)) static void keysets_init(void) {
+    keyset_init(&ks_customer);
+    keyset_init(&ks_address);
+    keyset_init(&ks_order);
+    keyset_init(&ks_line);
+    keyset_init(&ks_refund);
 }
+
+static inline uint64_t load8(const char *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static inline uint32_t load4(const char *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* memcmp(a, b, n) == 0 for a key set name's length, inline: two
+ * overlapping loads of 8 (or 4) bytes from each cover n from 4 to 16 */
+static inline bool key_eq(const char *a, const char *b, size_t n) {
+    if (n >= 8 && n <= 16) return load8(a) == load8(b) && load8(a + n - 8) == load8(b + n - 8);
+    if (n >= 4 && n < 8) return load4(a) == load4(b) && load4(a + n - 4) == load4(b + n - 4);
+    return !memcmp(a, b, n);
+}
+
+static void kidx_build(kidx_t *x, const keyset_t *ks, const cJSON *obj) {
+    memset(x->v, 0, sizeof x->v);
+    x->ks = ks;
+    for (const cJSON *m = obj->child; m; m = m->next) {
+        if (!m->string) continue;
+        size_t n = strlen(m->string);
+        uint64_t h = key_hash(m->string, n);
+        for (size_t j = h & (KEYSET_SLOTS - 1); ks->slot[j]; j = (j + 1) & (KEYSET_SLOTS - 1)) {
+            int i = ks->slot[j] - 1;
+            if (ks->hash[j] == h && ks->len[i] == n && key_eq(ks->names[i], m->string, n)) {
+                if (!x->v[i]) x->v[i] = m;
+                break;
+            }
+        }
+    }
+}
+
+static const cJSON *kidx_get(const kidx_t *x, int key) { return x->v[key]; }
+static const char *kidx_name(const kidx_t *x, int key) { return x->ks->names[key]; }
 
 /* The text rule (model.h: NUL anywhere and invalid UTF-8 in identifiers
  * are DECODE_ERRORs) for the string value of `key`. */
-static ts_err_t check_text(dctx_t *c, const char *key, const char *s, size_t n) {
+static ts_err_t check_text(dctx_t *c, const char *key, bool identifier, const char *s, size_t n) {
     char why[96];
     if (c->nul_subst) {
         const char *z = s;
@@ -125,78 +248,81 @@ static ts_err_t check_text(dctx_t *c, const char *key, const char *s, size_t n) 
             return CBAD("%s%s: contains a NUL character (\\u0000) at byte %zu", c->path, key,
                         (size_t)(z - s));
     }
-    if (ts_text_check(s, n, ts_field_is_identifier(key), why, sizeof why) != TS_OK)
+    /* s is a cJSON string of n = strlen(s) bytes, so no NUL: of
+     * ts_text_check only the identifiers' UTF-8 rule can fail, and it
+     * words the error once the quick test finds a bad byte */
+    if (identifier && ts_utf8_invalid_at(s, n) < n &&
+        ts_text_check(s, n, true, why, sizeof why) != TS_OK)
         return CBAD("%s%s: %s", c->path, key, why);
     return TS_OK;
 }
 
 /* The value at key into *v, NULL when absent or null (an error then if
  * required). */
-static ts_err_t lookup(dctx_t *c, const kidx_t *obj, const char *key, bool required,
-                       const cJSON **v) {
+static ts_err_t lookup(dctx_t *c, const kidx_t *obj, int key, bool required, const cJSON **v) {
     *v = kidx_get(obj, key);
-    if (*v && cJSON_IsNull(*v)) *v = NULL;
-    if (!*v && required) return CBAD("%s%s: required", c->path, key);
+    if (*v && json_is(*v, cJSON_NULL)) *v = NULL;
+    if (!*v && required) return CBAD("%s%s: required", c->path, kidx_name(obj, key));
     return TS_OK;
 }
 
-static ts_err_t get_str(dctx_t *c, const kidx_t *obj, const char *key, bool required,
-                        const char **out) {
+static ts_err_t get_str(dctx_t *c, const kidx_t *obj, int k, bool required, const char **out) {
+    const char *key = kidx_name(obj, k);
     const cJSON *v;
     *out = NULL;
-    ts_err_t rc = lookup(c, obj, key, required, &v);
+    ts_err_t rc = lookup(c, obj, k, required, &v);
     if (rc || !v) return rc;
-    if (!cJSON_IsString(v)) {
+    if (!json_is(v, cJSON_String)) {
         /* the contract's strings are strings: a numeric id would be
          * re-formatted (12345.0, 1e21) and no longer match its records */
-        if (cJSON_IsNumber(v))
+        if (json_is(v, cJSON_Number))
             return CBAD("%s%s: expected a string, got a number (send it quoted)", c->path, key);
         return CBAD("%s%s: expected a string", c->path, key);
     }
     size_t n = strlen(v->valuestring);
     if (required && n == 0) return CBAD("%s%s: must not be empty", c->path, key);
-    if ((rc = check_text(c, key, v->valuestring, n))) return rc;
+    if ((rc = check_text(c, key, obj->ks->ident[k], v->valuestring, n))) return rc;
     *out = ts_arena_strndup(c->arena, v->valuestring, n);
     return *out ? TS_OK : TS_ERR_NOMEM;
 }
 
 /* A boolean at key: *out 1 or 0, -1 when absent or null; `expected` is
  * what the error says the field takes. */
-static ts_err_t get_flag(dctx_t *c, const kidx_t *obj, const char *key, const char *expected,
-                         int *out) {
+static ts_err_t get_flag(dctx_t *c, const kidx_t *obj, int k, const char *expected, int *out) {
+    const char *key = kidx_name(obj, k);
     const cJSON *v;
     *out = -1;
-    ts_err_t rc = lookup(c, obj, key, false, &v);
+    ts_err_t rc = lookup(c, obj, k, false, &v);
     if (rc || !v) return rc;
-    if (!cJSON_IsBool(v)) return CBAD("%s%s: expected %s", c->path, key, expected);
-    *out = cJSON_IsTrue(v) ? 1 : 0;
+    if (!json_is_bool(v)) return CBAD("%s%s: expected %s", c->path, key, expected);
+    *out = json_is(v, cJSON_True) ? 1 : 0;
     return TS_OK;
 }
 
-static ts_err_t get_tri(dctx_t *c, const kidx_t *obj, const char *key, ts_tri_t *out) {
+static ts_err_t get_tri(dctx_t *c, const kidx_t *obj, int k, ts_tri_t *out) {
     int f;
-    ts_err_t rc = get_flag(c, obj, key, "true, false or null", &f);
+    ts_err_t rc = get_flag(c, obj, k, "true, false or null", &f);
     *out = f < 0 ? TS_TRI_UNKNOWN : f ? TS_TRI_TRUE : TS_TRI_FALSE;
     return rc;
 }
 
-static ts_err_t get_bool(dctx_t *c, const kidx_t *obj, const char *key, bool *out) {
+static ts_err_t get_bool(dctx_t *c, const kidx_t *obj, int k, bool *out) {
     int f;
-    ts_err_t rc = get_flag(c, obj, key, "true or false", &f);
+    ts_err_t rc = get_flag(c, obj, k, "true or false", &f);
     *out = f == 1;
     return rc;
 }
 
-static ts_err_t get_decimal(dctx_t *c, const kidx_t *obj, const char *key, bool required,
-                            ts_decimal_t *out) {
+static ts_err_t get_decimal(dctx_t *c, const kidx_t *obj, int k, bool required, ts_decimal_t *out) {
+    const char *key = kidx_name(obj, k);
     const cJSON *v;
     char why[160];
     memset(out, 0, sizeof *out);
-    ts_err_t rc = lookup(c, obj, key, required, &v);
+    ts_err_t rc = lookup(c, obj, k, required, &v);
     if (rc || !v) return rc;
-    if (cJSON_IsNumber(v))
+    if (json_is(v, cJSON_Number))
         rc = ts_decimal_from_double(v->valuedouble, out, why, sizeof why);
-    else if (cJSON_IsString(v))
+    else if (json_is(v, cJSON_String))
         rc = ts_decimal_parse(v->valuestring, strlen(v->valuestring), out, why, sizeof why);
     else
         return CBAD("%s%s: expected a number or decimal string", c->path, key);
@@ -204,20 +330,20 @@ static ts_err_t get_decimal(dctx_t *c, const kidx_t *obj, const char *key, bool 
     return TS_OK;
 }
 
-static ts_err_t get_time(dctx_t *c, const kidx_t *obj, const char *key, bool required,
-                         int64_t *out) {
+static ts_err_t get_time(dctx_t *c, const kidx_t *obj, int k, bool required, int64_t *out) {
+    const char *key = kidx_name(obj, k);
     const cJSON *v;
     char why[160];
     *out = 0;
-    ts_err_t rc = lookup(c, obj, key, required, &v);
+    ts_err_t rc = lookup(c, obj, k, required, &v);
     if (rc || !v) return rc;
-    if (cJSON_IsNumber(v)) {
+    if (json_is(v, cJSON_Number)) {
         if (v->valuedouble != (double)(long long)v->valuedouble)
             return CBAD("%s%s: epoch milliseconds must be an integer", c->path, key);
         *out = (int64_t)v->valuedouble;
         return TS_OK;
     }
-    if (!cJSON_IsString(v))
+    if (!json_is(v, cJSON_String))
         return CBAD("%s%s: expected an ISO-8601 string or epoch milliseconds", c->path, key);
     if (ts_time_parse_iso8601(v->valuestring, strlen(v->valuestring), out, why, sizeof why))
         return CBAD("%s%s: %s", c->path, key, why);
@@ -298,7 +424,7 @@ static ts_err_t parse_root(const char *buf, size_t len, ts_arena_t *arena, bool 
         }
         return BAD("invalid JSON at byte %zu: trailing data after the object", off);
     }
-    if (!cJSON_IsObject(*root)) {
+    if (!json_is(*root, cJSON_Object)) {
         cJSON_Delete(*root);
         *root = NULL;
         return BAD("not a JSON object");
@@ -311,40 +437,41 @@ static ts_err_t parse_root(const char *buf, size_t len, ts_arena_t *arena, bool 
         if ((rc = (x)) != TS_OK) goto done;                                                        \
     } while (0)
 
-/* The object at `key` of a record's root, if any: TS_OK with *found false
- * when absent or null; else its index in *idx and "key." as the path of
- * the errors of its members. */
-static ts_err_t nested_object(dctx_t *c, const kidx_t *root, const char *key, kidx_t *idx,
+/* The object at `k` of a record's root, if any: TS_OK with *found false
+ * when absent or null; else its members by the key set ks in *idx and
+ * "key." as the path of their errors. */
+static ts_err_t nested_object(dctx_t *c, const kidx_t *root, int k, const keyset_t *ks, kidx_t *idx,
                               bool *found) {
-    const cJSON *v = kidx_get(root, key);
+    const char *key = kidx_name(root, k);
+    const cJSON *v = kidx_get(root, k);
     *found = false;
-    if (!v || cJSON_IsNull(v)) return TS_OK;
-    if (!cJSON_IsObject(v)) return CBAD("%s: expected an object or null", key);
+    if (!v || json_is(v, cJSON_NULL)) return TS_OK;
+    if (!json_is(v, cJSON_Object)) return CBAD("%s: expected an object or null", key);
     snprintf(c->path, sizeof c->path, "%s.", key);
-    kidx_build(idx, v);
+    kidx_build(idx, ks, v);
     *found = true;
     return TS_OK;
 }
 
 static ts_err_t get_person(dctx_t *c, const kidx_t *obj, ts_person_dst_t p) {
     ts_err_t rc;
-    if ((rc = get_str(c, obj, "email", false, p.email)) ||
-        (rc = get_str(c, obj, "phone", false, p.phone)) ||
-        (rc = get_str(c, obj, "first_name", false, p.first_name)) ||
-        (rc = get_str(c, obj, "last_name", false, p.last_name)) ||
-        (rc = get_str(c, obj, "home_outlet_id", false, p.home_outlet_id)))
+    if ((rc = get_str(c, obj, C_email, false, p.email)) ||
+        (rc = get_str(c, obj, C_phone, false, p.phone)) ||
+        (rc = get_str(c, obj, C_first_name, false, p.first_name)) ||
+        (rc = get_str(c, obj, C_last_name, false, p.last_name)) ||
+        (rc = get_str(c, obj, C_home_outlet_id, false, p.home_outlet_id)))
         return rc;
     return TS_OK;
 }
 
 static ts_err_t get_address(dctx_t *c, const kidx_t *obj, ts_address_t *a) {
     ts_err_t rc;
-    if ((rc = get_str(c, obj, "line1", false, &a->line1)) ||
-        (rc = get_str(c, obj, "line2", false, &a->line2)) ||
-        (rc = get_str(c, obj, "city", false, &a->city)) ||
-        (rc = get_str(c, obj, "region", false, &a->region)) ||
-        (rc = get_str(c, obj, "postcode", false, &a->postcode)) ||
-        (rc = get_str(c, obj, "country", false, &a->country)))
+    if ((rc = get_str(c, obj, A_line1, false, &a->line1)) ||
+        (rc = get_str(c, obj, A_line2, false, &a->line2)) ||
+        (rc = get_str(c, obj, A_city, false, &a->city)) ||
+        (rc = get_str(c, obj, A_region, false, &a->region)) ||
+        (rc = get_str(c, obj, A_postcode, false, &a->postcode)) ||
+        (rc = get_str(c, obj, A_country, false, &a->country)))
         return rc;
     return TS_OK;
 }
@@ -354,18 +481,18 @@ static ts_err_t customer_fields(dctx_t *c, const kidx_t *R, void *vout) {
     ts_customer_t *out = vout;
     ts_err_t rc = TS_OK;
     memset(out, 0, sizeof *out);
-    TRY(get_str(c, R, "customer_id", true, &out->customer_id));
+    TRY(get_str(c, R, C_customer_id, true, &out->customer_id));
     TRY(get_person(c, R, TS_PERSON_DST(out)));
-    TRY(get_tri(c, R, "email_consent", &out->email_consent));
-    TRY(get_tri(c, R, "sms_consent", &out->sms_consent));
-    TRY(get_tri(c, R, "loyalty_member", &out->loyalty_member));
-    TRY(get_str(c, R, "date_of_birth", false, &out->date_of_birth));
-    TRY(get_time(c, R, "created_at", false, &out->created_at_ms));
-    TRY(get_time(c, R, "updated_at", false, &out->updated_at_ms));
-    TRY(get_time(c, R, "email_consent_at", false, &out->email_consent_at_ms));
-    TRY(get_time(c, R, "sms_consent_at", false, &out->sms_consent_at_ms));
+    TRY(get_tri(c, R, C_email_consent, &out->email_consent));
+    TRY(get_tri(c, R, C_sms_consent, &out->sms_consent));
+    TRY(get_tri(c, R, C_loyalty_member, &out->loyalty_member));
+    TRY(get_str(c, R, C_date_of_birth, false, &out->date_of_birth));
+    TRY(get_time(c, R, C_created_at, false, &out->created_at_ms));
+    TRY(get_time(c, R, C_updated_at, false, &out->updated_at_ms));
+    TRY(get_time(c, R, C_email_consent_at, false, &out->email_consent_at_ms));
+    TRY(get_time(c, R, C_sms_consent_at, false, &out->sms_consent_at_ms));
     kidx_t A;
-    TRY(nested_object(c, R, "billing_address", &A, &out->has_billing_address));
+    TRY(nested_object(c, R, C_billing_address, &ks_address, &A, &out->has_billing_address));
     if (out->has_billing_address) TRY(get_address(c, &A, &out->billing_address));
 done:
     return rc;
@@ -387,28 +514,28 @@ static void line_path(char *path, size_t i) {
 static ts_err_t decode_line(dctx_t *c, const cJSON *l, ts_order_line_t *line) {
     ts_err_t rc;
     memset(line, 0, sizeof *line);
-    if (!cJSON_IsObject(l)) return CBAD("%s: expected an object", c->path);
+    if (!json_is(l, cJSON_Object)) return CBAD("%s: expected an object", c->path);
     kidx_t L;
-    kidx_build(&L, l);
+    kidx_build(&L, &ks_line, l);
     size_t plen = strlen(c->path);
     if (plen + 1 < sizeof c->path) {
         c->path[plen] = '.';
         c->path[plen + 1] = '\0';
     }
-    TRY(get_str(c, &L, "line_id", true, &line->line_id));
-    TRY(get_str(c, &L, "product_id", false, &line->product_id));
-    TRY(get_str(c, &L, "sku", false, &line->sku));
-    TRY(get_str(c, &L, "name", false, &line->name));
-    TRY(get_decimal(c, &L, "quantity", true, &line->quantity));
-    TRY(get_decimal(c, &L, "unit_price", false, &line->unit_price));
-    TRY(get_decimal(c, &L, "row_total", true, &line->row_total));
-    TRY(get_decimal(c, &L, "discount", false, &line->discount));
-    TRY(get_str(c, &L, "brand", false, &line->brand));
-    TRY(get_str(c, &L, "image_url", false, &line->image_url));
-    TRY(get_str(c, &L, "product_url", false, &line->product_url));
-    const cJSON *cats = kidx_get(&L, "categories");
-    if (cats && !cJSON_IsNull(cats)) {
-        if (!cJSON_IsArray(cats)) {
+    TRY(get_str(c, &L, L_line_id, true, &line->line_id));
+    TRY(get_str(c, &L, L_product_id, false, &line->product_id));
+    TRY(get_str(c, &L, L_sku, false, &line->sku));
+    TRY(get_str(c, &L, L_name, false, &line->name));
+    TRY(get_decimal(c, &L, L_quantity, true, &line->quantity));
+    TRY(get_decimal(c, &L, L_unit_price, false, &line->unit_price));
+    TRY(get_decimal(c, &L, L_row_total, true, &line->row_total));
+    TRY(get_decimal(c, &L, L_discount, false, &line->discount));
+    TRY(get_str(c, &L, L_brand, false, &line->brand));
+    TRY(get_str(c, &L, L_image_url, false, &line->image_url));
+    TRY(get_str(c, &L, L_product_url, false, &line->product_url));
+    const cJSON *cats = kidx_get(&L, L_categories);
+    if (cats && !json_is(cats, cJSON_NULL)) {
+        if (!json_is(cats, cJSON_Array)) {
             rc = CBAD("%scategories: expected an array of strings", c->path);
             goto done;
         }
@@ -416,7 +543,7 @@ static ts_err_t decode_line(dctx_t *c, const cJSON *l, ts_order_line_t *line) {
         line->categories = ts_arena_alloc(c->arena, (n ? n : 1) * sizeof(char *));
         if (!line->categories) return TS_ERR_NOMEM;
         for (const cJSON *it = cats->child; it; it = it->next) {
-            if (!cJSON_IsString(it)) {
+            if (!json_is(it, cJSON_String)) {
                 rc = CBAD("%scategories[%zu]: expected a string", c->path, line->n_categories);
                 goto done;
             }
@@ -424,7 +551,7 @@ static ts_err_t decode_line(dctx_t *c, const cJSON *l, ts_order_line_t *line) {
             if (c->nul_subst) { /* free text: only a NUL is an error (check_text) */
                 char key[40];
                 snprintf(key, sizeof key, "categories[%zu]", line->n_categories);
-                TRY(check_text(c, key, it->valuestring, sl));
+                TRY(check_text(c, key, ts_field_is_identifier(key), it->valuestring, sl));
             }
             if (!(line->categories[line->n_categories++] =
                       ts_arena_strndup(c->arena, it->valuestring, sl)))
@@ -437,15 +564,16 @@ done:
     return rc;
 }
 
-static ts_err_t enum_of(dctx_t *c, const kidx_t *obj, const char *key, const char *const *names,
-                        int n, int def, int *out) {
-    const cJSON *v = kidx_get(obj, key);
+static ts_err_t enum_of(dctx_t *c, const kidx_t *obj, int k, const char *const *names, int n,
+                        int def, int *out) {
+    const char *key = kidx_name(obj, k);
+    const cJSON *v = kidx_get(obj, k);
     *out = def;
-    if (!v || cJSON_IsNull(v)) {
+    if (!v || json_is(v, cJSON_NULL)) {
         if (def < 0) return CBAD("%s: required", key);
         return TS_OK;
     }
-    if (cJSON_IsString(v))
+    if (json_is(v, cJSON_String))
         for (int i = 0; i < n; i++)
             if (!strcmp(v->valuestring, names[i])) {
                 *out = i;
@@ -468,18 +596,18 @@ static ts_err_t order_fields(dctx_t *c, const kidx_t *R, void *vout) {
     ts_err_t rc = TS_OK;
     int e;
     memset(out, 0, sizeof *out);
-    TRY(get_str(c, R, "order_id", true, &out->order_id));
-    TRY(get_str(c, R, "customer_id", false, &out->customer_id));
-    TRY(get_str(c, R, "outlet_id", false, &out->outlet_id));
-    TRY(get_str(c, R, "outlet_name", false, &out->outlet_name));
-    TRY(enum_of(c, R, "channel", channels, 2, 0, &e));
+    TRY(get_str(c, R, O_order_id, true, &out->order_id));
+    TRY(get_str(c, R, O_customer_id, false, &out->customer_id));
+    TRY(get_str(c, R, O_outlet_id, false, &out->outlet_id));
+    TRY(get_str(c, R, O_outlet_name, false, &out->outlet_name));
+    TRY(enum_of(c, R, O_channel, channels, 2, 0, &e));
     out->channel = (ts_channel_t)e;
-    TRY(enum_of(c, R, "status", statuses, 5, -1, &e));
+    TRY(enum_of(c, R, O_status, statuses, 5, -1, &e));
     out->status = (ts_order_status_t)e;
-    TRY(get_bool(c, R, "is_test", &out->is_test));
-    TRY(get_time(c, R, "occurred_at", true, &out->occurred_at_ms));
+    TRY(get_bool(c, R, O_is_test, &out->is_test));
+    TRY(get_time(c, R, O_occurred_at, true, &out->occurred_at_ms));
     const char *cur;
-    TRY(get_str(c, R, "currency", false, &cur));
+    TRY(get_str(c, R, O_currency, false, &cur));
     if (cur) {
         if (strlen(cur) != 3 || cur[0] < 'A' || cur[0] > 'Z' || cur[1] < 'A' || cur[1] > 'Z' ||
             cur[2] < 'A' || cur[2] > 'Z') {
@@ -488,12 +616,12 @@ static ts_err_t order_fields(dctx_t *c, const kidx_t *R, void *vout) {
         }
         memcpy(out->currency, cur, 4);
     }
-    TRY(get_decimal(c, R, "total", true, &out->total));
-    TRY(get_decimal(c, R, "discount", false, &out->discount));
-    TRY(get_decimal(c, R, "tax", false, &out->tax));
-    const cJSON *lines = kidx_get(R, "lines");
-    if (lines && !cJSON_IsNull(lines)) {
-        if (!cJSON_IsArray(lines)) {
+    TRY(get_decimal(c, R, O_total, true, &out->total));
+    TRY(get_decimal(c, R, O_discount, false, &out->discount));
+    TRY(get_decimal(c, R, O_tax, false, &out->tax));
+    const cJSON *lines = kidx_get(R, O_lines);
+    if (lines && !json_is(lines, cJSON_NULL)) {
+        if (!json_is(lines, cJSON_Array)) {
             rc = CBAD("lines: expected an array");
             goto done;
         }
@@ -511,16 +639,16 @@ static ts_err_t order_fields(dctx_t *c, const kidx_t *R, void *vout) {
         c->path[0] = '\0';
     }
     kidx_t F;
-    TRY(nested_object(c, R, "refund", &F, &out->refund.present));
+    TRY(nested_object(c, R, O_refund, &ks_refund, &F, &out->refund.present));
     if (out->refund.present) {
-        TRY(get_str(c, &F, "refund_id", false, &out->refund.refund_id));
-        TRY(get_str(c, &F, "reason", false, &out->refund.reason));
-        TRY(get_decimal(c, &F, "amount", false, &out->refund.amount));
+        TRY(get_str(c, &F, F_refund_id, false, &out->refund.refund_id));
+        TRY(get_str(c, &F, F_reason, false, &out->refund.reason));
+        TRY(get_decimal(c, &F, F_amount, false, &out->refund.amount));
         c->path[0] = '\0';
     }
     kidx_t C;
     ts_customer_ref_t *s = &out->customer;
-    TRY(nested_object(c, R, "customer", &C, &s->present));
+    TRY(nested_object(c, R, O_customer, &ks_customer, &C, &s->present));
     if (s->present) {
         s->customer_id = out->customer_id;
         TRY(get_person(c, &C, TS_PERSON_DST(s)));
@@ -533,8 +661,8 @@ typedef ts_err_t fields_fn(dctx_t *c, const kidx_t *root, void *out);
 
 /* One record: parsed inside the thread's scratch scope (cJSON's
  * allocations), its root's keys indexed, `fields` reading them into out. */
-static ts_err_t decode(fields_fn *fields, const char *buf, size_t len, ts_arena_t *arena, void *out,
-                       char *errstr, size_t errstr_size) {
+static ts_err_t decode(fields_fn *fields, const keyset_t *ks, const char *buf, size_t len,
+                       ts_arena_t *arena, void *out, char *errstr, size_t errstr_size) {
     scope_enter();
     cJSON *root;
     bool nul_subst;
@@ -543,7 +671,7 @@ static ts_err_t decode(fields_fn *fields, const char *buf, size_t len, ts_arena_
         dctx_t c = {
             .arena = arena, .errstr = errstr, .errstr_size = errstr_size, .nul_subst = nul_subst};
         kidx_t R;
-        kidx_build(&R, root);
+        kidx_build(&R, ks, root);
         rc = fields(&c, &R, out);
         tree_delete(root);
     }
@@ -553,10 +681,10 @@ static ts_err_t decode(fields_fn *fields, const char *buf, size_t len, ts_arena_
 
 ts_err_t ts_decode_customer_json(const char *buf, size_t len, ts_arena_t *arena, ts_customer_t *out,
                                  char *errstr, size_t errstr_size) {
-    return decode(customer_fields, buf, len, arena, out, errstr, errstr_size);
+    return decode(customer_fields, &ks_customer, buf, len, arena, out, errstr, errstr_size);
 }
 
 ts_err_t ts_decode_order_json(const char *buf, size_t len, ts_arena_t *arena, ts_order_t *out,
                               char *errstr, size_t errstr_size) {
-    return decode(order_fields, buf, len, arena, out, errstr, errstr_size);
+    return decode(order_fields, &ks_order, buf, len, arena, out, errstr, errstr_size);
 }

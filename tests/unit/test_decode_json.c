@@ -116,6 +116,53 @@ static void test_order_errors_have_paths(void **state) {
     expect_order_error(OK_HEAD ",\"is_test\":\"no\"}", "is_test: expected true or false");
 }
 
+/* Members are matched to fields in one pass over an object: the first of
+ * repeated keys wins (as cJSON's lookup), keys match exactly (case,
+ * prefixes), unknown members in any number are skipped, and a record
+ * larger than the scratch chunks (many nodes, a long string) decodes. */
+static void test_members_by_key(void **state) {
+    (void)state;
+    expect_order_error("{\"Order_ID\":\"O1\",\"order\":\"O1\",\"order_id_\":\"O1\"}",
+                       "order_id: required");
+    /* same length, first, middle and last bytes as "order_id" / "status" */
+    expect_order_error("{\"oxxxrxxd\":\"O1\"}", "order_id: required");
+    expect_order_error("{\"order_id\":\"O1\",\"sxxtxs\":\"completed\"}", "status: required");
+    expect_order_error(OK_HEAD ",\"lines\":[{\"Line_id\":\"1\",\"quantity\":1,\"row_total\":1}]}",
+                       "lines[0].line_id: required");
+    ts_order_t o;
+    ts_arena_t *a = ts_arena_new(0);
+    assert_int_equal(
+        order("{\"order_id\":\"first\",\"status\":\"completed\",\"order_id\":\"second\","
+              "\"occurred_at\":1795130100000,\"total\":\"1\",\"total\":\"2\","
+              "\"lines\":[{\"line_id\":\"L1\",\"line_id\":\"L2\",\"quantity\":1,"
+              "\"row_total\":1,\"sku\":null,\"sku\":\"S\"}],"
+              "\"customer\":{\"email\":\"a@b.c\",\"email\":\"d@e.f\"}}",
+              &o, a),
+        TS_OK);
+    assert_string_equal(o.order_id, "first");
+    assert_int_equal(o.total.units, 1);
+    assert_string_equal(o.lines[0].line_id, "L1");
+    assert_null(o.lines[0].sku); /* the first "sku" is null: absent */
+    assert_string_equal(o.customer.email, "a@b.c");
+
+    /* 3,000 unknown members before the fields, a 20,000-byte name */
+    ts_buf_t j = TS_BUF_INIT;
+    ts_buf_puts(&j, "{");
+    for (int i = 0; i < 3000; i++) ts_buf_printf(&j, "\"x%d\":[%d,\"v\"],", i, i);
+    ts_buf_puts(&j, "\"outlet_name\":\"");
+    for (int i = 0; i < 20000; i++) ts_buf_putc(&j, (char)('a' + i % 26));
+    ts_buf_puts(&j, "\",");
+    ts_buf_puts(&j, OK_HEAD + 1); /* without its '{' */
+    ts_buf_puts(&j, ",\"channel\":\"online\"}");
+    assert_int_equal(order(j.data, &o, a), TS_OK);
+    assert_string_equal(o.order_id, "O1");
+    assert_int_equal(o.channel, TS_CHANNEL_ONLINE);
+    assert_int_equal(strlen(o.outlet_name), 20000);
+    assert_int_equal(o.outlet_name[19999], 'a' + 19999 % 26);
+    ts_buf_free(&j);
+    ts_arena_destroy(a);
+}
+
 static void test_customer_values_and_errors(void **state) {
     (void)state;
     ts_arena_t *a = ts_arena_new(0);
@@ -269,7 +316,7 @@ static void test_threads_and_other_cjson_users(void **state) {
 }
 
 TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_order_values),
-             cmocka_unit_test(test_order_errors_have_paths),
+             cmocka_unit_test(test_order_errors_have_paths), cmocka_unit_test(test_members_by_key),
              cmocka_unit_test(test_customer_values_and_errors),
              cmocka_unit_test(test_text_that_is_not_text),
              cmocka_unit_test(test_threads_and_other_cjson_users))

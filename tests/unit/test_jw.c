@@ -33,6 +33,31 @@ static void test_nesting_and_values(void **state) {
     ts_buf_free(&b);
 }
 
+/* Times repeated, alternated and back (the writer keeps the last one
+ * formatted): each is the formatter's text. */
+static void test_times_in_any_order(void **state) {
+    (void)state;
+    const int64_t t[] = {1795130100000LL, 1795130100000LL, 0, 1795130100999LL, -1000,
+                         1795130101000LL, 1795130100000LL};
+    ts_buf_t b = TS_BUF_INIT, want = TS_BUF_INIT;
+    ts_jw_t w;
+    ts_jw_init(&w, &b);
+    ts_jw_arr_open(&w);
+    ts_buf_puts(&want, "[");
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        char text[40];
+        ts_time_format_iso8601(t[i], text, sizeof text);
+        ts_buf_printf(&want, "%s\"%s\"", i ? "," : "", text);
+        ts_jw_time(&w, t[i]);
+    }
+    ts_jw_arr_close(&w);
+    ts_buf_puts(&want, "]");
+    assert_string_equal(b.data, want.data);
+    assert_non_null(strstr(b.data, "\"1970-01-01T00:00:00+00:00\",\"2026-11-19T23:15:00+00:00\""));
+    ts_buf_free(&b);
+    ts_buf_free(&want);
+}
+
 static void test_escaping_and_invalid_utf8(void **state) {
     (void)state;
     ts_buf_t b = TS_BUF_INIT;
@@ -49,10 +74,28 @@ static void test_escaping_and_invalid_utf8(void **state) {
     ts_buf_free(&b);
 }
 
-/* Every byte value at every position of a 16-byte plain run (the escaper
- * tests eight bytes at a time): exactly that byte is escaped, replaced
- * (a lone byte >= 0x80 is invalid UTF-8: U+FFFD) or copied. Also a valid
- * two-byte character across the 8-byte boundary. */
+/* Every byte value at every position of plain runs of 1 to 40 bytes (the
+ * escaper tests 16 or eight bytes at a time, the tail as an overlapping
+ * last block): exactly that byte is escaped, replaced (a lone byte >= 0x80
+ * is invalid UTF-8: U+FFFD) or copied, by ts_json_escape and by a writer's
+ * string (with room reserved: its one-copy path). Also a valid two-byte
+ * character across the 8-byte boundary. */
+static void expect_escaped(const char *in, size_t n, const char *want, int c, size_t pos) {
+    ts_buf_t b = TS_BUF_INIT;
+    assert_int_equal(ts_json_escape(&b, in, n), 0);
+    if (b.len != strlen(want) || memcmp(b.data, want, b.len))
+        fail_msg("byte %#x at %zu of %zu: got %.*s", c, pos, n, (int)b.len, b.data);
+    ts_buf_reset(&b);
+    assert_int_equal(ts_buf_reserve(&b, 4 * n + 8), 0);
+    ts_jw_t w;
+    ts_jw_init(&w, &b);
+    ts_jw_strn(&w, in, n);
+    if (b.len != strlen(want) + 2 || b.data[0] != '"' || memcmp(b.data + 1, want, b.len - 2) ||
+        b.data[b.len - 1] != '"' || b.data[b.len] != '\0')
+        fail_msg("writer, byte %#x at %zu of %zu: got %.*s", c, pos, n, (int)b.len, b.data);
+    ts_buf_free(&b);
+}
+
 static void test_escape_every_byte_every_position(void **state) {
     (void)state;
     for (int c = 1; c < 256; c++) {
@@ -71,18 +114,16 @@ static void test_escape_every_byte_every_position(void **state) {
             snprintf(esc, sizeof esc, "\xEF\xBF\xBD");
         else
             snprintf(esc, sizeof esc, "%c", c);
-        for (int pos = 0; pos < 16; pos++) {
-            char in[17], want[64];
-            memset(in, 'a', 16);
-            in[pos] = (char)c;
-            in[16] = '\0';
-            snprintf(want, sizeof want, "%.*s%s%.*s", pos, in, esc, 15 - pos, in + pos + 1);
-            ts_buf_t b = TS_BUF_INIT;
-            assert_int_equal(ts_json_escape(&b, in, 16), 0);
-            if (b.len != strlen(want) || memcmp(b.data, want, b.len))
-                fail_msg("byte %#x at %d: got %.*s", c, pos, (int)b.len, b.data);
-            ts_buf_free(&b);
-        }
+        for (size_t n = 1; n <= 40; n++)
+            for (size_t pos = 0; pos < n; pos++) {
+                char in[41], want[64];
+                memset(in, 'a', n);
+                in[pos] = (char)c;
+                in[n] = '\0';
+                snprintf(want, sizeof want, "%.*s%s%.*s", (int)pos, in, esc, (int)(n - pos - 1),
+                         in + pos + 1);
+                expect_escaped(in, n, want, c, pos);
+            }
     }
     const char *across = "abcdefg\xC3\xA9hijklmn"; /* U+00E9 at bytes 7-8 */
     ts_buf_t b = TS_BUF_INIT;
@@ -93,5 +134,6 @@ static void test_escape_every_byte_every_position(void **state) {
 }
 
 TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_nesting_and_values),
+             cmocka_unit_test(test_times_in_any_order),
              cmocka_unit_test(test_escaping_and_invalid_utf8),
              cmocka_unit_test(test_escape_every_byte_every_position))

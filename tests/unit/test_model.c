@@ -128,6 +128,50 @@ static void test_decimal_from_double_matches_text_path(void **state) {
     }
 }
 
+/* The formatter equals a printf-built reference for edge and random
+ * units at every scale 0..18: sign, leading "0.", the point's place,
+ * trailing zeros trimmed; and refuses a buffer one byte short. */
+static void reference_format(ts_decimal_t d, char *out, size_t n) {
+    char digits[32];
+    uint64_t mag = d.units < 0 ? (uint64_t)(-(d.units + 1)) + 1u : (uint64_t)d.units;
+    int len = snprintf(digits, sizeof digits, "%0*" PRIu64, d.scale + 1, mag);
+    int scale = d.scale;
+    while (scale > 0 && digits[len - 1] == '0') digits[--len] = '\0', scale--;
+    snprintf(out, n, "%s%.*s%s%s", d.units < 0 && mag ? "-" : "", len - scale, digits,
+             scale ? "." : "", digits + len - scale);
+}
+
+static void test_decimal_format_matches_printf(void **state) {
+    (void)state;
+    const int64_t edge[] = {0,
+                            1,
+                            -1,
+                            9,
+                            10,
+                            -10,
+                            100,
+                            12300,
+                            INT64_MAX,
+                            INT64_MIN,
+                            INT64_MIN + 1,
+                            1000000000000000000LL,
+                            -999999999999999999LL};
+    uint64_t x = 0x2545F4914F6CDD1DULL;
+    for (int k = 0; k < 60000; k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t u = k < 13 * 19 ? edge[k / 19] : (int64_t)(x >> (x % 60));
+        ts_decimal_t d = {
+            .units = k % 3 == 2 && u != INT64_MIN ? -u : u, .scale = k % 19, .present = true};
+        char want[64], got[64];
+        reference_format(d, want, sizeof want);
+        int n = ts_decimal_format(d, got, sizeof got);
+        if (n != (int)strlen(want) || strcmp(got, want))
+            fail_msg("%" PRId64 " scale %d: got %s (%d), want %s", d.units, d.scale, got, n, want);
+        assert_int_equal(ts_decimal_format(d, got, (size_t)n), -1);
+        assert_int_equal(ts_decimal_format(d, got, (size_t)n + 1), n);
+    }
+}
+
 /* The hand-written ISO-8601 formatter equals the printf one. */
 static void test_time_format_matches_printf(void **state) {
     (void)state;
@@ -151,4 +195,5 @@ TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_decimal_money_is_exact),
              cmocka_unit_test(test_decimal_rescale_detects_loss),
              cmocka_unit_test(test_time_parse_offsets),
              cmocka_unit_test(test_decimal_from_double_matches_text_path),
+             cmocka_unit_test(test_decimal_format_matches_printf),
              cmocka_unit_test(test_time_format_matches_printf))
