@@ -77,6 +77,9 @@ ts_err_t ts_seterr(char *errstr, size_t errstr_size, ts_err_t code, const char *
  * frees the memory. */
 void *ts_zalloc(size_t size, const char *what, char *errstr, size_t errstr_size);
 
+/* Frees the n strings of v and v itself (NULL v: nothing). */
+void ts_strv_free(char **v, size_t n);
+
 /* ---- intrusive singly linked lists ----------------------------------- */
 /* Appends `node` to the list `head`..`tail` linked through its member
  * `next` (which the caller has cleared): FIFO queues of held messages,

@@ -77,6 +77,11 @@ void *ts_zalloc(size_t size, const char *what, char *errstr, size_t errstr_size)
     return p;
 }
 
+void ts_strv_free(char **v, size_t n) {
+    for (size_t i = 0; v && i < n; i++) free(v[i]);
+    free(v);
+}
+
 /* ---- ts_buf_t ---------------------------------------------------------- */
 
 void ts_buf_init(ts_buf_t *b) {

@@ -16,8 +16,7 @@
 /* ---- watermarks -------------------------------------------------------------- */
 
 static void mark_clear(ts_supp_mark_t *m) {
-    for (size_t i = 0; i < m->n_ids; i++) free(m->ids[i]);
-    free(m->ids);
+    ts_strv_free(m->ids, m->n_ids);
     memset(m, 0, sizeof *m);
 }
 

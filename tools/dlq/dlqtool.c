@@ -1367,8 +1367,7 @@ static int audit_one(void *opaque, rd_kafka_message_t *m) {
 
 static void audit_free(audit_t *a) {
     smap_free(&a->ids);
-    for (size_t i = 0; i < a->n_outlets; i++) free(a->outlets[i]);
-    free(a->outlets);
+    ts_strv_free(a->outlets, a->n_outlets);
     ts_arena_destroy(a->arena);
     ts_router_destroy(a->router);
     ts_decoder_destroy(a->dec);
