@@ -30,8 +30,8 @@
 #include "tillstream/jw.h"
 
 static const char *const channel_names[TS_CONSENT__CHANNELS] = {"email", "sms"};
-static const char *const reason_names[TS_SUPPR__COUNT] = {
-    "NONE", "UNSUBSCRIBE", "SPAM_COMPLAINT", "HARD_BOUNCE", "INVALID_EMAIL", "USER_SUPPRESSED"};
+#define NAME_OF(name) #name,
+static const char *const reason_names[TS_SUPPR__COUNT] = {TS_SUPPR_REASONS(NAME_OF)};
 
 const char *ts_consent_channel_name(ts_consent_channel_t ch) {
     return (unsigned)ch < TS_CONSENT__CHANNELS ? channel_names[ch] : "?";
