@@ -342,6 +342,16 @@ void ts_jw_kv_str(ts_jw_t *w, const char *key, const char *s) {
     ts_jw_str(w, s);
 }
 
+void ts_jw_kv_int(ts_jw_t *w, const char *key, int64_t v) {
+    ts_jw_key(w, key);
+    ts_jw_int(w, v);
+}
+
+void ts_jw_kv_bool(ts_jw_t *w, const char *key, bool v) {
+    ts_jw_key(w, key);
+    ts_jw_bool(w, v);
+}
+
 void ts_jw_kv_str_opt(ts_jw_t *w, const char *key, const char *s) {
     if (!s) return;
     ts_jw_key(w, key);
