@@ -41,6 +41,8 @@ typedef struct {
 
 /* Starts writing at the current end of `out` (appends); no string limit. */
 void ts_jw_init(ts_jw_t *w, ts_buf_t *out);
+/* ts_jw_init, then the opening brace of a top-level object. */
+void ts_jw_init_obj(ts_jw_t *w, ts_buf_t *out);
 void ts_jw_obj_open(ts_jw_t *w);
 void ts_jw_obj_close(ts_jw_t *w);
 void ts_jw_arr_open(ts_jw_t *w);

@@ -22,6 +22,11 @@ void ts_jw_init(ts_jw_t *w, ts_buf_t *out) {
     w->truncated = false;
 }
 
+void ts_jw_init_obj(ts_jw_t *w, ts_buf_t *out) {
+    ts_jw_init(w, out);
+    ts_jw_obj_open(w);
+}
+
 /* Appends n bytes; the common case (room left) is a memcpy, no call. */
 static inline void put(ts_jw_t *w, const char *s, size_t n) {
     ts_buf_t *b = w->out;

@@ -901,8 +901,7 @@ static bool at_end(loop_t *L) {
 static void print_summary(loop_t *L) {
     ts_buf_t b = TS_BUF_INIT;
     ts_jw_t w;
-    ts_jw_init(&w, &b);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, &b);
     ts_jw_kv_int(&w, "consumed", (int64_t)L->consumed);
     ts_dlq_stats_t dst;
     ts_dlq_stats(L->dlq, &dst);

@@ -106,8 +106,7 @@ ts_err_t ts_supp_state_parse(const char *json, size_t len, ts_supp_state_t *out,
 
 void ts_supp_state_write(const ts_supp_state_t *st, ts_buf_t *out) {
     ts_jw_t w;
-    ts_jw_init(&w, out);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, out);
     ts_jw_kv_int(&w, "v", 1);
     ts_jw_kv_int(&w, "pass_at", st->pass_at);
     for (int c = 0; c < TS_SUPP__CHANNELS; c++) {
@@ -137,8 +136,7 @@ void ts_supp_record_json(const char *account, const ts_supp_record_t *r, ts_buf_
     char t[48];
     iso_ms(r->at, t, sizeof t);
     ts_jw_t w;
-    ts_jw_init(&w, out);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, out);
     ts_jw_kv_str(&w, "account", account);
     ts_jw_kv_str(&w, "channel", ch_names[r->channel]);
     ts_jw_kv_str(&w, "reason", r->reason);

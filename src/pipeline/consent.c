@@ -162,8 +162,7 @@ ts_consent_input_t ts_consent_input(const ts_customer_t *c, ts_consent_channel_t
 
 void ts_consent_state_write(const ts_consent_state_t *st, ts_buf_t *out) {
     ts_jw_t w;
-    ts_jw_init(&w, out);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, out);
     ts_jw_kv_int(&w, "v", 1);
     if (st->next_offset > 0) ts_jw_kv_int(&w, "offset", st->next_offset);
     for (int i = 0; i < TS_CONSENT__CHANNELS; i++) {

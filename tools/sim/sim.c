@@ -331,8 +331,7 @@ static void error_doc(ts_sim_t *s, ts_buf_t *b, unsigned status, const char *cod
     ts_jw_t w;
     char id[40];
     new_uuid(s, id, sizeof id);
-    ts_jw_init(&w, b);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, b);
     ts_jw_key(&w, "errors");
     ts_jw_arr_open(&w);
     ts_jw_obj_open(&w);

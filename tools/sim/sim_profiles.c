@@ -587,8 +587,7 @@ unsigned sim_profiles_get(sim_profiles_t *p, const char *filter, const char *add
     hit_t *hits = select_hits(p, p->n, profile_hit, &f, has_after ? &after : NULL, false, &nh);
     if (!hits) return snprintf(err, errsz, "out of memory"), 500;
     ts_jw_t w;
-    ts_jw_init(&w, out);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, out);
     ts_jw_key(&w, "data");
     ts_jw_arr_open(&w);
     size_t shown = nh < (size_t)size ? nh : (size_t)size;
@@ -629,8 +628,7 @@ void sim_profiles_jsonl(const sim_profiles_t *p, ts_buf_t *out) {
     for (size_t i = 0; i < p->n; i++) {
         const prof_t *pr = &p->v[i];
         ts_jw_t w;
-        ts_jw_init(&w, out);
-        ts_jw_obj_open(&w);
+        ts_jw_init_obj(&w, out);
         ts_jw_kv_str(&w, "id", pr->id);
         ts_jw_kv_str(&w, "email", pr->email);
         ts_jw_kv_str(&w, "phone_number", pr->phone);
@@ -710,8 +708,7 @@ unsigned sim_profiles_metrics_get(const char *filter, const char *fields, const 
         return snprintf(err, errsz, "Invalid page cursor"),
                snprintf(param, paramsz, "page[cursor]"), 400;
     ts_jw_t w;
-    ts_jw_init(&w, out);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, out);
     ts_jw_key(&w, "data");
     ts_jw_arr_open(&w);
     for (size_t k = 0; k < N_METRICS; k++) {
@@ -955,8 +952,7 @@ unsigned sim_profiles_events_get(sim_profiles_t *p, const char *filter, const ch
     if (!hits) return snprintf(err, errsz, "out of memory"), 500;
     size_t shown = nh < (size_t)q.size ? nh : (size_t)q.size;
     ts_jw_t w;
-    ts_jw_init(&w, out);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, out);
     ts_jw_key(&w, "data");
     ts_jw_arr_open(&w);
     for (size_t k = 0; k < shown; k++) ev_resource(&w, p, hits[k].idx, base);
