@@ -1230,12 +1230,12 @@ static int redrive_produce(redrive_t *r) {
 }
 
 static void redrive_free(redrive_t *r) {
-    for (size_t i = 0; i < r->n; i++) {
-        free(r->c[i].src_topic);
-        free(r->c[i].key);
-        free(r->c[i].match);
-        free(r->c[i].value);
-        if (r->c[i].headers) rd_kafka_headers_destroy(r->c[i].headers);
+    for (cand_t *c = r->c; c && c < r->c + r->n; c++) {
+        free(c->src_topic);
+        free(c->key);
+        free(c->match);
+        free(c->value);
+        if (c->headers) rd_kafka_headers_destroy(c->headers);
     }
     free(r->c);
     free(r->legacy);
