@@ -27,13 +27,13 @@
  * --timeline prints requests per virtual second per account.
  * Exit status 1 when events were lost.
  */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "tillstream/cli.h"
 #include "tillstream/engine.h"
 #include "tillstream/sim.h"
 
@@ -143,41 +143,25 @@ static void make(ts_mapped_t *m, int account, uint64_t order, int n_events) {
 
 typedef enum { MODE_BACKFILL, MODE_LIVE, MODE_SHARE } mode_t_;
 
+static int parse_mode(void *dst, const char *v) {
+    *(mode_t_ *)dst = !strcmp(v, "live")    ? MODE_LIVE
+                      : !strcmp(v, "share") ? MODE_SHARE
+                                            : MODE_BACKFILL;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int accounts = -1, seconds = -1, epo = 4, linger = 200, members = 3, rate = 1000;
     bool starve = false, timeline = false;
     mode_t_ mode = MODE_BACKFILL;
-    static const struct option opts[] = {{"mode", 1, NULL, 'm'},
-                                         {"accounts", 1, NULL, 'a'},
-                                         {"seconds", 1, NULL, 's'},
-                                         {"events-per-order", 1, NULL, 'e'},
-                                         {"linger-ms", 1, NULL, 'l'},
-                                         {"members", 1, NULL, 'M'},
-                                         {"orders-per-s", 1, NULL, 'r'},
-                                         {"time-scale", 1, NULL, 'k'},
-                                         {"starve-first", 0, NULL, 'S'},
-                                         {"timeline", 0, NULL, 'T'},
-                                         {NULL, 0, NULL, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm':
-            mode = !strcmp(optarg, "live")    ? MODE_LIVE
-                   : !strcmp(optarg, "share") ? MODE_SHARE
-                                              : MODE_BACKFILL;
-            break;
-        case 'a': accounts = atoi(optarg); break;
-        case 's': seconds = atoi(optarg); break;
-        case 'e': epo = atoi(optarg); break;
-        case 'l': linger = atoi(optarg); break;
-        case 'M': members = atoi(optarg); break;
-        case 'r': rate = atoi(optarg); break;
-        case 'k': time_scale = atof(optarg); break;
-        case 'S': starve = true; break;
-        case 'T': timeline = true; break;
-        default: return 2;
-        }
-    }
+    const ts_cli_opt_t opts[] = {
+        TS_CLI_FN("mode", &mode, parse_mode),  TS_CLI("accounts", INT, &accounts),
+        TS_CLI("seconds", INT, &seconds),      TS_CLI("events-per-order", INT, &epo),
+        TS_CLI("linger-ms", INT, &linger),     TS_CLI("members", INT, &members),
+        TS_CLI("orders-per-s", INT, &rate),    TS_CLI("time-scale", DOUBLE, &time_scale),
+        TS_CLI("starve-first", FLAG, &starve), TS_CLI("timeline", FLAG, &timeline),
+    };
+    if (ts_cli_parse(argc, argv, opts, sizeof opts / sizeof *opts)) return 2;
     if (accounts < 0) accounts = mode == MODE_LIVE ? 3 : mode == MODE_SHARE ? 2 : 8;
     if (seconds < 0) seconds = mode == MODE_LIVE ? 150 : 180;
     if (mode != MODE_SHARE) members = 1;

@@ -50,18 +50,19 @@ const char *ts_err_name(ts_err_t e);
 /* Dead-letter reasons: a closed, documented set (docs/dead-letter.md).
  * The string form (ts_reason_name) is the `reason` header value and is a
  * contract users alert on: never rename, only add. */
-typedef enum {
-    TS_REASON_NONE = 0,
-    TS_REASON_NO_HOME_OUTLET,
-    TS_REASON_UNMAPPED_OUTLET,
-    TS_REASON_NO_PROFILE_IDENTIFIER,
-    TS_REASON_UNKNOWN_CUSTOMER,
-    TS_REASON_DECODE_ERROR,
-    TS_REASON_SCHEMA_NOT_FOUND,
-    TS_REASON_KLAVIYO_REJECTED,
-    TS_REASON_PAYLOAD_TOO_LARGE,
-    TS_REASON__COUNT
-} ts_reason_t;
+#define TS_REASONS(X)                                                                              \
+    X(NONE)                                                                                        \
+    X(NO_HOME_OUTLET)                                                                              \
+    X(UNMAPPED_OUTLET)                                                                             \
+    X(NO_PROFILE_IDENTIFIER)                                                                       \
+    X(UNKNOWN_CUSTOMER)                                                                            \
+    X(DECODE_ERROR)                                                                                \
+    X(SCHEMA_NOT_FOUND)                                                                            \
+    X(KLAVIYO_REJECTED)                                                                            \
+    X(PAYLOAD_TOO_LARGE)
+/* TS_REASON_NONE = 0, TS_REASON_NO_HOME_OUTLET, ...: the list above, in order. */
+#define TS_REASON_ITEM_(name) TS_REASON_##name,
+typedef enum { TS_REASONS(TS_REASON_ITEM_) TS_REASON__COUNT } ts_reason_t;
 const char *ts_reason_name(ts_reason_t r);
 /* Parses a reason name; returns TS_REASON_NONE when unknown. */
 ts_reason_t ts_reason_parse(const char *name);
@@ -76,6 +77,9 @@ ts_err_t ts_seterr(char *errstr, size_t errstr_size, ts_err_t code, const char *
  * "<what>: out of memory" ("out of memory" when what is NULL). The caller
  * frees the memory. */
 void *ts_zalloc(size_t size, const char *what, char *errstr, size_t errstr_size);
+
+/* Frees the n strings of v and v itself (NULL v: nothing). */
+void ts_strv_free(char **v, size_t n);
 
 /* ---- intrusive singly linked lists ----------------------------------- */
 /* Appends `node` to the list `head`..`tail` linked through its member

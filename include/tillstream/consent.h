@@ -35,15 +35,11 @@ int ts_consent_channel_parse(const char *s);
 
 /* A Klaviyo suppression reason (Get Profiles' EmailMarketingSuppression
  * enum). TS_SUPPR_NONE: no suppression known. */
-typedef enum {
-    TS_SUPPR_NONE = 0,
-    TS_SUPPR_UNSUBSCRIBE,
-    TS_SUPPR_SPAM_COMPLAINT,
-    TS_SUPPR_HARD_BOUNCE,
-    TS_SUPPR_INVALID_EMAIL,
-    TS_SUPPR_USER_SUPPRESSED,
-    TS_SUPPR__COUNT
-} ts_suppr_reason_t;
+#define TS_SUPPR_REASONS(X)                                                                        \
+    X(NONE) X(UNSUBSCRIBE) X(SPAM_COMPLAINT) X(HARD_BOUNCE) X(INVALID_EMAIL) X(USER_SUPPRESSED)
+/* TS_SUPPR_NONE = 0, TS_SUPPR_UNSUBSCRIBE, ...: the list above, in order. */
+#define TS_SUPPR_ITEM_(name) TS_SUPPR_##name,
+typedef enum { TS_SUPPR_REASONS(TS_SUPPR_ITEM_) TS_SUPPR__COUNT } ts_suppr_reason_t;
 /* "UNSUBSCRIBE", "SPAM_COMPLAINT", ... ("NONE" for TS_SUPPR_NONE). */
 const char *ts_suppr_reason_name(ts_suppr_reason_t r);
 /* Klaviyo's name -> reason; also accepts "SPAM_REPORT" and "BOUNCE"

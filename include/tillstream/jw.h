@@ -41,6 +41,8 @@ typedef struct {
 
 /* Starts writing at the current end of `out` (appends); no string limit. */
 void ts_jw_init(ts_jw_t *w, ts_buf_t *out);
+/* ts_jw_init, then the opening brace of a top-level object. */
+void ts_jw_init_obj(ts_jw_t *w, ts_buf_t *out);
 void ts_jw_obj_open(ts_jw_t *w);
 void ts_jw_obj_close(ts_jw_t *w);
 void ts_jw_arr_open(ts_jw_t *w);
@@ -102,6 +104,8 @@ void ts_jw_time(ts_jw_t *w, int64_t ms);        /* ISO-8601 string */
 void ts_jw_raw(ts_jw_t *w, const char *json, size_t n);
 /* Convenience: key + value; the *_opt forms write nothing for NULL/absent. */
 void ts_jw_kv_str(ts_jw_t *w, const char *key, const char *s);
+void ts_jw_kv_int(ts_jw_t *w, const char *key, int64_t v);
+void ts_jw_kv_bool(ts_jw_t *w, const char *key, bool v);
 void ts_jw_kv_str_opt(ts_jw_t *w, const char *key, const char *s);
 void ts_jw_kv_decimal_opt(ts_jw_t *w, const char *key, ts_decimal_t d);
 

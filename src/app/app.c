@@ -5,12 +5,12 @@
  */
 #include "tillstream/app.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "app/daemon.h"
+#include "app/opts.h"
 #include "tillstream/checkconfig.h"
 #include "tillstream/consumer.h"
 
@@ -117,64 +117,29 @@ typedef struct {
 /* Fills *a from argv: -1 to go on, else the exit code (--help, --version,
  * --help-config, a usage error). */
 static int parse_args(args_t *a, int argc, char **argv) {
-    enum {
-        OPT_DRY = 256,
-        OPT_INPUT,
-        OPT_CUSTOMERS,
-        OPT_EXIT_AT_END,
-        OPT_GROUP,
-        OPT_BACKFILL,
-        OPT_NO_BACKFILL,
-        OPT_REPLAY_FROM,
-        OPT_REPLAY_TO,
-        OPT_REPLAY_OUTLETS,
-        OPT_CHECK_CONFIG,
-        OPT_SUPPRESSIONS,
-        OPT_HELP_CONFIG,
-        OPT_REPLAY_CONSENT
+    enum { HELP_CONFIG = 'H' };
+    const ts_app_opt_t opts[] = {
+        {"input", .str = &a->input},
+        {"customers", .str = &a->customers},
+        {"suppressions", .str = &a->suppressions},
+        {"group", .str = &a->group},
+        {"replay-from", .str = &a->replay_from},
+        {"replay-to", .str = &a->replay_to},
+        {"replay-outlets", .str = &a->replay_outlets},
+        {"dry-run", .flag = &a->dry_run, .value = 1},
+        {"check-config", .flag = &a->check_config, .value = 1},
+        {"exit-at-end", .flag = &a->exit_at_end, .value = 1},
+        {"backfill", .flag = &a->backfill, .value = 1},
+        {"no-backfill", .flag = &a->backfill, .value = 0},
+        {"replay-consent", .flag = &a->replay_consent, .value = 1},
+        {"help-config", .value = HELP_CONFIG},
     };
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"dry-run", no_argument, NULL, OPT_DRY},
-        {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
-        {"input", required_argument, NULL, OPT_INPUT},
-        {"customers", required_argument, NULL, OPT_CUSTOMERS},
-        {"suppressions", required_argument, NULL, OPT_SUPPRESSIONS},
-        {"exit-at-end", no_argument, NULL, OPT_EXIT_AT_END},
-        {"group", required_argument, NULL, OPT_GROUP},
-        {"backfill", no_argument, NULL, OPT_BACKFILL},
-        {"no-backfill", no_argument, NULL, OPT_NO_BACKFILL},
-        {"replay-from", required_argument, NULL, OPT_REPLAY_FROM},
-        {"replay-to", required_argument, NULL, OPT_REPLAY_TO},
-        {"replay-outlets", required_argument, NULL, OPT_REPLAY_OUTLETS},
-        {"replay-consent", no_argument, NULL, OPT_REPLAY_CONSENT},
-        {"help", no_argument, NULL, 'h'},
-        {"help-config", no_argument, NULL, OPT_HELP_CONFIG},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': a->config_path = optarg; break;
-        case OPT_DRY: a->dry_run = 1; break;
-        case OPT_CHECK_CONFIG: a->check_config = 1; break;
-        case OPT_INPUT: a->input = optarg; break;
-        case OPT_CUSTOMERS: a->customers = optarg; break;
-        case OPT_SUPPRESSIONS: a->suppressions = optarg; break;
-        case OPT_EXIT_AT_END: a->exit_at_end = 1; break;
-        case OPT_GROUP: a->group = optarg; break;
-        case OPT_BACKFILL: a->backfill = 1; break;
-        case OPT_NO_BACKFILL: a->backfill = 0; break;
-        case OPT_REPLAY_FROM: a->replay_from = optarg; break;
-        case OPT_REPLAY_TO: a->replay_to = optarg; break;
-        case OPT_REPLAY_OUTLETS: a->replay_outlets = optarg; break;
-        case OPT_REPLAY_CONSENT: a->replay_consent = 1; break;
-        case 'h': usage(stdout, a->prog, a->kind); return 0;
-        case OPT_HELP_CONFIG: return print_config_reference(a->prog);
-        case 'V': printf("%s %s\n", a->prog, TS_VERSION); return 0;
-        default: usage(stderr, a->prog, a->kind); return 2;
-        }
+    switch (ts_app_getopt(argc, argv, opts, sizeof opts / sizeof *opts, &a->config_path)) {
+    case 0: break;
+    case 'h': usage(stdout, a->prog, a->kind); return 0;
+    case HELP_CONFIG: return print_config_reference(a->prog);
+    case 'V': printf("%s %s\n", a->prog, TS_VERSION); return 0;
+    default: usage(stderr, a->prog, a->kind); return 2;
     }
     if (a->replay_consent &&
         (a->kind != TS_KIND_CUSTOMER || !a->replay_from || a->dry_run || a->check_config)) {

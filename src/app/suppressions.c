@@ -7,7 +7,6 @@
  */
 #include "tillstream/suppressions.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 
 #include "tillstream/admin.h"
 #include "app/daemon.h"
+#include "app/opts.h"
 #include "tillstream/checkconfig.h"
 #include "tillstream/config.h"
 #include "tillstream/kget.h"
@@ -423,24 +423,13 @@ static void usage(FILE *f) {
 int ts_suppressions_main(int argc, char **argv) {
     const char *config_path = NULL;
     int once = 0, check = 0;
-    enum { OPT_ONCE = 256, OPT_CHECK };
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"once", no_argument, NULL, OPT_ONCE},
-                                         {"check-config", no_argument, NULL, OPT_CHECK},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {NULL, 0, NULL, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config_path = optarg; break;
-        case OPT_ONCE: once = 1; break;
-        case OPT_CHECK: check = 1; break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("%s %s\n", PROG, TS_VERSION); return 0;
-        default: usage(stderr); return 2;
-        }
+    const ts_app_opt_t opts[] = {{"once", .flag = &once, .value = 1},
+                                 {"check-config", .flag = &check, .value = 1}};
+    switch (ts_app_getopt(argc, argv, opts, sizeof opts / sizeof *opts, &config_path)) {
+    case 0: break;
+    case 'h': usage(stdout); return 0;
+    case 'V': printf("%s %s\n", PROG, TS_VERSION); return 0;
+    default: usage(stderr); return 2;
     }
     if (!config_path || optind < argc) {
         fprintf(stderr, "%s: --config FILE is required (see --help)\n", PROG);

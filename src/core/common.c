@@ -35,17 +35,8 @@ const char *ts_err_name(ts_err_t e) {
     return "UNKNOWN";
 }
 
-static const char *const reason_names[TS_REASON__COUNT] = {
-    [TS_REASON_NONE] = "NONE",
-    [TS_REASON_NO_HOME_OUTLET] = "NO_HOME_OUTLET",
-    [TS_REASON_UNMAPPED_OUTLET] = "UNMAPPED_OUTLET",
-    [TS_REASON_NO_PROFILE_IDENTIFIER] = "NO_PROFILE_IDENTIFIER",
-    [TS_REASON_UNKNOWN_CUSTOMER] = "UNKNOWN_CUSTOMER",
-    [TS_REASON_DECODE_ERROR] = "DECODE_ERROR",
-    [TS_REASON_SCHEMA_NOT_FOUND] = "SCHEMA_NOT_FOUND",
-    [TS_REASON_KLAVIYO_REJECTED] = "KLAVIYO_REJECTED",
-    [TS_REASON_PAYLOAD_TOO_LARGE] = "PAYLOAD_TOO_LARGE",
-};
+#define NAME_OF(name) #name,
+static const char *const reason_names[TS_REASON__COUNT] = {TS_REASONS(NAME_OF)};
 
 const char *ts_reason_name(ts_reason_t r) {
     if ((unsigned)r >= TS_REASON__COUNT) return "UNKNOWN";
@@ -75,6 +66,11 @@ void *ts_zalloc(size_t size, const char *what, char *errstr, size_t errstr_size)
         ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "%s%sout of memory", what ? what : "",
                   what ? ": " : "");
     return p;
+}
+
+void ts_strv_free(char **v, size_t n) {
+    for (size_t i = 0; v && i < n; i++) free(v[i]);
+    free(v);
 }
 
 /* ---- ts_buf_t ---------------------------------------------------------- */

@@ -22,6 +22,11 @@ void ts_jw_init(ts_jw_t *w, ts_buf_t *out) {
     w->truncated = false;
 }
 
+void ts_jw_init_obj(ts_jw_t *w, ts_buf_t *out) {
+    ts_jw_init(w, out);
+    ts_jw_obj_open(w);
+}
+
 /* Appends n bytes; the common case (room left) is a memcpy, no call. */
 static inline void put(ts_jw_t *w, const char *s, size_t n) {
     ts_buf_t *b = w->out;
@@ -340,6 +345,16 @@ void ts_jw_raw(ts_jw_t *w, const char *json, size_t n) {
 void ts_jw_kv_str(ts_jw_t *w, const char *key, const char *s) {
     ts_jw_key(w, key);
     ts_jw_str(w, s);
+}
+
+void ts_jw_kv_int(ts_jw_t *w, const char *key, int64_t v) {
+    ts_jw_key(w, key);
+    ts_jw_int(w, v);
+}
+
+void ts_jw_kv_bool(ts_jw_t *w, const char *key, bool v) {
+    ts_jw_key(w, key);
+    ts_jw_bool(w, v);
 }
 
 void ts_jw_kv_str_opt(ts_jw_t *w, const char *key, const char *s) {

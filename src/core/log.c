@@ -49,8 +49,7 @@ void ts_log(ts_log_level_t lvl, const char *logger, const char *ctx, const char 
 
     ts_buf_t b = TS_BUF_INIT;
     ts_jw_t w;
-    ts_jw_init(&w, &b);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, &b);
     ts_jw_kv_str(&w, "time", tbuf);
     ts_jw_kv_str(&w, "level", level_names[lvl]);
     ts_jw_kv_str(&w, "logger", logger ? logger : "tillstream");

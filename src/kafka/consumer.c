@@ -901,16 +901,12 @@ static bool at_end(loop_t *L) {
 static void print_summary(loop_t *L) {
     ts_buf_t b = TS_BUF_INIT;
     ts_jw_t w;
-    ts_jw_init(&w, &b);
-    ts_jw_obj_open(&w);
-    ts_jw_key(&w, "consumed");
-    ts_jw_int(&w, (int64_t)L->consumed);
+    ts_jw_init_obj(&w, &b);
+    ts_jw_kv_int(&w, "consumed", (int64_t)L->consumed);
     ts_dlq_stats_t dst;
     ts_dlq_stats(L->dlq, &dst);
-    ts_jw_key(&w, "dead_lettered");
-    ts_jw_int(&w, (int64_t)dst.written);
-    ts_jw_key(&w, "skipped");
-    ts_jw_int(&w, (int64_t)L->skipped);
+    ts_jw_kv_int(&w, "dead_lettered", (int64_t)dst.written);
+    ts_jw_kv_int(&w, "skipped", (int64_t)L->skipped);
     ts_jw_key(&w, "dead_letter_reasons");
     ts_jw_obj_open(&w);
     for (int r = 1; r < TS_REASON__COUNT; r++)
@@ -927,12 +923,9 @@ static void print_summary(loop_t *L) {
         ts_engine_lane_stats(L->engine, (int)i, &st);
         ts_jw_key(&w, L->cfg->accounts[i].name);
         ts_jw_obj_open(&w);
-        ts_jw_key(&w, "events_accepted");
-        ts_jw_int(&w, (int64_t)st.events_accepted);
-        ts_jw_key(&w, "profiles_accepted");
-        ts_jw_int(&w, (int64_t)st.profiles_accepted);
-        ts_jw_key(&w, "requests");
-        ts_jw_int(&w, (int64_t)st.requests);
+        ts_jw_kv_int(&w, "events_accepted", (int64_t)st.events_accepted);
+        ts_jw_kv_int(&w, "profiles_accepted", (int64_t)st.profiles_accepted);
+        ts_jw_kv_int(&w, "requests", (int64_t)st.requests);
         ts_jw_key(&w, "throttled_429");
         ts_jw_int(&w, (int64_t)st.throttled_429);
         ts_jw_obj_close(&w);

@@ -93,8 +93,7 @@ ts_err_t ts_profiles_out_cb(void *opaque, const ts_engine_profile_t *p) {
     }
     ts_jw_t w;
     ts_buf_reset(&po->value);
-    ts_jw_init(&w, &po->value);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, &po->value);
     ts_jw_kv_str(&w, "account", p->account);
     ts_jw_kv_str(&w, "external_id", p->external_id);
     ts_jw_kv_str(&w, "profile_id", p->profile_id);

@@ -18,8 +18,7 @@ static void resource_open(ts_jw_t *w, const char *type) {
 
 /* {"data":{"type":<type>,"attributes":{   (three objects left open) */
 static void job_open(ts_jw_t *w, ts_buf_t *out, const char *type) {
-    ts_jw_init(w, out);
-    ts_jw_obj_open(w);
+    ts_jw_init_obj(w, out);
     TS_JW_KEY(w, "data");
     resource_open(w, type);
 }

@@ -6,43 +6,24 @@
 
 #include <ctype.h>
 
+/* One row per endpoint: id, name, path, OpenAPI operation, burst/s,
+ * steady/min, items per request. */
+#define EP(id, name, path, op, burst, steady, max)                                                 \
+    [TS_EP_##id] = {name, path, op, burst, steady, max}
+
 static const ts_klaviyo_endpoint_t endpoints[TS_EP__COUNT] = {
-    [TS_EP_EVENTS_BULK] = {.name = "events_bulk",
-                           .path = "/api/event-bulk-create-jobs",
-                           .op = "bulk_create_events",
-                           .burst_per_s = 10,
-                           .steady_per_min = 150,
-                           .max_items = 1000},
-    [TS_EP_PROFILES_BULK] = {.name = "profiles_bulk",
-                             .path = "/api/profile-bulk-import-jobs",
-                             .op = "bulk_import_profiles",
-                             .burst_per_s = 10,
-                             .steady_per_min = 150,
-                             .max_items = 10000},
-    [TS_EP_SUBSCRIBE_BULK] = {.name = "subscribe_bulk",
-                              .path = "/api/profile-subscription-bulk-create-jobs",
-                              .op = "bulk_subscribe_profiles",
-                              .burst_per_s = 75,
-                              .steady_per_min = 750,
-                              .max_items = 1000},
-    [TS_EP_UNSUBSCRIBE_BULK] = {.name = "unsubscribe_bulk",
-                                .path = "/api/profile-subscription-bulk-delete-jobs",
-                                .op = "bulk_unsubscribe_profiles",
-                                .burst_per_s = 75,
-                                .steady_per_min = 750,
-                                .max_items = 100},
-    [TS_EP_SUPPRESS_BULK] = {.name = "suppress_bulk",
-                             .path = "/api/profile-suppression-bulk-create-jobs",
-                             .op = "bulk_suppress_profiles",
-                             .burst_per_s = 75,
-                             .steady_per_min = 750,
-                             .max_items = 100},
-    [TS_EP_PROFILE_DELETION] = {.name = "profile_deletion",
-                                .path = "/api/data-privacy-deletion-jobs",
-                                .op = "request_profile_deletion",
-                                .burst_per_s = 3,
-                                .steady_per_min = 60,
-                                .max_items = 1},
+    EP(EVENTS_BULK, "events_bulk", "/api/event-bulk-create-jobs", "bulk_create_events", 10, 150,
+       1000),
+    EP(PROFILES_BULK, "profiles_bulk", "/api/profile-bulk-import-jobs", "bulk_import_profiles", 10,
+       150, 10000),
+    EP(SUBSCRIBE_BULK, "subscribe_bulk", "/api/profile-subscription-bulk-create-jobs",
+       "bulk_subscribe_profiles", 75, 750, 1000),
+    EP(UNSUBSCRIBE_BULK, "unsubscribe_bulk", "/api/profile-subscription-bulk-delete-jobs",
+       "bulk_unsubscribe_profiles", 75, 750, 100),
+    EP(SUPPRESS_BULK, "suppress_bulk", "/api/profile-suppression-bulk-create-jobs",
+       "bulk_suppress_profiles", 75, 750, 100),
+    EP(PROFILE_DELETION, "profile_deletion", "/api/data-privacy-deletion-jobs",
+       "request_profile_deletion", 3, 60, 1),
 };
 
 const ts_klaviyo_endpoint_t *ts_klaviyo_endpoint(ts_endpoint_t ep) {

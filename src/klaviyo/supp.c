@@ -16,8 +16,7 @@
 /* ---- watermarks -------------------------------------------------------------- */
 
 static void mark_clear(ts_supp_mark_t *m) {
-    for (size_t i = 0; i < m->n_ids; i++) free(m->ids[i]);
-    free(m->ids);
+    ts_strv_free(m->ids, m->n_ids);
     memset(m, 0, sizeof *m);
 }
 
@@ -73,15 +72,9 @@ ts_err_t ts_supp_mark_advance(ts_supp_mark_t *m, int64_t at, const char *id) {
 
 static const char *const ch_names[TS_SUPP__CHANNELS] = {"email", "sms"};
 
-ts_err_t ts_supp_state_parse(const char *json, size_t len, ts_supp_state_t *out, char *errstr,
-                             size_t errstr_size) {
-    memset(out, 0, sizeof *out);
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    ts_err_t rc = TS_OK;
-    if (!cJSON_IsObject(root)) {
-        rc = ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "state: not a JSON object");
-        goto done;
-    }
+/* The state object's members into *out (zeroed by the caller). */
+static ts_err_t state_read(const cJSON *root, ts_supp_state_t *out, char *errstr,
+                           size_t errstr_size) {
     const cJSON *pa = cJSON_GetObjectItemCaseSensitive(root, "pass_at");
     if (cJSON_IsNumber(pa)) out->pass_at = (int64_t)pa->valuedouble;
     for (int c = 0; c < TS_SUPP__CHANNELS; c++) {
@@ -89,19 +82,23 @@ ts_err_t ts_supp_state_parse(const char *json, size_t len, ts_supp_state_t *out,
         if (!o) continue;
         const cJSON *at = cJSON_GetObjectItemCaseSensitive(o, "at");
         const cJSON *ids = cJSON_GetObjectItemCaseSensitive(o, "ids");
-        if (!cJSON_IsNumber(at) || (ids && !cJSON_IsArray(ids))) {
-            rc = ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
-                           "state: %s: expected {\"at\": ms, \"ids\": [...]}", ch_names[c]);
-            goto done;
-        }
+        if (!cJSON_IsNumber(at) || (ids && !cJSON_IsArray(ids)))
+            return ts_seterr(errstr, errstr_size, TS_ERR_INVALID,
+                             "state: %s: expected {\"at\": ms, \"ids\": [...]}", ch_names[c]);
         out->ch[c].at = (int64_t)at->valuedouble;
         for (const cJSON *i = ids ? ids->child : NULL; i; i = i->next)
-            if (cJSON_IsString(i) && mark_add(&out->ch[c], i->valuestring)) {
-                rc = TS_ERR_NOMEM;
-                goto done;
-            }
+            if (cJSON_IsString(i) && mark_add(&out->ch[c], i->valuestring)) return TS_ERR_NOMEM;
     }
-done:
+    return TS_OK;
+}
+
+ts_err_t ts_supp_state_parse(const char *json, size_t len, ts_supp_state_t *out, char *errstr,
+                             size_t errstr_size) {
+    memset(out, 0, sizeof *out);
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    ts_err_t rc = cJSON_IsObject(root)
+                      ? state_read(root, out, errstr, errstr_size)
+                      : ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "state: not a JSON object");
     if (rc) ts_supp_state_clear(out);
     cJSON_Delete(root);
     return rc;
@@ -109,17 +106,13 @@ done:
 
 void ts_supp_state_write(const ts_supp_state_t *st, ts_buf_t *out) {
     ts_jw_t w;
-    ts_jw_init(&w, out);
-    ts_jw_obj_open(&w);
-    ts_jw_key(&w, "v");
-    ts_jw_int(&w, 1);
-    ts_jw_key(&w, "pass_at");
-    ts_jw_int(&w, st->pass_at);
+    ts_jw_init_obj(&w, out);
+    ts_jw_kv_int(&w, "v", 1);
+    ts_jw_kv_int(&w, "pass_at", st->pass_at);
     for (int c = 0; c < TS_SUPP__CHANNELS; c++) {
         ts_jw_key(&w, ch_names[c]);
         ts_jw_obj_open(&w);
-        ts_jw_key(&w, "at");
-        ts_jw_int(&w, st->ch[c].at);
+        ts_jw_kv_int(&w, "at", st->ch[c].at);
         ts_jw_key(&w, "ids");
         ts_jw_arr_open(&w);
         for (size_t i = 0; i < st->ch[c].n_ids; i++) ts_jw_str(&w, st->ch[c].ids[i]);
@@ -143,8 +136,7 @@ void ts_supp_record_json(const char *account, const ts_supp_record_t *r, ts_buf_
     char t[48];
     iso_ms(r->at, t, sizeof t);
     ts_jw_t w;
-    ts_jw_init(&w, out);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, out);
     ts_jw_kv_str(&w, "account", account);
     ts_jw_kv_str(&w, "channel", ch_names[r->channel]);
     ts_jw_kv_str(&w, "reason", r->reason);

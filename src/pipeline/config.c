@@ -33,106 +33,116 @@ typedef struct {
 } copt_t;
 
 #define O(f) offsetof(ts_config_t, f)
+/* One row per key, by type: key, default, field[, min, max], description. */
+#define C_STR(k, def, f, desc)                                                                     \
+    { k, CT_STR, def, O(f), 0, 0, desc }
+#define C_STRN(k, def, f, desc)                                                                    \
+    { k, CT_STR_NULL, def, O(f), 0, 0, desc }
+#define C_INT(k, def, f, min, max, desc)                                                           \
+    { k, CT_INT, #def, O(f), min, max, desc }
+#define C_BOOL(k, def, f, desc)                                                                    \
+    { k, CT_BOOL, #def, O(f), 0, 0, desc }
+#define C_END                                                                                      \
+    { NULL, 0, NULL, 0, 0, 0, NULL }
 
 static const copt_t topics_opts[] = {
-    {"customers", CT_STR, "pos.customers", O(topic_customers), 0, 0, "customers topic"},
-    {"orders", CT_STR, "pos.orders", O(topic_orders), 0, 0, "orders topic"},
-    {"dead_letter", CT_STR, "pos.deadletter", O(topic_dead_letter), 0, 0, "dead-letter topic"},
-    {"profiles", CT_STR_NULL, NULL, O(topic_profiles), 0, 0,
-     "Klaviyo profile ids back to the POS, e.g. pos.klaviyo.profiles (null: off)"},
-    {"customers_state", CT_STR, "tillstream.customers.state", O(topic_customers_state), 0, 0,
-     "consent state (compacted, co-partitioned with customers)"},
-    {"suppressions", CT_STR, "pos.klaviyo.suppressions", O(topic_suppressions), 0, 0,
-     "Klaviyo suppressions (key = POS customer id)"},
-    {"suppressions_state", CT_STR, "tillstream.suppressions.state", O(topic_suppressions_state), 0,
-     0, "tillstream-suppressions' watermark per account (compacted, key = account)"},
-    {NULL, 0, NULL, 0, 0, 0, NULL}};
+    C_STR("customers", "pos.customers", topic_customers, "customers topic"),
+    C_STR("orders", "pos.orders", topic_orders, "orders topic"),
+    C_STR("dead_letter", "pos.deadletter", topic_dead_letter, "dead-letter topic"),
+    C_STRN("profiles", NULL, topic_profiles,
+           "Klaviyo profile ids back to the POS, e.g. pos.klaviyo.profiles (null: off)"),
+    C_STR("customers_state", "tillstream.customers.state", topic_customers_state,
+          "consent state (compacted, co-partitioned with customers)"),
+    C_STR("suppressions", "pos.klaviyo.suppressions", topic_suppressions,
+          "Klaviyo suppressions (key = POS customer id)"),
+    C_STR("suppressions_state", "tillstream.suppressions.state", topic_suppressions_state,
+          "tillstream-suppressions' watermark per account (compacted, key = account)"),
+    C_END};
 
 static const copt_t klaviyo_opts[] = {
-    {"base_url", CT_STR, TS_KLAVIYO_BASE_URL, O(klaviyo_base_url), 0, 0, "API base URL"},
-    {"revision", CT_STR, TS_KLAVIYO_REVISION, O(klaviyo_revision), 0, 0,
-     "revision header, YYYY-MM-DD[.suffix]"},
-    {"ca_bundle", CT_STR_NULL, NULL, O(klaviyo_ca_bundle), 0, 0,
-     "CA bundle path (verification is always on; unreadable: exit 2 at start)"},
-    {"linger_ms", CT_INT, "200", O(klaviyo_linger_ms), 0, 600000, "max wait to fill a batch"},
-    {"timeout_ms", CT_INT, "30000", O(klaviyo_timeout_ms), 100, 600000,
-     "one Klaviyo request, connect included"},
-    {"job_timeout_ms", CT_INT, "600000", O(klaviyo_job_timeout_ms), 100, 86400000,
-     "a profile-import job not complete by then is imported again"},
-    {"max_queued_events", CT_INT, "20000", O(klaviyo_max_queued_events), 1, 10000000,
-     "per-account queue limit (backpressure)"},
-    {"stall_warn_ms", CT_INT, "60000", O(klaviyo_stall_warn_ms), 0, 86400000,
-     "log once when an account's oldest undelivered event is older (0: never)"},
-    {NULL, 0, NULL, 0, 0, 0, NULL}};
+    C_STR("base_url", TS_KLAVIYO_BASE_URL, klaviyo_base_url, "API base URL"),
+    C_STR("revision", TS_KLAVIYO_REVISION, klaviyo_revision,
+          "revision header, YYYY-MM-DD[.suffix]"),
+    C_STRN("ca_bundle", NULL, klaviyo_ca_bundle,
+           "CA bundle path (verification is always on; unreadable: exit 2 at start)"),
+    C_INT("linger_ms", 200, klaviyo_linger_ms, 0, 600000, "max wait to fill a batch"),
+    C_INT("timeout_ms", 30000, klaviyo_timeout_ms, 100, 600000,
+          "one Klaviyo request, connect included"),
+    C_INT("job_timeout_ms", 600000, klaviyo_job_timeout_ms, 100, 86400000,
+          "a profile-import job not complete by then is imported again"),
+    C_INT("max_queued_events", 20000, klaviyo_max_queued_events, 1, 10000000,
+          "per-account queue limit (backpressure)"),
+    C_INT("stall_warn_ms", 60000, klaviyo_stall_warn_ms, 0, 86400000,
+          "log once when an account's oldest undelivered event is older (0: never)"),
+    C_END};
 
 static const copt_t routing_opts[] = {
-    {"default_online_outlet", CT_STR_NULL, NULL, O(default_online_outlet), 0, 0,
-     "outlet for records without a Home Outlet (must be served by an account)"},
-    {"default_phone_country", CT_STR_NULL, NULL, O(default_phone_country), 0, 0,
-     "country of national phone numbers: ISO region (\"AU\") or calling code (\"61\")"},
-    {NULL, 0, NULL, 0, 0, 0, NULL}};
+    C_STRN("default_online_outlet", NULL, default_online_outlet,
+           "outlet for records without a Home Outlet (must be served by an account)"),
+    C_STRN("default_phone_country", NULL, default_phone_country,
+           "country of national phone numbers: ISO region (\"AU\") or calling code (\"61\")"),
+    C_END};
 
 static const copt_t consumer_opts[] = {
-    {"group_id_customers", CT_STR, "tillstream-customers", O(group_id_customers), 0, 0,
-     "consumer group of tillstream-customers"},
-    {"group_id_orders", CT_STR, "tillstream-orders", O(group_id_orders), 0, 0,
-     "consumer group of tillstream-orders"},
-    {"shutdown_grace_ms", CT_INT, "30000", O(shutdown_grace_ms), 0, 3600000,
-     "how long a stopping consumer waits for in-flight deliveries"},
-    {"unknown_customer_retry_ms", CT_INT, "60000", O(unknown_customer_retry_ms), 0, 86400000,
-     "how long an order waits for its customer"},
-    {"max_inflight_records", CT_INT, "50000", O(max_inflight_records), 1, 10000000,
-     "records in flight before partitions pause"},
-    {"stall_timeout_ms", CT_INT, "300000", O(stall_timeout_ms), 1000, 86400000,
-     "no progress for this long while owning work: log line + tillstream_consumer_stalled"},
-    {"revoke_drain_ms", CT_INT, "5000", O(revoke_drain_ms), 0, 60000,
-     "on revoke, how long to wait for the revoked partitions' requests on the wire"},
-    {NULL, 0, NULL, 0, 0, 0, NULL}};
+    C_STR("group_id_customers", "tillstream-customers", group_id_customers,
+          "consumer group of tillstream-customers"),
+    C_STR("group_id_orders", "tillstream-orders", group_id_orders,
+          "consumer group of tillstream-orders"),
+    C_INT("shutdown_grace_ms", 30000, shutdown_grace_ms, 0, 3600000,
+          "how long a stopping consumer waits for in-flight deliveries"),
+    C_INT("unknown_customer_retry_ms", 60000, unknown_customer_retry_ms, 0, 86400000,
+          "how long an order waits for its customer"),
+    C_INT("max_inflight_records", 50000, max_inflight_records, 1, 10000000,
+          "records in flight before partitions pause"),
+    C_INT("stall_timeout_ms", 300000, stall_timeout_ms, 1000, 86400000,
+          "no progress for this long while owning work: log line + tillstream_consumer_stalled"),
+    C_INT("revoke_drain_ms", 5000, revoke_drain_ms, 0, 60000,
+          "on revoke, how long to wait for the revoked partitions' requests on the wire"),
+    C_END};
 
 static const copt_t registry_opts[] = {
-    {"url", CT_STR_NULL, NULL, O(registry_url), 0, 0, "schema registry URL"},
-    {"username_env", CT_STR_NULL, NULL, O(registry_username_env), 0, 0,
-     "environment variable holding the basic-auth user"},
-    {"password_env", CT_STR_NULL, NULL, O(registry_password_env), 0, 0,
-     "environment variable holding the basic-auth password"},
-    {"password_file", CT_STR_NULL, NULL, O(registry_password_file), 0, 0,
-     "file holding the basic-auth password"},
-    {"ca_bundle", CT_STR_NULL, NULL, O(registry_ca_bundle), 0, 0,
-     "CA bundle path for the registry (unreadable: exit 2 at start)"},
-    {"timeout_ms", CT_INT, "5000", O(registry_timeout_ms), 100, 60000,
-     "one registry request, connect included"},
-    {"raw_writer_schema_customers", CT_STR_NULL, NULL, O(registry_raw_writer_schema_customers), 0,
-     0, "writer schema file for raw (unframed) Avro customers"},
-    {"raw_writer_schema_orders", CT_STR_NULL, NULL, O(registry_raw_writer_schema_orders), 0, 0,
-     "writer schema file for raw (unframed) Avro orders"},
-    {NULL, 0, NULL, 0, 0, 0, NULL}};
+    C_STRN("url", NULL, registry_url, "schema registry URL"),
+    C_STRN("username_env", NULL, registry_username_env,
+           "environment variable holding the basic-auth user"),
+    C_STRN("password_env", NULL, registry_password_env,
+           "environment variable holding the basic-auth password"),
+    C_STRN("password_file", NULL, registry_password_file, "file holding the basic-auth password"),
+    C_STRN("ca_bundle", NULL, registry_ca_bundle,
+           "CA bundle path for the registry (unreadable: exit 2 at start)"),
+    C_INT("timeout_ms", 5000, registry_timeout_ms, 100, 60000,
+          "one registry request, connect included"),
+    C_STRN("raw_writer_schema_customers", NULL, registry_raw_writer_schema_customers,
+           "writer schema file for raw (unframed) Avro customers"),
+    C_STRN("raw_writer_schema_orders", NULL, registry_raw_writer_schema_orders,
+           "writer schema file for raw (unframed) Avro orders"),
+    C_END};
 
 static const copt_t admin_opts[] = {
-    {"listen", CT_STR_NULL, "0.0.0.0:9464", O(admin_listen), 0, 0,
-     "host:port of /metrics, /healthz, /readyz (null or \"\": off)"},
-    {NULL, 0, NULL, 0, 0, 0, NULL}};
+    C_STRN("listen", "0.0.0.0:9464", admin_listen,
+           "host:port of /metrics, /healthz, /readyz (null or \"\": off)"),
+    C_END};
 
 static const copt_t customers_opts[] = {
-    {"on_delete", CT_STR, "ignore", O(customers_on_delete), 0, 0,
-     "a customer's tombstone: ignore | suppress (bulk suppress) | delete (data-privacy deletion)"},
-    {"sync", CT_STR, "all", O(customers_sync), 0, 0,
-     "all | consented (only customers with consent on some channel become profiles)"},
-    {"wait_for_suppressions", CT_BOOL, "true", O(customers_wait_for_suppressions), 0, 0,
-     "the suppressions topic must exist: no subscription before it was read to its end"},
-    {NULL, 0, NULL, 0, 0, 0, NULL}};
+    C_STR("on_delete", "ignore", customers_on_delete,
+          "a customer's tombstone: ignore | suppress (bulk suppress) | delete (data-privacy "
+          "deletion)"),
+    C_STR("sync", "all", customers_sync,
+          "all | consented (only customers with consent on some channel become profiles)"),
+    C_BOOL("wait_for_suppressions", true, customers_wait_for_suppressions,
+           "the suppressions topic must exist: no subscription before it was read to its end"),
+    C_END};
 
 static const copt_t suppressions_opts[] = {
-    {"interval_ms", CT_INT, "60000", O(suppressions_interval_ms), 1000, 86400000,
-     "tillstream-suppressions: time between two polls of an account"},
-    {"transactional_id", CT_STR, "tillstream-suppressions", O(suppressions_transactional_id), 0, 0,
-     "tillstream-suppressions: the Kafka transactional.id (one active poller per id)"},
-    {"page_size", CT_INT, "100", O(suppressions_page_size), 1, 100,
-     "tillstream-suppressions: Get Profiles page[size]"},
-    {NULL, 0, NULL, 0, 0, 0, NULL}};
+    C_INT("interval_ms", 60000, suppressions_interval_ms, 1000, 86400000,
+          "tillstream-suppressions: time between two polls of an account"),
+    C_STR("transactional_id", "tillstream-suppressions", suppressions_transactional_id,
+          "tillstream-suppressions: the Kafka transactional.id (one active poller per id)"),
+    C_INT("page_size", 100, suppressions_page_size, 1, 100,
+          "tillstream-suppressions: Get Profiles page[size]"),
+    C_END};
 
-static const copt_t log_opts[] = {
-    {"level", CT_STR, "info", O(log_level), 0, 0, "debug | info | warn | error"},
-    {NULL, 0, NULL, 0, 0, 0, NULL}};
+static const copt_t log_opts[] = {C_STR("level", "info", log_level, "debug | info | warn | error"),
+                                  C_END};
 
 /* The simple sections, in the order they are applied (the ones marked
  * after_accounts once the accounts are known); parse, destroy and the
@@ -656,27 +666,27 @@ static void free_table(ts_config_t *cfg, const copt_t *tab) {
         if (o->type != CT_INT && o->type != CT_BOOL) free(*(char **)((char *)cfg + o->offset));
 }
 
+static void free_kvs(ts_kv_t *kv, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(kv[i].key);
+        free(kv[i].value);
+    }
+    free(kv);
+}
+
+static void free_account(ts_account_conf_t *a) {
+    free(a->name);
+    free(a->api_key_env);
+    free(a->api_key_file);
+    ts_strv_free(a->outlets, a->n_outlets);
+}
+
 void ts_config_destroy(ts_config_t *cfg) {
     if (!cfg) return;
-    for (size_t i = 0; i < cfg->n_kafka; i++) {
-        free(cfg->kafka[i].key);
-        free(cfg->kafka[i].value);
-    }
-    free(cfg->kafka);
-    for (size_t i = 0; i < cfg->n_accounts; i++) {
-        ts_account_conf_t *a = &cfg->accounts[i];
-        free(a->name);
-        free(a->api_key_env);
-        free(a->api_key_file);
-        for (size_t j = 0; j < a->n_outlets; j++) free(a->outlets[j]);
-        free(a->outlets);
-    }
+    free_kvs(cfg->kafka, cfg->n_kafka);
+    for (size_t i = 0; i < cfg->n_accounts; i++) free_account(&cfg->accounts[i]);
     free(cfg->accounts);
-    for (size_t i = 0; i < cfg->n_outlet_names; i++) {
-        free(cfg->outlet_names[i].key);
-        free(cfg->outlet_names[i].value);
-    }
-    free(cfg->outlet_names);
+    free_kvs(cfg->outlet_names, cfg->n_outlet_names);
     for (const csection_t *t = simple_sections; t->section; t++) free_table(cfg, t->opts);
     free(cfg);
 }

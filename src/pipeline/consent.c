@@ -30,8 +30,8 @@
 #include "tillstream/jw.h"
 
 static const char *const channel_names[TS_CONSENT__CHANNELS] = {"email", "sms"};
-static const char *const reason_names[TS_SUPPR__COUNT] = {
-    "NONE", "UNSUBSCRIBE", "SPAM_COMPLAINT", "HARD_BOUNCE", "INVALID_EMAIL", "USER_SUPPRESSED"};
+#define NAME_OF(name) #name,
+static const char *const reason_names[TS_SUPPR__COUNT] = {TS_SUPPR_REASONS(NAME_OF)};
 
 const char *ts_consent_channel_name(ts_consent_channel_t ch) {
     return (unsigned)ch < TS_CONSENT__CHANNELS ? channel_names[ch] : "?";
@@ -162,14 +162,9 @@ ts_consent_input_t ts_consent_input(const ts_customer_t *c, ts_consent_channel_t
 
 void ts_consent_state_write(const ts_consent_state_t *st, ts_buf_t *out) {
     ts_jw_t w;
-    ts_jw_init(&w, out);
-    ts_jw_obj_open(&w);
-    ts_jw_key(&w, "v");
-    ts_jw_int(&w, 1);
-    if (st->next_offset > 0) {
-        ts_jw_key(&w, "offset");
-        ts_jw_int(&w, st->next_offset);
-    }
+    ts_jw_init_obj(&w, out);
+    ts_jw_kv_int(&w, "v", 1);
+    if (st->next_offset > 0) ts_jw_kv_int(&w, "offset", st->next_offset);
     for (int i = 0; i < TS_CONSENT__CHANNELS; i++) {
         const ts_consent_channel_state_t *c = &st->ch[i];
         if (c->consent == TS_TRI_UNKNOWN && c->suppression == TS_SUPPR_NONE) continue;
@@ -180,16 +175,11 @@ void ts_consent_state_write(const ts_consent_state_t *st, ts_buf_t *out) {
             ts_jw_null(&w);
         else
             ts_jw_bool(&w, c->consent == TS_TRI_TRUE);
-        ts_jw_key(&w, "consent_at");
-        ts_jw_int(&w, c->consent_at);
-        if (c->blocked) {
-            ts_jw_key(&w, "blocked");
-            ts_jw_bool(&w, true);
-        }
+        ts_jw_kv_int(&w, "consent_at", c->consent_at);
+        if (c->blocked) ts_jw_kv_bool(&w, "blocked", true);
         if (c->suppression != TS_SUPPR_NONE) {
             ts_jw_kv_str(&w, "suppression", reason_names[c->suppression]);
-            ts_jw_key(&w, "suppressed_at");
-            ts_jw_int(&w, c->suppressed_at);
+            ts_jw_kv_int(&w, "suppressed_at", c->suppressed_at);
         }
         ts_jw_obj_close(&w);
     }
@@ -204,43 +194,44 @@ static bool get_int(const cJSON *o, const char *k, int64_t *out) {
     return true;
 }
 
+#define BAD(what) ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "consent state: " what)
+
+/* One channel's member c into *s. */
+static bool channel_read(const cJSON *c, ts_consent_channel_state_t *s) {
+    const cJSON *cv = cJSON_GetObjectItemCaseSensitive(c, "consent");
+    const cJSON *sv = cJSON_GetObjectItemCaseSensitive(c, "suppression");
+    if (!cJSON_IsObject(c) || (cv && !cJSON_IsBool(cv) && !cJSON_IsNull(cv)) ||
+        (sv && !cJSON_IsString(sv)) || !get_int(c, "consent_at", &s->consent_at) ||
+        !get_int(c, "suppressed_at", &s->suppressed_at))
+        return false;
+    s->consent =
+        cJSON_IsBool(cv) ? (cJSON_IsTrue(cv) ? TS_TRI_TRUE : TS_TRI_FALSE) : TS_TRI_UNKNOWN;
+    s->suppression = sv ? ts_suppr_reason_parse(sv->valuestring) : TS_SUPPR_NONE;
+    s->blocked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "blocked"));
+    return true;
+}
+
+/* The state object's members into *st (zeroed by the caller). */
+static ts_err_t state_read(const cJSON *root, ts_consent_state_t *st, char *errstr,
+                           size_t errstr_size) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "v");
+    if (!cJSON_IsNumber(v) || v->valueint != 1) return BAD("unknown version");
+    if (!get_int(root, "offset", &st->next_offset) || st->next_offset < 0) return BAD("bad offset");
+    for (int i = 0; i < TS_CONSENT__CHANNELS; i++) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, channel_names[i]);
+        if (c && !channel_read(c, &st->ch[i]))
+            return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "consent state: bad %s member",
+                             channel_names[i]);
+    }
+    return TS_OK;
+}
+
 ts_err_t ts_consent_state_parse(const char *json, size_t len, ts_consent_state_t *st, char *errstr,
                                 size_t errstr_size) {
     memset(st, 0, sizeof *st);
     cJSON *root = cJSON_ParseWithLength(json, len);
-    ts_err_t rc = TS_OK;
-    if (!cJSON_IsObject(root)) {
-        rc = ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "consent state: not a JSON object");
-        goto done;
-    }
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "v");
-    if (!cJSON_IsNumber(v) || v->valueint != 1) {
-        rc = ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "consent state: unknown version");
-        goto done;
-    }
-    if (!get_int(root, "offset", &st->next_offset) || st->next_offset < 0) {
-        rc = ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "consent state: bad offset");
-        goto done;
-    }
-    for (int i = 0; i < TS_CONSENT__CHANNELS; i++) {
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, channel_names[i]);
-        if (!c) continue;
-        ts_consent_channel_state_t *s = &st->ch[i];
-        const cJSON *cv = cJSON_GetObjectItemCaseSensitive(c, "consent");
-        const cJSON *sv = cJSON_GetObjectItemCaseSensitive(c, "suppression");
-        if (!cJSON_IsObject(c) || (cv && !cJSON_IsBool(cv) && !cJSON_IsNull(cv)) ||
-            (sv && !cJSON_IsString(sv)) || !get_int(c, "consent_at", &s->consent_at) ||
-            !get_int(c, "suppressed_at", &s->suppressed_at)) {
-            rc = ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "consent state: bad %s member",
-                           channel_names[i]);
-            goto done;
-        }
-        s->consent =
-            cJSON_IsBool(cv) ? (cJSON_IsTrue(cv) ? TS_TRI_TRUE : TS_TRI_FALSE) : TS_TRI_UNKNOWN;
-        s->suppression = sv ? ts_suppr_reason_parse(sv->valuestring) : TS_SUPPR_NONE;
-        s->blocked = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "blocked"));
-    }
-done:
+    ts_err_t rc =
+        cJSON_IsObject(root) ? state_read(root, st, errstr, errstr_size) : BAD("not a JSON object");
     cJSON_Delete(root);
     if (rc) memset(st, 0, sizeof *st);
     return rc;

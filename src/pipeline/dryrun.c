@@ -112,8 +112,7 @@ static void object_with(ts_buf_t *out, const char *json, size_t len) {
 static void write_line(ts_buf_t *out, const ts_config_t *cfg, uint64_t lineno,
                        const ts_mapped_t *m) {
     ts_jw_t w;
-    ts_jw_init(&w, out);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, out);
     ts_jw_key(&w, "input");
     ts_jw_int(&w, (int64_t)lineno);
     ts_jw_key(&w, "account");

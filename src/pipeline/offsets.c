@@ -34,8 +34,7 @@ struct ts_offsets_s {
 
 ts_offsets_t *ts_offsets_new(size_t max_inflight) {
     ts_offsets_t *t = calloc(1, sizeof *t);
-    if (!t) return NULL;
-    t->max_inflight = max_inflight ? max_inflight : 1;
+    if (t) t->max_inflight = max_inflight ? max_inflight : 1;
     return t;
 }
 

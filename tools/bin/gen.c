@@ -16,7 +16,6 @@
  * as JSON or, with --format avro, Confluent-framed Avro; the --out-* are
  * then optional.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,7 @@
 
 #include "tillstream/avro.h"
 #include "tillstream/avro_enc.h"
+#include "tillstream/cli.h"
 #include "tillstream/gen.h"
 #include "tillstream/kconf.h"
 #include "tillstream/registry.h"
@@ -208,71 +208,47 @@ static void usage(void) {
            "--kafka: produce keyed records to the topics (JSON or Avro).\n");
 }
 
-static int parse_format(args_t *a, const char *v) {
+static int parse_format(void *dst, const char *v) {
     if (strcmp(v, "json") && strcmp(v, "avro")) {
         fprintf(stderr, "tillstream-gen: --format json|avro\n");
-        return -1;
+        return 2;
     }
-    a->avro = !strcmp(v, "avro");
+    *(bool *)dst = !strcmp(v, "avro");
     return 0;
 }
 
 /* Fills *a: -1 to go on, else the exit code (--help, --version, usage). */
 static int parse_args(args_t *a, int argc, char **argv) {
-    static const struct option opts[] = {{"customers", 1, NULL, 'c'},
-                                         {"orders", 1, NULL, 'o'},
-                                         {"seed", 1, NULL, 's'},
-                                         {"rate", 1, NULL, 'r'},
-                                         {"online-share", 1, NULL, 'n'},
-                                         {"unmapped-share", 1, NULL, 'u'},
-                                         {"no-contact-share", 1, NULL, 'x'},
-                                         {"out-customers", 1, NULL, 'C'},
-                                         {"out-orders", 1, NULL, 'O'},
-                                         {"keys", 0, NULL, 'k'},
-                                         {"format", 1, NULL, 'f'},
-                                         {"registry", 1, NULL, 'R'},
-                                         {"topic-customers", 1, NULL, 't'},
-                                         {"topic-orders", 1, NULL, 'T'},
-                                         {"writer-schema-customers", 1, NULL, 'w'},
-                                         {"writer-schema-orders", 1, NULL, 'W'},
-                                         {"schema-id-customers", 1, NULL, 'i'},
-                                         {"schema-id-orders", 1, NULL, 'I'},
-                                         {"counts", 0, NULL, 'K'},
-                                         {"kafka", 1, NULL, 'B'},
-                                         {"help", 0, NULL, 'h'},
-                                         {"version", 0, NULL, 'V'},
-                                         {NULL, 0, NULL, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': a->customers = strtoul(optarg, NULL, 10); break;
-        case 'o': a->orders = strtoul(optarg, NULL, 10); break;
-        case 's': a->seed = strtoull(optarg, NULL, 10); break;
-        case 'r': a->rate = atof(optarg); break;
-        case 'n': a->online = atof(optarg); break;
-        case 'u': a->unmapped = atof(optarg); break;
-        case 'x': a->nocontact = atof(optarg); break;
-        case 'C': a->oc = optarg; break;
-        case 'O': a->oo = optarg; break;
-        case 'k': a->keys = true; break;
-        case 'f':
-            if (parse_format(a, optarg)) return 2;
-            break;
-        case 'R': a->registry = optarg; break;
-        case 't': a->topic_c = optarg; break;
-        case 'T': a->topic_o = optarg; break;
-        case 'w': a->wsc = optarg; break;
-        case 'W': a->wso = optarg; break;
-        case 'i': a->id_c = strtol(optarg, NULL, 10); break;
-        case 'I': a->id_o = strtol(optarg, NULL, 10); break;
-        case 'K': a->counts = true; break;
-        case 'B': a->kafka = optarg; break;
-        case 'h': usage(); return 0;
-        case 'V': printf("tillstream-gen %s\n", TS_VERSION); return 0;
-        default: return 2;
-        }
+    const ts_cli_opt_t opts[] = {
+        TS_CLI("customers", SIZE, &a->customers),
+        TS_CLI("orders", SIZE, &a->orders),
+        TS_CLI("seed", U64, &a->seed),
+        TS_CLI("rate", DOUBLE, &a->rate),
+        TS_CLI("online-share", DOUBLE, &a->online),
+        TS_CLI("unmapped-share", DOUBLE, &a->unmapped),
+        TS_CLI("no-contact-share", DOUBLE, &a->nocontact),
+        TS_CLI("out-customers", STR, &a->oc),
+        TS_CLI("out-orders", STR, &a->oo),
+        TS_CLI("keys", FLAG, &a->keys),
+        TS_CLI_FN("format", &a->avro, parse_format),
+        TS_CLI("registry", STR, &a->registry),
+        TS_CLI("topic-customers", STR, &a->topic_c),
+        TS_CLI("topic-orders", STR, &a->topic_o),
+        TS_CLI("writer-schema-customers", STR, &a->wsc),
+        TS_CLI("writer-schema-orders", STR, &a->wso),
+        TS_CLI("schema-id-customers", LONG, &a->id_c),
+        TS_CLI("schema-id-orders", LONG, &a->id_o),
+        TS_CLI("counts", FLAG, &a->counts),
+        TS_CLI("kafka", STR, &a->kafka),
+        TS_CLI_RET("help", 'h'),
+        TS_CLI_RET("version", 'V'),
+    };
+    switch (ts_cli_parse(argc, argv, opts, sizeof opts / sizeof *opts)) {
+    case 0: return -1;
+    case 'h': usage(); return 0;
+    case 'V': printf("tillstream-gen %s\n", TS_VERSION); return 0;
+    default: return 2;
     }
-    return -1;
 }
 
 /* Where the records go: JSON lines, Avro files, a Kafka producer. */

@@ -1230,12 +1230,12 @@ static int redrive_produce(redrive_t *r) {
 }
 
 static void redrive_free(redrive_t *r) {
-    for (size_t i = 0; i < r->n; i++) {
-        free(r->c[i].src_topic);
-        free(r->c[i].key);
-        free(r->c[i].match);
-        free(r->c[i].value);
-        if (r->c[i].headers) rd_kafka_headers_destroy(r->c[i].headers);
+    for (cand_t *c = r->c; c && c < r->c + r->n; c++) {
+        free(c->src_topic);
+        free(c->key);
+        free(c->match);
+        free(c->value);
+        if (c->headers) rd_kafka_headers_destroy(c->headers);
     }
     free(r->c);
     free(r->legacy);
@@ -1367,8 +1367,7 @@ static int audit_one(void *opaque, rd_kafka_message_t *m) {
 
 static void audit_free(audit_t *a) {
     smap_free(&a->ids);
-    for (size_t i = 0; i < a->n_outlets; i++) free(a->outlets[i]);
-    free(a->outlets);
+    ts_strv_free(a->outlets, a->n_outlets);
     ts_arena_destroy(a->arena);
     ts_router_destroy(a->router);
     ts_decoder_destroy(a->dec);

@@ -110,8 +110,7 @@ void ts_gen_customer(ts_gen_t *g, size_t i, ts_buf_t *key, ts_buf_t *value) {
     derive(g, i, &c);
     ts_buf_puts(key, c.id);
     ts_jw_t w;
-    ts_jw_init(&w, value);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, value);
     ts_jw_kv_str(&w, "customer_id", c.id);
     ts_jw_key(&w, "email");
     ts_jw_str(&w, c.has_email ? c.email : NULL);
@@ -170,8 +169,7 @@ void ts_gen_order(ts_gen_t *g, ts_buf_t *key, ts_buf_t *value) {
     size_t first = pick(g, N_PRODUCTS);
     long total_cents = 0;
     ts_jw_t w;
-    ts_jw_init(&w, value);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, value);
     ts_jw_kv_str(&w, "order_id", oid);
     ts_jw_kv_str(&w, "customer_id", c.id);
     ts_jw_kv_str(&w, "outlet_id", outlet);

@@ -331,8 +331,7 @@ static void error_doc(ts_sim_t *s, ts_buf_t *b, unsigned status, const char *cod
     ts_jw_t w;
     char id[40];
     new_uuid(s, id, sizeof id);
-    ts_jw_init(&w, b);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, b);
     ts_jw_key(&w, "errors");
     ts_jw_arr_open(&w);
     ts_jw_obj_open(&w);
@@ -1824,6 +1823,16 @@ static enum MHD_Result sim_jobs(ts_sim_t *s, struct MHD_Connection *c, const cha
     return r;
 }
 
+/* Forgets an account's accepted ids and passes each of its JSON-lines
+ * logs to done (ts_buf_reset for a reset, ts_buf_free to destroy). */
+static void acct_forget(acct_t *a, void (*done)(ts_buf_t *)) {
+    strset_free(&a->events);
+    strset_free(&a->profiles);
+    ts_buf_t *logs[] = {&a->events_jsonl, &a->profiles_jsonl, &a->deletions_jsonl,
+                        &a->suppressions_jsonl};
+    for (size_t i = 0; i < sizeof logs / sizeof *logs; i++) done(logs[i]);
+}
+
 /* POST /__sim/reset: forget every request, event, profile and job. */
 static enum MHD_Result sim_reset(ts_sim_t *s, struct MHD_Connection *c) {
     pthread_mutex_lock(&s->mu);
@@ -1831,12 +1840,7 @@ static enum MHD_Result sim_reset(ts_sim_t *s, struct MHD_Connection *c) {
     for (size_t k = 0; k < MAX_JOBS; k++) job_clear(&s->jobring[k]);
     for (size_t i = 0; i < s->n_acc; i++) {
         acct_t *a = &s->acc[i];
-        strset_free(&a->events);
-        strset_free(&a->profiles);
-        ts_buf_reset(&a->events_jsonl);
-        ts_buf_reset(&a->profiles_jsonl);
-        ts_buf_reset(&a->deletions_jsonl);
-        ts_buf_reset(&a->suppressions_jsonl);
+        acct_forget(a, ts_buf_reset);
         memset(&a->st, 0, sizeof a->st);
         memset(a->by_code, 0, sizeof a->by_code);
         for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++) a->win[ep].burst.n = a->win[ep].steady.n = 0;
@@ -2035,12 +2039,7 @@ void ts_sim_destroy(ts_sim_t *s) {
         free(a->name);
         if (a->key) memset(a->key, 0, strlen(a->key));
         free(a->key);
-        strset_free(&a->events);
-        strset_free(&a->profiles);
-        ts_buf_free(&a->events_jsonl);
-        ts_buf_free(&a->profiles_jsonl);
-        ts_buf_free(&a->deletions_jsonl);
-        ts_buf_free(&a->suppressions_jsonl);
+        acct_forget(a, ts_buf_free);
         cJSON_Delete(a->by_metric);
         sim_profiles_destroy(a->prof);
         for (int ep = 0; ep < TS_SIM_EP__COUNT; ep++) {

@@ -453,16 +453,41 @@ static bool profile_hit(const sim_profiles_t *p, size_t i, const void *filter, h
     return true;
 }
 
-static void put_link(ts_buf_t *b, const char *base, const char *filter, const char *additional,
-                     int size, bool size_given, const char *cursor) {
-    ts_buf_printf(b, "%s/api/profiles/", base);
+/* base + path, then "?name=value&..." for each q[i] with a value (both
+ * percent-encoded; q ends at {NULL, NULL}), then the page cursor. */
+static void put_link(ts_buf_t *b, const char *base, const char *path, const char *q[][2],
+                     const char *cursor) {
+    ts_buf_printf(b, "%s%s", base, path);
     char sep = '?';
-    if (filter) ts_buf_printf(b, "%cfilter=", sep), ts_buf_urlenc(b, filter), sep = '&';
-    if (additional)
-        ts_buf_printf(b, "%cadditional-fields%%5Bprofile%%5D=", sep), ts_buf_urlenc(b, additional),
-            sep = '&';
-    if (size_given) ts_buf_printf(b, "%cpage%%5Bsize%%5D=%d", sep, size), sep = '&';
+    for (int i = 0; q[i][0]; i++) {
+        if (!q[i][1]) continue;
+        ts_buf_putc(b, sep);
+        ts_buf_urlenc(b, q[i][0]);
+        ts_buf_putc(b, '=');
+        ts_buf_urlenc(b, q[i][1]);
+        sep = '&';
+    }
     if (cursor) ts_buf_printf(b, "%cpage%%5Bcursor%%5D=", sep), ts_buf_urlenc(b, cursor);
+}
+
+/* A page's "links": self (at cursor) and, when more hits follow the last
+ * one shown (last), next: a cursor tagged tag just after it. */
+static void put_page_links(ts_jw_t *w, const char *base, const char *path, const char *q[][2],
+                           const char *cursor, char tag, const hit_t *last) {
+    ts_buf_t lb = TS_BUF_INIT;
+    ts_jw_key(w, "links");
+    ts_jw_obj_open(w);
+    put_link(&lb, base, path, q, cursor);
+    ts_jw_kv_str(w, "self", lb.data);
+    if (last) {
+        char next[64];
+        cursor_put(tag, last, next, sizeof next);
+        ts_buf_reset(&lb);
+        put_link(&lb, base, path, q, next);
+        ts_jw_kv_str(w, "next", lb.data);
+    }
+    ts_jw_obj_close(w);
+    ts_buf_free(&lb);
 }
 
 /* A profile resource up to its open attributes object: type, id, email,
@@ -562,8 +587,7 @@ unsigned sim_profiles_get(sim_profiles_t *p, const char *filter, const char *add
     hit_t *hits = select_hits(p, p->n, profile_hit, &f, has_after ? &after : NULL, false, &nh);
     if (!hits) return snprintf(err, errsz, "out of memory"), 500;
     ts_jw_t w;
-    ts_jw_init(&w, out);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, out);
     ts_jw_key(&w, "data");
     ts_jw_arr_open(&w);
     size_t shown = nh < (size_t)size ? nh : (size_t)size;
@@ -586,21 +610,16 @@ unsigned sim_profiles_get(sim_profiles_t *p, const char *filter, const char *add
         ts_jw_obj_close(&w);
     }
     ts_jw_arr_close(&w);
-    ts_jw_key(&w, "links");
-    ts_jw_obj_open(&w);
-    ts_buf_reset(&link);
-    put_link(&link, base, filter, additional, size, page_size != NULL, cursor);
-    ts_jw_kv_str(&w, "self", link.data);
-    if (nh > shown) {
-        char next[64];
-        cursor_put('c', &hits[shown - 1], next, sizeof next);
-        ts_buf_reset(&link);
-        put_link(&link, base, filter, additional, size, page_size != NULL, next);
-        ts_jw_kv_str(&w, "next", link.data);
-    }
-    ts_jw_obj_close(&w);
-    ts_jw_obj_close(&w);
     ts_buf_free(&link);
+    char psz[16];
+    snprintf(psz, sizeof psz, "%d", size);
+    const char *qs[][2] = {{"filter", filter},
+                           {"additional-fields[profile]", additional},
+                           {"page[size]", page_size ? psz : NULL},
+                           {NULL, NULL}};
+    put_page_links(&w, base, "/api/profiles/", qs, cursor, 'c',
+                   nh > shown ? &hits[shown - 1] : NULL);
+    ts_jw_obj_close(&w);
     free(hits);
     return 200;
 }
@@ -609,8 +628,7 @@ void sim_profiles_jsonl(const sim_profiles_t *p, ts_buf_t *out) {
     for (size_t i = 0; i < p->n; i++) {
         const prof_t *pr = &p->v[i];
         ts_jw_t w;
-        ts_jw_init(&w, out);
-        ts_jw_obj_open(&w);
+        ts_jw_init_obj(&w, out);
         ts_jw_kv_str(&w, "id", pr->id);
         ts_jw_kv_str(&w, "email", pr->email);
         ts_jw_kv_str(&w, "phone_number", pr->phone);
@@ -690,8 +708,7 @@ unsigned sim_profiles_metrics_get(const char *filter, const char *fields, const 
         return snprintf(err, errsz, "Invalid page cursor"),
                snprintf(param, paramsz, "page[cursor]"), 400;
     ts_jw_t w;
-    ts_jw_init(&w, out);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, out);
     ts_jw_key(&w, "data");
     ts_jw_arr_open(&w);
     for (size_t k = 0; k < N_METRICS; k++) {
@@ -804,20 +821,6 @@ static bool event_hit(const sim_profiles_t *p, size_t i, const void *filter, hit
     if (!ev_matches(&p->ev[i], filter)) return false;
     *h = (hit_t){p->ev[i].ts, i};
     return true;
-}
-
-static void put_link_ev(ts_buf_t *b, const char *base, const char *q[][2], const char *cursor) {
-    ts_buf_printf(b, "%s/api/events/", base);
-    char sep = '?';
-    for (int i = 0; q[i][0]; i++) {
-        if (!q[i][1]) continue;
-        ts_buf_putc(b, sep);
-        ts_buf_urlenc(b, q[i][0]);
-        ts_buf_putc(b, '=');
-        ts_buf_urlenc(b, q[i][1]);
-        sep = '&';
-    }
-    if (cursor) ts_buf_printf(b, "%cpage%%5Bcursor%%5D=", sep), ts_buf_urlenc(b, cursor);
 }
 
 /* Get Events' query, checked: the filter, the order, what to include,
@@ -949,15 +952,12 @@ unsigned sim_profiles_events_get(sim_profiles_t *p, const char *filter, const ch
     if (!hits) return snprintf(err, errsz, "out of memory"), 500;
     size_t shown = nh < (size_t)q.size ? nh : (size_t)q.size;
     ts_jw_t w;
-    ts_jw_init(&w, out);
-    ts_jw_obj_open(&w);
+    ts_jw_init_obj(&w, out);
     ts_jw_key(&w, "data");
     ts_jw_arr_open(&w);
     for (size_t k = 0; k < shown; k++) ev_resource(&w, p, hits[k].idx, base);
     ts_jw_arr_close(&w);
     if (q.inc_profile || q.inc_metric) ev_included(&w, p, &q, hits, shown, base);
-    ts_jw_key(&w, "links");
-    ts_jw_obj_open(&w);
     char psz[16];
     snprintf(psz, sizeof psz, "%d", q.size);
     const char *qs[][2] = {{"filter", filter},
@@ -966,18 +966,7 @@ unsigned sim_profiles_events_get(sim_profiles_t *p, const char *filter, const ch
                            {"fields[profile]", fields_profile},
                            {"page[size]", page_size ? psz : NULL},
                            {NULL, NULL}};
-    ts_buf_t lb = TS_BUF_INIT;
-    put_link_ev(&lb, base, qs, cursor);
-    ts_jw_kv_str(&w, "self", lb.data);
-    if (nh > shown) {
-        char next[64];
-        cursor_put('e', &hits[shown - 1], next, sizeof next);
-        ts_buf_reset(&lb);
-        put_link_ev(&lb, base, qs, next);
-        ts_jw_kv_str(&w, "next", lb.data);
-    }
-    ts_buf_free(&lb);
-    ts_jw_obj_close(&w);
+    put_page_links(&w, base, "/api/events/", qs, cursor, 'e', nh > shown ? &hits[shown - 1] : NULL);
     ts_jw_obj_close(&w);
     free(hits);
     return 200;
