@@ -7,7 +7,7 @@
 # control).
 . "$TS_SOURCE_DIR/tests/lib.sh"
 py=${TS_CACHE:-$HOME/.cache/tillstream}/venv/bin/python
-start_sim --job-delay-ms 400
+start_sim --job-delay-ms 3000   # long enough to see it pending on a loaded machine
 base="http://127.0.0.1:$sim_port"
 H=(-H "Authorization: Klaviyo-API-Key pk_it_a" -H "revision: 2026-07-15")
 body=$(python3 - <<'PY'
@@ -31,7 +31,7 @@ job="$base/api/profile-bulk-import-jobs/$id"
 curl -sS -f "${H[@]}" "$job" >"$work/r/job-pending.json"
 grep -q '"status":"queued"\|"status":"processing"' "$work/r/job-pending.json"
 done_=""
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
   curl -sS -f "${H[@]}" "$job/" >"$work/r/job-complete.json"
   grep -q '"status":"complete"' "$work/r/job-complete.json" && { done_=1; break; }
   sleep 0.1
