@@ -14,6 +14,7 @@
 #include <avro.h>
 #include <cjson/cJSON.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -417,6 +418,77 @@ static ts_err_t get_enum(cx_t *c, avro_value_t *rec, const char *name, int nsym,
 
 #define P(buf, fmt, ...) (snprintf(buf, sizeof buf, fmt, __VA_ARGS__), buf)
 
+/* One scalar field of a record: its schema name, its getter and its place
+ * in the struct. A table of them is read in order, and the first field
+ * that does not decode is the error. */
+typedef enum { F_ID, F_STR, F_TRI, F_LONG, F_DEC } ftype_t;
+typedef struct {
+    const char *name;
+    ftype_t type;
+    size_t off;
+} field_t;
+
+#define FLD(type, T, m)                                                                            \
+    { #m, type, offsetof(T, m) }
+#define FLD_AS(type, T, name, m)                                                                   \
+    { name, type, offsetof(T, m) }
+
+static ts_err_t get_fields(cx_t *c, avro_value_t *r, void *o, const field_t *f, size_t n) {
+    ts_err_t rc = TS_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        void *p = (char *)o + f[i].off;
+        switch (f[i].type) {
+        case F_ID: rc = get_id(c, r, f[i].name, p); break;
+        case F_STR: rc = get_str(c, r, f[i].name, p); break;
+        case F_TRI: rc = get_tri(c, r, f[i].name, p); break;
+        case F_LONG: rc = get_long(c, r, f[i].name, p); break;
+        case F_DEC: rc = get_dec(c, r, f[i].name, p); break;
+        }
+    }
+    return rc;
+}
+
+#define GET_FIELDS(c, r, o, tab) get_fields((c), (r), (o), (tab), sizeof(tab) / sizeof(tab)[0])
+
+/* A customer's fields after its id and person. */
+static const field_t customer_fields[] = {
+    FLD(F_TRI, ts_customer_t, email_consent),
+    FLD(F_TRI, ts_customer_t, sms_consent),
+    FLD(F_STR, ts_customer_t, date_of_birth),
+    FLD(F_TRI, ts_customer_t, loyalty_member),
+    FLD_AS(F_LONG, ts_customer_t, "created_at", created_at_ms),
+    FLD_AS(F_LONG, ts_customer_t, "updated_at", updated_at_ms),
+    FLD_AS(F_LONG, ts_customer_t, "email_consent_at", email_consent_at_ms),
+    FLD_AS(F_LONG, ts_customer_t, "sms_consent_at", sms_consent_at_ms),
+};
+
+static const field_t address_fields[] = {
+    FLD(F_STR, ts_address_t, line1),    FLD(F_STR, ts_address_t, line2),
+    FLD(F_STR, ts_address_t, city),     FLD(F_STR, ts_address_t, region),
+    FLD(F_STR, ts_address_t, postcode), FLD(F_STR, ts_address_t, country),
+};
+
+/* A line's fields but its categories. */
+static const field_t line_fields[] = {
+    FLD(F_ID, ts_order_line_t, line_id),      FLD(F_STR, ts_order_line_t, product_id),
+    FLD(F_STR, ts_order_line_t, sku),         FLD(F_STR, ts_order_line_t, name),
+    FLD(F_DEC, ts_order_line_t, quantity),    FLD(F_DEC, ts_order_line_t, unit_price),
+    FLD(F_DEC, ts_order_line_t, row_total),   FLD(F_DEC, ts_order_line_t, discount),
+    FLD(F_STR, ts_order_line_t, brand),       FLD(F_STR, ts_order_line_t, image_url),
+    FLD(F_STR, ts_order_line_t, product_url),
+};
+
+/* An order's ids (before channel) and money (after currency). */
+static const field_t order_ids[] = {
+    FLD(F_ID, ts_order_t, order_id), FLD(F_STR, ts_order_t, customer_id),
+    FLD(F_STR, ts_order_t, outlet_id), FLD(F_STR, ts_order_t, outlet_name)};
+static const field_t order_money[] = {
+    FLD(F_DEC, ts_order_t, total), FLD(F_DEC, ts_order_t, discount), FLD(F_DEC, ts_order_t, tax)};
+
+static const field_t refund_fields[] = {FLD(F_STR, ts_refund_t, refund_id),
+                                        FLD(F_STR, ts_refund_t, reason),
+                                        FLD(F_DEC, ts_refund_t, amount)};
+
 /* A nested record's error gets its place in front ("customer." or
  * "lines[2]."; idx < 0: no index), so the paths inside are relative and
  * nothing is formatted for records that decode. */
@@ -438,34 +510,17 @@ static ts_err_t get_person(cx_t *c, avro_value_t *r, ts_person_dst_t p) {
     return TS_OK;
 }
 
-static ts_err_t get_address(cx_t *c, avro_value_t *r, ts_address_t *a) {
-    ts_err_t rc;
-    if ((rc = get_str(c, r, "line1", &a->line1)) || (rc = get_str(c, r, "line2", &a->line2)) ||
-        (rc = get_str(c, r, "city", &a->city)) || (rc = get_str(c, r, "region", &a->region)) ||
-        (rc = get_str(c, r, "postcode", &a->postcode)) ||
-        (rc = get_str(c, r, "country", &a->country)))
-        return rc;
-    return TS_OK;
-}
-
 static ts_err_t to_customer(cx_t *c, avro_value_t *r, ts_customer_t *o) {
     ts_err_t rc;
     memset(o, 0, sizeof *o);
     if ((rc = get_id(c, r, "customer_id", &o->customer_id)) ||
-        (rc = get_person(c, r, TS_PERSON_DST(o))) ||
-        (rc = get_tri(c, r, "email_consent", &o->email_consent)) ||
-        (rc = get_tri(c, r, "sms_consent", &o->sms_consent)) ||
-        (rc = get_str(c, r, "date_of_birth", &o->date_of_birth)) ||
-        (rc = get_tri(c, r, "loyalty_member", &o->loyalty_member)) ||
-        (rc = get_long(c, r, "created_at", &o->created_at_ms)) ||
-        (rc = get_long(c, r, "updated_at", &o->updated_at_ms)) ||
-        (rc = get_long(c, r, "email_consent_at", &o->email_consent_at_ms)) ||
-        (rc = get_long(c, r, "sms_consent_at", &o->sms_consent_at_ms)))
+        (rc = get_person(c, r, TS_PERSON_DST(o))) || (rc = GET_FIELDS(c, r, o, customer_fields)))
         return rc;
     avro_value_t ad;
     if ((rc = field(c, r, "billing_address", &ad, &o->has_billing_address))) return rc;
     if (o->has_billing_address)
-        return nested_error(c, get_address(c, &ad, &o->billing_address), "billing_address", -1);
+        return nested_error(c, GET_FIELDS(c, &ad, &o->billing_address, address_fields),
+                            "billing_address", -1);
     return TS_OK;
 }
 
@@ -475,17 +530,7 @@ static ts_err_t to_line(cx_t *c, avro_value_t *l, size_t i, ts_order_line_t *o) 
     char p[64];
     ts_err_t rc;
     memset(o, 0, sizeof *o);
-    if ((rc = get_id(c, l, "line_id", &o->line_id)) ||
-        (rc = get_str(c, l, "product_id", &o->product_id)) ||
-        (rc = get_str(c, l, "sku", &o->sku)) || (rc = get_str(c, l, "name", &o->name)) ||
-        (rc = get_dec(c, l, "quantity", &o->quantity)) ||
-        (rc = get_dec(c, l, "unit_price", &o->unit_price)) ||
-        (rc = get_dec(c, l, "row_total", &o->row_total)) ||
-        (rc = get_dec(c, l, "discount", &o->discount)) ||
-        (rc = get_str(c, l, "brand", &o->brand)) ||
-        (rc = get_str(c, l, "image_url", &o->image_url)) ||
-        (rc = get_str(c, l, "product_url", &o->product_url)))
-        return rc;
+    if ((rc = GET_FIELDS(c, l, o, line_fields))) return rc;
     avro_value_t cats;
     bool present;
     if ((rc = field(c, l, "categories", &cats, &present))) return rc;
@@ -516,11 +561,7 @@ static ts_err_t order_head(cx_t *c, avro_value_t *r, ts_order_t *o) {
     ts_err_t rc;
     int e;
     const char *cur;
-    if ((rc = get_id(c, r, "order_id", &o->order_id)) ||
-        (rc = get_str(c, r, "customer_id", &o->customer_id)) ||
-        (rc = get_str(c, r, "outlet_id", &o->outlet_id)) ||
-        (rc = get_str(c, r, "outlet_name", &o->outlet_name)))
-        return rc;
+    if ((rc = GET_FIELDS(c, r, o, order_ids))) return rc;
     if ((rc = get_enum(c, r, "channel", 2, &e))) return rc;
     o->channel = (ts_channel_t)e;
     if ((rc = get_enum(c, r, "status", 5, &e))) return rc;
@@ -540,10 +581,7 @@ static ts_err_t order_head(cx_t *c, avro_value_t *r, ts_order_t *o) {
         if (strlen(cur) != 3) return bad(c, "currency", "expected a 3-letter ISO 4217 code");
         memcpy(o->currency, cur, 4);
     }
-    if ((rc = get_dec(c, r, "total", &o->total)) ||
-        (rc = get_dec(c, r, "discount", &o->discount)) || (rc = get_dec(c, r, "tax", &o->tax)))
-        return rc;
-    return TS_OK;
+    return GET_FIELDS(c, r, o, order_money);
 }
 
 static ts_err_t order_lines(cx_t *c, avro_value_t *r, ts_order_t *o) {
@@ -569,9 +607,7 @@ static ts_err_t order_parts(cx_t *c, avro_value_t *r, ts_order_t *o) {
     avro_value_t rf, cs;
     ts_err_t rc = field(c, r, "refund", &rf, &o->refund.present);
     if (!rc && o->refund.present) {
-        if ((rc = get_str(c, &rf, "refund_id", &o->refund.refund_id)) ||
-            (rc = get_str(c, &rf, "reason", &o->refund.reason)) ||
-            (rc = get_dec(c, &rf, "amount", &o->refund.amount)))
+        if ((rc = GET_FIELDS(c, &rf, &o->refund, refund_fields)))
             return nested_error(c, rc, "refund", -1);
     }
     ts_customer_ref_t *C = &o->customer;

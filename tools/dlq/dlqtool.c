@@ -20,6 +20,7 @@
 
 #include <cJSON.h>
 #include <librdkafka/rdkafka.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -428,6 +429,31 @@ static void add_dec(cJSON *o, const char *name, ts_decimal_t d) {
         cJSON_AddStringToObject(o, name, buf);
 }
 
+/* One string or decimal field of a record, by its schema name and its
+ * place in the struct: the record-to-JSON field lists below are tables. */
+typedef struct {
+    const char *name;
+    bool dec; /* a ts_decimal_t; else a const char * (NULL: null) */
+    size_t off;
+} field_t;
+
+#define F_STR(T, m)                                                                                \
+    { #m, false, offsetof(T, m) }
+#define F_DEC(T, m)                                                                                \
+    { #m, true, offsetof(T, m) }
+
+static void add_fields(cJSON *o, const void *rec, const field_t *f, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const char *p = (const char *)rec + f[i].off;
+        if (f[i].dec)
+            add_dec(o, f[i].name, *(const ts_decimal_t *)(const void *)p);
+        else
+            add_str(o, f[i].name, *(const char *const *)(const void *)p);
+    }
+}
+
+#define ADD_FIELDS(o, rec, tab) add_fields((o), (rec), (tab), sizeof(tab) / sizeof(tab)[0])
+
 /* A person's id and five strings: a customer record and an order's
  * customer snapshot print the same six. */
 typedef struct {
@@ -442,32 +468,47 @@ typedef struct {
         .home_outlet_id = (x)->home_outlet_id                                                      \
     }
 
-static void add_person(cJSON *o, person_t p) {
-    add_str(o, "customer_id", p.customer_id);
-    add_str(o, "email", p.email);
-    add_str(o, "phone", p.phone);
-    add_str(o, "first_name", p.first_name);
-    add_str(o, "last_name", p.last_name);
-    add_str(o, "home_outlet_id", p.home_outlet_id);
-}
+static const field_t person_fields[] = {
+    F_STR(person_t, customer_id), F_STR(person_t, email),     F_STR(person_t, phone),
+    F_STR(person_t, first_name),  F_STR(person_t, last_name), F_STR(person_t, home_outlet_id),
+};
+
+static const field_t address_fields[] = {
+    F_STR(ts_address_t, line1),  F_STR(ts_address_t, line2),    F_STR(ts_address_t, city),
+    F_STR(ts_address_t, region), F_STR(ts_address_t, postcode), F_STR(ts_address_t, country),
+};
+
+/* An order's head (before channel) and totals (after currency). */
+static const field_t order_head[] = {F_STR(ts_order_t, order_id), F_STR(ts_order_t, customer_id),
+                                     F_STR(ts_order_t, outlet_id), F_STR(ts_order_t, outlet_name)};
+static const field_t order_totals[] = {F_DEC(ts_order_t, total), F_DEC(ts_order_t, discount),
+                                       F_DEC(ts_order_t, tax)};
+
+/* A line's fields before its categories, and after them. */
+static const field_t line_head[] = {
+    F_STR(ts_order_line_t, line_id),   F_STR(ts_order_line_t, product_id),
+    F_STR(ts_order_line_t, sku),       F_STR(ts_order_line_t, name),
+    F_DEC(ts_order_line_t, quantity),  F_DEC(ts_order_line_t, unit_price),
+    F_DEC(ts_order_line_t, row_total), F_DEC(ts_order_line_t, discount)};
+static const field_t line_tail[] = {F_STR(ts_order_line_t, brand),
+                                    F_STR(ts_order_line_t, image_url),
+                                    F_STR(ts_order_line_t, product_url)};
+
+static const field_t refund_fields[] = {F_STR(ts_refund_t, refund_id), F_STR(ts_refund_t, reason),
+                                        F_DEC(ts_refund_t, amount)};
+
+static void add_person(cJSON *o, person_t p) { ADD_FIELDS(o, &p, person_fields); }
 
 static cJSON *customer_json(const ts_customer_t *c) {
     cJSON *o = cJSON_CreateObject();
     add_person(o, PERSON_OF(c));
     add_tri(o, "email_consent", c->email_consent);
     add_tri(o, "sms_consent", c->sms_consent);
-    if (c->has_billing_address) {
-        cJSON *a = cJSON_AddObjectToObject(o, "billing_address");
-        const ts_address_t *b = &c->billing_address;
-        add_str(a, "line1", b->line1);
-        add_str(a, "line2", b->line2);
-        add_str(a, "city", b->city);
-        add_str(a, "region", b->region);
-        add_str(a, "postcode", b->postcode);
-        add_str(a, "country", b->country);
-    } else {
+    if (c->has_billing_address)
+        ADD_FIELDS(cJSON_AddObjectToObject(o, "billing_address"), &c->billing_address,
+                   address_fields);
+    else
         cJSON_AddNullToObject(o, "billing_address");
-    }
     add_str(o, "date_of_birth", c->date_of_birth);
     add_tri(o, "loyalty_member", c->loyalty_member);
     add_time(o, "created_at", c->created_at_ms, c->created_at_ms != 0);
@@ -477,46 +518,28 @@ static cJSON *customer_json(const ts_customer_t *c) {
 
 static cJSON *order_json(const ts_order_t *r) {
     cJSON *o = cJSON_CreateObject();
-    add_str(o, "order_id", r->order_id);
-    add_str(o, "customer_id", r->customer_id);
-    add_str(o, "outlet_id", r->outlet_id);
-    add_str(o, "outlet_name", r->outlet_name);
+    ADD_FIELDS(o, r, order_head);
     cJSON_AddStringToObject(o, "channel", ts_channel_name(r->channel));
     cJSON_AddStringToObject(o, "status", ts_order_status_name(r->status));
     cJSON_AddBoolToObject(o, "is_test", r->is_test);
     add_time(o, "occurred_at", r->occurred_at_ms, true);
     add_str(o, "currency", r->currency[0] ? r->currency : NULL);
-    add_dec(o, "total", r->total);
-    add_dec(o, "discount", r->discount);
-    add_dec(o, "tax", r->tax);
+    ADD_FIELDS(o, r, order_totals);
     cJSON *lines = cJSON_AddArrayToObject(o, "lines");
     for (size_t i = 0; i < r->n_lines; i++) {
         const ts_order_line_t *l = &r->lines[i];
         cJSON *j = cJSON_CreateObject();
-        add_str(j, "line_id", l->line_id);
-        add_str(j, "product_id", l->product_id);
-        add_str(j, "sku", l->sku);
-        add_str(j, "name", l->name);
-        add_dec(j, "quantity", l->quantity);
-        add_dec(j, "unit_price", l->unit_price);
-        add_dec(j, "row_total", l->row_total);
-        add_dec(j, "discount", l->discount);
+        ADD_FIELDS(j, l, line_head);
         cJSON *cats = cJSON_AddArrayToObject(j, "categories");
         for (size_t k = 0; k < l->n_categories; k++)
             cJSON_AddItemToArray(cats, cJSON_CreateString(l->categories[k]));
-        add_str(j, "brand", l->brand);
-        add_str(j, "image_url", l->image_url);
-        add_str(j, "product_url", l->product_url);
+        ADD_FIELDS(j, l, line_tail);
         cJSON_AddItemToArray(lines, j);
     }
-    if (r->refund.present) {
-        cJSON *f = cJSON_AddObjectToObject(o, "refund");
-        add_str(f, "refund_id", r->refund.refund_id);
-        add_str(f, "reason", r->refund.reason);
-        add_dec(f, "amount", r->refund.amount);
-    } else {
+    if (r->refund.present)
+        ADD_FIELDS(cJSON_AddObjectToObject(o, "refund"), &r->refund, refund_fields);
+    else
         cJSON_AddNullToObject(o, "refund");
-    }
     if (r->customer.present) {
         const ts_customer_ref_t *c = &r->customer;
         add_person(cJSON_AddObjectToObject(o, "customer"), PERSON_OF(c));
