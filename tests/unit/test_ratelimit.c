@@ -7,6 +7,7 @@
  */
 #include "testlib.h"
 #include <stdlib.h>
+#include <string.h>
 
 #include "tillstream/ratelimit.h"
 
@@ -163,6 +164,25 @@ static int fb_sum(const int *per_min, int from, int to) {
     return s;
 }
 
+/* Three members at share 1/3 of one account for 10 virtual minutes (the
+ * caller frees m->ok). */
+typedef struct {
+    ts_ratelimit_t rl[3];
+    fb_model_t m;
+    int sends[3][12]; /* per member, per minute */
+} fb_three_t;
+
+static void fb_three_members(fb_three_t *f, fb_busy_fn busy) {
+    int64_t t0 = 1000;
+    for (int k = 0; k < 3; k++) {
+        f->rl[k] = klaviyo_limiter(t0);
+        ts_ratelimit_set_share(&f->rl[k], 1.0 / 3.0);
+    }
+    f->m = (fb_model_t){.ok = malloc(4000 * sizeof(int64_t))};
+    memset(f->sends, 0, sizeof f->sends);
+    fb_run(f->rl, 3, t0, 600000, 300, busy, &f->m, f->sends);
+}
+
 static bool only_first_busy(int k, int64_t t, int64_t t0) { return (void)t, (void)t0, k == 0; }
 static bool all_busy(int k, int64_t t, int64_t t0) { return (void)k, (void)t, (void)t0, true; }
 static bool others_return(int k, int64_t t, int64_t t0) { return k == 0 || t >= t0 + 300000; }
@@ -287,68 +307,47 @@ static void test_three_members_share_one_account(void **state) {
 static void test_busy_member_borrows_what_idle_members_leave(void **state) {
     (void)state;
     /* skewed: three members at 1/3, only one has work for the account */
-    ts_ratelimit_t rl[3];
-    int64_t t0 = 1000;
-    for (int k = 0; k < 3; k++) {
-        rl[k] = klaviyo_limiter(t0);
-        ts_ratelimit_set_share(&rl[k], 1.0 / 3.0);
-    }
-    fb_model_t m = {.ok = malloc(4000 * sizeof(int64_t))};
-    int sends[3][12] = {{0}};
-    fb_run(rl, 3, t0, 600000, 300, only_first_busy, &m, sends);
+    fb_three_t f;
+    fb_three_members(&f, only_first_busy);
     /* the first window at its share (nothing is known about the others) */
-    assert_true(sends[0][0] >= 49 && sends[0][0] <= 51);
+    assert_true(f.sends[0][0] >= 49 && f.sends[0][0] <= 51);
     /* then it climbs to >= 90 % of the account's window and stays there */
-    assert_true(fb_sum(sends[0], 2, 10) >= 8 * 135);
-    assert_true(ts_ratelimit_borrowed(&rl[0]) > 0.5);
-    assert_true(m.window_peak <= 150);
-    assert_true(m.refused * 200 < m.sent); /* < 0.5 % */
-    free(m.ok);
+    assert_true(fb_sum(f.sends[0], 2, 10) >= 8 * 135);
+    assert_true(ts_ratelimit_borrowed(&f.rl[0]) > 0.5);
+    assert_true(f.m.window_peak <= 150);
+    assert_true(f.m.refused * 200 < f.m.sent); /* < 0.5 % */
+    free(f.m.ok);
 }
 
 static void test_even_members_do_not_borrow(void **state) {
     (void)state;
-    ts_ratelimit_t rl[3];
-    int64_t t0 = 1000;
-    for (int k = 0; k < 3; k++) {
-        rl[k] = klaviyo_limiter(t0);
-        ts_ratelimit_set_share(&rl[k], 1.0 / 3.0);
-    }
-    fb_model_t m = {.ok = malloc(4000 * sizeof(int64_t))};
-    int sends[3][12] = {{0}};
-    fb_run(rl, 3, t0, 600000, 300, all_busy, &m, sends);
+    fb_three_t f;
+    fb_three_members(&f, all_busy);
     /* as without feedback (test_three_members_share_one_account): >= 95 %
      * together, no refusal, nobody holds more than its share */
-    assert_int_equal(m.refused, 0);
-    assert_true(m.sent >= 1425);
+    assert_int_equal(f.m.refused, 0);
+    assert_true(f.m.sent >= 1425);
     for (int k = 0; k < 3; k++) {
-        assert_true(fb_sum(sends[k], 0, 10) >= 475);
-        assert_true(fb_sum(sends[k], 0, 10) <= 500);
-        assert_true(ts_ratelimit_borrowed(&rl[k]) == 0);
+        assert_true(fb_sum(f.sends[k], 0, 10) >= 475);
+        assert_true(fb_sum(f.sends[k], 0, 10) <= 500);
+        assert_true(ts_ratelimit_borrowed(&f.rl[k]) == 0);
     }
-    free(m.ok);
+    free(f.m.ok);
 }
 
 static void test_borrow_is_given_back(void **state) {
     (void)state;
     /* skewed for 5 minutes, then the other two members get work too */
-    ts_ratelimit_t rl[3];
-    int64_t t0 = 1000;
-    for (int k = 0; k < 3; k++) {
-        rl[k] = klaviyo_limiter(t0);
-        ts_ratelimit_set_share(&rl[k], 1.0 / 3.0);
-    }
-    fb_model_t m = {.ok = malloc(4000 * sizeof(int64_t))};
-    int sends[3][12] = {{0}};
-    fb_run(rl, 3, t0, 600000, 300, others_return, &m, sends);
-    assert_true(fb_sum(sends[0], 2, 5) >= 3 * 135);
+    fb_three_t f;
+    fb_three_members(&f, others_return);
+    assert_true(fb_sum(f.sends[0], 2, 5) >= 3 * 135);
     /* a minute after they return each sends at its share again, and the
      * borrower at its own */
-    for (int k = 0; k < 3; k++) assert_true(fb_sum(sends[k], 7, 10) >= 3 * 47);
-    assert_true(fb_sum(sends[0], 7, 10) <= 3 * 52);
-    assert_true(m.window_peak <= 150);
-    assert_true(m.refused * 100 < m.sent); /* < 1 % while it gives it back */
-    free(m.ok);
+    for (int k = 0; k < 3; k++) assert_true(fb_sum(f.sends[k], 7, 10) >= 3 * 47);
+    assert_true(fb_sum(f.sends[0], 7, 10) <= 3 * 52);
+    assert_true(f.m.window_peak <= 150);
+    assert_true(f.m.refused * 100 < f.m.sent); /* < 1 % while it gives it back */
+    free(f.m.ok);
 }
 
 static void test_single_member_never_borrows(void **state) {
