@@ -184,6 +184,7 @@ static void fb_three_members(fb_three_t *f, fb_busy_fn busy) {
 }
 
 static bool only_first_busy(int k, int64_t t, int64_t t0) { return (void)t, (void)t0, k == 0; }
+static bool two_busy(int k, int64_t t, int64_t t0) { return (void)t, (void)t0, k < 2; }
 static bool all_busy(int k, int64_t t, int64_t t0) { return (void)k, (void)t, (void)t0, true; }
 static bool others_return(int k, int64_t t, int64_t t0) { return k == 0 || t >= t0 + 300000; }
 
@@ -350,6 +351,19 @@ static void test_borrow_is_given_back(void **state) {
     free(f.m.ok);
 }
 
+static void test_two_busy_members_share_the_idle_part(void **state) {
+    (void)state;
+    fb_three_t f;
+    fb_three_members(&f, two_busy);
+    /* both borrow, each bounded by what the other spends: together >= 90 %
+     * of the window from the second minute, neither below its share */
+    assert_true(fb_sum(f.sends[0], 2, 10) + fb_sum(f.sends[1], 2, 10) >= 8 * 135);
+    for (int k = 0; k < 2; k++) assert_true(fb_sum(f.sends[k], 2, 10) >= 8 * 50);
+    assert_true(f.m.window_peak <= 150);
+    assert_true(f.m.refused * 200 < f.m.sent);
+    free(f.m.ok);
+}
+
 static void test_single_member_never_borrows(void **state) {
     (void)state;
     ts_ratelimit_t rl = klaviyo_limiter(1000);
@@ -434,6 +448,7 @@ TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_sliding_windows_never_exceeded),
              cmocka_unit_test(test_busy_member_borrows_what_idle_members_leave),
              cmocka_unit_test(test_even_members_do_not_borrow),
              cmocka_unit_test(test_borrow_is_given_back),
+             cmocka_unit_test(test_two_busy_members_share_the_idle_part),
              cmocka_unit_test(test_single_member_never_borrows),
              cmocka_unit_test(test_lower_share_waits_for_the_window),
              cmocka_unit_test(test_retry_after_blocks), cmocka_unit_test(test_remaining_tightens),
