@@ -364,6 +364,26 @@ static void test_two_busy_members_share_the_idle_part(void **state) {
     free(f.m.ok);
 }
 
+static void test_start_burst_is_not_lent(void **state) {
+    (void)state;
+    /* the members' first seconds before the group settles, at share 1 (a
+     * burst on the empty window), then 1/3 each: when the burst leaves the
+     * window a minute later Remaining rises for a few seconds, which is not
+     * the others' unused share */
+    ts_ratelimit_t rl[3];
+    int64_t t0 = 1000;
+    for (int k = 0; k < 3; k++) rl[k] = klaviyo_limiter(t0);
+    fb_model_t m = {.ok = malloc(4000 * sizeof(int64_t))};
+    int sends[3][12] = {{0}};
+    fb_run(rl, 3, t0, 3000, 300, all_busy, &m, sends);
+    int start_refused = m.refused;
+    for (int k = 0; k < 3; k++) ts_ratelimit_set_share(&rl[k], 1.0 / 3.0);
+    fb_run(rl, 3, t0 + 3000, 597000, 300, all_busy, &m, sends);
+    assert_int_equal(m.refused, start_refused);
+    for (int k = 0; k < 3; k++) assert_true(ts_ratelimit_borrowed(&rl[k]) == 0);
+    free(m.ok);
+}
+
 static void test_single_member_never_borrows(void **state) {
     (void)state;
     ts_ratelimit_t rl = klaviyo_limiter(1000);
@@ -449,6 +469,7 @@ TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_sliding_windows_never_exceeded),
              cmocka_unit_test(test_even_members_do_not_borrow),
              cmocka_unit_test(test_borrow_is_given_back),
              cmocka_unit_test(test_two_busy_members_share_the_idle_part),
+             cmocka_unit_test(test_start_burst_is_not_lent),
              cmocka_unit_test(test_single_member_never_borrows),
              cmocka_unit_test(test_lower_share_waits_for_the_window),
              cmocka_unit_test(test_retry_after_blocks), cmocka_unit_test(test_remaining_tightens),
