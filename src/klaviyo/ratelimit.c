@@ -2,8 +2,9 @@
  * ratelimit.c - Klaviyo's sliding windows (burst per second, steady per
  * minute) modelled from our own send log, a pacing clock that spaces
  * requests one steady interval apart, and Klaviyo's feedback (RateLimit-*
- * headers, Retry-After) that only ever tightens it. ratelimit.h has the
- * model; docs/delivery.md the reasoning.
+ * headers, Retry-After) that tightens it, or lets a client with a backlog
+ * borrow what the account's other clients leave unused. ratelimit.h has
+ * the model; docs/delivery.md the reasoning.
  */
 #include "tillstream/ratelimit.h"
 
