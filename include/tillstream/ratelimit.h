@@ -22,7 +22,16 @@
  * members together fill, not overfill, the window). Both windows and the
  * pacing interval scale with it.
  *
- * Feedback from Klaviyo only tightens: RateLimit-Limit below the
+ * Borrowing: a client that has had a backlog for a whole window reads the
+ * other members' spending from RateLimit-Remaining (limit - remaining -
+ * own sends in the window) and borrows what they leave unused, less
+ * TS_RATELIMIT_BORROW_MARGIN of the account: the effective share climbs
+ * TS_RATELIMIT_BORROW_STEP per answer, falls at once when the others
+ * spend more, and drops to the given share on a 429, Remaining 0 or a new
+ * share; without a backlog it halves per send / answer. Both windows and
+ * the pacing interval scale with the effective share.
+ *
+ * Otherwise feedback from Klaviyo only tightens: RateLimit-Limit below the
  * configured steady limit replaces it; RateLimit-Remaining caps how many
  * more requests may go out before RateLimit-Reset (other members or
  * other clients of the account spend from the same window); Remaining 0
@@ -42,14 +51,18 @@ extern "C" {
 #endif
 
 #define TS_RATELIMIT_LOG              1024
-#define TS_RATELIMIT_STEADY_MARGIN_MS 400 /* added to the 60 s window */
-#define TS_RATELIMIT_BURST_MARGIN_MS  100 /* added to the 1 s window */
-#define TS_RATELIMIT_CATCHUP          8   /* missed slots a backlog may catch up */
+#define TS_RATELIMIT_STEADY_MARGIN_MS 400  /* added to the 60 s window */
+#define TS_RATELIMIT_BURST_MARGIN_MS  100  /* added to the 1 s window */
+#define TS_RATELIMIT_CATCHUP          8    /* missed slots a backlog may catch up */
+#define TS_RATELIMIT_BORROW_STEP      0.05 /* borrow growth per answer (of the account) */
+#define TS_RATELIMIT_BORROW_MARGIN    0.05 /* of the account left unborrowed */
 
 typedef struct {
     double burst_per_s, steady_per_min; /* the account's limits (configured) */
     double limit_seen;                  /* RateLimit-Limit, when below steady_per_min */
     double share;                       /* 0 < share <= 1 */
+    double borrow;                      /* borrowed: effective share min(1, share + borrow) */
+    int64_t backlog_since_ms;           /* first of the current backlog sends, -1: none */
     double interval_ms;                 /* pacing interval at the current share */
     double next_ms;                     /* pacing clock: earliest next send */
     int64_t blocked_until_ms;           /* Retry-After / Remaining = 0 */
@@ -89,8 +102,10 @@ void ts_ratelimit_observe(ts_ratelimit_t *rl, int64_t now_ms, long limit, long r
  * [0.001, 1]). A lower share takes effect at once (the log keeps counting
  * what was sent under the old one). */
 void ts_ratelimit_set_share(ts_ratelimit_t *rl, double share);
-/* Requests this client may send per minute now (steady x share, or the
- * smaller RateLimit-Limit x share). */
+/* The part of the account borrowed on top of the share (0 when none). */
+double ts_ratelimit_borrowed(const ts_ratelimit_t *rl);
+/* Requests this client may send per minute now (steady x effective share,
+ * or the smaller RateLimit-Limit x effective share). */
 double ts_ratelimit_steady_per_min(const ts_ratelimit_t *rl);
 /* Own sends in the last 60 s (as counted by the log). */
 int ts_ratelimit_sent_in_window(ts_ratelimit_t *rl, int64_t now_ms);

@@ -2,8 +2,9 @@
  * ratelimit.c - Klaviyo's sliding windows (burst per second, steady per
  * minute) modelled from our own send log, a pacing clock that spaces
  * requests one steady interval apart, and Klaviyo's feedback (RateLimit-*
- * headers, Retry-After) that only ever tightens it. ratelimit.h has the
- * model; docs/delivery.md the reasoning.
+ * headers, Retry-After) that tightens it, or lets a client with a backlog
+ * borrow what the account's other clients leave unused. ratelimit.h has
+ * the model; docs/delivery.md the reasoning.
  */
 #include "tillstream/ratelimit.h"
 
@@ -14,11 +15,18 @@
 #define STEADY_SPAN (TS_KLAVIYO_STEADY_WINDOW_MS + TS_RATELIMIT_STEADY_MARGIN_MS)
 #define BURST_SPAN  (TS_KLAVIYO_BURST_WINDOW_MS + TS_RATELIMIT_BURST_MARGIN_MS)
 
-static double steady_eff(const ts_ratelimit_t *rl) {
+static double account_limit(const ts_ratelimit_t *rl) {
     double s = rl->steady_per_min;
     if (rl->limit_seen > 0 && rl->limit_seen < s) s = rl->limit_seen;
-    return s * rl->share;
+    return s;
 }
+
+static double share_eff(const ts_ratelimit_t *rl) {
+    double e = rl->share + rl->borrow;
+    return e < 1 ? e : 1;
+}
+
+static double steady_eff(const ts_ratelimit_t *rl) { return account_limit(rl) * share_eff(rl); }
 
 static int cap_of(double per_window) {
     double c = floor(per_window + 1e-9);
@@ -28,7 +36,7 @@ static int cap_of(double per_window) {
 static void recompute(ts_ratelimit_t *rl) {
     /* spacing of the steady window, or of the burst window if tighter */
     double st = (double)STEADY_SPAN / (double)cap_of(steady_eff(rl));
-    double bu = (double)BURST_SPAN / (double)cap_of(rl->burst_per_s * rl->share);
+    double bu = (double)BURST_SPAN / (double)cap_of(rl->burst_per_s * share_eff(rl));
     rl->interval_ms = st > bu ? st : bu;
 }
 
@@ -51,19 +59,41 @@ void ts_ratelimit_init(ts_ratelimit_t *rl, double burst_per_s, double steady_per
                            .steady_per_min = steady_per_min > 0 ? steady_per_min : 1,
                            .share = 1,
                            .next_ms = (double)now,
-                           .last_sent_ms = INT64_MIN / 2};
+                           .last_sent_ms = INT64_MIN / 2,
+                           .backlog_since_ms = -1};
     recompute(rl);
+}
+
+/* share and/or borrow changed: the next send moves with the new spacing,
+ * from the last one */
+static void respace(ts_ratelimit_t *rl, double old_interval) {
+    recompute(rl);
+    if (rl->n > 0) rl->next_ms += rl->interval_ms - old_interval;
+}
+
+static void set_borrow(ts_ratelimit_t *rl, double borrow) {
+    if (borrow < 0.01) borrow = 0;
+    if (borrow > 1 - rl->share) borrow = 1 - rl->share;
+    if (borrow == rl->borrow) return;
+    double old = rl->interval_ms;
+    rl->borrow = borrow;
+    respace(rl, old);
 }
 
 void ts_ratelimit_set_share(ts_ratelimit_t *rl, double share) {
     if (!(share > 0.001)) share = 0.001; /* also NaN */
     if (share > 1) share = 1;
+    if (share == rl->share) return;
     double old = rl->interval_ms;
     rl->share = share;
-    recompute(rl);
-    /* the next send moves with the new spacing, from the last one */
-    if (rl->n > 0) rl->next_ms += rl->interval_ms - old;
+    /* the other members' traffic changes too: borrow again only once the
+     * window has shown it */
+    rl->borrow = 0;
+    if (rl->backlog_since_ms >= 0) rl->backlog_since_ms = rl->last_sent_ms;
+    respace(rl, old);
 }
+
+double ts_ratelimit_borrowed(const ts_ratelimit_t *rl) { return share_eff(rl) - rl->share; }
 
 double ts_ratelimit_steady_per_min(const ts_ratelimit_t *rl) { return steady_eff(rl); }
 
@@ -86,7 +116,7 @@ int64_t ts_ratelimit_wait(ts_ratelimit_t *rl, int64_t now) {
     if (cap <= TS_RATELIMIT_LOG && rl->n >= cap)
         w = max64(w, at(rl, rl->n - cap) + STEADY_SPAN - now);
     /* burst window */
-    int bcap = cap_of(rl->burst_per_s * rl->share);
+    int bcap = cap_of(rl->burst_per_s * share_eff(rl));
     if (bcap <= rl->n && at(rl, rl->n - bcap) > now - BURST_SPAN)
         w = max64(w, at(rl, rl->n - bcap) + BURST_SPAN - now);
     /* Klaviyo said how much room the account has left until the reset */
@@ -119,6 +149,12 @@ void ts_ratelimit_sent_backlog(ts_ratelimit_t *rl, int64_t now, bool backlog) {
     rl->next_ms = base + rl->interval_ms;
     if (now < rl->fb_until_ms) rl->fb_room--;
     rl->last_sent_ms = now;
+    if (!backlog) {
+        rl->backlog_since_ms = -1;
+        set_borrow(rl, rl->borrow / 2);
+    } else if (rl->backlog_since_ms < 0) {
+        rl->backlog_since_ms = now;
+    }
 }
 
 void ts_ratelimit_sent(ts_ratelimit_t *rl, int64_t now) {
@@ -141,6 +177,28 @@ void ts_ratelimit_refund(ts_ratelimit_t *rl) {
 void ts_ratelimit_block(ts_ratelimit_t *rl, int64_t now, int64_t retry_after_s) {
     if (retry_after_s < 1) retry_after_s = 1;
     rl->blocked_until_ms = max64(rl->blocked_until_ms, now + retry_after_s * 1000);
+    set_borrow(rl, 0);
+}
+
+/* Borrowing (docs/delivery.md): once this client has had a backlog for a
+ * whole window, the window shows the other members' steady spending:
+ * others = limit - remaining - own sends in it (remaining is net of own
+ * requests in flight). What they leave unused, less a margin, may be
+ * borrowed; the borrow climbs TS_RATELIMIT_BORROW_STEP per answer and
+ * falls at once. */
+static void adjust_borrow(ts_ratelimit_t *rl, int64_t now, long remaining) {
+    if (rl->backlog_since_ms < 0 || now - rl->backlog_since_ms < STEADY_SPAN) {
+        set_borrow(rl, rl->borrow / 2);
+        return;
+    }
+    double lim = account_limit(rl);
+    double own = (double)ts_ratelimit_sent_in_window(rl, now);
+    double others = lim - (double)remaining - own;
+    if (others < 0) others = 0;
+    double target = 1 - others / lim - rl->share - TS_RATELIMIT_BORROW_MARGIN;
+    if (target > rl->borrow + TS_RATELIMIT_BORROW_STEP)
+        target = rl->borrow + TS_RATELIMIT_BORROW_STEP;
+    set_borrow(rl, target);
 }
 
 void ts_ratelimit_observe(ts_ratelimit_t *rl, int64_t now, long limit, long remaining,
@@ -162,8 +220,10 @@ void ts_ratelimit_observe(ts_ratelimit_t *rl, int64_t now, long limit, long rema
         if (rl->n > 0 && at(rl, 0) + STEADY_SPAN < open) open = at(rl, 0) + STEADY_SPAN;
         rl->blocked_until_ms = max64(rl->blocked_until_ms, open);
         rl->fb_until_ms = 0;
+        set_borrow(rl, 0);
         return;
     }
+    adjust_borrow(rl, now, remaining);
     rl->fb_room = remaining;
     rl->fb_until_ms = until;
     rl->fb_at_ms = now;

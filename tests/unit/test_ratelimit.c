@@ -7,6 +7,7 @@
  */
 #include "testlib.h"
 #include <stdlib.h>
+#include <string.h>
 
 #include "tillstream/ratelimit.h"
 
@@ -82,6 +83,110 @@ static ts_ratelimit_t klaviyo_limiter(int64_t t0) {
     ts_ratelimit_init(&rl, 10, 150, t0);
     return rl;
 }
+
+/* ---- members answered by the model: RateLimit-Remaining and 429s ------- */
+
+/* Klaviyo's limiter online: requests arrive 0..max_lat ms after they are
+ * sent, are admitted or refused (a 429) by the sliding windows, and the
+ * answer, with Remaining = steady - admitted in the last 60 s, reaches
+ * the member another 0..max_lat ms later. The member subtracts its other
+ * requests in flight from Remaining, as the engine does. */
+#define FB_MAX_REQ 64
+typedef struct {
+    int64_t arrive, answer;
+    int member, remaining, reset_s, status; /* status 0: not arrived yet */
+} fb_req_t;
+
+typedef struct {
+    int64_t *ok; /* admitted arrivals, oldest first */
+    int n_ok, b0, s0, refused, sent;
+    fb_req_t req[FB_MAX_REQ];
+    int n_req;
+    int inflight[4];
+    int64_t window_peak; /* most admitted in any 60 s (at an arrival) */
+} fb_model_t;
+
+static void fb_arrive(fb_model_t *m, fb_req_t *q) {
+    int64_t t = q->arrive;
+    while (m->b0 < m->n_ok && m->ok[m->b0] <= t - 1000) m->b0++;
+    while (m->s0 < m->n_ok && m->ok[m->s0] <= t - 60000) m->s0++;
+    if (m->n_ok - m->b0 >= 10 || m->n_ok - m->s0 >= 150) {
+        m->refused++;
+        q->status = 429;
+    } else {
+        m->ok[m->n_ok++] = t;
+        q->status = 202;
+    }
+    int in = m->n_ok - m->s0;
+    if (in > m->window_peak) m->window_peak = in;
+    q->remaining = 150 - in;
+    q->reset_s = (int)((m->ok[m->s0] + 60000 - t + 999) / 1000);
+}
+
+/* Runs `n` members for `ms` virtual ms; busy[k](t) says whether member k
+ * has a backlog at t (a member without one sends nothing). */
+typedef bool (*fb_busy_fn)(int k, int64_t t, int64_t t0);
+static void fb_run(ts_ratelimit_t *rl, int n, int64_t t0, int64_t ms, int max_lat, fb_busy_fn busy,
+                   fb_model_t *m, int (*sends)[12]) {
+    for (int64_t t = t0; t < t0 + ms; t++) {
+        for (int i = 0; i < m->n_req; i++)
+            if (m->req[i].status == 0 && m->req[i].arrive <= t) fb_arrive(m, &m->req[i]);
+        for (int i = 0; i < m->n_req;) {
+            fb_req_t *q = &m->req[i];
+            if (q->status == 0 || q->answer > t) {
+                i++;
+                continue;
+            }
+            ts_ratelimit_t *r = &rl[q->member];
+            m->inflight[q->member]--;
+            long rem = q->remaining - m->inflight[q->member];
+            ts_ratelimit_observe(r, t, 150, rem > 0 ? rem : 0, q->reset_s);
+            if (q->status == 429) ts_ratelimit_block(r, t, q->reset_s);
+            *q = m->req[--m->n_req];
+        }
+        for (int k = 0; k < n; k++)
+            if (busy(k, t, t0) && ts_ratelimit_wait(&rl[k], t) == 0) {
+                ts_ratelimit_sent_backlog(&rl[k], t, true);
+                assert_true(m->n_req < FB_MAX_REQ);
+                int64_t arrive = t + latency(max_lat);
+                m->req[m->n_req++] = (fb_req_t){arrive, arrive + latency(max_lat), k, 0, 0, 0};
+                m->inflight[k]++;
+                m->sent++;
+                int minute = (int)((t - t0) / 60000);
+                if (minute < 12) sends[k][minute]++;
+            }
+    }
+}
+
+static int fb_sum(const int *per_min, int from, int to) {
+    int s = 0;
+    for (int i = from; i < to; i++) s += per_min[i];
+    return s;
+}
+
+/* Three members at share 1/3 of one account for 10 virtual minutes (the
+ * caller frees m->ok). */
+typedef struct {
+    ts_ratelimit_t rl[3];
+    fb_model_t m;
+    int sends[3][12]; /* per member, per minute */
+} fb_three_t;
+
+static void fb_three_members(fb_three_t *f, fb_busy_fn busy) {
+    int64_t t0 = 1000;
+    for (int k = 0; k < 3; k++) {
+        f->rl[k] = klaviyo_limiter(t0);
+        ts_ratelimit_set_share(&f->rl[k], 1.0 / 3.0);
+    }
+    f->m = (fb_model_t){.ok = malloc(4000 * sizeof(int64_t))};
+    memset(f->sends, 0, sizeof f->sends);
+    fb_run(f->rl, 3, t0, 600000, 300, busy, &f->m, f->sends);
+}
+
+static bool only_first_busy(int k, int64_t t, int64_t t0) { return (void)t, (void)t0, k == 0; }
+static bool two_busy(int k, int64_t t, int64_t t0) { return (void)t, (void)t0, k < 2; }
+static bool all_busy(int k, int64_t t, int64_t t0) { return (void)k, (void)t, (void)t0, true; }
+static bool others_return(int k, int64_t t, int64_t t0) { return k == 0 || t >= t0 + 300000; }
 
 /* ---- tests --------------------------------------------------------------- */
 
@@ -200,6 +305,97 @@ static void test_three_members_share_one_account(void **state) {
     run_free(&r, 3);
 }
 
+static void test_busy_member_borrows_what_idle_members_leave(void **state) {
+    (void)state;
+    /* skewed: three members at 1/3, only one has work for the account */
+    fb_three_t f;
+    fb_three_members(&f, only_first_busy);
+    /* the first window at its share (nothing is known about the others) */
+    assert_true(f.sends[0][0] >= 49 && f.sends[0][0] <= 51);
+    /* then it climbs to >= 90 % of the account's window and stays there */
+    assert_true(fb_sum(f.sends[0], 2, 10) >= 8 * 135);
+    assert_true(ts_ratelimit_borrowed(&f.rl[0]) > 0.5);
+    assert_true(f.m.window_peak <= 150);
+    assert_true(f.m.refused * 200 < f.m.sent); /* < 0.5 % */
+    free(f.m.ok);
+}
+
+static void test_even_members_do_not_borrow(void **state) {
+    (void)state;
+    fb_three_t f;
+    fb_three_members(&f, all_busy);
+    /* as without feedback (test_three_members_share_one_account): >= 95 %
+     * together, no refusal, nobody holds more than its share */
+    assert_int_equal(f.m.refused, 0);
+    assert_true(f.m.sent >= 1425);
+    for (int k = 0; k < 3; k++) {
+        assert_true(fb_sum(f.sends[k], 0, 10) >= 475);
+        assert_true(fb_sum(f.sends[k], 0, 10) <= 500);
+        assert_true(ts_ratelimit_borrowed(&f.rl[k]) == 0);
+    }
+    free(f.m.ok);
+}
+
+static void test_borrow_is_given_back(void **state) {
+    (void)state;
+    /* skewed for 5 minutes, then the other two members get work too */
+    fb_three_t f;
+    fb_three_members(&f, others_return);
+    assert_true(fb_sum(f.sends[0], 2, 5) >= 3 * 135);
+    /* a minute after they return each sends at its share again, and the
+     * borrower at its own */
+    for (int k = 0; k < 3; k++) assert_true(fb_sum(f.sends[k], 7, 10) >= 3 * 47);
+    assert_true(fb_sum(f.sends[0], 7, 10) <= 3 * 52);
+    assert_true(f.m.window_peak <= 150);
+    assert_true(f.m.refused * 100 < f.m.sent); /* < 1 % while it gives it back */
+    free(f.m.ok);
+}
+
+static void test_two_busy_members_share_the_idle_part(void **state) {
+    (void)state;
+    fb_three_t f;
+    fb_three_members(&f, two_busy);
+    /* both borrow, each bounded by what the other spends: together >= 90 %
+     * of the window from the second minute, neither below its share */
+    assert_true(fb_sum(f.sends[0], 2, 10) + fb_sum(f.sends[1], 2, 10) >= 8 * 135);
+    for (int k = 0; k < 2; k++) assert_true(fb_sum(f.sends[k], 2, 10) >= 8 * 50);
+    assert_true(f.m.window_peak <= 150);
+    assert_true(f.m.refused * 200 < f.m.sent);
+    free(f.m.ok);
+}
+
+static void test_start_burst_is_not_lent(void **state) {
+    (void)state;
+    /* the members' first seconds before the group settles, at share 1 (a
+     * burst on the empty window), then 1/3 each: when the burst leaves the
+     * window a minute later Remaining rises for a few seconds, which is not
+     * the others' unused share */
+    ts_ratelimit_t rl[3];
+    int64_t t0 = 1000;
+    for (int k = 0; k < 3; k++) rl[k] = klaviyo_limiter(t0);
+    fb_model_t m = {.ok = malloc(4000 * sizeof(int64_t))};
+    int sends[3][12] = {{0}};
+    fb_run(rl, 3, t0, 3000, 300, all_busy, &m, sends);
+    int start_refused = m.refused;
+    for (int k = 0; k < 3; k++) ts_ratelimit_set_share(&rl[k], 1.0 / 3.0);
+    fb_run(rl, 3, t0 + 3000, 597000, 300, all_busy, &m, sends);
+    assert_int_equal(m.refused, start_refused);
+    for (int k = 0; k < 3; k++) assert_true(ts_ratelimit_borrowed(&rl[k]) == 0);
+    free(m.ok);
+}
+
+static void test_single_member_never_borrows(void **state) {
+    (void)state;
+    ts_ratelimit_t rl = klaviyo_limiter(1000);
+    fb_model_t m = {.ok = malloc(4000 * sizeof(int64_t))};
+    int sends[1][12] = {{0}};
+    fb_run(&rl, 1, 1000, 600000, 300, all_busy, &m, sends);
+    assert_int_equal(m.refused, 0);
+    assert_true(m.sent >= 1485 && m.sent <= 1500);
+    assert_true(ts_ratelimit_borrowed(&rl) == 0);
+    free(m.ok);
+}
+
 static void test_lower_share_waits_for_the_window(void **state) {
     (void)state;
     ts_ratelimit_t rl = klaviyo_limiter(0);
@@ -269,6 +465,12 @@ TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_sliding_windows_never_exceeded),
              cmocka_unit_test(test_paced_evenly), cmocka_unit_test(test_light_traffic_is_not_held),
              cmocka_unit_test(test_late_sends_catch_up_only_with_a_backlog),
              cmocka_unit_test(test_three_members_share_one_account),
+             cmocka_unit_test(test_busy_member_borrows_what_idle_members_leave),
+             cmocka_unit_test(test_even_members_do_not_borrow),
+             cmocka_unit_test(test_borrow_is_given_back),
+             cmocka_unit_test(test_two_busy_members_share_the_idle_part),
+             cmocka_unit_test(test_start_burst_is_not_lent),
+             cmocka_unit_test(test_single_member_never_borrows),
              cmocka_unit_test(test_lower_share_waits_for_the_window),
              cmocka_unit_test(test_retry_after_blocks), cmocka_unit_test(test_remaining_tightens),
              cmocka_unit_test(test_limit_header_lowers_the_pace))
