@@ -11,7 +11,7 @@ secs=15
 build=${TS_FUZZ_BUILD_DIR:-$here/build-fuzz}
 CC=clang CXX=clang++ cmake -S "$here" -B "$build" -G Ninja -DTS_FUZZ=ON -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 targets=(fuzz_decode_order_json fuzz_decode_customer_json fuzz_time_decimal_phone
-         fuzz_decode_avro_order fuzz_decode_avro_customer fuzz_decode_confluent)
+         fuzz_decode_avro_order fuzz_decode_avro_customer fuzz_decode_confluent fuzz_digitre)
 [ -n "${TS_FUZZ_TARGETS:-}" ] && read -r -a targets <<<"$TS_FUZZ_TARGETS"
 cmake --build "$build" -j2 --target "${targets[@]}" >"$build/fuzz-build.log" 2>&1 || { cat "$build/fuzz-build.log" >&2; exit 1; }
 for t in "${targets[@]}"; do
@@ -22,6 +22,8 @@ for t in "${targets[@]}"; do
     *confluent*) cp -n "$here"/tests/fuzz/corpus/confluent/* "$corpus"/ 2>/dev/null || true ;;
     *order*) cp -n "$here"/tests/fuzz/corpus/order/* "$corpus"/ 2>/dev/null || true ;;
     *customer*) cp -n "$here"/tests/fuzz/corpus/customer/* "$corpus"/ 2>/dev/null || true ;;
+    *phone*) cp -n "$here"/tests/fuzz/corpus/phone/* "$corpus"/ 2>/dev/null || true ;;
+    *digitre*) cp -n "$here"/tests/fuzz/corpus/digitre/* "$corpus"/ 2>/dev/null || true ;;
   esac
   # Avro-C keeps pointers at unaligned offsets inside its generic values:
   # LeakSanitizer only sees them with use_unaligned=1 (without it, reachable

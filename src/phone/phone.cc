@@ -8,16 +8,13 @@
  * nothing unwinds into C frames. Error messages never repeat the number
  * (they end up in logs and dead-letter details).
  */
-#include "tillstream/phone.h"
+#include "phone_internal.h"
 
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <string>
-
-#include <phonenumbers/phonenumber.pb.h>
-#include <phonenumbers/phonenumberutil.h>
 
 using i18n::phonenumbers::PhoneNumber;
 using i18n::phonenumbers::PhoneNumberUtil;
@@ -27,6 +24,10 @@ namespace {
 /* libphonenumber refuses longer input itself (kMaxInputStringLength);
  * checking first keeps a 100 KB string from being copied. */
 constexpr size_t kMaxInput = 250;
+
+} // namespace
+
+namespace ts_phone {
 
 const PhoneNumberUtil &util() { return *PhoneNumberUtil::GetInstance(); }
 
@@ -42,7 +43,7 @@ ts_phone_type_t type_of(PhoneNumberUtil::PhoneNumberType t) {
     }
 }
 
-const char *parse_error(PhoneNumberUtil::ErrorType e, bool have_region) {
+static const char *parse_error(PhoneNumberUtil::ErrorType e, bool have_region) {
     switch (e) {
     case PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR:
         /* with a default region, only a "+"/IDD number can miss its code */
@@ -77,8 +78,8 @@ void invalid_reason(const PhoneNumberUtil &u, const PhoneNumber &n, char *errstr
               (int)n.country_code(), region.c_str(), why);
 }
 
-ts_err_t parse(const char *input, const char *default_region, ts_phone_t *out, char *errstr,
-               size_t errstr_size) {
+ts_err_t parse_reference(const char *input, const char *default_region, ts_phone_t *out,
+                         char *errstr, size_t errstr_size) {
     size_t len = strnlen(input, kMaxInput + 1);
     if (len > kMaxInput)
         return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "longer than %zu characters",
@@ -108,6 +109,23 @@ ts_err_t parse(const char *input, const char *default_region, ts_phone_t *out, c
     memcpy(out->extension, n.extension().c_str(), n.extension().size() + 1);
     out->type = type_of(type);
     return TS_OK;
+}
+
+} // namespace ts_phone
+
+namespace {
+
+using namespace ts_phone;
+
+/* "+<digits>" through the metadata path, everything else (and what that
+ * path does not answer) through libphonenumber: the same answers. */
+ts_err_t parse(const char *input, const char *default_region, ts_phone_t *out, char *errstr,
+               size_t errstr_size) {
+    size_t len = strnlen(input, 64);
+    int rc = parse_fast(input, len, out, errstr, errstr_size);
+    if (rc >= 0) return (ts_err_t)rc;
+    *out = ts_phone_t{};
+    return parse_reference(input, default_region, out, errstr, errstr_size);
 }
 
 ts_err_t region_of(const char *country, char *region, size_t region_size, char *errstr,
@@ -143,33 +161,59 @@ ts_err_t region_of(const char *country, char *region, size_t region_size, char *
 
 } // namespace
 
-extern "C" ts_err_t ts_phone_parse(const char *input, const char *default_region, ts_phone_t *out,
-                                   char *errstr, size_t errstr_size) {
+namespace {
+
+using parse_fn = ts_err_t (*)(const char *, const char *, ts_phone_t *, char *, size_t);
+
+/* The C boundary: every exception becomes a code (std::bad_alloc
+ * TS_ERR_NOMEM, anything else TS_ERR_INTERNAL). */
+template <class F> ts_err_t catching(char *errstr, size_t errstr_size, F f) {
+    try {
+        return f();
+    } catch (const std::bad_alloc &) {
+        return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+    } catch (...) {
+        return ts_seterr(errstr, errstr_size, TS_ERR_INTERNAL, "libphonenumber failed");
+    }
+}
+
+/* A parse behind the C boundary; *out cleared unless the number is valid. */
+ts_err_t guarded(parse_fn fn, const char *input, const char *default_region, ts_phone_t *out,
+                 char *errstr, size_t errstr_size) {
     *out = ts_phone_t{};
     if (!input) return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "no phone number");
-    ts_err_t rc;
-    try {
-        rc = parse(input, default_region, out, errstr, errstr_size);
-    } catch (const std::bad_alloc &) {
-        rc = ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory parsing a phone number");
-    } catch (...) {
-        rc = ts_seterr(errstr, errstr_size, TS_ERR_INTERNAL, "libphonenumber failed");
-    }
+    ts_err_t rc = catching(errstr, errstr_size,
+                           [&] { return fn(input, default_region, out, errstr, errstr_size); });
     if (rc != TS_OK) *out = ts_phone_t{};
     return rc;
+}
+
+} // namespace
+
+extern "C" ts_err_t ts_phone_parse(const char *input, const char *default_region, ts_phone_t *out,
+                                   char *errstr, size_t errstr_size) {
+    return guarded(parse, input, default_region, out, errstr, errstr_size);
+}
+
+extern "C" ts_err_t ts_phone_parse_reference(const char *input, const char *default_region,
+                                             ts_phone_t *out, char *errstr, size_t errstr_size) {
+    return guarded(parse_reference, input, default_region, out, errstr, errstr_size);
+}
+
+extern "C" ts_err_t ts_phone_crosscheck(unsigned seed, int random_per_code,
+                                        ts_phone_crosscheck_t *st, char *errstr,
+                                        size_t errstr_size) {
+    *st = ts_phone_crosscheck_t{};
+    return catching(errstr, errstr_size,
+                    [&] { return crosscheck(seed, random_per_code, st, errstr, errstr_size); });
 }
 
 extern "C" ts_err_t ts_phone_region(const char *country, char *region, size_t region_size,
                                     char *errstr, size_t errstr_size) {
     if (region_size) region[0] = '\0';
     if (!country) return ts_seterr(errstr, errstr_size, TS_ERR_INVALID, "no country");
-    try {
-        return region_of(country, region, region_size, errstr, errstr_size);
-    } catch (const std::bad_alloc &) {
-        return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
-    } catch (...) {
-        return ts_seterr(errstr, errstr_size, TS_ERR_INTERNAL, "libphonenumber failed");
-    }
+    return catching(errstr, errstr_size,
+                    [&] { return region_of(country, region, region_size, errstr, errstr_size); });
 }
 
 extern "C" const char *ts_phone_type_name(ts_phone_type_t t) {
