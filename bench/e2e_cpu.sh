@@ -56,7 +56,8 @@ for i in $(seq 1 "$runs"); do
   done
 done
 
-python3 - "$work/runs.txt" "$orders" "$parts" <<'PY'
+peer_pkgs=$("$venv/bin/python" -c 'import sys, confluent_kafka, requests; print("Python %d.%d.%d," % sys.version_info[:3], "confluent-kafka", confluent_kafka.__version__ + ",", "librdkafka", confluent_kafka.libversion()[0] + ",", "requests", requests.__version__)')
+python3 - "$work/runs.txt" "$orders" "$parts" "$peer_pkgs" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 by = {}
@@ -71,6 +72,7 @@ print(f"  peer / tillstream CPU per event: {py['us'] / ts['us']:.2f}x   (goal >=
 print(f"  tillstream {ts['us']:.2f} us/event, peer {py['us']:.2f} us/event")
 print(f"  throughput: tillstream {ts['eps']:,.0f} events/s, peer {py['eps']:,.0f} events/s (wall, start-up included)")
 print(f"  peak RSS: tillstream {ts['rss']:.1f} MiB, peer {py['rss']:.1f} MiB")
+print(f"  peer packages (unpinned, the peer's figure moves with them): {sys.argv[4]}")
 print()
 print("| tool | run | events accepted | requests | user+sys s | us/event | wall s | events/s | max RSS MiB |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
