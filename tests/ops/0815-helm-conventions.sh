@@ -162,7 +162,9 @@ notes = yaml.safe_load(open(f"{d}/notes.yaml"))["data"]["notes"]
 for want in ("Deployment rel-tillstream-customers, 1 replica(s), topic pos.customers",
              "Deployment rel-tillstream-orders, 6 replica(s), topic pos.orders",
              "accounts: brand-a (outlets 101 102), brand-b (outlets 201)", "Secret rel-tillstream-api-keys",
-             "helm test rel", "idle"):
+             "helm test rel", "idle",
+             # 260 MiB + 113 B x 50,000 + 1,600 B x 2 x 20,005 parts = 326.4 MiB (docs/consumers.md)
+             "orders memory: bound 327 MiB for 2 account(s) and 50000 customers (docs/consumers.md), limit 512Mi"):
     assert want in notes, (want, notes)
 assert "pk_test" not in notes, "an API key in NOTES"
 

@@ -72,6 +72,14 @@ template` / `helm install` with the field's path (helm lint shows a chart's
 {{- if and .Values.keda.enabled (gt (int .Values.keda.minReplicaCount) (int .Values.keda.maxReplicaCount)) }}
 {{- fail "keda.minReplicaCount is above keda.maxReplicaCount" }}
 {{- end }}
+{{- if .Values.memoryBound.check }}
+{{- if .Values.orders.enabled }}
+{{- include "tillstream.memoryCheck" (dict "root" . "path" "orders.resources.limits.memory" "resources" .Values.orders.resources) }}
+{{- end }}
+{{- if and .Values.backfill.enabled (eq .Values.backfill.binary "tillstream-orders") }}
+{{- include "tillstream.memoryCheck" (dict "root" . "path" "backfill.resources.limits.memory" "resources" .Values.backfill.resources) }}
+{{- end }}
+{{- end }}
 {{- end -}}
 {{/* The config file: docs/configuration.md. Keys come from env vars only. */}}
 {{- define "tillstream.config" -}}
@@ -254,4 +262,49 @@ volumeMounts:
   {{- with $v.extraVolumeMounts }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
+{{- end -}}
+{{/*
+tillstream-orders' memory bound in MiB (docs/consumers.md, "What sets the
+memory bound"): 260 MiB + 113 B per customer + 1,600 B per queued part, parts =
+min(active accounts x (klaviyo.max_queued_events + 5),
+5 x consumer.max_inflight_records). The two defaults are the binary's
+(docs/config-reference.md; tests/ops/0810 compares them).
+*/}}
+{{- define "tillstream.activeAccounts" -}}
+{{- if .Values.routing.only_accounts }}{{ len .Values.routing.only_accounts }}{{ else }}{{ len .Values.accounts }}{{ end -}}
+{{- end -}}
+{{- define "tillstream.ordersBoundMiB" -}}
+{{- $accounts := int (include "tillstream.activeAccounts" .) -}}
+{{- $queued := int (.Values.klaviyo.max_queued_events | default 20000) -}}
+{{- $inflight := int (.Values.consumer.max_inflight_records | default 50000) -}}
+{{- $parts := min (mul $accounts (add $queued 5)) (mul 5 $inflight) -}}
+{{- $bytes := add (mul 260 1048576) (mul 113 (int .Values.memoryBound.customers)) (mul 1600 $parts) -}}
+{{- ceil (divf $bytes 1048576) | int -}}
+{{- end -}}
+{{/* A Kubernetes quantity in bytes; dict value, path (for the error). */}}
+{{- define "tillstream.quantityBytes" -}}
+{{- if not (kindIs "string" .value) }}{{ .value | int64 }}{{ else -}}
+{{- $q := .value -}}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" $q -}}
+{{- $unit := trimPrefix $num $q -}}
+{{- $scale := dict "" 1 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 -}}
+{{- if or (not $num) (not (hasKey $scale $unit)) }}{{ fail (printf "%s: %s is not a memory quantity (e.g. 512Mi, 1Gi, 600M)" .path $q) }}{{ end -}}
+{{- mulf $num (get $scale $unit) | floor | int64 -}}
+{{- end -}}
+{{- end -}}
+{{/*
+Fails when a tillstream-orders pod's memory limit is below its bound: a
+throttled backfill would be OOM-killed (docs/helm.md, "Memory bound").
+dict root, path (the limit's key path), resources.
+*/}}
+{{- define "tillstream.memoryCheck" -}}
+{{- $limit := dig "limits" "memory" "" .resources -}}
+{{- if $limit }}
+{{- $bound := int (include "tillstream.ordersBoundMiB" .root) -}}
+{{- $bytes := int64 (include "tillstream.quantityBytes" (dict "value" $limit "path" .path)) -}}
+{{- if lt $bytes (mul $bound 1048576) }}
+{{- $v := .root.Values -}}
+{{- fail (printf "%s: %v is below tillstream-orders' memory bound of %d MiB (%d active accounts, klaviyo.max_queued_events %v, consumer.max_inflight_records %v, memoryBound.customers %v; docs/consumers.md, \"What sets the memory bound\"): raise the limit, lower klaviyo.max_queued_events, or set memoryBound.check: false" .path $limit $bound (int (include "tillstream.activeAccounts" .root)) ($v.klaviyo.max_queued_events | default 20000) ($v.consumer.max_inflight_records | default 50000) $v.memoryBound.customers) }}
+{{- end }}
+{{- end }}
 {{- end -}}
