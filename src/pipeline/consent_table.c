@@ -20,12 +20,20 @@
 
 #include "tillstream/log.h"
 
+/* An entry lives in a chunk of ENTRY_CHUNK entries and never moves (the
+ * table grows its slots, not its entries); the slots hold 8 bytes each:
+ * the key hash's high 32 bits as a tag, so a probe rarely touches an entry,
+ * and the entry's index + 1 (0 = empty). At 1 M customers that is about
+ * 88 + 14 (key) + 11-21 (slots) bytes per customer, where a table of whole
+ * entries at load <= 3/4 took 130-260 (docs/consumers.md, consent state). */
 typedef struct {
-    const char *key; /* arena; NULL = empty slot */
-    uint64_t hash;
-    int account;
+    const char *key; /* arena, NUL-terminated */
     ts_consent_state_t st;
+    int account;
 } entry_t;
+
+#define ENTRY_CHUNK_SHIFT 12
+#define ENTRY_CHUNK       ((size_t)1 << ENTRY_CHUNK_SHIFT)
 
 typedef struct {
     ts_metric_t *sent[TS_CONSENT__CHANNELS][2]; /* [ch][0 subscribe, 1 unsubscribe] */
@@ -36,8 +44,10 @@ typedef struct {
 
 struct ts_consent_table_s {
     const ts_config_t *cfg;
-    entry_t *tab;
+    uint64_t *slots; /* cap of them: (tag << 32) | (entry index + 1); 0 = empty */
     size_t cap, n, n_customers;
+    entry_t **chunks; /* entry i: chunks[i >> ENTRY_CHUNK_SHIFT][i % ENTRY_CHUNK] */
+    size_t chunks_cap;
     ts_arena_t *keys;
     ts_buf_t scratch;
     acc_metrics_t *m; /* per account */
@@ -88,10 +98,10 @@ ts_consent_table_t *ts_consent_table_new(const ts_config_t *cfg, ts_metrics_t *m
     if (!t) goto nomem;
     t->cfg = cfg;
     t->cap = 1024;
-    t->tab = calloc(t->cap, sizeof *t->tab);
+    t->slots = calloc(t->cap, sizeof *t->slots);
     t->keys = ts_arena_new(1 << 16);
     t->m = calloc(cfg->n_accounts ? cfg->n_accounts : 1, sizeof *t->m);
-    if (!t->tab || !t->keys || !t->m) goto nomem;
+    if (!t->slots || !t->keys || !t->m) goto nomem;
     metrics_setup(t, metrics);
     return t;
 nomem:
@@ -102,7 +112,9 @@ nomem:
 
 void ts_consent_table_destroy(ts_consent_table_t *t) {
     if (!t) return;
-    free(t->tab);
+    free(t->slots);
+    for (size_t c = 0; c < t->chunks_cap; c++) free(t->chunks[c]);
+    free(t->chunks);
     ts_arena_destroy(t->keys);
     ts_buf_free(&t->scratch);
     free(t->m);
@@ -111,33 +123,61 @@ void ts_consent_table_destroy(ts_consent_table_t *t) {
 
 size_t ts_consent_table_size(const ts_consent_table_t *t) { return t->n_customers; }
 
-static entry_t *find(const ts_consent_table_t *t, int account, const char *k, size_t n,
-                     uint64_t h) {
+static entry_t *entry_at(const ts_consent_table_t *t, uint64_t slot) {
+    size_t i = (size_t)(uint32_t)slot - 1;
+    return &t->chunks[i >> ENTRY_CHUNK_SHIFT][i & (ENTRY_CHUNK - 1)];
+}
+
+static uint64_t *find(const ts_consent_table_t *t, int account, const char *k, size_t n,
+                      uint64_t h) {
+    uint32_t tag = (uint32_t)(h >> 32);
     for (size_t i = h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
-        entry_t *e = &t->tab[i];
-        if (!e->key) return e;
-        if (e->hash == h && e->account == account && !strncmp(e->key, k, n) && !e->key[n]) return e;
+        uint64_t *s = &t->slots[i];
+        if (!*s) return s;
+        if ((uint32_t)(*s >> 32) != tag) continue;
+        const entry_t *e = entry_at(t, *s);
+        if (e->account == account && !strncmp(e->key, k, n) && !e->key[n]) return s;
     }
 }
 
+/* Doubles the slots; the entries stay where they are (their hashes are
+ * recomputed from their keys: a few ms per million). */
 static int grow(ts_consent_table_t *t) {
     size_t nc = t->cap * 2;
-    entry_t *nt = calloc(nc, sizeof *nt);
-    if (!nt) return -1;
+    uint64_t *ns = calloc(nc, sizeof *ns);
+    if (!ns) return -1;
     for (size_t i = 0; i < t->cap; i++) {
-        if (!t->tab[i].key) continue;
-        size_t j = t->tab[i].hash & (nc - 1);
-        while (nt[j].key) j = (j + 1) & (nc - 1);
-        nt[j] = t->tab[i];
+        uint64_t s = t->slots[i];
+        if (!s) continue;
+        const entry_t *e = entry_at(t, s);
+        size_t j = hkey(e->account, e->key, strlen(e->key)) & (nc - 1);
+        while (ns[j]) j = (j + 1) & (nc - 1);
+        ns[j] = s;
     }
-    free(t->tab);
-    t->tab = nt;
+    free(t->slots);
+    t->slots = ns;
     t->cap = nc;
     return 0;
 }
 
+/* The next entry's storage (index t->n), zeroed; NULL when out of memory. */
+static entry_t *next_entry(ts_consent_table_t *t) {
+    if (t->n >= UINT32_MAX - 1) return NULL;
+    size_t c = t->n >> ENTRY_CHUNK_SHIFT;
+    if (c >= t->chunks_cap) {
+        size_t nc = t->chunks_cap ? t->chunks_cap * 2 : 16;
+        entry_t **n = realloc(t->chunks, nc * sizeof *n);
+        if (!n) return NULL;
+        memset(n + t->chunks_cap, 0, (nc - t->chunks_cap) * sizeof *n);
+        t->chunks = n;
+        t->chunks_cap = nc;
+    }
+    if (!t->chunks[c] && !(t->chunks[c] = calloc(ENTRY_CHUNK, sizeof **t->chunks))) return NULL;
+    return &t->chunks[c][t->n & (ENTRY_CHUNK - 1)];
+}
+
 /* Entry for (account, prefix + s); created when `create`. NULL: absent or
- * out of memory (create). */
+ * out of memory (create). An entry never moves once created. */
 static entry_t *lookup(ts_consent_table_t *t, int account, char prefix, const char *s, size_t n,
                        bool create) {
     ts_buf_reset(&t->scratch);
@@ -147,16 +187,18 @@ static entry_t *lookup(ts_consent_table_t *t, int account, char prefix, const ch
     const char *k = t->scratch.data;
     size_t kn = t->scratch.len;
     uint64_t h = hkey(account, k, kn);
-    entry_t *e = find(t, account, k, kn, h);
-    if (e->key) return e;
+    uint64_t *slot = find(t, account, k, kn, h);
+    if (*slot) return entry_at(t, *slot);
     if (!create) return NULL;
     if ((t->n + 1) * 4 > t->cap * 3) { /* load <= 3/4 */
         if (grow(t) != 0) return NULL;
-        e = find(t, account, k, kn, h);
+        slot = find(t, account, k, kn, h);
     }
-    char *copy = ts_arena_strndup(t->keys, k, kn);
+    entry_t *e = next_entry(t);
+    char *copy = e ? ts_arena_strndup(t->keys, k, kn) : NULL;
     if (!copy) return NULL;
-    *e = (entry_t){.key = copy, .hash = h, .account = account};
+    *e = (entry_t){.key = copy, .account = account};
+    *slot = ((h >> 32) << 32) | (uint64_t)(t->n + 1);
     t->n++;
     if (prefix == 'x') t->n_customers++;
     return e;
@@ -318,9 +360,8 @@ static bool apply_decision(acc_metrics_t *am, const ts_customer_t *c, int ch,
     return false;
 }
 
-/* The suppressions Klaviyo knows by the record's email / phone (copied
- * out before the customer's entry is looked up: lookups may move the
- * table). */
+/* The suppressions Klaviyo knows by the record's email / phone, copied out
+ * before the customer's entry is looked up (or created). */
 static void suppressions_by_ident(ts_consent_table_t *t, int a, const ts_mapped_t *m,
                                   const bool *has_id, ts_consent_channel_state_t *by_ident) {
     for (int ch = 0; ch < TS_CONSENT__CHANNELS; ch++) {
@@ -346,8 +387,16 @@ ts_err_t ts_consent_table_decide(ts_consent_table_t *t, const ts_customer_t *c, 
     bool sms_unusable = (m->warnings & TS_MAP_WARN_SMS_NOT_MOBILE) != 0;
     ts_consent_channel_state_t by_ident[TS_CONSENT__CHANNELS] = {{0}};
     suppressions_by_ident(t, a, m, has_id, by_ident);
-    entry_t *e = lookup(t, a, 'x', c->customer_id, strlen(c->customer_id), true);
-    if (!e) return TS_ERR_NOMEM;
+    /* a plain replay (no --replay-consent) sends no consent and keeps no
+     * state (docs/consumers.md, "Consent state"): it decides on a copy and
+     * adds no entry, so replaying 1 M customers does not fill the table */
+    bool live = !opts->replay || opts->replay_consent;
+    entry_t *e = lookup(t, a, 'x', c->customer_id, strlen(c->customer_id), live), copy = {0};
+    if (!e && live) return TS_ERR_NOMEM;
+    if (!live) {
+        if (e) copy = *e;
+        e = &copy;
+    }
     ts_consent_state_t before = e->st;
     /* decided already: the state is ahead of this re-read record */
     bool decided = offset >= 0 && offset < e->st.next_offset;

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The chart's memory check (docs/helm.md, "Memory bound"): `helm template`
-# fails, naming the key path and the bound, when a tillstream-orders pod's
-# memory limit is below docs/consumers.md's bound; the orders Deployment (and a
-# tillstream-orders backfill Job) carries the bound as an annotation. The
-# expected figures are computed here from the documented formula, not read
-# from the chart, and the formula and the chart's defaults are checked against
-# docs/consumers.md and docs/config-reference.md.
+# fails, naming the key path and the bound, when a tillstream-orders or
+# tillstream-customers pod's memory limit is below docs/consumers.md's bound;
+# both Deployments (and a backfill Job of either binary) carry the bound as an
+# annotation. The expected figures are computed here from the documented
+# formulas, not read from the chart, and the formulas and the chart's defaults
+# are checked against docs/consumers.md and docs/config-reference.md.
 set -euo pipefail
 export PATH="${TS_CACHE:-$HOME/.cache/tillstream}/bin:$PATH"
 command -v helm >/dev/null || { echo "helm missing (scripts/helm.sh installs it)" >&2; exit 1; }
@@ -22,15 +22,19 @@ doc = open(f"{src}/docs/consumers.md").read()
 assert "RSS <= 260 MiB + 113 B x customers" in doc, "docs/consumers.md's bound changed: update the chart"
 assert "+ 1.6 KB x min(accounts x (klaviyo.max_queued_events + 5)," in doc
 assert "5 x consumer.max_inflight_records)" in doc
+assert "RSS <= 160 MiB + 130 B x customers + 1.6 KB x consumer.max_inflight_records" in doc
 ref = open(f"{src}/docs/config-reference.md").read()
 def default(key):
     return int(re.search(r"^\| `%s` \|[^|]*\| `(\d+)` \|" % re.escape(key), ref, re.M).group(1))
 QUEUED, INFLIGHT = default("klaviyo.max_queued_events"), default("consumer.max_inflight_records")
 assert (QUEUED, INFLIGHT) == (20000, 50000), (QUEUED, INFLIGHT)   # the chart's helper has the same two
 
-def bound_mib(accounts, customers=50000, queued=QUEUED, inflight=INFLIGHT):
+def bound_mib(accounts, customers=50000, queued=QUEUED, inflight=INFLIGHT):   # tillstream-orders
     parts = min(accounts * (queued + 5), 5 * inflight)
     return math.ceil((260 * 2**20 + 113 * customers + 1600 * parts) / 2**20)
+
+def cbound_mib(customers=50000, inflight=INFLIGHT):   # tillstream-customers
+    return math.ceil((160 * 2**20 + 130 * customers + 1600 * inflight) / 2**20)
 
 def values(n, **extra):
     v = {"accounts": [{"name": f"brand-{i}", "outlets": [str(100 + i)], "envVar": f"KLAVIYO_KEY_{i}",
@@ -48,17 +52,17 @@ def render(name, v):
     r = subprocess.run(["helm", "template", "rel", chart, "-f", f], capture_output=True, text=True)
     return r.returncode, r.stdout, r.stderr
 
-def annotation(out, kind):
+def annotation(out, kind, component="orders"):
     docs = [x for x in yaml.safe_load_all(out) if x and x["kind"] == kind and
-            "memory-bound-mib" in json.dumps(x["metadata"].get("annotations", {}))]
+            x["metadata"]["labels"]["app.kubernetes.io/component"] == component]
     assert len(docs) == 1, [x["metadata"]["name"] for x in docs]
     return int(docs[0]["metadata"]["annotations"]["tillstream.io/memory-bound-mib"])
 
 ok = [   # name, accounts, extra values: each renders, with the bound computed above
     ("one-account", 1, {}, bound_mib(1)),
     ("eight-accounts", 8, {}, bound_mib(8)),   # 510 MiB: the default 512Mi limit holds
-    ("million-customers", 8, {"memoryBound.customers": 1000000, "orders.resources.limits.memory": "1Gi"},
-     bound_mib(8, customers=1000000)),
+    ("million-customers", 8, {"memoryBound.customers": 1000000, "orders.resources.limits.memory": "1Gi",
+                              "customers.resources.limits.memory": "400Mi"}, bound_mib(8, customers=1000000)),
     ("only-accounts", 12, {"routing.only_accounts": ["brand-0", "brand-1"]}, bound_mib(2)),
     ("smaller-queues", 12, {"klaviyo.max_queued_events": 10000}, bound_mib(12, queued=10000)),
     ("process-cap", 30, {"orders.resources.limits.memory": "700M"}, bound_mib(30)),   # 5 x 50,000 parts bind
@@ -67,38 +71,55 @@ ok = [   # name, accounts, extra values: each renders, with the bound computed a
     ("unchecked", 9, {"memoryBound.check": False}, bound_mib(9)),
     ("no-limit", 9, {"orders.resources.limits": None}, bound_mib(9)),   # null deletes the default limit
     ("unchecked-backfill", 9, {"memoryBound.check": False, "backfill.enabled": True}, bound_mib(9)),
+    ("customers-sized", 1, {"memoryBound.customers": 1000000, "customers.resources.limits.memory": "384Mi"},
+     bound_mib(1, customers=1000000)),   # 361 MiB <= 384Mi
 ]
+assert cbound_mib() == 243 and cbound_mib(1000000) == 361 and cbound_mib(inflight=20000) == 197, cbound_mib()
 assert bound_mib(8) == 510 and bound_mib(9) == 541 and bound_mib(30) == 647, (bound_mib(8), bound_mib(9), bound_mib(30))
 for name, n, extra, want in ok:
     rc, out, err = render(name, values(n, **extra))
     assert rc == 0, (name, err)
     got = annotation(out, "Deployment")
     assert got == want, f"{name}: annotation {got} MiB, formula {want} MiB"
+    v = values(n, **extra)
+    c = cbound_mib(v.get("memoryBound", {}).get("customers", 50000), v.get("consumer", {}).get("max_inflight_records", INFLIGHT))
+    assert annotation(out, "Deployment", "customers") == c, (name, annotation(out, "Deployment", "customers"), c)
 rc, out, err = render("backfill", values(2, **{"backfill.enabled": True}))
-assert rc == 0 and annotation(out, "Job") == bound_mib(2), err
+assert rc == 0 and annotation(out, "Job", "backfill") == bound_mib(2), err
+rc, out, err = render("customers-backfill", values(2, **{"backfill.enabled": True, "backfill.binary": "tillstream-customers"}))
+assert rc == 0 and annotation(out, "Job", "backfill") == cbound_mib(), err
 
 bad = [   # name, accounts, extra values, what the error must say
     ("nine-accounts", 9, {}, "orders.resources.limits.memory: 512Mi is below tillstream-orders' memory bound of "
                              "541 MiB (9 active accounts, klaviyo.max_queued_events 20000, "
                              "consumer.max_inflight_records 50000, memoryBound.customers 50000"),
-    ("million-customers-512", 8, {"memoryBound.customers": 1000000}, "memory bound of %d MiB" % bound_mib(8, 1000000)),
+    ("million-customers-512", 8, {"memoryBound.customers": 1000000, "customers.resources.limits.memory": "400Mi"},
+     "orders.resources.limits.memory: 512Mi is below tillstream-orders' memory bound of %d MiB" % bound_mib(8, 1000000)),
     ("decimal-too-small", 9, {"orders.resources.limits.memory": "560M"}, "560M is below"),   # 534 MiB < 541
     ("backfill-orders", 2, {"backfill.enabled": True, "backfill.resources.limits.memory": "256Mi"},
      "backfill.resources.limits.memory: 256Mi is below tillstream-orders' memory bound of %d MiB" % bound_mib(2)),
     ("not-a-quantity", 1, {"orders.resources.limits.memory": "lots"},
      "orders.resources.limits.memory: lots is not a memory quantity"),
     ("negative-customers", 1, {"memoryBound.customers": -1}, "memoryBound.customers"),
+    ("customers-million", 1, {"memoryBound.customers": 1000000, "orders.resources.limits.memory": "1Gi"},
+     "customers.resources.limits.memory: 256Mi is below tillstream-customers' memory bound of 361 MiB "
+     "(consumer.max_inflight_records 50000, memoryBound.customers 1000000; docs/consumers.md, \"Consent state\"): "
+     "raise the limit, lower consumer.max_inflight_records"),
+    ("customers-backfill-small", 1, {"backfill.enabled": True, "backfill.binary": "tillstream-customers",
+                                     "backfill.resources.limits.memory": "200Mi"},
+     "backfill.resources.limits.memory: 200Mi is below tillstream-customers' memory bound of 243 MiB"),
 ]
 for name, n, extra, want in bad:
     rc, out, err = render(name, values(n, **extra))
     assert rc != 0, f"{name}: rendered"
     assert want in err, f"{name}: {err.strip()}"
-# a customers backfill is not tillstream-orders: no check, no annotation on the Job
-rc, out, err = render("customers-job", values(9, **{"memoryBound.check": True, "orders.enabled": False,
-                                                    "backfill.enabled": True, "backfill.binary": "tillstream-customers",
-                                                    "backfill.resources.limits.memory": "64Mi"}))
+# the dead-letter stats CronJob (tillstream-dlq) is neither: no check, whatever its limit
+rc, out, err = render("dlq-stats", values(1, **{"deadLetterStats.enabled": True,
+                                                "deadLetterStats.resources.limits.memory": "16Mi"}))
 assert rc == 0, err
-job = [x for x in yaml.safe_load_all(out) if x and x["kind"] == "Job"][0]
-assert "tillstream.io/memory-bound-mib" not in job["metadata"]["annotations"]
-print(f"helm memory bound: {len(ok) + 2} value sets render with the documented bound, {len(bad)} are refused with the key path")
+# fewer in flight, a smaller customers bound: 20,000 records in flight fit 200Mi
+rc, out, err = render("customers-fewer-inflight", values(1, **{"consumer.max_inflight_records": 20000,
+                                                              "customers.resources.limits.memory": "200Mi"}))
+assert rc == 0 and annotation(out, "Deployment", "customers") == cbound_mib(inflight=20000) == 197, err
+print(f"helm memory bound: {len(ok) + 4} value sets render with the documented bounds, {len(bad)} are refused with the key path")
 PY

@@ -90,7 +90,7 @@ assert sa["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": "arn:aws:
 ps = pods(cv)
 assert sorted(t["metadata"]["labels"]["app.kubernetes.io/component"] for _, t in ps) == \
     ["backfill", "customers", "dlq-stats", "orders", "suppressions"], [n for n, _ in ps]
-want_res = {"customers": ("150m", "200Mi"), "orders": ("250m", "600Mi"), "backfill": ("300m", "640Mi"),
+want_res = {"customers": ("150m", "300Mi"), "orders": ("250m", "600Mi"), "backfill": ("300m", "640Mi"),
             "dlq-stats": ("20m", "80Mi"), "suppressions": ("30m", "96Mi")}
 for name, t in ps:
     comp = t["metadata"]["labels"]["app.kubernetes.io/component"]
@@ -164,7 +164,9 @@ for want in ("Deployment rel-tillstream-customers, 1 replica(s), topic pos.custo
              "accounts: brand-a (outlets 101 102), brand-b (outlets 201)", "Secret rel-tillstream-api-keys",
              "helm test rel", "idle",
              # 260 MiB + 113 B x 50,000 + 1,600 B x 2 x 20,005 parts = 326.4 MiB (docs/consumers.md)
-             "orders memory: bound 327 MiB for 2 account(s) and 50000 customers (docs/consumers.md), limit 512Mi"):
+             "orders memory: bound 327 MiB for 2 account(s) and 50000 customers (docs/consumers.md), limit 512Mi",
+             # 160 MiB + 130 B x 50,000 + 1,600 B x 50,000 in flight = 242.5 MiB
+             "customers memory: bound 243 MiB and 50000 customers (docs/consumers.md), limit 256Mi"):
     assert want in notes, (want, notes)
 assert "pk_test" not in notes, "an API key in NOTES"
 

@@ -267,6 +267,100 @@ static void test_not_decided_when_not_sent(void **state) {
     ts_consent_table_destroy(NULL);
 }
 
+/* 50,000 states in two accounts (the same customer id in both is two
+ * entries): every one is read back as written across 7 growths of the slots
+ * and 13 entry chunks, an entry read early stays where it was, and an id
+ * never put is absent. */
+static void test_table_many_entries_stable(void **state) {
+    (void)state;
+    fx_t f;
+    fx_init(&f, "");
+    char id[32];
+    const ts_consent_state_t *first = NULL;
+    for (int i = 0; i < 25000; i++) {
+        snprintf(id, sizeof id, "C%d", i);
+        for (int a = 0; a < 2; a++) {
+            ts_consent_state_t st = {.next_offset = 1 + i * 2 + a};
+            st.ch[TS_CONSENT_EMAIL].consent = a ? TS_TRI_FALSE : TS_TRI_TRUE;
+            assert_int_equal(ts_consent_table_put(f.t, a, id, &st), TS_OK);
+        }
+        if (i == 0) first = ts_consent_table_get(f.t, 1, "C0");
+    }
+    assert_int_equal(ts_consent_table_size(f.t), 50000);
+    assert_ptr_equal(ts_consent_table_get(f.t, 1, "C0"), first);
+    assert_int_equal(first->next_offset, 2);
+    for (int i = 0; i < 25000; i++) {
+        snprintf(id, sizeof id, "C%d", i);
+        for (int a = 0; a < 2; a++) {
+            const ts_consent_state_t *st = ts_consent_table_get(f.t, a, id);
+            assert_non_null(st);
+            assert_int_equal(st->next_offset, 1 + i * 2 + a);
+            assert_int_equal(st->ch[TS_CONSENT_EMAIL].consent, a ? TS_TRI_FALSE : TS_TRI_TRUE);
+        }
+    }
+    /* put over an existing entry replaces its state, not adds one */
+    ts_consent_state_t st = {.next_offset = 7};
+    assert_int_equal(ts_consent_table_put(f.t, 0, "C42", &st), TS_OK);
+    assert_int_equal(ts_consent_table_size(f.t), 50000);
+    assert_int_equal(ts_consent_table_get(f.t, 0, "C42")->next_offset, 7);
+    assert_null(ts_consent_table_get(f.t, 0, "C25000"));
+    assert_null(ts_consent_table_get(f.t, 0, "C42x"));
+    fx_free(&f);
+}
+
+/* A plain replay (no --replay-consent) decides nothing, and adds no entry
+ * to the table nor changes one; a --replay-consent replay keeps state as a
+ * live member does. */
+static void test_plain_replay_keeps_no_state(void **state) {
+    (void)state;
+    fx_t f;
+    fx_init(&f, "");
+    decide(&f, "{\"customer_id\":\"L1\",\"email\":\"l1@x.co\",\"home_outlet_id\":\"101\","
+               "\"email_consent\":true}");
+    assert_int_equal(ts_consent_table_size(f.t), 1);
+    const ts_consent_state_t *live = ts_consent_table_get(f.t, 0, "L1");
+    ts_consent_state_t was = *live;
+    const char *lines[] = {"{\"customer_id\":\"R1\",\"email\":\"r1@x.co\",\"home_outlet_id\":"
+                           "\"101\",\"email_consent\":true}",
+                           "{\"customer_id\":\"L1\",\"email\":\"l1@x.co\",\"home_outlet_id\":"
+                           "\"101\",\"email_consent\":false}"};
+    for (int replay_consent = 0; replay_consent < 2; replay_consent++) {
+        for (size_t i = 0; i < 2; i++) {
+            char err[256];
+            ts_customer_t c;
+            ts_arena_reset(f.map.arena);
+            if (ts_decode_customer_json(lines[i], strlen(lines[i]), f.map.arena, &c, err,
+                                        sizeof err))
+                fail_msg("%s", err);
+            assert_int_equal(ts_map_customer(f.map.mapper, &c, &f.map.m), TS_OK);
+            ts_consent_opts_t o = {
+                .replay = true, .replay_consent = replay_consent, .now = ts_now_wall_ms()};
+            bool changed = true;
+            assert_int_equal(
+                ts_consent_table_decide(f.t, &c, 1700000000000LL, -1, &o, &f.map.m, &changed),
+                TS_OK);
+            if (!replay_consent) {
+                assert_false(changed);
+                assert_int_equal(f.map.m.consent[TS_CONSENT_EMAIL].action, TS_CONSENT_NOTHING);
+                assert_int_equal(f.map.m.email_marketing, TS_SUB_KEEP);
+            } else {
+                assert_true(changed);
+            }
+        }
+        if (!replay_consent) {
+            assert_int_equal(ts_consent_table_size(f.t), 1); /* no entry for R1 */
+            assert_null(ts_consent_table_get(f.t, 0, "R1"));
+            assert_memory_equal(ts_consent_table_get(f.t, 0, "L1"), &was, sizeof was);
+        }
+    }
+    /* --replay-consent: R1 subscribed, L1 unsubscribed, both kept */
+    assert_int_equal(ts_consent_table_size(f.t), 2);
+    assert_int_equal(ts_consent_table_get(f.t, 0, "R1")->ch[TS_CONSENT_EMAIL].consent, TS_TRI_TRUE);
+    assert_int_equal(ts_consent_table_get(f.t, 0, "L1")->ch[TS_CONSENT_EMAIL].consent,
+                     TS_TRI_FALSE);
+    fx_free(&f);
+}
+
 /* A POS "true" for a phone that cannot receive SMS (SMS_NOT_MOBILE) is no
  * SMS consent: nothing is sent or stored for SMS, so the mobile number
  * that replaces the landline subscribes; a "false" is still decided. */
@@ -302,4 +396,6 @@ TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_state_across_records_and_accounts
              cmocka_unit_test(test_offset_fence), cmocka_unit_test(test_bad_suppression_records),
              cmocka_unit_test(test_sync_consented),
              cmocka_unit_test(test_not_decided_when_not_sent),
-             cmocka_unit_test(test_sms_landline_not_decided))
+             cmocka_unit_test(test_sms_landline_not_decided),
+             cmocka_unit_test(test_table_many_entries_stable),
+             cmocka_unit_test(test_plain_replay_keeps_no_state))

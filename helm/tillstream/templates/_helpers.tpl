@@ -73,11 +73,13 @@ template` / `helm install` with the field's path (helm lint shows a chart's
 {{- fail "keda.minReplicaCount is above keda.maxReplicaCount" }}
 {{- end }}
 {{- if .Values.memoryBound.check }}
-{{- if .Values.orders.enabled }}
-{{- include "tillstream.memoryCheck" (dict "root" . "path" "orders.resources.limits.memory" "resources" .Values.orders.resources) }}
+{{- range $c := list "customers" "orders" }}
+{{- if (index $.Values $c).enabled }}
+{{- include "tillstream.memoryCheck" (dict "root" $ "path" (printf "%s.resources.limits.memory" $c) "resources" (index $.Values $c).resources "binary" (printf "tillstream-%s" $c)) }}
 {{- end }}
-{{- if and .Values.backfill.enabled (eq .Values.backfill.binary "tillstream-orders") }}
-{{- include "tillstream.memoryCheck" (dict "root" . "path" "backfill.resources.limits.memory" "resources" .Values.backfill.resources) }}
+{{- end }}
+{{- if .Values.backfill.enabled }}
+{{- include "tillstream.memoryCheck" (dict "root" . "path" "backfill.resources.limits.memory" "resources" .Values.backfill.resources "binary" .Values.backfill.binary) }}
 {{- end }}
 {{- end }}
 {{- end -}}
@@ -264,21 +266,27 @@ volumeMounts:
   {{- end }}
 {{- end -}}
 {{/*
-tillstream-orders' memory bound in MiB (docs/consumers.md, "What sets the
-memory bound"): 260 MiB + 113 B per customer + 1,600 B per queued part, parts =
-min(active accounts x (klaviyo.max_queued_events + 5),
-5 x consumer.max_inflight_records). The two defaults are the binary's
-(docs/config-reference.md; tests/ops/0810 compares them).
+The memory bounds in MiB (docs/consumers.md): tillstream-orders, "What sets
+the memory bound": 260 MiB + 113 B per customer + 1,600 B per queued part,
+parts = min(active accounts x (klaviyo.max_queued_events + 5),
+5 x consumer.max_inflight_records); tillstream-customers, "Consent state":
+160 MiB + 130 B per customer + 1,600 B x consumer.max_inflight_records. The
+two defaults are the binary's (docs/config-reference.md; tests/ops/0812
+compares them).
 */}}
 {{- define "tillstream.activeAccounts" -}}
 {{- if .Values.routing.only_accounts }}{{ len .Values.routing.only_accounts }}{{ else }}{{ len .Values.accounts }}{{ end -}}
 {{- end -}}
+{{- define "tillstream.maxQueued" -}}{{ int (.Values.klaviyo.max_queued_events | default 20000) }}{{- end -}}
+{{- define "tillstream.maxInflight" -}}{{ int (.Values.consumer.max_inflight_records | default 50000) }}{{- end -}}
 {{- define "tillstream.ordersBoundMiB" -}}
 {{- $accounts := int (include "tillstream.activeAccounts" .) -}}
-{{- $queued := int (.Values.klaviyo.max_queued_events | default 20000) -}}
-{{- $inflight := int (.Values.consumer.max_inflight_records | default 50000) -}}
-{{- $parts := min (mul $accounts (add $queued 5)) (mul 5 $inflight) -}}
+{{- $parts := min (mul $accounts (add (int (include "tillstream.maxQueued" .)) 5)) (mul 5 (int (include "tillstream.maxInflight" .))) -}}
 {{- $bytes := add (mul 260 1048576) (mul 113 (int .Values.memoryBound.customers)) (mul 1600 $parts) -}}
+{{- ceil (divf $bytes 1048576) | int -}}
+{{- end -}}
+{{- define "tillstream.customersBoundMiB" -}}
+{{- $bytes := add (mul 160 1048576) (mul 130 (int .Values.memoryBound.customers)) (mul 1600 (int (include "tillstream.maxInflight" .))) -}}
 {{- ceil (divf $bytes 1048576) | int -}}
 {{- end -}}
 {{/* A Kubernetes quantity in bytes; dict value, path (for the error). */}}
@@ -293,18 +301,22 @@ min(active accounts x (klaviyo.max_queued_events + 5),
 {{- end -}}
 {{- end -}}
 {{/*
-Fails when a tillstream-orders pod's memory limit is below its bound: a
-throttled backfill would be OOM-killed (docs/helm.md, "Memory bound").
-dict root, path (the limit's key path), resources.
+Fails when a tillstream-orders or tillstream-customers pod's memory limit is
+below its bound: a throttled backfill or a first start on a full topic would
+be OOM-killed (docs/helm.md, "Memory bound"). dict root, path (the limit's
+key path), resources, binary.
 */}}
 {{- define "tillstream.memoryCheck" -}}
 {{- $limit := dig "limits" "memory" "" .resources -}}
-{{- if $limit }}
-{{- $bound := int (include "tillstream.ordersBoundMiB" .root) -}}
+{{- $v := .root.Values -}}
+{{- if and $limit (has .binary (list "tillstream-orders" "tillstream-customers")) }}
+{{- $orders := eq .binary "tillstream-orders" -}}
+{{- $bound := int (include (ternary "tillstream.ordersBoundMiB" "tillstream.customersBoundMiB" $orders) .root) -}}
 {{- $bytes := int64 (include "tillstream.quantityBytes" (dict "value" $limit "path" .path)) -}}
 {{- if lt $bytes (mul $bound 1048576) }}
-{{- $v := .root.Values -}}
-{{- fail (printf "%s: %v is below tillstream-orders' memory bound of %d MiB (%d active accounts, klaviyo.max_queued_events %v, consumer.max_inflight_records %v, memoryBound.customers %v; docs/consumers.md, \"What sets the memory bound\"): raise the limit, lower klaviyo.max_queued_events, or set memoryBound.check: false" .path $limit $bound (int (include "tillstream.activeAccounts" .root)) ($v.klaviyo.max_queued_events | default 20000) ($v.consumer.max_inflight_records | default 50000) $v.memoryBound.customers) }}
+{{- $inputs := printf "consumer.max_inflight_records %s, memoryBound.customers %d" (include "tillstream.maxInflight" .root) (int64 $v.memoryBound.customers) -}}
+{{- if $orders }}{{ $inputs = printf "%s active accounts, klaviyo.max_queued_events %s, %s" (include "tillstream.activeAccounts" .root) (include "tillstream.maxQueued" .root) $inputs }}{{ end -}}
+{{- fail (printf "%s: %v is below %s' memory bound of %d MiB (%s; docs/consumers.md, \"%s\"): raise the limit, %s, or set memoryBound.check: false" .path $limit .binary $bound $inputs (ternary "What sets the memory bound" "Consent state" $orders) (ternary "lower klaviyo.max_queued_events" "lower consumer.max_inflight_records" $orders)) }}
 {{- end }}
 {{- end }}
 {{- end -}}
