@@ -101,6 +101,8 @@ bad = [   # name, accounts, extra values, what the error must say
     ("not-a-quantity", 1, {"orders.resources.limits.memory": "lots"},
      "orders.resources.limits.memory: lots is not a memory quantity"),
     ("negative-customers", 1, {"memoryBound.customers": -1}, "memoryBound.customers"),
+    ("memory-share-above-1", 1, {"prometheusRule.enabled": True, "prometheusRule.memoryLimitShare": 1.5},
+     "prometheusRule.memoryLimitShare"),
     ("customers-million", 1, {"memoryBound.customers": 1000000, "orders.resources.limits.memory": "1Gi"},
      "customers.resources.limits.memory: 256Mi is below tillstream-customers' memory bound of 361 MiB "
      "(consumer.max_inflight_records 50000, memoryBound.customers 1000000; docs/consumers.md, \"Consent state\"): "
