@@ -11,9 +11,10 @@
 # (and the kernel's VmHWM), the consumer's /metrics (records in flight, parts
 # queued in the lanes, paused partitions), customers accepted by the
 # simulator; then SIGTERM (or the replay's own end, when the limits let it
-# finish first). Prints the peak, what was held at the peak, the
-# line RSS = a + b x parts queued fitted over the samples, and a row every
-# 10 s. --live: a new group consuming the topic from its start instead of a
+# finish first). Prints the peak, what was held at the peak, the documented
+# bound for the run's config (docs/consumers.md, "Consent state";
+# bench/lib/membound.py), the line RSS = a + b x parts queued fitted over the
+# samples, and a row every 10 s. --live: a new group consuming the topic from its start instead of a
 # replay, with --exit-at-end, as a first deployment on an existing topic does:
 # every customer is decided and its consent state kept and written
 # (docs/consumers.md, "Consent state"); a plain replay keeps none. --set JSON
@@ -76,8 +77,10 @@ elif ! wait "$ts_pid" || { [ "$mode" = replay ] && ! grep -q '"replay complete"'
   # a run may finish first (the limits not holding it back): the replay complete, or --exit-at-end with exit 0
   echo "bench: tillstream-customers ended before the end of the topic" >&2; tail -5 "$work/customers.log" >&2; exit 1
 fi
-python3 - "$work/mem.txt" "$customers" "$scale" "$(machine)" "$setj" "$mode" <<'PY'
-import sys
+python3 - "$work/mem.txt" "$customers" "$scale" "$(machine)" "$setj" "$mode" "$root/bench/lib" "$work/ts.json" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[7])
+import membound
 rows = [tuple(map(int, l.split())) for l in open(sys.argv[1]) if len(l.split()) == 7]
 t0 = rows[0][0]
 pk = max(rows, key=lambda r: r[1])
@@ -88,6 +91,11 @@ print(f"  peak RSS {pk[1] / 1024:.1f} MiB (VmHWM {max(r[2] for r in rows) / 1024
       f"{pk[3]:,} records in flight, {pk[4]:,} parts queued, {pk[5]} partitions paused")
 print(f"  max records in flight {max(r[3] for r in rows):,}, max parts queued {max(r[4] for r in rows):,}; "
       f"profiles accepted by the simulator at the end {rows[-1][6]:,}")
+b = membound.customers_bound(json.load(open(sys.argv[8])), int(sys.argv[2]))
+hwm = max(r[2] for r in rows) * 1024
+print(f"  documented bound for this config (docs/consumers.md): {b['total'] / 2**20:.0f} MiB = " +
+      " + ".join(f"{k} {v / 2**20:.0f}" for k, v in b.items() if k != "total") +
+      f"; VmHWM is {100 * hwm / b['total']:.0f} % of it")
 xs = [r[4] for r in rows]; ys = [r[1] * 1024 for r in rows]
 n = len(rows); mx = sum(xs) / n; my = sum(ys) / n
 sxx = sum((x - mx) ** 2 for x in xs)

@@ -1,7 +1,11 @@
-"""bench/lib/membound.py - the memory bound of a tillstream-orders process
-(docs/consumers.md, "What sets the memory bound"), computed from a config.
+"""bench/lib/membound.py - the memory bounds of a tillstream-orders process
+(docs/consumers.md, "What sets the memory bound") and of a
+tillstream-customers process ("Consent state"), computed from a config. The
+Helm chart computes the same (tests/ops/0812 compares the two).
 
 bound(cfg, n_accounts, partitions, customers) -> {term: bytes, ..., "total": bytes}
+customers_bound(cfg, customers) -> the same for tillstream-customers:
+RSS <= C_BASE + C_CUSTOMER x customers + PART x consumer.max_inflight_records
 
 RSS <= BASE + CUSTOMER x customers
        + PART x min(accounts x (klaviyo.max_queued_events + PARTS_PER_RECORD),
@@ -35,5 +39,17 @@ def bound(cfg, n_accounts, partitions, customers):
     max_in = int(co.get("max_inflight_records", 50000))
     parts = min(n_accounts * (max_q + PARTS_PER_RECORD), PARTS_PER_RECORD * max_in)
     out = {"base": BASE, "table": customers * CUSTOMER, "queued parts": parts * PART}
+    out["total"] = sum(out.values())
+    return out
+
+
+C_BASE = 160 << 20     # tillstream-customers: the process and its five librdkafka handles
+                       # (docs/benchmarks.md, tillstream-customers memory: 218 MiB for a replay of 1 M)
+C_CUSTOMER = 130       # a consent-table entry per (account, customer) (~120 B measured)
+
+
+def customers_bound(cfg, customers):
+    max_in = int(cfg.get("consumer", {}).get("max_inflight_records", 50000))
+    out = {"base": C_BASE, "table": customers * C_CUSTOMER, "records in flight": max_in * PART}
     out["total"] = sum(out.values())
     return out

@@ -3,10 +3,12 @@
 # fails, naming the key path and the bound, when a tillstream-orders or
 # tillstream-customers pod's memory limit is below docs/consumers.md's bound;
 # both Deployments (and a backfill Job of either binary) carry the bound as an
-# annotation. The expected figures are computed here from the documented
-# formulas, not read from the chart, and the formulas and the chart's defaults
-# are checked against docs/consumers.md and docs/config-reference.md.
+# annotation. The expected figures come from bench/lib/membound.py (the
+# bench's statement of the formulas), not from the chart; the formulas and the
+# chart's defaults are checked against docs/consumers.md and
+# docs/config-reference.md.
 set -euo pipefail
+export PYTHONDONTWRITEBYTECODE=1   # bench/lib/membound.py is imported: no __pycache__ in the tree
 export PATH="${TS_CACHE:-$HOME/.cache/tillstream}/bin:$PATH"
 command -v helm >/dev/null || { echo "helm missing (scripts/helm.sh installs it)" >&2; exit 1; }
 py=${TS_CACHE:-$HOME/.cache/tillstream}/venv/bin/python
@@ -29,12 +31,16 @@ def default(key):
 QUEUED, INFLIGHT = default("klaviyo.max_queued_events"), default("consumer.max_inflight_records")
 assert (QUEUED, INFLIGHT) == (20000, 50000), (QUEUED, INFLIGHT)   # the chart's helper has the same two
 
+# the bench's statement of both formulas (bench/lib/membound.py): the chart must agree with it
+sys.path.insert(0, f"{src}/bench/lib")
+import membound
+
 def bound_mib(accounts, customers=50000, queued=QUEUED, inflight=INFLIGHT):   # tillstream-orders
-    parts = min(accounts * (queued + 5), 5 * inflight)
-    return math.ceil((260 * 2**20 + 113 * customers + 1600 * parts) / 2**20)
+    cfg = {"klaviyo": {"max_queued_events": queued}, "consumer": {"max_inflight_records": inflight}}
+    return math.ceil(membound.bound(cfg, accounts, 8, customers)["total"] / 2**20)
 
 def cbound_mib(customers=50000, inflight=INFLIGHT):   # tillstream-customers
-    return math.ceil((160 * 2**20 + 130 * customers + 1600 * inflight) / 2**20)
+    return math.ceil(membound.customers_bound({"consumer": {"max_inflight_records": inflight}}, customers)["total"] / 2**20)
 
 def values(n, **extra):
     v = {"accounts": [{"name": f"brand-{i}", "outlets": [str(100 + i)], "envVar": f"KLAVIYO_KEY_{i}",
