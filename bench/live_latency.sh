@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/live_latency.sh [--seconds S] [--rate R] [--partitions P] [--linger-ms N] [--timeline]
+# bench/live_latency.sh [--seconds S] [--rate R] [--partitions P] [--linger-ms N] [--timeline] [--windows S]
 #
 # Live tillstream-orders, the sample's (default) config (linger_ms 200),
 # against tillstream-klaviyo-sim at Klaviyo's real limits (10/s burst,
@@ -14,9 +14,12 @@
 # latency p50/p99/max per event, and per account the seconds with zero requests
 # while at least one of its events was waiting (produced before the second
 # began, accepted after it ended); then the per-second request timeline
-# (--timeline: every second; otherwise 5-second rows).
+# (--timeline: every second; otherwise 5-second rows). --windows S (default
+# 60 for runs of 600 s or more): behaviour over time, one row per S seconds:
+# events produced in it, their p50/p99/max latency, requests, 429s, peak RSS
+# (bench/lib/windows.py), and the drift of p99 and RSS over the run.
 . "$(dirname "$0")/lib/common.sh"
-seconds=150 rate=1000 parts=6 linger= every=5
+seconds=150 rate=1000 parts=6 linger= every=5 win=
 while [ $# -gt 0 ]; do
   case $1 in
     --seconds) seconds=$2; shift 2 ;;
@@ -24,9 +27,11 @@ while [ $# -gt 0 ]; do
     --partitions) parts=$2; shift 2 ;;
     --linger-ms) linger=$2; shift 2 ;;
     --timeline) every=1; shift ;;
-    *) echo "usage: $0 [--seconds S] [--rate R] [--partitions P] [--linger-ms N] [--timeline]" >&2; exit 2 ;;
+    --windows) win=$2; shift 2 ;;
+    *) echo "usage: $0 [--seconds S] [--rate R] [--partitions P] [--linger-ms N] [--timeline] [--windows S]" >&2; exit 2 ;;
   esac
 done
+[ -n "$win" ] || { [ "$seconds" -ge 600 ] && win=60 || win=0; }
 need_bins tillstream-orders tillstream-klaviyo-sim tillstream-gen
 broker
 topic "bench.customers.$sfx" 3 compact
@@ -68,12 +73,12 @@ done
 stop_pid "$ts_pid"
 stop_pid "$px_pid"   # flushes the proxy's logs
 kcat -b "$bs" -C -t "bench.orders.$sfx" -e -q -f '%k\t%T\t%s\n' >"$work/produced.txt"
-python3 - "$root/bench/lib" "$work" "$accts" "$seconds" "$rate" "$linger_eff" "$every" "$want" <<'PY'
+python3 - "$root/bench/lib" "$work" "$accts" "$seconds" "$rate" "$linger_eff" "$every" "$want" "$win" <<'PY'
 import collections, sys
 sys.path.insert(0, sys.argv[1])
-import timeline
+import timeline, windows
 w, accts, seconds, rate, linger, every = sys.argv[2], sys.argv[3].split(), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], int(sys.argv[7])
-want = int(sys.argv[8])
+want, win = int(sys.argv[8]), int(sys.argv[9])
 import json
 nrec = 0
 prod = {}   # order id (and refund id: a refund's events carry it) -> produce timestamp
@@ -89,13 +94,13 @@ done = {}   # unique_id -> (first 202 ms, account)
 for ln in open(w + "/ids.txt"):
     td, a, u = ln.rstrip("\n").split(" ", 2)
     if u not in done: done[u] = (int(td), a)
-lat, per_acct = [], collections.defaultdict(list)
+lat, per_acct, samples = [], collections.defaultdict(list), []
 queued = {a: collections.Counter() for a in accts}   # second -> events waiting the whole second
 unjoined = 0
 for u, (td, a) in done.items():
     tp = prod.get(u.split(":", 1)[0])
     if tp is None: unjoined += 1; continue
-    l = td - tp; lat.append(l); per_acct[a].append(l)
+    l = td - tp; lat.append(l); per_acct[a].append(l); samples.append((tp, l))
     s0, s1 = (tp - t0) // 1000 + 1, (td - t0) // 1000   # whole seconds inside (tp, td)
     if s1 > s0 and a in queued:
         queued[a][s0] += 1; queued[a][s1] -= 1
@@ -132,6 +137,9 @@ for a in accts:
     secs = idle[a]
     span = (f"{len(secs)} (t = {ranges(secs)} s)" if secs else "0")
     print(f"| {a} | {ev:,} | {len(ra):,} | {ev / max(1, sum(1 for r in ra if r[3] == 202)):.0f} | {pct(per_acct[a], .5) / 1000:.3f} | {pct(per_acct[a], .99) / 1000:.3f} | {max(per_acct[a] or [0]) / 1000:.3f} | {span} |")
+if win:
+    print()
+    windows.print_windows(windows.rows(samples, reqs, windows.read_rss(w + "/rss.txt"), t0, win, last), win)
 print()
 print(f"Request timeline (t = 0: first order produced; rows of {every} s; cells: requests/events accepted (429s)):")
 timeline.print_timeline(tl, accts, 0, last, every)

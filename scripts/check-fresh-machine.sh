@@ -59,20 +59,29 @@ sort -u "$tmp/have_ctl" ${drop:+"$tmp/dropped"} >"$tmp/have"
     case $p in /*) readlink -f "$p" ;; esac
   done
 } | sort -u >"$tmp/files"
+# each file's package, resolved once for both judgements: dpkg's own file
+# lists read in one pass (a `dpkg -S` per file took minutes); merged /usr:
+# dpkg may know the file under /lib or /usr/lib, /bin or /usr/bin
+while read -r f; do
+  case $f in "$here"/*|"$build"/*|"${TS_CACHE:-$HOME/.cache/tillstream}"/*) continue ;; esac
+  alt=$f; case $f in /usr/lib/*|/usr/bin/*|/usr/sbin/*) alt=${f#/usr} ;; /lib/*|/bin/*|/sbin/*) alt=/usr$f ;; esac
+  if [ -e "$f" ]; then printf '%s\t%s\n' "$f" "$alt"; else printf '%s\t-\n' "$f"; fi
+done <"$tmp/files" >"$tmp/wanted"
+awk -F'\t' 'FNR == NR { want[$1] = 1; if ($2 != "-") want[$2] = 1; next }
+             ($0 in want) && !($0 in owner) { f = FILENAME; sub(/.*\//, "", f); sub(/\.list$/, "", f); sub(/:.*/, "", f); owner[$0] = f }
+             END { while ((getline ln < ARGV[1]) > 0) { split(ln, a, "\t")
+                     print a[1] "\t" (a[2] == "-" ? "-" : (a[1] in owner ? owner[a[1]] : (a[2] in owner ? owner[a[2]] : ""))) } }' \
+  "$tmp/wanted" /var/lib/dpkg/info/*.list >"$tmp/owners"
 judge() { # have-list -> prints findings, returns 1 when a package is missing
-  local have=$1 fail=0 f alt pkg
-  while read -r f; do
-    case $f in "$here"/*|"$build"/*|"${TS_CACHE:-$HOME/.cache/tillstream}"/*) continue ;; esac
-    [ -e "$f" ] || { echo "MISSING: $f (not on this machine)"; fail=1; continue; }
-    # merged /usr: dpkg may know the file under /lib or /usr/lib, /bin or /usr/bin
-    alt=$f; case $f in /usr/lib/*|/usr/bin/*|/usr/sbin/*) alt=${f#/usr} ;; /lib/*|/bin/*|/sbin/*) alt=/usr$f ;; esac
-    pkg=$( (dpkg -S "$f" 2>/dev/null || dpkg -S "$alt" 2>/dev/null) | head -n 1 | cut -d: -f1) || true
+  local have=$1 fail=0 f pkg
+  while IFS=$'\t' read -r f pkg; do
+    if [ "$pkg" = - ]; then echo "MISSING: $f (not on this machine)"; fail=1; continue; fi
     if [ -z "$pkg" ]; then
       echo "not from a Debian package (base image of this kind): $f"
       continue
     fi
     grep -qx "$pkg" "$have" || { echo "MISSING from setup.sh: $pkg (for $f)"; fail=1; }
-  done <"$tmp/files"
+  done <"$tmp/owners"
   return $fail
 }
 fail=0

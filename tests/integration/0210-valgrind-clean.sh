@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: cost 50 (seconds, about: long tests start first)
 # valgrind (memcheck) stays clean on the offline pipeline over the samples
 # and on the phone (libphonenumber), mapping, config and decoder (JSON, Avro,
 # registry) unit tests:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: cost 40 (seconds, about: long tests start first)
 # Crash safety: tillstream-orders is killed with SIGKILL at several points of
 # a run (after the simulator has recorded 600, 1200, 1800 and 2400 events) and
 # restarted. At the end every source record is accounted for - its events

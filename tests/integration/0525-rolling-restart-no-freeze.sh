@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: cost 55 (seconds, about: long tests start first)
 # A rolling deploy never freezes a partition (issue 13), on the real broker:
 # - three tillstream-orders in one group on a 6-partition topic, lanes small
 #   enough that partitions pause for backpressure all the time;

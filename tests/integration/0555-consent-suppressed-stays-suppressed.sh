@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: cost 70 (seconds, about: long tests start first)
 # Consent over time on the real broker and the simulator (docs/consent.md):
 # - C1 subscribed, then unsubscribed in Klaviyo by an unsubscribe link; C2
 #   the same with a spam report: both stay suppressed through 10 POS

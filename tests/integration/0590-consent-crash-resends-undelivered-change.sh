@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: cost 70 (seconds, about: long tests start first)
 # At-least-once for consent: a change decided but not yet accepted by
 # Klaviyo when the consumer is SIGKILLed is sent after the restart. The
 # simulator admits one subscribe request per minute: A's subscribe goes,

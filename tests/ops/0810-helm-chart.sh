@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: cost 55 (seconds, about: long tests start first)
 # The Helm chart: `helm lint --strict` and `helm template` over several value
 # sets, with assertions on the rendered manifests; values.schema.json rejects
 # bad values at install time with a message naming the field.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: cost 65 (seconds, about: long tests start first)
 # The Grafana dashboard (issue 18, item 4): rendered as a ConfigMap labelled
 # grafana_dashboard when enabled (and not otherwise); the JSON parses, has the
 # panels the issue asks for, every query is valid PromQL (promtool check rules

@@ -1,3 +1,4 @@
+/* ctest: cost 100 (seconds, about: long tests start first) */
 /*
  * test_consumer.c - the consume loop against librdkafka's mock cluster
  * (in-process, no broker) and the Klaviyo simulator on loopback.

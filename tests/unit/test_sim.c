@@ -1023,6 +1023,67 @@ static void test_profile_deletion(void **state) {
     ts_sim_destroy(s);
 }
 
+/* POST /__sim/faults: an outage switched on and off at run time; what was
+ * recorded before it is kept (a retried event is still de-duplicated). */
+static void test_faults_at_run_time(void **state) {
+    (void)state;
+    ts_sim_opts_t o = {0};
+    o.seed = 7;
+    ts_sim_t *s = sim_start(&o);
+    resp_t r = post(s, EVENTS, "pk_a", "2026-07-15", BODY(EV("1", "")));
+    assert_int_equal(r.status, 202);
+    resp_free(&r);
+    r = post(s, "/__sim/faults", "pk_a", NULL, "{\"fail_rate\":1}");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body.data, "\"fail_rate\":1,\"drop_rate\":0"));
+    resp_free(&r);
+    for (int i = 0; i < 4; i++) {
+        fake_now += 1000;
+        r = post(s, EVENTS, "pk_a", "2026-07-15", BODY(EV("2", "")));
+        assert_true(r.status == 500 || r.status == 503);
+        resp_free(&r);
+    }
+    /* drop: the connection closes without an answer (no status) */
+    r = post(s, "/__sim/faults", "pk_a", NULL, "{\"fail_rate\":0,\"drop_rate\":1}");
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    fake_now += 1000;
+    r = post(s, EVENTS, "pk_a", "2026-07-15", BODY(EV("2", "")));
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.cc, CURLE_GOT_NOTHING);
+    resp_free(&r);
+    /* bad bodies change nothing */
+    r = post(s, "/__sim/faults", "pk_a", NULL, "{\"fail_rate\":1.5}");
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+    r = post(s, "/__sim/faults", "pk_a", NULL, "[1]");
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+    cJSON *j = get_json(s, "/__sim/faults", "pk_a", 0);
+    assert_int_equal(cJSON_GetObjectItem(j, "drop_rate")->valuedouble, 1);
+    assert_int_equal(cJSON_GetObjectItem(j, "fail_rate")->valuedouble, 0);
+    cJSON_Delete(j);
+    /* the outage ends: the same event goes in, the first is still known */
+    r = post(s, "/__sim/faults", "pk_a", NULL, "{\"drop_rate\":0}");
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    fake_now += 1000;
+    r = post(s, EVENTS, "pk_a", "2026-07-15", BODY(EV("2", "")));
+    assert_int_equal(r.status, 202);
+    resp_free(&r);
+    fake_now += 1000;
+    r = post(s, EVENTS, "pk_a", "2026-07-15", BODY(EV("1", "")));
+    assert_int_equal(r.status, 202);
+    resp_free(&r);
+    ts_sim_stats_t st;
+    ts_sim_stats(s, "a", &st);
+    assert_int_equal(st.events_recorded, 2);
+    assert_int_equal(st.duplicates_ignored, 1);
+    assert_int_equal(st.failed_5xx, 4);
+    assert_int_equal(st.dropped, 1);
+    ts_sim_destroy(s);
+}
+
 TS_TEST_MAIN(th_curl_setup, th_curl_teardown, cmocka_unit_test(test_auth_revision_and_validation),
              cmocka_unit_test(test_duplicate_rules), cmocka_unit_test(test_rate_limits),
              cmocka_unit_test(test_fault_injection), cmocka_unit_test(test_validator_limits),
@@ -1031,6 +1092,7 @@ TS_TEST_MAIN(th_curl_setup, th_curl_teardown, cmocka_unit_test(test_auth_revisio
              cmocka_unit_test(test_revision_and_limit_parsing),
              cmocka_unit_test(test_ratelimit_headers_and_revision),
              cmocka_unit_test(test_fail_rate_records_nothing),
+             cmocka_unit_test(test_faults_at_run_time),
              cmocka_unit_test(test_single_endpoints_inspection_and_dumps),
              cmocka_unit_test(test_payload_limits_over_http),
              cmocka_unit_test(test_import_jobs_complete_late_and_report_errors),

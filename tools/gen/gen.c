@@ -10,6 +10,8 @@
 
 #include "tillstream/jw.h"
 
+#define GEN_TIME_CYCLE 500000 /* orders before the order times start over */
+
 struct ts_gen_s {
     ts_gen_opts_t o;
     uint64_t s;
@@ -178,7 +180,10 @@ void ts_gen_order(ts_gen_t *g, ts_buf_t *key, ts_buf_t *value) {
     ts_jw_key(&w, "is_test");
     ts_jw_bool(&w, test);
     ts_jw_key(&w, "occurred_at");
-    ts_jw_int(&w, 1793491200000LL + (int64_t)n * 37000); /* from 2026-11-01, ~every 37 s */
+    /* from 2026-11-01, ~every 37 s, over again every GEN_TIME_CYCLE orders
+     * (~214 days): a long run stays inside Klaviyo's window (at most a year
+     * ahead); unique_ids come from the order ids, never the time */
+    ts_jw_int(&w, 1793491200000LL + (int64_t)(n % GEN_TIME_CYCLE) * 37000);
     ts_jw_kv_str(&w, "currency", "AUD");
     ts_jw_key(&w, "lines");
     ts_jw_arr_open(&w);

@@ -1395,10 +1395,11 @@ static bool gate(ts_sim_t *s, struct MHD_Connection *c, ts_sim_ep_t ep, gate_t *
     /* faults and latency first: a fault never records anything */
     pthread_mutex_lock(&s->mu);
     double f_drop = rnd(s), f_fail = rnd(s), f_spike = rnd(s);
+    double drop_rate = s->o.drop_rate, fail_rate = s->o.fail_rate; /* POST /__sim/faults */
     pthread_mutex_unlock(&s->mu);
     int delay = s->o.latency_ms + (f_spike < s->o.spike_rate ? s->o.spike_ms : 0);
     if (delay > 0) usleep((useconds_t)delay * 1000);
-    if (f_drop < s->o.drop_rate) {
+    if (f_drop < drop_rate) {
         pthread_mutex_lock(&s->mu);
         count_status(a, 0);
         pthread_mutex_unlock(&s->mu);
@@ -1430,8 +1431,8 @@ static bool gate(ts_sim_t *s, struct MHD_Connection *c, ts_sim_ep_t ep, gate_t *
     g->rl[2][0] = "RateLimit-Reset";
     g->rl[2][1] = g->reset_s;
     g->rl[3][0] = g->rl[3][1] = NULL;
-    if (f_fail < s->o.fail_rate) {
-        bool unavailable = f_fail < s->o.fail_rate / 2;
+    if (f_fail < fail_rate) {
+        bool unavailable = f_fail < fail_rate / 2;
         *res = reject(s, c, a, unavailable ? 503 : 500, "error",
                       unavailable ? "Service unavailable." : "A server error occurred.",
                       "Injected fault: nothing was recorded; retry the request.", NULL, g->rl);
@@ -1719,6 +1720,13 @@ void ts_sim_set_job_delay(ts_sim_t *s, int ms) {
     pthread_mutex_unlock(&s->mu);
 }
 
+void ts_sim_set_faults(ts_sim_t *s, double fail_rate, double drop_rate) {
+    pthread_mutex_lock(&s->mu);
+    s->o.fail_rate = fail_rate;
+    s->o.drop_rate = drop_rate;
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* ---- inspection ------------------------------------------------------------ */
 
 void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out) {
@@ -1776,6 +1784,40 @@ void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out) {
 }
 
 /* ---- the inspection and control API (/__sim/...) ---------------------------- */
+
+/* A rate in [0, 1] at key of a POST /__sim/faults body: *out unchanged
+ * when the key is absent; false when present and not such a number. */
+static bool fault_rate(const cJSON *root, const char *key, double *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v) return true;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 1)) return false;
+    *out = v->valuedouble;
+    return true;
+}
+
+/* GET /__sim/faults; POST {"fail_rate": F, "drop_rate": D} (either or both,
+ * 0..1) first sets them: an outage (1) or its end (0) at run time, with the
+ * records and windows kept. */
+static enum MHD_Result sim_faults(ts_sim_t *s, struct MHD_Connection *c, const char *method,
+                                  const req_t *req) {
+    pthread_mutex_lock(&s->mu);
+    double fail = s->o.fail_rate, drop = s->o.drop_rate;
+    pthread_mutex_unlock(&s->mu);
+    if (!strcmp(method, "POST")) {
+        cJSON *root = cJSON_ParseWithLength(req->body.data ? req->body.data : "", req->body.len);
+        bool ok = cJSON_IsObject(root) && fault_rate(root, "fail_rate", &fail) &&
+                  fault_rate(root, "drop_rate", &drop);
+        cJSON_Delete(root);
+        if (!ok) {
+            static const char want[] = "want {\"fail_rate\": F, \"drop_rate\": D}, each 0..1\n";
+            return send_buf(c, 400, "text/plain", want, sizeof want - 1, NULL);
+        }
+        ts_sim_set_faults(s, fail, drop);
+    }
+    char b[96];
+    int n = snprintf(b, sizeof b, "{\"fail_rate\":%.17g,\"drop_rate\":%.17g}\n", fail, drop);
+    return send_buf(c, 200, "application/json", b, (size_t)n, NULL);
+}
 
 /* GET /__sim/jobs; POST {"delay_ms": N} first sets the delay of later jobs. */
 static enum MHD_Result sim_jobs(ts_sim_t *s, struct MHD_Connection *c, const char *method,
@@ -1929,6 +1971,7 @@ static enum MHD_Result sim_account_dump(ts_sim_t *s, struct MHD_Connection *c, c
 static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const char *method,
                                   const char *url, const req_t *req) {
     if (!strcmp(url, "/__sim/jobs")) return sim_jobs(s, c, method, req);
+    if (!strcmp(url, "/__sim/faults")) return sim_faults(s, c, method, req);
     if (!strcmp(url, "/__sim/stats") && !strcmp(method, "GET")) {
         ts_buf_t b = TS_BUF_INIT;
         ts_sim_stats_json(s, &b);

@@ -103,6 +103,10 @@ int ts_sim_stats(ts_sim_t *s, const char *account, ts_sim_stats_t *out);
 /* Import jobs created from now on complete `ms` after their 202 (0: the
  * default; < 0: never). Also POST /__sim/jobs {"delay_ms": N}. */
 void ts_sim_set_job_delay(ts_sim_t *s, int ms);
+/* Sets the fault rates of later requests (--fail-rate, --drop-rate; 0..1):
+ * an outage at run time, records and windows kept. Also POST /__sim/faults
+ * {"fail_rate": F, "drop_rate": D}. */
+void ts_sim_set_faults(ts_sim_t *s, double fail_rate, double drop_rate);
 /* Renders /__sim/stats JSON into out. */
 void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out);
 
