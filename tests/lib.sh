@@ -3,6 +3,10 @@
 # exports TS_KAFKA_BOOTSTRAP and TS_KAFKA_DIR. Each test uses topics and
 # groups of its own (a random suffix), so tests never see each other's data.
 set -euo pipefail
+# a failing check names itself: the line and the command that ended the test
+# (only while errexit is on: a `set +e` section's failures are expected)
+set -E
+trap '[[ $- == *e* && $BASH_SUBSHELL == 0 ]] && echo "FAILED at ${BASH_SOURCE[0]##*/}:$LINENO: $BASH_COMMAND" >&2' ERR
 bin=$TS_BIN_DIR src=$TS_SOURCE_DIR
 
 need_kafka() {

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
 # ctest: cost 90 (seconds, about: long tests start first)
-# ctest: exclusive-broker (it kills and restarts the shared broker)
 # A hard broker restart never leaves the orders consumer hanging (issue 13),
 # on the real broker: tillstream-orders with a small max_inflight_records
 # is delivering when the broker is SIGKILLed; Klaviyo (the simulator,

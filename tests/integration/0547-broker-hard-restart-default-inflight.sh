@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
 # ctest: cost 80 (seconds, about: long tests start first)
-# ctest: exclusive-broker (it kills and restarts the shared broker)
 # 0545's hard broker restart (SIGKILL, 40 s down, restart on the data dir)
 # with the default consumer.max_inflight_records (50,000) instead of 100:
 # only the lanes (Klaviyo stalled) pause the partitions when the assignment

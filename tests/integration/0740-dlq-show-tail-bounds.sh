@@ -10,14 +10,18 @@ need_kafka
 topics
 start_sim
 write_config "$work/config.json" '{"routing": {"default_online_outlet": null}}'
+customers() { # a run of tillstream-customers to the end; its log when it fails
+  timeout 120 "$bin/tillstream-customers" --config "$work/config.json" --exit-at-end >"$work/customers.log" 2>&1 ||
+    { echo "tillstream-customers exited $?:" >&2; tail -n 8 "$work/customers.log" >&2; exit 1; }
+}
 cust() { printf '%s\t{"customer_id":"%s","email":"x%s@example.com","home_outlet_id":null}\n' "$1" "$1" "$1"; }
 for i in 1 2 3; do cust "E$i"; done | kcat -b "$TS_KAFKA_BOOTSTRAP" -P -t "pos.customers.$sfx" -K $'\t'
-timeout 120 "$bin/tillstream-customers" --config "$work/config.json" --exit-at-end >/dev/null
+customers
 sleep 1.1   # dead-letter timestamps are milliseconds: a clear gap between the batches
 mid=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
 sleep 0.1
 for i in 4 5; do cust "E$i"; done | kcat -b "$TS_KAFKA_BOOTSTRAP" -P -t "pos.customers.$sfx" -K $'\t'
-timeout 120 "$bin/tillstream-customers" --config "$work/config.json" --exit-at-end >/dev/null
+customers
 dlq() { "$bin/tillstream-dlq" "$1" --config "$work/config.json" "${@:2}"; }
 keys() { python3 -c 'import json,sys; print(" ".join(json.loads(l)["key"] for l in sys.stdin if l.strip()))'; }
 skeys() { keys | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//'; }  # the topic's order is the processing order
@@ -39,7 +43,7 @@ grep -q "^following pos.deadletter.$sfx from the end" "$work/tail.err"
 dlq tail --json --from-beginning --limit 6 >"$work/tailall.out" 2>/dev/null & ta=$!
 pids+=($ta)
 cust E6 | kcat -b "$TS_KAFKA_BOOTSTRAP" -P -t "pos.customers.$sfx" -K $'\t'
-timeout 120 "$bin/tillstream-customers" --config "$work/config.json" --exit-at-end >/dev/null
+customers
 for _ in $(seq 1 200); do [ -s "$work/tail.out" ] && break; sleep 0.05; done
 # --limit ends a tail: the from-beginning one stops after E1..E6
 timeout 30 tail --pid="$ta" -f /dev/null
