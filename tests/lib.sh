@@ -51,6 +51,27 @@ suppressions_passed() { # suppressions_passed [ACCOUNT...] (default: the simulat
     kcat -b "$TS_KAFKA_BOOTSTRAP" -P -t "$state" -K $'\t'
 }
 
+wait_for() { # wait_for SECONDS WHAT 'CONDITION': until the shell condition holds (evaluated
+  # each time), or fail naming WHAT and showing the tail of $wait_log (when set)
+  local deadline=$((SECONDS + $1)) what=$2 cond=$3
+  until eval "$cond"; do
+    [ $SECONDS -lt $deadline ] || {
+      echo "timed out waiting for $what" >&2
+      [ -z "${wait_log:-}" ] || tail -n 5 "$wait_log" >&2
+      exit 1
+    }
+    sleep 0.2
+  done
+}
+
+start_live() { # start_live BINARY LOG [ARGS...]: BINARY --config $work/config.json in the
+  # background, logging to LOG; sets $c (its pid) and $port (its admin port, once it listens)
+  local b=$1 lg=$2; shift 2
+  "$bin/$b" --config "$work/config.json" "$@" >"$lg" 2>&1 & c=$!; pids+=($c)
+  wait_log=$lg wait_for 30 "the admin port of $b" "grep -q '\"port\":' '$lg'"
+  port=$(grep -o '"port":[0-9]*' "$lg" | head -n 1 | cut -d: -f2)
+}
+
 wait_file() { for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "timeout waiting for $1" >&2; return 1; }
 
 start_sim() { # start_sim [extra sim flags...]; sets $sim_port and $sim (its base URL)

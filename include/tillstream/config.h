@@ -106,6 +106,8 @@ typedef struct ts_config_s {
     int klaviyo_max_queued_events; /* per account lane, backpressure threshold */
     int klaviyo_stall_warn_ms;     /* log once when an account's oldest undelivered event is
                                       older than this (0: never) */
+    int klaviyo_key_check_ms;      /* an api_key_file is looked at this often for a rotated
+                                      key (0: only after a 401/403) */
 
     ts_account_conf_t *accounts;
     size_t n_accounts;

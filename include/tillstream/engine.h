@@ -145,6 +145,7 @@ typedef struct {
     uint64_t throttled_429;
     uint64_t retries;
     uint64_t withdrawn;      /* parts taken back by ts_engine_withdraw */
+    uint64_t key_reloads;    /* a rotated key taken from accounts[].api_key_file */
     size_t queued_events;    /* waiting in the lane now */
     size_t max_queued_bytes; /* high-water mark of the lane's memory */
     /* progress over the last window (60 s, or since start when shorter):

@@ -39,6 +39,7 @@ static const double limits[R__COUNT][2] = {{75, 750}, {350, 3500}, {10, 150}};
 
 typedef struct {
     const char *name;
+    size_t idx; /* in cfg->accounts */
     char *key;
     ts_supp_state_t st; /* committed: what the state topic holds */
     ts_ratelimit_t rl[R__COUNT];
@@ -74,6 +75,28 @@ static void wait_ms(poller_t *P, int64_t ms) {
     }
 }
 
+/* After a 401/403: an account whose key is in a file (accounts[].api_key_file)
+ * may have had it rotated there; true when the file now holds another key
+ * (a->key is then that one). A key from an env var needs a restart. */
+static bool key_reread(poller_t *P, acct_t *a) {
+    char *k = NULL, e[512];
+    if (!P->cfg->accounts[a->idx].api_key_file ||
+        ts_config_account_key(P->cfg, a->idx, &k, e, sizeof e) != TS_OK)
+        return false;
+    bool changed = strcmp(k, a->key) != 0;
+    char *drop = changed ? a->key : k;
+    if (changed) a->key = k;
+    memset(drop, 0, strlen(drop));
+    free(drop);
+    if (changed) {
+        char ctx[300];
+        snprintf(ctx, sizeof ctx, "\"account\":\"%s\"", a->name);
+        ts_log(TS_LOG_INFO, PROG, ctx,
+               "the account's API key changed in its file: the next requests use the new key");
+    }
+    return changed;
+}
+
 /* One GET within the endpoint's budget: waits for the limiter, retries
  * 429s (Retry-After) and transient failures with a growing pause. */
 static ts_err_t get(poller_t *P, acct_t *a, int r, const char *url, char *err, size_t errsz) {
@@ -88,6 +111,7 @@ static ts_err_t get(poller_t *P, acct_t *a, int r, const char *url, char *err, s
         int64_t now = ts_now_mono_ms();
         if (ans.status && ans.status != 429)
             ts_ratelimit_observe(&a->rl[r], now, ans.rl_limit, ans.rl_remaining, ans.rl_reset);
+        if ((ans.status == 401 || ans.status == 403) && key_reread(P, a)) continue;
         if (rc == TS_OK || !ts_err_retryable(rc)) return rc;
         if (rc == TS_ERR_THROTTLED) {
             ts_ratelimit_block(&a->rl[r], now, ans.retry_after > 0 ? ans.retry_after : 1);
@@ -349,6 +373,7 @@ static int poller_setup(poller_t *P, const ts_config_t *cfg) {
         if (!cfg->accounts[i].active) continue;
         acct_t *a = &P->acc[P->n_acc];
         a->name = cfg->accounts[i].name;
+        a->idx = i;
         if (ts_config_account_key(cfg, i, &a->key, err, sizeof err))
             return fprintf(stderr, "%s: %s\n", PROG, err), 2;
         P->n_acc++;

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "klaviyo/klaviyo.h"
 #include "tillstream/kbody.h"
@@ -36,6 +37,7 @@
 #define MAX_BODY_BYTES            (TS_KLAVIYO_MAX_PAYLOAD_BYTES / 10 * 9) /* a margin under 5 MB */
 #define MAX_INFLIGHT_PER_ENDPOINT 4
 #define BACKOFF_BASE_MS           500
+#define KEY_REREAD_MIN_MS         1000 /* an api_key_file read after a 401/403, at most */
 #define BACKOFF_CAP_MS            60000
 #define MAX_RESP_BYTES            65536
 
@@ -84,6 +86,16 @@ typedef struct {
 
 typedef struct lane_s lane_t;
 
+typedef struct {
+    uint64_t dev, ino;
+    int64_t size, mtime_ns;
+} key_sig_t;
+
+typedef struct retired_s {
+    struct curl_slist *headers;
+    struct retired_s *next;
+} retired_t;
+
 typedef struct batch_s {
     lane_t *lane;
     int ep;
@@ -105,6 +117,10 @@ struct lane_s {
     int account;
     const char *name;
     struct curl_slist *headers; /* holds the API key: wiped on destroy */
+    retired_t *retired;         /* headers of keys rotated away (requests may use them) */
+    key_sig_t key_sig;          /* the api_key_file's stat when last read */
+    int64_t key_next_ms;        /* next look at the api_key_file */
+    int64_t key_refused_ms;     /* last read after a 401/403 */
     char *url[TS_EP__COUNT];
     ts_ratelimit_t rl[TS_EP__COUNT];
     queue_t q[TS_EP__COUNT];
@@ -127,7 +143,7 @@ struct lane_s {
     /* metrics (NULL when the engine runs without a registry) */
     ts_metric_t *m_req[TS_EP__COUNT][5]; /* 2xx, 4xx, 429, 5xx, transport error */
     ts_metric_t *m_throttled[TS_EP__COUNT], *m_retries[TS_EP__COUNT], *m_latency[TS_EP__COUNT];
-    ts_metric_t *m_batch, *m_queue;
+    ts_metric_t *m_batch, *m_queue, *m_key_reloads;
     ts_metric_t *m_last_ok[TS_EP__COUNT], *m_oldest, *m_paced, *m_eps, *m_ratio;
     struct {
         const char *metric;
@@ -169,6 +185,117 @@ static double jitter(ts_engine_t *e) {
 
 /* ---- metrics --------------------------------------------------------------- */
 
+/* ---- API keys ----------------------------------------------------------------------
+ * A lane's request headers hold its account's key. A key read from a file
+ * (accounts[].api_key_file, e.g. a mounted Kubernetes Secret, which the
+ * kubelet replaces in place) can be rotated without a restart: the file is
+ * looked at every klaviyo.key_check_ms (a stat, read only when it changed)
+ * and read again after a 401/403 (at most once a second). A different key
+ * replaces the lane's headers for the next request; the old headers stay
+ * valid for requests on the wire (kept, wiped and freed at destroy), and
+ * the batches that were waiting out a refused key's backoff go at once.
+ * A key from an env var cannot change inside the process: a restart. */
+
+static void headers_wipe_free(struct curl_slist *h) {
+    for (struct curl_slist *s = h; s; s = s->next) memset(s->data, 0, strlen(s->data));
+    curl_slist_free_all(h);
+}
+
+/* The headers of account `idx`'s requests, its key read now. */
+static ts_err_t lane_headers(ts_engine_t *e, size_t idx, struct curl_slist **out, char *errstr,
+                             size_t errstr_size) {
+    char *key = NULL;
+    ts_err_t rc = ts_config_account_key(e->cfg, idx, &key, errstr, errstr_size);
+    if (rc != TS_OK) return rc;
+    size_t hl = strlen(key) + 64;
+    char *h = malloc(hl);
+    if (!h) {
+        memset(key, 0, strlen(key));
+        free(key);
+        return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+    }
+    snprintf(h, hl, "Authorization: Klaviyo-API-Key %s", key);
+    memset(key, 0, strlen(key));
+    free(key);
+    struct curl_slist *l = curl_slist_append(NULL, h);
+    memset(h, 0, strlen(h));
+    free(h);
+    char rev[96];
+    snprintf(rev, sizeof rev, "revision: %s", e->cfg->klaviyo_revision);
+    static const char *const fixed[] = {"Content-Type: application/vnd.api+json",
+                                        "Accept: application/vnd.api+json", "Expect:"};
+    struct curl_slist *t = l ? curl_slist_append(l, rev) : NULL;
+    for (size_t k = 0; t && k < sizeof fixed / sizeof *fixed; k++)
+        t = curl_slist_append(t, fixed[k]);
+    if (!t) {
+        headers_wipe_free(l);
+        return ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+    }
+    *out = l;
+    return TS_OK;
+}
+
+static void key_sig_of(const char *path, key_sig_t *sig) {
+    struct stat st;
+    memset(sig, 0, sizeof *sig);
+    if (stat(path, &st) != 0) return;
+    sig->dev = (uint64_t)st.st_dev;
+    sig->ino = (uint64_t)st.st_ino;
+    sig->size = (int64_t)st.st_size;
+    sig->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+/* `refused`: after a 401/403 (the file is read whatever its stat says). */
+static void key_check(ts_engine_t *e, lane_t *l, int64_t now, bool refused) {
+    const ts_account_conf_t *a = &e->cfg->accounts[l->account];
+    if (!a->api_key_file) return;
+    if (refused) {
+        if (l->key_refused_ms && now < l->key_refused_ms + KEY_REREAD_MIN_MS) return;
+        l->key_refused_ms = now;
+    } else {
+        if (e->cfg->klaviyo_key_check_ms <= 0 || now < l->key_next_ms) return;
+        l->key_next_ms = now + e->cfg->klaviyo_key_check_ms;
+    }
+    key_sig_t sig;
+    key_sig_of(a->api_key_file, &sig);
+    if (!refused && !memcmp(&sig, &l->key_sig, sizeof sig)) return;
+    l->key_sig = sig;
+    char ctx[320], err[512];
+    snprintf(ctx, sizeof ctx, "\"account\":\"%s\",\"api_key_file\":\"%.200s\"", l->name,
+             a->api_key_file);
+    struct curl_slist *h = NULL;
+    if (lane_headers(e, (size_t)l->account, &h, err, sizeof err) != TS_OK) {
+        ts_log(TS_LOG_WARN, "engine", ctx,
+               "cannot use the account's key file (%s); keeping the key in use", err);
+        return;
+    }
+    if (!strcmp(h->data, l->headers->data)) { /* the same key */
+        headers_wipe_free(h);
+        return;
+    }
+    retired_t *old = malloc(sizeof *old);
+    if (!old) {
+        headers_wipe_free(h);
+        return; /* looked at again at the next check */
+    }
+    old->headers = l->headers;
+    old->next = l->retired;
+    l->retired = old;
+    l->headers = h;
+    l->st.key_reloads++;
+    ts_metric_add(l->m_key_reloads, 1);
+    size_t woken = 0;
+    for (batch_t *b = l->retry; b; b = b->next)
+        if (!b->throttled && b->not_before > now) {
+            b->not_before = now;
+            woken++;
+        }
+    ts_log(TS_LOG_INFO, "engine", ctx,
+           "the account's API key changed in its file: the next requests use the new key "
+           "(%zu waiting batches retried now)",
+           woken);
+}
+
 static void lane_metrics(ts_engine_t *e, lane_t *l) {
     ts_metrics_t *m = e->o.metrics;
     if (!m) return;
@@ -209,6 +336,9 @@ static void lane_metrics(ts_engine_t *e, lane_t *l) {
     ts_buf_puts(&lb, "account=\"");
     ts_metrics_label_escape(&lb, l->name);
     ts_buf_putc(&lb, '"');
+    l->m_key_reloads = ts_metrics_counter(
+        m, "tillstream_klaviyo_api_key_reloads_total",
+        "rotated API keys taken from accounts[].api_key_file without a restart", lb.data);
     l->m_batch = ts_metrics_histogram(m, "tillstream_klaviyo_batch_events",
                                       "events per Bulk Create Events request", lb.data, batch_b,
                                       sizeof batch_b / sizeof *batch_b);
@@ -328,31 +458,12 @@ ts_engine_t *ts_engine_new(const ts_engine_opts_t *opts, char *errstr, size_t er
         l->name = a->name;
         l->started_ms = now;
         if (!a->active) continue;
-        char *key = NULL;
-        ts_err_t rc = ts_config_account_key(e->cfg, i, &key, errstr, errstr_size);
-        if (rc != TS_OK) {
+        if (lane_headers(e, i, &l->headers, errstr, errstr_size) != TS_OK) {
             ts_engine_destroy(e);
             return NULL;
         }
-        size_t hl = strlen(key) + 64;
-        char *h = malloc(hl);
-        if (!h) {
-            free(key);
-            ts_engine_destroy(e);
-            return NULL;
-        }
-        snprintf(h, hl, "Authorization: Klaviyo-API-Key %s", key);
-        memset(key, 0, strlen(key));
-        free(key);
-        l->headers = curl_slist_append(NULL, h);
-        memset(h, 0, strlen(h));
-        free(h);
-        char rev[96];
-        snprintf(rev, sizeof rev, "revision: %s", e->cfg->klaviyo_revision);
-        l->headers = curl_slist_append(l->headers, rev);
-        l->headers = curl_slist_append(l->headers, "Content-Type: application/vnd.api+json");
-        l->headers = curl_slist_append(l->headers, "Accept: application/vnd.api+json");
-        l->headers = curl_slist_append(l->headers, "Expect:");
+        if (a->api_key_file) key_sig_of(a->api_key_file, &l->key_sig);
+        l->key_next_ms = now + e->cfg->klaviyo_key_check_ms;
         for (int ep = 0; ep < TS_EP__COUNT; ep++) {
             size_t ul = strlen(e->cfg->klaviyo_base_url) + 64;
             l->url[ep] = malloc(ul);
@@ -423,10 +534,11 @@ void ts_engine_destroy(ts_engine_t *e) {
             for (size_t k = 0; k < b->n; k++) collect(&recs, &n, &cap, b->items[k]->rec);
             batch_free(b);
         }
-        if (l->headers) {
-            for (struct curl_slist *s = l->headers; s; s = s->next)
-                memset(s->data, 0, strlen(s->data));
-            curl_slist_free_all(l->headers);
+        if (l->headers) headers_wipe_free(l->headers);
+        for (retired_t *r = l->retired, *nr; r; r = nr) {
+            nr = r->next;
+            headers_wipe_free(r->headers);
+            free(r);
         }
         for (int ep = 0; ep < TS_EP__COUNT; ep++)
             for (item_t *it = l->q[ep].head; it; it = it->next) collect(&recs, &n, &cap, it->rec);
@@ -879,8 +991,8 @@ static bool jobs_follow(ts_engine_t *e, lane_t *l, batch_t *b) {
                                  .phone = {rtext(r, r->phone), r->phone.len},
                                  .external_id = {ext ? key.p + 2 : NULL, ext ? key.n - 2 : 0}};
     }
-    ts_err_t rc =
-        ts_jobs_follow(e->jobs, l->account, l->name, &l->rl[EP_PROFILES], l->headers, id, en, b->n);
+    ts_err_t rc = ts_jobs_follow(e->jobs, l->account, l->name, &l->rl[EP_PROFILES], &l->headers, id,
+                                 en, b->n);
     free(en);
     return rc == TS_OK;
 }
@@ -1099,6 +1211,7 @@ static void on_retry(ts_engine_t *e, lane_t *l, batch_t *b, int64_t now, CURLcod
         ts_log(TS_LOG_WARN, "engine", ctx, "request failed (%s); retrying in %lld ms",
                cc != CURLE_OK ? curl_easy_strerror(cc) : "server error", (long long)back);
     schedule_retry(l, b, now + back, true);
+    if (status == 401 || status == 403) key_check(e, l, now, true);
 }
 
 /* Bad data: bisect until the offending event is alone, then reject only
@@ -1288,6 +1401,7 @@ static void progress(ts_engine_t *e, int64_t now) {
     for (size_t i = 0; i < e->n_lanes; i++) {
         lane_t *l = &e->lanes[i];
         if (!e->cfg->accounts[i].active) continue;
+        key_check(e, l, now, false);
         int64_t oldest = lane_oldest(e, l);
         int64_t age = oldest ? now - oldest : 0;
         ts_metric_set(l->m_oldest, (double)age / 1000.0);

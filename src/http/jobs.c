@@ -54,7 +54,7 @@ typedef struct job_s {
     int account;
     const char *name;
     ts_ratelimit_t *rl;
-    const struct curl_slist *headers;
+    struct curl_slist *const *headers; /* the lane's: its current key at each request */
     char id[128];
     phase_t phase;
     int64_t created_ms, next_ms;
@@ -248,7 +248,7 @@ static bool number_parts(job_t *jb) {
 }
 
 ts_err_t ts_jobs_follow(ts_jobs_t *j, int account, const char *name, ts_ratelimit_t *rl,
-                        const struct curl_slist *headers, const char *id,
+                        struct curl_slist *const *headers, const char *id,
                         const ts_job_entry_t *entries, size_t n) {
     size_t text = 0;
     for (size_t i = 0; i < n; i++)
@@ -318,7 +318,7 @@ static ts_err_t start(ts_jobs_t *j, job_t *jb) {
         ts_http_klaviyo_easy(&jb->easy, j->o.cfg, &jb->resp, &jb->hdrs, on_body, on_header, jb);
     if (!c) return TS_ERR_NOMEM;
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, jb->headers);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, *jb->headers);
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
     if (curl_multi_add_handle(j->o.multi, c) != CURLM_OK) return TS_ERR_INTERNAL;
     jb->busy = true;

@@ -74,11 +74,12 @@ void ts_jobs_destroy(ts_jobs_t *j, void (*abandon)(void *ctx, void *handle), voi
 ts_err_t ts_jobs_parse_id(const char *body, size_t len, char *id, size_t id_size);
 
 /* Follows job `id` of lane `account` (`name`, `rl` its profiles_bulk
- * limiter and `headers` its request headers: both borrowed, they outlive
+ * limiter and `headers` points at its request headers, read at each
+ * request (a rotated key replaces them): both borrowed, they outlive
  * the follower). `entries` are copied. TS_OK, or TS_ERR_NOMEM (then
  * nothing was taken: the caller settles as before). */
 ts_err_t ts_jobs_follow(ts_jobs_t *j, int account, const char *name, ts_ratelimit_t *rl,
-                        const struct curl_slist *headers, const char *id,
+                        struct curl_slist *const *headers, const char *id,
                         const ts_job_entry_t *entries, size_t n);
 
 /* Starts the GETs that are due and their limiters allow, re-imports timed

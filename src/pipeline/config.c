@@ -74,6 +74,8 @@ static const copt_t klaviyo_opts[] = {
           "per-account queue limit (backpressure)"),
     C_INT("stall_warn_ms", 60000, klaviyo_stall_warn_ms, 0, 86400000,
           "log once when an account's oldest undelivered event is older (0: never)"),
+    C_INT("key_check_ms", 10000, klaviyo_key_check_ms, 0, 3600000,
+          "how often an api_key_file is checked for a rotated key (0: only after a 401/403)"),
     C_END};
 
 static const copt_t routing_opts[] = {

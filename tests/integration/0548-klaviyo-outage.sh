@@ -23,19 +23,10 @@ orders_kv "$work/during.kv" K 1000 1000 60
 recorded() { sim_counts all events_recorded; }
 faults() { curl -fsS -X POST "$sim/__sim/faults" --data "$1" >/dev/null; }
 log_has() { grep -c "$1" "$work/orders.log" || true; }
-wait_for() { # wait_for SECONDS WHAT 'CONDITION': until the shell condition holds (evaluated
-  # each time), or fail naming WHAT
-  local deadline=$((SECONDS + $1)) what=$2 cond=$3
-  until eval "$cond"; do
-    [ $SECONDS -lt $deadline ] || { echo "timed out waiting for $what" >&2; tail -n 5 "$work/orders.log" >&2; exit 1; }
-    sleep 0.2
-  done
-}
+wait_log="$work/orders.log"
 
 kcat -b "$TS_KAFKA_BOOTSTRAP" -P -t "pos.orders.$sfx" -K $'\t' -l "$work/before.kv"
-"$bin/tillstream-orders" --config "$work/config.json" >"$work/orders.log" 2>&1 & c=$!; pids+=($c)
-wait_for 30 "the admin port" 'grep -q "\"port\":" "$work/orders.log"'
-port=$(grep -o '"port":[0-9]*' "$work/orders.log" | head -n 1 | cut -d: -f2)
+start_live tillstream-orders "$work/orders.log"
 m() { metric "$port" "$1"; }
 wait_for 60 "the first 2,000 events" '[ "$(recorded)" -ge 2000 ]'
 # caught up: no account waiting (a slow start may have warned and recovered)

@@ -193,4 +193,37 @@ done
 # the init container's command on the same config and env: exit 0
 env $(cat "$dir/registry.env") "$TS_BIN_DIR/tillstream-orders" --config "$dir/registry-config.json" --check-config >/dev/null
 env $(cat "$dir/keys.env") "$TS_BIN_DIR/tillstream-suppressions" --config "$dir/raw-avro-config.json" --check-config >/dev/null
+# apiKeys.mount=file: the keys are files of the mounted Secret (a directory
+# mount, which the kubelet updates in place: a rotated key is used without a
+# restart, docs/helm.md), never env vars; the binary starts on that config.
+helm template rel "$chart" -f "$vals/minimal.yaml" --set apiKeys.mount=file >"$dir/keyfiles.yaml"
+"$py" - "$dir" <<'PY'
+import json, os, sys, yaml
+d = sys.argv[1]
+ds = [x for x in yaml.safe_load_all(open(f"{d}/keyfiles.yaml")) if x]
+cfg = json.loads([x for x in ds if x["kind"] == "ConfigMap"][0]["data"]["config.json"])
+assert cfg["accounts"] == [{"name": "brand-a", "outlets": ["101"],
+                            "api_key_file": "/etc/tillstream/api-keys/brand-a"}], cfg["accounts"]
+deps = [x for x in ds if x["kind"] == "Deployment"]
+assert len(deps) == 3
+for dep in deps:
+    spec = dep["spec"]["template"]["spec"]
+    vols = {v["name"]: v for v in spec["volumes"]}
+    assert vols["api-keys"]["secret"] == {"secretName": "rel-tillstream-api-keys", "defaultMode": 0o440}, vols
+    for c in spec["containers"] + spec.get("initContainers", []):
+        assert not [e for e in c.get("env", []) if e["name"].startswith("KLAVIYO_KEY")], (dep["metadata"]["name"], c["env"])
+        m = [v for v in c["volumeMounts"] if v["name"] == "api-keys"]
+        assert m == [{"name": "api-keys", "mountPath": "/etc/tillstream/api-keys", "readOnly": True}], m
+cfg["accounts"][0]["api_key_file"] = f"{d}/api-keys/brand-a"
+cfg["admin"]["listen"] = "127.0.0.1:0"
+os.makedirs(f"{d}/api-keys")
+open(f"{d}/api-keys/brand-a", "w").write("stand-in\n")
+json.dump(cfg, open(f"{d}/keyfiles-config.json", "w"))
+PY
+"$TS_BIN_DIR/tillstream-orders" --config "$dir/keyfiles-config.json" --check-config >/dev/null
+rm "$dir/api-keys/brand-a"
+rc=0; "$TS_BIN_DIR/tillstream-orders" --config "$dir/keyfiles-config.json" --check-config >/dev/null 2>"$dir/nokey.err" || rc=$?
+[ "$rc" = 2 ] && grep -q 'accounts\[0\].api_key_file: cannot read' "$dir/nokey.err" ||
+  { echo "a missing key file: exit $rc" >&2; cat "$dir/nokey.err" >&2; exit 1; }
+echo "helm: apiKeys.mount=file mounts the Secret as files and the binary reads its key there"
 echo "helm: the rendered registry and raw-avro configs start both consumers (and pass the poller's --check-config)"

@@ -34,6 +34,7 @@ expect_fail 'consumer: Additional property shutdown_grace is not allowed' "${min
 expect_fail 'serviceMonitor: Additional property label is not allowed' "${min[@]}" --set serviceMonitor.label.release=x
 expect_fail 'routing: Additional property default_outlet is not allowed' "${min[@]}" --set routing.default_outlet=1
 expect_fail 'image.digest: Does not match pattern' "${min[@]}" --set image.digest=latest
+expect_fail 'apiKeys.mount: apiKeys.mount must be one of the following: "env", "file"' "${min[@]}" --set apiKeys.mount=files
 # cross-field checks fail helm template, not the pod
 expect_fail 'accounts\[1\].outlets: outlet 102 is already served by account brand-a' -f "$vals/bad-outlet-two-accounts.yaml"
 expect_fail 'apiKeys.create=false needs apiKeys.existingSecret' -f "$vals/bad-no-secret.yaml"

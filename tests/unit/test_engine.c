@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine_testlib.h"
 #include "tillstream/decode.h"
@@ -72,6 +73,9 @@ static int64_t fake_clock(void *opaque) {
     return *g_fake_now;
 }
 
+/* When set, account a's key comes from this file (api_key_file). */
+static const char *g_key_file;
+
 /* so: the simulator's options (NULL: defaults). */
 static void start(fx_t *f, const ts_sim_opts_t *so, const char *extra_klaviyo, int max_queued) {
     char err[256];
@@ -84,15 +88,18 @@ static void start(fx_t *f, const ts_sim_opts_t *so, const char *extra_klaviyo, i
     f->sim = te_sim_start(&o, KEY_A, KEY_B);
     setenv("TS_ENGINE_KEY_A", KEY_A, 1);
     setenv("TS_ENGINE_KEY_B", KEY_B, 1);
-    char json[1024];
-    snprintf(
-        json, sizeof json,
-        "{\"klaviyo\":{\"base_url\":\"http://"
-        "127.0.0.1:%d\",\"linger_ms\":20,\"max_queued_events\":%d%s},"
-        "\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"TS_ENGINE_KEY_A\",\"outlets\":[\"1\"],"
-        "\"rate_limits\":{\"events_bulk\":{\"burst_per_s\":100,\"steady_per_min\":100000}}},"
-        "{\"name\":\"b\",\"api_key_env\":\"TS_ENGINE_KEY_B\",\"outlets\":[\"2\"]}]}",
-        ts_sim_port(f->sim), max_queued, extra_klaviyo ? extra_klaviyo : "");
+    char json[1280], key_a[300];
+    if (g_key_file)
+        snprintf(key_a, sizeof key_a, "\"api_key_file\":\"%s\"", g_key_file);
+    else
+        snprintf(key_a, sizeof key_a, "\"api_key_env\":\"TS_ENGINE_KEY_A\"");
+    snprintf(json, sizeof json,
+             "{\"klaviyo\":{\"base_url\":\"http://"
+             "127.0.0.1:%d\",\"linger_ms\":20,\"max_queued_events\":%d%s},"
+             "\"accounts\":[{\"name\":\"a\",%s,\"outlets\":[\"1\"],"
+             "\"rate_limits\":{\"events_bulk\":{\"burst_per_s\":100,\"steady_per_min\":100000}}},"
+             "{\"name\":\"b\",\"api_key_env\":\"TS_ENGINE_KEY_B\",\"outlets\":[\"2\"]}]}",
+             ts_sim_port(f->sim), max_queued, extra_klaviyo ? extra_klaviyo : "", key_a);
     assert_int_equal(ts_config_parse(json, &f->cfg, err, sizeof err), TS_OK);
     ts_engine_opts_t eo = {.cfg = f->cfg,
                            .on_done = on_done,
@@ -737,6 +744,103 @@ static void test_backpressure(void **state) {
     stop(&f);
 }
 
+/* Writes `key` to `path` the way the kubelet updates a mounted Secret: a
+ * new file renamed over the old one (a new inode). */
+static void write_key_file(const char *path, const char *key) {
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    FILE *fp = fopen(tmp, "w");
+    assert_non_null(fp);
+    fprintf(fp, "%s\n", key);
+    assert_int_equal(fclose(fp), 0);
+    assert_int_equal(rename(tmp, path), 0);
+}
+
+/* Submits n one-event records of account a from token `first`. */
+static void submit_rot(fx_t *f, int first, int n, const char *prefix) {
+    for (int i = first; i < first + n; i++) {
+        char order[48];
+        snprintf(order, sizeof order, "%s%d", prefix, i);
+        make(&f->m, 0, "rot@example.com", order, 1, false);
+        submit(f, (uint64_t)i, false);
+    }
+}
+
+/* An account's key rotated in its api_key_file is used without a restart:
+ * after the 401s that a revoked key gets (re-read at once, key_check_ms 0),
+ * or before any (the periodic look, key_check_ms 100). Nothing is
+ * dead-lettered, every event arrives once, and no key is ever logged. */
+static void test_rotated_key_file_without_restart(void **state) {
+    (void)state;
+    static const char *const NEW_KEY[2] = {"pk_test_SECRETKEY_rot1", "pk_test_SECRETKEY_rot2"};
+    for (int periodic = 0; periodic <= 1; periodic++) {
+        char dir[] = "/tmp/ts-keyfile.XXXXXX", path[300];
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof path, "%s/brand-a", dir);
+        write_key_file(path, KEY_A);
+        char *logbuf = NULL;
+        size_t loglen = 0;
+        FILE *mem = open_memstream(&logbuf, &loglen);
+        ts_log_set_sink(mem);
+        g_key_file = path;
+        fx_t f;
+        start(&f, NULL, periodic ? ",\"key_check_ms\":100" : ",\"key_check_ms\":0", 100000);
+        g_key_file = NULL;
+        submit_rot(&f, 0, 10, "R");
+        drain(&f, 5000);
+        assert_int_equal(f.done_ok, 10);
+        if (!periodic) {
+            /* Klaviyo revokes the old key: refused, kept, retried (not dead-lettered) */
+            assert_int_equal(ts_sim_set_key(f.sim, "a", NEW_KEY[0]), TS_OK);
+            submit_rot(&f, 10, 10, "R");
+            ts_engine_flush(f.eng);
+            for (int i = 0; i < 6; i++) ts_engine_poll(f.eng, 50);
+            assert_int_equal(f.done_total, 10);
+            ts_lane_stats_t ls;
+            ts_engine_lane_stats(f.eng, 0, &ls);
+            assert_true(ls.retries >= 1);
+            assert_int_equal(ls.key_reloads, 0); /* the file still holds the old key */
+            write_key_file(path, NEW_KEY[0]);    /* the operator rotates the Secret */
+        } else {
+            /* the Secret is rotated first, then Klaviyo revokes the old key */
+            write_key_file(path, NEW_KEY[1]);
+            ts_lane_stats_t ls;
+            int64_t until = ts_now_mono_ms() + 3000; /* looked at within a second of key_check_ms */
+            do {
+                ts_engine_poll(f.eng, 50);
+                ts_engine_lane_stats(f.eng, 0, &ls);
+            } while (ls.key_reloads == 0 && ts_now_mono_ms() < until);
+            assert_int_equal(ls.key_reloads, 1);
+            assert_int_equal(ts_sim_set_key(f.sim, "a", NEW_KEY[1]), TS_OK);
+            submit_rot(&f, 10, 10, "R");
+        }
+        drain(&f, 5000);
+        assert_int_equal(f.done_ok, 20);
+        assert_int_equal(f.done_rejected, 0);
+        for (int t = 0; t < 20; t++) assert_int_equal(f.seen[t], 1);
+        ts_lane_stats_t ls;
+        ts_engine_lane_stats(f.eng, 0, &ls);
+        assert_int_equal(ls.key_reloads, 1);
+        ts_sim_stats_t st = te_sim_stats(f.sim, "a");
+        assert_int_equal(st.events_recorded, 20);
+        if (periodic) assert_int_equal(ls.retries, 0); /* switched before the old key died */
+        /* the same key written again (a Secret re-synced) is no rotation */
+        write_key_file(path, periodic ? NEW_KEY[1] : NEW_KEY[0]);
+        for (int i = 0; i < 30; i++) ts_engine_poll(f.eng, 50); /* > 1 s: looked at, read */
+        ts_engine_lane_stats(f.eng, 0, &ls);
+        assert_int_equal(ls.key_reloads, 1);
+        fflush(mem);
+        assert_non_null(strstr(logbuf, "API key changed in its file"));
+        assert_null(strstr(logbuf, "SECRETKEY"));
+        ts_log_set_sink(NULL);
+        fclose(mem);
+        free(logbuf);
+        stop(&f);
+        unlink(path);
+        rmdir(dir);
+    }
+}
+
 static void test_api_key_never_logged(void **state) {
     (void)state;
     char *logbuf = NULL;
@@ -790,6 +894,7 @@ static void test_api_key_never_logged(void **state) {
 
 TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_batches_group_and_deduplicate),
              cmocka_unit_test(test_throttled_batches_are_delivered_later),
+             cmocka_unit_test(test_rotated_key_file_without_restart),
              cmocka_unit_test(test_faults_deliver_exactly_once),
              cmocka_unit_test(test_one_bad_event_rejects_only_its_record),
              cmocka_unit_test(test_error_document_with_spaces),

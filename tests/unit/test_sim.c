@@ -1084,10 +1084,44 @@ static void test_faults_at_run_time(void **state) {
     ts_sim_destroy(s);
 }
 
+/* POSTs body and expects status (the body is dropped). */
+static void post_expect(ts_sim_t *s, const char *path, const char *key, const char *rev,
+                        const char *body, long status) {
+    resp_t r = post(s, path, key, rev, body);
+    assert_int_equal(r.status, status);
+    resp_free(&r);
+}
+
+/* POST /__sim/keys: the account's key changes at run time (a rotation in
+ * Klaviyo): the old key is refused, the new one accepted, the account's
+ * records kept; bad bodies and unknown accounts change nothing. */
+static void test_key_rotation(void **state) {
+    (void)state;
+    ts_sim_opts_t o = {0};
+    ts_sim_t *s = sim_start(&o);
+    post_expect(s, EVENTS, "pk_a", "2026-07-15", BODY(EV("1", "")), 202);
+    post_expect(s, "/__sim/keys", "pk_a", NULL, "{\"account\":\"a\",\"key\":\"pk_a2\"}", 200);
+    fake_now += 1000;
+    post_expect(s, EVENTS, "pk_a", "2026-07-15", BODY(EV("2", "")), 401);
+    /* the same account: its de-duplication keys stay */
+    post_expect(s, EVENTS, "pk_a2", "2026-07-15", BODY(EV("1", "")), 202);
+    post_expect(s, "/__sim/keys", "pk_a2", NULL, "{\"account\":\"zz\",\"key\":\"pk_x\"}", 404);
+    post_expect(s, "/__sim/keys", "pk_a2", NULL, "{\"account\":\"a\",\"key\":\"\"}", 400);
+    post_expect(s, "/__sim/keys", "pk_a2", NULL, "{\"account\":\"a\"}", 400);
+    assert_int_equal(ts_sim_set_key(s, "nope", "pk_y"), TS_ERR_NOT_FOUND);
+    fake_now += 1000;
+    post_expect(s, EVENTS, "pk_a2", "2026-07-15", BODY(EV("2", "")), 202);
+    ts_sim_stats_t st;
+    ts_sim_stats(s, "a", &st);
+    assert_int_equal(st.events_recorded, 2);
+    assert_int_equal(st.duplicates_ignored, 1);
+    ts_sim_destroy(s);
+}
+
 TS_TEST_MAIN(th_curl_setup, th_curl_teardown, cmocka_unit_test(test_auth_revision_and_validation),
              cmocka_unit_test(test_duplicate_rules), cmocka_unit_test(test_rate_limits),
-             cmocka_unit_test(test_fault_injection), cmocka_unit_test(test_validator_limits),
-             cmocka_unit_test(test_each_validation_rule),
+             cmocka_unit_test(test_key_rotation), cmocka_unit_test(test_fault_injection),
+             cmocka_unit_test(test_validator_limits), cmocka_unit_test(test_each_validation_rule),
              cmocka_unit_test(test_historical_import_rules),
              cmocka_unit_test(test_revision_and_limit_parsing),
              cmocka_unit_test(test_ratelimit_headers_and_revision),

@@ -1377,8 +1377,10 @@ static bool gate(ts_sim_t *s, struct MHD_Connection *c, ts_sim_ep_t ep, gate_t *
     const char *rev = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "revision");
     acct_t *a = NULL;
     if (auth && !strncmp(auth, "Klaviyo-API-Key ", 16)) {
+        pthread_mutex_lock(&s->mu); /* keys change at run time (POST /__sim/keys) */
         for (size_t i = 0; i < s->n_acc; i++)
             if (!strcmp(s->acc[i].key, auth + 16)) a = &s->acc[i];
+        pthread_mutex_unlock(&s->mu);
     }
     g->a = a;
     if (!a) {
@@ -1727,6 +1729,21 @@ void ts_sim_set_faults(ts_sim_t *s, double fail_rate, double drop_rate) {
     pthread_mutex_unlock(&s->mu);
 }
 
+ts_err_t ts_sim_set_key(ts_sim_t *s, const char *account, const char *api_key) {
+    char *k = api_key && *api_key ? strdup(api_key) : NULL;
+    if (!k) return api_key && *api_key ? TS_ERR_NOMEM : TS_ERR_INVALID;
+    pthread_mutex_lock(&s->mu);
+    acct_t *a = find_account(s, account);
+    if (a) {
+        memset(a->key, 0, strlen(a->key));
+        free(a->key);
+        a->key = k;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!a) free(k);
+    return a ? TS_OK : TS_ERR_NOT_FOUND;
+}
+
 /* ---- inspection ------------------------------------------------------------ */
 
 void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out) {
@@ -1817,6 +1834,28 @@ static enum MHD_Result sim_faults(ts_sim_t *s, struct MHD_Connection *c, const c
     char b[96];
     int n = snprintf(b, sizeof b, "{\"fail_rate\":%.17g,\"drop_rate\":%.17g}\n", fail, drop);
     return send_buf(c, 200, "application/json", b, (size_t)n, NULL);
+}
+
+/* POST {"account": NAME, "key": KEY}: the account's API key from now on
+ * (a rotation: the old key is answered 401). 404 for an unknown account. */
+static enum MHD_Result sim_keys(ts_sim_t *s, struct MHD_Connection *c, const char *method,
+                                const req_t *req) {
+    static const char want[] = "want POST {\"account\": NAME, \"key\": KEY}\n";
+    if (strcmp(method, "POST")) return send_buf(c, 400, "text/plain", want, sizeof want - 1, NULL);
+    cJSON *root = cJSON_ParseWithLength(req->body.data ? req->body.data : "", req->body.len);
+    const cJSON *an = cJSON_GetObjectItemCaseSensitive(root, "account");
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(root, "key");
+    ts_err_t rc = cJSON_IsString(an) && cJSON_IsString(k)
+                      ? ts_sim_set_key(s, an->valuestring, k->valuestring)
+                      : TS_ERR_INVALID;
+    cJSON_Delete(root);
+    if (rc == TS_ERR_NOT_FOUND) {
+        static const char nf[] = "no such account\n";
+        return send_buf(c, 404, "text/plain", nf, sizeof nf - 1, NULL);
+    }
+    if (rc != TS_OK) return send_buf(c, 400, "text/plain", want, sizeof want - 1, NULL);
+    static const char ok[] = "{\"ok\":true}\n";
+    return send_buf(c, 200, "application/json", ok, sizeof ok - 1, NULL);
 }
 
 /* GET /__sim/jobs; POST {"delay_ms": N} first sets the delay of later jobs. */
@@ -1971,6 +2010,7 @@ static enum MHD_Result sim_account_dump(ts_sim_t *s, struct MHD_Connection *c, c
 static enum MHD_Result handle_sim(ts_sim_t *s, struct MHD_Connection *c, const char *method,
                                   const char *url, const req_t *req) {
     if (!strcmp(url, "/__sim/jobs")) return sim_jobs(s, c, method, req);
+    if (!strcmp(url, "/__sim/keys")) return sim_keys(s, c, method, req);
     if (!strcmp(url, "/__sim/faults")) return sim_faults(s, c, method, req);
     if (!strcmp(url, "/__sim/stats") && !strcmp(method, "GET")) {
         ts_buf_t b = TS_BUF_INIT;

@@ -83,11 +83,17 @@ template` / `helm install` with the field's path (helm lint shows a chart's
 {{- end }}
 {{- end }}
 {{- end -}}
-{{/* The config file: docs/configuration.md. Keys come from env vars only. */}}
+{{/* The config file: docs/configuration.md. Keys come from env vars (apiKeys.mount env) or
+from the mounted Secret's files (apiKeys.mount file), never from the ConfigMap. */}}
 {{- define "tillstream.config" -}}
 {{- $accounts := list -}}
 {{- range .Values.accounts -}}
-{{- $a := dict "name" .name "api_key_env" .envVar "outlets" .outlets -}}
+{{- $a := dict "name" .name "outlets" .outlets -}}
+{{- if eq ($.Values.apiKeys.mount | default "env") "file" }}
+{{- $_ := set $a "api_key_file" (printf "/etc/tillstream/api-keys/%s" .keyName) -}}
+{{- else }}
+{{- $_ := set $a "api_key_env" .envVar -}}
+{{- end }}
 {{- with .rateLimits }}{{- $_ := set $a "rate_limits" . -}}{{- end }}
 {{- $accounts = append $accounts $a -}}
 {{- end -}}
@@ -176,6 +182,10 @@ volumes:
     configMap: {name: {{ include "tillstream.fullname" .root }}-config}
   - name: tmp
     emptyDir: {}
+  {{- if and .keys (eq ($v.apiKeys.mount | default "env") "file") }}
+  - name: api-keys   # a directory mount (no subPath): the kubelet updates it in place
+    secret: {secretName: {{ include "tillstream.secretName" .root }}, defaultMode: 0440}   # group: fsGroup
+  {{- end }}
   {{- if $v.kafkaTls.secretName }}
   - name: kafka-tls
     secret: {secretName: {{ $v.kafkaTls.secretName }}}
@@ -215,7 +225,7 @@ args: {{ toJson (concat (list "stats" "--config" "/etc/tillstream/config.json") 
 args: {{ toJson (concat (list "--config" "/etc/tillstream/config.json") (.args | default list)) }}
 {{- end }}
 {{- $env := list }}
-{{- if .keys }}
+{{- if and .keys (ne ($v.apiKeys.mount | default "env") "file") }}
 {{- range $v.accounts }}
 {{- $env = append $env (dict "name" .envVar "valueFrom" (dict "secretKeyRef" (dict "name" (include "tillstream.secretName" $.root) "key" .keyName))) }}
 {{- end }}
@@ -249,6 +259,9 @@ securityContext:
 volumeMounts:
   - {name: config, mountPath: /etc/tillstream/config.json, subPath: config.json, readOnly: true}
   - {name: tmp, mountPath: /tmp}
+  {{- if and .keys (eq ($v.apiKeys.mount | default "env") "file") }}
+  - {name: api-keys, mountPath: /etc/tillstream/api-keys, readOnly: true}
+  {{- end }}
   {{- if $v.kafkaTls.secretName }}
   - {name: kafka-tls, mountPath: /etc/tillstream/kafka-tls, readOnly: true}
   {{- end }}

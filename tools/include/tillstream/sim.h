@@ -107,6 +107,11 @@ void ts_sim_set_job_delay(ts_sim_t *s, int ms);
  * an outage at run time, records and windows kept. Also POST /__sim/faults
  * {"fail_rate": F, "drop_rate": D}. */
 void ts_sim_set_faults(ts_sim_t *s, double fail_rate, double drop_rate);
+/* Replaces an account's API key at run time (a rotation: the old key is
+ * answered 401 from now on; `api_key` is copied). TS_ERR_NOT_FOUND for an
+ * unknown account, TS_ERR_INVALID for an empty key. Also POST /__sim/keys
+ * {"account": NAME, "key": KEY}. */
+ts_err_t ts_sim_set_key(ts_sim_t *s, const char *account, const char *api_key);
 /* Renders /__sim/stats JSON into out. */
 void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out);
 
