@@ -7,6 +7,8 @@
 #   scripts/registry.sh stop DIR                # an outage: the registry process stops, its store stays
 #   scripts/registry.sh restart DIR             # back on the same port with the same ids
 #   scripts/registry.sh destroy DIR             # stop everything and remove DIR
+#   scripts/registry.sh tls DIR                 # only the private CA and 127.0.0.1 certificate,
+#                                               # in DIR/tls (other tests' TLS servers)
 #
 # Which registry (docs/registry.md): AxonOps Schema Registry, an Apache-2.0
 # Go implementation of the Confluent Schema Registry REST API, fetched as a
@@ -199,5 +201,6 @@ case "$cmd" in
   restart) dir=${2:?DIR}; run "$dir" "$(sed 's/.*://' "$dir/url")" ;;
   stop) stop "${2:?DIR}" ;;
   destroy) destroy "${2:?DIR}" ;;
-  *) echo "usage: $0 fetch | start DIR [BOOTSTRAP] | stop DIR | restart DIR | destroy DIR" >&2; exit 2 ;;
+  tls) make_tls "${2:?DIR}" ;;
+  *) echo "usage: $0 fetch | start DIR [BOOTSTRAP] | stop DIR | restart DIR | destroy DIR | tls DIR" >&2; exit 2 ;;
 esac

@@ -458,11 +458,11 @@ ts_engine_t *ts_engine_new(const ts_engine_opts_t *opts, char *errstr, size_t er
         l->name = a->name;
         l->started_ms = now;
         if (!a->active) continue;
+        if (a->api_key_file) key_sig_of(a->api_key_file, &l->key_sig); /* before the read */
         if (lane_headers(e, i, &l->headers, errstr, errstr_size) != TS_OK) {
             ts_engine_destroy(e);
             return NULL;
         }
-        if (a->api_key_file) key_sig_of(a->api_key_file, &l->key_sig);
         l->key_next_ms = now + e->cfg->klaviyo_key_check_ms;
         for (int ep = 0; ep < TS_EP__COUNT; ep++) {
             size_t ul = strlen(e->cfg->klaviyo_base_url) + 64;
