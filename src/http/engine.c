@@ -1143,12 +1143,22 @@ static const char *klaviyo_detail(const batch_t *b, long status, char *out, size
 /* What an answer means for its batch. */
 typedef enum { R_ACCEPTED, R_THROTTLED, R_RETRY, R_REJECT } result_t;
 
-static result_t classify(CURLcode cc, long status) {
+/* A refusal of the request itself, whatever its records: the endpoint
+ * (404: a klaviyo.base_url with a path; not for a deletion, whose 404 may
+ * be about its profile), the method (405), a retired revision or endpoint
+ * (410: Klaviyo answered its retired APIs so), the media type (415). */
+static bool request_refused(int ep, long status) {
+    return (status == 404 && ep != EP_DELETE) || status == 405 || status == 410 || status == 415;
+}
+
+static result_t classify(CURLcode cc, long status, int ep) {
     if (cc != CURLE_OK || status == 0) return R_RETRY;
     if (status >= 200 && status < 300) return R_ACCEPTED;
     if (status == 429) return R_THROTTLED;
-    /* 401/403: a revoked key is the account's problem, not the data's */
+    /* 401/403: a revoked key is the account's problem, not the data's; a
+     * refused request is the deployment's: neither dead-letters a record */
     if (status >= 500 || status == 401 || status == 403 || status == 408) return R_RETRY;
+    if (request_refused(ep, status)) return R_RETRY;
     return R_REJECT;
 }
 
@@ -1206,6 +1216,12 @@ static void on_retry(ts_engine_t *e, lane_t *l, batch_t *b, int64_t now, CURLcod
         ts_log(TS_LOG_ERROR, "engine", ctx,
                "Klaviyo refused the account's API key (HTTP %ld): check the key and its scopes; "
                "retrying in %lld ms",
+               status, (long long)back);
+    else if (request_refused(b->ep, status))
+        ts_log(TS_LOG_ERROR, "engine", ctx,
+               "Klaviyo refused the request itself (HTTP %ld), not its records: check "
+               "klaviyo.base_url and klaviyo.revision (a retired revision is answered 410); "
+               "nothing is dead-lettered, retrying in %lld ms",
                status, (long long)back);
     else
         ts_log(TS_LOG_WARN, "engine", ctx, "request failed (%s); retrying in %lld ms",
@@ -1274,7 +1290,7 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
     snprintf(ctx, sizeof ctx,
              "\"account\":\"%s\",\"endpoint\":\"%s\",\"status\":%ld,\"events\":%zu", l->name,
              ts_endpoint_name((ts_endpoint_t)b->ep), status, b->n);
-    switch (classify(cc, status)) {
+    switch (classify(cc, status, b->ep)) {
     case R_ACCEPTED: on_accepted(e, l, b, now); break;
     case R_THROTTLED: on_throttled(l, b, now, ctx); break;
     case R_RETRY: on_retry(e, l, b, now, cc, status, ctx); break;

@@ -75,6 +75,8 @@ static int64_t fake_clock(void *opaque) {
 
 /* When set, account a's key comes from this file (api_key_file). */
 static const char *g_key_file;
+/* Appended to the simulator's base URL (a misconfigured klaviyo.base_url). */
+static const char *g_base_path = "";
 
 /* so: the simulator's options (NULL: defaults). */
 static void start(fx_t *f, const ts_sim_opts_t *so, const char *extra_klaviyo, int max_queued) {
@@ -95,11 +97,12 @@ static void start(fx_t *f, const ts_sim_opts_t *so, const char *extra_klaviyo, i
         snprintf(key_a, sizeof key_a, "\"api_key_env\":\"TS_ENGINE_KEY_A\"");
     snprintf(json, sizeof json,
              "{\"klaviyo\":{\"base_url\":\"http://"
-             "127.0.0.1:%d\",\"linger_ms\":20,\"max_queued_events\":%d%s},"
+             "127.0.0.1:%d%s\",\"linger_ms\":20,\"max_queued_events\":%d%s},"
              "\"accounts\":[{\"name\":\"a\",%s,\"outlets\":[\"1\"],"
              "\"rate_limits\":{\"events_bulk\":{\"burst_per_s\":100,\"steady_per_min\":100000}}},"
              "{\"name\":\"b\",\"api_key_env\":\"TS_ENGINE_KEY_B\",\"outlets\":[\"2\"]}]}",
-             ts_sim_port(f->sim), max_queued, extra_klaviyo ? extra_klaviyo : "", key_a);
+             ts_sim_port(f->sim), g_base_path, max_queued, extra_klaviyo ? extra_klaviyo : "",
+             key_a);
     assert_int_equal(ts_config_parse(json, &f->cfg, err, sizeof err), TS_OK);
     ts_engine_opts_t eo = {.cfg = f->cfg,
                            .on_done = on_done,
@@ -841,6 +844,43 @@ static void test_rotated_key_file_without_restart(void **state) {
     }
 }
 
+/* Klaviyo refusing the request itself (a retired revision: 410; a
+ * klaviyo.base_url with a path: 404) is the deployment's fault, not the
+ * records': nothing is dead-lettered, the batch is retried with backoff and
+ * an error names the keys to check. */
+static void test_request_refused_is_not_dead_lettered(void **state) {
+    (void)state;
+    for (int retired = 1; retired >= 0; retired--) {
+        char *logbuf = NULL;
+        size_t loglen = 0;
+        FILE *mem = open_memstream(&logbuf, &loglen);
+        ts_log_set_sink(mem);
+        ts_sim_opts_t so = {0};
+        so.retired_before = "2026-01-01";
+        g_base_path = retired ? "" : "/v2";
+        fx_t f;
+        start(&f, &so, retired ? ",\"revision\":\"2025-07-15\"" : NULL, 100000);
+        g_base_path = "";
+        submit_rot(&f, 0, 5, "G");
+        ts_engine_flush(f.eng);
+        for (int i = 0; i < 10; i++) ts_engine_poll(f.eng, 50);
+        assert_int_equal(f.done_total, 0); /* not one record dead-lettered */
+        assert_int_equal(ts_engine_pending(f.eng), 5);
+        ts_lane_stats_t ls;
+        ts_engine_lane_stats(f.eng, 0, &ls);
+        assert_true(ls.retries >= 2);
+        assert_int_equal(te_sim_stats(f.sim, "a").events_recorded, 0);
+        fflush(mem);
+        assert_non_null(strstr(logbuf, retired ? "refused the request itself (HTTP 410)"
+                                               : "refused the request itself (HTTP 404)"));
+        assert_non_null(strstr(logbuf, "klaviyo.revision"));
+        ts_log_set_sink(NULL);
+        fclose(mem);
+        free(logbuf);
+        stop(&f);
+    }
+}
+
 static void test_api_key_never_logged(void **state) {
     (void)state;
     char *logbuf = NULL;
@@ -895,6 +935,7 @@ static void test_api_key_never_logged(void **state) {
 TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_batches_group_and_deduplicate),
              cmocka_unit_test(test_throttled_batches_are_delivered_later),
              cmocka_unit_test(test_rotated_key_file_without_restart),
+             cmocka_unit_test(test_request_refused_is_not_dead_lettered),
              cmocka_unit_test(test_faults_deliver_exactly_once),
              cmocka_unit_test(test_one_bad_event_rejects_only_its_record),
              cmocka_unit_test(test_error_document_with_spaces),

@@ -1118,10 +1118,31 @@ static void test_key_rotation(void **state) {
     ts_sim_destroy(s);
 }
 
+/* --retired-before: a revision before the date is answered 410 Gone (as
+ * Klaviyo may answer a retired revision), nothing recorded; a supported
+ * one is served. */
+static void test_retired_revision_gone(void **state) {
+    (void)state;
+    ts_sim_opts_t o = {0};
+    o.retired_before = "2026-01-01";
+    ts_sim_t *s = sim_start(&o);
+    post_expect(s, EVENTS, "pk_a", "2025-10-15", BODY(EV("1", "")), 410);
+    post_expect(s, EVENTS, "pk_a", "2025-12-31.pre", BODY(EV("1", "")), 410);
+    fake_now += 1000;
+    post_expect(s, EVENTS, "pk_a", "2026-01-01", BODY(EV("1", "")), 202);
+    fake_now += 1000;
+    post_expect(s, EVENTS, "pk_a", "2026-07-15", BODY(EV("2", "")), 202);
+    ts_sim_stats_t st;
+    ts_sim_stats(s, "a", &st);
+    assert_int_equal(st.events_recorded, 2);
+    ts_sim_destroy(s);
+}
+
 TS_TEST_MAIN(th_curl_setup, th_curl_teardown, cmocka_unit_test(test_auth_revision_and_validation),
              cmocka_unit_test(test_duplicate_rules), cmocka_unit_test(test_rate_limits),
-             cmocka_unit_test(test_key_rotation), cmocka_unit_test(test_fault_injection),
-             cmocka_unit_test(test_validator_limits), cmocka_unit_test(test_each_validation_rule),
+             cmocka_unit_test(test_key_rotation), cmocka_unit_test(test_retired_revision_gone),
+             cmocka_unit_test(test_fault_injection), cmocka_unit_test(test_validator_limits),
+             cmocka_unit_test(test_each_validation_rule),
              cmocka_unit_test(test_historical_import_rules),
              cmocka_unit_test(test_revision_and_limit_parsing),
              cmocka_unit_test(test_ratelimit_headers_and_revision),

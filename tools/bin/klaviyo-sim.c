@@ -36,6 +36,7 @@ static void usage(FILE *f) {
         "  --dump-bodies DIR         write every accepted request body to DIR\n"
         "  --spaced-json             error documents with a space after ':' and ','\n"
         "  --throttle-account NAME=X multiply NAME's limits by X (e.g. 0.01: a throttled account)\n"
+        "  --retired-before DATE     answer 410 Gone to revisions before DATE (YYYY-MM-DD)\n"
         "  --job-delay-ms N          profile import jobs complete N ms after the 202\n"
         "                            (default 200; negative: never)\n"
         "  --log-level LEVEL         debug|info|warn|error|off (JSON lines on stderr;\n"
@@ -100,6 +101,22 @@ static int parse_log_level(const char *v) {
     return 0;
 }
 
+/* The numeric options (rates, milliseconds, the seed): false for another. */
+static bool number_opt(ts_sim_opts_t *o, int c, const char *v) {
+    switch (c) {
+    case 'r': o->rate_scale = atof(v); break;
+    case 'f': o->fail_rate = atof(v); break;
+    case 'd': o->drop_rate = atof(v); break;
+    case 't': o->latency_ms = atoi(v); break;
+    case 's': o->spike_rate = atof(v); break;
+    case 'S': o->spike_ms = atoi(v); break;
+    case 'e': o->seed = strtoull(v, NULL, 10); break;
+    case 'Y': o->job_delay_ms = atoi(v); break;
+    default: return false;
+    }
+    return true;
+}
+
 /* Fills *a: -1 to go on, else the exit code (--help, --version, usage). */
 static int parse_args(args_t *a, int argc, char **argv) {
     static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
@@ -120,6 +137,7 @@ static int parse_args(args_t *a, int argc, char **argv) {
                                          {"spaced-json", no_argument, NULL, 'J'},
                                          {"log-level", required_argument, NULL, 'v'},
                                          {"job-delay-ms", required_argument, NULL, 'Y'},
+                                         {"retired-before", required_argument, NULL, 'R'},
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
@@ -132,22 +150,18 @@ static int parse_args(args_t *a, int argc, char **argv) {
         case 'a':
         case 'k': bad = add_account(a, optarg, c == 'k'); break;
         case 'L': bad = ts_sim_parse_limit(o, optarg) != TS_OK ? -1 : 0; break;
-        case 'r': o->rate_scale = atof(optarg); break;
-        case 'f': o->fail_rate = atof(optarg); break;
-        case 'd': o->drop_rate = atof(optarg); break;
-        case 't': o->latency_ms = atoi(optarg); break;
-        case 's': o->spike_rate = atof(optarg); break;
-        case 'S': o->spike_ms = atoi(optarg); break;
-        case 'e': o->seed = strtoull(optarg, NULL, 10); break;
         case 'o': o->summary_only = true; break;
         case 'J': o->spaced_json = true; break;
         case 'T': bad = parse_throttle(o, optarg); break;
         case 'D': o->dump_dir = optarg; break;
-        case 'Y': o->job_delay_ms = atoi(optarg); break;
+        case 'R':
+            o->retired_before = optarg;
+            bad = ts_sim_revision_valid(optarg) && strlen(optarg) == 10 ? 0 : -1;
+            break;
         case 'v': bad = parse_log_level(optarg); break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("tillstream-klaviyo-sim %s\n", TS_VERSION); return 0;
-        default: bad = -1;
+        default: bad = number_opt(o, c, optarg) ? 0 : -1;
         }
     }
     if (bad < 0) usage(stderr);

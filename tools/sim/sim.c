@@ -208,6 +208,7 @@ struct ts_sim_s {
     ts_sim_opts_t o;
     char *dump_dir;
     char *throttle_account;
+    char retired_before[16]; /* "" or YYYY-MM-DD */
     char *listen_host;
     struct MHD_Daemon *d;
     pthread_mutex_t mu;
@@ -242,6 +243,9 @@ ts_sim_t *ts_sim_new(const ts_sim_opts_t *opts, char *errstr, size_t errstr_size
     s->o.dump_dir = NULL;
     if (opts->throttle_account) s->throttle_account = strdup(opts->throttle_account);
     s->o.throttle_account = NULL;
+    snprintf(s->retired_before, sizeof s->retired_before, "%s",
+             opts->retired_before ? opts->retired_before : "");
+    s->o.retired_before = NULL;
     s->listen_host = strdup(opts->listen_host ? opts->listen_host : "127.0.0.1");
     s->o.listen_host = NULL;
     if (s->o.throttle_scale <= 0) s->o.throttle_scale = 1;
@@ -1448,6 +1452,11 @@ static bool gate(ts_sim_t *s, struct MHD_Connection *c, ts_sim_ep_t ep, gate_t *
     if (!ts_sim_revision_valid(rev)) {
         *res = reject(s, c, a, 400, "invalid", "Invalid input.",
                       "Invalid revision header: the format is YYYY-MM-DD[.suffix]", NULL, g->rl);
+        return true;
+    }
+    if (s->retired_before[0] && strncmp(rev, s->retired_before, 10) < 0) {
+        *res = reject(s, c, a, 410, "gone", "Gone.",
+                      "This revision is retired: use a supported revision", NULL, g->rl);
         return true;
     }
     return false;

@@ -62,12 +62,14 @@ typedef struct {
     bool summary_only;            /* keep only de-duplication keys and counters */
     const char *throttle_account; /* this account's limits are multiplied by throttle_scale */
     double throttle_scale;
-    const char *dump_dir; /* write every accepted body there (NULL: off) */
-    bool spaced_json;     /* error documents with a space after ':' and ',' (as
-                             pretty-printing servers write them) */
-    int job_delay_ms;     /* Bulk Profile Import jobs complete this long after the
-                             202 (0: TS_SIM_DEFAULT_JOB_DELAY_MS; < 0: never) */
-    ts_clock_fn clock;    /* ms clock for rate limiting and jobs (NULL: monotonic) */
+    const char *dump_dir;       /* write every accepted body there (NULL: off) */
+    bool spaced_json;           /* error documents with a space after ':' and ',' (as
+                                   pretty-printing servers write them) */
+    int job_delay_ms;           /* Bulk Profile Import jobs complete this long after the
+                                   202 (0: TS_SIM_DEFAULT_JOB_DELAY_MS; < 0: never) */
+    const char *retired_before; /* "YYYY-MM-DD": earlier revisions are answered 410 Gone, as
+                                   Klaviyo may answer a retired revision (NULL: none) */
+    ts_clock_fn clock;          /* ms clock for rate limiting and jobs (NULL: monotonic) */
     void *clock_opaque;
 } ts_sim_opts_t;
 
