@@ -30,6 +30,7 @@
 #include "tillstream/kbody.h"
 #include "tillstream/log.h"
 #include "tillstream/metrics.h"
+#include "tillstream/model.h"
 #include "tillstream/ratelimit.h"
 
 #include "jobs.h" /* JOBS: profile-import jobs followed to the end (src/http/jobs.c) */
@@ -417,6 +418,33 @@ static double ceiling_per_s(const lane_t *l) {
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
+/* Klaviyo retires a revision about two years after its release, and then
+ * refuses every request that names it (retried, never dead-lettered, but
+ * nothing is delivered). The release date is a gauge (the chart's
+ * TillstreamKlaviyoRevisionAging alert counts from it), and a start-up
+ * warning says so once the revision is REVISION_WARN_DAYS old. */
+#define REVISION_WARN_DAYS 548 /* 18 months */
+
+static void revision_clock(ts_engine_t *e) {
+    const char *rev = e->cfg->klaviyo_revision;
+    int64_t rel_ms;
+    if (!rev || strlen(rev) < 10 || ts_time_parse_iso8601(rev, 10, &rel_ms, NULL, 0) != TS_OK)
+        return;
+    ts_metric_set(ts_metrics_gauge(e->o.metrics, "tillstream_klaviyo_revision_timestamp_seconds",
+                                   "release date of klaviyo.revision (Klaviyo retires a revision "
+                                   "about two years after it)",
+                                   NULL),
+                  (double)(rel_ms / 1000));
+    long long days = (long long)((ts_now_wall_ms() - rel_ms) / 86400000);
+    if (days < REVISION_WARN_DAYS) return;
+    char ctx[96];
+    snprintf(ctx, sizeof ctx, "\"revision\":\"%.20s\",\"age_days\":%lld", rev, days);
+    ts_log(TS_LOG_WARN, "engine", ctx,
+           "klaviyo.revision %.20s is %lld days old: Klaviyo retires a revision about two years "
+           "after its release, and then refuses every request (HTTP 410); move to a newer revision",
+           rev, days);
+}
+
 ts_engine_t *ts_engine_new(const ts_engine_opts_t *opts, char *errstr, size_t errstr_size) {
     if (ts_http_global_init(errstr, errstr_size) != TS_OK) return NULL;
     ts_engine_t *e = ts_zalloc(sizeof *e, NULL, errstr, errstr_size);
@@ -480,6 +508,7 @@ ts_engine_t *ts_engine_new(const ts_engine_opts_t *opts, char *errstr, size_t er
         }
         lane_metrics(e, l);
     }
+    revision_clock(e);
     return e;
 }
 

@@ -6,7 +6,8 @@
 # tests/ops/alerts/ (30 minutes of 401s, a throttled account, dead letters by
 # reason, lag growing vs catching up, a pod down, the whole release gone,
 # a customer table not restored, a pod not ready, a suppressions poller that
-# stopped succeeding, a pod above 90 % of its memory limit).
+# stopped succeeding, a pod above 90 % of its memory limit, a Klaviyo revision
+# near its retirement).
 set -euo pipefail
 export PATH="${TS_CACHE:-$HOME/.cache/tillstream}/bin:$PATH"
 command -v helm >/dev/null || { echo "helm missing (scripts/helm.sh installs it)" >&2; exit 1; }
@@ -24,7 +25,8 @@ anchors = {re.sub(r"[^a-z0-9 -]", "", l[3:].strip().lower()).replace(" ", "-")
 rules = [r for g in pr["spec"]["groups"] for r in g["rules"]]
 want = {"TillstreamAccountStuck", "TillstreamKlaviyoAuthFailures", "TillstreamThrottled", "TillstreamDeadLetters",
         "TillstreamConsumerLag", "TillstreamTargetDown", "TillstreamAbsent", "TillstreamCustomerTableNotRestored",
-        "TillstreamNotReady", "TillstreamSuppressionsStale", "TillstreamMemoryNearLimit"}
+        "TillstreamNotReady", "TillstreamSuppressionsStale", "TillstreamMemoryNearLimit",
+        "TillstreamKlaviyoRevisionAging"}
 assert {r["alert"] for r in rules} == want, {r["alert"] for r in rules} ^ want
 for r in rules:
     assert r["labels"]["severity"] in ("critical", "warning"), r

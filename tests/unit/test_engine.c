@@ -16,6 +16,7 @@
 #include "tillstream/engine.h"
 #include "tillstream/log.h"
 #include "tillstream/metrics.h"
+#include "tillstream/model.h"
 #include "tillstream/offsets.h"
 #include "tillstream/sim.h"
 
@@ -747,6 +748,32 @@ static void test_backpressure(void **state) {
     stop(&f);
 }
 
+/* The log lines of a test, captured in memory: logcap_begin, then
+ * logcap_text (flushed, NUL-terminated), then logcap_end. */
+typedef struct {
+    char *buf;
+    size_t len;
+    FILE *mem;
+} logcap_t;
+
+static void logcap_begin(logcap_t *c) {
+    memset(c, 0, sizeof *c);
+    c->mem = open_memstream(&c->buf, &c->len);
+    assert_non_null(c->mem);
+    ts_log_set_sink(c->mem);
+}
+
+static const char *logcap_text(logcap_t *c) {
+    fflush(c->mem);
+    return c->buf;
+}
+
+static void logcap_end(logcap_t *c) {
+    ts_log_set_sink(NULL);
+    fclose(c->mem);
+    free(c->buf);
+}
+
 /* Writes `key` to `path` the way the kubelet updates a mounted Secret: a
  * new file renamed over the old one (a new inode). */
 static void write_key_file(const char *path, const char *key) {
@@ -781,10 +808,8 @@ static void test_rotated_key_file_without_restart(void **state) {
         assert_non_null(mkdtemp(dir));
         snprintf(path, sizeof path, "%s/brand-a", dir);
         write_key_file(path, KEY_A);
-        char *logbuf = NULL;
-        size_t loglen = 0;
-        FILE *mem = open_memstream(&logbuf, &loglen);
-        ts_log_set_sink(mem);
+        logcap_t lc;
+        logcap_begin(&lc);
         g_key_file = path;
         fx_t f;
         start(&f, NULL, periodic ? ",\"key_check_ms\":100" : ",\"key_check_ms\":0", 100000);
@@ -832,12 +857,10 @@ static void test_rotated_key_file_without_restart(void **state) {
         for (int i = 0; i < 30; i++) ts_engine_poll(f.eng, 50); /* > 1 s: looked at, read */
         ts_engine_lane_stats(f.eng, 0, &ls);
         assert_int_equal(ls.key_reloads, 1);
-        fflush(mem);
+        const char *logbuf = logcap_text(&lc);
         assert_non_null(strstr(logbuf, "API key changed in its file"));
         assert_null(strstr(logbuf, "SECRETKEY"));
-        ts_log_set_sink(NULL);
-        fclose(mem);
-        free(logbuf);
+        logcap_end(&lc);
         stop(&f);
         unlink(path);
         rmdir(dir);
@@ -851,10 +874,8 @@ static void test_rotated_key_file_without_restart(void **state) {
 static void test_request_refused_is_not_dead_lettered(void **state) {
     (void)state;
     for (int retired = 1; retired >= 0; retired--) {
-        char *logbuf = NULL;
-        size_t loglen = 0;
-        FILE *mem = open_memstream(&logbuf, &loglen);
-        ts_log_set_sink(mem);
+        logcap_t lc;
+        logcap_begin(&lc);
         ts_sim_opts_t so = {0};
         so.retired_before = "2026-01-01";
         g_base_path = retired ? "" : "/v2";
@@ -870,14 +891,41 @@ static void test_request_refused_is_not_dead_lettered(void **state) {
         ts_engine_lane_stats(f.eng, 0, &ls);
         assert_true(ls.retries >= 2);
         assert_int_equal(te_sim_stats(f.sim, "a").events_recorded, 0);
-        fflush(mem);
+        const char *logbuf = logcap_text(&lc);
         assert_non_null(strstr(logbuf, retired ? "refused the request itself (HTTP 410)"
                                                : "refused the request itself (HTTP 404)"));
         assert_non_null(strstr(logbuf, "klaviyo.revision"));
-        ts_log_set_sink(NULL);
-        fclose(mem);
-        free(logbuf);
+        logcap_end(&lc);
         stop(&f);
+    }
+}
+
+/* The revision clock: the release date of klaviyo.revision is a gauge, and
+ * a revision 18 months old or more is one warning at start (Klaviyo retires
+ * revisions about two years after release). Today's default is not. */
+static void test_revision_clock(void **state) {
+    (void)state;
+    for (int old = 1; old >= 0; old--) {
+        logcap_t lc;
+        logcap_begin(&lc);
+        g_metrics = ts_metrics_new();
+        fx_t f;
+        start(&f, NULL, old ? ",\"revision\":\"2024-01-15\"" : NULL, 100000);
+        ts_metric_t *g =
+            ts_metrics_gauge(g_metrics, "tillstream_klaviyo_revision_timestamp_seconds", "", NULL);
+        int64_t want_ms;
+        assert_int_equal(ts_time_parse_iso8601(f.cfg->klaviyo_revision, 10, &want_ms, NULL, 0),
+                         TS_OK);
+        assert_true(ts_metric_value(g) == (double)(want_ms / 1000));
+        if (old) assert_true(ts_metric_value(g) == 1705276800.0); /* 2024-01-15T00:00:00Z */
+        const char *logbuf = logcap_text(&lc);
+        bool warned = strstr(logbuf, "klaviyo.revision 2024-01-15 is ") != NULL;
+        assert_int_equal(warned, old);
+        if (!old) assert_null(strstr(logbuf, "days old"));
+        stop(&f);
+        ts_metrics_destroy(g_metrics);
+        g_metrics = NULL;
+        logcap_end(&lc);
     }
 }
 
@@ -936,6 +984,7 @@ TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_batches_group_and_deduplicate),
              cmocka_unit_test(test_throttled_batches_are_delivered_later),
              cmocka_unit_test(test_rotated_key_file_without_restart),
              cmocka_unit_test(test_request_refused_is_not_dead_lettered),
+             cmocka_unit_test(test_revision_clock),
              cmocka_unit_test(test_faults_deliver_exactly_once),
              cmocka_unit_test(test_one_bad_event_rejects_only_its_record),
              cmocka_unit_test(test_error_document_with_spaces),
