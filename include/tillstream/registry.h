@@ -27,11 +27,13 @@ extern "C" {
 #endif
 
 typedef struct {
-    const char *url;       /* "http://127.0.0.1:8081" (no trailing slash needed) */
-    const char *username;  /* NULL: no basic auth */
-    const char *password;  /* copied */
-    const char *ca_bundle; /* NULL: system CAs */
-    long timeout_ms;       /* whole request; 0 = 5000 */
+    const char *url;           /* "http://127.0.0.1:8081" (no trailing slash needed) */
+    const char *username;      /* NULL: no basic auth */
+    const char *password;      /* copied */
+    const char *password_file; /* where the password came from (NULL: elsewhere): read
+                                  again after a 401/403, so a rotated one is used */
+    const char *ca_bundle;     /* NULL: system CAs */
+    long timeout_ms;           /* whole request; 0 = 5000 */
 } ts_registry_opts_t;
 
 typedef struct ts_registry_s ts_registry_t;

@@ -8,6 +8,7 @@
 #include "tillstream/registry.h"
 
 #include "http.h"
+#include "tillstream/log.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -25,6 +26,7 @@ typedef struct {
 struct ts_registry_s {
     char *url;
     char *userpwd;
+    char *username, *password_file; /* for a password rotated in its file */
     char *ca_bundle;
     long timeout_ms;
     CURL *curl;
@@ -45,10 +47,40 @@ void ts_registry_destroy(ts_registry_t *r) {
         memset(r->userpwd, 0, strlen(r->userpwd));
         free(r->userpwd);
     }
+    free(r->username);
+    free(r->password_file);
     free(r->url);
     free(r->ca_bundle);
     ts_buf_free(&r->body);
     free(r);
+}
+
+/* "user:password" for basic auth; false when out of memory. */
+static bool set_userpwd(ts_registry_t *r, const char *user, const char *pw) {
+    size_t n = strlen(user) + strlen(pw) + 2;
+    char *up = malloc(n);
+    if (!up) return false;
+    snprintf(up, n, "%s:%s", user, pw);
+    if (r->userpwd) {
+        memset(r->userpwd, 0, strlen(r->userpwd));
+        free(r->userpwd);
+    }
+    r->userpwd = up;
+    return true;
+}
+
+/* After a 401/403: true when registry.password_file now holds another
+ * password (then r->userpwd carries it). */
+static bool password_reread(ts_registry_t *r) {
+    if (!r->password_file || !r->username) return false;
+    char *pw = ts_secret_file_read(r->password_file);
+    if (!pw) return false;
+    size_t ul = strlen(r->username);
+    bool changed = !r->userpwd || strncmp(r->userpwd + ul + 1, pw, strlen(pw) + 1) != 0;
+    if (changed && !set_userpwd(r, r->username, pw)) changed = false;
+    memset(pw, 0, strlen(pw));
+    free(pw);
+    return changed;
 }
 
 ts_registry_t *ts_registry_new(const ts_registry_opts_t *o, char *errstr, size_t errstr_size) {
@@ -67,10 +99,9 @@ ts_registry_t *ts_registry_new(const ts_registry_opts_t *o, char *errstr, size_t
     r->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
     if (!r->url || (o->ca_bundle && !r->ca_bundle)) goto nomem;
     if (o->username) {
-        const char *pw = o->password ? o->password : "";
-        size_t n = strlen(o->username) + strlen(pw) + 2;
-        if (!(r->userpwd = malloc(n))) goto nomem;
-        snprintf(r->userpwd, n, "%s:%s", o->username, pw);
+        if (!set_userpwd(r, o->username, o->password ? o->password : "")) goto nomem;
+        if (!(r->username = strdup(o->username))) goto nomem;
+        if (o->password_file && !(r->password_file = strdup(o->password_file))) goto nomem;
     }
     if (!(r->curl = curl_easy_init())) goto nomem;
     return r;
@@ -111,6 +142,7 @@ ts_registry_t *ts_registry_from_config(const ts_config_t *cfg, char *errstr, siz
             return NULL;
         }
         o.password = pw_file;
+        o.password_file = cfg->registry_password_file;
     }
     ts_registry_t *r = ts_registry_new(&o, errstr, errstr_size);
     if (pw_file) {
@@ -129,8 +161,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *opaque) {
 }
 
 /* One request; fills r->body; *status = HTTP status. */
-static ts_err_t request(ts_registry_t *r, const char *path, const char *post, long *status,
-                        char *errstr, size_t errstr_size) {
+static ts_err_t request_once(ts_registry_t *r, const char *path, const char *post, long *status,
+                             char *errstr, size_t errstr_size) {
     char url[2048];
     snprintf(url, sizeof url, "%s%s", r->url, path);
     CURL *c = r->curl;
@@ -184,6 +216,19 @@ static ts_err_t request(ts_registry_t *r, const char *path, const char *post, lo
                          "(registry.username_env, registry.password_env/password_file)",
                          path, *status);
     return TS_OK;
+}
+
+/* One request, and once more when the registry refused the password and
+ * its file now holds another (a rotation). */
+static ts_err_t request(ts_registry_t *r, const char *path, const char *post, long *status,
+                        char *errstr, size_t errstr_size) {
+    ts_err_t rc = request_once(r, path, post, status, errstr, errstr_size);
+    if (rc == TS_ERR_TRANSIENT && (*status == 401 || *status == 403) && password_reread(r)) {
+        ts_log(TS_LOG_INFO, "registry", NULL,
+               "the registry password changed in registry.password_file: using the new one");
+        rc = request_once(r, path, post, status, errstr, errstr_size);
+    }
+    return rc;
 }
 
 ts_err_t ts_registry_get(ts_registry_t *r, int32_t id, const char **schema_json, char *errstr,

@@ -31,7 +31,8 @@ typedef struct {
     int port;
     pthread_mutex_t mu;
     int requests;
-    int down; /* answer 503 to everything */
+    int down;              /* answer 503 to everything */
+    char require_pass[64]; /* non-empty: other passwords are answered 401 */
     char last_user[64], last_pass[64];
     char last_path[256];
     char post[65536];
@@ -81,8 +82,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     free(user);
     free(pass);
     int down = S.down;
+    bool refused = S.require_pass[0] && strcmp(S.require_pass, S.last_pass) != 0;
     pthread_mutex_unlock(&S.mu);
     if (down) return reply(c, 503, "{\"error_code\":50301,\"message\":\"down\"}");
+    if (refused) return reply(c, 401, "{\"error_code\":40101,\"message\":\"Unauthorized\"}");
     if (!strcmp(url, "/schemas/ids/7")) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "schema", ts_schema_order_avsc);
@@ -229,22 +232,30 @@ static void test_register(void **state) {
     ts_registry_destroy(r);
 }
 
-static void test_config_credentials(void **state) {
-    (void)state;
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", S.port);
-    char pwfile[] = "/tmp/ts-registry-pw-XXXXXX";
+/* A config naming the stub (url, a buffer of 64) with the user from
+ * TS_TEST_SR_USER and the password `pw` in a new file at `pwfile` (a
+ * mkstemp template). */
+static void file_config(ts_config_t *cfg, char *url, char *pwfile, const char *pw) {
+    snprintf(url, 64, "http://127.0.0.1:%d", S.port);
     int fd = mkstemp(pwfile);
     assert_true(fd >= 0);
-    assert_int_equal(write(fd, "from-file\n", 10), 10);
+    assert_int_equal(write(fd, pw, strlen(pw)), (ssize_t)strlen(pw));
+    assert_int_equal(write(fd, "\n", 1), 1);
     close(fd);
+    memset(cfg, 0, sizeof *cfg);
+    cfg->registry_url = url;
+    cfg->registry_username_env = "TS_TEST_SR_USER";
+    cfg->registry_password_file = pwfile;
+}
+
+static void test_config_credentials(void **state) {
+    (void)state;
     ts_config_t cfg;
     memset(&cfg, 0, sizeof cfg);
     assert_null(ts_registry_from_config(&cfg, err, sizeof err)); /* no url: no registry */
     assert_string_equal(err, "");
-    cfg.registry_url = url;
-    cfg.registry_username_env = "TS_TEST_SR_USER";
-    cfg.registry_password_file = pwfile;
+    char url[64], pwfile[] = "/tmp/ts-registry-pw-XXXXXX";
+    file_config(&cfg, url, pwfile, "from-file");
     unsetenv("TS_TEST_SR_USER");
     assert_null(ts_registry_from_config(&cfg, err, sizeof err));
     assert_non_null(strstr(err, "TS_TEST_SR_USER"));
@@ -255,6 +266,52 @@ static void test_config_credentials(void **state) {
     assert_int_equal(ts_registry_get(r, 7, &json, err, sizeof err), TS_OK);
     assert_string_equal(S.last_user, "fileuser");
     assert_string_equal(S.last_pass, "from-file");
+    ts_registry_destroy(r);
+    unlink(pwfile);
+}
+
+static void set_required_password(const char *pw) {
+    pthread_mutex_lock(&S.mu);
+    snprintf(S.require_pass, sizeof S.require_pass, "%s", pw);
+    pthread_mutex_unlock(&S.mu);
+}
+
+/* registry.password_file rotated: after the registry's 401 the file is read
+ * again and the request repeated once with the new password; while the file
+ * still holds the refused one, the 401 stays a transient error (the record
+ * waits, never a dead letter). */
+static void test_password_file_rotation(void **state) {
+    (void)state;
+    char url[64], pwfile[] = "/tmp/ts-registry-pw-XXXXXX";
+    ts_config_t cfg;
+    file_config(&cfg, url, pwfile, "pw-one");
+    setenv("TS_TEST_SR_USER", "rotuser", 1);
+    ts_registry_t *r = ts_registry_from_config(&cfg, err, sizeof err);
+    assert_non_null(r);
+    set_required_password("pw-one");
+    const char *json;
+    assert_int_equal(ts_registry_get(r, 7, &json, err, sizeof err), TS_OK);
+    /* the registry's password changes; the file not yet */
+    set_required_password("pw-two");
+    int before = S.requests;
+    assert_int_equal(ts_registry_get(r, 8, &json, err, sizeof err), TS_ERR_TRANSIENT);
+    assert_non_null(strstr(err, "refused our credentials"));
+    assert_null(strstr(err, "pw-"));
+    assert_int_equal(S.requests - before, 1); /* the same password is not tried twice */
+    /* the file follows (the kubelet's new file renamed over the old one) */
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "%s.new", pwfile);
+    FILE *fp = fopen(tmp, "w");
+    assert_non_null(fp);
+    fputs("pw-two\n", fp);
+    fclose(fp);
+    assert_int_equal(rename(tmp, pwfile), 0);
+    before = S.requests;
+    /* id 8 is a Protobuf schema: answered, so refused as not Avro (not as credentials) */
+    assert_int_equal(ts_registry_get(r, 8, &json, err, sizeof err), TS_ERR_INVALID);
+    assert_int_equal(S.requests - before, 2); /* 401, then the new password */
+    assert_string_equal(S.last_pass, "pw-two");
+    set_required_password("");
     ts_registry_destroy(r);
     unlink(pwfile);
 }
@@ -331,4 +388,5 @@ static void test_decoder_through_registry(void **state) {
 TS_TEST_MAIN(setup, teardown, cmocka_unit_test(test_get_cached_and_auth),
              cmocka_unit_test(test_errors_classified), cmocka_unit_test(test_register),
              cmocka_unit_test(test_config_credentials),
+             cmocka_unit_test(test_password_file_rotation),
              cmocka_unit_test(test_decoder_through_registry))
