@@ -11,7 +11,10 @@
 #   scripts/kafka.sh kill DIR                    # SIGKILL the broker, keep DIR (a crash)
 #   scripts/kafka.sh restart DIR                 # start it again on DIR's data and ports
 #
-# `start` writes DIR/bootstrap (host:port) and DIR/pid.
+# `start` writes DIR/bootstrap (host:port) and DIR/pid. With TS_KAFKA_SCRAM=USER:PASSWORD
+# the broker also has a SASL_PLAINTEXT listener (SCRAM-SHA-256, USER created at
+# format time), in DIR/bootstrap_sasl; and
+#   scripts/kafka.sh scram-password DIR USER PASSWORD  # changes a SCRAM user's password
 set -euo pipefail
 KAFKA_VERSION=${TS_KAFKA_VERSION:-3.9.1}
 cache=${TS_CACHE:-$HOME/.cache/tillstream}/kafka-$KAFKA_VERSION
@@ -46,15 +49,23 @@ start() {
   local dir=$1
   fetch
   rm -rf "$dir"; mkdir -p "$dir/data"
-  local port cport; port=$(free_port); cport=$(free_port)
+  local port cport sport=""; port=$(free_port); cport=$(free_port)
+  local listeners="PLAINTEXT://127.0.0.1:$port" scram=()
+  if [ -n "${TS_KAFKA_SCRAM:-}" ]; then
+    sport=$(free_port)
+    listeners="$listeners,SASL_PLAINTEXT://127.0.0.1:$sport"
+    scram=(--add-scram "SCRAM-SHA-256=[name=${TS_KAFKA_SCRAM%%:*},password=${TS_KAFKA_SCRAM#*:}]")
+  fi
   cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-256
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 num.partitions=3
@@ -78,8 +89,9 @@ L4J
   local jopts=(-Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
                -Dlog4j.configuration="file:$dir/log4j.properties" -Dkafka.logs.dir="$dir")
   java "${jopts[@]}" -cp "$cp" kafka.tools.StorageTool format -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)" \
-       -c "$dir/server.properties" >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; exit 1; }
+       -c "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; exit 1; }
   echo "127.0.0.1:$port" >"$dir/bootstrap"
+  [ -z "$sport" ] || echo "127.0.0.1:$sport" >"$dir/bootstrap_sasl"
   run "$dir"
 }
 
@@ -125,6 +137,13 @@ delete_records() { # records of TOPIC:PARTITION below OFFSET are gone (retention
        --offset-json-file "$dir/delete-records.json" >/dev/null
 }
 
+scram_password() { # a SCRAM-SHA-256 user's new password (existing sessions stay authenticated)
+  local dir=$1
+  java -Xmx256m -cp "$cache/libs/*" -Dlog4j.configuration="file:$dir/log4j.properties" -Dkafka.logs.dir="$dir" \
+       kafka.admin.ConfigCommand --bootstrap-server "$(cat "$dir/bootstrap")" --alter --entity-type users \
+       --entity-name "$2" --add-config "SCRAM-SHA-256=[iterations=4096,password=$3]" >/dev/null
+}
+
 kill_broker() { # a crash: SIGKILL, data dir kept
   local dir=$1 pid
   pid=$(cat "$dir/pid")
@@ -151,5 +170,6 @@ case "$cmd" in
   delete-records) delete_records "${2:?DIR}" "${3:?TOPIC}" "${4:?PARTITION}" "${5:?OFFSET}" ;;
   kill) kill_broker "${2:?DIR}" ;;
   restart) fetch; run "${2:?DIR}" ;;
-  *) echo "usage: $0 fetch | start DIR | topic DIR NAME PARTITIONS [compact] | delete-records DIR TOPIC PARTITION OFFSET | stop DIR | kill DIR | restart DIR" >&2; exit 2 ;;
+  scram-password) scram_password "${2:?DIR}" "${3:?USER}" "${4:?PASSWORD}" ;;
+  *) echo "usage: $0 fetch | start DIR | topic DIR NAME PARTITIONS [compact] | delete-records DIR TOPIC PARTITION OFFSET | stop DIR | kill DIR | restart DIR | scram-password DIR USER PASSWORD" >&2; exit 2 ;;
 esac

@@ -83,6 +83,8 @@ typedef struct {
 
 typedef struct {
     char *key, *value;
+    char *file; /* kafka: the path of a "${file:/path}" value (read again by
+                   ts_kconf_creds_check), else NULL */
 } ts_kv_t;
 
 typedef struct ts_config_s {

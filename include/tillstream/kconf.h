@@ -56,6 +56,23 @@ rd_kafka_conf_t *ts_kconf_reader(const ts_config_t *cfg, const char *group,
  * over a tillstream default). */
 bool ts_kconf_user_set(const ts_config_t *cfg, const char *name);
 
+/* Kafka SASL credentials read from files ("sasl.username" / "sasl.password"
+ * = "${file:/path}", e.g. a mounted Secret) follow a rotation without a
+ * restart. Each long-lived client is registered after rd_kafka_new() and
+ * unregistered before rd_kafka_destroy(); ts_kconf_creds_check(), called by
+ * a main loop (about once a second), looks at the files every
+ * TS_KCONF_CREDS_CHECK_MS (a stat) and, when one changed, gives every
+ * registered client the credentials the files now hold
+ * (rd_kafka_sasl_set_credentials: librdkafka uses them from its next
+ * connection, e.g. after a broker restart). Returns the clients updated.
+ * No-ops when no credential comes from a file. Process-wide, thread-safe;
+ * the handles are borrowed. */
+#define TS_KCONF_CREDS_CHECK_MS 10000
+typedef struct rd_kafka_s rd_kafka_t;
+void ts_kconf_creds_watch(const ts_config_t *cfg, rd_kafka_t *rk);
+void ts_kconf_creds_unwatch(rd_kafka_t *rk);
+int ts_kconf_creds_check(const ts_config_t *cfg, int64_t now_ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,7 @@
 #include "tillstream/checkconfig.h"
 #include "tillstream/config.h"
 #include "tillstream/kget.h"
+#include "tillstream/kconf.h"
 #include "tillstream/log.h"
 #include "tillstream/metrics.h"
 #include "tillstream/ratelimit.h"
@@ -71,6 +72,7 @@ static void wait_ms(poller_t *P, int64_t ms) {
     int64_t end = ts_now_mono_ms() + ms;
     for (int64_t now; !*P->stop && (now = ts_now_mono_ms()) < end;) {
         ts_admin_heartbeat(P->admin);
+        ts_kconf_creds_check(P->cfg, now); /* SASL credentials rotated in their files */
         sleep_ms(end - now < 200 ? end - now : 200);
     }
 }

@@ -1012,6 +1012,7 @@ static ts_err_t open_group_consumer(loop_t *L, char *err, size_t errsz) {
     char why[512];
     if (!(L->rk = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, why, sizeof why)))
         return fail(TS_ERR_INTERNAL, err, errsz, "consumer", why);
+    ts_kconf_creds_watch(L->cfg, L->rk);
     rd_kafka_poll_set_consumer(L->rk);
     return TS_OK;
 }
@@ -1090,8 +1091,8 @@ static ts_err_t setup_engine(loop_t *L, char *err, size_t errsz) {
     ts_engine_opts_t eo = {.cfg = cfg, .on_done = on_delivered, .opaque = L, .metrics = L->metrics};
     if (cfg->topic_profiles && L->o->kind == TS_KIND_CUSTOMER) { /* PROFILES: topics.profiles */
         rd_kafka_conf_t *pc = ts_kconf_new(cfg, TS_KCONF_PRODUCER, why, sizeof why);
-        if (!pc || !(L->profiles_out =
-                         ts_profiles_out_new(pc, cfg->topic_profiles, L->metrics, why, sizeof why)))
+        if (!pc || !(L->profiles_out = ts_profiles_out_new(pc, cfg, cfg->topic_profiles, L->metrics,
+                                                           why, sizeof why)))
             return fail(TS_ERR_CONFIG, err, errsz, "topics.profiles", why);
         eo.on_profile = ts_profiles_out_cb;
         eo.profile_opaque = L->profiles_out;
@@ -1302,6 +1303,7 @@ static void service_round(ts_consumer_t *L) {
                        L->subscribed && !L->kafka_down && (!L->state || L->state_restored));
     metrics_tick(L);
     stall_check(L, ts_now_mono_ms());
+    ts_kconf_creds_check(L->cfg, ts_now_mono_ms()); /* SASL credentials rotated in files */
     if (L->replay) ts_replay_progress(L->replayer, false);
 }
 
@@ -1385,6 +1387,7 @@ void ts_consumer_destroy(ts_consumer_t *L) {
     if (L->rk && !L->kafka_down) {
         /* the revoke in close releases tracked messages and commits */
         rd_kafka_consumer_close(L->rk);
+        ts_kconf_creds_unwatch(L->rk);
         rd_kafka_destroy(L->rk);
         L->rk = NULL;
     }

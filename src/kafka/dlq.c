@@ -261,6 +261,7 @@ ts_err_t ts_dlq_new(const ts_dlq_opts_t *opts, ts_dlq_t **out, char *errstr, siz
         ts_dlq_destroy(d);
         return ts_seterr(errstr, errstr_size, TS_ERR_INTERNAL, "dead-letter producer: %s", why);
     }
+    ts_kconf_creds_watch(d->o.cfg, d->rk);
     *out = d;
     return TS_OK;
 }
@@ -271,6 +272,7 @@ void ts_dlq_destroy(ts_dlq_t *d) {
         d->destroying = true;
         rd_kafka_purge(d->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_poll(d->rk, 0);
+        ts_kconf_creds_unwatch(d->rk);
         rd_kafka_destroy(d->rk);
     }
     while (d->all) dl_free(d, d->all);

@@ -6,8 +6,11 @@
 #include "tillstream/kconf.h"
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tillstream/log.h"
 
@@ -101,4 +104,123 @@ bool ts_kconf_user_set(const ts_config_t *cfg, const char *name) {
     for (size_t i = 0; cfg && i < cfg->n_kafka; i++)
         if (!strcmp(cfg->kafka[i].key, name)) return true;
     return false;
+}
+
+/* ---- SASL credentials from files ---------------------------------------------- */
+
+typedef struct watched_s {
+    rd_kafka_t *rk;
+    struct watched_s *next;
+} watched_t;
+
+typedef struct {
+    uint64_t dev, ino;
+    int64_t size, mtime_ns;
+} fsig_t;
+
+static pthread_mutex_t creds_mu = PTHREAD_MUTEX_INITIALIZER;
+static watched_t *creds_rks;
+static fsig_t creds_sig[2]; /* sasl.username, sasl.password */
+static int64_t creds_next_ms;
+
+static const char *const creds_keys[2] = {"sasl.username", "sasl.password"};
+
+static const ts_kv_t *creds_kv(const ts_config_t *cfg, int k) {
+    for (size_t i = 0; cfg && i < cfg->n_kafka; i++)
+        if (!strcmp(cfg->kafka[i].key, creds_keys[k])) return &cfg->kafka[i];
+    return NULL;
+}
+
+static bool creds_from_files(const ts_config_t *cfg) {
+    for (int k = 0; k < 2; k++) {
+        const ts_kv_t *kv = creds_kv(cfg, k);
+        if (kv && kv->file) return true;
+    }
+    return false;
+}
+
+static void creds_sigs(const ts_config_t *cfg, fsig_t out[2]) {
+    memset(out, 0, 2 * sizeof *out);
+    for (int k = 0; k < 2; k++) {
+        const ts_kv_t *kv = creds_kv(cfg, k);
+        struct stat st;
+        if (!kv || !kv->file || stat(kv->file, &st) != 0) continue;
+        out[k] = (fsig_t){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (int64_t)st.st_size,
+                          (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+    }
+}
+
+void ts_kconf_creds_watch(const ts_config_t *cfg, rd_kafka_t *rk) {
+    if (!rk || !creds_from_files(cfg)) return;
+    watched_t *w = malloc(sizeof *w);
+    if (!w) return; /* that client keeps its credentials until a restart */
+    pthread_mutex_lock(&creds_mu);
+    if (!creds_rks) creds_sigs(cfg, creds_sig); /* as the config read them */
+    w->rk = rk;
+    w->next = creds_rks;
+    creds_rks = w;
+    pthread_mutex_unlock(&creds_mu);
+}
+
+void ts_kconf_creds_unwatch(rd_kafka_t *rk) {
+    pthread_mutex_lock(&creds_mu);
+    for (watched_t **pp = &creds_rks; *pp; pp = &(*pp)->next)
+        if ((*pp)->rk == rk) {
+            watched_t *w = *pp;
+            *pp = w->next;
+            free(w);
+            break;
+        }
+    pthread_mutex_unlock(&creds_mu);
+}
+
+/* The value a credential file now holds (malloc'd), or the config's value. */
+static char *creds_value(const ts_config_t *cfg, int k) {
+    const ts_kv_t *kv = creds_kv(cfg, k);
+    if (!kv) return NULL;
+    return kv->file ? ts_secret_file_read(kv->file) : (kv->value ? strdup(kv->value) : NULL);
+}
+
+static void wipe_free(char *s) {
+    if (s) memset(s, 0, strlen(s));
+    free(s);
+}
+
+int ts_kconf_creds_check(const ts_config_t *cfg, int64_t now_ms) {
+    if (!creds_from_files(cfg)) return 0;
+    int n = 0;
+    pthread_mutex_lock(&creds_mu);
+    fsig_t sig[2];
+    if (!creds_rks || now_ms < creds_next_ms) goto out;
+    creds_next_ms = now_ms + TS_KCONF_CREDS_CHECK_MS;
+    creds_sigs(cfg, sig);
+    if (!memcmp(sig, creds_sig, sizeof sig)) goto out;
+    char *user = creds_value(cfg, 0), *pass = creds_value(cfg, 1);
+    if (!user || !pass) {
+        ts_log(TS_LOG_WARN, "kafka", NULL,
+               "cannot read the Kafka SASL credential files (kafka.sasl.username / "
+               "kafka.sasl.password); keeping the credentials in use");
+    } else {
+        memcpy(creds_sig, sig, sizeof sig);
+        for (watched_t *w = creds_rks; w; w = w->next) {
+            rd_kafka_error_t *e = rd_kafka_sasl_set_credentials(w->rk, user, pass);
+            if (!e) {
+                n++;
+                continue;
+            }
+            ts_log(TS_LOG_WARN, "kafka", NULL, "a client refused new SASL credentials: %s",
+                   rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+        char ctx[32];
+        snprintf(ctx, sizeof ctx, "\"clients\":%d", n);
+        ts_log(TS_LOG_INFO, "kafka", ctx,
+               "the Kafka SASL credentials changed in their files: the clients use them from "
+               "their next connection");
+    }
+    wipe_free(user);
+    wipe_free(pass);
+out:
+    pthread_mutex_unlock(&creds_mu);
+    return n;
 }

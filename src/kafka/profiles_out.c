@@ -33,8 +33,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
            rd_kafka_err2str(m->err));
 }
 
-ts_profiles_out_t *ts_profiles_out_new(rd_kafka_conf_t *conf, const char *topic,
-                                       ts_metrics_t *metrics, char *errstr, size_t errstr_size) {
+ts_profiles_out_t *ts_profiles_out_new(rd_kafka_conf_t *conf, const ts_config_t *cfg,
+                                       const char *topic, ts_metrics_t *metrics, char *errstr,
+                                       size_t errstr_size) {
     ts_profiles_out_t *po = calloc(1, sizeof *po);
     if (!conf || !po || !(po->topic = strdup(topic))) {
         if (conf) rd_kafka_conf_destroy(conf);
@@ -51,6 +52,7 @@ ts_profiles_out_t *ts_profiles_out_new(rd_kafka_conf_t *conf, const char *topic,
         ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "profiles producer: %s", err);
         return NULL;
     }
+    ts_kconf_creds_watch(cfg, po->rk);
     ts_buf_t lb = TS_BUF_INIT;
     ts_buf_puts(&lb, "topic=\"");
     ts_metrics_label_escape(&lb, topic);
@@ -71,6 +73,7 @@ void ts_profiles_out_destroy(ts_profiles_out_t *po) {
     if (!po) return;
     if (po->rk) {
         rd_kafka_flush(po->rk, FLUSH_MS);
+        ts_kconf_creds_unwatch(po->rk);
         rd_kafka_destroy(po->rk);
     }
     free(po->topic);

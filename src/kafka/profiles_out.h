@@ -21,9 +21,11 @@
 typedef struct ts_metrics_s ts_metrics_t;
 typedef struct ts_profiles_out_s ts_profiles_out_t;
 
-/* Takes `conf` (a producer configuration; destroyed on failure too). */
-ts_profiles_out_t *ts_profiles_out_new(rd_kafka_conf_t *conf, const char *topic,
-                                       ts_metrics_t *metrics, char *errstr, size_t errstr_size);
+/* Takes `conf` (a producer configuration; destroyed on failure too); `cfg`
+ * (borrowed) says whether its SASL credentials follow their files. */
+ts_profiles_out_t *ts_profiles_out_new(rd_kafka_conf_t *conf, const ts_config_t *cfg,
+                                       const char *topic, ts_metrics_t *metrics, char *errstr,
+                                       size_t errstr_size);
 /* Flushes what is queued (up to 10 s), then destroys. NULL is fine. */
 void ts_profiles_out_destroy(ts_profiles_out_t *po);
 /* ts_engine_profile_cb; opaque = the ts_profiles_out_t. */

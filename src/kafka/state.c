@@ -163,11 +163,15 @@ static ts_err_t open_clients(ts_state_t *st, char *errstr, size_t errstr_size) {
     rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
     rd_kafka_conf_set_opaque(pc, st);
     if (!(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err))) goto fail;
+    ts_kconf_creds_watch(cfg, st->producer);
     /* a second client: the reader only assigns and never joins, a distinct
      * static member id keeps it so */
     rd_kafka_conf_t *rc =
         ts_kconf_reader(cfg, st->o.group_id, "-state", "-state", false, err, sizeof err);
-    if (rc && (st->reader = rd_kafka_new(RD_KAFKA_CONSUMER, rc, err, sizeof err))) return TS_OK;
+    if (rc && (st->reader = rd_kafka_new(RD_KAFKA_CONSUMER, rc, err, sizeof err))) {
+        ts_kconf_creds_watch(cfg, st->reader);
+        return TS_OK;
+    }
 fail:
     return ts_seterr(errstr, errstr_size, TS_ERR_CONFIG, "%s%s",
                      strncmp(err, "kafka.", 6) ? "state store: " : "", err);
@@ -242,10 +246,12 @@ void ts_state_destroy(ts_state_t *st) {
     st->o.ready = NULL; /* the caller is tearing down: completions are not taken any more */
     if (st->producer) {
         rd_kafka_flush(st->producer, 10000);
+        ts_kconf_creds_unwatch(st->producer);
         rd_kafka_destroy(st->producer);
     }
     if (st->reader) {
         rd_kafka_consumer_close(st->reader);
+        ts_kconf_creds_unwatch(st->reader);
         rd_kafka_destroy(st->reader);
     }
     for (int b = 0; b < N_BUCKETS; b++)

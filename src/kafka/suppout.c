@@ -73,6 +73,7 @@ ts_suppout_t *ts_suppout_new(const ts_config_t *cfg, int timeout_ms, ts_err_t *r
         ts_suppout_destroy(so);
         return NULL;
     }
+    ts_kconf_creds_watch(cfg, so->p);
     if (ensure_topic(so->p, cfg->topic_suppressions_state, 1, "cleanup.policy", "compact", err,
                      sizeof err) ||
         ensure_topic(so->p, cfg->topic_suppressions, -1, "retention.ms", "-1", err, sizeof err)) {
@@ -95,6 +96,7 @@ void ts_suppout_destroy(ts_suppout_t *so) {
     if (!so) return;
     if (so->p) {
         if (so->in_txn) ts_suppout_abort(so, 5000);
+        ts_kconf_creds_unwatch(so->p);
         rd_kafka_destroy(so->p);
     }
     free(so);

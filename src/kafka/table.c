@@ -77,6 +77,7 @@ ts_err_t ts_ktable_new(const ts_ktable_opts_t *opts, ts_ktable_t **out, char *er
         ts_ktable_destroy(t);
         return ts_seterr(errstr, errstr_size, TS_ERR_INTERNAL, "customer table: %s", why);
     }
+    ts_kconf_creds_watch(cfg, t->rk);
     if (ts_ktopic_ends(t->rk, cfg->topic_customers, &t->end, &t->n_parts)) {
         ts_ktable_destroy(t);
         return ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT,
@@ -97,6 +98,7 @@ void ts_ktable_destroy(ts_ktable_t *t) {
     if (t->held) rd_kafka_message_destroy(t->held);
     if (t->rk) {
         rd_kafka_consumer_close(t->rk);
+        ts_kconf_creds_unwatch(t->rk);
         rd_kafka_destroy(t->rk);
     }
     ts_arena_destroy(t->arena);

@@ -259,10 +259,10 @@ static ts_err_t apply_table(ts_config_t *cfg, const copt_t *tab, const char *sec
 /* Kafka credentials never sit in the config file: a value "${env:NAME}" or
  * "${file:/path}" is replaced by the variable's value or the file's
  * content (trailing newline trimmed). Errors name the key, never a value. */
-static ts_err_t resolve_secret_ref(const char *key, const char *v, char **out, char *errstr,
-                                   size_t errstr_size) {
+static ts_err_t resolve_secret_ref(const char *key, const char *v, char **out, char **file,
+                                   char *errstr, size_t errstr_size) {
     size_t n = strlen(v);
-    *out = NULL;
+    *out = *file = NULL;
     if (n > 7 && !strncmp(v, "${env:", 6) && v[n - 1] == '}') {
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)(n - 7), v + 6);
@@ -274,6 +274,7 @@ static ts_err_t resolve_secret_ref(const char *key, const char *v, char **out, c
         snprintf(path, sizeof path, "%.*s", (int)(n - 8), v + 7);
         if (!(*out = ts_secret_file_read(path)))
             return ERR("kafka.%s: cannot read %s: %s", key, path, strerror(errno));
+        if (!(*file = strdup(path))) return TS_ERR_NOMEM;
     } else {
         *out = strdup(v);
     }
@@ -298,11 +299,15 @@ static ts_err_t parse_kafka(ts_config_t *cfg, const cJSON *obj, char *errstr, si
             v = num;
         } else
             return ERR("kafka.%s: expected a string, number or boolean", it->string);
-        char *resolved = NULL;
-        ts_err_t rc = resolve_secret_ref(it->string, v, &resolved, errstr, errstr_size);
-        if (rc) return rc;
+        char *resolved = NULL, *file = NULL;
+        ts_err_t rc = resolve_secret_ref(it->string, v, &resolved, &file, errstr, errstr_size);
+        if (rc) {
+            free(resolved);
+            return rc;
+        }
         cfg->kafka[cfg->n_kafka].key = strdup(it->string);
         cfg->kafka[cfg->n_kafka].value = resolved;
+        cfg->kafka[cfg->n_kafka].file = file;
         cfg->n_kafka++;
     }
     return TS_OK;
@@ -608,6 +613,7 @@ static ts_err_t apply_overrides(ts_config_t *cfg) {
         cfg->kafka = nk;
         cfg->kafka[i].key = strdup("bootstrap.servers");
         cfg->kafka[i].value = NULL;
+        cfg->kafka[i].file = NULL;
         cfg->n_kafka++;
     }
     free(cfg->kafka[i].value);
@@ -672,6 +678,7 @@ static void free_kvs(ts_kv_t *kv, size_t n) {
     for (size_t i = 0; i < n; i++) {
         free(kv[i].key);
         free(kv[i].value);
+        free(kv[i].file);
     }
     free(kv);
 }

@@ -774,18 +774,6 @@ static void logcap_end(logcap_t *c) {
     free(c->buf);
 }
 
-/* Writes `key` to `path` the way the kubelet updates a mounted Secret: a
- * new file renamed over the old one (a new inode). */
-static void write_key_file(const char *path, const char *key) {
-    char tmp[300];
-    snprintf(tmp, sizeof tmp, "%s.new", path);
-    FILE *fp = fopen(tmp, "w");
-    assert_non_null(fp);
-    fprintf(fp, "%s\n", key);
-    assert_int_equal(fclose(fp), 0);
-    assert_int_equal(rename(tmp, path), 0);
-}
-
 /* Submits n one-event records of account a from token `first`. */
 static void submit_rot(fx_t *f, int first, int n, const char *prefix) {
     for (int i = first; i < first + n; i++) {
@@ -807,7 +795,7 @@ static void test_rotated_key_file_without_restart(void **state) {
         char dir[] = "/tmp/ts-keyfile.XXXXXX", path[300];
         assert_non_null(mkdtemp(dir));
         snprintf(path, sizeof path, "%s/brand-a", dir);
-        write_key_file(path, KEY_A);
+        tl_write_secret(path, KEY_A);
         logcap_t lc;
         logcap_begin(&lc);
         g_key_file = path;
@@ -828,10 +816,10 @@ static void test_rotated_key_file_without_restart(void **state) {
             ts_engine_lane_stats(f.eng, 0, &ls);
             assert_true(ls.retries >= 1);
             assert_int_equal(ls.key_reloads, 0); /* the file still holds the old key */
-            write_key_file(path, NEW_KEY[0]);    /* the operator rotates the Secret */
+            tl_write_secret(path, NEW_KEY[0]);   /* the operator rotates the Secret */
         } else {
             /* the Secret is rotated first, then Klaviyo revokes the old key */
-            write_key_file(path, NEW_KEY[1]);
+            tl_write_secret(path, NEW_KEY[1]);
             ts_lane_stats_t ls;
             int64_t until = ts_now_mono_ms() + 3000; /* looked at within a second of key_check_ms */
             do {
@@ -853,7 +841,7 @@ static void test_rotated_key_file_without_restart(void **state) {
         assert_int_equal(st.events_recorded, 20);
         if (periodic) assert_int_equal(ls.retries, 0); /* switched before the old key died */
         /* the same key written again (a Secret re-synced) is no rotation */
-        write_key_file(path, periodic ? NEW_KEY[1] : NEW_KEY[0]);
+        tl_write_secret(path, periodic ? NEW_KEY[1] : NEW_KEY[0]);
         for (int i = 0; i < 30; i++) ts_engine_poll(f.eng, 50); /* > 1 s: looked at, read */
         ts_engine_lane_stats(f.eng, 0, &ls);
         assert_int_equal(ls.key_reloads, 1);

@@ -299,13 +299,7 @@ static void test_password_file_rotation(void **state) {
     assert_null(strstr(err, "pw-"));
     assert_int_equal(S.requests - before, 1); /* the same password is not tried twice */
     /* the file follows (the kubelet's new file renamed over the old one) */
-    char tmp[64];
-    snprintf(tmp, sizeof tmp, "%s.new", pwfile);
-    FILE *fp = fopen(tmp, "w");
-    assert_non_null(fp);
-    fputs("pw-two\n", fp);
-    fclose(fp);
-    assert_int_equal(rename(tmp, pwfile), 0);
+    tl_write_secret(pwfile, "pw-two");
     before = S.requests;
     /* id 8 is a Protobuf schema: answered, so refused as not Avro (not as credentials) */
     assert_int_equal(ts_registry_get(r, 8, &json, err, sizeof err), TS_ERR_INVALID);

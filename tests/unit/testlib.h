@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "tillstream/log.h"
@@ -40,6 +41,18 @@ static inline int tl_log_errors(void **state) {
     (void)state;
     tl_log_level(TS_LOG_ERROR);
     return 0;
+}
+
+/* Writes `line` and a newline to `path` the way the kubelet updates a
+ * mounted Secret: a new file renamed over the old one (a new inode). */
+static inline void tl_write_secret(const char *path, const char *line) {
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    FILE *fp = fopen(tmp, "w");
+    assert_non_null(fp);
+    fprintf(fp, "%s\n", line);
+    assert_int_equal(fclose(fp), 0);
+    assert_int_equal(rename(tmp, path), 0);
 }
 
 #endif
