@@ -132,6 +132,15 @@ ts_err_t ts_file_read(const char *path, size_t max, ts_buf_t *out);
  * malloc'd string the caller frees (and should wipe), or NULL with errno
  * set (ENOENT, EACCES, EFBIG, ...). */
 char *ts_secret_file_read(const char *path);
+/* What tells a file's new content from its old without reading it: device,
+ * inode (the kubelet and `mv` write a new one), size and mtime. All zero
+ * when the file cannot be stat'ed. */
+typedef struct {
+    uint64_t dev, ino;
+    int64_t size, mtime_ns;
+} ts_file_sig_t;
+void ts_file_sig(const char *path, ts_file_sig_t *out);
+bool ts_file_sig_same(const ts_file_sig_t *a, const ts_file_sig_t *b);
 
 /* ---- ts_arena_t: bump allocator for one record's strings -------------- */
 /* Decoders put a record's strings and arrays here; ts_arena_reset() frees

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -264,6 +265,18 @@ ts_err_t ts_file_read(const char *path, size_t max, ts_buf_t *out) {
     if (rc == TS_OK && ts_buf_reserve(out, 1)) rc = TS_ERR_NOMEM;
     if (rc == TS_OK) out->data[out->len] = '\0';
     return rc;
+}
+
+void ts_file_sig(const char *path, ts_file_sig_t *out) {
+    struct stat st;
+    *out = (ts_file_sig_t){0};
+    if (stat(path, &st) != 0) return;
+    *out = (ts_file_sig_t){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (int64_t)st.st_size,
+                           (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+bool ts_file_sig_same(const ts_file_sig_t *a, const ts_file_sig_t *b) {
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns;
 }
 
 char *ts_secret_file_read(const char *path) {

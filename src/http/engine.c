@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "klaviyo/klaviyo.h"
 #include "tillstream/kbody.h"
@@ -87,11 +86,6 @@ typedef struct {
 
 typedef struct lane_s lane_t;
 
-typedef struct {
-    uint64_t dev, ino;
-    int64_t size, mtime_ns;
-} key_sig_t;
-
 typedef struct retired_s {
     struct curl_slist *headers;
     struct retired_s *next;
@@ -119,7 +113,7 @@ struct lane_s {
     const char *name;
     struct curl_slist *headers; /* holds the API key: wiped on destroy */
     retired_t *retired;         /* headers of keys rotated away (requests may use them) */
-    key_sig_t key_sig;          /* the api_key_file's stat when last read */
+    ts_file_sig_t key_sig;      /* the api_key_file's stat when last read */
     int64_t key_next_ms;        /* next look at the api_key_file */
     int64_t key_refused_ms;     /* last read after a 401/403 */
     char *url[TS_EP__COUNT];
@@ -236,16 +230,6 @@ static ts_err_t lane_headers(ts_engine_t *e, size_t idx, struct curl_slist **out
     return TS_OK;
 }
 
-static void key_sig_of(const char *path, key_sig_t *sig) {
-    struct stat st;
-    memset(sig, 0, sizeof *sig);
-    if (stat(path, &st) != 0) return;
-    sig->dev = (uint64_t)st.st_dev;
-    sig->ino = (uint64_t)st.st_ino;
-    sig->size = (int64_t)st.st_size;
-    sig->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-}
-
 /* `refused`: after a 401/403 (the file is read whatever its stat says). */
 static void key_check(ts_engine_t *e, lane_t *l, int64_t now, bool refused) {
     const ts_account_conf_t *a = &e->cfg->accounts[l->account];
@@ -257,9 +241,9 @@ static void key_check(ts_engine_t *e, lane_t *l, int64_t now, bool refused) {
         if (e->cfg->klaviyo_key_check_ms <= 0 || now < l->key_next_ms) return;
         l->key_next_ms = now + e->cfg->klaviyo_key_check_ms;
     }
-    key_sig_t sig;
-    key_sig_of(a->api_key_file, &sig);
-    if (!refused && !memcmp(&sig, &l->key_sig, sizeof sig)) return;
+    ts_file_sig_t sig;
+    ts_file_sig(a->api_key_file, &sig);
+    if (!refused && ts_file_sig_same(&sig, &l->key_sig)) return;
     l->key_sig = sig;
     char ctx[320], err[512];
     snprintf(ctx, sizeof ctx, "\"account\":\"%s\",\"api_key_file\":\"%.200s\"", l->name,
@@ -486,7 +470,7 @@ ts_engine_t *ts_engine_new(const ts_engine_opts_t *opts, char *errstr, size_t er
         l->name = a->name;
         l->started_ms = now;
         if (!a->active) continue;
-        if (a->api_key_file) key_sig_of(a->api_key_file, &l->key_sig); /* before the read */
+        if (a->api_key_file) ts_file_sig(a->api_key_file, &l->key_sig); /* before the read */
         if (lane_headers(e, i, &l->headers, errstr, errstr_size) != TS_OK) {
             ts_engine_destroy(e);
             return NULL;

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "tillstream/log.h"
 
@@ -113,14 +112,9 @@ typedef struct watched_s {
     struct watched_s *next;
 } watched_t;
 
-typedef struct {
-    uint64_t dev, ino;
-    int64_t size, mtime_ns;
-} fsig_t;
-
 static pthread_mutex_t creds_mu = PTHREAD_MUTEX_INITIALIZER;
 static watched_t *creds_rks;
-static fsig_t creds_sig[2]; /* sasl.username, sasl.password */
+static ts_file_sig_t creds_sig[2]; /* sasl.username, sasl.password */
 static int64_t creds_next_ms;
 
 static const char *const creds_keys[2] = {"sasl.username", "sasl.password"};
@@ -139,14 +133,13 @@ static bool creds_from_files(const ts_config_t *cfg) {
     return false;
 }
 
-static void creds_sigs(const ts_config_t *cfg, fsig_t out[2]) {
-    memset(out, 0, 2 * sizeof *out);
+static void creds_sigs(const ts_config_t *cfg, ts_file_sig_t out[2]) {
     for (int k = 0; k < 2; k++) {
         const ts_kv_t *kv = creds_kv(cfg, k);
-        struct stat st;
-        if (!kv || !kv->file || stat(kv->file, &st) != 0) continue;
-        out[k] = (fsig_t){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (int64_t)st.st_size,
-                          (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+        if (kv && kv->file)
+            ts_file_sig(kv->file, &out[k]);
+        else
+            out[k] = (ts_file_sig_t){0};
     }
 }
 
@@ -186,22 +179,17 @@ static void wipe_free(char *s) {
     free(s);
 }
 
-int ts_kconf_creds_check(const ts_config_t *cfg, int64_t now_ms) {
-    if (!creds_from_files(cfg)) return 0;
+/* Under creds_mu: every registered client gets what the files now hold;
+ * returns how many took it. */
+static int creds_hand_out(const ts_config_t *cfg, const ts_file_sig_t sig[2]) {
     int n = 0;
-    pthread_mutex_lock(&creds_mu);
-    fsig_t sig[2];
-    if (!creds_rks || now_ms < creds_next_ms) goto out;
-    creds_next_ms = now_ms + TS_KCONF_CREDS_CHECK_MS;
-    creds_sigs(cfg, sig);
-    if (!memcmp(sig, creds_sig, sizeof sig)) goto out;
     char *user = creds_value(cfg, 0), *pass = creds_value(cfg, 1);
     if (!user || !pass) {
         ts_log(TS_LOG_WARN, "kafka", NULL,
                "cannot read the Kafka SASL credential files (kafka.sasl.username / "
                "kafka.sasl.password); keeping the credentials in use");
     } else {
-        memcpy(creds_sig, sig, sizeof sig);
+        memcpy(creds_sig, sig, sizeof creds_sig);
         for (watched_t *w = creds_rks; w; w = w->next) {
             rd_kafka_error_t *e = rd_kafka_sasl_set_credentials(w->rk, user, pass);
             if (!e) {
@@ -220,7 +208,20 @@ int ts_kconf_creds_check(const ts_config_t *cfg, int64_t now_ms) {
     }
     wipe_free(user);
     wipe_free(pass);
-out:
+    return n;
+}
+
+int ts_kconf_creds_check(const ts_config_t *cfg, int64_t now_ms) {
+    if (!creds_from_files(cfg)) return 0;
+    int n = 0;
+    pthread_mutex_lock(&creds_mu);
+    if (creds_rks && now_ms >= creds_next_ms) {
+        creds_next_ms = now_ms + TS_KCONF_CREDS_CHECK_MS;
+        ts_file_sig_t sig[2];
+        creds_sigs(cfg, sig);
+        if (!ts_file_sig_same(&sig[0], &creds_sig[0]) || !ts_file_sig_same(&sig[1], &creds_sig[1]))
+            n = creds_hand_out(cfg, sig);
+    }
     pthread_mutex_unlock(&creds_mu);
     return n;
 }
