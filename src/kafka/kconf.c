@@ -184,12 +184,12 @@ static void wipe_free(char *s) {
 static int creds_hand_out(const ts_config_t *cfg, const ts_file_sig_t sig[2]) {
     int n = 0;
     char *user = creds_value(cfg, 0), *pass = creds_value(cfg, 1);
+    memcpy(creds_sig, sig, sizeof creds_sig); /* a failure is said once, until the files change */
     if (!user || !pass) {
         ts_log(TS_LOG_WARN, "kafka", NULL,
                "cannot read the Kafka SASL credential files (kafka.sasl.username / "
-               "kafka.sasl.password); keeping the credentials in use");
+               "kafka.sasl.password); keeping the credentials in use until they change");
     } else {
-        memcpy(creds_sig, sig, sizeof creds_sig);
         for (watched_t *w = creds_rks; w; w = w->next) {
             rd_kafka_error_t *e = rd_kafka_sasl_set_credentials(w->rk, user, pass);
             if (!e) {

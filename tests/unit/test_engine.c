@@ -748,32 +748,6 @@ static void test_backpressure(void **state) {
     stop(&f);
 }
 
-/* The log lines of a test, captured in memory: logcap_begin, then
- * logcap_text (flushed, NUL-terminated), then logcap_end. */
-typedef struct {
-    char *buf;
-    size_t len;
-    FILE *mem;
-} logcap_t;
-
-static void logcap_begin(logcap_t *c) {
-    memset(c, 0, sizeof *c);
-    c->mem = open_memstream(&c->buf, &c->len);
-    assert_non_null(c->mem);
-    ts_log_set_sink(c->mem);
-}
-
-static const char *logcap_text(logcap_t *c) {
-    fflush(c->mem);
-    return c->buf;
-}
-
-static void logcap_end(logcap_t *c) {
-    ts_log_set_sink(NULL);
-    fclose(c->mem);
-    free(c->buf);
-}
-
 /* Submits n one-event records of account a from token `first`. */
 static void submit_rot(fx_t *f, int first, int n, const char *prefix) {
     for (int i = first; i < first + n; i++) {

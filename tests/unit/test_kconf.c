@@ -3,7 +3,8 @@
  * ts_kconf_creds_*): the files are looked at every TS_KCONF_CREDS_CHECK_MS
  * on the caller's clock, a registered client gets the file's new password,
  * an unregistered one does not, a config without credential files does
- * nothing, and an unreadable file keeps the credentials in use. The
+ * nothing, and an unreadable file keeps the credentials in use (one warning
+ * until the file changes again, not one per look). The
  * reconnect with the new password is integration.0544 (a SCRAM broker).
  */
 #include "testlib.h"
@@ -62,15 +63,25 @@ static void test_credentials_follow_their_files(void **state) {
     assert_int_equal(ts_kconf_creds_check(cfg, t + 1000), 0); /* not looked at yet */
     assert_int_equal(ts_kconf_creds_check(cfg, t + TS_KCONF_CREDS_CHECK_MS), 2);
     assert_int_equal(ts_kconf_creds_check(cfg, t + 2 * TS_KCONF_CREDS_CHECK_MS), 0); /* taken */
-    /* an unreadable file keeps what is in use, and says so */
+    /* an unreadable file keeps what is in use, and says so once, not at every look */
     unlink(pwfile);
+    logcap_t lc;
+    tl_log_level(TS_LOG_WARN);
+    logcap_begin(&lc);
     assert_int_equal(ts_kconf_creds_check(cfg, t + 3 * TS_KCONF_CREDS_CHECK_MS), 0);
+    assert_int_equal(ts_kconf_creds_check(cfg, t + 3 * TS_KCONF_CREDS_CHECK_MS + 1), 0); /* early */
+    assert_int_equal(ts_kconf_creds_check(cfg, t + 4 * TS_KCONF_CREDS_CHECK_MS), 0);
+    const char *logged = logcap_text(&lc), *first = strstr(logged, "cannot read the Kafka SASL");
+    assert_non_null(first);
+    assert_null(strstr(first + 1, "cannot read the Kafka SASL"));
+    logcap_end(&lc);
+    tl_log_level(TS_LOG_ERROR);
     write_pw("pw-three");
     ts_kconf_creds_unwatch(b);
-    assert_int_equal(ts_kconf_creds_check(cfg, t + 4 * TS_KCONF_CREDS_CHECK_MS), 1); /* a only */
+    assert_int_equal(ts_kconf_creds_check(cfg, t + 5 * TS_KCONF_CREDS_CHECK_MS), 1); /* a only */
     ts_kconf_creds_unwatch(a);
     write_pw("pw-four");
-    assert_int_equal(ts_kconf_creds_check(cfg, t + 5 * TS_KCONF_CREDS_CHECK_MS), 0); /* none */
+    assert_int_equal(ts_kconf_creds_check(cfg, t + 6 * TS_KCONF_CREDS_CHECK_MS), 0); /* none */
     rd_kafka_destroy(a);
     rd_kafka_destroy(b);
     ts_config_destroy(cfg);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tillstream/log.h"
 
@@ -53,6 +54,33 @@ static inline void tl_write_secret(const char *path, const char *line) {
     fprintf(fp, "%s\n", line);
     assert_int_equal(fclose(fp), 0);
     assert_int_equal(rename(tmp, path), 0);
+}
+
+/* The log lines of a test, captured in memory: logcap_begin, then
+ * logcap_text (flushed, NUL-terminated), then logcap_end. Lines below
+ * the program's log level (tl_log_level) are not written. */
+typedef struct {
+    char *buf;
+    size_t len;
+    FILE *mem;
+} logcap_t;
+
+static inline void logcap_begin(logcap_t *c) {
+    memset(c, 0, sizeof *c);
+    c->mem = open_memstream(&c->buf, &c->len);
+    assert_non_null(c->mem);
+    ts_log_set_sink(c->mem);
+}
+
+static inline const char *logcap_text(logcap_t *c) {
+    fflush(c->mem);
+    return c->buf;
+}
+
+static inline void logcap_end(logcap_t *c) {
+    ts_log_set_sink(NULL);
+    fclose(c->mem);
+    free(c->buf);
 }
 
 #endif
