@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/live_latency.sh [--seconds S] [--rate R] [--partitions P] [--linger-ms N] [--timeline] [--windows S]
+# bench/live_latency.sh [--seconds S] [--rate R] [--partitions P] [--linger-ms N] [--timeline] [--windows S] [--sim 'FLAGS']
 #
 # Live tillstream-orders, the sample's (default) config (linger_ms 200),
 # against tillstream-klaviyo-sim at Klaviyo's real limits (10/s burst,
@@ -18,8 +18,10 @@
 # 60 for runs of 600 s or more): behaviour over time, one row per S seconds:
 # events produced in it, their p50/p99/max latency, requests, 429s, peak RSS
 # (bench/lib/windows.py), and the drift of p99 and RSS over the run.
+# --sim 'FLAGS': more tillstream-klaviyo-sim flags, e.g. a Klaviyo that is
+# slow to answer: --sim '--latency-ms 300 --spike-rate 0.02 --spike-ms 5000'.
 . "$(dirname "$0")/lib/common.sh"
-seconds=150 rate=1000 parts=6 linger= every=5 win=
+seconds=150 rate=1000 parts=6 linger= every=5 win= simflags=
 while [ $# -gt 0 ]; do
   case $1 in
     --seconds) seconds=$2; shift 2 ;;
@@ -28,7 +30,8 @@ while [ $# -gt 0 ]; do
     --linger-ms) linger=$2; shift 2 ;;
     --timeline) every=1; shift ;;
     --windows) win=$2; shift 2 ;;
-    *) echo "usage: $0 [--seconds S] [--rate R] [--partitions P] [--linger-ms N] [--timeline] [--windows S]" >&2; exit 2 ;;
+    --sim) simflags=$2; shift 2 ;;
+    *) echo "usage: $0 [--seconds S] [--rate R] [--partitions P] [--linger-ms N] [--timeline] [--windows S] [--sim 'FLAGS']" >&2; exit 2 ;;
   esac
 done
 [ -n "$win" ] || { [ "$seconds" -ge 600 ] && win=60 || win=0; }
@@ -38,7 +41,8 @@ topic "bench.customers.$sfx" 3 compact
 topic "bench.orders.$sfx" "$parts"
 topic "bench.deadletter.$sfx" 1
 accts="brand-a brand-b brand-c"
-sim_start sim "$accts" --events-summary-only
+# shellcheck disable=SC2086 # FLAGS are words
+sim_start sim "$accts" --events-summary-only $simflags
 proxy_start px "$sim_port" --ids "$work/ids.txt"
 upd='{}'
 [ -n "$linger" ] && upd="{\"klaviyo\": {\"linger_ms\": $linger}}"
@@ -54,7 +58,7 @@ aport=$(grep -o '"port":[0-9]*' "$work/orders.log" | head -1 | cut -d: -f2)
 for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$aport/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 n=$((rate * seconds))
-log "producing 2,000 customers, then $n orders at $rate/s ($seconds s); linger_ms $linger_eff"
+log "producing 2,000 customers, then $n orders at $rate/s ($seconds s); linger_ms $linger_eff; simulator flags: ${simflags:-none}"
 t_start=$(date +%s%3N)
 run_or_die "$work/gen.log" "$bin/tillstream-gen" --customers 2000 --orders "$n" --seed 42 --rate "$rate" --kafka "$bs" \
   --out-customers "$work/customers.jsonl" --out-orders "$work/orders.jsonl" \
