@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/backfill_share.sh [--orders N] [--customers N] [--timeline] [--proxy] [--set JSON]
+# bench/backfill_share.sh [--orders N] [--customers N] [--timeline] [--proxy] [--set JSON] [--sim 'FLAGS']
 #
 # Backfill share of the ceiling: N JSON orders (default 300,000; gen_volume.py,
 # 8 outlets) in an 8-partition topic of a real broker, replayed with
@@ -23,10 +23,12 @@
 # section updates into the config (e.g. '{"kafka":
 # {"queued.max.messages.kbytes": "16384"}, "klaviyo": {"max_queued_events":
 # 10000}}'); bench/backfill_rss.sh runs this script for several backlogs.
+# --sim 'FLAGS': more tillstream-klaviyo-sim flags (e.g. --sim '--latency-ms 2000':
+# a Klaviyo slow to answer).
 . "$(dirname "$0")/lib/common.sh"
-orders=300000 customers=50000 every=5 direct=1 setj='{}'
-bench_args "[--orders N] [--customers N] [--timeline] [--proxy] [--set JSON]" --orders orders --customers customers \
-  --timeline every=1 --proxy direct=0 --direct direct=1 --set setj -- "$@"
+orders=300000 customers=50000 every=5 direct=1 setj='{}' simflags=
+bench_args "[--orders N] [--customers N] [--timeline] [--proxy] [--set JSON] [--sim 'FLAGS']" --orders orders \
+  --customers customers --timeline every=1 --proxy direct=0 --direct direct=1 --set setj --sim simflags -- "$@"
 need_bins tillstream-orders tillstream-klaviyo-sim
 need_gnu_time
 broker
@@ -40,7 +42,8 @@ kcat -b "$bs" -P -t "bench.orders.$sfx" -K $'\t' -X linger.ms=50 -l "$work/data/
 outlets="100 101 200 201 300 301 400 401"
 accts="" spec=""
 for o in $outlets; do accts+="acct-$o "; spec+="acct-$o:$o "; done
-sim_start sim "$accts" --events-summary-only
+# shellcheck disable=SC2086 # FLAGS are words
+sim_start sim "$accts" --events-summary-only $simflags
 if [ $direct = 1 ]; then px_port=$sim_port px_pid=; else proxy_start px "$sim_port"; fi
 upd=$(python3 -c 'import json,sys; u = json.loads(sys.argv[1]); u.setdefault("routing", {})["default_online_outlet"] = None; print(json.dumps(u))' "$setj")
 write_config "$work/ts.json" "$px_port" "$spec" "$upd"

@@ -54,6 +54,7 @@ extern "C" {
 #define TS_RATELIMIT_STEADY_MARGIN_MS 400  /* added to the 60 s window */
 #define TS_RATELIMIT_BURST_MARGIN_MS  100  /* added to the 1 s window */
 #define TS_RATELIMIT_CATCHUP          8    /* missed slots a backlog may catch up */
+#define TS_RATELIMIT_INFLIGHT_SLACK   2    /* requests in flight above rate x latency */
 #define TS_RATELIMIT_BORROW_STEP      0.05 /* borrow growth per answer (of the account) */
 #define TS_RATELIMIT_BORROW_MARGIN    0.05 /* of the account left unborrowed */
 
@@ -109,6 +110,12 @@ double ts_ratelimit_borrowed(const ts_ratelimit_t *rl);
 double ts_ratelimit_steady_per_min(const ts_ratelimit_t *rl);
 /* Own sends in the last 60 s (as counted by the log). */
 int ts_ratelimit_sent_in_window(ts_ratelimit_t *rl, int64_t now_ms);
+/* How many requests may be in flight at once so that answers taking
+ * `latency_ms` do not slow the pacing clock: one per pacing interval an
+ * answer takes, plus TS_RATELIMIT_INFLIGHT_SLACK (a late clock's catch-up,
+ * jitter), clamped to [lo, hi]; `lo` is also what may go out before any
+ * answer has been timed. */
+int ts_ratelimit_inflight(const ts_ratelimit_t *rl, double latency_ms, int lo, int hi);
 
 #ifdef __cplusplus
 }

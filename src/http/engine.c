@@ -35,7 +35,9 @@
 #include "jobs.h" /* JOBS: profile-import jobs followed to the end (src/http/jobs.c) */
 
 #define MAX_BODY_BYTES            (TS_KLAVIYO_MAX_PAYLOAD_BYTES / 10 * 9) /* a margin under 5 MB */
-#define MAX_INFLIGHT_PER_ENDPOINT 4
+#define MIN_INFLIGHT_PER_ENDPOINT 4   /* before an answer was timed, and while answers are quick */
+#define MAX_INFLIGHT_PER_ENDPOINT 16  /* a slow Klaviyo: rate x latency in flight, up to this */
+#define LATENCY_WEIGHT            0.3 /* of each answer's time in the lane's latency estimate */
 #define BACKOFF_BASE_MS           500
 #define KEY_REREAD_MIN_MS         1000 /* an api_key_file read after a 401/403, at most */
 #define BACKOFF_CAP_MS            60000
@@ -121,6 +123,7 @@ struct lane_s {
     queue_t q[TS_EP__COUNT];
     batch_t *retry; /* batches waiting to be (re)sent */
     int inflight[TS_EP__COUNT];
+    double latency_ms[TS_EP__COUNT]; /* answers' time, moving average (0: none timed yet) */
     size_t queued_parts;
     ts_lane_stats_t st;
     size_t bytes;
@@ -138,6 +141,7 @@ struct lane_s {
     /* metrics (NULL when the engine runs without a registry) */
     ts_metric_t *m_req[TS_EP__COUNT][5]; /* 2xx, 4xx, 429, 5xx, transport error */
     ts_metric_t *m_throttled[TS_EP__COUNT], *m_retries[TS_EP__COUNT], *m_latency[TS_EP__COUNT];
+    ts_metric_t *m_inflight[TS_EP__COUNT], *m_inflight_max[TS_EP__COUNT];
     ts_metric_t *m_batch, *m_queue, *m_key_reloads;
     ts_metric_t *m_last_ok[TS_EP__COUNT], *m_oldest, *m_paced, *m_eps, *m_ratio;
     struct {
@@ -231,6 +235,13 @@ static ts_err_t lane_headers(ts_engine_t *e, size_t idx, struct curl_slist **out
 }
 
 /* `refused`: after a 401/403 (the file is read whatever its stat says). */
+/* Requests of one endpoint that may be in flight: enough that Klaviyo's
+ * latency never slows the pacing clock (docs/delivery.md). */
+static int inflight_cap(const lane_t *l, int ep) {
+    return ts_ratelimit_inflight(&l->rl[ep], l->latency_ms[ep], MIN_INFLIGHT_PER_ENDPOINT,
+                                 MAX_INFLIGHT_PER_ENDPOINT);
+}
+
 static void key_check(ts_engine_t *e, lane_t *l, int64_t now, bool refused) {
     const ts_account_conf_t *a = &e->cfg->accounts[l->account];
     if (!a->api_key_file) return;
@@ -316,6 +327,13 @@ static void lane_metrics(ts_engine_t *e, lane_t *l) {
         l->m_latency[ep] = ts_metrics_histogram(m, "tillstream_klaviyo_request_duration_seconds",
                                                 "Klaviyo request latency", lb.data, lat_b,
                                                 sizeof lat_b / sizeof *lat_b);
+        l->m_inflight[ep] = ts_metrics_gauge(m, "tillstream_klaviyo_requests_in_flight",
+                                             "requests sent and not yet answered", lb.data);
+        l->m_inflight_max[ep] = ts_metrics_gauge(
+            m, "tillstream_klaviyo_requests_in_flight_limit",
+            "requests that may be in flight at once: the pacing rate x Klaviyo's latency, 4-16",
+            lb.data);
+        ts_metric_set(l->m_inflight_max[ep], MIN_INFLIGHT_PER_ENDPOINT);
     }
     ts_buf_reset(&lb);
     ts_buf_puts(&lb, "account=\"");
@@ -1075,6 +1093,7 @@ static ts_err_t start_transfer(ts_engine_t *e, batch_t *b, int64_t now) {
     b->active_next = e->active;
     e->active = b;
     l->inflight[b->ep]++;
+    ts_metric_set(l->m_inflight[b->ep], l->inflight[b->ep]);
     l->st.requests++;
     return TS_OK;
 }
@@ -1292,6 +1311,12 @@ static void on_finished(ts_engine_t *e, batch_t *b, CURLcode cc) {
         }
     b->active_next = NULL;
     l->inflight[b->ep]--;
+    ts_metric_set(l->m_inflight[b->ep], l->inflight[b->ep]);
+    if (cc == CURLE_OK) { /* an answer: its time moves the lane's latency estimate */
+        double t = (double)(now - b->started_ms), *lat = &l->latency_ms[b->ep];
+        *lat = *lat > 0 ? *lat + LATENCY_WEIGHT * (t - *lat) : (t > 0 ? t : 1);
+        ts_metric_set(l->m_inflight_max[b->ep], inflight_cap(l, b->ep));
+    }
     /* the lane's other requests in flight may not have been counted yet */
     long rem = b->hdrs.remaining;
     if (rem > 0) rem = rem > l->inflight[b->ep] ? rem - l->inflight[b->ep] : 0;
@@ -1331,7 +1356,7 @@ static void dispatch_retries(ts_engine_t *e, lane_t *l, int64_t now, int64_t *ne
         batch_t *b = *pp;
         int64_t w = b->not_before > now ? b->not_before - now : 0;
         if (w > 0 && b->throttled) *held = true;
-        if (w == 0 && l->inflight[b->ep] >= MAX_INFLIGHT_PER_ENDPOINT) {
+        if (w == 0 && l->inflight[b->ep] >= inflight_cap(l, b->ep)) {
             pp = &b->next;
             continue;
         }
@@ -1357,7 +1382,7 @@ static void dispatch_queue(ts_engine_t *e, lane_t *l, int ep, int64_t now, int64
                            bool *held) {
     queue_t *q = &l->q[ep];
     size_t full = (size_t)ts_klaviyo_endpoint((ts_endpoint_t)ep)->max_items;
-    while (q->n > 0 && l->inflight[ep] < MAX_INFLIGHT_PER_ENDPOINT && !retry_pending(l, ep)) {
+    while (q->n > 0 && l->inflight[ep] < inflight_cap(l, ep) && !retry_pending(l, ep)) {
         int64_t due = q->head->rec->submitted_ms + e->cfg->klaviyo_linger_ms;
         if (q->n < full && now < due && !e->flush) {
             if (due - now < *next) *next = due - now;

@@ -97,6 +97,12 @@ double ts_ratelimit_borrowed(const ts_ratelimit_t *rl) { return share_eff(rl) - 
 
 double ts_ratelimit_steady_per_min(const ts_ratelimit_t *rl) { return steady_eff(rl); }
 
+int ts_ratelimit_inflight(const ts_ratelimit_t *rl, double latency_ms, int lo, int hi) {
+    double need = rl->interval_ms > 0 ? ceil(latency_ms / rl->interval_ms) : hi;
+    need += TS_RATELIMIT_INFLIGHT_SLACK;
+    return need < lo ? lo : need > hi ? hi : (int)need;
+}
+
 int ts_ratelimit_sent_in_window(ts_ratelimit_t *rl, int64_t now) {
     expire(rl, now);
     int k = 0;

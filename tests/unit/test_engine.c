@@ -727,6 +727,47 @@ static void test_progress_and_stall_warning(void **state) {
     g_fake_now = NULL;
 }
 
+/* A slow Klaviyo (every answer 400 ms) for an account allowed 100 requests
+ * a second, with a request's worth of traffic every 25 ms: once the first
+ * answers are timed, more than the floor of 4 requests go out at once
+ * (rate x latency, up to 16), so the latency does not hold the account
+ * below its pace; every event arrives once. */
+static void test_slow_klaviyo_gets_more_in_flight(void **state) {
+    (void)state;
+    fx_t f;
+    ts_sim_opts_t so = {.latency_ms = 400, .rate_scale = 100}; /* RateLimit-Limit 15,000/min */
+    g_metrics = ts_metrics_new();
+    start(&f, &so, NULL, 100000);
+    int n = 0;
+    for (int round = 0; round < 100; round++) { /* 2.5 s */
+        char order[32];
+        snprintf(order, sizeof order, "SL%d", n);
+        make(&f.m, 0, "slow@example.com", order, 1, false);
+        ts_engine_flush(f.eng); /* one request per record: the linger is not what is tested */
+        submit(&f, (uint64_t)n++, false);
+        ts_engine_poll(f.eng, 0);
+        struct timespec ts = {0, 25 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    drain(&f, 10000);
+    assert_int_equal(f.done_ok, n);
+    ts_sim_stats_t st = te_sim_stats(f.sim, "a");
+    print_message("slow Klaviyo: %llu requests, at most %llu at once, limit gauge %.0f\n",
+                  (unsigned long long)st.requests, (unsigned long long)st.max_concurrent,
+                  metric("tillstream_klaviyo_requests_in_flight_limit",
+                         "account=\"a\",endpoint=\"events_bulk\""));
+    assert_int_equal(st.events_recorded, (uint64_t)n);
+    assert_true(st.max_concurrent > 4);
+    assert_true(st.max_concurrent <= 16);
+    assert_true(metric("tillstream_klaviyo_requests_in_flight_limit",
+                       "account=\"a\",endpoint=\"events_bulk\"") > 4);
+    assert_true(metric("tillstream_klaviyo_requests_in_flight",
+                       "account=\"a\",endpoint=\"events_bulk\"") == 0); /* all answered */
+    stop(&f);
+    ts_metrics_destroy(g_metrics);
+    g_metrics = NULL;
+}
+
 static void test_backpressure(void **state) {
     (void)state;
     fx_t f;
@@ -957,4 +998,5 @@ TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_batches_group_and_deduplicate),
              cmocka_unit_test(test_withdraw_revoked_partition),
              cmocka_unit_test(test_progress_and_stall_warning),
              cmocka_unit_test(test_three_members_share_an_account),
-             cmocka_unit_test(test_backpressure), cmocka_unit_test(test_api_key_never_logged))
+             cmocka_unit_test(test_backpressure), cmocka_unit_test(test_api_key_never_logged),
+             cmocka_unit_test(test_slow_klaviyo_gets_more_in_flight))

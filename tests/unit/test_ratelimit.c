@@ -461,6 +461,22 @@ static void test_limit_header_lowers_the_pace(void **state) {
     assert_true(ts_ratelimit_steady_per_min(&rl) < 150.1);
 }
 
+/* Requests in flight follow Klaviyo's latency: at 150/min (one per 403 ms)
+ * an answer that takes 2 s needs 5 requests under way, plus the slack; quick
+ * answers keep the floor; a share paces slower and needs fewer; the cap
+ * holds whatever the latency. */
+static void test_inflight_follows_latency(void **state) {
+    (void)state;
+    ts_ratelimit_t rl = klaviyo_limiter(0);
+    assert_int_equal(ts_ratelimit_inflight(&rl, 0, 4, 16), 4);   /* nothing timed yet */
+    assert_int_equal(ts_ratelimit_inflight(&rl, 300, 4, 16), 4); /* 1 + slack < floor */
+    assert_int_equal(ts_ratelimit_inflight(&rl, 2000, 4, 16), 5 + TS_RATELIMIT_INFLIGHT_SLACK);
+    assert_int_equal(ts_ratelimit_inflight(&rl, 4000, 4, 16), 10 + TS_RATELIMIT_INFLIGHT_SLACK);
+    assert_int_equal(ts_ratelimit_inflight(&rl, 60000, 4, 16), 16);
+    ts_ratelimit_set_share(&rl, 1.0 / 3.0); /* one per 1.21 s */
+    assert_int_equal(ts_ratelimit_inflight(&rl, 4000, 4, 16), 4 + TS_RATELIMIT_INFLIGHT_SLACK);
+}
+
 TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_sliding_windows_never_exceeded),
              cmocka_unit_test(test_paced_evenly), cmocka_unit_test(test_light_traffic_is_not_held),
              cmocka_unit_test(test_late_sends_catch_up_only_with_a_backlog),
@@ -473,4 +489,5 @@ TS_TEST_MAIN(NULL, NULL, cmocka_unit_test(test_sliding_windows_never_exceeded),
              cmocka_unit_test(test_single_member_never_borrows),
              cmocka_unit_test(test_lower_share_waits_for_the_window),
              cmocka_unit_test(test_retry_after_blocks), cmocka_unit_test(test_remaining_tightens),
-             cmocka_unit_test(test_limit_header_lowers_the_pace))
+             cmocka_unit_test(test_limit_header_lowers_the_pace),
+             cmocka_unit_test(test_inflight_follows_latency))

@@ -181,6 +181,7 @@ typedef struct {
     uint64_t by_code[N_CODES]; /* requests answered, by HTTP status */
     cJSON *by_metric;          /* metric name -> count */
     sim_profiles_t *prof;      /* profiles, consent, suppressions */
+    int concurrent;            /* API requests in progress (in their latency) */
 } acct_t;
 
 /* Bulk Profile Import jobs (see job_create). */
@@ -1404,7 +1405,16 @@ static bool gate(ts_sim_t *s, struct MHD_Connection *c, ts_sim_ep_t ep, gate_t *
     double drop_rate = s->o.drop_rate, fail_rate = s->o.fail_rate; /* POST /__sim/faults */
     pthread_mutex_unlock(&s->mu);
     int delay = s->o.latency_ms + (f_spike < s->o.spike_rate ? s->o.spike_ms : 0);
-    if (delay > 0) usleep((useconds_t)delay * 1000);
+    if (delay > 0) {
+        pthread_mutex_lock(&s->mu);
+        if ((uint64_t)++a->concurrent > a->st.max_concurrent)
+            a->st.max_concurrent = (uint64_t)a->concurrent;
+        pthread_mutex_unlock(&s->mu);
+        usleep((useconds_t)delay * 1000);
+        pthread_mutex_lock(&s->mu);
+        a->concurrent--;
+        pthread_mutex_unlock(&s->mu);
+    }
     if (f_drop < drop_rate) {
         pthread_mutex_lock(&s->mu);
         count_status(a, 0);
@@ -1786,6 +1796,7 @@ void ts_sim_stats_json(ts_sim_t *s, ts_buf_t *out) {
         N("job_polls", a->st.job_polls);
         N("deletions", a->st.deletions);
         N("suppressed", a->st.suppressed);
+        N("max_concurrent", a->st.max_concurrent);
         ts_jw_key(&w, "requests");
         ts_jw_obj_open(&w);
         N("total", a->st.requests);

@@ -100,6 +100,8 @@ typedef struct {
                                        calls that suppressed a profile (/__sim/.../suppress) */
     uint64_t suppressions_removed;  /* email suppressions a Bulk Subscribe removed */
     uint64_t historical_subscribed; /* of `subscribed`: in historical_import jobs */
+    uint64_t max_concurrent;        /* most API requests of the account in progress at once
+                                       (waiting out --latency-ms / spikes together) */
 } ts_sim_stats_t;
 int ts_sim_stats(ts_sim_t *s, const char *account, ts_sim_stats_t *out);
 /* Import jobs created from now on complete `ms` after their 202 (0: the
