@@ -463,7 +463,12 @@ ts_engine_t *ts_engine_new(const ts_engine_opts_t *opts, char *errstr, size_t er
         ts_engine_destroy(e);
         return NULL;
     }
-    curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
+    /* every account talks to the same host: a cap shared by the lanes would let
+     * one account's requests queue behind another's (and time out in libcurl's
+     * queue). The lanes bound their own requests in flight; this only says so. */
+    curl_multi_setopt(
+        e->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+        (long)((e->n_lanes ? e->n_lanes : 1) * TS_EP__COUNT * MAX_INFLIGHT_PER_ENDPOINT + 16));
     /* JOBS: the follower shares the multi handle and the lanes' limiters */
     ts_jobs_opts_t jo = {.cfg = e->cfg,
                          .multi = e->multi,

@@ -21,7 +21,7 @@ chart, d, src = sys.argv[1:4]
 
 # the formula and the binary's defaults, as the docs state them
 doc = open(f"{src}/docs/consumers.md").read()
-assert "RSS <= 260 MiB + 113 B x customers" in doc, "docs/consumers.md's bound changed: update the chart"
+assert "RSS <= 260 MiB + 113 B x customers + 10 MiB x accounts" in doc, "docs/consumers.md's bound changed: update the chart"
 assert "+ 1.6 KB x min(accounts x (klaviyo.max_queued_events + 5)," in doc
 assert "5 x consumer.max_inflight_records)" in doc
 assert "RSS <= 160 MiB + 130 B x customers + 1.6 KB x consumer.max_inflight_records" in doc
@@ -66,14 +66,14 @@ def annotation(out, kind, component="orders"):
 
 ok = [   # name, accounts, extra values: each renders, with the bound computed above
     ("one-account", 1, {}, bound_mib(1)),
-    ("eight-accounts", 8, {}, bound_mib(8)),   # 510 MiB: the default 512Mi limit holds
+    ("eight-accounts", 8, {}, bound_mib(8)),   # 590 MiB: the default 640Mi limit holds
     ("million-customers", 8, {"memoryBound.customers": 1000000, "orders.resources.limits.memory": "1Gi",
                               "customers.resources.limits.memory": "400Mi"}, bound_mib(8, customers=1000000)),
     ("only-accounts", 12, {"routing.only_accounts": ["brand-0", "brand-1"]}, bound_mib(2)),
     ("smaller-queues", 12, {"klaviyo.max_queued_events": 10000}, bound_mib(12, queued=10000)),
-    ("process-cap", 30, {"orders.resources.limits.memory": "700M"}, bound_mib(30)),   # 5 x 50,000 parts bind
-    ("decimal-units", 9, {"orders.resources.limits.memory": "600M"}, bound_mib(9)),
-    ("bytes", 9, {"orders.resources.limits.memory": 600 * 2**20}, bound_mib(9)),
+    ("process-cap", 30, {"orders.resources.limits.memory": "1Gi"}, bound_mib(30)),   # 5 x 50,000 parts bind
+    ("decimal-units", 9, {"orders.resources.limits.memory": "700M"}, bound_mib(9)),
+    ("bytes", 9, {"orders.resources.limits.memory": 640 * 2**20}, bound_mib(9)),
     ("unchecked", 9, {"memoryBound.check": False}, bound_mib(9)),
     ("no-limit", 9, {"orders.resources.limits": None}, bound_mib(9)),   # null deletes the default limit
     ("unchecked-backfill", 9, {"memoryBound.check": False, "backfill.enabled": True}, bound_mib(9)),
@@ -81,7 +81,7 @@ ok = [   # name, accounts, extra values: each renders, with the bound computed a
      bound_mib(1, customers=1000000)),   # 361 MiB <= 384Mi
 ]
 assert cbound_mib() == 243 and cbound_mib(1000000) == 361 and cbound_mib(inflight=20000) == 197, cbound_mib()
-assert bound_mib(8) == 510 and bound_mib(9) == 541 and bound_mib(30) == 647, (bound_mib(8), bound_mib(9), bound_mib(30))
+assert bound_mib(8) == 590 and bound_mib(9) == 631 and bound_mib(30) == 947, (bound_mib(8), bound_mib(9), bound_mib(30))
 for name, n, extra, want in ok:
     rc, out, err = render(name, values(n, **extra))
     assert rc == 0, (name, err)
@@ -96,12 +96,12 @@ rc, out, err = render("customers-backfill", values(2, **{"backfill.enabled": Tru
 assert rc == 0 and annotation(out, "Job", "backfill") == cbound_mib(), err
 
 bad = [   # name, accounts, extra values, what the error must say
-    ("nine-accounts", 9, {}, "orders.resources.limits.memory: 512Mi is below tillstream-orders' memory bound of "
-                             "541 MiB (9 active accounts, klaviyo.max_queued_events 20000, "
+    ("ten-accounts", 10, {}, "orders.resources.limits.memory: 640Mi is below tillstream-orders' memory bound of "
+                             "671 MiB (10 active accounts, klaviyo.max_queued_events 20000, "
                              "consumer.max_inflight_records 50000, memoryBound.customers 50000"),
     ("million-customers-512", 8, {"memoryBound.customers": 1000000, "customers.resources.limits.memory": "400Mi"},
-     "orders.resources.limits.memory: 512Mi is below tillstream-orders' memory bound of %d MiB" % bound_mib(8, 1000000)),
-    ("decimal-too-small", 9, {"orders.resources.limits.memory": "560M"}, "560M is below"),   # 534 MiB < 541
+     "orders.resources.limits.memory: 640Mi is below tillstream-orders' memory bound of %d MiB" % bound_mib(8, 1000000)),
+    ("decimal-too-small", 9, {"orders.resources.limits.memory": "650M"}, "650M is below"),   # 620 MiB < 631
     ("backfill-orders", 2, {"backfill.enabled": True, "backfill.resources.limits.memory": "256Mi"},
      "backfill.resources.limits.memory: 256Mi is below tillstream-orders' memory bound of %d MiB" % bound_mib(2)),
     ("not-a-quantity", 1, {"orders.resources.limits.memory": "lots"},

@@ -164,8 +164,8 @@ for want in ("Deployment rel-tillstream-customers, 1 replica(s), topic pos.custo
              "Deployment rel-tillstream-orders, 6 replica(s), topic pos.orders",
              "accounts: brand-a (outlets 101 102), brand-b (outlets 201)", "Secret rel-tillstream-api-keys",
              "helm test rel", "idle",
-             # 260 MiB + 113 B x 50,000 + 1,600 B x 2 x 20,005 parts = 326.4 MiB (docs/consumers.md)
-             "orders memory: bound 327 MiB for 2 account(s) and 50000 customers (docs/consumers.md), limit 512Mi",
+             # 260 MiB + 113 B x 50,000 + 2 x 10 MiB + 1,600 B x 2 x 20,005 parts = 346.4 MiB (docs/consumers.md)
+             "orders memory: bound 347 MiB for 2 account(s) and 50000 customers (docs/consumers.md), limit 640Mi",
              # 160 MiB + 130 B x 50,000 + 1,600 B x 50,000 in flight = 242.5 MiB
              "customers memory: bound 243 MiB and 50000 customers (docs/consumers.md), limit 256Mi"):
     assert want in notes, (want, notes)

@@ -727,43 +727,70 @@ static void test_progress_and_stall_warning(void **state) {
     g_fake_now = NULL;
 }
 
-/* A slow Klaviyo (every answer 400 ms) for an account allowed 100 requests
- * a second, with a request's worth of traffic every 25 ms: once the first
- * answers are timed, more than the floor of 4 requests go out at once
- * (rate x latency, up to 16), so the latency does not hold the account
- * below its pace; every event arrives once. */
+/* A slow Klaviyo (every answer 400 ms) for two accounts each allowed 100
+ * requests a second, each with a request's worth of traffic every 20 ms:
+ * once the first answers are timed, each account has more than the floor
+ * of 4 requests out at once (rate x latency, up to 16), and neither takes
+ * connections from the other (no shared cap below the lanes' own), so the
+ * latency holds neither below its pace; every event arrives once. */
 static void test_slow_klaviyo_gets_more_in_flight(void **state) {
     (void)state;
-    fx_t f;
+    char err[256];
     ts_sim_opts_t so = {.latency_ms = 400, .rate_scale = 100}; /* RateLimit-Limit 15,000/min */
+    ts_sim_t *sim = te_sim_start(&so, KEY_A, KEY_B);
+    setenv("TS_ENGINE_KEY_A", KEY_A, 1);
+    setenv("TS_ENGINE_KEY_B", KEY_B, 1);
+    char json[768];
+    const char *fast = "\"rate_limits\":{\"events_bulk\":{\"burst_per_s\":100,"
+                       "\"steady_per_min\":100000}}";
+    snprintf(json, sizeof json,
+             "{\"klaviyo\":{\"base_url\":\"http://127.0.0.1:%d\",\"linger_ms\":20},"
+             "\"accounts\":[{\"name\":\"a\",\"api_key_env\":\"TS_ENGINE_KEY_A\","
+             "\"outlets\":[\"1\"],%s},{\"name\":\"b\",\"api_key_env\":\"TS_ENGINE_KEY_B\","
+             "\"outlets\":[\"2\"],%s}]}",
+             ts_sim_port(sim), fast, fast);
+    ts_config_t *cfg;
+    assert_int_equal(ts_config_parse(json, &cfg, err, sizeof err), TS_OK);
     g_metrics = ts_metrics_new();
-    start(&f, &so, NULL, 100000);
+    share_done = 0;
+    ts_engine_opts_t eo = {.cfg = cfg, .on_done = share_on_done, .metrics = g_metrics, .seed = 7};
+    ts_engine_t *eng = te_engine_new(&eo);
+    ts_mapped_t m;
+    ts_mapped_init(&m);
     int n = 0;
-    for (int round = 0; round < 100; round++) { /* 2.5 s */
-        char order[32];
-        snprintf(order, sizeof order, "SL%d", n);
-        make(&f.m, 0, "slow@example.com", order, 1, false);
-        ts_engine_flush(f.eng); /* one request per record: the linger is not what is tested */
-        submit(&f, (uint64_t)n++, false);
-        ts_engine_poll(f.eng, 0);
-        struct timespec ts = {0, 25 * 1000000};
+    for (int round = 0; round < 125; round++) { /* 2.5 s */
+        for (int acct = 0; acct < 2; acct++) {
+            char order[32];
+            snprintf(order, sizeof order, "SL%d", n);
+            make(&m, acct, "slow@example.com", order, 1, false);
+            ts_engine_flush(eng); /* one request per record: the linger is not what is tested */
+            assert_int_equal(ts_engine_submit(eng, &m, (uint64_t)n++, false, err, sizeof err),
+                             TS_OK);
+        }
+        ts_engine_poll(eng, 0);
+        struct timespec ts = {0, 20 * 1000000};
         nanosleep(&ts, NULL);
     }
-    drain(&f, 10000);
-    assert_int_equal(f.done_ok, n);
-    ts_sim_stats_t st = te_sim_stats(f.sim, "a");
-    print_message("slow Klaviyo: %llu requests, at most %llu at once, limit gauge %.0f\n",
-                  (unsigned long long)st.requests, (unsigned long long)st.max_concurrent,
-                  metric("tillstream_klaviyo_requests_in_flight_limit",
-                         "account=\"a\",endpoint=\"events_bulk\""));
-    assert_int_equal(st.events_recorded, (uint64_t)n);
-    assert_true(st.max_concurrent > 4);
-    assert_true(st.max_concurrent <= 16);
-    assert_true(metric("tillstream_klaviyo_requests_in_flight_limit",
-                       "account=\"a\",endpoint=\"events_bulk\"") > 4);
+    te_drain(eng, 10000);
+    assert_int_equal(share_done, n);
+    ts_sim_stats_t sa = te_sim_stats(sim, "a"), sb = te_sim_stats(sim, "b");
+    double lim = metric("tillstream_klaviyo_requests_in_flight_limit",
+                        "account=\"a\",endpoint=\"events_bulk\"");
+    print_message("slow Klaviyo: %llu + %llu requests, at most %llu + %llu at once, limit %.0f\n",
+                  (unsigned long long)sa.requests, (unsigned long long)sb.requests,
+                  (unsigned long long)sa.max_concurrent, (unsigned long long)sb.max_concurrent,
+                  lim);
+    assert_int_equal(sa.events_recorded + sb.events_recorded, (uint64_t)n);
+    assert_int_equal(sa.duplicates_ignored + sb.duplicates_ignored, 0);
+    assert_true(sa.max_concurrent > 10 && sb.max_concurrent > 10); /* 16 shared: one <= 8 */
+    assert_true(sa.max_concurrent <= 16 && sb.max_concurrent <= 16);
+    assert_true(lim > 4);
     assert_true(metric("tillstream_klaviyo_requests_in_flight",
                        "account=\"a\",endpoint=\"events_bulk\"") == 0); /* all answered */
-    stop(&f);
+    ts_engine_destroy(eng);
+    ts_mapped_free(&m);
+    ts_config_destroy(cfg);
+    ts_sim_destroy(sim);
     ts_metrics_destroy(g_metrics);
     g_metrics = NULL;
 }

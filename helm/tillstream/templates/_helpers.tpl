@@ -280,7 +280,8 @@ volumeMounts:
 {{- end -}}
 {{/*
 The memory bounds in MiB (docs/consumers.md): tillstream-orders, "What sets
-the memory bound": 260 MiB + 113 B per customer + 1,600 B per queued part,
+the memory bound": 260 MiB + 113 B per customer + 10 MiB per active account
+(request bodies in flight while Klaviyo is slow) + 1,600 B per queued part,
 parts = min(active accounts x (klaviyo.max_queued_events + 5),
 5 x consumer.max_inflight_records); tillstream-customers, "Consent state":
 160 MiB + 130 B per customer + 1,600 B x consumer.max_inflight_records. The
@@ -295,7 +296,7 @@ compares them).
 {{- define "tillstream.ordersBoundMiB" -}}
 {{- $accounts := int (include "tillstream.activeAccounts" .) -}}
 {{- $parts := min (mul $accounts (add (int (include "tillstream.maxQueued" .)) 5)) (mul 5 (int (include "tillstream.maxInflight" .))) -}}
-{{- $bytes := add (mul 260 1048576) (mul 113 (int .Values.memoryBound.customers)) (mul 1600 $parts) -}}
+{{- $bytes := add (mul 260 1048576) (mul 113 (int .Values.memoryBound.customers)) (mul $accounts 10 1048576) (mul 1600 $parts) -}}
 {{- ceil (divf $bytes 1048576) | int -}}
 {{- end -}}
 {{- define "tillstream.customersBoundMiB" -}}
