@@ -234,7 +234,6 @@ static ts_err_t lane_headers(ts_engine_t *e, size_t idx, struct curl_slist **out
     return TS_OK;
 }
 
-/* `refused`: after a 401/403 (the file is read whatever its stat says). */
 /* Requests of one endpoint that may be in flight: enough that Klaviyo's
  * latency never slows the pacing clock (docs/delivery.md). */
 static int inflight_cap(const lane_t *l, int ep) {
@@ -242,6 +241,7 @@ static int inflight_cap(const lane_t *l, int ep) {
                                  MAX_INFLIGHT_PER_ENDPOINT);
 }
 
+/* `refused`: after a 401/403 (the file is read whatever its stat says). */
 static void key_check(ts_engine_t *e, lane_t *l, int64_t now, bool refused) {
     const ts_account_conf_t *a = &e->cfg->accounts[l->account];
     if (!a->api_key_file) return;
