@@ -82,7 +82,7 @@ ts_err_t ts_consumer_new(const ts_config_t *cfg, const ts_consumer_opts_t *opts,
 bool ts_consumer_poll(ts_consumer_t *c);
 
 /* Polls until *opts->stop (NULL: never), a fatal error or the end.
- * TS_OK, or the fatal error (TS_ERR_NOMEM). */
+ * TS_OK, or TS_ERR_NOMEM after a fatal error (logged where it happened). */
 ts_err_t ts_consumer_run(ts_consumer_t *c);
 
 /* Finishes in-flight work within the grace period and commits. TS_OK when

@@ -1360,7 +1360,7 @@ ts_err_t ts_consumer_drain(ts_consumer_t *L, char *errstr, size_t errstr_size) {
     }
     if (L->replay) ts_replay_progress(L->replayer, true);
     print_summary(L);
-    if (L->fatal) rc = ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "out of memory");
+    if (L->fatal) rc = ts_seterr(errstr, errstr_size, TS_ERR_NOMEM, "stopped on an error (logged)");
     return rc;
 }
 

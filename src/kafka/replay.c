@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tillstream/consumer.h"
+#include "kafka/topic.h"
 #include "tillstream/log.h"
 
 struct ts_replay_s {
@@ -98,7 +99,7 @@ void ts_replay_assign(ts_replay_t *r, rd_kafka_t *rk, rd_kafka_topic_partition_l
          * before the first fetch) */
         int64_t lo = 0, hi = 0;
         if (tp->offset < 0 && tp->offset != RD_KAFKA_OFFSET_END)
-            rd_kafka_query_watermark_offsets(rk, r->o.topic, p, &lo, &hi, 10000);
+            ts_ktopic_watermarks(rk, r->o.topic, p, &lo, &hi, 10000);
         if (tp->offset < 0 && tp->offset != RD_KAFKA_OFFSET_END) tp->offset = lo;
         r->start[p] = tp->offset == RD_KAFKA_OFFSET_END ? r->end[p] : tp->offset;
         if (r->start[p] > r->end[p]) r->start[p] = r->end[p];

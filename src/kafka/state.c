@@ -363,10 +363,15 @@ ts_err_t ts_state_restore(ts_state_t *st, const int32_t *parts, int n, int timeo
         rd_kafka_topic_partition_list_add(pl, cfg->topic_customers_state, parts[i])->offset =
             RD_KAFKA_OFFSET_BEGINNING;
     ts_err_t rc = TS_OK;
+    /* one deadline for the watermarks (retried while Kafka says so) and
+     * the reading */
+    int64_t deadline = ts_now_mono_ms() + timeout_ms;
     for (int i = 0; i < pl->cnt; i++) {
         int64_t lo, hi;
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-            st->reader, pl->elems[i].topic, pl->elems[i].partition, &lo, &hi, timeout_ms);
+        int64_t left = deadline - ts_now_mono_ms();
+        rd_kafka_resp_err_t e =
+            ts_ktopic_watermarks(st->reader, pl->elems[i].topic, pl->elems[i].partition, &lo, &hi,
+                                 left > 0 ? (int)left : 1);
         if (e) {
             rc = ts_seterr(errstr, errstr_size, TS_ERR_TRANSIENT, "watermarks of %s [%d]: %s",
                            pl->elems[i].topic, pl->elems[i].partition, rd_kafka_err2str(e));
@@ -375,7 +380,6 @@ ts_err_t ts_state_restore(ts_state_t *st, const int32_t *parts, int n, int timeo
         if (hi > lo) goals[ng++] = (goal_t){pl->elems[i].topic, pl->elems[i].partition, hi};
     }
     rd_kafka_assign(st->reader, pl);
-    int64_t deadline = ts_now_mono_ms() + timeout_ms;
     size_t before = (size_t)ts_metric_value(st->m_restored);
     size_t supp_before = (size_t)ts_metric_value(st->m_suppressions);
     for (;;) {

@@ -1,9 +1,11 @@
 /* topic.c - partitions and end offsets of a topic (kafka/topic.h). */
 #include "kafka/topic.h"
 #include "tillstream/ktopic.h"
+#include "tillstream/log.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int ts_ktopic_partitions(rd_kafka_t *rk, const char *topic) {
     const rd_kafka_metadata_t *md;
@@ -28,6 +30,34 @@ int ts_ktopic_partitions_all(rd_kafka_t *rk, const char *topic, int timeout_ms) 
     return n;
 }
 
+/* Errors asking again will not change. */
+static bool watermark_permanent(rd_kafka_resp_err_t e) {
+    return e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+           e == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED ||
+           e == RD_KAFKA_RESP_ERR__AUTHENTICATION || e == RD_KAFKA_RESP_ERR__INVALID_ARG ||
+           e == RD_KAFKA_RESP_ERR__FATAL;
+}
+
+rd_kafka_resp_err_t ts_ktopic_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition,
+                                         int64_t *lo, int64_t *hi, int timeout_ms) {
+    int64_t deadline = ts_now_mono_ms() + timeout_ms;
+    int backoff_ms = 100;
+    for (;;) {
+        int64_t left = deadline - ts_now_mono_ms();
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi,
+                                                                 left > 0 ? (int)left : 1);
+        if (!e || watermark_permanent(e)) return e;
+        left = deadline - ts_now_mono_ms();
+        if (left <= 0) return e;
+        if (backoff_ms == 100) /* once per call: the caller logs the last error */
+            ts_log(TS_LOG_WARN, "kafka", NULL, "watermarks of %s [%d]: %s: asking again", topic,
+                   (int)partition, rd_kafka_err2str(e));
+        int wait_ms = backoff_ms < left ? backoff_ms : (int)left;
+        nanosleep(&(struct timespec){wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L}, NULL);
+        if (backoff_ms < 1000) backoff_ms *= 2;
+    }
+}
+
 int ts_ktopic_ends(rd_kafka_t *rk, const char *topic, int64_t **ends_out, int *n_out) {
     int n = ts_ktopic_partitions(rk, topic);
     if (n < 0) return -1;
@@ -35,7 +65,7 @@ int ts_ktopic_ends(rd_kafka_t *rk, const char *topic, int64_t **ends_out, int *n
     if (!ends) return -1;
     for (int p = 0; p < n; p++) {
         int64_t lo, hi;
-        if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000)) {
+        if (ts_ktopic_watermarks(rk, topic, p, &lo, &hi, 10000)) {
             free(ends);
             return -1;
         }

@@ -19,9 +19,18 @@ int ts_ktopic_partitions(rd_kafka_t *rk, const char *topic);
  * it, uncompacted; for topics tillstream creates itself. */
 int ts_ktopic_partitions_all(rd_kafka_t *rk, const char *topic, int timeout_ms);
 
+/* The low and high watermarks of one partition, asked again (100 ms,
+ * doubling to 1 s) while Kafka's answer is retriable and timeout_ms has
+ * not passed: a partition just created or moving answers "Not leader for
+ * partition" until its leader is elected (a warning the first time). 0,
+ * or the last error (an authorization failure at once). */
+rd_kafka_resp_err_t ts_ktopic_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition,
+                                         int64_t *lo, int64_t *hi, int timeout_ms);
+
 /* The high watermark of every partition of `topic` now, into a new array
  * (*ends, caller frees) of *n entries. -1 when the metadata or a
- * watermark cannot be read within 10 s (broker unreachable, no topic). */
+ * watermark cannot be read within 10 s each (broker unreachable, no
+ * topic). */
 int ts_ktopic_ends(rd_kafka_t *rk, const char *topic, int64_t **ends, int *n);
 
 #endif

@@ -470,6 +470,48 @@ static void test_waits_for_first_pass(void **state) {
     fx_stop(&f);
 }
 
+/* A freshly created state topic whose leader is not elected yet answers
+ * the restore's watermark query with "Not leader for partition" (CI run of
+ * 4369dfd, integration.0640: the member stopped at its first assignment).
+ * The restore retries what Kafka says is retriable until its deadline:
+ * the member takes every record and stays up. */
+static void test_restore_retries_not_leader(void **state) {
+    (void)state;
+    fx_t f;
+    fx_start_one(&f);
+    produce_customers_to(&f, TOPIC_ONE, 1, 5);
+    ts_consumer_t *a = member(&f, false);
+    /* the errors once the member has subscribed (its first pass checks
+     * query watermarks too, and wait): they meet the restore, 3 s later */
+    logcap_t lc;
+    ts_log_set_level(TS_LOG_INFO);
+    logcap_begin(&lc);
+    for (int64_t until = ts_now_mono_ms() + 30000;
+         !strstr(logcap_text(&lc) ? logcap_text(&lc) : "", "consuming " TOPIC_ONE) &&
+         ts_now_mono_ms() < until;)
+        ts_consumer_poll(a);
+    assert_non_null(strstr(logcap_text(&lc), "consuming " TOPIC_ONE));
+    rd_kafka_resp_err_t errs[30];
+    for (int i = 0; i < 30; i++) errs[i] = RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION;
+    rd_kafka_mock_push_request_errors_array(f.mc, 2 /* ListOffsets */, 30, errs);
+    ts_consumer_stats_t st = {0};
+    bool up = true;
+    for (int64_t until = ts_now_mono_ms() + 60000;
+         up && (st.completed < 5 || st.inflight > 0) && ts_now_mono_ms() < until;) {
+        up = ts_consumer_poll(a);
+        ts_consumer_stats(a, &st);
+    }
+    const char *log = logcap_text(&lc);
+    assert_non_null(strstr(log, "Not leader")); /* the errors met the restore */
+    assert_true(up);
+    assert_int_equal(st.consumed, 5);
+    assert_int_equal(st.completed, 5);
+    logcap_end(&lc);
+    tl_log_level(TS_LOG_WARN);
+    assert_int_equal(member_leave(a), TS_OK);
+    fx_stop(&f);
+}
+
 /* Before any thread (the simulator's): libcurl, the log level, the seed. */
 static int setup(void **state) {
     tl_log_level(TS_LOG_WARN);
@@ -483,4 +525,5 @@ TS_TEST_MAIN(setup, th_curl_teardown, cmocka_unit_test(test_rebalance_while_paus
              cmocka_unit_test(test_no_stall_at_start),
              cmocka_unit_test(test_ready_without_partitions_and_lag),
              cmocka_unit_test(test_not_ready_before_consent_restore),
-             cmocka_unit_test(test_waits_for_first_pass))
+             cmocka_unit_test(test_waits_for_first_pass),
+             cmocka_unit_test(test_restore_retries_not_leader))

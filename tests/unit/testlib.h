@@ -22,11 +22,13 @@
  * `teardown` as one group named "tests"; the group setup runs before the
  * first test and the teardown after the last (NULL: none). Process-wide
  * state (curl_global_init, the log level) belongs in the group setup, so
- * that every program's main is this one line. Returns what
+ * that every program's main is this one line; TS_TEST_FILTER (a cmocka
+ * pattern, e.g. test_restore*) runs the matching tests only. Returns what
  * cmocka_run_group_tests returns (the number of failed tests). */
 #define TS_TEST_MAIN(setup, teardown, ...)                                                         \
     int main(void) {                                                                               \
         const struct CMUnitTest tests[] = {__VA_ARGS__};                                           \
+        if (getenv("TS_TEST_FILTER")) cmocka_set_test_filter(getenv("TS_TEST_FILTER"));            \
         return cmocka_run_group_tests(tests, setup, teardown);                                     \
     }
 
